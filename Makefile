@@ -1,0 +1,46 @@
+# Two commands set everything up from a fresh clone: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | md5sum | cut -c1-12)
+
+.PHONY: install run test lint format lock bench messages clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	mkdir -p var
+	DEBUG=1 $(BIN)/python manage.py migrate --noinput
+	DEBUG=1 $(BIN)/python manage.py seed_demo
+	DEBUG=1 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	HELPDESK_TESTING=1 $(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+lock:
+	$(BIN)/pip-compile --quiet --strip-extras --output-file requirements.txt requirements.in
+	$(BIN)/pip-compile --quiet --strip-extras --output-file requirements-dev.txt requirements-dev.in
+
+messages: install
+	$(BIN)/python manage.py makemessages --locale ms --ignore '.venv/*' --ignore 'var/*'
+	$(BIN)/python manage.py compilemessages --ignore '.venv/*'
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf var/broker var/mail var/*.sqlite3 var/celerybeat-schedule*

@@ -1,0 +1,78 @@
+import secrets
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+
+from helpdesk.models import BaseModel
+
+
+def new_customer_number() -> str:
+    """A public customer number that says nothing about how many customers there are."""
+    return f"C{secrets.randbelow(90_000_000) + 10_000_000}"
+
+
+class Customer(BaseModel):
+    """The personal information held on a customer: what `modify_info` tickets change."""
+
+    class AccountStatus(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")
+        CLOSED = "closed", _("Closed")
+
+    class Language(models.TextChoices):
+        ENGLISH = "en", "English"
+        MALAY = "ms", "Bahasa Melayu"
+
+    number = models.CharField(
+        max_length=12, unique=True, default=new_customer_number, editable=False
+    )
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="customer",
+    )
+    full_name = models.CharField(_("full name"), max_length=150)
+    email = models.EmailField(_("email"), max_length=254)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    address_line1 = models.CharField(_("address line 1"), max_length=200, blank=True)
+    address_line2 = models.CharField(_("address line 2"), max_length=200, blank=True)
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    state = models.CharField(_("state"), max_length=100, blank=True)
+    postcode = models.CharField(_("postcode"), max_length=20, blank=True)
+    country = models.CharField(_("country"), max_length=2, blank=True)
+    account_status = models.CharField(
+        max_length=16, choices=AccountStatus.choices, default=AccountStatus.ACTIVE
+    )
+    is_reseller = models.BooleanField(default=False)
+    product_mailings = models.BooleanField(_("product mailings"), default=True)
+    reseller_newsletters = models.BooleanField(_("reseller newsletters"), default=False)
+    language = models.CharField(max_length=5, choices=Language.choices, default=Language.ENGLISH)
+    # A card is kept only as what the processor lets us show; the number itself never is.
+    card_brand = models.CharField(max_length=20, blank=True)
+    card_last4 = models.CharField(
+        max_length=4, blank=True, validators=[RegexValidator(r"^\d{4}$", "Four digits.")]
+    )
+    card_token = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["full_name", "id"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="customer_email_ci_unique"),
+            models.CheckConstraint(
+                condition=models.Q(card_last4="") | models.Q(card_last4__regex=r"^[0-9]{4}$"),
+                name="customer_card_last4_digits",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.full_name} ({self.number})"
+
+    @property
+    def address_lines(self) -> list[str]:
+        parts = [self.address_line1, self.address_line2, self.city, self.state, self.postcode]
+        return [p for p in parts if p] + ([self.country] if self.country else [])

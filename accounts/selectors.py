@@ -1,0 +1,42 @@
+"""Reads about customers and staff."""
+
+import unicodedata
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+from accounts.models import Customer
+
+
+def email_canonical(email: str) -> str:
+    """Compare addresses after Unicode normalisation and case folding; never send to the result."""
+    return unicodedata.normalize("NFKC", email.strip()).casefold()
+
+
+def customer_get_by_email(*, email: str) -> Customer | None:
+    """The customer whose email on record matches, compared canonically."""
+    canonical = email_canonical(email)
+    if not canonical or "@" not in canonical:
+        return None
+    for customer in Customer.objects.filter(email__iexact=canonical)[:2]:
+        # iexact is ASCII-only on some backends: confirm with the same canonical form.
+        if email_canonical(customer.email) == canonical:
+            return customer
+    return None
+
+
+def customer_for_user(user: AbstractBaseUser | AnonymousUser | None) -> Customer | None:
+    """The customer record a portal login belongs to, if any."""
+    if user is None or not user.is_authenticated or user.is_staff:
+        return None
+    try:
+        return user.customer
+    except Customer.DoesNotExist:
+        return None
+
+
+def is_staff_member(user) -> bool:
+    return bool(user and user.is_authenticated and user.is_staff and user.is_active)
+
+
+def is_supervisor(user) -> bool:
+    return is_staff_member(user) and user.has_perm("tickets.approve_sensitive_change")

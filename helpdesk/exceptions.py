@@ -1,0 +1,31 @@
+class ApplicationError(Exception):
+    """A business rule refused the action; interfaces show `message` to the user."""
+
+    status_code = 400
+
+    def __init__(self, message: str, extra: dict | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra or {}
+
+
+class TransitionNotAllowed(ApplicationError):
+    """The ticket's state does not allow this action (HTTP 409)."""
+
+    status_code = 409
+
+
+class RateLimited(ApplicationError):
+    """Too many requests for this client or target (HTTP 429)."""
+
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, {"retry_after": retry_after})
+        self.retry_after = retry_after
+
+
+class NotFound(ApplicationError):
+    """The object does not exist or is not visible to this user (HTTP 404)."""
+
+    status_code = 404

@@ -1,0 +1,310 @@
+"""Settings for the help desk, read from the environment (CONTRACT.md and .env.example)."""
+
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+if (BASE_DIR / ".env").exists():
+    env.read_env(str(BASE_DIR / ".env"))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """Parse a boolean strictly: a typo must not silently switch a feature."""
+    raw = env.str(name, default="1" if default else "0").strip().lower()
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), not {raw!r}")
+
+
+DEBUG = env_bool("DEBUG", False)
+# Under pytest the development defaults apply (no secrets needed), as with DEBUG=1.
+TESTING = env_bool("HELPDESK_TESTING", "pytest" in sys.modules)
+
+_DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG and not TESTING:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG=0")
+    SECRET_KEY = _DEV_SECRET_KEY
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+COMPANY_NAME = env.str("COMPANY_NAME", default="Exabytes")
+SUPPORT_EMAIL = env.str("SUPPORT_EMAIL", default="support@exabytes.example")
+BILLING_EMAIL = env.str("BILLING_EMAIL", default="billing@exabytes.example")
+DEFAULT_FROM_EMAIL = env.str(
+    "DEFAULT_FROM_EMAIL", default=f"{COMPANY_NAME} Help Desk <{SUPPORT_EMAIL}>"
+)
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "anymail",
+    "helpdesk",
+    "accounts",
+    "domains",
+    "tickets",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "helpdesk.middleware.SecurityHeadersMiddleware",
+]
+
+ROOT_URLCONF = "helpdesk.urls"
+WSGI_APPLICATION = "helpdesk.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+                "helpdesk.context_processors.site",
+            ],
+        },
+    },
+]
+
+# Database: SQLite under var/ by default, PostgreSQL in production and CI.
+DATABASE_URL = env.str("DATABASE_URL", default="sqlite:///var/db.sqlite3")
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    _name = Path(DATABASES["default"]["NAME"])
+    DATABASES["default"]["NAME"] = str(_name if _name.is_absolute() else BASE_DIR / _name)
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    # A file, not memory, so a worker process started by the tests sees the same data.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Redis is the broker and the cache when REDIS_URL is set; otherwise the embedded defaults.
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="hd"),
+        }
+    }
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    _broker_dir = VAR_DIR / "broker"
+    for _sub in ("in", "processed", "control"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://localhost//"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "in"),
+        "data_folder_out": str(_broker_dir / "in"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
+        "store_processed": False,
+    }
+
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 4
+CELERY_TASK_SOFT_TIME_LIMIT = 60
+CELERY_TASK_TIME_LIMIT = 90
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A publish that cannot reach the broker must fail fast: the outbox sweep re-queues the row.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BEAT_SCHEDULE = {
+    # https://crontab.guru/#*_*_*_*_* : every minute
+    "notifications-sweep": {
+        "task": "tickets.notifications_sweep",
+        "schedule": crontab(minute="*"),
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# Email: console in development, any Django or anymail backend in production.
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="anymail.backends.console.EmailBackend"
+    if DEBUG
+    else "anymail.backends.test.EmailBackend",
+)
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
+ANYMAIL = {
+    "SEND_DEFAULTS": {"tags": []},
+    "REQUESTS_TIMEOUT": 15,
+}
+_webhook_secret = env.str("ANYMAIL_WEBHOOK_SECRET", default="")
+if _webhook_secret:
+    ANYMAIL["WEBHOOK_SECRET"] = _webhook_secret
+for _key, _value in env.ENVIRON.items():
+    # ESP credentials: ANYMAIL_POSTMARK_SERVER_TOKEN=... becomes ANYMAIL["POSTMARK_SERVER_TOKEN"].
+    if _key.startswith("ANYMAIL_") and _key != "ANYMAIL_WEBHOOK_SECRET":
+        ANYMAIL[_key.removeprefix("ANYMAIL_")] = _value
+_esp_backend = EMAIL_BACKEND.startswith("anymail.backends.") and not any(
+    EMAIL_BACKEND.startswith(f"anymail.backends.{name}.") for name in ("test", "console")
+)
+if _esp_backend and not DEBUG and not TESTING and len(ANYMAIL) <= 2:
+    raise ImproperlyConfigured(f"{EMAIL_BACKEND} needs its ANYMAIL_* credentials")
+
+# OpenSRS reseller API: the fake server started by `make run` by default.
+OPENSRS_URL = env.str("OPENSRS_URL", default="http://127.0.0.1:8001/")
+OPENSRS_USERNAME = env.str("OPENSRS_USERNAME", default="exabytes-demo")
+OPENSRS_KEY = env.str("OPENSRS_KEY", default="demo-opensrs-key-0123456789abcdef")
+OPENSRS_CONNECT_TIMEOUT = env.float("OPENSRS_CONNECT_TIMEOUT", default=5.0)
+OPENSRS_READ_TIMEOUT = env.float("OPENSRS_READ_TIMEOUT", default=30.0)
+OPENSRS_MANAGE_URL = env.str("OPENSRS_MANAGE_URL", default="https://manage.opensrs.org")
+OPENSRS_DIRECT_REQUEST_URL = env.str(
+    "OPENSRS_DIRECT_REQUEST_URL",
+    default="https://opensrs.com/contact/compliance/",
+)
+
+# Help-desk policy.
+VERIFICATION_TTL = timedelta(hours=env.int("VERIFICATION_TTL_HOURS", default=24))
+VERIFICATION_MAX_ATTEMPTS = env.int("VERIFICATION_MAX_ATTEMPTS", default=5)
+MODIFY_AUTO_APPLY_LOW_RISK = env_bool("MODIFY_AUTO_APPLY_LOW_RISK", True)
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=6)
+NOTIFICATION_SWEEP_AFTER = timedelta(
+    seconds=env.int("NOTIFICATION_SWEEP_AFTER_SECONDS", default=60)
+)
+NOTIFICATION_SENDING_STALE_AFTER = timedelta(minutes=10)
+# SLA: hours to first resolution by priority; a kind may tighten it.
+SLA_HOURS = {"urgent": 4, "high": 8, "normal": 24, "low": 72}
+SLA_HOURS_BY_KIND = {"resend_password": 4, "opt_out": 24}
+# Rate limits: (requests, seconds).
+RATE_LIMITS = {
+    "resend_per_domain": (3, 900),
+    "request_per_client": (20, 3600),
+    "request_per_email": (5, 3600),
+    "verify_per_client": (30, 3600),
+    "login_per_client": (10, 300),
+}
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Authentication.
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "portal:home"
+LOGOUT_REDIRECT_URL = "portal:home"
+PASSWORD_RESET_TIMEOUT = 3600
+
+# Internationalisation: English and Bahasa Melayu.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("ms", _("Bahasa Melayu"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+TIME_ZONE = env.str("TIME_ZONE", default="Asia/Kuala_Lumpur")
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG and not TESTING
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# Security.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = 60 * 60 * 8
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+USE_X_FORWARDED_HOST = False
+if SITE_URL.startswith("https://"):
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_COUNT else None
+CSRF_TRUSTED_ORIGINS = [SITE_URL]
+
+# REST API.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "helpdesk.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Exabytes Help Desk API",
+    "DESCRIPTION": "File and follow help-desk requests; staff work the ticket queue.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

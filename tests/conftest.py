@@ -1,0 +1,73 @@
+import pytest
+from django.core.cache import cache
+
+from accounts.roles import AGENTS, SUPERVISORS
+from accounts.services import customer_ensure, staff_user_ensure
+
+
+@pytest.fixture(autouse=True)
+def _test_overrides(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.SITE_URL = "https://help.exabytes.example"
+    settings.ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost", "help.exabytes.example"]
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def alice(db):
+    """A customer with a portal login."""
+    return customer_ensure(
+        email="alice@example.test",
+        full_name="Alice Tan",
+        password="alice-demo-pass",
+        phone="+60312345678",
+        address_line1="12 Jalan Ampang",
+        city="Kuala Lumpur",
+        postcode="50450",
+        country="MY",
+    )
+
+
+@pytest.fixture
+def bob(db):
+    """Another customer: the outsider for Alice's tickets."""
+    return customer_ensure(
+        email="bob@example.test",
+        full_name="Bob Lim",
+        password="bob-demo-pass",
+        is_reseller=True,
+        reseller_newsletters=True,
+        country="MY",
+    )
+
+
+@pytest.fixture
+def agent(db):
+    return staff_user_ensure(username="agent", password="agent-demo-pass", role=AGENTS)
+
+
+@pytest.fixture
+def supervisor(db):
+    return staff_user_ensure(
+        username="supervisor", password="supervisor-demo-pass", role=SUPERVISORS
+    )
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice.user)
+    return client
+
+
+@pytest.fixture
+def agent_client(client, agent):
+    client.force_login(agent)
+    return client
+
+
+@pytest.fixture
+def supervisor_client(client, supervisor):
+    client.force_login(supervisor)
+    return client

@@ -1,0 +1,53 @@
+import factory
+from django.contrib.auth import get_user_model
+from factory.django import DjangoModelFactory
+
+from accounts.models import Customer
+from domains.models import Domain
+from tickets.models import Ticket
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.test")
+    password = factory.PostGenerationMethodCall("set_password", "pass-word-123")
+
+
+class CustomerFactory(DjangoModelFactory):
+    class Meta:
+        model = Customer
+
+    full_name = factory.Faker("name")
+    email = factory.Sequence(lambda n: f"customer{n}@example.test")
+    phone = "+60312345678"
+    address_line1 = "1 Jalan Test"
+    city = "Kuala Lumpur"
+    postcode = "50000"
+    country = "MY"
+
+
+class DomainFactory(DjangoModelFactory):
+    class Meta:
+        model = Domain
+
+    name = factory.Sequence(lambda n: f"domain{n}.test")
+    customer = factory.SubFactory(CustomerFactory)
+    registrant_email = factory.LazyAttribute(lambda o: o.customer.email if o.customer else "")
+    registrant_email_status = Domain.EmailStatus.VALID
+
+
+class TicketFactory(DjangoModelFactory):
+    class Meta:
+        model = Ticket
+
+    kind = Ticket.Kind.GENERAL
+    subject = factory.Faker("sentence", nb_words=5)
+    customer = factory.SubFactory(CustomerFactory)
+    contact_email = factory.LazyAttribute(
+        lambda o: o.customer.email if o.customer else "x@example.test"
+    )
+    status = Ticket.Status.OPEN

@@ -1,0 +1,174 @@
+from datetime import timedelta
+
+import pytest
+import requests
+from anymail.exceptions import AnymailAPIError, AnymailRequestsAPIError
+from anymail.message import AnymailRecipientStatus
+from anymail.signals import pre_send
+from celery.exceptions import Retry
+from django.core import mail
+from django.db import transaction
+
+from tests.factories import TicketFactory
+from tickets import services
+from tickets.models import ActionLog, Notification
+from tickets.tasks import notification_send as notification_send_task
+
+ANYMAIL_TEST = "anymail.backends.test.EmailBackend"
+
+
+def esp_error(message: str, status: int | None) -> AnymailRequestsAPIError:
+    """An error as the ESP's HTTP API would produce it."""
+    response = None
+    if status is not None:
+        response = requests.Response()
+        response.status_code = status
+        response.reason = "error"
+        response._content = message.encode()
+    return AnymailRequestsAPIError(message, status_code=status, response=response)
+
+
+@pytest.fixture
+def anymail_backend(settings):
+    settings.EMAIL_BACKEND = ANYMAIL_TEST
+
+
+@pytest.fixture
+def esp_responses():
+    """Script the test ESP: each send pops the next response (None = success)."""
+    script: list = []
+
+    def receiver(sender, message, esp_name, **kwargs):
+        if script:
+            response = script.pop(0)
+            if response is not None:
+                message.anymail_test_response = response
+
+    pre_send.connect(receiver, weak=False)
+    yield script
+    pre_send.disconnect(receiver)
+
+
+@pytest.fixture
+def notification(alice):
+    ticket = TicketFactory(customer=alice, subject="Domain & DNS <help>")
+    with transaction.atomic():
+        return services.notification_queue(
+            ticket=ticket,
+            template="ticket_received",
+            recipient=alice.email,
+            context={"subject": ticket.subject},
+        )
+
+
+def test_queue_enqueues_the_task_only_after_commit(alice, django_capture_on_commit_callbacks):
+    ticket = TicketFactory(customer=alice)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.notification_queue(
+            ticket=ticket, template="ticket_received", recipient=alice.email, context={}
+        )
+
+    assert len(callbacks) == 1
+
+
+def test_send_renders_both_parts_with_headers(notification, anymail_backend):
+    status = services.notification_send(notification_id=notification.pk)
+
+    assert status == "sent"
+    message = mail.outbox[0]
+    reference = notification.ticket.reference
+    assert message.to == ["alice@example.test"]
+    assert reference in message.subject
+    assert "Domain & DNS <help>" in message.subject  # a text part is not HTML-escaped
+    assert "Domain & DNS <help>" in message.body
+    html = message.alternatives[0][0]
+    assert "Domain &amp; DNS &lt;help&gt;" in html
+    assert reference in html
+    assert message.extra_headers["X-Auto-Response-Suppress"] == "All"
+    assert message.extra_headers["References"] == f"<ticket-{reference}@help.exabytes.example>"
+    assert message.anymail_test_params["metadata"]["ticket"] == reference
+    notification.refresh_from_db()
+    assert notification.status == "sent"
+    assert notification.esp_message_id == str(message.anymail_status.message_id)
+    assert ActionLog.objects.filter(action="notification.sent").count() == 1
+
+
+def test_the_same_task_delivered_twice_sends_one_email(notification, anymail_backend):
+    notification_send_task.apply(kwargs={"notification_id": notification.pk})
+    notification_send_task.apply(kwargs={"notification_id": notification.pk})
+
+    assert len(mail.outbox) == 1
+    notification.refresh_from_db()
+    assert notification.attempts == 1
+
+
+def test_esp_error_then_success_sends_once_and_counts_attempts(
+    notification, anymail_backend, esp_responses
+):
+    esp_responses.append(esp_error("ESP down", 503))
+
+    with pytest.raises(services.NotificationRetry):
+        services.notification_send(notification_id=notification.pk)
+    notification.refresh_from_db()
+    assert notification.status == "pending"
+    assert "ESP down" in notification.last_error
+    assert notification.next_attempt_at > notification.created_at
+
+    assert services.notification_send(notification_id=notification.pk) == "sent"
+    notification.refresh_from_db()
+    assert notification.attempts == 2
+    # The test ESP records the refused attempt too; only one was accepted.
+    accepted = [m for m in mail.outbox if getattr(m.anymail_status, "status", None) == {"sent"}]
+    assert len(accepted) == 1
+
+
+def test_task_retries_a_transient_error(notification, anymail_backend, esp_responses):
+    esp_responses.append(esp_error("timeout", None))
+
+    with pytest.raises(Retry):
+        notification_send_task.apply(kwargs={"notification_id": notification.pk}, throw=True)
+
+    notification.refresh_from_db()
+    assert notification.status == "pending" and notification.attempts == 1
+
+
+def test_a_permanent_error_marks_failed_with_the_reason(
+    notification, anymail_backend, esp_responses
+):
+    esp_responses.append(esp_error("Invalid API token", 401))
+
+    assert services.notification_send(notification_id=notification.pk) == "failed"
+
+    notification.refresh_from_db()
+    assert notification.status == "failed"
+    assert "Invalid API token" in notification.last_error
+    assert ActionLog.objects.filter(action="notification.failed").exists()
+
+
+def test_retries_stop_after_the_limit(notification, anymail_backend, esp_responses, settings):
+    settings.NOTIFICATION_MAX_ATTEMPTS = 2
+    esp_responses.extend([AnymailAPIError("flaky"), AnymailAPIError("flaky")])
+
+    with pytest.raises(services.NotificationRetry):
+        services.notification_send(notification_id=notification.pk)
+    assert services.notification_send(notification_id=notification.pk) == "failed"
+    assert Notification.objects.get(pk=notification.pk).attempts == 2
+
+
+def test_a_recipient_refused_at_send_time_is_a_bounce(notification, anymail_backend, esp_responses):
+    esp_responses.append(
+        {"recipient_status": {"alice@example.test": AnymailRecipientStatus(None, "rejected")}}
+    )
+
+    assert services.notification_send(notification_id=notification.pk) == "bounced"
+    assert Notification.objects.get(pk=notification.pk).status == "bounced"
+
+
+def test_sweep_requeues_rows_left_pending(notification, settings, monkeypatch):
+    queued: list[int] = []
+    monkeypatch.setattr(services, "_enqueue_notification", queued.append)
+    settings.NOTIFICATION_SWEEP_AFTER = timedelta(seconds=0)
+
+    assert services.notifications_requeue_due() == 1
+    assert queued == [notification.pk]

@@ -1,0 +1,93 @@
+"""Integration: a real Celery worker consumes the real broker (Redis in CI)."""
+
+import time
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.core import mail
+
+from helpdesk.celery import app as celery_app
+from tests.factories import TicketFactory
+from tickets import services
+from tickets.models import Notification
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def _wait_for(predicate, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture
+def worker(settings):
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    celery_app.control.purge()
+    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as w:
+        yield w
+
+
+@contextmanager
+def broker_unreachable():
+    """Point publishing at a port where no broker listens, then restore it."""
+    conf = celery_app.conf
+    saved = conf.broker_url, conf.broker_write_url, conf.broker_transport_options
+
+    def reset_pools() -> None:
+        celery_app._pool = None
+        celery_app.amqp._producer_pool = None
+
+    conf.broker_url = conf.broker_write_url = "redis://127.0.0.1:9/0"
+    conf.broker_transport_options = {}
+    reset_pools()
+    try:
+        yield
+    finally:
+        conf.broker_url, conf.broker_write_url, conf.broker_transport_options = saved
+        reset_pools()
+
+
+def test_broker_down_at_commit_loses_nothing(alice, settings):
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    settings.NOTIFICATION_SWEEP_AFTER = timedelta(seconds=0)
+    with broker_unreachable():
+        ticket = services.request_general(
+            subject="Broker outage", body="hello", contact_email=alice.email, actor=alice
+        )
+    notification = Notification.objects.get(ticket=ticket)
+    assert notification.status == "pending"  # the ticket and its email are saved
+
+    # The broker is back: the periodic sweep re-queues the row and the worker sends it.
+    celery_app.control.purge()
+    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        assert services.notifications_requeue_due() == 1
+        assert _wait_for(lambda: Notification.objects.get(pk=notification.pk).status == "sent")
+    assert [m.to for m in mail.outbox] == [[alice.email]]
+
+
+def test_the_sweep_sends_what_the_broker_missed(alice, settings):
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    settings.NOTIFICATION_SWEEP_AFTER = timedelta(seconds=0)
+    ticket = TicketFactory(customer=alice)
+    # Written without a task: as if the publish at commit had failed.
+    Notification.objects.create(
+        ticket=ticket,
+        template="ticket_received",
+        recipient=alice.email,
+        context={"reference": ticket.reference, "subject": "x"},
+        idempotency_key="missed-1",
+        next_attempt_at=ticket.created_at,
+    )
+    celery_app.control.purge()
+    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        assert services.notifications_requeue_due() == 1
+        assert _wait_for(
+            lambda: Notification.objects.get(idempotency_key="missed-1").status == "sent"
+        )
+    assert len(mail.outbox) == 1

@@ -1,0 +1,88 @@
+"""Render outbox rows into email messages: one builder, templates under templates/emails/."""
+
+from email.utils import make_msgid
+from urllib.parse import urlsplit
+
+from anymail.message import AnymailMessage
+from django.conf import settings
+from django.template import Context
+from django.template.loader import get_template
+from django.utils import translation
+
+from tickets.models import Notification
+
+
+def mail_domain() -> str:
+    """The domain our Message-IDs use: the host of SITE_URL."""
+    return urlsplit(settings.SITE_URL).hostname or "localhost"
+
+
+def ticket_thread_id(reference: str) -> str:
+    """A stable Message-ID per ticket, so every email about it threads together."""
+    return f"<ticket-{reference}@{mail_domain()}>"
+
+
+def notification_message_id(notification: Notification) -> str:
+    return f"<{notification.uuid}@{mail_domain()}>"
+
+
+def _render(name: str, context: dict, *, autoescape: bool) -> str:
+    # Plain-text parts and subjects must not be HTML-escaped; the HTML part always is.
+    return get_template(name).template.render(Context(context, autoescape=autoescape))
+
+
+def render_email(template: str, context: dict, language: str = "en") -> tuple[str, str, str]:
+    """Render subject, text and HTML of `emails/<app>/<name>`; `template` is `app/name`."""
+    full_context = {
+        "COMPANY_NAME": settings.COMPANY_NAME,
+        "SUPPORT_EMAIL": settings.SUPPORT_EMAIL,
+        "BILLING_EMAIL": settings.BILLING_EMAIL,
+        "SITE_URL": settings.SITE_URL,
+        **context,
+    }
+    with translation.override(language):
+        full_context["LANGUAGE_CODE"] = language
+        subject = _render(f"emails/{template}.subject.txt", full_context, autoescape=False)
+        text = _render(f"emails/{template}.txt", full_context, autoescape=False)
+        html = _render(f"emails/{template}.html", full_context, autoescape=True)
+    subject = " ".join(subject.split())
+    reference = context.get("reference")
+    if reference and reference not in subject:
+        subject = f"[{reference}] {subject}"
+    return subject, text, html
+
+
+def build_message(notification: Notification) -> AnymailMessage:
+    """The email for one outbox row, with threading and auto-reply suppression headers."""
+    template = (
+        notification.template
+        if "/" in notification.template
+        else f"tickets/{notification.template}"
+    )
+    subject, text, html = render_email(template, notification.context, notification.language)
+    headers = {
+        "Message-ID": notification_message_id(notification),
+        "X-Auto-Response-Suppress": "All",
+        "Auto-Submitted": "auto-generated",
+    }
+    reference = notification.context.get("reference")
+    if reference:
+        thread = ticket_thread_id(reference)
+        headers["In-Reply-To"] = thread
+        headers["References"] = thread
+    headers.update(notification.headers or {})
+    message = AnymailMessage(
+        subject=subject,
+        body=text,
+        to=[notification.recipient],
+        reply_to=[settings.SUPPORT_EMAIL],
+        headers=headers,
+        tags=[notification.template.rsplit("/", 1)[-1].replace("_", "-")],
+        metadata={"notification": str(notification.uuid), "ticket": reference or ""},
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+def new_message_id() -> str:
+    return make_msgid(domain=mail_domain())

@@ -1,0 +1,1 @@
+"""Anymail webhook receivers: normalise the event and hand it to one service."""

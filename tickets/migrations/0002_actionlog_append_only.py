@@ -1,0 +1,34 @@
+from django.db import migrations
+
+FORWARD = """
+CREATE OR REPLACE FUNCTION tickets_actionlog_refuse_change() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'tickets_actionlog is append-only: % refused', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER tickets_actionlog_append_only
+    BEFORE UPDATE OR DELETE ON tickets_actionlog
+    FOR EACH ROW EXECUTE FUNCTION tickets_actionlog_refuse_change();
+"""
+
+BACKWARD = """
+DROP TRIGGER IF EXISTS tickets_actionlog_append_only ON tickets_actionlog;
+DROP FUNCTION IF EXISTS tickets_actionlog_refuse_change();
+"""
+
+
+def forward(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(FORWARD, params=None)
+
+
+def backward(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(BACKWARD, params=None)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("tickets", "0001_initial")]
+
+    operations = [migrations.RunPython(forward, backward)]

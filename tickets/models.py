@@ -1,0 +1,314 @@
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from helpdesk.models import BaseModel
+from tickets.querysets import ActionLogQuerySet, NotificationQuerySet, TicketQuerySet
+
+# Crockford's base32 without I, L, O, U: nothing to misread when a customer reads it out.
+REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_reference() -> str:
+    """A random, non-sequential public ticket reference such as HD-7K3M9Q2X."""
+    return "HD-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
+
+
+class Ticket(BaseModel):
+    class Kind(models.TextChoices):
+        MODIFY_INFO = "modify_info", _("Change my details")
+        RESEND_PASSWORD = "resend_password", _("Resend my domain password")
+        OPT_OUT = "opt_out", _("Stop mailings")
+        GENERAL = "general", _("General help")
+
+    class Status(models.TextChoices):
+        NEW = "new", _("New")
+        AWAITING_VERIFICATION = "awaiting_verification", _("Awaiting verification")
+        OPEN = "open", _("Open")
+        AWAITING_CUSTOMER = "awaiting_customer", _("Awaiting customer")
+        RESOLVED = "resolved", _("Resolved")
+        CLOSED = "closed", _("Closed")
+        REJECTED = "rejected", _("Rejected")
+        REFERRED = "referred", _("Referred to OpenSRS")
+        EXPIRED = "expired", _("Expired")
+
+    class Priority(models.TextChoices):
+        LOW = "low", _("Low")
+        NORMAL = "normal", _("Normal")
+        HIGH = "high", _("High")
+        URGENT = "urgent", _("Urgent")
+
+    class Channel(models.TextChoices):
+        PORTAL = "portal", _("Portal")
+        EMAIL = "email", _("Email")
+        API = "api", _("API")
+        STAFF = "staff", _("Staff")
+        SYSTEM = "system", _("System")
+
+    reference = models.CharField(max_length=11, unique=True, default=new_reference, editable=False)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.NEW)
+    customer = models.ForeignKey(
+        "accounts.Customer", on_delete=models.PROTECT, null=True, blank=True, related_name="tickets"
+    )
+    domain = models.ForeignKey(
+        "domains.Domain", on_delete=models.PROTECT, null=True, blank=True, related_name="tickets"
+    )
+    # What the requester typed: used for replies, never for secrets.
+    contact_email = models.EmailField(blank=True)
+    # The domain name as asked for, kept even when it is not ours (shown to staff only).
+    requested_domain = models.CharField(max_length=253, blank=True)
+    subject = models.CharField(max_length=200)
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.PORTAL)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_tickets",
+    )
+    due_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    language = models.CharField(max_length=5, default="en")
+    # Bumped on every change: a form posted with an older version is refused (stale edit).
+    version = models.PositiveIntegerField(default=1)
+
+    objects = TicketQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "-created_at", "-id"], name="ticket_status_created"),
+            models.Index(fields=["kind", "-created_at", "-id"], name="ticket_kind_created"),
+            models.Index(fields=["assignee", "-created_at", "-id"], name="ticket_assignee_created"),
+            models.Index(fields=["due_at", "id"], name="ticket_due"),
+            models.Index(fields=["customer", "-created_at"], name="ticket_customer_created"),
+        ]
+        permissions = [
+            ("work_ticket", "Can work tickets in the staff queue"),
+            ("approve_sensitive_change", "Can approve name and email changes"),
+            ("view_audit_log", "Can read the audit log"),
+            ("manage_disclosures", "Can read and record disclosures"),
+            ("export_customer", "Can export everything held on a customer"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+OPEN_STATUSES = frozenset(
+    {
+        Ticket.Status.NEW,
+        Ticket.Status.AWAITING_VERIFICATION,
+        Ticket.Status.OPEN,
+        Ticket.Status.AWAITING_CUSTOMER,
+    }
+)
+
+
+class FieldChange(BaseModel):
+    """One field of a `modify_info` request: the value on record when asked, and the new one."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="changes")
+    field = models.CharField(max_length=32)
+    old_value = models.CharField(max_length=254, blank=True)
+    new_value = models.CharField(max_length=254, blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["ticket", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ticket", "field"], name="fieldchange_ticket_field_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}:{self.field}"
+
+
+class Message(BaseModel):
+    class Author(models.TextChoices):
+        CUSTOMER = "customer", _("Customer")
+        STAFF = "staff", _("Staff")
+        SYSTEM = "system", _("System")
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
+    author = models.CharField(max_length=10, choices=Author.choices)
+    author_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    body = models.TextField()
+    internal = models.BooleanField(default=False)
+    channel = models.CharField(max_length=10, choices=Ticket.Channel.choices)
+    # Message-ID of an inbound email, so a redelivered webhook stores it once.
+    email_message_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+
+    class Meta:
+        ordering = ["ticket", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}:{self.pk}"
+
+
+class Attachment(BaseModel):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    filename = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    content = models.BinaryField()
+
+    class Meta:
+        ordering = ["message", "id"]
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class Verification(BaseModel):
+    """A single-use link sent to an address on record; only the token's hash is kept."""
+
+    class Purpose(models.TextChoices):
+        REQUESTER = "requester", _("Requester owns the email on record")
+        NEW_EMAIL = "new_email", _("New email address confirms")
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="verifications")
+    purpose = models.CharField(max_length=12, choices=Purpose.choices, default=Purpose.REQUESTER)
+    sent_to = models.EmailField()
+    token_hash = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}:{self.purpose}"
+
+
+class Notification(BaseModel):
+    """The outbox: one row per email, written in the transaction of the action that causes it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        DELIVERED = "delivered", _("Delivered")
+        BOUNCED = "bounced", _("Bounced")
+        FAILED = "failed", _("Failed")
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
+    )
+    template = models.CharField(max_length=64)
+    recipient = models.EmailField()
+    context = models.JSONField(default=dict, blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    language = models.CharField(max_length=5, default="en")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    esp_message_id = models.CharField(max_length=255, blank=True, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    objects = NotificationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["status", "next_attempt_at"],
+                name="notification_due",
+                condition=models.Q(status__in=["pending", "sending"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template} to {self.recipient} ({self.status})"
+
+
+class ActionLogImmutableError(Exception):
+    """The audit log is append-only."""
+
+
+class ActionLog(models.Model):
+    """Append-only, hash-chained record of every action; also the ticket's history."""
+
+    sequence = models.PositiveBigIntegerField(unique=True)
+    created_at = models.DateTimeField(db_index=True)
+    actor = models.CharField(max_length=150)
+    action = models.CharField(max_length=64, db_index=True)
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.PROTECT, null=True, blank=True, related_name="events"
+    )
+    customer = models.ForeignKey(
+        "accounts.Customer", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    details = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    objects = ActionLogQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["sequence"]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.action}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise ActionLogImmutableError("audit log rows cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ActionLogImmutableError("audit log rows cannot be deleted")
+
+
+class AuditChainHead(models.Model):
+    """The single row every audit write locks first, which serialises the chain across writers."""
+
+    sequence = models.PositiveBigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default="0" * 64)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"audit head #{self.sequence}"
+
+
+class Disclosure(BaseModel):
+    """A disclosure of a customer's information to a third party (legal process, rights)."""
+
+    customer = models.ForeignKey(
+        "accounts.Customer", on_delete=models.PROTECT, related_name="disclosures"
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    disclosed_to = models.CharField(max_length=200)
+    information = models.TextField()
+    legal_basis = models.CharField(max_length=200)
+    reference = models.CharField(max_length=100, blank=True)
+    disclosed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-disclosed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} to {self.disclosed_to}"

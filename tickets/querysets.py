@@ -1,0 +1,28 @@
+from django.db import models
+from django.utils import timezone
+
+
+class TicketQuerySet(models.QuerySet):
+    def open(self) -> "TicketQuerySet":
+        return self.filter(status__in=["new", "awaiting_verification", "open", "awaiting_customer"])
+
+    def overdue(self) -> "TicketQuerySet":
+        return self.open().filter(due_at__lt=timezone.now())
+
+
+class NotificationQuerySet(models.QuerySet):
+    def due_for_sweep(self, *, older_than) -> "NotificationQuerySet":
+        """Pending rows whose task should have run by now (e.g. the broker was down at commit)."""
+        return self.filter(status="pending", next_attempt_at__lt=older_than)
+
+
+class ActionLogQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        from tickets.models import ActionLogImmutableError
+
+        raise ActionLogImmutableError("audit log rows cannot be changed")
+
+    def delete(self):
+        from tickets.models import ActionLogImmutableError
+
+        raise ActionLogImmutableError("audit log rows cannot be deleted")

@@ -1,0 +1,39 @@
+"""Celery tasks: each loads ids, calls one service, and returns."""
+
+from celery import shared_task
+
+
+def _notification_send_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+    from tickets.services import notification_mark_failed
+
+    notification_mark_failed(notification_id=kwargs["notification_id"], error=f"task failed: {exc}")
+
+
+@shared_task(
+    bind=True,
+    name="tickets.notification_send",
+    acks_late=True,
+    max_retries=None,  # the service bounds attempts (NOTIFICATION_MAX_ATTEMPTS)
+    on_failure=_notification_send_failure,
+)
+def notification_send(self, *, notification_id: int) -> str:
+    """Send one outbox row.
+
+    Idempotent by claim: the service flips the row pending -> sending with a conditional
+    update and does nothing if another delivery of this task got there first.
+    """
+    from tickets.services import NotificationRetry
+    from tickets.services import notification_send as notification_send_service
+
+    try:
+        return notification_send_service(notification_id=notification_id)
+    except NotificationRetry as exc:
+        raise self.retry(exc=exc, countdown=exc.countdown) from exc
+
+
+@shared_task(name="tickets.notifications_sweep", acks_late=True)
+def notifications_sweep() -> int:
+    """Re-queue outbox rows left pending; idempotent because sending claims each row."""
+    from tickets.services import notifications_requeue_due
+
+    return notifications_requeue_due()
