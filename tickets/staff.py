@@ -1,0 +1,1 @@
+"""Staff queue views: parse the form, call one service, render."""
