@@ -1,11 +1,17 @@
 """Writes about customers and staff."""
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from rest_framework.authtoken.models import Token
 
 from accounts.models import Customer
 from accounts.roles import ROLE_PERMISSIONS
+from accounts.selectors import customer_for_user
+from tickets.audit import audit_record
+from tickets.services import notification_queue
 
 
 def roles_ensure() -> dict[str, Group]:
@@ -59,3 +65,74 @@ def customer_ensure(
             customer.user = user
             customer.save(update_fields=["user", "updated_at"])
     return customer
+
+
+# --- portal accounts: language and password reset ---
+
+
+@transaction.atomic
+def customer_language_set(*, customer: Customer, language: str) -> Customer:
+    """Remember the language a customer chose, for the portal and for their emails."""
+    if language not in Customer.Language.values:
+        raise ValidationError({"language": f"Unknown language {language!r}."})
+    if customer.language == language:
+        return customer
+    old = customer.language
+    customer.language = language
+    customer.save(update_fields=["language", "updated_at"])
+    audit_record(
+        actor=customer,
+        action="customer.language_changed",
+        customer=customer,
+        details={"from": old, "to": language},
+    )
+    return customer
+
+
+@transaction.atomic
+def password_reset_mail_queue(*, user, link: str, hours: int) -> None:
+    """Queue the portal password-reset email for a login; the worker sends it."""
+    customer = customer_for_user(user)
+    notification_queue(
+        template="password_reset",
+        recipient=user.email,
+        context={"link": link, "hours": hours, "username": user.get_username()},
+        language=customer.language if customer else settings.LANGUAGE_CODE,
+    )
+    audit_record(
+        actor="anonymous",
+        action="account.password_reset_mailed",
+        customer=customer,
+        details={"user": user.get_username()},
+    )
+
+
+# --- api tokens ---
+
+
+@transaction.atomic
+def api_token_issue(*, user) -> str:
+    """The user's API token, created on first use; the key itself is never logged."""
+    token, created = Token.objects.get_or_create(user=user)
+    if created:
+        audit_record(
+            actor=user,
+            action="api_token.issued",
+            customer=customer_for_user(user),
+            details={"user": user.get_username()},
+        )
+    return token.key
+
+
+@transaction.atomic
+def api_token_revoke(*, user) -> bool:
+    """Delete the user's API token at once; False when there was none."""
+    deleted, _ = Token.objects.filter(user=user).delete()
+    if deleted:
+        audit_record(
+            actor=user,
+            action="api_token.revoked",
+            customer=customer_for_user(user),
+            details={"user": user.get_username()},
+        )
+    return bool(deleted)

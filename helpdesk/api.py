@@ -1,14 +1,26 @@
 """The API's one exception handler and its pagination."""
 
+import logging
+import re
+
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_serializer
 from rest_framework import exceptions as drf_exceptions
+from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from helpdesk.exceptions import ApplicationError, RateLimited
+from helpdesk.ratelimit import client_ip, rate_limit_hit
+
+logger = logging.getLogger(__name__)
+SERVER_ERROR = "Something went wrong on our side. Please try again later."
+PAGE_SIZE_INVALID = "Give a whole number from 1 to {limit}."
 
 
 def exception_handler(exc, context):
@@ -31,7 +43,12 @@ def exception_handler(exc, context):
         exc = drf_exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = drf_exceptions.PermissionDenied()
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        # A bug, not the client's fault: still JSON, and the trace goes to the log only.
+        logger.error("Unhandled error in %s", context.get("view"), exc_info=exc)
+        response = Response({"detail": SERVER_ERROR}, status=500)
+    return response
 
 
 class TicketCursorPagination(CursorPagination):
@@ -39,3 +56,77 @@ class TicketCursorPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
     ordering = ("-created_at", "-id")
+
+    def get_page_size(self, request) -> int:
+        """The page size asked for; anything but a whole number from 1 to the maximum is a 400."""
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not re.fullmatch(r"[0-9]{1,4}", raw) or not 1 <= int(raw) <= self.max_page_size:
+            raise drf_exceptions.ValidationError(
+                {self.page_size_query_param: [PAGE_SIZE_INVALID.format(limit=self.max_page_size)]}
+            )
+        return int(raw)
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+        return parameters
+
+
+# --- throttles and schema helpers for the API views ---
+
+
+class ApiRateThrottle(BaseThrottle):
+    """Per-user (or per-address when anonymous) request budget, counted in the shared cache.
+
+    Past the budget it raises RateLimited, which the handler turns into 429 with Retry-After.
+    """
+
+    def allow_request(self, request, view) -> bool:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            rate_limit_hit(scope="api_per_user", key=f"user:{user.pk}")
+        else:
+            rate_limit_hit(scope="api_per_client", key=f"ip:{client_ip(request)}")
+        return True
+
+
+@extend_schema_serializer(component_name="Error")
+class ErrorSerializer(serializers.Serializer):
+    """The error body of every 4xx answer except field errors."""
+
+    detail = serializers.CharField()
+    extra = serializers.DictField(required=False)
+
+
+_ERROR_DESCRIPTIONS = {
+    400: 'Invalid input: field errors (`{"field": ["message"]}`) or `{"detail": ...}`',
+    401: "Not logged in (no session and no valid `Authorization: Token ...`)",
+    403: "Logged in, but not allowed to do this (or the CSRF check failed)",
+    404: "No such object, or not visible to you",
+    409: "The object's state does not allow this action",
+    429: "Too many requests; wait the number of seconds in `Retry-After`",
+    503: "A service this depends on is down",
+}
+
+
+def api_errors(*codes: int) -> dict[int, OpenApiResponse]:
+    """The error answers an operation can give, for `extend_schema(responses=...)`."""
+    responses = {}
+    for code in codes:
+        # A 400 may be DRF's field-error object, whose keys are the input's field names.
+        body = OpenApiTypes.OBJECT if code == 400 else ErrorSerializer
+        responses[code] = OpenApiResponse(response=body, description=_ERROR_DESCRIPTIONS[code])
+    return responses
+
+
+RETRY_AFTER_HEADER = OpenApiParameter(
+    name="Retry-After",
+    type=int,
+    location=OpenApiParameter.HEADER,
+    response=[429],
+    description="Seconds to wait before trying again",
+)

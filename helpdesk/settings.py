@@ -162,6 +162,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tickets.notifications_sweep",
         "schedule": crontab(minute="*"),
     },
+    # https://crontab.guru/#*/15_*_*_*_* : every 15 minutes
+    "verifications-expire": {
+        "task": "tickets.verifications_expire",
+        "schedule": crontab(minute="*/15"),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -221,6 +226,9 @@ RATE_LIMITS = {
     "request_per_email": (5, 3600),
     "verify_per_client": (30, 3600),
     "login_per_client": (10, 300),
+    # The REST API as a whole, per logged-in user and per anonymous client address.
+    "api_per_user": (600, 60),
+    "api_per_client": (120, 60),
 }
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
@@ -278,9 +286,10 @@ CSRF_TRUSTED_ORIGINS = [SITE_URL]
 
 # REST API.
 REST_FRAMEWORK = {
+    # Token first: an anonymous API call is then a 401 with `WWW-Authenticate: Token`, not a 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -298,6 +307,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "HealthStatusEnum": "helpdesk.health.STATUSES",
+        "TicketStatusEnum": "tickets.models.Ticket.Status",
+        "TicketKindEnum": "tickets.models.Ticket.Kind",
+    },
 }
 
 LOGGING = {

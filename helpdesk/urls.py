@@ -1,12 +1,16 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts import views as accounts_views
+
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("anymail/", include("anymail.urls")),
+    path("anymail/", include(("helpdesk.webhooks", "anymail"))),
     path("accounts/", include("accounts.urls")),
     path("api/v1/", include("tickets.urls_api")),
     path("staff/", include("tickets.urls_staff")),
+    # Before Django's own: a logged-in customer's choice is also kept for their emails.
+    path("i18n/setlang/", accounts_views.language_set, name="set_language"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("tickets.urls")),
 ]

@@ -1,1 +1,92 @@
 """Anymail webhook receivers: normalise the event and hand it to one service."""
+
+import logging
+from typing import Any
+
+from anymail.signals import AnymailInboundEvent, AnymailTrackingEvent, inbound, tracking
+from django.core.exceptions import ValidationError
+from django.dispatch import receiver
+
+from helpdesk.exceptions import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+# --- tracking events ---
+
+
+def _esp_event_type(esp_event: Any) -> str:
+    """The ESP's own event subtype (Postmark's bounce `Type`), when the payload has one."""
+    if isinstance(esp_event, dict):
+        value = esp_event.get("Type")
+        return value if isinstance(value, str) else ""
+    return ""
+
+
+@receiver(tracking, dispatch_uid="tickets.inbound.on_tracking")
+def on_tracking(sender: Any, event: AnymailTrackingEvent, esp_name: str, **kwargs: Any) -> None:
+    from tickets.services import notification_tracking_event
+
+    notification_tracking_event(
+        esp_name=esp_name or "",
+        event_type=str(event.event_type or ""),
+        message_id=str(event.message_id or ""),
+        recipient=str(event.recipient or ""),
+        metadata=dict(event.metadata or {}),
+        reject_reason=str(event.reject_reason or ""),
+        description=str(event.description or ""),
+        esp_event_type=_esp_event_type(event.esp_event),
+    )
+
+
+# --- inbound mail ---
+
+
+def _addr_spec(address: Any) -> str:
+    return str(getattr(address, "addr_spec", "") or "")
+
+
+def _inbound_headers(message: Any, esp_event: Any) -> dict[str, str]:
+    """Header name (lower case) -> its values joined; an ESP's original header list wins."""
+    headers: dict[str, list[str]] = {}
+    for name, value in message.items():
+        headers.setdefault(name.lower(), []).append(str(value))
+    # Postmark's parsed payload rebuilds the MIME tree; its "Headers" list keeps the originals.
+    raw = esp_event.get("Headers") if isinstance(esp_event, dict) else None
+    if isinstance(raw, list):
+        original: dict[str, list[str]] = {}
+        for item in raw:
+            if isinstance(item, dict) and isinstance(item.get("Name"), str):
+                original.setdefault(item["Name"].lower(), []).append(str(item.get("Value", "")))
+        headers.update(original)
+    return {name: ", ".join(values) for name, values in headers.items()}
+
+
+@receiver(inbound, dispatch_uid="tickets.inbound.on_inbound")
+def on_inbound(sender: Any, event: AnymailInboundEvent, esp_name: str, **kwargs: Any) -> None:
+    from tickets.services import inbound_email_receive
+
+    message = event.message
+    if message is None:
+        return
+    senders = message.from_email
+    if isinstance(senders, list):
+        senders = senders[0] if senders else None
+    parts = [*message.attachments, *message.inlines]
+    try:
+        inbound_email_receive(
+            message_id=str(message.get("Message-ID") or event.event_id or ""),
+            from_email=_addr_spec(senders),
+            to_emails=[_addr_spec(address) for address in [*message.to, *message.cc]],
+            subject=str(message.subject or ""),
+            text=message.text or "",
+            html=message.html or "",
+            headers=_inbound_headers(message, event.esp_event),
+            attachments=[
+                (part.get_filename() or "", part.get_content_type(), part.get_content_bytes())
+                for part in parts
+            ],
+            envelope_recipient=str(message.envelope_recipient or ""),
+        )
+    except (ApplicationError, ValidationError) as exc:
+        # Bad data in one email: keep it out of the ESP's retry loop, and say why in the log.
+        logger.warning("inbound email from %s not stored: %s", _addr_spec(senders), exc)

@@ -2,10 +2,12 @@
 
 import re
 
+from django.utils.translation import gettext_noop
+
 # 13 to 19 digits, optionally grouped by spaces or dashes.
 _CANDIDATE = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
 REDACTED = "[card number removed]"
-CARD_NOTICE = (
+CARD_NOTICE = gettext_noop(
     "For your safety we removed what looked like a card number. Please never send card details "
     "to the help desk; update your card through billing instead."
 )

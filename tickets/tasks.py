@@ -37,3 +37,39 @@ def notifications_sweep() -> int:
     from tickets.services import notifications_requeue_due
 
     return notifications_requeue_due()
+
+
+@shared_task(name="tickets.verifications_expire", acks_late=True)
+def verifications_expire() -> int:
+    """Expire tickets whose verification links all expired; idempotent by state guard."""
+    from tickets.services import verifications_expire as verifications_expire_service
+
+    return verifications_expire_service()
+
+
+def _password_resend_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+    from tickets.services import password_resend_give_up
+
+    password_resend_give_up(ticket_id=kwargs["ticket_id"], error=f"task failed: {exc}")
+
+
+@shared_task(
+    bind=True,
+    name="tickets.password_resend_process",
+    acks_late=True,
+    max_retries=None,  # the service bounds tries (PASSWORD_RESEND_MAX_TRIES)
+    on_failure=_password_resend_failure,
+)
+def password_resend_process(self, *, ticket_id: int) -> str:
+    """Do the OpenSRS work of one password-resend ticket.
+
+    Idempotent by state guard: the service acts only on a ticket still `new`, and records
+    SEND_PASSWORD before calling it, so a redelivered task never asks OpenSRS twice.
+    """
+    from tickets.services import PasswordResendRetry
+    from tickets.services import password_resend_process as password_resend_process_service
+
+    try:
+        return password_resend_process_service(ticket_id=ticket_id)
+    except PasswordResendRetry as exc:
+        raise self.retry(exc=exc, countdown=exc.countdown) from exc

@@ -1,0 +1,136 @@
+"""Portal login, logout, password reset and language choice."""
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib.auth import forms as auth_forms
+from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse, reverse_lazy
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
+from django.views.i18n import set_language
+
+from accounts.selectors import customer_for_user, email_canonical, is_staff_member
+from accounts.services import customer_language_set, password_reset_mail_queue
+from helpdesk.exceptions import RateLimited
+from helpdesk.ratelimit import client_ip, rate_limit_hit
+
+LOGIN_THROTTLED = _(
+    "Too many login attempts. For your security, please wait a few minutes and try again."
+)
+RESET_THROTTLED = _("Too many requests. Please wait a little and try again.")
+STAFF_HOME = "/staff/"
+
+
+def _throttled(response: HttpResponse, exc: RateLimited) -> HttpResponse:
+    response.status_code = 429
+    response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+class LoginForm(auth_forms.AuthenticationForm):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["username"].label = _("Email address or staff username")
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login, throttled per client address and per username."""
+
+    template_name = "registration/login.html"
+    form_class = LoginForm
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        username = request.POST.get("username", "")
+        try:
+            rate_limit_hit(scope="login_per_client", key=f"ip:{client_ip(request)}")
+            if username.strip():
+                rate_limit_hit(scope="login_per_client", key=f"user:{email_canonical(username)}")
+        except RateLimited as exc:
+            # An unbound form: validating it would try the password, which is what we refuse.
+            form = self.form_class(request, initial={"username": username[:150]})
+            context = self.get_context_data(form=form, throttled=LOGIN_THROTTLED)
+            return _throttled(self.render_to_response(context), exc)
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form: auth_forms.AuthenticationForm) -> HttpResponse:
+        response = super().form_valid(form)
+        customer = customer_for_user(form.get_user())
+        if customer is not None and settings.LANGUAGE_COOKIE_NAME not in self.request.COOKIES:
+            response.set_cookie(
+                settings.LANGUAGE_COOKIE_NAME,
+                customer.language,
+                max_age=settings.LANGUAGE_COOKIE_AGE,
+                samesite="Lax",
+                secure=settings.SESSION_COOKIE_SECURE,
+            )
+        return response
+
+    def get_default_redirect_url(self) -> str:
+        if is_staff_member(self.request.user):
+            return STAFF_HOME
+        if customer_for_user(self.request.user) is not None:
+            return reverse("portal:my-tickets")
+        return reverse("portal:home")
+
+
+class PasswordResetForm(auth_forms.PasswordResetForm):
+    """Queue the reset email in the outbox, with a link built from SITE_URL only."""
+
+    def save(self, **kwargs) -> None:
+        site = urlsplit(settings.SITE_URL)
+        kwargs["domain_override"] = site.netloc
+        kwargs["use_https"] = site.scheme == "https"
+        super().save(**kwargs)
+
+    def send_mail(
+        self,
+        subject_template_name,
+        email_template_name,
+        context,
+        from_email,
+        to_email,
+        html_email_template_name=None,
+    ) -> None:
+        path = reverse(
+            "accounts:password_reset_confirm",
+            kwargs={"uidb64": context["uid"], "token": context["token"]},
+        )
+        password_reset_mail_queue(
+            user=context["user"],
+            link=f"{settings.SITE_URL}{path}",
+            hours=max(1, settings.PASSWORD_RESET_TIMEOUT // 3600),
+        )
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    form_class = PasswordResetForm
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            rate_limit_hit(scope="request_per_client", key=f"reset:{client_ip(request)}")
+            email = request.POST.get("email", "")
+            if email.strip():
+                rate_limit_hit(scope="request_per_email", key=f"reset:{email_canonical(email)}")
+        except RateLimited as exc:
+            form = self.form_class(initial={"email": request.POST.get("email", "")[:254]})
+            context = self.get_context_data(form=form, throttled=RESET_THROTTLED)
+            return _throttled(self.render_to_response(context), exc)
+        return super().post(request, *args, **kwargs)
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    success_url = reverse_lazy("accounts:password_reset_complete")
+
+
+@require_POST
+def language_set(request: HttpRequest) -> HttpResponse:
+    """Django's set_language, and for a logged-in customer also remember the choice."""
+    response = set_language(request)
+    language = request.POST.get("language", "")
+    customer = customer_for_user(request.user)
+    if customer is not None and language in dict(settings.LANGUAGES):
+        customer_language_set(customer=customer, language=language)
+    return response

@@ -1,0 +1,26 @@
+"""Bench-only settings: the real ones plus a bare view, raised rate limits and short timers."""
+
+from datetime import timedelta
+
+from helpdesk.settings import *  # noqa: F403
+from helpdesk.settings import RATE_LIMITS, env, env_bool
+
+ROOT_URLCONF = "bench.urls"
+# Measure throughput, not the limiter: every limit is raised, the windows (and the cache work
+# each request does) stay.
+RATE_LIMITS = {scope: (10**9, window) for scope, (_limit, window) in RATE_LIMITS.items()}
+# Pages are rendered without a collectstatic run.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Fault tests hand back rows claimed by a killed worker sooner than the production 10 minutes.
+NOTIFICATION_SENDING_STALE_AFTER = timedelta(
+    seconds=env.int("BENCH_SENDING_STALE_AFTER_SECONDS", default=600)
+)
+# Retry backoff base of the notification task (the service reads it; production default 5 s).
+NOTIFICATION_BACKOFF_SECONDS = env.float("BENCH_NOTIFICATION_BACKOFF_SECONDS", default=5.0)
+OPENSRS_RETRY_BACKOFF = env.float("BENCH_OPENSRS_RETRY_BACKOFF", default=0.5)
+if env_bool("BENCH_LOCAL_CACHE", False):
+    # Rate limits counted in process memory: the broker can go away without the limiter failing.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

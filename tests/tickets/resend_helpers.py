@@ -1,0 +1,79 @@
+"""Shared fixtures for the password-resend and tracking tests."""
+
+import pytest
+from django.core import mail
+
+from domains.fake_opensrs import FakeOpenSRS
+from domains.models import Domain
+from tickets import services
+from tickets.models import ActionLog, Notification
+
+ANYMAIL_TEST = "anymail.backends.test.EmailBackend"
+API_URL = "/api/v1/requests/password-resend/"
+PORTAL_URL = "/requests/password/"
+
+
+@pytest.fixture
+def fake_opensrs(settings, tmp_path):
+    """The fake OpenSRS over real HTTP, with the settings pointing at it."""
+    settings.EMAIL_BACKEND = ANYMAIL_TEST
+    with FakeOpenSRS(username="u", key="k", calls_log=tmp_path / "calls.jsonl") as server:
+        settings.OPENSRS_URL = server.url
+        settings.OPENSRS_USERNAME = "u"
+        settings.OPENSRS_KEY = "k"
+        settings.OPENSRS_READ_TIMEOUT = 5
+        settings.OPENSRS_RETRY_BACKOFF = 0
+        yield server
+
+
+@pytest.fixture
+def alice_shop(alice):
+    return Domain.objects.create(
+        name="alice-shop.test",
+        customer=alice,
+        registrant_email="alice@example.test",
+        registrant_email_status=Domain.EmailStatus.VALID,
+    )
+
+
+@pytest.fixture
+def stale_mail(db):
+    return Domain.objects.create(
+        name="stale-mail.test",
+        registrant_email="carol@defunct.test",
+        registrant_email_status=Domain.EmailStatus.BOUNCING,
+    )
+
+
+def send_outbox() -> list[str]:
+    """Do what the notification worker does for every pending outbox row."""
+    statuses = []
+    for pk in (
+        Notification.objects.filter(status="pending").order_by("pk").values_list("pk", flat=True)
+    ):
+        statuses.append(services.notification_send(notification_id=pk))
+    return statuses
+
+
+def calls(server: FakeOpenSRS, action: str) -> list[dict]:
+    return [call for call in server.calls if call["action"] == action]
+
+
+def actions(ticket) -> list[str]:
+    return list(ActionLog.objects.filter(ticket=ticket).values_list("action", flat=True))
+
+
+def mails_to(address: str) -> list:
+    return [m for m in mail.outbox if address in m.to]
+
+
+def full_text(message) -> str:
+    """Subject, text and every alternative of an email."""
+    parts = [message.subject, message.body]
+    parts += [content for content, _ in getattr(message, "alternatives", [])]
+    return "\n".join(parts)
+
+
+def tags_of(message) -> list[str]:
+    """Our notifications carry one tag (the template); OpenSRS's own mail carries none."""
+    return list(getattr(message, "tags", None) or [])

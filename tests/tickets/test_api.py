@@ -1,0 +1,786 @@
+"""The tickets resource of REST API v1: list, detail, messages, staff actions, health, errors."""
+
+import contextlib
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from accounts.services import api_token_issue
+from helpdesk.celery import app as celery_app
+from tests.factories import DomainFactory, TicketFactory
+from tickets import services
+from tickets.models import FieldChange, Message, Notification, Ticket
+
+S = Ticket.Status
+LIST = "/api/v1/tickets/"
+TICKET_KEYS = {
+    "reference",
+    "kind",
+    "status",
+    "subject",
+    "customer",
+    "domain",
+    "assignee",
+    "created_at",
+    "updated_at",
+    "due_at",
+}
+
+
+def url(ticket: Ticket, action: str = "") -> str:
+    return f"/api/v1/tickets/{ticket.reference}/" + (f"{action}/" if action else "")
+
+
+def post(client: Client, path: str, data: dict | None = None):
+    return client.post(path, data or {}, content_type="application/json")
+
+
+@pytest.fixture
+def as_user():
+    """A fresh client logged in (by session) as the given user, or anonymous for None."""
+
+    def make(user) -> Client:
+        client = Client()
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def alice_ticket(alice):
+    ticket = TicketFactory(customer=alice, subject="Alice's question", status=S.OPEN)
+    Message.objects.create(
+        ticket=ticket, author="customer", body="Hello, I need help", channel="portal"
+    )
+    return ticket
+
+
+@pytest.fixture
+def personas(alice, bob, agent, supervisor):
+    return {"alice": alice.user, "bob": bob.user, "agent": agent, "supervisor": supervisor}
+
+
+# --- list ---
+
+
+def test_a_customer_lists_only_its_own_tickets(alice, bob, as_user):
+    # given
+    mine = TicketFactory(customer=alice)
+    TicketFactory(customer=bob)
+
+    # when
+    response = as_user(alice.user).get(LIST)
+
+    # then
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"next", "previous", "results"}
+    assert [t["reference"] for t in body["results"]] == [mine.reference]
+
+
+@pytest.mark.parametrize("persona", ["agent", "supervisor"])
+def test_staff_list_every_ticket(personas, persona, alice, bob, as_user):
+    # given
+    tickets = [TicketFactory(customer=alice), TicketFactory(customer=bob), TicketFactory()]
+
+    # when
+    response = as_user(personas[persona]).get(LIST)
+
+    # then
+    assert response.status_code == 200
+    assert {t["reference"] for t in response.json()["results"]} == {t.reference for t in tickets}
+
+
+def test_an_anonymous_list_is_a_401_asking_for_a_token(db, as_user):
+    # when
+    response = as_user(None).get(LIST)
+
+    # then
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
+    assert response.json() == {"detail": "Authentication credentials were not provided."}
+
+
+def test_a_ticket_in_json_has_exactly_the_contract_fields(alice, agent, as_user):
+    # given
+    domain = DomainFactory(customer=alice, name="alice-shop.test")
+    ticket = TicketFactory(customer=alice, domain=domain, assignee=agent, due_at=timezone.now())
+
+    # when
+    item = as_user(agent).get(LIST).json()["results"][0]
+
+    # then
+    assert set(item) == TICKET_KEYS
+    assert item["reference"] == ticket.reference
+    assert item["customer"] == alice.number
+    assert item["domain"] == "alice-shop.test"
+    assert item["assignee"] == "agent"
+    assert item["kind"] == "general"
+    assert item["status"] == "open"
+
+
+def test_a_ticket_without_customer_domain_or_assignee_shows_nulls(agent, as_user):
+    # given
+    TicketFactory(customer=None, contact_email="x@example.test")
+
+    # when
+    item = as_user(agent).get(LIST).json()["results"][0]
+
+    # then
+    assert (item["customer"], item["domain"], item["assignee"]) == (None, None, None)
+
+
+def test_the_list_filters_by_status_kind_assignee_and_text(alice, agent, supervisor, as_user):
+    # given
+    resolved = TicketFactory(customer=alice, status=S.RESOLVED)
+    modify = TicketFactory(customer=alice, kind=Ticket.Kind.MODIFY_INFO)
+    assigned = TicketFactory(customer=alice, assignee=supervisor)
+    searched = TicketFactory(customer=alice, subject="Renewal of the blue widget")
+    client = as_user(agent)
+
+    def refs(query: str) -> set[str]:
+        response = client.get(LIST + query)
+        assert response.status_code == 200
+        return {t["reference"] for t in response.json()["results"]}
+
+    # then
+    assert refs("?status=resolved") == {resolved.reference}
+    assert refs("?kind=modify_info") == {modify.reference}
+    assert refs("?assignee=supervisor") == {assigned.reference}
+    assert refs("?q=BLUE widget") == {searched.reference}
+    assert refs(f"?q={resolved.reference.lower()}") == {resolved.reference}
+    assert refs("?assignee=nobody-by-that-name") == set()
+
+
+def test_a_customers_filters_stay_inside_its_own_tickets(alice, bob, as_user):
+    # given
+    TicketFactory(customer=bob, subject="Bob's secret", status=S.RESOLVED)
+
+    # when
+    response = as_user(alice.user).get(LIST + "?q=secret&status=resolved")
+
+    # then
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("status=bogus", "status"),
+        ("kind=password", "kind"),
+        ("assignee=a%20b", "assignee"),
+        ("q=" + "x" * 201, "q"),
+    ],
+)
+def test_an_unknown_filter_value_is_a_400_naming_the_field(agent, as_user, query, field):
+    # when
+    response = as_user(agent).get(f"{LIST}?{query}")
+
+    # then
+    assert response.status_code == 400
+    assert list(response.json()) == [field]
+
+
+def test_empty_filters_as_written_in_the_contract_mean_any(alice, agent, as_user):
+    # given
+    tickets = {TicketFactory(customer=alice).reference, TicketFactory(customer=None).reference}
+
+    # when
+    response = as_user(agent).get(f"{LIST}?status=&kind=&assignee=&q=")
+
+    # then
+    assert response.status_code == 200
+    assert {t["reference"] for t in response.json()["results"]} == tickets
+
+
+def test_client_keys_never_reach_the_query(alice, agent, as_user):
+    # given: keys that would probe related rows if they were passed to filter() or order_by()
+    ticket = TicketFactory(customer=alice)
+    probes = "assignee__password__startswith=md5&customer__user__password=x&ordering=-customer"
+
+    # when
+    response = as_user(agent).get(f"{LIST}?{probes}")
+
+    # then: ignored, as if absent
+    assert response.status_code == 200
+    assert [t["reference"] for t in response.json()["results"]] == [ticket.reference]
+
+
+def test_the_list_pages_with_a_cursor_newest_first(alice, as_user):
+    # given
+    start = timezone.now()
+    tickets = [
+        TicketFactory(customer=alice, created_at=start - timedelta(minutes=i)) for i in range(5)
+    ]
+    client = as_user(alice.user)
+
+    # when
+    first = client.get(LIST + "?page_size=2").json()
+    second = client.get(first["next"]).json()
+    third = client.get(second["next"]).json()
+
+    # then
+    seen = [t["reference"] for page in (first, second, third) for t in page["results"]]
+    assert seen == [t.reference for t in tickets]
+    assert first["previous"] is None
+    assert third["next"] is None
+    assert second["previous"] is not None
+
+
+@pytest.mark.parametrize("page_size", ["1000000000", "101", "-3", "abc", "0", "", "2.0"])
+def test_a_page_size_outside_1_to_100_is_a_400(alice, as_user, page_size):
+    # when
+    response = as_user(alice.user).get(f"{LIST}?page_size={page_size}")
+
+    # then
+    assert response.status_code == 400
+    assert response.json() == {"page_size": ["Give a whole number from 1 to 100."]}
+
+
+def test_the_largest_page_size_is_100(alice, as_user):
+    # given
+    TicketFactory.create_batch(3, customer=alice)
+
+    # when
+    response = as_user(alice.user).get(f"{LIST}?page_size=100")
+
+    # then
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 3
+
+
+def test_a_bad_cursor_is_a_json_404(alice, as_user):
+    # when
+    response = as_user(alice.user).get(LIST + "?cursor=not-a-cursor%00")
+
+    # then
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Invalid cursor"}
+
+
+@pytest.mark.parametrize("persona", ["alice", "agent"])
+def test_the_list_query_count_does_not_grow_with_the_page_size(
+    personas, persona, alice, agent, as_user, django_assert_num_queries
+):
+    # given: 30 tickets, each with a customer, a domain and an assignee to load
+    for _ in range(30):
+        TicketFactory(customer=alice, domain=DomainFactory(customer=alice), assignee=agent)
+    client = as_user(personas[persona])
+    # 1. the session, 2. the user, [3. the user's customer record], then 4. the page
+    expected = 4 if persona == "alice" else 3
+
+    # when / then
+    for page_size in (1, 10, 30):
+        with django_assert_num_queries(expected):
+            response = client.get(f"{LIST}?page_size={page_size}")
+        assert len(response.json()["results"]) == page_size
+
+
+def test_a_token_client_lists_with_constant_queries(alice, as_user, django_assert_num_queries):
+    # given
+    TicketFactory.create_batch(12, customer=alice)
+    key = api_token_issue(user=alice.user)
+    client = Client(HTTP_AUTHORIZATION=f"Token {key}")
+
+    # when / then
+    for page_size in (2, 12):
+        # 1. the token joined to its user, 2. the user's customer record, 3. the page
+        with django_assert_num_queries(3):
+            response = client.get(f"{LIST}?page_size={page_size}")
+        assert len(response.json()["results"]) == page_size
+
+
+# --- detail ---
+
+
+def test_the_owner_reads_its_ticket_with_changes_messages_and_a_safe_history(alice, agent, as_user):
+    # given
+    ticket = services.ticket_create(
+        kind=Ticket.Kind.MODIFY_INFO, subject="Change", actor=alice, customer=alice, status=S.OPEN
+    )
+    FieldChange.objects.create(
+        ticket=ticket, field="phone", old_value=alice.phone, new_value="+60312349999"
+    )
+    services.ticket_reply_add(
+        ticket=ticket, body="Visible reply", actor=agent, author="staff", channel="staff"
+    )
+    services.ticket_reply_add(
+        ticket=ticket,
+        body="Staff-only note",
+        actor=agent,
+        author="staff",
+        channel="staff",
+        internal=True,
+    )
+
+    # when
+    response = as_user(alice.user).get(url(ticket))
+
+    # then
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == TICKET_KEYS | {"changes", "messages", "events"}
+    assert body["changes"] == [
+        {
+            "field": "phone",
+            "old_value": alice.phone,
+            "new_value": "+60312349999",
+            "applied_at": None,
+        }
+    ]
+    assert [m["body"] for m in body["messages"]] == ["Visible reply"]
+    assert all(set(e) == {"action", "created_at"} for e in body["events"])
+    actions = [e["action"] for e in body["events"]]
+    assert "ticket.created" in actions
+    assert "ticket.message_added" in actions
+    assert "ticket.note_added" not in actions
+    assert response["ETag"] == f'"{Ticket.objects.get(pk=ticket.pk).version}"'
+
+
+@pytest.mark.parametrize("persona", ["agent", "supervisor"])
+def test_staff_read_internal_notes_and_the_full_history(personas, persona, alice, as_user):
+    # given
+    ticket = TicketFactory(customer=alice)
+    services.ticket_reply_add(
+        ticket=ticket,
+        body="Staff-only note",
+        actor=personas["agent"],
+        author="staff",
+        channel="staff",
+        internal=True,
+    )
+
+    # when
+    body = as_user(personas[persona]).get(url(ticket)).json()
+
+    # then
+    assert [(m["body"], m["internal"]) for m in body["messages"]] == [("Staff-only note", True)]
+    event = body["events"][-1]
+    assert set(event) == {"sequence", "created_at", "actor", "action", "details"}
+    assert event["action"] == "ticket.note_added"
+    assert event["actor"] == "staff:agent"
+
+
+def test_another_customers_ticket_is_a_404_not_a_403(alice_ticket, bob, as_user):
+    # when
+    response = as_user(bob.user).get(url(alice_ticket))
+
+    # then
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No such ticket."}
+
+
+def test_an_anonymous_detail_is_a_401(alice_ticket, as_user):
+    assert as_user(None).get(url(alice_ticket)).status_code == 401
+
+
+@pytest.mark.parametrize("reference", ["HD-ZZZZZZZZ", "hd-abc", "HD-%00AAAAAAA", "1"])
+def test_unknown_or_malformed_references_are_json_404s(agent, as_user, reference):
+    # when
+    response = as_user(agent).get(f"/api/v1/tickets/{reference}/")
+
+    # then
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert "detail" in response.json()
+
+
+# --- messages ---
+
+
+def test_the_owner_replies_and_an_awaiting_ticket_reopens(alice, as_user):
+    # given
+    ticket = TicketFactory(customer=alice, status=S.AWAITING_CUSTOMER)
+
+    # when
+    response = post(as_user(alice.user), url(ticket, "messages"), {"body": "Here it is"})
+
+    # then
+    assert response.status_code == 201
+    assert response.json()["body"] == "Here it is"
+    assert response.json()["author"] == "customer"
+    assert response.json()["channel"] == "api"
+    ticket.refresh_from_db()
+    assert ticket.status == S.OPEN
+    assert ticket.messages.get().author_user == alice.user
+
+
+def test_another_customer_cannot_post_to_a_ticket_it_cannot_see(alice_ticket, bob, as_user):
+    # when
+    response = post(as_user(bob.user), url(alice_ticket, "messages"), {"body": "Hi"})
+
+    # then
+    assert response.status_code == 404
+    assert alice_ticket.messages.count() == 1
+
+
+def test_an_anonymous_message_is_a_401(alice_ticket, as_user):
+    assert post(as_user(None), url(alice_ticket, "messages"), {"body": "x"}).status_code == 401
+
+
+def test_a_customer_cannot_write_an_internal_note(alice_ticket, alice, as_user):
+    # when
+    response = post(
+        as_user(alice.user), url(alice_ticket, "messages"), {"body": "psst", "internal": True}
+    )
+
+    # then
+    assert response.status_code == 400
+    assert response.json() == {"internal": ["Only help-desk staff can add internal notes."]}
+    assert alice_ticket.messages.count() == 1
+
+
+@pytest.mark.parametrize("persona", ["agent", "supervisor"])
+def test_staff_write_notes_the_customer_never_sees(personas, persona, alice_ticket, as_user):
+    # given
+    staff = as_user(personas[persona])
+
+    # when
+    response = post(staff, url(alice_ticket, "messages"), {"body": "Check DNS", "internal": True})
+
+    # then
+    assert response.status_code == 201
+    assert response.json()["internal"] is True
+    customer_view = as_user(personas["alice"]).get(url(alice_ticket)).json()
+    assert "Check DNS" not in [m["body"] for m in customer_view["messages"]]
+    assert not Notification.objects.filter(ticket=alice_ticket, template="ticket_reply").exists()
+
+
+def test_a_staff_reply_is_mailed_and_waits_for_the_customer(alice_ticket, agent, as_user):
+    # when
+    response = post(as_user(agent), url(alice_ticket, "messages"), {"body": "Try now"})
+
+    # then
+    assert response.status_code == 201
+    assert response.json()["author"] == "staff"
+    alice_ticket.refresh_from_db()
+    assert alice_ticket.status == S.AWAITING_CUSTOMER
+    reply = Notification.objects.get(ticket=alice_ticket, template="ticket_reply")
+    assert reply.recipient == alice_ticket.contact_email
+
+
+def test_a_card_number_in_a_message_is_removed_before_it_is_stored(alice_ticket, alice, as_user):
+    # when
+    response = post(
+        as_user(alice.user), url(alice_ticket, "messages"), {"body": "My card 4111 1111 1111 1111"}
+    )
+
+    # then
+    assert response.status_code == 201
+    assert "4111" not in Message.objects.latest("id").body
+    assert "[card number removed]" in response.json()["body"]
+
+
+def test_a_reply_to_a_closed_ticket_is_a_409(alice, as_user):
+    # given
+    ticket = TicketFactory(customer=alice, status=S.CLOSED)
+
+    # when
+    response = post(as_user(alice.user), url(ticket, "messages"), {"body": "Hello?"})
+
+    # then
+    assert response.status_code == 409
+    assert response.json()["detail"] == services.REPLY_TO_CLOSED
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [({}, "body"), ({"body": ""}, "body"), ({"body": "x", "internal": "maybe"}, "internal")],
+)
+def test_an_invalid_message_is_a_400_naming_the_field(alice_ticket, alice, as_user, data, field):
+    # when
+    response = post(as_user(alice.user), url(alice_ticket, "messages"), data)
+
+    # then
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+def test_a_blank_message_is_a_400(alice_ticket, alice, as_user):
+    response = post(as_user(alice.user), url(alice_ticket, "messages"), {"body": "   "})
+    assert response.status_code == 400
+    assert response.json()["detail"] == services.EMPTY_MESSAGE
+
+
+def test_a_stale_version_is_refused_with_a_clear_detail(alice_ticket, agent, as_user):
+    # given: someone else changed the ticket since version 1 was read
+    services.ticket_priority_set(ticket=alice_ticket, priority="high", actor=agent)
+
+    # when
+    response = post(as_user(agent), url(alice_ticket, "resolve"), {"version": alice_ticket.version})
+
+    # then
+    assert response.status_code == 400
+    assert response.json()["detail"] == services.STALE_TICKET
+    alice_ticket.refresh_from_db()
+    assert alice_ticket.status == S.OPEN
+
+
+# --- staff actions ---
+
+STAFF_ACTIONS = [
+    ("assign", {"assignee": "agent"}),
+    ("approve", {}),
+    ("reject", {"reason": "Not possible"}),
+    ("resolve", {}),
+]
+
+
+@pytest.mark.parametrize(("action", "data"), STAFF_ACTIONS)
+def test_a_customer_gets_403_for_a_staff_action_on_its_own_ticket(
+    alice_ticket, alice, agent, as_user, action, data
+):
+    # when
+    response = post(as_user(alice.user), url(alice_ticket, action), data)
+
+    # then
+    assert response.status_code == 403
+    assert response.json() == {"detail": "Only help-desk staff can do this."}
+    alice_ticket.refresh_from_db()
+    assert (alice_ticket.status, alice_ticket.assignee) == (S.OPEN, None)
+
+
+@pytest.mark.parametrize(("action", "data"), STAFF_ACTIONS)
+def test_another_customer_gets_404_for_a_staff_action(
+    alice_ticket, bob, agent, as_user, action, data
+):
+    assert post(as_user(bob.user), url(alice_ticket, action), data).status_code == 404
+
+
+@pytest.mark.parametrize(("action", "data"), STAFF_ACTIONS)
+def test_an_anonymous_staff_action_is_a_401(alice_ticket, as_user, action, data):
+    assert post(as_user(None), url(alice_ticket, action), data).status_code == 401
+
+
+@pytest.mark.parametrize("persona", ["agent", "supervisor"])
+def test_staff_assign_a_ticket_to_a_colleague(personas, persona, alice_ticket, as_user):
+    # when
+    response = post(
+        as_user(personas[persona]), url(alice_ticket, "assign"), {"assignee": "supervisor"}
+    )
+
+    # then
+    assert response.status_code == 200
+    assert response.json()["assignee"] == "supervisor"
+    assert set(response.json()) == TICKET_KEYS
+    alice_ticket.refresh_from_db()
+    assert alice_ticket.assignee == personas["supervisor"]
+    assert response["ETag"] == f'"{alice_ticket.version}"'
+
+
+def test_assigning_to_nobody_clears_the_assignee(alice, agent, as_user):
+    ticket = TicketFactory(customer=alice, assignee=agent)
+    response = post(as_user(agent), url(ticket, "assign"), {"assignee": None})
+    assert response.status_code == 200
+    assert response.json()["assignee"] is None
+
+
+@pytest.mark.parametrize("username", ["nobody", "alice@example.test"])
+def test_assigning_to_an_unknown_or_non_staff_username_is_a_400(
+    alice_ticket, alice, agent, as_user, username
+):
+    # when
+    response = post(as_user(agent), url(alice_ticket, "assign"), {"assignee": username})
+
+    # then
+    assert response.status_code == 400
+    assert "assignee" in response.json()
+
+
+def test_assigning_a_closed_ticket_is_a_409(alice, agent, as_user):
+    ticket = TicketFactory(customer=alice, status=S.CLOSED)
+    response = post(as_user(agent), url(ticket, "assign"), {"assignee": "agent"})
+    assert response.status_code == 409
+
+
+@pytest.mark.parametrize("persona", ["agent", "supervisor"])
+def test_staff_approve_a_verified_phone_change(personas, persona, alice, as_user):
+    # given
+    ticket = TicketFactory(customer=alice, kind=Ticket.Kind.MODIFY_INFO, status=S.OPEN)
+    FieldChange.objects.create(
+        ticket=ticket, field="phone", old_value=alice.phone, new_value="+60312349999"
+    )
+
+    # when
+    response = post(as_user(personas[persona]), url(ticket, "approve"))
+
+    # then
+    assert response.status_code == 200
+    assert response.json()["status"] == "resolved"
+    alice.refresh_from_db()
+    assert alice.phone == "+60312349999"
+
+
+def test_an_agent_may_not_approve_a_name_change(alice, agent, as_user):
+    # given
+    ticket = TicketFactory(customer=alice, kind=Ticket.Kind.MODIFY_INFO, status=S.OPEN)
+    FieldChange.objects.create(
+        ticket=ticket, field="full_name", old_value=alice.full_name, new_value="Alice T."
+    )
+
+    # when
+    response = post(as_user(agent), url(ticket, "approve"))
+
+    # then
+    assert response.status_code == 403
+    assert response.json()["detail"] == services.MODIFY_NEEDS_SUPERVISOR
+
+
+def test_approving_a_ticket_with_nothing_to_approve_is_a_409(alice_ticket, agent, as_user):
+    # when
+    response = post(as_user(agent), url(alice_ticket, "approve"))
+
+    # then
+    assert response.status_code == 409
+    assert response.json()["detail"] == services.NOTHING_TO_APPROVE
+
+
+@pytest.mark.parametrize("persona", ["agent", "supervisor"])
+def test_staff_reject_with_a_reason_the_requester_is_told(personas, persona, alice_ticket, as_user):
+    # when
+    response = post(
+        as_user(personas[persona]), url(alice_ticket, "reject"), {"reason": "Out of scope"}
+    )
+
+    # then
+    assert response.status_code == 200
+    assert response.json()["status"] == "rejected"
+    notice = Notification.objects.get(ticket=alice_ticket, template="ticket_rejected")
+    assert notice.context["reason"] == "Out of scope"
+
+
+def test_a_reject_without_a_reason_is_a_400(alice_ticket, agent, as_user):
+    response = post(as_user(agent), url(alice_ticket, "reject"), {"reason": ""})
+    assert response.status_code == 400
+    assert "reason" in response.json()
+
+
+def test_rejecting_twice_is_a_409(alice_ticket, agent, as_user):
+    # given
+    client = as_user(agent)
+    assert post(client, url(alice_ticket, "reject"), {"reason": "No"}).status_code == 200
+
+    # when
+    response = post(client, url(alice_ticket, "reject"), {"reason": "No again"})
+
+    # then
+    assert response.status_code == 409
+    assert response.json()["extra"] == {"status": "rejected", "target": "rejected"}
+
+
+@pytest.mark.parametrize("persona", ["agent", "supervisor"])
+def test_staff_resolve_a_ticket(personas, persona, alice_ticket, as_user):
+    # when
+    response = post(as_user(personas[persona]), url(alice_ticket, "resolve"), {"note": "Done"})
+
+    # then
+    assert response.status_code == 200
+    assert response.json()["status"] == "resolved"
+    alice_ticket.refresh_from_db()
+    assert alice_ticket.resolved_at is not None
+
+
+def test_resolving_a_closed_ticket_is_a_409(alice, agent, as_user):
+    # given
+    ticket = TicketFactory(customer=alice, status=S.CLOSED)
+
+    # when
+    response = post(as_user(agent), url(ticket, "resolve"))
+
+    # then
+    assert response.status_code == 409
+    assert "cannot be moved" in response.json()["detail"]
+
+
+def test_a_matching_version_lets_the_action_through(alice_ticket, agent, as_user):
+    # given
+    client = as_user(agent)
+    etag = client.get(url(alice_ticket))["ETag"]
+
+    # when
+    response = post(client, url(alice_ticket, "resolve"), {"version": int(etag.strip('"'))})
+
+    # then
+    assert response.status_code == 200
+
+
+# --- health ---
+
+
+@contextlib.contextmanager
+def broker_unreachable():
+    """Point the Celery app at a port where no broker listens, then restore it."""
+    conf = celery_app.conf
+    saved = conf.broker_url, conf.broker_write_url, conf.broker_transport_options
+    conf.broker_url = conf.broker_write_url = "redis://127.0.0.1:9/0"
+    conf.broker_transport_options = {}
+    celery_app._pool = None
+    try:
+        yield
+    finally:
+        conf.broker_url, conf.broker_write_url, conf.broker_transport_options = saved
+        celery_app._pool = None
+
+
+def test_health_says_ok_when_the_database_and_broker_answer(db, as_user):
+    # when
+    response = as_user(None).get("/api/v1/health/")
+
+    # then
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "broker": "ok"}
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_health_is_a_503_naming_the_broker_when_it_is_down(db, as_user):
+    # when
+    with broker_unreachable():
+        response = as_user(None).get("/api/v1/health/")
+
+    # then
+    assert response.status_code == 503
+    assert response.json() == {"database": "ok", "broker": "down"}
+
+
+# --- errors are JSON ---
+
+
+def test_malformed_json_is_a_400_in_json(alice_ticket, alice, as_user):
+    # when
+    response = as_user(alice.user).post(
+        url(alice_ticket, "messages"), "{not json", content_type="application/json"
+    )
+
+    # then
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("JSON parse error")
+
+
+def test_a_form_encoded_body_is_a_415_in_json(alice_ticket, alice, as_user):
+    # when
+    response = as_user(alice.user).post(url(alice_ticket, "messages"), {"body": "hello"})
+
+    # then
+    assert response.status_code == 415
+    assert "detail" in response.json()
+
+
+def test_a_wrong_method_is_a_405_in_json(alice_ticket, agent, as_user):
+    response = as_user(agent).delete(url(alice_ticket))
+    assert response.status_code == 405
+    assert response.json() == {"detail": 'Method "DELETE" not allowed.'}
+
+
+@pytest.mark.parametrize("method", ["get", "post", "put", "delete"])
+def test_unknown_api_paths_are_json_404s(db, as_user, method):
+    # when
+    response = getattr(as_user(None), method)("/api/v1/no-such-thing/")
+
+    # then
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No such API endpoint."}

@@ -1,0 +1,405 @@
+"""Email in: Postmark inbound payloads posted to the webhook, as the ESP would."""
+
+import base64
+import json
+
+import pytest
+from django.db import transaction
+
+from tests.factories import TicketFactory
+from tickets import services
+from tickets.emails import ticket_thread_id
+from tickets.models import ActionLog, Attachment, Message, Notification, Ticket
+from tickets.redaction import REDACTED
+
+pytestmark = pytest.mark.django_db
+
+S = Ticket.Status
+HOOK = "/anymail/postmark/inbound/"
+SECRET = "hookuser:hookpass"
+AUTH = {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(SECRET.encode()).decode()}
+CARD = "4111 1111 1111 1111"
+
+
+@pytest.fixture(autouse=True)
+def webhook_secret(settings):
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
+
+
+def payload(
+    *,
+    sender="stranger@elsewhere.test",
+    to="support@exabytes.example",
+    subject="Question about hosting",
+    text="Hello, how do I add a mailbox?",
+    html="",
+    message_id="73e6d360-66eb-11e1-8e72-a8904824019b",
+    headers=(),
+    attachments=(),
+):
+    return {
+        "From": sender,
+        "FromName": "",
+        "FromFull": {"Email": sender, "Name": ""},
+        "To": to,
+        "ToFull": [{"Email": to, "Name": ""}],
+        "CcFull": [],
+        "OriginalRecipient": to,
+        "Subject": subject,
+        "MessageID": message_id,
+        "Date": "Fri, 1 Aug 2026 16:45:32 -0400",
+        "TextBody": text,
+        "HtmlBody": html,
+        "StrippedTextReply": "",
+        "MessageStream": "inbound",
+        "Headers": [{"Name": name, "Value": value} for name, value in headers],
+        "Attachments": [
+            {
+                "Name": name,
+                "ContentType": content_type,
+                "Content": base64.b64encode(content).decode(),
+                "ContentLength": len(content),
+            }
+            for name, content_type, content in attachments
+        ],
+    }
+
+
+def post(client, body, auth=True):
+    data = body if isinstance(body, str) else json.dumps(body)
+    extra = AUTH if auth else {}
+    return client.post(HOOK, data, content_type="application/json", **extra)
+
+
+def ignored_reasons():
+    return [row.details["reason"] for row in ActionLog.objects.filter(action="inbound.ignored")]
+
+
+# --- opt-out by email ---
+
+
+def test_opt_out_email_from_the_address_on_record_is_applied_and_confirmed(client, alice):
+    # given Alice receives product mailings
+    # when she writes to support@ asking to unsubscribe
+    response = post(client, payload(sender="alice@example.test", subject="Unsubscribe me"))
+    # then the mailings stop, on a resolved opt_out ticket, confirmed to her address on record
+    assert response.status_code == 200
+    alice.refresh_from_db()
+    assert alice.product_mailings is False
+    ticket = Ticket.objects.get()
+    assert (ticket.kind, ticket.status, ticket.channel) == ("opt_out", S.RESOLVED, "email")
+    assert ticket.customer == alice
+    confirmation = Notification.objects.get(template="opt_out_confirmed")
+    assert confirmation.recipient == "alice@example.test"
+    assert ticket.messages.get(internal=False).email_message_id == payload()["MessageID"]
+
+
+def test_opt_out_email_to_billing_stops_reseller_newsletters(client, bob):
+    # given Bob, a reseller, receives both mailings
+    # when he writes to billing@ asking to opt out
+    post(
+        client,
+        payload(
+            sender="bob@example.test",
+            to="billing@exabytes.example",
+            subject="Newsletter",
+            text="Please opt out my account from these.",
+        ),
+    )
+    # then only the newsletters stop
+    bob.refresh_from_db()
+    assert (bob.product_mailings, bob.reseller_newsletters) == (True, False)
+
+
+def test_opt_out_email_from_another_address_changes_nothing_and_goes_to_staff(client, alice):
+    # given Alice receives product mailings
+    # when someone else writes to support@ asking to unsubscribe
+    post(client, payload(sender="alice@evil.test", subject="unsubscribe alice@example.test"))
+    # then nothing changes and an open opt_out ticket with a note waits for staff
+    alice.refresh_from_db()
+    assert alice.product_mailings is True
+    ticket = Ticket.objects.get()
+    assert (ticket.kind, ticket.status, ticket.customer) == ("opt_out", S.OPEN, None)
+    note = ticket.messages.get(internal=True)
+    assert "not the email address on record" in note.body
+    assert not Notification.objects.exists()
+
+
+# --- replies and new tickets ---
+
+
+def test_reply_with_the_reference_in_the_subject_is_added_to_that_ticket(client, alice):
+    # given Alice's ticket waiting for her answer
+    ticket = TicketFactory(customer=alice, status=S.AWAITING_CUSTOMER)
+    # when she replies with its reference in the subject
+    post(
+        client,
+        payload(
+            sender="alice@example.test",
+            subject=f"Re: [{ticket.reference}] Your request",
+            text="Here is the information.",
+        ),
+    )
+    # then her message is on that ticket, which is open again, and no new ticket is made
+    assert Ticket.objects.count() == 1
+    ticket.refresh_from_db()
+    assert ticket.status == S.OPEN
+    message = ticket.messages.get()
+    assert (message.author, message.channel, message.body) == (
+        "customer",
+        "email",
+        "Here is the information.",
+    )
+
+
+def test_reply_by_in_reply_to_our_notification_is_added_to_that_ticket(client, alice):
+    # given a notification we sent about Alice's ticket
+    ticket = TicketFactory(customer=alice, status=S.OPEN)
+    with transaction.atomic():
+        notification = services.notification_queue(
+            ticket=ticket, template="ticket_reply", recipient=alice.email, context={}
+        )
+    # when she replies with a subject that has no reference
+    post(
+        client,
+        payload(
+            sender="Alice@Example.test",
+            subject="thanks",
+            text="Thank you!",
+            headers=[("In-Reply-To", f"<{notification.uuid}@help.exabytes.example>")],
+        ),
+    )
+    # then it threads onto that ticket
+    assert Ticket.objects.count() == 1
+    assert ticket.messages.get().body == "Thank you!"
+
+
+def test_reply_by_references_to_the_ticket_thread_is_added_to_that_ticket(client, alice):
+    # given Alice's ticket
+    ticket = TicketFactory(customer=alice, status=S.OPEN)
+    # when her mail client quotes the ticket's thread id in References
+    post(
+        client,
+        payload(
+            sender="alice@example.test",
+            subject="more",
+            headers=[("References", f"<x@y.test> {ticket_thread_id(ticket.reference)}")],
+        ),
+    )
+    # then it threads onto that ticket
+    assert Ticket.objects.count() == 1
+    assert ticket.messages.count() == 1
+
+
+def test_a_reference_from_someone_else_opens_a_new_ticket_instead(client, alice):
+    # given Alice's ticket
+    ticket = TicketFactory(customer=alice, status=S.OPEN)
+    # when a stranger writes quoting its reference
+    post(client, payload(subject=f"Re: [{ticket.reference}] hello", text="Let me in."))
+    # then Alice's ticket is untouched and a new general ticket holds the message
+    assert ticket.messages.count() == 0
+    new = Ticket.objects.exclude(pk=ticket.pk).get()
+    assert (new.kind, new.channel, new.contact_email) == (
+        "general",
+        "email",
+        "stranger@elsewhere.test",
+    )
+
+
+def test_a_new_email_opens_a_general_ticket_and_acknowledges_it(client, db):
+    # given no ticket yet
+    # when someone writes to support@
+    post(client, payload())
+    # then a general ticket is open with the message, and the sender gets the usual receipt
+    ticket = Ticket.objects.get()
+    assert (ticket.kind, ticket.status, ticket.subject) == (
+        "general",
+        S.OPEN,
+        "Question about hosting",
+    )
+    assert ticket.messages.get().body == "Hello, how do I add a mailbox?"
+    assert Notification.objects.get().template == "ticket_received"
+
+
+def test_a_duplicate_delivery_makes_one_ticket(client, db):
+    # given an email already delivered once
+    post(client, payload())
+    # when the ESP delivers the same MessageID again
+    response = post(client, payload())
+    # then there is still one ticket and one message
+    assert response.status_code == 200
+    assert Ticket.objects.count() == 1
+    assert Message.objects.count() == 1
+    assert Notification.objects.count() == 1
+
+
+# --- mail that must never make a ticket ---
+
+
+@pytest.mark.parametrize(
+    ("headers", "sender", "reason"),
+    [
+        ([("Auto-Submitted", "auto-replied")], "alice@example.test", "Auto-Submitted"),
+        ([("X-Autoreply", "yes")], "alice@example.test", "x-autoreply"),
+        ([("Precedence", "bulk")], "alice@example.test", "Precedence"),
+        ([], "MAILER-DAEMON@mx.example.net", "mailer-daemon"),
+        ([], "postmaster@mx.example.net", "mailer-daemon"),
+    ],
+)
+def test_auto_replies_and_bounces_are_ignored(client, alice, headers, sender, reason):
+    # given an auto-reply or a bounce (even one that says unsubscribe)
+    body = payload(sender=sender, subject="Out of office: unsubscribe", headers=headers)
+    # when it arrives
+    response = post(client, body)
+    # then it is accepted but makes no ticket, sends nothing, and the reason is logged
+    assert response.status_code == 200
+    assert not Ticket.objects.exists()
+    assert not Notification.objects.exists()
+    alice.refresh_from_db()
+    assert alice.product_mailings is True
+    assert reason in ignored_reasons()[0]
+
+
+def test_a_delivery_status_report_is_ignored(client, db):
+    # given a DSN carrying a message/delivery-status part
+    body = payload(
+        sender="bounces@mx.example.net",
+        subject="Undelivered Mail Returned to Sender",
+        attachments=[("status", "message/delivery-status", b"Status: 5.1.1")],
+    )
+    # when it arrives
+    post(client, body)
+    # then no ticket is made
+    assert not Ticket.objects.exists()
+    assert ignored_reasons() == ["delivery or read report part"]
+
+
+# --- content: attachments, card numbers, HTML ---
+
+
+def test_allowed_attachments_are_stored_with_the_message(client, db):
+    # given an email with a PDF and a PNG
+    body = payload(
+        attachments=[
+            ("invoice.pdf", "application/pdf", b"%PDF-1.4 test"),
+            ("screen.png", "image/png", b"\x89PNG\r\n"),
+        ]
+    )
+    # when it arrives
+    post(client, body)
+    # then both are kept on the message
+    message = Message.objects.get(internal=False)
+    kept = {(a.filename, a.content_type, bytes(a.content)) for a in message.attachments.all()}
+    assert kept == {
+        ("invoice.pdf", "application/pdf", b"%PDF-1.4 test"),
+        ("screen.png", "image/png", b"\x89PNG\r\n"),
+    }
+
+
+def test_an_oversized_attachment_is_refused_and_noted(client, db):
+    # given an attachment one byte over 10 MB
+    big = b"a" * (10 * 1024 * 1024 + 1)
+    body = payload(attachments=[("big.pdf", "application/pdf", big)])
+    # when it arrives
+    response = post(client, body)
+    # then the email is stored without it, and staff see why
+    assert response.status_code == 200
+    assert not Attachment.objects.exists()
+    note = Message.objects.get(internal=True)
+    assert "big.pdf (larger than 10 MB)" in note.body
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type"),
+    [
+        ("invoice.pdf.exe", "application/pdf"),
+        ("page.html", "text/plain"),
+        ("logo.svg", "image/png"),
+        ("run.js", "text/plain"),
+    ],
+)
+def test_a_dangerous_attachment_name_is_refused_and_noted(client, db, name, content_type):
+    # given an attachment whose name a computer would run or render
+    body = payload(attachments=[(name, content_type, b"<script>alert(1)</script>")])
+    # when it arrives
+    post(client, body)
+    # then it is not stored, and staff see why
+    assert not Attachment.objects.exists()
+    note = Message.objects.get(internal=True)
+    assert f"{name} (file type not accepted)" in note.body
+
+
+def test_an_attachment_of_a_type_not_allowed_is_refused(client, db):
+    # given a ZIP archive
+    body = payload(attachments=[("files.zip", "application/zip", b"PK\x03\x04")])
+    # when it arrives
+    post(client, body)
+    # then it is refused
+    assert not Attachment.objects.exists()
+    assert "type application/zip not accepted" in Message.objects.get(internal=True).body
+
+
+def test_card_numbers_are_redacted_in_subject_and_body(client, db):
+    # given an email with a card number in the subject and the text
+    body = payload(subject=f"Pay with {CARD}", text=f"My card is {CARD}, expiry 12/29.")
+    # when it arrives
+    post(client, body)
+    # then the number is stored nowhere
+    ticket = Ticket.objects.get()
+    message = ticket.messages.get(internal=False)
+    assert CARD not in ticket.subject
+    assert REDACTED in ticket.subject
+    assert message.body == f"My card is {REDACTED}, expiry 12/29."
+    assert "4111" not in json.dumps(list(ActionLog.objects.values_list("details", flat=True)))
+
+
+def test_html_only_mail_is_stored_as_sanitised_text(client, db):
+    # given an email with only an HTML part
+    html = (
+        "<p>Hello &amp; welcome</p><script>alert('x')</script>"
+        "<style>p{color:red}</style><p onclick='x()'>Second <b>line</b></p>"
+    )
+    # when it arrives
+    post(client, payload(text="", html=html))
+    # then its text is kept, without markup, script or style
+    body = Message.objects.get().body
+    assert body == "Hello & welcome\nSecond line"
+
+
+# --- the webhook itself ---
+
+
+def test_malformed_json_is_a_400(client, db):
+    # given a body that is not JSON
+    # when it is posted with the right secret
+    response = post(client, "{not json")
+    # then it is a 400 and nothing is stored
+    assert response.status_code == 400
+    assert not Ticket.objects.exists()
+
+
+@pytest.mark.parametrize("body", ["[]", '"text"', '{"Attachments": [{"Name": "x"}]}'])
+def test_json_of_the_wrong_shape_is_a_400(client, db, body):
+    # given JSON that is not a Postmark inbound message
+    # when it is posted with the right secret
+    response = post(client, body)
+    # then it is a 400
+    assert response.status_code == 400
+
+
+def test_a_request_without_the_secret_is_a_400(client, alice):
+    # given a valid opt-out payload
+    body = payload(sender="alice@example.test", subject="unsubscribe")
+    # when it is posted without basic auth, or with the wrong one
+    without = post(client, body, auth=False)
+    wrong = client.post(
+        HOOK,
+        json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION="Basic " + base64.b64encode(b"hookuser:nope").decode(),
+    )
+    # then both are refused and nothing changes
+    assert (without.status_code, wrong.status_code) == (400, 400)
+    alice.refresh_from_db()
+    assert alice.product_mailings is True
+    assert not Ticket.objects.exists()

@@ -1,0 +1,646 @@
+import logging
+import threading
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.exceptions import ValidationError
+from django.db import close_old_connections, connection
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from accounts.models import Customer
+from helpdesk.exceptions import ApplicationError, RateLimited, TransitionNotAllowed
+from tests.factories import TicketFactory
+from tests.pages import comparable
+from tests.tickets.verification_helpers import (
+    deliver_outbox,
+    html_part,
+    link_token,
+    verification_mail,
+)
+from tickets import services
+from tickets.models import ActionLog, FieldChange, Message, Notification, Ticket, Verification
+from tickets.redaction import CARD_NOTICE
+
+S = Ticket.Status
+API = "/api/v1/requests/modify/"
+CARD = "4111 1111 1111 1111"
+CARD_DIGITS = "4111111111111111"
+# Look-alikes of alice@example.test: full-width letters, and a Cyrillic "a" in the domain.
+FULLWIDTH_ALICE = "\uff41\uff4c\uff49\uff43\uff45@example.test"
+CYRILLIC_A_DOMAIN = "alice@ex\u0430mple.test"
+
+
+def anonymous_request(email="alice@example.test", changes=None, note=""):
+    return services.request_modify(
+        email=email,
+        customer=None,
+        changes=changes or {"phone": "+60 12-345 6789"},
+        note=note,
+        client_key="10.0.0.1",
+        actor="anonymous",
+        channel=Ticket.Channel.API,
+    )
+
+
+def owner_request(customer, changes, note=""):
+    return services.request_modify(
+        email=None,
+        customer=customer,
+        changes=changes,
+        note=note,
+        client_key="10.0.0.2",
+        actor=customer,
+        channel=Ticket.Channel.PORTAL,
+    )
+
+
+def confirm(ticket, template="verify_request"):
+    token = link_token(verification_mail(ticket, template))
+    return services.verification_confirm(token=token, client_key="10.0.0.3", actor="anonymous")
+
+
+# --- anonymous requests ---
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "typed",
+    ["alice@example.test", "ALICE@example.test", " Alice@Example.TEST ", FULLWIDTH_ALICE],
+)
+def test_the_link_goes_only_to_the_email_on_record_never_to_the_typed_one(alice, typed, mailoutbox):
+    # when
+    ticket = anonymous_request(email=typed)
+
+    # then
+    assert ticket.status == S.AWAITING_VERIFICATION
+    assert ticket.customer == alice
+    assert ticket.contact_email == "alice@example.test"
+    [verification] = Verification.objects.filter(ticket=ticket)
+    assert verification.sent_to == "alice@example.test"
+    sent = deliver_outbox()
+    assert [m.to for m in sent] == [["alice@example.test"]]
+    assert Notification.objects.filter(ticket=ticket).values_list("recipient", flat=True).get() == (
+        "alice@example.test"
+    )
+    change = FieldChange.objects.get(ticket=ticket)
+    assert (change.field, change.old_value, change.new_value) == (
+        "phone",
+        "+60312345678",
+        "+60123456789",
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("typed", ["nobody@example.test", CYRILLIC_A_DOMAIN, "alice@example.tes"])
+def test_an_unknown_email_gets_the_same_answer_and_nothing_is_sent(alice, typed, mailoutbox):
+    # given
+    api = APIClient()
+
+    # when
+    known = api.post(API, {"email": alice.email, "changes": {"city": "Ipoh"}}, format="json")
+    unknown = api.post(API, {"email": typed, "changes": {"city": "Ipoh"}}, format="json")
+
+    # then
+    assert known.status_code == unknown.status_code == 202
+    assert set(known.json()) == set(unknown.json()) == {"reference", "status"}
+    assert known.json()["status"] == unknown.json()["status"] == "awaiting_verification"
+    ticket = Ticket.objects.get(reference=unknown.json()["reference"])
+    assert ticket.customer is None
+    assert ticket.contact_email == ""
+    assert not ticket.verifications.exists()
+    assert not ticket.notifications.exists()
+    assert not ticket.changes.exists()
+    assert [m.to for m in deliver_outbox()] == [[alice.email]]
+
+
+@pytest.mark.django_db
+def test_the_done_page_reads_the_same_whether_or_not_the_email_is_on_record(alice, client):
+    # when
+    pages = [
+        client.post("/requests/modify/", {"email_on_record": email, "city": "Ipoh"})
+        for email in (alice.email, "nobody@example.test")
+    ]
+
+    # then
+    assert [p.status_code for p in pages] == [200, 200]
+    bodies = [comparable(p.content.decode()) for p in pages]
+    assert bodies[0] == bodies[1]
+    assert "What happens next" in bodies[0]
+
+
+@pytest.mark.django_db
+def test_nothing_moves_an_unverified_ticket_forward(alice, supervisor):
+    # given
+    ticket = anonymous_request(changes={"full_name": "Alice Wong"})
+
+    # when / then
+    with pytest.raises(TransitionNotAllowed):
+        services.ticket_approve(ticket=ticket, actor=supervisor)
+    alice.refresh_from_db()
+    assert alice.full_name == "Alice Tan"
+
+
+@pytest.mark.django_db
+def test_after_verification_low_risk_fields_apply_and_the_name_waits(alice, supervisor, settings):
+    # given
+    settings.MODIFY_AUTO_APPLY_LOW_RISK = True
+    ticket = anonymous_request(changes={"full_name": "Alice Wong", "city": "Ipoh"})
+
+    # when
+    confirm(ticket)
+
+    # then
+    alice.refresh_from_db()
+    ticket.refresh_from_db()
+    assert (alice.city, alice.full_name) == ("Ipoh", "Alice Tan")
+    assert ticket.status == S.OPEN
+    # and a supervisor applies the name
+    services.ticket_approve(ticket=ticket, actor=supervisor)
+    alice.refresh_from_db()
+    ticket.refresh_from_db()
+    assert alice.full_name == "Alice Wong"
+    assert ticket.status == S.RESOLVED
+
+
+# --- logged-in owners ---
+
+
+@pytest.mark.django_db
+def test_a_logged_in_phone_change_applies_at_once_when_policy_allows(alice, settings, mailoutbox):
+    # given
+    settings.MODIFY_AUTO_APPLY_LOW_RISK = True
+
+    # when
+    ticket = owner_request(alice, {"phone": "012-345 6789"})
+
+    # then
+    alice.refresh_from_db()
+    assert alice.phone == "+60123456789"
+    assert ticket.status == S.RESOLVED
+    assert FieldChange.objects.get(ticket=ticket).applied_at is not None
+    event = ActionLog.objects.get(ticket=ticket, action="customer.details_changed")
+    assert event.details["changes"] == [
+        {"field": "phone", "old": "+60312345678", "new": "+60123456789"}
+    ]
+    assert not Verification.objects.filter(ticket=ticket).exists()
+    [message] = deliver_outbox()
+    assert message.to == [alice.email]
+    assert "+60123456789" in message.body
+    assert "+60123456789" in html_part(message)
+
+
+@pytest.mark.django_db
+def test_a_logged_in_phone_change_waits_for_staff_when_policy_does_not_allow(
+    alice, agent, settings
+):
+    # given
+    settings.MODIFY_AUTO_APPLY_LOW_RISK = False
+
+    # when
+    ticket = owner_request(alice, {"phone": "+60 12 345 6789"})
+
+    # then
+    alice.refresh_from_db()
+    assert alice.phone == "+60312345678"
+    assert ticket.status == S.OPEN
+    # and an agent may approve a low-risk change
+    services.ticket_approve(ticket=ticket, actor=agent)
+    alice.refresh_from_db()
+    assert alice.phone == "+60123456789"
+
+
+@pytest.mark.django_db
+def test_a_name_change_waits_for_a_supervisor_and_an_agent_is_refused(alice, agent, supervisor):
+    # given
+    ticket = owner_request(alice, {"full_name": "Alice  Wong "})
+    assert ticket.status == S.OPEN
+
+    # when an agent tries
+    with pytest.raises(ApplicationError) as excinfo:
+        services.ticket_approve(ticket=ticket, actor=agent)
+
+    # then it is a clear 403 and nothing changed
+    assert excinfo.value.status_code == 403
+    assert excinfo.value.message == services.MODIFY_NEEDS_SUPERVISOR
+    alice.refresh_from_db()
+    assert alice.full_name == "Alice Tan"
+    # and a supervisor applies it
+    services.modify_approve(ticket=ticket, actor=supervisor, expected_version=ticket.version)
+    alice.refresh_from_db()
+    assert alice.full_name == "Alice Wong"
+
+
+@pytest.mark.django_db
+def test_customers_and_strings_cannot_approve(alice):
+    ticket = owner_request(alice, {"full_name": "Alice Wong"})
+    for actor in (alice, "system", alice.user):
+        with pytest.raises(ApplicationError) as excinfo:
+            services.ticket_approve(ticket=ticket, actor=actor)
+        assert excinfo.value.status_code == 403
+
+
+@pytest.mark.django_db
+def test_an_email_change_needs_the_new_address_and_a_supervisor(
+    alice, agent, supervisor, mailoutbox
+):
+    # given a logged-in request to change the email address
+    ticket = owner_request(alice, {"email": "Alice.New@Example.NET"})
+    new = "Alice.New@example.net"
+    link = verification_mail(ticket, "verify_new_email")
+    assert link.recipient == new
+    sent = deliver_outbox()
+    assert [m.to for m in sent] == [[new]]
+    assert "Alice Tan" not in sent[0].body
+
+    # when a supervisor approves before the new address confirmed
+    with pytest.raises(TransitionNotAllowed) as excinfo:
+        services.ticket_approve(ticket=ticket, actor=supervisor)
+    assert excinfo.value.message == services.MODIFY_NEW_EMAIL_UNCONFIRMED
+
+    # when the new address confirms, and an agent then tries
+    confirm(ticket, "verify_new_email")
+    with pytest.raises(ApplicationError) as excinfo:
+        services.ticket_approve(ticket=ticket, actor=agent)
+    assert excinfo.value.status_code == 403
+
+    # when a supervisor approves
+    services.ticket_approve(ticket=ticket, actor=supervisor)
+
+    # then the record, the login and both addresses are told
+    alice.refresh_from_db()
+    assert alice.email == new
+    assert alice.user.username == new and alice.user.email == new
+    assert authenticate(username=new, password="alice-demo-pass") == alice.user
+    notices = {m.to[0]: m for m in deliver_outbox()}
+    assert set(notices) == {"alice@example.test", new}
+    old_notice = notices["alice@example.test"]
+    assert "If this wasn't you" in old_notice.body
+    assert "reply to this email" in old_notice.body
+    assert "support@exabytes.example" in html_part(old_notice)
+    assert "now the email address on record" in notices[new].body
+    templates = set(Notification.objects.filter(ticket=ticket).values_list("template", flat=True))
+    assert {"email_changed_old", "email_changed_new"} <= templates
+    ticket.refresh_from_db()
+    assert ticket.status == S.RESOLVED
+    assert ticket.contact_email == new
+
+
+@pytest.mark.django_db
+def test_an_anonymous_email_change_mails_the_new_address_only_after_verification(alice):
+    # when
+    ticket = anonymous_request(changes={"email": "new@example.net"})
+
+    # then nothing goes to the new address before the owner confirmed
+    recipients = list(
+        Notification.objects.filter(ticket=ticket).values_list("recipient", flat=True)
+    )
+    assert recipients == [alice.email]
+    confirm(ticket)
+    assert verification_mail(ticket, "verify_new_email").recipient == "new@example.net"
+
+
+@pytest.mark.django_db
+def test_approval_is_refused_when_the_record_changed_meanwhile(alice, supervisor):
+    # given a pending name change, and the record edited since
+    ticket = owner_request(alice, {"full_name": "Alice Wong", "city": "Ipoh"})
+    Customer.objects.filter(pk=alice.pk).update(full_name="Alice T.")
+
+    # when
+    with pytest.raises(services.ModifyConflict) as excinfo:
+        services.ticket_approve(ticket=ticket, actor=supervisor)
+
+    # then
+    assert excinfo.value.status_code == 409
+    assert "full_name" in excinfo.value.message
+    assert excinfo.value.extra == {"fields": ["full_name"]}
+    alice.refresh_from_db()
+    assert alice.full_name == "Alice T."
+    ticket.refresh_from_db()
+    assert ticket.status == S.OPEN
+
+
+@pytest.mark.django_db
+def test_rejecting_mails_the_reason_to_the_email_on_record(alice, agent, mailoutbox):
+    # given a request typed with a look-alike address
+    ticket = anonymous_request(email="ALICE@EXAMPLE.TEST", changes={"full_name": "Mallory"})
+    confirm(ticket)
+    deliver_outbox()
+
+    # when
+    services.ticket_reject(ticket=ticket, actor=agent, reason="We could not match the name.")
+
+    # then
+    [message] = deliver_outbox()
+    assert message.to == ["alice@example.test"]
+    assert "We could not match the name." in message.body
+
+
+@pytest.mark.django_db
+def test_there_is_nothing_to_approve_on_other_kinds(alice, supervisor):
+    ticket = TicketFactory(customer=alice, kind=Ticket.Kind.GENERAL, status=S.OPEN)
+    with pytest.raises(TransitionNotAllowed) as excinfo:
+        services.ticket_approve(ticket=ticket, actor=supervisor)
+    assert excinfo.value.message == services.NOTHING_TO_APPROVE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_staff_approving_at_once_apply_the_change_once(alice, supervisor):
+    # given
+    ticket = owner_request(alice, {"full_name": "Alice Wong"})
+    other = type(supervisor).objects.create(username="supervisor2", is_staff=True)
+    other.groups.set(supervisor.groups.all())
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def approve(actor) -> None:
+        close_old_connections()
+        barrier.wait()
+        try:
+            services.ticket_approve(ticket=ticket, actor=actor)
+            outcomes.append("applied")
+        except TransitionNotAllowed:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    # when
+    threads = [threading.Thread(target=approve, args=(who,)) for who in (supervisor, other)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+
+    # then
+    assert sorted(outcomes) == ["applied", "refused"]
+    assert ActionLog.objects.filter(ticket=ticket, action="customer.details_changed").count() == 1
+    assert Notification.objects.filter(ticket=ticket, template="details_changed").count() == 1
+    alice.refresh_from_db()
+    assert alice.full_name == "Alice Wong"
+
+
+# --- validation ---
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field", "typed", "stored"),
+    [
+        ("phone", "03-2345 6789", "+60323456789"),
+        ("phone", "+65 6123 4567", "+6561234567"),
+        ("country", "Malaysia", "MY"),
+        ("country", "my", "MY"),
+        ("country", "SGP", "SG"),
+        ("email", "  Bob.New@EXAMPLE.Org ", "Bob.New@example.org"),
+        ("full_name", "  Alice   Wong ", "Alice Wong"),
+        ("address_line2", "  Level 3 ", "Level 3"),
+    ],
+)
+def test_values_are_normalised_as_the_record_stores_them(alice, field, typed, stored):
+    Customer.objects.filter(pk=alice.pk).update(country="TH")
+    ticket = anonymous_request(changes={field: typed})
+    assert FieldChange.objects.get(ticket=ticket).new_value == stored
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field", "typed"),
+    [
+        ("phone", "12"),
+        ("phone", "call me"),
+        ("country", "Atlantis"),
+        ("email", "not-an-email"),
+        ("email", "a@b@c"),
+        ("full_name", "   "),
+        ("postcode", "1" * 21),
+        ("city", "Ipoh\x00"),
+    ],
+)
+def test_invalid_values_are_refused_naming_the_field(alice, field, typed):
+    with pytest.raises(ValidationError) as excinfo:
+        anonymous_request(changes={field: typed})
+    [error] = excinfo.value.error_dict["changes"]
+    assert error.code == field
+    assert error.messages[0].startswith(f"{field}: ")
+    assert not Ticket.objects.exists()
+
+
+@pytest.mark.django_db
+def test_values_equal_to_the_record_are_dropped(alice):
+    ticket = owner_request(alice, {"city": "Kuala Lumpur", "state": "Selangor"})
+    assert list(ticket.changes.values_list("field", flat=True)) == ["state"]
+
+
+@pytest.mark.django_db
+def test_an_owner_asking_for_what_is_already_held_gets_a_400(alice):
+    with pytest.raises(ValidationError) as excinfo:
+        owner_request(alice, {"city": " Kuala Lumpur ", "country": "Malaysia"})
+    assert excinfo.value.message_dict == {"changes": [services.MODIFY_SAME_VALUES]}
+
+
+@pytest.mark.django_db
+def test_requests_are_rate_limited_per_email(alice, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "request_per_email": (2, 3600)}
+    for typed in ("alice@example.test", "ALICE@example.test"):
+        anonymous_request(email=typed)
+    with pytest.raises(RateLimited):
+        anonymous_request(email="Alice@Example.test")
+
+
+# --- card numbers and escaping ---
+
+
+@pytest.mark.django_db
+def test_a_card_number_never_reaches_the_database_the_mail_or_the_logs(
+    alice, supervisor, caplog, mailoutbox
+):
+    # given
+    caplog.set_level(logging.DEBUG)
+    api = APIClient()
+
+    # when
+    response = api.post(
+        API,
+        {
+            "email": alice.email,
+            "changes": {"address_line1": f"Unit 3, card {CARD}", "full_name": "Alice Wong"},
+            "note": f"My card is {CARD} and also {CARD_DIGITS}",
+        },
+        format="json",
+    )
+    ticket = Ticket.objects.get(reference=response.json()["reference"])
+    confirm(ticket)
+    alice.refresh_from_db()
+    assert alice.address_line1 == "12 Jalan Ampang"  # a redacted value is not applied by policy
+    services.ticket_approve(ticket=ticket, actor=supervisor)
+    sent = deliver_outbox()
+
+    # then the requester is told
+    assert response.status_code == 202
+    assert response.json() == {
+        "reference": ticket.reference,
+        "status": "awaiting_verification",
+        "detail": CARD_NOTICE,
+    }
+    # and no row, email or log line holds the number
+    stored = [
+        *Ticket.objects.values_list("subject", "contact_email"),
+        *Message.objects.values_list("body", flat=True),
+        *FieldChange.objects.values_list("old_value", "new_value"),
+        *ActionLog.objects.values_list("details", flat=True),
+        *Notification.objects.values_list("context", "recipient"),
+        *Customer.objects.values_list(*services.MODIFY_FIELDS),
+    ]
+    text = repr(stored) + "".join(m.body + html_part(m) + m.subject for m in sent) + caplog.text
+    assert sent and Message.objects.filter(ticket=ticket).exists()
+    for needle in (CARD, CARD_DIGITS, "4111-1111"):
+        assert needle not in text
+    assert "[card number removed]" in Message.objects.get(ticket=ticket).body
+
+
+@pytest.mark.django_db
+def test_the_portal_shows_the_card_notice(alice_client, alice):
+    form = {f: getattr(alice, f) for f in services.MODIFY_FIELDS}
+    response = alice_client.post("/requests/modify/", {**form, "city": "Ipoh", "note": CARD})
+    assert response.status_code == 200
+    assert "we removed what looked like a card number" in response.content.decode()
+    assert CARD not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_markup_in_values_is_escaped_in_the_html_part(alice, settings, mailoutbox):
+    # given
+    settings.MODIFY_AUTO_APPLY_LOW_RISK = True
+    evil = '<script>alert("x")</script><b>Jalan</b>'
+
+    # when
+    owner_request(alice, {"address_line1": evil})
+    [message] = deliver_outbox()
+
+    # then
+    html = html_part(message)
+    assert "<script>" not in html
+    assert "<b>Jalan</b>" not in html
+    assert "&lt;script&gt;" in html
+    assert evil in message.body
+
+
+# --- the API ---
+
+
+@pytest.mark.django_db
+def test_an_unknown_field_is_a_400_naming_it(alice):
+    response = APIClient().post(
+        API,
+        {"email": alice.email, "changes": {"phone": "0123456789", "is_reseller": "true"}},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json() == {"changes": ["Unknown field: is_reseller"]}
+    assert not Ticket.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        ({"email": "alice@example.test", "changes": {}}, "changes"),
+        ({"email": "alice@example.test"}, "changes"),
+        ({"email": "alice@example.test", "changes": ["phone"]}, "changes"),
+        ({"changes": {"phone": "0123456789"}}, "email"),
+        ({"email": "nope", "changes": {"phone": "0123456789"}}, "email"),
+        ({"email": "alice@example.test", "changes": {"phone": "x"}}, "changes"),
+    ],
+)
+def test_bad_requests_are_400_field_errors(alice, body, key):
+    response = APIClient().post(API, body, format="json")
+    assert response.status_code == 400
+    assert key in response.json()
+
+
+@pytest.mark.django_db
+def test_an_invalid_value_names_the_field_in_the_api(alice):
+    response = APIClient().post(
+        API, {"email": alice.email, "changes": {"phone": "12"}}, format="json"
+    )
+    assert response.status_code == 400
+    [message] = response.json()["changes"]
+    assert message.startswith("phone: ")
+
+
+@pytest.mark.django_db
+def test_a_logged_in_customer_may_omit_the_email(alice, settings):
+    # given a token login and a change staff must review
+    settings.MODIFY_AUTO_APPLY_LOW_RISK = True
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=alice.user).key}")
+
+    # when
+    response = api.post(API, {"changes": {"full_name": "Alice Wong"}}, format="json")
+
+    # then
+    assert response.status_code == 202
+    ticket = Ticket.objects.get(customer=alice)
+    assert response.json() == {"reference": ticket.reference, "status": "open"}
+    assert not Verification.objects.filter(ticket=ticket).exists()
+
+
+@pytest.mark.django_db
+def test_a_session_request_needs_csrf(alice):
+    api = APIClient(enforce_csrf_checks=True)
+    api.force_login(alice.user)
+    response = api.post(API, {"changes": {"city": "Ipoh"}}, format="json")
+    assert response.status_code == 403
+    assert not Ticket.objects.exists()
+
+
+# --- the portal page ---
+
+
+@pytest.mark.django_db
+def test_an_anonymous_visitor_is_asked_for_the_email_on_record(client):
+    response = client.get("/requests/modify/")
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert 'name="email_on_record"' in content
+    assert "csrfmiddlewaretoken" in content
+
+
+@pytest.mark.django_db
+def test_a_logged_in_customer_sees_their_details_prefilled(alice_client):
+    response = alice_client.get("/requests/modify/")
+    content = response.content.decode()
+    assert 'name="email_on_record"' not in content
+    assert 'value="Alice Tan"' in content
+    assert 'value="+60312345678"' in content
+    assert 'value="12 Jalan Ampang"' in content
+
+
+@pytest.mark.django_db
+def test_errors_show_inline_and_keep_the_input(client, alice):
+    response = client.post(
+        "/requests/modify/",
+        {"email_on_record": "alice@example.test", "phone": "not a phone", "city": "<b>Ipoh</b>"},
+    )
+    content = response.content.decode()
+    assert response.status_code == 400
+    assert "Enter a valid phone number" in content
+    assert 'value="not a phone"' in content
+    assert 'value="&lt;b&gt;Ipoh&lt;/b&gt;"' in content
+    assert not Ticket.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_logged_in_portal_request_applies_the_phone(alice_client, alice, settings):
+    settings.MODIFY_AUTO_APPLY_LOW_RISK = True
+    form = {f: getattr(alice, f) for f in services.MODIFY_FIELDS}
+    form["phone"] = "012 345 6789"
+
+    response = alice_client.post("/requests/modify/", form)
+
+    assert response.status_code == 200
+    ticket = Ticket.objects.get(customer=alice)
+    assert ticket.reference in response.content.decode()
+    alice.refresh_from_db()
+    assert alice.phone == "+60123456789"
+    assert ticket.status == S.RESOLVED

@@ -1,0 +1,636 @@
+import time
+
+import pytest
+from anymail.message import AnymailRecipientStatus
+from anymail.signals import pre_send
+from celery.contrib.testing.worker import start_worker
+from django.core import mail
+from rest_framework.test import APIClient
+
+from domains.models import Domain
+from helpdesk.celery import app as celery_app
+from tests.pages import comparable
+from tests.tickets import resend_helpers
+from tests.tickets.resend_helpers import (
+    API_URL,
+    PORTAL_URL,
+    actions,
+    calls,
+    full_text,
+    mails_to,
+    send_outbox,
+    tags_of,
+)
+from tickets import services
+from tickets.models import ActionLog, Message, Notification, Ticket
+from tickets.tasks import password_resend_process as password_resend_task
+
+pytestmark = pytest.mark.django_db
+
+S = Ticket.Status
+TYPED = "requester@typed.test"
+
+fake_opensrs = resend_helpers.fake_opensrs
+alice_shop = resend_helpers.alice_shop
+stale_mail = resend_helpers.stale_mail
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+def post_api(api, domain, contact_email=TYPED, **extra):
+    body = {"domain": domain}
+    if contact_email is not None:
+        body["contact_email"] = contact_email
+    return api.post(API_URL, body, format="json", **extra)
+
+
+def ticket_for(response) -> Ticket:
+    return Ticket.objects.get(reference=response.json()["reference"])
+
+
+def process(ticket) -> str:
+    return services.password_resend_process(ticket_id=ticket.pk)
+
+
+def test_the_whole_flow_sends_the_reset_to_the_registration_address_only(
+    api, fake_opensrs, alice_shop
+):
+    # given a request for a domain we hold, with a typed contact address
+    response = post_api(api, "alice-shop.test")
+    ticket = ticket_for(response)
+    assert response.status_code == 202
+    assert ticket.kind == "resend_password"
+    assert ticket.subject == "Password resend for alice-shop.test"
+    assert ticket.domain == alice_shop
+
+    # when the worker does the OpenSRS work and sends the outbox
+    outcome = process(ticket)
+    send_outbox()
+
+    # then OpenSRS was asked once, for the owner contact of this domain
+    assert outcome == "sent"
+    sends = calls(fake_opensrs, "SEND_PASSWORD")
+    assert len(sends) == 1
+    assert sends[0]["attributes"]["domain_name"] == "alice-shop.test"
+    assert sends[0]["attributes"]["send_to"] == "owner"
+    assert [m["to"] for m in fake_opensrs.sent_mail] == ["alice@example.test"]
+    # the reset mail and our notice both went to the registration address
+    to_owner = mails_to("alice@example.test")
+    assert len(to_owner) == 2
+    notice = next(m for m in to_owner if "password-resend-notice" in tags_of(m))
+    assert "alice-shop.test" in notice.subject
+    assert ticket.reference in notice.body
+    assert fake_opensrs.sent_mail[0]["link"] not in full_text(notice)
+    # the typed address got only the acknowledgement
+    assert [tags_of(m) for m in mails_to(TYPED)] == [["password-resend-received"]]
+    ticket.refresh_from_db()
+    assert ticket.status == S.RESOLVED
+    log = actions(ticket)
+    for action in (
+        "ticket.created",
+        "opensrs.call",
+        "resend.record_read",
+        "opensrs.send_password",
+        "resend.sent",
+        "ticket.status_changed",
+        "notification.sent",
+    ):
+        assert action in log
+    opensrs_calls = ActionLog.objects.filter(ticket=ticket, action="opensrs.call")
+    assert [(c.details["action"], c.details["outcome"]) for c in opensrs_calls] == [
+        ("GET", "success"),
+        ("SEND_PASSWORD", "success"),
+    ]
+    for call in opensrs_calls:
+        assert call.details["domain"] == "alice-shop.test"
+        assert call.details["response_code"] == 200
+        assert call.details["duration_ms"] >= 0
+        assert "attributes" not in call.details["response"]
+    stages = [
+        row.details["stage"]
+        for row in ActionLog.objects.filter(ticket=ticket, action="opensrs.send_password")
+    ]
+    assert stages == ["started", "sent"]
+
+
+def test_a_domain_unknown_locally_but_in_opensrs_is_cached_and_served(api, fake_opensrs):
+    # given a domain OpenSRS holds that our cache has never seen
+    fake_opensrs.add_domain("new-shop.test", "owner@new-shop.test")
+    ticket = ticket_for(post_api(api, "new-shop.test"))
+    assert ticket.domain is None
+
+    # when the worker runs
+    assert process(ticket) == "sent"
+
+    # then the cache holds the record and the ticket points at it
+    domain = Domain.objects.get(name="new-shop.test")
+    assert domain.registrant_email == "owner@new-shop.test"
+    assert domain.synced_at is not None
+    ticket.refresh_from_db()
+    assert ticket.domain == domain
+
+
+def test_an_unknown_domain_answers_exactly_like_a_known_one(api, fake_opensrs, alice_shop):
+    # given one request for a domain we hold and one for a domain nobody holds
+    known = post_api(api, "alice-shop.test")
+    unknown = post_api(api, "nobody-here.test")
+
+    # then the answers are the same apart from the reference
+    assert known.status_code == unknown.status_code == 202
+    assert known.json().keys() == unknown.json().keys() == {"reference", "detail"}
+    assert known.json()["detail"] == unknown.json()["detail"]
+    assert sorted(known.headers.keys()) == sorted(unknown.headers.keys())
+
+    # and the unknown one is resolved quietly, with nothing sent to anyone but the ack
+    ticket = ticket_for(unknown)
+    assert ticket.requested_domain == "nobody-here.test"
+    assert ticket.domain is None
+    assert process(ticket) == "unknown_domain"
+    send_outbox()
+    ticket.refresh_from_db()
+    assert ticket.status == S.RESOLVED
+    assert "resend.unknown_domain" in actions(ticket)
+    assert calls(fake_opensrs, "SEND_PASSWORD") == []
+    assert [n.template for n in Notification.objects.filter(ticket=ticket)] == [
+        "password_resend_received"
+    ]
+
+
+@pytest.mark.parametrize("domain", ["alice-shop.test", "nobody-here.test", "stale-mail.test"])
+def test_no_email_to_the_typed_address_reveals_the_record(
+    api, fake_opensrs, alice_shop, stale_mail, domain
+):
+    # given a request for a known, an unknown or a bouncing domain
+    ticket = ticket_for(post_api(api, domain))
+
+    # when everything runs
+    process(ticket)
+    send_outbox()
+
+    # then the typed address got mail, but never the registration address or a reset link
+    typed = mails_to(TYPED)
+    assert typed
+    secrets = ["alice@example.test", "carol@defunct.test", "password-reset/"]
+    secrets += [sent["token"] for sent in fake_opensrs.sent_mail]
+    for message in typed:
+        text = full_text(message)
+        for secret in secrets:
+            assert secret not in text
+    # and no reset link went anywhere but a registration address
+    assert {sent["to"] for sent in fake_opensrs.sent_mail} <= {"alice@example.test"}
+
+
+def test_links_in_emails_use_site_url_even_when_the_host_header_is_evil(
+    api, client, settings, fake_opensrs, alice_shop
+):
+    # given a Host header the site accepts but that is not SITE_URL
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "evil.example"]
+
+    # when requests arrive through it, from the API and the portal
+    first = post_api(api, "alice-shop.test", HTTP_HOST="evil.example")
+    second = client.post(
+        PORTAL_URL,
+        {"domain": "stale-mail.test", "contact_email": TYPED},
+        HTTP_HOST="evil.example",
+    )
+    Domain.objects.create(
+        name="stale-mail.test",
+        registrant_email="carol@defunct.test",
+        registrant_email_status=Domain.EmailStatus.BOUNCING,
+    )
+    for ticket in Ticket.objects.all():
+        process(ticket)
+    send_outbox()
+
+    # then every email links to SITE_URL only
+    assert first.status_code == 202
+    assert second.status_code == 200
+    assert len(mail.outbox) >= 4
+    for message in mail.outbox:
+        text = full_text(message)
+        assert "evil.example" not in text
+    ours = [m for m in mail.outbox if tags_of(m)]
+    assert all(settings.SITE_URL in full_text(m) for m in ours)
+
+
+def test_a_request_with_a_host_we_do_not_serve_is_refused(api, client, fake_opensrs):
+    response = post_api(api, "alice-shop.test", HTTP_HOST="attacker.example")
+    page = client.post(PORTAL_URL, {"domain": "alice-shop.test"}, HTTP_HOST="attacker.example")
+
+    assert response.status_code == 400
+    assert page.status_code == 400
+    assert not Ticket.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "raw", ["not a domain", "http://alice-shop.test/", "me@alice-shop.test", "-bad-.test", "x"]
+)
+def test_a_malformed_domain_is_a_field_error(api, client, fake_opensrs, raw):
+    response = post_api(api, raw)
+    page = client.post(PORTAL_URL, {"domain": raw, "contact_email": TYPED})
+
+    assert response.status_code == 400
+    assert response.json()["domain"] == ["Enter a domain name such as example.com."]
+    assert page.status_code == 400
+    content = page.content.decode()
+    assert "Enter a domain name such as example.com." in content
+    assert f'value="{TYPED}"' in content  # what was typed is kept
+    assert not Ticket.objects.exists()
+
+
+def test_an_empty_or_missing_domain_is_a_field_error(api, fake_opensrs):
+    assert api.post(API_URL, {}, format="json").json().keys() == {"domain"}
+    assert post_api(api, "").status_code == 400
+
+
+def test_a_malformed_contact_email_is_a_field_error(api, fake_opensrs):
+    response = post_api(api, "alice-shop.test", contact_email="not-an-address")
+
+    assert response.status_code == 400
+    assert "contact_email" in response.json()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("ALICE-SHOP.TEST", "alice-shop.test"),
+        ("alice-shop.test.", "alice-shop.test"),
+        ("  Alice-Shop.Test  ", "alice-shop.test"),
+        ("BÜCHER.test", "xn--bcher-kva.test"),
+    ],
+)
+def test_domain_names_are_normalised(api, fake_opensrs, alice_shop, raw, expected):
+    response = post_api(api, raw)
+
+    assert response.status_code == 202
+    ticket = ticket_for(response)
+    assert ticket.requested_domain == expected
+    assert (ticket.domain_id is not None) == (expected == "alice-shop.test")
+
+
+def test_an_idn_domain_is_asked_of_opensrs_in_its_ascii_form(api, fake_opensrs):
+    fake_opensrs.add_domain("xn--bcher-kva.test", "owner@buecher.test")
+    ticket = ticket_for(post_api(api, "BÜCHER.test"))
+
+    assert process(ticket) == "sent"
+    assert calls(fake_opensrs, "SEND_PASSWORD")[0]["attributes"]["domain_name"] == (
+        "xn--bcher-kva.test"
+    )
+    assert ticket.subject == "Password resend for bücher.test"
+
+
+def test_too_many_requests_for_one_domain_get_429_with_retry_after(
+    api, client, settings, fake_opensrs
+):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "resend_per_domain": (2, 900)}
+    # given the limit is reached, whatever the spelling of the name
+    assert post_api(api, "alice-shop.test").status_code == 202
+    assert post_api(api, "ALICE-SHOP.test.").status_code == 202
+
+    # when one more request comes, from the API or the portal
+    response = post_api(api, "alice-shop.test")
+    page = client.post(PORTAL_URL, {"domain": "Alice-Shop.test", "contact_email": TYPED})
+
+    # then both are refused with a wait time, and no ticket is made
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 0
+    assert "detail" in response.json()
+    assert page.status_code == 429
+    assert int(page["Retry-After"]) > 0
+    assert "Too many requests" in page.content.decode()
+    assert 'value="Alice-Shop.test"' in page.content.decode()
+    assert Ticket.objects.count() == 2
+
+
+def test_too_many_requests_from_one_client_get_429(api, settings, fake_opensrs):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "request_per_client": (2, 3600)}
+    assert post_api(api, "one.test").status_code == 202
+    assert post_api(api, "two.test").status_code == 202
+
+    response = post_api(api, "three.test")
+
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 0
+
+
+def test_the_portal_form_and_result_page(client, fake_opensrs, alice_shop):
+    # given the form
+    form = client.get(PORTAL_URL)
+    assert form.status_code == 200
+    assert "registration record" in form.content.decode()
+    assert "csrfmiddlewaretoken" in form.content.decode()
+
+    # when it is sent for a known and an unknown domain
+    known = client.post(PORTAL_URL, {"domain": "alice-shop.test", "contact_email": TYPED})
+    unknown = client.post(PORTAL_URL, {"domain": "nobody-here.test"})
+
+    # then both result pages show the reference and the same next steps
+    assert known.status_code == unknown.status_code == 200
+    tickets = list(Ticket.objects.order_by("created_at", "pk"))
+    assert tickets[0].reference in known.content.decode()
+    assert tickets[1].reference in unknown.content.decode()
+    strip = [(known, tickets[0]), (unknown, tickets[1])]
+    bodies = [comparable(r.content.decode()) for r, _t in strip]
+    assert bodies[0] == bodies[1]
+    assert "https://opensrs.com/contact/compliance/" in bodies[0]
+    assert "alice@example.test" not in bodies[0]
+    assert tickets[0].channel == "portal"
+
+
+def test_a_bouncing_registration_address_refers_the_ticket(api, settings, fake_opensrs, stale_mail):
+    settings.OPENSRS_DIRECT_REQUEST_URL = "https://opensrs.example/direct"
+    ticket = ticket_for(post_api(api, "stale-mail.test"))
+
+    assert process(ticket) == "referred"
+    send_outbox()
+
+    ticket.refresh_from_db()
+    assert ticket.status == S.REFERRED
+    assert calls(fake_opensrs, "SEND_PASSWORD") == []
+    assert "resend.referred" in actions(ticket)
+    stale_mail.refresh_from_db()
+    assert stale_mail.registrant_email_status == "bouncing"  # unchanged address stays bouncing
+    referred = [m for m in mails_to(TYPED) if "password-resend-referred" in tags_of(m)]
+    assert len(referred) == 1
+    text = full_text(referred[0])
+    assert "https://opensrs.example/direct" in text
+    assert "photo ID" in text
+    assert "carol@defunct.test" not in text
+    assert mails_to("carol@defunct.test") == []
+
+
+def test_a_changed_registration_address_is_no_longer_treated_as_bouncing(
+    api, fake_opensrs, stale_mail
+):
+    # given OpenSRS now holds a new address for the bouncing domain
+    fake_opensrs.add_domain("stale-mail.test", "carol@new-mail.test")
+    ticket = ticket_for(post_api(api, "stale-mail.test"))
+
+    assert process(ticket) == "sent"
+
+    stale_mail.refresh_from_db()
+    assert stale_mail.registrant_email == "carol@new-mail.test"
+    assert stale_mail.registrant_email_status == "unknown"
+    assert [m["to"] for m in fake_opensrs.sent_mail] == ["carol@new-mail.test"]
+
+
+def test_an_empty_registration_address_refers_the_ticket(api, fake_opensrs):
+    fake_opensrs.add_domain("no-mail.test", "")
+    ticket = ticket_for(post_api(api, "no-mail.test"))
+
+    assert process(ticket) == "referred"
+    assert calls(fake_opensrs, "SEND_PASSWORD") == []
+
+
+def test_a_send_time_refusal_of_the_notice_refers_the_ticket(api, fake_opensrs, alice_shop):
+    # given the ESP refuses the registration address when our notice is sent
+    def refuse(sender, message, esp_name, **kwargs):
+        if "alice@example.test" in message.to:
+            message.anymail_test_response = {
+                "recipient_status": {"alice@example.test": AnymailRecipientStatus(None, "rejected")}
+            }
+
+    pre_send.connect(refuse, weak=False)
+    try:
+        ticket = ticket_for(post_api(api, "alice-shop.test"))
+        assert process(ticket) == "sent"
+        statuses = send_outbox()
+        send_outbox()  # the referral instructions queued by the refusal
+    finally:
+        pre_send.disconnect(refuse)
+
+    # then the address is marked dead, the ticket referred, the requester told how to go on
+    assert "bounced" in statuses
+    ticket.refresh_from_db()
+    assert ticket.status == S.REFERRED
+    alice_shop.refresh_from_db()
+    assert alice_shop.registrant_email_status == "bouncing"
+    referred = [m for m in mails_to(TYPED) if "password-resend-referred" in tags_of(m)]
+    assert len(referred) == 1
+    assert "alice@example.test" not in full_text(referred[0])
+
+
+def test_opensrs_down_is_retried_and_the_ticket_shows_the_error(api, fake_opensrs, alice_shop):
+    # given OpenSRS answers HTTP 500 to the first four requests (one task try of GET)
+    fake_opensrs.set_fault("http500", count=4)
+    ticket = ticket_for(post_api(api, "alice-shop.test"))
+
+    # when the worker tries
+    with pytest.raises(services.PasswordResendRetry) as retry:
+        process(ticket)
+
+    # then nothing was sent, the ticket still waits, and staff can see why
+    assert 0 < retry.value.countdown <= 600
+    ticket.refresh_from_db()
+    assert ticket.status == S.NEW
+    note = Message.objects.get(ticket=ticket, internal=True)
+    assert note.body.startswith("OpenSRS unreachable, retrying")
+    assert "HTTP 500" in note.body
+    failed = ActionLog.objects.filter(ticket=ticket, action="opensrs.call")
+    assert [c.details["outcome"] for c in failed] == ["transient"] * 4
+    assert "resend.opensrs_error" in actions(ticket)
+    assert calls(fake_opensrs, "SEND_PASSWORD") == []
+
+    # and the next try goes through
+    assert process(ticket) == "sent"
+    ticket.refresh_from_db()
+    assert ticket.status == S.RESOLVED
+
+
+def test_the_task_retries_a_dropped_connection_by_itself(api, fake_opensrs, alice_shop):
+    fake_opensrs.set_fault("drop", count=4)
+    ticket = ticket_for(post_api(api, "alice-shop.test"))
+
+    # eager apply() runs the retry in line, ignoring the countdown
+    result = password_resend_task.apply(kwargs={"ticket_id": ticket.pk}, throw=False)
+
+    assert result.get() == "sent"
+    ticket.refresh_from_db()
+    assert ticket.status == S.RESOLVED
+    assert len(calls(fake_opensrs, "SEND_PASSWORD")) == 1
+    assert ActionLog.objects.filter(ticket=ticket, action="resend.opensrs_error").count() == 1
+
+
+def test_opensrs_down_for_good_hands_the_ticket_to_staff(api, fake_opensrs, alice_shop):
+    fake_opensrs.set_fault("http500")
+    ticket = ticket_for(post_api(api, "alice-shop.test"))
+
+    for _ in range(services.PASSWORD_RESEND_MAX_TRIES - 1):
+        with pytest.raises(services.PasswordResendRetry):
+            process(ticket)
+    assert process(ticket) == "to_staff"
+
+    ticket.refresh_from_db()
+    assert ticket.status == S.OPEN
+    assert "resend.gave_up" in actions(ticket)
+    notes = list(Message.objects.filter(ticket=ticket, internal=True).order_by("pk"))
+    assert "No reset was sent" in notes[-1].body
+    assert calls(fake_opensrs, "SEND_PASSWORD") == []
+    assert process(ticket) == "skipped"
+
+
+def stall_after_get(server, delay: float) -> None:
+    """Make OpenSRS answer the GET, then stall on the next request (SEND_PASSWORD)."""
+    original = server._get_domain
+
+    def get_then_stall(*args, **kwargs):
+        reply = original(*args, **kwargs)
+        server.set_fault("stall", count=1, delay=delay)
+        return reply
+
+    server._get_domain = get_then_stall
+
+
+def test_a_stall_on_send_password_is_an_unknown_outcome_never_retried(
+    api, settings, fake_opensrs, alice_shop
+):
+    # given OpenSRS stalls past our read timeout on SEND_PASSWORD, then acts anyway
+    settings.OPENSRS_READ_TIMEOUT = 0.5
+    stall_after_get(fake_opensrs, delay=1.0)
+    ticket = ticket_for(post_api(api, "alice-shop.test"))
+
+    # when the worker runs, and the task is delivered again
+    assert process(ticket) == "to_staff"
+    assert fake_opensrs.wait_idle(5)
+    assert process(ticket) == "skipped"
+
+    # then SEND_PASSWORD went out exactly once and the ticket waits for staff
+    assert len(calls(fake_opensrs, "SEND_PASSWORD")) == 1
+    ticket.refresh_from_db()
+    assert ticket.status == S.OPEN
+    assert "resend.outcome_unknown" in actions(ticket)
+    note = Message.objects.get(ticket=ticket, internal=True)
+    assert "may or may not have sent" in note.body
+    outcomes = ActionLog.objects.filter(ticket=ticket, action="opensrs.call")
+    assert [c.details["outcome"] for c in outcomes] == ["success", "unknown"]
+    assert not Notification.objects.filter(ticket=ticket, template="password_resend_notice")
+
+
+def test_the_task_does_not_retry_an_unknown_outcome(api, settings, fake_opensrs, alice_shop):
+    settings.OPENSRS_READ_TIMEOUT = 0.5
+    stall_after_get(fake_opensrs, delay=1.0)
+    ticket = ticket_for(post_api(api, "alice-shop.test"))
+
+    assert password_resend_task.apply(kwargs={"ticket_id": ticket.pk}).get() == "to_staff"
+    assert fake_opensrs.wait_idle(5)
+
+    assert len(calls(fake_opensrs, "SEND_PASSWORD")) == 1
+
+
+def test_a_redelivered_task_calls_send_password_once(api, fake_opensrs, alice_shop):
+    ticket = ticket_for(post_api(api, "alice-shop.test"))
+
+    assert password_resend_task(ticket_id=ticket.pk) == "sent"
+    assert password_resend_task(ticket_id=ticket.pk) == "skipped"
+
+    assert len(calls(fake_opensrs, "SEND_PASSWORD")) == 1
+    assert len(fake_opensrs.sent_mail) == 1
+    notices = Notification.objects.filter(ticket=ticket, template="password_resend_notice")
+    assert notices.count() == 1
+
+
+def test_a_task_redelivered_after_a_crash_mid_call_does_not_call_again(
+    api, monkeypatch, fake_opensrs, alice_shop
+):
+    # given a worker that died after SEND_PASSWORD but before recording its answer
+    ticket = ticket_for(post_api(api, "alice-shop.test"))
+
+    def crash(*args, **kwargs):
+        raise SystemExit("worker killed")
+
+    monkeypatch.setattr(services, "_resend_finish", crash)
+    with pytest.raises(SystemExit):
+        process(ticket)
+    monkeypatch.undo()
+
+    # when the task is delivered again
+    assert process(ticket) == "to_staff"
+
+    # then OpenSRS was not asked again and staff decide
+    assert len(calls(fake_opensrs, "SEND_PASSWORD")) == 1
+    ticket.refresh_from_db()
+    assert ticket.status == S.OPEN
+    assert "resend.outcome_unknown" in actions(ticket)
+
+
+def test_wrong_reseller_credentials_leave_the_ticket_to_staff(
+    api, settings, fake_opensrs, alice_shop
+):
+    settings.OPENSRS_KEY = "wrong-key"
+    ticket = ticket_for(post_api(api, "alice-shop.test"))
+
+    assert process(ticket) == "to_staff"
+
+    ticket.refresh_from_db()
+    assert ticket.status == S.OPEN
+    assert "resend.opensrs_auth_error" in actions(ticket)
+    assert "credentials" in Message.objects.get(ticket=ticket, internal=True).body
+    assert calls(fake_opensrs, "SEND_PASSWORD") == []
+
+
+def test_the_request_queues_the_task_after_commit(
+    api, monkeypatch, fake_opensrs, django_capture_on_commit_callbacks
+):
+    queued = []
+    monkeypatch.setattr(
+        password_resend_task, "apply_async", lambda **kwargs: queued.append(kwargs["kwargs"])
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket = services.request_password_resend(
+            domain="alice-shop.test",
+            client_key="203.0.113.9",
+            actor="anonymous",
+            channel=Ticket.Channel.API,
+        )
+
+    assert {"ticket_id": ticket.pk} in queued
+    assert ticket.status == S.NEW
+    assert not Notification.objects.filter(ticket=ticket).exists()  # no address, no ack
+
+
+def wait_for(predicate, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_runs_the_resend_end_to_end(fake_opensrs):
+    # given a domain we hold, and a real worker consuming the real broker
+    Domain.objects.create(
+        name="alice-shop.test",
+        registrant_email="alice@example.test",
+        registrant_email_status=Domain.EmailStatus.VALID,
+    )
+    celery_app.control.purge()
+    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        # when a request comes in through the API
+        response = post_api(APIClient(), "ALICE-SHOP.test")
+        ticket = ticket_for(response)
+
+        # then the worker reads the record, asks OpenSRS, and mails our notice
+        notice_sent = Notification.objects.filter(
+            ticket=ticket, template="password_resend_notice", status="sent"
+        )
+        assert wait_for(notice_sent.exists)
+        assert wait_for(
+            lambda: Notification.objects.filter(ticket=ticket, status="pending").count() == 0
+        )
+
+    ticket.refresh_from_db()
+    assert ticket.status == S.RESOLVED
+    sends = calls(fake_opensrs, "SEND_PASSWORD")
+    assert [(s["domain"], s["attributes"]["send_to"]) for s in sends] == [
+        ("alice-shop.test", "owner")
+    ]
+    assert len(mails_to("alice@example.test")) == 2  # OpenSRS's reset mail and our notice
+    assert [tags_of(m) for m in mails_to(TYPED)] == [["password-resend-received"]]
+    assert ActionLog.objects.filter(ticket=ticket, action="opensrs.call").count() == 2

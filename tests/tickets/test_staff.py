@@ -1,0 +1,772 @@
+import json
+import re
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from accounts.roles import AGENTS
+from accounts.services import staff_user_ensure
+from tests.factories import CustomerFactory, DomainFactory, TicketFactory
+from tests.tickets.verification_helpers import link_token, verification_mail
+from tickets import services, staff
+from tickets.audit import audit_record
+from tickets.models import ActionLog, Disclosure, Message, Notification, Ticket
+
+S = Ticket.Status
+REF = "HD-AAAAAAAA"
+
+
+def rows(response) -> list[str]:
+    """The references of the queue rows, in page order."""
+    return re.findall(r'data-reference="(HD-[0-9A-Z]{8})"', response.content.decode())
+
+
+def modify_ticket(customer, changes, settings):
+    """A logged-in owner's change request, waiting for staff."""
+    settings.MODIFY_AUTO_APPLY_LOW_RISK = False
+    return services.request_modify(
+        email=None,
+        customer=customer,
+        changes=changes,
+        note="",
+        client_key="10.0.0.9",
+        actor=customer,
+        channel=Ticket.Channel.PORTAL,
+    )
+
+
+def confirmed_email_change(alice, settings):
+    ticket = modify_ticket(alice, {"email": "alice.new@example.net"}, settings)
+    token = link_token(verification_mail(ticket, "verify_new_email"))
+    services.verification_confirm(token=token, client_key="10.0.0.3", actor="anonymous")
+    ticket.refresh_from_db()
+    return ticket
+
+
+# --- who may see what ---
+
+
+def staff_urls(ticket, customer):
+    ref, number = ticket.reference, customer.number
+    gets = [
+        "/staff/",
+        "/staff/dashboard/",
+        "/staff/audit/",
+        f"/staff/tickets/{ref}/",
+        f"/staff/tickets/{ref}/presence/",
+        f"/staff/customers/{number}/",
+        f"/staff/customers/{number}/disclosures/new/",
+    ]
+    posts = [
+        f"/staff/tickets/{ref}/{action}/"
+        for action in (
+            "claim",
+            "assign",
+            "reply",
+            "note",
+            "approve",
+            "reject",
+            "resolve",
+            "close",
+            "reopen",
+            "priority",
+        )
+    ] + [f"/staff/customers/{number}/export.json", f"/staff/customers/{number}/disclosures/new/"]
+    return gets, posts
+
+
+@pytest.mark.django_db
+def test_a_customer_gets_404_on_every_staff_url(alice_client, alice):
+    # given
+    ticket = TicketFactory(customer=alice)
+    gets, posts = staff_urls(ticket, alice)
+
+    # when / then
+    for url in gets:
+        assert alice_client.get(url).status_code == 404, url
+    for url in posts:
+        assert alice_client.post(url, {"version": ticket.version}).status_code == 404, url
+    ticket.refresh_from_db()
+    assert ticket.version == 1
+
+
+@pytest.mark.django_db
+def test_anonymous_visitors_are_sent_to_the_login_page(client, alice):
+    ticket = TicketFactory(customer=alice)
+    gets, posts = staff_urls(ticket, alice)
+    for url in gets + posts:
+        response = client.post(url) if url in posts and url not in gets else client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/accounts/login/?next="), url
+
+
+@pytest.mark.django_db
+def test_a_customer_without_staff_flag_but_a_login_gets_404(client, bob):
+    client.force_login(bob.user)
+    assert client.get("/staff/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_an_agent_cannot_read_the_audit_log_disclosures_or_export(agent_client, alice):
+    # given a disclosure on record
+    supervisor = staff_user_ensure(username="boss", password="x-pass-123", role="supervisors")
+    services.disclosure_record(
+        customer=alice,
+        actor=supervisor,
+        disclosed_to="Police",
+        information="Name and email",
+        legal_basis="Court order 12/2026",
+    )
+
+    # when / then
+    assert agent_client.get("/staff/audit/").status_code == 403
+    assert agent_client.get(f"/staff/customers/{alice.number}/disclosures/new/").status_code == 403
+    response = agent_client.post(
+        f"/staff/customers/{alice.number}/disclosures/new/",
+        {"disclosed_to": "X", "information": "Y", "legal_basis": "Z"},
+    )
+    assert response.status_code == 403
+    assert agent_client.post(f"/staff/customers/{alice.number}/export.json").status_code == 403
+    page = agent_client.get(f"/staff/customers/{alice.number}/").content.decode()
+    assert "Alice Tan" in page
+    assert "Disclosure register" not in page and "Police" not in page
+    assert "Audit log" not in agent_client.get("/staff/").content.decode()
+    assert Disclosure.objects.count() == 1
+    assert not ActionLog.objects.filter(action="customer.exported").exists()
+
+
+@pytest.mark.django_db
+def test_an_agent_cannot_approve_an_email_change(agent_client, alice, settings):
+    # given an email change whose new address confirmed
+    ticket = confirmed_email_change(alice, settings)
+    url = f"/staff/tickets/{ticket.reference}/"
+
+    # when the agent opens the ticket, the button is disabled with the reason
+    page = agent_client.get(url).content.decode()
+    assert services.MODIFY_NEEDS_SUPERVISOR in page
+    assert re.search(r'<button type="submit" disabled aria-describedby="approve-blocked">', page)
+
+    # when the agent posts the approval anyway
+    response = agent_client.post(f"{url}approve/", {"version": ticket.version})
+
+    # then it is refused with the reason, and nothing changed
+    assert response.status_code == 403
+    assert services.MODIFY_NEEDS_SUPERVISOR in response.content.decode()
+    alice.refresh_from_db()
+    assert alice.email == "alice@example.test"
+
+
+@pytest.mark.django_db
+def test_a_supervisor_approves_an_email_change(supervisor_client, alice, settings):
+    ticket = confirmed_email_change(alice, settings)
+    response = supervisor_client.post(
+        f"/staff/tickets/{ticket.reference}/approve/", {"version": ticket.version}, follow=True
+    )
+    assert response.status_code == 200
+    assert "Approved: the changes are applied." in response.content.decode()
+    alice.refresh_from_db()
+    assert alice.email == "alice.new@example.net"
+
+
+@pytest.mark.django_db
+def test_an_agent_approves_a_phone_change_and_sees_the_diff(agent_client, alice, settings):
+    # given
+    ticket = modify_ticket(alice, {"phone": "+60 12 345 6789"}, settings)
+    url = f"/staff/tickets/{ticket.reference}/"
+
+    # when
+    page = agent_client.get(url).content.decode()
+
+    # then the diff shows old -> new
+    assert "<del>+60312345678</del>" in page
+    assert "<ins>+60123456789</ins>" in page
+
+    # when
+    response = agent_client.post(f"{url}approve/", {"version": ticket.version})
+
+    # then
+    assert response.status_code == 302
+    alice.refresh_from_db()
+    assert alice.phone == "+60123456789"
+    ticket.refresh_from_db()
+    assert ticket.status == S.RESOLVED
+
+
+# --- the queue ---
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("count", [5, 50])
+def test_the_queue_makes_the_same_number_of_queries_for_5_and_50_rows(
+    agent_client, agent, count, django_assert_num_queries
+):
+    # given tickets with customers, domains and assignees
+    for _ in range(count):
+        domain = DomainFactory()
+        TicketFactory(
+            customer=domain.customer,
+            domain=domain,
+            assignee=agent,
+            due_at=timezone.now() + timedelta(hours=1),
+        )
+    agent_client.get("/staff/")  # warm up the session
+
+    # when / then, one query each:
+    # session / user / view counts (one aggregate) / page of tickets with customer, domain and
+    # assignee joined / staff names for the assignee filter / user permissions / group permissions
+    with django_assert_num_queries(7):
+        response = agent_client.get("/staff/?size=50")
+    assert len(rows(response)) == count
+
+
+@pytest.mark.django_db
+def test_filters_and_quick_views_return_the_right_tickets(agent_client, agent, supervisor):
+    # given
+    now = timezone.now()
+    mine = TicketFactory(assignee=agent, due_at=now + timedelta(hours=5), subject="Mine")
+    theirs = TicketFactory(assignee=supervisor, due_at=now + timedelta(hours=5))
+    late = TicketFactory(due_at=now - timedelta(hours=2), kind=Ticket.Kind.RESEND_PASSWORD)
+    waiting = TicketFactory(status=S.AWAITING_VERIFICATION, due_at=now + timedelta(hours=9))
+    closed = TicketFactory(status=S.CLOSED, due_at=now - timedelta(days=3))
+
+    def get(query):
+        return set(rows(agent_client.get(f"/staff/?{query}")))
+
+    # then
+    assert get("") == {mine.reference, theirs.reference, late.reference, waiting.reference}
+    assert get("view=mine") == {mine.reference}
+    assert get("view=unassigned") == {late.reference, waiting.reference}
+    assert get("view=overdue") == {late.reference}
+    assert get("view=awaiting_verification") == {waiting.reference}
+    assert get("view=all") == {
+        mine.reference,
+        theirs.reference,
+        late.reference,
+        waiting.reference,
+        closed.reference,
+    }
+    assert get("status=closed") == {closed.reference}
+    assert get("kind=resend_password") == {late.reference}
+    assert get("assignee=supervisor") == {theirs.reference}
+
+
+@pytest.mark.django_db
+def test_the_counts_per_view_are_shown(agent_client, agent):
+    now = timezone.now()
+    TicketFactory(assignee=agent, due_at=now - timedelta(hours=1))
+    TicketFactory(due_at=now + timedelta(hours=1))
+    TicketFactory(status=S.AWAITING_VERIFICATION, due_at=now + timedelta(hours=1))
+    page = agent_client.get("/staff/").content.decode()
+    counts = dict(
+        re.findall(r'view=(\w+)[^"]*" class="view-link[^>]*>[^<]*<span class="count">(\d+)', page)
+    )
+    assert counts == {
+        "open": "3",
+        "mine": "1",
+        "unassigned": "2",
+        "overdue": "1",
+        "awaiting_verification": "1",
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("reference", "target"),
+        ("email", "target"),
+        ("number", "target"),
+        ("shop-target", "target"),
+        ("Printer", "target"),
+    ],
+)
+def test_search_finds_by_reference_customer_domain_and_subject(agent_client, text, expected):
+    # given
+    customer = CustomerFactory(email="target.person@example.test")
+    domain = DomainFactory(name="shop-target.test", customer=customer)
+    target = TicketFactory(customer=customer, domain=domain, subject="Printer on fire")
+    TicketFactory(subject="Something else")
+    query = {
+        "reference": target.reference.lower(),
+        "email": "TARGET.person@example.test",
+        "number": customer.number,
+    }.get(text, text)
+
+    # when
+    found = rows(agent_client.get("/staff/", {"q": query}))
+
+    # then
+    assert found == [target.reference]
+
+
+@pytest.mark.django_db
+def test_the_default_view_puts_overdue_tickets_on_top(agent_client):
+    now = timezone.now()
+    soon = TicketFactory(due_at=now + timedelta(hours=1))
+    later = TicketFactory(due_at=now + timedelta(hours=9))
+    very_late = TicketFactory(due_at=now - timedelta(hours=9))
+    late = TicketFactory(due_at=now - timedelta(hours=1))
+    response = agent_client.get("/staff/")
+    assert rows(response) == [very_late.reference, late.reference, soon.reference, later.reference]
+    page = response.content.decode()
+    # overdue rows carry a class and a text label, not colour alone
+    assert page.count('class="ticket-row overdue-row"') == 2
+    assert "Overdue by 9 h" in page and "Overdue by 1 h" in page
+    assert "59 min left" in page or "1 h 0 min left" in page
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "query",
+    [
+        "sort=customer__user__password",
+        "sort=-customer__user__password",
+        "size=100000",
+        "status=customer__user__password",
+        "view=customer__user__password",
+        "customer__user__password__startswith=md5",
+        "cursor=customer__user__password",
+    ],
+)
+def test_a_key_outside_the_allow_list_is_ignored(agent_client, query):
+    # given
+    now = timezone.now()
+    first = TicketFactory(due_at=now - timedelta(hours=2))
+    second = TicketFactory(due_at=now + timedelta(hours=2))
+
+    # when
+    response = agent_client.get(f"/staff/?{query}")
+
+    # then the default queue is shown
+    assert response.status_code == 200
+    assert rows(response) == [first.reference, second.reference]
+
+
+@pytest.mark.django_db
+def test_an_unknown_sort_says_it_was_ignored(agent_client):
+    page = agent_client.get("/staff/?sort=customer__user__password").content.decode()
+    assert "were not recognised and were ignored" in page
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "sort",
+    [
+        "urgency",
+        "created",
+        "-created",
+        "due",
+        "-due",
+        "priority",
+        "-priority",
+        "updated",
+        "-updated",
+    ],
+)
+def test_keyset_pages_cover_every_ticket_once_in_order(agent_client, sort):
+    # given 30 tickets with ties on the sort keys
+    now = timezone.now()
+    priorities = list(Ticket.Priority.values)
+    for i in range(30):
+        TicketFactory(
+            due_at=now + timedelta(hours=(i % 7) - 3),
+            priority=priorities[i % 4],
+            status=S.OPEN,
+        )
+
+    # when
+    first = agent_client.get("/staff/", {"sort": sort, "size": 25})
+    page = first.content.decode()
+    next_link = re.search(r'href="\?([^"]+)" rel="next"', page).group(1).replace("&amp;", "&")
+    second = agent_client.get(f"/staff/?{next_link}")
+
+    # then
+    seen = rows(first) + rows(second)
+    assert len(rows(first)) == 25 and len(rows(second)) == 5
+    assert len(set(seen)) == 30
+    assert 'rel="next"' not in second.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_forged_cursor_starts_from_the_first_page(agent_client):
+    tickets = [TicketFactory(due_at=timezone.now() + timedelta(hours=i)) for i in range(3)]
+    response = agent_client.get("/staff/?cursor=eyJzIjoidXJnZW5jeSJ9:forged")
+    assert rows(response) == [t.reference for t in tickets]
+
+
+# --- the ticket page and its actions ---
+
+
+@pytest.mark.django_db
+def test_markup_in_subject_and_messages_is_escaped(agent_client, alice):
+    # given
+    ticket = TicketFactory(customer=alice, subject="<script>alert(1)</script>")
+    Message.objects.create(
+        ticket=ticket, author="customer", body="<script>alert(2)</script>", channel="portal"
+    )
+
+    # when
+    ticket_page = agent_client.get(f"/staff/tickets/{ticket.reference}/").content.decode()
+    queue_page = agent_client.get("/staff/").content.decode()
+
+    # then
+    for page in (ticket_page, queue_page):
+        assert "<script>alert" not in page
+        assert "&lt;script&gt;alert(" in page
+
+
+@pytest.mark.django_db
+def test_the_ticket_page_shows_record_notes_notifications_opensrs_calls_and_audit(
+    client, agent, supervisor, alice
+):
+    # given
+    domain = DomainFactory(name="alice-shop.test", customer=alice)
+    ticket = TicketFactory(customer=alice, domain=domain, kind=Ticket.Kind.RESEND_PASSWORD)
+    Message.objects.create(
+        ticket=ticket, author="staff", body="Secret staff note", channel="staff", internal=True
+    )
+    Notification.objects.create(
+        ticket=ticket,
+        template="password_resend_notice",
+        recipient="alice@example.test",
+        status=Notification.Status.BOUNCED,
+        idempotency_key="k1",
+    )
+    audit_record(
+        actor="worker",
+        action="opensrs.call",
+        ticket=ticket,
+        details={
+            "action": "SEND_PASSWORD",
+            "object": "DOMAIN",
+            "outcome": "ok",
+            "response_code": 200,
+            "attempt": 1,
+            "duration_ms": 42,
+            "response_text": "Command successful",
+        },
+    )
+
+    # when
+    client.force_login(agent)
+    page = client.get(f"/staff/tickets/{ticket.reference}/").content.decode()
+
+    # then
+    assert "alice@example.test" in page and alice.number in page and "alice-shop.test" in page
+    assert 'class="message-item from-staff internal"' in page and "Secret staff note" in page
+    assert "password_resend_notice" in page and "Bounced" in page
+    assert "SEND_PASSWORD DOMAIN" in page and "42 ms" in page
+    assert "opensrs.call" in page
+    # an agent sees the trail, a supervisor also sees each entry's details
+    assert "Command successful" in page
+    assert "&#x27;duration_ms&#x27;: 42" not in page
+    client.force_login(supervisor)
+    supervisor_page = client.get(f"/staff/tickets/{ticket.reference}/").content.decode()
+    assert "&#x27;duration_ms&#x27;: 42" in supervisor_page
+
+
+@pytest.mark.django_db
+def test_claim_assign_priority_and_notes(agent_client, agent, supervisor, alice):
+    ticket = TicketFactory(customer=alice)
+    url = f"/staff/tickets/{ticket.reference}/"
+
+    assert agent_client.post(f"{url}claim/", {"version": 1}).status_code == 302
+    ticket.refresh_from_db()
+    assert ticket.assignee == agent
+
+    agent_client.post(f"{url}assign/", {"version": ticket.version, "assignee": "supervisor"})
+    ticket.refresh_from_db()
+    assert ticket.assignee == supervisor
+
+    agent_client.post(f"{url}priority/", {"version": ticket.version, "priority": "urgent"})
+    ticket.refresh_from_db()
+    assert ticket.priority == "urgent"
+
+    agent_client.post(f"{url}note/", {"version": ticket.version, "body": "Called the customer"})
+    note = ticket.messages.get()
+    assert note.internal and note.author_user == agent
+    assert not Notification.objects.filter(ticket=ticket).exists()
+    actions = list(ActionLog.objects.filter(ticket=ticket).values_list("action", flat=True))
+    assert actions == [
+        "ticket.assigned",
+        "ticket.assigned",
+        "ticket.priority_changed",
+        "ticket.note_added",
+    ]
+
+
+@pytest.mark.django_db
+def test_assigning_to_someone_who_is_not_staff_is_refused(agent_client, alice):
+    ticket = TicketFactory(customer=alice)
+    response = agent_client.post(
+        f"/staff/tickets/{ticket.reference}/assign/",
+        {"version": 1, "assignee": alice.user.username},
+    )
+    assert response.status_code == 400
+    assert "There is no staff member called" in response.content.decode()
+    ticket.refresh_from_db()
+    assert ticket.assignee is None
+
+
+@pytest.mark.django_db
+def test_a_reply_is_mailed_through_the_outbox(agent_client, agent, alice):
+    # given
+    ticket = TicketFactory(customer=alice)
+
+    # when
+    response = agent_client.post(
+        f"/staff/tickets/{ticket.reference}/reply/", {"version": 1, "body": "Hello Alice"}
+    )
+
+    # then
+    assert response.status_code == 302
+    message = ticket.messages.get()
+    assert (message.author, message.channel, message.internal) == ("staff", "staff", False)
+    notification = Notification.objects.get(ticket=ticket, template="ticket_reply")
+    assert notification.recipient == "alice@example.test"
+    ticket.refresh_from_db()
+    assert ticket.status == S.AWAITING_CUSTOMER
+
+
+@pytest.mark.django_db
+def test_a_canned_response_is_appended_without_javascript(agent_client, alice):
+    ticket = TicketFactory(customer=alice)
+    agent_client.post(
+        f"/staff/tickets/{ticket.reference}/reply/",
+        {"version": 1, "body": "Hi Alice,", "canned": "received"},
+    )
+    assert ticket.messages.get().body == "Hi Alice,\n\n" + str(
+        staff.CANNED_RESPONSES["received"][1]
+    )
+
+
+@pytest.mark.django_db
+def test_an_empty_reply_and_a_reject_without_reason_are_refused(agent_client, alice):
+    ticket = TicketFactory(customer=alice)
+    url = f"/staff/tickets/{ticket.reference}/"
+    response = agent_client.post(f"{url}reply/", {"version": 1, "body": "  "})
+    assert response.status_code == 400
+    assert "Write a reply or choose a canned response." in response.content.decode()
+    response = agent_client.post(f"{url}reject/", {"version": 1, "reason": ""})
+    assert response.status_code == 400
+    ticket.refresh_from_db()
+    assert ticket.status == S.OPEN and ticket.version == 1
+
+
+@pytest.mark.django_db
+def test_reject_resolve_reopen_and_close(agent_client, alice):
+    first = TicketFactory(customer=alice)
+    url = f"/staff/tickets/{first.reference}/"
+    agent_client.post(f"{url}reject/", {"version": 1, "reason": "Not ours to change"})
+    first.refresh_from_db()
+    assert first.status == S.REJECTED
+    assert Notification.objects.get(ticket=first).context["reason"] == "Not ours to change"
+
+    second = TicketFactory(customer=alice)
+    url = f"/staff/tickets/{second.reference}/"
+    agent_client.post(f"{url}resolve/", {"version": 1, "note": "Done"})
+    second.refresh_from_db()
+    assert second.status == S.RESOLVED
+    agent_client.post(f"{url}reopen/", {"version": second.version})
+    second.refresh_from_db()
+    assert second.status == S.OPEN
+    agent_client.post(f"{url}resolve/", {"version": second.version})
+    second.refresh_from_db()
+    agent_client.post(f"{url}close/", {"version": second.version})
+    second.refresh_from_db()
+    assert second.status == S.CLOSED
+
+
+@pytest.mark.django_db
+def test_a_stale_action_is_refused_with_a_clear_message(agent_client, supervisor, alice):
+    # given the agent loaded the page at version 1, then a supervisor changed the ticket
+    ticket = TicketFactory(customer=alice)
+    services.ticket_priority_set(ticket=ticket, priority="high", actor=supervisor)
+
+    # when the agent's older form arrives
+    response = agent_client.post(
+        f"/staff/tickets/{ticket.reference}/reply/", {"version": 1, "body": "My draft reply"}
+    )
+
+    # then it is refused, says why, and keeps the draft
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert services.STALE_TICKET in page
+    assert "My draft reply" in page
+    assert not ticket.messages.exists()
+
+
+@pytest.mark.django_db
+def test_a_form_without_a_version_is_refused(agent_client, alice):
+    ticket = TicketFactory(customer=alice)
+    response = agent_client.post(f"/staff/tickets/{ticket.reference}/close/")
+    assert response.status_code == 400
+    assert "This form is out of date" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_an_illegal_transition_is_a_409_with_the_reason(agent_client, alice):
+    ticket = TicketFactory(customer=alice, status=S.OPEN)
+    response = agent_client.post(f"/staff/tickets/{ticket.reference}/reopen/", {"version": 1})
+    assert response.status_code == 409
+    assert "it cannot be moved to" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_another_staff_member_viewing_is_shown(client, agent, supervisor, alice):
+    # given the supervisor opened the ticket
+    ticket = TicketFactory(customer=alice)
+    client.force_login(supervisor)
+    client.get(f"/staff/tickets/{ticket.reference}/")
+
+    # when the agent opens it
+    client.force_login(agent)
+    page = client.get(f"/staff/tickets/{ticket.reference}/").content.decode()
+
+    # then
+    assert "supervisor is also looking at this ticket." in page
+
+
+@pytest.mark.django_db
+def test_presence_reports_viewers_and_changes_since_the_page_loaded(client, agent, alice):
+    ticket = TicketFactory(customer=alice)
+    other = staff_user_ensure(username="other", password="x-pass-123", role=AGENTS)
+    client.force_login(other)
+    client.get(f"/staff/tickets/{ticket.reference}/")
+    client.force_login(agent)
+    url = f"/staff/tickets/{ticket.reference}/presence/"
+
+    assert client.get(url, {"version": 1}).json() == {
+        "viewers": ["other"],
+        "version": 1,
+        "changed": False,
+    }
+    services.ticket_priority_set(ticket=ticket, priority="low", actor=other)
+    cache.clear()
+    assert client.get(url, {"version": 1}).json() == {
+        "viewers": [],
+        "version": 2,
+        "changed": True,
+    }
+
+
+# --- customers, disclosures, export, audit ---
+
+
+@pytest.mark.django_db
+def test_a_supervisor_records_a_disclosure(supervisor_client, supervisor, alice):
+    # when
+    response = supervisor_client.post(
+        f"/staff/customers/{alice.number}/disclosures/new/",
+        {
+            "disclosed_to": "Royal Malaysia Police",
+            "information": "Name, email and phone",
+            "legal_basis": "Production order, s. 51 CPC",
+            "reference": "PO-2026-17",
+            "disclosed_at": "2026-03-01T10:30",
+        },
+        follow=True,
+    )
+
+    # then
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Royal Malaysia Police" in page and "PO-2026-17" in page
+    disclosure = Disclosure.objects.get()
+    assert disclosure.recorded_by == supervisor
+    row = ActionLog.objects.get(action="disclosure.recorded")
+    assert row.customer == alice
+    assert row.details["legal_basis"] == "Production order, s. 51 CPC"
+
+
+@pytest.mark.django_db
+def test_a_disclosure_needs_who_what_and_why(supervisor_client, alice):
+    response = supervisor_client.post(
+        f"/staff/customers/{alice.number}/disclosures/new/", {"disclosed_to": "Someone"}
+    )
+    assert response.status_code == 400
+    assert not Disclosure.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_export_holds_everything_but_the_card_token_and_is_audited(
+    supervisor_client, supervisor, alice, settings
+):
+    # given
+    alice.card_brand, alice.card_last4, alice.card_token = "visa", "4242", "tok_secret_123"
+    alice.save()
+    DomainFactory(name="alice-shop.test", customer=alice)
+    ticket = modify_ticket(alice, {"phone": "+60 12 345 6789"}, settings)
+    services.disclosure_record(
+        customer=alice,
+        actor=supervisor,
+        disclosed_to="Court",
+        information="Email",
+        legal_basis="Order",
+    )
+
+    # when
+    response = supervisor_client.post(f"/staff/customers/{alice.number}/export.json")
+
+    # then
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="customer-{alice.number}.json"'
+    )
+    assert b"tok_secret_123" not in response.content
+    data = json.loads(response.content)
+    assert data["customer"]["email"] == "alice@example.test"
+    assert data["customer"]["card_last4"] == "4242"
+    assert "card_token" not in data["customer"]
+    assert [d["name"] for d in data["domains"]] == ["alice-shop.test"]
+    assert data["tickets"][0]["reference"] == ticket.reference
+    assert data["tickets"][0]["changes"][0]["new"] == "+60123456789"
+    assert data["disclosures"][0]["disclosed_to"] == "Court"
+    assert {"ticket.created", "disclosure.recorded"} <= {a["action"] for a in data["audit"]}
+    exported = ActionLog.objects.get(action="customer.exported")
+    assert exported.customer == alice and exported.actor == "staff:supervisor"
+
+
+@pytest.mark.django_db
+def test_the_export_is_not_a_get(supervisor_client, alice):
+    assert supervisor_client.get(f"/staff/customers/{alice.number}/export.json").status_code == 405
+    assert not ActionLog.objects.filter(action="customer.exported").exists()
+
+
+@pytest.mark.django_db
+def test_the_customer_page_lists_domains_tickets_and_disclosures(supervisor_client, alice):
+    DomainFactory(name="alice-shop.test", customer=alice)
+    ticket = TicketFactory(customer=alice)
+    page = supervisor_client.get(f"/staff/customers/{alice.number}/").content.decode()
+    assert "alice-shop.test" in page and ticket.reference in page
+    assert "Disclosure register" in page
+    assert supervisor_client.get("/staff/customers/C00000000/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_audit_log_filters_pages_and_verifies_the_chain(supervisor_client, alice):
+    # given
+    ticket = TicketFactory(customer=alice)
+    for i in range(55):
+        audit_record(actor="system", action="test.row", ticket=ticket, details={"i": i})
+    audit_record(actor="system", action="other.row", customer=alice)
+
+    # when
+    page = supervisor_client.get("/staff/audit/", {"action": "test.row"}).content.decode()
+
+    # then 50 rows, newest first, and a link to the next page
+    assert page.count("<code>test.row</code>") == 50
+    assert "other.row</code>" not in page.split("<tbody>")[1]
+    older = re.search(r'href="\?([^"]+)" rel="next"', page).group(1).replace("&amp;", "&")
+    rest = supervisor_client.get(f"/staff/audit/?{older}").content.decode()
+    assert rest.count("<code>test.row</code>") == 5
+
+    by_customer = supervisor_client.get("/staff/audit/", {"customer": alice.number})
+    assert "<code>other.row</code>" in by_customer.content.decode()
+    by_ticket = supervisor_client.get("/staff/audit/", {"ticket": ticket.reference}).content
+    assert b"<code>other.row</code>" not in by_ticket
+
+    verified = supervisor_client.get("/staff/audit/", {"verify": "1"}).content.decode()
+    assert "The chain is intact: 56 rows checked." in verified

@@ -1,0 +1,259 @@
+import base64
+import json
+
+import pytest
+from anymail.exceptions import AnymailInsecureWebhookWarning
+from rest_framework.test import APIClient
+
+from domains.models import Domain
+from tests.tickets import resend_helpers
+from tests.tickets.resend_helpers import (
+    API_URL,
+    actions,
+    full_text,
+    mails_to,
+    send_outbox,
+    tags_of,
+)
+from tickets import services
+from tickets.models import ActionLog, Notification, Ticket
+
+pytestmark = pytest.mark.django_db
+
+S = Ticket.Status
+TYPED = "requester@typed.test"
+HOOK = "/anymail/postmark/tracking/"
+SECRET = "hookuser:hookpass"
+AUTH = {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(SECRET.encode()).decode()}
+
+fake_opensrs = resend_helpers.fake_opensrs
+alice_shop = resend_helpers.alice_shop
+
+
+@pytest.fixture(autouse=True)
+def webhook_secret(settings):
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
+
+
+@pytest.fixture
+def notice(fake_opensrs, alice_shop):
+    """A resend done end to end: our notice to the registration address has been sent."""
+    response = APIClient().post(
+        API_URL, {"domain": "alice-shop.test", "contact_email": TYPED}, format="json"
+    )
+    ticket = Ticket.objects.get(reference=response.json()["reference"])
+    services.password_resend_process(ticket_id=ticket.pk)
+    send_outbox()
+    return Notification.objects.get(ticket=ticket, template="password_resend_notice")
+
+
+def postmark_bounce(notification, bounce_type="HardBounce", with_metadata=True):
+    payload = {
+        "RecordType": "Bounce",
+        "Type": bounce_type,
+        "TypeCode": 1,
+        "ID": 4323372036854775807,
+        "MessageID": notification.esp_message_id,
+        "Tag": "password-resend-notice",
+        "Email": notification.recipient,
+        "From": "support@exabytes.example",
+        "BouncedAt": "2026-01-05T10:11:12Z",
+        "Description": "The server was unable to deliver your message (ex: unknown user).",
+        "Details": "smtp;550 5.1.1 The email account that you tried to reach does not exist.",
+        "Inactive": True,
+        "CanActivate": True,
+        "Subject": "A password reset for alice-shop.test was sent to this address",
+        "ServerID": 23,
+        "MessageStream": "outbound",
+    }
+    if with_metadata:
+        payload["Metadata"] = {"notification": str(notification.uuid), "ticket": "x"}
+    return payload
+
+
+def postmark_delivery(notification):
+    return {
+        "RecordType": "Delivery",
+        "ServerID": 23,
+        "MessageStream": "outbound",
+        "MessageID": notification.esp_message_id,
+        "Recipient": notification.recipient,
+        "Tag": "password-resend-notice",
+        "DeliveredAt": "2026-01-05T10:11:12Z",
+        "Details": "Test delivery webhook details",
+        "Metadata": {"notification": str(notification.uuid)},
+    }
+
+
+def post(client, payload, auth=AUTH):
+    body = payload if isinstance(payload, str) else json.dumps(payload)
+    return client.post(HOOK, body, content_type="application/json", **auth)
+
+
+def test_a_hard_bounce_of_the_notice_refers_the_ticket_and_marks_the_address(client, notice):
+    # when Postmark reports a hard bounce of our notice
+    response = post(client, postmark_bounce(notice))
+    send_outbox()
+
+    # then the address on record is dead, the ticket referred, the requester told how to go on
+    assert response.status_code == 200
+    notice.refresh_from_db()
+    assert notice.status == "bounced"
+    domain = Domain.objects.get(name="alice-shop.test")
+    assert domain.registrant_email_status == "bouncing"
+    ticket = notice.ticket
+    ticket.refresh_from_db()
+    assert ticket.status == S.REFERRED
+    assert "domain.registrant_email_bouncing" in actions(ticket)
+    referred = [m for m in mails_to(TYPED) if "password-resend-referred" in tags_of(m)]
+    assert len(referred) == 1
+    assert "alice@example.test" not in full_text(referred[0])
+
+
+def test_a_repeated_bounce_changes_nothing(client, notice):
+    post(client, postmark_bounce(notice))
+    send_outbox()
+    rows = ActionLog.objects.count()
+    notifications = Notification.objects.count()
+
+    response = post(client, postmark_bounce(notice))
+
+    assert response.status_code == 200
+    assert ActionLog.objects.count() == rows
+    assert Notification.objects.count() == notifications
+
+
+def test_a_bounce_also_refers_the_other_resolved_tickets_of_the_domain(client, notice):
+    # given an earlier resend for the same domain, resolved
+    other = Ticket.objects.create(
+        kind=Ticket.Kind.RESEND_PASSWORD,
+        subject="Password resend for alice-shop.test",
+        domain=notice.ticket.domain,
+        requested_domain="alice-shop.test",
+        contact_email="other@typed.test",
+        status=S.RESOLVED,
+    )
+
+    post(client, postmark_bounce(notice))
+
+    other.refresh_from_db()
+    assert other.status == S.REFERRED
+    assert Notification.objects.filter(ticket=other, template="password_resend_referred").exists()
+
+
+@pytest.mark.parametrize("bounce_type", ["SoftBounce", "Transient", "DnsError"])
+def test_a_soft_bounce_is_not_final(client, notice, bounce_type):
+    response = post(client, postmark_bounce(notice, bounce_type=bounce_type))
+
+    assert response.status_code == 200
+    notice.refresh_from_db()
+    assert notice.status == "sent"
+    notice.ticket.refresh_from_db()
+    assert notice.ticket.status == S.RESOLVED
+    assert Domain.objects.get(name="alice-shop.test").registrant_email_status == "valid"
+
+
+def test_a_bad_email_address_rejection_is_final(client, notice):
+    post(client, postmark_bounce(notice, bounce_type="BadEmailAddress"))
+
+    notice.refresh_from_db()
+    assert notice.status == "bounced"
+
+
+def test_a_bounce_without_metadata_is_matched_by_the_esp_message_id(client, notice):
+    post(client, postmark_bounce(notice, with_metadata=False))
+
+    notice.refresh_from_db()
+    assert notice.status == "bounced"
+
+
+def test_a_delivery_marks_the_notification_delivered_once(client, notice):
+    assert post(client, postmark_delivery(notice)).status_code == 200
+    assert post(client, postmark_delivery(notice)).status_code == 200
+
+    notice.refresh_from_db()
+    assert notice.status == "delivered"
+    assert ActionLog.objects.filter(action="notification.delivered").count() == 1
+
+
+def test_a_delivery_after_a_bounce_does_not_undo_it(client, notice):
+    post(client, postmark_bounce(notice))
+    post(client, postmark_delivery(notice))
+
+    notice.refresh_from_db()
+    assert notice.status == "bounced"
+
+
+def test_an_event_for_an_unknown_message_is_accepted_and_ignored(client, notice):
+    payload = postmark_bounce(notice, with_metadata=False)
+    payload["MessageID"] = "00000000-0000-0000-0000-000000000000"
+    rows = ActionLog.objects.count()
+
+    assert post(client, payload).status_code == 200
+    assert ActionLog.objects.count() == rows
+
+
+def test_an_event_naming_another_recipient_is_ignored(client, notice):
+    payload = postmark_bounce(notice)
+    payload["Email"] = "someone-else@example.test"
+
+    post(client, payload)
+
+    notice.refresh_from_db()
+    assert notice.status == "sent"
+
+
+def test_a_bounce_of_an_ordinary_email_only_marks_that_email(client, alice):
+    ticket = services.request_general(
+        subject="Hello", body="hi", contact_email=alice.email, actor=alice
+    )
+    send_outbox()
+    received = Notification.objects.get(ticket=ticket)
+
+    post(client, postmark_bounce(received))
+
+    received.refresh_from_db()
+    assert received.status == "bounced"
+    ticket.refresh_from_db()
+    assert ticket.status == S.OPEN
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        {},
+        {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(b"hookuser:wrong").decode()},
+        {"HTTP_AUTHORIZATION": "Bearer hookpass"},
+    ],
+)
+def test_a_webhook_without_the_secret_is_refused(client, notice, auth):
+    response = post(client, postmark_bounce(notice), auth=auth)
+
+    assert response.status_code == 400
+    notice.refresh_from_db()
+    assert notice.status == "sent"
+
+
+def test_webhooks_refuse_everything_when_no_secret_is_configured(client, settings, notice):
+    settings.ANYMAIL = {k: v for k, v in settings.ANYMAIL.items() if k != "WEBHOOK_SECRET"}
+
+    with pytest.warns(AnymailInsecureWebhookWarning):
+        response = post(client, postmark_bounce(notice), auth={})
+
+    assert response.status_code == 400
+    notice.refresh_from_db()
+    assert notice.status == "sent"
+
+
+@pytest.mark.parametrize("body", ["{not json", "[1, 2]", '"text"', "", "\xff"])
+def test_a_malformed_payload_is_a_400_not_a_500(client, body):
+    response = post(client, body)
+
+    assert response.status_code == 400
+
+
+def test_the_receiver_is_connected_through_the_app_config():
+    from anymail.signals import tracking
+
+    keys = [entry[0][0] for entry in tracking.receivers]
+    assert "tickets.inbound.on_tracking" in keys

@@ -1,0 +1,109 @@
+"""Small helpers for the staff pages: SLA wording, durations, and inline SVG charts."""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django import template
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from tickets.models import Ticket
+
+register = template.Library()
+
+BAR_ROW_HEIGHT = 28
+BAR_LABEL_WIDTH = 200
+BAR_AREA_WIDTH = 120
+COLUMN_WIDTH = 14
+COLUMN_GAP = 4
+COLUMN_AREA_HEIGHT = 100
+
+
+@register.filter
+def duration_short(value: timedelta | None) -> str:
+    """A duration as people say it: `2 d 4 h`, `3 h 12 min`, `45 min`."""
+    if value is None:
+        return "—"
+    minutes = max(int(abs(value).total_seconds() // 60), 0)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return gettext("%(d)s d %(h)s h") % {"d": days, "h": hours}
+    if hours:
+        return gettext("%(h)s h %(m)s min") % {"h": hours, "m": minutes}
+    return gettext("%(m)s min") % {"m": minutes}
+
+
+@register.simple_tag
+def sla_info(ticket: Ticket, now: datetime | None = None) -> dict[str, Any]:
+    """Whether a ticket is overdue, and the time left or overdue by, as words."""
+    now = now or timezone.now()
+    if not ticket.is_open or ticket.due_at is None:
+        return {"overdue": False, "text": "", "open": False}
+    left = ticket.due_at - now
+    if left < timedelta(0):
+        text = gettext("Overdue by %(t)s") % {"t": duration_short(-left)}
+        return {"overdue": True, "text": text, "open": True}
+    return {
+        "overdue": False,
+        "text": gettext("%(t)s left") % {"t": duration_short(left)},
+        "open": True,
+    }
+
+
+@register.inclusion_tag("staff/_bar_chart.html")
+def bar_chart(rows: list[tuple[str, int]], chart_id: str, title: str) -> dict[str, Any]:
+    """Horizontal bars for a few labelled counts, with the numbers drawn beside each bar."""
+    top = max([n for _label, n in rows] or [0]) or 1
+    bars = []
+    for i, (label, n) in enumerate(rows):
+        bars.append(
+            {
+                "label": label,
+                "n": n,
+                "y": i * BAR_ROW_HEIGHT,
+                "text_y": i * BAR_ROW_HEIGHT + 18,
+                "x": BAR_LABEL_WIDTH,
+                "width": round(BAR_AREA_WIDTH * n / top) if n else 0,
+                "n_x": BAR_LABEL_WIDTH + (round(BAR_AREA_WIDTH * n / top) if n else 0) + 6,
+            }
+        )
+    return {
+        "bars": bars,
+        "chart_id": chart_id,
+        "title": title,
+        "width": BAR_LABEL_WIDTH + BAR_AREA_WIDTH + 40,
+        "height": max(len(rows), 1) * BAR_ROW_HEIGHT,
+        "bar_height": BAR_ROW_HEIGHT - 8,
+    }
+
+
+@register.inclusion_tag("staff/_day_chart.html")
+def day_chart(series: list[tuple[Any, int]], chart_id: str, title: str) -> dict[str, Any]:
+    """Columns for a count per day, the scale and the total beside it."""
+    top = max([n for _day, n in series] or [0])
+    scale = top or 1
+    columns = []
+    for i, (day, n) in enumerate(series):
+        height = round(COLUMN_AREA_HEIGHT * n / scale) if n else 0
+        columns.append(
+            {
+                "day": day,
+                "n": n,
+                "x": i * (COLUMN_WIDTH + COLUMN_GAP),
+                "y": COLUMN_AREA_HEIGHT - height,
+                "height": height,
+            }
+        )
+    return {
+        "columns": columns,
+        "chart_id": chart_id,
+        "title": title,
+        "top": top,
+        "total": sum(n for _day, n in series),
+        "width": len(series) * (COLUMN_WIDTH + COLUMN_GAP),
+        "height": COLUMN_AREA_HEIGHT,
+        "column_width": COLUMN_WIDTH,
+        "first": series[0][0] if series else None,
+        "last": series[-1][0] if series else None,
+    }
