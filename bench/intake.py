@@ -180,6 +180,10 @@ def main() -> int:
 
     bare = summarise(bare_runs, 202)
     intake = summarise(intake_runs, 202)
+    if not intake["statuses"].get(202):
+        print(f"not measured: {INTAKE_PATH} never answered 202 (statuses {intake['statuses']})")
+        record("intake", [row("intake/bare throughput", "not measured", ">= 0.50", "n/a")])
+        return 0
     ratio = intake["rps"] / bare["rps"] if bare["rps"] else 0.0
     web_peak = max(workers_mb.values()) if workers_mb else 0.0
     print(

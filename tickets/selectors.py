@@ -235,17 +235,13 @@ def staff_queue_counts(*, user, now: datetime | None = None) -> dict[str, int]:
     )
 
 
-def staff_queue(
-    *, user, filters: QueueFilters, cursor: list[Any] | None = None
-) -> QueuePage:
+def staff_queue(*, user, filters: QueueFilters, cursor: list[Any] | None = None) -> QueuePage:
     """One page of the staff queue by keyset (no OFFSET): two queries whatever the page size."""
     if not is_staff_member(user):
         return QueuePage(tickets=[], next_cursor=None, counts={})
     now = timezone.now()
     keys = QUEUE_SORTS[filters.sort]
-    queryset = _queue_annotate(
-        Ticket.objects.select_related("customer", "domain", "assignee"), now
-    )
+    queryset = _queue_annotate(Ticket.objects.select_related("customer", "domain", "assignee"), now)
     queryset = _queue_filter(queryset, user=user, filters=filters, now=now)
     if cursor is not None and len(cursor) == len(keys):
         queryset = queryset.filter(_keyset_after(keys, cursor))
@@ -327,9 +323,7 @@ def customer_audit_rows(*, customer: Customer) -> QuerySet[ActionLog]:
 def customer_export_data(*, customer: Customer) -> dict[str, Any]:
     """Everything held on a customer, as plain JSON-ready data (the card token is left out)."""
     fields = [
-        f.name
-        for f in Customer._meta.concrete_fields
-        if f.name not in {"id", "user", "card_token"}
+        f.name for f in Customer._meta.concrete_fields if f.name not in {"id", "user", "card_token"}
     ]
     tickets = (
         customer_tickets(customer=customer)
@@ -457,10 +451,7 @@ def dashboard_figures(*, now: datetime | None = None) -> dict[str, Any]:
     by_kind: dict[str, int] = dict.fromkeys(Ticket.Kind.values, 0)
     by_status: dict[str, int] = {str(s): 0 for s in Ticket.Status if s in OPEN_STATUSES}
     open_rows = (
-        Ticket.objects.filter(_open_q())
-        .values("kind", "status")
-        .annotate(n=Count("id"))
-        .order_by()
+        Ticket.objects.filter(_open_q()).values("kind", "status").annotate(n=Count("id")).order_by()
     )
     for row in open_rows:
         by_kind[row["kind"]] = by_kind.get(row["kind"], 0) + row["n"]
@@ -483,9 +474,9 @@ def dashboard_figures(*, now: datetime | None = None) -> dict[str, Any]:
         .values_list("day", "n")
     )
 
-    durations = Ticket.objects.filter(
-        resolved_at__gte=since, resolved_at__isnull=False
-    ).annotate(took=ExpressionWrapper(F("resolved_at") - F("created_at"), DurationField()))
+    durations = Ticket.objects.filter(resolved_at__gte=since, resolved_at__isnull=False).annotate(
+        took=ExpressionWrapper(F("resolved_at") - F("created_at"), DurationField())
+    )
     resolved_count = durations.count()
     median = None
     if resolved_count:
@@ -501,9 +492,7 @@ def dashboard_figures(*, now: datetime | None = None) -> dict[str, Any]:
     problem_counts = dict.fromkeys(problem_statuses, 0) | dict(
         problems.values("status").annotate(n=Count("id")).order_by().values_list("status", "n")
     )
-    recent_problems = list(
-        problems.select_related("ticket").order_by("-updated_at", "-id")[:10]
-    )
+    recent_problems = list(problems.select_related("ticket").order_by("-updated_at", "-id")[:10])
     return {
         "open_by_kind": [(Ticket.Kind(k).label, n) for k, n in by_kind.items()],
         "open_by_status": [(Ticket.Status(s).label, n) for s, n in by_status.items()],

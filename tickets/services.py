@@ -143,6 +143,10 @@ def notification_queue(
     return notification
 
 
+# Context keys holding single-use secrets (verification and password-reset links).
+SECRET_CONTEXT_KEYS = frozenset({"link"})
+
+
 class NotificationRetry(Exception):
     """A transient sending error; try again after `countdown` seconds."""
 
@@ -208,9 +212,14 @@ def notification_send(*, notification_id: int) -> str:
     status = message.anymail_status
     # One recipient, so one id; the test backend's ids are integers.
     message_id = "" if isinstance(status.message_id, set | None) else str(status.message_id)
+    # A link carrying a live token is needed only until the email is handed over.
+    sent_context = {k: v for k, v in notification.context.items() if k not in SECRET_CONTEXT_KEYS}
     with transaction.atomic():
         Notification.objects.filter(pk=notification.pk).update(
-            status=Notification.Status.SENT, esp_message_id=message_id, sent_at=timezone.now()
+            status=Notification.Status.SENT,
+            esp_message_id=message_id,
+            sent_at=timezone.now(),
+            context=sent_context,
         )
         audit_record(
             actor="worker",

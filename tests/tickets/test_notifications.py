@@ -172,3 +172,21 @@ def test_sweep_requeues_rows_left_pending(notification, settings, monkeypatch):
 
     assert services.notifications_requeue_due() == 1
     assert queued == [notification.pk]
+
+
+def test_a_live_link_is_dropped_from_the_outbox_once_sent(alice, anymail_backend):
+    ticket = TicketFactory(customer=alice)
+    with transaction.atomic():
+        row = services.notification_queue(
+            ticket=ticket,
+            template="verify_request",
+            recipient=alice.email,
+            context={"link": "https://help.exabytes.example/verify/secret-token/", "hours": 24},
+        )
+
+    services.notification_send(notification_id=row.pk)
+
+    assert "secret-token" in mail.outbox[0].body
+    row.refresh_from_db()
+    assert "link" not in row.context
+    assert row.context["hours"] == 24
