@@ -162,6 +162,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tickets.notifications_sweep",
         "schedule": crontab(minute="*"),
     },
+    # https://crontab.guru/#*_*_*_*_* : every minute
+    "password-resend-sweep": {
+        "task": "tickets.password_resend_sweep",
+        "schedule": crontab(minute="*"),
+    },
     # https://crontab.guru/#*/15_*_*_*_* : every 15 minutes
     "verifications-expire": {
         "task": "tickets.verifications_expire",

@@ -1266,6 +1266,25 @@ def _password_resend_enqueue(ticket_id: int) -> None:
         logger.warning("password resend %s not queued (%s)", ticket_id, exc)
 
 
+def password_resend_requeue_due(*, batch_size: int = 200) -> int:
+    """Queue the OpenSRS work of resend tickets whose task never ran (broker down at commit).
+
+    Only tickets with no OpenSRS call on record are picked, so a ticket waiting for a retry
+    is never worked twice at once.
+    """
+    cutoff = timezone.now() - settings.NOTIFICATION_SWEEP_AFTER
+    untouched = (
+        Ticket.objects.filter(kind=Ticket.Kind.RESEND_PASSWORD, status=S.NEW, created_at__lt=cutoff)
+        .exclude(events__action__startswith="opensrs.")
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    due = list(untouched)
+    for pk in due:
+        _password_resend_enqueue(pk)
+    return len(due)
+
+
 def _notification_queue_once(*, key: str, **kwargs: Any) -> Notification | None:
     """Queue a notification unless one with this idempotency key already exists."""
     if Notification.objects.filter(idempotency_key=key).exists():

@@ -73,3 +73,11 @@ def password_resend_process(self, *, ticket_id: int) -> str:
         return password_resend_process_service(ticket_id=ticket_id)
     except PasswordResendRetry as exc:
         raise self.retry(exc=exc, countdown=exc.countdown) from exc
+
+
+@shared_task(name="tickets.password_resend_sweep", acks_late=True)
+def password_resend_sweep() -> int:
+    """Queue resend tickets whose task was lost; idempotent by the ticket's status guard."""
+    from tickets.services import password_resend_requeue_due
+
+    return password_resend_requeue_due()

@@ -1,4 +1,5 @@
 import time
+from datetime import timedelta
 
 import pytest
 from anymail.message import AnymailRecipientStatus
@@ -634,3 +635,23 @@ def test_a_real_worker_runs_the_resend_end_to_end(fake_opensrs):
     assert len(mails_to("alice@example.test")) == 2  # OpenSRS's reset mail and our notice
     assert [tags_of(m) for m in mails_to(TYPED)] == [["password-resend-received"]]
     assert ActionLog.objects.filter(ticket=ticket, action="opensrs.call").count() == 2
+
+
+def test_the_sweep_queues_a_resend_whose_task_was_lost(
+    api, fake_opensrs, alice_shop, settings, monkeypatch
+):
+    # given: a request committed while the broker was down, so its task never ran
+    settings.NOTIFICATION_SWEEP_AFTER = timedelta(seconds=0)
+    queued: list[int] = []
+    monkeypatch.setattr(services, "_password_resend_enqueue", queued.append)
+    ticket = ticket_for(post_api(api, "alice-shop.test"))
+    queued.clear()
+
+    # when
+    swept = services.password_resend_requeue_due()
+
+    # then: it is queued once; once OpenSRS was called it is never swept again
+    assert swept == 1
+    assert queued == [ticket.pk]
+    process(ticket)
+    assert services.password_resend_requeue_due() == 0
