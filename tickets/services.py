@@ -183,6 +183,9 @@ def notification_send(*, notification_id: int) -> str:
     if claimed != 1:
         return "skipped"
     notification = Notification.objects.select_related("ticket").get(pk=notification_id)
+    if _mailing_opted_out_since(notification):
+        _notification_fail(notification, "the recipient opted out before it was sent")
+        return Notification.Status.FAILED
     # The send happens outside any transaction: a failed commit must not cause a second send.
     try:
         message = emails.build_message(notification)
@@ -235,6 +238,17 @@ def notification_send(*, notification_id: int) -> str:
         )
     logger.info("sent %s to %s (%s)", notification.template, notification.recipient, message_id)
     return Notification.Status.SENT
+
+
+def _mailing_opted_out_since(notification: Notification) -> bool:
+    """Whether a queued mailing's recipient left the list after it was queued."""
+    context = notification.context
+    if notification.template != "mailing" or "customer" not in context:
+        return False
+    list_name = context.get("list_name")
+    if list_name not in ("product_mailings", "reseller_newsletters"):
+        return False
+    return not Customer.objects.filter(number=context["customer"], **{list_name: True}).exists()
 
 
 def _notification_fail(notification: Notification, error: str) -> None:
@@ -2130,6 +2144,7 @@ def _mailing_batch(
                 "body": body_text,
                 "list_name": list_name,
                 "full_name": customer.full_name,
+                "customer": customer.number,
                 "unsubscribe_url": link,
                 "preferences_url": _preferences_url(),
             },

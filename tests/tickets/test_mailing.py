@@ -201,3 +201,23 @@ def test_send_mailing_command_with_a_new_mailing_id_sends_the_same_text_again(su
     # then each subscriber has two rows
     assert mailing_rows().count() == 4
     assert mailing_rows().filter(idempotency_key__startswith="mailing:2026-12-hi:").count() == 2
+
+
+def test_a_customer_who_opts_out_after_queueing_is_not_sent_the_mailing(subscribers):
+    # given a mailing queued for Alice and Bob
+    send()
+    # when Alice opts out before the worker gets to her email
+    services.opt_out_apply(
+        customer=subscribers["alice"],
+        lists=["product_mailings"],
+        actor=subscribers["alice"],
+        channel="portal",
+        source="preferences",
+    )
+    sent = deliver_outbox()
+    # then only Bob's mailing goes out, and Alice's row says why
+    mailings = [m for m in sent if "New hosting plans" in m.subject]
+    assert [m.to for m in mailings] == [["bob@example.test"]]
+    alice_row = mailing_rows().get(recipient="alice@example.test")
+    assert alice_row.status == "failed"
+    assert "opted out" in alice_row.last_error
