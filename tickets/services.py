@@ -612,8 +612,16 @@ def request_general(
     channel: str = Ticket.Channel.PORTAL,
     language: str | None = None,
     email_message_id: str | None = None,
+    client_key: str | None = None,
 ) -> Ticket:
-    """Log a general help request and acknowledge it to the address given."""
+    """Log a general help request and acknowledge it to the address given.
+
+    :param client_key: the requester's address, rate-limited when the request came from outside.
+    """
+    if client_key is not None:
+        rate_limit_hit(scope="request_per_client", key=client_key)
+    subject, _found = redact_card_numbers(subject)
+    body, _found = redact_card_numbers(body)
     if not subject.strip() or not body.strip():
         raise ApplicationError("A subject and a message are both needed.")
     ticket = ticket_create(

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.models import Customer
 from accounts.selectors import customer_for_user
 from helpdesk.exceptions import ApplicationError, RateLimited, TransitionNotAllowed
-from helpdesk.ratelimit import client_ip, rate_limit_hit
+from helpdesk.ratelimit import client_ip
 from tickets.models import Message, Ticket
 from tickets.redaction import CARD_NOTICE, redact_card_numbers
 from tickets.selectors import ticket_get, ticket_list
@@ -87,13 +87,13 @@ def request_general(request: HttpRequest) -> HttpResponse:
     form = GeneralRequestForm(request.POST, customer=customer)
     if not form.is_valid():
         return render(request, "portal/request_general.html", {"form": form}, status=400)
-    subject, card_in_subject = redact_card_numbers(form.cleaned_data["subject"])
-    body, card_in_body = redact_card_numbers(form.cleaned_data["message"])
+    _subject, card_in_subject = redact_card_numbers(form.cleaned_data["subject"])
+    _body, card_in_body = redact_card_numbers(form.cleaned_data["message"])
     try:
-        rate_limit_hit(scope="request_per_client", key=client_ip(request))
         ticket = request_general_service(
-            subject=subject,
-            body=body,
+            subject=form.cleaned_data["subject"],
+            body=form.cleaned_data["message"],
+            client_key=client_ip(request),
             contact_email=form.cleaned_data["email"] or "",
             actor=customer or "anonymous",
             customer=customer,

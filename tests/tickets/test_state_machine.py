@@ -3,7 +3,7 @@ import threading
 import pytest
 from django.db import close_old_connections, connection
 
-from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
+from helpdesk.exceptions import ApplicationError, RateLimited, TransitionNotAllowed
 from tests.factories import TicketFactory
 from tickets import services
 from tickets.models import ActionLog, Message, Notification, Ticket
@@ -192,3 +192,27 @@ def test_two_concurrent_resolutions_exactly_one_wins(alice):
     assert sorted(outcomes) == ["refused", "won"]
     assert ActionLog.objects.filter(ticket=ticket, action="ticket.status_changed").count() == 1
     assert Notification.objects.filter(ticket=ticket).count() == 1
+
+
+@pytest.mark.django_db
+def test_request_general_redacts_cards_and_limits_each_client(alice, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "request_per_client": (1, 3600)}
+
+    ticket = services.request_general(
+        subject="Card 4111 1111 1111 1111",
+        body="Charge 4111-1111-1111-1111 please",
+        contact_email=alice.email,
+        actor="anonymous",
+        client_key="203.0.113.9",
+    )
+
+    assert "4111" not in ticket.subject
+    assert "4111" not in Message.objects.get(ticket=ticket).body
+    with pytest.raises(RateLimited):
+        services.request_general(
+            subject="Again",
+            body="hello",
+            contact_email=alice.email,
+            actor="anonymous",
+            client_key="203.0.113.9",
+        )
