@@ -344,8 +344,10 @@ def _status_kb_meminfo() -> int:
 # --- Celery worker --------------------------------------------------------------------------
 
 
-def start_worker(name: str, env: dict[str, str], concurrency: int = 2) -> Proc:
-    """One Celery worker process tree (prefork pool) with the given environment."""
+def start_worker(
+    name: str, env: dict[str, str], concurrency: int = 2, queues: str = "celery,opensrs"
+) -> Proc:
+    """One Celery worker process tree (prefork pool) with the given environment and queues."""
     return Proc(
         name,
         [
@@ -355,6 +357,7 @@ def start_worker(name: str, env: dict[str, str], concurrency: int = 2) -> Proc:
             "worker",
             "--pool=prefork",
             f"--concurrency={concurrency}",
+            f"--queues={queues}",
             "--loglevel=WARNING",
             "--without-gossip",
             "--without-mingle",

@@ -60,7 +60,7 @@ def fault_env(**extra: str) -> dict[str, str]:
         OPENSRS_URL=f"http://127.0.0.1:{OPENSRS_PORT}/",
         OPENSRS_READ_TIMEOUT=str(OPENSRS_READ_TIMEOUT),
         OPENSRS_CONNECT_TIMEOUT="2",
-        BENCH_OPENSRS_RETRY_BACKOFF="0.2",
+        OPENSRS_RETRY_BACKOFF="0.2",
         **extra,
     )
 
@@ -334,10 +334,18 @@ def fault_opensrs_stall(results: list, resends: int = 4, others: int = 50) -> bo
         ],
         env=fault_env(BENCH_ESP_LOG=str(OUT / "esp-opensrs-own-mail")),
     )
-    worker = start_worker("fault-opensrs", fault_env(BENCH_ESP_LOG=str(esp.base)))
+    # As in the Procfile: emails on one worker, OpenSRS calls on another.
+    worker = start_worker("fault-opensrs", fault_env(BENCH_ESP_LOG=str(esp.base)), queues="celery")
+    resend_worker = start_worker(
+        "fault-opensrs-resend", fault_env(BENCH_ESP_LOG=str(esp.base)), queues="opensrs"
+    )
     stall_seconds = 20.0
     try:
-        if not wait_port(OPENSRS_PORT, 30) or not wait_worker(worker, 60):
+        if (
+            not wait_port(OPENSRS_PORT, 30)
+            or not wait_worker(worker, 60)
+            or not wait_worker(resend_worker, 60)
+        ):
             return report("OpenSRS stall", False, "fake OpenSRS or worker did not start", results)
         _control(url, {"fault": "stall", "delay": stall_seconds + 10})
         stall_started = time.monotonic()
@@ -360,12 +368,15 @@ def fault_opensrs_stall(results: list, resends: int = 4, others: int = 50) -> bo
         sent_during_stall = rows.filter(status="sent").count()
         sent_after = time.monotonic() - stall_started
         ticket_ids = [t.pk for t in tickets]
-        errors_seen = (
+        errors = (
             ActionLog.objects.filter(ticket_id__in=ticket_ids, action="resend.opensrs_error")
             .values("ticket_id")
             .distinct()
-            .count()
         )
+        # Each resend gives up on the stalled server after its read timeouts and says so.
+        remaining = stall_seconds - (time.monotonic() - stall_started)
+        wait_until(lambda: errors.count() == resends, max(1.0, remaining), 0.5)
+        errors_seen = errors.count()
         wait_until(lambda: time.monotonic() - stall_started >= stall_seconds, stall_seconds)
         _control(url, {"fault": None})
         cleared = time.monotonic()
@@ -378,6 +389,7 @@ def fault_opensrs_stall(results: list, resends: int = 4, others: int = 50) -> bo
         )
     finally:
         worker.stop()
+        resend_worker.stop()
         fake.stop()
     calls = (
         [json.loads(line) for line in calls_log.read_text().splitlines()]

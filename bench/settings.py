@@ -20,7 +20,6 @@ NOTIFICATION_SENDING_STALE_AFTER = timedelta(
 )
 # Retry backoff base of the notification task (the service reads it; production default 5 s).
 NOTIFICATION_BACKOFF_SECONDS = env.float("BENCH_NOTIFICATION_BACKOFF_SECONDS", default=5.0)
-OPENSRS_RETRY_BACKOFF = env.float("BENCH_OPENSRS_RETRY_BACKOFF", default=0.5)
 if env_bool("BENCH_LOCAL_CACHE", False):
     # Rate limits counted in process memory: the broker can go away without the limiter failing.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

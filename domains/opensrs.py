@@ -507,6 +507,8 @@ def client_from_settings(**overrides: Any) -> OpenSRSClient:
     options: dict[str, Any] = {
         "connect_timeout": getattr(settings, "OPENSRS_CONNECT_TIMEOUT", 5),
         "read_timeout": getattr(settings, "OPENSRS_READ_TIMEOUT", 30),
+        "read_retries": getattr(settings, "OPENSRS_READ_RETRIES", 3),
+        "backoff": getattr(settings, "OPENSRS_RETRY_BACKOFF", 0.5),
         **overrides,
     }
     return OpenSRSClient(

@@ -8,6 +8,7 @@ import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -156,6 +157,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A publish that cannot reach the broker must fail fast: the outbox sweep re-queues the row.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY = False
+# OpenSRS calls wait on a remote server for up to minutes: they get their own queue (and, in
+# the Procfile, their own worker) so a stalled OpenSRS never holds up notifications. A worker
+# started without -Q consumes both.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("opensrs"))
+CELERY_TASK_ROUTES = {"tickets.password_resend_process": {"queue": "opensrs"}}
 CELERY_BEAT_SCHEDULE = {
     # https://crontab.guru/#*_*_*_*_* : every minute
     "notifications-sweep": {
@@ -206,6 +213,24 @@ OPENSRS_USERNAME = env.str("OPENSRS_USERNAME", default="exabytes-demo")
 OPENSRS_KEY = env.str("OPENSRS_KEY", default="demo-opensrs-key-0123456789abcdef")
 OPENSRS_CONNECT_TIMEOUT = env.float("OPENSRS_CONNECT_TIMEOUT", default=5.0)
 OPENSRS_READ_TIMEOUT = env.float("OPENSRS_READ_TIMEOUT", default=30.0)
+# Idempotent calls (GET DOMAIN) are tried 1 + OPENSRS_READ_RETRIES times; SEND_PASSWORD once.
+OPENSRS_READ_RETRIES = env.int("OPENSRS_READ_RETRIES", default=3)
+OPENSRS_RETRY_BACKOFF = env.float("OPENSRS_RETRY_BACKOFF", default=0.5)
+# A resend task's time limit must outlast its slowest legal run, or the soft limit would cut
+# SEND_PASSWORD off mid-call and turn a sent reset into an "outcome unknown" ticket.
+_opensrs_call_seconds = OPENSRS_CONNECT_TIMEOUT + OPENSRS_READ_TIMEOUT
+_opensrs_backoff_seconds = sum(
+    2 * OPENSRS_RETRY_BACKOFF * 2**attempt for attempt in range(OPENSRS_READ_RETRIES)
+)
+PASSWORD_RESEND_TASK_SOFT_TIME_LIMIT = int(
+    (OPENSRS_READ_RETRIES + 2) * _opensrs_call_seconds + _opensrs_backoff_seconds + 30
+)
+CELERY_TASK_ANNOTATIONS = {
+    "tickets.password_resend_process": {
+        "soft_time_limit": PASSWORD_RESEND_TASK_SOFT_TIME_LIMIT,
+        "time_limit": PASSWORD_RESEND_TASK_SOFT_TIME_LIMIT + 30,
+    }
+}
 OPENSRS_MANAGE_URL = env.str("OPENSRS_MANAGE_URL", default="https://manage.opensrs.org")
 OPENSRS_DIRECT_REQUEST_URL = env.str(
     "OPENSRS_DIRECT_REQUEST_URL",

@@ -1638,10 +1638,7 @@ def password_resend_process(*, ticket_id: int) -> str:
             reason="SEND_PASSWORD outcome unknown",
         )
     name = ticket.requested_domain
-    client = client_from_settings(
-        audit_hook=_opensrs_audit_hook(ticket),
-        backoff=getattr(settings, "OPENSRS_RETRY_BACKOFF", 0.5),
-    )
+    client = client_from_settings(audit_hook=_opensrs_audit_hook(ticket))
     try:
         owner = client.get_owner_contact(name)
     except DomainNotInAccount:

@@ -10,7 +10,7 @@ from django.core import mail
 
 from helpdesk.celery import app as celery_app
 from tests.factories import TicketFactory
-from tickets import services
+from tickets import services, tasks
 from tickets.models import Notification
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -91,3 +91,20 @@ def test_the_sweep_sends_what_the_broker_missed(alice, settings):
             lambda: Notification.objects.get(idempotency_key="missed-1").status == "sent"
         )
     assert len(mail.outbox) == 1
+
+
+def test_opensrs_calls_have_their_own_queue_and_outlast_their_timeouts(settings):
+    # A stalled OpenSRS must not take the slots that send emails (Procfile: worker / resend).
+    router = celery_app.amqp.router
+    assert router.route({}, "tickets.password_resend_process")["queue"].name == "opensrs"
+    assert router.route({}, "tickets.notification_send")["queue"].name == "celery"
+    consumed = {queue.name for queue in celery_app.amqp.queues.values()}
+    assert consumed == {"celery", "opensrs"}  # a worker without --queues serves both
+
+    # The soft limit must not cut SEND_PASSWORD off after a slow but legal GET DOMAIN.
+    task = tasks.password_resend_process
+    one_call = settings.OPENSRS_CONNECT_TIMEOUT + settings.OPENSRS_READ_TIMEOUT
+    slowest_run = (1 + settings.OPENSRS_READ_RETRIES) * one_call + one_call
+    assert task.soft_time_limit > slowest_run
+    assert task.time_limit > task.soft_time_limit
+    assert tasks.notification_send.soft_time_limit == settings.CELERY_TASK_SOFT_TIME_LIMIT
