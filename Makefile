@@ -41,8 +41,8 @@ lock:
 	$(BIN)/pip-compile --quiet --strip-extras --output-file requirements-dev.txt requirements-dev.in
 
 messages: install
-	$(BIN)/python manage.py makemessages --locale ms --ignore '.venv/*' --ignore 'var/*'
-	$(BIN)/python manage.py compilemessages --ignore '.venv/*'
+	DEBUG=1 $(BIN)/python manage.py makemessages --locale ms --ignore '.venv/*' --ignore 'var/*' --ignore 'tests/*' --ignore 'bench/*' --no-obsolete
+	DEBUG=1 $(BIN)/python manage.py compilemessages --ignore '.venv/*'
 
 bench: install
 	$(BIN)/python bench/run_all.py
