@@ -4,7 +4,8 @@ import hashlib
 import time
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest
 
 from helpdesk.exceptions import RateLimited
@@ -25,20 +26,31 @@ def client_ip(request: HttpRequest) -> str:
     return remote
 
 
+def _count(cache_key: str, *, timeout: int) -> int:
+    """Add one to a counter that expires `timeout` seconds after it was made; return it."""
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if isinstance(backend, RedisCache):
+        # One round trip (the generic add-then-incr below takes three on Redis).
+        key = backend.make_and_validate_key(cache_key)
+        pipe = backend._cache.get_client(key, write=True).pipeline(transaction=False)
+        pipe.set(key, 0, ex=timeout, nx=True)
+        pipe.incr(key)
+        return int(pipe.execute()[1])
+    if backend.add(cache_key, 1, timeout=timeout):
+        return 1
+    try:
+        return backend.incr(cache_key)
+    except ValueError:  # expired between add and incr
+        backend.add(cache_key, 1, timeout=timeout)
+        return 1
+
+
 def rate_limit_hit(*, scope: str, key: str) -> None:
     """Count one request for (scope, key); raise RateLimited past the limit in RATE_LIMITS."""
     limit, window = settings.RATE_LIMITS[scope]
     digest = hashlib.sha256(f"{scope}:{key.casefold()}".encode()).hexdigest()[:32]
     bucket = int(time.time() // window)
-    cache_key = f"rl:{scope}:{digest}:{bucket}"
-    if cache.add(cache_key, 1, timeout=window + 5):
-        count = 1
-    else:
-        try:
-            count = cache.incr(cache_key)
-        except ValueError:  # expired between add and incr
-            cache.add(cache_key, 1, timeout=window + 5)
-            count = 1
+    count = _count(f"rl:{scope}:{digest}:{bucket}", timeout=window + 5)
     if count > limit:
         retry_after = max(1, int((bucket + 1) * window - time.time()))
         raise RateLimited(RATE_LIMITED, retry_after=retry_after)

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Customer
@@ -61,6 +60,25 @@ def _normalise(details: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(details, default=str))
 
 
+def _chain_advance() -> tuple[int, str]:
+    """Take the chain head's row lock and the next sequence number, in one statement.
+
+    The lock is held until the caller's transaction ends, which serialises writers so the
+    chain never forks.
+    """
+    table = connection.ops.quote_name(AuditChainHead._meta.db_table)
+    # The table name is the model's own, quoted; nothing here comes from input.
+    sql = f"UPDATE {table} SET sequence = sequence + 1 WHERE id = 1 RETURNING sequence, last_hash"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        advanced = cursor.fetchone()
+        if advanced is None:  # a new database: the head row is made once
+            AuditChainHead.objects.get_or_create(pk=1)
+            cursor.execute(sql)
+            advanced = cursor.fetchone()
+    return advanced[0], advanced[1]
+
+
 def audit_record(
     *,
     actor: Actor,
@@ -69,19 +87,17 @@ def audit_record(
     customer: Customer | None = None,
     details: dict[str, Any] | None = None,
 ) -> ActionLog:
-    """Append one row to the chain inside the caller's transaction."""
-    with transaction.atomic():
-        # Taking the head row's lock first serialises writers, so the chain never forks.
-        AuditChainHead.objects.get_or_create(pk=1)
-        AuditChainHead.objects.filter(pk=1).update(sequence=F("sequence") + 1)
-        head = AuditChainHead.objects.select_for_update().get(pk=1)
-        if customer is None and ticket is not None:
-            customer = ticket.customer
+    """Append one row to the chain inside the caller's transaction (three statements)."""
+    if customer is None and ticket is not None:
+        customer = ticket.customer
+    clean = _normalise(details or {})
+    label = actor_label(actor)
+    # No savepoint: a failed audit write must fail the action that asked for it.
+    with transaction.atomic(savepoint=False):
+        sequence, prev_hash = _chain_advance()
         created_at = timezone.now()
-        clean = _normalise(details or {})
-        label = actor_label(actor)
         canonical = _canonical(
-            sequence=head.sequence,
+            sequence=sequence,
             created_at=created_at.isoformat(),
             actor=label,
             action=action,
@@ -89,16 +105,16 @@ def audit_record(
             customer=customer.number if customer else "",
             details=clean,
         )
-        row_hash = _row_hash(head.last_hash, canonical)
+        row_hash = _row_hash(prev_hash, canonical)
         row = ActionLog(
-            sequence=head.sequence,
+            sequence=sequence,
             created_at=created_at,
             actor=label,
             action=action,
             ticket=ticket,
             customer=customer,
             details=clean,
-            prev_hash=head.last_hash,
+            prev_hash=prev_hash,
             hash=row_hash,
         )
         row.save(force_insert=True)

@@ -329,7 +329,7 @@ def notifications_requeue_due(*, batch_size: int = 500) -> int:
 # --- tickets ---------------------------------------------------------------------------------
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # a failure fails the caller's whole action
 def ticket_create(
     *,
     kind: str,

@@ -1,4 +1,8 @@
+import os
+import threading
+
 import pytest
+from django.core.cache import caches
 from django.test import RequestFactory
 
 from helpdesk.exceptions import RateLimited
@@ -16,6 +20,46 @@ def test_rate_limit_allows_up_to_the_limit_then_refuses(settings):
 
     assert 1 <= info.value.retry_after <= 900
     rate_limit_hit(scope="resend_per_domain", key="bob-reseller.test")  # other targets unaffected
+
+
+@pytest.fixture(params=["locmem", "redis"])
+def counter_cache(request, settings):
+    """The limiter on each cache backend it supports (Redis counts in one round trip)."""
+    if request.param == "redis":
+        url = os.environ.get("REDIS_URL")
+        if not url:
+            pytest.skip("REDIS_URL is not set (CI sets it)")
+        backend = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    else:
+        backend = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    settings.CACHES = {"default": {**backend, "KEY_PREFIX": "limiter-test"}}
+    caches["default"].clear()
+    yield caches["default"]
+    caches["default"].clear()
+
+
+def test_concurrent_hits_are_counted_exactly_and_the_counter_expires(settings, counter_cache):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "request_per_client": (10, 60)}
+    refused = []
+
+    def hit() -> None:
+        try:
+            rate_limit_hit(scope="request_per_client", key="198.51.100.7")
+        except RateLimited:
+            refused.append(1)
+
+    threads = [threading.Thread(target=hit) for _ in range(25)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(refused) == 15  # exactly the limit got through
+    if hasattr(counter_cache, "_cache") and hasattr(counter_cache._cache, "get_client"):
+        client = counter_cache._cache.get_client(write=False)
+        keys = client.keys("limiter-test:*rl:request_per_client:*")
+        assert len(keys) == 1
+        assert 0 < client.ttl(keys[0]) <= 65  # the window plus a little, never forever
 
 
 def test_forwarded_for_is_ignored_without_a_trusted_proxy(settings):
