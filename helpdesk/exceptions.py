@@ -1,11 +1,18 @@
+from django.utils.translation import gettext
+
+
 class ApplicationError(Exception):
-    """A business rule refused the action; interfaces show `message` to the user."""
+    """A business rule refused the action; interfaces show `message` to the user.
+
+    `message` is translated into the active language when it is one of the catalogue's
+    messages (constants marked with gettext_noop); `str(exc)` stays as raised, for logs.
+    """
 
     status_code = 400
 
     def __init__(self, message: str, extra: dict | None = None) -> None:
         super().__init__(message)
-        self.message = message
+        self.message = gettext(message) if message else message
         self.extra = extra or {}
 
 

@@ -7,10 +7,11 @@ from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest
+from django.utils.translation import gettext_noop
 
 from helpdesk.exceptions import RateLimited
 
-RATE_LIMITED = "Too many requests. Please wait a little and try again."
+RATE_LIMITED = gettext_noop("Too many requests. Please wait a little and try again.")
 
 
 def client_ip(request: HttpRequest) -> str:

@@ -85,10 +85,12 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.EXPIRED: frozenset(),
 }
 
-TRANSITION_NOT_ALLOWED = "This ticket is {status}; it cannot be moved to {target}."
-STALE_TICKET = "This ticket was changed by someone else since you opened it. Reload and try again."
-REPLY_TO_CLOSED = "This ticket is closed; please open a new request."
-EMPTY_MESSAGE = "The message is empty."
+TRANSITION_NOT_ALLOWED = gettext_noop("This ticket is {status}; it cannot be moved to {target}.")
+STALE_TICKET = gettext_noop(
+    "This ticket was changed by someone else since you opened it. Reload and try again."
+)
+REPLY_TO_CLOSED = gettext_noop("This ticket is closed; please open a new request.")
+EMPTY_MESSAGE = gettext_noop("The message is empty.")
 
 
 def ticket_due_at(*, kind: str, priority: str, start=None):
@@ -397,7 +399,7 @@ def _transition(
     old = ticket.status
     if to not in TRANSITIONS[old]:
         raise TransitionNotAllowed(
-            TRANSITION_NOT_ALLOWED.format(status=S(old).label, target=S(to).label),
+            gettext(TRANSITION_NOT_ALLOWED).format(status=S(old).label, target=S(to).label),
             {"status": old, "target": to},
         )
     now = timezone.now()
@@ -479,7 +481,9 @@ def ticket_reject(
 ) -> Ticket:
     """Refuse a request, telling the requester why."""
     if not reason.strip():
-        raise ApplicationError("Give the reason for the rejection; the requester will read it.")
+        raise ApplicationError(
+            gettext("Give the reason for the rejection; the requester will read it.")
+        )
     locked = ticket_lock(pk=ticket.pk)
     _check_version(locked, expected_version)
     _transition(locked, to=S.REJECTED, actor=actor, reason=reason)
@@ -505,11 +509,15 @@ def ticket_assign(
 ) -> Ticket:
     """Give a ticket to a staff member (or nobody)."""
     if assignee is not None and not assignee.is_staff:
-        raise ApplicationError("Tickets can only be assigned to staff.")
+        raise ApplicationError(gettext("Tickets can only be assigned to staff."))
     locked = ticket_lock(pk=ticket.pk)
     _check_version(locked, expected_version)
     if not locked.is_open:
-        raise TransitionNotAllowed(f"A {S(locked.status).label.lower()} ticket cannot be assigned.")
+        raise TransitionNotAllowed(
+            gettext("A {status} ticket cannot be assigned.").format(
+                status=S(locked.status).label.lower()
+            )
+        )
     old = locked.assignee.get_username() if locked.assignee else None
     locked.assignee = assignee
     locked.version += 1
@@ -529,7 +537,7 @@ def ticket_priority_set(
 ) -> Ticket:
     """Change a ticket's priority; the SLA due time follows."""
     if priority not in Ticket.Priority.values:
-        raise ApplicationError(f"Unknown priority {priority!r}.")
+        raise ApplicationError(gettext("Unknown priority {priority}.").format(priority=priority))
     locked = ticket_lock(pk=ticket.pk)
     _check_version(locked, expected_version)
     old = locked.priority
@@ -623,7 +631,7 @@ def request_general(
     subject, _found = redact_card_numbers(subject)
     body, _found = redact_card_numbers(body)
     if not subject.strip() or not body.strip():
-        raise ApplicationError("A subject and a message are both needed.")
+        raise ApplicationError(gettext("A subject and a message are both needed."))
     ticket = ticket_create(
         kind=Ticket.Kind.GENERAL,
         subject=subject.strip(),
@@ -840,17 +848,19 @@ MODIFY_INVALID_EMAIL = gettext_noop("Enter a valid email address.")
 MODIFY_INVALID_CHARACTERS = gettext_noop("Remove the control characters from this value.")
 MODIFY_REQUIRED = gettext_noop("This cannot be empty.")
 MODIFY_TOO_LONG = gettext_noop("Use at most {limit} characters.")
-MODIFY_STAFF_ONLY = "Only help-desk staff can approve changes."
-MODIFY_NEEDS_SUPERVISOR = "Only a supervisor can approve a change of name or email address."
-MODIFY_NEW_EMAIL_UNCONFIRMED = (
+MODIFY_STAFF_ONLY = gettext_noop("Only help-desk staff can approve changes.")
+MODIFY_NEEDS_SUPERVISOR = gettext_noop(
+    "Only a supervisor can approve a change of name or email address."
+)
+MODIFY_NEW_EMAIL_UNCONFIRMED = gettext_noop(
     "The new email address has not confirmed its link yet; the change cannot be applied."
 )
-MODIFY_CONFLICT = (
+MODIFY_CONFLICT = gettext_noop(
     "The details on record changed since this request was made ({fields}); nothing was applied. "
     "Reject the request and ask the customer to check their details."
 )
-MODIFY_EMAIL_TAKEN = "The new email address already belongs to another account."
-NOTHING_TO_APPROVE = "There is nothing to approve on this ticket."
+MODIFY_EMAIL_TAKEN = gettext_noop("The new email address already belongs to another account.")
+NOTHING_TO_APPROVE = gettext_noop("There is nothing to approve on this ticket.")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
@@ -1219,7 +1229,7 @@ def modify_approve(*, ticket: Ticket, actor: Actor, expected_version: int | None
     conflicts = [c.field for c in pending if getattr(customer, c.field) != c.old_value]
     if conflicts:
         raise ModifyConflict(
-            MODIFY_CONFLICT.format(fields=", ".join(conflicts)), {"fields": conflicts}
+            gettext(MODIFY_CONFLICT).format(fields=", ".join(conflicts)), {"fields": conflicts}
         )
     _modify_apply(locked, customer, pending, actor=actor, how="approved by staff")
     _transition(locked, to=S.RESOLVED, actor=actor, reason="changes applied")
@@ -1836,7 +1846,7 @@ OPT_OUT_LIST_LABELS = {
 }
 OPT_OUT_SUBJECT = gettext_noop("Stop mailings")
 OPT_OUT_NO_LISTS = gettext_noop("Choose at least one mailing list.")
-OPT_OUT_UNKNOWN_LIST = "Unknown mailing list: {name}"
+OPT_OUT_UNKNOWN_LIST = gettext_noop("Unknown mailing list: {name}")
 OPT_OUT_EMAIL_INVALID = gettext_noop("Enter the email address we have on record for you.")
 UNSUBSCRIBE_INVALID = gettext_noop(
     "This unsubscribe link is not valid. Use the link from the latest email, or change your "
@@ -1857,7 +1867,7 @@ def _opt_out_lists_clean(lists: Any) -> list[str]:
     unknown = [str(name)[:64] for name in lists if name not in OPT_OUT_LISTS]
     if unknown:
         raise ValidationError(
-            {"lists": [OPT_OUT_UNKNOWN_LIST.format(name=name) for name in unknown]}
+            {"lists": [gettext(OPT_OUT_UNKNOWN_LIST).format(name=name) for name in unknown]}
         )
     return [name for name in OPT_OUT_LISTS if name in lists]
 
@@ -2625,9 +2635,9 @@ def inbound_email_receive(
 
 # --- staff -----------------------------------------------------------------------------------
 
-DISCLOSURE_FORBIDDEN = "Only a supervisor can record a disclosure."
-DISCLOSURE_INCOMPLETE = "Say what was disclosed, to whom, and on what legal basis."
-EXPORT_FORBIDDEN = "Only a supervisor can export a customer's data."
+DISCLOSURE_FORBIDDEN = gettext_noop("Only a supervisor can record a disclosure.")
+DISCLOSURE_INCOMPLETE = gettext_noop("Say what was disclosed, to whom, and on what legal basis.")
+EXPORT_FORBIDDEN = gettext_noop("Only a supervisor can export a customer's data.")
 
 
 class StaffForbidden(ApplicationError):

@@ -226,7 +226,7 @@ def request_modify(request: HttpRequest) -> HttpResponse:
                 _modify_form_errors(form, exc)
                 status = 400
             except RateLimited as exc:
-                form.add_error(None, exc.message)
+                form.add_error(None, gettext(exc.message))
                 status = 429
             else:
                 card = modify_input_has_card(changes=form.changes(), note=form.cleaned_data["note"])

@@ -252,3 +252,33 @@ def test_emails_are_rendered_in_malay(template, context, malay_text, english_tex
     assert "We will never ask for your password" not in text
     if template == "tickets/opt_out_confirmed":
         assert subject == "Pilihan kiriman mel anda telah dikemas kini"
+
+
+def test_a_refused_staff_action_says_why_in_malay(agent_client, malay, supervisor, alice):
+    # given an agent working in Malay loaded the ticket before a supervisor changed it
+    ticket = TicketFactory(customer=alice)
+    services.ticket_priority_set(ticket=ticket, priority="high", actor=supervisor)
+
+    # when the agent's older form arrives
+    response = malay.post(
+        f"/staff/tickets/{ticket.reference}/reply/", {"version": 1, "body": "Draf saya"}
+    )
+
+    # then the reason is given in Malay, not in English
+    assert_malay(
+        response,
+        ["Tiket ini telah diubah oleh orang lain sejak anda membukanya."],
+        [services.STALE_TICKET],
+    )
+
+
+def test_service_errors_are_translated_but_logged_as_raised():
+    from django.utils import translation
+
+    from helpdesk.exceptions import TransitionNotAllowed
+
+    with translation.override("ms"):
+        error = TransitionNotAllowed(services.NOTHING_TO_APPROVE)
+
+    assert error.message == "Tiada apa-apa untuk diluluskan pada tiket ini."
+    assert str(error) == services.NOTHING_TO_APPROVE
