@@ -42,7 +42,7 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=5000, help="notifications for throughput")
     parser.add_argument("--latency-count", type=int, default=1000, help="tickets for latency")
     parser.add_argument("--rate", type=float, default=100.0, help="tickets/s for latency")
-    parser.add_argument("--concurrency", type=int, default=2, help="worker pool processes")
+    parser.add_argument("--concurrency", type=int, default=4, help="worker pool processes")
     parser.add_argument("--timeout", type=float, default=180.0, help="per phase, seconds")
     args = parser.parse_args()
 

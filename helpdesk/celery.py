@@ -3,9 +3,20 @@
 import os
 
 from celery import Celery
+from celery.signals import task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helpdesk.settings")
 
 app = Celery("helpdesk")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+def _database_connections_as_for_a_request(task=None, **kwargs) -> None:
+    """Drop broken or CONN_MAX_AGE-expired connections, as Django does before each request."""
+    if task is not None and getattr(task.request, "is_eager", False):
+        return  # run in line by the caller, inside the caller's transaction
+    from django.db import close_old_connections
+
+    close_old_connections()

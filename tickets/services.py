@@ -184,7 +184,7 @@ def notification_send(*, notification_id: int) -> str:
     ).update(status=Notification.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
     if claimed != 1:
         return "skipped"
-    notification = Notification.objects.select_related("ticket").get(pk=notification_id)
+    notification = Notification.objects.select_related("ticket__customer").get(pk=notification_id)
     if _mailing_opted_out_since(notification):
         _notification_fail(notification, "the recipient opted out before it was sent")
         return Notification.Status.FAILED
@@ -273,7 +273,7 @@ def _notification_fail(notification: Notification, error: str) -> None:
 
 def notification_mark_failed(*, notification_id: int, error: str) -> None:
     """Give up on a row whose task ran out of retries."""
-    notification = Notification.objects.select_related("ticket").get(pk=notification_id)
+    notification = Notification.objects.select_related("ticket__customer").get(pk=notification_id)
     if notification.status in (Notification.Status.PENDING, Notification.Status.SENDING):
         _notification_fail(notification, error)
 

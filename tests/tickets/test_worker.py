@@ -108,3 +108,35 @@ def test_opensrs_calls_have_their_own_queue_and_outlast_their_timeouts(settings)
     assert task.soft_time_limit > slowest_run
     assert task.time_limit > task.soft_time_limit
     assert tasks.notification_send.soft_time_limit == settings.CELERY_TASK_SOFT_TIME_LIMIT
+
+
+def test_the_worker_keeps_its_database_connection_between_tasks(worker, alice):
+    # Celery's Django fixup would open a new PostgreSQL connection for every email.
+    from celery.signals import task_postrun
+    from django.db import connection
+
+    connections_used = []
+
+    def record(**kwargs) -> None:
+        session = None
+        if connection.vendor == "postgresql":  # the server's id of this session
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                session = cursor.fetchone()[0]
+        connections_used.append((id(connection.connection), session))
+
+    task_postrun.connect(record, weak=False)
+    try:
+        tickets = [
+            services.request_general(
+                subject=f"Question {i}", body="hello", contact_email=alice.email, actor=alice
+            )
+            for i in range(3)
+        ]
+        sent = Notification.objects.filter(ticket__in=tickets, status="sent")
+        assert _wait_for(lambda: sent.count() == 3)
+    finally:
+        task_postrun.disconnect(record)
+
+    assert len(connections_used) >= 3
+    assert len(set(connections_used)) == 1
