@@ -425,8 +425,8 @@ def main() -> int:
     results: list = []
     outcomes: list[bool] = []
     try:
-        os.environ.update(fault_env(BENCH_LOCAL_CACHE="1"))
-        django_setup(**fault_env(BENCH_LOCAL_CACHE="1"))
+        os.environ.update(fault_env())
+        django_setup(**fault_env())
         print(f"private redis-server on 127.0.0.1:{REDIS_PORT}; celery from {BIN}")
         if "redis" in chosen:
             outcomes.append(fault_redis_outage(redis, results))

@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from helpdesk.settings import *  # noqa: F403
-from helpdesk.settings import RATE_LIMITS, env, env_bool
+from helpdesk.settings import RATE_LIMITS, env
 
 ROOT_URLCONF = "bench.urls"
 # Measure throughput, not the limiter: every limit is raised, the windows (and the cache work
@@ -20,6 +20,3 @@ NOTIFICATION_SENDING_STALE_AFTER = timedelta(
 )
 # Retry backoff base of the notification task (the service reads it; production default 5 s).
 NOTIFICATION_BACKOFF_SECONDS = env.float("BENCH_NOTIFICATION_BACKOFF_SECONDS", default=5.0)
-if env_bool("BENCH_LOCAL_CACHE", False):
-    # Rate limits counted in process memory: the broker can go away without the limiter failing.
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

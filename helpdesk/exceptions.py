@@ -1,4 +1,8 @@
+import redis.exceptions
 from django.utils.translation import gettext
+
+# What the cache client raises when Redis is down or hung (settings give it 1 s timeouts).
+CACHE_DOWN_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 
 
 class ApplicationError(Exception):

@@ -1,15 +1,20 @@
 """Cache-backed rate limits per client and per target (Redis in production)."""
 
 import hashlib
+import logging
 import time
 
 from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest
 from django.utils.translation import gettext_noop
 
-from helpdesk.exceptions import RateLimited
+from helpdesk.exceptions import CACHE_DOWN_ERRORS, RateLimited
+
+logger = logging.getLogger(__name__)
 
 RATE_LIMITED = gettext_noop("Too many requests. Please wait a little and try again.")
 
@@ -27,9 +32,14 @@ def client_ip(request: HttpRequest) -> str:
     return remote
 
 
-def _count(cache_key: str, *, timeout: int) -> int:
-    """Add one to a counter that expires `timeout` seconds after it was made; return it."""
-    backend = caches[DEFAULT_CACHE_ALIAS]
+# While the shared cache is unreachable, each process counts on its own: limits stay in force
+# (per process) and requests keep being accepted instead of failing with the cache.
+_fallback = LocMemCache("ratelimit-fallback", {"MAX_ENTRIES": 100_000})
+_WARN_EVERY_SECONDS = 60
+_last_warning = 0.0
+
+
+def _count_in(backend: BaseCache, cache_key: str, timeout: int) -> int:
     if isinstance(backend, RedisCache):
         # One round trip (the generic add-then-incr below takes three on Redis).
         key = backend.make_and_validate_key(cache_key)
@@ -44,6 +54,19 @@ def _count(cache_key: str, *, timeout: int) -> int:
     except ValueError:  # expired between add and incr
         backend.add(cache_key, 1, timeout=timeout)
         return 1
+
+
+def _count(cache_key: str, *, timeout: int) -> int:
+    """Add one to a counter that expires `timeout` seconds after it was made; return it."""
+    global _last_warning
+    try:
+        return _count_in(caches[DEFAULT_CACHE_ALIAS], cache_key, timeout)
+    except CACHE_DOWN_ERRORS as exc:
+        now = time.monotonic()
+        if now - _last_warning >= _WARN_EVERY_SECONDS:
+            _last_warning = now
+            logger.warning("rate-limit cache unreachable (%s); counting in this process", exc)
+        return _count_in(_fallback, cache_key, timeout)
 
 
 def rate_limit_hit(*, scope: str, key: str) -> None:

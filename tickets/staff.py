@@ -1,5 +1,6 @@
 """Staff queue views: parse the form, call one service, render."""
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -22,7 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import is_staff_member, is_supervisor
-from helpdesk.exceptions import ApplicationError
+from helpdesk.exceptions import CACHE_DOWN_ERRORS, ApplicationError
 from tickets.audit import audit_verify
 from tickets.models import Message, Ticket
 from tickets.selectors import (
@@ -92,6 +93,8 @@ CANNED_RESPONSES: dict[str, tuple[Any, Any]] = {
         _("This is done. If anything else is needed, just reply to this email."),
     ),
 }
+
+logger = logging.getLogger(__name__)
 
 
 def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -273,14 +276,21 @@ def _presence_key(ticket_id: int, user_id: int) -> str:
 
 
 def _presence_touch_and_read(ticket_id: int, user) -> list[str]:
-    """Mark this user as looking at the ticket; return the other staff seen in the last minutes."""
-    cache.set(_presence_key(ticket_id, user.pk), user.get_username(), timeout=PRESENCE_SECONDS)
+    """Mark this user as looking at the ticket; return the other staff seen in the last minutes.
+
+    Presence is a courtesy: with the cache unreachable the page still works, without it.
+    """
     others = {
         _presence_key(ticket_id, member.pk): member.username
         for member in staff_members()
         if member.pk != user.pk
     }
-    seen = cache.get_many(list(others))
+    try:
+        cache.set(_presence_key(ticket_id, user.pk), user.get_username(), timeout=PRESENCE_SECONDS)
+        seen = cache.get_many(list(others))
+    except CACHE_DOWN_ERRORS as exc:
+        logger.warning("presence cache unreachable: %s", exc)
+        return []
     return sorted(others[key] for key in seen)
 
 

@@ -1,3 +1,4 @@
+import logging
 import os
 import threading
 
@@ -5,6 +6,7 @@ import pytest
 from django.core.cache import caches
 from django.test import RequestFactory
 
+from helpdesk import ratelimit
 from helpdesk.exceptions import RateLimited
 from helpdesk.ratelimit import client_ip, rate_limit_hit
 from tickets.redaction import REDACTED, redact_card_numbers
@@ -99,3 +101,58 @@ def test_card_numbers_are_redacted(text):
 @pytest.mark.parametrize("text", ["call +60 12-345 6789", "order 1234567890123", "HD-7K3M9Q2X"])
 def test_other_numbers_are_kept(text):
     assert redact_card_numbers(text) == (text, False)
+
+
+@pytest.fixture
+def cache_down(settings):
+    """The shared cache points at a port where no Redis listens."""
+    saved = settings.CACHES
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    ratelimit._fallback.clear()
+    ratelimit._last_warning = 0.0
+    yield
+    ratelimit._fallback.clear()
+    settings.CACHES = saved  # before the suite's own fixtures clear the cache
+
+
+def test_limits_still_hold_in_each_process_while_the_cache_is_down(settings, cache_down, caplog):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "resend_per_domain": (2, 900)}
+    with caplog.at_level(logging.WARNING, logger="helpdesk.ratelimit"):
+        rate_limit_hit(scope="resend_per_domain", key="alice-shop.test")
+        rate_limit_hit(scope="resend_per_domain", key="alice-shop.test")
+
+    with pytest.raises(RateLimited):
+        rate_limit_hit(scope="resend_per_domain", key="alice-shop.test")
+    assert "rate-limit cache unreachable" in caplog.text
+
+
+@pytest.mark.django_db
+def test_a_request_is_still_accepted_while_the_cache_is_down(client, cache_down):
+    from tickets.models import Ticket
+
+    response = client.post(
+        "/api/v1/requests/password-resend/",
+        {"domain": "alice-shop.test", "contact_email": "someone@example.test"},
+        content_type="application/json",
+    )
+
+    assert response.status_code == 202
+    assert Ticket.objects.filter(reference=response.json()["reference"]).exists()
+
+
+@pytest.mark.django_db
+def test_the_staff_ticket_page_works_without_the_cache(agent_client, cache_down):
+    from tests.factories import TicketFactory
+
+    ticket = TicketFactory()
+
+    response = agent_client.get(f"/staff/tickets/{ticket.reference}/")
+
+    assert response.status_code == 200
+    assert ticket.reference in response.content.decode()
