@@ -133,7 +133,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="per target, over all rounds")
     parser.add_argument("--rounds", type=int, default=2, help="alternating bare/intake rounds")
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--worker-class", default="gthread", choices=["sync", "gthread"])
+    parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
     parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
     args = parser.parse_args()
 
