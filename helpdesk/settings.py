@@ -266,6 +266,8 @@ RATE_LIMITS = {
     "api_per_user": (600, 60),
     "api_per_client": (120, 60),
 }
+# The staff queue's per-view counts are read from the cache when younger than this.
+STAFF_QUEUE_COUNTS_CACHE_SECONDS = env.int("STAFF_QUEUE_COUNTS_CACHE_SECONDS", default=10)
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # Authentication.

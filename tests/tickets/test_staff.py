@@ -1,9 +1,12 @@
+import html
 import json
 import re
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
+import redis.exceptions
+from django.core.cache import cache, caches
+from django.test import Client
 from django.utils import timezone
 
 from accounts.roles import AGENTS
@@ -12,7 +15,16 @@ from tests.factories import CustomerFactory, DomainFactory, TicketFactory
 from tests.tickets.verification_helpers import link_token, verification_mail
 from tickets import services, staff
 from tickets.audit import audit_record
-from tickets.models import ActionLog, Disclosure, Message, Notification, Ticket
+from tickets.models import (
+    NO_DUE,
+    OPEN_STATUSES,
+    PRIORITY_RANK,
+    ActionLog,
+    Disclosure,
+    Message,
+    Notification,
+    Ticket,
+)
 
 S = Ticket.Status
 REF = "HD-AAAAAAAA"
@@ -387,6 +399,153 @@ def test_keyset_pages_cover_every_ticket_once_in_order(agent_client, sort):
     assert len(rows(first)) == 25 and len(rows(second)) == 5
     assert len(set(seen)) == 30
     assert 'rel="next"' not in second.content.decode()
+
+
+def walk_queue(client, query) -> list[str]:
+    """The references of every page of the queue for `query`, following the next links."""
+    seen, response = [], client.get("/staff/", query)
+    for _ in range(10):
+        seen += rows(response)
+        found = re.search(r'href="\?([^"]+)" rel="next"', response.content.decode())
+        if found is None:
+            return seen
+        response = client.get(f"/staff/?{html.unescape(found.group(1))}")
+    raise AssertionError("the queue did not end after 10 pages")
+
+
+def queue_order(tickets, sort, now) -> list[str]:
+    """The references of `tickets` in the order the queue's `sort` promises."""
+
+    def keys(t):
+        overdue = t.status in OPEN_STATUSES and t.due_at is not None and t.due_at < now
+        return {
+            "urgency": (not overdue, t.due_at or NO_DUE),
+            "due": (t.due_at or NO_DUE,),
+            "priority": (PRIORITY_RANK[t.priority],),
+            "created": (t.created_at,),
+            "updated": (t.updated_at,),
+        }[sort.lstrip("-")] + (t.id,)
+
+    ordered = sorted(tickets, key=keys, reverse=sort.startswith("-"))
+    return [t.reference for t in ordered]
+
+
+def mixed_tickets(count, now):
+    """Open and closed tickets, overdue or not, some without a due time, with ties on each key."""
+    statuses = [S.OPEN, S.NEW, S.CLOSED, S.AWAITING_CUSTOMER, S.RESOLVED]
+    priorities = list(Ticket.Priority.values)
+    for i in range(count):
+        ticket = TicketFactory(
+            customer=None,
+            status=statuses[i % 5],
+            priority=priorities[i % 4],
+            # never due at `now` itself: overdue or not must not depend on when the page is read
+            due_at=None if i % 11 == 0 else now + timedelta(hours=(i % 9) - 6, minutes=30),
+        )
+        # update() leaves updated_at alone (auto_now applies to save() only)
+        Ticket.objects.filter(pk=ticket.pk).update(
+            created_at=now - timedelta(minutes=i % 13), updated_at=now - timedelta(minutes=i % 7)
+        )
+    return list(Ticket.objects.all())
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("view", ["all", "open"])
+@pytest.mark.parametrize("sort", list(staff.QUEUE_SORTS))
+def test_walking_every_page_shows_every_ticket_once_in_sort_order(agent_client, view, sort):
+    # given 80 tickets, open and closed, with ties on every sort key; more than a page overdue
+    now = timezone.now()
+    tickets = mixed_tickets(80, now)
+    if view == "open":
+        tickets = [t for t in tickets if t.status in OPEN_STATUSES]
+
+    # when
+    seen = walk_queue(agent_client, {"view": view, "sort": sort, "size": 25})
+
+    # then
+    assert seen == queue_order(tickets, sort, now)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("sort", ["urgency", "-created", "priority"])
+def test_walking_the_pages_of_a_search_shows_every_match_once(agent_client, sort):
+    # given matches by subject and by domain, some by both, and tickets that do not match
+    now = timezone.now()
+    tickets = mixed_tickets(45, now)
+    matches = tickets[:30]
+    for ticket in matches[:25]:
+        Ticket.objects.filter(pk=ticket.pk).update(subject=f"Printer {ticket.pk} on fire")
+    for ticket in matches[20:]:
+        domain = DomainFactory(name=f"printer-{ticket.pk}.test")
+        Ticket.objects.filter(pk=ticket.pk).update(domain=domain)
+    matches = list(Ticket.objects.filter(pk__in=[t.pk for t in matches]))
+
+    # when
+    seen = walk_queue(agent_client, {"view": "all", "q": "PRINTER", "sort": sort, "size": 25})
+
+    # then
+    assert seen == queue_order(matches, sort, now)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("text", ["SOMEONE@example.test", "not-ours"])
+def test_search_finds_an_anonymous_request_by_contact_email_or_requested_domain(agent_client, text):
+    target = TicketFactory(
+        customer=None, contact_email="someone@example.test", requested_domain="not-ours.example"
+    )
+    TicketFactory(customer=None, contact_email="other@example.test")
+    assert rows(agent_client.get("/staff/", {"q": text})) == [target.reference]
+
+
+def view_counts(response) -> dict[str, str]:
+    page = response.content.decode()
+    return dict(
+        re.findall(r'view=(\w+)[^"]*" class="view-link[^>]*>[^<]*<span class="count">(\d+)', page)
+    )
+
+
+@pytest.mark.django_db
+def test_the_view_counts_are_kept_a_few_seconds_for_each_staff_member(
+    agent_client, agent, supervisor, settings, django_assert_num_queries
+):
+    # given counts kept for a minute, and the agent's first look at the queue
+    settings.STAFF_QUEUE_COUNTS_CACHE_SECONDS = 60
+    TicketFactory(assignee=agent)
+    first = view_counts(agent_client.get("/staff/"))
+    TicketFactory(assignee=agent)
+
+    # when the agent looks again: the seven queries of the page, less the counts aggregate
+    with django_assert_num_queries(6):
+        second = agent_client.get("/staff/")
+
+    # then the agent sees the kept counts, and another staff member fresh ones
+    assert view_counts(second) == first
+    assert first["open"] == "1" and first["mine"] == "1"
+    other = Client()
+    other.force_login(supervisor)
+    assert view_counts(other.get("/staff/"))["open"] == "2"
+
+
+@pytest.mark.django_db
+def test_the_view_counts_are_counted_on_each_page_while_the_cache_is_down(
+    agent_client, agent, settings, monkeypatch
+):
+    # given counts normally kept a minute, and a cache that cannot be reached
+    settings.STAFF_QUEUE_COUNTS_CACHE_SECONDS = 60
+    TicketFactory(assignee=agent)
+
+    def unreachable(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("connection refused")
+
+    monkeypatch.setattr(caches["default"], "get", unreachable)
+    monkeypatch.setattr(caches["default"], "set", unreachable)
+
+    # when
+    response = agent_client.get("/staff/")
+
+    # then
+    assert response.status_code == 200
+    assert view_counts(response)["mine"] == "1"
 
 
 @pytest.mark.django_db

@@ -1,13 +1,18 @@
-"""Small helpers for the staff pages: SLA wording, durations, and inline SVG charts."""
+"""Small helpers for the staff pages: SLA wording, durations, queue rows, inline SVG charts."""
 
+import functools
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from django import template
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 
 from tickets.models import Ticket
+from tickets.selectors import QueuePage
 
 register = template.Library()
 
@@ -32,6 +37,63 @@ def duration_short(value: timedelta | None) -> str:
     if hours:
         return gettext("%(h)s h %(m)s min") % {"h": hours, "m": minutes}
     return gettext("%(m)s min") % {"m": minutes}
+
+
+_TICKET_CHOICES = {"kind": Ticket.Kind, "status": Ticket.Status, "priority": Ticket.Priority}
+
+
+@functools.cache
+def _ticket_label(field: str, value: str, language: str | None) -> str:
+    """The label of a kind, status or priority value, as get_FOO_display() gives it."""
+    try:
+        return str(_TICKET_CHOICES[field](value).label)
+    except ValueError:
+        return value
+
+
+def _url_maker(viewname: str) -> Callable[[str], str]:
+    """`reverse(viewname, args=[value])` for many values: one reverse, then string formatting."""
+    marker = "QUEUE-ROW-MARKER"
+    before, after = reverse(viewname, args=[marker]).split(marker)
+    return lambda value: f"{before}{quote(value)}{after}"
+
+
+@register.simple_tag
+def queue_rows(page: QueuePage) -> list[dict[str, Any]]:
+    """The tickets of a queue page as the plain values each row prints.
+
+    The row template then only reads dict keys. Per row, attribute chains, `{% url %}`,
+    `get_FOO_display` and a tag cost about 0.2 ms: most of the time of a 100-row page.
+    """
+    language = get_language()
+    ticket_url = _url_maker("staff:ticket")
+    customer_url = _url_maker("staff:customer")
+    rows = []
+    for ticket in page.tickets:
+        customer = ticket.customer
+        sla = sla_info(ticket, page.now)
+        rows.append(
+            {
+                "reference": ticket.reference,
+                "url": ticket_url(ticket.reference),
+                "subject": ticket.subject,
+                "place": ticket.domain.name if ticket.domain else ticket.requested_domain,
+                "customer_url": customer_url(customer.number) if customer else "",
+                "customer_name": customer.full_name if customer else "",
+                "customer_number": customer.number if customer else "",
+                "contact_email": ticket.contact_email,
+                "kind": _ticket_label("kind", ticket.kind, language),
+                "status": ticket.status,
+                "status_label": _ticket_label("status", ticket.status, language),
+                "priority": ticket.priority,
+                "priority_label": _ticket_label("priority", ticket.priority, language),
+                "assignee": ticket.assignee.username if ticket.assignee else "",
+                "overdue": sla["overdue"],
+                "sla_open": sla["open"],
+                "sla_text": sla["text"],
+            }
+        )
+    return rows
 
 
 @register.simple_tag
