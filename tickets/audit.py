@@ -60,23 +60,82 @@ def _normalise(details: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(details, default=str))
 
 
-def _chain_advance() -> tuple[int, str]:
-    """Take the chain head's row lock and the next sequence number, in one statement.
+def _canonical_around_sequence(**fields: Any) -> tuple[bytes, bytes]:
+    """The canonical JSON of a row split where its sequence number goes.
 
-    The lock is held until the caller's transaction ends, which serialises writers so the
-    chain never forks.
+    Keys are sorted, so "sequence" is followed only by "ticket" at the top level: the last
+    occurrence of that pair is the row's own, whatever the details hold.
     """
+    text = _canonical(sequence=0, **fields)
+    before, marker, after = text.rpartition(b'"sequence":0,"ticket":')
+    if not marker:  # pragma: no cover - the shape of _canonical guarantees the marker
+        raise ValueError("canonical form without a sequence")
+    return before + b'"sequence":', b',"ticket":' + after
+
+
+# PostgreSQL: advance the head, hash the link and insert the row in one statement, so the
+# head's row lock (which serialises writers) is taken as late and held as briefly as possible.
+_APPEND_SQL = """
+WITH head AS (
+    UPDATE {head}
+    SET sequence = sequence + 1,
+        prev_hash = last_hash,
+        last_hash = encode(sha256(
+            convert_to(last_hash, 'UTF8') || %s::bytea
+            || convert_to((sequence + 1)::text, 'UTF8') || %s::bytea
+        ), 'hex')
+    WHERE id = 1
+    RETURNING sequence, prev_hash, last_hash
+)
+INSERT INTO {log} (sequence, created_at, actor, action, ticket_id, customer_id, details,
+                   prev_hash, hash)
+SELECT sequence, %s, %s, %s, %s, %s, %s::jsonb, prev_hash, last_hash FROM head
+RETURNING id, sequence, prev_hash, hash
+"""
+
+
+def _append_postgresql(row: ActionLog, fields: dict[str, Any]) -> ActionLog | None:
+    before, after = _canonical_around_sequence(**fields)
+    sql = _APPEND_SQL.format(
+        head=connection.ops.quote_name(AuditChainHead._meta.db_table),
+        log=connection.ops.quote_name(ActionLog._meta.db_table),
+    )
+    params = [
+        before,
+        after,
+        row.created_at,
+        row.actor,
+        row.action,
+        row.ticket_id,
+        row.customer_id,
+        json.dumps(row.details),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        inserted = cursor.fetchone()
+    if inserted is None:
+        return None
+    row.pk, row.sequence, row.prev_hash, row.hash = inserted
+    row._state.adding = False
+    row._state.db = connection.alias
+    return row
+
+
+def _append_portable(row: ActionLog, fields: dict[str, Any]) -> ActionLog | None:
+    """Any database: lock and advance the head, hash in Python, insert, move the head."""
     table = connection.ops.quote_name(AuditChainHead._meta.db_table)
     # The table name is the model's own, quoted; nothing here comes from input.
     sql = f"UPDATE {table} SET sequence = sequence + 1 WHERE id = 1 RETURNING sequence, last_hash"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql)
         advanced = cursor.fetchone()
-        if advanced is None:  # a new database: the head row is made once
-            AuditChainHead.objects.get_or_create(pk=1)
-            cursor.execute(sql)
-            advanced = cursor.fetchone()
-    return advanced[0], advanced[1]
+    if advanced is None:
+        return None
+    row.sequence, row.prev_hash = advanced
+    row.hash = _row_hash(row.prev_hash, _canonical(sequence=row.sequence, **fields))
+    row.save(force_insert=True)
+    AuditChainHead.objects.filter(pk=1).update(last_hash=row.hash, prev_hash=row.prev_hash)
+    return row
 
 
 def audit_record(
@@ -87,39 +146,37 @@ def audit_record(
     customer: Customer | None = None,
     details: dict[str, Any] | None = None,
 ) -> ActionLog:
-    """Append one row to the chain inside the caller's transaction (three statements)."""
+    """Append one row to the chain inside the caller's transaction.
+
+    The head row's lock is held until that transaction ends, which serialises writers so the
+    chain never forks.
+    """
     if customer is None and ticket is not None:
         customer = ticket.customer
-    clean = _normalise(details or {})
-    label = actor_label(actor)
+    row = ActionLog(
+        created_at=timezone.now(),
+        actor=actor_label(actor),
+        action=action,
+        ticket=ticket,
+        customer=customer,
+        details=_normalise(details or {}),
+    )
+    fields = {
+        "created_at": row.created_at.isoformat(),
+        "actor": row.actor,
+        "action": action,
+        "ticket": ticket.reference if ticket else "",
+        "customer": customer.number if customer else "",
+        "details": row.details,
+    }
+    append = _append_postgresql if connection.vendor == "postgresql" else _append_portable
     # No savepoint: a failed audit write must fail the action that asked for it.
     with transaction.atomic(savepoint=False):
-        sequence, prev_hash = _chain_advance()
-        created_at = timezone.now()
-        canonical = _canonical(
-            sequence=sequence,
-            created_at=created_at.isoformat(),
-            actor=label,
-            action=action,
-            ticket=ticket.reference if ticket else "",
-            customer=customer.number if customer else "",
-            details=clean,
-        )
-        row_hash = _row_hash(prev_hash, canonical)
-        row = ActionLog(
-            sequence=sequence,
-            created_at=created_at,
-            actor=label,
-            action=action,
-            ticket=ticket,
-            customer=customer,
-            details=clean,
-            prev_hash=prev_hash,
-            hash=row_hash,
-        )
-        row.save(force_insert=True)
-        AuditChainHead.objects.filter(pk=1).update(last_hash=row_hash)
-        return row
+        appended = append(row, fields)
+        if appended is None:  # a new database: the head row is made once
+            AuditChainHead.objects.get_or_create(pk=1)
+            appended = append(row, fields)
+    return appended
 
 
 @dataclass(frozen=True)

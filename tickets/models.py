@@ -320,6 +320,8 @@ class AuditChainHead(models.Model):
 
     sequence = models.PositiveBigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="0" * 64)
+    # The hash before last_hash: lets one UPDATE ... RETURNING hand back both ends of a link.
+    prev_hash = models.CharField(max_length=64, default="0" * 64)
 
     class Meta:
         ordering = ["id"]

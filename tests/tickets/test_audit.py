@@ -127,3 +127,30 @@ def test_concurrent_writers_keep_one_unbroken_chain():
     report = audit_verify()
     assert report.ok, report
     assert report.rows == 1000
+
+
+@pytest.mark.django_db
+def test_rows_with_awkward_details_hash_the_same_in_the_database_and_in_python(alice):
+    # The PostgreSQL path hashes in SQL; verification hashes in Python: they must agree on
+    # every byte, whatever the details hold (keys that mimic the row's own, non-ASCII text).
+    ticket = TicketFactory(customer=alice)
+    awkward = [
+        {"sequence": 0, "ticket": "HD-FAKE0000", "note": '"sequence":0,"ticket":'},
+        {"name": "Siti Nurhaliza binti Tarudin", "city": "Kota Bharu ✓", "emoji": "📧"},
+        {"nested": {"deep": [1, 2.5, None, True, "x\\ny\u2028"]}, "empty": {}},
+    ]
+    rows = [
+        audit_record(actor="worker", action="test.awkward", ticket=ticket, details=details)
+        for details in awkward
+    ]
+    rows.append(audit_record(actor=None, action="test.no_ticket", details={}))
+
+    written = ActionLog.objects.filter(action__startswith="test.")
+    stored = {row.sequence: row.hash for row in written}
+    assert stored == {row.sequence: row.hash for row in rows}
+    assert [row.details for row in rows[:3]] == [
+        ActionLog.objects.get(pk=row.pk).details for row in rows[:3]
+    ]
+    report = audit_verify()
+    assert report.ok, report
+    assert rows[-1].prev_hash == rows[-2].hash
