@@ -156,6 +156,31 @@ def test_the_list_filters_by_status_kind_assignee_and_text(alice, agent, supervi
     assert refs("?assignee=nobody-by-that-name") == set()
 
 
+def test_the_text_search_finds_each_kind_of_match_once(alice, agent, as_user):
+    # given tickets that match "sunrise" in different places (one of them in two)
+    shop = DomainFactory(name="sunrise-bakery.test", customer=alice)
+    by_domain = TicketFactory(customer=alice, domain=shop, subject="Renewal")
+    by_requested = TicketFactory(customer=None, requested_domain="sunrise-cafe.test")
+    by_subject = TicketFactory(customer=alice, subject="Sunrise mailing list")
+    twice = TicketFactory(customer=alice, domain=shop, subject="Sunrise again")
+    by_contact = TicketFactory(customer=None, contact_email="Owner@Sunrise.example")
+    TicketFactory(customer=alice, subject="Unrelated")
+
+    def refs(query: str) -> list[str]:
+        response = as_user(agent).get(LIST + query)
+        assert response.status_code == 200
+        return [t["reference"] for t in response.json()["results"]]
+
+    # then every match appears once, and an exact address or reference finds its ticket
+    found = refs("?q=SunRise")
+    assert sorted(found) == sorted(
+        t.reference for t in (by_domain, by_requested, by_subject, twice)
+    )
+    assert refs("?q=owner@sunrise.EXAMPLE") == [by_contact.reference]
+    assert refs(f"?q={twice.reference.lower()}") == [twice.reference]
+    assert refs("?q=no-such-text") == []
+
+
 def test_a_customers_filters_stay_inside_its_own_tickets(alice, bob, as_user):
     # given
     TicketFactory(customer=bob, subject="Bob's secret", status=S.RESOLVED)
