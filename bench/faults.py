@@ -336,8 +336,12 @@ def fault_opensrs_stall(results: list, resends: int = 4, others: int = 50) -> bo
     )
     # As in the Procfile: emails on one worker, OpenSRS calls on another.
     worker = start_worker("fault-opensrs", fault_env(BENCH_ESP_LOG=str(esp.base)), queues="celery")
+    # One resend process per ticket, so each shows its error within the stall.
     resend_worker = start_worker(
-        "fault-opensrs-resend", fault_env(BENCH_ESP_LOG=str(esp.base)), queues="opensrs"
+        "fault-opensrs-resend",
+        fault_env(BENCH_ESP_LOG=str(esp.base)),
+        concurrency=resends,
+        queues="opensrs",
     )
     stall_seconds = 20.0
     try:

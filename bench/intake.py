@@ -186,8 +186,9 @@ def main() -> int:
         return 0
     ratio = intake["rps"] / bare["rps"] if bare["rps"] else 0.0
     web_peak = max(workers_mb.values()) if workers_mb else 0.0
+    threads = f", {args.threads} threads" if args.worker_class == "gthread" else ""
     print(
-        f"gunicorn: 2 workers ({args.worker_class}, {args.threads} threads), "
+        f"gunicorn: 2 workers ({args.worker_class}{threads}), "
         f"client: {args.concurrency} connections, {args.seconds:.0f} s per target"
     )
     for name, figures in (("bare JSON view", bare), ("password-resend intake", intake)):

@@ -76,7 +76,7 @@ def _canonical_around_sequence(**fields: Any) -> tuple[bytes, bytes]:
 # PostgreSQL: advance the head, hash the link and insert the row in one statement, so the
 # head's row lock (which serialises writers) is taken as late and held as briefly as possible.
 _APPEND_SQL = """
-WITH head AS (
+WITH {along}head AS (
     UPDATE {head}
     SET sequence = sequence + 1,
         prev_hash = last_hash,
@@ -94,13 +94,18 @@ RETURNING id, sequence, prev_hash, hash
 """
 
 
-def _append_postgresql(row: ActionLog, fields: dict[str, Any]) -> ActionLog | None:
+def _append_postgresql(
+    row: ActionLog, fields: dict[str, Any], along_with: tuple[str, list] | None = None
+) -> ActionLog | None:
     before, after = _canonical_around_sequence(**fields)
+    along_sql, along_params = along_with or ("", [])
     sql = _APPEND_SQL.format(
+        along=f"along AS ({along_sql}), " if along_sql else "",
         head=connection.ops.quote_name(AuditChainHead._meta.db_table),
         log=connection.ops.quote_name(ActionLog._meta.db_table),
     )
     params = [
+        *along_params,
         before,
         after,
         row.created_at,
@@ -145,11 +150,14 @@ def audit_record(
     ticket: Ticket | None = None,
     customer: Customer | None = None,
     details: dict[str, Any] | None = None,
+    along_with: tuple[str, list] | None = None,
 ) -> ActionLog:
     """Append one row to the chain inside the caller's transaction.
 
     The head row's lock is held until that transaction ends, which serialises writers so the
-    chain never forks.
+    chain never forks. On PostgreSQL, `along_with` (SQL and its parameters: one idempotent
+    data-modifying statement) is run in the same statement as the append, so the change and
+    its audit row are written together in one round trip, even outside a transaction.
     """
     if customer is None and ticket is not None:
         customer = ticket.customer
@@ -169,13 +177,21 @@ def audit_record(
         "customer": customer.number if customer else "",
         "details": row.details,
     }
-    append = _append_postgresql if connection.vendor == "postgresql" else _append_portable
-    # No savepoint: a failed audit write must fail the action that asked for it.
-    with transaction.atomic(savepoint=False):
-        appended = append(row, fields)
+    if connection.vendor == "postgresql":
+        # One statement: atomic by itself, inside or outside the caller's transaction.
+        appended = _append_postgresql(row, fields, along_with)
         if appended is None:  # a new database: the head row is made once
             AuditChainHead.objects.get_or_create(pk=1)
-            appended = append(row, fields)
+            appended = _append_postgresql(row, fields, along_with)
+        return appended
+    if along_with is not None:
+        raise ValueError("along_with needs PostgreSQL; write the change with the ORM instead")
+    # No savepoint: a failed audit write must fail the action that asked for it.
+    with transaction.atomic(savepoint=False):
+        appended = _append_portable(row, fields)
+        if appended is None:
+            AuditChainHead.objects.get_or_create(pk=1)
+            appended = _append_portable(row, fields)
     return appended
 
 

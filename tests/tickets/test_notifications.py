@@ -190,3 +190,36 @@ def test_a_live_link_is_dropped_from_the_outbox_once_sent(alice, anymail_backend
     row.refresh_from_db()
     assert "link" not in row.context
     assert row.context["hours"] == 24
+
+
+def test_the_handover_is_recorded_with_its_audit_row_at_once(notification, anymail_backend):
+    # A worker killed between the ESP's acceptance and this write makes the sweep send the
+    # email again, so the write after the hand-over is as short as the database allows.
+    from anymail.signals import post_send
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tickets.audit import audit_record, audit_verify
+
+    audit_record(actor="system", action="test.chain_started")  # a database in use has a head
+    handed_over_at = []
+
+    def mark(**kwargs):
+        handed_over_at.append(len(queries.captured_queries))
+
+    post_send.connect(mark, weak=False)
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            assert services.notification_send(notification_id=notification.pk) == "sent"
+    finally:
+        post_send.disconnect(mark)
+
+    after = [q["sql"] for q in queries.captured_queries[handed_over_at[0] :]]
+    if connection.vendor == "postgresql":
+        assert len(after) == 1
+        assert "UPDATE" in after[0] and "INSERT INTO" in after[0]
+    row = Notification.objects.get(pk=notification.pk)
+    assert row.status == "sent" and row.sent_at is not None
+    event = ActionLog.objects.get(ticket=notification.ticket, action="notification.sent")
+    assert event.details["notification"] == str(row.uuid)
+    assert audit_verify().ok
