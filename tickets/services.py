@@ -7,6 +7,7 @@ import logging
 import random
 import re
 import secrets
+import time
 import uuid
 from datetime import datetime, timedelta
 from html import unescape as html_unescape
@@ -104,15 +105,36 @@ def ticket_due_at(*, kind: str, priority: str, start=None):
 # --- notifications (the outbox) -------------------------------------------------------------
 
 
-def _enqueue_notification(notification_id: int) -> None:
+# After a publish fails, the request path skips publishing for a few seconds instead of making
+# every request wait for the broker's connect timeout; the rows wait in the outbox and the
+# sweeps, which always try, queue them once the broker is back.
+BROKER_RETRY_AFTER_SECONDS = 5.0
+_broker_down_until = 0.0
+
+
+def _publish(task, *, kwargs: dict[str, Any], what: str, sweep: bool = False) -> bool:
+    """Queue a task; False when it was not queued (the sweep will)."""
+    global _broker_down_until
+    if not sweep and time.monotonic() < _broker_down_until:
+        return False
+    try:
+        task.apply_async(kwargs=kwargs, retry=False)
+    except Exception as exc:
+        _broker_down_until = time.monotonic() + BROKER_RETRY_AFTER_SECONDS
+        logger.warning("%s not queued (%s); the sweep will retry", what, exc)
+        return False
+    return True
+
+
+def _enqueue_notification(notification_id: int, *, sweep: bool = False) -> None:
     from tickets.tasks import notification_send as notification_send_task
 
-    try:
-        notification_send_task.apply_async(kwargs={"notification_id": notification_id}, retry=False)
-    except Exception as exc:
-        logger.warning(
-            "notification %s not queued (%s); the sweep will retry", notification_id, exc
-        )
+    _publish(
+        notification_send_task,
+        kwargs={"notification_id": notification_id},
+        what=f"notification {notification_id}",
+        sweep=sweep,
+    )
 
 
 def notification_queue(
@@ -342,7 +364,7 @@ def notifications_requeue_due(*, batch_size: int = 500) -> int:
             next_attempt_at=now
         )
     for pk in due:
-        _enqueue_notification(pk)
+        _enqueue_notification(pk, sweep=True)
     return len(due)
 
 
@@ -1307,13 +1329,15 @@ def _domain_display(name: str) -> str:
         return name
 
 
-def _password_resend_enqueue(ticket_id: int) -> None:
+def _password_resend_enqueue(ticket_id: int, *, sweep: bool = False) -> None:
     from tickets.tasks import password_resend_process as password_resend_task
 
-    try:
-        password_resend_task.apply_async(kwargs={"ticket_id": ticket_id}, retry=False)
-    except Exception as exc:
-        logger.warning("password resend %s not queued (%s)", ticket_id, exc)
+    _publish(
+        password_resend_task,
+        kwargs={"ticket_id": ticket_id},
+        what=f"password resend {ticket_id}",
+        sweep=sweep,
+    )
 
 
 def password_resend_requeue_due(*, batch_size: int = 200) -> int:
@@ -1331,7 +1355,7 @@ def password_resend_requeue_due(*, batch_size: int = 200) -> int:
     )
     due = list(untouched)
     for pk in due:
-        _password_resend_enqueue(pk)
+        _password_resend_enqueue(pk, sweep=True)
     return len(due)
 
 

@@ -643,7 +643,7 @@ def test_the_sweep_queues_a_resend_whose_task_was_lost(
     # given: a request committed while the broker was down, so its task never ran
     settings.NOTIFICATION_SWEEP_AFTER = timedelta(seconds=0)
     queued: list[int] = []
-    monkeypatch.setattr(services, "_password_resend_enqueue", queued.append)
+    monkeypatch.setattr(services, "_password_resend_enqueue", lambda pk, **_: queued.append(pk))
     ticket = ticket_for(post_api(api, "alice-shop.test"))
     queued.clear()
 

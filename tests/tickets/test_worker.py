@@ -140,3 +140,29 @@ def test_the_worker_keeps_its_database_connection_between_tasks(worker, alice):
 
     assert len(connections_used) >= 3
     assert len(set(connections_used)) == 1
+
+
+def test_requests_do_not_wait_on_a_broker_that_just_failed(alice, settings):
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    settings.NOTIFICATION_SWEEP_AFTER = timedelta(seconds=0)
+    with broker_unreachable():
+        started = time.monotonic()
+        first = services.request_general(
+            subject="One", body="hello", contact_email=alice.email, actor=alice
+        )
+        after_first = time.monotonic()
+        second = services.request_general(
+            subject="Two", body="hello", contact_email=alice.email, actor=alice
+        )
+        after_second = time.monotonic()
+
+    # The second request did not try the broker the first found down...
+    assert after_second - after_first < (after_first - started) / 2
+    rows = Notification.objects.filter(ticket__in=[first, second])
+    assert sorted(rows.values_list("status", flat=True)) == ["pending", "pending"]
+
+    # ...and the sweep, which always tries, sends both once the broker is back.
+    celery_app.control.purge()
+    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        assert services.notifications_requeue_due() == 2
+        assert _wait_for(lambda: rows.filter(status="sent").count() == 2)
