@@ -1,9 +1,27 @@
 import pytest
 from django.core.cache import cache
+from django.db import connection
 
 from accounts.roles import AGENTS, SUPERVISORS
 from accounts.services import customer_ensure, staff_user_ensure
 from tickets import services
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _worker_connections_closed(django_db_setup, django_db_blocker):
+    """End the sessions of the in-process Celery workers' threads before the test database goes.
+
+    Workers keep their connection between tasks (as in production); their threads are gone by
+    now, but their sessions would hold the database open.
+    """
+    yield
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
 
 
 @pytest.fixture(autouse=True)
