@@ -131,6 +131,32 @@ def report(name: str, ok: bool, detail: str, results: list) -> bool:
 # --- 1. Redis outage ------------------------------------------------------------------------
 
 
+class SupervisedWorker:
+    """A worker started again whenever it exits, as a process manager (Restart=always) would.
+
+    Celery's worker can exit on a broker outage ("Unrecoverable error" from kombu's Redis
+    transport when an ack meets the lost connection); production runs it supervised too.
+    """
+
+    def __init__(self, name: str, env: dict[str, str]) -> None:
+        self.name, self.env, self.restarts = name, env, 0
+        self.proc = start_worker(name, env)
+        self._stopping = threading.Event()
+        self._watch = threading.Thread(target=self._supervise, daemon=True)
+        self._watch.start()
+
+    def _supervise(self) -> None:
+        while not self._stopping.wait(1.0):
+            if not self.proc.alive():
+                self.restarts += 1
+                self.proc = start_worker(self.name, self.env)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._watch.join(5)
+        self.proc.stop()
+
+
 def fault_redis_outage(redis: PrivateRedis, results: list, requests: int = 500) -> bool:
     """Stop Redis for 10 s while `requests` password-resend requests arrive through the service."""
     from domains.fake_opensrs import FakeOpenSRS
@@ -138,14 +164,14 @@ def fault_redis_outage(redis: PrivateRedis, results: list, requests: int = 500) 
     from tickets.services import request_password_resend
 
     esp = EspLog("redis")
-    worker = start_worker("fault-redis", fault_env(BENCH_ESP_LOG=str(esp.base)))
+    worker = SupervisedWorker("fault-redis", fault_env(BENCH_ESP_LOG=str(esp.base)))
     opensrs = FakeOpenSRS("127.0.0.1", OPENSRS_PORT).start()
     accepted: list[str] = []
     refused: list[str] = []
     slowest: list[float] = []
     lock = threading.Lock()
     try:
-        if not wait_worker(worker, 60):
+        if not wait_worker(worker.proc, 60):
             return report("redis outage", False, "worker did not start", results)
         duration, threads = 20.0, 4
         per_thread = requests // threads
@@ -212,7 +238,8 @@ def fault_redis_outage(redis: PrivateRedis, results: list, requests: int = 500) 
         f"{outcome['duplicates']} twice or more, {outcome['never']} never, "
         f"{outcome['rows'] - outcome['db_sent']} not marked sent in the database; "
         f"slowest request {max(slowest or [0]):.1f} s; swept out {took:.0f} s after the last; "
-        f"{stuck} resend tickets still `new` (their OpenSRS task was never queued)"
+        f"{stuck} resend tickets still `new` (their OpenSRS task was never queued); "
+        f"worker restarted {worker.restarts} times by its supervisor"
     )
     return report("redis outage", ok, detail, results)
 
