@@ -1,14 +1,19 @@
-"""A bench-only email backend: logs each send's Message-ID to a file; optionally flaky.
+"""A bench-only email backend: logs each accepted email to a file; optionally flaky.
 
-Every process appends one line per send to $BENCH_ESP_LOG.sent (and per injected failure to
-$BENCH_ESP_LOG.failed), so duplicates are countable across worker processes and restarts.
-BENCH_ESP_FAIL_RATE=0.3 fails 30 % of sends with a transient AnymailAPIError.
+Every process appends one JSON line per accepted email to $BENCH_ESP_LOG.sent (Message-ID,
+recipient and the message's metadata, as an ESP keeps them for its webhooks), and one line per
+injected failure to $BENCH_ESP_LOG.failed, so duplicates are countable across worker processes
+and restarts. BENCH_ESP_FAIL_RATE=0.3 fails 30 % of sends with a transient AnymailAPIError.
+BENCH_ESP_ANSWER_DELAY_MS=20 answers that long after accepting, as a real ESP's API answer
+travels back after the email is in its queue.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import time
 
 from anymail.backends.base import AnymailBaseBackend
 from anymail.backends.test import TestPayload
@@ -40,7 +45,16 @@ class EmailBackend(AnymailBaseBackend):
                 _append(log + ".failed", message_id)
             raise AnymailAPIError("bench ESP: injected transient failure")
         if log:
-            _append(log + ".sent", message_id)
+            # One line per accepted email, written before the answer: what the ESP has.
+            accepted = {
+                "message_id": message_id,
+                "to": payload.recipient_emails[0] if payload.recipient_emails else "",
+                "metadata": message.metadata or {},
+            }
+            _append(log + ".sent", json.dumps(accepted))
+        delay_ms = float(os.environ.get("BENCH_ESP_ANSWER_DELAY_MS", "0") or 0)
+        if delay_ms:
+            time.sleep(delay_ms / 1000)
         status = AnymailRecipientStatus(message_id=message_id, status="sent")
         return {"recipient_status": dict.fromkeys(payload.recipient_emails, status)}
 

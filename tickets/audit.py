@@ -75,6 +75,8 @@ def _canonical_around_sequence(**fields: Any) -> tuple[bytes, bytes]:
 
 # PostgreSQL: advance the head, hash the link and insert the row in one statement, so the
 # head's row lock (which serialises writers) is taken as late and held as briefly as possible.
+# It always answers one row: how many rows `along` changed (NULL without it), then the new
+# audit row's columns (NULL when nothing was appended).
 _APPEND_SQL = """
 WITH {along}head AS (
     UPDATE {head}
@@ -84,23 +86,32 @@ WITH {along}head AS (
             convert_to(last_hash, 'UTF8') || %s::bytea
             || convert_to((sequence + 1)::text, 'UTF8') || %s::bytea
         ), 'hex')
-    WHERE id = 1
+    WHERE id = 1{required}
     RETURNING sequence, prev_hash, last_hash
+), appended AS (
+    INSERT INTO {log} (sequence, created_at, actor, action, ticket_id, customer_id, details,
+                       prev_hash, hash)
+    SELECT sequence, %s, %s, %s, %s, %s, %s::jsonb, prev_hash, last_hash FROM head
+    RETURNING id, sequence, prev_hash, hash
 )
-INSERT INTO {log} (sequence, created_at, actor, action, ticket_id, customer_id, details,
-                   prev_hash, hash)
-SELECT sequence, %s, %s, %s, %s, %s, %s::jsonb, prev_hash, last_hash FROM head
-RETURNING id, sequence, prev_hash, hash
+SELECT {along_changed}, appended.id, appended.sequence, appended.prev_hash, appended.hash
+FROM (SELECT 1) AS one LEFT JOIN appended ON TRUE
 """
 
 
 def _append_postgresql(
-    row: ActionLog, fields: dict[str, Any], along_with: tuple[str, list] | None = None
-) -> ActionLog | None:
+    row: ActionLog,
+    fields: dict[str, Any],
+    along_with: tuple[str, list] | None = None,
+    along_required: bool = False,
+) -> tuple[ActionLog | None, int | None]:
+    """Append `row`; return it (None if not appended) and how many rows `along_with` changed."""
     before, after = _canonical_around_sequence(**fields)
     along_sql, along_params = along_with or ("", [])
     sql = _APPEND_SQL.format(
         along=f"along AS ({along_sql}), " if along_sql else "",
+        required=" AND EXISTS (SELECT 1 FROM along)" if along_sql and along_required else "",
+        along_changed="(SELECT count(*) FROM along)" if along_sql else "NULL",
         head=connection.ops.quote_name(AuditChainHead._meta.db_table),
         log=connection.ops.quote_name(ActionLog._meta.db_table),
     )
@@ -117,13 +128,13 @@ def _append_postgresql(
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        inserted = cursor.fetchone()
-    if inserted is None:
-        return None
+        along_changed, *inserted = cursor.fetchone()
+    if inserted[0] is None:
+        return None, along_changed
     row.pk, row.sequence, row.prev_hash, row.hash = inserted
     row._state.adding = False
     row._state.db = connection.alias
-    return row
+    return row, along_changed
 
 
 def _append_portable(row: ActionLog, fields: dict[str, Any]) -> ActionLog | None:
@@ -151,13 +162,16 @@ def audit_record(
     customer: Customer | None = None,
     details: dict[str, Any] | None = None,
     along_with: tuple[str, list] | None = None,
-) -> ActionLog:
+    along_required: bool = False,
+) -> ActionLog | None:
     """Append one row to the chain inside the caller's transaction.
 
     The head row's lock is held until that transaction ends, which serialises writers so the
     chain never forks. On PostgreSQL, `along_with` (SQL and its parameters: one idempotent
     data-modifying statement) is run in the same statement as the append, so the change and
-    its audit row are written together in one round trip, even outside a transaction.
+    its audit row are written together in one round trip, even outside a transaction. With
+    `along_required`, `along_with` must end in RETURNING: when it changes no row, nothing is
+    appended and None is returned.
     """
     if customer is None and ticket is not None:
         customer = ticket.customer
@@ -179,10 +193,12 @@ def audit_record(
     }
     if connection.vendor == "postgresql":
         # One statement: atomic by itself, inside or outside the caller's transaction.
-        appended = _append_postgresql(row, fields, along_with)
-        if appended is None:  # a new database: the head row is made once
+        appended, along_changed = _append_postgresql(row, fields, along_with, along_required)
+        if appended is None and not (along_required and along_changed == 0):
+            # A new database, without the head row yet: make it, then append the row alone
+            # (`along_with` has already run).
             AuditChainHead.objects.get_or_create(pk=1)
-            appended = _append_postgresql(row, fields, along_with)
+            appended, _ = _append_postgresql(row, fields)
         return appended
     if along_with is not None:
         raise ValueError("along_with needs PostgreSQL; write the change with the ORM instead")

@@ -242,46 +242,68 @@ def notification_send(*, notification_id: int) -> str:
     status = message.anymail_status
     # One recipient, so one id; the test backend's ids are integers.
     message_id = "" if isinstance(status.message_id, set | None) else str(status.message_id)
-    _notification_mark_sent(notification, message_id)
+    if not _notification_mark_sent(notification, message_id):
+        logger.info("%s was already recorded from an ESP event", notification.uuid)
     logger.info("sent %s to %s (%s)", notification.template, notification.recipient, message_id)
     return Notification.Status.SENT
 
 
-def _notification_mark_sent(notification: Notification, message_id: str) -> None:
+# Rows that may still be marked sent: claimed, or handed back to the outbox by the sweep.
+_UNMARKED = (Notification.Status.PENDING, Notification.Status.SENDING)
+
+
+def _notification_mark_sent(
+    notification: Notification, message_id: str, evidence: str = ""
+) -> bool:
     """Record a handed-over email and its audit row, as soon after the hand-over as possible.
 
-    A worker killed between the ESP's acceptance and this write leaves the row `sending`, and
-    the sweep sends it again; on PostgreSQL the window is one statement (one round trip).
+    Both the worker (right after the ESP accepted the email) and an ESP tracking event (for a
+    row whose worker died before it could record the send: `evidence`) come here; whichever is
+    first records it, once. False when the row was already recorded. On PostgreSQL the change
+    and its audit row are one statement (one round trip).
     """
     # A link carrying a live token is needed only until the email is handed over.
     context = {k: v for k, v in notification.context.items() if k not in SECRET_CONTEXT_KEYS}
     now = timezone.now()
+    details = {
+        "notification": str(notification.uuid),
+        "template": notification.template,
+        "to": notification.recipient,
+        "esp_message_id": message_id,
+        "attempt": notification.attempts,
+    }
+    if evidence:
+        details["recorded_from"] = evidence
     audit = {
         "actor": "worker",
         "action": "notification.sent",
         "ticket": notification.ticket,
-        "details": {
-            "notification": str(notification.uuid),
-            "template": notification.template,
-            "to": notification.recipient,
-            "esp_message_id": message_id,
-            "attempt": notification.attempts,
-        },
+        "details": details,
     }
     if connection.vendor == "postgresql":
         table = connection.ops.quote_name(Notification._meta.db_table)
         mark = (
             f"UPDATE {table} SET status = %s, esp_message_id = %s, sent_at = %s, "  # noqa: S608
-            "context = %s::jsonb, updated_at = %s WHERE id = %s",
-            [Notification.Status.SENT, message_id, now, json.dumps(context), now, notification.pk],
+            "context = %s::jsonb, updated_at = %s WHERE id = %s AND status IN (%s, %s) "
+            "RETURNING id",
+            [
+                Notification.Status.SENT,
+                message_id,
+                now,
+                json.dumps(context),
+                now,
+                notification.pk,
+                *_UNMARKED,
+            ],
         )
-        audit_record(**audit, along_with=mark)
-        return
+        return audit_record(**audit, along_with=mark, along_required=True) is not None
     with transaction.atomic():
-        Notification.objects.filter(pk=notification.pk).update(
+        marked = Notification.objects.filter(pk=notification.pk, status__in=_UNMARKED).update(
             status=Notification.Status.SENT, esp_message_id=message_id, sent_at=now, context=context
         )
-        audit_record(**audit)
+        if marked:
+            audit_record(**audit)
+    return bool(marked)
 
 
 def _mailing_opted_out_since(notification: Notification) -> bool:
@@ -1820,6 +1842,22 @@ def _tracking_is_final_bounce(
     return event_type == "rejected" and reject_reason in _FINAL_REJECT_REASONS
 
 
+# Anymail's normalised tracking events that only follow an email the ESP accepted.
+ESP_ACCEPTED_EVENTS = frozenset(
+    {
+        "queued",
+        "sent",
+        "deferred",
+        "delivered",
+        "autoresponded",
+        "opened",
+        "clicked",
+        "complained",
+        "unsubscribed",
+    }
+)
+
+
 def _tracking_notification(metadata: dict[str, Any], message_id: str) -> Notification | None:
     raw = metadata.get("notification") if isinstance(metadata, dict) else None
     if raw:
@@ -1853,6 +1891,17 @@ def notification_tracking_event(
     if recipient and email_canonical(recipient) != email_canonical(found.recipient):
         return "unmatched"
     notification = notification_lock(pk=found.pk)
+    recorded = False
+    if event_type in ESP_ACCEPTED_EVENTS and notification.status in _UNMARKED:
+        # The ESP has this email, but no send was recorded: the worker died between the
+        # hand-over and its write, or the ESP's answer was lost. Record it now, so the sweep
+        # does not send it again.
+        recorded = _notification_mark_sent(
+            notification,
+            notification.esp_message_id or message_id,
+            evidence=f"{esp_name} {event_type}".strip(),
+        )
+        notification.status = Notification.Status.SENT
     if event_type == "delivered":
         if notification.status not in (Notification.Status.SENDING, Notification.Status.SENT):
             return "ignored"
@@ -1877,7 +1926,7 @@ def notification_tracking_event(
         esp_event_type=esp_event_type,
     )
     if not final or notification.status == Notification.Status.BOUNCED:
-        return "ignored"
+        return "recorded" if recorded else "ignored"
     reason = " ".join(
         part for part in (esp_name, event_type, esp_event_type, reject_reason, description) if part
     )

@@ -223,3 +223,33 @@ def test_the_handover_is_recorded_with_its_audit_row_at_once(notification, anyma
     event = ActionLog.objects.get(ticket=notification.ticket, action="notification.sent")
     assert event.details["notification"] == str(row.uuid)
     assert audit_verify().ok
+
+
+def test_a_send_can_be_the_first_audit_row_of_a_new_database(notification, anymail_backend):
+    # On PostgreSQL the send and its audit row are one statement, which finds no chain head
+    # in a new database: the head is made and the row appended once, without a second send.
+    from tickets.audit import audit_verify
+    from tickets.models import AuditChainHead
+
+    AuditChainHead.objects.all().delete()
+
+    assert services.notification_send(notification_id=notification.pk) == "sent"
+
+    assert Notification.objects.get(pk=notification.pk).status == "sent"
+    (sent,) = ActionLog.objects.filter(action="notification.sent")
+    assert sent.sequence == 1
+    assert len(mail.outbox) == 1
+    assert audit_verify().ok
+
+
+def test_a_worker_finding_its_send_already_recorded_adds_no_audit_row(
+    notification, anymail_backend
+):
+    # An ESP event recorded the send first (the worker's own write comes second).
+    assert services._notification_mark_sent(notification, "esp-1", evidence="Postmark sent")
+    rows = ActionLog.objects.count()
+
+    assert not services._notification_mark_sent(notification, "esp-1")
+
+    assert ActionLog.objects.count() == rows
+    assert Notification.objects.get(pk=notification.pk).esp_message_id == "esp-1"

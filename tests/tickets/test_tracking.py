@@ -1,8 +1,11 @@
 import base64
 import json
+from datetime import timedelta
 
 import pytest
 from anymail.exceptions import AnymailInsecureWebhookWarning
+from django.core import mail
+from django.db import transaction
 from rest_framework.test import APIClient
 
 from domains.models import Domain
@@ -16,6 +19,7 @@ from tests.tickets.resend_helpers import (
     tags_of,
 )
 from tickets import services
+from tickets.audit import audit_verify
 from tickets.models import ActionLog, Notification, Ticket
 
 pytestmark = pytest.mark.django_db
@@ -257,3 +261,141 @@ def test_the_receiver_is_connected_through_the_app_config():
 
     keys = [entry[0][0] for entry in tracking.receivers]
     assert "tickets.inbound.on_tracking" in keys
+
+
+# --- sends the worker did not live to record -------------------------------------------------
+
+
+@pytest.fixture
+def handed_over_unrecorded(alice, settings):
+    """An email the ESP accepted from a worker that was killed before it recorded the send."""
+    from django.utils import timezone
+
+    from tests.factories import TicketFactory
+    from tickets import emails
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    ticket = TicketFactory(customer=alice, subject="Renewal")
+    with transaction.atomic():
+        notification = services.notification_queue(
+            ticket=ticket, template="ticket_received", recipient=alice.email, context={}
+        )
+    # what notification_send does up to the hand-over: claim the row, give it to the ESP
+    long_ago = timezone.now() - settings.NOTIFICATION_SENDING_STALE_AFTER - timedelta(minutes=1)
+    Notification.objects.filter(pk=notification.pk).update(
+        status="sending", claimed_at=long_ago, attempts=1
+    )
+    emails.build_message(notification).send()
+    assert len(mail.outbox) == 1
+    notification.refresh_from_db()
+    return notification
+
+
+def postmark_open(notification):
+    return {
+        "RecordType": "Open",
+        "MessageStream": "outbound",
+        "FirstOpen": True,
+        "MessageID": "b7bc2f4a-e38e-4336-af7d-e6c392c2f817",
+        "Recipient": notification.recipient,
+        "ReceivedAt": "2026-01-05T10:11:12Z",
+        "Tag": "",
+        "UserAgent": "Mozilla/5.0",
+        "Metadata": {"notification": str(notification.uuid)},
+    }
+
+
+def sent_audit_rows(notification):
+    return ActionLog.objects.filter(
+        action="notification.sent", details__notification=str(notification.uuid)
+    )
+
+
+def test_a_delivery_event_records_a_send_the_worker_died_before_recording(
+    client, handed_over_unrecorded
+):
+    row = handed_over_unrecorded
+
+    response = post(client, postmark_delivery(row))
+
+    # then the send is recorded once from the ESP's word, and the sweep does not send it again
+    assert response.status_code == 200
+    row.refresh_from_db()
+    assert row.status == "delivered" and row.sent_at is not None
+    assert row.esp_message_id == postmark_delivery(row)["MessageID"]
+    (sent,) = sent_audit_rows(row)
+    assert sent.details["recorded_from"] == "Postmark delivered"
+    assert actions(row.ticket)[-1] == "notification.delivered"
+    services.notifications_requeue_due()
+    assert send_outbox() == []
+    assert len(mail.outbox) == 1
+    assert audit_verify().ok
+
+
+def test_any_later_event_proves_acceptance_too(client, handed_over_unrecorded):
+    row = handed_over_unrecorded
+
+    post(client, postmark_open(row))
+
+    row.refresh_from_db()
+    assert row.status == "sent"
+    (sent,) = sent_audit_rows(row)
+    assert sent.details["recorded_from"] == "Postmark opened"
+    services.notifications_requeue_due()
+    assert send_outbox() == []
+    assert len(mail.outbox) == 1
+
+
+def test_without_an_event_the_sweep_sends_an_unrecorded_email_again(handed_over_unrecorded):
+    # no word from the ESP: sent again rather than lost (at least once), with the same Message-ID
+    row = handed_over_unrecorded
+
+    services.notifications_requeue_due()
+
+    assert send_outbox() == ["sent"]
+    assert len(mail.outbox) == 2
+    assert mail.outbox[0].extra_headers["Message-ID"] == mail.outbox[1].extra_headers["Message-ID"]
+    assert sent_audit_rows(row).count() == 1
+
+
+def test_an_event_for_a_row_handed_back_to_the_outbox_stops_its_second_send(
+    client, handed_over_unrecorded
+):
+    row = handed_over_unrecorded
+    services.notifications_requeue_due()  # the stale claim goes back to pending
+    assert Notification.objects.get(pk=row.pk).status == "pending"
+
+    post(client, postmark_delivery(row))
+
+    assert send_outbox() == []
+    assert services.notification_send(notification_id=row.pk) == "skipped"
+    assert len(mail.outbox) == 1
+
+
+def test_an_event_before_the_esp_answers_is_recorded_once(client, alice, settings):
+    # The ESP's webhook can overtake its API answer: the worker then finds the send recorded.
+    from anymail.signals import post_send
+
+    from tests.factories import TicketFactory
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    ticket = TicketFactory(customer=alice, subject="Renewal")
+    with transaction.atomic():
+        notification = services.notification_queue(
+            ticket=ticket, template="ticket_received", recipient=alice.email, context={}
+        )
+
+    def webhook_first(sender, message, status, esp_name, **kwargs):
+        post(client, postmark_delivery(Notification.objects.get(pk=notification.pk)))
+
+    post_send.connect(webhook_first, weak=False)
+    try:
+        assert services.notification_send(notification_id=notification.pk) == "sent"
+    finally:
+        post_send.disconnect(webhook_first)
+
+    notification.refresh_from_db()
+    assert notification.status == "delivered"
+    assert sent_audit_rows(notification).count() == 1
+    assert len(mail.outbox) == 1
+    assert audit_verify().ok
