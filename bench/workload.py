@@ -71,8 +71,8 @@ def pending_rows(count: int, tag: str) -> list[int]:
 
 
 def enqueue(ids: list[int]) -> None:
-    """Queue the send task of each row, as the outbox's on_commit hook does."""
-    from tickets.services import _enqueue_notification
+    """Queue the send task of each row, as the outbox's on_commit hook and the sweep do."""
+    from tickets.services import _enqueue_notifications
 
-    for pk in ids:
-        _enqueue_notification(pk)
+    for start in range(0, len(ids), 100):
+        _enqueue_notifications(ids[start : start + 100])

@@ -39,42 +39,65 @@ _WARN_EVERY_SECONDS = 60
 _last_warning = 0.0
 
 
-def _count_in(backend: BaseCache, cache_key: str, timeout: int) -> int:
+def _count_in(backend: BaseCache, counters: list[tuple[str, int]]) -> list[int]:
     if isinstance(backend, RedisCache):
-        # One round trip (the generic add-then-incr below takes three on Redis).
-        key = backend.make_and_validate_key(cache_key)
-        pipe = backend._cache.get_client(key, write=True).pipeline(transaction=False)
-        pipe.set(key, 0, ex=timeout, nx=True)
-        pipe.incr(key)
-        return int(pipe.execute()[1])
-    if backend.add(cache_key, 1, timeout=timeout):
-        return 1
-    try:
-        return backend.incr(cache_key)
-    except ValueError:  # expired between add and incr
-        backend.add(cache_key, 1, timeout=timeout)
-        return 1
+        # One round trip for them all (the generic add-then-incr below takes three each).
+        pipe = None
+        for cache_key, timeout in counters:
+            key = backend.make_and_validate_key(cache_key)
+            if pipe is None:
+                pipe = backend._cache.get_client(key, write=True).pipeline(transaction=False)
+            pipe.set(key, 0, ex=timeout, nx=True)
+            pipe.incr(key)
+        return [int(n) for n in pipe.execute()[1::2]] if pipe is not None else []
+    counts = []
+    for cache_key, timeout in counters:
+        if backend.add(cache_key, 1, timeout=timeout):
+            counts.append(1)
+            continue
+        try:
+            counts.append(backend.incr(cache_key))
+        except ValueError:  # expired between add and incr
+            backend.add(cache_key, 1, timeout=timeout)
+            counts.append(1)
+    return counts
 
 
-def _count(cache_key: str, *, timeout: int) -> int:
-    """Add one to a counter that expires `timeout` seconds after it was made; return it."""
+def _count(counters: list[tuple[str, int]]) -> list[int]:
+    """Add one to each counter (key, seconds it lives after it was made); return them."""
     global _last_warning
     try:
-        return _count_in(caches[DEFAULT_CACHE_ALIAS], cache_key, timeout)
+        return _count_in(caches[DEFAULT_CACHE_ALIAS], counters)
     except CACHE_DOWN_ERRORS as exc:
         now = time.monotonic()
         if now - _last_warning >= _WARN_EVERY_SECONDS:
             _last_warning = now
             logger.warning("rate-limit cache unreachable (%s); counting in this process", exc)
-        return _count_in(_fallback, cache_key, timeout)
+        return _count_in(_fallback, counters)
+
+
+def rate_limit_hits(*hits: tuple[str, str]) -> None:
+    """Count one request for each (scope, key), in one round trip.
+
+    Raises RateLimited when any count is past its limit in RATE_LIMITS; every counter is
+    counted first.
+    """
+    now = time.time()
+    counters, limits = [], []
+    for scope, key in hits:
+        limit, window = settings.RATE_LIMITS[scope]
+        digest = hashlib.sha256(f"{scope}:{key.casefold()}".encode()).hexdigest()[:32]
+        bucket = int(now // window)
+        counters.append((f"rl:{scope}:{digest}:{bucket}", window + 5))
+        limits.append((limit, (bucket + 1) * window))
+    retry_after = 0
+    for count, (limit, window_end) in zip(_count(counters), limits, strict=True):
+        if count > limit:
+            retry_after = max(retry_after, 1, int(window_end - now))
+    if retry_after:
+        raise RateLimited(RATE_LIMITED, retry_after=retry_after)
 
 
 def rate_limit_hit(*, scope: str, key: str) -> None:
     """Count one request for (scope, key); raise RateLimited past the limit in RATE_LIMITS."""
-    limit, window = settings.RATE_LIMITS[scope]
-    digest = hashlib.sha256(f"{scope}:{key.casefold()}".encode()).hexdigest()[:32]
-    bucket = int(time.time() // window)
-    count = _count(f"rl:{scope}:{digest}:{bucket}", timeout=window + 5)
-    if count > limit:
-        retry_after = max(1, int((bucket + 1) * window - time.time()))
-        raise RateLimited(RATE_LIMITED, retry_after=retry_after)
+    rate_limit_hits((scope, key))

@@ -52,8 +52,9 @@ from domains.opensrs import (
     client_from_settings,
 )
 from domains.validators import normalize_domain_name
+from helpdesk.celery import app as celery_app
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
-from helpdesk.ratelimit import rate_limit_hit
+from helpdesk.ratelimit import rate_limit_hit, rate_limit_hits
 from tickets import emails
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import customer_lock, notification_lock, ticket_lock
@@ -112,15 +113,22 @@ def ticket_due_at(*, kind: str, priority: str, start=None):
 # sweeps, which always try, queue them once the broker is back.
 BROKER_RETRY_AFTER_SECONDS = 5.0
 _broker_down_until = 0.0
+# Tasks queued by a sweep in one round trip to the broker.
+_PUBLISH_BATCH = 100
 
 
-def _publish(task, *, kwargs: dict[str, Any], what: str, sweep: bool = False) -> bool:
-    """Queue a task; False when it was not queued (the sweep will)."""
+def _publish(messages: list[tuple[Any, dict[str, Any]]], *, what: str, sweep: bool = False) -> bool:
+    """Queue tasks, (task, kwargs) each, in one round trip to the broker where it allows.
+
+    False when they were not queued (the sweep will).
+    """
     global _broker_down_until
-    if not sweep and time.monotonic() < _broker_down_until:
+    if not messages or (not sweep and time.monotonic() < _broker_down_until):
         return False
     try:
-        task.apply_async(kwargs=kwargs, retry=False)
+        with celery_app.producer_or_acquire() as producer, producer.batch():
+            for task, kwargs in messages:
+                task.apply_async(kwargs=kwargs, retry=False, producer=producer)
     except Exception as exc:
         _broker_down_until = time.monotonic() + BROKER_RETRY_AFTER_SECONDS
         logger.warning("%s not queued (%s); the sweep will retry", what, exc)
@@ -128,13 +136,16 @@ def _publish(task, *, kwargs: dict[str, Any], what: str, sweep: bool = False) ->
     return True
 
 
-def _enqueue_notification(notification_id: int, *, sweep: bool = False) -> None:
+def _notification_task(notification_id: int) -> tuple[Any, dict[str, Any]]:
     from tickets.tasks import notification_send as notification_send_task
 
+    return notification_send_task, {"notification_id": notification_id}
+
+
+def _enqueue_notifications(notification_ids: list[int], *, sweep: bool = False) -> None:
     _publish(
-        notification_send_task,
-        kwargs={"notification_id": notification_id},
-        what=f"notification {notification_id}",
+        [_notification_task(pk) for pk in notification_ids],
+        what=f"notifications {notification_ids[:5]}",
         sweep=sweep,
     )
 
@@ -148,8 +159,12 @@ def notification_queue(
     key: str | None = None,
     language: str | None = None,
     headers: dict[str, str] | None = None,
+    publish: bool = True,
 ) -> Notification:
-    """Write an outbox row in the caller's transaction and send it once that commits."""
+    """Write an outbox row in the caller's transaction and send it once that commits.
+
+    With `publish=False` the caller queues its task (`_notification_task`) after the commit.
+    """
     if ticket is not None:
         context = {"reference": ticket.reference, **context}
     now = timezone.now()
@@ -166,7 +181,8 @@ def notification_queue(
         next_attempt_at=now,
     )
     notification.save(force_insert=True)
-    transaction.on_commit(lambda: _enqueue_notification(notification.pk))
+    if publish:
+        transaction.on_commit(lambda: _enqueue_notifications([notification.pk]))
     return notification
 
 
@@ -387,8 +403,8 @@ def notifications_requeue_due(*, batch_size: int = 500) -> int:
         Notification.objects.filter(pk__in=due, status=Notification.Status.PENDING).update(
             next_attempt_at=now
         )
-    for pk in due:
-        _enqueue_notification(pk, sweep=True)
+    for start in range(0, len(due), _PUBLISH_BATCH):
+        _enqueue_notifications(due[start : start + _PUBLISH_BATCH], sweep=True)
     return len(due)
 
 
@@ -1357,15 +1373,10 @@ def _domain_display(name: str) -> str:
         return name
 
 
-def _password_resend_enqueue(ticket_id: int, *, sweep: bool = False) -> None:
+def _password_resend_task(ticket_id: int) -> tuple[Any, dict[str, Any]]:
     from tickets.tasks import password_resend_process as password_resend_task
 
-    _publish(
-        password_resend_task,
-        kwargs={"ticket_id": ticket_id},
-        what=f"password resend {ticket_id}",
-        sweep=sweep,
-    )
+    return password_resend_task, {"ticket_id": ticket_id}
 
 
 def password_resend_requeue_due(*, batch_size: int = 200) -> int:
@@ -1382,8 +1393,13 @@ def password_resend_requeue_due(*, batch_size: int = 200) -> int:
         .values_list("pk", flat=True)[:batch_size]
     )
     due = list(untouched)
-    for pk in due:
-        _password_resend_enqueue(pk, sweep=True)
+    for start in range(0, len(due), _PUBLISH_BATCH):
+        batch = due[start : start + _PUBLISH_BATCH]
+        _publish(
+            [_password_resend_task(pk) for pk in batch],
+            what=f"password resends {batch[:5]}",
+            sweep=True,
+        )
     return len(due)
 
 
@@ -1410,12 +1426,12 @@ def request_password_resend(
     ours; the typed address only ever gets that acknowledgement (and, later, public referral
     instructions), never the registration address or the reset link.
     """
-    rate_limit_hit(scope="request_per_client", key=client_key)
     try:
         name = normalize_domain_name(domain if isinstance(domain, str) else "")
     except ValidationError:
+        rate_limit_hit(scope="request_per_client", key=client_key)
         raise ValidationError({"domain": [gettext(RESEND_INVALID_DOMAIN)]}) from None
-    rate_limit_hit(scope="resend_per_domain", key=name)
+    rate_limit_hits(("request_per_client", client_key), ("resend_per_domain", name))
     contact_email = (contact_email or "").strip()
     if contact_email:
         try:
@@ -1435,8 +1451,9 @@ def request_password_resend(
         language=language,
         details={"domain": name},
     )
+    tasks = [_password_resend_task(ticket.pk)]
     if contact_email:
-        notification_queue(
+        received = notification_queue(
             ticket=ticket,
             template="password_resend_received",
             recipient=contact_email,
@@ -1445,8 +1462,11 @@ def request_password_resend(
                 "direct_request_url": settings.OPENSRS_DIRECT_REQUEST_URL,
             },
             key=f"password_resend_received:{ticket.reference}",
+            publish=False,
         )
-    transaction.on_commit(lambda: _password_resend_enqueue(ticket.pk))
+        tasks.append(_notification_task(received.pk))
+    # Both tasks in one round trip to the broker.
+    transaction.on_commit(lambda: _publish(tasks, what=f"password resend {ticket.reference}"))
     return ticket
 
 

@@ -8,7 +8,7 @@ from django.test import RequestFactory
 
 from helpdesk import ratelimit
 from helpdesk.exceptions import RateLimited
-from helpdesk.ratelimit import client_ip, rate_limit_hit
+from helpdesk.ratelimit import client_ip, rate_limit_hit, rate_limit_hits
 from tickets.redaction import REDACTED, redact_card_numbers
 
 
@@ -34,7 +34,7 @@ def counter_cache(request, settings):
             if os.environ.get("CI"):
                 pytest.fail("REDIS_URL is not set under CI")
             pytest.skip("REDIS_URL is not set (the embedded defaults have no Redis)")
-        backend = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+        backend = {"BACKEND": "helpdesk.cache.RedisCache", "LOCATION": url}
     else:
         backend = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     settings.CACHES = {"default": {**backend, "KEY_PREFIX": "limiter-test"}}
@@ -65,6 +65,36 @@ def test_concurrent_hits_are_counted_exactly_and_the_counter_expires(settings, c
         keys = client.keys("limiter-test:*rl:request_per_client:*")
         assert len(keys) == 1
         assert 0 < client.ttl(keys[0]) <= 65  # the window plus a little, never forever
+
+
+def test_several_counters_are_counted_together_and_any_one_refuses(settings, counter_cache):
+    settings.RATE_LIMITS = {
+        **settings.RATE_LIMITS,
+        "request_per_client": (3, 60),
+        "resend_per_domain": (1, 900),
+    }
+    rate_limit_hits(("request_per_client", "198.51.100.7"), ("resend_per_domain", "a.test"))
+
+    # the domain is past its limit, the client is not: refused, and the client still counted
+    with pytest.raises(RateLimited) as info:
+        rate_limit_hits(("request_per_client", "198.51.100.7"), ("resend_per_domain", "a.test"))
+    assert 60 < info.value.retry_after <= 900  # the longer wait of the refusing counter
+
+    rate_limit_hits(("request_per_client", "198.51.100.7"), ("resend_per_domain", "b.test"))
+    with pytest.raises(RateLimited):
+        rate_limit_hit(scope="request_per_client", key="198.51.100.7")  # its 4th request
+
+
+def test_the_redis_cache_keeps_one_client_per_pool():
+    # Django's backend builds a client per call; a client only holds its pool (no connection
+    # is made here).
+    from helpdesk.cache import RedisCache
+
+    cache = RedisCache("redis://127.0.0.1:9/0", {})
+    client = cache._cache.get_client(write=True)
+
+    assert cache._cache.get_client("key", write=True) is client
+    assert client.connection_pool is cache._cache._get_connection_pool(True)
 
 
 def test_forwarded_for_is_ignored_without_a_trusted_proxy(settings):
@@ -112,7 +142,7 @@ def cache_down(settings):
     saved = settings.CACHES
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "helpdesk.cache.RedisCache",
             "LOCATION": "redis://127.0.0.1:9/0",
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }

@@ -643,7 +643,11 @@ def test_the_sweep_queues_a_resend_whose_task_was_lost(
     # given: a request committed while the broker was down, so its task never ran
     settings.NOTIFICATION_SWEEP_AFTER = timedelta(seconds=0)
     queued: list[int] = []
-    monkeypatch.setattr(services, "_password_resend_enqueue", lambda pk, **_: queued.append(pk))
+    monkeypatch.setattr(
+        services,
+        "_publish",
+        lambda tasks, **_: queued.extend(kw["ticket_id"] for _, kw in tasks if "ticket_id" in kw),
+    )
     ticket = ticket_for(post_api(api, "alice-shop.test"))
     queued.clear()
 

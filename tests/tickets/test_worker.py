@@ -11,7 +11,7 @@ from django.core import mail
 from helpdesk.celery import app as celery_app
 from tests.factories import TicketFactory
 from tickets import services, tasks
-from tickets.models import Notification
+from tickets.models import Notification, Ticket
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -166,3 +166,43 @@ def test_requests_do_not_wait_on_a_broker_that_just_failed(alice, settings):
     with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
         assert services.notifications_requeue_due() == 2
         assert _wait_for(lambda: rows.filter(status="sent").count() == 2)
+
+
+def _queued(queue: str) -> list[dict]:
+    """The tasks waiting in a broker queue (read off and acknowledged: the queue is emptied)."""
+    found = []
+    with celery_app.connection_for_write() as conn:
+        simple = conn.SimpleQueue(queue)
+        try:
+            while True:
+                try:
+                    message = simple.get(block=False)
+                except simple.Empty:
+                    break
+                message.ack()
+                found.append({"task": message.headers["task"], "kwargs": message.payload[1]})
+        finally:
+            simple.close()
+    return found
+
+
+def test_a_resend_request_queues_its_two_tasks_together():
+    # The OpenSRS work and the acknowledgement go to the broker in one batch after the commit.
+    from rest_framework.test import APIClient
+
+    celery_app.control.purge()
+    response = APIClient().post(
+        "/api/v1/requests/password-resend/",
+        {"domain": "alice-shop.test", "contact_email": "me@typed.test"},
+        format="json",
+    )
+
+    assert response.status_code == 202
+    ticket = Ticket.objects.get(reference=response.json()["reference"])
+    received = Notification.objects.get(ticket=ticket)
+    assert _queued("opensrs") == [
+        {"task": "tickets.password_resend_process", "kwargs": {"ticket_id": ticket.pk}}
+    ]
+    assert _queued("celery") == [
+        {"task": "tickets.notification_send", "kwargs": {"notification_id": received.pk}}
+    ]
