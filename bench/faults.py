@@ -318,11 +318,11 @@ def fault_worker_killed(results: list, count: int = 1000) -> bool:
     from tickets.models import ActionLog, Notification
 
     esp = EspLog("kill")
-    # The ESP answers 20 ms after it has the email, so most sends in flight at the kill are
+    # The ESP answers 50 ms after it has the email, so most sends in flight at the kill are
     # in the ESP's hands but not yet recorded: the case that would otherwise be sent twice.
-    env = fault_env(BENCH_ESP_LOG=str(esp.base), BENCH_ESP_ANSWER_DELAY_MS="20")
+    env = fault_env(BENCH_ESP_LOG=str(esp.base), BENCH_ESP_ANSWER_DELAY_MS="50")
     ids = pending_rows(count, "kill")
-    worker = start_worker("fault-kill", env)
+    worker = start_worker("fault-kill", env, concurrency=4)
     second = None
     try:
         with EspEventFeed(esp) as feed:
@@ -336,7 +336,7 @@ def fault_worker_killed(results: list, count: int = 1000) -> bool:
             worker.kill()
             at_kill = dict(Counter(rows.values_list("status", flat=True)))
             in_flight = list(rows.filter(status="sending").values_list("pk", flat=True))
-            second = start_worker("fault-kill-2", env)
+            second = start_worker("fault-kill-2", env, concurrency=4)
             if not wait_worker(second, 60):
                 return report("worker SIGKILL", False, "restarted worker did not start", results)
             time.sleep(STALE_AFTER_SECONDS + 1)
