@@ -102,3 +102,51 @@ def test_a_supervisor_records_a_disclosure(live_server, page, supervisor, alice)
     expect(page.locator(".messages")).to_contain_text("The disclosure is recorded.")
     expect(page.locator("table.disclosures")).to_contain_text("Royal Malaysia Police")
     assert Disclosure.objects.get().reference == "PO-17"
+
+
+def test_only_a_supervisor_can_approve_an_email_change(
+    live_server, browser, page, agent, supervisor, alice
+):
+    # given an email change whose new address has confirmed its link
+    from tests.tickets.verification_helpers import link_token, verification_mail
+
+    ticket = services.request_modify(
+        email=None,
+        customer=alice,
+        changes={"email": "alice.new@example.net"},
+        note="",
+        client_key="10.0.0.7",
+        actor=alice,
+        channel=Ticket.Channel.PORTAL,
+    )
+    token = link_token(verification_mail(ticket, "verify_new_email"))
+    services.verification_confirm(token=token, client_key="10.0.0.3", actor="anonymous")
+
+    # when an agent opens it: the approval is disabled, with the reason
+    log_in(page, live_server.url, "agent", "agent-demo-pass")
+    page.goto(f"{live_server.url}/staff/tickets/{ticket.reference}/")
+    expect(page.get_by_role("button", name="Approve changes")).to_be_disabled()
+    expect(page.locator("#approve-blocked")).to_have_text(services.MODIFY_NEEDS_SUPERVISOR)
+
+    # when a supervisor, in another browser session, approves it
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    try:
+        boss = context.new_page()
+        log_in(boss, live_server.url, "supervisor", "supervisor-demo-pass")
+        boss.goto(f"{live_server.url}/staff/tickets/{ticket.reference}/")
+        expect(boss.locator("table.diff")).to_contain_text("alice.new@example.net")
+        boss.get_by_role("button", name="Approve changes").click()
+
+        # then the record changes, and both the old and the new address are told
+        expect(boss.locator(".messages")).to_contain_text("Approved: the changes are applied.")
+        expect(boss.locator(".meta").first).to_contain_text("Resolved")
+    finally:
+        context.close()
+    alice.refresh_from_db()
+    assert alice.email == "alice.new@example.net"
+    told = set(
+        Notification.objects.filter(
+            ticket=ticket, template__in=["email_changed_old", "email_changed_new"]
+        ).values_list("recipient", flat=True)
+    )
+    assert told == {"alice@example.test", "alice.new@example.net"}
