@@ -29,6 +29,7 @@ chromium:
 test: install chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	HELPDESK_TESTING=1 $(BIN)/mypy .
 	HELPDESK_TESTING=1 $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
 

@@ -1,8 +1,9 @@
 """Reads about customers and staff."""
 
 import unicodedata
+from typing import TypeGuard
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 
 from accounts.models import Customer
 
@@ -24,7 +25,7 @@ def customer_get_by_email(*, email: str) -> Customer | None:
     return None
 
 
-def customer_for_user(user: AbstractBaseUser | AnonymousUser | None) -> Customer | None:
+def customer_for_user(user: User | AnonymousUser | None) -> Customer | None:
     """The customer record a portal login belongs to, if any."""
     if user is None or not user.is_authenticated or user.is_staff:
         return None
@@ -34,9 +35,9 @@ def customer_for_user(user: AbstractBaseUser | AnonymousUser | None) -> Customer
         return None
 
 
-def is_staff_member(user) -> bool:
+def is_staff_member(user: User | AnonymousUser | None) -> TypeGuard[User]:
     return bool(user and user.is_authenticated and user.is_staff and user.is_active)
 
 
-def is_supervisor(user) -> bool:
+def is_supervisor(user: User | AnonymousUser | None) -> TypeGuard[User]:
     return is_staff_member(user) and user.has_perm("tickets.approve_sensitive_change")

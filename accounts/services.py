@@ -1,8 +1,10 @@
 """Writes about customers and staff."""
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group, Permission, User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from rest_framework.authtoken.models import Token
@@ -31,7 +33,9 @@ def roles_ensure() -> dict[str, Group]:
 
 
 @transaction.atomic
-def staff_user_ensure(*, username: str, password: str, role: str | None, superuser: bool = False):
+def staff_user_ensure(
+    *, username: str, password: str, role: str | None, superuser: bool = False
+) -> User:
     """Create or refresh a staff login in a role."""
     user_model = get_user_model()
     user, _ = user_model.objects.get_or_create(username=username, defaults={"is_staff": True})
@@ -46,7 +50,7 @@ def staff_user_ensure(*, username: str, password: str, role: str | None, superus
 
 @transaction.atomic
 def customer_ensure(
-    *, email: str, full_name: str, password: str | None = None, **fields
+    *, email: str, full_name: str, password: str | None = None, **fields: Any
 ) -> Customer:
     """Create or refresh a customer (and a portal login when a password is given)."""
     customer = Customer.objects.filter(email__iexact=email).first()
@@ -90,7 +94,7 @@ def customer_language_set(*, customer: Customer, language: str) -> Customer:
 
 
 @transaction.atomic
-def password_reset_mail_queue(*, user, link: str, hours: int) -> None:
+def password_reset_mail_queue(*, user: User, link: str, hours: int) -> None:
     """Queue the portal password-reset email for a login; the worker sends it."""
     customer = customer_for_user(user)
     notification_queue(
@@ -111,7 +115,7 @@ def password_reset_mail_queue(*, user, link: str, hours: int) -> None:
 
 
 @transaction.atomic
-def api_token_issue(*, user) -> str:
+def api_token_issue(*, user: User) -> str:
     """The user's API token, created on first use; the key itself is never logged."""
     token, created = Token.objects.get_or_create(user=user)
     if created:
@@ -121,11 +125,11 @@ def api_token_issue(*, user) -> str:
             customer=customer_for_user(user),
             details={"user": user.get_username()},
         )
-    return token.key
+    return token.key  # type: ignore[no-any-return]  # drf-stubs declares Token.key as a bare CharField
 
 
 @transaction.atomic
-def api_token_revoke(*, user) -> bool:
+def api_token_revoke(*, user: User) -> bool:
     """Delete the user's API token at once; False when there was none."""
     deleted, _ = Token.objects.filter(user=user).delete()
     if deleted:

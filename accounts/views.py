@@ -1,5 +1,6 @@
 """Portal login, logout, password reset and language choice."""
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -78,7 +79,7 @@ class LoginView(auth_views.LoginView):
 class PasswordResetForm(auth_forms.PasswordResetForm):
     """Queue the reset email in the outbox, with a link built from SITE_URL only."""
 
-    def save(self, **kwargs) -> None:
+    def save(self, **kwargs: Any) -> None:  # type: ignore[override]  # keywords only: PasswordResetView calls save(**opts)
         site = urlsplit(settings.SITE_URL)
         kwargs["domain_override"] = site.netloc
         kwargs["use_https"] = site.scheme == "https"

@@ -163,6 +163,7 @@ class _HTTPServer6(_HTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
+    headers: HTTPMessage  # what parse_headers() gives; typeshed says email.message.Message
     server_version = "OpenSRS/XML-RSA Server"
     timeout = 30  # a client that connects and never sends must not pin a thread for ever
 

@@ -2,6 +2,7 @@
 
 import logging
 import re
+from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -23,14 +24,15 @@ SERVER_ERROR = "Something went wrong on our side. Please try again later."
 PAGE_SIZE_INVALID = "Give a whole number from 1 to {limit}."
 
 
-def exception_handler(exc, context):
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """Turn every error into `{"detail": ...}` or DRF's field errors; never HTML, never a trace."""
+    response: Response | None
     if isinstance(exc, RateLimited):
         response = Response({"detail": exc.message}, status=429)
         response["Retry-After"] = str(exc.retry_after)
         return response
     if isinstance(exc, ApplicationError):
-        body = {"detail": exc.message}
+        body: dict[str, Any] = {"detail": exc.message}
         if exc.extra and exc.status_code != 404:
             body["extra"] = exc.extra
         return Response(body, status=exc.status_code)

@@ -46,7 +46,7 @@ def _count_in(backend: BaseCache, counters: list[tuple[str, int]]) -> list[int]:
         for cache_key, timeout in counters:
             key = backend.make_and_validate_key(cache_key)
             if pipe is None:
-                pipe = backend._cache.get_client(key, write=True).pipeline(transaction=False)
+                pipe = backend._cache.get_client(key, write=True).pipeline(transaction=False)  # type: ignore[attr-defined]  # django-stubs omits RedisCache._cache
             pipe.set(key, 0, ex=timeout, nx=True)
             pipe.incr(key)
         return [int(n) for n in pipe.execute()[1::2]] if pipe is not None else []

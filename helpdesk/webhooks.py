@@ -1,11 +1,12 @@
 """Anymail's webhook URLs, made strict: no secret configured refuses all, bad payloads are 400."""
 
-from typing import Any
+from typing import Any, cast
 
 from anymail.exceptions import AnymailConfigurationError, AnymailWebhookValidationFailure
 from anymail.signals import inbound
 from anymail.urls import urlpatterns as anymail_urlpatterns
 from django.urls import URLPattern
+from django.views import View
 
 NOT_CONFIGURED = "ANYMAIL WEBHOOK_SECRET is not configured: webhook requests are refused"
 UNPARSABLE = "the webhook payload could not be parsed"
@@ -28,7 +29,7 @@ def _inbound_body_read(request: Any) -> None:
         request._body = request.read()
 
 
-def _strict(view_class: type) -> type:
+def _strict(view_class: type) -> type[View]:
     class StrictWebhookView(view_class):
         def validate_request(self, request: Any) -> None:
             # Anymail accepts anyone (with a warning) when no secret is set; CONTRACT.md refuses.
@@ -57,7 +58,8 @@ def _strict(view_class: type) -> type:
 
 
 def _wrap(pattern: URLPattern) -> URLPattern:
-    view_class = pattern.callback.view_class
+    # as_view() sets view_class on the function it returns; the stubs type it as a plain callable.
+    view_class = cast(Any, pattern.callback).view_class
     initkwargs = getattr(pattern.callback, "view_initkwargs", {})
     return URLPattern(
         pattern.pattern,

@@ -32,6 +32,7 @@ from helpdesk.api import RETRY_AFTER_HEADER, ApiRateThrottle, TicketCursorPagina
 from helpdesk.health import STATUSES as HEALTH_STATUSES
 from helpdesk.health import health_check
 from helpdesk.ratelimit import client_ip, rate_limit_hit
+from helpdesk.types import AuthenticatedRequest
 from tickets.models import Message, Ticket
 from tickets.redaction import CARD_NOTICE
 from tickets.selectors import (
@@ -359,7 +360,7 @@ class TicketListApi(APIView):
         responses={200: TicketOutputSerializer(many=True), **api_errors(400, 401, 404, 429)},
         tags=["tickets"],
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         # A plain dict: every value given is validated, none silently skipped.
         filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
@@ -382,7 +383,7 @@ class TicketDetailApi(APIView):
 
         @extend_schema_field(TicketEventOutputSerializer(many=True))
         def get_events(self, ticket: Ticket) -> list:
-            return TicketEventOutputSerializer(
+            return TicketEventOutputSerializer(  # type: ignore[return-value]  # many=True gives a ListSerializer, whose .data is a list; drf-stubs says ReturnDict
                 self.context["events"], many=True, context=self.context
             ).data
 
@@ -391,7 +392,7 @@ class TicketDetailApi(APIView):
         parameters=[_ETAG_HEADER, RETRY_AFTER_HEADER],
         tags=["tickets"],
     )
-    def get(self, request: Request, reference: str) -> Response:
+    def get(self, request: AuthenticatedRequest, reference: str) -> Response:
         ticket = ticket_get(user=request.user, reference=reference)
         if ticket is None:
             raise NotFound(TICKET_NOT_FOUND)
@@ -422,7 +423,7 @@ class TicketMessageAddApi(APIView):
         parameters=[RETRY_AFTER_HEADER],
         tags=["tickets"],
     )
-    def post(self, request: Request, reference: str) -> Response:
+    def post(self, request: AuthenticatedRequest, reference: str) -> Response:
         ticket = _ticket_visible(request, reference)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -463,7 +464,7 @@ class TicketAssignApi(APIView):
         parameters=[_ETAG_HEADER, RETRY_AFTER_HEADER],
         tags=["staff"],
     )
-    def post(self, request: Request, reference: str) -> Response:
+    def post(self, request: AuthenticatedRequest, reference: str) -> Response:
         ticket, data = _staff_action_input(request, reference, self.InputSerializer)
         ticket = ticket_assign(
             ticket=ticket,
@@ -489,7 +490,7 @@ class TicketApproveApi(APIView):
         parameters=[_ETAG_HEADER, RETRY_AFTER_HEADER],
         tags=["staff"],
     )
-    def post(self, request: Request, reference: str) -> Response:
+    def post(self, request: AuthenticatedRequest, reference: str) -> Response:
         ticket, data = _staff_action_input(request, reference, self.InputSerializer)
         ticket = ticket_approve(
             ticket=ticket, actor=request.user, expected_version=data.get("version")
@@ -512,7 +513,7 @@ class TicketRejectApi(APIView):
         parameters=[_ETAG_HEADER, RETRY_AFTER_HEADER],
         tags=["staff"],
     )
-    def post(self, request: Request, reference: str) -> Response:
+    def post(self, request: AuthenticatedRequest, reference: str) -> Response:
         ticket, data = _staff_action_input(request, reference, self.InputSerializer)
         ticket = ticket_reject(
             ticket=ticket,
@@ -538,7 +539,7 @@ class TicketResolveApi(APIView):
         parameters=[_ETAG_HEADER, RETRY_AFTER_HEADER],
         tags=["staff"],
     )
-    def post(self, request: Request, reference: str) -> Response:
+    def post(self, request: AuthenticatedRequest, reference: str) -> Response:
         ticket, data = _staff_action_input(request, reference, self.InputSerializer)
         ticket = ticket_resolve(
             ticket=ticket,
@@ -629,7 +630,7 @@ class ApiTokenApi(APIView):
         parameters=[RETRY_AFTER_HEADER],
         tags=["auth"],
     )
-    def delete(self, request: Request) -> Response:
+    def delete(self, request: AuthenticatedRequest) -> Response:
         api_token_revoke(user=request.user)
         return Response(status=204)
 

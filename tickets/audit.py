@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -14,7 +14,7 @@ from tickets.models import ActionLog, AuditChainHead, Ticket
 
 GENESIS_HASH = "0" * 64
 
-Actor = AbstractBaseUser | Customer | str | None
+Actor = User | Customer | str | None
 
 
 def actor_label(actor: Actor) -> str:

@@ -28,7 +28,7 @@ def notification_message_id(notification: Notification) -> str:
 
 def _render(name: str, context: dict, *, autoescape: bool) -> str:
     # Plain-text parts and subjects must not be HTML-escaped; the HTML part always is.
-    return get_template(name).template.render(Context(context, autoescape=autoescape))
+    return get_template(name).template.render(Context(context, autoescape=autoescape))  # type: ignore[attr-defined]  # django-stubs' template protocol omits the Django backend's .template
 
 
 def render_email(template: str, context: dict, language: str = "en") -> tuple[str, str, str]:

@@ -1,8 +1,13 @@
+from typing import TYPE_CHECKING
+
 from django.db import models
 from django.utils import timezone
 
+if TYPE_CHECKING:
+    from tickets.models import ActionLog, Notification, Ticket
 
-class TicketQuerySet(models.QuerySet):
+
+class TicketQuerySet(models.QuerySet["Ticket"]):
     def open(self) -> "TicketQuerySet":
         return self.filter(status__in=["new", "awaiting_verification", "open", "awaiting_customer"])
 
@@ -10,13 +15,13 @@ class TicketQuerySet(models.QuerySet):
         return self.open().filter(due_at__lt=timezone.now())
 
 
-class NotificationQuerySet(models.QuerySet):
+class NotificationQuerySet(models.QuerySet["Notification"]):
     def due_for_sweep(self, *, older_than) -> "NotificationQuerySet":
         """Pending rows whose task should have run by now (e.g. the broker was down at commit)."""
         return self.filter(status="pending", next_attempt_at__lt=older_than)
 
 
-class ActionLogQuerySet(models.QuerySet):
+class ActionLogQuerySet(models.QuerySet["ActionLog"]):
     def update(self, **kwargs):
         from tickets.models import ActionLogImmutableError
 

@@ -5,12 +5,13 @@ import logging
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import reduce
-from typing import Any
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import (
@@ -47,9 +48,11 @@ from tickets.models import (
 logger = logging.getLogger(__name__)
 
 
-def ticket_list(*, user, filters: Mapping[str, Any] | None = None) -> QuerySet[Ticket]:
+def ticket_list(
+    *, user: User | AnonymousUser, filters: Mapping[str, Any] | None = None
+) -> QuerySet[Ticket]:
     """Tickets the user may see: all for staff, their own for a customer, none otherwise."""
-    base = Ticket.objects.select_related("customer", "domain", "assignee")
+    base: QuerySet[Ticket] = Ticket.objects.select_related("customer", "domain", "assignee")
     if filters:
         base = ticket_filters_apply(base, filters=filters)
     if is_staff_member(user):
@@ -60,7 +63,7 @@ def ticket_list(*, user, filters: Mapping[str, Any] | None = None) -> QuerySet[T
     return base.filter(customer=customer)
 
 
-def ticket_get(*, user, reference: str) -> Ticket | None:
+def ticket_get(*, user: User | AnonymousUser, reference: str) -> Ticket | None:
     """One ticket by reference if the user may see it (None otherwise: callers answer 404)."""
     staff = is_staff_member(user)
     messages = Message.objects.all() if staff else Message.objects.filter(internal=False)
@@ -115,7 +118,11 @@ def ticket_filters_apply(
     return queryset
 
 
-def _ticket_search_ids(text: str) -> QuerySet:
+class _PkRow(TypedDict):
+    pk: int
+
+
+def _ticket_search_ids(text: str) -> QuerySet[Ticket, _PkRow]:
     """The ids of the tickets whose reference, contact email, subject or domain match `text`.
 
     Two parts, each answered from indexes of its own (trigram ones on PostgreSQL), joined by
@@ -132,7 +139,7 @@ def _ticket_search_ids(text: str) -> QuerySet:
     return own.order_by().values("pk").union(by_domain.order_by().values("pk"), all=True)
 
 
-def ticket_events_visible(*, user, ticket: Ticket) -> QuerySet[ActionLog]:
+def ticket_events_visible(*, user: User | AnonymousUser, ticket: Ticket) -> QuerySet[ActionLog]:
     """A ticket's audit rows as the user may read them: all for staff, a safe subset otherwise."""
     events = ticket_events(ticket=ticket)
     if is_staff_member(user):
@@ -260,7 +267,9 @@ def _queue_search_conditions(text: str) -> list[Q]:
     ]
 
 
-def _queue_filter(queryset: QuerySet[Ticket], *, user, filters: QueueFilters, now: datetime):
+def _queue_filter(
+    queryset: QuerySet[Ticket], *, user: User, filters: QueueFilters, now: datetime
+) -> QuerySet[Ticket]:
     view = filters.view
     if view == "open" and filters.status:
         view = "all"  # a chosen status speaks for itself, closed ones included
@@ -304,7 +313,7 @@ def _queue_page_ids(
     cursor: list[Any] | None,
     limit: int,
     now: datetime,
-) -> QuerySet:
+) -> QuerySet[Ticket, _PkRow]:
     """The ids of one page, read from indexes before anything is joined.
 
     A search, or the urgency sort of open and closed tickets together, needs more than one
@@ -315,7 +324,7 @@ def _queue_page_ids(
     if filters.sort == "urgency" and (filters.view != "all" or filters.status):
         keys, after = _DUE_KEYS, cursor[1:] if cursor is not None else None
 
-    def ids(ordered: QuerySet[Ticket]) -> QuerySet:
+    def ids(ordered: QuerySet[Ticket]) -> QuerySet[Ticket, _PkRow]:
         return ordered.values("pk")[:limit]
 
     in_parts = connection.features.supports_slicing_ordering_in_compound  # not SQLite
@@ -341,7 +350,7 @@ def _queue_page_ids(
     )
 
 
-def _queue_counts(*, user, now: datetime) -> dict[str, int]:
+def _queue_counts(*, user: User, now: datetime) -> dict[str, int]:
     """The five view counts, in one aggregate."""
     # Every view counted is a subset of the open tickets (partial index ticket_open_counts).
     return Ticket.objects.filter(_open_q()).aggregate(
@@ -353,7 +362,7 @@ def _queue_counts(*, user, now: datetime) -> dict[str, int]:
     )
 
 
-def staff_queue_counts(*, user, now: datetime | None = None) -> dict[str, int]:
+def staff_queue_counts(*, user: User, now: datetime | None = None) -> dict[str, int]:
     """How many tickets each quick view holds: one aggregate, cached per user for a few seconds.
 
     The aggregate reads every open ticket (20 ms and more with 30,000 open), on every queue page;
@@ -363,7 +372,7 @@ def staff_queue_counts(*, user, now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     key = f"staff-queue-counts:{user.pk}"
     try:
-        counts = cache.get(key)
+        counts: dict[str, int] | None = cache.get(key)
     except CACHE_DOWN_ERRORS as exc:
         logger.warning("queue counts cache unreachable: %s", exc)
         return _queue_counts(user=user, now=now)
@@ -375,7 +384,7 @@ def staff_queue_counts(*, user, now: datetime | None = None) -> dict[str, int]:
     return counts
 
 
-def staff_queue(*, user, filters: QueueFilters, cursor: list[Any] | None = None) -> QueuePage:
+def staff_queue(*, user: User, filters: QueueFilters, cursor: list[Any] | None = None) -> QueuePage:
     """One page of the staff queue by keyset (no OFFSET), in one query whatever the page size.
 
     Plus one query for the view counts when they are not cached. The page's ids come from a
@@ -414,7 +423,7 @@ def staff_queue(*, user, filters: QueueFilters, cursor: list[Any] | None = None)
     )
 
 
-def staff_members() -> QuerySet:
+def staff_members() -> QuerySet[User]:
     """Active staff logins, for assigning tickets."""
     return (
         get_user_model()
@@ -424,11 +433,11 @@ def staff_members() -> QuerySet:
     )
 
 
-def staff_member_get(*, username: str):
+def staff_member_get(*, username: str) -> User | None:
     return staff_members().filter(username=username).first()
 
 
-def staff_ticket_get(*, user, reference: str) -> Ticket | None:
+def staff_ticket_get(*, user: User | AnonymousUser, reference: str) -> Ticket | None:
     """A ticket with everything the staff ticket page shows, or None."""
     if not is_staff_member(user):
         return None
@@ -444,14 +453,14 @@ def staff_ticket_get(*, user, reference: str) -> Ticket | None:
     )
 
 
-def ticket_pk_version_get(*, user, reference: str) -> tuple[int, int] | None:
+def ticket_pk_version_get(*, user: User | AnonymousUser, reference: str) -> tuple[int, int] | None:
     """The internal id and current version of a ticket, for staff polling presence."""
     if not is_staff_member(user):
         return None
     return Ticket.objects.filter(reference=reference).values_list("pk", "version").first()
 
 
-def customer_staff_get(*, user, number: str) -> Customer | None:
+def customer_staff_get(*, user: User | AnonymousUser, number: str) -> Customer | None:
     if not is_staff_member(user):
         return None
     return Customer.objects.filter(number=number).first()
@@ -590,7 +599,7 @@ def audit_actions() -> list[str]:
 DASHBOARD_DAYS = 30
 
 
-def _day_series(rows: dict, days: list) -> list[tuple[Any, int]]:
+def _day_series(rows: dict[Any, int], days: list[date]) -> list[tuple[Any, int]]:
     return [(day, rows.get(day, 0)) for day in days]
 
 

@@ -9,9 +9,10 @@ import re
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from html import unescape as html_unescape
-from typing import Any
+from typing import Any, cast
 
 import nh3
 import phonenumbers
@@ -24,12 +25,12 @@ from anymail.exceptions import (
 )
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, OuterRef, Sum
+from django.db.models import Exists, F, Field, OuterRef, QuerySet, Sum
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
@@ -98,7 +99,7 @@ EMPTY_MESSAGE = gettext_noop("The message is empty.")
 NO_REPLY_STATUSES = frozenset({S.CLOSED, S.EXPIRED, S.REJECTED})
 
 
-def ticket_due_at(*, kind: str, priority: str, start=None):
+def ticket_due_at(*, kind: str, priority: str, start: datetime | None = None) -> datetime:
     """When a ticket of this kind and priority is due under the SLA settings."""
     hours = settings.SLA_HOURS.get(priority, 24)
     hours = min(hours, settings.SLA_HOURS_BY_KIND.get(kind, hours))
@@ -290,7 +291,7 @@ def _notification_mark_sent(
     }
     if evidence:
         details["recorded_from"] = evidence
-    audit = {
+    audit: dict[str, Any] = {
         "actor": "worker",
         "action": "notification.sent",
         "ticket": notification.ticket,
@@ -583,7 +584,7 @@ def ticket_reopen(*, ticket: Ticket, actor: Actor, expected_version: int | None 
 def ticket_assign(
     *,
     ticket: Ticket,
-    assignee: AbstractBaseUser | None,
+    assignee: User | None,
     actor: Actor,
     expected_version: int | None = None,
 ) -> Ticket:
@@ -642,7 +643,7 @@ def ticket_reply_add(
     actor: Actor,
     author: str,
     channel: str,
-    author_user: AbstractBaseUser | None = None,
+    author_user: User | None = None,
     internal: bool = False,
     email_message_id: str | None = None,
     expected_version: int | None = None,
@@ -751,7 +752,7 @@ VERIFICATION_INVALID = gettext_noop(
     "Please make a new request."
 )
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
-_VERIFY_TEMPLATES = {
+_VERIFY_TEMPLATES: dict[str, str] = {
     Verification.Purpose.REQUESTER: "verify_request",
     Verification.Purpose.NEW_EMAIL: "verify_new_email",
 }
@@ -995,7 +996,8 @@ def _modify_clean_value(field: str, raw: Any) -> str:
         value = _modify_clean_email(value)
     if not value and field in MODIFY_SENSITIVE:
         raise _modify_value_error(field, MODIFY_REQUIRED)
-    limit = Customer._meta.get_field(field).max_length
+    # Every field in MODIFY_FIELDS is a CharField with a max_length.
+    limit = cast(int, cast("Field[Any, Any]", Customer._meta.get_field(field)).max_length)
     if len(value) > limit:
         raise _modify_value_error(field, MODIFY_TOO_LONG, limit=limit)
     return value
@@ -1061,7 +1063,9 @@ def _customer_values(customer: Customer) -> dict[str, str]:
     return {field: getattr(customer, field) for field in MODIFY_FIELDS}
 
 
-def _modify_changes_record(ticket: Ticket, customer: Customer, diff: dict[str, str], actor: Actor):
+def _modify_changes_record(
+    ticket: Ticket, customer: Customer, diff: dict[str, str], actor: Actor
+) -> None:
     current = _customer_values(customer)
     rows = [
         FieldChange(ticket=ticket, field=field, old_value=current[field], new_value=value)
@@ -1124,7 +1128,8 @@ def request_modify(
         _modify_changes_record(ticket, customer, diff, actor)
         _modify_after_verified(ticket, actor)
         return ticket
-    owner = customer_get_by_email(email=email)
+    # No customer: `email` was cleaned to a string above.
+    owner = customer_get_by_email(email=cast(str, email))
     diff = {f: v for f, v in cleaned.items() if owner and v != getattr(owner, f)}
     if owner is None or not diff:
         # The same answer as for a real request, but nothing is kept or sent: it just expires.
@@ -1470,7 +1475,7 @@ def request_password_resend(
     return ticket
 
 
-def _opensrs_audit_hook(ticket: Ticket):
+def _opensrs_audit_hook(ticket: Ticket) -> Callable[[OpenSRSExchange], None]:
     """Write every OpenSRS attempt made for `ticket` to the audit log (redacted summaries)."""
 
     def hook(exchange: OpenSRSExchange) -> None:
@@ -1829,7 +1834,8 @@ def _password_resend_notice_bounced(*, notification: Notification, reason: str) 
         if locked.kind == Ticket.Kind.RESEND_PASSWORD and locked.status in _RESEND_REFERRABLE:
             _resend_refer(locked, reason="our notice to the registration email address bounced")
     if current:
-        locked_domain = Domain.objects.select_for_update().get(pk=domain.pk)
+        # `current` is true only with a domain.
+        locked_domain = Domain.objects.select_for_update().get(pk=cast(Domain, domain).pk)
         if locked_domain.registrant_email_status != Domain.EmailStatus.BOUNCING:
             locked_domain.registrant_email_status = Domain.EmailStatus.BOUNCING
             locked_domain.save(update_fields=["registrant_email_status", "updated_at"])
@@ -2225,7 +2231,7 @@ def mailing_default_id(*, list_name: str, subject: str, body_text: str) -> str:
     return f"{list_name}-{digest[:16]}"
 
 
-def _mailing_recipients(list_name: str):
+def _mailing_recipients(list_name: str) -> QuerySet[Customer]:
     recipients = Customer.objects.filter(**{list_name: True}).exclude(
         account_status=Customer.AccountStatus.CLOSED
     )
@@ -2558,7 +2564,7 @@ def _inbound_thread(subject: str, headers: dict[str, str], sender: str) -> Ticke
     )
     if notification_ids:
         candidates += [
-            row.ticket
+            cast(Ticket, row.ticket)  # ticket__isnull=False
             for row in Notification.objects.filter(
                 uuid__in=notification_ids[:10], ticket__isnull=False
             ).select_related("ticket__customer")
@@ -2637,6 +2643,7 @@ def _inbound_store(
     kept, refused = _inbound_attachments_sort(attachments)
     names = _inbound_opt_out_lists(recipients, subject, body)
     text = body or INBOUND_NO_TEXT
+    ticket: Ticket | None
     if names:
         ticket, message, outcome = _inbound_opt_out(
             names=names, sender=sender, subject=subject, body=text, key=key
@@ -2767,7 +2774,7 @@ class StaffForbidden(ApplicationError):
 def disclosure_record(
     *,
     customer: Customer,
-    actor: AbstractBaseUser,
+    actor: User,
     disclosed_to: str,
     information: str,
     legal_basis: str,
@@ -2808,7 +2815,7 @@ def disclosure_record(
 
 
 @transaction.atomic
-def customer_export(*, customer: Customer, actor: AbstractBaseUser) -> dict[str, Any]:
+def customer_export(*, customer: Customer, actor: User) -> dict[str, Any]:
     """Everything held on a customer, for a subject-access request; the export is audited."""
     if not is_staff_member(actor) or not actor.has_perm("tickets.export_customer"):
         raise StaffForbidden(EXPORT_FORBIDDEN)

@@ -3,7 +3,7 @@
 import logging
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from django import forms
@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.selectors import is_staff_member, is_supervisor
 from helpdesk.exceptions import CACHE_DOWN_ERRORS, ApplicationError
+from helpdesk.types import AuthenticatedHttpRequest
 from tickets.audit import audit_verify
 from tickets.models import Message, Ticket
 from tickets.selectors import (
@@ -163,7 +164,7 @@ class QueueForm(forms.Form):
         label=_("Per page"),
         required=False,
         coerce=int,
-        empty_value=QUEUE_PAGE_SIZES[0],
+        empty_value=QUEUE_PAGE_SIZES[0],  # type: ignore[arg-type]  # any value may stand for empty; django-stubs says str
         choices=[(n, str(n)) for n in QUEUE_PAGE_SIZES],
     )
     cursor = forms.CharField(required=False, max_length=600, widget=forms.HiddenInput)
@@ -233,7 +234,7 @@ def _query_string(filters: QueueFilters, **extra: Any) -> str:
 
 @require_GET
 @staff_required
-def queue(request: HttpRequest) -> HttpResponse:
+def queue(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = QueueForm(request.GET)
     form.is_valid()
     filters = _queue_filters(form)
@@ -252,7 +253,10 @@ def queue(request: HttpRequest) -> HttpResponse:
             ),
             "current": name == filters.view,
         }
-        for name, label in QueueForm.base_fields["view"].choices
+        # A ChoiceField's choices are normalised to a list of (value, label) pairs.
+        for name, label in cast(
+            list[tuple[str, Any]], cast(forms.ChoiceField, QueueForm.base_fields["view"]).choices
+        )
     ]
     context = {
         "form": form,
@@ -418,14 +422,14 @@ def _ticket_or_404(request: HttpRequest, reference: str) -> Ticket:
 @require_GET
 @never_cache
 @staff_required
-def ticket_detail(request: HttpRequest, reference: str) -> HttpResponse:
+def ticket_detail(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
     return _ticket_page(request, _ticket_or_404(request, reference))
 
 
 @require_GET
 @never_cache
 @staff_required
-def ticket_presence(request: HttpRequest, reference: str) -> JsonResponse:
+def ticket_presence(request: AuthenticatedHttpRequest, reference: str) -> JsonResponse:
     """Who else is looking, and whether the ticket changed since the version the page shows."""
     found = ticket_pk_version_get(user=request.user, reference=reference)
     if found is None:
@@ -481,7 +485,7 @@ def _act(
 
 @require_POST
 @staff_required
-def ticket_claim(request: HttpRequest, reference: str) -> HttpResponse:
+def ticket_claim(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
     return _act(
         request,
         reference,
@@ -494,14 +498,14 @@ def ticket_claim(request: HttpRequest, reference: str) -> HttpResponse:
 
 @require_POST
 @staff_required
-def ticket_assign_to(request: HttpRequest, reference: str) -> HttpResponse:
+def ticket_assign_to(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
     form = AssignForm(request.POST)
 
     def act(ticket: Ticket, version: int) -> Ticket:
         name = form.cleaned_data["assignee"].strip()
         member = staff_member_get(username=name) if name else None
         if name and member is None:
-            raise ApplicationError(gettext(UNKNOWN_STAFF) % {"name": name})
+            raise ApplicationError(gettext(cast(str, UNKNOWN_STAFF)) % {"name": name})
         return ticket_assign(
             ticket=ticket, assignee=member, actor=request.user, expected_version=version
         )
@@ -511,7 +515,7 @@ def ticket_assign_to(request: HttpRequest, reference: str) -> HttpResponse:
 
 @require_POST
 @staff_required
-def ticket_reply(request: HttpRequest, reference: str) -> HttpResponse:
+def ticket_reply(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
     form = ReplyForm(request.POST)
 
     def act(ticket: Ticket, version: int) -> Message:
@@ -536,7 +540,7 @@ def ticket_reply(request: HttpRequest, reference: str) -> HttpResponse:
 
 @require_POST
 @staff_required
-def ticket_note(request: HttpRequest, reference: str) -> HttpResponse:
+def ticket_note(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
     form = NoteForm(request.POST)
     return _act(
         request,
@@ -559,7 +563,7 @@ def ticket_note(request: HttpRequest, reference: str) -> HttpResponse:
 
 @require_POST
 @staff_required
-def ticket_approve_view(request: HttpRequest, reference: str) -> HttpResponse:
+def ticket_approve_view(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
     return _act(
         request,
         reference,
@@ -570,7 +574,7 @@ def ticket_approve_view(request: HttpRequest, reference: str) -> HttpResponse:
 
 @require_POST
 @staff_required
-def ticket_reject_view(request: HttpRequest, reference: str) -> HttpResponse:
+def ticket_reject_view(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
     form = RejectForm(request.POST)
     return _act(
         request,
@@ -586,7 +590,7 @@ def ticket_reject_view(request: HttpRequest, reference: str) -> HttpResponse:
 
 @require_POST
 @staff_required
-def ticket_resolve_view(request: HttpRequest, reference: str) -> HttpResponse:
+def ticket_resolve_view(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
     form = ResolveForm(request.POST)
     return _act(
         request,
@@ -602,7 +606,7 @@ def ticket_resolve_view(request: HttpRequest, reference: str) -> HttpResponse:
 
 @require_POST
 @staff_required
-def ticket_close_view(request: HttpRequest, reference: str) -> HttpResponse:
+def ticket_close_view(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
     return _act(
         request,
         reference,
@@ -613,7 +617,7 @@ def ticket_close_view(request: HttpRequest, reference: str) -> HttpResponse:
 
 @require_POST
 @staff_required
-def ticket_reopen_view(request: HttpRequest, reference: str) -> HttpResponse:
+def ticket_reopen_view(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
     return _act(
         request,
         reference,
@@ -624,7 +628,7 @@ def ticket_reopen_view(request: HttpRequest, reference: str) -> HttpResponse:
 
 @require_POST
 @staff_required
-def ticket_priority(request: HttpRequest, reference: str) -> HttpResponse:
+def ticket_priority(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
     form = PriorityForm(request.POST)
     return _act(
         request,
@@ -650,7 +654,7 @@ def _customer_or_404(request: HttpRequest, number: str):
 
 @require_GET
 @staff_required
-def customer_detail(request: HttpRequest, number: str) -> HttpResponse:
+def customer_detail(request: AuthenticatedHttpRequest, number: str) -> HttpResponse:
     customer = _customer_or_404(request, number)
     can_disclose = request.user.has_perm("tickets.manage_disclosures")
     context = {
@@ -691,7 +695,7 @@ class DisclosureForm(forms.Form):
 
 @require_http_methods(["GET", "POST"])
 @staff_required
-def disclosure_new(request: HttpRequest, number: str) -> HttpResponse:
+def disclosure_new(request: AuthenticatedHttpRequest, number: str) -> HttpResponse:
     _require_perm(request, "tickets.manage_disclosures")
     customer = _customer_or_404(request, number)
     form = DisclosureForm(request.POST if request.method == "POST" else None)
@@ -710,7 +714,7 @@ def disclosure_new(request: HttpRequest, number: str) -> HttpResponse:
 
 @require_POST
 @staff_required
-def customer_export_view(request: HttpRequest, number: str) -> HttpResponse:
+def customer_export_view(request: AuthenticatedHttpRequest, number: str) -> HttpResponse:
     _require_perm(request, "tickets.export_customer")
     customer = _customer_or_404(request, number)
     data = customer_export(customer=customer, actor=request.user)
@@ -733,7 +737,7 @@ class AuditFilterForm(forms.Form):
 
 @require_GET
 @staff_required
-def audit_log(request: HttpRequest) -> HttpResponse:
+def audit_log(request: AuthenticatedHttpRequest) -> HttpResponse:
     _require_perm(request, "tickets.view_audit_log")
     form = AuditFilterForm(request.GET)
     form.is_valid()
@@ -760,5 +764,5 @@ def audit_log(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @staff_required
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "staff/dashboard.html", {"figures": dashboard_figures()})

@@ -9,7 +9,7 @@ def _notification_send_failure(self, exc, task_id, args, kwargs, einfo) -> None:
     notification_mark_failed(notification_id=kwargs["notification_id"], error=f"task failed: {exc}")
 
 
-@shared_task(
+@shared_task(  # type: ignore[call-overload]  # celery-types' overloads lack on_failure
     bind=True,
     name="tickets.notification_send",
     acks_late=True,
@@ -53,7 +53,7 @@ def _password_resend_failure(self, exc, task_id, args, kwargs, einfo) -> None:
     password_resend_give_up(ticket_id=kwargs["ticket_id"], error=f"task failed: {exc}")
 
 
-@shared_task(
+@shared_task(  # type: ignore[call-overload]  # celery-types' overloads lack on_failure
     bind=True,
     name="tickets.password_resend_process",
     acks_late=True,

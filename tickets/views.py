@@ -18,6 +18,7 @@ from accounts.models import Customer
 from accounts.selectors import customer_for_user
 from helpdesk.exceptions import ApplicationError, RateLimited, TransitionNotAllowed
 from helpdesk.ratelimit import client_ip
+from helpdesk.types import AuthenticatedHttpRequest
 from tickets.models import Message, Ticket
 from tickets.redaction import CARD_NOTICE, contains_card_number
 from tickets.selectors import ticket_get, ticket_list
@@ -348,7 +349,7 @@ def request_opt_out(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def preferences(request: HttpRequest) -> HttpResponse:
+def preferences(request: AuthenticatedHttpRequest) -> HttpResponse:
     customer = _customer_or_404(request)
     if request.method != "POST":
         initial = {
@@ -441,7 +442,7 @@ def _my_ticket_or_404(request: HttpRequest, reference: str) -> Ticket:
 
 @login_required
 @require_http_methods(["GET"])
-def my_tickets(request: HttpRequest) -> HttpResponse:
+def my_tickets(request: AuthenticatedHttpRequest) -> HttpResponse:
     _customer_or_404(request)
     page = Paginator(ticket_list(user=request.user), 25).get_page(request.GET.get("page"))
     return render(request, "portal/my_tickets.html", {"page": page, "tickets": page.object_list})
@@ -472,7 +473,7 @@ def _my_ticket_render(
 
 @login_required
 @require_http_methods(["GET"])
-def my_ticket(request: HttpRequest, reference: str) -> HttpResponse:
+def my_ticket(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
     _customer_or_404(request)
     ticket = _my_ticket_or_404(request, reference)
     return _my_ticket_render(request, ticket, reply_form=TicketReplyForm())
@@ -480,7 +481,7 @@ def my_ticket(request: HttpRequest, reference: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def my_ticket_reply(request: HttpRequest, reference: str) -> HttpResponse:
+def my_ticket_reply(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
     customer = _customer_or_404(request)
     ticket = _my_ticket_or_404(request, reference)
     form = TicketReplyForm(request.POST)
@@ -511,7 +512,7 @@ def my_ticket_reply(request: HttpRequest, reference: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def my_ticket_close(request: HttpRequest, reference: str) -> HttpResponse:
+def my_ticket_close(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
     customer = _customer_or_404(request)
     ticket = _my_ticket_or_404(request, reference)
     form = TicketCloseForm(request.POST)
