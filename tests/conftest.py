@@ -1,6 +1,7 @@
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django.utils import translation
 
 from accounts.roles import AGENTS, SUPERVISORS
 from accounts.services import customer_ensure, staff_user_ensure
@@ -35,6 +36,9 @@ def _test_overrides(settings):
     cache.clear()
     yield
     cache.clear()
+    # A request in another language leaves it active in this thread (LocaleMiddleware does
+    # not undo it); the next test starts in the default language.
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture

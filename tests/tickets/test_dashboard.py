@@ -118,3 +118,28 @@ def test_the_dashboard_draws_svg_charts_with_the_numbers_as_text(agent_client):
 @pytest.mark.django_db
 def test_the_dashboard_is_for_staff_only(alice_client):
     assert alice_client.get("/staff/dashboard/").status_code == 404
+
+
+def test_a_long_label_pushes_the_bars_right_instead_of_running_under_them():
+    from tickets.templatetags.staff_tags import BAR_LABEL_WIDTH, bar_chart
+
+    short = bar_chart([("Open", 3), ("New", 1)], "c1", "By status")
+    assert [bar["x"] for bar in short["bars"]] == [BAR_LABEL_WIDTH, BAR_LABEL_WIDTH]
+
+    label = "Hantar semula kata laluan domain saya"  # as long as a translation can be
+    long = bar_chart([(label, 2), ("Open", 0)], "c2", "By request")
+    start = long["bars"][0]["x"]
+    assert start > BAR_LABEL_WIDTH and start >= len(label) * 8
+    assert {bar["x"] for bar in long["bars"]} == {start}  # every bar starts at the same place
+    assert long["bars"][1]["n_x"] == start + 6  # an empty bar's number sits at its start
+    assert long["width"] > start + long["bars"][0]["width"]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(20, "under 1 min"), (60, "1 min"), (3 * 3600 + 120, "3 h 2 min"), (2 * 86400, "2 d 0 h")],
+)
+def test_durations_read_as_people_say_them(seconds, text):
+    from tickets.templatetags.staff_tags import duration_short
+
+    assert duration_short(timedelta(seconds=seconds)) == text

@@ -18,6 +18,9 @@ register = template.Library()
 
 BAR_ROW_HEIGHT = 28
 BAR_LABEL_WIDTH = 200
+# SVG text is not measured before drawing: a generous average width of a 14 px character, so a
+# long label (or its translation) pushes the bars right instead of running under them.
+BAR_CHAR_WIDTH = 8.5
 BAR_AREA_WIDTH = 120
 COLUMN_WIDTH = 14
 COLUMN_GAP = 4
@@ -26,7 +29,7 @@ COLUMN_AREA_HEIGHT = 100
 
 @register.filter
 def duration_short(value: timedelta | None) -> str:
-    """A duration as people say it: `2 d 4 h`, `3 h 12 min`, `45 min`."""
+    """A duration as people say it: `2 d 4 h`, `3 h 12 min`, `45 min`, `under 1 min`."""
     if value is None:
         return "—"
     minutes = max(int(abs(value).total_seconds() // 60), 0)
@@ -36,6 +39,8 @@ def duration_short(value: timedelta | None) -> str:
         return gettext("%(d)s d %(h)s h") % {"d": days, "h": hours}
     if hours:
         return gettext("%(h)s h %(m)s min") % {"h": hours, "m": minutes}
+    if not minutes:
+        return gettext("under 1 min")
     return gettext("%(m)s min") % {"m": minutes}
 
 
@@ -117,24 +122,27 @@ def sla_info(ticket: Ticket, now: datetime | None = None) -> dict[str, Any]:
 def bar_chart(rows: list[tuple[str, int]], chart_id: str, title: str) -> dict[str, Any]:
     """Horizontal bars for a few labelled counts, with the numbers drawn beside each bar."""
     top = max([n for _label, n in rows] or [0]) or 1
+    longest = max([len(str(label)) for label, _n in rows] or [0])
+    label_width = max(BAR_LABEL_WIDTH, round(longest * BAR_CHAR_WIDTH) + 12)
     bars = []
     for i, (label, n) in enumerate(rows):
+        width = round(BAR_AREA_WIDTH * n / top) if n else 0
         bars.append(
             {
                 "label": label,
                 "n": n,
                 "y": i * BAR_ROW_HEIGHT,
                 "text_y": i * BAR_ROW_HEIGHT + 18,
-                "x": BAR_LABEL_WIDTH,
-                "width": round(BAR_AREA_WIDTH * n / top) if n else 0,
-                "n_x": BAR_LABEL_WIDTH + (round(BAR_AREA_WIDTH * n / top) if n else 0) + 6,
+                "x": label_width,
+                "width": width,
+                "n_x": label_width + width + 6,
             }
         )
     return {
         "bars": bars,
         "chart_id": chart_id,
         "title": title,
-        "width": BAR_LABEL_WIDTH + BAR_AREA_WIDTH + 40,
+        "width": label_width + BAR_AREA_WIDTH + 40,
         "height": max(len(rows), 1) * BAR_ROW_HEIGHT,
         "bar_height": BAR_ROW_HEIGHT - 8,
     }
