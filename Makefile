@@ -37,9 +37,15 @@ lint: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# No index URLs or local wheel folders of the machine that locks; the dev file installs both.
+LOCK := $(BIN)/pip-compile --quiet --strip-extras --no-header --no-annotate \
+	--no-emit-index-url --no-emit-find-links
 lock:
-	$(BIN)/pip-compile --quiet --strip-extras --output-file requirements.txt requirements.in
-	$(BIN)/pip-compile --quiet --strip-extras --output-file requirements-dev.txt requirements-dev.in
+	$(LOCK) --output-file requirements.txt requirements.in
+	sed -i "1i # Pinned from requirements.in; regenerate with 'make lock'." requirements.txt
+	$(LOCK) --output-file requirements-dev.txt requirements-dev.in
+	sed -i "1i # Pinned from requirements-dev.in; regenerate with 'make lock'.\n-r requirements.txt" \
+		requirements-dev.txt
 
 messages: install
 	DEBUG=1 $(BIN)/python manage.py makemessages --locale ms --ignore '.venv/*' --ignore 'var/*' --ignore 'tests/*' --ignore 'bench/*' --no-obsolete
