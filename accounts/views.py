@@ -79,11 +79,13 @@ class LoginView(auth_views.LoginView):
 class PasswordResetForm(auth_forms.PasswordResetForm):
     """Queue the reset email in the outbox, with a link built from SITE_URL only."""
 
-    def save(self, **kwargs: Any) -> None:  # type: ignore[override]  # keywords only: PasswordResetView calls save(**opts)
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Django's view passes everything by keyword; the host comes from SITE_URL, never
+        # from the request.
         site = urlsplit(settings.SITE_URL)
         kwargs["domain_override"] = site.netloc
         kwargs["use_https"] = site.scheme == "https"
-        super().save(**kwargs)
+        super().save(*args, **kwargs)
 
     def send_mail(
         self,
