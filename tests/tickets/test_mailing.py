@@ -8,6 +8,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from accounts.models import Customer
+from helpdesk.exceptions import ApplicationError
 from tests.factories import CustomerFactory
 from tests.tickets.verification_helpers import deliver_outbox, html_part
 from tickets import services
@@ -161,7 +162,7 @@ def test_a_mailing_does_not_open_tickets_or_send_before_commit(subscribers):
 def test_a_mailing_to_an_unknown_list_is_refused(subscribers):
     # given a list that does not exist
     # when a mailing is asked for it
-    with pytest.raises(services.ApplicationError):
+    with pytest.raises(ApplicationError):
         send("everyone")
     # then nothing is queued
     assert not mailing_rows().exists()

@@ -12,6 +12,7 @@ from django.db import transaction
 from tests.factories import TicketFactory
 from tickets import services
 from tickets.models import ActionLog, Notification
+from tickets.services import outbox
 from tickets.tasks import notification_send as notification_send_task
 
 ANYMAIL_TEST = "anymail.backends.test.EmailBackend"
@@ -167,7 +168,7 @@ def test_a_recipient_refused_at_send_time_is_a_bounce(notification, anymail_back
 
 def test_sweep_requeues_rows_left_pending(notification, settings, monkeypatch):
     queued: list[int] = []
-    monkeypatch.setattr(services, "_enqueue_notifications", lambda pks, **_: queued.extend(pks))
+    monkeypatch.setattr(outbox, "_enqueue_notifications", lambda pks, **_: queued.extend(pks))
     settings.NOTIFICATION_SWEEP_AFTER = timedelta(seconds=0)
 
     assert services.notifications_requeue_due() == 1
@@ -246,10 +247,10 @@ def test_a_worker_finding_its_send_already_recorded_adds_no_audit_row(
     notification, anymail_backend
 ):
     # An ESP event recorded the send first (the worker's own write comes second).
-    assert services._notification_mark_sent(notification, "esp-1", evidence="Postmark sent")
+    assert outbox._notification_mark_sent(notification, "esp-1", evidence="Postmark sent")
     rows = ActionLog.objects.count()
 
-    assert not services._notification_mark_sent(notification, "esp-1")
+    assert not outbox._notification_mark_sent(notification, "esp-1")
 
     assert ActionLog.objects.count() == rows
     assert Notification.objects.get(pk=notification.pk).esp_message_id == "esp-1"

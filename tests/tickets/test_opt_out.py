@@ -2,6 +2,7 @@
 
 import pytest
 from django.core import mail, signing
+from django.core.exceptions import ValidationError
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -198,7 +199,7 @@ def test_opt_out_apply_of_newsletters_for_a_non_reseller_is_harmless(alice):
 def test_opt_out_apply_refuses_an_unknown_list(alice):
     # given a list name that does not exist
     # when it is asked for
-    with pytest.raises(services.ValidationError) as excinfo:
+    with pytest.raises(ValidationError) as excinfo:
         services.opt_out_apply(
             customer=alice, lists=["is_staff"], actor=alice, channel="portal", source="test"
         )

@@ -24,6 +24,7 @@ from tests.tickets.resend_helpers import (
 )
 from tickets import services
 from tickets.models import ActionLog, Message, Notification, Ticket
+from tickets.services import password_resend
 from tickets.tasks import password_resend_process as password_resend_task
 
 pytestmark = pytest.mark.django_db
@@ -542,7 +543,7 @@ def test_a_task_redelivered_after_a_crash_mid_call_does_not_call_again(
     def crash(*args, **kwargs):
         raise SystemExit("worker killed")
 
-    monkeypatch.setattr(services, "_resend_finish", crash)
+    monkeypatch.setattr(password_resend, "_resend_finish", crash)
     with pytest.raises(SystemExit):
         process(ticket)
     monkeypatch.undo()
@@ -644,7 +645,7 @@ def test_the_sweep_queues_a_resend_whose_task_was_lost(
     settings.NOTIFICATION_SWEEP_AFTER = timedelta(seconds=0)
     queued: list[int] = []
     monkeypatch.setattr(
-        services,
+        password_resend,
         "_publish",
         lambda tasks, **_: queued.extend(kw["ticket_id"] for _, kw in tasks if "ticket_id" in kw),
     )

@@ -7,6 +7,7 @@ from helpdesk.exceptions import ApplicationError, RateLimited, TransitionNotAllo
 from tests.factories import TicketFactory
 from tickets import services
 from tickets.models import ActionLog, Message, Notification, Ticket
+from tickets.services import lifecycle
 
 S = Ticket.Status
 
@@ -67,7 +68,7 @@ def test_a_failure_after_the_transition_rolls_back_audit_and_outbox(alice, monke
     def explode(**kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(services, "notification_queue", explode)
+    monkeypatch.setattr(lifecycle, "notification_queue", explode)
     with pytest.raises(RuntimeError):
         services.ticket_resolve(ticket=ticket, actor="staff:agent")
 

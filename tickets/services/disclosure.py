@@ -1,0 +1,85 @@
+"""Supervisor-only records: the disclosure register and the customer export."""
+
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_noop
+
+from accounts.models import Customer
+from accounts.selectors import is_staff_member
+from helpdesk.exceptions import ApplicationError
+from tickets.audit import audit_record
+from tickets.models import Disclosure
+from tickets.selectors import customer_export_data
+
+DISCLOSURE_FORBIDDEN = gettext_noop("Only a supervisor can record a disclosure.")
+DISCLOSURE_INCOMPLETE = gettext_noop("Say what was disclosed, to whom, and on what legal basis.")
+EXPORT_FORBIDDEN = gettext_noop("Only a supervisor can export a customer's data.")
+
+
+class StaffForbidden(ApplicationError):
+    """The staff member's role does not allow this (HTTP 403)."""
+
+    status_code = 403
+
+
+@transaction.atomic
+def disclosure_record(
+    *,
+    customer: Customer,
+    actor: User,
+    disclosed_to: str,
+    information: str,
+    legal_basis: str,
+    reference: str = "",
+    disclosed_at: datetime | None = None,
+) -> Disclosure:
+    """Enter a disclosure of a customer's information in the register, and audit it."""
+    if not is_staff_member(actor) or not actor.has_perm("tickets.manage_disclosures"):
+        raise StaffForbidden(DISCLOSURE_FORBIDDEN)
+    values = [disclosed_to.strip(), information.strip(), legal_basis.strip()]
+    if not all(values):
+        raise ApplicationError(DISCLOSURE_INCOMPLETE)
+    disclosure = Disclosure(
+        customer=customer,
+        recorded_by=actor,
+        disclosed_to=values[0],
+        information=values[1],
+        legal_basis=values[2],
+        reference=reference.strip(),
+        disclosed_at=disclosed_at or timezone.now(),
+    )
+    disclosure.full_clean()
+    disclosure.save(force_insert=True)
+    audit_record(
+        actor=actor,
+        action="disclosure.recorded",
+        customer=customer,
+        details={
+            "disclosure": disclosure.pk,
+            "disclosed_to": disclosure.disclosed_to,
+            "information": disclosure.information,
+            "legal_basis": disclosure.legal_basis,
+            "reference": disclosure.reference,
+            "disclosed_at": disclosure.disclosed_at.isoformat(),
+        },
+    )
+    return disclosure
+
+
+@transaction.atomic
+def customer_export(*, customer: Customer, actor: User) -> dict[str, Any]:
+    """Everything held on a customer, for a subject-access request; the export is audited."""
+    if not is_staff_member(actor) or not actor.has_perm("tickets.export_customer"):
+        raise StaffForbidden(EXPORT_FORBIDDEN)
+    data = customer_export_data(customer=customer)
+    audit_record(
+        actor=actor,
+        action="customer.exported",
+        customer=customer,
+        details={"tickets": len(data["tickets"]), "audit_rows": len(data["audit"])},
+    )
+    return data

@@ -1,0 +1,387 @@
+"""Tickets: creation, the state machine, replies, assignment, general help."""
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
+
+from accounts.models import Customer
+from domains.models import Domain
+from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
+from helpdesk.ratelimit import rate_limit_hit
+from tickets.audit import Actor, audit_record
+from tickets.lock_objects import ticket_lock
+from tickets.models import Message, Ticket
+from tickets.redaction import redact_card_numbers
+from tickets.services.outbox import notification_queue
+
+S = Ticket.Status
+
+# The ticket life of DESIGN.md: status -> statuses it may move to.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.NEW: frozenset({S.AWAITING_VERIFICATION, S.OPEN, S.RESOLVED, S.REFERRED, S.REJECTED}),
+    S.AWAITING_VERIFICATION: frozenset({S.OPEN, S.EXPIRED, S.RESOLVED, S.REFERRED, S.REJECTED}),
+    S.OPEN: frozenset({S.RESOLVED, S.AWAITING_CUSTOMER, S.REJECTED, S.REFERRED}),
+    S.AWAITING_CUSTOMER: frozenset({S.OPEN, S.RESOLVED, S.REJECTED, S.CLOSED}),
+    S.RESOLVED: frozenset({S.CLOSED, S.OPEN, S.REFERRED}),
+    S.REFERRED: frozenset({S.CLOSED, S.OPEN}),
+    S.REJECTED: frozenset({S.CLOSED}),
+    S.CLOSED: frozenset(),
+    S.EXPIRED: frozenset(),
+}
+
+TRANSITION_NOT_ALLOWED = gettext_noop("This ticket is {status}; it cannot be moved to {target}.")
+STALE_TICKET = gettext_noop(
+    "This ticket was changed by someone else since you opened it. Reload and try again."
+)
+REPLY_TO_CLOSED = gettext_noop("This ticket is closed; please open a new request.")
+EMPTY_MESSAGE = gettext_noop("The message is empty.")
+# A ticket in one of these takes internal notes only; the requester opens a new request.
+NO_REPLY_STATUSES = frozenset({S.CLOSED, S.EXPIRED, S.REJECTED})
+# Characters no typed address or value may hold.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def ticket_due_at(*, kind: str, priority: str, start: datetime | None = None) -> datetime:
+    """When a ticket of this kind and priority is due under the SLA settings."""
+    hours = settings.SLA_HOURS.get(priority, 24)
+    hours = min(hours, settings.SLA_HOURS_BY_KIND.get(kind, hours))
+    return (start or timezone.now()) + timedelta(hours=hours)
+
+
+@transaction.atomic(savepoint=False)  # a failure fails the caller's whole action
+def ticket_create(
+    *,
+    kind: str,
+    subject: str,
+    actor: Actor,
+    customer: Customer | None = None,
+    domain: Domain | None = None,
+    contact_email: str = "",
+    requested_domain: str = "",
+    body: str = "",
+    channel: str = Ticket.Channel.PORTAL,
+    priority: str = Ticket.Priority.NORMAL,
+    status: str = Ticket.Status.NEW,
+    language: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> Ticket:
+    """Open a ticket, with its first message and its audit row, in one transaction."""
+    now = timezone.now()
+    ticket = Ticket(
+        kind=kind,
+        subject=subject[:200],
+        customer=customer,
+        domain=domain,
+        contact_email=contact_email,
+        requested_domain=requested_domain[:253],
+        channel=channel,
+        priority=priority,
+        status=status,
+        language=language or (customer.language if customer else "en"),
+        due_at=ticket_due_at(kind=kind, priority=priority, start=now),
+        created_at=now,
+    )
+    ticket.full_clean()
+    ticket.save(force_insert=True)
+    if body:
+        Message.objects.create(
+            ticket=ticket,
+            author=Message.Author.CUSTOMER,
+            body=body,
+            channel=channel,
+        )
+    audit_record(
+        actor=actor,
+        action="ticket.created",
+        ticket=ticket,
+        details={"kind": kind, "status": status, "channel": channel, **(details or {})},
+    )
+    return ticket
+
+
+def _check_version(ticket: Ticket, expected_version: int | None) -> None:
+    if expected_version is not None and ticket.version != expected_version:
+        raise ApplicationError(STALE_TICKET, {"version": ticket.version})
+
+
+def _transition(
+    ticket: Ticket,
+    *,
+    to: str,
+    actor: Actor,
+    reason: str = "",
+    details: dict[str, Any] | None = None,
+) -> Ticket:
+    """Move a locked ticket to `to`, or raise TransitionNotAllowed; writes the audit row."""
+    old = ticket.status
+    if to not in TRANSITIONS[old]:
+        raise TransitionNotAllowed(
+            gettext(TRANSITION_NOT_ALLOWED).format(status=S(old).label, target=S(to).label),
+            {"status": old, "target": to},
+        )
+    now = timezone.now()
+    ticket.status = to
+    ticket.version += 1
+    fields = ["status", "version", "updated_at"]
+    if to == S.RESOLVED:
+        ticket.resolved_at = now
+        fields.append("resolved_at")
+    if to == S.CLOSED:
+        ticket.closed_at = now
+        fields.append("closed_at")
+    if to == S.OPEN and old in (S.RESOLVED, S.REFERRED):
+        ticket.resolved_at = None
+        fields.append("resolved_at")
+    ticket.save(update_fields=fields)
+    audit_record(
+        actor=actor,
+        action="ticket.status_changed",
+        ticket=ticket,
+        details={
+            "from": old,
+            "to": to,
+            **({"reason": reason} if reason else {}),
+            **(details or {}),
+        },
+    )
+    return ticket
+
+
+@transaction.atomic
+def ticket_transition(
+    *,
+    ticket: Ticket,
+    to: str,
+    actor: Actor,
+    reason: str = "",
+    expected_version: int | None = None,
+) -> Ticket:
+    """Move a ticket to another status under a row lock (generic; flows add their own effects)."""
+    locked = ticket_lock(pk=ticket.pk)
+    _check_version(locked, expected_version)
+    return _transition(locked, to=to, actor=actor, reason=reason)
+
+
+def _status_notice(ticket: Ticket, *, template: str, extra: dict[str, Any] | None = None) -> None:
+    if ticket.contact_email:
+        notification_queue(
+            ticket=ticket,
+            template=template,
+            recipient=ticket.contact_email,
+            context={"subject": ticket.subject, "status": ticket.status, **(extra or {})},
+        )
+
+
+@transaction.atomic
+def ticket_resolve(
+    *, ticket: Ticket, actor: Actor, note: str = "", expected_version: int | None = None
+) -> Ticket:
+    """Mark a ticket resolved and tell the requester."""
+    locked = ticket_lock(pk=ticket.pk)
+    _check_version(locked, expected_version)
+    _transition(locked, to=S.RESOLVED, actor=actor, reason=note)
+    _status_notice(locked, template="ticket_resolved", extra={"note": note})
+    return locked
+
+
+@transaction.atomic
+def ticket_close(*, ticket: Ticket, actor: Actor, expected_version: int | None = None) -> Ticket:
+    """Close a ticket for good."""
+    locked = ticket_lock(pk=ticket.pk)
+    _check_version(locked, expected_version)
+    return _transition(locked, to=S.CLOSED, actor=actor)
+
+
+@transaction.atomic
+def ticket_reject(
+    *, ticket: Ticket, actor: Actor, reason: str, expected_version: int | None = None
+) -> Ticket:
+    """Refuse a request, telling the requester why."""
+    if not reason.strip():
+        raise ApplicationError(
+            gettext("Give the reason for the rejection; the requester will read it.")
+        )
+    locked = ticket_lock(pk=ticket.pk)
+    _check_version(locked, expected_version)
+    _transition(locked, to=S.REJECTED, actor=actor, reason=reason)
+    _status_notice(locked, template="ticket_rejected", extra={"reason": reason})
+    return locked
+
+
+@transaction.atomic
+def ticket_reopen(*, ticket: Ticket, actor: Actor, expected_version: int | None = None) -> Ticket:
+    """Put a resolved or referred ticket back in the queue."""
+    locked = ticket_lock(pk=ticket.pk)
+    _check_version(locked, expected_version)
+    return _transition(locked, to=S.OPEN, actor=actor)
+
+
+@transaction.atomic
+def ticket_assign(
+    *,
+    ticket: Ticket,
+    assignee: User | None,
+    actor: Actor,
+    expected_version: int | None = None,
+) -> Ticket:
+    """Give a ticket to a staff member (or nobody)."""
+    if assignee is not None and not assignee.is_staff:
+        raise ApplicationError(gettext("Tickets can only be assigned to staff."))
+    locked = ticket_lock(pk=ticket.pk)
+    _check_version(locked, expected_version)
+    if not locked.is_open:
+        raise TransitionNotAllowed(
+            gettext("A {status} ticket cannot be assigned.").format(
+                status=S(locked.status).label.lower()
+            )
+        )
+    old = locked.assignee.get_username() if locked.assignee else None
+    locked.assignee = assignee
+    locked.version += 1
+    locked.save(update_fields=["assignee", "version", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="ticket.assigned",
+        ticket=locked,
+        details={"from": old, "to": assignee.get_username() if assignee else None},
+    )
+    return locked
+
+
+@transaction.atomic
+def ticket_priority_set(
+    *, ticket: Ticket, priority: str, actor: Actor, expected_version: int | None = None
+) -> Ticket:
+    """Change a ticket's priority; the SLA due time follows."""
+    if priority not in Ticket.Priority.values:
+        raise ApplicationError(gettext("Unknown priority {priority}.").format(priority=priority))
+    locked = ticket_lock(pk=ticket.pk)
+    _check_version(locked, expected_version)
+    old = locked.priority
+    locked.priority = priority
+    locked.due_at = ticket_due_at(kind=locked.kind, priority=priority, start=locked.created_at)
+    locked.version += 1
+    locked.save(update_fields=["priority", "due_at", "version", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="ticket.priority_changed",
+        ticket=locked,
+        details={"from": old, "to": priority},
+    )
+    return locked
+
+
+@transaction.atomic
+def ticket_reply_add(
+    *,
+    ticket: Ticket,
+    body: str,
+    actor: Actor,
+    author: str,
+    channel: str,
+    author_user: User | None = None,
+    internal: bool = False,
+    email_message_id: str | None = None,
+    expected_version: int | None = None,
+) -> Message:
+    """Add a message to a ticket; a staff reply is mailed, a customer reply reopens it.
+
+    Card numbers in the body are redacted here, whichever way the message came in.
+    """
+    body, _card_found = redact_card_numbers(body)
+    if not body.strip():
+        raise ApplicationError(EMPTY_MESSAGE)
+    locked = ticket_lock(pk=ticket.pk)
+    _check_version(locked, expected_version)
+    if locked.status in NO_REPLY_STATUSES and not internal:
+        raise TransitionNotAllowed(REPLY_TO_CLOSED)
+    message = Message.objects.create(
+        ticket=locked,
+        author=author,
+        author_user=author_user,
+        body=body,
+        internal=internal,
+        channel=channel,
+        email_message_id=email_message_id,
+    )
+    locked.version += 1
+    locked.save(update_fields=["version", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="ticket.note_added" if internal else "ticket.message_added",
+        ticket=locked,
+        details={"message": message.pk, "author": author, "channel": channel},
+    )
+    if internal:
+        return message
+    if author == Message.Author.STAFF:
+        if locked.status == S.OPEN:
+            _transition(locked, to=S.AWAITING_CUSTOMER, actor=actor)
+        recipient = locked.contact_email or (locked.customer.email if locked.customer else "")
+        if recipient:
+            notification_queue(
+                ticket=locked,
+                template="ticket_reply",
+                recipient=recipient,
+                context={"subject": locked.subject, "body": body},
+            )
+    elif author == Message.Author.CUSTOMER and locked.status in (S.AWAITING_CUSTOMER, S.RESOLVED):
+        _transition(locked, to=S.OPEN, actor=actor, reason="customer replied")
+    return message
+
+
+@transaction.atomic
+def request_general(
+    *,
+    subject: str,
+    body: str,
+    contact_email: str,
+    actor: Actor,
+    customer: Customer | None = None,
+    channel: str = Ticket.Channel.PORTAL,
+    language: str | None = None,
+    email_message_id: str | None = None,
+    client_key: str | None = None,
+) -> Ticket:
+    """Log a general help request and acknowledge it to the address given.
+
+    :param client_key: the requester's address, rate-limited when the request came from outside.
+    """
+    if client_key is not None:
+        rate_limit_hit(scope="request_per_client", key=client_key)
+    subject, _found = redact_card_numbers(subject)
+    body, _found = redact_card_numbers(body)
+    if not subject.strip() or not body.strip():
+        raise ApplicationError(gettext("A subject and a message are both needed."))
+    ticket = ticket_create(
+        kind=Ticket.Kind.GENERAL,
+        subject=subject.strip(),
+        actor=actor,
+        customer=customer,
+        contact_email=contact_email or (customer.email if customer else ""),
+        channel=channel,
+        status=S.OPEN,
+        language=language,
+    )
+    Message.objects.create(
+        ticket=ticket,
+        author=Message.Author.CUSTOMER,
+        body=body,
+        channel=channel,
+        email_message_id=email_message_id,
+    )
+    if ticket.contact_email:
+        notification_queue(
+            ticket=ticket,
+            template="ticket_received",
+            recipient=ticket.contact_email,
+            context={"subject": ticket.subject},
+            key=f"ticket_received:{ticket.reference}",
+        )
+    return ticket

@@ -1,0 +1,437 @@
+"""Outbox: notification rows, sending them once, ESP tracking events."""
+
+import json
+import logging
+import random
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from anymail.exceptions import (
+    AnymailAPIError,
+    AnymailInvalidAddress,
+    AnymailRecipientsRefused,
+    AnymailRequestsAPIError,
+)
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import Customer
+from accounts.selectors import email_canonical
+from helpdesk.celery import app as celery_app
+from tickets import emails
+from tickets.audit import audit_record
+from tickets.lock_objects import notification_lock
+from tickets.models import Notification, Ticket
+
+logger = logging.getLogger(__name__)
+
+
+# After a publish fails, the request path skips publishing for a few seconds instead of making
+# every request wait for the broker's connect timeout; the rows wait in the outbox and the
+# sweeps, which always try, queue them once the broker is back.
+BROKER_RETRY_AFTER_SECONDS = 5.0
+_broker_down_until = 0.0
+# Tasks queued by a sweep in one round trip to the broker.
+_PUBLISH_BATCH = 100
+
+
+def _publish(messages: list[tuple[Any, dict[str, Any]]], *, what: str, sweep: bool = False) -> bool:
+    """Queue tasks, (task, kwargs) each, in one round trip to the broker where it allows.
+
+    False when they were not queued (the sweep will).
+    """
+    global _broker_down_until
+    if not messages or (not sweep and time.monotonic() < _broker_down_until):
+        return False
+    try:
+        with celery_app.producer_or_acquire() as producer, producer.batch():
+            for task, kwargs in messages:
+                task.apply_async(kwargs=kwargs, retry=False, producer=producer)
+    except Exception as exc:
+        _broker_down_until = time.monotonic() + BROKER_RETRY_AFTER_SECONDS
+        logger.warning("%s not queued (%s); the sweep will retry", what, exc)
+        return False
+    return True
+
+
+def _notification_task(notification_id: int) -> tuple[Any, dict[str, Any]]:
+    from tickets.tasks import notification_send as notification_send_task
+
+    return notification_send_task, {"notification_id": notification_id}
+
+
+def _enqueue_notifications(notification_ids: list[int], *, sweep: bool = False) -> None:
+    _publish(
+        [_notification_task(pk) for pk in notification_ids],
+        what=f"notifications {notification_ids[:5]}",
+        sweep=sweep,
+    )
+
+
+def notification_queue(
+    *,
+    template: str,
+    recipient: str,
+    context: dict[str, Any],
+    ticket: Ticket | None = None,
+    key: str | None = None,
+    language: str | None = None,
+    headers: dict[str, str] | None = None,
+    publish: bool = True,
+) -> Notification:
+    """Write an outbox row in the caller's transaction and send it once that commits.
+
+    With `publish=False` the caller queues its task (`_notification_task`) after the commit.
+    """
+    if ticket is not None:
+        context = {"reference": ticket.reference, **context}
+    now = timezone.now()
+    notification = Notification(
+        ticket=ticket,
+        template=template,
+        recipient=recipient,
+        context=context,
+        headers=headers or {},
+        language=language or (ticket.language if ticket else "en"),
+        idempotency_key=key
+        or f"{template}:{ticket.reference if ticket else ''}:{now.timestamp()}"
+        f":{random.getrandbits(32)}",
+        next_attempt_at=now,
+    )
+    notification.save(force_insert=True)
+    if publish:
+        transaction.on_commit(lambda: _enqueue_notifications([notification.pk]))
+    return notification
+
+
+# Context keys holding single-use secrets (verification and password-reset links).
+SECRET_CONTEXT_KEYS = frozenset({"link"})
+
+
+class NotificationRetry(Exception):
+    """A transient sending error; try again after `countdown` seconds."""
+
+    def __init__(self, countdown: int, error: str) -> None:
+        super().__init__(error)
+        self.countdown = countdown
+
+
+def _is_transient(exc: Exception) -> bool:
+    if isinstance(exc, AnymailRequestsAPIError):
+        code = exc.status_code
+        return code is None or code == 429 or code >= 500
+    if isinstance(exc, AnymailAPIError):
+        return True
+    return isinstance(exc, (ConnectionError, TimeoutError, OSError))
+
+
+def _backoff(attempt: int) -> int:
+    """Exponential backoff with full jitter: 0..min(600, base * 2^attempt) seconds (base 5)."""
+    base = getattr(settings, "NOTIFICATION_BACKOFF_SECONDS", 5)
+    return max(1, int(random.uniform(0, min(600, base * 2**attempt))))  # noqa: S311
+
+
+def notification_send(*, notification_id: int) -> str:
+    """Send one outbox row at most once.
+
+    Idempotent by claim (conditional update pending -> sending): a redelivered task finds the
+    row already claimed or sent and does nothing. Returns the row's final status.
+    """
+    now = timezone.now()
+    claimed = Notification.objects.filter(
+        pk=notification_id, status=Notification.Status.PENDING
+    ).update(status=Notification.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+    if claimed != 1:
+        return "skipped"
+    notification = Notification.objects.select_related("ticket__customer").get(pk=notification_id)
+    if _mailing_opted_out_since(notification):
+        _notification_fail(notification, "the recipient opted out before it was sent")
+        return Notification.Status.FAILED
+    # The send happens outside any transaction: a failed commit must not cause a second send.
+    try:
+        message = emails.build_message(notification)
+        message.send()
+    except AnymailRecipientsRefused as exc:
+        notification_bounced(notification=notification, reason=f"refused at send time: {exc}")
+        return Notification.Status.BOUNCED
+    except AnymailInvalidAddress as exc:
+        _notification_fail(notification, str(exc))
+        return Notification.Status.FAILED
+    except Exception as exc:
+        if not _is_transient(exc):
+            _notification_fail(notification, f"{type(exc).__name__}: {exc}")
+            return Notification.Status.FAILED
+        if notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
+            _notification_fail(
+                notification, f"gave up after {notification.attempts} attempts: {exc}"
+            )
+            return Notification.Status.FAILED
+        countdown = _backoff(notification.attempts)
+        Notification.objects.filter(pk=notification.pk).update(
+            status=Notification.Status.PENDING,
+            last_error=f"{type(exc).__name__}: {exc}"[:2000],
+            next_attempt_at=timezone.now() + timedelta(seconds=countdown),
+        )
+        raise NotificationRetry(countdown, str(exc)) from exc
+    status = message.anymail_status
+    # One recipient, so one id; the test backend's ids are integers.
+    message_id = "" if isinstance(status.message_id, set | None) else str(status.message_id)
+    if not _notification_mark_sent(notification, message_id):
+        logger.info("%s was already recorded from an ESP event", notification.uuid)
+    logger.info("sent %s to %s (%s)", notification.template, notification.recipient, message_id)
+    return Notification.Status.SENT
+
+
+# Rows that may still be marked sent: claimed, or handed back to the outbox by the sweep.
+_UNMARKED = (Notification.Status.PENDING, Notification.Status.SENDING)
+
+
+def _notification_mark_sent(
+    notification: Notification, message_id: str, evidence: str = ""
+) -> bool:
+    """Record a handed-over email and its audit row, as soon after the hand-over as possible.
+
+    Both the worker (right after the ESP accepted the email) and an ESP tracking event (for a
+    row whose worker died before it could record the send: `evidence`) come here; whichever is
+    first records it, once. False when the row was already recorded. On PostgreSQL the change
+    and its audit row are one statement (one round trip).
+    """
+    # A link carrying a live token is needed only until the email is handed over.
+    context = {k: v for k, v in notification.context.items() if k not in SECRET_CONTEXT_KEYS}
+    now = timezone.now()
+    details = {
+        "notification": str(notification.uuid),
+        "template": notification.template,
+        "to": notification.recipient,
+        "esp_message_id": message_id,
+        "attempt": notification.attempts,
+    }
+    if evidence:
+        details["recorded_from"] = evidence
+    audit: dict[str, Any] = {
+        "actor": "worker",
+        "action": "notification.sent",
+        "ticket": notification.ticket,
+        "details": details,
+    }
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(Notification._meta.db_table)
+        mark = (
+            f"UPDATE {table} SET status = %s, esp_message_id = %s, sent_at = %s, "  # noqa: S608
+            "context = %s::jsonb, updated_at = %s WHERE id = %s AND status IN (%s, %s) "
+            "RETURNING id",
+            [
+                Notification.Status.SENT,
+                message_id,
+                now,
+                json.dumps(context),
+                now,
+                notification.pk,
+                *_UNMARKED,
+            ],
+        )
+        return audit_record(**audit, along_with=mark, along_required=True) is not None
+    with transaction.atomic():
+        marked = Notification.objects.filter(pk=notification.pk, status__in=_UNMARKED).update(
+            status=Notification.Status.SENT, esp_message_id=message_id, sent_at=now, context=context
+        )
+        if marked:
+            audit_record(**audit)
+    return bool(marked)
+
+
+def _mailing_opted_out_since(notification: Notification) -> bool:
+    """Whether a queued mailing's recipient left the list after it was queued."""
+    context = notification.context
+    if notification.template != "mailing" or "customer" not in context:
+        return False
+    list_name = context.get("list_name")
+    if list_name not in ("product_mailings", "reseller_newsletters"):
+        return False
+    return not Customer.objects.filter(number=context["customer"], **{list_name: True}).exists()
+
+
+def _notification_fail(notification: Notification, error: str) -> None:
+    with transaction.atomic():
+        Notification.objects.filter(pk=notification.pk).update(
+            status=Notification.Status.FAILED, last_error=error[:2000]
+        )
+        audit_record(
+            actor="worker",
+            action="notification.failed",
+            ticket=notification.ticket,
+            details={
+                "notification": str(notification.uuid),
+                "template": notification.template,
+                "to": notification.recipient,
+                "error": error[:500],
+            },
+        )
+
+
+def notification_mark_failed(*, notification_id: int, error: str) -> None:
+    """Give up on a row whose task ran out of retries."""
+    notification = Notification.objects.select_related("ticket__customer").get(pk=notification_id)
+    if notification.status in (Notification.Status.PENDING, Notification.Status.SENDING):
+        _notification_fail(notification, error)
+
+
+# Templates whose recipient is a domain's registration address: a bounce there means the
+# address on record is dead. The password-resend flow registers its handler here.
+BOUNCE_HANDLERS: dict[str, Any] = {}
+
+
+@transaction.atomic
+def notification_bounced(*, notification: Notification, reason: str) -> None:
+    """Record a bounce or a send-time refusal, and let the flow that sent it react."""
+    Notification.objects.filter(pk=notification.pk).update(
+        status=Notification.Status.BOUNCED, last_error=reason[:2000]
+    )
+    audit_record(
+        actor="worker",
+        action="notification.bounced",
+        ticket=notification.ticket,
+        details={
+            "notification": str(notification.uuid),
+            "template": notification.template,
+            "to": notification.recipient,
+            "reason": reason[:500],
+        },
+    )
+    handler = BOUNCE_HANDLERS.get(notification.template)
+    if handler is not None:
+        handler(notification=notification, reason=reason)
+
+
+def notifications_requeue_due(*, batch_size: int = 500) -> int:
+    """Re-queue outbox rows whose task never ran (broker down at commit, worker killed)."""
+    now = timezone.now()
+    stale_claim = now - settings.NOTIFICATION_SENDING_STALE_AFTER
+    # A worker killed mid-send leaves its row claimed: hand it back (at-least-once delivery).
+    Notification.objects.filter(
+        status=Notification.Status.SENDING, claimed_at__lt=stale_claim
+    ).update(status=Notification.Status.PENDING, next_attempt_at=now)
+    due = list(
+        Notification.objects.due_for_sweep(older_than=now - settings.NOTIFICATION_SWEEP_AFTER)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    if due:
+        # Push the next sweep back so a slow worker does not get the same row twice a minute.
+        Notification.objects.filter(pk__in=due, status=Notification.Status.PENDING).update(
+            next_attempt_at=now
+        )
+    for start in range(0, len(due), _PUBLISH_BATCH):
+        _enqueue_notifications(due[start : start + _PUBLISH_BATCH], sweep=True)
+    return len(due)
+
+
+# Only these mean the address is dead; soft bounces and deferrals may still deliver.
+_FINAL_POSTMARK_BOUNCES = frozenset({"HardBounce", "BadEmailAddress"})
+_FINAL_REJECT_REASONS = frozenset({"bounced", "invalid"})
+
+
+def _tracking_is_final_bounce(
+    *, esp_name: str, event_type: str, reject_reason: str, esp_event_type: str
+) -> bool:
+    if esp_name.lower() == "postmark" and event_type in ("bounced", "rejected"):
+        return esp_event_type in _FINAL_POSTMARK_BOUNCES
+    if event_type == "bounced":
+        return True
+    return event_type == "rejected" and reject_reason in _FINAL_REJECT_REASONS
+
+
+# Anymail's normalised tracking events that only follow an email the ESP accepted.
+ESP_ACCEPTED_EVENTS = frozenset(
+    {
+        "queued",
+        "sent",
+        "deferred",
+        "delivered",
+        "autoresponded",
+        "opened",
+        "clicked",
+        "complained",
+        "unsubscribed",
+    }
+)
+
+
+def _tracking_notification(metadata: dict[str, Any], message_id: str) -> Notification | None:
+    raw = metadata.get("notification") if isinstance(metadata, dict) else None
+    if raw:
+        try:
+            found = Notification.objects.filter(uuid=uuid.UUID(str(raw))).first()
+        except ValueError:
+            found = None
+        if found is not None:
+            return found
+    if message_id:
+        return Notification.objects.filter(esp_message_id=message_id).order_by("pk").first()
+    return None
+
+
+@transaction.atomic
+def notification_tracking_event(
+    *,
+    esp_name: str,
+    event_type: str,
+    message_id: str,
+    recipient: str,
+    metadata: dict[str, Any],
+    reject_reason: str,
+    description: str,
+    esp_event_type: str,
+) -> str:
+    """Apply one ESP tracking event to its outbox row; a repeated event changes nothing."""
+    found = _tracking_notification(metadata, message_id)
+    if found is None:
+        return "unmatched"
+    if recipient and email_canonical(recipient) != email_canonical(found.recipient):
+        return "unmatched"
+    notification = notification_lock(pk=found.pk)
+    recorded = False
+    if event_type in ESP_ACCEPTED_EVENTS and notification.status in _UNMARKED:
+        # The ESP has this email, but no send was recorded: the worker died between the
+        # hand-over and its write, or the ESP's answer was lost. Record it now, so the sweep
+        # does not send it again.
+        recorded = _notification_mark_sent(
+            notification,
+            notification.esp_message_id or message_id,
+            evidence=f"{esp_name} {event_type}".strip(),
+        )
+        notification.status = Notification.Status.SENT
+    if event_type == "delivered":
+        if notification.status not in (Notification.Status.SENDING, Notification.Status.SENT):
+            return "ignored"
+        notification.status = Notification.Status.DELIVERED
+        notification.save(update_fields=["status", "updated_at"])
+        audit_record(
+            actor="worker",
+            action="notification.delivered",
+            ticket=notification.ticket,
+            details={
+                "notification": str(notification.uuid),
+                "template": notification.template,
+                "to": notification.recipient,
+                "esp": esp_name,
+            },
+        )
+        return "delivered"
+    final = _tracking_is_final_bounce(
+        esp_name=esp_name,
+        event_type=event_type,
+        reject_reason=reject_reason,
+        esp_event_type=esp_event_type,
+    )
+    if not final or notification.status == Notification.Status.BOUNCED:
+        return "recorded" if recorded else "ignored"
+    reason = " ".join(
+        part for part in (esp_name, event_type, esp_event_type, reject_reason, description) if part
+    )
+    notification_bounced(notification=notification, reason=reason)
+    return "bounced"

@@ -1,0 +1,173 @@
+"""Verification against the email on record."""
+
+import hashlib
+import hmac
+import re
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Sum
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
+
+from helpdesk.exceptions import ApplicationError
+from helpdesk.ratelimit import rate_limit_hit
+from tickets.audit import Actor, audit_record
+from tickets.lock_objects import ticket_lock
+from tickets.models import Ticket, Verification
+from tickets.services.lifecycle import _transition
+from tickets.services.outbox import notification_queue
+
+S = Ticket.Status
+
+
+VERIFICATION_INVALID = gettext_noop(
+    "This link is not valid: it may have been used already or have expired. "
+    "Please make a new request."
+)
+_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
+_VERIFY_TEMPLATES: dict[str, str] = {
+    Verification.Purpose.REQUESTER: "verify_request",
+    Verification.Purpose.NEW_EMAIL: "verify_new_email",
+}
+
+# Ticket kind -> handler(ticket=, verification=, actor=), run in the confirming transaction once
+# the requester has proved they read the email on record. Flows register themselves here.
+VERIFIED_HANDLERS: dict[str, Any] = {}
+# Verification purpose -> what confirming a link of that purpose does instead (the modify flow
+# registers the confirmation of a new email address).
+PURPOSE_HANDLERS: dict[str, Any] = {}
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def verification_start(
+    *, ticket: Ticket, purpose: str = Verification.Purpose.REQUESTER, send_to: str
+) -> Verification:
+    """Mail a single-use link for `ticket` to `send_to`, an address taken from the record."""
+    token = secrets.token_urlsafe(32)
+    verification = Verification(
+        ticket=ticket,
+        purpose=purpose,
+        sent_to=send_to,
+        token_hash=_token_hash(token),
+        expires_at=timezone.now() + settings.VERIFICATION_TTL,
+    )
+    verification.full_clean()
+    verification.save(force_insert=True)
+    audit_record(
+        actor="system",
+        action="verification.sent",
+        ticket=ticket,
+        details={"purpose": purpose, "to": send_to, "expires_at": verification.expires_at},
+    )
+    notification_queue(
+        ticket=ticket,
+        template=_VERIFY_TEMPLATES[purpose],
+        recipient=send_to,
+        context={
+            "subject": ticket.subject,
+            "link": settings.SITE_URL + reverse("portal:verify", args=[token]),
+            "hours": int(settings.VERIFICATION_TTL.total_seconds() // 3600),
+        },
+        key=f"verify:{verification.pk}",
+    )
+    return verification
+
+
+def _verification_refusal(ticket: Ticket, verification: Verification) -> str:
+    """Why a presented token may not be used, or "" when it may."""
+    failures = (
+        Verification.objects.filter(ticket=ticket).aggregate(total=Sum("attempts"))["total"] or 0
+    )
+    if failures >= settings.VERIFICATION_MAX_ATTEMPTS:
+        return "locked"
+    if verification.used_at is not None:
+        return "used"
+    if verification.expires_at <= timezone.now():
+        return "expired"
+    if verification.purpose == Verification.Purpose.REQUESTER:
+        if ticket.status != S.AWAITING_VERIFICATION:
+            return "ticket_not_awaiting_verification"
+    elif ticket.status not in (S.OPEN, S.AWAITING_CUSTOMER):
+        return "ticket_not_open"
+    return ""
+
+
+def _verification_consume(digest: str, actor: Actor) -> Ticket | None:
+    # Committed even when refused: a refusal counts as a failed attempt.
+    with transaction.atomic():
+        found = Verification.objects.filter(token_hash=digest).values("pk", "ticket_id").first()
+        if found is None:
+            return None
+        ticket = ticket_lock(pk=found["ticket_id"])
+        verification = Verification.objects.select_for_update().get(pk=found["pk"])
+        if not hmac.compare_digest(verification.token_hash, digest):
+            return None
+        refusal = _verification_refusal(ticket, verification)
+        if refusal:
+            Verification.objects.filter(pk=verification.pk).update(attempts=F("attempts") + 1)
+            audit_record(
+                actor=actor,
+                action="verification.refused",
+                ticket=ticket,
+                details={"purpose": verification.purpose, "reason": refusal},
+            )
+            return None
+        verification.used_at = timezone.now()
+        verification.save(update_fields=["used_at", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="verification.confirmed",
+            ticket=ticket,
+            details={"purpose": verification.purpose, "address": verification.sent_to},
+        )
+        confirmed = PURPOSE_HANDLERS.get(verification.purpose)
+        if confirmed is not None:  # a link that confirms something else than the requester
+            confirmed(ticket=ticket, verification=verification, actor=actor)
+            return ticket
+        _transition(ticket, to=S.OPEN, actor=actor, reason="verified by the email on record")
+        handler = VERIFIED_HANDLERS.get(ticket.kind)
+        if handler is not None:
+            handler(ticket=ticket, verification=verification, actor=actor)
+        return ticket
+
+
+def verification_confirm(*, token: str, client_key: str, actor: Actor) -> Ticket:
+    """Use a verification link: the ticket leaves awaiting_verification and its flow goes on."""
+    rate_limit_hit(scope="verify_per_client", key=client_key)
+    ticket = None
+    if isinstance(token, str) and _TOKEN_SHAPE.match(token):
+        ticket = _verification_consume(_token_hash(token), actor)
+    if ticket is None:
+        raise ApplicationError(gettext(VERIFICATION_INVALID))
+    return ticket
+
+
+def verifications_expire(*, batch_size: int = 500) -> int:
+    """Expire tickets still awaiting verification once their last link has expired."""
+    now = timezone.now()
+    live = Verification.objects.filter(ticket=OuterRef("pk"), expires_at__gt=now)
+    due = list(
+        Ticket.objects.filter(
+            status=S.AWAITING_VERIFICATION, created_at__lte=now - settings.VERIFICATION_TTL
+        )
+        .filter(~Exists(live))
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    expired = 0
+    for pk in due:
+        with transaction.atomic():
+            ticket = ticket_lock(pk=pk)
+            if ticket.status != S.AWAITING_VERIFICATION:
+                continue
+            _transition(ticket, to=S.EXPIRED, actor="system", reason="not verified in time")
+            expired += 1
+    return expired
