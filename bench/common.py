@@ -297,11 +297,11 @@ def verdict(ok: bool | None) -> str:
     return "pass" if ok else "MISS"
 
 
-def migrate() -> None:
-    """Create the bench database when missing and migrate it."""
+def migrate(url: str = DATABASE_URL) -> None:
+    """Create the bench database (or the one at `url`) when missing and migrate it."""
     import psycopg
 
-    name = DATABASE_URL.rsplit("/", 1)[1]
+    name = url.rsplit("/", 1)[1]
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if not exists:
@@ -309,7 +309,7 @@ def migrate() -> None:
     subprocess.run(
         [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
         cwd=ROOT,
-        env=bench_env(),
+        env=bench_env(DATABASE_URL=url),
         check=True,
     )
 
