@@ -42,14 +42,13 @@ _last_warning = 0.0
 def _count_in(backend: BaseCache, counters: list[tuple[str, int]]) -> list[int]:
     if isinstance(backend, RedisCache):
         # One round trip for them all (the generic add-then-incr below takes three each).
-        pipe = None
+        client = backend._cache.get_client(write=True)  # type: ignore[attr-defined]  # django-stubs omits RedisCache._cache
+        pipe = client.pipeline(transaction=False)
         for cache_key, timeout in counters:
             key = backend.make_and_validate_key(cache_key)
-            if pipe is None:
-                pipe = backend._cache.get_client(key, write=True).pipeline(transaction=False)  # type: ignore[attr-defined]  # django-stubs omits RedisCache._cache
             pipe.set(key, 0, ex=timeout, nx=True)
             pipe.incr(key)
-        return [int(n) for n in pipe.execute()[1::2]] if pipe is not None else []
+        return [int(n) for n in pipe.execute()[1::2]]
     counts = []
     for cache_key, timeout in counters:
         if backend.add(cache_key, 1, timeout=timeout):

@@ -505,7 +505,7 @@ def ticket_assign_to(request: AuthenticatedHttpRequest, reference: str) -> HttpR
         name = form.cleaned_data["assignee"].strip()
         member = staff_member_get(username=name) if name else None
         if name and member is None:
-            raise ApplicationError(gettext(cast(str, UNKNOWN_STAFF)) % {"name": name})
+            raise ApplicationError(str(UNKNOWN_STAFF) % {"name": name})
         return ticket_assign(
             ticket=ticket, assignee=member, actor=request.user, expected_version=version
         )
@@ -703,7 +703,7 @@ def disclosure_new(request: AuthenticatedHttpRequest, number: str) -> HttpRespon
         try:
             disclosure_record(customer=customer, actor=request.user, **form.cleaned_data)
         except ApplicationError as exc:
-            form.add_error(None, gettext(exc.message))
+            form.add_error(None, exc.message)
         else:
             messages.success(request, _("The disclosure is recorded."))
             return redirect("staff:customer", number=customer.number)

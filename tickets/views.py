@@ -102,7 +102,7 @@ def request_general(request: HttpRequest) -> HttpResponse:
             language=getattr(request, "LANGUAGE_CODE", None),
         )
     except RateLimited as exc:
-        form.add_error(None, gettext(exc.message))
+        form.add_error(None, exc.message)
         response = render(request, "portal/request_general.html", {"form": form})
         return _rate_limited_response(response, exc)
     except ApplicationError:
@@ -156,7 +156,7 @@ def request_password(request: HttpRequest) -> HttpResponse:
                 for field, errors in exc.message_dict.items():
                     form.add_error(field if field in form.fields else None, errors)
             except RateLimited as exc:
-                form.add_error(None, gettext(exc.message))
+                form.add_error(None, exc.message)
                 status, retry_after = 429, exc.retry_after
             else:
                 context = _password_resend_context(ticket=ticket, detail=gettext(RESEND_DETAIL))
@@ -227,7 +227,7 @@ def request_modify(request: HttpRequest) -> HttpResponse:
                 _modify_form_errors(form, exc)
                 status = 400
             except RateLimited as exc:
-                form.add_error(None, gettext(exc.message))
+                form.add_error(None, exc.message)
                 status = 429
             else:
                 card = modify_input_has_card(changes=form.changes(), note=form.cleaned_data["note"])
@@ -334,7 +334,7 @@ def request_opt_out(request: HttpRequest) -> HttpResponse:
                 for field, errors in exc.message_dict.items():
                     form.add_error(field if field in form.fields else None, errors)
             except RateLimited as exc:
-                form.add_error(None, gettext(exc.message))
+                form.add_error(None, exc.message)
                 status, retry_after = 429, exc.retry_after
             else:
                 hours = int(settings.VERIFICATION_TTL.total_seconds() // 3600)

@@ -6,8 +6,9 @@ from playwright.sync_api import expect
 
 from accounts.models import Customer
 from tests.factories import DomainFactory, TicketFactory
+from tests.tickets.verification_helpers import link_token, owner_request, verification_mail
 from tickets import services
-from tickets.models import Disclosure, Notification, Ticket
+from tickets.models import Disclosure, Notification
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -25,15 +26,7 @@ def test_an_agent_filters_the_queue_approves_a_phone_change_and_replies(
 ):
     # given a phone change waiting for staff, and other tickets in the queue
     settings.MODIFY_AUTO_APPLY_LOW_RISK = False
-    ticket = services.request_modify(
-        email=None,
-        customer=alice,
-        changes={"phone": "+60 12 345 6789"},
-        note="New number please",
-        client_key="10.0.0.7",
-        actor=alice,
-        channel=Ticket.Channel.PORTAL,
-    )
+    ticket = owner_request(alice, {"phone": "+60 12 345 6789"}, note="New number please")
     domain = DomainFactory(name="slow-shop.test")
     TicketFactory(
         customer=domain.customer,
@@ -108,17 +101,7 @@ def test_only_a_supervisor_can_approve_an_email_change(
     live_server, browser, page, agent, supervisor, alice
 ):
     # given an email change whose new address has confirmed its link
-    from tests.tickets.verification_helpers import link_token, verification_mail
-
-    ticket = services.request_modify(
-        email=None,
-        customer=alice,
-        changes={"email": "alice.new@example.net"},
-        note="",
-        client_key="10.0.0.7",
-        actor=alice,
-        channel=Ticket.Channel.PORTAL,
-    )
+    ticket = owner_request(alice, {"email": "alice.new@example.net"})
     token = link_token(verification_mail(ticket, "verify_new_email"))
     services.verification_confirm(token=token, client_key="10.0.0.3", actor="anonymous")
 

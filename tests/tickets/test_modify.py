@@ -16,6 +16,7 @@ from tests.tickets.verification_helpers import (
     deliver_outbox,
     html_part,
     link_token,
+    owner_request,
     verification_mail,
 )
 from tickets import services
@@ -40,18 +41,6 @@ def anonymous_request(email="alice@example.test", changes=None, note=""):
         client_key="10.0.0.1",
         actor="anonymous",
         channel=Ticket.Channel.API,
-    )
-
-
-def owner_request(customer, changes, note=""):
-    return services.request_modify(
-        email=None,
-        customer=customer,
-        changes=changes,
-        note=note,
-        client_key="10.0.0.2",
-        actor=customer,
-        channel=Ticket.Channel.PORTAL,
     )
 
 

@@ -399,3 +399,44 @@ def test_an_event_before_the_esp_answers_is_recorded_once(client, alice, setting
     assert sent_audit_rows(notification).count() == 1
     assert len(mail.outbox) == 1
     assert audit_verify().ok
+
+
+def test_an_event_naming_another_recipient_records_nothing(client, handed_over_unrecorded):
+    # A misrouted or forged event must not stop a send that may never have reached its owner.
+    row = handed_over_unrecorded
+    payload = {**postmark_delivery(row), "Recipient": "someone.else@example.test"}
+
+    post(client, payload)
+
+    row.refresh_from_db()
+    assert row.status == "sending"
+    assert not sent_audit_rows(row).exists()
+    services.notifications_requeue_due()
+    assert send_outbox() == ["sent"]
+    assert mail.outbox[-1].to == [row.recipient]
+
+
+def test_a_repeated_event_for_a_recorded_send_changes_nothing(client, handed_over_unrecorded):
+    row = handed_over_unrecorded
+    post(client, postmark_delivery(row))
+    rows = ActionLog.objects.count()
+
+    response = post(client, postmark_delivery(row))
+
+    assert response.status_code == 200
+    assert ActionLog.objects.count() == rows
+    assert sent_audit_rows(row).count() == 1
+
+
+def test_a_bounce_of_an_unrecorded_send_is_a_bounce_and_is_not_sent_again(
+    client, handed_over_unrecorded
+):
+    row = handed_over_unrecorded
+
+    post(client, postmark_bounce(row))
+
+    row.refresh_from_db()
+    assert row.status == "bounced"
+    services.notifications_requeue_due()
+    assert send_outbox() == []
+    assert len(mail.outbox) == 1

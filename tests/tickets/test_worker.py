@@ -186,23 +186,48 @@ def _queued(queue: str) -> list[dict]:
     return found
 
 
-def test_a_resend_request_queues_its_two_tasks_together():
-    # The OpenSRS work and the acknowledgement go to the broker in one batch after the commit.
+def resend_requested() -> tuple[Ticket, Notification]:
+    """A password-resend request through the API: its ticket and its acknowledgement row."""
     from rest_framework.test import APIClient
 
-    celery_app.control.purge()
     response = APIClient().post(
         "/api/v1/requests/password-resend/",
         {"domain": "alice-shop.test", "contact_email": "me@typed.test"},
         format="json",
     )
-
     assert response.status_code == 202
     ticket = Ticket.objects.get(reference=response.json()["reference"])
-    received = Notification.objects.get(ticket=ticket)
+    return ticket, Notification.objects.get(ticket=ticket)
+
+
+def assert_resend_tasks_queued(ticket: Ticket, received: Notification) -> None:
+    """The OpenSRS work of `ticket` and its acknowledgement wait, each in its queue, once."""
     assert _queued("opensrs") == [
         {"task": "tickets.password_resend_process", "kwargs": {"ticket_id": ticket.pk}}
     ]
     assert _queued("celery") == [
         {"task": "tickets.notification_send", "kwargs": {"notification_id": received.pk}}
     ]
+
+
+def test_a_resend_request_queues_its_two_tasks_together():
+    # The OpenSRS work and the acknowledgement go to the broker in one batch after the commit.
+    celery_app.control.purge()
+
+    ticket, received = resend_requested()
+
+    assert_resend_tasks_queued(ticket, received)
+
+
+def test_a_resend_request_made_while_the_broker_is_down_is_queued_by_the_sweeps(settings):
+    # The request is answered and kept; its two tasks, lost at the commit, come from the sweeps.
+    celery_app.control.purge()
+    settings.NOTIFICATION_SWEEP_AFTER = timedelta(seconds=0)
+    with broker_unreachable():
+        ticket, received = resend_requested()
+    assert _queued("opensrs") == [] and _queued("celery") == []
+
+    assert services.password_resend_requeue_due() == 1
+    assert services.notifications_requeue_due() == 1
+
+    assert_resend_tasks_queued(ticket, received)

@@ -1,4 +1,4 @@
-"""Helpers for tests that follow verification links and deliver the outbox."""
+"""Helpers for tests that make requests, follow verification links and deliver the outbox."""
 
 import re
 
@@ -38,3 +38,16 @@ def deliver_outbox() -> list:
 
 def html_part(message) -> str:
     return next(content for content, mimetype in message.alternatives if mimetype == "text/html")
+
+
+def owner_request(customer, changes, note=""):
+    """A change of personal information asked for by the logged-in owner on the portal."""
+    return services.request_modify(
+        email=None,
+        customer=customer,
+        changes=changes,
+        note=note,
+        client_key="10.0.0.2",
+        actor=customer,
+        channel=Ticket.Channel.PORTAL,
+    )

@@ -190,6 +190,16 @@ def notification_send(*, notification_id: int) -> str:
 _UNMARKED = (Notification.Status.PENDING, Notification.Status.SENDING)
 
 
+def _notification_details(notification: Notification, **extra: Any) -> dict[str, Any]:
+    """What every audit row about an outbox row records of it, plus `extra`."""
+    return {
+        "notification": str(notification.uuid),
+        "template": notification.template,
+        "to": notification.recipient,
+        **extra,
+    }
+
+
 def _notification_mark_sent(
     notification: Notification, message_id: str, evidence: str = ""
 ) -> bool:
@@ -203,13 +213,9 @@ def _notification_mark_sent(
     # A link carrying a live token is needed only until the email is handed over.
     context = {k: v for k, v in notification.context.items() if k not in SECRET_CONTEXT_KEYS}
     now = timezone.now()
-    details = {
-        "notification": str(notification.uuid),
-        "template": notification.template,
-        "to": notification.recipient,
-        "esp_message_id": message_id,
-        "attempt": notification.attempts,
-    }
+    details = _notification_details(
+        notification, esp_message_id=message_id, attempt=notification.attempts
+    )
     if evidence:
         details["recorded_from"] = evidence
     audit: dict[str, Any] = {
@@ -264,19 +270,14 @@ def _notification_fail(notification: Notification, error: str) -> None:
             actor="worker",
             action="notification.failed",
             ticket=notification.ticket,
-            details={
-                "notification": str(notification.uuid),
-                "template": notification.template,
-                "to": notification.recipient,
-                "error": error[:500],
-            },
+            details=_notification_details(notification, error=error[:500]),
         )
 
 
 def notification_mark_failed(*, notification_id: int, error: str) -> None:
     """Give up on a row whose task ran out of retries."""
     notification = Notification.objects.select_related("ticket__customer").get(pk=notification_id)
-    if notification.status in (Notification.Status.PENDING, Notification.Status.SENDING):
+    if notification.status in _UNMARKED:
         _notification_fail(notification, error)
 
 
@@ -295,12 +296,7 @@ def notification_bounced(*, notification: Notification, reason: str) -> None:
         actor="worker",
         action="notification.bounced",
         ticket=notification.ticket,
-        details={
-            "notification": str(notification.uuid),
-            "template": notification.template,
-            "to": notification.recipient,
-            "reason": reason[:500],
-        },
+        details=_notification_details(notification, reason=reason[:500]),
     )
     handler = BOUNCE_HANDLERS.get(notification.template)
     if handler is not None:
@@ -414,12 +410,7 @@ def notification_tracking_event(
             actor="worker",
             action="notification.delivered",
             ticket=notification.ticket,
-            details={
-                "notification": str(notification.uuid),
-                "template": notification.template,
-                "to": notification.recipient,
-                "esp": esp_name,
-            },
+            details=_notification_details(notification, esp=esp_name),
         )
         return "delivered"
     final = _tracking_is_final_bounce(
