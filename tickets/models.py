@@ -63,6 +63,10 @@ class Ticket(BaseModel):
         HIGH = "high", _("High")
         URGENT = "urgent", _("Urgent")
 
+    class VerifiedBy(models.TextChoices):
+        SESSION = "session", _("The owner's own login")
+        EMAIL_LINK = "email_link", _("A link sent to the email on record")
+
     class Channel(models.TextChoices):
         PORTAL = "portal", _("Portal")
         EMAIL = "email", _("Email")
@@ -99,6 +103,18 @@ class Ticket(BaseModel):
     language = models.CharField(max_length=5, default="en")
     # Bumped on every change: a form posted with an older version is refused (stale edit).
     version = models.PositiveIntegerField(default=1)
+    # The recorded fact that the owner of the email on record stands behind this request: set
+    # once, by the owner's own session or by the link they confirmed. No change is applied to a
+    # customer's record without it, whatever statuses the ticket went through.
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verified_by = models.CharField(max_length=10, choices=VerifiedBy.choices, blank=True)
+    verification = models.ForeignKey(
+        "tickets.Verification",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
 
     objects = TicketQuerySet.as_manager()
 
