@@ -1,24 +1,35 @@
 from django.contrib import admin
 
-from tickets.models import ActionLog, Disclosure, FieldChange, Message, Notification, Ticket
+from helpdesk.admin import ReadOnlyAdminMixin
+from tickets.models import (
+    ActionLog,
+    Disclosure,
+    FieldChange,
+    Message,
+    Notification,
+    Ticket,
+    Verification,
+)
+
+# Every model here is view-only (ReadOnlyAdminMixin): tickets, their history and the outbox
+# change only through the services, which validate and write the audit log.
 
 
-class FieldChangeInline(admin.TabularInline):
+class FieldChangeInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = FieldChange
     extra = 0
     readonly_fields = ("field", "old_value", "new_value", "applied_at")
-    can_delete = False
 
 
-class MessageInline(admin.StackedInline):
+class MessageInline(ReadOnlyAdminMixin, admin.StackedInline):
     model = Message
     extra = 0
-    readonly_fields = ("author", "author_user", "channel", "internal", "body", "created_at")
-    can_delete = False
+    fields = ("author", "author_user", "channel", "internal", "body", "created_at")
+    readonly_fields = fields
 
 
 @admin.register(Ticket)
-class TicketAdmin(admin.ModelAdmin):
+class TicketAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "reference",
         "kind",
@@ -31,14 +42,21 @@ class TicketAdmin(admin.ModelAdmin):
     )
     list_filter = ("kind", "status", "priority", "channel")
     search_fields = ("reference", "subject", "customer__email", "domain__name", "contact_email")
-    raw_id_fields = ("customer", "domain", "assignee")
-    # Status changes go through the services (and the audit log), never through the admin form.
-    readonly_fields = ("reference", "status", "version", "resolved_at", "closed_at", "created_at")
+    readonly_fields = ("reference", "created_at", "updated_at")
     inlines = [FieldChangeInline, MessageInline]
 
 
+@admin.register(Verification)
+class VerificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("ticket", "purpose", "sent_to", "created_at", "expires_at", "used_at")
+    list_filter = ("purpose",)
+    search_fields = ("ticket__reference", "sent_to")
+    # Only the token's hash is stored; even that stays out of the page.
+    exclude = ("token_hash",)
+
+
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "template",
         "recipient",
@@ -50,36 +68,15 @@ class NotificationAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "template")
     search_fields = ("recipient", "esp_message_id", "ticket__reference")
-    raw_id_fields = ("ticket",)
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ActionLog)
-class ActionLogAdmin(admin.ModelAdmin):
+class ActionLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("sequence", "created_at", "actor", "action", "ticket")
     list_filter = ("action",)
     search_fields = ("actor", "action", "ticket__reference")
-    raw_id_fields = ("ticket", "customer")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Disclosure)
-class DisclosureAdmin(admin.ModelAdmin):
+class DisclosureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("customer", "disclosed_to", "legal_basis", "disclosed_at", "recorded_by")
-    raw_id_fields = ("customer", "recorded_by")
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
