@@ -22,6 +22,7 @@ from helpdesk.types import AuthenticatedHttpRequest
 from tickets.models import Message, Ticket
 from tickets.redaction import CARD_NOTICE, contains_card_number
 from tickets.selectors import ticket_get, ticket_list
+from tickets.selectors_verification import verification_get_live, verification_summary
 from tickets.services import (
     MODIFY_FIELD_LABELS,
     MODIFY_FIELDS,
@@ -263,8 +264,11 @@ def _modify_form_errors(form: ModifyRequestForm, exc: ValidationError) -> None:
 @require_http_methods(["GET", "POST"])
 def verify(request: HttpRequest, token: str) -> HttpResponse:
     # GET only shows a button: mail scanners fetch links, and a fetch must change nothing.
+    # It shows what the link confirms only for a link that could be confirmed now.
     if request.method == "GET":
-        return render(request, "portal/verify.html", {"token": token})
+        live = verification_get_live(token=token)
+        summary = verification_summary(ticket=live.ticket, purpose=live.purpose) if live else None
+        return render(request, "portal/verify.html", {"token": token, "summary": summary})
     try:
         ticket = verification_confirm(token=token, client_key=client_ip(request), actor="anonymous")
     except ApplicationError as exc:

@@ -67,12 +67,16 @@ def verification_start(
         ticket=ticket,
         details={"purpose": purpose, "to": send_to, "expires_at": verification.expires_at},
     )
+    # Imported here: the selector reads this module's token hash and refusal rules.
+    from tickets.selectors_verification import verification_summary
+
     notification_queue(
         ticket=ticket,
         template=_VERIFY_TEMPLATES[purpose],
         recipient=send_to,
         context={
             "subject": ticket.subject,
+            "summary": verification_summary(ticket=ticket, purpose=purpose),
             "link": settings.SITE_URL + reverse("portal:verify", args=[token]),
             "hours": int(settings.VERIFICATION_TTL.total_seconds() // 3600),
         },

@@ -1,0 +1,144 @@
+"""Reads for verification links: what a link confirms, and the live link behind a token.
+
+The owner sees what they confirm: the verification email and the page at `/verify/<token>/` both
+show the ticket reference and, for a change of personal information, each field with its old
+value (masked where personal) and its new value. The summary holds plain strings only: it is
+stored in the outbox row's JSON context and translated when the email is rendered (labels are
+msgids, translated with `{% translate %}`).
+"""
+
+import re
+from typing import Any
+
+from django.conf import settings
+
+from tickets.models import ActionLog, Ticket, Verification
+from tickets.redaction import REDACTED
+from tickets.services.modify import MODIFY_FIELD_LABELS, MODIFY_LOW_RISK, MODIFY_SENSITIVE
+from tickets.services.opt_out import OPT_OUT_LIST_LABELS
+from tickets.services.verification import _TOKEN_SHAPE, _token_hash, _verification_refusal
+
+# Old values of these fields are masked; the others (city, state, postcode, country) are
+# shown as they are.
+_MASKED_BY_WORD = frozenset({"full_name", "address_line1", "address_line2"})
+
+# What confirming does to a field: made at once, or left for staff (a supervisor for a name or
+# email change; then every change of the ticket waits for the supervisor's approval).
+NEXT_AT_ONCE = "at_once"
+NEXT_STAFF = "staff"
+NEXT_SUPERVISOR = "supervisor"
+
+
+def mask_email(address: str) -> str:
+    """`alice@example.test` -> `a***@example.test`."""
+    if not address:
+        return ""
+    local, _, domain = address.rpartition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def mask_phone(number: str) -> str:
+    """Only the last 3 digits: `+60312345678` -> `***678`."""
+    digits = re.sub(r"\D", "", number)
+    return f"***{digits[-3:]}" if digits else ""
+
+
+def mask_words(text: str) -> str:
+    """The first letter of each word: `12 Jalan Ampang` -> `1*** J*** A***`."""
+    return " ".join(f"{word[:1]}***" for word in text.split())
+
+
+def mask_field_value(field: str, value: str) -> str:
+    """A value on record as the summary shows it: masked for the personal fields."""
+    if field == "email":
+        return mask_email(value)
+    if field == "phone":
+        return mask_phone(value)
+    if field in _MASKED_BY_WORD:
+        return mask_words(value)
+    return value
+
+
+def _modify_summary(ticket: Ticket) -> dict[str, Any]:
+    pending = list(ticket.changes.filter(applied_at__isnull=True).order_by("id"))
+    needs_supervisor = any(change.field in MODIFY_SENSITIVE for change in pending)
+    changes = []
+    for change in pending:
+        if (
+            settings.MODIFY_AUTO_APPLY_LOW_RISK
+            and change.field in MODIFY_LOW_RISK
+            and REDACTED not in change.new_value
+        ):
+            next_step = NEXT_AT_ONCE
+        else:
+            next_step = NEXT_SUPERVISOR if needs_supervisor else NEXT_STAFF
+        changes.append(
+            {
+                "field": change.field,
+                "label": MODIFY_FIELD_LABELS.get(change.field, change.field),
+                "old": mask_field_value(change.field, change.old_value),
+                "new": change.new_value,
+                "next": next_step,
+            }
+        )
+    return {
+        "changes": changes,
+        "at_once": any(c["next"] == NEXT_AT_ONCE for c in changes),
+        "needs_staff": any(c["next"] == NEXT_STAFF for c in changes),
+        "needs_supervisor": needs_supervisor,
+        "new_email": any(c["field"] == "email" for c in changes),
+    }
+
+
+def _opt_out_lists(ticket: Ticket) -> list[str]:
+    requested = (
+        ActionLog.objects.filter(ticket=ticket, action="optout.requested")
+        .order_by("-sequence")
+        .values_list("details", flat=True)
+        .first()
+    )
+    asked = (requested or {}).get("lists") or []
+    return [label for name, label in OPT_OUT_LIST_LABELS.items() if name in asked]
+
+
+def verification_summary(
+    *, ticket: Ticket, purpose: str = Verification.Purpose.REQUESTER
+) -> dict[str, Any]:
+    """What a verification link of `purpose` confirms on `ticket`, as JSON-ready plain values.
+
+    Always `reference`, `kind` and `purpose`. A link to the owner for a `modify_info` ticket adds
+    `changes` (each `field`, `label`, `old` masked where personal, `new` in full, and `next`:
+    `at_once`, `staff` or `supervisor`) and flags for what happens next; a resend adds `domain`,
+    an opt-out its `lists` (label msgids). A link to a new email address says only that.
+    """
+    summary: dict[str, Any] = {
+        "reference": ticket.reference,
+        "kind": ticket.kind,
+        "purpose": purpose,
+    }
+    if purpose != Verification.Purpose.REQUESTER:
+        return summary  # the new address learns nothing of the record
+    if ticket.kind == Ticket.Kind.MODIFY_INFO:
+        summary.update(_modify_summary(ticket))
+    elif ticket.kind == Ticket.Kind.RESEND_PASSWORD:
+        summary["domain"] = ticket.requested_domain
+    elif ticket.kind == Ticket.Kind.OPT_OUT:
+        summary["lists"] = _opt_out_lists(ticket)
+    return summary
+
+
+def verification_get_live(*, token: str) -> Verification | None:
+    """The verification a presented token would confirm now, with its ticket; None otherwise.
+
+    Reads only: nothing is counted or consumed (a GET of the link must change nothing). None for
+    a malformed or unknown token and for one that confirming would refuse (used, expired, locked
+    by failed tries, or its ticket no longer waiting), so the caller can reveal nothing then.
+    """
+    if not isinstance(token, str) or not _TOKEN_SHAPE.match(token):
+        return None
+    verification = (
+        Verification.objects.select_related("ticket").filter(token_hash=_token_hash(token)).first()
+    )
+    if verification is None or _verification_refusal(verification.ticket, verification):
+        return None
+    return verification
