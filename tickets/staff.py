@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.selectors import is_staff_member, is_supervisor
+from accounts.selectors import email_canonical, is_staff_member, is_supervisor
 from helpdesk.exceptions import CACHE_DOWN_ERRORS, ApplicationError
 from helpdesk.types import AuthenticatedHttpRequest
 from tickets.audit import audit_verify
@@ -47,10 +47,9 @@ from tickets.selectors import (
 )
 from tickets.services import (
     MODIFY_FIELD_LABELS,
-    MODIFY_NEEDS_SUPERVISOR,
-    MODIFY_SENSITIVE,
     customer_export,
     disclosure_record,
+    modify_approval,
     ticket_approve,
     ticket_assign,
     ticket_close,
@@ -347,17 +346,12 @@ class PriorityForm(forms.Form):
 
 
 def _approval_state(ticket: Ticket, user) -> dict[str, Any]:
-    pending = [c for c in ticket.changes.all() if c.applied_at is None]
-    possible = (
-        ticket.kind == Ticket.Kind.MODIFY_INFO
-        and ticket.status in (Ticket.Status.OPEN, Ticket.Status.AWAITING_CUSTOMER)
-        and bool(pending)
-    )
-    needs_supervisor = any(c.field in MODIFY_SENSITIVE for c in pending)
-    blocked = (
-        gettext(MODIFY_NEEDS_SUPERVISOR) if needs_supervisor and not is_supervisor(user) else ""
-    )
-    return {"possible": possible, "blocked": blocked, "needs_supervisor": needs_supervisor}
+    approval = modify_approval(ticket, user)
+    return {
+        "possible": approval.possible,
+        "blocked": approval.refusal.message if approval.refusal is not None else "",
+        "needs_supervisor": approval.needs_supervisor,
+    }
 
 
 def _ticket_page(
@@ -391,6 +385,11 @@ def _ticket_page(
         "events": events,
         "is_supervisor": supervisor,
         "approval": _approval_state(ticket, request.user),
+        "contact_differs": bool(
+            ticket.customer
+            and ticket.contact_email
+            and email_canonical(ticket.contact_email) != email_canonical(ticket.customer.email)
+        ),
         "viewers": _presence_touch_and_read(ticket.pk, request.user),
         "error": error,
         "staff_names": members,

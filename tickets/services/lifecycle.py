@@ -27,9 +27,11 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.NEW: frozenset({S.AWAITING_VERIFICATION, S.OPEN, S.RESOLVED, S.REFERRED, S.REJECTED}),
     S.AWAITING_VERIFICATION: frozenset({S.OPEN, S.EXPIRED, S.RESOLVED, S.REFERRED, S.REJECTED}),
     S.OPEN: frozenset({S.RESOLVED, S.AWAITING_CUSTOMER, S.REJECTED, S.REFERRED}),
-    S.AWAITING_CUSTOMER: frozenset({S.OPEN, S.RESOLVED, S.REJECTED, S.CLOSED}),
-    S.RESOLVED: frozenset({S.CLOSED, S.OPEN, S.REFERRED}),
-    S.REFERRED: frozenset({S.CLOSED, S.OPEN}),
+    S.AWAITING_CUSTOMER: frozenset(
+        {S.OPEN, S.RESOLVED, S.REJECTED, S.CLOSED, S.AWAITING_VERIFICATION}
+    ),
+    S.RESOLVED: frozenset({S.CLOSED, S.OPEN, S.REFERRED, S.AWAITING_VERIFICATION}),
+    S.REFERRED: frozenset({S.CLOSED, S.OPEN, S.AWAITING_VERIFICATION}),
     S.REJECTED: frozenset({S.CLOSED}),
     S.CLOSED: frozenset(),
     S.EXPIRED: frozenset(),
@@ -39,12 +41,25 @@ TRANSITION_NOT_ALLOWED = gettext_noop("This ticket is {status}; it cannot be mov
 STALE_TICKET = gettext_noop(
     "This ticket was changed by someone else since you opened it. Reload and try again."
 )
+OWNER_NOT_VERIFIED = gettext_noop(
+    "The owner of the email on record has not confirmed this request; it cannot be opened or "
+    "applied until they do."
+)
 REPLY_TO_CLOSED = gettext_noop("This ticket is closed; please open a new request.")
 EMPTY_MESSAGE = gettext_noop("The message is empty.")
 # A ticket in one of these takes internal notes only; the requester opens a new request.
 NO_REPLY_STATUSES = frozenset({S.CLOSED, S.EXPIRED, S.REJECTED})
 # Characters no typed address or value may hold.
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def ticket_needs_owner(ticket: Ticket) -> bool:
+    """Whether the ticket asks to change a customer's record and its owner has not verified it.
+
+    Such a ticket is never open: whichever path would open it (staff reopen, a reply by mail,
+    the API) puts it back to awaiting verification, where only the owner's link moves it on.
+    """
+    return ticket.kind == Ticket.Kind.MODIFY_INFO and ticket.verified_at is None
 
 
 def ticket_due_at(*, kind: str, priority: str, start: datetime | None = None) -> datetime:
@@ -70,8 +85,13 @@ def ticket_create(
     status: str = Ticket.Status.NEW,
     language: str | None = None,
     details: dict[str, Any] | None = None,
+    verified_by: str = "",
 ) -> Ticket:
-    """Open a ticket, with its first message and its audit row, in one transaction."""
+    """Open a ticket, with its first message and its audit row, in one transaction.
+
+    :param verified_by: how the owner of the email on record was verified when that happened
+        with the request itself (their own session); "" when it is still to come.
+    """
     now = timezone.now()
     ticket = Ticket(
         kind=kind,
@@ -86,7 +106,11 @@ def ticket_create(
         language=language or (customer.language if customer else "en"),
         due_at=ticket_due_at(kind=kind, priority=priority, start=now),
         created_at=now,
+        verified_at=now if verified_by else None,
+        verified_by=verified_by,
     )
+    if status == S.OPEN and ticket_needs_owner(ticket):
+        ticket.status = status = S.AWAITING_VERIFICATION
     ticket.full_clean()
     ticket.save(force_insert=True)
     if body:
@@ -100,7 +124,13 @@ def ticket_create(
         actor=actor,
         action="ticket.created",
         ticket=ticket,
-        details={"kind": kind, "status": status, "channel": channel, **(details or {})},
+        details={
+            "kind": kind,
+            "status": status,
+            "channel": channel,
+            **({"verified_by": verified_by} if verified_by else {}),
+            **(details or {}),
+        },
     )
     return ticket
 
@@ -118,8 +148,17 @@ def _transition(
     reason: str = "",
     details: dict[str, Any] | None = None,
 ) -> Ticket:
-    """Move a locked ticket to `to`, or raise TransitionNotAllowed; writes the audit row."""
+    """Move a locked ticket to `to`, or raise TransitionNotAllowed; writes the audit row.
+
+    A change request its owner has not verified is never opened: it goes back to awaiting
+    verification instead, and the audit row says which status was asked for.
+    """
     old = ticket.status
+    if to == S.OPEN and ticket_needs_owner(ticket):
+        if old == S.AWAITING_VERIFICATION:
+            raise TransitionNotAllowed(OWNER_NOT_VERIFIED, {"status": old, "target": to})
+        details = {**(details or {}), "asked_for": S.OPEN}
+        to = S.AWAITING_VERIFICATION
     if to not in TRANSITIONS[old]:
         raise TransitionNotAllowed(
             gettext(TRANSITION_NOT_ALLOWED).format(status=S(old).label, target=S(to).label),
@@ -135,7 +174,7 @@ def _transition(
     if to == S.CLOSED:
         ticket.closed_at = now
         fields.append("closed_at")
-    if to == S.OPEN and old in (S.RESOLVED, S.REFERRED):
+    if to in (S.OPEN, S.AWAITING_VERIFICATION) and old in (S.RESOLVED, S.REFERRED):
         ticket.resolved_at = None
         fields.append("resolved_at")
     ticket.save(update_fields=fields)

@@ -1,5 +1,6 @@
 """Modify personal information: the field diff, its checks, approval, applying it."""
 
+from dataclasses import dataclass
 from typing import Any, cast
 
 import phonenumbers
@@ -24,13 +25,15 @@ from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import customer_lock, ticket_lock
-from tickets.models import FieldChange, Ticket, Verification
+from tickets.models import OPEN_STATUS_VALUES, FieldChange, Ticket, Verification
 from tickets.redaction import REDACTED, contains_card_number, redact_card_numbers
 from tickets.services.lifecycle import (
     _CONTROL_CHARACTERS,
+    OWNER_NOT_VERIFIED,
     _check_version,
     _transition,
     ticket_create,
+    ticket_needs_owner,
 )
 from tickets.services.outbox import notification_queue
 from tickets.services.verification import PURPOSE_HANDLERS, VERIFIED_HANDLERS, verification_start
@@ -266,7 +269,7 @@ def request_modify(
             body=note,
             channel=channel,
             status=S.OPEN,
-            details={"verified_by": "session"},
+            verified_by=Ticket.VerifiedBy.SESSION,
         )
         _modify_changes_record(ticket, customer, diff, actor)
         _modify_after_verified(ticket, actor)
@@ -362,7 +365,13 @@ def _mask_email(address: str) -> str:
 def _modify_apply(
     ticket: Ticket, customer: Customer, changes: list[FieldChange], *, actor: Actor, how: str
 ) -> None:
-    """Write the changes to the locked customer, audit old and new values, tell the owner."""
+    """Write the changes to the locked customer, audit old and new values, tell the owner.
+
+    Every path that changes a customer's record passes here, so the owner's verification is
+    checked here too, whatever the caller already checked.
+    """
+    if ticket_needs_owner(ticket) or ticket.customer_id != customer.pk:
+        raise TransitionNotAllowed(OWNER_NOT_VERIFIED, {"status": ticket.status})
     old_email = customer.email
     rows = [
         {"field": c.field, "old": getattr(customer, c.field), "new": c.new_value} for c in changes
@@ -416,8 +425,34 @@ def _modify_apply(
             recipient=customer.email,
             context={},
         )
-        ticket.contact_email = customer.email
-        ticket.save(update_fields=["contact_email", "updated_at"])
+        _contact_follow_record(ticket, customer, old_email, actor)
+
+
+def _contact_follow_record(
+    ticket: Ticket, customer: Customer, old_email: str, actor: Actor
+) -> None:
+    """Point the customer's open tickets that wrote to the old address at the new one."""
+    ticket.contact_email = customer.email
+    ticket.save(update_fields=["contact_email", "updated_at"])
+    others = list(
+        Ticket.objects.select_for_update()
+        .filter(customer=customer, status__in=OPEN_STATUS_VALUES)
+        .exclude(pk=ticket.pk)
+        .order_by("pk")
+    )
+    old = email_canonical(old_email)
+    for other in others:
+        if email_canonical(other.contact_email) != old:
+            continue
+        other.contact_email = customer.email
+        other.version += 1
+        other.save(update_fields=["contact_email", "version", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="ticket.contact_changed",
+            ticket=other,
+            details={"reason": "email on record changed", "by_ticket": ticket.reference},
+        )
 
 
 def _modify_login_for(customer: Customer, old_email: str) -> Any:
@@ -442,25 +477,63 @@ def _modify_login_for(customer: Customer, old_email: str) -> Any:
     return user
 
 
+@dataclass(frozen=True)
+class Approval:
+    """Whether an actor may approve a ticket's change request now, and if not, why.
+
+    `possible` says the ticket has a change waiting for staff at all (the page shows the
+    button); `refusal` is the error approving would raise now (the button is disabled with its
+    message). The service, the staff page and the API all read this one answer.
+    """
+
+    possible: bool
+    needs_supervisor: bool
+    refusal: ApplicationError | None
+
+    @property
+    def allowed(self) -> bool:
+        return self.refusal is None
+
+
+def modify_approval(ticket: Ticket, actor: Actor) -> Approval:
+    """The approval rules for `ticket` and `actor`; reads only (the caller locks if it writes)."""
+    pending = [change for change in ticket.changes.all() if change.applied_at is None]
+    possible = (
+        ticket.kind == Ticket.Kind.MODIFY_INFO
+        and ticket.status in (S.OPEN, S.AWAITING_CUSTOMER)
+        and bool(pending)
+        and ticket.customer_id is not None
+    )
+    needs_supervisor = bool(MODIFY_SENSITIVE & {change.field for change in pending})
+    refusal: ApplicationError | None = None
+    if isinstance(actor, str | Customer) or not is_staff_member(actor):
+        refusal = ApprovalForbidden(MODIFY_STAFF_ONLY)
+    elif pending and ticket_needs_owner(ticket):
+        refusal = TransitionNotAllowed(OWNER_NOT_VERIFIED, {"status": ticket.status})
+    elif not possible:
+        refusal = TransitionNotAllowed(NOTHING_TO_APPROVE, {"status": ticket.status})
+    elif needs_supervisor and not is_supervisor(actor):
+        refusal = ApprovalForbidden(MODIFY_NEEDS_SUPERVISOR)
+    elif any(
+        change.field == "email" and not _modify_new_email_is_confirmed(ticket, change.new_value)
+        for change in pending
+    ):
+        refusal = TransitionNotAllowed(MODIFY_NEW_EMAIL_UNCONFIRMED)
+    return Approval(possible=possible, needs_supervisor=needs_supervisor, refusal=refusal)
+
+
 @transaction.atomic
 def modify_approve(*, ticket: Ticket, actor: Actor, expected_version: int | None = None) -> Ticket:
     """Apply a verified change request that waits for staff, atomically and at most once."""
     if isinstance(actor, str | Customer) or not is_staff_member(actor):
         raise ApprovalForbidden(MODIFY_STAFF_ONLY)
     locked = ticket_lock(pk=ticket.pk)
-    if locked.kind != Ticket.Kind.MODIFY_INFO or locked.status not in (S.OPEN, S.AWAITING_CUSTOMER):
-        raise TransitionNotAllowed(NOTHING_TO_APPROVE, {"status": locked.status})
     _check_version(locked, expected_version)
+    approval = modify_approval(locked, actor)
+    if approval.refusal is not None:
+        raise approval.refusal
     pending = _modify_pending(locked)
-    if not pending or locked.customer_id is None:
-        raise TransitionNotAllowed(NOTHING_TO_APPROVE, {"status": locked.status})
-    fields = [change.field for change in pending]
-    if MODIFY_SENSITIVE & set(fields) and not is_supervisor(actor):
-        raise ApprovalForbidden(MODIFY_NEEDS_SUPERVISOR)
-    for change in pending:
-        if change.field == "email" and not _modify_new_email_is_confirmed(locked, change.new_value):
-            raise TransitionNotAllowed(MODIFY_NEW_EMAIL_UNCONFIRMED)
-    customer = customer_lock(pk=locked.customer_id)
+    customer = customer_lock(pk=cast(int, locked.customer_id))
     conflicts = [c.field for c in pending if getattr(customer, c.field) != c.old_value]
     if conflicts:
         raise ModifyConflict(

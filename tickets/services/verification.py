@@ -136,6 +136,10 @@ def _verification_consume(digest: str, actor: Actor) -> Ticket | None:
         if confirmed is not None:  # a link that confirms something else than the requester
             confirmed(ticket=ticket, verification=verification, actor=actor)
             return ticket
+        ticket.verified_at = verification.used_at
+        ticket.verified_by = Ticket.VerifiedBy.EMAIL_LINK
+        ticket.verification = verification
+        ticket.save(update_fields=["verified_at", "verified_by", "verification", "updated_at"])
         _transition(ticket, to=S.OPEN, actor=actor, reason="verified by the email on record")
         handler = VERIFIED_HANDLERS.get(ticket.kind)
         if handler is not None:
