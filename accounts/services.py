@@ -1,18 +1,21 @@
 """Writes about customers and staff."""
 
-from typing import Any
+from importlib import import_module
+from typing import Any, Literal
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth import SESSION_KEY, get_user_model, password_validation
 from django.contrib.auth.models import Group, Permission, User
+from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from accounts.models import Customer
 from accounts.roles import ROLE_PERMISSIONS
 from accounts.selectors import customer_for_user
-from tickets.audit import audit_record
+from tickets.audit import Actor, audit_record
 from tickets.services import notification_queue
 
 
@@ -111,6 +114,71 @@ def password_reset_mail_queue(*, user: User, link: str, hours: int) -> None:
     )
 
 
+PASSWORD_SET_ACTIONS = {
+    "reset": "account.password_reset",
+    "change": "account.password_changed",
+}
+
+
+@transaction.atomic
+def user_password_set(
+    *,
+    user: User,
+    password: str,
+    actor: Actor,
+    how: Literal["reset", "change"],
+    keep_session_key: str | None = None,
+) -> User:
+    """Set a login's new password and take back every credential issued under the old one.
+
+    Deletes the user's API token and ends their other sessions (all but `keep_session_key`, the
+    request's own), then writes one audit row; the password itself is never recorded.
+    """
+    password_validation.validate_password(password, user)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    token_revoked = api_token_revoke(user=user)
+    sessions_ended = _user_sessions_end(user=user, keep_session_key=keep_session_key)
+    audit_record(
+        actor=actor,
+        action=PASSWORD_SET_ACTIONS[how],
+        customer=customer_for_user(user),
+        details={
+            "user": user.get_username(),
+            "api_token_revoked": token_revoked,
+            "sessions_ended": sessions_ended,
+        },
+    )
+    return user
+
+
+def _user_sessions_end(*, user: User, keep_session_key: str | None) -> int:
+    """Delete the user's stored sessions except one; how many were deleted.
+
+    Only database-backed engines (db, cached_db) can be searched. Whatever the engine, Django
+    already refuses a session whose stored password hash no longer matches the user's
+    (`get_session_auth_hash`), so a session this cannot find still ends at its next request.
+    """
+    store_class = import_module(settings.SESSION_ENGINE).SessionStore
+    if not issubclass(store_class, DatabaseSessionStore):
+        return 0
+    # Session data is encoded, so it is read in Python: a scan of the unexpired sessions, fine
+    # for something as rare as a password change and the same on SQLite and PostgreSQL.
+    unexpired = (
+        store_class.get_model_class()
+        .objects.filter(expire_date__gt=timezone.now())
+        .exclude(session_key=keep_session_key or "")
+    )
+    keys = [
+        session.session_key
+        for session in unexpired.iterator()
+        if session.get_decoded().get(SESSION_KEY) == str(user.pk)
+    ]
+    for key in keys:
+        store_class(session_key=key).delete()  # with cached_db, its cache entry too
+    return len(keys)
+
+
 # --- api tokens ---
 
 
@@ -140,3 +208,17 @@ def api_token_revoke(*, user: User) -> bool:
             details={"user": user.get_username()},
         )
     return bool(deleted)
+
+
+@transaction.atomic
+def user_credentials_revoke(*, user: User) -> dict[str, int]:
+    """Take back everything a login was issued: API token, sessions, and its password.
+
+    For an account taken over: whoever holds the login is signed out everywhere, and the owner
+    sets a new password through the reset link, which goes to the email on record.
+    """
+    token_revoked = api_token_revoke(user=user)
+    sessions_ended = _user_sessions_end(user=user, keep_session_key=None)
+    user.set_unusable_password()  # also ends sessions an engine without a table still holds
+    user.save(update_fields=["password"])
+    return {"api_tokens": int(token_revoked), "sessions": sessions_ended}

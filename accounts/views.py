@@ -6,14 +6,18 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import views as auth_views
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 from django.views.i18n import set_language
 
 from accounts.selectors import customer_for_user, email_canonical, is_staff_member
-from accounts.services import customer_language_set, password_reset_mail_queue
+from accounts.services import (
+    customer_language_set,
+    password_reset_mail_queue,
+    user_password_set,
+)
 from helpdesk.exceptions import RateLimited
 from helpdesk.ratelimit import client_ip, rate_limit_hit
 
@@ -125,7 +129,22 @@ class PasswordResetView(auth_views.PasswordResetView):
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Django's set-new-password step, saved by the service that audits it and revokes."""
+
     success_url = reverse_lazy("accounts:password_reset_complete")
+
+    def form_valid(self, form: auth_forms.SetPasswordForm) -> HttpResponse:
+        # The holder of the emailed link acts; this request's session (not logged in as the
+        # user: post_reset_login stays off) is kept for the "done" page.
+        user_password_set(
+            user=form.user,
+            password=form.cleaned_data["new_password1"],
+            actor=form.user,
+            how="reset",
+            keep_session_key=self.request.session.session_key,
+        )
+        del self.request.session[auth_views.INTERNAL_RESET_SESSION_TOKEN]
+        return HttpResponseRedirect(self.get_success_url())
 
 
 @require_POST

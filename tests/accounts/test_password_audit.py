@@ -1,0 +1,181 @@
+"""A new password is audited and takes back the credentials issued under the old one."""
+
+import re
+
+import pytest
+from django.contrib.auth import SESSION_KEY
+from django.contrib.sessions.models import Session
+from django.core import mail
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
+from rest_framework.authtoken.models import Token
+
+from accounts.services import api_token_issue, user_password_set
+from tickets import services
+from tickets.audit import audit_verify
+from tickets.models import ActionLog, Notification
+
+LOGIN = "/accounts/login/"
+RESET = "/accounts/password-reset/"
+API_TICKETS = "/api/v1/tickets/"
+MY_TICKETS = reverse("portal:my-tickets")
+NEW_PASSWORD = "a-brand-new-pass-42"
+
+
+def _logged_in_client(username: str, password: str) -> Client:
+    client = Client()
+    response = client.post(LOGIN, {"username": username, "password": password})
+    assert response.status_code == 302
+    return client
+
+
+def _reset_through_the_email(client: Client, email: str, new_password: str):
+    """Ask for a reset, have the worker send the email, follow its link, set the password."""
+    client.post(RESET, {"email": email})
+    notification = Notification.objects.get(template="password_reset", recipient=email)
+    services.notification_send(notification_id=notification.pk)
+    [message] = [m for m in mail.outbox if m.to == [email]]
+    link = re.search(
+        r"https://help\.exabytes\.example(/accounts/password-reset/\S+/)", message.body
+    )
+    assert link is not None
+    form_page = client.get(link.group(1), follow=True)
+    assert form_page.status_code == 200
+    return client.post(
+        form_page.redirect_chain[-1][0],
+        {"new_password1": new_password, "new_password2": new_password},
+    )
+
+
+@pytest.mark.django_db
+def test_a_completed_reset_is_audited_without_the_password(client, alice):
+    response = _reset_through_the_email(client, "alice@example.test", NEW_PASSWORD)
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("accounts:password_reset_complete")
+    row = ActionLog.objects.get(action="account.password_reset")
+    assert row.actor == "user:alice@example.test"
+    assert row.customer == alice
+    assert row.details["user"] == "alice@example.test"
+    assert NEW_PASSWORD not in str(row.details)
+    alice.user.refresh_from_db()
+    assert alice.user.check_password(NEW_PASSWORD)
+
+
+@pytest.mark.django_db
+def test_an_api_token_issued_before_the_reset_is_refused_after_it(client, alice):
+    key = api_token_issue(user=alice.user)
+    api = Client(HTTP_AUTHORIZATION=f"Token {key}")
+    assert api.get(API_TICKETS).status_code == 200
+
+    _reset_through_the_email(client, "alice@example.test", NEW_PASSWORD)
+
+    assert api.get(API_TICKETS).status_code == 401
+    assert not Token.objects.filter(user=alice.user).exists()
+    assert ActionLog.objects.filter(action="api_token.revoked").count() == 1
+    assert ActionLog.objects.get(action="account.password_reset").details["api_token_revoked"]
+
+
+@pytest.mark.django_db
+def test_another_session_of_the_user_is_logged_out_by_the_reset(client, alice, bob):
+    # given Alice logged in elsewhere (say, a stolen laptop), and Bob logged in too
+    elsewhere = _logged_in_client("alice@example.test", "alice-demo-pass")
+    bob_browser = _logged_in_client("bob@example.test", "bob-demo-pass")
+    stolen_key = elsewhere.session.session_key
+    assert elsewhere.get(MY_TICKETS).status_code == 200
+
+    # when Alice resets her password from another browser
+    _reset_through_the_email(client, "alice@example.test", NEW_PASSWORD)
+
+    # then the other session is gone, and only Alice's
+    assert not Session.objects.filter(session_key=stolen_key).exists()
+    response = elsewhere.get(MY_TICKETS)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:login"))
+    assert bob_browser.get(MY_TICKETS).status_code == 200
+    assert ActionLog.objects.get(action="account.password_reset").details["sessions_ended"] == 1
+    # and the new password logs in
+    assert _logged_in_client("alice@example.test", NEW_PASSWORD).get(MY_TICKETS).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_audit_chain_still_verifies_after_a_reset(client, alice):
+    api_token_issue(user=alice.user)
+    _reset_through_the_email(client, "alice@example.test", NEW_PASSWORD)
+
+    assert audit_verify().ok
+    call_command("verify_audit_log")  # exit 0
+
+
+@pytest.mark.django_db
+def test_a_password_change_keeps_the_current_session_and_ends_the_others(alice):
+    here = _logged_in_client("alice@example.test", "alice-demo-pass")
+    there = _logged_in_client("alice@example.test", "alice-demo-pass")
+    key = api_token_issue(user=alice.user)
+
+    user_password_set(
+        user=alice.user,
+        password=NEW_PASSWORD,
+        actor=alice.user,
+        how="change",
+        keep_session_key=here.session.session_key,
+    )
+
+    assert Session.objects.filter(session_key=here.session.session_key).exists()
+    assert not Session.objects.filter(session_key=there.session.session_key).exists()
+    assert not Token.objects.filter(key=key).exists()
+    row = ActionLog.objects.get(action="account.password_changed")
+    assert row.details == {
+        "user": "alice@example.test",
+        "api_token_revoked": True,
+        "sessions_ended": 1,
+    }
+    assert audit_verify().ok
+
+
+@pytest.mark.django_db
+def test_a_session_the_search_misses_still_ends_on_the_password_hash(alice, settings):
+    # A session engine that cannot be searched (signed cookies): Django's own check of the
+    # session's password hash logs the old session out.
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+    elsewhere = _logged_in_client("alice@example.test", "alice-demo-pass")
+    assert elsewhere.get(MY_TICKETS).status_code == 200
+
+    user_password_set(user=alice.user, password=NEW_PASSWORD, actor=alice.user, how="change")
+
+    assert elsewhere.get(MY_TICKETS).status_code == 302
+    assert ActionLog.objects.get(action="account.password_changed").details["sessions_ended"] == 0
+
+
+@pytest.mark.django_db
+def test_a_weak_password_is_refused_and_nothing_is_revoked(alice):
+    key = api_token_issue(user=alice.user)
+
+    with pytest.raises(ValidationError):
+        user_password_set(user=alice.user, password="123", actor=alice.user, how="change")
+
+    alice.user.refresh_from_db()
+    assert alice.user.check_password("alice-demo-pass")
+    assert Token.objects.filter(key=key).exists()
+    assert not ActionLog.objects.filter(action="account.password_changed").exists()
+
+
+@pytest.mark.django_db
+def test_a_reset_with_a_mismatched_confirmation_changes_nothing(client, alice):
+    key = api_token_issue(user=alice.user)
+    client.post(RESET, {"email": "alice@example.test"})
+    notification = Notification.objects.get(template="password_reset")
+    path = re.sub(r"^https://[^/]+", "", notification.context["link"])
+    form_page = client.get(path, follow=True)
+
+    response = client.post(
+        form_page.redirect_chain[-1][0],
+        {"new_password1": NEW_PASSWORD, "new_password2": "something-else-42"},
+    )
+
+    assert response.status_code == 200
+    assert Token.objects.filter(key=key).exists()
+    assert not ActionLog.objects.filter(action="account.password_reset").exists()
+    assert SESSION_KEY not in client.session
