@@ -137,17 +137,15 @@ def user_password_set(
     password_validation.validate_password(password, user)
     user.set_password(password)
     user.save(update_fields=["password"])
-    token_revoked = api_token_revoke(user=user)
-    sessions_ended = _user_sessions_end(user=user, keep_session_key=keep_session_key)
+    revoked = {
+        "api_tokens": int(api_token_revoke(user=user)),
+        "sessions": _user_sessions_end(user=user, keep_session_key=keep_session_key),
+    }
     audit_record(
         actor=actor,
         action=PASSWORD_SET_ACTIONS[how],
         customer=customer_for_user(user),
-        details={
-            "user": user.get_username(),
-            "api_token_revoked": token_revoked,
-            "sessions_ended": sessions_ended,
-        },
+        details={"user": user.get_username(), "credentials_revoked": revoked},
     )
     return user
 
@@ -157,7 +155,8 @@ def _user_sessions_end(*, user: User, keep_session_key: str | None) -> int:
 
     Only database-backed engines (db, cached_db) can be searched. Whatever the engine, Django
     already refuses a session whose stored password hash no longer matches the user's
-    (`get_session_auth_hash`), so a session this cannot find still ends at its next request.
+    (`get_session_auth_hash`), so after a password change a session this cannot find still
+    ends at its next request.
     """
     store_class = import_module(settings.SESSION_ENGINE).SessionStore
     if not issubclass(store_class, DatabaseSessionStore):

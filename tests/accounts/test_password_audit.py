@@ -75,7 +75,8 @@ def test_an_api_token_issued_before_the_reset_is_refused_after_it(client, alice)
     assert api.get(API_TICKETS).status_code == 401
     assert not Token.objects.filter(user=alice.user).exists()
     assert ActionLog.objects.filter(action="api_token.revoked").count() == 1
-    assert ActionLog.objects.get(action="account.password_reset").details["api_token_revoked"]
+    row = ActionLog.objects.get(action="account.password_reset")
+    assert row.details["credentials_revoked"]["api_tokens"] == 1
 
 
 @pytest.mark.django_db
@@ -95,7 +96,8 @@ def test_another_session_of_the_user_is_logged_out_by_the_reset(client, alice, b
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("accounts:login"))
     assert bob_browser.get(MY_TICKETS).status_code == 200
-    assert ActionLog.objects.get(action="account.password_reset").details["sessions_ended"] == 1
+    row = ActionLog.objects.get(action="account.password_reset")
+    assert row.details["credentials_revoked"] == {"api_tokens": 0, "sessions": 1}
     # and the new password logs in
     assert _logged_in_client("alice@example.test", NEW_PASSWORD).get(MY_TICKETS).status_code == 200
 
@@ -129,8 +131,7 @@ def test_a_password_change_keeps_the_current_session_and_ends_the_others(alice):
     row = ActionLog.objects.get(action="account.password_changed")
     assert row.details == {
         "user": "alice@example.test",
-        "api_token_revoked": True,
-        "sessions_ended": 1,
+        "credentials_revoked": {"api_tokens": 1, "sessions": 1},
     }
     assert audit_verify().ok
 
@@ -146,7 +147,8 @@ def test_a_session_the_search_misses_still_ends_on_the_password_hash(alice, sett
     user_password_set(user=alice.user, password=NEW_PASSWORD, actor=alice.user, how="change")
 
     assert elsewhere.get(MY_TICKETS).status_code == 302
-    assert ActionLog.objects.get(action="account.password_changed").details["sessions_ended"] == 0
+    row = ActionLog.objects.get(action="account.password_changed")
+    assert row.details["credentials_revoked"]["sessions"] == 0
 
 
 @pytest.mark.django_db
