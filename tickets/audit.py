@@ -3,10 +3,12 @@
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts.models import Customer
@@ -220,7 +222,22 @@ class ChainReport:
 
 
 def audit_verify(*, batch_size: int = 2000) -> ChainReport:
-    """Walk the whole chain and report the first row that was altered, inserted or removed."""
+    """Walk the whole chain and report the first row that was altered, inserted or removed.
+
+    Then cross-check the chain against what it describes: the head must name the last row
+    (its sequence and hash), and every ticket must appear in the log. On PostgreSQL, outside
+    a transaction, everything is read in one snapshot, so rows appended meanwhile are not
+    taken for a tampered end of the chain.
+    """
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            return _verify(batch_size)
+    return _verify(batch_size)
+
+
+def _verify(batch_size: int) -> ChainReport:
     expected_prev = GENESIS_HASH
     expected_seq = 1
     rows = 0
@@ -262,6 +279,59 @@ def audit_verify(*, batch_size: int = 2000) -> ChainReport:
         expected_seq += 1
         last_seq = seq
     head = AuditChainHead.objects.filter(pk=1).first()
-    if head is not None and head.sequence != last_seq:
+    if head is None:
+        if rows:
+            return ChainReport(False, rows, last_seq, "the chain head is missing")
+    elif head.sequence > last_seq:
         return ChainReport(False, rows, last_seq + 1, "rows at the end of the chain were removed")
-    return ChainReport(True, rows)
+    elif head.sequence < last_seq:
+        return ChainReport(
+            False, rows, head.sequence + 1, "rows were appended without moving the chain head"
+        )
+    elif head.last_hash != expected_prev:
+        return ChainReport(False, rows, last_seq, "the chain head's hash does not match it")
+    return _tickets_check(rows) or ChainReport(True, rows)
+
+
+def _tickets_check(rows: int) -> ChainReport | None:
+    """A ticket the log never names: proof that rows were erased, or None.
+
+    Every ticket is created with its `ticket.created` row, so a truncated log and head (which
+    verify as an empty chain) leave tickets behind that no row names. This asks for any row
+    naming the ticket, not for the `ticket.created` action: the anti-join is then answered
+    from the index on `ticket_id` alone (an index-only scan, linear in tickets and rows, fine
+    at a million tickets), and tickets made without the service (test factories, bulk loads)
+    that other rows name still verify.
+    """
+    missing = Ticket.objects.filter(~Exists(ActionLog.objects.filter(ticket=OuterRef("pk"))))
+    first = missing.order_by("pk").values_list("reference", flat=True).first()
+    if first is None:
+        return None
+    count = missing.count()
+    others = f" and {count - 1} other tickets have" if count > 1 else " has"
+    return ChainReport(
+        False,
+        rows,
+        None,
+        f"ticket {first}{others} no row in the log: the log is shorter than the tickets prove",
+    )
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    sequence: int
+    hash: str
+    created_at: datetime | None  # of the last row; None for an empty chain
+
+
+def audit_head() -> ChainHead:
+    """The head of the chain: what to keep outside the database to detect a rewritten log."""
+    head = AuditChainHead.objects.filter(pk=1).first()
+    if head is None or head.sequence == 0:
+        return ChainHead(0, GENESIS_HASH, None)
+    created_at = (
+        ActionLog.objects.filter(sequence=head.sequence)
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    return ChainHead(head.sequence, head.last_hash, created_at)
