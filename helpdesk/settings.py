@@ -247,6 +247,8 @@ OPENSRS_DIRECT_REQUEST_URL = env.str(
 # Help-desk policy.
 VERIFICATION_TTL = timedelta(hours=env.int("VERIFICATION_TTL_HOURS", default=24))
 VERIFICATION_MAX_ATTEMPTS = env.int("VERIFICATION_MAX_ATTEMPTS", default=5)
+# How long the "this wasn't me" link in the notice to a changed email's old address works.
+FREEZE_LINK_TTL = timedelta(days=env.int("FREEZE_LINK_TTL_DAYS", default=14))
 MODIFY_AUTO_APPLY_LOW_RISK = env_bool("MODIFY_AUTO_APPLY_LOW_RISK", True)
 NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=6)
 NOTIFICATION_SWEEP_AFTER = timedelta(

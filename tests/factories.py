@@ -1,5 +1,6 @@
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from accounts.models import Customer
@@ -51,3 +52,6 @@ class TicketFactory(DjangoModelFactory):
         lambda o: o.customer.email if o.customer else "x@example.test"
     )
     status = Ticket.Status.OPEN
+    # A modify ticket is only ever open once its owner is verified: say how, e.g. "session".
+    verified_by = ""
+    verified_at = factory.LazyAttribute(lambda o: timezone.now() if o.verified_by else None)

@@ -232,6 +232,7 @@ class Verification(BaseModel):
     class Purpose(models.TextChoices):
         REQUESTER = "requester", _("Requester owns the email on record")
         NEW_EMAIL = "new_email", _("New email address confirms")
+        NOT_ME = "not_me", _("Old email address reports a change it did not make")
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="verifications")
     purpose = models.CharField(max_length=12, choices=Purpose.choices, default=Purpose.REQUESTER)

@@ -15,6 +15,7 @@ urlpatterns = [
     # --- modify personal information (portal) ---
     path("requests/modify/", views.request_modify, name="request-modify"),
     path("verify/<str:token>/", views.verify, name="verify"),
+    path("not-me/<str:token>/", views.not_me, name="not-me"),
     # --- opt-out and unsubscribe (portal) ---
     path("requests/opt-out/", views.request_opt_out, name="request-opt-out"),
     path("my/preferences/", views.preferences, name="preferences"),

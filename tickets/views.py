@@ -41,6 +41,7 @@ from tickets.services import request_general as request_general_service
 from tickets.services import request_modify as request_modify_service
 from tickets.services import request_opt_out as request_opt_out_service
 from tickets.services import request_password_resend as request_password_resend_service
+from tickets.services.freeze import account_freeze, freeze_link_get_live
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -279,6 +280,29 @@ def verify(request: HttpRequest, token: str) -> HttpResponse:
             status=exc.status_code,
         )
     return render(request, "portal/verify_done.html", {"ticket": ticket})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def not_me(request: HttpRequest, token: str) -> HttpResponse:
+    """The old address of an email change says it was not them: GET explains, POST freezes."""
+    if request.method == "GET":
+        live = freeze_link_get_live(token=token)
+        return render(
+            request,
+            "portal/not_me.html",
+            {"token": token, "reference": live.ticket.reference if live else None},
+        )
+    try:
+        ticket = account_freeze(token=token, client_key=client_ip(request), actor="anonymous")
+    except ApplicationError as exc:
+        return render(
+            request,
+            "portal/not_me.html",
+            {"token": token, "error": exc.message},
+            status=exc.status_code,
+        )
+    return render(request, "portal/not_me_done.html", {"ticket": ticket})
 
 
 # --- opt-out and unsubscribe (portal) ---

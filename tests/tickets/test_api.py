@@ -626,7 +626,9 @@ def test_assigning_a_closed_ticket_is_a_409(alice, agent, as_user):
 @pytest.mark.parametrize("persona", ["agent", "supervisor"])
 def test_staff_approve_a_verified_phone_change(personas, persona, alice, as_user):
     # given
-    ticket = TicketFactory(customer=alice, kind=Ticket.Kind.MODIFY_INFO, status=S.OPEN)
+    ticket = TicketFactory(
+        customer=alice, kind=Ticket.Kind.MODIFY_INFO, status=S.OPEN, verified_by="session"
+    )
     FieldChange.objects.create(
         ticket=ticket, field="phone", old_value=alice.phone, new_value="+60312349999"
     )
@@ -643,7 +645,9 @@ def test_staff_approve_a_verified_phone_change(personas, persona, alice, as_user
 
 def test_an_agent_may_not_approve_a_name_change(alice, agent, as_user):
     # given
-    ticket = TicketFactory(customer=alice, kind=Ticket.Kind.MODIFY_INFO, status=S.OPEN)
+    ticket = TicketFactory(
+        customer=alice, kind=Ticket.Kind.MODIFY_INFO, status=S.OPEN, verified_by="session"
+    )
     FieldChange.objects.create(
         ticket=ticket, field="full_name", old_value=alice.full_name, new_value="Alice T."
     )

@@ -27,6 +27,7 @@ from tickets.audit import Actor, audit_record
 from tickets.lock_objects import customer_lock, ticket_lock
 from tickets.models import OPEN_STATUS_VALUES, FieldChange, Ticket, Verification
 from tickets.redaction import REDACTED, contains_card_number, redact_card_numbers
+from tickets.services.freeze import ACCOUNT_FROZEN, account_is_frozen, freeze_link_issue
 from tickets.services.lifecycle import (
     _CONTROL_CHARACTERS,
     OWNER_NOT_VERIFIED,
@@ -311,13 +312,17 @@ def _modify_after_verified(ticket: Ticket, actor: Actor) -> None:
     pending = _modify_pending(ticket)
     if settings.MODIFY_AUTO_APPLY_LOW_RISK and ticket.customer_id:
         customer = customer_lock(pk=ticket.customer_id)
-        auto = [
-            change
-            for change in pending
-            if change.field in MODIFY_LOW_RISK
-            and REDACTED not in change.new_value
-            and getattr(customer, change.field) == change.old_value
-        ]
+        auto = (
+            []
+            if account_is_frozen(customer)
+            else [
+                change
+                for change in pending
+                if change.field in MODIFY_LOW_RISK
+                and REDACTED not in change.new_value
+                and getattr(customer, change.field) == change.old_value
+            ]
+        )
         if auto:
             _modify_apply(ticket, customer, auto, actor="system", how="low-risk policy")
             pending = [change for change in pending if change not in auto]
@@ -372,6 +377,8 @@ def _modify_apply(
     """
     if ticket_needs_owner(ticket) or ticket.customer_id != customer.pk:
         raise TransitionNotAllowed(OWNER_NOT_VERIFIED, {"status": ticket.status})
+    if account_is_frozen(customer):
+        raise TransitionNotAllowed(ACCOUNT_FROZEN)
     old_email = customer.email
     rows = [
         {"field": c.field, "old": getattr(customer, c.field), "new": c.new_value} for c in changes
@@ -417,7 +424,11 @@ def _modify_apply(
             ticket=ticket,
             template="email_changed_old",
             recipient=old_email,
-            context={"new_email_masked": _mask_email(customer.email)},
+            context={
+                "new_email_masked": _mask_email(customer.email),
+                "link": freeze_link_issue(ticket=ticket, old_email=old_email),
+                "days": settings.FREEZE_LINK_TTL.days,
+            },
         )
         notification_queue(
             ticket=ticket,
@@ -512,6 +523,8 @@ def modify_approval(ticket: Ticket, actor: Actor) -> Approval:
         refusal = TransitionNotAllowed(OWNER_NOT_VERIFIED, {"status": ticket.status})
     elif not possible:
         refusal = TransitionNotAllowed(NOTHING_TO_APPROVE, {"status": ticket.status})
+    elif ticket.customer is not None and account_is_frozen(ticket.customer):
+        refusal = TransitionNotAllowed(ACCOUNT_FROZEN)
     elif needs_supervisor and not is_supervisor(actor):
         refusal = ApprovalForbidden(MODIFY_NEEDS_SUPERVISOR)
     elif any(

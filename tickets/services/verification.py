@@ -92,6 +92,8 @@ def _verification_refusal(ticket: Ticket, verification: Verification) -> str:
     )
     if failures >= settings.VERIFICATION_MAX_ATTEMPTS:
         return "locked"
+    if verification.purpose == Verification.Purpose.NOT_ME:
+        return "wrong_purpose"  # a freeze link only works at its own page
     if verification.used_at is not None:
         return "used"
     if verification.expires_at <= timezone.now():

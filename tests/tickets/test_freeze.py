@@ -1,0 +1,160 @@
+"""'This wasn't me': the old address of an email change undoes it and freezes the account."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from accounts.models import Customer
+from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
+from tests.tickets.verification_helpers import (
+    deliver_outbox,
+    link_token,
+    owner_request,
+    verification_mail,
+)
+from tickets import services
+from tickets.audit import audit_verify
+from tickets.models import ActionLog, Message, Notification, Ticket, Verification
+from tickets.services.freeze import account_unfreeze
+
+pytestmark = pytest.mark.django_db
+
+S = Ticket.Status
+NEW_EMAIL = "alice.new@example.test"
+
+
+def email_change_applied(alice, supervisor):
+    ticket = owner_request(alice, {"email": NEW_EMAIL, "city": "Penang"})
+    token = link_token(verification_mail(ticket, "verify_new_email"))
+    services.verification_confirm(token=token, client_key="10.0.0.3", actor="anonymous")
+    return services.ticket_approve(ticket=ticket, actor=supervisor)
+
+
+def freeze_token(ticket):
+    return link_token(Notification.objects.get(ticket=ticket, template="email_changed_old"))
+
+
+def test_the_old_address_is_mailed_a_freeze_link_valid_14_days(alice, supervisor):
+    # when
+    ticket = email_change_applied(alice, supervisor)
+
+    # then
+    notice = Notification.objects.get(ticket=ticket, template="email_changed_old")
+    assert notice.recipient == "alice@example.test"
+    assert notice.context["link"].startswith("https://help.exabytes.example/not-me/")
+    link = Verification.objects.get(ticket=ticket, purpose=Verification.Purpose.NOT_ME)
+    assert link.sent_to == "alice@example.test"
+    assert timedelta(days=13) < link.expires_at - timezone.now() <= timedelta(days=14)
+    sent = [m for m in deliver_outbox() if "/not-me/" in m.body]
+    assert [m.to for m in sent] == [["alice@example.test"]]
+
+
+def test_the_freeze_link_reverts_the_change_and_revokes_sessions_and_tokens(
+    client, alice, supervisor
+):
+    # given: Alice is logged in elsewhere and has an API token; her email was changed
+    other_browser = client.__class__()
+    other_browser.force_login(alice.user)
+    Token.objects.create(user=alice.user)
+    ticket = email_change_applied(alice, supervisor)
+    alice.refresh_from_db()
+    assert alice.email == NEW_EMAIL
+    token = freeze_token(ticket)
+
+    # when: GET explains and changes nothing; POST freezes
+    page = client.get(f"/not-me/{token}/")
+    alice.refresh_from_db()
+    assert alice.email == NEW_EMAIL
+    response = client.post(f"/not-me/{token}/")
+
+    # then
+    assert page.status_code == 200 and ticket.reference in page.content.decode()
+    assert response.status_code == 200
+    alice.refresh_from_db()
+    alice.user.refresh_from_db()
+    assert alice.email == "alice@example.test"
+    assert alice.city == "Kuala Lumpur"
+    assert alice.user.username == "alice@example.test"
+    assert alice.account_status == Customer.AccountStatus.SUSPENDED
+    assert not Token.objects.filter(user=alice.user).exists()
+    assert other_browser.get("/my/").status_code == 302  # signed out
+    ticket.refresh_from_db()
+    assert ticket.status == S.OPEN
+    assert ticket.priority == Ticket.Priority.URGENT
+    assert ticket.assignee is None
+    note = Message.objects.get(ticket=ticket, internal=True, author="system")
+    assert "not theirs" in note.body
+    told = set(
+        Notification.objects.filter(ticket=ticket, template="account_frozen").values_list(
+            "recipient", flat=True
+        )
+    )
+    assert told == {"alice@example.test", NEW_EMAIL}
+    assert ActionLog.objects.filter(ticket=ticket, action="account.frozen").exists()
+    assert audit_verify().ok
+
+
+def test_a_used_expired_or_unknown_freeze_link_changes_nothing(client, alice, supervisor):
+    # given
+    ticket = email_change_applied(alice, supervisor)
+    token = freeze_token(ticket)
+    assert client.post(f"/not-me/{token}/").status_code == 200
+
+    # when: used again, and an unknown one
+    again = client.post(f"/not-me/{token}/")
+    unknown = client.post("/not-me/" + "x" * 43 + "/")
+
+    # then
+    assert again.status_code == 400 and unknown.status_code == 400
+    assert again.content.decode().count("not valid") == unknown.content.decode().count("not valid")
+    assert ActionLog.objects.filter(action="account.frozen").count() == 1
+
+
+def test_an_expired_freeze_link_is_refused(client, alice, supervisor):
+    ticket = email_change_applied(alice, supervisor)
+    token = freeze_token(ticket)
+    Verification.objects.filter(purpose=Verification.Purpose.NOT_ME).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    response = client.post(f"/not-me/{token}/")
+
+    assert response.status_code == 400
+    alice.refresh_from_db()
+    assert alice.email == NEW_EMAIL
+
+
+def test_a_freeze_link_cannot_be_used_as_a_verification_link(alice, supervisor):
+    ticket = email_change_applied(alice, supervisor)
+    token = freeze_token(ticket)
+    services.ticket_reopen(ticket=ticket, actor=supervisor)
+
+    with pytest.raises(ApplicationError):
+        services.verification_confirm(token=token, client_key="10.0.0.9", actor="anonymous")
+
+
+def test_a_frozen_account_takes_no_change_until_a_supervisor_lifts_the_freeze(
+    client, alice, supervisor, agent
+):
+    # given: frozen
+    ticket = email_change_applied(alice, supervisor)
+    client.post(f"/not-me/{freeze_token(ticket)}/")
+    alice.refresh_from_db()
+    change = owner_request(alice, {"full_name": "Alice Lee"})
+
+    # when / then: nothing applies while frozen
+    with pytest.raises(TransitionNotAllowed, match="frozen"):
+        services.ticket_approve(ticket=change, actor=supervisor)
+    with pytest.raises(ApplicationError):
+        account_unfreeze(customer=alice, actor=agent, reason="Called her.")
+
+    # when: a supervisor lifts it
+    account_unfreeze(customer=alice, actor=supervisor, reason="Checked ID on a call.")
+    services.ticket_approve(ticket=change, actor=supervisor)
+
+    # then
+    alice.refresh_from_db()
+    assert alice.full_name == "Alice Lee"
+    assert ActionLog.objects.filter(action="account.unfrozen", customer=alice).exists()

@@ -1,0 +1,221 @@
+"""The old address of an email change says "this wasn't me": undo it, freeze the account.
+
+Taking over an account through a support desk ends with its email address changed; the old
+address is the one the real owner still reads. Its notice carries a link that puts the old
+address back, suspends the account, ends every session and API token, and hands the ticket to
+a supervisor, whatever the new address does in the meantime.
+"""
+
+import secrets
+
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_noop
+
+from accounts.models import Customer
+from accounts.selectors import customer_get_by_email, email_canonical
+from helpdesk.exceptions import ApplicationError
+from helpdesk.ratelimit import rate_limit_hit
+from tickets.audit import Actor, audit_record
+from tickets.lock_objects import customer_lock, ticket_lock
+from tickets.models import Message, Ticket, Verification
+from tickets.services.lifecycle import TRANSITIONS, _transition, ticket_create, ticket_due_at
+from tickets.services.outbox import notification_queue
+from tickets.services.verification import _TOKEN_SHAPE, VERIFICATION_INVALID, _token_hash
+
+S = Ticket.Status
+
+ACCOUNT_FROZEN = gettext_noop(
+    "This account is frozen after its owner reported a change they did not make; a supervisor "
+    "must lift the freeze before anything on it changes."
+)
+NOT_FROZEN = gettext_noop("This account is not frozen.")
+FROZEN_NOTE = gettext_noop(
+    "The previous email address of this account said this change was not theirs. Put back: "
+    "{fields}. The account is suspended and its sessions and API tokens are revoked. Check the "
+    "customer's identity before lifting the freeze or changing anything on it."
+)
+
+
+def freeze_link_issue(*, ticket: Ticket, old_email: str) -> str:
+    """A single-use link for the old address of an email change; valid FREEZE_LINK_TTL."""
+    token = secrets.token_urlsafe(32)
+    verification = Verification(
+        ticket=ticket,
+        purpose=Verification.Purpose.NOT_ME,
+        sent_to=old_email,
+        token_hash=_token_hash(token),
+        expires_at=timezone.now() + settings.FREEZE_LINK_TTL,
+    )
+    verification.full_clean()
+    verification.save(force_insert=True)
+    return settings.SITE_URL + reverse("portal:not-me", args=[token])
+
+
+def freeze_link_get_live(*, token: str) -> Verification | None:
+    """The unused, unexpired freeze link for `token`, or None; reads only."""
+    if not isinstance(token, str) or not _TOKEN_SHAPE.match(token):
+        return None
+    return (
+        Verification.objects.select_related("ticket")
+        .filter(
+            token_hash=_token_hash(token),
+            purpose=Verification.Purpose.NOT_ME,
+            used_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
+        .first()
+    )
+
+
+def account_is_frozen(customer: Customer) -> bool:
+    return customer.account_status == Customer.AccountStatus.SUSPENDED
+
+
+@transaction.atomic
+def account_freeze(*, token: str, client_key: str, actor: Actor) -> Ticket:
+    """Undo the email change a freeze link was sent for, suspend the account, alert staff.
+
+    Returns the ticket a supervisor now holds. Raises ApplicationError for a link that is
+    unknown, used or expired (the same message for each).
+    """
+    rate_limit_hit(scope="verify_per_client", key=client_key)
+    live = freeze_link_get_live(token=token)
+    if live is None:
+        raise ApplicationError(VERIFICATION_INVALID)
+    ticket = ticket_lock(pk=live.ticket_id)
+    verification = Verification.objects.select_for_update().get(pk=live.pk)
+    if verification.used_at is not None or ticket.customer_id is None:
+        raise ApplicationError(VERIFICATION_INVALID)
+    verification.used_at = timezone.now()
+    verification.save(update_fields=["used_at", "updated_at"])
+    customer = customer_lock(pk=ticket.customer_id)
+    new_email = customer.email
+    reverted = _revert_applied_changes(ticket, customer)
+    customer.account_status = Customer.AccountStatus.SUSPENDED
+    customer.save(update_fields=["account_status", "updated_at"])
+    revoked = _credentials_revoke(customer)
+    audit_record(
+        actor=actor,
+        action="account.frozen",
+        ticket=ticket,
+        customer=customer,
+        details={
+            "reported_by": verification.sent_to,
+            "reverted": reverted,
+            "credentials_revoked": revoked,
+        },
+    )
+    held = _hand_to_supervisor(ticket, customer, reverted, actor)
+    recipients = {email_canonical(customer.email): customer.email}
+    recipients.setdefault(email_canonical(new_email), new_email)
+    for recipient in recipients.values():
+        notification_queue(
+            ticket=held,
+            template="account_frozen",
+            recipient=recipient,
+            context={"reference": held.reference},
+        )
+    return held
+
+
+def _revert_applied_changes(ticket: Ticket, customer: Customer) -> list[dict[str, str]]:
+    """Put back each value the ticket applied that still stands; the rows stay as history."""
+    from tickets.services.modify import _modify_login_for
+
+    changed_email = customer.email
+    rows = []
+    for change in ticket.changes.filter(applied_at__isnull=False).order_by("id"):
+        if getattr(customer, change.field) != change.new_value:
+            continue  # changed again since: a supervisor sorts that out
+        if change.field == "email":
+            other = customer_get_by_email(email=change.old_value)
+            if other is not None and other.pk != customer.pk:
+                continue
+        setattr(customer, change.field, change.old_value)
+        rows.append({"field": change.field, "old": change.new_value, "new": change.old_value})
+    if not rows:
+        return rows
+    login = None
+    if any(row["field"] == "email" for row in rows):
+        login = _modify_login_for(customer, changed_email)
+    customer.save(update_fields=[row["field"] for row in rows] + ["updated_at"])
+    if login is not None:
+        login.save(update_fields=["username", "email"])
+    return rows
+
+
+def _credentials_revoke(customer: Customer) -> dict[str, int]:
+    if customer.user is None:
+        return {"api_tokens": 0, "sessions": 0}
+    # accounts.services imports the tickets services: imported here to break the cycle.
+    from accounts.services import user_credentials_revoke
+
+    return user_credentials_revoke(user=customer.user)
+
+
+def _hand_to_supervisor(
+    ticket: Ticket, customer: Customer, reverted: list[dict[str, str]], actor: Actor
+) -> Ticket:
+    """Reopen the ticket at high priority with a note, or open a new one if it is closed."""
+    fields = ", ".join(row["field"] for row in reverted) or "-"
+    note = FROZEN_NOTE.format(fields=fields)
+    if S.OPEN in TRANSITIONS[ticket.status]:
+        _transition(ticket, to=S.OPEN, actor=actor, reason="owner reported the change")
+        held = ticket
+    elif ticket.is_open:
+        held = ticket
+    else:
+        held = ticket_create(
+            kind=Ticket.Kind.GENERAL,
+            subject=f"Account frozen: {ticket.reference}",
+            actor=actor,
+            customer=customer,
+            contact_email=customer.email,
+            channel=Ticket.Channel.SYSTEM,
+            status=S.OPEN,
+        )
+    held.priority = Ticket.Priority.URGENT
+    held.assignee = None
+    held.due_at = ticket_due_at(kind=held.kind, priority=held.priority)
+    held.contact_email = customer.email
+    held.version += 1
+    held.save(
+        update_fields=["priority", "assignee", "due_at", "contact_email", "version", "updated_at"]
+    )
+    Message.objects.create(
+        ticket=held,
+        author=Message.Author.SYSTEM,
+        body=note,
+        internal=True,
+        channel=Ticket.Channel.SYSTEM,
+    )
+    audit_record(
+        actor=actor,
+        action="ticket.priority_changed",
+        ticket=held,
+        details={"to": held.priority, "reason": "account frozen"},
+    )
+    return held
+
+
+@transaction.atomic
+def account_unfreeze(*, customer: Customer, actor: Actor, reason: str) -> Customer:
+    """A supervisor lifts the freeze once they have checked the customer's identity."""
+    from accounts.selectors import is_supervisor
+
+    if isinstance(actor, str | Customer) or not is_supervisor(actor):
+        raise ApplicationError(gettext_noop("Only a supervisor can lift a freeze."))
+    if not reason.strip():
+        raise ApplicationError(gettext_noop("Say how the customer's identity was checked."))
+    locked = customer_lock(pk=customer.pk)
+    if not account_is_frozen(locked):
+        raise ApplicationError(NOT_FROZEN)
+    locked.account_status = Customer.AccountStatus.ACTIVE
+    locked.save(update_fields=["account_status", "updated_at"])
+    audit_record(
+        actor=actor, action="account.unfrozen", customer=locked, details={"reason": reason[:500]}
+    )
+    return locked
