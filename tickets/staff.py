@@ -59,6 +59,7 @@ from tickets.services import (
     ticket_reply_add,
     ticket_resolve,
 )
+from tickets.services.freeze import account_unfreeze
 
 FILTERS_IGNORED = _("Some filters or sort options were not recognised and were ignored.")
 VERSION_MISSING = _("This form is out of date. Reload the page and try again.")
@@ -663,9 +664,25 @@ def customer_detail(request: AuthenticatedHttpRequest, number: str) -> HttpRespo
         "disclosures": list(customer_disclosures(customer=customer)) if can_disclose else None,
         "can_disclose": can_disclose,
         "can_export": request.user.has_perm("tickets.export_customer"),
+        "is_supervisor": is_supervisor(request.user),
         "now": timezone.now(),
     }
     return render(request, "staff/customer.html", context)
+
+
+@require_POST
+@staff_required
+def customer_unfreeze(request: AuthenticatedHttpRequest, number: str) -> HttpResponse:
+    customer = _customer_or_404(request, number)
+    try:
+        account_unfreeze(
+            customer=customer, actor=request.user, reason=request.POST.get("reason", "")
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("The freeze is lifted."))
+    return redirect("staff:customer", number=customer.number)
 
 
 class DisclosureForm(forms.Form):

@@ -24,6 +24,7 @@ urlpatterns = [
     path("tickets/<str:reference>/reopen/", staff.ticket_reopen_view, name="ticket-reopen"),
     path("tickets/<str:reference>/priority/", staff.ticket_priority, name="ticket-priority"),
     path("customers/<str:number>/", staff.customer_detail, name="customer"),
+    path("customers/<str:number>/unfreeze/", staff.customer_unfreeze, name="customer-unfreeze"),
     path("customers/<str:number>/disclosures/new/", staff.disclosure_new, name="disclosure-new"),
     path("customers/<str:number>/export.json", staff.customer_export_view, name="export"),
 ]

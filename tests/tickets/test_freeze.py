@@ -158,3 +158,26 @@ def test_a_frozen_account_takes_no_change_until_a_supervisor_lifts_the_freeze(
     alice.refresh_from_db()
     assert alice.full_name == "Alice Lee"
     assert ActionLog.objects.filter(action="account.unfrozen", customer=alice).exists()
+
+
+def test_a_supervisor_lifts_the_freeze_from_the_customer_page(client, alice, supervisor, agent):
+    # given
+    ticket = email_change_applied(alice, supervisor)
+    client.post(f"/not-me/{freeze_token(ticket)}/")
+    alice.refresh_from_db()
+    page = f"/staff/customers/{alice.number}/"
+
+    # when: an agent sees the freeze and cannot lift it; a supervisor can
+    client.force_login(agent)
+    shown = client.get(page).content.decode()
+    client.post(f"{page}unfreeze/", {"reason": "Called her."})
+    alice.refresh_from_db()
+    still_frozen = alice.account_status
+    client.force_login(supervisor)
+    client.post(f"{page}unfreeze/", {"reason": "Checked her ID on a video call."})
+
+    # then
+    assert 'id="account-frozen"' in shown and "Lift the freeze" not in shown
+    assert still_frozen == Customer.AccountStatus.SUSPENDED
+    alice.refresh_from_db()
+    assert alice.account_status == Customer.AccountStatus.ACTIVE
