@@ -1,5 +1,6 @@
 """Writes about customers and staff."""
 
+import secrets
 from importlib import import_module
 from typing import Any, Literal
 
@@ -218,6 +219,8 @@ def user_credentials_revoke(*, user: User) -> dict[str, int]:
     """
     token_revoked = api_token_revoke(user=user)
     sessions_ended = _user_sessions_end(user=user, keep_session_key=None)
-    user.set_unusable_password()  # also ends sessions an engine without a table still holds
+    # A random password, not an unusable one: Django's reset form skips unusable ones. Changing
+    # it also ends the sessions an engine without a table still holds.
+    user.set_password(secrets.token_urlsafe(32))
     user.save(update_fields=["password"])
     return {"api_tokens": int(token_revoked), "sessions": sessions_ended}

@@ -181,3 +181,46 @@ def test_a_supervisor_lifts_the_freeze_from_the_customer_page(client, alice, sup
     assert still_frozen == Customer.AccountStatus.SUSPENDED
     alice.refresh_from_db()
     assert alice.account_status == Customer.AccountStatus.ACTIVE
+
+
+def test_a_link_sent_to_the_old_address_is_refused_once_the_email_changed(alice, supervisor):
+    # given: a request whose link went to Alice's address before it changed
+    pending = services.request_modify(
+        email="alice@example.test",
+        customer=None,
+        changes={"address_line1": "1 Evil Street"},
+        note="",
+        client_key="10.0.0.8",
+        actor="anonymous",
+    )
+    stale_token = link_token(verification_mail(pending))
+    email_change_applied(alice, supervisor)
+
+    # when
+    with pytest.raises(ApplicationError):
+        services.verification_confirm(token=stale_token, client_key="10.0.0.8", actor="anonymous")
+
+    # then
+    alice.refresh_from_db()
+    pending.refresh_from_db()
+    assert alice.address_line1 == "12 Jalan Ampang"
+    assert pending.verified_at is None
+
+
+def test_a_freeze_rejects_the_accounts_other_change_requests_and_leaves_a_usable_reset(
+    client, alice, supervisor
+):
+    # given: the new address's holder files another change before the owner reacts
+    ticket = email_change_applied(alice, supervisor)
+    alice.refresh_from_db()
+    other = owner_request(alice, {"full_name": "Mallory"})
+
+    # when
+    client.post(f"/not-me/{freeze_token(ticket)}/")
+
+    # then
+    other.refresh_from_db()
+    alice.user.refresh_from_db()
+    assert other.status == S.REJECTED
+    assert alice.user.has_usable_password()  # the reset form mails only usable logins
+    assert not alice.user.check_password("alice-demo-pass")

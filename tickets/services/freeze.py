@@ -26,6 +26,7 @@ from tickets.services.outbox import notification_queue
 from tickets.services.verification import _TOKEN_SHAPE, VERIFICATION_INVALID, _token_hash
 
 S = Ticket.Status
+_REJECTABLE = (S.AWAITING_VERIFICATION, S.OPEN, S.AWAITING_CUSTOMER)
 
 ACCOUNT_FROZEN = gettext_noop(
     "This account is frozen after its owner reported a change they did not make; a supervisor "
@@ -51,6 +52,16 @@ def freeze_link_issue(*, ticket: Ticket, old_email: str) -> str:
     )
     verification.full_clean()
     verification.save(force_insert=True)
+    audit_record(
+        actor="system",
+        action="verification.sent",
+        ticket=ticket,
+        details={
+            "purpose": verification.purpose,
+            "to": old_email,
+            "expires_at": verification.expires_at,
+        },
+    )
     return settings.SITE_URL + reverse("portal:not-me", args=[token])
 
 
@@ -109,6 +120,7 @@ def account_freeze(*, token: str, client_key: str, actor: Actor) -> Ticket:
         },
     )
     held = _hand_to_supervisor(ticket, customer, reverted, actor)
+    _other_requests_reject(customer, keep=held, actor=actor)
     recipients = {email_canonical(customer.email): customer.email}
     recipients.setdefault(email_canonical(new_email), new_email)
     for recipient in recipients.values():
@@ -145,6 +157,18 @@ def _revert_applied_changes(ticket: Ticket, customer: Customer) -> list[dict[str
     if login is not None:
         login.save(update_fields=["username", "email"])
     return rows
+
+
+def _other_requests_reject(customer: Customer, *, keep: Ticket, actor: Actor) -> None:
+    """Refuse the account's other open change requests: whoever took it over may have made them."""
+    others = (
+        Ticket.objects.select_for_update()
+        .filter(customer=customer, kind=Ticket.Kind.MODIFY_INFO, status__in=_REJECTABLE)
+        .exclude(pk=keep.pk)
+        .order_by("pk")
+    )
+    for other in others:
+        _transition(other, to=S.REJECTED, actor=actor, reason="account frozen by its owner")
 
 
 def _credentials_revoke(customer: Customer) -> dict[str, int]:

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
+from accounts.selectors import email_canonical
 from helpdesk.exceptions import ApplicationError
 from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import Actor, audit_record
@@ -28,6 +29,8 @@ VERIFICATION_INVALID = gettext_noop(
     "This link is not valid: it may have been used already or have expired. "
     "Please make a new request."
 )
+# Kinds whose link went to the customer's email on record (a resend's went to the domain's).
+_ACCOUNT_KINDS = frozenset({Ticket.Kind.MODIFY_INFO, Ticket.Kind.OPT_OUT})
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
 _VERIFY_TEMPLATES: dict[str, str] = {
     Verification.Purpose.REQUESTER: "verify_request",
@@ -101,6 +104,12 @@ def _verification_refusal(ticket: Ticket, verification: Verification) -> str:
     if verification.purpose == Verification.Purpose.REQUESTER:
         if ticket.status != S.AWAITING_VERIFICATION:
             return "ticket_not_awaiting_verification"
+        if (
+            ticket.kind in _ACCOUNT_KINDS
+            and ticket.customer is not None
+            and email_canonical(verification.sent_to) != email_canonical(ticket.customer.email)
+        ):
+            return "no_longer_the_email_on_record"  # the account's address changed since
     elif ticket.status not in (S.OPEN, S.AWAITING_CUSTOMER):
         return "ticket_not_open"
     return ""
