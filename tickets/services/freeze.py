@@ -6,8 +6,6 @@ address back, suspends the account, ends every session and API token, and hands 
 a supervisor, whatever the new address does in the meantime.
 """
 
-import secrets
-
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
@@ -23,7 +21,12 @@ from tickets.lock_objects import customer_lock, ticket_lock
 from tickets.models import Message, Ticket, Verification
 from tickets.services.lifecycle import TRANSITIONS, _transition, ticket_create, ticket_due_at
 from tickets.services.outbox import notification_queue
-from tickets.services.verification import _TOKEN_SHAPE, VERIFICATION_INVALID, _token_hash
+from tickets.services.verification import (
+    _TOKEN_SHAPE,
+    VERIFICATION_INVALID,
+    _token_hash,
+    verification_issue,
+)
 
 S = Ticket.Status
 _REJECTABLE = (S.AWAITING_VERIFICATION, S.OPEN, S.AWAITING_CUSTOMER)
@@ -42,25 +45,11 @@ FROZEN_NOTE = gettext_noop(
 
 def freeze_link_issue(*, ticket: Ticket, old_email: str) -> str:
     """A single-use link for the old address of an email change; valid FREEZE_LINK_TTL."""
-    token = secrets.token_urlsafe(32)
-    verification = Verification(
+    _verification, token = verification_issue(
         ticket=ticket,
         purpose=Verification.Purpose.NOT_ME,
-        sent_to=old_email,
-        token_hash=_token_hash(token),
-        expires_at=timezone.now() + settings.FREEZE_LINK_TTL,
-    )
-    verification.full_clean()
-    verification.save(force_insert=True)
-    audit_record(
-        actor="system",
-        action="verification.sent",
-        ticket=ticket,
-        details={
-            "purpose": verification.purpose,
-            "to": old_email,
-            "expires_at": verification.expires_at,
-        },
+        send_to=old_email,
+        ttl=settings.FREEZE_LINK_TTL,
     )
     return settings.SITE_URL + reverse("portal:not-me", args=[token])
 

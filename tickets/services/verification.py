@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -49,18 +50,17 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-@transaction.atomic
-def verification_start(
-    *, ticket: Ticket, purpose: str = Verification.Purpose.REQUESTER, send_to: str
-) -> Verification:
-    """Mail a single-use link for `ticket` to `send_to`, an address taken from the record."""
+def verification_issue(
+    *, ticket: Ticket, purpose: str, send_to: str, ttl: timedelta
+) -> tuple[Verification, str]:
+    """Store a new single-use link's hash and audit it; returns the row and the token."""
     token = secrets.token_urlsafe(32)
     verification = Verification(
         ticket=ticket,
         purpose=purpose,
         sent_to=send_to,
         token_hash=_token_hash(token),
-        expires_at=timezone.now() + settings.VERIFICATION_TTL,
+        expires_at=timezone.now() + ttl,
     )
     verification.full_clean()
     verification.save(force_insert=True)
@@ -69,6 +69,17 @@ def verification_start(
         action="verification.sent",
         ticket=ticket,
         details={"purpose": purpose, "to": send_to, "expires_at": verification.expires_at},
+    )
+    return verification, token
+
+
+@transaction.atomic
+def verification_start(
+    *, ticket: Ticket, purpose: str = Verification.Purpose.REQUESTER, send_to: str
+) -> Verification:
+    """Mail a single-use link for `ticket` to `send_to`, an address taken from the record."""
+    verification, token = verification_issue(
+        ticket=ticket, purpose=purpose, send_to=send_to, ttl=settings.VERIFICATION_TTL
     )
     # Imported here: the selector reads this module's token hash and refusal rules.
     from tickets.selectors_verification import verification_summary
