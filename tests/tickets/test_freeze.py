@@ -86,6 +86,9 @@ def test_the_freeze_link_reverts_the_change_and_revokes_sessions_and_tokens(
     assert ticket.assignee is None
     note = Message.objects.get(ticket=ticket, internal=True, author="system")
     assert "not theirs" in note.body
+    assert ActionLog.objects.filter(
+        ticket=ticket, action="ticket.note_added", details__message=note.pk
+    ).exists()
     told = set(
         Notification.objects.filter(ticket=ticket, template="account_frozen").values_list(
             "recipient", flat=True

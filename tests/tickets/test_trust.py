@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from accounts.models import Customer
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
-from tests.tickets.verification_helpers import link_token, owner_request, verification_mail
+from tests.tickets.test_modify import anonymous_request, confirm
+from tests.tickets.verification_helpers import owner_request
 from tickets import services
 from tickets.audit import audit_verify
 from tickets.models import ActionLog, Notification, Ticket
@@ -23,21 +24,8 @@ HOOK = "/anymail/postmark/inbound/"
 PHONE = "+60 12-345 6789"
 
 
-def anonymous_modify(email="alice@example.test", changes=None):
-    return services.request_modify(
-        email=email,
-        customer=None,
-        changes=changes or {"phone": PHONE, "city": "Penang"},
-        note="",
-        client_key="10.0.0.1",
-        actor="anonymous",
-        channel=Ticket.Channel.API,
-    )
-
-
-def confirm(ticket, template="verify_request"):
-    token = link_token(verification_mail(ticket, template))
-    return services.verification_confirm(token=token, client_key="10.0.0.3", actor="anonymous")
+def anonymous_modify(changes=None):
+    return anonymous_request(changes=changes or {"phone": PHONE, "city": "Penang"})
 
 
 def record(customer):

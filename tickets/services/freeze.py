@@ -198,12 +198,18 @@ def _hand_to_supervisor(
     held.save(
         update_fields=["priority", "assignee", "due_at", "contact_email", "version", "updated_at"]
     )
-    Message.objects.create(
+    message = Message.objects.create(
         ticket=held,
         author=Message.Author.SYSTEM,
         body=note,
         internal=True,
         channel=Ticket.Channel.SYSTEM,
+    )
+    audit_record(
+        actor=actor,
+        action="ticket.note_added",
+        ticket=held,
+        details={"message": message.pk, "author": Message.Author.SYSTEM, "channel": "system"},
     )
     audit_record(
         actor=actor,
