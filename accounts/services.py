@@ -118,6 +118,7 @@ def password_reset_mail_queue(*, user: User, link: str, hours: int) -> None:
 PASSWORD_SET_ACTIONS = {
     "reset": "account.password_reset",
     "change": "account.password_changed",
+    "disable": "account.password_disabled",
 }
 
 
@@ -125,18 +126,24 @@ PASSWORD_SET_ACTIONS = {
 def user_password_set(
     *,
     user: User,
-    password: str,
+    password: str | None,
     actor: Actor,
-    how: Literal["reset", "change"],
+    how: Literal["reset", "change", "disable"],
     keep_session_key: str | None = None,
 ) -> User:
     """Set a login's new password and take back every credential issued under the old one.
 
+    `password=None` (with `how="disable"`) turns password login off, as the admin can.
     Deletes the user's API token and ends their other sessions (all but `keep_session_key`, the
     request's own), then writes one audit row; the password itself is never recorded.
     """
-    password_validation.validate_password(password, user)
-    user.set_password(password)
+    if (password is None) != (how == "disable"):
+        raise ValueError("a password is given exactly when the login is not being disabled")
+    if password is None:
+        user.set_unusable_password()
+    else:
+        password_validation.validate_password(password, user)
+        user.set_password(password)
     user.save(update_fields=["password"])
     revoked = {
         "api_tokens": int(api_token_revoke(user=user)),

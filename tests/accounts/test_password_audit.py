@@ -181,3 +181,89 @@ def test_a_reset_with_a_mismatched_confirmation_changes_nothing(client, alice):
     assert Token.objects.filter(key=key).exists()
     assert not ActionLog.objects.filter(action="account.password_reset").exists()
     assert SESSION_KEY not in client.session
+
+
+@pytest.fixture
+def root(db):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_superuser(
+        username="root", email="root@example.test", password="root-pass-123"
+    )
+
+
+def _admin_password_url(user) -> str:
+    return reverse("admin:auth_user_password_change", args=[user.pk])
+
+
+@pytest.mark.django_db
+def test_a_password_set_in_the_admin_is_audited_and_revokes_the_users_credentials(alice, root):
+    elsewhere = _logged_in_client("alice@example.test", "alice-demo-pass")
+    key = api_token_issue(user=alice.user)
+    admin = _logged_in_client("root", "root-pass-123")
+
+    response = admin.post(
+        _admin_password_url(alice.user),
+        {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD, "usable_password": "true"},
+    )
+
+    assert response.status_code == 302
+    alice.user.refresh_from_db()
+    assert alice.user.check_password(NEW_PASSWORD)
+    assert not Token.objects.filter(key=key).exists()
+    assert not Session.objects.filter(session_key=elsewhere.session.session_key).exists()
+    row = ActionLog.objects.get(action="account.password_changed")
+    assert row.actor == "staff:root"
+    assert row.customer == alice
+    assert row.details["credentials_revoked"] == {"api_tokens": 1, "sessions": 1}
+    assert NEW_PASSWORD not in str(row.details)
+    assert audit_verify().ok
+
+
+@pytest.mark.django_db
+def test_disabling_password_login_in_the_admin_is_audited_too(alice, root):
+    key = api_token_issue(user=alice.user)
+    admin = _logged_in_client("root", "root-pass-123")
+
+    response = admin.post(
+        _admin_password_url(alice.user), {"usable_password": "false", "unset-password": "1"}
+    )
+
+    assert response.status_code == 302
+    alice.user.refresh_from_db()
+    assert not alice.user.has_usable_password()
+    assert not Token.objects.filter(key=key).exists()
+    assert ActionLog.objects.get(action="account.password_disabled").actor == "staff:root"
+
+
+@pytest.mark.django_db
+def test_a_superuser_changing_their_own_password_in_the_admin_stays_logged_in(root):
+    admin = _logged_in_client("root", "root-pass-123")
+
+    admin.post(
+        _admin_password_url(root),
+        {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD, "usable_password": "true"},
+    )
+
+    assert admin.get("/admin/").status_code == 200
+    assert (
+        ActionLog.objects.get(action="account.password_changed").details["credentials_revoked"][
+            "sessions"
+        ]
+        == 0
+    )
+
+
+@pytest.mark.django_db
+def test_a_weak_password_in_the_admin_changes_nothing(alice, root):
+    admin = _logged_in_client("root", "root-pass-123")
+
+    response = admin.post(
+        _admin_password_url(alice.user),
+        {"password1": "123", "password2": "123", "usable_password": "true"},
+    )
+
+    assert response.status_code == 200
+    alice.user.refresh_from_db()
+    assert alice.user.check_password("alice-demo-pass")
+    assert not ActionLog.objects.filter(action__startswith="account.password").exists()
