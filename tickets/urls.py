@@ -2,27 +2,27 @@
 
 from django.urls import path
 
-from tickets import views
+from tickets.views import common, mailing, modify, my_tickets, requests
 
 app_name = "portal"
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", common.home, name="home"),
     # --- general help (portal) ---
-    path("requests/new/", views.request_general, name="request-general"),
+    path("requests/new/", requests.request_general, name="request-general"),
     # --- password resend (portal) ---
-    path("requests/password/", views.request_password, name="request-password"),
+    path("requests/password/", requests.request_password, name="request-password"),
     # --- modify personal information (portal) ---
-    path("requests/modify/", views.request_modify, name="request-modify"),
-    path("verify/<str:token>/", views.verify, name="verify"),
-    path("not-me/<str:token>/", views.not_me, name="not-me"),
+    path("requests/modify/", modify.request_modify, name="request-modify"),
+    path("verify/<str:token>/", modify.verify, name="verify"),
+    path("not-me/<str:token>/", modify.not_me, name="not-me"),
     # --- opt-out and unsubscribe (portal) ---
-    path("requests/opt-out/", views.request_opt_out, name="request-opt-out"),
-    path("my/preferences/", views.preferences, name="preferences"),
-    path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("requests/opt-out/", mailing.request_opt_out, name="request-opt-out"),
+    path("my/preferences/", mailing.preferences, name="preferences"),
+    path("unsubscribe/<str:token>/", mailing.unsubscribe, name="unsubscribe"),
     # --- my tickets (portal) ---
-    path("my/", views.my_tickets, name="my-tickets"),
-    path("my/tickets/<str:reference>/", views.my_ticket, name="my-ticket"),
-    path("my/tickets/<str:reference>/reply/", views.my_ticket_reply, name="my-ticket-reply"),
-    path("my/tickets/<str:reference>/close/", views.my_ticket_close, name="my-ticket-close"),
+    path("my/", my_tickets.my_tickets, name="my-tickets"),
+    path("my/tickets/<str:reference>/", my_tickets.my_ticket, name="my-ticket"),
+    path("my/tickets/<str:reference>/reply/", my_tickets.my_ticket_reply, name="my-ticket-reply"),
+    path("my/tickets/<str:reference>/close/", my_tickets.my_ticket_close, name="my-ticket-close"),
 ]

@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from tickets import apis
+from tickets.api import actions, auth, requests, system, tickets
 
 app_name = "api"
 # A ticket reference (tickets.models.new_reference); anything else never reaches a view.
@@ -13,46 +13,46 @@ urlpatterns: list = [
     # --- password resend (api) ---
     path(
         "requests/password-resend/",
-        apis.PasswordResendRequestApi.as_view(),
+        requests.PasswordResendRequestApi.as_view(),
         name="password-resend",
     ),
     # --- modify personal information (api) ---
-    path("requests/modify/", apis.ModifyRequestApi.as_view(), name="request-modify"),
-    path("verify/", apis.VerifyApi.as_view(), name="verify"),
+    path("requests/modify/", requests.ModifyRequestApi.as_view(), name="request-modify"),
+    path("verify/", requests.VerifyApi.as_view(), name="verify"),
     # --- opt-out (api) ---
-    path("requests/opt-out/", apis.OptOutRequestApi.as_view(), name="request-opt-out"),
+    path("requests/opt-out/", requests.OptOutRequestApi.as_view(), name="request-opt-out"),
     # --- tickets resource, staff actions, health, schema (api) ---
-    path("tickets/", apis.TicketListApi.as_view(), name="ticket-list"),
+    path("tickets/", tickets.TicketListApi.as_view(), name="ticket-list"),
     re_path(
-        rf"^tickets/(?P<reference>{_REFERENCE})/$", apis.TicketDetailApi.as_view(), name="ticket"
+        rf"^tickets/(?P<reference>{_REFERENCE})/$", tickets.TicketDetailApi.as_view(), name="ticket"
     ),
     re_path(
         rf"^tickets/(?P<reference>{_REFERENCE})/messages/$",
-        apis.TicketMessageAddApi.as_view(),
+        tickets.TicketMessageAddApi.as_view(),
         name="ticket-messages",
     ),
     re_path(
         rf"^tickets/(?P<reference>{_REFERENCE})/assign/$",
-        apis.TicketAssignApi.as_view(),
+        actions.TicketAssignApi.as_view(),
         name="ticket-assign",
     ),
     re_path(
         rf"^tickets/(?P<reference>{_REFERENCE})/approve/$",
-        apis.TicketApproveApi.as_view(),
+        actions.TicketApproveApi.as_view(),
         name="ticket-approve",
     ),
     re_path(
         rf"^tickets/(?P<reference>{_REFERENCE})/reject/$",
-        apis.TicketRejectApi.as_view(),
+        actions.TicketRejectApi.as_view(),
         name="ticket-reject",
     ),
     re_path(
         rf"^tickets/(?P<reference>{_REFERENCE})/resolve/$",
-        apis.TicketResolveApi.as_view(),
+        actions.TicketResolveApi.as_view(),
         name="ticket-resolve",
     ),
-    path("health/", apis.HealthApi.as_view(), name="health"),
-    path("auth/token/", apis.ApiTokenApi.as_view(), name="auth-token"),
+    path("health/", system.HealthApi.as_view(), name="health"),
+    path("auth/token/", auth.ApiTokenApi.as_view(), name="auth-token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
         "docs/",
@@ -62,5 +62,5 @@ urlpatterns: list = [
         name="docs",
     ),
     # Last: any other path under /api/v1/ is a JSON 404, never the HTML page.
-    re_path(r"^", apis.api_not_found, name="not-found"),
+    re_path(r"^", system.api_not_found, name="not-found"),
 ]

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from tests.factories import TicketFactory
 from tickets.models import Notification, Ticket
-from tickets.selectors import dashboard_figures
+from tickets.selectors.dashboard import dashboard_figures
 
 S = Ticket.Status
 K = Ticket.Kind

@@ -13,7 +13,7 @@ from accounts.roles import AGENTS
 from accounts.services import staff_user_ensure
 from tests.factories import CustomerFactory, DomainFactory, TicketFactory
 from tests.tickets.verification_helpers import link_token, verification_mail
-from tickets import services, staff
+from tickets import services
 from tickets.audit import audit_record
 from tickets.models import (
     NO_DUE,
@@ -26,6 +26,8 @@ from tickets.models import (
     Ticket,
 )
 from tickets.redaction import REDACTED
+from tickets.selectors.queue import QUEUE_SORTS
+from tickets.staff.ticket import CANNED_RESPONSES
 
 S = Ticket.Status
 REF = "HD-AAAAAAAA"
@@ -452,7 +454,7 @@ def mixed_tickets(count, now):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("view", ["all", "open"])
-@pytest.mark.parametrize("sort", list(staff.QUEUE_SORTS))
+@pytest.mark.parametrize("sort", list(QUEUE_SORTS))
 def test_walking_every_page_shows_every_ticket_once_in_sort_order(agent_client, view, sort):
     # given 80 tickets, open and closed, with ties on every sort key; more than a page overdue
     now = timezone.now()
@@ -721,9 +723,7 @@ def test_a_canned_response_is_appended_without_javascript(agent_client, alice):
         f"/staff/tickets/{ticket.reference}/reply/",
         {"version": 1, "body": "Hi Alice,", "canned": "received"},
     )
-    assert ticket.messages.get().body == "Hi Alice,\n\n" + str(
-        staff.CANNED_RESPONSES["received"][1]
-    )
+    assert ticket.messages.get().body == "Hi Alice,\n\n" + str(CANNED_RESPONSES["received"][1])
 
 
 @pytest.mark.django_db

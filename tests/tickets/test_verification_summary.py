@@ -12,7 +12,7 @@ from tests.tickets.verification_helpers import (
 )
 from tickets import services
 from tickets.models import ActionLog, Ticket, Verification
-from tickets.selectors_verification import (
+from tickets.selectors.verification import (
     mask_email,
     mask_field_value,
     verification_get_live,

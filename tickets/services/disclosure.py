@@ -13,7 +13,7 @@ from accounts.selectors import is_staff_member
 from helpdesk.exceptions import ApplicationError
 from tickets.audit import audit_record
 from tickets.models import Disclosure
-from tickets.selectors import customer_export_data
+from tickets.selectors.export import customer_export_data
 
 DISCLOSURE_FORBIDDEN = gettext_noop("Only a supervisor can record a disclosure.")
 DISCLOSURE_INCOMPLETE = gettext_noop("Say what was disclosed, to whom, and on what legal basis.")

@@ -82,7 +82,7 @@ def verification_start(
         ticket=ticket, purpose=purpose, send_to=send_to, ttl=settings.VERIFICATION_TTL
     )
     # Imported here: the selector reads this module's token hash and refusal rules.
-    from tickets.selectors_verification import verification_summary
+    from tickets.selectors.verification import verification_summary
 
     notification_queue(
         ticket=ticket,

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import get_language, gettext
 
 from tickets.models import Ticket
-from tickets.selectors import QueuePage
+from tickets.selectors.queue import QueuePage
 
 register = template.Library()
 

@@ -1,0 +1,179 @@
+"""The customer's requests (password resend, modify, opt-out) and confirming a change."""
+
+from django.utils.translation import gettext
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.selectors import customer_for_user
+from helpdesk.api import RETRY_AFTER_HEADER, api_errors
+from helpdesk.ratelimit import client_ip
+from tickets.models import Ticket
+from tickets.redaction import CARD_NOTICE
+from tickets.services import (
+    OPT_OUT_LISTS,
+    RESEND_DETAIL,
+    modify_input_has_card,
+    request_modify,
+    request_opt_out,
+    request_password_resend,
+    verification_confirm,
+)
+
+
+class PasswordResendRequestApi(APIView):
+    """Ask for a domain's password reset link (anyone; the same answer for every domain)."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        domain = serializers.CharField(max_length=300, trim_whitespace=True)
+        contact_email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
+
+    class OutputSerializer(serializers.Serializer):
+        reference = serializers.CharField()
+        detail = serializers.CharField()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={202: OutputSerializer, **api_errors(400, 429)},
+        parameters=[RETRY_AFTER_HEADER],
+        auth=[],
+        tags=["requests"],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        ticket = request_password_resend(
+            domain=data["domain"],
+            contact_email=data.get("contact_email", ""),
+            client_key=client_ip(request),
+            actor="anonymous",
+            channel=Ticket.Channel.API,
+            language=getattr(request, "LANGUAGE_CODE", None),
+        )
+        return Response(
+            {"reference": ticket.reference, "detail": gettext(RESEND_DETAIL)}, status=202
+        )
+
+
+class ModifyRequestApi(APIView):
+    """Ask for a change of personal information (anyone; a logged-in customer needs no email)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema_serializer(component_name="ModifyRequestInput")
+    class InputSerializer(serializers.Serializer):
+        email = serializers.CharField(max_length=254, required=False, allow_blank=True)
+        changes = serializers.DictField(
+            child=serializers.CharField(max_length=1000, allow_blank=True, trim_whitespace=False)
+        )
+        note = serializers.CharField(
+            max_length=5000, required=False, allow_blank=True, trim_whitespace=False
+        )
+
+    @extend_schema_serializer(component_name="ModifyRequestOutput")
+    class OutputSerializer(serializers.Serializer):
+        reference = serializers.CharField()
+        status = serializers.CharField()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={202: OutputSerializer, **api_errors(400, 401, 403, 429)},
+        parameters=[RETRY_AFTER_HEADER],
+        tags=["requests"],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        customer = customer_for_user(request.user)
+        ticket = request_modify(
+            email=data.get("email") or None,
+            customer=customer,
+            changes=data["changes"],
+            note=data.get("note", ""),
+            client_key=client_ip(request),
+            actor=customer or "anonymous",
+            channel=Ticket.Channel.API,
+        )
+        body = {"reference": ticket.reference, "status": ticket.status}
+        if modify_input_has_card(changes=data["changes"], note=data.get("note", "")):
+            body["detail"] = gettext(CARD_NOTICE)
+        return Response(body, status=202)
+
+
+class VerifyApi(APIView):
+    """Use the token from a verification email (no login: the token is the proof)."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema_serializer(component_name="VerifyInput")
+    class InputSerializer(serializers.Serializer):
+        token = serializers.CharField(max_length=200)
+
+    @extend_schema_serializer(component_name="VerifyOutput")
+    class OutputSerializer(serializers.Serializer):
+        reference = serializers.CharField()
+        status = serializers.CharField()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OutputSerializer, **api_errors(400, 429)},
+        parameters=[RETRY_AFTER_HEADER],
+        auth=[],
+        tags=["requests"],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        ticket = verification_confirm(
+            token=serializer.validated_data["token"],
+            client_key=client_ip(request),
+            actor="anonymous",
+        )
+        return Response({"reference": ticket.reference, "status": ticket.status})
+
+
+class OptOutRequestApi(APIView):
+    """Ask to stop mailings (anyone; a link goes to the email on record, same answer for all)."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema_serializer(component_name="OptOutRequestInput")
+    class InputSerializer(serializers.Serializer):
+        email = serializers.CharField(max_length=254)
+        lists = serializers.ListField(
+            child=serializers.ChoiceField(choices=OPT_OUT_LISTS), allow_empty=False, max_length=2
+        )
+
+    @extend_schema_serializer(component_name="OptOutRequestOutput")
+    class OutputSerializer(serializers.Serializer):
+        reference = serializers.CharField()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={202: OutputSerializer, **api_errors(400, 429)},
+        parameters=[RETRY_AFTER_HEADER],
+        auth=[],
+        tags=["requests"],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        ticket = request_opt_out(
+            email=data["email"],
+            lists=data["lists"],
+            client_key=client_ip(request),
+            actor="anonymous",
+            channel=Ticket.Channel.API,
+        )
+        return Response({"reference": ticket.reference}, status=202)

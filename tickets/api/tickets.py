@@ -1,0 +1,240 @@
+"""The tickets resource: list, detail, messages; what staff actions share."""
+
+from typing import Any
+
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.selectors import customer_for_user, is_staff_member
+from helpdesk.api import RETRY_AFTER_HEADER, ApiRateThrottle, TicketCursorPagination, api_errors
+from helpdesk.types import AuthenticatedRequest
+from tickets.models import Message, Ticket
+from tickets.selectors.tickets import ticket_events_visible, ticket_get, ticket_list
+from tickets.services import ticket_reply_add
+
+TICKET_NOT_FOUND = "No such ticket."
+STAFF_ONLY = "Only help-desk staff can do this."
+INTERNAL_STAFF_ONLY = "Only help-desk staff can add internal notes."
+_VERSION_HELP = "The ticket version you last read (its ETag); a stale one is refused."
+ETAG_HEADER = OpenApiParameter(
+    name="ETag",
+    type=str,
+    location=OpenApiParameter.HEADER,
+    response=[200],
+    description="The ticket's version, to send back as `version` with a change",
+)
+
+
+class VersionedInput(serializers.Serializer):
+    """The input of a change to a ticket: `version` guards against overwriting newer work."""
+
+    version = serializers.IntegerField(
+        required=False, min_value=1, max_value=2**31 - 1, help_text=_VERSION_HELP
+    )
+
+
+def ticket_visible(request: Request, reference: str) -> Ticket:
+    """The ticket if the caller may see it; another customer's ticket is a 404, not a 403."""
+    ticket = ticket_list(user=request.user).filter(reference=reference).first()
+    if ticket is None:
+        raise NotFound(TICKET_NOT_FOUND)
+    return ticket
+
+
+def require_staff(user) -> None:
+    if not (is_staff_member(user) and user.has_perm("tickets.work_ticket")):
+        raise PermissionDenied(STAFF_ONLY)
+
+
+def staff_action_input(
+    request: Request, reference: str, serializer_class: type[serializers.Serializer]
+) -> tuple[Ticket, dict[str, Any]]:
+    """The ticket a staff action is for and its validated input (404, 403, 400 in that order)."""
+    ticket = ticket_visible(request, reference)
+    require_staff(request.user)
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return ticket, serializer.validated_data
+
+
+def ticket_response(ticket: Ticket) -> Response:
+    response = Response(TicketOutputSerializer(ticket).data)
+    response["ETag"] = f'"{ticket.version}"'
+    return response
+
+
+@extend_schema_serializer(component_name="Ticket")
+class TicketOutputSerializer(serializers.Serializer):
+    reference = serializers.CharField()
+    kind = serializers.ChoiceField(choices=Ticket.Kind.choices)
+    status = serializers.ChoiceField(choices=Ticket.Status.choices)
+    subject = serializers.CharField()
+    customer = serializers.CharField(source="customer.number", allow_null=True)
+    domain = serializers.CharField(source="domain.name", allow_null=True)
+    assignee = serializers.CharField(source="assignee.username", allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    due_at = serializers.DateTimeField(allow_null=True)
+
+
+@extend_schema_serializer(component_name="TicketChange")
+class TicketChangeOutputSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    old_value = serializers.CharField()
+    new_value = serializers.CharField()
+    applied_at = serializers.DateTimeField(allow_null=True)
+
+
+@extend_schema_serializer(component_name="TicketMessage")
+class TicketMessageOutputSerializer(serializers.Serializer):
+    created_at = serializers.DateTimeField()
+    author = serializers.ChoiceField(choices=Message.Author.choices)
+    channel = serializers.ChoiceField(choices=Ticket.Channel.choices)
+    internal = serializers.BooleanField()
+    body = serializers.CharField()
+
+
+@extend_schema_serializer(component_name="TicketEvent")
+class TicketEventOutputSerializer(serializers.Serializer):
+    """An audit row; a customer gets only `action` and `created_at`."""
+
+    sequence = serializers.IntegerField(required=False)
+    created_at = serializers.DateTimeField()
+    actor = serializers.CharField(required=False)
+    action = serializers.CharField()
+    details = serializers.DictField(required=False)
+
+    def to_representation(self, instance):
+        if self.context.get("staff"):
+            return super().to_representation(instance)
+        return {
+            "created_at": serializers.DateTimeField().to_representation(instance.created_at),
+            "action": instance.action,
+        }
+
+
+class TicketListApi(APIView):
+    """The tickets the caller may see, newest first (staff: all; a customer: its own)."""
+
+    pagination_class = TicketCursorPagination
+    throttle_classes = [ApiRateThrottle]
+
+    @extend_schema_serializer(component_name="TicketFilter")
+    class FilterSerializer(serializers.Serializer):
+        # An empty value means "any": `?status=&kind=&assignee=&q=`, as the contract writes it.
+        status = serializers.ChoiceField(
+            choices=Ticket.Status.choices, required=False, allow_blank=True
+        )
+        kind = serializers.ChoiceField(
+            choices=Ticket.Kind.choices, required=False, allow_blank=True
+        )
+        assignee = serializers.RegexField(
+            r"^[\w.@+-]*\Z",
+            max_length=150,
+            required=False,
+            allow_blank=True,
+            help_text="A staff username",
+        )
+        q = serializers.CharField(
+            max_length=200,
+            required=False,
+            allow_blank=True,
+            help_text="Reference, or text in the subject, domain or contact email",
+        )
+
+    @extend_schema(
+        parameters=[FilterSerializer, RETRY_AFTER_HEADER],
+        responses={200: TicketOutputSerializer(many=True), **api_errors(400, 401, 404, 429)},
+        tags=["tickets"],
+    )
+    def get(self, request: AuthenticatedRequest) -> Response:
+        # A plain dict: every value given is validated, none silently skipped.
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        tickets = ticket_list(user=request.user, filters=filters.validated_data)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(tickets, request, view=self)
+        return paginator.get_paginated_response(TicketOutputSerializer(page, many=True).data)
+
+
+class TicketDetailApi(APIView):
+    """One ticket with its requested changes, its messages and its history."""
+
+    throttle_classes = [ApiRateThrottle]
+
+    @extend_schema_serializer(component_name="TicketDetail")
+    class OutputSerializer(TicketOutputSerializer):
+        changes = TicketChangeOutputSerializer(many=True)
+        messages = TicketMessageOutputSerializer(many=True)
+        events = serializers.SerializerMethodField()
+
+        @extend_schema_field(TicketEventOutputSerializer(many=True))
+        def get_events(self, ticket: Ticket) -> list:
+            return TicketEventOutputSerializer(  # type: ignore[return-value]  # many=True gives a ListSerializer, whose .data is a list; drf-stubs says ReturnDict
+                self.context["events"], many=True, context=self.context
+            ).data
+
+    @extend_schema(
+        responses={200: OutputSerializer, **api_errors(401, 404, 429)},
+        parameters=[ETAG_HEADER, RETRY_AFTER_HEADER],
+        tags=["tickets"],
+    )
+    def get(self, request: AuthenticatedRequest, reference: str) -> Response:
+        ticket = ticket_get(user=request.user, reference=reference)
+        if ticket is None:
+            raise NotFound(TICKET_NOT_FOUND)
+        context = {
+            "staff": is_staff_member(request.user),
+            "events": ticket_events_visible(user=request.user, ticket=ticket),
+        }
+        response = Response(self.OutputSerializer(ticket, context=context).data)
+        response["ETag"] = f'"{ticket.version}"'
+        return response
+
+
+class TicketMessageAddApi(APIView):
+    """Add a message to a ticket: the customer's reply, or staff's reply or internal note."""
+
+    throttle_classes = [ApiRateThrottle]
+
+    @extend_schema_serializer(component_name="TicketMessageInput")
+    class InputSerializer(VersionedInput):
+        body = serializers.CharField(max_length=20000, trim_whitespace=False)
+        internal = serializers.BooleanField(
+            default=False, help_text="Staff only: a note the customer never sees"
+        )
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: TicketMessageOutputSerializer, **api_errors(400, 401, 403, 404, 409, 429)},
+        parameters=[RETRY_AFTER_HEADER],
+        tags=["tickets"],
+    )
+    def post(self, request: AuthenticatedRequest, reference: str) -> Response:
+        ticket = ticket_visible(request, reference)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        staff = is_staff_member(request.user)
+        if data["internal"] and not staff:
+            raise ValidationError({"internal": [INTERNAL_STAFF_ONLY]})
+        message = ticket_reply_add(
+            ticket=ticket,
+            body=data["body"],
+            actor=request.user if staff else customer_for_user(request.user),
+            author=Message.Author.STAFF if staff else Message.Author.CUSTOMER,
+            channel=Ticket.Channel.API,
+            author_user=request.user,
+            internal=data["internal"],
+            expected_version=data.get("version"),
+        )
+        return Response(TicketMessageOutputSerializer(message).data, status=201)

@@ -1,0 +1,1 @@
+"""Every read of tickets, one module per area. Customer scoping lives here and nowhere else."""

@@ -1,0 +1,110 @@
+"""Reads of one ticket or a list of tickets, scoped to who asks."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import Prefetch, QuerySet
+
+from accounts.selectors import customer_for_user, is_staff_member
+from tickets.models import ActionLog, Message, Notification, Ticket
+from tickets.selectors.search import ticket_search_ids
+
+
+def ticket_list(
+    *, user: User | AnonymousUser, filters: Mapping[str, Any] | None = None
+) -> QuerySet[Ticket]:
+    """Tickets the user may see: all for staff, their own for a customer, none otherwise."""
+    base: QuerySet[Ticket] = Ticket.objects.select_related("customer", "domain", "assignee")
+    if filters:
+        base = ticket_filters_apply(base, filters=filters)
+    if is_staff_member(user):
+        return base
+    customer = customer_for_user(user)
+    if customer is None:
+        return base.none()
+    return base.filter(customer=customer)
+
+
+def ticket_get(*, user: User | AnonymousUser, reference: str) -> Ticket | None:
+    """One ticket by reference if the user may see it (None otherwise: callers answer 404)."""
+    staff = is_staff_member(user)
+    messages = Message.objects.all() if staff else Message.objects.filter(internal=False)
+    return (
+        ticket_list(user=user)
+        .prefetch_related(
+            "changes",
+            Prefetch("messages", queryset=messages.select_related("author_user")),
+        )
+        .filter(reference=reference)
+        .first()
+    )
+
+
+def ticket_events(*, ticket: Ticket) -> QuerySet[ActionLog]:
+    return ActionLog.objects.filter(ticket=ticket).order_by("sequence")
+
+
+# What a customer may read of its own ticket's audit trail (action and time only).
+CUSTOMER_VISIBLE_EVENTS = frozenset(
+    {
+        "ticket.created",
+        "ticket.status_changed",
+        "ticket.message_added",
+        "verification.sent",
+        "verification.confirmed",
+        "customer.details_changed",
+        "customer.mailing_preferences_changed",
+        "resend.sent",
+    }
+)
+
+
+def ticket_filters_apply(
+    queryset: QuerySet[Ticket], *, filters: Mapping[str, Any]
+) -> QuerySet[Ticket]:
+    """Narrow a ticket list by the allow-listed filters: status, kind, assignee, q.
+
+    Only these four names are read, and only their values reach the query, never a client key.
+    """
+    if filters.get("status"):
+        queryset = queryset.filter(status=filters["status"])
+    if filters.get("kind"):
+        queryset = queryset.filter(kind=filters["kind"])
+    if filters.get("assignee"):
+        queryset = queryset.filter(assignee__username=filters["assignee"])
+    text = (filters.get("q") or "").strip()
+    if text:
+        queryset = queryset.filter(pk__in=ticket_search_ids(text))
+    return queryset
+
+
+def ticket_events_visible(*, user: User | AnonymousUser, ticket: Ticket) -> QuerySet[ActionLog]:
+    """A ticket's audit rows as the user may read them: all for staff, a safe subset otherwise."""
+    events = ticket_events(ticket=ticket)
+    if is_staff_member(user):
+        return events
+    return events.filter(action__in=CUSTOMER_VISIBLE_EVENTS).only("created_at", "action")
+
+
+def staff_ticket_get(*, user: User | AnonymousUser, reference: str) -> Ticket | None:
+    """A ticket with everything the staff ticket page shows, or None."""
+    if not is_staff_member(user):
+        return None
+    return (
+        Ticket.objects.select_related("customer", "domain", "assignee")
+        .prefetch_related(
+            "changes",
+            Prefetch("messages", queryset=Message.objects.select_related("author_user")),
+            Prefetch("notifications", queryset=Notification.objects.order_by("created_at", "id")),
+        )
+        .filter(reference=reference)
+        .first()
+    )
+
+
+def ticket_pk_version_get(*, user: User | AnonymousUser, reference: str) -> tuple[int, int] | None:
+    """The internal id and current version of a ticket, for staff polling presence."""
+    if not is_staff_member(user):
+        return None
+    return Ticket.objects.filter(reference=reference).values_list("pk", "version").first()

@@ -1,0 +1,181 @@
+"""The staff queue: parse the filters, read one page, render."""
+
+from typing import Any, cast
+from urllib.parse import urlencode
+
+from django import forms
+from django.core import signing
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_GET
+
+from helpdesk.types import AuthenticatedHttpRequest
+from tickets.models import Ticket
+from tickets.selectors.queue import (
+    QUEUE_PAGE_SIZES,
+    QUEUE_SORTS,
+    QUEUE_VIEWS,
+    QueueFilters,
+    staff_members,
+    staff_queue,
+)
+from tickets.staff.common import staff_required
+
+FILTERS_IGNORED = _("Some filters or sort options were not recognised and were ignored.")
+_CURSOR_SALT = "tickets.staff.queue"
+_DATETIME_KEYS = frozenset({"k_due", "k_created", "k_updated"})
+
+
+class QueueForm(forms.Form):
+    view = forms.ChoiceField(
+        label=_("Show"),
+        required=False,
+        choices=[
+            ("open", _("Open")),
+            ("mine", _("Mine")),
+            ("unassigned", _("Unassigned")),
+            ("overdue", _("Overdue")),
+            ("awaiting_verification", _("Awaiting verification")),
+            ("all", _("All tickets")),
+        ],
+    )
+    status = forms.ChoiceField(
+        label=_("Status"), required=False, choices=[("", _("Any status")), *Ticket.Status.choices]
+    )
+    kind = forms.ChoiceField(
+        label=_("Request"), required=False, choices=[("", _("Any request")), *Ticket.Kind.choices]
+    )
+    assignee = forms.CharField(label=_("Assignee"), required=False, max_length=150)
+    q = forms.CharField(
+        label=_("Search"),
+        required=False,
+        max_length=200,
+        help_text=_("Reference, customer email or number, domain, or subject."),
+    )
+    sort = forms.ChoiceField(
+        label=_("Sort by"),
+        required=False,
+        choices=[
+            ("urgency", _("Overdue first, then due soonest")),
+            ("due", _("Due, soonest first")),
+            ("-due", _("Due, latest first")),
+            ("-priority", _("Priority, highest first")),
+            ("priority", _("Priority, lowest first")),
+            ("-created", _("Newest first")),
+            ("created", _("Oldest first")),
+            ("-updated", _("Recently updated first")),
+            ("updated", _("Least recently updated first")),
+        ],
+    )
+    size = forms.TypedChoiceField(
+        label=_("Per page"),
+        required=False,
+        coerce=int,
+        empty_value=QUEUE_PAGE_SIZES[0],  # type: ignore[arg-type]  # any value may stand for empty; django-stubs says str
+        choices=[(n, str(n)) for n in QUEUE_PAGE_SIZES],
+    )
+    cursor = forms.CharField(required=False, max_length=600, widget=forms.HiddenInput)
+
+
+def _queue_filters(form: QueueForm) -> QueueFilters:
+    """Filters from the valid fields only: a value outside an allow-list falls back to default."""
+    data = form.cleaned_data
+    view = data.get("view") or "open"
+    sort = data.get("sort") or "urgency"
+    size = data.get("size") or QUEUE_PAGE_SIZES[0]
+    return QueueFilters(
+        view=view if view in QUEUE_VIEWS else "open",
+        status=data.get("status") or "",
+        kind=data.get("kind") or "",
+        assignee=data.get("assignee") or "",
+        q=data.get("q") or "",
+        sort=sort if sort in QUEUE_SORTS else "urgency",
+        page_size=size if size in QUEUE_PAGE_SIZES else QUEUE_PAGE_SIZES[0],
+    )
+
+
+def _cursor_dump(sort: str, values: list[Any]) -> str:
+    plain = [v.isoformat() if hasattr(v, "isoformat") else v for v in values]
+    return signing.dumps({"s": sort, "v": plain}, salt=_CURSOR_SALT, compress=True)
+
+
+def _cursor_load(raw: str, sort: str) -> list[Any] | None:
+    """The position a signed cursor names, or None (a forged or foreign cursor starts over)."""
+    if not raw:
+        return None
+    try:
+        payload = signing.loads(raw, salt=_CURSOR_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(payload, dict) or payload.get("s") != sort:
+        return None
+    keys = QUEUE_SORTS[sort]
+    values = payload.get("v")
+    if not isinstance(values, list) or len(values) != len(keys):
+        return None
+    decoded = []
+    for (name, _descending), value in zip(keys, values, strict=True):
+        if name in _DATETIME_KEYS:
+            value = parse_datetime(value) if isinstance(value, str) else None
+            if value is None:
+                return None
+        elif not isinstance(value, int):
+            return None
+        decoded.append(value)
+    return decoded
+
+
+def _query_string(filters: QueueFilters, **extra: Any) -> str:
+    params = {
+        "view": filters.view,
+        "status": filters.status,
+        "kind": filters.kind,
+        "assignee": filters.assignee,
+        "q": filters.q,
+        "sort": filters.sort,
+        "size": filters.page_size,
+        **extra,
+    }
+    return urlencode({k: v for k, v in params.items() if v not in ("", None)})
+
+
+@require_GET
+@staff_required
+def queue(request: AuthenticatedHttpRequest) -> HttpResponse:
+    form = QueueForm(request.GET)
+    form.is_valid()
+    filters = _queue_filters(form)
+    cursor = _cursor_load(form.cleaned_data.get("cursor") or "", filters.sort)
+    page = staff_queue(user=request.user, filters=filters, cursor=cursor)
+    next_query = None
+    if page.next_cursor is not None:
+        next_query = _query_string(filters, cursor=_cursor_dump(filters.sort, page.next_cursor))
+    view_links = [
+        {
+            "name": name,
+            "label": label,
+            "count": page.counts.get(name),
+            "query": _query_string(
+                QueueFilters(view=name, sort=filters.sort, page_size=filters.page_size)
+            ),
+            "current": name == filters.view,
+        }
+        # A ChoiceField's choices are normalised to a list of (value, label) pairs.
+        for name, label in cast(
+            list[tuple[str, Any]], cast(forms.ChoiceField, QueueForm.base_fields["view"]).choices
+        )
+    ]
+    context = {
+        "form": form,
+        "filters": filters,
+        "page": page,
+        "view_links": view_links,
+        "next_query": next_query,
+        "is_first_page": cursor is None,
+        "first_query": _query_string(filters),
+        "filters_ignored": bool(form.errors),
+        "staff_names": [u.username for u in staff_members()],
+    }
+    return render(request, "staff/queue.html", context)

@@ -1,0 +1,224 @@
+"""The staff ticket page and who else is looking at it."""
+
+import logging
+from typing import Any
+
+from django import forms
+from django.core.cache import cache
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from accounts.selectors import email_canonical, is_supervisor
+from helpdesk.exceptions import CACHE_DOWN_ERRORS
+from helpdesk.types import AuthenticatedHttpRequest
+from tickets.models import Ticket
+from tickets.selectors.queue import staff_members
+from tickets.selectors.tickets import staff_ticket_get, ticket_events, ticket_pk_version_get
+from tickets.services import MODIFY_FIELD_LABELS, modify_approval
+from tickets.staff.common import staff_required
+
+PRESENCE_SECONDS = 120
+# Canned replies staff can start from; the text is the customer-facing English source.
+CANNED_RESPONSES: dict[str, tuple[Any, Any]] = {
+    "received": (
+        _("We are on it"),
+        _("Thank you for your message. We are looking into it and will reply shortly."),
+    ),
+    "need_details": (
+        _("Ask for details"),
+        _(
+            "To go further we need a little more information. Could you reply with the "
+            "domain name concerned and a short description of what you see?"
+        ),
+    ),
+    "opensrs_direct": (
+        _("OpenSRS direct request"),
+        _(
+            "The email address on the domain's registration record no longer works, so the "
+            "password can only be recovered by a direct, identity-verified request to OpenSRS."
+        ),
+    ),
+    "done": (
+        _("Done"),
+        _("This is done. If anything else is needed, just reply to this email."),
+    ),
+}
+
+logger = logging.getLogger(__name__)
+
+
+def _presence_key(ticket_id: int, user_id: int) -> str:
+    return f"staff-presence:{ticket_id}:{user_id}"
+
+
+def _presence_touch_and_read(ticket_id: int, user) -> list[str]:
+    """Mark this user as looking at the ticket; return the other staff seen in the last minutes.
+
+    Presence is a courtesy: with the cache unreachable the page still works, without it.
+    """
+    others = {
+        _presence_key(ticket_id, member.pk): member.username
+        for member in staff_members()
+        if member.pk != user.pk
+    }
+    try:
+        cache.set(_presence_key(ticket_id, user.pk), user.get_username(), timeout=PRESENCE_SECONDS)
+        seen = cache.get_many(list(others))
+    except CACHE_DOWN_ERRORS as exc:
+        logger.warning("presence cache unreachable: %s", exc)
+        return []
+    return sorted(others[key] for key in seen)
+
+
+class ReplyForm(forms.Form):
+    body = forms.CharField(
+        label=_("Reply to the customer"),
+        required=False,
+        max_length=20000,
+        widget=forms.Textarea(attrs={"rows": 6, "data-canned-target": "reply"}),
+    )
+    canned = forms.ChoiceField(
+        label=_("Canned response"),
+        required=False,
+        choices=[("", _("None")), *[(k, v[0]) for k, v in CANNED_RESPONSES.items()]],
+        help_text=_("Its text is added to the end of your reply."),
+    )
+
+
+class NoteForm(forms.Form):
+    body = forms.CharField(
+        label=_("Internal note (staff only)"),
+        max_length=20000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason (sent to the requester)"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+class ResolveForm(forms.Form):
+    note = forms.CharField(
+        label=_("Note to the requester (optional)"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class AssignForm(forms.Form):
+    assignee = forms.CharField(label=_("Assign to"), required=False, max_length=150)
+
+
+class PriorityForm(forms.Form):
+    priority = forms.ChoiceField(label=_("Priority"), choices=Ticket.Priority.choices)
+
+
+def _approval_state(ticket: Ticket, user) -> dict[str, Any]:
+    approval = modify_approval(ticket, user)
+    return {
+        "possible": approval.possible,
+        "blocked": approval.refusal.message if approval.refusal is not None else "",
+        "needs_supervisor": approval.needs_supervisor,
+    }
+
+
+def ticket_page(
+    request: HttpRequest,
+    ticket: Ticket,
+    *,
+    status: int = 200,
+    error: str = "",
+    forms_in: dict[str, forms.Form] | None = None,
+) -> HttpResponse:
+    forms_in = forms_in or {}
+    supervisor = is_supervisor(request.user)
+    events = list(ticket_events(ticket=ticket))
+    changes = [
+        {
+            "label": MODIFY_FIELD_LABELS.get(c.field, c.field),
+            "old": c.old_value,
+            "new": c.new_value,
+            "applied_at": c.applied_at,
+        }
+        for c in ticket.changes.all()
+    ]
+    members = [u.username for u in staff_members()]
+    context = {
+        "ticket": ticket,
+        "now": timezone.now(),
+        "changes": changes,
+        "thread": list(ticket.messages.all()),
+        "notifications": list(ticket.notifications.all()),
+        "opensrs_calls": [e for e in events if e.action == "opensrs.call"],
+        "events": events,
+        "is_supervisor": supervisor,
+        "approval": _approval_state(ticket, request.user),
+        "contact_differs": bool(
+            ticket.customer
+            and ticket.contact_email
+            and email_canonical(ticket.contact_email) != email_canonical(ticket.customer.email)
+        ),
+        "viewers": _presence_touch_and_read(ticket.pk, request.user),
+        "error": error,
+        "staff_names": members,
+        "canned": [(key, label, str(text)) for key, (label, text) in CANNED_RESPONSES.items()],
+        "reply_form": forms_in.get("reply") or ReplyForm(),
+        "note_form": forms_in.get("note") or NoteForm(),
+        "reject_form": forms_in.get("reject") or RejectForm(),
+        "resolve_form": forms_in.get("resolve") or ResolveForm(),
+        "priority_form": PriorityForm(initial={"priority": ticket.priority}),
+        "can_reopen": ticket.status in (Ticket.Status.RESOLVED, Ticket.Status.REFERRED),
+        "can_close": ticket.status
+        in (
+            Ticket.Status.AWAITING_CUSTOMER,
+            Ticket.Status.RESOLVED,
+            Ticket.Status.REFERRED,
+            Ticket.Status.REJECTED,
+        ),
+    }
+    return render(request, "staff/ticket.html", context, status=status)
+
+
+def ticket_or_404(request: HttpRequest, reference: str) -> Ticket:
+    ticket = staff_ticket_get(user=request.user, reference=reference)
+    if ticket is None:
+        raise Http404
+    return ticket
+
+
+@require_GET
+@never_cache
+@staff_required
+def ticket_detail(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
+    return ticket_page(request, ticket_or_404(request, reference))
+
+
+@require_GET
+@never_cache
+@staff_required
+def ticket_presence(request: AuthenticatedHttpRequest, reference: str) -> JsonResponse:
+    """Who else is looking, and whether the ticket changed since the version the page shows."""
+    found = ticket_pk_version_get(user=request.user, reference=reference)
+    if found is None:
+        raise Http404
+    ticket_id, version = found
+    try:
+        seen_version = int(request.GET.get("version", ""))
+    except ValueError:
+        seen_version = None
+    return JsonResponse(
+        {
+            "viewers": _presence_touch_and_read(ticket_id, request.user),
+            "version": version,
+            "changed": seen_version is not None and seen_version != version,
+        }
+    )

@@ -1,0 +1,150 @@
+"""Asking to change personal information; confirming it, or saying it was not me."""
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from accounts.models import Customer
+from accounts.selectors import customer_for_user
+from helpdesk.exceptions import ApplicationError, RateLimited
+from helpdesk.ratelimit import client_ip
+from tickets.models import Ticket
+from tickets.redaction import CARD_NOTICE
+from tickets.selectors.verification import verification_get_live, verification_summary
+from tickets.services import MODIFY_FIELDS, modify_input_has_card, verification_confirm
+from tickets.services import request_modify as request_modify_service
+from tickets.services.freeze import account_freeze, freeze_link_get_live
+
+
+class ModifyRequestForm(forms.Form):
+    email_on_record = forms.CharField(
+        label=_("Your email address on record"), max_length=254, required=False
+    )
+    full_name = forms.CharField(label=_("Full name"), max_length=254, required=False)
+    email = forms.CharField(label=_("New email address"), max_length=254, required=False)
+    phone = forms.CharField(label=_("Phone"), max_length=254, required=False)
+    address_line1 = forms.CharField(label=_("Address line 1"), max_length=254, required=False)
+    address_line2 = forms.CharField(label=_("Address line 2"), max_length=254, required=False)
+    city = forms.CharField(label=_("City"), max_length=254, required=False)
+    state = forms.CharField(label=_("State"), max_length=254, required=False)
+    postcode = forms.CharField(label=_("Postcode"), max_length=254, required=False)
+    country = forms.CharField(label=_("Country"), max_length=254, required=False)
+    note = forms.CharField(
+        label=_("Anything we should know"), max_length=5000, required=False, widget=forms.Textarea
+    )
+
+    def __init__(self, *args, customer: Customer | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.customer = customer
+        if customer is not None:
+            del self.fields["email_on_record"]
+
+    def changes(self) -> dict[str, str]:
+        """Fields to change: all of them for an owner (prefilled), only those filled otherwise."""
+        data = self.cleaned_data
+        if self.customer is not None:
+            return {field: data[field] for field in MODIFY_FIELDS}
+        return {field: data[field] for field in MODIFY_FIELDS if data[field].strip()}
+
+
+@require_http_methods(["GET", "POST"])
+def request_modify(request: HttpRequest) -> HttpResponse:
+    customer = customer_for_user(request.user)
+    status = 200
+    if request.method == "POST":
+        form = ModifyRequestForm(request.POST, customer=customer)
+        if form.is_valid():
+            try:
+                ticket = request_modify_service(
+                    email=form.cleaned_data.get("email_on_record"),
+                    customer=customer,
+                    changes=form.changes(),
+                    note=form.cleaned_data["note"],
+                    client_key=client_ip(request),
+                    actor=customer or "anonymous",
+                    channel=Ticket.Channel.PORTAL,
+                )
+            except ValidationError as exc:
+                _modify_form_errors(form, exc)
+                status = 400
+            except RateLimited as exc:
+                form.add_error(None, exc.message)
+                status = 429
+            else:
+                card = modify_input_has_card(changes=form.changes(), note=form.cleaned_data["note"])
+                context = {
+                    "ticket": ticket,
+                    "owner": customer is not None,
+                    "card_notice": gettext(CARD_NOTICE) if card else "",
+                    "hours": int(settings.VERIFICATION_TTL.total_seconds() // 3600),
+                }
+                return render(request, "portal/modify_done.html", context)
+        else:
+            status = 400
+    else:
+        initial = {field: getattr(customer, field) for field in MODIFY_FIELDS} if customer else {}
+        form = ModifyRequestForm(initial=initial, customer=customer)
+    return render(
+        request, "portal/modify_request.html", {"form": form, "owner": customer}, status=status
+    )
+
+
+def _modify_form_errors(form: ModifyRequestForm, exc: ValidationError) -> None:
+    for key, errors in exc.error_dict.items():
+        for error in errors:
+            if key == "email" and "email_on_record" in form.fields:
+                form.add_error("email_on_record", error.messages)
+            elif error.code in MODIFY_FIELDS and error.params:
+                form.add_error(error.code, str(error.params["error"]))
+            else:
+                form.add_error(None, error.messages)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def verify(request: HttpRequest, token: str) -> HttpResponse:
+    # GET only shows a button: mail scanners fetch links, and a fetch must change nothing.
+    # It shows what the link confirms only for a link that could be confirmed now.
+    if request.method == "GET":
+        live = verification_get_live(token=token)
+        summary = verification_summary(ticket=live.ticket, purpose=live.purpose) if live else None
+        return render(request, "portal/verify.html", {"token": token, "summary": summary})
+    try:
+        ticket = verification_confirm(token=token, client_key=client_ip(request), actor="anonymous")
+    except ApplicationError as exc:
+        return render(
+            request,
+            "portal/verify.html",
+            {"token": token, "error": exc.message},
+            status=exc.status_code,
+        )
+    return render(request, "portal/verify_done.html", {"ticket": ticket})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def not_me(request: HttpRequest, token: str) -> HttpResponse:
+    """The old address of an email change says it was not them: GET explains, POST freezes."""
+    if request.method == "GET":
+        live = freeze_link_get_live(token=token)
+        return render(
+            request,
+            "portal/not_me.html",
+            {"token": token, "reference": live.ticket.reference if live else None},
+        )
+    try:
+        ticket = account_freeze(token=token, client_key=client_ip(request), actor="anonymous")
+    except ApplicationError as exc:
+        return render(
+            request,
+            "portal/not_me.html",
+            {"token": token, "error": exc.message},
+            status=exc.status_code,
+        )
+    return render(request, "portal/not_me_done.html", {"ticket": ticket})

@@ -1,0 +1,141 @@
+"""A customer's own tickets: list, read, reply, close."""
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
+from helpdesk.types import AuthenticatedHttpRequest
+from tickets.models import Message, Ticket
+from tickets.redaction import CARD_NOTICE, contains_card_number
+from tickets.selectors.tickets import ticket_get, ticket_list
+from tickets.services import (
+    MODIFY_FIELD_LABELS,
+    NO_REPLY_STATUSES,
+    TRANSITIONS,
+    ticket_close,
+    ticket_reply_add,
+)
+from tickets.views.common import customer_or_404
+
+REPLY_ADDED = _("Your reply was added. We will answer by email and on this page.")
+REPLY_REFUSED = _("This ticket is closed, so it cannot take a reply. Please open a new request.")
+TICKET_CLOSED = _("The ticket is closed. Thank you for letting us know.")
+CLOSE_REFUSED = _("This ticket cannot be closed now.")
+TICKET_CHANGED = _(
+    "This ticket changed since you opened it. Look at the latest state and try again."
+)
+
+
+class TicketReplyForm(forms.Form):
+    body = forms.CharField(
+        label=_("Your reply"),
+        max_length=10000,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text=_("Never include a password or a card number."),
+    )
+
+
+class TicketCloseForm(forms.Form):
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+
+def _my_ticket_or_404(request: HttpRequest, reference: str) -> Ticket:
+    ticket = ticket_get(user=request.user, reference=reference)
+    if ticket is None:
+        raise Http404
+    return ticket
+
+
+@login_required
+@require_http_methods(["GET"])
+def my_tickets(request: AuthenticatedHttpRequest) -> HttpResponse:
+    customer_or_404(request)
+    page = Paginator(ticket_list(user=request.user), 25).get_page(request.GET.get("page"))
+    return render(request, "portal/my_tickets.html", {"page": page, "tickets": page.object_list})
+
+
+def _my_ticket_render(
+    request: HttpRequest, ticket: Ticket, *, reply_form: TicketReplyForm, status: int = 200
+) -> HttpResponse:
+    changes = [
+        {
+            "label": gettext(MODIFY_FIELD_LABELS.get(change.field, change.field)),
+            "old": change.old_value,
+            "new": change.new_value,
+            "applied_at": change.applied_at,
+        }
+        for change in ticket.changes.all()
+    ]
+    context = {
+        "ticket": ticket,
+        "changes": changes,
+        "conversation": list(ticket.messages.all()),
+        "reply_form": reply_form,
+        "can_reply": ticket.status not in NO_REPLY_STATUSES,
+        "can_close": Ticket.Status.CLOSED in TRANSITIONS[ticket.status],
+    }
+    return render(request, "portal/my_ticket.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET"])
+def my_ticket(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
+    customer_or_404(request)
+    ticket = _my_ticket_or_404(request, reference)
+    return _my_ticket_render(request, ticket, reply_form=TicketReplyForm())
+
+
+@login_required
+@require_POST
+def my_ticket_reply(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
+    customer = customer_or_404(request)
+    ticket = _my_ticket_or_404(request, reference)
+    form = TicketReplyForm(request.POST)
+    if not form.is_valid():
+        return _my_ticket_render(request, ticket, reply_form=form, status=400)
+    body = form.cleaned_data["body"]
+    card_found = contains_card_number(body)
+    try:
+        ticket_reply_add(
+            ticket=ticket,
+            body=body,
+            actor=customer,
+            author=Message.Author.CUSTOMER,
+            channel=Ticket.Channel.PORTAL,
+            author_user=request.user,
+        )
+    except TransitionNotAllowed:
+        messages.error(request, REPLY_REFUSED)
+    except ApplicationError:
+        form.add_error("body", _("Write a message first."))
+        return _my_ticket_render(request, ticket, reply_form=form, status=400)
+    else:
+        messages.success(request, REPLY_ADDED)
+        if card_found:
+            messages.warning(request, gettext(CARD_NOTICE))
+    return redirect("portal:my-ticket", reference=ticket.reference)
+
+
+@login_required
+@require_POST
+def my_ticket_close(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
+    customer = customer_or_404(request)
+    ticket = _my_ticket_or_404(request, reference)
+    form = TicketCloseForm(request.POST)
+    version = form.cleaned_data["version"] if form.is_valid() else None
+    try:
+        ticket_close(ticket=ticket, actor=customer, expected_version=version)
+    except TransitionNotAllowed:
+        messages.error(request, CLOSE_REFUSED)
+    except ApplicationError:
+        messages.error(request, TICKET_CHANGED)
+    else:
+        messages.success(request, TICKET_CLOSED)
+    return redirect("portal:my-ticket", reference=ticket.reference)

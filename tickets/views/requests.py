@@ -1,0 +1,135 @@
+"""Asking for general help or a domain password resend."""
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_http_methods
+
+from accounts.models import Customer
+from accounts.selectors import customer_for_user
+from helpdesk.exceptions import ApplicationError, RateLimited
+from helpdesk.ratelimit import client_ip
+from tickets.models import Ticket
+from tickets.redaction import CARD_NOTICE, contains_card_number
+from tickets.services import RESEND_DETAIL
+from tickets.services import request_general as request_general_service
+from tickets.services import request_password_resend as request_password_resend_service
+from tickets.views.common import rate_limited_response
+
+GENERAL_REQUEST_REFUSED = _("A subject and a message are both needed.")
+
+
+class GeneralRequestForm(forms.Form):
+    subject = forms.CharField(label=_("Subject"), max_length=200)
+    message = forms.CharField(
+        label=_("Message"),
+        max_length=10000,
+        widget=forms.Textarea(attrs={"rows": 8}),
+        help_text=_("Never include a password or a card number."),
+    )
+    email = forms.EmailField(
+        label=_("Your email address"),
+        max_length=254,
+        help_text=_("We reply to this address."),
+    )
+
+    def __init__(self, *args, customer: Customer | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if customer is not None:
+            email = self.fields["email"]
+            email.required = False
+            email.initial = customer.email
+            email.help_text = _("Leave it empty to use the address on your account.")
+
+
+@require_http_methods(["GET", "POST"])
+def request_general(request: HttpRequest) -> HttpResponse:
+    customer = customer_for_user(request.user)
+    if request.method != "POST":
+        form = GeneralRequestForm(customer=customer)
+        return render(request, "portal/request_general.html", {"form": form})
+    form = GeneralRequestForm(request.POST, customer=customer)
+    if not form.is_valid():
+        return render(request, "portal/request_general.html", {"form": form}, status=400)
+    card_found = contains_card_number(form.cleaned_data["subject"], form.cleaned_data["message"])
+    try:
+        ticket = request_general_service(
+            subject=form.cleaned_data["subject"],
+            body=form.cleaned_data["message"],
+            client_key=client_ip(request),
+            contact_email=form.cleaned_data["email"] or "",
+            actor=customer or "anonymous",
+            customer=customer,
+            channel=Ticket.Channel.PORTAL,
+            language=getattr(request, "LANGUAGE_CODE", None),
+        )
+    except RateLimited as exc:
+        form.add_error(None, exc.message)
+        response = render(request, "portal/request_general.html", {"form": form})
+        return rate_limited_response(response, exc)
+    except ApplicationError:
+        form.add_error(None, GENERAL_REQUEST_REFUSED)
+        return render(request, "portal/request_general.html", {"form": form}, status=400)
+    context = {
+        "ticket": ticket,
+        "card_notice": gettext(CARD_NOTICE) if card_found else "",
+    }
+    return render(request, "portal/request_general_done.html", context)
+
+
+class PasswordResendForm(forms.Form):
+    domain = forms.CharField(
+        label=_("Domain name"), max_length=300, help_text=_("For example: example.com")
+    )
+    contact_email = forms.EmailField(
+        label=_("Your email address (optional)"), max_length=254, required=False
+    )
+
+
+def _password_resend_context(**extra) -> dict:
+    return {
+        "direct_request_url": settings.OPENSRS_DIRECT_REQUEST_URL,
+        "manage_url": settings.OPENSRS_MANAGE_URL,
+        **extra,
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def request_password(request: HttpRequest) -> HttpResponse:
+    status, retry_after = 200, None
+    form = PasswordResendForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            customer = customer_for_user(request.user)
+            try:
+                ticket = request_password_resend_service(
+                    domain=form.cleaned_data["domain"],
+                    contact_email=form.cleaned_data["contact_email"],
+                    client_key=client_ip(request),
+                    actor=customer or "anonymous",
+                    channel=Ticket.Channel.PORTAL,
+                    language=getattr(request, "LANGUAGE_CODE", None),
+                )
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            except RateLimited as exc:
+                form.add_error(None, exc.message)
+                status, retry_after = 429, exc.retry_after
+            else:
+                context = _password_resend_context(ticket=ticket, detail=gettext(RESEND_DETAIL))
+                return render(request, "portal/request_password_done.html", context)
+    response = render(
+        request,
+        "portal/request_password.html",
+        _password_resend_context(form=form),
+        status=status,
+    )
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
+    return response
