@@ -4,8 +4,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import views as auth_views
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext_lazy as _
@@ -19,11 +22,13 @@ from accounts.services import (
     user_password_set,
 )
 from helpdesk.exceptions import RateLimited
-from helpdesk.ratelimit import client_ip, rate_limit_hit
-
-LOGIN_THROTTLED = _(
-    "Too many login attempts. For your security, please wait a few minutes and try again."
+from helpdesk.ratelimit import (
+    client_ip,
+    login_allowed_check,
+    login_result_record,
+    rate_limit_hit,
 )
+
 RESET_THROTTLED = _("Too many requests. Please wait a little and try again.")
 STAFF_HOME = "/staff/"
 
@@ -34,30 +39,62 @@ def _throttled(response: HttpResponse, exc: RateLimited) -> HttpResponse:
     return response
 
 
-class LoginForm(auth_forms.AuthenticationForm):
+class ThrottledLoginFormMixin:
+    """Check the one login limiter before the password, and count the outcome after."""
+
+    request: HttpRequest | None
+    cleaned_data: dict[str, Any]
+    throttled: RateLimited | None = None
+
+    def clean(self) -> dict[str, Any]:
+        username = str(self.cleaned_data.get("username") or "")
+        client = client_ip(self.request) if self.request is not None else ""
+        try:
+            login_allowed_check(client=client, username=username)
+        except RateLimited as exc:
+            self.throttled = exc
+            raise ValidationError(exc.message, code="throttled") from None
+        try:
+            cleaned = super().clean()  # type: ignore[misc]  # AuthenticationForm.clean
+        except ValidationError:
+            login_result_record(client=client, username=username, success=False)
+            raise
+        login_result_record(client=client, username=username, success=True)
+        return cleaned
+
+
+class LoginForm(ThrottledLoginFormMixin, auth_forms.AuthenticationForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["username"].label = _("Email address or staff username")
 
 
+class AdminLoginForm(ThrottledLoginFormMixin, AdminAuthenticationForm):
+    """The admin's login form, under the same limiter as the portal's."""
+
+
+def login_throttled_status(response: HttpResponse) -> HttpResponse:
+    """A login page whose form was refused by the limiter answers 429 with Retry-After."""
+    form = (getattr(response, "context_data", None) or {}).get("form")
+    exc = getattr(form, "throttled", None)
+    if isinstance(exc, RateLimited):
+        return _throttled(response, exc)
+    return response
+
+
+def admin_login(request: HttpRequest) -> HttpResponse:
+    """The Django admin's login view with the shared login limiter."""
+    return login_throttled_status(admin.site.login(request))
+
+
 class LoginView(auth_views.LoginView):
-    """Django's login, throttled per client address and per username."""
+    """Django's login, with failures limited per client address and per username."""
 
     template_name = "registration/login.html"
     form_class = LoginForm
 
-    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        username = request.POST.get("username", "")
-        try:
-            rate_limit_hit(scope="login_per_client", key=f"ip:{client_ip(request)}")
-            if username.strip():
-                rate_limit_hit(scope="login_per_client", key=f"user:{email_canonical(username)}")
-        except RateLimited as exc:
-            # An unbound form: validating it would try the password, which is what we refuse.
-            form = self.form_class(request, initial={"username": username[:150]})
-            context = self.get_context_data(form=form, throttled=LOGIN_THROTTLED)
-            return _throttled(self.render_to_response(context), exc)
-        return super().post(request, *args, **kwargs)
+    def form_invalid(self, form: auth_forms.AuthenticationForm) -> HttpResponse:
+        return login_throttled_status(super().form_invalid(form))
 
     def form_valid(self, form: auth_forms.AuthenticationForm) -> HttpResponse:
         response = super().form_valid(form)

@@ -3,6 +3,8 @@
 import hashlib
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
@@ -75,6 +77,14 @@ def _count(counters: list[tuple[str, int]]) -> list[int]:
         return _count_in(_fallback, counters)
 
 
+def _counter(scope: str, key: str, now: float) -> tuple[str, int, int, float]:
+    """(cache key, seconds it lives, limit, end of its window) of (scope, key)'s window at now."""
+    limit, window = settings.RATE_LIMITS[scope]
+    digest = hashlib.sha256(f"{scope}:{key.casefold()}".encode()).hexdigest()[:32]
+    bucket = int(now // window)
+    return f"rl:{scope}:{digest}:{bucket}", window + 5, limit, (bucket + 1) * window
+
+
 def rate_limit_hits(*hits: tuple[str, str]) -> None:
     """Count one request for each (scope, key), in one round trip.
 
@@ -84,11 +94,9 @@ def rate_limit_hits(*hits: tuple[str, str]) -> None:
     now = time.time()
     counters, limits = [], []
     for scope, key in hits:
-        limit, window = settings.RATE_LIMITS[scope]
-        digest = hashlib.sha256(f"{scope}:{key.casefold()}".encode()).hexdigest()[:32]
-        bucket = int(now // window)
-        counters.append((f"rl:{scope}:{digest}:{bucket}", window + 5))
-        limits.append((limit, (bucket + 1) * window))
+        cache_key, timeout, limit, window_end = _counter(scope, key, now)
+        counters.append((cache_key, timeout))
+        limits.append((limit, window_end))
     retry_after = 0
     for count, (limit, window_end) in zip(_count(counters), limits, strict=True):
         if count > limit:
@@ -100,3 +108,67 @@ def rate_limit_hits(*hits: tuple[str, str]) -> None:
 def rate_limit_hit(*, scope: str, key: str) -> None:
     """Count one request for (scope, key); raise RateLimited past the limit in RATE_LIMITS."""
     rate_limit_hits((scope, key))
+
+
+def _cache_call(call: Callable[[BaseCache], Any]) -> Any:
+    try:
+        return call(caches[DEFAULT_CACHE_ALIAS])
+    except CACHE_DOWN_ERRORS:
+        return call(_fallback)
+
+
+def rate_limit_check(*hits: tuple[str, str], message: str = RATE_LIMITED) -> None:
+    """Raise RateLimited when any (scope, key) has used up its limit; counts nothing."""
+    now = time.time()
+    counters = [_counter(scope, key, now) for scope, key in hits]
+    counts = _cache_call(lambda backend: backend.get_many([c[0] for c in counters]))
+    retry_after = 0
+    for cache_key, _timeout, limit, window_end in counters:
+        if int(counts.get(cache_key) or 0) >= limit:
+            retry_after = max(retry_after, 1, int(window_end - now))
+    if retry_after:
+        raise RateLimited(message, retry_after=retry_after)
+
+
+def rate_limit_clear(*, scope: str, key: str) -> None:
+    """Forget (scope, key)'s count in the current window."""
+    cache_key = _counter(scope, key, time.time())[0]
+    _cache_call(lambda backend: backend.delete(cache_key))
+
+
+# --- logins: the portal, the admin and the API token share one limiter ---
+
+LOGIN_THROTTLED = gettext_noop(
+    "Too many login attempts. For your security, please wait a few minutes and try again."
+)
+
+
+def _login_hits(client: str, username: str) -> list[tuple[str, str]]:
+    hits = [("login_failures_per_client", f"ip:{client}")]
+    if username.strip():
+        hits.append(("login_failures_per_username", f"user:{username.strip()}"))
+    return hits
+
+
+def login_allowed_check(*, client: str, username: str) -> None:
+    """Refuse (RateLimited) a login attempt from a client or for a username with too many failures.
+
+    Checked before the password is, so a locked-out attempt costs nothing and tells nothing:
+    the same answer whether or not the username exists.
+    """
+    rate_limit_check(*_login_hits(client, username), message=LOGIN_THROTTLED)
+
+
+def login_result_record(*, client: str, username: str, success: bool) -> None:
+    """Count a failed login per client and per username; a success clears the username's count.
+
+    Successes are never counted, so colleagues behind one office address do not lock each other
+    out.
+    """
+    if success:
+        if username.strip():
+            rate_limit_clear(scope="login_failures_per_username", key=f"user:{username.strip()}")
+        return
+    # Counted only: the next attempt is the one refused, by login_allowed_check.
+    now = time.time()
+    _count([_counter(scope, key, now)[:2] for scope, key in _login_hits(client, username)])

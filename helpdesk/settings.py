@@ -1,5 +1,6 @@
 """Settings for the help desk, read from the environment (CONTRACT.md and .env.example)."""
 
+import re
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -258,16 +259,39 @@ NOTIFICATION_SENDING_STALE_AFTER = timedelta(minutes=10)
 # SLA: hours to first resolution by priority; a kind may tighten it.
 SLA_HOURS = {"urgent": 4, "high": 8, "normal": 24, "low": 72}
 SLA_HOURS_BY_KIND = {"resend_password": 4, "opt_out": 24}
-# Rate limits: (requests, seconds).
-RATE_LIMITS = {
+# Rate limits: (requests, seconds); each can be set as RATE_LIMIT_<NAME>=count/seconds.
+_RATE_LIMIT_DEFAULTS = {
     "resend_per_domain": (3, 900),
     "request_per_client": (20, 3600),
     "request_per_email": (5, 3600),
     "verify_per_client": (30, 3600),
-    "login_per_client": (10, 300),
+    # Failed logins (portal, admin, API token): a success clears the username's count.
+    "login_failures_per_username": (10, 900),
+    "login_failures_per_client": (50, 900),
     # The REST API as a whole, per logged-in user and per anonymous client address.
     "api_per_user": (600, 60),
     "api_per_client": (120, 60),
+    # Inbound email: new tickets and acknowledgements per sender address and sender domain.
+    "inbound_per_sender": (10, 3600),
+    "inbound_per_sender_domain": (60, 3600),
+    "inbound_ack_per_sender": (3, 3600),
+    "inbound_ack_per_sender_domain": (20, 3600),
+}
+
+
+def rate_limit_from_env(name: str, default: tuple[int, int]) -> tuple[int, int]:
+    variable = f"RATE_LIMIT_{name.upper()}"
+    raw = env.str(variable, default="").strip()
+    if not raw:
+        return default
+    match = re.fullmatch(r"([0-9]{1,9})\s*/\s*([0-9]{1,9})", raw)
+    if match is None or int(match[2]) == 0:
+        raise ImproperlyConfigured(f"{variable} must be count/seconds, e.g. 20/3600, not {raw!r}")
+    return int(match[1]), int(match[2])
+
+
+RATE_LIMITS = {
+    name: rate_limit_from_env(name, default) for name, default in _RATE_LIMIT_DEFAULTS.items()
 }
 # The staff queue's per-view counts are read from the cache when younger than this.
 STAFF_QUEUE_COUNTS_CACHE_SECONDS = env.int("STAFF_QUEUE_COUNTS_CACHE_SECONDS", default=10)

@@ -3,7 +3,10 @@ from django.urls import include, path
 
 from accounts import views as accounts_views
 
+admin.site.login_form = accounts_views.AdminLoginForm
+
 urlpatterns = [
+    path("admin/login/", accounts_views.admin_login),
     path("admin/", admin.site.urls),
     path("anymail/", include(("helpdesk.webhooks", "anymail"))),
     path("accounts/", include("accounts.urls")),

@@ -73,7 +73,11 @@ def test_a_wrong_password_keeps_the_username_and_shows_the_error(client, alice):
 
 @pytest.mark.django_db
 def test_login_is_throttled_per_client_address(client, alice, settings):
-    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login_per_client": (3, 300)}
+    settings.RATE_LIMITS = {
+        **settings.RATE_LIMITS,
+        "login_failures_per_client": (3, 300),
+        "login_failures_per_username": (3, 300),
+    }
     for n in range(3):
         assert _login(client, f"guess{n}@example.test", "wrong").status_code == 200
 
@@ -90,7 +94,11 @@ def test_login_is_throttled_per_client_address(client, alice, settings):
 
 @pytest.mark.django_db
 def test_login_is_throttled_per_username_across_addresses(client, alice, settings):
-    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login_per_client": (3, 300)}
+    settings.RATE_LIMITS = {
+        **settings.RATE_LIMITS,
+        "login_failures_per_client": (3, 300),
+        "login_failures_per_username": (3, 300),
+    }
     for n in range(3):
         _login(client, "alice@example.test", "wrong", ip=f"10.2.0.{n}")
 

@@ -171,7 +171,11 @@ def test_a_malformed_authorization_header_is_a_401(db):
 
 def test_password_guessing_for_a_token_is_throttled(alice, settings):
     # given
-    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login_per_client": (3, 300)}
+    settings.RATE_LIMITS = {
+        **settings.RATE_LIMITS,
+        "login_failures_per_client": (3, 300),
+        "login_failures_per_username": (3, 300),
+    }
     client = Client()
     wrong = {"username": "alice@example.test", "password": "guess"}
     statuses = [post_json(client, TOKEN, wrong).status_code for _ in range(3)]

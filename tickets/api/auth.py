@@ -9,10 +9,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.selectors import email_canonical
 from accounts.services import api_token_issue, api_token_revoke
 from helpdesk.api import RETRY_AFTER_HEADER, ApiRateThrottle, api_errors
-from helpdesk.ratelimit import client_ip, rate_limit_hit
+from helpdesk.ratelimit import client_ip, login_allowed_check, login_result_record
 from helpdesk.types import AuthenticatedRequest
 
 LOGIN_INVALID = "Unable to log in with the username and password given."
@@ -52,9 +51,10 @@ class ApiTokenApi(APIView):
         username = serializer.validated_data.get("username", "")
         password = serializer.validated_data.get("password", "")
         if username or password:
-            rate_limit_hit(scope="login_per_client", key=f"ip:{client_ip(request)}")
-            rate_limit_hit(scope="login_per_client", key=f"user:{email_canonical(username)}")
+            client = client_ip(request)
+            login_allowed_check(client=client, username=username)
             user = authenticate(request._request, username=username, password=password)
+            login_result_record(client=client, username=username, success=user is not None)
             if user is None:
                 raise AuthenticationFailed(LOGIN_INVALID)
         elif request.user.is_authenticated:
