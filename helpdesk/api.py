@@ -4,19 +4,21 @@ import logging
 import re
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_serializer
 from rest_framework import exceptions as drf_exceptions
-from rest_framework import serializers
+from rest_framework import parsers, serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from helpdesk.exceptions import ApplicationError, RateLimited
+from helpdesk.middleware import BODY_TOO_LARGE
 from helpdesk.ratelimit import client_ip, rate_limit_hit
 
 logger = logging.getLogger(__name__)
@@ -24,9 +26,24 @@ SERVER_ERROR = "Something went wrong on our side. Please try again later."
 PAGE_SIZE_INVALID = "Give a whole number from 1 to {limit}."
 
 
+JSON_TOO_DEEP = "The JSON is nested too deeply."
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser; JSON nested deeper than Python can decode is a 400, not a 500."""
+
+    def parse(self, stream, media_type=None, parser_context=None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise drf_exceptions.ParseError(JSON_TOO_DEEP) from None
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """Turn every error into `{"detail": ...}` or DRF's field errors; never HTML, never a trace."""
     response: Response | None
+    if isinstance(exc, RequestDataTooBig):
+        return Response({"detail": gettext(BODY_TOO_LARGE)}, status=413)
     if isinstance(exc, RateLimited):
         response = Response({"detail": exc.message}, status=429)
         response["Retry-After"] = str(exc.retry_after)

@@ -1,6 +1,14 @@
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils.translation import gettext, gettext_noop
+
+from helpdesk.webhooks import INBOUND_MAX_BODY_BYTES
+
+BODY_TOO_LARGE = gettext_noop("The request is larger than the help desk accepts.")
 
 # Scripts and styles come only from our own origin; inline script is never allowed.
 CONTENT_SECURITY_POLICY = (
@@ -22,3 +30,48 @@ class SecurityHeadersMiddleware:
             "Permissions-Policy", "camera=(), microphone=(), geolocation=()"
         )
         return response
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith(("/api/", "/anymail/"))
+
+
+def body_too_large_response(request: HttpRequest) -> HttpResponse:
+    """413: JSON for the API and the webhooks, an HTML page for everything else."""
+    if _wants_json(request):
+        return JsonResponse({"detail": gettext(BODY_TOO_LARGE)}, status=413)
+    return render(request, "413.html", {"message": gettext(BODY_TOO_LARGE)}, status=413)
+
+
+def _body_limit(request: HttpRequest) -> int:
+    if request.path.startswith("/anymail/") and request.path.endswith("/inbound/"):
+        # Inbound mail carries its attachments base64 inside the JSON.
+        return INBOUND_MAX_BODY_BYTES
+    return int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0)
+
+
+class RequestBodyLimitMiddleware:
+    """An oversized body is a 413 before anything reads it, on every URL.
+
+    Django would raise RequestDataTooBig where the body is first read (the CSRF check, a form,
+    a parser), which ends as a 400 or, inside DRF, a 500; the declared length is checked here
+    instead, and a body without one is never read past it (WSGI reads no more than it says).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        limit = _body_limit(request)
+        if limit and length > limit:
+            return body_too_large_response(request)
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, RequestDataTooBig):
+            return body_too_large_response(request)
+        return None

@@ -47,6 +47,7 @@ def _strict(view_class: type) -> type[View]:
                 TypeError,
                 AttributeError,
                 IndexError,
+                RecursionError,  # JSON nested deeper than Python decodes
                 AnymailConfigurationError,  # e.g. a tracking payload posted to the inbound URL
             ) as exc:
                 # An ESP never retries a 400; a 500 here would only make it resend the same junk.
