@@ -272,11 +272,12 @@ _RATE_LIMIT_DEFAULTS = {
     # The REST API as a whole, per logged-in user and per anonymous client address.
     "api_per_user": (600, 60),
     "api_per_client": (120, 60),
-    # Inbound email: new tickets and acknowledgements per sender address and sender domain.
+    # Inbound email: new tickets per sender address and per sender domain.
     "inbound_per_sender": (10, 3600),
-    "inbound_per_sender_domain": (60, 3600),
-    "inbound_ack_per_sender": (3, 3600),
-    "inbound_ack_per_sender_domain": (20, 3600),
+    "inbound_per_sender_domain": (300, 3600),
+    # "We received your request" acknowledgements (email and web form), per address and domain.
+    "ack_per_address": (3, 3600),
+    "ack_per_domain": (50, 3600),
 }
 
 

@@ -1,6 +1,6 @@
 """Render outbox rows into email messages: one builder, templates under templates/emails/."""
 
-from email.utils import make_msgid
+from email.utils import make_msgid, parseaddr
 from urllib.parse import urlsplit
 
 from anymail.message import AnymailMessage
@@ -15,6 +15,11 @@ from tickets.models import Notification
 def mail_domain() -> str:
     """The domain our Message-IDs use: the host of SITE_URL."""
     return urlsplit(settings.SITE_URL).hostname or "localhost"
+
+
+def loop_header_value() -> str:
+    """What our outgoing mail carries as X-Loop, so our own mail coming back is recognised."""
+    return parseaddr(settings.SUPPORT_EMAIL)[1].lower()
 
 
 def ticket_thread_id(reference: str) -> str:
@@ -64,6 +69,7 @@ def build_message(notification: Notification) -> AnymailMessage:
         "Message-ID": notification_message_id(notification),
         "X-Auto-Response-Suppress": "All",
         "Auto-Submitted": "auto-generated",
+        "X-Loop": loop_header_value(),
     }
     reference = notification.context.get("reference")
     if reference:

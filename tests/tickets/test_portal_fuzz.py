@@ -10,7 +10,11 @@ from tests.factories import TicketFactory
 
 pytestmark = pytest.mark.django_db
 
-FUZZ_EXAMPLES = 25
+# Reproducible runs of a fixed size; the database is the test's, rolled back after it.
+FUZZ_SETTINGS = hypothesis_settings(
+    max_examples=25, deadline=None, derandomize=True, database=None,
+    phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
+)  # fmt: skip
 ANONYMOUS_FORMS = {
     "/requests/new/": ["subject", "message", "email"],
     "/requests/password/": ["domain", "contact_email"],
@@ -59,14 +63,7 @@ def _fuzz(client: Client, path: str, fields: list[str]) -> set[int]:
     statuses: set[int] = set()
 
     @given(data=_form_data(fields))
-    @hypothesis_settings(
-        max_examples=FUZZ_EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
+    @FUZZ_SETTINGS
     def run(data):
         known, extra, repeated = data
         body = {**extra, **known}

@@ -3,6 +3,7 @@
 import hashlib
 import re
 import uuid
+from email.utils import parseaddr
 from html import unescape as html_unescape
 from typing import Any, cast
 
@@ -13,6 +14,8 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
 from accounts.selectors import customer_get_by_email, email_canonical
+from helpdesk.exceptions import RateLimited
+from helpdesk.ratelimit import rate_limit_hits
 from tickets import emails
 from tickets.audit import audit_record
 from tickets.models import Attachment, Message, Notification, Ticket
@@ -66,16 +69,16 @@ INBOUND_ATTACHMENTS_REFUSED = "Attachments not kept: {items}."
 INBOUND_CARD_REDACTED = "A card number in this email was removed before it was stored."
 _INBOUND_ACTOR = "inbound-email"
 _AUTO_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
-_DAEMON_SENDERS = frozenset({"mailer-daemon", "postmaster"})
+_DAEMON_SENDERS = frozenset({"mailerdaemon", "postmaster"})  # letters only
 _REPORT_TYPES = frozenset(
     {"message/delivery-status", "message/disposition-notification", "message/feedback-report"}
 )
 _REFERENCE_IN_SUBJECT = re.compile(r"(?<![A-Z0-9])HD-[0-9A-HJKMNP-TV-Z]{8}(?![A-Z0-9])")
 _ANGLE_IDS = re.compile(r"<([^<>\s]{1,250})>")
-_OPT_OUT_WORDS = re.compile(
-    r"\b(?:unsubscribe|opt[\s_-]?out|stop (?:sending|mailing|emailing)|remove me from)\b",
-    re.IGNORECASE,
+_OPT_OUT_COMMAND = re.compile(
+    r"(?:unsubscribe|opt[ _-]?(?:me )?out|stop (?:sending|mailing|emailing)|remove me from)\b"
 )
+_NEGATION = re.compile(r"\b(?:not|no|don't|dont|never|do not|doesn't|isn't|why)\b")
 _HTML_BREAKS = re.compile(r"(?i)<br\s*/?>|</(?:p|div|li|tr|h[1-6]|blockquote)\s*>")
 _NO_REPLY_STATUSES = frozenset({S.CLOSED, S.EXPIRED, S.REJECTED})
 
@@ -84,10 +87,27 @@ def _inbound_headers(headers: dict[str, Any]) -> dict[str, str]:
     return {str(name).lower(): str(value) for name, value in (headers or {}).items()}
 
 
+def _our_addresses() -> set[str]:
+    """Our own sending and receiving addresses (canonical, without +tags)."""
+    addresses = {settings.SUPPORT_EMAIL, settings.BILLING_EMAIL, settings.DEFAULT_FROM_EMAIL}
+    found = set()
+    for address in addresses:
+        local, domain = _address_local_base(parseaddr(address)[1])
+        if local and domain:
+            found.add(f"{local}@{domain}")
+    return found
+
+
+def _is_mail_server(address: str) -> bool:
+    # mailer-daemon, MAILER-DAEMON, mailer_daemon+x, postmaster+bounce, ...
+    local = address.rpartition("@")[0].split("+", 1)[0]
+    return re.sub(r"[^a-z]", "", local.lower()) in _DAEMON_SENDERS
+
+
 def _inbound_ignore_reason(
     from_email: str, headers: dict[str, str], attachments: list[tuple[str, str, bytes]]
 ) -> str:
-    """Why a message is an auto-reply, bounce or report that must never make a ticket, or ""."""
+    """Why a message is an auto-reply, bounce, report or loop that must never make a ticket."""
     auto = headers.get("auto-submitted", "").split(";")[0].strip().lower()
     if auto and auto != "no":
         return f"Auto-Submitted: {auto}"
@@ -100,7 +120,20 @@ def _inbound_ignore_reason(
     sender = email_canonical(from_email or "")
     if not sender:
         return "empty From"
-    if sender.rpartition("@")[0] in _DAEMON_SENDERS:
+    ours = _our_addresses()
+    local, domain = _address_local_base(sender)
+    if f"{local}@{domain}" in ours:
+        return "sent from one of our own addresses"
+    loop = headers.get("x-loop", "").lower()
+    if loop and (any(address in loop for address in ours) or emails.loop_header_value() in loop):
+        return "X-Loop names us"
+    if "return-path" in headers:
+        return_path = parseaddr(headers["return-path"].split(",")[0])[1].strip()
+        if not return_path:
+            return "empty Return-Path (a bounce or a notification)"
+        if _is_mail_server(return_path):
+            return "Return-Path of a mail server (mailer-daemon or postmaster)"
+    if _is_mail_server(sender):
         return "sent by a mail server (mailer-daemon or postmaster)"
     if headers.get("content-type", "").strip().lower().startswith("multipart/report"):
         return "multipart/report (delivery or read report)"
@@ -109,14 +142,19 @@ def _inbound_ignore_reason(
     return ""
 
 
-def _inbound_message_key(message_id: str) -> str | None:
-    """The unique key a Message-ID is stored under (long ids are hashed to fit)."""
+def _inbound_message_key(message_id: str, sender: str) -> str | None:
+    """The unique key a message is stored under: its Message-ID and its sender together.
+
+    A stranger who sends an id first cannot make the real sender's mail with that id a
+    "duplicate"; long keys are hashed to fit.
+    """
     value = (message_id or "").strip()
     if not value:
         return None
-    if len(value) > 255:
-        return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
-    return value
+    key = f"{email_canonical(sender)} {value}"
+    if len(key) > 255:
+        return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return key
 
 
 def _inbound_existing(key: str | None) -> Ticket | None:
@@ -178,10 +216,31 @@ def _address_local_base(address: str) -> tuple[str, str]:
     return local.split("+", 1)[0], domain
 
 
+def _explicit_opt_out(line: str) -> bool:
+    """A subject or first line that is itself a request to unsubscribe, not a mention of one."""
+    words = " ".join(re.sub(r"[^\w@.'-]+", " ", line.lower()).split())
+    words = words.removeprefix("re ").removeprefix("fwd ").removeprefix("fw ")
+    words = words.removeprefix("please ")
+    if len(words) > 80 or _NEGATION.search(words):
+        return False
+    return _OPT_OUT_COMMAND.match(words) is not None
+
+
+def _first_line(body: str) -> str:
+    for line in body.splitlines():
+        if line.strip() and not line.lstrip().startswith(">"):
+            return line.strip()
+    return ""
+
+
 def _inbound_opt_out_lists(recipients: list[str], subject: str, body: str) -> list[str]:
-    """Lists an email to support@ or billing@ asks to leave, judged by its subject or its text."""
-    unquoted = "\n".join(line for line in body.splitlines() if not line.lstrip().startswith(">"))
-    if not (_OPT_OUT_WORDS.search(subject) or _OPT_OUT_WORDS.search(unquoted[:1000])):
+    """Lists an email to support@ or billing@ explicitly asks to leave.
+
+    The subject (as our List-Unsubscribe mailto sets it) or the first line of the text must be
+    the request itself: "Unsubscribe", "Please opt me out"; a sentence that only mentions the
+    word ("I do NOT want to unsubscribe") is not one.
+    """
+    if not (_explicit_opt_out(subject) or _explicit_opt_out(_first_line(body))):
         return []
     addressed = {_address_local_base(address) for address in recipients if address}
     names = []
@@ -299,25 +358,27 @@ def _inbound_store(
     card_found: bool,
 ) -> Ticket:
     kept, refused = _inbound_attachments_sort(attachments)
-    names = _inbound_opt_out_lists(recipients, subject, body)
     text = body or INBOUND_NO_TEXT
-    ticket: Ticket | None
-    if names:
-        ticket, message, outcome = _inbound_opt_out(
-            names=names, sender=sender, subject=subject, body=text, key=key
+    # Thread first: a reply on a ticket is a reply, whatever words it uses.
+    ticket = _inbound_thread(subject, headers, sender)
+    if ticket is not None:
+        message = ticket_reply_add(
+            ticket=ticket,
+            body=text,
+            actor=_INBOUND_ACTOR,
+            author=Message.Author.CUSTOMER,
+            channel=Ticket.Channel.EMAIL,
+            email_message_id=key,
         )
+        outcome = "reply"
     else:
-        ticket = _inbound_thread(subject, headers, sender)
-        if ticket is not None:
-            message = ticket_reply_add(
-                ticket=ticket,
-                body=text,
-                actor=_INBOUND_ACTOR,
-                author=Message.Author.CUSTOMER,
-                channel=Ticket.Channel.EMAIL,
-                email_message_id=key,
+        _, domain = _address_local_base(sender)
+        rate_limit_hits(("inbound_per_sender", sender), ("inbound_per_sender_domain", domain))
+        names = _inbound_opt_out_lists(recipients, subject, body)
+        if names:
+            ticket, message, outcome = _inbound_opt_out(
+                names=names, sender=sender, subject=subject, body=text, key=key
             )
-            outcome = "reply"
         else:
             owner = customer_get_by_email(email=sender)
             ticket = request_general(
@@ -361,6 +422,15 @@ def _inbound_store(
     return ticket
 
 
+def _inbound_ignored(*, reason: str, sender: str, message_id: str) -> None:
+    with transaction.atomic():
+        audit_record(
+            actor=_INBOUND_ACTOR,
+            action="inbound.ignored",
+            details={"reason": reason, "from": sender, "message_id": (message_id or "")[:255]},
+        )
+
+
 def inbound_email_receive(
     *,
     message_id: str,
@@ -375,21 +445,17 @@ def inbound_email_receive(
 ) -> Ticket | None:
     """Turn one inbound email into an opt-out, a reply on its ticket, or a new ticket.
 
-    Auto-replies, bounces and reports are dropped (None, audited as inbound.ignored). Idempotent
-    by unique key: a redelivered Message-ID returns the ticket it made the first time.
+    Auto-replies, bounces, reports, mail looping back to us and new mail past a sender's or
+    a sender domain's limit are dropped (None, audited as inbound.ignored). Idempotent by
+    unique key: a redelivered Message-ID from the same sender returns the ticket it made.
     """
     headers = _inbound_headers(headers)
     sender = (from_email or "").strip()[:254]
     reason = _inbound_ignore_reason(sender, headers, attachments or [])
     if reason:
-        with transaction.atomic():
-            audit_record(
-                actor=_INBOUND_ACTOR,
-                action="inbound.ignored",
-                details={"reason": reason, "from": sender, "message_id": (message_id or "")[:255]},
-            )
+        _inbound_ignored(reason=reason, sender=sender, message_id=message_id)
         return None
-    key = _inbound_message_key(message_id)
+    key = _inbound_message_key(message_id, sender)
     existing = _inbound_existing(key)
     if existing is not None:
         return existing
@@ -407,6 +473,10 @@ def inbound_email_receive(
             attachments=attachments or [],
             card_found=card_in_subject or card_in_body,
         )
+    except RateLimited:
+        # Mail from one sender (or domain) past its limit: audited, never a ticket or a reply.
+        _inbound_ignored(reason="rate limit", sender=sender, message_id=message_id)
+        return None
     except IntegrityError:
         # The same message arriving twice at once: the other delivery stored it.
         existing = _inbound_existing(key)

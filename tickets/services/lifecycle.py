@@ -11,9 +11,10 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import Customer
+from accounts.selectors import email_canonical
 from domains.models import Domain
-from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
-from helpdesk.ratelimit import rate_limit_hit
+from helpdesk.exceptions import ApplicationError, RateLimited, TransitionNotAllowed
+from helpdesk.ratelimit import rate_limit_hit, rate_limit_hits
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import ticket_lock
 from tickets.models import Message, Ticket
@@ -415,12 +416,26 @@ def request_general(
         channel=channel,
         email_message_id=email_message_id,
     )
-    if ticket.contact_email:
+    if ticket.contact_email and _acknowledgement_allowed(ticket.contact_email):
+        # Requester-supplied text goes only to the email on record: an acknowledgement to any
+        # other address carries our reference and standard text, so it cannot carry spam.
+        on_record = customer is not None and email_canonical(customer.email) == email_canonical(
+            ticket.contact_email
+        )
         notification_queue(
             ticket=ticket,
             template="ticket_received",
             recipient=ticket.contact_email,
-            context={"subject": ticket.subject},
+            context={"subject": ticket.subject} if on_record else {},
             key=f"ticket_received:{ticket.reference}",
         )
     return ticket
+
+
+def _acknowledgement_allowed(address: str) -> bool:
+    domain = email_canonical(address).rpartition("@")[2]
+    try:
+        rate_limit_hits(("ack_per_address", address), ("ack_per_domain", domain))
+    except RateLimited:
+        return False
+    return True

@@ -1,0 +1,256 @@
+"""Inbound mail you can trust: threading before opt-outs, explicit opt-outs only, keys that a
+stranger cannot take, no loops, and limits on tickets and acknowledgements per sender."""
+
+import pytest
+
+from tests.factories import TicketFactory
+from tests.tickets.test_inbound import SECRET, payload, post
+from tickets import emails
+from tickets.models import ActionLog, Message, Notification, Ticket
+
+pytestmark = pytest.mark.django_db
+
+S = Ticket.Status
+SPAM = "Cheap pills at spam.example"
+
+
+@pytest.fixture(autouse=True)
+def webhook_secret(settings):
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
+
+
+def ignored_reasons() -> list[str]:
+    return [row.details["reason"] for row in ActionLog.objects.filter(action="inbound.ignored")]
+
+
+def rendered(notification: Notification) -> str:
+    message = emails.build_message(notification)
+    return "\n".join([message.subject, message.body, message.alternatives[0][0]])
+
+
+# --- a reply is a reply ---
+
+
+def test_a_reply_that_mentions_unsubscribe_stays_on_its_ticket(client, alice):
+    # given Alice's ticket
+    ticket = TicketFactory(customer=alice, status=S.AWAITING_CUSTOMER)
+    # when she replies to it, saying she does not want to unsubscribe
+    post(
+        client,
+        payload(
+            sender="alice@example.test",
+            subject=f"Re: [{ticket.reference}] unsubscribe",
+            text="I do NOT want to unsubscribe, I want the invoice resent.",
+        ),
+    )
+    # then the reply is on her ticket and her mailings are untouched
+    alice.refresh_from_db()
+    assert alice.product_mailings is True
+    assert Ticket.objects.count() == 1
+    assert "invoice resent" in ticket.messages.get().body
+
+
+def test_a_threaded_reply_saying_unsubscribe_is_still_a_reply(client, alice):
+    ticket = TicketFactory(customer=alice, status=S.OPEN)
+    post(
+        client,
+        payload(
+            sender="alice@example.test",
+            subject="Unsubscribe",
+            text="Unsubscribe",
+            headers=[("In-Reply-To", emails.ticket_thread_id(ticket.reference))],
+        ),
+    )
+
+    alice.refresh_from_db()
+    assert alice.product_mailings is True
+    assert ticket.messages.get().body == "Unsubscribe"
+
+
+def test_a_mention_of_unsubscribe_is_not_an_opt_out(client, alice):
+    post(
+        client,
+        payload(
+            sender="alice@example.test",
+            subject="Question",
+            text="I do NOT want to unsubscribe, but the mails come twice.",
+        ),
+    )
+
+    alice.refresh_from_db()
+    assert alice.product_mailings is True
+    assert Ticket.objects.get().kind == "general"
+
+
+def test_an_explicit_first_line_opts_out_and_is_confirmed_to_the_record(client, alice):
+    post(
+        client,
+        payload(
+            sender="alice@example.test",
+            subject="Mailings",
+            text="Please unsubscribe me.\n\nThanks, Alice",
+        ),
+    )
+
+    alice.refresh_from_db()
+    assert alice.product_mailings is False
+    assert Notification.objects.get(template="opt_out_confirmed").recipient == alice.email
+
+
+def test_our_list_unsubscribe_mailto_opts_out(client, alice):
+    # The mailto in our List-Unsubscribe header sets subject=unsubscribe and no text.
+    post(client, payload(sender="alice@example.test", subject="unsubscribe", text=""))
+
+    alice.refresh_from_db()
+    assert alice.product_mailings is False
+
+
+# --- Message-ID and sender together ---
+
+
+def test_a_message_id_sent_first_by_a_stranger_does_not_drop_the_real_mail(client, alice):
+    # given a stranger's mail carrying the Message-ID Alice's mail will have
+    ticket = TicketFactory(customer=alice, status=S.OPEN)
+    post(client, payload(sender="mallory@evil.test", message_id="<real@alice-mail.test>"))
+    # when Alice's real reply arrives with that id
+    post(
+        client,
+        payload(
+            sender="alice@example.test",
+            subject=f"Re: [{ticket.reference}]",
+            text="The real reply.",
+            message_id="<real@alice-mail.test>",
+        ),
+    )
+    # then it is stored on her ticket
+    assert ticket.messages.get().body == "The real reply."
+
+
+def test_the_same_message_from_the_same_sender_is_still_stored_once(client, db):
+    post(client, payload(message_id="<once@elsewhere.test>"))
+    post(client, payload(message_id="<once@elsewhere.test>"))
+
+    assert Message.objects.count() == 1
+
+
+# --- loops ---
+
+
+@pytest.mark.parametrize(
+    ("sender", "headers"),
+    [
+        ("support@exabytes.example", []),
+        ("Billing+news@Exabytes.example", []),
+        ("someone@elsewhere.test", [("X-Loop", "support@exabytes.example")]),
+        ("someone@elsewhere.test", [("Return-Path", "<>")]),
+        ("someone@elsewhere.test", [("Return-Path", "<MAILER-DAEMON@mx.elsewhere.test>")]),
+        ("mailer-daemon+x@mx.elsewhere.test", []),
+        ("MAILER-DAEMON@mx.elsewhere.test", []),
+        ("Mailer_Daemon@mx.elsewhere.test", []),
+        ("postmaster+bounces@mx.elsewhere.test", []),
+    ],
+)
+def test_looping_mail_is_dropped_and_audited(client, alice, sender, headers):
+    response = post(client, payload(sender=sender, subject="Hello", headers=headers))
+
+    assert response.status_code == 200
+    assert not Ticket.objects.exists()
+    assert not Notification.objects.exists()
+    assert len(ignored_reasons()) == 1
+
+
+def test_our_outgoing_mail_carries_x_loop_and_is_dropped_when_it_comes_back(client, alice):
+    # given an acknowledgement we send
+    post(client, payload(sender="alice@example.test"))
+    message = emails.build_message(Notification.objects.get(template="ticket_received"))
+    assert message.extra_headers["X-Loop"] == "support@exabytes.example"
+    # when it comes back to us from an address that forwards everything (no Auto-Submitted)
+    headers = [("X-Loop", message.extra_headers["X-Loop"])]
+    post(client, payload(sender="forwarder@elsewhere.test", headers=headers, message_id="<2@x>"))
+    # then it makes nothing
+    assert Ticket.objects.count() == 1
+    assert "X-Loop names us" in ignored_reasons()
+
+
+# --- limits per sender and per sender domain ---
+
+
+def test_thirty_forged_mails_in_a_second_send_the_victim_three_acknowledgements(client, db):
+    # when 30 mails with a forged sender arrive at once
+    for n in range(30):
+        post(client, payload(sender="victim@target.test", subject=SPAM, message_id=f"<{n}@x>"))
+    # then the victim gets three acknowledgements, none carrying the forged subject
+    acks = Notification.objects.filter(template="ticket_received")
+    assert [ack.recipient for ack in acks] == ["victim@target.test"] * 3
+    assert all("spam.example" not in rendered(ack) for ack in acks)
+    # and past the per-sender limit the mail is dropped and audited
+    assert Ticket.objects.count() == 10
+    assert ignored_reasons() == ["rate limit"] * 20
+
+
+def test_mail_from_many_addresses_of_one_domain_is_limited_per_domain(client, db, settings):
+    settings.RATE_LIMITS = {
+        **settings.RATE_LIMITS,
+        "inbound_per_sender_domain": (5, 3600),
+        "ack_per_domain": (2, 3600),
+    }
+    for n in range(8):
+        post(client, payload(sender=f"user{n}@target.test", message_id=f"<{n}@x>"))
+
+    assert Ticket.objects.count() == 5
+    assert Notification.objects.filter(template="ticket_received").count() == 2
+    assert ignored_reasons() == ["rate limit"] * 3
+
+
+def test_a_reply_on_a_ticket_is_not_counted_as_a_new_ticket(client, alice, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "inbound_per_sender": (1, 3600)}
+    ticket = TicketFactory(customer=alice, status=S.OPEN)
+    for n in range(3):
+        subject = f"Re: [{ticket.reference}]"
+        post(client, payload(sender=alice.email, subject=subject, message_id=f"<{n}@x>"))
+
+    assert ticket.messages.count() == 3
+
+
+# --- what an acknowledgement says ---
+
+
+def test_the_acknowledgement_to_an_address_not_on_record_has_no_requester_text(client, db):
+    post(client, payload(sender="someone@elsewhere.test", subject=SPAM))
+
+    ack = Notification.objects.get(template="ticket_received")
+    text = rendered(ack)
+    assert ack.recipient == "someone@elsewhere.test"
+    assert Ticket.objects.get().reference in text
+    assert "spam.example" not in text
+    assert "Cheap pills" not in text
+
+
+def test_the_acknowledgement_to_the_address_on_record_names_the_subject(client, alice):
+    post(client, payload(sender="alice@example.test", subject="My invoice"))
+
+    assert "My invoice" in rendered(Notification.objects.get(template="ticket_received"))
+
+
+def test_the_web_forms_acknowledgement_to_a_typed_address_has_no_requester_text(client, db):
+    response = client.post(
+        "/requests/new/",
+        {"subject": SPAM, "message": "Visit spam.example now", "email": "victim@target.test"},
+    )
+
+    assert response.status_code in (200, 302)
+    ack = Notification.objects.get(template="ticket_received")
+    assert ack.recipient == "victim@target.test"
+    assert "spam.example" not in rendered(ack)
+
+
+def test_the_web_forms_acknowledgements_are_limited_per_address(client, db):
+    for n in range(5):
+        client.post(
+            "/requests/new/",
+            {"subject": "Hi", "message": "Hello", "email": "victim@target.test"},
+            REMOTE_ADDR=f"10.60.0.{n}",
+        )
+
+    assert Ticket.objects.count() == 5
+    assert Notification.objects.filter(template="ticket_received").count() == 3
