@@ -5,7 +5,7 @@ from django.utils import translation
 
 from accounts.roles import AGENTS, SUPERVISORS
 from accounts.services import customer_ensure, staff_user_ensure
-from tickets.services import outbox
+from tickets.services import shared
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -32,7 +32,7 @@ def _test_overrides(settings):
     settings.ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost", "help.exabytes.example"]
     # Counts computed on every queue page (tests that check the cache set their own).
     settings.STAFF_QUEUE_COUNTS_CACHE_SECONDS = 0
-    outbox._broker_down_until = 0.0  # a broker outage staged by one test ends with it
+    shared._broker_down_until = 0.0  # a broker outage staged by one test ends with it
     cache.clear()
     yield
     cache.clear()

@@ -646,7 +646,7 @@ def test_the_sweep_queues_a_resend_whose_task_was_lost(
     queued: list[int] = []
     monkeypatch.setattr(
         password_resend,
-        "_publish",
+        "tasks_publish",
         lambda tasks, **_: queued.extend(kw["ticket_id"] for _, kw in tasks if "ticket_id" in kw),
     )
     ticket = ticket_for(post_api(api, "alice-shop.test"))

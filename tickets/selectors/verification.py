@@ -16,7 +16,7 @@ from tickets.models import ActionLog, Ticket, Verification
 from tickets.redaction import REDACTED
 from tickets.services.modify import MODIFY_FIELD_LABELS, MODIFY_LOW_RISK, MODIFY_SENSITIVE
 from tickets.services.opt_out import OPT_OUT_LIST_LABELS
-from tickets.services.verification import _TOKEN_SHAPE, _token_hash, _verification_refusal
+from tickets.services.verification import TOKEN_SHAPE, verification_refusal, verification_token_hash
 
 # Old values of these fields are masked; the others (city, state, postcode, country) are
 # shown as they are.
@@ -134,11 +134,13 @@ def verification_get_live(*, token: str) -> Verification | None:
     a malformed or unknown token and for one that confirming would refuse (used, expired, locked
     by failed tries, or its ticket no longer waiting), so the caller can reveal nothing then.
     """
-    if not isinstance(token, str) or not _TOKEN_SHAPE.match(token):
+    if not isinstance(token, str) or not TOKEN_SHAPE.match(token):
         return None
     verification = (
-        Verification.objects.select_related("ticket").filter(token_hash=_token_hash(token)).first()
+        Verification.objects.select_related("ticket")
+        .filter(token_hash=verification_token_hash(token))
+        .first()
     )
-    if verification is None or _verification_refusal(verification.ticket, verification):
+    if verification is None or verification_refusal(verification.ticket, verification):
         return None
     return verification

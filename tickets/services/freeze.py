@@ -19,13 +19,14 @@ from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import customer_lock, ticket_lock
 from tickets.models import Message, Ticket, Verification
-from tickets.services.lifecycle import TRANSITIONS, _transition, ticket_create, ticket_due_at
+from tickets.services.lifecycle import ticket_create, ticket_due_at
 from tickets.services.outbox import notification_queue
+from tickets.services.shared import TRANSITIONS, ticket_move
 from tickets.services.verification import (
-    _TOKEN_SHAPE,
+    TOKEN_SHAPE,
     VERIFICATION_INVALID,
-    _token_hash,
     verification_issue,
+    verification_token_hash,
 )
 
 S = Ticket.Status
@@ -56,12 +57,12 @@ def freeze_link_issue(*, ticket: Ticket, old_email: str) -> str:
 
 def freeze_link_get_live(*, token: str) -> Verification | None:
     """The unused, unexpired freeze link for `token`, or None; reads only."""
-    if not isinstance(token, str) or not _TOKEN_SHAPE.match(token):
+    if not isinstance(token, str) or not TOKEN_SHAPE.match(token):
         return None
     return (
         Verification.objects.select_related("ticket")
         .filter(
-            token_hash=_token_hash(token),
+            token_hash=verification_token_hash(token),
             purpose=Verification.Purpose.NOT_ME,
             used_at__isnull=True,
             expires_at__gt=timezone.now(),
@@ -124,7 +125,7 @@ def account_freeze(*, token: str, client_key: str, actor: Actor) -> Ticket:
 
 def _revert_applied_changes(ticket: Ticket, customer: Customer) -> list[dict[str, str]]:
     """Put back each value the ticket applied that still stands; the rows stay as history."""
-    from tickets.services.modify import _modify_login_for
+    from tickets.services.modify import modify_login_for
 
     changed_email = customer.email
     rows = []
@@ -141,7 +142,7 @@ def _revert_applied_changes(ticket: Ticket, customer: Customer) -> list[dict[str
         return rows
     login = None
     if any(row["field"] == "email" for row in rows):
-        login = _modify_login_for(customer, changed_email)
+        login = modify_login_for(customer, changed_email)
     customer.save(update_fields=[row["field"] for row in rows] + ["updated_at"])
     if login is not None:
         login.save(update_fields=["username", "email"])
@@ -157,7 +158,7 @@ def _other_requests_reject(customer: Customer, *, keep: Ticket, actor: Actor) ->
         .order_by("pk")
     )
     for other in others:
-        _transition(other, to=S.REJECTED, actor=actor, reason="account frozen by its owner")
+        ticket_move(other, to=S.REJECTED, actor=actor, reason="account frozen by its owner")
 
 
 def _credentials_revoke(customer: Customer) -> dict[str, int]:
@@ -176,7 +177,7 @@ def _hand_to_supervisor(
     fields = ", ".join(row["field"] for row in reverted) or "-"
     note = FROZEN_NOTE.format(fields=fields)
     if S.OPEN in TRANSITIONS[ticket.status]:
-        _transition(ticket, to=S.OPEN, actor=actor, reason="owner reported the change")
+        ticket_move(ticket, to=S.OPEN, actor=actor, reason="owner reported the change")
         held = ticket
     elif ticket.is_open:
         held = ticket

@@ -20,13 +20,9 @@ from tickets import emails
 from tickets.audit import audit_record
 from tickets.models import Attachment, Message, Notification, Ticket
 from tickets.redaction import redact_card_numbers
-from tickets.services.lifecycle import (
-    _CONTROL_CHARACTERS,
-    request_general,
-    ticket_create,
-    ticket_reply_add,
-)
+from tickets.services.lifecycle import request_general, ticket_create, ticket_reply_add
 from tickets.services.opt_out import OPT_OUT_SUBJECT, opt_out_apply
+from tickets.services.shared import CONTROL_CHARACTERS
 
 S = Ticket.Status
 
@@ -179,7 +175,7 @@ def _inbound_body(text: str, html: str) -> str:
 
 def _inbound_filename(raw: str) -> str:
     name = re.split(r"[/\\]", raw or "")[-1]
-    name = _CONTROL_CHARACTERS.sub("", name).strip().strip(".")
+    name = CONTROL_CHARACTERS.sub("", name).strip().strip(".")
     return name[:200] or "attachment"
 
 
@@ -459,7 +455,7 @@ def inbound_email_receive(
     existing = _inbound_existing(key)
     if existing is not None:
         return existing
-    subject = " ".join(_CONTROL_CHARACTERS.sub(" ", subject or "").split())
+    subject = " ".join(CONTROL_CHARACTERS.sub(" ", subject or "").split())
     subject, card_in_subject = redact_card_numbers(subject)
     body, card_in_body = redact_card_numbers(_inbound_body(text, html))
     try:

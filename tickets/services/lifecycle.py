@@ -1,6 +1,5 @@
 """Tickets: creation, the state machine, replies, assignment, general help."""
 
-import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,47 +19,17 @@ from tickets.lock_objects import ticket_lock
 from tickets.models import Message, Ticket
 from tickets.redaction import redact_card_numbers
 from tickets.services.outbox import notification_queue
+from tickets.services.shared import (
+    NO_REPLY_STATUSES,
+    ticket_move,
+    ticket_needs_owner,
+    ticket_version_check,
+)
 
 S = Ticket.Status
 
-# The ticket life of DESIGN.md: status -> statuses it may move to.
-TRANSITIONS: dict[str, frozenset[str]] = {
-    S.NEW: frozenset({S.AWAITING_VERIFICATION, S.OPEN, S.RESOLVED, S.REFERRED, S.REJECTED}),
-    S.AWAITING_VERIFICATION: frozenset({S.OPEN, S.EXPIRED, S.RESOLVED, S.REFERRED, S.REJECTED}),
-    S.OPEN: frozenset({S.RESOLVED, S.AWAITING_CUSTOMER, S.REJECTED, S.REFERRED}),
-    S.AWAITING_CUSTOMER: frozenset(
-        {S.OPEN, S.RESOLVED, S.REJECTED, S.CLOSED, S.AWAITING_VERIFICATION}
-    ),
-    S.RESOLVED: frozenset({S.CLOSED, S.OPEN, S.REFERRED, S.AWAITING_VERIFICATION}),
-    S.REFERRED: frozenset({S.CLOSED, S.OPEN, S.AWAITING_VERIFICATION}),
-    S.REJECTED: frozenset({S.CLOSED}),
-    S.CLOSED: frozenset(),
-    S.EXPIRED: frozenset(),
-}
-
-TRANSITION_NOT_ALLOWED = gettext_noop("This ticket is {status}; it cannot be moved to {target}.")
-STALE_TICKET = gettext_noop(
-    "This ticket was changed by someone else since you opened it. Reload and try again."
-)
-OWNER_NOT_VERIFIED = gettext_noop(
-    "The owner of the email on record has not confirmed this request; it cannot be opened or "
-    "applied until they do."
-)
 REPLY_TO_CLOSED = gettext_noop("This ticket is closed; please open a new request.")
 EMPTY_MESSAGE = gettext_noop("The message is empty.")
-# A ticket in one of these takes internal notes only; the requester opens a new request.
-NO_REPLY_STATUSES = frozenset({S.CLOSED, S.EXPIRED, S.REJECTED})
-# Characters no typed address or value may hold.
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
-
-
-def ticket_needs_owner(ticket: Ticket) -> bool:
-    """Whether the ticket asks to change a customer's record and its owner has not verified it.
-
-    Such a ticket is never open: whichever path would open it (staff reopen, a reply by mail,
-    the API) puts it back to awaiting verification, where only the owner's link moves it on.
-    """
-    return ticket.kind == Ticket.Kind.MODIFY_INFO and ticket.verified_at is None
 
 
 def ticket_due_at(*, kind: str, priority: str, start: datetime | None = None) -> datetime:
@@ -136,63 +105,6 @@ def ticket_create(
     return ticket
 
 
-def _check_version(ticket: Ticket, expected_version: int | None) -> None:
-    if expected_version is not None and ticket.version != expected_version:
-        raise ApplicationError(STALE_TICKET, {"version": ticket.version})
-
-
-def _transition(
-    ticket: Ticket,
-    *,
-    to: str,
-    actor: Actor,
-    reason: str = "",
-    details: dict[str, Any] | None = None,
-) -> Ticket:
-    """Move a locked ticket to `to`, or raise TransitionNotAllowed; writes the audit row.
-
-    A change request its owner has not verified is never opened: it goes back to awaiting
-    verification instead, and the audit row says which status was asked for.
-    """
-    old = ticket.status
-    if to == S.OPEN and ticket_needs_owner(ticket):
-        if old == S.AWAITING_VERIFICATION:
-            raise TransitionNotAllowed(OWNER_NOT_VERIFIED, {"status": old, "target": to})
-        details = {**(details or {}), "asked_for": S.OPEN}
-        to = S.AWAITING_VERIFICATION
-    if to not in TRANSITIONS[old]:
-        raise TransitionNotAllowed(
-            gettext(TRANSITION_NOT_ALLOWED).format(status=S(old).label, target=S(to).label),
-            {"status": old, "target": to},
-        )
-    now = timezone.now()
-    ticket.status = to
-    ticket.version += 1
-    fields = ["status", "version", "updated_at"]
-    if to == S.RESOLVED:
-        ticket.resolved_at = now
-        fields.append("resolved_at")
-    if to == S.CLOSED:
-        ticket.closed_at = now
-        fields.append("closed_at")
-    if to in (S.OPEN, S.AWAITING_VERIFICATION) and old in (S.RESOLVED, S.REFERRED):
-        ticket.resolved_at = None
-        fields.append("resolved_at")
-    ticket.save(update_fields=fields)
-    audit_record(
-        actor=actor,
-        action="ticket.status_changed",
-        ticket=ticket,
-        details={
-            "from": old,
-            "to": to,
-            **({"reason": reason} if reason else {}),
-            **(details or {}),
-        },
-    )
-    return ticket
-
-
 @transaction.atomic
 def ticket_transition(
     *,
@@ -204,8 +116,8 @@ def ticket_transition(
 ) -> Ticket:
     """Move a ticket to another status under a row lock (generic; flows add their own effects)."""
     locked = ticket_lock(pk=ticket.pk)
-    _check_version(locked, expected_version)
-    return _transition(locked, to=to, actor=actor, reason=reason)
+    ticket_version_check(locked, expected_version)
+    return ticket_move(locked, to=to, actor=actor, reason=reason)
 
 
 def _status_notice(ticket: Ticket, *, template: str, extra: dict[str, Any] | None = None) -> None:
@@ -224,8 +136,8 @@ def ticket_resolve(
 ) -> Ticket:
     """Mark a ticket resolved and tell the requester."""
     locked = ticket_lock(pk=ticket.pk)
-    _check_version(locked, expected_version)
-    _transition(locked, to=S.RESOLVED, actor=actor, reason=note)
+    ticket_version_check(locked, expected_version)
+    ticket_move(locked, to=S.RESOLVED, actor=actor, reason=note)
     _status_notice(locked, template="ticket_resolved", extra={"note": note})
     return locked
 
@@ -234,8 +146,8 @@ def ticket_resolve(
 def ticket_close(*, ticket: Ticket, actor: Actor, expected_version: int | None = None) -> Ticket:
     """Close a ticket for good."""
     locked = ticket_lock(pk=ticket.pk)
-    _check_version(locked, expected_version)
-    return _transition(locked, to=S.CLOSED, actor=actor)
+    ticket_version_check(locked, expected_version)
+    return ticket_move(locked, to=S.CLOSED, actor=actor)
 
 
 @transaction.atomic
@@ -248,8 +160,8 @@ def ticket_reject(
             gettext("Give the reason for the rejection; the requester will read it.")
         )
     locked = ticket_lock(pk=ticket.pk)
-    _check_version(locked, expected_version)
-    _transition(locked, to=S.REJECTED, actor=actor, reason=reason)
+    ticket_version_check(locked, expected_version)
+    ticket_move(locked, to=S.REJECTED, actor=actor, reason=reason)
     _status_notice(locked, template="ticket_rejected", extra={"reason": reason})
     return locked
 
@@ -258,8 +170,8 @@ def ticket_reject(
 def ticket_reopen(*, ticket: Ticket, actor: Actor, expected_version: int | None = None) -> Ticket:
     """Put a resolved or referred ticket back in the queue."""
     locked = ticket_lock(pk=ticket.pk)
-    _check_version(locked, expected_version)
-    return _transition(locked, to=S.OPEN, actor=actor)
+    ticket_version_check(locked, expected_version)
+    return ticket_move(locked, to=S.OPEN, actor=actor)
 
 
 @transaction.atomic
@@ -274,7 +186,7 @@ def ticket_assign(
     if assignee is not None and not assignee.is_staff:
         raise ApplicationError(gettext("Tickets can only be assigned to staff."))
     locked = ticket_lock(pk=ticket.pk)
-    _check_version(locked, expected_version)
+    ticket_version_check(locked, expected_version)
     if not locked.is_open:
         raise TransitionNotAllowed(
             gettext("A {status} ticket cannot be assigned.").format(
@@ -302,7 +214,7 @@ def ticket_priority_set(
     if priority not in Ticket.Priority.values:
         raise ApplicationError(gettext("Unknown priority {priority}.").format(priority=priority))
     locked = ticket_lock(pk=ticket.pk)
-    _check_version(locked, expected_version)
+    ticket_version_check(locked, expected_version)
     old = locked.priority
     locked.priority = priority
     locked.due_at = ticket_due_at(kind=locked.kind, priority=priority, start=locked.created_at)
@@ -338,7 +250,7 @@ def ticket_reply_add(
     if not body.strip():
         raise ApplicationError(EMPTY_MESSAGE)
     locked = ticket_lock(pk=ticket.pk)
-    _check_version(locked, expected_version)
+    ticket_version_check(locked, expected_version)
     if locked.status in NO_REPLY_STATUSES and not internal:
         raise TransitionNotAllowed(REPLY_TO_CLOSED)
     message = Message.objects.create(
@@ -362,7 +274,7 @@ def ticket_reply_add(
         return message
     if author == Message.Author.STAFF:
         if locked.status == S.OPEN:
-            _transition(locked, to=S.AWAITING_CUSTOMER, actor=actor)
+            ticket_move(locked, to=S.AWAITING_CUSTOMER, actor=actor)
         recipient = locked.contact_email or (locked.customer.email if locked.customer else "")
         if recipient:
             notification_queue(
@@ -372,7 +284,7 @@ def ticket_reply_add(
                 context={"subject": locked.subject, "body": body},
             )
     elif author == Message.Author.CUSTOMER and locked.status in (S.AWAITING_CUSTOMER, S.RESOLVED):
-        _transition(locked, to=S.OPEN, actor=actor, reason="customer replied")
+        ticket_move(locked, to=S.OPEN, actor=actor, reason="customer replied")
     return message
 
 

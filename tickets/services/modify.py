@@ -28,15 +28,15 @@ from tickets.lock_objects import customer_lock, ticket_lock
 from tickets.models import OPEN_STATUS_VALUES, FieldChange, Ticket, Verification
 from tickets.redaction import REDACTED, contains_card_number, redact_card_numbers
 from tickets.services.freeze import ACCOUNT_FROZEN, account_is_frozen, freeze_link_issue
-from tickets.services.lifecycle import (
-    _CONTROL_CHARACTERS,
-    OWNER_NOT_VERIFIED,
-    _check_version,
-    _transition,
-    ticket_create,
-    ticket_needs_owner,
-)
+from tickets.services.lifecycle import ticket_create
 from tickets.services.outbox import notification_queue
+from tickets.services.shared import (
+    CONTROL_CHARACTERS,
+    OWNER_NOT_VERIFIED,
+    ticket_move,
+    ticket_needs_owner,
+    ticket_version_check,
+)
 from tickets.services.verification import PURPOSE_HANDLERS, VERIFIED_HANDLERS, verification_start
 
 S = Ticket.Status
@@ -122,7 +122,7 @@ def _modify_clean_value(field: str, raw: Any) -> str:
     if not isinstance(raw, str):
         raise _modify_value_error(field, MODIFY_REQUIRED)
     value = raw.strip()
-    if _CONTROL_CHARACTERS.search(value):
+    if CONTROL_CHARACTERS.search(value):
         raise _modify_value_error(field, MODIFY_INVALID_CHARACTERS)
     if field == "full_name":
         value = " ".join(value.split())
@@ -250,7 +250,7 @@ def request_modify(
     rate_limit_hit(scope="request_per_client", key=client_key)
     if customer is None:
         email = (email or "").strip()
-        if "@" not in email or len(email) > 254 or _CONTROL_CHARACTERS.search(email):
+        if "@" not in email or len(email) > 254 or CONTROL_CHARACTERS.search(email):
             raise ValidationError({"email": [gettext(MODIFY_EMAIL_ON_RECORD)]})
         rate_limit_hit(scope="request_per_email", key=email_canonical(email))
     else:
@@ -332,7 +332,7 @@ def _modify_after_verified(ticket: Ticket, actor: Actor) -> None:
                 ticket=ticket, purpose=Verification.Purpose.NEW_EMAIL, send_to=change.new_value
             )
     if not pending:
-        _transition(ticket, to=S.RESOLVED, actor="system", reason="all changes applied")
+        ticket_move(ticket, to=S.RESOLVED, actor="system", reason="all changes applied")
 
 
 def _modify_verified(*, ticket: Ticket, verification: Verification, actor: Actor) -> None:
@@ -392,7 +392,7 @@ def _modify_apply(
         other = customer_get_by_email(email=customer.email)
         if other is not None and other.pk != customer.pk:
             raise ApplicationError(MODIFY_EMAIL_TAKEN)
-        login = _modify_login_for(customer, old_email)
+        login = modify_login_for(customer, old_email)
     customer.save(update_fields=[*fields, "updated_at"])
     if login is not None:
         login.save(update_fields=["username", "email"])
@@ -466,7 +466,7 @@ def _contact_follow_record(
         )
 
 
-def _modify_login_for(customer: Customer, old_email: str) -> Any:
+def modify_login_for(customer: Customer, old_email: str) -> Any:
     """The customer's portal login, updated in memory when it signs in with the old address."""
     if customer.user_id is None:
         return None
@@ -541,7 +541,7 @@ def modify_approve(*, ticket: Ticket, actor: Actor, expected_version: int | None
     if isinstance(actor, str | Customer) or not is_staff_member(actor):
         raise ApprovalForbidden(MODIFY_STAFF_ONLY)
     locked = ticket_lock(pk=ticket.pk)
-    _check_version(locked, expected_version)
+    ticket_version_check(locked, expected_version)
     approval = modify_approval(locked, actor)
     if approval.refusal is not None:
         raise approval.refusal
@@ -553,7 +553,7 @@ def modify_approve(*, ticket: Ticket, actor: Actor, expected_version: int | None
             gettext(MODIFY_CONFLICT).format(fields=", ".join(conflicts)), {"fields": conflicts}
         )
     _modify_apply(locked, customer, pending, actor=actor, how="approved by staff")
-    _transition(locked, to=S.RESOLVED, actor=actor, reason="changes applied")
+    ticket_move(locked, to=S.RESOLVED, actor=actor, reason="changes applied")
     return locked
 
 

@@ -20,8 +20,9 @@ from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import customer_lock
 from tickets.models import ActionLog, Notification, Ticket, Verification
-from tickets.services.lifecycle import _CONTROL_CHARACTERS, _transition, ticket_create
+from tickets.services.lifecycle import ticket_create
 from tickets.services.outbox import notification_queue
+from tickets.services.shared import CONTROL_CHARACTERS, ticket_move
 from tickets.services.verification import VERIFIED_HANDLERS, verification_start
 
 logger = logging.getLogger(__name__)
@@ -130,7 +131,7 @@ def opt_out_apply(
         details={"lists": names, "source": source},
     )
     rows = _opt_out_set(locked, names, actor=actor, ticket=ticket, how=source)
-    _transition(
+    ticket_move(
         ticket,
         to=S.RESOLVED,
         actor="system",
@@ -187,7 +188,7 @@ def request_opt_out(
     """
     rate_limit_hit(scope="request_per_client", key=client_key)
     email = email.strip() if isinstance(email, str) else ""
-    if "@" not in email or len(email) > 254 or _CONTROL_CHARACTERS.search(email):
+    if "@" not in email or len(email) > 254 or CONTROL_CHARACTERS.search(email):
         raise ValidationError({"email": [gettext(OPT_OUT_EMAIL_INVALID)]})
     names = _opt_out_lists_clean(lists)
     rate_limit_hit(scope="request_per_email", key=email_canonical(email))
@@ -222,7 +223,7 @@ def _opt_out_verified(*, ticket: Ticket, verification: Verification, actor: Acto
     # The ticket is locked already; the customer comes second, as everywhere else.
     customer = customer_lock(pk=ticket.customer_id)
     rows = _opt_out_set(customer, names, actor=actor, ticket=ticket, how="verified request")
-    _transition(
+    ticket_move(
         ticket,
         to=S.RESOLVED,
         actor="system",

@@ -3,7 +3,6 @@
 import json
 import logging
 import random
-import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -21,52 +20,24 @@ from django.utils import timezone
 
 from accounts.models import Customer
 from accounts.selectors import email_canonical
-from helpdesk.celery import app as celery_app
 from tickets import emails
 from tickets.audit import audit_record
 from tickets.lock_objects import notification_lock
 from tickets.models import Notification, Ticket
+from tickets.services.shared import PUBLISH_BATCH, tasks_publish
 
 logger = logging.getLogger(__name__)
 
 
-# After a publish fails, the request path skips publishing for a few seconds instead of making
-# every request wait for the broker's connect timeout; the rows wait in the outbox and the
-# sweeps, which always try, queue them once the broker is back.
-BROKER_RETRY_AFTER_SECONDS = 5.0
-_broker_down_until = 0.0
-# Tasks queued by a sweep in one round trip to the broker.
-_PUBLISH_BATCH = 100
-
-
-def _publish(messages: list[tuple[Any, dict[str, Any]]], *, what: str, sweep: bool = False) -> bool:
-    """Queue tasks, (task, kwargs) each, in one round trip to the broker where it allows.
-
-    False when they were not queued (the sweep will).
-    """
-    global _broker_down_until
-    if not messages or (not sweep and time.monotonic() < _broker_down_until):
-        return False
-    try:
-        with celery_app.producer_or_acquire() as producer, producer.batch():
-            for task, kwargs in messages:
-                task.apply_async(kwargs=kwargs, retry=False, producer=producer)
-    except Exception as exc:
-        _broker_down_until = time.monotonic() + BROKER_RETRY_AFTER_SECONDS
-        logger.warning("%s not queued (%s); the sweep will retry", what, exc)
-        return False
-    return True
-
-
-def _notification_task(notification_id: int) -> tuple[Any, dict[str, Any]]:
+def notification_task(notification_id: int) -> tuple[Any, dict[str, Any]]:
     from tickets.tasks import notification_send as notification_send_task
 
     return notification_send_task, {"notification_id": notification_id}
 
 
 def _enqueue_notifications(notification_ids: list[int], *, sweep: bool = False) -> None:
-    _publish(
-        [_notification_task(pk) for pk in notification_ids],
+    tasks_publish(
+        [notification_task(pk) for pk in notification_ids],
         what=f"notifications {notification_ids[:5]}",
         sweep=sweep,
     )
@@ -85,7 +56,7 @@ def notification_queue(
 ) -> Notification:
     """Write an outbox row in the caller's transaction and send it once that commits.
 
-    With `publish=False` the caller queues its task (`_notification_task`) after the commit.
+    With `publish=False` the caller queues its task (`notification_task`) after the commit.
     """
     if ticket is not None:
         context = {"reference": ticket.reference, **context}
@@ -321,8 +292,8 @@ def notifications_requeue_due(*, batch_size: int = 500) -> int:
         Notification.objects.filter(pk__in=due, status=Notification.Status.PENDING).update(
             next_attempt_at=now
         )
-    for start in range(0, len(due), _PUBLISH_BATCH):
-        _enqueue_notifications(due[start : start + _PUBLISH_BATCH], sweep=True)
+    for start in range(0, len(due), PUBLISH_BATCH):
+        _enqueue_notifications(due[start : start + PUBLISH_BATCH], sweep=True)
     return len(due)
 
 

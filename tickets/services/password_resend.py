@@ -26,14 +26,9 @@ from helpdesk.ratelimit import rate_limit_hit, rate_limit_hits
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import ticket_lock
 from tickets.models import ActionLog, Message, Notification, Ticket
-from tickets.services.lifecycle import _transition, ticket_create
-from tickets.services.outbox import (
-    _PUBLISH_BATCH,
-    BOUNCE_HANDLERS,
-    _notification_task,
-    _publish,
-    notification_queue,
-)
+from tickets.services.lifecycle import ticket_create
+from tickets.services.outbox import BOUNCE_HANDLERS, notification_queue, notification_task
+from tickets.services.shared import PUBLISH_BATCH, tasks_publish, ticket_move
 
 S = Ticket.Status
 
@@ -102,9 +97,9 @@ def password_resend_requeue_due(*, batch_size: int = 200) -> int:
         .values_list("pk", flat=True)[:batch_size]
     )
     due = list(untouched)
-    for start in range(0, len(due), _PUBLISH_BATCH):
-        batch = due[start : start + _PUBLISH_BATCH]
-        _publish(
+    for start in range(0, len(due), PUBLISH_BATCH):
+        batch = due[start : start + PUBLISH_BATCH]
+        tasks_publish(
             [_password_resend_task(pk) for pk in batch],
             what=f"password resends {batch[:5]}",
             sweep=True,
@@ -173,9 +168,9 @@ def request_password_resend(
             key=f"password_resend_received:{ticket.reference}",
             publish=False,
         )
-        tasks.append(_notification_task(received.pk))
+        tasks.append(notification_task(received.pk))
     # Both tasks in one round trip to the broker.
-    transaction.on_commit(lambda: _publish(tasks, what=f"password resend {ticket.reference}"))
+    transaction.on_commit(lambda: tasks_publish(tasks, what=f"password resend {ticket.reference}"))
     return ticket
 
 
@@ -254,7 +249,7 @@ def _resend_to_staff(
         return "skipped"
     audit_record(actor="worker", action=action, ticket=locked, details=details)
     _resend_note(locked, note)
-    _transition(locked, to=S.OPEN, actor="worker", reason=reason)
+    ticket_move(locked, to=S.OPEN, actor="worker", reason=reason)
     return "to_staff"
 
 
@@ -269,7 +264,7 @@ def _resend_unknown_domain(ticket_id: int) -> str:
         ticket=locked,
         details={"domain": locked.requested_domain},
     )
-    _transition(locked, to=S.RESOLVED, actor="worker", reason="domain not in our OpenSRS account")
+    ticket_move(locked, to=S.RESOLVED, actor="worker", reason="domain not in our OpenSRS account")
     return "unknown_domain"
 
 
@@ -346,7 +341,7 @@ def _email_deliverable(email: str) -> bool:
 
 def _resend_refer(locked: Ticket, *, reason: str) -> None:
     """Move a locked resend ticket to referred and mail the public direct-request instructions."""
-    _transition(locked, to=S.REFERRED, actor="worker", reason=reason)
+    ticket_move(locked, to=S.REFERRED, actor="worker", reason=reason)
     audit_record(actor="worker", action="resend.referred", ticket=locked, details={"why": reason})
     if locked.contact_email:
         _notification_queue_once(
@@ -419,7 +414,7 @@ def _resend_finish(ticket_id: int, *, registrant_email: str, response_code: int)
         ticket=locked,
         details={"domain": locked.requested_domain, "send_to": "owner", "to": registrant_email},
     )
-    _transition(
+    ticket_move(
         locked, to=S.RESOLVED, actor="worker", reason="OpenSRS sent a reset link to the owner"
     )
     return "sent"

@@ -20,8 +20,8 @@ from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import ticket_lock
 from tickets.models import Ticket, Verification
-from tickets.services.lifecycle import _transition
 from tickets.services.outbox import notification_queue
+from tickets.services.shared import ticket_move
 
 S = Ticket.Status
 
@@ -32,7 +32,7 @@ VERIFICATION_INVALID = gettext_noop(
 )
 # Kinds whose link went to the customer's email on record (a resend's went to the domain's).
 _ACCOUNT_KINDS = frozenset({Ticket.Kind.MODIFY_INFO, Ticket.Kind.OPT_OUT})
-_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
+TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
 _VERIFY_TEMPLATES: dict[str, str] = {
     Verification.Purpose.REQUESTER: "verify_request",
     Verification.Purpose.NEW_EMAIL: "verify_new_email",
@@ -46,7 +46,7 @@ VERIFIED_HANDLERS: dict[str, Any] = {}
 PURPOSE_HANDLERS: dict[str, Any] = {}
 
 
-def _token_hash(token: str) -> str:
+def verification_token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -59,7 +59,7 @@ def verification_issue(
         ticket=ticket,
         purpose=purpose,
         sent_to=send_to,
-        token_hash=_token_hash(token),
+        token_hash=verification_token_hash(token),
         expires_at=timezone.now() + ttl,
     )
     verification.full_clean()
@@ -99,7 +99,7 @@ def verification_start(
     return verification
 
 
-def _verification_refusal(ticket: Ticket, verification: Verification) -> str:
+def verification_refusal(ticket: Ticket, verification: Verification) -> str:
     """Why a presented token may not be used, or "" when it may."""
     failures = (
         Verification.objects.filter(ticket=ticket).aggregate(total=Sum("attempts"))["total"] or 0
@@ -136,7 +136,7 @@ def _verification_consume(digest: str, actor: Actor) -> Ticket | None:
         verification = Verification.objects.select_for_update().get(pk=found["pk"])
         if not hmac.compare_digest(verification.token_hash, digest):
             return None
-        refusal = _verification_refusal(ticket, verification)
+        refusal = verification_refusal(ticket, verification)
         if refusal:
             Verification.objects.filter(pk=verification.pk).update(attempts=F("attempts") + 1)
             audit_record(
@@ -162,7 +162,7 @@ def _verification_consume(digest: str, actor: Actor) -> Ticket | None:
         ticket.verified_by = Ticket.VerifiedBy.EMAIL_LINK
         ticket.verification = verification
         ticket.save(update_fields=["verified_at", "verified_by", "verification", "updated_at"])
-        _transition(ticket, to=S.OPEN, actor=actor, reason="verified by the email on record")
+        ticket_move(ticket, to=S.OPEN, actor=actor, reason="verified by the email on record")
         handler = VERIFIED_HANDLERS.get(ticket.kind)
         if handler is not None:
             handler(ticket=ticket, verification=verification, actor=actor)
@@ -173,8 +173,8 @@ def verification_confirm(*, token: str, client_key: str, actor: Actor) -> Ticket
     """Use a verification link: the ticket leaves awaiting_verification and its flow goes on."""
     rate_limit_hit(scope="verify_per_client", key=client_key)
     ticket = None
-    if isinstance(token, str) and _TOKEN_SHAPE.match(token):
-        ticket = _verification_consume(_token_hash(token), actor)
+    if isinstance(token, str) and TOKEN_SHAPE.match(token):
+        ticket = _verification_consume(verification_token_hash(token), actor)
     if ticket is None:
         raise ApplicationError(gettext(VERIFICATION_INVALID))
     return ticket
@@ -198,6 +198,6 @@ def verifications_expire(*, batch_size: int = 500) -> int:
             ticket = ticket_lock(pk=pk)
             if ticket.status != S.AWAITING_VERIFICATION:
                 continue
-            _transition(ticket, to=S.EXPIRED, actor="system", reason="not verified in time")
+            ticket_move(ticket, to=S.EXPIRED, actor="system", reason="not verified in time")
             expired += 1
     return expired

@@ -1,0 +1,142 @@
+"""What several flows share: the state machine, the version check, input rules, publishing."""
+
+import logging
+import re
+import time
+from typing import Any
+
+from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
+
+from helpdesk.celery import app as celery_app
+from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
+from tickets.audit import Actor, audit_record
+from tickets.models import Ticket
+
+logger = logging.getLogger(__name__)
+
+S = Ticket.Status
+
+# The ticket life of DESIGN.md: status -> statuses it may move to.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.NEW: frozenset({S.AWAITING_VERIFICATION, S.OPEN, S.RESOLVED, S.REFERRED, S.REJECTED}),
+    S.AWAITING_VERIFICATION: frozenset({S.OPEN, S.EXPIRED, S.RESOLVED, S.REFERRED, S.REJECTED}),
+    S.OPEN: frozenset({S.RESOLVED, S.AWAITING_CUSTOMER, S.REJECTED, S.REFERRED}),
+    S.AWAITING_CUSTOMER: frozenset(
+        {S.OPEN, S.RESOLVED, S.REJECTED, S.CLOSED, S.AWAITING_VERIFICATION}
+    ),
+    S.RESOLVED: frozenset({S.CLOSED, S.OPEN, S.REFERRED, S.AWAITING_VERIFICATION}),
+    S.REFERRED: frozenset({S.CLOSED, S.OPEN, S.AWAITING_VERIFICATION}),
+    S.REJECTED: frozenset({S.CLOSED}),
+    S.CLOSED: frozenset(),
+    S.EXPIRED: frozenset(),
+}
+
+TRANSITION_NOT_ALLOWED = gettext_noop("This ticket is {status}; it cannot be moved to {target}.")
+STALE_TICKET = gettext_noop(
+    "This ticket was changed by someone else since you opened it. Reload and try again."
+)
+OWNER_NOT_VERIFIED = gettext_noop(
+    "The owner of the email on record has not confirmed this request; it cannot be opened or "
+    "applied until they do."
+)
+# A ticket in one of these takes internal notes only; the requester opens a new request.
+NO_REPLY_STATUSES = frozenset({S.CLOSED, S.EXPIRED, S.REJECTED})
+# Characters no typed address or value may hold.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def ticket_needs_owner(ticket: Ticket) -> bool:
+    """Whether the ticket asks to change a customer's record and its owner has not verified it.
+
+    Such a ticket is never open: whichever path would open it (staff reopen, a reply by mail,
+    the API) puts it back to awaiting verification, where only the owner's link moves it on.
+    """
+    return ticket.kind == Ticket.Kind.MODIFY_INFO and ticket.verified_at is None
+
+
+def ticket_version_check(ticket: Ticket, expected_version: int | None) -> None:
+    if expected_version is not None and ticket.version != expected_version:
+        raise ApplicationError(STALE_TICKET, {"version": ticket.version})
+
+
+def ticket_move(
+    ticket: Ticket,
+    *,
+    to: str,
+    actor: Actor,
+    reason: str = "",
+    details: dict[str, Any] | None = None,
+) -> Ticket:
+    """Move a locked ticket to `to`, or raise TransitionNotAllowed; writes the audit row.
+
+    A change request its owner has not verified is never opened: it goes back to awaiting
+    verification instead, and the audit row says which status was asked for.
+    """
+    old = ticket.status
+    if to == S.OPEN and ticket_needs_owner(ticket):
+        if old == S.AWAITING_VERIFICATION:
+            raise TransitionNotAllowed(OWNER_NOT_VERIFIED, {"status": old, "target": to})
+        details = {**(details or {}), "asked_for": S.OPEN}
+        to = S.AWAITING_VERIFICATION
+    if to not in TRANSITIONS[old]:
+        raise TransitionNotAllowed(
+            gettext(TRANSITION_NOT_ALLOWED).format(status=S(old).label, target=S(to).label),
+            {"status": old, "target": to},
+        )
+    now = timezone.now()
+    ticket.status = to
+    ticket.version += 1
+    fields = ["status", "version", "updated_at"]
+    if to == S.RESOLVED:
+        ticket.resolved_at = now
+        fields.append("resolved_at")
+    if to == S.CLOSED:
+        ticket.closed_at = now
+        fields.append("closed_at")
+    if to in (S.OPEN, S.AWAITING_VERIFICATION) and old in (S.RESOLVED, S.REFERRED):
+        ticket.resolved_at = None
+        fields.append("resolved_at")
+    ticket.save(update_fields=fields)
+    audit_record(
+        actor=actor,
+        action="ticket.status_changed",
+        ticket=ticket,
+        details={
+            "from": old,
+            "to": to,
+            **({"reason": reason} if reason else {}),
+            **(details or {}),
+        },
+    )
+    return ticket
+
+
+# After a publish fails, the request path skips publishing for a few seconds instead of making
+# every request wait for the broker's connect timeout; the rows wait in the outbox and the
+# sweeps, which always try, queue them once the broker is back.
+BROKER_RETRY_AFTER_SECONDS = 5.0
+_broker_down_until = 0.0
+# Tasks queued by a sweep in one round trip to the broker.
+PUBLISH_BATCH = 100
+
+
+def tasks_publish(
+    messages: list[tuple[Any, dict[str, Any]]], *, what: str, sweep: bool = False
+) -> bool:
+    """Queue tasks, (task, kwargs) each, in one round trip to the broker where it allows.
+
+    False when they were not queued (the sweep will).
+    """
+    global _broker_down_until
+    if not messages or (not sweep and time.monotonic() < _broker_down_until):
+        return False
+    try:
+        with celery_app.producer_or_acquire() as producer, producer.batch():
+            for task, kwargs in messages:
+                task.apply_async(kwargs=kwargs, retry=False, producer=producer)
+    except Exception as exc:
+        _broker_down_until = time.monotonic() + BROKER_RETRY_AFTER_SECONDS
+        logger.warning("%s not queued (%s); the sweep will retry", what, exc)
+        return False
+    return True
