@@ -24,8 +24,8 @@ from accounts.services import (
 from helpdesk.exceptions import RateLimited
 from helpdesk.ratelimit import (
     client_ip,
-    login_allowed_check,
-    login_result_record,
+    login_attempt_count,
+    login_succeeded,
     rate_limit_hit,
 )
 
@@ -40,7 +40,7 @@ def _throttled(response: HttpResponse, exc: RateLimited) -> HttpResponse:
 
 
 class ThrottledLoginFormMixin:
-    """Check the one login limiter before the password, and count the outcome after."""
+    """Count the attempt with the one login limiter before the password is checked."""
 
     request: HttpRequest | None
     cleaned_data: dict[str, Any]
@@ -50,16 +50,12 @@ class ThrottledLoginFormMixin:
         username = str(self.cleaned_data.get("username") or "")
         client = client_ip(self.request) if self.request is not None else ""
         try:
-            login_allowed_check(client=client, username=username)
+            login_attempt_count(client=client, username=username)
         except RateLimited as exc:
             self.throttled = exc
             raise ValidationError(exc.message, code="throttled") from None
-        try:
-            cleaned = super().clean()  # type: ignore[misc]  # AuthenticationForm.clean
-        except ValidationError:
-            login_result_record(client=client, username=username, success=False)
-            raise
-        login_result_record(client=client, username=username, success=True)
+        cleaned = super().clean()  # type: ignore[misc]  # AuthenticationForm.clean
+        login_succeeded(client=client, username=username)
         return cleaned
 
 

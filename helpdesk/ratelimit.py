@@ -1,5 +1,6 @@
 """Cache-backed rate limits per client and per target (Redis in production)."""
 
+import contextlib
 import hashlib
 import logging
 import time
@@ -85,7 +86,7 @@ def _counter(scope: str, key: str, now: float) -> tuple[str, int, int, float]:
     return f"rl:{scope}:{digest}:{bucket}", window + 5, limit, (bucket + 1) * window
 
 
-def rate_limit_hits(*hits: tuple[str, str]) -> None:
+def rate_limit_hits(*hits: tuple[str, str], message: str = RATE_LIMITED) -> None:
     """Count one request for each (scope, key), in one round trip.
 
     Raises RateLimited when any count is past its limit in RATE_LIMITS; every counter is
@@ -102,7 +103,7 @@ def rate_limit_hits(*hits: tuple[str, str]) -> None:
         if count > limit:
             retry_after = max(retry_after, 1, int(window_end - now))
     if retry_after:
-        raise RateLimited(RATE_LIMITED, retry_after=retry_after)
+        raise RateLimited(message, retry_after=retry_after)
 
 
 def rate_limit_hit(*, scope: str, key: str) -> None:
@@ -117,23 +118,18 @@ def _cache_call(call: Callable[[BaseCache], Any]) -> Any:
         return call(_fallback)
 
 
-def rate_limit_check(*hits: tuple[str, str], message: str = RATE_LIMITED) -> None:
-    """Raise RateLimited when any (scope, key) has used up its limit; counts nothing."""
-    now = time.time()
-    counters = [_counter(scope, key, now) for scope, key in hits]
-    counts = _cache_call(lambda backend: backend.get_many([c[0] for c in counters]))
-    retry_after = 0
-    for cache_key, _timeout, limit, window_end in counters:
-        if int(counts.get(cache_key) or 0) >= limit:
-            retry_after = max(retry_after, 1, int(window_end - now))
-    if retry_after:
-        raise RateLimited(message, retry_after=retry_after)
-
-
-def rate_limit_clear(*, scope: str, key: str) -> None:
-    """Forget (scope, key)'s count in the current window."""
+def _cache_uncount(scope: str, key: str, *, clear: bool) -> None:
+    """Take one back from (scope, key)'s current window, or forget the window's count."""
     cache_key = _counter(scope, key, time.time())[0]
-    _cache_call(lambda backend: backend.delete(cache_key))
+
+    def uncount(backend: BaseCache) -> None:
+        if clear:
+            backend.delete(cache_key)
+            return
+        with contextlib.suppress(ValueError):  # the window ended meanwhile: nothing to take back
+            backend.decr(cache_key)
+
+    _cache_call(uncount)
 
 
 # --- logins: the portal, the admin and the API token share one limiter ---
@@ -150,25 +146,21 @@ def _login_hits(client: str, username: str) -> list[tuple[str, str]]:
     return hits
 
 
-def login_allowed_check(*, client: str, username: str) -> None:
-    """Refuse (RateLimited) a login attempt from a client or for a username with too many failures.
+def login_attempt_count(*, client: str, username: str) -> None:
+    """Count a login attempt as a failure before its password is checked (RateLimited past it).
 
-    Checked before the password is, so a locked-out attempt costs nothing and tells nothing:
-    the same answer whether or not the username exists.
+    Counting first (one atomic increment) means parallel guesses cannot all slip in under the
+    limit before any of them is counted; `login_succeeded` takes the count back. The refusal
+    comes before the password is tried, so it tells nothing about whether the username exists.
     """
-    rate_limit_check(*_login_hits(client, username), message=LOGIN_THROTTLED)
+    rate_limit_hits(*_login_hits(client, username), message=LOGIN_THROTTLED)
 
 
-def login_result_record(*, client: str, username: str, success: bool) -> None:
-    """Count a failed login per client and per username; a success clears the username's count.
+def login_succeeded(*, client: str, username: str) -> None:
+    """A correct password: the client's attempt is not a failure, the username's count is cleared.
 
-    Successes are never counted, so colleagues behind one office address do not lock each other
-    out.
+    Successes never count, so colleagues behind one office address do not lock each other out.
     """
-    if success:
-        if username.strip():
-            rate_limit_clear(scope="login_failures_per_username", key=f"user:{username.strip()}")
-        return
-    # Counted only: the next attempt is the one refused, by login_allowed_check.
-    now = time.time()
-    _count([_counter(scope, key, now)[:2] for scope, key in _login_hits(client, username)])
+    _cache_uncount("login_failures_per_client", f"ip:{client}", clear=False)
+    if username.strip():
+        _cache_uncount("login_failures_per_username", f"user:{username.strip()}", clear=True)

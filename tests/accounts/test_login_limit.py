@@ -10,7 +10,8 @@ from django.test import Client
 
 from accounts.roles import AGENTS
 from accounts.services import staff_user_ensure
-from helpdesk.ratelimit import LOGIN_THROTTLED
+from helpdesk.exceptions import RateLimited
+from helpdesk.ratelimit import LOGIN_THROTTLED, login_attempt_count, login_succeeded
 
 ADMIN_LOGIN = "/admin/login/"
 PORTAL_LOGIN = "/accounts/login/"
@@ -135,3 +136,23 @@ def test_a_rate_limit_is_read_from_the_environment(monkeypatch):
         rate_limit_from_env("login_failures_per_client", (50, 900))
     monkeypatch.delenv("RATE_LIMIT_LOGIN_FAILURES_PER_CLIENT")
     assert rate_limit_from_env("login_failures_per_client", (50, 900)) == (50, 900)
+
+
+def test_guesses_in_flight_at_once_count_before_any_password_is_checked(db, settings):
+    # Each attempt is counted before its password is tried: a burst sent in parallel cannot
+    # all pass the limiter while none of them has finished.
+    limit, _window = settings.RATE_LIMITS["login_failures_per_username"]
+    for n in range(limit):
+        login_attempt_count(client=f"10.7.0.{n}", username="root")
+
+    with pytest.raises(RateLimited):
+        login_attempt_count(client="10.7.1.1", username="root")
+
+
+def test_a_success_takes_its_attempt_back_from_the_client_count(db, settings):
+    limit, _window = settings.RATE_LIMITS["login_failures_per_client"]
+    for n in range(limit * 2):
+        login_attempt_count(client="10.8.0.1", username=f"agent{n}")
+        login_succeeded(client="10.8.0.1", username=f"agent{n}")
+
+    login_attempt_count(client="10.8.0.1", username="someone")  # not refused

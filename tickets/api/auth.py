@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from accounts.services import api_token_issue, api_token_revoke
 from helpdesk.api import RETRY_AFTER_HEADER, ApiRateThrottle, api_errors
-from helpdesk.ratelimit import client_ip, login_allowed_check, login_result_record
+from helpdesk.ratelimit import client_ip, login_attempt_count, login_succeeded
 from helpdesk.types import AuthenticatedRequest
 
 LOGIN_INVALID = "Unable to log in with the username and password given."
@@ -52,11 +52,11 @@ class ApiTokenApi(APIView):
         password = serializer.validated_data.get("password", "")
         if username or password:
             client = client_ip(request)
-            login_allowed_check(client=client, username=username)
+            login_attempt_count(client=client, username=username)
             user = authenticate(request._request, username=username, password=password)
-            login_result_record(client=client, username=username, success=user is not None)
             if user is None:
                 raise AuthenticationFailed(LOGIN_INVALID)
+            login_succeeded(client=client, username=username)
         elif request.user.is_authenticated:
             user = request.user
         else:
