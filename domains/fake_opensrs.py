@@ -40,6 +40,23 @@ CONTACT_TYPES = ("owner", "admin", "billing", "tech")
 FAULT_MODES = frozenset({"stall", "http500", "empty", "truncated", "rate_limit", "drop"})
 DEFAULT_STALL_SECONDS = 60.0
 MAX_BODY_BYTES = 1_000_000
+# GET_DOMAINS_CONTACTS reads at most this many domains per call (opensrs.md §5.3).
+CONTACTS_BATCH_LIMIT = 100
+# The fields OpenSRS wants in every contact it is given (opensrs.md §5.6, the PHP toolkit's list).
+CONTACT_REQUIRED_FIELDS = (
+    "first_name",
+    "last_name",
+    "org_name",
+    "address1",
+    "city",
+    "country",
+    "postal_code",
+    "phone",
+    "email",
+)
+# GET_DOMAINS_CONTACTS `status`: whether a change of registrant is waiting for approvals.
+REGISTRANT_ACTIVE = "active"
+REGISTRANT_PENDING = "pending_current_registrant"
 _DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 RESPONSE_TEXTS = {
     200: "Command successful",
@@ -101,6 +118,9 @@ class FakeDomain:
     in_account: bool = True
     expiredate: str = "2030-01-01 00:00:00"
     lock_state: str = "1"
+    # Change of registrant (ICANN): an owner email change waits for the old and new registrant.
+    registrant_status: str = REGISTRANT_ACTIVE
+    active_owner: dict[str, str] | None = None
 
 
 @dataclass
@@ -319,7 +339,7 @@ class FakeOpenSRS:
         )
         self.add_domain(
             "bob-reseller.test",
-            "dns-admin@bob-reseller.test",
+            "bob@example.test",
             first_name="Bob",
             last_name="Lim",
             org_name="Bob Lim Reseller",
@@ -517,6 +537,7 @@ class FakeOpenSRS:
             ("LOOKUP", "DOMAIN"): self._lookup,
             ("BELONGS_TO_RSP", "DOMAIN"): self._belongs_to_rsp,
             ("MODIFY", "DOMAIN"): self._modify,
+            ("GET_DOMAINS_CONTACTS", "DOMAIN"): self._get_domains_contacts,
         }
 
     def _managed(self, name: str) -> FakeDomain | None:
@@ -636,24 +657,107 @@ class FakeOpenSRS:
             {"belongs_to_rsp": "1", "domain_expdate": domain.expiredate},
         )
 
+    def _get_domains_contacts(
+        self, obj: str, request: dict[str, Any], attrs: dict[str, Any]
+    ) -> dict[str, Any]:
+        """GET_DOMAINS_CONTACTS: every contact and the registrant status of up to 100 domains."""
+        names = attrs.get("domain_list")
+        if not isinstance(names, list) or not names:
+            return ops_reply(obj, 460, "Required field 'domain_list' not provided")
+        if len(names) > CONTACTS_BATCH_LIMIT:
+            return ops_reply(
+                obj, 465, f"domain_list holds more than {CONTACTS_BATCH_LIMIT} domains"
+            )
+        active_only = str(attrs.get("active_contacts_only", "0")) == "1"
+        result: dict[str, Any] = {}
+        for raw in names:
+            name = str(raw).lower()
+            domain = self._managed(name)
+            if domain is None:
+                result[name] = {
+                    "is_success": "0",
+                    "response_code": "415",
+                    "response_text": "Authentication Error.",
+                }
+                continue
+            contacts = dict(domain.contacts)
+            if active_only and domain.active_owner is not None:
+                contacts["owner"] = domain.active_owner
+            result[name] = {"contact_set": contacts, "status": domain.registrant_status}
+        return ops_reply(obj, 200, "Query Successful", result)
+
     def _modify(self, obj: str, request: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
-        """MODIFY DOMAIN data=contact_info: replace the given contacts of one domain."""
-        name = str(request.get("domain") or attrs.get("domain") or "")
-        if attrs.get("data") != "contact_info":
-            return ops_reply(obj, 465, "Only data=contact_info is supported by the fake")
+        """MODIFY DOMAIN: data=contact_info replaces whole contacts, data=status sets the lock.
+
+        An owner email change starts a change of registrant: the new owner contact is pending
+        (status pending_current_registrant) until both registrants approve it, as at OpenSRS.
+        """
+        name = str(request.get("domain") or attrs.get("domain") or "").lower()
+        data = attrs.get("data")
+        if not name:
+            return ops_reply(obj, 460, "Required field 'domain' not provided")
+        if data == "status":
+            return self._modify_lock(obj, name, attrs)
+        if data != "contact_info":
+            return ops_reply(obj, 465, "Only data=contact_info and data=status are supported")
         contact_set = attrs.get("contact_set")
-        if not name or not isinstance(contact_set, dict) or not contact_set:
-            field_name = "domain" if not name else "contact_set"
-            return ops_reply(obj, 460, f"Required field '{field_name}' not provided")
-        if set(contact_set) - set(CONTACT_TYPES) or not all(
-            isinstance(c, dict) and c.get("email") for c in contact_set.values()
-        ):
-            return ops_reply(obj, 465, "Invalid contact data")
+        if not isinstance(contact_set, dict) or not contact_set:
+            return ops_reply(obj, 460, "Required field 'contact_set' not provided")
+        if str(attrs.get("affect_domains", "0")) not in {"0", "1"}:
+            return ops_reply(obj, 465, "affect_domains must be 0 or 1")
+        if set(contact_set) - set(CONTACT_TYPES):
+            return ops_reply(obj, 480, "Unknown contact type")
+        for kind, contact in contact_set.items():
+            given = contact if isinstance(contact, dict) else {}
+            missing = [f for f in CONTACT_REQUIRED_FIELDS if not given.get(f)]
+            if missing:
+                return ops_reply(obj, 460, f"Required field '{kind}.{missing[0]}' not provided")
+            if "@" not in str(given["email"]):
+                return ops_reply(obj, 420, f"Contact data rejected: invalid {kind} email")
         with self._lock:
-            domain = self.domains.get(name.lower())
+            domain = self.domains.get(name)
             if domain is None or not domain.in_account:
                 return ops_reply(obj, 415, "Authentication Error.")
+            old_owner = dict(domain.contacts["owner"])
             for kind, contact in contact_set.items():
-                domain.contacts[kind] = {**domain.contacts[kind], **contact}
-        details = {name: {"is_success": "1", "response_code": "200", "response_text": "Updated"}}
+                domain.contacts[kind] = {k: str(v) for k, v in contact.items()}
+            owner_email_changed = (
+                "owner" in contact_set
+                and str(contact_set["owner"]["email"]).lower() != old_owner["email"].lower()
+            )
+            if owner_email_changed:
+                domain.registrant_status = REGISTRANT_PENDING
+                domain.active_owner = domain.active_owner or old_owner
+            status = domain.registrant_status
+        text = (
+            "Change of registrant pending: confirmation emails sent to the old and new owner"
+            if owner_email_changed
+            else "Contact information updated"
+        )
+        details = {
+            name: {
+                "is_success": "1",
+                "response_code": "200",
+                "response_text": text,
+                "registrant_status": status,
+            }
+        }
         return ops_reply(obj, 200, "Modification successful", {"details": details})
+
+    def _modify_lock(self, obj: str, name: str, attrs: dict[str, Any]) -> dict[str, Any]:
+        lock_state = str(attrs.get("lock_state", ""))
+        if lock_state not in {"0", "1"}:
+            return ops_reply(obj, 465, "lock_state must be 0 or 1")
+        with self._lock:
+            domain = self.domains.get(name)
+            if domain is None or not domain.in_account:
+                return ops_reply(obj, 415, "Authentication Error.")
+            domain.lock_state = lock_state
+        return ops_reply(obj, 200, "Modification successful")
+
+    def registrant_change_complete(self, name: str) -> None:
+        """Both registrants approved the change (what OpenSRS does after their clicks)."""
+        with self._lock:
+            domain = self.domains[name.lower()]
+            domain.registrant_status = REGISTRANT_ACTIVE
+            domain.active_owner = None

@@ -23,6 +23,11 @@ class Domain(BaseModel):
     registrant_email_status = models.CharField(
         max_length=10, choices=EmailStatus.choices, default=EmailStatus.UNKNOWN
     )
+    # The admin contact's address, and OpenSRS's change-of-registrant status (GET_DOMAINS_CONTACTS:
+    # active, pending_current_registrant, pending_new_registrant), read with the owner's.
+    admin_email = models.EmailField(blank=True)
+    registrant_change = models.CharField(max_length=32, blank=True)
+    # When the registration contacts were last read from OpenSRS.
     synced_at = models.DateTimeField(null=True, blank=True)
 
     objects = DomainQuerySet.as_manager()
@@ -44,3 +49,82 @@ class Domain(BaseModel):
             return self.name.encode("ascii").decode("idna")
         except UnicodeError:
             return self.name
+
+
+class RegistrationChange(BaseModel):
+    """One domain of an email change request whose registration record named the old address.
+
+    The owner chooses, in the verified request, whether the owner and/or admin email at OpenSRS
+    change too; after approval the worker makes the change and records OpenSRS's answer here.
+    """
+
+    class Status(models.TextChoices):
+        OFFERED = "offered", _("Offered")
+        QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending to OpenSRS")
+        DONE = "done", _("Changed at OpenSRS")
+        REFUSED = "refused", _("Refused by OpenSRS")
+        FAILED = "failed", _("Not sent")
+        UNKNOWN = "unknown", _("Outcome unknown")
+        SKIPPED = "skipped", _("Not changed")
+
+    ticket = models.ForeignKey(
+        "tickets.Ticket", on_delete=models.CASCADE, related_name="registration_changes"
+    )
+    domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="+")
+    old_email = models.EmailField()
+    new_email = models.EmailField()
+    # Which contacts named the old address when the request was made.
+    owner_matches = models.BooleanField(default=False)
+    admin_matches = models.BooleanField(default=False)
+    # The owner's choice.
+    update_owner = models.BooleanField(default=False)
+    update_admin = models.BooleanField(default=False)
+    chosen_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OFFERED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_text = models.CharField(max_length=500, blank=True)
+    # OpenSRS's change-of-registrant status after an owner change (active, pending_...).
+    registrant_change = models.CharField(max_length=32, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["ticket", "domain__name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ticket", "domain"], name="registrationchange_ticket_domain_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}:{self.domain_id}"
+
+    @property
+    def chosen(self) -> bool:
+        return self.update_owner or self.update_admin
+
+
+class RegistrationWarning(BaseModel):
+    """The notices sent to a customer about one dead or out-of-date registration address."""
+
+    class Reason(models.TextChoices):
+        BOUNCING = "bouncing", _("The registration email bounces")
+        DIFFERS = "differs", _("The registration email is not the email on record")
+
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="+")
+    address = models.EmailField()
+    reason = models.CharField(max_length=10, choices=Reason.choices)
+    notices = models.PositiveSmallIntegerField(default=0)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["domain", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["domain", "address", "reason"], name="registrationwarning_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.domain_id}:{self.reason}"

@@ -36,6 +36,9 @@ TRANSIENT_CODES = frozenset({300, 310, 350, 404, 405, 437, 486, 705})
 AUTH_CODES = frozenset({401, 410})
 NOT_IN_ACCOUNT_CODES = frozenset({415, 480})
 SEND_TO_VALUES = frozenset({"owner", "admin"})
+# GET_DOMAINS_CONTACTS takes at most 100 domains a call (opensrs.md §5.3).
+CONTACTS_BATCH_MAX = 100
+CONTACT_KINDS = ("owner", "admin", "billing", "tech")
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -232,6 +235,18 @@ class OwnerContact:
     org_name: str
 
 
+@dataclass(frozen=True)
+class DomainContacts:
+    """A domain's contacts as OpenSRS holds them, and its change-of-registrant status."""
+
+    name: str
+    contact_set: dict[str, dict[str, str]]
+    status: str
+
+    def email(self, kind: str) -> str:
+        return str(self.contact_set.get(kind, {}).get("email", "")).strip()
+
+
 Outcome = Literal["success", "error", "transient", "timeout", "unknown"]
 
 
@@ -300,11 +315,14 @@ class OpenSRSClient:
         backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
         audit_hook: Callable[[OpenSRSExchange], None] | None = None,
+        throttle: Callable[[], None] | None = None,
     ) -> None:
         """Configure the client.
 
         :param read_retries: extra attempts for idempotent calls after a transient error.
         :param audit_hook: called with an OpenSRSExchange after every HTTP attempt.
+        :param throttle: called before every HTTP attempt; waits for a free call slot or raises
+            OpenSRSTransientError (nothing was sent).
         """
         self.url = url
         self.username = username
@@ -315,6 +333,7 @@ class OpenSRSClient:
         self.backoff = backoff
         self._sleep = sleep
         self._audit_hook = audit_hook
+        self._throttle = throttle
         self.last_exchange: OpenSRSExchange | None = None
 
     def __repr__(self) -> str:
@@ -372,6 +391,47 @@ class OpenSRSClient:
         attributes = {"domain_name": domain, "send_to": send_to, "sub_user": "0"}
         return self.call("SEND_PASSWORD", "DOMAIN", attributes, idempotent=False)
 
+    def get_domains_contacts(self, names: list[str]) -> dict[str, DomainContacts | None]:
+        """Read the contacts of up to 100 domains in one call; None for one not in our account."""
+        if not names or len(names) > CONTACTS_BATCH_MAX:
+            raise ValueError(f"give 1 to {CONTACTS_BATCH_MAX} domain names")
+        reply = self.call(
+            "GET_DOMAINS_CONTACTS", "DOMAIN", {"domain_list": list(names)}, idempotent=True
+        )
+        found: dict[str, DomainContacts | None] = {}
+        for name in names:
+            entry = reply.attributes.get(name)
+            contact_set = entry.get("contact_set") if isinstance(entry, dict) else None
+            if not isinstance(contact_set, dict):
+                found[name] = None
+                continue
+            found[name] = DomainContacts(
+                name=name,
+                contact_set={k: v for k, v in contact_set.items() if isinstance(v, dict)},
+                status=str(entry.get("status", "")) if isinstance(entry, dict) else "",
+            )
+        return found
+
+    def modify_contacts(self, domain: str, contact_set: dict[str, dict[str, str]]) -> OpenSRSReply:
+        """Replace contacts of one domain (MODIFY DOMAIN data=contact_info, affect_domains=0).
+
+        Not idempotent for the registrant (an owner email change mails both owners), so it is
+        sent once: OpenSRSOutcomeUnknown means OpenSRS may have applied it. A refusal for the
+        domain in the per-domain details raises OpenSRSRequestError with its code.
+        """
+        attributes = {"data": "contact_info", "affect_domains": "0", "contact_set": contact_set}
+        reply = self.call("MODIFY", "DOMAIN", attributes, idempotent=False, domain=domain)
+        details = reply.attributes.get("details")
+        entry = details.get(domain) if isinstance(details, dict) else None
+        if isinstance(entry, dict) and entry.get("is_success") == "0":
+            code = str(entry.get("response_code", ""))
+            raise OpenSRSRequestError(
+                int(code) if code.isdigit() else reply.code,
+                str(entry.get("response_text", "refused")),
+                exchange=self.last_exchange,
+            )
+        return reply
+
     def _backoff_delay(self, attempt: int) -> float:
         base = self.backoff * 2 ** (attempt - 1)
         return base + random.uniform(0, base)  # noqa: S311 - retry jitter, not a secret
@@ -396,6 +456,8 @@ class OpenSRSClient:
             )
             return error(code, text, exchange=exchange)
 
+        if self._throttle is not None:
+            self._throttle()
         headers = {
             "Content-Type": "text/xml",
             "X-Username": self.username,
@@ -509,8 +571,50 @@ def client_from_settings(**overrides: Any) -> OpenSRSClient:
         "read_timeout": getattr(settings, "OPENSRS_READ_TIMEOUT", 30),
         "read_retries": getattr(settings, "OPENSRS_READ_RETRIES", 3),
         "backoff": getattr(settings, "OPENSRS_RETRY_BACKOFF", 0.5),
+        "throttle": opensrs_throttle,
         **overrides,
     }
     return OpenSRSClient(
         settings.OPENSRS_URL, settings.OPENSRS_USERNAME, settings.OPENSRS_KEY, **options
     )
+
+
+# --- call rate ----------------------------------------------------------------------------------
+
+_THROTTLE_SEQ_KEY = "opensrs:calls:seq"
+_THROTTLE_WINDOW = 60.0
+
+
+def opensrs_throttle() -> None:
+    """Wait for a call slot so no 60 s window holds more than OPENSRS_MAX_CALLS_PER_MINUTE calls.
+
+    Shared by every process through the cache: call n takes slot n mod limit and may go once the
+    call that last used that slot is a minute old. Waits up to OPENSRS_THROTTLE_MAX_WAIT seconds,
+    then raises OpenSRSTransientError without sending anything. A limit of 0 turns it off; so
+    does an unreachable cache (the calls then go out unthrottled rather than not at all).
+    """
+    from django.core.cache import cache
+
+    from helpdesk.exceptions import CACHE_DOWN_ERRORS
+
+    limit = int(getattr(settings, "OPENSRS_MAX_CALLS_PER_MINUTE", 0))
+    if limit <= 0:
+        return
+    max_wait = float(getattr(settings, "OPENSRS_THROTTLE_MAX_WAIT", 60.0))
+    try:
+        cache.add(_THROTTLE_SEQ_KEY, 0, timeout=None)
+        slot = f"opensrs:calls:slot:{cache.incr(_THROTTLE_SEQ_KEY) % limit}"
+        now = time.time()
+        if cache.add(slot, now, timeout=_THROTTLE_WINDOW + 1):
+            return
+        last = cache.get(slot)
+        wait = 0.0 if last is None else float(last) + _THROTTLE_WINDOW - now
+        if wait > max_wait:
+            raise OpenSRSTransientError(
+                None, f"local OpenSRS call limit ({limit}/min) reached; try again in {wait:.0f} s"
+            )
+        if wait > 0:
+            time.sleep(wait)
+        cache.set(slot, time.time(), timeout=_THROTTLE_WINDOW + 1)
+    except CACHE_DOWN_ERRORS:
+        return

@@ -171,7 +171,11 @@ CELERY_TASK_PUBLISH_RETRY = False
 # started without -Q consumes both.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_QUEUES = (Queue("celery"), Queue("opensrs"))
-CELERY_TASK_ROUTES = {"tickets.password_resend_process": {"queue": "opensrs"}}
+CELERY_TASK_ROUTES = {
+    "tickets.password_resend_process": {"queue": "opensrs"},
+    "domains.contacts_refresh": {"queue": "opensrs"},
+    "tickets.registration_change_process": {"queue": "opensrs"},
+}
 CELERY_BEAT_SCHEDULE = {
     # https://crontab.guru/#*_*_*_*_* : every minute
     "notifications-sweep": {
@@ -187,6 +191,16 @@ CELERY_BEAT_SCHEDULE = {
     "verifications-expire": {
         "task": "tickets.verifications_expire",
         "schedule": crontab(minute="*/15"),
+    },
+    # https://crontab.guru/#30_2_*_*_* : every day at 02:30
+    "registration-contacts-refresh": {
+        "task": "domains.contacts_refresh",
+        "schedule": crontab(minute="30", hour="2"),
+    },
+    # https://crontab.guru/#30_6_*_*_* : every day at 06:30, after the refresh
+    "registration-warnings-sweep": {
+        "task": "tickets.registration_warnings_sweep",
+        "schedule": crontab(minute="30", hour="6"),
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
@@ -234,11 +248,42 @@ _opensrs_backoff_seconds = sum(
 PASSWORD_RESEND_TASK_SOFT_TIME_LIMIT = int(
     (OPENSRS_READ_RETRIES + 2) * _opensrs_call_seconds + _opensrs_backoff_seconds + 30
 )
+# Registration contacts (GET_DOMAINS_CONTACTS, MODIFY contact_info) share the API with resends.
+# Never more than this many OpenSRS calls in any minute, across every worker (0: no limit); a
+# call waits up to OPENSRS_THROTTLE_MAX_WAIT seconds for its slot, then is retried later.
+OPENSRS_MAX_CALLS_PER_MINUTE = env.int("OPENSRS_MAX_CALLS_PER_MINUTE", default=60)
+OPENSRS_THROTTLE_MAX_WAIT = env.float("OPENSRS_THROTTLE_MAX_WAIT", default=60.0)
+# Domains per GET_DOMAINS_CONTACTS call (OpenSRS takes at most 100) and calls per refresh task.
+OPENSRS_CONTACTS_BATCH = env.int("OPENSRS_CONTACTS_BATCH", default=100)
+OPENSRS_CONTACTS_BATCHES_PER_TASK = env.int("OPENSRS_CONTACTS_BATCHES_PER_TASK", default=10)
+# Tries of a registration change while OpenSRS is unreachable before staff take it over.
+REGISTRATION_CHANGE_MAX_TRIES = env.int("REGISTRATION_CHANGE_MAX_TRIES", default=6)
+# A customer is told about a dead or out-of-date registration address once, then once more
+# after this many days if it is still so; never more.
+REGISTRATION_WARNING_REPEAT_DAYS = env.int("REGISTRATION_WARNING_REPEAT_DAYS", default=90)
+_opensrs_slot_seconds = _opensrs_call_seconds + OPENSRS_THROTTLE_MAX_WAIT
+# A single-domain OpenSRS task (resend, registration change) may wait for a few call slots.
+OPENSRS_TASK_SOFT_TIME_LIMIT = PASSWORD_RESEND_TASK_SOFT_TIME_LIMIT + int(
+    OPENSRS_THROTTLE_MAX_WAIT * 3
+)
+CONTACTS_REFRESH_TASK_SOFT_TIME_LIMIT = int(
+    OPENSRS_CONTACTS_BATCHES_PER_TASK
+    * ((OPENSRS_READ_RETRIES + 1) * _opensrs_slot_seconds + _opensrs_backoff_seconds)
+    + 30
+)
 CELERY_TASK_ANNOTATIONS = {
     "tickets.password_resend_process": {
-        "soft_time_limit": PASSWORD_RESEND_TASK_SOFT_TIME_LIMIT,
-        "time_limit": PASSWORD_RESEND_TASK_SOFT_TIME_LIMIT + 30,
-    }
+        "soft_time_limit": OPENSRS_TASK_SOFT_TIME_LIMIT,
+        "time_limit": OPENSRS_TASK_SOFT_TIME_LIMIT + 30,
+    },
+    "domains.contacts_refresh": {
+        "soft_time_limit": CONTACTS_REFRESH_TASK_SOFT_TIME_LIMIT,
+        "time_limit": CONTACTS_REFRESH_TASK_SOFT_TIME_LIMIT + 30,
+    },
+    "tickets.registration_change_process": {
+        "soft_time_limit": OPENSRS_TASK_SOFT_TIME_LIMIT,
+        "time_limit": OPENSRS_TASK_SOFT_TIME_LIMIT + 30,
+    },
 }
 OPENSRS_MANAGE_URL = env.str("OPENSRS_MANAGE_URL", default="https://manage.opensrs.org")
 OPENSRS_DIRECT_REQUEST_URL = env.str(

@@ -231,17 +231,112 @@ def test_belongs_to_rsp(opensrs, domain, belongs):
 
 
 def test_modify_contact_info_changes_what_get_domain_returns(opensrs):
-    new_owner = {"first_name": "Alice", "last_name": "Tan", "email": "alice@new-mail.test"}
+    found = opensrs.get_domains_contacts(["alice-shop.test"])
+    owner = found["alice-shop.test"].contact_set["owner"]
 
-    opensrs.call(
-        "MODIFY",
-        "DOMAIN",
-        {"data": "contact_info", "affect_domains": "0", "contact_set": {"owner": new_owner}},
-        idempotent=False,
-        domain="alice-shop.test",
-    )
+    opensrs.modify_contacts("alice-shop.test", {"owner": {**owner, "email": "alice@new-mail.test"}})
 
     assert opensrs.get_owner_contact("alice-shop.test").email == "alice@new-mail.test"
+
+
+def test_modify_contact_info_wants_whole_contacts(opensrs):
+    with pytest.raises(OpenSRSRequestError) as caught:
+        opensrs.modify_contacts("alice-shop.test", {"owner": {"email": "a@new.test"}})
+
+    assert caught.value.code == 460
+    assert opensrs.get_owner_contact("alice-shop.test").email == "alice@example.test"
+
+
+def test_modify_contact_info_of_a_domain_outside_the_account_answers_415(fake_opensrs, opensrs):
+    fake_opensrs.add_domain("elsewhere.test", "x@elsewhere.test", in_account=False)
+    contact = fake_opensrs.domains["elsewhere.test"].contacts["owner"]
+
+    with pytest.raises(DomainNotInAccount) as caught:
+        opensrs.modify_contacts("elsewhere.test", {"owner": {**contact, "email": "y@z.test"}})
+
+    assert caught.value.code == 415
+    assert fake_opensrs.domains["elsewhere.test"].contacts["owner"]["email"] == "x@elsewhere.test"
+
+
+def test_an_owner_email_change_starts_a_change_of_registrant(fake_opensrs, opensrs):
+    contacts = opensrs.get_domains_contacts(["bob-reseller.test"])["bob-reseller.test"]
+    assert contacts.status == "active"
+
+    reply = opensrs.modify_contacts(
+        "bob-reseller.test", {"owner": {**contacts.contact_set["owner"], "email": "bob@new.test"}}
+    )
+
+    detail = reply.attributes["details"]["bob-reseller.test"]
+    assert detail["registrant_status"] == "pending_current_registrant"
+    pending = opensrs.get_domains_contacts(["bob-reseller.test"])["bob-reseller.test"]
+    assert pending.status == "pending_current_registrant"
+    assert pending.email("owner") == "bob@new.test"
+    active = opensrs.call(
+        "GET_DOMAINS_CONTACTS",
+        "DOMAIN",
+        {"domain_list": ["bob-reseller.test"], "active_contacts_only": "1"},
+        idempotent=True,
+    )
+    owner = active.attributes["bob-reseller.test"]["contact_set"]["owner"]
+    assert owner["email"] == "bob@example.test"
+    fake_opensrs.registrant_change_complete("bob-reseller.test")
+    assert opensrs.get_domains_contacts(["bob-reseller.test"])["bob-reseller.test"].status == (
+        "active"
+    )
+
+
+def test_an_admin_only_change_needs_no_registrant_approval(opensrs):
+    admin = opensrs.get_domains_contacts(["bob-reseller.test"])["bob-reseller.test"].contact_set[
+        "admin"
+    ]
+
+    reply = opensrs.modify_contacts("bob-reseller.test", {"admin": {**admin, "email": "a@b.test"}})
+
+    assert reply.attributes["details"]["bob-reseller.test"]["registrant_status"] == "active"
+    contacts = opensrs.get_domains_contacts(["bob-reseller.test"])["bob-reseller.test"]
+    assert (contacts.email("owner"), contacts.email("admin")) == ("bob@example.test", "a@b.test")
+
+
+def test_get_domains_contacts_reads_a_batch_and_answers_415_per_foreign_domain(
+    fake_opensrs, opensrs
+):
+    fake_opensrs.add_domain("elsewhere.test", "x@elsewhere.test", in_account=False)
+
+    found = opensrs.get_domains_contacts(["alice-shop.test", "stale-mail.test", "elsewhere.test"])
+
+    assert found["alice-shop.test"].email("owner") == "alice@example.test"
+    assert found["stale-mail.test"].email("admin") == "carol@defunct.test"
+    assert found["elsewhere.test"] is None
+    reply = opensrs.call(
+        "GET_DOMAINS_CONTACTS", "DOMAIN", {"domain_list": ["elsewhere.test"]}, idempotent=True
+    )
+    assert reply.attributes["elsewhere.test"]["response_code"] == "415"
+
+
+def test_get_domains_contacts_refuses_more_than_100_domains(opensrs):
+    names = [f"d{i}.test" for i in range(101)]
+
+    with pytest.raises(OpenSRSRequestError) as caught:
+        opensrs.call("GET_DOMAINS_CONTACTS", "DOMAIN", {"domain_list": names}, idempotent=True)
+
+    assert caught.value.code == 465
+    with pytest.raises(ValueError, match="1 to 100"):
+        opensrs.get_domains_contacts(names)
+
+
+def test_modify_and_contacts_reads_are_logged_with_their_codes(fake_opensrs, opensrs, tmp_path):
+    contact = fake_opensrs.domains["alice-shop.test"].contacts["admin"]
+    opensrs.modify_contacts("alice-shop.test", {"admin": {**contact, "email": "n@alice.test"}})
+    opensrs.get_domains_contacts(["alice-shop.test"])
+
+    lines = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+
+    assert [(line["action"], line["response_code"]) for line in lines] == [
+        ("MODIFY", 200),
+        ("GET_DOMAINS_CONTACTS", 200),
+    ]
+    assert lines[0]["domain"] == "alice-shop.test"
+    assert lines[0]["attributes"]["contact_set"]["admin"]["email"] == "n@alice.test"
 
 
 # --- calls log and faults -------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from domains.opensrs import (
     OpenSRSTransientError,
     client_from_settings,
 )
+from domains.services import domain_contacts_refresh_queue
 from domains.validators import normalize_domain_name
 from helpdesk.ratelimit import rate_limit_hit, rate_limit_hits
 from tickets.audit import Actor, audit_record
@@ -417,6 +418,8 @@ def _resend_finish(ticket_id: int, *, registrant_email: str, response_code: int)
     ticket_move(
         locked, to=S.RESOLVED, actor="worker", reason="OpenSRS sent a reset link to the owner"
     )
+    if locked.domain_id is not None:
+        domain_contacts_refresh_queue(domain_ids=[locked.domain_id])
     return "sent"
 
 

@@ -63,9 +63,7 @@ class Command(BaseCommand):
             country="MY",
         )
         domain_ensure(name="alice-shop.test", customer=alice, registrant_email="alice@example.test")
-        domain_ensure(
-            name="bob-reseller.test", customer=bob, registrant_email="dns-admin@bob-reseller.test"
-        )
+        domain_ensure(name="bob-reseller.test", customer=bob, registrant_email="bob@example.test")
         domain_ensure(
             name="stale-mail.test",
             customer=carol,
