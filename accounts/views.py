@@ -28,15 +28,10 @@ from helpdesk.ratelimit import (
     login_succeeded,
     rate_limit_hit,
 )
+from helpdesk.refusals import refused
 
 RESET_THROTTLED = _("Too many requests. Please wait a little and try again.")
 STAFF_HOME = "/staff/"
-
-
-def _throttled(response: HttpResponse, exc: RateLimited) -> HttpResponse:
-    response.status_code = 429
-    response["Retry-After"] = str(exc.retry_after)
-    return response
 
 
 class ThrottledLoginFormMixin:
@@ -74,7 +69,7 @@ def login_throttled_status(response: HttpResponse) -> HttpResponse:
     form = (getattr(response, "context_data", None) or {}).get("form")
     exc = getattr(form, "throttled", None)
     if isinstance(exc, RateLimited):
-        return _throttled(response, exc)
+        return refused(response, exc)
     return response
 
 
@@ -157,7 +152,7 @@ class PasswordResetView(auth_views.PasswordResetView):
         except RateLimited as exc:
             form = self.form_class(initial={"email": request.POST.get("email", "")[:254]})
             context = self.get_context_data(form=form, throttled=RESET_THROTTLED)
-            return _throttled(self.render_to_response(context), exc)
+            return refused(self.render_to_response(context), exc)
         return super().post(request, *args, **kwargs)
 
 

@@ -77,7 +77,13 @@ from tickets.services.password_resend import (
     password_resend_requeue_due,
     request_password_resend,
 )
-from tickets.services.shared import NO_REPLY_STATUSES, STALE_TICKET, TRANSITIONS
+from tickets.services.shared import (
+    NO_REPLY_STATUSES,
+    STALE_TICKET,
+    TRANSITIONS,
+    TicketActions,
+    ticket_actions,
+)
 from tickets.services.verification import (
     VERIFICATION_INVALID,
     VERIFIED_HANDLERS,
@@ -106,6 +112,7 @@ __all__ = [
     "ModifyConflict",
     "NotificationRetry",
     "PasswordResendRetry",
+    "TicketActions",
     "customer_export",
     "disclosure_record",
     "inbound_email_receive",
@@ -127,6 +134,7 @@ __all__ = [
     "request_modify",
     "request_opt_out",
     "request_password_resend",
+    "ticket_actions",
     "ticket_approve",
     "ticket_assign",
     "ticket_close",

@@ -22,7 +22,7 @@ from tickets.models import Attachment, Message, Notification, Ticket
 from tickets.redaction import redact_card_numbers
 from tickets.services.lifecycle import request_general, ticket_create, ticket_reply_add
 from tickets.services.opt_out import OPT_OUT_SUBJECT, opt_out_apply
-from tickets.services.shared import CONTROL_CHARACTERS
+from tickets.services.shared import CONTROL_CHARACTERS, NO_REPLY_STATUSES
 
 S = Ticket.Status
 
@@ -76,7 +76,6 @@ _OPT_OUT_COMMAND = re.compile(
 )
 _NEGATION = re.compile(r"\b(?:not|no|don't|dont|never|do not|doesn't|isn't|why)\b")
 _HTML_BREAKS = re.compile(r"(?i)<br\s*/?>|</(?:p|div|li|tr|h[1-6]|blockquote)\s*>")
-_NO_REPLY_STATUSES = frozenset({S.CLOSED, S.EXPIRED, S.REJECTED})
 
 
 def _inbound_headers(headers: dict[str, Any]) -> dict[str, str]:
@@ -283,7 +282,7 @@ def _inbound_thread(subject: str, headers: dict[str, str], sender: str) -> Ticke
             ).select_related("ticket__customer")
         ]
     for ticket in candidates:
-        if ticket.status not in _NO_REPLY_STATUSES and _sender_matches(ticket, sender):
+        if ticket.status not in NO_REPLY_STATUSES and _sender_matches(ticket, sender):
             return ticket
     return None
 

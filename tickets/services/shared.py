@@ -3,6 +3,7 @@
 import logging
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from django.utils import timezone
@@ -53,6 +54,35 @@ def ticket_needs_owner(ticket: Ticket) -> bool:
     the API) puts it back to awaiting verification, where only the owner's link moves it on.
     """
     return ticket.kind == Ticket.Kind.MODIFY_INFO and ticket.verified_at is None
+
+
+@dataclass(frozen=True)
+class TicketActions:
+    """The status actions a ticket's state allows now, from TRANSITIONS.
+
+    The staff page and the portal show a button only for these; the services refuse the rest
+    (reopen aside, whose move to open is also allowed from the waiting statuses).
+    """
+
+    resolve: bool
+    reject: bool
+    reopen: bool
+    close: bool
+    assign: bool
+    reply: bool  # the requester's (staff notes are always possible)
+
+
+def ticket_actions(ticket: Ticket) -> TicketActions:
+    """What can be done to `ticket` now, by its status alone."""
+    allowed = TRANSITIONS[ticket.status]
+    return TicketActions(
+        resolve=S.RESOLVED in allowed,
+        reject=S.REJECTED in allowed,
+        reopen=not ticket.is_open and S.OPEN in allowed,
+        close=S.CLOSED in allowed,
+        assign=ticket.is_open,
+        reply=ticket.status not in NO_REPLY_STATUSES,
+    )
 
 
 def ticket_version_check(ticket: Ticket, expected_version: int | None) -> None:

@@ -8,11 +8,11 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from helpdesk.exceptions import ApplicationError
+from helpdesk.refusals import refusal_message, refused
 from helpdesk.types import AuthenticatedHttpRequest
 from tickets.models import Message, Ticket
 from tickets.selectors.queue import staff_member_get
@@ -68,10 +68,9 @@ def _act(
     try:
         act(ticket, _posted_version(request))
     except (ApplicationError, ValidationError) as exc:
-        message = exc.message if isinstance(exc, ApplicationError) else " ".join(exc.messages)
-        status = getattr(exc, "status_code", 400)
         fresh = ticket_or_404(request, reference)
-        return ticket_page(request, fresh, status=status, error=gettext(message), forms_in=forms_in)
+        page = ticket_page(request, fresh, error=refusal_message(exc), forms_in=forms_in)
+        return refused(page, exc)
     if done:
         messages.success(request, done)
     return redirect("staff:ticket", reference=reference)

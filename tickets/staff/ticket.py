@@ -18,7 +18,7 @@ from helpdesk.types import AuthenticatedHttpRequest
 from tickets.models import Ticket
 from tickets.selectors.queue import staff_members
 from tickets.selectors.tickets import staff_ticket_get, ticket_events, ticket_pk_version_get
-from tickets.services import MODIFY_FIELD_LABELS, modify_approval
+from tickets.services import MODIFY_FIELD_LABELS, modify_approval, ticket_actions
 from tickets.staff.common import staff_required
 
 PRESENCE_SECONDS = 120
@@ -176,14 +176,7 @@ def ticket_page(
         "reject_form": forms_in.get("reject") or RejectForm(),
         "resolve_form": forms_in.get("resolve") or ResolveForm(),
         "priority_form": PriorityForm(initial={"priority": ticket.priority}),
-        "can_reopen": ticket.status in (Ticket.Status.RESOLVED, Ticket.Status.REFERRED),
-        "can_close": ticket.status
-        in (
-            Ticket.Status.AWAITING_CUSTOMER,
-            Ticket.Status.RESOLVED,
-            Ticket.Status.REFERRED,
-            Ticket.Status.REJECTED,
-        ),
+        "actions": ticket_actions(ticket),
     }
     return render(request, "staff/ticket.html", context, status=status)
 

@@ -5,17 +5,10 @@ from django.shortcuts import render
 
 from accounts.models import Customer
 from accounts.selectors import customer_for_user
-from helpdesk.exceptions import RateLimited
 
 
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/home.html")
-
-
-def rate_limited_response(response: HttpResponse, exc: RateLimited) -> HttpResponse:
-    response.status_code = 429
-    response["Retry-After"] = str(exc.retry_after)
-    return response
 
 
 def customer_or_404(request: HttpRequest) -> Customer:

@@ -14,8 +14,9 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.models import Customer
 from accounts.selectors import customer_for_user
-from helpdesk.exceptions import ApplicationError, RateLimited
+from helpdesk.exceptions import ApplicationError
 from helpdesk.ratelimit import client_ip
+from helpdesk.refusals import Refusal, refusal_form_errors, refusal_render, refused
 from helpdesk.types import AuthenticatedHttpRequest
 from tickets.models import Ticket
 from tickets.services import preferences_update, unsubscribe_by_token, unsubscribe_token_read
@@ -60,7 +61,8 @@ class PreferencesForm(forms.Form):
 
 @require_http_methods(["GET", "POST"])
 def request_opt_out(request: HttpRequest) -> HttpResponse:
-    status, retry_after = 200, None
+    status = 200
+    refusal: Refusal | None = None
     form = OptOutRequestForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         status = 400
@@ -73,21 +75,16 @@ def request_opt_out(request: HttpRequest) -> HttpResponse:
                     actor="anonymous",
                     channel=Ticket.Channel.PORTAL,
                 )
-            except ValidationError as exc:
-                for field, errors in exc.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
-            except RateLimited as exc:
-                form.add_error(None, exc.message)
-                status, retry_after = 429, exc.retry_after
+            except (ValidationError, ApplicationError) as exc:
+                refusal_form_errors(form, exc)
+                refusal = exc
             else:
                 hours = int(settings.VERIFICATION_TTL.total_seconds() // 3600)
                 context = {"ticket": ticket, "hours": hours}
                 return render(request, "portal/opt_out_done.html", context)
     context = {"form": form, "customer": customer_for_user(request.user)}
     response = render(request, "portal/opt_out_request.html", context, status=status)
-    if retry_after is not None:
-        response["Retry-After"] = str(retry_after)
-    return response
+    return refused(response, refusal) if refusal is not None else response
 
 
 @login_required
@@ -139,6 +136,5 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
             return render(request, "portal/unsubscribe.html", context)
         ticket = unsubscribe_by_token(token=token)
     except ApplicationError as exc:
-        context = {"error": exc.message}
-        return render(request, "portal/unsubscribe.html", context, status=exc.status_code)
+        return refusal_render(request, "portal/unsubscribe.html", {"error": exc.message}, exc)
     return render(request, "portal/unsubscribe_done.html", {"ticket": ticket})

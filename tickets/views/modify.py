@@ -12,8 +12,9 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.models import Customer
 from accounts.selectors import customer_for_user
-from helpdesk.exceptions import ApplicationError, RateLimited
+from helpdesk.exceptions import ApplicationError
 from helpdesk.ratelimit import client_ip
+from helpdesk.refusals import Refusal, refusal_form_errors, refusal_render, refused
 from tickets.models import Ticket
 from tickets.redaction import CARD_NOTICE
 from tickets.selectors.verification import verification_get_live, verification_summary
@@ -57,6 +58,7 @@ class ModifyRequestForm(forms.Form):
 def request_modify(request: HttpRequest) -> HttpResponse:
     customer = customer_for_user(request.user)
     status = 200
+    refusal: Refusal | None = None
     if request.method == "POST":
         form = ModifyRequestForm(request.POST, customer=customer)
         if form.is_valid():
@@ -72,10 +74,10 @@ def request_modify(request: HttpRequest) -> HttpResponse:
                 )
             except ValidationError as exc:
                 _modify_form_errors(form, exc)
-                status = 400
-            except RateLimited as exc:
-                form.add_error(None, exc.message)
-                status = 429
+                refusal = exc
+            except ApplicationError as exc:
+                refusal_form_errors(form, exc)
+                refusal = exc
             else:
                 card = modify_input_has_card(changes=form.changes(), note=form.cleaned_data["note"])
                 context = {
@@ -90,9 +92,9 @@ def request_modify(request: HttpRequest) -> HttpResponse:
     else:
         initial = {field: getattr(customer, field) for field in MODIFY_FIELDS} if customer else {}
         form = ModifyRequestForm(initial=initial, customer=customer)
-    return render(
-        request, "portal/modify_request.html", {"form": form, "owner": customer}, status=status
-    )
+    context = {"form": form, "owner": customer}
+    response = render(request, "portal/modify_request.html", context, status=status)
+    return refused(response, refusal) if refusal is not None else response
 
 
 def _modify_form_errors(form: ModifyRequestForm, exc: ValidationError) -> None:
@@ -118,12 +120,8 @@ def verify(request: HttpRequest, token: str) -> HttpResponse:
     try:
         ticket = verification_confirm(token=token, client_key=client_ip(request), actor="anonymous")
     except ApplicationError as exc:
-        return render(
-            request,
-            "portal/verify.html",
-            {"token": token, "error": exc.message},
-            status=exc.status_code,
-        )
+        context = {"token": token, "error": exc.message}
+        return refusal_render(request, "portal/verify.html", context, exc)
     return render(request, "portal/verify_done.html", {"ticket": ticket})
 
 
@@ -141,10 +139,6 @@ def not_me(request: HttpRequest, token: str) -> HttpResponse:
     try:
         ticket = account_freeze(token=token, client_key=client_ip(request), actor="anonymous")
     except ApplicationError as exc:
-        return render(
-            request,
-            "portal/not_me.html",
-            {"token": token, "error": exc.message},
-            status=exc.status_code,
-        )
+        context = {"token": token, "error": exc.message}
+        return refusal_render(request, "portal/not_me.html", context, exc)
     return render(request, "portal/not_me_done.html", {"ticket": ticket})

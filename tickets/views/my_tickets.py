@@ -17,8 +17,7 @@ from tickets.redaction import CARD_NOTICE, contains_card_number
 from tickets.selectors.tickets import ticket_get, ticket_list
 from tickets.services import (
     MODIFY_FIELD_LABELS,
-    NO_REPLY_STATUSES,
-    TRANSITIONS,
+    ticket_actions,
     ticket_close,
     ticket_reply_add,
 )
@@ -78,8 +77,7 @@ def _my_ticket_render(
         "changes": changes,
         "conversation": list(ticket.messages.all()),
         "reply_form": reply_form,
-        "can_reply": ticket.status not in NO_REPLY_STATUSES,
-        "can_close": Ticket.Status.CLOSED in TRANSITIONS[ticket.status],
+        "actions": ticket_actions(ticket),
     }
     return render(request, "portal/my_ticket.html", context, status=status)
 

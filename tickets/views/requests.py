@@ -11,16 +11,14 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.models import Customer
 from accounts.selectors import customer_for_user
-from helpdesk.exceptions import ApplicationError, RateLimited
+from helpdesk.exceptions import ApplicationError
 from helpdesk.ratelimit import client_ip
+from helpdesk.refusals import Refusal, refusal_form_errors, refusal_render, refused
 from tickets.models import Ticket
 from tickets.redaction import CARD_NOTICE, contains_card_number
 from tickets.services import RESEND_DETAIL
 from tickets.services import request_general as request_general_service
 from tickets.services import request_password_resend as request_password_resend_service
-from tickets.views.common import rate_limited_response
-
-GENERAL_REQUEST_REFUSED = _("A subject and a message are both needed.")
 
 
 class GeneralRequestForm(forms.Form):
@@ -67,13 +65,9 @@ def request_general(request: HttpRequest) -> HttpResponse:
             channel=Ticket.Channel.PORTAL,
             language=getattr(request, "LANGUAGE_CODE", None),
         )
-    except RateLimited as exc:
-        form.add_error(None, exc.message)
-        response = render(request, "portal/request_general.html", {"form": form})
-        return rate_limited_response(response, exc)
-    except ApplicationError:
-        form.add_error(None, GENERAL_REQUEST_REFUSED)
-        return render(request, "portal/request_general.html", {"form": form}, status=400)
+    except ApplicationError as exc:
+        refusal_form_errors(form, exc)
+        return refusal_render(request, "portal/request_general.html", {"form": form}, exc)
     context = {
         "ticket": ticket,
         "card_notice": gettext(CARD_NOTICE) if card_found else "",
@@ -100,7 +94,8 @@ def _password_resend_context(**extra) -> dict:
 
 @require_http_methods(["GET", "POST"])
 def request_password(request: HttpRequest) -> HttpResponse:
-    status, retry_after = 200, None
+    status = 200
+    refusal: Refusal | None = None
     form = PasswordResendForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         status = 400
@@ -115,12 +110,9 @@ def request_password(request: HttpRequest) -> HttpResponse:
                     channel=Ticket.Channel.PORTAL,
                     language=getattr(request, "LANGUAGE_CODE", None),
                 )
-            except ValidationError as exc:
-                for field, errors in exc.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
-            except RateLimited as exc:
-                form.add_error(None, exc.message)
-                status, retry_after = 429, exc.retry_after
+            except (ValidationError, ApplicationError) as exc:
+                refusal_form_errors(form, exc)
+                refusal = exc
             else:
                 context = _password_resend_context(ticket=ticket, detail=gettext(RESEND_DETAIL))
                 return render(request, "portal/request_password_done.html", context)
@@ -130,6 +122,4 @@ def request_password(request: HttpRequest) -> HttpResponse:
         _password_resend_context(form=form),
         status=status,
     )
-    if retry_after is not None:
-        response["Retry-After"] = str(retry_after)
-    return response
+    return refused(response, refusal) if refusal is not None else response
