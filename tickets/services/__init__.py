@@ -15,8 +15,8 @@ import each other's modules directly, and what several flows share lives in `sha
 - `inbound_email`: mail to support@ and billing@;
 - `disclosure`: the disclosure register and the customer export.
 
-Importing the package imports every flow, so each registers its handlers (verified tickets,
-bounces) before any service runs.
+Where one flow hands over to another (a confirmed link, a bounced notice), the caller names the
+flow by the ticket kind or notification template and imports it inside the function.
 """
 
 from tickets.services.disclosure import customer_export, disclosure_record
@@ -86,7 +86,6 @@ from tickets.services.shared import (
 )
 from tickets.services.verification import (
     VERIFICATION_INVALID,
-    VERIFIED_HANDLERS,
     verification_confirm,
     verification_start,
     verifications_expire,
@@ -108,7 +107,6 @@ __all__ = [
     "STALE_TICKET",
     "TRANSITIONS",
     "VERIFICATION_INVALID",
-    "VERIFIED_HANDLERS",
     "ModifyConflict",
     "NotificationRetry",
     "PasswordResendRetry",

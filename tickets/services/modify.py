@@ -37,7 +37,7 @@ from tickets.services.shared import (
     ticket_needs_owner,
     ticket_version_check,
 )
-from tickets.services.verification import PURPOSE_HANDLERS, VERIFIED_HANDLERS, verification_start
+from tickets.services.verification import verification_start
 
 S = Ticket.Status
 
@@ -335,22 +335,15 @@ def _modify_after_verified(ticket: Ticket, actor: Actor) -> None:
         ticket_move(ticket, to=S.RESOLVED, actor="system", reason="all changes applied")
 
 
-def _modify_verified(*, ticket: Ticket, verification: Verification, actor: Actor) -> None:
+def modify_verified(*, ticket: Ticket, actor: Actor) -> None:
+    """The owner confirmed the request by the link to the email on record: go on with it."""
     _modify_after_verified(ticket, actor)
 
 
-VERIFIED_HANDLERS[Ticket.Kind.MODIFY_INFO] = _modify_verified
-
-
-def _modify_new_email_confirmed(
-    *, ticket: Ticket, verification: Verification, actor: Actor
-) -> None:
+def modify_new_email_confirmed(*, ticket: Ticket) -> None:
     """The new address answered its link: the change now waits only for a supervisor."""
     ticket.version += 1
     ticket.save(update_fields=["version", "updated_at"])
-
-
-PURPOSE_HANDLERS[Verification.Purpose.NEW_EMAIL] = _modify_new_email_confirmed
 
 
 def _modify_new_email_is_confirmed(ticket: Ticket, address: str) -> bool:

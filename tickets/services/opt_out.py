@@ -19,11 +19,11 @@ from helpdesk.exceptions import ApplicationError
 from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import customer_lock
-from tickets.models import ActionLog, Notification, Ticket, Verification
+from tickets.models import ActionLog, Notification, Ticket
 from tickets.services.lifecycle import ticket_create
 from tickets.services.outbox import notification_queue
 from tickets.services.shared import CONTROL_CHARACTERS, ticket_move
-from tickets.services.verification import VERIFIED_HANDLERS, verification_start
+from tickets.services.verification import verification_start
 
 logger = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ def request_opt_out(
     return ticket
 
 
-def _opt_out_verified(*, ticket: Ticket, verification: Verification, actor: Actor) -> None:
+def opt_out_verified(*, ticket: Ticket, actor: Actor) -> None:
     """The requester proved they read the email on record: stop the mailings asked for."""
     requested = (
         ActionLog.objects.filter(ticket=ticket, action="optout.requested")
@@ -229,9 +229,6 @@ def _opt_out_verified(*, ticket: Ticket, verification: Verification, actor: Acto
         actor="system",
         reason="mailings stopped" if rows else "these mailings were already off",
     )
-
-
-VERIFIED_HANDLERS[Ticket.Kind.OPT_OUT] = _opt_out_verified
 
 
 def unsubscribe_token(*, customer: Customer, list_name: str) -> str:

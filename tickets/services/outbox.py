@@ -252,11 +252,6 @@ def notification_mark_failed(*, notification_id: int, error: str) -> None:
         _notification_fail(notification, error)
 
 
-# Templates whose recipient is a domain's registration address: a bounce there means the
-# address on record is dead. The password-resend flow registers its handler here.
-BOUNCE_HANDLERS: dict[str, Any] = {}
-
-
 @transaction.atomic
 def notification_bounced(*, notification: Notification, reason: str) -> None:
     """Record a bounce or a send-time refusal, and let the flow that sent it react."""
@@ -269,9 +264,11 @@ def notification_bounced(*, notification: Notification, reason: str) -> None:
         ticket=notification.ticket,
         details=_notification_details(notification, reason=reason[:500]),
     )
-    handler = BOUNCE_HANDLERS.get(notification.template)
-    if handler is not None:
-        handler(notification=notification, reason=reason)
+    if notification.template == "password_resend_notice":
+        # Sent to a domain's registration address: a bounce says that address is dead.
+        from tickets.services.password_resend import password_resend_notice_bounced  # imports us
+
+        password_resend_notice_bounced(notification=notification, reason=reason)
 
 
 def notifications_requeue_due(*, batch_size: int = 500) -> int:

@@ -28,7 +28,7 @@ from tickets.audit import Actor, audit_record
 from tickets.lock_objects import ticket_lock
 from tickets.models import ActionLog, Message, Notification, Ticket
 from tickets.services.lifecycle import ticket_create
-from tickets.services.outbox import BOUNCE_HANDLERS, notification_queue, notification_task
+from tickets.services.outbox import notification_queue, notification_task
 from tickets.services.shared import PUBLISH_BATCH, tasks_publish, ticket_move
 
 S = Ticket.Status
@@ -514,7 +514,7 @@ def password_resend_give_up(*, ticket_id: int, error: str) -> str:
     )
 
 
-def _password_resend_notice_bounced(*, notification: Notification, reason: str) -> None:
+def password_resend_notice_bounced(*, notification: Notification, reason: str) -> None:
     """Our notice to a registration address bounced: that address is dead, refer its tickets."""
     if notification.ticket_id is None:
         return
@@ -551,6 +551,3 @@ def _password_resend_notice_bounced(*, notification: Notification, reason: str) 
                     "reason": reason[:500],
                 },
             )
-
-
-BOUNCE_HANDLERS["password_resend_notice"] = _password_resend_notice_bounced

@@ -5,7 +5,6 @@ import hmac
 import re
 import secrets
 from datetime import timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -37,13 +36,6 @@ _VERIFY_TEMPLATES: dict[str, str] = {
     Verification.Purpose.REQUESTER: "verify_request",
     Verification.Purpose.NEW_EMAIL: "verify_new_email",
 }
-
-# Ticket kind -> handler(ticket=, verification=, actor=), run in the confirming transaction once
-# the requester has proved they read the email on record. Flows register themselves here.
-VERIFIED_HANDLERS: dict[str, Any] = {}
-# Verification purpose -> what confirming a link of that purpose does instead (the modify flow
-# registers the confirmation of a new email address).
-PURPOSE_HANDLERS: dict[str, Any] = {}
 
 
 def verification_token_hash(token: str) -> str:
@@ -154,19 +146,34 @@ def _verification_consume(digest: str, actor: Actor) -> Ticket | None:
             ticket=ticket,
             details={"purpose": verification.purpose, "address": verification.sent_to},
         )
-        confirmed = PURPOSE_HANDLERS.get(verification.purpose)
-        if confirmed is not None:  # a link that confirms something else than the requester
-            confirmed(ticket=ticket, verification=verification, actor=actor)
+        if verification.purpose == Verification.Purpose.NEW_EMAIL:
+            # Not the requester: the new address of an email change answered its link.
+            from tickets.services.modify import modify_new_email_confirmed  # modify imports us
+
+            modify_new_email_confirmed(ticket=ticket)
             return ticket
         ticket.verified_at = verification.used_at
         ticket.verified_by = Ticket.VerifiedBy.EMAIL_LINK
         ticket.verification = verification
         ticket.save(update_fields=["verified_at", "verified_by", "verification", "updated_at"])
         ticket_move(ticket, to=S.OPEN, actor=actor, reason="verified by the email on record")
-        handler = VERIFIED_HANDLERS.get(ticket.kind)
-        if handler is not None:
-            handler(ticket=ticket, verification=verification, actor=actor)
+        _verified_flow_continue(ticket, actor=actor)
         return ticket
+
+
+def _verified_flow_continue(ticket: Ticket, *, actor: Actor) -> None:
+    """Go on with the ticket's flow once its requester proved they read the email on record.
+
+    Runs in the confirming transaction. The flows import this module, so theirs are imported here.
+    """
+    if ticket.kind == Ticket.Kind.MODIFY_INFO:
+        from tickets.services.modify import modify_verified
+
+        modify_verified(ticket=ticket, actor=actor)
+    elif ticket.kind == Ticket.Kind.OPT_OUT:
+        from tickets.services.opt_out import opt_out_verified
+
+        opt_out_verified(ticket=ticket, actor=actor)
 
 
 def verification_confirm(*, token: str, client_key: str, actor: Actor) -> Ticket:
