@@ -12,6 +12,7 @@ pytestmark = pytest.mark.django_db
 
 S = Ticket.Status
 SPAM = "Cheap pills at spam.example"
+FULL_WIDTH_HTM = "\uff45\uff56\uff49\uff4c.\uff48\uff54\uff4d"  # "evil.htm" in full width
 
 
 @pytest.fixture(autouse=True)
@@ -254,3 +255,59 @@ def test_the_web_forms_acknowledgements_are_limited_per_address(client, db):
 
     assert Ticket.objects.count() == 5
     assert Notification.objects.filter(template="ticket_received").count() == 3
+
+
+# --- attachments: the bytes decide the type, the name is normalised ---
+
+
+def _attachment_outcome(client, name, content_type, content):
+    from tickets.models import Attachment
+
+    post(client, payload(attachments=[(name, content_type, content)]))
+    note = Message.objects.filter(internal=True).first()
+    return list(
+        Attachment.objects.values_list("filename", "content_type")
+    ), note.body if note else ""
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type", "content", "reason"),
+    [
+        ("evil.htm\u200b", "text/plain", b"hello", "file type not accepted"),
+        ("evil\u202ephp.txt", "text/plain", b"hello", ""),
+        (
+            "\uff45\uff56\uff49\uff4c.\uff48\uff54\uff4d",
+            "text/plain",
+            b"hi",
+            "file type not accepted",
+        ),
+        ("photo.png", "image/png", b"<html><script>alert(1)</script></html>", "content is not"),
+        ("notes.txt", "text/plain", b"<!DOCTYPE html><body onload=x()>", "content is not"),
+        ("scan.pdf", "application/pdf", b"MZ\x90\x00 a Windows program", "content is not"),
+    ],
+)
+def test_attachments_are_judged_by_their_bytes_and_normalised_name(
+    client, db, name, content_type, content, reason
+):
+    kept, note = _attachment_outcome(client, name, content_type, content)
+
+    if reason:
+        assert kept == []
+        assert reason in note
+    else:
+        # the bidi override is gone, so the name reads as what it is
+        assert kept == [("evilphp.txt", "text/plain")]
+
+
+def test_an_attachment_name_is_stored_nfc_and_without_folders(client, db):
+    kept, _ = _attachment_outcome(
+        client, "..\\..\\docs/Re\u0301sume\u0301.pdf", "application/pdf", b"%PDF-1.7\n"
+    )
+
+    assert kept == [("R\u00e9sum\u00e9.pdf", "application/pdf")]
+
+
+def test_a_real_png_declared_as_png_is_kept(client, db):
+    kept, _ = _attachment_outcome(client, "a.png", "image/png", b"\x89PNG\r\n\x1a\n" + b"\0" * 8)
+
+    assert kept == [("a.png", "image/png")]
