@@ -51,6 +51,8 @@ class Customer(BaseModel):
     is_reseller = models.BooleanField(default=False)
     product_mailings = models.BooleanField(_("product mailings"), default=True)
     reseller_newsletters = models.BooleanField(_("reseller newsletters"), default=False)
+    # Raised on every re-subscription: unsubscribe links carry it, so older links stop working.
+    mailing_version = models.PositiveIntegerField(default=0)
     language = models.CharField(max_length=5, choices=Language.choices, default=Language.ENGLISH)
     # A card is kept only as what the processor lets us show; the number itself never is.
     card_brand = models.CharField(max_length=20, blank=True)

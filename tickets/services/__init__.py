@@ -52,6 +52,7 @@ from tickets.services.modify import (
 )
 from tickets.services.opt_out import (
     OPT_OUT_LISTS,
+    UnsubscribeLinkOld,
     mailing_send,
     opt_out_apply,
     preferences_update,
@@ -111,6 +112,7 @@ __all__ = [
     "NotificationRetry",
     "PasswordResendRetry",
     "TicketActions",
+    "UnsubscribeLinkOld",
     "customer_export",
     "disclosure_record",
     "inbound_email_receive",

@@ -3,6 +3,7 @@
 import hashlib
 import logging
 import re
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -48,6 +49,14 @@ MAILING_EMPTY = "A mailing needs a subject and a body."
 MAILING_BAD_ID = "A mailing id is 1 to 80 letters, digits, dots, dashes or underscores."
 MAILING_BATCH_SIZE = 500
 _UNSUBSCRIBE_SALT = "tickets.unsubscribe"
+# A link older than this leads to the preferences page instead of unsubscribing.
+UNSUBSCRIBE_LINK_MAX_AGE = timedelta(days=365)
+
+
+class UnsubscribeLinkOld(ApplicationError):
+    """A genuine unsubscribe link, too old to act on by itself."""
+
+
 _MAILING_ID_SHAPE = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
 
 
@@ -80,7 +89,11 @@ def _mailing_flags_set(
         return rows
     for row in rows:
         setattr(customer, row["list"], row["new"])
-    customer.save(update_fields=[*(row["list"] for row in rows), "updated_at"])
+    fields = [row["list"] for row in rows]
+    if any(row["new"] for row in rows):
+        customer.mailing_version += 1
+        fields.append("mailing_version")
+    customer.save(update_fields=[*fields, "updated_at"])
     audit_record(
         actor=actor,
         action="customer.mailing_preferences_changed",
@@ -232,8 +245,10 @@ def opt_out_verified(*, ticket: Ticket, actor: Actor) -> None:
 
 
 def unsubscribe_token(*, customer: Customer, list_name: str) -> str:
-    """A signed, URL-safe token naming one customer and one list (no database row)."""
-    return signing.dumps([customer.number, list_name], salt=_UNSUBSCRIBE_SALT)
+    """A signed, timestamped, URL-safe token naming a customer, a list and its subscription."""
+    return signing.dumps(
+        [customer.number, list_name, customer.mailing_version], salt=_UNSUBSCRIBE_SALT
+    )
 
 
 def unsubscribe_url(*, customer: Customer, list_name: str) -> str:
@@ -243,19 +258,27 @@ def unsubscribe_url(*, customer: Customer, list_name: str) -> str:
 
 
 def unsubscribe_token_read(*, token: str) -> tuple[Customer, str]:
-    """The customer and list a token names; ApplicationError when it is forged or altered."""
+    """The customer and list a token names.
+
+    Raises UnsubscribeLinkOld for a genuine link older than UNSUBSCRIBE_LINK_MAX_AGE, and
+    ApplicationError for one forged, altered, or issued before the customer last subscribed.
+    """
     try:
-        payload = signing.loads(token, salt=_UNSUBSCRIBE_SALT)
+        payload = signing.loads(token, salt=_UNSUBSCRIBE_SALT, max_age=UNSUBSCRIBE_LINK_MAX_AGE)
+    except signing.SignatureExpired:
+        raise UnsubscribeLinkOld(UNSUBSCRIBE_INVALID) from None
     except (signing.BadSignature, ValueError, TypeError):
         payload = None
     customer = None
     if (
         isinstance(payload, list)
-        and len(payload) == 2
-        and all(isinstance(part, str) for part in payload)
+        and len(payload) in (2, 3)
+        and all(isinstance(part, str) for part in payload[:2])
         and payload[1] in OPT_OUT_LISTS
     ):
-        customer = Customer.objects.filter(number=payload[0]).first()
+        # Links from before versions were signed name version 0.
+        version = payload[2] if len(payload) == 3 else 0
+        customer = Customer.objects.filter(number=payload[0], mailing_version=version).first()
     if customer is None:
         raise ApplicationError(gettext(UNSUBSCRIBE_INVALID))
     return customer, payload[1]

@@ -19,7 +19,12 @@ from helpdesk.ratelimit import client_ip
 from helpdesk.refusals import Refusal, refusal_form_errors, refusal_render, refused
 from helpdesk.types import AuthenticatedHttpRequest
 from tickets.models import Ticket
-from tickets.services import preferences_update, unsubscribe_by_token, unsubscribe_token_read
+from tickets.services import (
+    UnsubscribeLinkOld,
+    preferences_update,
+    unsubscribe_by_token,
+    unsubscribe_token_read,
+)
 from tickets.services import request_opt_out as request_opt_out_service
 from tickets.views.common import customer_or_404
 
@@ -135,6 +140,9 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
             }
             return render(request, "portal/unsubscribe.html", context)
         ticket = unsubscribe_by_token(token=token)
+    except UnsubscribeLinkOld:
+        # A year-old link is not trusted to act alone: the owner signs in and chooses.
+        return redirect("portal:preferences")
     except ApplicationError as exc:
         return refusal_render(request, "portal/unsubscribe.html", {"error": exc.message}, exc)
     return render(request, "portal/unsubscribe_done.html", {"ticket": ticket})
