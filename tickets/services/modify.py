@@ -1,5 +1,6 @@
 """Modify personal information: the field diff, its checks, approval, applying it."""
 
+import re
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -117,6 +118,31 @@ def _modify_value_error(field: str, message: str, **params: Any) -> ValidationEr
     )
 
 
+_PHONE_SHAPE = re.compile(r"\+?[0-9 ().\-/]{6,30}")
+
+
+def _modify_clean_phone(value: str) -> str:
+    """A phone number in E.164, from any usual way of writing it (Malaysia when no +code).
+
+    A number is accepted when its length is possible for its country; the lite metadata's
+    number ranges would refuse real numbers (even `+60 3-1234 5678`), so they are not used.
+    """
+    number = None
+    if _PHONE_SHAPE.fullmatch(value):
+        try:
+            number = phonenumbers.parse(value, "MY")
+        except phonenumbers.NumberParseException:
+            number = None
+    if (
+        number is None
+        or not phonenumbers.is_possible_number(number)
+        or phonenumbers.region_code_for_country_code(number.country_code or 0) == "ZZ"
+        or len(set(str(number.national_number))) == 1  # 0000000, 1111111
+    ):
+        raise _modify_value_error("phone", MODIFY_INVALID_PHONE)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
 def _modify_clean_value(field: str, raw: Any) -> str:
     """One submitted value, normalised as the record stores it; raises ValidationError."""
     if not isinstance(raw, str):
@@ -127,13 +153,7 @@ def _modify_clean_value(field: str, raw: Any) -> str:
     if field == "full_name":
         value = " ".join(value.split())
     elif field == "phone" and value:
-        try:
-            number = phonenumbers.parse(value, "MY")
-        except phonenumbers.NumberParseException:
-            number = None
-        if number is None or not phonenumbers.is_valid_number(number):
-            raise _modify_value_error(field, MODIFY_INVALID_PHONE)
-        value = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        value = _modify_clean_phone(value)
     elif field == "country" and value:
         try:
             value = pycountry.countries.lookup(value).alpha_2
