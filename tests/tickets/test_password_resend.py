@@ -227,9 +227,7 @@ def test_a_request_with_a_host_we_do_not_serve_is_refused(api, client, fake_open
     assert not Ticket.objects.exists()
 
 
-@pytest.mark.parametrize(
-    "raw", ["not a domain", "http://alice-shop.test/", "me@alice-shop.test", "-bad-.test", "x"]
-)
+@pytest.mark.parametrize("raw", ["not a domain", "ftp://", "me@alice-shop.test", "-bad-.test", "x"])
 def test_a_malformed_domain_is_a_field_error(api, client, fake_opensrs, raw):
     response = post_api(api, raw)
     page = client.post(PORTAL_URL, {"domain": raw, "contact_email": TYPED})

@@ -23,7 +23,6 @@ ANONYMOUS_FORMS = {
         "city", "state", "postcode", "country", "note",
     ],
     "/requests/opt-out/": ["email", "lists"],
-    "/track/": ["reference", "email"],
     "/accounts/login/": ["username", "password"],
     "/accounts/password-reset/": ["email"],
 }  # fmt: skip

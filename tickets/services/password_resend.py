@@ -15,14 +15,16 @@ from domains.models import Domain
 from domains.opensrs import (
     DomainNotInAccount,
     OpenSRSAuthError,
+    OpenSRSClient,
     OpenSRSError,
     OpenSRSExchange,
     OpenSRSOutcomeUnknown,
     OpenSRSTransientError,
+    OwnerContact,
     client_from_settings,
 )
 from domains.services import domain_contacts_refresh_queue
-from domains.validators import normalize_domain_name
+from domains.validators import domain_name_bare, normalize_domain_name
 from helpdesk.ratelimit import rate_limit_hit, rate_limit_hits
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import ticket_lock
@@ -423,6 +425,33 @@ def _resend_finish(ticket_id: int, *, registrant_email: str, response_code: int)
     return "sent"
 
 
+def _resend_owner_contact(
+    client: OpenSRSClient, ticket_id: int, name: str
+) -> tuple[str, OwnerContact]:
+    """The registration record's owner; `www.example.com` is `example.com` when that is ours.
+
+    Raises DomainNotInAccount when neither name is in our reseller account.
+    """
+    try:
+        return name, client.get_owner_contact(name)
+    except DomainNotInAccount:
+        bare = domain_name_bare(name)
+        if bare is None:
+            raise
+        owner = client.get_owner_contact(bare)
+    with transaction.atomic():
+        locked = ticket_lock(pk=ticket_id)
+        locked.requested_domain = bare
+        locked.save(update_fields=["requested_domain", "updated_at"])
+        audit_record(
+            actor="worker",
+            action="resend.domain_resolved",
+            ticket=locked,
+            details={"typed": name, "registered": bare},
+        )
+    return bare, owner
+
+
 def password_resend_process(*, ticket_id: int) -> str:
     """Do the OpenSRS work of one resend ticket; idempotent, SEND_PASSWORD at most once.
 
@@ -447,7 +476,7 @@ def password_resend_process(*, ticket_id: int) -> str:
     name = ticket.requested_domain
     client = client_from_settings(audit_hook=_opensrs_audit_hook(ticket))
     try:
-        owner = client.get_owner_contact(name)
+        name, owner = _resend_owner_contact(client, ticket_id, name)
     except DomainNotInAccount:
         return _resend_unknown_domain(ticket_id)
     except OpenSRSTransientError as exc:

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.models import Customer
 from accounts.selectors import customer_for_user
+from domains.validators import domain_input_suggestion
 from helpdesk.exceptions import ApplicationError
 from helpdesk.ratelimit import client_ip
 from helpdesk.refusals import Refusal, refusal_form_errors, refusal_render, refused
@@ -99,6 +100,16 @@ def request_password(request: HttpRequest) -> HttpResponse:
     form = PasswordResendForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         status = 400
+        suggestion = (
+            domain_input_suggestion(form.data.get("domain", "")) if form.is_valid() else None
+        )
+        if suggestion is not None:
+            # A URL was typed: offer the domain name in it, and send only when confirmed.
+            form = PasswordResendForm(
+                initial={"domain": suggestion, "contact_email": form.cleaned_data["contact_email"]}
+            )
+            context = _password_resend_context(form=form, did_you_mean=suggestion)
+            return render(request, "portal/request_password.html", context)
         if form.is_valid():
             customer = customer_for_user(request.user)
             try:
