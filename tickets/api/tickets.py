@@ -15,7 +15,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.selectors import customer_for_user, is_staff_member
-from helpdesk.api import RETRY_AFTER_HEADER, ApiRateThrottle, TicketCursorPagination, api_errors
+from helpdesk.api import (
+    RETRY_AFTER_HEADER,
+    ApiRateThrottle,
+    TicketCursorPagination,
+    api_errors,
+    query_params_check,
+)
 from helpdesk.types import AuthenticatedRequest
 from tickets.models import Message, Ticket
 from tickets.selectors.tickets import ticket_events_visible, ticket_get, ticket_list
@@ -157,11 +163,13 @@ class TicketListApi(APIView):
         tags=["tickets"],
     )
     def get(self, request: AuthenticatedRequest) -> Response:
+        paginator = self.pagination_class()
+        allowed = {*self.FilterSerializer().fields, paginator.cursor_query_param}
+        query_params_check(request, allowed={*allowed, paginator.page_size_query_param})
         # A plain dict: every value given is validated, none silently skipped.
         filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         tickets = ticket_list(user=request.user, filters=filters.validated_data)
-        paginator = self.pagination_class()
         page = paginator.paginate_queryset(tickets, request, view=self)
         return paginator.get_paginated_response(TicketOutputSerializer(page, many=True).data)
 
