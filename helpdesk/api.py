@@ -11,33 +11,19 @@ from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_serializer
 from rest_framework import exceptions as drf_exceptions
-from rest_framework import parsers, serializers
+from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from helpdesk.exceptions import ApplicationError, RateLimited
-from helpdesk.middleware import BODY_TOO_LARGE
+from helpdesk.exceptions import BODY_TOO_LARGE, ApplicationError, RateLimited
 from helpdesk.ratelimit import client_ip, rate_limit_hit
 
 logger = logging.getLogger(__name__)
 SERVER_ERROR = "Something went wrong on our side. Please try again later."
 PAGE_SIZE_INVALID = "Give a whole number from 1 to {limit}."
 UNKNOWN_PARAMETER = "Unknown parameter; this list takes: {names}."
-
-
-JSON_TOO_DEEP = "The JSON is nested too deeply."
-
-
-class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser; JSON nested deeper than Python can decode is a 400, not a 500."""
-
-    def parse(self, stream, media_type=None, parser_context=None) -> Any:
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise drf_exceptions.ParseError(JSON_TOO_DEEP) from None
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:

@@ -1,5 +1,7 @@
 import redis.exceptions
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
+
+BODY_TOO_LARGE = gettext_noop("The request is larger than the help desk accepts.")
 
 # What the cache client raises when Redis is down or hung (settings give it 1 s timeouts).
 CACHE_DOWN_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)

@@ -4,11 +4,9 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext
 
-from helpdesk.webhooks import INBOUND_MAX_BODY_BYTES
-
-BODY_TOO_LARGE = gettext_noop("The request is larger than the help desk accepts.")
+from helpdesk.exceptions import BODY_TOO_LARGE
 
 # Scripts and styles come only from our own origin; inline script is never allowed.
 CONTENT_SECURITY_POLICY = (
@@ -46,7 +44,7 @@ def body_too_large_response(request: HttpRequest) -> HttpResponse:
 def _body_limit(request: HttpRequest) -> int:
     if request.path.startswith("/anymail/") and request.path.endswith("/inbound/"):
         # Inbound mail carries its attachments base64 inside the JSON.
-        return INBOUND_MAX_BODY_BYTES
+        return int(settings.INBOUND_MAX_BODY_BYTES)
     return int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0)
 
 

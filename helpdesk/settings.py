@@ -305,6 +305,9 @@ NOTIFICATION_SENDING_STALE_AFTER = timedelta(minutes=10)
 # SLA: hours to first resolution by priority; a kind may tighten it.
 SLA_HOURS = {"urgent": 4, "high": 8, "normal": 24, "low": 72}
 SLA_HOURS_BY_KIND = {"resend_password": 4, "opt_out": 24}
+# Inbound mail carries attachments (Postmark takes messages up to 35 MB, base64 inside JSON),
+# far above DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), which stays for every other URL; larger is 413.
+INBOUND_MAX_BODY_BYTES = 50 * 1024 * 1024
 # Rate limits: (requests, seconds); each can be set as RATE_LIMIT_<NAME>=count/seconds.
 _RATE_LIMIT_DEFAULTS = {
     "resend_per_domain": (3, 900),
@@ -405,7 +408,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["helpdesk.api.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["helpdesk.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "helpdesk.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

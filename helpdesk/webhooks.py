@@ -5,15 +5,13 @@ from typing import Any, cast
 from anymail.exceptions import AnymailConfigurationError, AnymailWebhookValidationFailure
 from anymail.signals import inbound
 from anymail.urls import urlpatterns as anymail_urlpatterns
+from django.conf import settings
 from django.urls import URLPattern
 from django.views import View
 
 NOT_CONFIGURED = "ANYMAIL WEBHOOK_SECRET is not configured: webhook requests are refused"
 UNPARSABLE = "the webhook payload could not be parsed"
 TOO_LARGE = "the inbound email is larger than the help desk accepts"
-# Inbound mail carries attachments (Postmark takes messages up to 35 MB, base64 inside JSON),
-# far above DATA_UPLOAD_MAX_MEMORY_SIZE, which stays small for every other view.
-INBOUND_MAX_BODY_BYTES = 50 * 1024 * 1024
 
 
 def _inbound_body_read(request: Any) -> None:
@@ -22,7 +20,7 @@ def _inbound_body_read(request: Any) -> None:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         raise AnymailWebhookValidationFailure(UNPARSABLE) from None
-    if length > INBOUND_MAX_BODY_BYTES:
+    if length > settings.INBOUND_MAX_BODY_BYTES:
         raise AnymailWebhookValidationFailure(TOO_LARGE)
     if not hasattr(request, "_body"):
         # What HttpRequest.body does, without its DATA_UPLOAD_MAX_MEMORY_SIZE check.

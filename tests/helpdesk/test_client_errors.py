@@ -71,13 +71,11 @@ def test_an_oversized_tracking_webhook_body_is_a_413(client):
 
 
 def test_an_inbound_webhook_body_past_its_own_limit_is_a_413_before_it_is_read(client):
-    from helpdesk.webhooks import INBOUND_MAX_BODY_BYTES
-
     response = client.post(
         "/anymail/postmark/inbound/",
         "{}",
         content_type="application/json",
-        CONTENT_LENGTH=str(INBOUND_MAX_BODY_BYTES + 1),
+        CONTENT_LENGTH=str(django_settings.INBOUND_MAX_BODY_BYTES + 1),
         **AUTH,
     )
 
