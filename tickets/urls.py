@@ -6,19 +6,33 @@ from tickets.views import common, mailing, modify, my_tickets, requests
 
 app_name = "portal"
 
+
+def _done(prefix: str, page: str):
+    """A form's result page (POST-redirect-GET), at <prefix>done/."""
+    return path(f"{prefix}done/", common.done, {"page": page}, name=f"{page}-done")
+
+
 urlpatterns = [
     path("", common.home, name="home"),
     # --- general help (portal) ---
     path("requests/new/", requests.request_general, name="request-general"),
+    _done("requests/new/", "request-general"),
     # --- password resend (portal) ---
     path("requests/password/", requests.request_password, name="request-password"),
+    _done("requests/password/", "request-password"),
     # --- modify personal information (portal) ---
     path("requests/modify/", modify.request_modify, name="request-modify"),
+    _done("requests/modify/", "request-modify"),
+    # Before verify/<token>/ and not-me/<token>/, which would take "done" for a token.
+    _done("verify/", "verify"),
+    _done("not-me/", "not-me"),
     path("verify/<str:token>/", modify.verify, name="verify"),
     path("not-me/<str:token>/", modify.not_me, name="not-me"),
     # --- opt-out and unsubscribe (portal) ---
     path("requests/opt-out/", mailing.request_opt_out, name="request-opt-out"),
+    _done("requests/opt-out/", "request-opt-out"),
     path("my/preferences/", mailing.preferences, name="preferences"),
+    _done("unsubscribe/", "unsubscribe"),
     path("unsubscribe/<str:token>/", mailing.unsubscribe, name="unsubscribe"),
     # --- my tickets (portal) ---
     path("my/", my_tickets.my_tickets, name="my-tickets"),

@@ -278,7 +278,9 @@ def test_portal_opt_out_form_shows_the_done_page_with_the_reference(client, alic
     # given the anonymous opt-out form
     assert client.get(FORM_URL).status_code == 200
     # when Alice's address is given with product mailings
-    response = client.post(FORM_URL, {"email": "alice@example.test", "lists": ["product_mailings"]})
+    response = client.post(
+        FORM_URL, {"email": "alice@example.test", "lists": ["product_mailings"]}, follow=True
+    )
     # then the done page shows the reference and a link went to the address on record
     assert response.status_code == 200
     ticket = opt_out_tickets(alice).get()

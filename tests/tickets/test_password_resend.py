@@ -197,6 +197,7 @@ def test_links_in_emails_use_site_url_even_when_the_host_header_is_evil(
         PORTAL_URL,
         {"domain": "stale-mail.test", "contact_email": TYPED},
         HTTP_HOST="evil.example",
+        follow=True,
     )
     Domain.objects.create(
         name="stale-mail.test",
@@ -324,8 +325,10 @@ def test_the_portal_form_and_result_page(client, fake_opensrs, alice_shop):
     assert "csrfmiddlewaretoken" in form.content.decode()
 
     # when it is sent for a known and an unknown domain
-    known = client.post(PORTAL_URL, {"domain": "alice-shop.test", "contact_email": TYPED})
-    unknown = client.post(PORTAL_URL, {"domain": "nobody-here.test"})
+    known = client.post(
+        PORTAL_URL, {"domain": "alice-shop.test", "contact_email": TYPED}, follow=True
+    )
+    unknown = client.post(PORTAL_URL, {"domain": "nobody-here.test"}, follow=True)
 
     # then both result pages show the reference and the same next steps
     assert known.status_code == unknown.status_code == 200

@@ -248,7 +248,7 @@ def test_post_on_the_link_confirms_and_shows_the_reference_and_status(awaiting, 
     _, token = start(awaiting)
 
     # when
-    response = client.post(f"/verify/{token}/")
+    response = client.post(f"/verify/{token}/", follow=True)
 
     # then
     assert response.status_code == 200

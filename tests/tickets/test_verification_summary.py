@@ -229,7 +229,7 @@ def test_get_on_the_link_shows_the_changes_and_consumes_nothing(alice, client):
 
     # and the link still confirms
     response = client.post(f"/verify/{token}/")
-    assert response.status_code == 200
+    assert response.status_code == 303
     ticket.refresh_from_db()
     assert ticket.status != S.AWAITING_VERIFICATION
 

@@ -26,7 +26,7 @@ from tickets.services import (
     unsubscribe_token_read,
 )
 from tickets.services import request_opt_out as request_opt_out_service
-from tickets.views.common import customer_or_404
+from tickets.views.common import customer_or_404, done_redirect, ticket_done_summary
 
 OPT_OUT_CHOICES = [
     ("product_mailings", _("Product mailings (news and offers from support@)")),
@@ -85,8 +85,8 @@ def request_opt_out(request: HttpRequest) -> HttpResponse:
                 refusal = exc
             else:
                 hours = int(settings.VERIFICATION_TTL.total_seconds() // 3600)
-                context = {"ticket": ticket, "hours": hours}
-                return render(request, "portal/opt_out_done.html", context)
+                done = {"ticket": ticket_done_summary(ticket), "hours": hours}
+                return done_redirect(request, "request-opt-out", done)
     context = {"form": form, "customer": customer_for_user(request.user)}
     response = render(request, "portal/opt_out_request.html", context, status=status)
     return refused(response, refusal) if refusal is not None else response
@@ -145,4 +145,8 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         return redirect("portal:preferences")
     except ApplicationError as exc:
         return refusal_render(request, "portal/unsubscribe.html", {"error": exc.message}, exc)
-    return render(request, "portal/unsubscribe_done.html", {"ticket": ticket})
+    done = {"ticket": ticket_done_summary(ticket)}
+    if request.POST.get("List-Unsubscribe") == "One-Click":
+        # RFC 8058: the mail provider posts and reads the answer itself; it follows no redirect.
+        return render(request, "portal/unsubscribe_done.html", done)
+    return done_redirect(request, "unsubscribe", done)

@@ -21,6 +21,7 @@ from tickets.selectors.verification import verification_get_live, verification_s
 from tickets.services import MODIFY_FIELDS, modify_input_has_card, verification_confirm
 from tickets.services import request_modify as request_modify_service
 from tickets.services.freeze import account_freeze, freeze_link_get_live
+from tickets.views.common import done_redirect, ticket_done_summary
 
 
 class ModifyRequestForm(forms.Form):
@@ -80,13 +81,13 @@ def request_modify(request: HttpRequest) -> HttpResponse:
                 refusal = exc
             else:
                 card = modify_input_has_card(changes=form.changes(), note=form.cleaned_data["note"])
-                context = {
-                    "ticket": ticket,
+                done = {
+                    "ticket": ticket_done_summary(ticket),
                     "owner": customer is not None,
                     "card_notice": gettext(CARD_NOTICE) if card else "",
                     "hours": int(settings.VERIFICATION_TTL.total_seconds() // 3600),
                 }
-                return render(request, "portal/modify_done.html", context)
+                return done_redirect(request, "request-modify", done)
         else:
             status = 400
     else:
@@ -122,7 +123,7 @@ def verify(request: HttpRequest, token: str) -> HttpResponse:
     except ApplicationError as exc:
         context = {"token": token, "error": exc.message}
         return refusal_render(request, "portal/verify.html", context, exc)
-    return render(request, "portal/verify_done.html", {"ticket": ticket})
+    return done_redirect(request, "verify", {"ticket": ticket_done_summary(ticket)})
 
 
 @never_cache
@@ -141,4 +142,4 @@ def not_me(request: HttpRequest, token: str) -> HttpResponse:
     except ApplicationError as exc:
         context = {"token": token, "error": exc.message}
         return refusal_render(request, "portal/not_me.html", context, exc)
-    return render(request, "portal/not_me_done.html", {"ticket": ticket})
+    return done_redirect(request, "not-me", {"ticket": ticket_done_summary(ticket)})

@@ -20,6 +20,7 @@ from tickets.redaction import CARD_NOTICE, contains_card_number
 from tickets.services import RESEND_DETAIL
 from tickets.services import request_general as request_general_service
 from tickets.services import request_password_resend as request_password_resend_service
+from tickets.views.common import done_redirect, ticket_done_summary
 
 
 class GeneralRequestForm(forms.Form):
@@ -70,10 +71,10 @@ def request_general(request: HttpRequest) -> HttpResponse:
         refusal_form_errors(form, exc)
         return refusal_render(request, "portal/request_general.html", {"form": form}, exc)
     context = {
-        "ticket": ticket,
+        "ticket": ticket_done_summary(ticket),
         "card_notice": gettext(CARD_NOTICE) if card_found else "",
     }
-    return render(request, "portal/request_general_done.html", context)
+    return done_redirect(request, "request-general", context)
 
 
 class PasswordResendForm(forms.Form):
@@ -125,8 +126,10 @@ def request_password(request: HttpRequest) -> HttpResponse:
                 refusal_form_errors(form, exc)
                 refusal = exc
             else:
-                context = _password_resend_context(ticket=ticket, detail=gettext(RESEND_DETAIL))
-                return render(request, "portal/request_password_done.html", context)
+                context = _password_resend_context(
+                    ticket=ticket_done_summary(ticket), detail=gettext(RESEND_DETAIL)
+                )
+                return done_redirect(request, "request-password", context)
     response = render(
         request,
         "portal/request_password.html",
