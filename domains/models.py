@@ -2,7 +2,6 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
-from domains.querysets import DomainQuerySet
 from helpdesk.models import BaseModel
 
 
@@ -29,8 +28,6 @@ class Domain(BaseModel):
     registrant_change = models.CharField(max_length=32, blank=True)
     # When the registration contacts were last read from OpenSRS.
     synced_at = models.DateTimeField(null=True, blank=True)
-
-    objects = DomainQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

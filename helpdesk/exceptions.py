@@ -36,9 +36,3 @@ class RateLimited(ApplicationError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message, {"retry_after": retry_after})
         self.retry_after = retry_after
-
-
-class NotFound(ApplicationError):
-    """The object does not exist or is not visible to this user (HTTP 404)."""
-
-    status_code = 404

@@ -1,6 +1,6 @@
 """Render outbox rows into email messages: one builder, templates under templates/emails/."""
 
-from email.utils import make_msgid, parseaddr
+from email.utils import parseaddr
 from urllib.parse import urlsplit
 
 from anymail.message import AnymailMessage
@@ -88,7 +88,3 @@ def build_message(notification: Notification) -> AnymailMessage:
     )
     message.attach_alternative(html, "text/html")
     return message
-
-
-def new_message_id() -> str:
-    return make_msgid(domain=mail_domain())

@@ -8,7 +8,7 @@ from django.db.models.functions import Coalesce, Upper
 from django.utils.translation import gettext_lazy as _
 
 from helpdesk.models import BaseModel
-from tickets.querysets import ActionLogQuerySet, NotificationQuerySet, TicketQuerySet
+from tickets.querysets import ActionLogQuerySet, NotificationQuerySet
 
 # Crockford's base32 without I, L, O, U: nothing to misread when a customer reads it out.
 REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -115,8 +115,6 @@ class Ticket(BaseModel):
         blank=True,
         related_name="+",
     )
-
-    objects = TicketQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

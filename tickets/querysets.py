@@ -1,18 +1,9 @@
 from typing import TYPE_CHECKING
 
 from django.db import models
-from django.utils import timezone
 
 if TYPE_CHECKING:
-    from tickets.models import ActionLog, Notification, Ticket
-
-
-class TicketQuerySet(models.QuerySet["Ticket"]):
-    def open(self) -> "TicketQuerySet":
-        return self.filter(status__in=["new", "awaiting_verification", "open", "awaiting_customer"])
-
-    def overdue(self) -> "TicketQuerySet":
-        return self.open().filter(due_at__lt=timezone.now())
+    from tickets.models import ActionLog, Notification
 
 
 class NotificationQuerySet(models.QuerySet["Notification"]):

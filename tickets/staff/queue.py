@@ -23,7 +23,6 @@ from tickets.selectors.queue import (
 )
 from tickets.staff.common import staff_required
 
-FILTERS_IGNORED = _("Some filters or sort options were not recognised and were ignored.")
 _CURSOR_SALT = "tickets.staff.queue"
 _DATETIME_KEYS = frozenset({"k_due", "k_created", "k_updated"})
 
