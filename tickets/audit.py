@@ -62,98 +62,13 @@ def _normalise(details: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(details, default=str))
 
 
-def _canonical_around_sequence(**fields: Any) -> tuple[bytes, bytes]:
-    """The canonical JSON of a row split where its sequence number goes.
-
-    Keys are sorted, so "sequence" is followed only by "ticket" at the top level: the last
-    occurrence of that pair is the row's own, whatever the details hold.
-    """
-    text = _canonical(sequence=0, **fields)
-    before, marker, after = text.rpartition(b'"sequence":0,"ticket":')
-    if not marker:  # pragma: no cover - the shape of _canonical guarantees the marker
-        raise ValueError("canonical form without a sequence")
-    return before + b'"sequence":', b',"ticket":' + after
-
-
-# PostgreSQL: advance the head, hash the link and insert the row in one statement, so the
-# head's row lock (which serialises writers) is taken as late and held as briefly as possible.
-# It always answers one row: how many rows `along` changed (NULL without it), then the new
-# audit row's columns (NULL when nothing was appended).
-_APPEND_SQL = """
-WITH {along}head AS (
-    UPDATE {head}
-    SET sequence = sequence + 1,
-        prev_hash = last_hash,
-        last_hash = encode(sha256(
-            convert_to(last_hash, 'UTF8') || %s::bytea
-            || convert_to((sequence + 1)::text, 'UTF8') || %s::bytea
-        ), 'hex')
-    WHERE id = 1{required}
-    RETURNING sequence, prev_hash, last_hash
-), appended AS (
-    INSERT INTO {log} (sequence, created_at, actor, action, ticket_id, customer_id, details,
-                       prev_hash, hash)
-    SELECT sequence, %s, %s, %s, %s, %s, %s::jsonb, prev_hash, last_hash FROM head
-    RETURNING id, sequence, prev_hash, hash
-)
-SELECT {along_changed}, appended.id, appended.sequence, appended.prev_hash, appended.hash
-FROM (SELECT 1) AS one LEFT JOIN appended ON TRUE
-"""
-
-
-def _append_postgresql(
-    row: ActionLog,
-    fields: dict[str, Any],
-    along_with: tuple[str, list] | None = None,
-    along_required: bool = False,
-) -> tuple[ActionLog | None, int | None]:
-    """Append `row`; return it (None if not appended) and how many rows `along_with` changed."""
-    before, after = _canonical_around_sequence(**fields)
-    along_sql, along_params = along_with or ("", [])
-    sql = _APPEND_SQL.format(
-        along=f"along AS ({along_sql}), " if along_sql else "",
-        required=" AND EXISTS (SELECT 1 FROM along)" if along_sql and along_required else "",
-        along_changed="(SELECT count(*) FROM along)" if along_sql else "NULL",
-        head=connection.ops.quote_name(AuditChainHead._meta.db_table),
-        log=connection.ops.quote_name(ActionLog._meta.db_table),
-    )
-    params = [
-        *along_params,
-        before,
-        after,
-        row.created_at,
-        row.actor,
-        row.action,
-        row.ticket_id,
-        row.customer_id,
-        json.dumps(row.details),
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        along_changed, *inserted = cursor.fetchone()
-    if inserted[0] is None:
-        return None, along_changed
-    row.pk, row.sequence, row.prev_hash, row.hash = inserted
-    row._state.adding = False
-    row._state.db = connection.alias
-    return row, along_changed
-
-
-def _append_portable(row: ActionLog, fields: dict[str, Any]) -> ActionLog | None:
-    """Any database: lock and advance the head, hash in Python, insert, move the head."""
-    table = connection.ops.quote_name(AuditChainHead._meta.db_table)
-    # The table name is the model's own, quoted; nothing here comes from input.
-    sql = f"UPDATE {table} SET sequence = sequence + 1 WHERE id = 1 RETURNING sequence, last_hash"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        advanced = cursor.fetchone()
-    if advanced is None:
-        return None
-    row.sequence, row.prev_hash = advanced
-    row.hash = _row_hash(row.prev_hash, _canonical(sequence=row.sequence, **fields))
-    row.save(force_insert=True)
-    AuditChainHead.objects.filter(pk=1).update(last_hash=row.hash, prev_hash=row.prev_hash)
-    return row
+def _head_locked() -> AuditChainHead:
+    """The chain head, locked until the caller's transaction ends (made on a new database)."""
+    head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
+    if head is None:
+        AuditChainHead.objects.get_or_create(pk=1)
+        head = AuditChainHead.objects.select_for_update().get(pk=1)
+    return head
 
 
 def audit_record(
@@ -163,17 +78,11 @@ def audit_record(
     ticket: Ticket | None = None,
     customer: Customer | None = None,
     details: dict[str, Any] | None = None,
-    along_with: tuple[str, list] | None = None,
-    along_required: bool = False,
-) -> ActionLog | None:
-    """Append one row to the chain inside the caller's transaction.
+) -> ActionLog:
+    """Append one row to the chain inside the caller's transaction: lock the head, hash, insert.
 
     The head row's lock is held until that transaction ends, which serialises writers so the
-    chain never forks. On PostgreSQL, `along_with` (SQL and its parameters: one idempotent
-    data-modifying statement) is run in the same statement as the append, so the change and
-    its audit row are written together in one round trip, even outside a transaction. With
-    `along_required`, `along_with` must end in RETURNING: when it changes no row, nothing is
-    appended and None is returned.
+    chain never forks.
     """
     if customer is None and ticket is not None:
         customer = ticket.customer
@@ -185,32 +94,28 @@ def audit_record(
         customer=customer,
         details=_normalise(details or {}),
     )
-    fields = {
-        "created_at": row.created_at.isoformat(),
-        "actor": row.actor,
-        "action": action,
-        "ticket": ticket.reference if ticket else "",
-        "customer": customer.number if customer else "",
-        "details": row.details,
-    }
-    if connection.vendor == "postgresql":
-        # One statement: atomic by itself, inside or outside the caller's transaction.
-        appended, along_changed = _append_postgresql(row, fields, along_with, along_required)
-        if appended is None and not (along_required and along_changed == 0):
-            # A new database, without the head row yet: make it, then append the row alone
-            # (`along_with` has already run).
-            AuditChainHead.objects.get_or_create(pk=1)
-            appended, _ = _append_postgresql(row, fields)
-        return appended
-    if along_with is not None:
-        raise ValueError("along_with needs PostgreSQL; write the change with the ORM instead")
     # No savepoint: a failed audit write must fail the action that asked for it.
     with transaction.atomic(savepoint=False):
-        appended = _append_portable(row, fields)
-        if appended is None:
-            AuditChainHead.objects.get_or_create(pk=1)
-            appended = _append_portable(row, fields)
-    return appended
+        head = _head_locked()
+        row.sequence = head.sequence + 1
+        row.prev_hash = head.last_hash
+        canonical = _canonical(
+            sequence=row.sequence,
+            created_at=row.created_at.isoformat(),
+            actor=row.actor,
+            action=action,
+            ticket=ticket.reference if ticket else "",
+            customer=customer.number if customer else "",
+            details=row.details,
+        )
+        row.hash = _row_hash(row.prev_hash, canonical)
+        row.save(force_insert=True)
+        # One UPDATE that raises the sequence and changes the hash (the PostgreSQL guard
+        # refuses any other move of the head).
+        AuditChainHead.objects.filter(pk=head.pk).update(
+            sequence=row.sequence, prev_hash=row.prev_hash, last_hash=row.hash
+        )
+    return row
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,5 @@
 """Outbox: notification rows, sending them once, ESP tracking events."""
 
-import json
 import logging
 import random
 import uuid
@@ -14,7 +13,7 @@ from anymail.exceptions import (
     AnymailRequestsAPIError,
 )
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -178,8 +177,7 @@ def _notification_mark_sent(
 
     Both the worker (right after the ESP accepted the email) and an ESP tracking event (for a
     row whose worker died before it could record the send: `evidence`) come here; whichever is
-    first records it, once. False when the row was already recorded. On PostgreSQL the change
-    and its audit row are one statement (one round trip).
+    first records it, once. False when the row was already recorded.
     """
     # A link carrying a live token is needed only until the email is handed over.
     context = {k: v for k, v in notification.context.items() if k not in SECRET_CONTEXT_KEYS}
@@ -195,23 +193,6 @@ def _notification_mark_sent(
         "ticket": notification.ticket,
         "details": details,
     }
-    if connection.vendor == "postgresql":
-        table = connection.ops.quote_name(Notification._meta.db_table)
-        mark = (
-            f"UPDATE {table} SET status = %s, esp_message_id = %s, sent_at = %s, "  # noqa: S608
-            "context = %s::jsonb, updated_at = %s WHERE id = %s AND status IN (%s, %s) "
-            "RETURNING id",
-            [
-                Notification.Status.SENT,
-                message_id,
-                now,
-                json.dumps(context),
-                now,
-                notification.pk,
-                *_UNMARKED,
-            ],
-        )
-        return audit_record(**audit, along_with=mark, along_required=True) is not None
     with transaction.atomic():
         marked = Notification.objects.filter(pk=notification.pk, status__in=_UNMARKED).update(
             status=Notification.Status.SENT, esp_message_id=message_id, sent_at=now, context=context
