@@ -187,6 +187,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tickets.password_resend_sweep",
         "schedule": crontab(minute="*"),
     },
+    # https://crontab.guru/#*_*_*_*_* : every minute
+    "anonymous-requests-sweep": {
+        "task": "tickets.anonymous_requests_sweep",
+        "schedule": crontab(minute="*"),
+    },
     # https://crontab.guru/#*/15_*_*_*_* : every 15 minutes
     "verifications-expire": {
         "task": "tickets.verifications_expire",
@@ -309,9 +314,16 @@ SLA_HOURS_BY_KIND = {"resend_password": 4, "opt_out": 24}
 # far above DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), which stays for every other URL; larger is 413.
 INBOUND_MAX_BODY_BYTES = 50 * 1024 * 1024
 # Rate limits: (requests, seconds); each can be set as RATE_LIMIT_<NAME>=count/seconds.
+# Per client and global ones answer 429 with Retry-After; per target ones (a domain, an email
+# address) never refuse: past them a request is coalesced with the last one for that target.
 _RATE_LIMIT_DEFAULTS = {
-    "resend_per_domain": (3, 900),
+    # Anonymous requests (the portal forms and the API's requests), per client address and in all.
     "request_per_client": (20, 3600),
+    "request_global": (600, 60),
+    # Targets, coalesced: at most one OpenSRS reset per domain in 15 minutes and four a day;
+    # links to one email on record for change and opt-out requests.
+    "resend_per_domain": (1, 900),
+    "resend_per_domain_day": (4, 86400),
     "request_per_email": (5, 3600),
     "verify_per_client": (30, 3600),
     # Failed logins (portal, admin, API token): a success clears the username's count.

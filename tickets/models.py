@@ -292,6 +292,100 @@ class Notification(BaseModel):
         return f"{self.template} to {self.recipient} ({self.status})"
 
 
+class PasswordResend(BaseModel):
+    """Where the OpenSRS work of one password-resend ticket stands (the log only records it)."""
+
+    class Stage(models.TextChoices):
+        PENDING = "pending", _("SEND_PASSWORD not asked yet")
+        STARTED = "started", _("SEND_PASSWORD asked, no answer recorded")
+        SENT = "sent", _("OpenSRS sent the reset")
+        NOT_SENT = "not_sent", _("OpenSRS answered with an error: nothing sent")
+        UNKNOWN = "unknown", _("No answer from OpenSRS: it may have sent the reset")
+
+    class Outcome(models.TextChoices):
+        NONE = "", _("Not finished")
+        SENT = "sent", _("Reset sent to the registration address")
+        UNKNOWN_DOMAIN = "unknown_domain", _("Domain not in our account")
+        REFERRED = "referred", _("Registration address unusable: direct request to OpenSRS")
+        COALESCED = "coalesced", _("Joined to the last reset for the domain")
+        TO_STAFF = "to_staff", _("Handed to staff")
+
+    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="resend")
+    # The normalised domain name asked for (also on the ticket), indexed for the domain limits.
+    domain_name = models.CharField(max_length=253)
+    stage = models.CharField(max_length=10, choices=Stage.choices, default=Stage.PENDING)
+    # OpenSRS failures that sent nothing (each one is retried until PASSWORD_RESEND_MAX_TRIES).
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # When the worker should next try; the sweep queues rows whose time passed long ago.
+    next_try_at = models.DateTimeField()
+    # When SEND_PASSWORD was asked for: what the per-domain limits count.
+    asked_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+    # A request past the per-domain limits is answered by the last reset instead of a new one.
+    coalesced_with = models.ForeignKey(
+        Ticket, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["domain_name", "asked_at"], name="resend_domain_asked"),
+            models.Index(
+                fields=["next_try_at"],
+                name="resend_due",
+                condition=models.Q(outcome=""),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}:{self.stage}"
+
+
+class AnonymousRequest(BaseModel):
+    """What a request made without a login asked for, until the worker looks the record up.
+
+    The request itself does the same work whoever it names (this row, the ticket, one task);
+    the worker finds the customer, records the changes or lists on the ticket and mails the
+    link, or finds nobody and keeps nothing of what was typed.
+    """
+
+    class Outcome(models.TextChoices):
+        NONE = "", _("Not looked up yet")
+        LINK_SENT = "link_sent", _("A link went to the email on record")
+        NO_RECORD = "no_record", _("No customer with that email")
+        NO_CHANGE = "no_change", _("Nothing differs from the record")
+        COALESCED = "coalesced", _("Joined to the last request for that address")
+
+    ticket = models.OneToOneField(
+        Ticket, on_delete=models.CASCADE, related_name="anonymous_request"
+    )
+    actor = models.CharField(max_length=150)
+    # The address typed as the email on record (cleared once it matched nobody).
+    email = models.CharField(max_length=254, blank=True)
+    # modify_info: the validated new values by field; opt_out: the lists asked for.
+    changes = models.JSONField(default=dict, blank=True)
+    lists = models.JSONField(default=list, blank=True)
+    note = models.TextField(blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, blank=True)
+    coalesced_with = models.ForeignKey(
+        Ticket, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                name="anonymous_request_due",
+                condition=models.Q(processed_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}:{self.outcome or 'pending'}"
+
+
 class ActionLogImmutableError(Exception):
     """The audit log is append-only."""
 

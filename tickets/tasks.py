@@ -81,3 +81,23 @@ def password_resend_sweep() -> int:
     from tickets.services import password_resend_requeue_due
 
     return password_resend_requeue_due()
+
+
+@shared_task(name="tickets.anonymous_request_process", acks_late=True)
+def anonymous_request_process(*, ticket_id: int) -> str:
+    """Look up the record an anonymous request names and go on with its flow.
+
+    Idempotent by state guard: the service acts only while the request row is unprocessed,
+    under its lock.
+    """
+    from tickets.services import anonymous_request_process as anonymous_request_process_service
+
+    return anonymous_request_process_service(ticket_id=ticket_id)
+
+
+@shared_task(name="tickets.anonymous_requests_sweep", acks_late=True)
+def anonymous_requests_sweep() -> int:
+    """Queue anonymous requests whose lookup task was lost; idempotent by the state guard."""
+    from tickets.services import anonymous_requests_requeue_due
+
+    return anonymous_requests_requeue_due()

@@ -9,10 +9,11 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts.models import Customer
-from helpdesk.exceptions import ApplicationError, RateLimited, TransitionNotAllowed
+from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tests.factories import TicketFactory
 from tests.pages import comparable
 from tests.tickets.verification_helpers import (
+    anonymous_lookups,
     deliver_outbox,
     html_part,
     link_token,
@@ -20,7 +21,15 @@ from tests.tickets.verification_helpers import (
     verification_mail,
 )
 from tickets import services
-from tickets.models import ActionLog, FieldChange, Message, Notification, Ticket, Verification
+from tickets.models import (
+    ActionLog,
+    AnonymousRequest,
+    FieldChange,
+    Message,
+    Notification,
+    Ticket,
+    Verification,
+)
 from tickets.redaction import CARD_NOTICE
 
 S = Ticket.Status
@@ -33,7 +42,7 @@ CYRILLIC_A_DOMAIN = "alice@ex\u0430mple.test"
 
 
 def anonymous_request(email="alice@example.test", changes=None, note=""):
-    return services.request_modify(
+    ticket = services.request_modify(
         email=email,
         customer=None,
         changes=changes or {"phone": "+60 12-345 6789"},
@@ -42,6 +51,9 @@ def anonymous_request(email="alice@example.test", changes=None, note=""):
         actor="anonymous",
         channel=Ticket.Channel.API,
     )
+    anonymous_lookups()  # what the worker does next
+    ticket.refresh_from_db()
+    return ticket
 
 
 def confirm(ticket, template="verify_request"):
@@ -94,7 +106,9 @@ def test_an_unknown_email_gets_the_same_answer_and_nothing_is_sent(alice, typed,
     assert known.status_code == unknown.status_code == 202
     assert set(known.json()) == set(unknown.json()) == {"reference", "status"}
     assert known.json()["status"] == unknown.json()["status"] == "awaiting_verification"
+    assert anonymous_lookups() == ["link_sent", "no_record"]  # the worker's half
     ticket = Ticket.objects.get(reference=unknown.json()["reference"])
+    assert ticket.anonymous_request.email == ""  # nothing typed is kept
     assert ticket.customer is None
     assert ticket.contact_email == ""
     assert not ticket.verifications.exists()
@@ -428,12 +442,22 @@ def test_an_owner_asking_for_what_is_already_held_gets_a_400(alice):
 
 
 @pytest.mark.django_db
-def test_requests_are_rate_limited_per_email(alice, settings):
+def test_past_the_per_address_limit_requests_are_coalesced_never_refused(alice, settings):
+    # given two links already mailed to Alice within the hour
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "request_per_email": (2, 3600)}
-    for typed in ("alice@example.test", "ALICE@example.test"):
-        anonymous_request(email=typed)
-    with pytest.raises(RateLimited):
-        anonymous_request(email="Alice@Example.test")
+    anonymous_request(email="alice@example.test", changes={"city": "Ipoh"})
+    second = anonymous_request(email="ALICE@example.test")
+
+    # when a third request names her address
+    third = anonymous_request(email="Alice@Example.test")
+
+    # then it is accepted like any other (no 429 naming the address), mails no third link,
+    # and is joined to the last request that mailed one
+    assert third.status == S.AWAITING_VERIFICATION
+    assert not third.verifications.exists() and not third.notifications.exists()
+    assert third.anonymous_request.outcome == "coalesced"
+    assert third.anonymous_request.coalesced_with == second
+    assert Notification.objects.filter(template="verify_request").count() == 2
 
 
 # --- card numbers and escaping ---
@@ -457,6 +481,7 @@ def test_a_card_number_never_reaches_the_database_the_mail_or_the_logs(
         },
         format="json",
     )
+    anonymous_lookups()
     ticket = Ticket.objects.get(reference=response.json()["reference"])
     confirm(ticket)
     alice.refresh_from_db()
@@ -478,6 +503,7 @@ def test_a_card_number_never_reaches_the_database_the_mail_or_the_logs(
         *FieldChange.objects.values_list("old_value", "new_value"),
         *ActionLog.objects.values_list("details", flat=True),
         *Notification.objects.values_list("context", "recipient"),
+        *AnonymousRequest.objects.values_list("changes", "note"),
         *Customer.objects.values_list(*services.MODIFY_FIELDS),
     ]
     text = repr(stored) + "".join(m.body + html_part(m) + m.subject for m in sent) + caplog.text

@@ -8,7 +8,12 @@ from rest_framework.test import APIClient
 
 from accounts.models import Customer
 from tests.factories import CustomerFactory
-from tests.tickets.verification_helpers import deliver_outbox, html_part, link_token
+from tests.tickets.verification_helpers import (
+    anonymous_lookups,
+    deliver_outbox,
+    html_part,
+    link_token,
+)
 from tickets import services
 from tickets.models import ActionLog, Notification, Ticket
 
@@ -222,6 +227,9 @@ def test_api_opt_out_for_the_email_on_record_applies_once_the_link_is_confirmed(
     assert set(response.json()) == {"reference"}
     ticket = Ticket.objects.get(reference=response.json()["reference"])
     assert ticket.status == S.AWAITING_VERIFICATION
+    assert not notifications("verify_request").exists()  # the worker looks the address up
+    assert anonymous_lookups() == ["link_sent"]
+    assert ticket.anonymous_request.lists == ["product_mailings"]  # what confirming applies
     verify = notifications("verify_request").get()
     assert verify.recipient == "alice@example.test"
     alice.refresh_from_db()
@@ -261,17 +269,33 @@ def test_api_opt_out_refuses_an_unknown_list_with_a_400(db):
     assert not Ticket.objects.exists()
 
 
-def test_api_opt_out_is_rate_limited_per_email(alice):
-    # given the per-email limit (5 an hour)
+def test_api_opt_out_past_the_per_email_limit_is_coalesced_not_refused(alice):
+    # given the per-email limit (5 links an hour) used up by requests from five clients
     api = APIClient()
     body = {"email": "alice@example.test", "lists": ["product_mailings"]}
     for index in range(5):
         api.post(API_URL, body, format="json", REMOTE_ADDR=f"10.0.0.{index}")
+    anonymous_lookups()
     # when a sixth request comes, from yet another client
     response = api.post(API_URL, body, format="json", REMOTE_ADDR="10.0.0.99")
-    # then it is refused with Retry-After
-    assert response.status_code == 429
-    assert int(response["Retry-After"]) > 0
+    # then it gets the same 202 (no 429 naming the address) and no sixth link is mailed
+    assert response.status_code == 202 and "Retry-After" not in response
+    assert anonymous_lookups() == ["coalesced"]
+    assert notifications("verify_request", "alice@example.test").count() == 5
+    sixth = Ticket.objects.get(reference=response.json()["reference"])
+    assert sixth.anonymous_request.coalesced_with == opt_out_tickets(alice).first()
+
+
+def test_api_opt_out_is_still_limited_per_client_with_retry_after(alice, settings):
+    # given the per-client limit
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "request_per_client": (2, 3600)}
+    api = APIClient()
+    body = {"email": "nobody@example.test", "lists": ["product_mailings"]}
+    statuses = [api.post(API_URL, body, format="json").status_code for _ in range(3)]
+    # then the client, not the address, is refused, with Retry-After
+    response = api.post(API_URL, body, format="json")
+    assert statuses == [202, 202, 429]
+    assert response.status_code == 429 and int(response["Retry-After"]) > 0
 
 
 def test_portal_opt_out_form_shows_the_done_page_with_the_reference(client, alice):
@@ -283,6 +307,7 @@ def test_portal_opt_out_form_shows_the_done_page_with_the_reference(client, alic
     )
     # then the done page shows the reference and a link went to the address on record
     assert response.status_code == 200
+    anonymous_lookups()
     ticket = opt_out_tickets(alice).get()
     assert ticket.reference in response.content.decode()
     assert notifications("verify_request", "alice@example.test").exists()

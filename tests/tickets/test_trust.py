@@ -320,10 +320,12 @@ def _attempt(action, ticket, agent, supervisor):
 )
 @given(steps=st.lists(st.sampled_from(ACTIONS), min_size=1, max_size=12), seed=st.integers(0, 9))
 def test_no_customer_field_changes_without_a_verified_request_and_its_audit_row(
-    alice, agent, supervisor, steps, seed
+    alice, agent, supervisor, settings, steps, seed
 ):
     # given: one request its owner may verify along the way, one nobody ever verifies
     cache.clear()  # the rate limits count every example's requests otherwise
+    # The examples share the database: links of earlier examples would coalesce these.
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "request_per_email": (10**6, 3600)}
     rng = random.Random(seed)
     changes = rng.choice(
         [{"phone": PHONE}, {"full_name": "Mallory"}, {"city": "Ipoh", "full_name": "Mallory"}]

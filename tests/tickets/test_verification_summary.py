@@ -5,6 +5,7 @@ import json
 import pytest
 
 from tests.tickets.verification_helpers import (
+    anonymous_lookups,
     deliver_outbox,
     html_part,
     link_token,
@@ -29,7 +30,7 @@ CHANGES = {
 
 
 def anonymous_request(changes=None):
-    return services.request_modify(
+    ticket = services.request_modify(
         email="alice@example.test",
         customer=None,
         changes=changes or CHANGES,
@@ -38,6 +39,9 @@ def anonymous_request(changes=None):
         actor="anonymous",
         channel=Ticket.Channel.PORTAL,
     )
+    anonymous_lookups()  # what the worker does next
+    ticket.refresh_from_db()
+    return ticket
 
 
 # --- the summary ---

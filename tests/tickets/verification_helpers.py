@@ -5,7 +5,7 @@ import re
 from django.core import mail
 
 from tickets import services
-from tickets.models import Notification, Ticket
+from tickets.models import AnonymousRequest, Notification, Ticket
 
 
 def link_token(notification: Notification) -> str:
@@ -20,6 +20,15 @@ def link_token(notification: Notification) -> str:
         ]
         link = re.search(r"https?://\S+/verify/[^/\s]+/", sent[-1].body).group()
     return link.rstrip("/").rsplit("/", 1)[-1]
+
+
+def anonymous_lookups() -> list[str]:
+    """Do what the worker does for every anonymous request still to look up; the outcomes."""
+    pending = AnonymousRequest.objects.filter(processed_at__isnull=True).order_by("pk")
+    return [
+        services.anonymous_request_process(ticket_id=ticket_id)
+        for ticket_id in pending.values_list("ticket_id", flat=True)
+    ]
 
 
 def verification_mail(ticket: Ticket, template: str = "verify_request") -> Notification:

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 
-from tickets.models import ActionLog, Ticket, Verification
+from tickets.models import AnonymousRequest, Ticket, Verification
 from tickets.redaction import REDACTED
 from tickets.services.modify import MODIFY_FIELD_LABELS, MODIFY_LOW_RISK, MODIFY_SENSITIVE
 from tickets.services.opt_out import OPT_OUT_LIST_LABELS
@@ -91,13 +91,9 @@ def _modify_summary(ticket: Ticket) -> dict[str, Any]:
 
 
 def _opt_out_lists(ticket: Ticket) -> list[str]:
-    requested = (
-        ActionLog.objects.filter(ticket=ticket, action="optout.requested")
-        .order_by("-sequence")
-        .values_list("details", flat=True)
-        .first()
+    asked = (
+        AnonymousRequest.objects.filter(ticket=ticket).values_list("lists", flat=True).first() or []
     )
-    asked = (requested or {}).get("lists") or []
     return [label for name, label in OPT_OUT_LIST_LABELS.items() if name in asked]
 
 

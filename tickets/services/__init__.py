@@ -19,6 +19,10 @@ Where one flow hands over to another (a confirmed link, a bounced notice), the c
 flow by the ticket kind or notification template and imports it inside the function.
 """
 
+from tickets.services.anonymous import (
+    anonymous_request_process,
+    anonymous_requests_requeue_due,
+)
 from tickets.services.disclosure import customer_export, disclosure_record
 from tickets.services.inbound_email import inbound_email_receive
 from tickets.services.lifecycle import (
@@ -113,6 +117,8 @@ __all__ = [
     "PasswordResendRetry",
     "TicketActions",
     "UnsubscribeLinkOld",
+    "anonymous_request_process",
+    "anonymous_requests_requeue_due",
     "customer_export",
     "disclosure_record",
     "inbound_email_receive",

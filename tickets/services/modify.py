@@ -26,8 +26,20 @@ from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import customer_lock, ticket_lock
-from tickets.models import OPEN_STATUS_VALUES, FieldChange, Ticket, Verification
+from tickets.models import (
+    OPEN_STATUS_VALUES,
+    AnonymousRequest,
+    FieldChange,
+    Message,
+    Ticket,
+    Verification,
+)
 from tickets.redaction import REDACTED, contains_card_number, redact_card_numbers
+from tickets.services.anonymous import (
+    anonymous_request_coalesce_with,
+    anonymous_request_limits,
+    anonymous_request_store,
+)
 from tickets.services.freeze import ACCOUNT_FROZEN, account_is_frozen, freeze_link_issue
 from tickets.services.lifecycle import ticket_create
 from tickets.services.outbox import notification_queue
@@ -267,13 +279,13 @@ def request_modify(
     whether or not it exists. Raises ValidationError keyed `email` (the address given) or
     `changes` (each error's code names the field).
     """
-    rate_limit_hit(scope="request_per_client", key=client_key)
     if customer is None:
+        anonymous_request_limits(client_key=client_key)
         email = (email or "").strip()
         if "@" not in email or len(email) > 254 or CONTROL_CHARACTERS.search(email):
             raise ValidationError({"email": [gettext(MODIFY_EMAIL_ON_RECORD)]})
-        rate_limit_hit(scope="request_per_email", key=email_canonical(email))
     else:
+        rate_limit_hit(scope="request_per_client", key=client_key)
         rate_limit_hit(scope="request_per_email", key=email_canonical(customer.email))
     cleaned = _modify_validate(changes, _customer_values(customer) if customer else None)
     note = _clean_note(note)
@@ -295,32 +307,53 @@ def request_modify(
         _modify_changes_record(ticket, customer, diff, actor)
         _modify_after_verified(ticket, actor)
         return ticket
-    # No customer: `email` was cleaned to a string above.
-    owner = customer_get_by_email(email=cast(str, email))
-    diff = {f: v for f, v in cleaned.items() if owner and v != getattr(owner, f)}
-    if owner is None or not diff:
-        # The same answer as for a real request, but nothing is kept or sent: it just expires.
-        return ticket_create(
-            kind=Ticket.Kind.MODIFY_INFO,
-            subject=MODIFY_SUBJECT,
-            actor=actor,
-            channel=channel,
-            status=S.AWAITING_VERIFICATION,
-        )
+    # Anonymous: the same rows whether or not the address is on record; the worker looks it
+    # up (modify_anonymous_continue).
     ticket = ticket_create(
         kind=Ticket.Kind.MODIFY_INFO,
         subject=MODIFY_SUBJECT,
         actor=actor,
-        customer=owner,
-        # The record, not what was typed: reject notices and replies go here.
-        contact_email=owner.email,
-        body=note,
         channel=channel,
         status=S.AWAITING_VERIFICATION,
     )
-    _modify_changes_record(ticket, owner, diff, actor)
-    verification_start(ticket=ticket, send_to=owner.email)
+    anonymous_request_store(
+        ticket=ticket, actor=actor, email=cast(str, email), changes=cleaned, note=note
+    )
     return ticket
+
+
+def modify_anonymous_continue(*, ticket: Ticket, request: AnonymousRequest) -> str:
+    """The worker's half of an anonymous change request, on the locked ticket.
+
+    Finds the customer with the email on record given; records the changes and the note on
+    the ticket and mails the link to that address. Past the per-address limit no link is
+    mailed: the ticket is joined to the last request that mailed one (and expires).
+    """
+    owner = customer_get_by_email(email=request.email)
+    if owner is None:
+        return AnonymousRequest.Outcome.NO_RECORD
+    diff = {f: v for f, v in request.changes.items() if v != getattr(owner, f, v)}
+    if not diff:
+        return AnonymousRequest.Outcome.NO_CHANGE
+    last = anonymous_request_coalesce_with(customer=owner, now=timezone.now())
+    if last is not None:
+        request.coalesced_with = last
+        return AnonymousRequest.Outcome.COALESCED
+    ticket.customer = owner
+    # The record, not what was typed: reject notices and replies go here.
+    ticket.contact_email = owner.email
+    ticket.language = owner.language
+    ticket.save(update_fields=["customer", "contact_email", "language", "updated_at"])
+    if request.note:
+        Message.objects.create(
+            ticket=ticket,
+            author=Message.Author.CUSTOMER,
+            body=request.note,
+            channel=ticket.channel,
+        )
+    _modify_changes_record(ticket, owner, diff, request.actor)
+    verification_start(ticket=ticket, send_to=owner.email)
+    return AnonymousRequest.Outcome.LINK_SENT
 
 
 def _modify_pending(ticket: Ticket) -> list[FieldChange]:

@@ -12,15 +12,20 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import Customer
-from accounts.selectors import customer_get_by_email, email_canonical
+from accounts.selectors import customer_get_by_email
 from helpdesk.exceptions import ApplicationError
-from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import customer_lock
-from tickets.models import ActionLog, Notification, Ticket
+from tickets.models import AnonymousRequest, Notification, Ticket
+from tickets.services.anonymous import (
+    anonymous_request_coalesce_with,
+    anonymous_request_limits,
+    anonymous_request_store,
+)
 from tickets.services.lifecycle import ticket_create
 from tickets.services.outbox import notification_queue
 from tickets.services.shared import CONTROL_CHARACTERS, ticket_move
@@ -193,44 +198,55 @@ def preferences_update(
 def request_opt_out(
     *, email: str, lists: list[str], client_key: str, actor: Actor, channel: str
 ) -> Ticket:
-    """Log an opt-out asked for without a login; a link goes to the email on record.
+    """Log an opt-out asked for without a login; the worker mails a link to the email on record.
 
-    The answer is the same whether or not the address is on record; for an unknown address
-    nothing is sent and the ticket simply expires. Raises ValidationError keyed `email` or
-    `lists`, RateLimited past the request limits.
+    The request does the same work whether or not the address is on record (the ticket, its
+    audit row, the request row, one task); `opt_out_anonymous_continue` looks it up. Raises
+    ValidationError keyed `email` or `lists`, RateLimited past the per-client or global limit.
     """
-    rate_limit_hit(scope="request_per_client", key=client_key)
+    anonymous_request_limits(client_key=client_key)
     email = email.strip() if isinstance(email, str) else ""
     if "@" not in email or len(email) > 254 or CONTROL_CHARACTERS.search(email):
         raise ValidationError({"email": [gettext(OPT_OUT_EMAIL_INVALID)]})
     names = _opt_out_lists_clean(lists)
-    rate_limit_hit(scope="request_per_email", key=email_canonical(email))
-    owner = customer_get_by_email(email=email)
     ticket = ticket_create(
         kind=Ticket.Kind.OPT_OUT,
         subject=OPT_OUT_SUBJECT,
         actor=actor,
-        customer=owner,
-        # The record, not what was typed: the confirmation goes there.
-        contact_email=owner.email if owner else "",
         channel=channel,
         status=S.AWAITING_VERIFICATION,
+        details={"lists": names},
     )
-    audit_record(actor=actor, action="optout.requested", ticket=ticket, details={"lists": names})
-    if owner is not None:
-        verification_start(ticket=ticket, send_to=owner.email)
+    anonymous_request_store(ticket=ticket, actor=actor, email=email, lists=names)
     return ticket
+
+
+def opt_out_anonymous_continue(*, ticket: Ticket, request: AnonymousRequest) -> str:
+    """The worker's half of an anonymous opt-out, on the locked ticket: mail the link.
+
+    Nothing is sent for an address not on record (the ticket expires); past the per-address
+    limit the ticket is joined to the last request that mailed a link.
+    """
+    owner = customer_get_by_email(email=request.email)
+    if owner is None:
+        return AnonymousRequest.Outcome.NO_RECORD
+    last = anonymous_request_coalesce_with(customer=owner, now=timezone.now())
+    if last is not None:
+        request.coalesced_with = last
+        return AnonymousRequest.Outcome.COALESCED
+    ticket.customer = owner
+    # The record, not what was typed: the confirmation goes there.
+    ticket.contact_email = owner.email
+    ticket.language = owner.language
+    ticket.save(update_fields=["customer", "contact_email", "language", "updated_at"])
+    verification_start(ticket=ticket, send_to=owner.email)
+    return AnonymousRequest.Outcome.LINK_SENT
 
 
 def opt_out_verified(*, ticket: Ticket, actor: Actor) -> None:
     """The requester proved they read the email on record: stop the mailings asked for."""
-    requested = (
-        ActionLog.objects.filter(ticket=ticket, action="optout.requested")
-        .order_by("-sequence")
-        .first()
-    )
-    asked = (requested.details.get("lists") or []) if requested else []
-    names = [name for name in asked if name in OPT_OUT_LISTS]
+    request = AnonymousRequest.objects.filter(ticket=ticket).first()
+    names = [name for name in (request.lists if request else []) if name in OPT_OUT_LISTS]
     if ticket.customer_id is None or not names:
         return
     # The ticket is locked already; the customer comes second, as everywhere else.

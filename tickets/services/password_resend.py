@@ -1,6 +1,7 @@
 """Password resend through the OpenSRS reseller API."""
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from django.conf import settings
@@ -25,10 +26,10 @@ from domains.opensrs import (
 )
 from domains.services import domain_contacts_refresh_queue
 from domains.validators import domain_name_bare, normalize_domain_name
-from helpdesk.ratelimit import rate_limit_hit, rate_limit_hits
+from helpdesk.ratelimit import rate_limit_hits
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import ticket_lock
-from tickets.models import ActionLog, Message, Notification, Ticket
+from tickets.models import Message, Notification, PasswordResend, Ticket
 from tickets.services.lifecycle import ticket_create
 from tickets.services.outbox import notification_queue, notification_task
 from tickets.services.shared import PUBLISH_BATCH, tasks_publish, ticket_move
@@ -62,6 +63,8 @@ RESEND_NOTE_AUTH = (
 RESEND_NOTE_REFUSED = "OpenSRS refused the request ({error}); nothing was sent."
 _RESEND_SEND_MARK = "opensrs.send_password"
 _RESEND_REFERRABLE = (S.OPEN, S.RESOLVED)
+Stage = PasswordResend.Stage
+Outcome = PasswordResend.Outcome
 
 
 class PasswordResendRetry(Exception):
@@ -87,19 +90,22 @@ def _password_resend_task(ticket_id: int) -> tuple[Any, dict[str, Any]]:
 
 
 def password_resend_requeue_due(*, batch_size: int = 200) -> int:
-    """Queue the OpenSRS work of resend tickets whose task never ran (broker down at commit).
+    """Queue the OpenSRS work of resend tickets whose task was lost (broker down at commit).
 
-    Only tickets with no OpenSRS call on record are picked, so a ticket waiting for a retry
-    is never worked twice at once.
+    A resend is picked once its next try is older than the sweep delay: a task waiting for
+    its retry is not due yet, and one running twice asks OpenSRS once (the stage guard).
     """
     cutoff = timezone.now() - settings.NOTIFICATION_SWEEP_AFTER
-    untouched = (
-        Ticket.objects.filter(kind=Ticket.Kind.RESEND_PASSWORD, status=S.NEW, created_at__lt=cutoff)
-        .exclude(events__action__startswith="opensrs.")
-        .order_by("created_at")
-        .values_list("pk", flat=True)[:batch_size]
+    due = list(
+        PasswordResend.objects.filter(
+            outcome=Outcome.NONE,
+            next_try_at__lt=cutoff,
+            stage__in=(Stage.PENDING, Stage.NOT_SENT),
+            ticket__status=S.NEW,
+        )
+        .order_by("next_try_at")
+        .values_list("ticket_id", flat=True)[:batch_size]
     )
-    due = list(untouched)
     for start in range(0, len(due), PUBLISH_BATCH):
         batch = due[start : start + PUBLISH_BATCH]
         tasks_publish(
@@ -108,13 +114,6 @@ def password_resend_requeue_due(*, batch_size: int = 200) -> int:
             sweep=True,
         )
     return len(due)
-
-
-def _notification_queue_once(*, key: str, **kwargs: Any) -> Notification | None:
-    """Queue a notification unless one with this idempotency key already exists."""
-    if Notification.objects.filter(idempotency_key=key).exists():
-        return None
-    return notification_queue(key=key, **kwargs)
 
 
 @transaction.atomic
@@ -136,9 +135,12 @@ def request_password_resend(
     try:
         name = normalize_domain_name(domain if isinstance(domain, str) else "")
     except ValidationError:
-        rate_limit_hit(scope="request_per_client", key=client_key)
-        raise ValidationError({"domain": [gettext(RESEND_INVALID_DOMAIN)]}) from None
-    rate_limit_hits(("request_per_client", client_key), ("resend_per_domain", name))
+        name = ""
+    # Per client and in all, never per domain: past the domain limits a request is coalesced
+    # by the worker, so nobody can lock a domain's owner out.
+    rate_limit_hits(("request_per_client", client_key), ("request_global", "all"))
+    if not name:
+        raise ValidationError({"domain": [gettext(RESEND_INVALID_DOMAIN)]})
     contact_email = (contact_email or "").strip()
     if contact_email:
         try:
@@ -146,11 +148,12 @@ def request_password_resend(
         except ValidationError:
             raise ValidationError({"contact_email": [gettext(RESEND_INVALID_EMAIL)]}) from None
     display = _domain_display(name)
+    # Nothing is looked up here (not even whether the domain is ours): the worker does that,
+    # so the answer takes the same time for every domain.
     ticket = ticket_create(
         kind=Ticket.Kind.RESEND_PASSWORD,
         subject=RESEND_SUBJECT.format(domain=display),
         actor=actor,
-        domain=Domain.objects.filter(name=name).first(),
         contact_email=contact_email,
         requested_domain=name,
         channel=channel,
@@ -158,6 +161,7 @@ def request_password_resend(
         language=language,
         details={"domain": name},
     )
+    PasswordResend.objects.create(ticket=ticket, domain_name=name, next_try_at=ticket.created_at)
     tasks = [_password_resend_task(ticket.pk)]
     if contact_email:
         received = notification_queue(
@@ -223,15 +227,16 @@ def _resend_note(locked: Ticket, body: str) -> None:
     )
 
 
-def _resend_send_stage(ticket: Ticket) -> str:
-    """The last recorded SEND_PASSWORD stage for a ticket ("" when it was never attempted)."""
-    row = (
-        ActionLog.objects.filter(ticket=ticket, action=_RESEND_SEND_MARK)
-        .order_by("-sequence")
-        .values_list("details", flat=True)
-        .first()
-    )
-    return str(row.get("stage", "")) if isinstance(row, dict) else ""
+def _resend_state(ticket_id: int, *, lock: bool = False) -> PasswordResend:
+    """The resend row of a ticket (locked with `lock`; the ticket is locked first)."""
+    rows = PasswordResend.objects.select_for_update() if lock else PasswordResend.objects
+    return rows.get(ticket_id=ticket_id)
+
+
+def _resend_set(state: PasswordResend, **fields: Any) -> None:
+    for name, value in fields.items():
+        setattr(state, name, value)
+    state.save(update_fields=[*fields, "updated_at"])
 
 
 def _resend_locked_new(ticket_id: int) -> Ticket | None:
@@ -252,6 +257,7 @@ def _resend_to_staff(
         return "skipped"
     audit_record(actor="worker", action=action, ticket=locked, details=details)
     _resend_note(locked, note)
+    _resend_set(_resend_state(ticket_id, lock=True), outcome=Outcome.TO_STAFF)
     ticket_move(locked, to=S.OPEN, actor="worker", reason=reason)
     return "to_staff"
 
@@ -267,6 +273,7 @@ def _resend_unknown_domain(ticket_id: int) -> str:
         ticket=locked,
         details={"domain": locked.requested_domain},
     )
+    _resend_set(_resend_state(ticket_id, lock=True), outcome=Outcome.UNKNOWN_DOMAIN)
     ticket_move(locked, to=S.RESOLVED, actor="worker", reason="domain not in our OpenSRS account")
     return "unknown_domain"
 
@@ -277,7 +284,12 @@ def _resend_transient(ticket_id: int, exc: OpenSRSError, *, stage: str) -> str:
         locked = _resend_locked_new(ticket_id)
         if locked is None:
             return "skipped"
-        attempt = ActionLog.objects.filter(ticket=locked, action="resend.opensrs_error").count() + 1
+        state = _resend_state(ticket_id, lock=True)
+        attempt = state.attempts + 1
+        countdown = min(600, 30 * 2 ** (attempt - 1))
+        _resend_set(
+            state, attempts=attempt, next_try_at=timezone.now() + timedelta(seconds=countdown)
+        )
         audit_record(
             actor="worker",
             action="resend.opensrs_error",
@@ -293,7 +305,7 @@ def _resend_transient(ticket_id: int, exc: OpenSRSError, *, stage: str) -> str:
             )
     if attempt >= PASSWORD_RESEND_MAX_TRIES:
         return password_resend_give_up(ticket_id=ticket_id, error=str(exc))
-    raise PasswordResendRetry(min(600, 30 * 2 ** (attempt - 1)), str(exc))
+    raise PasswordResendRetry(countdown, str(exc))
 
 
 def _resend_domain_refresh(locked: Ticket, email: str) -> Domain:
@@ -343,27 +355,63 @@ def _email_deliverable(email: str) -> bool:
 
 
 def _resend_refer(locked: Ticket, *, reason: str) -> None:
-    """Move a locked resend ticket to referred and mail the public direct-request instructions."""
+    """Move a locked resend ticket to referred, for staff.
+
+    Nothing more is mailed to the typed contact address: its acknowledgement already said what
+    to do when no reset arrives (the direct request to OpenSRS), in the same words for every
+    domain, so it never learns that a domain is ours or that its address bounces.
+    """
     ticket_move(locked, to=S.REFERRED, actor="worker", reason=reason)
     audit_record(actor="worker", action="resend.referred", ticket=locked, details={"why": reason})
-    if locked.contact_email:
-        _notification_queue_once(
-            key=f"password_resend_referred:{locked.reference}",
-            ticket=locked,
-            template="password_resend_referred",
-            recipient=locked.contact_email,
-            context={
-                "domain": _domain_display(locked.requested_domain or str(locked.domain or "")),
-                "direct_request_url": settings.OPENSRS_DIRECT_REQUEST_URL,
-            },
-        )
+    PasswordResend.objects.filter(ticket_id=locked.pk).update(
+        outcome=Outcome.REFERRED, updated_at=timezone.now()
+    )
+
+
+def _resend_last_reset(name: str, now: datetime) -> PasswordResend | None:
+    """The last reset asked for `name` when one more now would pass the per-domain limits."""
+    asked = PasswordResend.objects.filter(domain_name=name, asked_at__isnull=False)
+    for scope in ("resend_per_domain", "resend_per_domain_day"):
+        limit, seconds = settings.RATE_LIMITS[scope]
+        if asked.filter(asked_at__gt=now - timedelta(seconds=seconds)).count() >= limit:
+            return asked.order_by("-asked_at", "-pk").first()
+    return None
+
+
+@transaction.atomic
+def _resend_coalesce(ticket_id: int, last: PasswordResend) -> str:
+    """Answer a request past the domain's limits with the last reset: no OpenSRS call, no mail."""
+    locked = _resend_locked_new(ticket_id)
+    if locked is None:
+        return "skipped"
+    _resend_set(
+        _resend_state(ticket_id, lock=True),
+        outcome=Outcome.COALESCED,
+        coalesced_with_id=last.ticket_id,
+    )
+    audit_record(
+        actor="worker",
+        action="resend.coalesced",
+        ticket=locked,
+        details={"domain": locked.requested_domain, "with": last.ticket.reference},
+    )
+    ticket_move(
+        locked,
+        to=S.RESOLVED,
+        actor="worker",
+        reason=f"a reset for this domain was sent recently ({last.ticket.reference})",
+    )
+    return "coalesced"
 
 
 @transaction.atomic
 def _resend_prepare(ticket_id: int, owner_email: str) -> tuple[str, Ticket | None]:
     """Refresh the record and either refer the ticket or mark SEND_PASSWORD as started."""
     locked = _resend_locked_new(ticket_id)
-    if locked is None or _resend_send_stage(locked) not in ("", "not_sent"):
+    if locked is None:
+        return "skipped", None
+    state = _resend_state(ticket_id, lock=True)
+    if state.stage not in (Stage.PENDING, Stage.NOT_SENT):
         return "skipped", None
     domain = _resend_domain_refresh(locked, owner_email)
     if domain.registrant_email_status == Domain.EmailStatus.BOUNCING:
@@ -372,7 +420,14 @@ def _resend_prepare(ticket_id: int, owner_email: str) -> tuple[str, Ticket | Non
     if not _email_deliverable(owner_email):
         _resend_refer(locked, reason="the registration record has no usable email address")
         return "referred", None
+    # Counted again under the domain's lock (taken by the refresh): two workers for one
+    # domain cannot both pass the limits.
+    now = timezone.now()
+    last = _resend_last_reset(locked.requested_domain, now)
+    if last is not None:
+        return "coalesce", None
     # Committed before the call: a redelivered task that finds it never calls OpenSRS again.
+    _resend_set(state, stage=Stage.STARTED, asked_at=now)
     audit_record(
         actor="worker",
         action=_RESEND_SEND_MARK,
@@ -385,6 +440,7 @@ def _resend_prepare(ticket_id: int, owner_email: str) -> tuple[str, Ticket | Non
 @transaction.atomic
 def _resend_record_stage(ticket_id: int, stage: str, details: dict[str, Any]) -> None:
     locked = ticket_lock(pk=ticket_id)
+    _resend_set(_resend_state(ticket_id, lock=True), stage=stage)
     audit_record(
         actor="worker", action=_RESEND_SEND_MARK, ticket=locked, details={"stage": stage, **details}
     )
@@ -394,6 +450,8 @@ def _resend_record_stage(ticket_id: int, stage: str, details: dict[str, Any]) ->
 def _resend_finish(ticket_id: int, *, registrant_email: str, response_code: int) -> str:
     """SEND_PASSWORD succeeded: tell the registration address ourselves and resolve."""
     locked = ticket_lock(pk=ticket_id)
+    state = _resend_state(ticket_id, lock=True)
+    _resend_set(state, stage=Stage.SENT)
     audit_record(
         actor="worker",
         action=_RESEND_SEND_MARK,
@@ -402,6 +460,7 @@ def _resend_finish(ticket_id: int, *, registrant_email: str, response_code: int)
     )
     if locked.status != S.NEW:
         return "skipped"
+    _resend_set(state, outcome=Outcome.SENT)
     customer = locked.domain.customer if locked.domain else None
     notification_queue(
         ticket=locked,
@@ -443,6 +502,9 @@ def _resend_owner_contact(
         locked = ticket_lock(pk=ticket_id)
         locked.requested_domain = bare
         locked.save(update_fields=["requested_domain", "updated_at"])
+        PasswordResend.objects.filter(ticket_id=ticket_id).update(
+            domain_name=bare, updated_at=timezone.now()
+        )
         audit_record(
             actor="worker",
             action="resend.domain_resolved",
@@ -464,7 +526,8 @@ def password_resend_process(*, ticket_id: int) -> str:
     )
     if ticket is None:
         return "skipped"
-    if _resend_send_stage(ticket) == "started":
+    state = _resend_state(ticket_id)
+    if state.stage == Stage.STARTED:
         # An earlier delivery died between asking OpenSRS and recording the answer.
         return _resend_to_staff(
             ticket_id,
@@ -474,6 +537,9 @@ def password_resend_process(*, ticket_id: int) -> str:
             reason="SEND_PASSWORD outcome unknown",
         )
     name = ticket.requested_domain
+    last = _resend_last_reset(name, timezone.now())
+    if last is not None:
+        return _resend_coalesce(ticket_id, last)
     client = client_from_settings(audit_hook=_opensrs_audit_hook(ticket))
     try:
         name, owner = _resend_owner_contact(client, ticket_id, name)
@@ -499,12 +565,17 @@ def password_resend_process(*, ticket_id: int) -> str:
         )
 
     outcome, locked = _resend_prepare(ticket_id, owner.email)
+    if outcome == "coalesce":
+        last = _resend_last_reset(name, timezone.now())
+        if last is not None:
+            return _resend_coalesce(ticket_id, last)
+        return "skipped"
     if locked is None:
         return outcome
     try:
         reply = client.send_password(name, send_to="owner")
     except OpenSRSOutcomeUnknown as exc:
-        _resend_record_stage(ticket_id, "unknown", {"error": str(exc)[:500]})
+        _resend_record_stage(ticket_id, Stage.UNKNOWN, {"error": str(exc)[:500]})
         return _resend_to_staff(
             ticket_id,
             action="resend.outcome_unknown",
@@ -514,7 +585,7 @@ def password_resend_process(*, ticket_id: int) -> str:
         )
     except OpenSRSError as exc:
         # Every other typed error means OpenSRS did not send anything.
-        _resend_record_stage(ticket_id, "not_sent", {"code": exc.code, "error": str(exc)[:500]})
+        _resend_record_stage(ticket_id, Stage.NOT_SENT, {"code": exc.code, "error": str(exc)[:500]})
         if isinstance(exc, DomainNotInAccount):
             return _resend_unknown_domain(ticket_id)
         if isinstance(exc, OpenSRSTransientError):

@@ -1,0 +1,138 @@
+"""Requests made without a login: the same work for every address, the lookup in the worker.
+
+An anonymous change or opt-out request validates its input, counts the per-client and global
+limits, and writes its ticket, that ticket's audit row and an `AnonymousRequest` row (the
+outbox of the work still to do), then queues one task; whether the address is on record is
+not asked while the requester waits. The worker looks the customer up and continues the flow
+(`modify_anonymous_continue`, `opt_out_anonymous_continue`), or keeps nothing of what was
+typed when nobody has that address.
+"""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Customer
+from helpdesk.ratelimit import rate_limit_hits
+from tickets.audit import Actor, actor_label
+from tickets.lock_objects import ticket_lock
+from tickets.models import AnonymousRequest, Ticket, Verification
+from tickets.services.shared import PUBLISH_BATCH, tasks_publish
+
+Outcome = AnonymousRequest.Outcome
+
+
+def anonymous_request_limits(*, client_key: str) -> None:
+    """Count an anonymous request per client and in all; RateLimited (429) past either.
+
+    There is no limit per address here: it would refuse a request because of whom it names.
+    """
+    rate_limit_hits(("request_per_client", client_key), ("request_global", "all"))
+
+
+def _anonymous_request_task(ticket_id: int) -> tuple[Any, dict[str, Any]]:
+    from tickets.tasks import anonymous_request_process as anonymous_request_task
+
+    return anonymous_request_task, {"ticket_id": ticket_id}
+
+
+def anonymous_request_store(
+    *,
+    ticket: Ticket,
+    actor: Actor,
+    email: str,
+    changes: dict[str, str] | None = None,
+    lists: list[str] | None = None,
+    note: str = "",
+) -> AnonymousRequest:
+    """Keep what an anonymous request asked for and queue its lookup once the caller commits."""
+    row = AnonymousRequest.objects.create(
+        ticket=ticket,
+        actor=actor_label(actor),
+        email=email,
+        changes=changes or {},
+        lists=lists or [],
+        note=note,
+    )
+    transaction.on_commit(
+        lambda: tasks_publish(
+            [_anonymous_request_task(ticket.pk)], what=f"anonymous request {ticket.reference}"
+        )
+    )
+    return row
+
+
+def anonymous_request_coalesce_with(*, customer: Customer, now: datetime) -> Ticket | None:
+    """The last request that mailed `customer` a link, when one more would pass the limit.
+
+    Counted from the links themselves (`Verification` rows to the email on record), over
+    change and opt-out requests together.
+    """
+    limit, seconds = settings.RATE_LIMITS["request_per_email"]
+    recent = Verification.objects.filter(
+        purpose=Verification.Purpose.REQUESTER,
+        ticket__customer=customer,
+        ticket__kind__in=(Ticket.Kind.MODIFY_INFO, Ticket.Kind.OPT_OUT),
+        created_at__gt=now - timedelta(seconds=seconds),
+    )
+    if recent.count() < limit:
+        return None
+    last = recent.select_related("ticket").order_by("-created_at", "-pk").first()
+    return last.ticket if last is not None else None
+
+
+@transaction.atomic
+def anonymous_request_process(*, ticket_id: int) -> str:
+    """Look up the record an anonymous request names and go on with its flow; at most once.
+
+    Idempotent by state guard: the row is locked and acted on only while `processed_at` is
+    empty. Returns the outcome (`link_sent`, `no_record`, `no_change`, `coalesced`) or
+    `skipped`.
+    """
+    if not AnonymousRequest.objects.filter(ticket_id=ticket_id, processed_at__isnull=True).exists():
+        return "skipped"
+    ticket = ticket_lock(pk=ticket_id)
+    row = AnonymousRequest.objects.select_for_update().get(ticket_id=ticket_id)
+    if row.processed_at is not None or ticket.status != Ticket.Status.AWAITING_VERIFICATION:
+        return "skipped"
+    # Imported here: both flows store their requests through this module.
+    if ticket.kind == Ticket.Kind.MODIFY_INFO:
+        from tickets.services.modify import modify_anonymous_continue
+
+        outcome = modify_anonymous_continue(ticket=ticket, request=row)
+    elif ticket.kind == Ticket.Kind.OPT_OUT:
+        from tickets.services.opt_out import opt_out_anonymous_continue
+
+        outcome = opt_out_anonymous_continue(ticket=ticket, request=row)
+    else:
+        outcome = Outcome.NO_RECORD
+    row.processed_at = timezone.now()
+    row.outcome = outcome
+    fields = ["processed_at", "outcome", "coalesced_with", "updated_at"]
+    if outcome in (Outcome.NO_RECORD, Outcome.NO_CHANGE):
+        # Nothing of what was typed is kept for an address we do not hold (or no change).
+        row.email, row.changes, row.note = "", {}, ""
+        fields += ["email", "changes", "note"]
+    row.save(update_fields=fields)
+    return str(outcome)
+
+
+def anonymous_requests_requeue_due(*, batch_size: int = 200) -> int:
+    """Queue the lookups whose task never ran (broker down at commit); the guard stops twins."""
+    cutoff = timezone.now() - settings.NOTIFICATION_SWEEP_AFTER
+    due = list(
+        AnonymousRequest.objects.filter(processed_at__isnull=True, created_at__lt=cutoff)
+        .order_by("created_at")
+        .values_list("ticket_id", flat=True)[:batch_size]
+    )
+    for start in range(0, len(due), PUBLISH_BATCH):
+        batch = due[start : start + PUBLISH_BATCH]
+        tasks_publish(
+            [_anonymous_request_task(pk) for pk in batch],
+            what=f"anonymous requests {batch[:5]}",
+            sweep=True,
+        )
+    return len(due)
