@@ -84,6 +84,24 @@ def anonymous_request_coalesce_with(*, customer: Customer, now: datetime) -> Tic
     return last.ticket if last is not None else None
 
 
+def anonymous_request_attach(*, ticket: Ticket, request: AnonymousRequest, owner: Customer) -> bool:
+    """Put the owner found on the locked ticket (True), or join the request to the last one.
+
+    Past the per-address limit the request is joined to the last one that mailed a link and
+    False is returned: nothing is mailed.
+    """
+    last = anonymous_request_coalesce_with(customer=owner, now=timezone.now())
+    if last is not None:
+        request.coalesced_with = last
+        return False
+    ticket.customer = owner
+    # The record, not what was typed: the link, notices and replies go here.
+    ticket.contact_email = owner.email
+    ticket.language = owner.language
+    ticket.save(update_fields=["customer", "contact_email", "language", "updated_at"])
+    return True
+
+
 @transaction.atomic
 def anonymous_request_process(*, ticket_id: int) -> str:
     """Look up the record an anonymous request names and go on with its flow; at most once.
@@ -128,11 +146,7 @@ def anonymous_requests_requeue_due(*, batch_size: int = 200) -> int:
         .order_by("created_at")
         .values_list("ticket_id", flat=True)[:batch_size]
     )
-    for start in range(0, len(due), PUBLISH_BATCH):
-        batch = due[start : start + PUBLISH_BATCH]
-        tasks_publish(
-            [_anonymous_request_task(pk) for pk in batch],
-            what=f"anonymous requests {batch[:5]}",
-            sweep=True,
-        )
+    tasks = [_anonymous_request_task(pk) for pk in due]
+    for start in range(0, len(tasks), PUBLISH_BATCH):
+        tasks_publish(tasks[start : start + PUBLISH_BATCH], what="anonymous requests", sweep=True)
     return len(due)

@@ -36,7 +36,7 @@ from tickets.models import (
 )
 from tickets.redaction import REDACTED, contains_card_number, redact_card_numbers
 from tickets.services.anonymous import (
-    anonymous_request_coalesce_with,
+    anonymous_request_attach,
     anonymous_request_limits,
     anonymous_request_store,
 )
@@ -335,15 +335,8 @@ def modify_anonymous_continue(*, ticket: Ticket, request: AnonymousRequest) -> s
     diff = {f: v for f, v in request.changes.items() if v != getattr(owner, f, v)}
     if not diff:
         return AnonymousRequest.Outcome.NO_CHANGE
-    last = anonymous_request_coalesce_with(customer=owner, now=timezone.now())
-    if last is not None:
-        request.coalesced_with = last
+    if not anonymous_request_attach(ticket=ticket, request=request, owner=owner):
         return AnonymousRequest.Outcome.COALESCED
-    ticket.customer = owner
-    # The record, not what was typed: reject notices and replies go here.
-    ticket.contact_email = owner.email
-    ticket.language = owner.language
-    ticket.save(update_fields=["customer", "contact_email", "language", "updated_at"])
     if request.note:
         Message.objects.create(
             ticket=ticket,

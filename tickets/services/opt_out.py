@@ -12,7 +12,6 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import Customer
@@ -22,7 +21,7 @@ from tickets.audit import Actor, audit_record
 from tickets.lock_objects import customer_lock
 from tickets.models import AnonymousRequest, Notification, Ticket
 from tickets.services.anonymous import (
-    anonymous_request_coalesce_with,
+    anonymous_request_attach,
     anonymous_request_limits,
     anonymous_request_store,
 )
@@ -230,15 +229,8 @@ def opt_out_anonymous_continue(*, ticket: Ticket, request: AnonymousRequest) -> 
     owner = customer_get_by_email(email=request.email)
     if owner is None:
         return AnonymousRequest.Outcome.NO_RECORD
-    last = anonymous_request_coalesce_with(customer=owner, now=timezone.now())
-    if last is not None:
-        request.coalesced_with = last
+    if not anonymous_request_attach(ticket=ticket, request=request, owner=owner):
         return AnonymousRequest.Outcome.COALESCED
-    ticket.customer = owner
-    # The record, not what was typed: the confirmation goes there.
-    ticket.contact_email = owner.email
-    ticket.language = owner.language
-    ticket.save(update_fields=["customer", "contact_email", "language", "updated_at"])
     verification_start(ticket=ticket, send_to=owner.email)
     return AnonymousRequest.Outcome.LINK_SENT
 
