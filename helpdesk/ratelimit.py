@@ -11,7 +11,6 @@ from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.locmem import LocMemCache
-from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest
 from django.utils.translation import gettext_noop
 
@@ -43,15 +42,6 @@ _last_warning = 0.0
 
 
 def _count_in(backend: BaseCache, counters: list[tuple[str, int]]) -> list[int]:
-    if isinstance(backend, RedisCache):
-        # One round trip for them all (the generic add-then-incr below takes three each).
-        client = backend._cache.get_client(write=True)  # type: ignore[attr-defined]  # django-stubs omits RedisCache._cache
-        pipe = client.pipeline(transaction=False)
-        for cache_key, timeout in counters:
-            key = backend.make_and_validate_key(cache_key)
-            pipe.set(key, 0, ex=timeout, nx=True)
-            pipe.incr(key)
-        return [int(n) for n in pipe.execute()[1::2]]
     counts = []
     for cache_key, timeout in counters:
         if backend.add(cache_key, 1, timeout=timeout):

@@ -20,7 +20,7 @@ from django.utils import timezone
 from accounts.selectors import is_staff_member
 from helpdesk.exceptions import CACHE_DOWN_ERRORS
 from tickets.models import OPEN_STATUS_VALUES, Ticket, due_sort_key, priority_sort_key
-from tickets.selectors.search import PkRow, queue_search_conditions
+from tickets.selectors.search import PkRow, ticket_search_conditions
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def _queue_page_ids(
     text = filters.q.strip()
     if text:
         ordered = _keyset_ordered(matching, keys=keys, after=after, now=now)
-        conditions = queue_search_conditions(text)
+        conditions = ticket_search_conditions(text)
         if not in_parts:
             return ids(ordered.filter(reduce(operator.or_, conditions)))
         first, *rest = [ids(ordered.filter(condition)) for condition in conditions]

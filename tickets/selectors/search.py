@@ -1,4 +1,4 @@
-"""What a search of tickets matches."""
+"""What a search of tickets matches: one meaning for the staff queue and the API."""
 
 from typing import TypedDict
 
@@ -14,28 +14,12 @@ class PkRow(TypedDict):
     pk: int
 
 
-def ticket_search_ids(text: str) -> QuerySet[Ticket, PkRow]:
-    """The ids of the tickets whose reference, contact email, subject or domain match `text`.
-
-    Two parts, each answered from indexes of its own (trigram ones on PostgreSQL), joined by
-    UNION ALL: one OR across tickets and domains would read the whole table.
-    """
-    own = Ticket.objects.filter(
-        Q(reference=text.upper())  # references are upper-case
-        | Q(contact_email__iexact=text)
-        | Q(requested_domain__icontains=text)
-        | Q(subject__icontains=text)
-    )
-    domains = Domain.objects.filter(name__contains=text.lower()).order_by().values("pk")
-    by_domain = Ticket.objects.filter(domain__in=domains)  # domain names are lower-case
-    return own.order_by().values("pk").union(by_domain.order_by().values("pk"), all=True)
-
-
-def queue_search_conditions(text: str) -> list[Q]:
-    """What the queue's search matches, in parts that each have indexes of their own.
+def ticket_search_conditions(text: str) -> list[Q]:
+    """What a search for `text` matches, in parts that each have indexes of their own.
 
     Whole reference, customer number or email, or contact email, in any case; or part of the
-    domain, the requested domain or the subject (trigram indexes on PostgreSQL).
+    domain, the requested domain or the subject (trigram indexes on PostgreSQL). One OR across
+    tickets, customers and domains would read the whole table, so callers query each part.
     """
     customers = (
         Customer.objects.alias(email_ci=Lower("email"))
@@ -51,3 +35,12 @@ def queue_search_conditions(text: str) -> list[Q]:
         Q(customer__in=customers),
         Q(domain__in=domains),
     ]
+
+
+def ticket_search_ids(text: str) -> QuerySet[Ticket, PkRow]:
+    """The ids of the tickets `text` matches: one query per part, joined by UNION ALL."""
+    first, *rest = [
+        Ticket.objects.filter(condition).order_by().values("pk")
+        for condition in ticket_search_conditions(text)
+    ]
+    return first.union(*rest, all=True)

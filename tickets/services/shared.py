@@ -144,7 +144,9 @@ def ticket_move(
 
 # After a publish fails, the request path skips publishing for a few seconds instead of making
 # every request wait for the broker's connect timeout; the rows wait in the outbox and the
-# sweeps, which always try, queue them once the broker is back.
+# sweeps, which always try, queue them once the broker is back. Kept for its figure: a publish
+# to an unreachable broker takes 2.0 s (test_worker.py measures 2.0 s for each request without
+# this flag; bench/faults.py "redis outage": slowest request 2.0 s with it, see bench/README.md).
 BROKER_RETRY_AFTER_SECONDS = 5.0
 _broker_down_until = 0.0
 # Tasks queued by a sweep in one round trip to the broker.
