@@ -128,6 +128,8 @@ class Fault:
     mode: str
     count: int | None = None
     delay: float = DEFAULT_STALL_SECONDS
+    # Only requests with this action (e.g. MODIFY) get the fault; None: every request.
+    action: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"fault": self.mode, "count": self.count, "delay": self.delay}
@@ -370,12 +372,17 @@ class FakeOpenSRS:
         return domain
 
     def set_fault(
-        self, mode: str | None, count: int | None = None, delay: float = DEFAULT_STALL_SECONDS
+        self,
+        mode: str | None,
+        count: int | None = None,
+        delay: float = DEFAULT_STALL_SECONDS,
+        action: str | None = None,
     ) -> None:
         """Inject a fault into the next `count` requests (all of them when count is None).
 
         Modes: stall (answer after `delay` s), http500, empty, truncated, rate_limit (310),
         drop (close without answering), code:NNN. Only stall and truncated process the request.
+        With `action`, only requests of that action (case-insensitive) are affected.
         """
         mode = _parse_fault(mode)
         if count is not None and count < 1:
@@ -383,7 +390,9 @@ class FakeOpenSRS:
         if delay < 0:
             raise ValueError("delay must not be negative")
         with self._lock:
-            self._fault = Fault(mode, count, delay) if mode else None
+            self._fault = (
+                Fault(mode, count, delay, action.upper() if action else None) if mode else None
+            )
 
     def clear_fault(self) -> None:
         """Remove any injected fault."""
@@ -394,10 +403,10 @@ class FakeOpenSRS:
         with self._lock:
             return copy.copy(self._fault)
 
-    def _take_fault(self) -> Fault | None:
+    def _take_fault(self, action: str = "") -> Fault | None:
         with self._lock:
             fault = self._fault
-            if fault is None:
+            if fault is None or (fault.action and fault.action != action.upper()):
                 return None
             if fault.count is not None:
                 fault.count -= 1
@@ -463,7 +472,7 @@ class FakeOpenSRS:
         except EnvelopeError:
             request = None
         obj = str(request.get("object", "")) if request else ""
-        fault = self._take_fault()
+        fault = self._take_fault(str(request.get("action", "")) if request else "")
 
         if fault and fault.mode == "stall" and self._stopping.wait(fault.delay):
             return _Reply(drop=True)  # shutting down: never act after the test has moved on

@@ -197,6 +197,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tickets.verifications_expire",
         "schedule": crontab(minute="*/15"),
     },
+    # https://crontab.guru/#*_*_*_*_* : every minute
+    "registration-changes-sweep": {
+        "task": "tickets.registration_changes_sweep",
+        "schedule": crontab(minute="*"),
+    },
     # https://crontab.guru/#30_2_*_*_* : every day at 02:30
     "registration-contacts-refresh": {
         "task": "domains.contacts_refresh",

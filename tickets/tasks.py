@@ -101,3 +101,42 @@ def anonymous_requests_sweep() -> int:
     from tickets.services import anonymous_requests_requeue_due
 
     return anonymous_requests_requeue_due()
+
+
+def _registration_change_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+    from tickets.services.registration import registration_change_give_up
+
+    registration_change_give_up(change_id=kwargs["change_id"], error=f"task failed: {exc}")
+
+
+@shared_task(  # type: ignore[call-overload]  # celery-types' overloads lack on_failure
+    bind=True,
+    name="tickets.registration_change_process",
+    acks_late=True,
+    max_retries=None,  # the service bounds tries (REGISTRATION_CHANGE_MAX_TRIES)
+    on_failure=_registration_change_failure,
+)
+def registration_change_process(self, *, change_id: int) -> str:
+    """Make one chosen registration change at OpenSRS (MODIFY DOMAIN contact_info).
+
+    Idempotent by claim: the service flips the change queued -> sending with a conditional
+    update before calling OpenSRS, so a redelivered task never sends it twice; one that finds
+    it `sending` hands it to staff as an unknown outcome.
+    """
+    from tickets.services.registration import RegistrationChangeRetry
+    from tickets.services.registration import (
+        registration_change_process as registration_change_process_service,
+    )
+
+    try:
+        return registration_change_process_service(change_id=change_id)
+    except RegistrationChangeRetry as exc:
+        raise self.retry(exc=exc, countdown=exc.countdown) from exc
+
+
+@shared_task(name="tickets.registration_changes_sweep", acks_late=True)
+def registration_changes_sweep() -> int:
+    """Queue registration changes whose task was lost; idempotent by the change's claim."""
+    from tickets.services.registration import registration_changes_requeue_due
+
+    return registration_changes_requeue_due()

@@ -14,6 +14,7 @@ from django.conf import settings
 
 from tickets.models import AnonymousRequest, Ticket, Verification
 from tickets.redaction import REDACTED
+from tickets.selectors.registration import registration_offer_summary
 from tickets.services.modify import MODIFY_FIELD_LABELS, MODIFY_LOW_RISK, MODIFY_SENSITIVE
 from tickets.services.opt_out import OPT_OUT_LIST_LABELS
 from tickets.services.verification import TOKEN_SHAPE, verification_refusal, verification_token_hash
@@ -116,6 +117,7 @@ def verification_summary(
         return summary  # the new address learns nothing of the record
     if ticket.kind == Ticket.Kind.MODIFY_INFO:
         summary.update(_modify_summary(ticket))
+        summary["registration"] = registration_offer_summary(ticket=ticket)
     elif ticket.kind == Ticket.Kind.RESEND_PASSWORD:
         summary["domain"] = ticket.requested_domain
     elif ticket.kind == Ticket.Kind.OPT_OUT:

@@ -1,6 +1,7 @@
 """Modify personal information: the field diff, its checks, approval, applying it."""
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -43,6 +44,11 @@ from tickets.services.anonymous import (
 from tickets.services.freeze import ACCOUNT_FROZEN, account_is_frozen, freeze_link_issue
 from tickets.services.lifecycle import ticket_create
 from tickets.services.outbox import notification_queue
+from tickets.services.registration import (
+    registration_changes_offer,
+    registration_changes_queue,
+    registration_choose_by_owner,
+)
 from tickets.services.shared import (
     CONTROL_CHARACTERS,
     OWNER_NOT_VERIFIED,
@@ -259,6 +265,8 @@ def _modify_changes_record(
             "changes": [{"field": r.field, "old": r.old_value, "new": r.new_value} for r in rows]
         },
     )
+    if "email" in diff:
+        registration_changes_offer(ticket=ticket, customer=customer, new_email=diff["email"])
 
 
 @transaction.atomic
@@ -271,6 +279,7 @@ def request_modify(
     client_key: str,
     actor: Actor,
     channel: str = Ticket.Channel.PORTAL,
+    registration: Mapping[str, Iterable[str]] | None = None,
 ) -> Ticket:
     """Log a change of personal information.
 
@@ -278,6 +287,10 @@ def request_modify(
     else gives the email on record; a link goes to that record and the answer is the same
     whether or not it exists. Raises ValidationError keyed `email` (the address given) or
     `changes` (each error's code names the field).
+
+    :param registration: the owner's choice, domain name -> {"owner", "admin"}, of the
+        registration records to change at OpenSRS with their email (session only; anyone else
+        chooses on the verification page).
     """
     if customer is None:
         anonymous_request_limits(client_key=client_key)
@@ -305,6 +318,8 @@ def request_modify(
             verified_by=Ticket.VerifiedBy.SESSION,
         )
         _modify_changes_record(ticket, customer, diff, actor)
+        if registration and "email" in diff:
+            registration_choose_by_owner(ticket=ticket, customer=customer, choices=registration)
         _modify_after_verified(ticket, actor)
         return ticket
     # Anonymous: the same rows whether or not the address is on record; the worker looks it
@@ -476,6 +491,7 @@ def _modify_apply(
             context={},
         )
         _contact_follow_record(ticket, customer, old_email, actor)
+        registration_changes_queue(ticket=ticket, actor=actor)
 
 
 def _contact_follow_record(

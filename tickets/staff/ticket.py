@@ -17,6 +17,7 @@ from helpdesk.exceptions import CACHE_DOWN_ERRORS
 from helpdesk.types import AuthenticatedHttpRequest
 from tickets.models import Ticket
 from tickets.selectors.queue import staff_members
+from tickets.selectors.registration import registration_changes_for_ticket
 from tickets.selectors.tickets import staff_ticket_get, ticket_events, ticket_pk_version_get
 from tickets.services import MODIFY_FIELD_LABELS, modify_approval, ticket_actions
 from tickets.staff.common import staff_required
@@ -156,6 +157,7 @@ def ticket_page(
         "ticket": ticket,
         "now": timezone.now(),
         "changes": changes,
+        "registration_changes": registration_changes_for_ticket(ticket=ticket),
         "thread": list(ticket.messages.all()),
         "notifications": list(ticket.notifications.all()),
         "opensrs_calls": [e for e in events if e.action == "opensrs.call"],

@@ -17,10 +17,12 @@ from helpdesk.ratelimit import client_ip
 from helpdesk.refusals import Refusal, refusal_form_errors, refusal_render, refused
 from tickets.models import Ticket
 from tickets.redaction import CARD_NOTICE
+from tickets.selectors.registration import registration_choices_parse, registration_domains_of
 from tickets.selectors.verification import verification_get_live, verification_summary
-from tickets.services import MODIFY_FIELDS, modify_input_has_card, verification_confirm
+from tickets.services import MODIFY_FIELDS, modify_input_has_card
 from tickets.services import request_modify as request_modify_service
 from tickets.services.freeze import account_freeze, freeze_link_get_live
+from tickets.services.registration import registration_confirm
 from tickets.views.common import done_redirect, ticket_done_summary
 
 
@@ -72,6 +74,7 @@ def request_modify(request: HttpRequest) -> HttpResponse:
                     client_key=client_ip(request),
                     actor=customer or "anonymous",
                     channel=Ticket.Channel.PORTAL,
+                    registration=registration_choices_parse(request.POST.getlist("registration")),
                 )
             except ValidationError as exc:
                 _modify_form_errors(form, exc)
@@ -93,7 +96,13 @@ def request_modify(request: HttpRequest) -> HttpResponse:
     else:
         initial = {field: getattr(customer, field) for field in MODIFY_FIELDS} if customer else {}
         form = ModifyRequestForm(initial=initial, customer=customer)
-    context = {"form": form, "owner": customer}
+    offer = registration_domains_of(customer=customer) if customer else []
+    if request.method == "POST":
+        chosen = registration_choices_parse(request.POST.getlist("registration"))
+        for row in offer:
+            row["update_owner"] = "owner" in chosen.get(row["name"], ())
+            row["update_admin"] = "admin" in chosen.get(row["name"], ())
+    context = {"form": form, "owner": customer, "registration_offer": offer}
     response = render(request, "portal/modify_request.html", context, status=status)
     return refused(response, refusal) if refusal is not None else response
 
@@ -119,7 +128,12 @@ def verify(request: HttpRequest, token: str) -> HttpResponse:
         summary = verification_summary(ticket=live.ticket, purpose=live.purpose) if live else None
         return render(request, "portal/verify.html", {"token": token, "summary": summary})
     try:
-        ticket = verification_confirm(token=token, client_key=client_ip(request), actor="anonymous")
+        ticket = registration_confirm(
+            token=token,
+            choices=registration_choices_parse(request.POST.getlist("registration")),
+            client_key=client_ip(request),
+            actor="anonymous",
+        )
     except ApplicationError as exc:
         context = {"token": token, "error": exc.message}
         return refusal_render(request, "portal/verify.html", context, exc)

@@ -1,0 +1,384 @@
+"""Email change -> registration change, against the fake OpenSRS over HTTP."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from domains.models import Domain, RegistrationChange
+from helpdesk.exceptions import ApplicationError
+from tests.tickets import resend_helpers
+from tests.tickets.resend_helpers import calls
+from tests.tickets.verification_helpers import (
+    deliver_outbox,
+    html_part,
+    link_token,
+    verification_mail,
+)
+from tickets import services
+from tickets.models import ActionLog, Message, Ticket
+from tickets.services.registration import (
+    REGISTRATION_CHOICE_CLOSED,
+    REGISTRATION_OWNER_ONLY,
+    RegistrationChangeRetry,
+    registration_change_give_up,
+    registration_change_process,
+    registration_choose_by_owner,
+    registration_confirm,
+)
+
+fake_opensrs = resend_helpers.fake_opensrs
+RC = RegistrationChange.Status
+S = Ticket.Status
+NEW = "bob@new-mail.test"
+
+
+@pytest.fixture
+def bob_domains(fake_opensrs, bob):
+    """bob-reseller.test (owner and admin are Bob) and bob-shop.test (owner only is Bob)."""
+    fake_opensrs.add_domain("bob-shop.test", "bob@example.test", admin_email="ops@bob-shop.test")
+    for name, admin in (
+        ("bob-reseller.test", "bob@example.test"),
+        ("bob-shop.test", "ops@bob-shop.test"),
+    ):
+        Domain.objects.create(
+            name=name, customer=bob, registrant_email="bob@example.test", admin_email=admin
+        )
+    Domain.objects.create(name="other.test", customer=bob, registrant_email="x@other.test")
+    return fake_opensrs
+
+
+@pytest.fixture
+def run_tasks(monkeypatch):
+    """Collect the registration tasks queued on commit, to run them as the worker would."""
+    from tickets.tasks import registration_change_process as task
+
+    queued: list[int] = []
+    monkeypatch.setattr(task, "delay", lambda change_id: queued.append(change_id))
+    return queued
+
+
+def email_change(bob, registration=None):
+    return services.request_modify(
+        email=None,
+        customer=bob,
+        changes={"email": NEW},
+        note="",
+        client_key="10.0.0.1",
+        actor=bob,
+        registration=registration,
+    )
+
+
+def confirm_new_email(ticket):
+    token = link_token(verification_mail(ticket, "verify_new_email"))
+    services.verification_confirm(token=token, client_key="10.0.0.3", actor="anonymous")
+
+
+def approve(ticket, supervisor, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.ticket_approve(ticket=ticket, actor=supervisor)
+
+
+def changes_of(ticket):
+    return {c.domain.name: c for c in RegistrationChange.objects.filter(ticket=ticket)}
+
+
+def notes(ticket):
+    return list(Message.objects.filter(ticket=ticket, internal=True).values_list("body", flat=True))
+
+
+@pytest.mark.django_db
+def test_an_email_change_with_two_matching_domains_updates_both_after_approval(
+    bob, bob_domains, supervisor, run_tasks, django_capture_on_commit_callbacks
+):
+    # given Bob chose both contacts of one domain and the owner of the other
+    ticket = email_change(
+        bob, {"bob-reseller.test": ["owner", "admin"], "bob-shop.test": ["owner", "admin"]}
+    )
+    offered = changes_of(ticket)
+    assert set(offered) == {"bob-reseller.test", "bob-shop.test"}
+    assert offered["bob-shop.test"].update_admin is False  # its admin was never Bob's address
+    confirm_new_email(ticket)
+    assert run_tasks == []
+    assert calls(bob_domains, "MODIFY") == []  # nothing before approval
+
+    # when a supervisor approves and the worker runs
+    approve(ticket, supervisor, django_capture_on_commit_callbacks)
+    results = [registration_change_process(change_id=pk) for pk in run_tasks]
+
+    # then both records changed at OpenSRS, each answer recorded on the ticket
+    assert results == ["done", "done"]
+    assert bob_domains.domains["bob-reseller.test"].contacts["owner"]["email"] == NEW
+    assert bob_domains.domains["bob-reseller.test"].contacts["admin"]["email"] == NEW
+    assert bob_domains.domains["bob-shop.test"].contacts["owner"]["email"] == NEW
+    assert bob_domains.domains["bob-shop.test"].contacts["admin"]["email"] == "ops@bob-shop.test"
+    done = changes_of(ticket)
+    for name in ("bob-reseller.test", "bob-shop.test"):
+        assert (done[name].status, done[name].response_code) == (RC.DONE, 200)
+        assert done[name].registrant_change == "pending_current_registrant"
+    changed = ActionLog.objects.filter(ticket=ticket, action="registration.changed")
+    assert sorted(row.details["domain"] for row in changed) == [
+        "bob-reseller.test",
+        "bob-shop.test",
+    ]
+    domain = Domain.objects.get(name="bob-reseller.test")
+    assert (domain.registrant_email, domain.admin_email) == (NEW, NEW)
+    assert domain.registrant_change == "pending_current_registrant"
+    assert len(calls(bob_domains, "MODIFY")) == 2
+    # a redelivered task does nothing more
+    assert registration_change_process(change_id=run_tasks[0]) == "skipped"
+    assert len(calls(bob_domains, "MODIFY")) == 2
+
+
+@pytest.mark.django_db
+def test_one_domain_refused_leaves_the_other_updated_and_a_staff_note(
+    bob, bob_domains, supervisor, run_tasks, django_capture_on_commit_callbacks
+):
+    # given bob-shop.test has left our reseller account since
+    ticket = email_change(bob, {"bob-reseller.test": ["owner"], "bob-shop.test": ["owner"]})
+    confirm_new_email(ticket)
+    approve(ticket, supervisor, django_capture_on_commit_callbacks)
+    bob_domains.domains["bob-shop.test"].in_account = False
+
+    # when
+    results = {registration_change_process(change_id=pk) for pk in run_tasks}
+
+    # then
+    assert results == {"done", "refused"}
+    changes = changes_of(ticket)
+    assert changes["bob-reseller.test"].status == RC.DONE
+    assert (changes["bob-shop.test"].status, changes["bob-shop.test"].response_code) == (
+        RC.REFUSED,
+        415,
+    )
+    assert bob_domains.domains["bob-reseller.test"].contacts["owner"]["email"] == NEW
+    assert any("refused" in n and "bob-shop.test" in n for n in notes(ticket))
+    ticket.refresh_from_db()
+    assert (ticket.status, ticket.priority) == (S.OPEN, Ticket.Priority.HIGH)
+
+
+@pytest.mark.django_db
+def test_a_read_timeout_on_the_change_is_not_retried_and_becomes_a_staff_task(
+    settings, bob, bob_domains, supervisor, run_tasks, django_capture_on_commit_callbacks
+):
+    # given OpenSRS reads fine, then stalls past our read timeout on the MODIFY
+    settings.OPENSRS_READ_TIMEOUT = 0.5
+    ticket = email_change(bob, {"bob-reseller.test": ["owner", "admin"]})
+    confirm_new_email(ticket)
+    approve(ticket, supervisor, django_capture_on_commit_callbacks)
+    (pk,) = run_tasks
+    bob_domains.set_fault("stall", delay=2, action="MODIFY")
+
+    # when
+    result = registration_change_process(change_id=pk)
+
+    # then: unknown, recorded for staff, and never sent again
+    assert result == "unknown"
+    change = RegistrationChange.objects.get(pk=pk)
+    assert change.status == RC.UNKNOWN
+    assert any("may or may not have been made" in n for n in notes(ticket))
+    ticket.refresh_from_db()
+    assert ticket.status == S.OPEN
+    assert ActionLog.objects.filter(ticket=ticket, action="registration.outcome_unknown").exists()
+    assert bob_domains.wait_idle(5)
+    assert bob_domains.domains["bob-reseller.test"].contacts["owner"]["email"] == NEW  # it was made
+    bob_domains.clear_fault()
+    assert registration_change_process(change_id=pk) == "skipped"
+    assert registration_change_give_up(change_id=pk, error="late failure") == "skipped"
+    assert len(calls(bob_domains, "MODIFY")) == 1
+
+
+@pytest.mark.django_db
+def test_a_worker_that_died_mid_call_leaves_an_unknown_outcome_not_a_second_call(
+    settings, bob, bob_domains, supervisor, run_tasks, django_capture_on_commit_callbacks
+):
+    ticket = email_change(bob, {"bob-reseller.test": ["owner"]})
+    confirm_new_email(ticket)
+    approve(ticket, supervisor, django_capture_on_commit_callbacks)
+    (pk,) = run_tasks
+    # the first delivery claimed it and was killed; much later the message is redelivered
+    RegistrationChange.objects.filter(pk=pk).update(
+        status=RC.SENDING, updated_at=timezone.now() - timedelta(hours=1)
+    )
+
+    assert registration_change_process(change_id=pk) == "unknown"
+    assert calls(bob_domains, "MODIFY") == []
+
+
+@pytest.mark.django_db
+def test_transient_errors_are_retried_then_handed_to_staff(
+    settings, bob, bob_domains, supervisor, run_tasks, django_capture_on_commit_callbacks
+):
+    # given OpenSRS answers "rate limited" to everything
+    settings.REGISTRATION_CHANGE_MAX_TRIES = 2
+    settings.OPENSRS_READ_RETRIES = 0
+    ticket = email_change(bob, {"bob-reseller.test": ["owner"]})
+    confirm_new_email(ticket)
+    approve(ticket, supervisor, django_capture_on_commit_callbacks)
+    (pk,) = run_tasks
+    bob_domains.set_fault("rate_limit")
+
+    # when / then: one retry, then staff
+    with pytest.raises(RegistrationChangeRetry):
+        registration_change_process(change_id=pk)
+    assert RegistrationChange.objects.get(pk=pk).status == RC.QUEUED
+    assert registration_change_process(change_id=pk) == "failed"
+    assert any("could not be reached" in n for n in notes(ticket))
+    assert calls(bob_domains, "MODIFY") == []
+
+
+@pytest.mark.django_db
+def test_unchosen_domains_are_never_sent(
+    bob, bob_domains, supervisor, run_tasks, django_capture_on_commit_callbacks
+):
+    ticket = email_change(bob)
+    confirm_new_email(ticket)
+
+    approve(ticket, supervisor, django_capture_on_commit_callbacks)
+
+    assert run_tasks == []
+    assert {c.status for c in changes_of(ticket).values()} == {RC.SKIPPED}
+    assert calls(bob_domains, "MODIFY") == []
+
+
+@pytest.mark.django_db
+def test_an_agent_cannot_trigger_a_registration_change_without_a_verified_request(
+    alice, bob, bob_domains, agent, supervisor, run_tasks, django_capture_on_commit_callbacks
+):
+    # given an anonymous request in Bob's name that nobody verified
+    ticket = services.request_modify(
+        email="bob@example.test",
+        customer=None,
+        changes={"email": NEW},
+        note="",
+        client_key="10.0.0.9",
+        actor="anonymous",
+        channel=Ticket.Channel.API,
+    )
+    assert set(changes_of(ticket)) == {"bob-reseller.test", "bob-shop.test"}
+
+    # when staff try every door: choosing for the owner, approving, running the worker
+    with pytest.raises(ApplicationError) as refused:
+        registration_choose_by_owner(
+            ticket=ticket, customer=alice, choices={"bob-reseller.test": ["owner"]}
+        )
+    assert refused.value.message == REGISTRATION_OWNER_ONLY
+    with pytest.raises(ApplicationError) as closed:
+        registration_choose_by_owner(
+            ticket=ticket, customer=bob, choices={"bob-reseller.test": ["owner"]}
+        )
+    assert closed.value.message == REGISTRATION_CHOICE_CLOSED  # not verified
+    for actor in (agent, supervisor):
+        with pytest.raises(ApplicationError):
+            services.ticket_approve(ticket=ticket, actor=actor)
+    # even a change row forced to queued by hand is refused by the worker's own check
+    forced = changes_of(ticket)["bob-reseller.test"]
+    RegistrationChange.objects.filter(pk=forced.pk).update(status=RC.QUEUED, update_owner=True)
+    assert registration_change_process(change_id=forced.pk) == "skipped"
+
+    # then nothing reached OpenSRS
+    assert run_tasks == []
+    assert calls(bob_domains, "MODIFY") == []
+    assert RegistrationChange.objects.get(pk=forced.pk).response_text == (
+        "the request was not verified by its owner"
+    )
+
+
+@pytest.mark.django_db
+def test_the_owner_chooses_on_the_verification_page_and_the_mail_lists_the_domains(
+    bob, bob_domains, client, supervisor, run_tasks, django_capture_on_commit_callbacks
+):
+    # given an anonymous request; the link goes to Bob's email on record
+    ticket = services.request_modify(
+        email="bob@example.test",
+        customer=None,
+        changes={"email": NEW},
+        note="",
+        client_key="10.0.0.9",
+        actor="anonymous",
+        channel=Ticket.Channel.PORTAL,
+    )
+    mail = verification_mail(ticket)
+    token = link_token(mail)
+    (sent,) = deliver_outbox()
+    for part in (sent.body, html_part(sent)):
+        assert "bob-reseller.test" in part and "bob-shop.test" in part
+        assert "change of registrant" in part
+    assert "other.test" not in sent.body
+
+    # when Bob opens the page and confirms with a choice
+    page = client.get(f"/verify/{token}/")
+    content = page.content.decode()
+    assert 'value="bob-reseller.test:owner"' in content
+    assert 'value="bob-shop.test:admin"' not in content
+    assert "change of registrant" in content
+    response = client.post(
+        f"/verify/{token}/", {"registration": ["bob-reseller.test:admin", "bob-shop.test:admin"]}
+    )
+
+    # then the choice is stored for the verified request only where it applies
+    assert response.status_code == 200
+    changes = changes_of(ticket)
+    assert (
+        changes["bob-reseller.test"].update_owner,
+        changes["bob-reseller.test"].update_admin,
+    ) == (
+        False,
+        True,
+    )
+    assert changes["bob-shop.test"].chosen is False
+    chosen = ActionLog.objects.get(ticket=ticket, action="registration.chosen")
+    assert chosen.details["via"] == "verification link"
+    # and a replayed link cannot change it
+    with pytest.raises(ApplicationError):
+        registration_confirm(
+            token=token,
+            choices={"bob-shop.test": ["owner"]},
+            client_key="10.0.0.3",
+            actor="anonymous",
+        )
+    assert changes_of(ticket)["bob-shop.test"].chosen is False
+
+
+@pytest.mark.django_db
+def test_the_logged_in_form_offers_the_domains_and_the_staff_page_shows_the_answer(
+    bob, bob_domains, client, supervisor, run_tasks, django_capture_on_commit_callbacks
+):
+    # given Bob's form lists the domains registered to his address
+    client.force_login(bob.user)
+    form = client.get("/requests/modify/").content.decode()
+    assert 'value="bob-reseller.test:owner"' in form and 'value="bob-shop.test:owner"' in form
+    assert "other.test" not in form
+    data = {
+        "full_name": bob.full_name,
+        "email": NEW,
+        "phone": bob.phone,
+        "country": bob.country,
+        "registration": ["bob-reseller.test:owner", "bob-reseller.test:admin"],
+    }
+
+    # when he sends it, confirms the new address and a supervisor approves
+    assert client.post("/requests/modify/", data).status_code == 200
+    ticket = Ticket.objects.get(customer=bob, kind=Ticket.Kind.MODIFY_INFO)
+    confirm_new_email(ticket)
+    approve(ticket, supervisor, django_capture_on_commit_callbacks)
+    for pk in run_tasks:
+        registration_change_process(change_id=pk)
+
+    # then
+    assert bob_domains.domains["bob-reseller.test"].contacts["admin"]["email"] == NEW
+    client.force_login(supervisor)
+    page = client.get(f"/staff/tickets/{ticket.reference}/").content.decode()
+    assert "Registration records at OpenSRS" in page
+    assert "Changed at OpenSRS" in page and "change of registrant pending approval" in page
+    assert "Not changed" in page  # bob-shop.test was not chosen
+
+
+def test_the_throttle_applies_to_registration_changes_too(settings, db):
+    # the client every flow builds carries the shared throttle
+    from domains.opensrs import client_from_settings, opensrs_throttle
+
+    assert client_from_settings()._throttle is opensrs_throttle
+    cache.clear()

@@ -1,0 +1,523 @@
+"""Email change -> registration change: keep OpenSRS's contacts in step, in the same request.
+
+When a change request moves a customer's email and some of their domains' registration records
+name the old address, the request offers those domains (`RegistrationChange` rows). Only the
+owner chooses, per domain, whether the owner and/or admin email at OpenSRS change too: with the
+verification link, or in their own session. Nothing is sent to OpenSRS before staff approve the
+email change; then the worker makes each chosen change once (MODIFY DOMAIN data=contact_info)
+and records OpenSRS's answer on the row and the audit log. A change whose outcome is unknown is
+never repeated: it becomes a task for staff.
+"""
+
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext_noop
+
+from accounts.models import Customer
+from accounts.selectors import email_canonical
+from domains.models import Domain, RegistrationChange
+from domains.opensrs import (
+    DomainNotInAccount,
+    OpenSRSAuthError,
+    OpenSRSError,
+    OpenSRSOutcomeUnknown,
+    OpenSRSTransientError,
+    client_from_settings,
+)
+from helpdesk.exceptions import ApplicationError
+from tickets.audit import Actor, audit_record
+from tickets.lock_objects import ticket_lock
+from tickets.models import Message, Ticket
+from tickets.services.freeze import account_is_frozen
+from tickets.services.lifecycle import ticket_priority_set, ticket_reply_add, ticket_transition
+from tickets.services.shared import ticket_needs_owner
+from tickets.services.verification import verification_confirm
+
+RC = RegistrationChange.Status
+S = Ticket.Status
+
+REGISTRATION_CHOICE_CLOSED = gettext_noop(
+    "The registration records of this request can no longer be chosen: the email change was "
+    "already decided."
+)
+REGISTRATION_OWNER_ONLY = gettext_noop(
+    "Only the customer can choose to change a domain's registration record."
+)
+REGISTRATION_NOTE_DONE = "OpenSRS changed the registration {kinds} email of {domain}: {text}"
+REGISTRATION_NOTE_REFUSED = (
+    "OpenSRS refused to change the registration {kinds} email of {domain} ({error}). Nothing "
+    "changed there; the customer's email with us did change. Ask the customer, or change it "
+    "from the reseller control panel."
+)
+REGISTRATION_NOTE_UNKNOWN = (
+    "OpenSRS did not answer the change of {domain}'s registration {kinds} email ({error}); it "
+    "may or may not have been made. It was not retried, so the registrant is not asked twice. "
+    "Check the domain at OpenSRS and finish the change there if it is not made."
+)
+REGISTRATION_NOTE_GAVE_UP = (
+    "OpenSRS could not be reached to change {domain}'s registration {kinds} email after {tries} "
+    "tries ({error}). Nothing was sent; change it from the reseller control panel."
+)
+REGISTRATION_NOTE_SKIPPED = "{domain}'s registration record was not changed: {why}"
+# How long a change may stay `sending` before a redelivered task calls its outcome unknown.
+_SENDING_GRACE = timedelta(seconds=30)
+
+
+class RegistrationChangeRetry(Exception):
+    """OpenSRS could not be reached and nothing was sent: try again after `countdown` s."""
+
+    def __init__(self, countdown: int, error: str) -> None:
+        super().__init__(error)
+        self.countdown = countdown
+
+
+def _kinds(change: RegistrationChange) -> str:
+    return " and ".join(
+        k for k, on in (("owner", change.update_owner), ("admin", change.update_admin)) if on
+    )
+
+
+# --- offering and choosing ------------------------------------------------------------------
+
+
+def registration_changes_offer(*, ticket: Ticket, customer: Customer, new_email: str) -> int:
+    """List the customer's domains whose registration record names their current email.
+
+    Called in the transaction that records an email change request; nothing is chosen yet.
+    """
+    old = email_canonical(customer.email)
+    rows = []
+    for domain in Domain.objects.filter(customer=customer).order_by("name"):
+        owner = email_canonical(domain.registrant_email) == old
+        admin = email_canonical(domain.admin_email) == old
+        if owner or admin:
+            rows.append(
+                RegistrationChange(
+                    ticket=ticket,
+                    domain=domain,
+                    old_email=customer.email,
+                    new_email=new_email,
+                    owner_matches=owner,
+                    admin_matches=admin,
+                )
+            )
+    RegistrationChange.objects.bulk_create(rows)
+    if rows:
+        audit_record(
+            actor="system",
+            action="registration.offered",
+            ticket=ticket,
+            details={
+                "domains": [
+                    {"domain": r.domain.name, "owner": r.owner_matches, "admin": r.admin_matches}
+                    for r in rows
+                ]
+            },
+        )
+    return len(rows)
+
+
+def _registration_choose(
+    ticket: Ticket, choices: Mapping[str, Iterable[str]], actor: Actor, via: str
+) -> None:
+    """Store the owner's choice on a locked, verified ticket whose email change is pending."""
+    email_pending = ticket.changes.filter(field="email", applied_at__isnull=True).exists()
+    if ticket_needs_owner(ticket) or not email_pending or not ticket.is_open:
+        raise ApplicationError(REGISTRATION_CHOICE_CLOSED)
+    changes = list(
+        RegistrationChange.objects.select_for_update()
+        .filter(ticket=ticket, status=RC.OFFERED)
+        .select_related("domain")
+        .order_by("pk")
+    )
+    chosen = []
+    now = timezone.now()
+    for change in changes:
+        kinds = set(choices.get(change.domain.name, ()))
+        change.update_owner = change.owner_matches and "owner" in kinds
+        change.update_admin = change.admin_matches and "admin" in kinds
+        change.chosen_at = now
+        change.save(update_fields=["update_owner", "update_admin", "chosen_at", "updated_at"])
+        chosen.append(
+            {
+                "domain": change.domain.name,
+                "owner": change.update_owner,
+                "admin": change.update_admin,
+            }
+        )
+    if changes:
+        audit_record(
+            actor=actor,
+            action="registration.chosen",
+            ticket=ticket,
+            details={"via": via, "domains": chosen},
+        )
+
+
+@transaction.atomic
+def registration_choose_by_owner(
+    *, ticket: Ticket, customer: Customer, choices: Mapping[str, Iterable[str]]
+) -> None:
+    """The owner, in their own session, chooses which registration records change too."""
+    locked = ticket_lock(pk=ticket.pk)
+    if locked.customer_id != customer.pk:
+        raise ApplicationError(REGISTRATION_OWNER_ONLY)
+    _registration_choose(locked, choices, customer, "session")
+
+
+def registration_confirm(
+    *, token: str, choices: Mapping[str, Iterable[str]], client_key: str, actor: Actor
+) -> Ticket:
+    """Confirm a verification link and store the choice made on its page.
+
+    The link is confirmed first (its own transaction: a refused token counts as a failed try);
+    the choice is stored only for a request this very link just verified.
+    """
+    ticket = verification_confirm(token=token, client_key=client_key, actor=actor)
+    with transaction.atomic():
+        locked = ticket_lock(pk=ticket.pk)
+        if (
+            locked.kind == Ticket.Kind.MODIFY_INFO
+            and locked.verified_by == Ticket.VerifiedBy.EMAIL_LINK
+            and RegistrationChange.objects.filter(ticket=locked, status=RC.OFFERED).exists()
+        ):
+            _registration_choose(locked, choices, actor, "verification link")
+    return ticket
+
+
+# --- approval ---------------------------------------------------------------------------------
+
+
+def _registration_change_task() -> Any:
+    from tickets.tasks import registration_change_process as registration_change_task
+
+    return registration_change_task
+
+
+def registration_changes_queue(*, ticket: Ticket, actor: Actor) -> list[int]:
+    """The email change was applied: queue the chosen registration changes for the worker.
+
+    Called in the approving transaction (`_modify_apply`), so a change goes out only for a
+    verified request whose email change staff approved. Unchosen ones are closed as skipped.
+    """
+    changes = list(
+        RegistrationChange.objects.select_for_update()
+        .filter(ticket=ticket, status=RC.OFFERED)
+        .select_related("domain")
+        .order_by("pk")
+    )
+    queued = [c.pk for c in changes if c.chosen]
+    now = timezone.now()
+    RegistrationChange.objects.filter(pk__in=queued).update(status=RC.QUEUED, updated_at=now)
+    RegistrationChange.objects.filter(pk__in=[c.pk for c in changes if not c.chosen]).update(
+        status=RC.SKIPPED, response_text="not chosen by the customer", updated_at=now
+    )
+    if changes:
+        audit_record(
+            actor=actor,
+            action="registration.queued",
+            ticket=ticket,
+            details={
+                "queued": [c.domain.name for c in changes if c.chosen],
+                "not_chosen": [c.domain.name for c in changes if not c.chosen],
+            },
+        )
+    if queued:
+        task = _registration_change_task()
+        transaction.on_commit(lambda: [task.delay(change_id=pk) for pk in queued])
+    return queued
+
+
+def registration_changes_requeue_due(*, batch_size: int = 200) -> int:
+    """Queue changes whose task never ran (broker down at commit); the claim makes it safe."""
+    cutoff = timezone.now() - settings.NOTIFICATION_SWEEP_AFTER
+    due = list(
+        RegistrationChange.objects.filter(status=RC.QUEUED, updated_at__lt=cutoff, attempts=0)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    for pk in due:
+        _registration_change_task().delay(change_id=pk)
+    return len(due)
+
+
+# --- the worker -------------------------------------------------------------------------------
+
+
+def _staff_task(ticket_id: int, note: str, *, reopen: bool) -> None:
+    """An internal note for staff; with `reopen`, the ticket goes back to the queue, high."""
+    ticket = Ticket.objects.get(pk=ticket_id)
+    ticket_reply_add(
+        ticket=ticket,
+        body=note,
+        actor="worker",
+        author=Message.Author.SYSTEM,
+        channel=Ticket.Channel.SYSTEM,
+        internal=True,
+    )
+    if reopen:
+        ticket.refresh_from_db()
+        if ticket.status == S.RESOLVED:
+            ticket_transition(
+                ticket=ticket, to=S.OPEN, actor="worker", reason="registration change needs staff"
+            )
+        if ticket.is_open or ticket.status == S.RESOLVED:
+            ticket_priority_set(ticket=ticket, priority=Ticket.Priority.HIGH, actor="worker")
+
+
+@transaction.atomic
+def _registration_finish(
+    change_id: int,
+    *,
+    status: str,
+    action: str,
+    code: int | None,
+    text: str,
+    note: str = "",
+    reopen: bool = False,
+    registrant_change: str = "",
+    from_status: str = RC.SENDING,
+) -> str:
+    """Record OpenSRS's answer (or its absence) on the change and the ticket, once."""
+    change = RegistrationChange.objects.select_related("domain").get(pk=change_id)
+    ticket_lock(pk=change.ticket_id)
+    updated = RegistrationChange.objects.filter(pk=change_id, status=from_status).update(
+        status=status,
+        response_code=code,
+        response_text=text[:500],
+        registrant_change=registrant_change[:32],
+        answered_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+    if not updated:
+        return "skipped"
+    audit_record(
+        actor="worker",
+        action=action,
+        ticket=change.ticket,
+        details={
+            "domain": change.domain.name,
+            "owner": change.update_owner,
+            "admin": change.update_admin,
+            "new_email": change.new_email,
+            "response_code": code,
+            "response_text": text[:300],
+            **({"registrant_change": registrant_change} if registrant_change else {}),
+        },
+    )
+    if status == RC.DONE:
+        domain = Domain.objects.select_for_update().get(pk=change.domain_id)
+        fields = ["registrant_change", "updated_at"]
+        if change.update_owner:
+            domain.registrant_email = change.new_email
+            domain.registrant_email_status = Domain.EmailStatus.UNKNOWN
+            fields += ["registrant_email", "registrant_email_status"]
+        if change.update_admin:
+            domain.admin_email = change.new_email
+            fields.append("admin_email")
+        domain.registrant_change = registrant_change[:32]
+        domain.save(update_fields=fields)
+    if note:
+        _staff_task(change.ticket_id, note, reopen=reopen)
+    return str(status)
+
+
+def _registration_guard(change: RegistrationChange) -> str:
+    """Why the approved change may not go to OpenSRS now, or ""."""
+    ticket = change.ticket
+    if ticket_needs_owner(ticket):
+        return "the request was not verified by its owner"
+    if not ticket.changes.filter(field="email", applied_at__isnull=False).exists():
+        return "the email change was not approved"
+    customer = ticket.customer
+    if customer is None or account_is_frozen(customer):
+        return "the account is frozen"
+    if email_canonical(customer.email) != email_canonical(change.new_email):
+        return "the email on record changed again since"
+    return ""
+
+
+def _registration_contact_set(
+    change: RegistrationChange, contact_set: dict[str, dict[str, str]]
+) -> dict[str, dict[str, str]]:
+    """The whole contacts to send: the chosen ones that still name the old address."""
+    old = email_canonical(change.old_email)
+    wanted = {"owner": change.update_owner, "admin": change.update_admin}
+    return {
+        kind: {**contact_set[kind], "email": change.new_email}
+        for kind, on in wanted.items()
+        if on
+        and kind in contact_set
+        and email_canonical(str(contact_set[kind].get("email", ""))) == old
+    }
+
+
+def _registration_retry_or_give_up(
+    change: RegistrationChange, exc: OpenSRSError, *, from_status: str
+) -> str:
+    """Nothing was sent: back to queued and retry later, or hand it to staff after the last try."""
+    tries = settings.REGISTRATION_CHANGE_MAX_TRIES
+    if change.attempts >= tries:
+        return _registration_finish(
+            change.pk,
+            status=RC.FAILED,
+            action="registration.gave_up",
+            code=exc.code,
+            text=str(exc),
+            note=REGISTRATION_NOTE_GAVE_UP.format(
+                domain=change.domain.name, kinds=_kinds(change), tries=tries, error=exc
+            ),
+            reopen=True,
+            from_status=from_status,
+        )
+    if from_status == RC.SENDING:
+        RegistrationChange.objects.filter(pk=change.pk, status=RC.SENDING).update(
+            status=RC.QUEUED, updated_at=timezone.now()
+        )
+    raise RegistrationChangeRetry(min(600, 30 * 2 ** (change.attempts - 1)), str(exc))
+
+
+def registration_change_process(*, change_id: int) -> str:
+    """Make one chosen registration change at OpenSRS; at most once.
+
+    Raises RegistrationChangeRetry when OpenSRS could not be reached and nothing was sent.
+    """
+    change = (
+        RegistrationChange.objects.select_related("ticket__customer", "domain")
+        .filter(pk=change_id)
+        .first()
+    )
+    if change is None:
+        return "skipped"
+    if change.status == RC.SENDING:
+        if change.updated_at > timezone.now() - _SENDING_GRACE - timedelta(
+            seconds=settings.OPENSRS_TASK_SOFT_TIME_LIMIT
+        ):
+            return "skipped"  # another delivery is on it
+        # An earlier delivery died between asking OpenSRS and recording the answer.
+        return registration_change_unknown(change_id=change_id, error="the worker stopped mid-call")
+    if change.status != RC.QUEUED:
+        return "skipped"
+    why = _registration_guard(change)
+    if why:
+        return _registration_finish(
+            change_id,
+            status=RC.SKIPPED,
+            action="registration.skipped",
+            code=None,
+            text=why,
+            note=REGISTRATION_NOTE_SKIPPED.format(domain=change.domain.name, why=why),
+            from_status=RC.QUEUED,
+        )
+    RegistrationChange.objects.filter(pk=change_id).update(attempts=F("attempts") + 1)
+    change.attempts += 1
+    client = client_from_settings()
+    name = change.domain.name
+    try:
+        contacts = client.get_domains_contacts([name])[name]
+    except OpenSRSTransientError as exc:
+        return _registration_retry_or_give_up(change, exc, from_status=RC.QUEUED)
+    except OpenSRSError as exc:
+        return _registration_refused(change, exc, from_status=RC.QUEUED)
+    if contacts is None:
+        not_ours = DomainNotInAccount(415, "Authentication Error.")
+        return _registration_refused(change, not_ours, from_status=RC.QUEUED)
+    contact_set = _registration_contact_set(change, contacts.contact_set)
+    if not contact_set:
+        why = "the registration record no longer names the old address"
+        return _registration_finish(
+            change_id,
+            status=RC.SKIPPED,
+            action="registration.skipped",
+            code=None,
+            text=why,
+            from_status=RC.QUEUED,
+        )
+    # Committed before the call: a redelivered task that finds `sending` never calls again.
+    claimed = RegistrationChange.objects.filter(pk=change_id, status=RC.QUEUED).update(
+        status=RC.SENDING, updated_at=timezone.now()
+    )
+    if not claimed:
+        return "skipped"
+    try:
+        reply = client.modify_contacts(name, contact_set)
+    except OpenSRSOutcomeUnknown as exc:
+        return registration_change_unknown(change_id=change_id, error=str(exc))
+    except OpenSRSTransientError as exc:
+        return _registration_retry_or_give_up(change, exc, from_status=RC.SENDING)
+    except OpenSRSError as exc:
+        return _registration_refused(change, exc, from_status=RC.SENDING)
+    details = reply.attributes.get("details")
+    entry = details.get(name, {}) if isinstance(details, dict) else {}
+    text = str(entry.get("response_text") or reply.text) if isinstance(entry, dict) else reply.text
+    registrant = str(entry.get("registrant_status", "")) if isinstance(entry, dict) else ""
+    return _registration_finish(
+        change_id,
+        status=RC.DONE,
+        action="registration.changed",
+        code=reply.code,
+        text=text,
+        note=REGISTRATION_NOTE_DONE.format(domain=name, kinds=_kinds(change), text=text),
+        registrant_change=registrant if change.update_owner else "",
+    )
+
+
+def _registration_refused(
+    change: RegistrationChange, exc: OpenSRSError, *, from_status: str
+) -> str:
+    auth = isinstance(exc, OpenSRSAuthError)
+    return _registration_finish(
+        change.pk,
+        status=RC.FAILED if auth else RC.REFUSED,
+        action="registration.refused",
+        code=exc.code,
+        text=str(exc),
+        note=REGISTRATION_NOTE_REFUSED.format(
+            domain=change.domain.name, kinds=_kinds(change), error=exc
+        ),
+        reopen=True,
+        from_status=from_status,
+    )
+
+
+def registration_change_unknown(*, change_id: int, error: str) -> str:
+    """The change may have been made: never repeat it, hand it to staff."""
+    change = RegistrationChange.objects.select_related("domain").get(pk=change_id)
+    return _registration_finish(
+        change_id,
+        status=RC.UNKNOWN,
+        action="registration.outcome_unknown",
+        code=None,
+        text=error,
+        note=REGISTRATION_NOTE_UNKNOWN.format(
+            domain=change.domain.name, kinds=_kinds(change), error=error
+        ),
+        reopen=True,
+    )
+
+
+def registration_change_give_up(*, change_id: int, error: str) -> str:
+    """The task failed for good: unknown if it was mid-call, failed (never sent) otherwise."""
+    change = RegistrationChange.objects.select_related("domain").filter(pk=change_id).first()
+    if change is None:
+        return "skipped"
+    if change.status == RC.SENDING:
+        return registration_change_unknown(change_id=change_id, error=error)
+    return _registration_finish(
+        change_id,
+        status=RC.FAILED,
+        action="registration.gave_up",
+        code=None,
+        text=error,
+        note=REGISTRATION_NOTE_GAVE_UP.format(
+            domain=change.domain.name, kinds=_kinds(change), tries=change.attempts, error=error
+        ),
+        reopen=True,
+        from_status=RC.QUEUED,
+    )
