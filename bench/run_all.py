@@ -27,6 +27,7 @@ STEPS = [
     ("queue", ["bench/queue.py"], 1200),
     ("notifications", ["bench/notifications.py"], 900),
     ("faults", ["bench/faults.py"], 1500),
+    ("contacts", ["bench/contacts.py"], 900),
 ]
 
 

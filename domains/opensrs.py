@@ -582,16 +582,19 @@ def client_from_settings(**overrides: Any) -> OpenSRSClient:
 # --- call rate ----------------------------------------------------------------------------------
 
 _THROTTLE_SEQ_KEY = "opensrs:calls:seq"
-_THROTTLE_WINDOW = 60.0
+# A minute plus a second: a slot is stamped before its request goes out, and OpenSRS counts
+# the request when it arrives, a little later.
+_THROTTLE_WINDOW = 61.0
 
 
 def opensrs_throttle() -> None:
     """Wait for a call slot so no 60 s window holds more than OPENSRS_MAX_CALLS_PER_MINUTE calls.
 
     Shared by every process through the cache: call n takes slot n mod limit and may go once the
-    call that last used that slot is a minute old. Waits up to OPENSRS_THROTTLE_MAX_WAIT seconds,
-    then raises OpenSRSTransientError without sending anything. A limit of 0 turns it off; so
-    does an unreachable cache (the calls then go out unthrottled rather than not at all).
+    call that last used that slot is a minute (and a second) old. Waits up to
+    OPENSRS_THROTTLE_MAX_WAIT seconds, then raises OpenSRSTransientError without sending
+    anything. A limit of 0 turns it off; so does an unreachable cache (the calls then go out
+    unthrottled rather than not at all).
     """
     from django.core.cache import cache
 

@@ -140,3 +140,17 @@ def registration_changes_sweep() -> int:
     from tickets.services.registration import registration_changes_requeue_due
 
     return registration_changes_requeue_due()
+
+
+@shared_task(name="tickets.registration_warnings_sweep", acks_late=True)
+def registration_warnings_sweep() -> int:
+    """Warn customers about dead or out-of-date registration addresses.
+
+    Idempotent by state guard: each domain and address carries its notice count and last
+    notice time, checked and bumped under a row lock in the transaction that queues the email.
+    """
+    from tickets.services.registration_warnings import (
+        registration_warnings_sweep as registration_warnings_sweep_service,
+    )
+
+    return registration_warnings_sweep_service()

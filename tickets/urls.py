@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from tickets.views import common, mailing, modify, my_tickets, requests
+from tickets.views import common, mailing, modify, my_tickets, registration, requests
 
 app_name = "portal"
 
@@ -28,6 +28,13 @@ urlpatterns = [
     _done("not-me/", "not-me"),
     path("verify/<str:token>/", modify.verify, name="verify"),
     path("not-me/<str:token>/", modify.not_me, name="not-me"),
+    # --- registration records (the one-click link of a registration warning) ---
+    _done("requests/registration/", "registration-fix"),
+    path(
+        "requests/registration/<str:token>/",
+        registration.registration_fix,
+        name="registration-fix",
+    ),
     # --- opt-out and unsubscribe (portal) ---
     path("requests/opt-out/", mailing.request_opt_out, name="request-opt-out"),
     _done("requests/opt-out/", "request-opt-out"),

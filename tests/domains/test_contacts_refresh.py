@@ -164,7 +164,7 @@ def test_the_throttle_waits_for_a_slot_when_it_may(settings, monkeypatch):
     opensrs_throttle()
 
     assert len(slept) == 1
-    assert 59 < slept[0] <= 60
+    assert 60 < slept[0] <= 61
 
 
 def test_the_throttle_is_shared_through_the_cache(settings, fake_opensrs):

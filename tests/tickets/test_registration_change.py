@@ -315,7 +315,9 @@ def test_the_owner_chooses_on_the_verification_page_and_the_mail_lists_the_domai
     assert 'value="bob-shop.test:admin"' not in content
     assert "change of registrant" in content
     response = client.post(
-        f"/verify/{token}/", {"registration": ["bob-reseller.test:admin", "bob-shop.test:admin"]}
+        f"/verify/{token}/",
+        {"registration": ["bob-reseller.test:admin", "bob-shop.test:admin"]},
+        follow=True,
     )
 
     # then the choice is stored for the verified request only where it applies
@@ -360,7 +362,7 @@ def test_the_logged_in_form_offers_the_domains_and_the_staff_page_shows_the_answ
     }
 
     # when he sends it, confirms the new address and a supervisor approves
-    assert client.post("/requests/modify/", data).status_code == 200
+    assert client.post("/requests/modify/", data).status_code == 303
     ticket = Ticket.objects.get(customer=bob, kind=Ticket.Kind.MODIFY_INFO)
     confirm_new_email(ticket)
     approve(ticket, supervisor, django_capture_on_commit_callbacks)

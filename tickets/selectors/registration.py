@@ -60,3 +60,22 @@ def registration_choices_parse(values: list[str]) -> dict[str, set[str]]:
         if name and kind in ("owner", "admin"):
             choices.setdefault(name, set()).add(kind)
     return choices
+
+
+# Rows the dashboard lists (the total is shown beside them).
+REGISTRATION_PROBLEMS_SHOWN = 50
+
+
+def registration_problems(*, limit: int = REGISTRATION_PROBLEMS_SHOWN) -> dict[str, Any]:
+    """Customers' domains whose registration email bounces or differs, by customer: 2 queries."""
+    from tickets.services.registration_warnings import registration_problem_domains
+
+    rows = registration_problem_domains()
+    return {
+        "total": rows.count(),
+        "domains": list(
+            rows.select_related("customer").order_by("customer__full_name", "customer_id", "name")[
+                :limit
+            ]
+        ),
+    }

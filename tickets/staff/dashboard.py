@@ -6,10 +6,15 @@ from django.views.decorators.http import require_GET
 
 from helpdesk.types import AuthenticatedHttpRequest
 from tickets.selectors.dashboard import dashboard_figures
+from tickets.selectors.registration import registration_problems
 from tickets.staff.common import staff_required
 
 
 @require_GET
 @staff_required
 def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
-    return render(request, "staff/dashboard.html", {"figures": dashboard_figures()})
+    context = {
+        "figures": dashboard_figures(),
+        "registration_problems": registration_problems(),
+    }
+    return render(request, "staff/dashboard.html", context)

@@ -35,6 +35,7 @@ DONE_TEMPLATES = {
     "verify": "portal/verify_done.html",
     "not-me": "portal/not_me_done.html",
     "unsubscribe": "portal/unsubscribe_done.html",
+    "registration-fix": "portal/registration_fix_done.html",
 }
 
 

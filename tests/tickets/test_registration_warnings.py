@@ -1,0 +1,176 @@
+"""The daily warning about dead or out-of-date registration addresses, and its one-click link."""
+
+import io
+import re
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from accounts.services import customer_ensure
+from domains.models import Domain, RegistrationWarning
+from tests.tickets.verification_helpers import deliver_outbox, html_part
+from tickets.models import ActionLog, Message, Notification, Ticket
+from tickets.services.registration_warnings import (
+    REGISTRATION_FIX_INVALID,
+    registration_warnings_sweep,
+)
+
+
+@pytest.fixture
+def carol(db):
+    carol = customer_ensure(email="carol@example.test", full_name="Carol Wong", country="MY")
+    Domain.objects.create(
+        name="stale-mail.test",
+        customer=carol,
+        registrant_email="carol@defunct.test",
+        registrant_email_status=Domain.EmailStatus.BOUNCING,
+    )
+    return carol
+
+
+@pytest.fixture
+def alice_in_step(alice):
+    return Domain.objects.create(
+        name="alice-shop.test",
+        customer=alice,
+        registrant_email="Alice@Example.test",
+        registrant_email_status=Domain.EmailStatus.VALID,
+    )
+
+
+def warnings_to(address):
+    return list(Notification.objects.filter(template="registration_warning", recipient=address))
+
+
+def fix_link(message) -> str:
+    return re.search(r"https?://\S+/requests/registration/[^/\s]+/", message.body).group()
+
+
+@pytest.mark.django_db
+def test_the_sweep_tells_a_customer_once_about_a_bouncing_address_and_not_again_within_90_days(
+    carol, alice_in_step
+):
+    # given
+    start = timezone.now()
+
+    # when the sweep runs daily for 89 days
+    for day in range(89):
+        with time_machine.travel(start + timedelta(days=day), tick=False):
+            registration_warnings_sweep()
+
+    # then Carol was told once, Alice (record in step, case aside) never
+    assert len(warnings_to("carol@example.test")) == 1
+    assert warnings_to("alice@example.test") == []
+    (sent,) = deliver_outbox()
+    assert sent.to == ["carol@example.test"]
+    for part in (sent.body, html_part(sent)):
+        assert "stale-mail.test" in part and "carol@defunct.test" in part
+        assert "bounce" in part
+        assert "https://help.exabytes.example/requests/registration/" in part
+    assert ActionLog.objects.filter(action="registration.warned", customer=carol).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_second_notice_comes_after_90_days_and_never_a_third(carol):
+    start = timezone.now()
+    for day in (0, 90, 91, 180, 400):
+        with time_machine.travel(start + timedelta(days=day, minutes=1), tick=False):
+            registration_warnings_sweep()
+
+    assert len(warnings_to("carol@example.test")) == 2
+    warning = RegistrationWarning.objects.get()
+    assert (warning.notices, warning.reason) == (2, RegistrationWarning.Reason.BOUNCING)
+
+
+@pytest.mark.django_db
+def test_an_address_that_differs_from_the_email_on_record_is_mentioned_too(bob):
+    Domain.objects.create(
+        name="bob-reseller.test", customer=bob, registrant_email="dns-admin@bob-reseller.test"
+    )
+
+    registration_warnings_sweep()
+
+    (warning,) = warnings_to("bob@example.test")
+    assert warning.context["domains"][0]["bouncing"] is False
+    (sent,) = deliver_outbox()
+    assert "not your email address with us" in sent.body
+
+
+@pytest.mark.django_db
+def test_the_notice_is_in_the_customers_language(carol):
+    carol.language = "ms"
+    carol.save(update_fields=["language"])
+
+    registration_warnings_sweep()
+
+    assert warnings_to("carol@example.test")[0].language == "ms"
+
+
+@pytest.mark.django_db
+def test_the_one_click_link_logs_one_request_for_staff(carol, client):
+    # given
+    registration_warnings_sweep()
+    (sent,) = deliver_outbox()
+    link = fix_link(sent).replace("https://help.exabytes.example", "")
+
+    # when a mail scanner fetches the link, then Carol presses the button twice
+    page = client.get(link)
+    first = client.post(link)
+    second = client.post(link, follow=True)
+
+    # then one ticket, for Carol, with the steps for staff
+    assert page.status_code == 200 and "stale-mail.test" in page.content.decode()
+    assert first.status_code == 303
+    assert second.status_code == 200
+    (ticket,) = Ticket.objects.filter(customer=carol)
+    assert ticket.subject == "Update the registration email of stale-mail.test"
+    assert ticket.contact_email == "carol@example.test"
+    assert ticket.reference in second.content.decode()
+    note = Message.objects.get(ticket=ticket, internal=True)
+    assert "direct request" in note.body and "carol@defunct.test" in note.body
+
+
+@pytest.mark.django_db
+def test_a_forged_or_outdated_link_is_refused(carol, client):
+    registration_warnings_sweep()
+    (sent,) = deliver_outbox()
+    link = fix_link(sent).replace("https://help.exabytes.example", "")
+    forged = link[:-3] + "xx/"
+
+    assert client.post(forged).status_code == 400
+    # the record changed since the notice: the old link no longer acts
+    Domain.objects.filter(name="stale-mail.test").update(registrant_email="carol@alive.test")
+    response = client.post(link)
+    assert response.status_code == 400
+    assert REGISTRATION_FIX_INVALID[:20] in response.content.decode()
+    assert not Ticket.objects.filter(customer=carol).exists()
+
+
+@pytest.mark.django_db
+def test_staff_see_the_problems_by_customer_on_the_dashboard(
+    carol, bob, alice_in_step, agent_client
+):
+    Domain.objects.create(name="bob-reseller.test", customer=bob, registrant_email="x@other.test")
+
+    page = agent_client.get("/staff/dashboard/").content.decode()
+
+    assert "Registration emails to fix" in page
+    assert "Carol Wong" in page and "stale-mail.test" in page and "carol@defunct.test" in page
+    assert "Bob Lim" in page and "bob-reseller.test" in page
+    assert "alice-shop.test" not in page
+
+
+@pytest.mark.django_db
+def test_the_demo_data_tells_carol_once_and_registers_bobs_domain_to_him():
+    from django.core.management import call_command
+
+    call_command("seed_demo", force=True, stdout=io.StringIO())
+    call_command("seed_demo", force=True, stdout=io.StringIO())
+
+    (warning,) = warnings_to("carol@example.test")
+    assert [row["domain"] for row in warning.context["domains"]] == ["stale-mail.test"]
+    assert Notification.objects.filter(template="registration_warning").count() == 1
+    bob_domain = Domain.objects.get(name="bob-reseller.test")
+    assert bob_domain.registrant_email == bob_domain.admin_email == "bob@example.test"
