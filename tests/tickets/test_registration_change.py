@@ -60,13 +60,14 @@ def run_tasks(monkeypatch):
 
 
 def email_change(bob, registration=None):
+    """Bob's email change: in his own session, or (bob=None) anonymously, giving his address."""
     return services.request_modify(
-        email=None,
+        email=None if bob else "bob@example.test",
         customer=bob,
         changes={"email": NEW},
         note="",
         client_key="10.0.0.1",
-        actor=bob,
+        actor=bob or "anonymous",
         registration=registration,
     )
 
@@ -248,15 +249,7 @@ def test_an_agent_cannot_trigger_a_registration_change_without_a_verified_reques
     alice, bob, bob_domains, agent, supervisor, run_tasks, django_capture_on_commit_callbacks
 ):
     # given an anonymous request in Bob's name that nobody verified
-    ticket = services.request_modify(
-        email="bob@example.test",
-        customer=None,
-        changes={"email": NEW},
-        note="",
-        client_key="10.0.0.9",
-        actor="anonymous",
-        channel=Ticket.Channel.API,
-    )
+    ticket = email_change(None)
     assert set(changes_of(ticket)) == {"bob-reseller.test", "bob-shop.test"}
 
     # when staff try every door: choosing for the owner, approving, running the worker
@@ -291,15 +284,7 @@ def test_the_owner_chooses_on_the_verification_page_and_the_mail_lists_the_domai
     bob, bob_domains, client, supervisor, run_tasks, django_capture_on_commit_callbacks
 ):
     # given an anonymous request; the link goes to Bob's email on record
-    ticket = services.request_modify(
-        email="bob@example.test",
-        customer=None,
-        changes={"email": NEW},
-        note="",
-        client_key="10.0.0.9",
-        actor="anonymous",
-        channel=Ticket.Channel.PORTAL,
-    )
+    ticket = email_change(None)
     mail = verification_mail(ticket)
     token = link_token(mail)
     (sent,) = deliver_outbox()

@@ -10,12 +10,15 @@ from django.utils import timezone
 
 from accounts.services import customer_ensure
 from domains.models import Domain, RegistrationWarning
+from tests.tickets import resend_helpers
 from tests.tickets.verification_helpers import deliver_outbox, html_part
 from tickets.models import ActionLog, Message, Notification, Ticket
 from tickets.services.registration_warnings import (
     REGISTRATION_FIX_INVALID,
     registration_warnings_sweep,
 )
+
+alice_shop = resend_helpers.alice_shop
 
 
 @pytest.fixture
@@ -31,13 +34,11 @@ def carol(db):
 
 
 @pytest.fixture
-def alice_in_step(alice):
-    return Domain.objects.create(
-        name="alice-shop.test",
-        customer=alice,
-        registrant_email="Alice@Example.test",
-        registrant_email_status=Domain.EmailStatus.VALID,
-    )
+def alice_in_step(alice_shop):
+    """Alice's domain is registered to her email on record, but for the letter case."""
+    alice_shop.registrant_email = "Alice@Example.test"
+    alice_shop.save(update_fields=["registrant_email"])
+    return alice_shop
 
 
 def warnings_to(address):

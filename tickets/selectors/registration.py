@@ -47,7 +47,13 @@ def registration_domains_of(*, customer: Customer) -> list[dict[str, Any]]:
         admin = email_canonical(domain.admin_email) == email
         if owner or admin:
             rows.append(
-                {"domain": domain.unicode_name, "name": domain.name, "owner": owner, "admin": admin}
+                {
+                    "id": domain.pk,
+                    "domain": domain.unicode_name,
+                    "name": domain.name,
+                    "owner": owner,
+                    "admin": admin,
+                }
             )
     return rows
 

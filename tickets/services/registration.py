@@ -34,6 +34,7 @@ from helpdesk.exceptions import ApplicationError
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import ticket_lock
 from tickets.models import Message, Ticket
+from tickets.selectors.registration import registration_domains_of
 from tickets.services.freeze import account_is_frozen
 from tickets.services.lifecycle import ticket_priority_set, ticket_reply_add, ticket_transition
 from tickets.services.shared import ticket_needs_owner
@@ -91,36 +92,30 @@ def registration_changes_offer(*, ticket: Ticket, customer: Customer, new_email:
 
     Called in the transaction that records an email change request; nothing is chosen yet.
     """
-    old = email_canonical(customer.email)
-    rows = []
-    for domain in Domain.objects.filter(customer=customer).order_by("name"):
-        owner = email_canonical(domain.registrant_email) == old
-        admin = email_canonical(domain.admin_email) == old
-        if owner or admin:
-            rows.append(
-                RegistrationChange(
-                    ticket=ticket,
-                    domain=domain,
-                    old_email=customer.email,
-                    new_email=new_email,
-                    owner_matches=owner,
-                    admin_matches=admin,
-                )
-            )
-    RegistrationChange.objects.bulk_create(rows)
-    if rows:
+    offer = registration_domains_of(customer=customer)
+    RegistrationChange.objects.bulk_create(
+        RegistrationChange(
+            ticket=ticket,
+            domain_id=row["id"],
+            old_email=customer.email,
+            new_email=new_email,
+            owner_matches=row["owner"],
+            admin_matches=row["admin"],
+        )
+        for row in offer
+    )
+    if offer:
         audit_record(
             actor="system",
             action="registration.offered",
             ticket=ticket,
             details={
                 "domains": [
-                    {"domain": r.domain.name, "owner": r.owner_matches, "admin": r.admin_matches}
-                    for r in rows
+                    {"domain": r["name"], "owner": r["owner"], "admin": r["admin"]} for r in offer
                 ]
             },
         )
-    return len(rows)
+    return len(offer)
 
 
 def _registration_choose(
@@ -364,17 +359,15 @@ def _registration_retry_or_give_up(
     """Nothing was sent: back to queued and retry later, or hand it to staff after the last try."""
     tries = settings.REGISTRATION_CHANGE_MAX_TRIES
     if change.attempts >= tries:
-        return _registration_finish(
-            change.pk,
+        return _registration_to_staff(
+            change,
             status=RC.FAILED,
             action="registration.gave_up",
             code=exc.code,
-            text=str(exc),
-            note=REGISTRATION_NOTE_GAVE_UP.format(
-                domain=change.domain.name, kinds=_kinds(change), tries=tries, error=exc
-            ),
-            reopen=True,
+            error=str(exc),
+            note=REGISTRATION_NOTE_GAVE_UP,
             from_status=from_status,
+            tries=tries,
         )
     if from_status == RC.SENDING:
         RegistrationChange.objects.filter(pk=change.pk, status=RC.SENDING).update(
@@ -406,15 +399,7 @@ def registration_change_process(*, change_id: int) -> str:
         return "skipped"
     why = _registration_guard(change)
     if why:
-        return _registration_finish(
-            change_id,
-            status=RC.SKIPPED,
-            action="registration.skipped",
-            code=None,
-            text=why,
-            note=REGISTRATION_NOTE_SKIPPED.format(domain=change.domain.name, why=why),
-            from_status=RC.QUEUED,
-        )
+        return _registration_skip(change, why, tell_staff=True)
     RegistrationChange.objects.filter(pk=change_id).update(attempts=F("attempts") + 1)
     change.attempts += 1
     client = client_from_settings()
@@ -431,14 +416,7 @@ def registration_change_process(*, change_id: int) -> str:
     contact_set = _registration_contact_set(change, contacts.contact_set)
     if not contact_set:
         why = "the registration record no longer names the old address"
-        return _registration_finish(
-            change_id,
-            status=RC.SKIPPED,
-            action="registration.skipped",
-            code=None,
-            text=why,
-            from_status=RC.QUEUED,
-        )
+        return _registration_skip(change, why, tell_staff=False)
     # Committed before the call: a redelivered task that finds `sending` never calls again.
     claimed = RegistrationChange.objects.filter(pk=change_id, status=RC.QUEUED).update(
         status=RC.SENDING, updated_at=timezone.now()
@@ -468,20 +446,55 @@ def registration_change_process(*, change_id: int) -> str:
     )
 
 
+def _registration_to_staff(
+    change: RegistrationChange,
+    *,
+    status: str,
+    action: str,
+    code: int | None,
+    error: str,
+    note: str,
+    from_status: str,
+    **note_args: Any,
+) -> str:
+    """Close the change as `status` and reopen its ticket, high, with `note` for staff."""
+    return _registration_finish(
+        change.pk,
+        status=status,
+        action=action,
+        code=code,
+        text=error,
+        note=note.format(domain=change.domain.name, kinds=_kinds(change), error=error, **note_args),
+        reopen=True,
+        from_status=from_status,
+    )
+
+
+def _registration_skip(change: RegistrationChange, why: str, *, tell_staff: bool) -> str:
+    """A queued change that must not go to OpenSRS: closed as skipped, saying why."""
+    note = REGISTRATION_NOTE_SKIPPED.format(domain=change.domain.name, why=why)
+    return _registration_finish(
+        change.pk,
+        status=RC.SKIPPED,
+        action="registration.skipped",
+        code=None,
+        text=why,
+        note=note if tell_staff else "",
+        from_status=RC.QUEUED,
+    )
+
+
 def _registration_refused(
     change: RegistrationChange, exc: OpenSRSError, *, from_status: str
 ) -> str:
     auth = isinstance(exc, OpenSRSAuthError)
-    return _registration_finish(
-        change.pk,
+    return _registration_to_staff(
+        change,
         status=RC.FAILED if auth else RC.REFUSED,
         action="registration.refused",
         code=exc.code,
-        text=str(exc),
-        note=REGISTRATION_NOTE_REFUSED.format(
-            domain=change.domain.name, kinds=_kinds(change), error=exc
-        ),
-        reopen=True,
+        error=str(exc),
+        note=REGISTRATION_NOTE_REFUSED,
         from_status=from_status,
     )
 
@@ -489,16 +502,14 @@ def _registration_refused(
 def registration_change_unknown(*, change_id: int, error: str) -> str:
     """The change may have been made: never repeat it, hand it to staff."""
     change = RegistrationChange.objects.select_related("domain").get(pk=change_id)
-    return _registration_finish(
-        change_id,
+    return _registration_to_staff(
+        change,
         status=RC.UNKNOWN,
         action="registration.outcome_unknown",
         code=None,
-        text=error,
-        note=REGISTRATION_NOTE_UNKNOWN.format(
-            domain=change.domain.name, kinds=_kinds(change), error=error
-        ),
-        reopen=True,
+        error=error,
+        note=REGISTRATION_NOTE_UNKNOWN,
+        from_status=RC.SENDING,
     )
 
 
@@ -509,15 +520,13 @@ def registration_change_give_up(*, change_id: int, error: str) -> str:
         return "skipped"
     if change.status == RC.SENDING:
         return registration_change_unknown(change_id=change_id, error=error)
-    return _registration_finish(
-        change_id,
+    return _registration_to_staff(
+        change,
         status=RC.FAILED,
         action="registration.gave_up",
         code=None,
-        text=error,
-        note=REGISTRATION_NOTE_GAVE_UP.format(
-            domain=change.domain.name, kinds=_kinds(change), tries=change.attempts, error=error
-        ),
-        reopen=True,
+        error=error,
+        note=REGISTRATION_NOTE_GAVE_UP,
         from_status=RC.QUEUED,
+        tries=change.attempts,
     )
