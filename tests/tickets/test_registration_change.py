@@ -11,6 +11,7 @@ from helpdesk.exceptions import ApplicationError
 from tests.tickets import resend_helpers
 from tests.tickets.resend_helpers import calls
 from tests.tickets.verification_helpers import (
+    anonymous_lookups,
     deliver_outbox,
     html_part,
     link_token,
@@ -61,7 +62,7 @@ def run_tasks(monkeypatch):
 
 def email_change(bob, registration=None):
     """Bob's email change: in his own session, or (bob=None) anonymously, giving his address."""
-    return services.request_modify(
+    ticket = services.request_modify(
         email=None if bob else "bob@example.test",
         customer=bob,
         changes={"email": NEW},
@@ -70,6 +71,9 @@ def email_change(bob, registration=None):
         actor=bob or "anonymous",
         registration=registration,
     )
+    anonymous_lookups()  # what the worker does next for an anonymous request
+    ticket.refresh_from_db()
+    return ticket
 
 
 def confirm_new_email(ticket):
