@@ -10,6 +10,7 @@ import pytest
 import time_machine
 from django.core.cache import caches
 from django.test import RequestFactory
+from pytest_socket import SocketConnectBlockedError
 
 from helpdesk import ratelimit
 from helpdesk.exceptions import RateLimited
@@ -218,3 +219,9 @@ def test_the_staff_ticket_page_works_without_the_cache(agent_client, cache_down)
 
     assert response.status_code == 200
     assert ticket.reference in response.content.decode()
+
+
+def test_a_test_cannot_reach_the_network_only_loopback():
+    # pytest-socket (pyproject.toml addopts) refuses a connection to any other host.
+    with pytest.raises(SocketConnectBlockedError):
+        socket.create_connection(("192.0.2.1", 80), timeout=0.5)  # TEST-NET-1, documentation only
