@@ -1,4 +1,8 @@
-"""A faithful fake of the OpenSRS reseller API for tests and local development (opensrs.md §12)."""
+"""A faithful fake of the OpenSRS reseller API for tests and local development (opensrs.md §12).
+
+Long because it is a whole server: the OPS envelope, signatures and every action we call, kept
+together so the double can be read against opensrs.md in one place.
+"""
 
 from __future__ import annotations
 

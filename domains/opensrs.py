@@ -1,4 +1,8 @@
-"""Client for the OpenSRS reseller XML API (XCP over HTTPS POST, OPS envelope)."""
+"""Client for the OpenSRS reseller XML API (XCP over HTTPS POST, OPS envelope).
+
+Long because the envelope, signing, retries and each action's parsing belong to one protocol;
+`_attempt` keeps one call's whole error mapping (opensrs.md §10) in one place to read.
+"""
 
 from __future__ import annotations
 

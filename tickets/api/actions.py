@@ -1,5 +1,7 @@
 """Staff actions on a ticket: assign, approve, reject, resolve."""
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
@@ -18,6 +20,16 @@ from tickets.api.tickets import (
 from tickets.services import ticket_approve, ticket_assign, ticket_reject, ticket_resolve
 
 
+def staff_action_schema(input_serializer: type[serializers.Serializer]) -> Any:
+    """The schema of a staff action: its input, then the ticket as it now is or an error."""
+    return extend_schema(
+        request=input_serializer,
+        responses={200: TicketOutputSerializer, **api_errors(400, 401, 403, 404, 409, 429)},
+        parameters=[ETAG_HEADER, RETRY_AFTER_HEADER],
+        tags=["staff"],
+    )
+
+
 class TicketAssignApi(APIView):
     """Staff: give the ticket to a staff member (or to nobody, with null)."""
 
@@ -32,12 +44,7 @@ class TicketAssignApi(APIView):
             help_text="A staff username, or null to unassign",
         )
 
-    @extend_schema(
-        request=InputSerializer,
-        responses={200: TicketOutputSerializer, **api_errors(400, 401, 403, 404, 409, 429)},
-        parameters=[ETAG_HEADER, RETRY_AFTER_HEADER],
-        tags=["staff"],
-    )
+    @staff_action_schema(InputSerializer)
     def post(self, request: AuthenticatedRequest, reference: str) -> Response:
         ticket, data = staff_action_input(request, reference, self.InputSerializer)
         ticket = ticket_assign(
@@ -58,12 +65,7 @@ class TicketApproveApi(APIView):
     class InputSerializer(VersionedInput):
         pass
 
-    @extend_schema(
-        request=InputSerializer,
-        responses={200: TicketOutputSerializer, **api_errors(400, 401, 403, 404, 409, 429)},
-        parameters=[ETAG_HEADER, RETRY_AFTER_HEADER],
-        tags=["staff"],
-    )
+    @staff_action_schema(InputSerializer)
     def post(self, request: AuthenticatedRequest, reference: str) -> Response:
         ticket, data = staff_action_input(request, reference, self.InputSerializer)
         ticket = ticket_approve(
@@ -81,12 +83,7 @@ class TicketRejectApi(APIView):
     class InputSerializer(VersionedInput):
         reason = serializers.CharField(max_length=2000)
 
-    @extend_schema(
-        request=InputSerializer,
-        responses={200: TicketOutputSerializer, **api_errors(400, 401, 403, 404, 409, 429)},
-        parameters=[ETAG_HEADER, RETRY_AFTER_HEADER],
-        tags=["staff"],
-    )
+    @staff_action_schema(InputSerializer)
     def post(self, request: AuthenticatedRequest, reference: str) -> Response:
         ticket, data = staff_action_input(request, reference, self.InputSerializer)
         ticket = ticket_reject(
@@ -107,12 +104,7 @@ class TicketResolveApi(APIView):
     class InputSerializer(VersionedInput):
         note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
-    @extend_schema(
-        request=InputSerializer,
-        responses={200: TicketOutputSerializer, **api_errors(400, 401, 403, 404, 409, 429)},
-        parameters=[ETAG_HEADER, RETRY_AFTER_HEADER],
-        tags=["staff"],
-    )
+    @staff_action_schema(InputSerializer)
     def post(self, request: AuthenticatedRequest, reference: str) -> Response:
         ticket, data = staff_action_input(request, reference, self.InputSerializer)
         ticket = ticket_resolve(

@@ -33,6 +33,50 @@ def customer_audit_rows(*, customer: Customer) -> QuerySet[ActionLog]:
     )
 
 
+def _ticket_export(t: Ticket) -> dict[str, Any]:
+    """One ticket of the customer export, with its changes, messages and notifications."""
+    return {
+        "reference": t.reference,
+        "kind": t.kind,
+        "status": t.status,
+        "subject": t.subject,
+        "domain": t.domain.name if t.domain else None,
+        "contact_email": t.contact_email,
+        "created_at": t.created_at,
+        "resolved_at": t.resolved_at,
+        "closed_at": t.closed_at,
+        "changes": [
+            {
+                "field": c.field,
+                "old": c.old_value,
+                "new": c.new_value,
+                "applied_at": c.applied_at,
+            }
+            for c in t.changes.all()
+        ],
+        "messages": [
+            {
+                "author": m.author,
+                "internal": m.internal,
+                "channel": m.channel,
+                "body": m.body,
+                "created_at": m.created_at,
+            }
+            for m in t.messages.all()
+        ],
+        "notifications": [
+            {
+                "template": n.template,
+                "recipient": n.recipient,
+                "status": n.status,
+                "created_at": n.created_at,
+                "sent_at": n.sent_at,
+            }
+            for n in t.notifications.all()
+        ],
+    }
+
+
 def customer_export_data(*, customer: Customer) -> dict[str, Any]:
     """Everything held on a customer, as plain JSON-ready data (the card token is left out)."""
     fields = [
@@ -51,49 +95,7 @@ def customer_export_data(*, customer: Customer) -> dict[str, Any]:
                 "name", "registrant_email", "registrant_email_status", "synced_at", "created_at"
             )
         ),
-        "tickets": [
-            {
-                "reference": t.reference,
-                "kind": t.kind,
-                "status": t.status,
-                "subject": t.subject,
-                "domain": t.domain.name if t.domain else None,
-                "contact_email": t.contact_email,
-                "created_at": t.created_at,
-                "resolved_at": t.resolved_at,
-                "closed_at": t.closed_at,
-                "changes": [
-                    {
-                        "field": c.field,
-                        "old": c.old_value,
-                        "new": c.new_value,
-                        "applied_at": c.applied_at,
-                    }
-                    for c in t.changes.all()
-                ],
-                "messages": [
-                    {
-                        "author": m.author,
-                        "internal": m.internal,
-                        "channel": m.channel,
-                        "body": m.body,
-                        "created_at": m.created_at,
-                    }
-                    for m in t.messages.all()
-                ],
-                "notifications": [
-                    {
-                        "template": n.template,
-                        "recipient": n.recipient,
-                        "status": n.status,
-                        "created_at": n.created_at,
-                        "sent_at": n.sent_at,
-                    }
-                    for n in t.notifications.all()
-                ],
-            }
-            for t in tickets
-        ],
+        "tickets": [_ticket_export(t) for t in tickets],
         "disclosures": list(
             customer_disclosures(customer=customer).values(
                 "disclosed_to",
