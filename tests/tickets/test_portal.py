@@ -215,6 +215,46 @@ def test_my_tickets_lists_only_the_customers_own_tickets(client, alice_ticket, b
 
 
 @pytest.mark.django_db
+def test_my_tickets_includes_requests_sent_logged_out_from_the_email_on_record(client, alice, bob):
+    # given a request Alice sent logged out, in another case, and ones that are not hers
+    logged_out = TicketFactory(customer=None, contact_email="ALICE@example.test", subject="Out")
+    strangers = TicketFactory(customer=None, contact_email="carol@example.test")
+    # another customer's ticket stays theirs, whatever contact address was typed on it
+    bobs_with_alices_address = TicketFactory(customer=bob, contact_email="alice@example.test")
+    client.force_login(alice.user)
+
+    # when she opens My tickets and the request itself
+    body = client.get("/my/").content.decode()
+    page = client.get(f"/my/tickets/{logged_out.reference}/")
+
+    # then the logged-out request is hers; the others are not listed or readable
+    assert logged_out.reference in body
+    assert page.status_code == 200
+    assert strangers.reference not in body
+    assert bobs_with_alices_address.reference not in body
+    assert client.get(f"/my/tickets/{bobs_with_alices_address.reference}/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_my_tickets_query_count_with_logged_out_requests(client, alice, django_assert_num_queries):
+    for _ in range(5):
+        TicketFactory(customer=None, contact_email=alice.email)
+    client.force_login(alice.user)
+    # session, user, customer, count, page of tickets
+    with django_assert_num_queries(5):
+        assert client.get("/my/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_account_menu_links_preferences_for_customers_only(client, alice, agent):
+    assert reverse("portal:preferences") not in client.get("/").content.decode()
+    client.force_login(alice.user)
+    assert f'href="{reverse("portal:preferences")}"' in client.get("/").content.decode()
+    client.force_login(agent)
+    assert reverse("portal:preferences") not in client.get("/").content.decode()
+
+
+@pytest.mark.django_db
 def test_staff_get_404_on_my_pages(agent_client, alice_ticket):
     assert agent_client.get("/my/").status_code == 404
     assert agent_client.get(f"/my/tickets/{alice_ticket.reference}/").status_code == 404

@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from accounts.selectors import customer_for_user, is_staff_member
 from tickets.models import ActionLog, Message, Notification, Ticket
@@ -14,7 +14,11 @@ from tickets.selectors.search import ticket_search_ids
 def ticket_list(
     *, user: User | AnonymousUser, filters: Mapping[str, Any] | None = None
 ) -> QuerySet[Ticket]:
-    """Tickets the user may see: all for staff, their own for a customer, none otherwise."""
+    """Tickets the user may see: all for staff, their own for a customer, none otherwise.
+
+    A customer's own are those of their record and those without one whose contact address is
+    their email on record (asked while logged out).
+    """
     base: QuerySet[Ticket] = Ticket.objects.select_related("customer", "domain", "assignee")
     if filters:
         base = ticket_filters_apply(base, filters=filters)
@@ -23,7 +27,11 @@ def ticket_list(
     customer = customer_for_user(user)
     if customer is None:
         return base.none()
-    return base.filter(customer=customer)
+    # Also what was asked without logging in from the email on record; never a ticket that
+    # belongs to another customer, whatever contact address was typed on it.
+    return base.filter(
+        Q(customer=customer) | Q(customer__isnull=True, contact_email__iexact=customer.email)
+    )
 
 
 def ticket_get(*, user: User | AnonymousUser, reference: str) -> Ticket | None:
