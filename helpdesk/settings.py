@@ -309,6 +309,8 @@ VERIFICATION_TTL = timedelta(hours=env.int("VERIFICATION_TTL_HOURS", default=24)
 VERIFICATION_MAX_ATTEMPTS = env.int("VERIFICATION_MAX_ATTEMPTS", default=5)
 # How long the "this wasn't me" link in the notice to a changed email's old address works.
 FREEZE_LINK_TTL = timedelta(days=env.int("FREEZE_LINK_TTL_DAYS", default=14))
+# How long the link to a ticket's status page (acknowledgements, /track/) works.
+STATUS_LINK_TTL = timedelta(days=env.int("STATUS_LINK_TTL_DAYS", default=30))
 MODIFY_AUTO_APPLY_LOW_RISK = env_bool("MODIFY_AUTO_APPLY_LOW_RISK", True)
 NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=6)
 NOTIFICATION_SWEEP_AFTER = timedelta(
@@ -337,6 +339,9 @@ _RATE_LIMIT_DEFAULTS = {
     # Failed logins (portal, admin, API token): a success clears the username's count.
     "login_failures_per_username": (10, 900),
     "login_failures_per_client": (50, 900),
+    # /track/: asking for a status link, per client (429) and per ticket (coalesced: no mail).
+    "track_per_client": (10, 3600),
+    "track_per_ticket": (3, 3600),
     # The REST API as a whole, per logged-in user and per anonymous client address.
     "api_per_user": (600, 60),
     "api_per_client": (120, 60),

@@ -43,6 +43,7 @@ def render_email(template: str, context: dict, language: str = "en") -> tuple[st
         "SUPPORT_EMAIL": settings.SUPPORT_EMAIL,
         "BILLING_EMAIL": settings.BILLING_EMAIL,
         "SITE_URL": settings.SITE_URL,
+        "STATUS_LINK_DAYS": settings.STATUS_LINK_TTL.days,
         **context,
     }
     with translation.override(language):

@@ -233,6 +233,8 @@ class Verification(BaseModel):
         REQUESTER = "requester", _("Requester owns the email on record")
         NEW_EMAIL = "new_email", _("New email address confirms")
         NOT_ME = "not_me", _("Old email address reports a change it did not make")
+        # Not single use: the link to a ticket's status page, used as often as the holder likes.
+        STATUS = "status", _("Requester follows the ticket")
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="verifications")
     purpose = models.CharField(max_length=12, choices=Purpose.choices, default=Purpose.REQUESTER)

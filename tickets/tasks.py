@@ -154,3 +154,14 @@ def registration_warnings_sweep() -> int:
     )
 
     return registration_warnings_sweep_service()
+
+
+@shared_task(name="tickets.status_link_send", acks_late=True)
+def status_link_send(*, reference: str, email: str, request_id: str) -> str:
+    """Mail a ticket's status link asked for at /track/, if reference and address match.
+
+    Idempotent by unique natural key: the outbox row is keyed by the request's id.
+    """
+    from tickets.services import status_link_send as status_link_send_service
+
+    return status_link_send_service(reference=reference, email=email, request_id=request_id)

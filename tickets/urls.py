@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from tickets.views import common, mailing, modify, my_tickets, registration, requests
+from tickets.views import common, mailing, modify, my_tickets, registration, requests, status_page
 
 app_name = "portal"
 
@@ -41,6 +41,11 @@ urlpatterns = [
     path("my/preferences/", mailing.preferences, name="preferences"),
     _done("unsubscribe/", "unsubscribe"),
     path("unsubscribe/<str:token>/", mailing.unsubscribe, name="unsubscribe"),
+    # --- following a request without an account (portal) ---
+    path("track/", status_page.track, name="track"),
+    _done("track/", "track"),  # before track/<token>/, which would take "done" for a token
+    path("track/<str:token>/", status_page.track_status, name="track-status"),
+    path("track/<str:token>/reply/", status_page.track_reply, name="track-reply"),
     # --- my tickets (portal) ---
     path("my/", my_tickets.my_tickets, name="my-tickets"),
     path("my/tickets/<str:reference>/", my_tickets.my_ticket, name="my-ticket"),

@@ -77,7 +77,7 @@ def test_the_link_goes_only_to_the_email_on_record_never_to_the_typed_one(alice,
     assert ticket.status == S.AWAITING_VERIFICATION
     assert ticket.customer == alice
     assert ticket.contact_email == "alice@example.test"
-    [verification] = Verification.objects.filter(ticket=ticket)
+    [verification] = Verification.objects.filter(ticket=ticket, purpose="requester")
     assert verification.sent_to == "alice@example.test"
     sent = deliver_outbox()
     assert [m.to for m in sent] == [["alice@example.test"]]

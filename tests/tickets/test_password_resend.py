@@ -1,3 +1,4 @@
+import re
 import time
 from datetime import timedelta
 
@@ -356,6 +357,7 @@ def test_the_acknowledgement_reads_the_same_for_ours_unknown_and_bouncing_domain
         assert "https://opensrs.example/direct" in text and "photo ID" in text
         assert "alice@example.test" not in text and "carol@defunct.test" not in text
         name = ticket.requested_domain
+        text = re.sub(r"/track/[A-Za-z0-9_-]+/", "/track/LINK/", text)  # each has its own link
         texts.append(comparable(text.replace(ticket.reference, "REF").replace(name, "DOMAIN")))
     assert texts[0] == texts[1] == texts[2]
 

@@ -261,13 +261,13 @@ def test_post_on_the_link_confirms_and_shows_the_reference_and_status(awaiting, 
 
 
 @pytest.mark.django_db
-def test_post_with_a_bad_link_shows_the_generic_error(client, awaiting):
+def test_post_with_a_bad_link_says_the_link_is_unknown(client, awaiting):
     # when
     response = client.post("/verify/not-a-real-token-at-all-0123456789/")
 
     # then
     assert response.status_code == 400
-    assert services.VERIFICATION_INVALID in response.content.decode().replace("&#x27;", "'")
+    assert "We do not know this link" in response.content.decode()
 
 
 @pytest.mark.django_db

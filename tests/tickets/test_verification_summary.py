@@ -226,7 +226,7 @@ def test_get_on_the_link_shows_the_changes_and_consumes_nothing(alice, client):
     assert "What happens next" in content
     ticket.refresh_from_db()
     assert ticket.status == S.AWAITING_VERIFICATION
-    verification = Verification.objects.get(ticket=ticket)
+    verification = Verification.objects.get(ticket=ticket, purpose="requester")
     assert verification.used_at is None
     assert verification.attempts == 0
     assert ActionLog.objects.count() == events
@@ -239,7 +239,7 @@ def test_get_on_the_link_shows_the_changes_and_consumes_nothing(alice, client):
 
 
 @pytest.mark.django_db
-def test_an_unknown_token_shows_the_plain_page_and_no_reference(alice, client):
+def test_an_unknown_token_says_so_before_any_button_and_shows_no_reference(alice, client):
     # given
     ticket = anonymous_request()
 
@@ -247,15 +247,16 @@ def test_an_unknown_token_shows_the_plain_page_and_no_reference(alice, client):
     response = client.get("/verify/not-a-real-token-at-all-0123456789/")
 
     # then
-    assert response.status_code == 200
+    assert response.status_code == 404
     content = response.content.decode()
+    assert "We do not know this link" in content
     assert ticket.reference not in content
     assert "+60123456789" not in content
-    assert 'method="post"' in content
+    assert 'method="post"' not in content.split("<main", 1)[1]
 
 
 @pytest.mark.django_db
-def test_a_used_or_expired_token_shows_no_reference(alice, client):
+def test_a_used_or_expired_token_says_which_before_any_button(alice, client):
     # given a used link
     ticket = anonymous_request()
     token = link_token(verification_mail(ticket))
@@ -264,15 +265,26 @@ def test_a_used_or_expired_token_shows_no_reference(alice, client):
     # when
     response = client.get(f"/verify/{token}/")
 
-    # then
-    assert ticket.reference not in response.content.decode()
+    # then it says it was used, with no button and no reference, and offers /track/
+    content = response.content.decode()
+    assert response.status_code == 410
+    assert "This link was already used" in content
+    assert ticket.reference not in content
+    assert 'method="post"' not in content.split("<main", 1)[1]
+    assert 'href="/track/"' in content
     assert verification_get_live(token=token) is None
 
-    # and an expired one
+    # and an expired one says it expired and offers the same request again
     other = anonymous_request({"city": "Ipoh"})
     other_token = link_token(verification_mail(other))
     Verification.objects.filter(ticket=other).update(expires_at="2000-01-01T00:00:00Z")
-    assert other.reference not in client.get(f"/verify/{other_token}/").content.decode()
+    expired = client.get(f"/verify/{other_token}/")
+    content = expired.content.decode()
+    assert expired.status_code == 410
+    assert "This link has expired" in content
+    assert other.reference not in content
+    assert 'method="post"' not in content.split("<main", 1)[1]
+    assert 'href="/requests/modify/"' in content
 
 
 @pytest.mark.django_db
@@ -292,3 +304,38 @@ def test_a_new_email_link_page_shows_the_reference_but_not_the_record(alice, cli
     assert ticket.reference in content
     assert "Petaling Jaya" not in content
     assert "***678" not in content
+
+
+@pytest.mark.django_db
+def test_a_link_whose_request_moved_on_says_there_is_nothing_left_to_confirm(alice, client):
+    # given a live link whose request staff rejected meanwhile
+    ticket = anonymous_request()
+    token = link_token(verification_mail(ticket))
+    Ticket.objects.filter(pk=ticket.pk).update(status=Ticket.Status.REJECTED)
+
+    # when the owner opens it
+    response = client.get(f"/verify/{token}/")
+
+    # then the page says so, names the status, and has no confirm button
+    content = response.content.decode()
+    assert response.status_code == 410
+    assert "Nothing left to confirm" in content
+    assert "Rejected" in content
+    assert 'method="post"' not in content.split("<main", 1)[1]
+
+
+@pytest.mark.django_db
+def test_a_link_locked_by_failed_tries_says_so(alice, client, settings):
+    settings.VERIFICATION_MAX_ATTEMPTS = 1
+    ticket = anonymous_request()
+    token = link_token(verification_mail(ticket))
+    Verification.objects.filter(ticket=ticket).update(attempts=1)
+    response = client.get(f"/verify/{token}/")
+    assert response.status_code == 429
+    assert "This link is locked" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_password_request_form_takes_a_domain_to_prefill(client):
+    response = client.get("/requests/password/?domain=alice-shop.test")
+    assert 'value="alice-shop.test"' in response.content.decode()

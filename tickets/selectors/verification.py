@@ -142,3 +142,38 @@ def verification_get_live(*, token: str) -> Verification | None:
     if verification is None or verification_refusal(verification.ticket, verification):
         return None
     return verification
+
+
+# What a refused link's page says, by the reason confirming would give (see
+# `_verification_refusal`); anything not listed reads as an unknown link.
+_LINK_STATES = {
+    "used": "used",
+    "expired": "expired",
+    "locked": "locked",
+    "ticket_not_awaiting_verification": "settled",
+    "ticket_not_open": "settled",
+    "no_longer_the_email_on_record": "superseded",
+}
+
+
+def verification_link_state(*, token: str) -> tuple[str, Verification | None]:
+    """What a verification link is, so its page can say so before any button; reads only.
+
+    ("live", row) for a link that confirming would accept; ("used" | "expired" | "locked" |
+    "settled" | "superseded", row) for one it would refuse; ("unknown", None) for a token that
+    is malformed, unknown, or a link of another page (freeze, status).
+    """
+    if not isinstance(token, str) or not TOKEN_SHAPE.match(token):
+        return "unknown", None
+    verification = (
+        Verification.objects.select_related("ticket")
+        .filter(token_hash=verification_token_hash(token))
+        .first()
+    )
+    if verification is None:
+        return "unknown", None
+    refusal = verification_refusal(verification.ticket, verification)
+    if not refusal:
+        return "live", verification
+    state = _LINK_STATES.get(refusal, "unknown")
+    return state, verification if state != "unknown" else None

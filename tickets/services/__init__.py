@@ -8,6 +8,7 @@ import each other's modules directly, and what several flows share lives in `sha
   publishing tasks to the broker;
 - `lifecycle`: ticket creation, status actions, replies, assignment, general help;
 - `verification`: links to the email on record;
+- `status_link`: following a request from its status page, without an account;
 - `modify`: changes of personal information;
 - `freeze`: "this wasn't me": undoing an email change and freezing the account;
 - `password_resend`: OpenSRS password resends;
@@ -89,6 +90,13 @@ from tickets.services.shared import (
     TicketActions,
     ticket_actions,
 )
+from tickets.services.status_link import (
+    TRACK_SENT,
+    status_link_issue,
+    status_link_send,
+    status_reply_add,
+    track_request,
+)
 from tickets.services.verification import (
     VERIFICATION_INVALID,
     verification_confirm,
@@ -110,6 +118,7 @@ __all__ = [
     "REPLY_TO_CLOSED",
     "RESEND_DETAIL",
     "STALE_TICKET",
+    "TRACK_SENT",
     "TRANSITIONS",
     "VERIFICATION_INVALID",
     "ModifyConflict",
@@ -140,6 +149,9 @@ __all__ = [
     "request_modify",
     "request_opt_out",
     "request_password_resend",
+    "status_link_issue",
+    "status_link_send",
+    "status_reply_add",
     "ticket_actions",
     "ticket_approve",
     "ticket_assign",
@@ -152,6 +164,7 @@ __all__ = [
     "ticket_reply_add",
     "ticket_resolve",
     "ticket_transition",
+    "track_request",
     "unsubscribe_by_token",
     "unsubscribe_token",
     "unsubscribe_token_read",

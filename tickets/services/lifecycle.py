@@ -120,13 +120,25 @@ def ticket_transition(
     return ticket_move(locked, to=to, actor=actor, reason=reason)
 
 
+def _status_link_context(ticket: Ticket, recipient: str) -> dict[str, Any]:
+    # Imported here: the status-link flow builds on this module (its replies are replies).
+    from tickets.services.status_link import status_link_context
+
+    return status_link_context(ticket=ticket, recipient=recipient)
+
+
 def _status_notice(ticket: Ticket, *, template: str, extra: dict[str, Any] | None = None) -> None:
     if ticket.contact_email:
         notification_queue(
             ticket=ticket,
             template=template,
             recipient=ticket.contact_email,
-            context={"subject": ticket.subject, "status": ticket.status, **(extra or {})},
+            context={
+                "subject": ticket.subject,
+                "status": ticket.status,
+                **(extra or {}),
+                **_status_link_context(ticket, ticket.contact_email),
+            },
         )
 
 
@@ -281,7 +293,11 @@ def ticket_reply_add(
                 ticket=locked,
                 template="ticket_reply",
                 recipient=recipient,
-                context={"subject": locked.subject, "body": body},
+                context={
+                    "subject": locked.subject,
+                    "body": body,
+                    **_status_link_context(locked, recipient),
+                },
             )
     elif author == Message.Author.CUSTOMER and locked.status in (S.AWAITING_CUSTOMER, S.RESOLVED):
         ticket_move(locked, to=S.OPEN, actor=actor, reason="customer replied")
@@ -338,7 +354,10 @@ def request_general(
             ticket=ticket,
             template="ticket_received",
             recipient=ticket.contact_email,
-            context={"subject": ticket.subject} if on_record else {},
+            context={
+                **({"subject": ticket.subject} if on_record else {}),
+                **_status_link_context(ticket, ticket.contact_email),
+            },
             key=f"ticket_received:{ticket.reference}",
         )
     return ticket

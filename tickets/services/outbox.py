@@ -78,8 +78,8 @@ def notification_queue(
     return notification
 
 
-# Context keys holding single-use secrets (verification and password-reset links).
-SECRET_CONTEXT_KEYS = frozenset({"link"})
+# Context keys holding secrets (verification, password-reset and status-page links).
+SECRET_CONTEXT_KEYS = frozenset({"link", "status_link"})
 
 
 class NotificationRetry(Exception):

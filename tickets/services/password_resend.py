@@ -33,6 +33,7 @@ from tickets.models import Message, Notification, PasswordResend, Ticket
 from tickets.services.lifecycle import ticket_create
 from tickets.services.outbox import notification_queue, notification_task
 from tickets.services.shared import PUBLISH_BATCH, tasks_publish, ticket_move
+from tickets.services.status_link import status_link_context
 
 S = Ticket.Status
 
@@ -171,6 +172,7 @@ def request_password_resend(
             context={
                 "domain": display,
                 "direct_request_url": settings.OPENSRS_DIRECT_REQUEST_URL,
+                **status_link_context(ticket=ticket, recipient=contact_email),
             },
             key=f"password_resend_received:{ticket.reference}",
             publish=False,

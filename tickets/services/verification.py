@@ -73,8 +73,16 @@ def verification_start(
     verification, token = verification_issue(
         ticket=ticket, purpose=purpose, send_to=send_to, ttl=settings.VERIFICATION_TTL
     )
-    # Imported here: the selector reads this module's token hash and refusal rules.
+    # Imported here: the selector reads this module's token hash and refusal rules, and the
+    # status link is issued through this module.
     from tickets.selectors.verification import verification_summary
+    from tickets.services.status_link import status_link_context
+
+    follow = (
+        status_link_context(ticket=ticket, recipient=send_to)
+        if purpose == Verification.Purpose.REQUESTER
+        else {}
+    )
 
     notification_queue(
         ticket=ticket,
@@ -85,6 +93,7 @@ def verification_start(
             "summary": verification_summary(ticket=ticket, purpose=purpose),
             "link": settings.SITE_URL + reverse("portal:verify", args=[token]),
             "hours": int(settings.VERIFICATION_TTL.total_seconds() // 3600),
+            **follow,
         },
         key=f"verify:{verification.pk}",
     )
@@ -98,8 +107,8 @@ def verification_refusal(ticket: Ticket, verification: Verification) -> str:
     )
     if failures >= settings.VERIFICATION_MAX_ATTEMPTS:
         return "locked"
-    if verification.purpose == Verification.Purpose.NOT_ME:
-        return "wrong_purpose"  # a freeze link only works at its own page
+    if verification.purpose in (Verification.Purpose.NOT_ME, Verification.Purpose.STATUS):
+        return "wrong_purpose"  # freeze and status links only work at their own pages
     if verification.used_at is not None:
         return "used"
     if verification.expires_at <= timezone.now():
@@ -190,7 +199,10 @@ def verification_confirm(*, token: str, client_key: str, actor: Actor) -> Ticket
 def verifications_expire(*, batch_size: int = 500) -> int:
     """Expire tickets still awaiting verification once their last link has expired."""
     now = timezone.now()
-    live = Verification.objects.filter(ticket=OuterRef("pk"), expires_at__gt=now)
+    # A status-page link is no confirmation link: it must not keep a request waiting.
+    live = Verification.objects.filter(ticket=OuterRef("pk"), expires_at__gt=now).exclude(
+        purpose=Verification.Purpose.STATUS
+    )
     due = list(
         Ticket.objects.filter(
             status=S.AWAITING_VERIFICATION, created_at__lte=now - settings.VERIFICATION_TTL

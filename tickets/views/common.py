@@ -36,6 +36,7 @@ DONE_TEMPLATES = {
     "not-me": "portal/not_me_done.html",
     "unsubscribe": "portal/unsubscribe_done.html",
     "registration-fix": "portal/registration_fix_done.html",
+    "track": "portal/track_sent.html",
 }
 
 

@@ -1,10 +1,13 @@
 """Asking to change personal information; confirming it, or saying it was not me."""
 
+from urllib.parse import urlencode
+
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
@@ -12,13 +15,13 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.models import Customer
 from accounts.selectors import customer_for_user
-from helpdesk.exceptions import ApplicationError
+from helpdesk.exceptions import ApplicationError, RateLimited
 from helpdesk.ratelimit import client_ip
 from helpdesk.refusals import Refusal, refusal_form_errors, refusal_render, refused
-from tickets.models import Ticket
+from tickets.models import Ticket, Verification
 from tickets.redaction import CARD_NOTICE
 from tickets.selectors.registration import registration_choices_parse, registration_domains_of
-from tickets.selectors.verification import verification_get_live, verification_summary
+from tickets.selectors.verification import verification_link_state, verification_summary
 from tickets.services import MODIFY_FIELDS, modify_input_has_card
 from tickets.services import request_modify as request_modify_service
 from tickets.services.freeze import account_freeze, freeze_link_get_live
@@ -124,8 +127,10 @@ def verify(request: HttpRequest, token: str) -> HttpResponse:
     # GET only shows a button: mail scanners fetch links, and a fetch must change nothing.
     # It shows what the link confirms only for a link that could be confirmed now.
     if request.method == "GET":
-        live = verification_get_live(token=token)
-        summary = verification_summary(ticket=live.ticket, purpose=live.purpose) if live else None
+        state, found = verification_link_state(token=token)
+        if state != "live" or found is None:
+            return _verify_refused(request, state, found)
+        summary = verification_summary(ticket=found.ticket, purpose=found.purpose)
         return render(request, "portal/verify.html", {"token": token, "summary": summary})
     try:
         ticket = registration_confirm(
@@ -134,10 +139,47 @@ def verify(request: HttpRequest, token: str) -> HttpResponse:
             client_key=client_ip(request),
             actor="anonymous",
         )
-    except ApplicationError as exc:
+    except RateLimited as exc:
         context = {"token": token, "error": exc.message}
         return refusal_render(request, "portal/verify.html", context, exc)
+    except ApplicationError as exc:
+        state, found = verification_link_state(token=token)
+        return refused(_verify_refused(request, state, found), exc)
     return done_redirect(request, "verify", {"ticket": ticket_done_summary(ticket)})
+
+
+def _verify_refused(request: HttpRequest, state: str, found: Verification | None) -> HttpResponse:
+    """Say which way a link is no good, before any button, and offer the next step."""
+    ticket = found.ticket if found is not None and state != "unknown" else None
+    context = {
+        "state": state,
+        "ticket": ticket,
+        # A new request of the same kind; only a domain name (public) is carried over.
+        "again_url": _request_again_url(ticket),
+        "status_label": Ticket.Status(ticket.status).label if ticket else "",
+        "used_at": found.used_at if found is not None else None,
+        "expires_at": found.expires_at if found is not None else None,
+    }
+    default = 410 if state in ("used", "expired", "settled", "superseded") else 404
+    if state == "locked":
+        default = 429
+    return render(request, "portal/verify_refused.html", context, status=default)
+
+
+def _request_again_url(ticket: Ticket | None) -> str:
+    if ticket is None:
+        return reverse("portal:home")
+    if ticket.kind == Ticket.Kind.RESEND_PASSWORD and ticket.requested_domain:
+        return (
+            reverse("portal:request-password")
+            + "?"
+            + urlencode({"domain": ticket.requested_domain})
+        )
+    names: dict[str, str] = {
+        Ticket.Kind.MODIFY_INFO: "portal:request-modify",
+        Ticket.Kind.OPT_OUT: "portal:request-opt-out",
+    }
+    return reverse(names.get(ticket.kind, "portal:request-general"))
 
 
 @never_cache

@@ -98,7 +98,11 @@ def _password_resend_context(**extra) -> dict:
 def request_password(request: HttpRequest) -> HttpResponse:
     status = 200
     refusal: Refusal | None = None
-    form = PasswordResendForm(request.POST if request.method == "POST" else None)
+    form = (
+        PasswordResendForm(request.POST)
+        if request.method == "POST"
+        else PasswordResendForm(initial={"domain": request.GET.get("domain", "")[:300]})
+    )
     if request.method == "POST":
         status = 400
         suggestion = (

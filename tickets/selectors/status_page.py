@@ -1,0 +1,102 @@
+"""Reads for a ticket's status page: the link behind a token, and the timeline in plain words."""
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Prefetch
+from django.utils import timezone
+
+from tickets.models import Message, Ticket, Verification
+from tickets.services.verification import TOKEN_SHAPE, verification_token_hash
+
+S = Ticket.Status
+
+# Kinds whose anonymous requests wait for the owner's confirmation by email.
+_CONFIRMED_KINDS = frozenset({Ticket.Kind.MODIFY_INFO, Ticket.Kind.OPT_OUT})
+_FINISHED = frozenset({S.RESOLVED, S.CLOSED, S.REJECTED, S.REFERRED, S.EXPIRED})
+
+
+def status_link_find(*, token: str) -> tuple[str, Verification | None]:
+    """What a status-page token is: ("live", row), ("expired", row) or ("unknown", None).
+
+    Reads only. An expired link's row is returned so the page can offer a new one for the same
+    reference.
+    """
+    if not isinstance(token, str) or not TOKEN_SHAPE.match(token):
+        return "unknown", None
+    verification = (
+        Verification.objects.select_related("ticket", "ticket__customer")
+        .filter(token_hash=verification_token_hash(token), purpose=Verification.Purpose.STATUS)
+        .first()
+    )
+    if verification is None:
+        return "unknown", None
+    if verification.expires_at <= timezone.now():
+        return "expired", verification
+    return "live", verification
+
+
+def status_page_ticket(*, verification: Verification) -> Ticket:
+    """The ticket a live status link opens, with its public messages only."""
+    return (
+        Ticket.objects.select_related("customer", "domain")
+        .prefetch_related(
+            "changes",
+            Prefetch("messages", queryset=Message.objects.filter(internal=False)),
+        )
+        .get(pk=verification.ticket_id)
+    )
+
+
+def _step(key: str, state: str, at: datetime | None = None) -> dict[str, Any]:
+    return {"key": key, "state": state, "at": at}
+
+
+def ticket_timeline(*, ticket: Ticket) -> list[dict[str, Any]]:
+    """The steps of a ticket as its requester sees them: received, confirmed, with us, done.
+
+    Each step is `{"key", "state", "at"}`, state `done`, `current` or `todo`; the confirmation
+    step appears only for requests that wait for the owner's email.
+    """
+    status = ticket.status
+    steps = [_step("received", "done", ticket.created_at)]
+    if ticket.verified_at or status == S.AWAITING_VERIFICATION or ticket.kind in _CONFIRMED_KINDS:
+        if ticket.verified_at:
+            steps.append(_step("confirmed", "done", ticket.verified_at))
+        elif status == S.AWAITING_VERIFICATION:
+            steps.append(_step("confirmed", "current"))
+        elif status == S.EXPIRED:
+            steps.append(_step("not_confirmed", "done"))
+        else:
+            steps.append(_step("confirmed", "todo"))
+    finished = status in _FINISHED
+    if status == S.AWAITING_CUSTOMER:
+        steps.append(_step("waiting_for_you", "current"))
+    elif status in (S.NEW, S.OPEN):
+        steps.append(_step("with_us", "current"))
+    else:
+        steps.append(_step("with_us", "done" if finished else "todo"))
+    if finished:
+        at = ticket.resolved_at or ticket.closed_at or ticket.updated_at
+        steps.append(_step(f"done_{status}", "done", at))
+    else:
+        steps.append(_step("done", "todo"))
+    return steps
+
+
+def ticket_expected_reply(*, ticket: Ticket) -> dict[str, Any]:
+    """When the requester can expect to hear from us: `{"state", "due_at"}`.
+
+    `state` is `due` (answer by `due_at`, from the SLA), `late` (past it), `confirm` (waiting
+    for the owner's link), `yours` (waiting for the requester) or `finished`.
+    """
+    status = ticket.status
+    if status in (S.NEW, S.OPEN):
+        if ticket.due_at and ticket.due_at < timezone.now():
+            return {"state": "late", "due_at": ticket.due_at}
+        return {"state": "due", "due_at": ticket.due_at}
+    if status == S.AWAITING_VERIFICATION:
+        return {"state": "confirm", "due_at": None}
+    if status == S.AWAITING_CUSTOMER:
+        return {"state": "yours", "due_at": None}
+    return {"state": "finished", "due_at": None}

@@ -1,0 +1,140 @@
+"""Following a request without an account: the link to a ticket's status page.
+
+The link is a `Verification` of purpose STATUS: random, stored as a hash, mailed only to an
+address the ticket holds (its contact address or its customer's email on record), valid for
+STATUS_LINK_TTL and usable as often as its holder likes. Every acknowledgement carries one, and
+`/track/` mails a new one to whoever knows a reference and the address it was asked with.
+"""
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+from django.utils.translation import gettext_noop
+
+from accounts.selectors import email_canonical
+from helpdesk.exceptions import ApplicationError, RateLimited
+from helpdesk.ratelimit import rate_limit_hit
+from tickets.models import Message, Notification, Ticket, Verification
+from tickets.selectors.status_page import status_link_find
+from tickets.services.lifecycle import ticket_reply_add
+from tickets.services.outbox import notification_queue
+from tickets.services.shared import tasks_publish
+from tickets.services.verification import verification_issue
+
+TRACK_SENT = gettext_noop(
+    "If the reference and the email address belong to the same request, we have sent a link "
+    "to its status page to that address. Check your inbox in a few minutes."
+)
+STATUS_LINK_INVALID = gettext_noop("This link to a request's status page is not valid.")
+
+
+class StatusLinkInvalid(ApplicationError):
+    """The status link is unknown or expired (HTTP 404; the page says which)."""
+
+    status_code = 404
+
+
+def status_link_issue(*, ticket: Ticket, send_to: str) -> str:
+    """A new link to `ticket`'s status page for `send_to`, an address the ticket holds.
+
+    Runs in the caller's transaction; the URL goes only into an email to `send_to`.
+    """
+    _verification, token = verification_issue(
+        ticket=ticket,
+        purpose=Verification.Purpose.STATUS,
+        send_to=send_to,
+        ttl=settings.STATUS_LINK_TTL,
+    )
+    return settings.SITE_URL + reverse("portal:track-status", args=[token])
+
+
+def status_link_context(*, ticket: Ticket, recipient: str) -> dict[str, Any]:
+    """What an email to the requester adds so they can follow the ticket: `status_link`."""
+    if not recipient:
+        return {}
+    return {"status_link": status_link_issue(ticket=ticket, send_to=recipient)}
+
+
+def _status_link_task(reference: str, email: str, request_id: str) -> tuple[Any, dict[str, Any]]:
+    from tickets.tasks import status_link_send as status_link_send_task
+
+    return status_link_send_task, {"reference": reference, "email": email, "request_id": request_id}
+
+
+def track_request(*, reference: str, email: str, client_key: str) -> None:
+    """Ask for a status link: the worker mails it if reference and address belong together.
+
+    The request does the same work whatever was typed (one task queued), so neither the answer
+    nor its timing says whether a ticket or an address exists.
+    """
+    rate_limit_hit(scope="track_per_client", key=client_key)
+    reference = (reference or "").strip().upper()[:20]
+    email = (email or "").strip()[:254]
+    tasks_publish(
+        [_status_link_task(reference, email, uuid.uuid4().hex)],
+        what=f"status link for {reference}",
+    )
+
+
+def _ticket_address_matching(ticket: Ticket, email: str) -> str:
+    """The address stored on the ticket that `email` is (canonically), or ""."""
+    typed = email_canonical(email)
+    if not typed:
+        return ""
+    for stored in (ticket.contact_email, ticket.customer.email if ticket.customer else ""):
+        if stored and email_canonical(stored) == typed:
+            return stored  # mail goes to what we hold, never to what was typed
+    return ""
+
+
+def status_link_send(*, reference: str, email: str, request_id: str) -> str:
+    """Mail a status link for ticket `reference` to its address `email`, if they match.
+
+    Idempotent by unique natural key: the outbox row's key is the request's id, so a redelivered
+    task finds it and does nothing. Returns what happened (for the worker's log only).
+    """
+    key = f"status_link:{request_id}"
+    ticket = (
+        Ticket.objects.select_related("customer").filter(reference=reference).first()
+        if reference
+        else None
+    )
+    recipient = _ticket_address_matching(ticket, email) if ticket else ""
+    if ticket is None or not recipient:
+        return "no_match"
+    try:
+        rate_limit_hit(scope="track_per_ticket", key=ticket.reference)
+    except RateLimited:
+        return "coalesced"  # the address already got links this hour; nobody is told
+    with transaction.atomic():
+        if Notification.objects.filter(idempotency_key=key).exists():
+            return "already_sent"
+        notification_queue(
+            ticket=ticket,
+            template="status_link",
+            recipient=recipient,
+            context={
+                "subject": ticket.subject,
+                **status_link_context(ticket=ticket, recipient=recipient),
+            },
+            key=key,
+        )
+    return "sent"
+
+
+def status_reply_add(*, token: str, body: str, client_key: str) -> Message:
+    """A reply from the status page: the link's holder writes on its ticket as the requester."""
+    rate_limit_hit(scope="request_per_client", key=client_key)
+    state, verification = status_link_find(token=token)
+    if state != "live" or verification is None:
+        raise StatusLinkInvalid(STATUS_LINK_INVALID)
+    return ticket_reply_add(
+        ticket=verification.ticket,
+        body=body,
+        actor=f"status-link:{verification.sent_to}",
+        author=Message.Author.CUSTOMER,
+        channel=Ticket.Channel.PORTAL,
+    )

@@ -1,0 +1,128 @@
+"""Following a request without an account: ask for a status link, read the status page, reply."""
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from helpdesk.exceptions import ApplicationError, RateLimited, TransitionNotAllowed
+from helpdesk.ratelimit import client_ip
+from helpdesk.refusals import refusal_render, refused
+from tickets.models import Verification
+from tickets.redaction import CARD_NOTICE, contains_card_number
+from tickets.selectors.status_page import (
+    status_link_find,
+    status_page_ticket,
+    ticket_expected_reply,
+    ticket_timeline,
+)
+from tickets.services import TRACK_SENT, status_reply_add, ticket_actions, track_request
+from tickets.services.status_link import StatusLinkInvalid
+from tickets.views.common import done_redirect
+from tickets.views.my_tickets import REPLY_ADDED, REPLY_REFUSED, TicketReplyForm
+
+
+class TrackForm(forms.Form):
+    reference = forms.CharField(
+        label=_("Request reference"),
+        max_length=20,
+        help_text=_("For example: HD-7K3M9Q2X. It is in the subject of our emails."),
+    )
+    email = forms.EmailField(
+        label=_("Your email address"),
+        max_length=254,
+        help_text=_("The address you gave with the request, or the one on your account."),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def track(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        form = TrackForm(initial={"reference": request.GET.get("reference", "")[:20]})
+        return render(request, "portal/track.html", {"form": form})
+    form = TrackForm(request.POST)
+    if not form.is_valid():
+        return render(request, "portal/track.html", {"form": form}, status=400)
+    try:
+        track_request(
+            reference=form.cleaned_data["reference"],
+            email=form.cleaned_data["email"],
+            client_key=client_ip(request),
+        )
+    except RateLimited as exc:
+        form.add_error(None, exc.message)
+        return refusal_render(request, "portal/track.html", {"form": form}, exc)
+    return done_redirect(request, "track", {"detail": gettext(TRACK_SENT)})
+
+
+def _status_page(
+    request: HttpRequest,
+    token: str,
+    *,
+    reply_form: TicketReplyForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    state, verification = status_link_find(token=token)
+    if state != "live" or verification is None:
+        return _status_link_refused(request, state, verification)
+    ticket = status_page_ticket(verification=verification)
+    context = {
+        "token": token,
+        "ticket": ticket,
+        "timeline": ticket_timeline(ticket=ticket),
+        "expected": ticket_expected_reply(ticket=ticket),
+        "conversation": list(ticket.messages.all()),
+        "reply_form": reply_form or TicketReplyForm(),
+        "actions": ticket_actions(ticket),
+        "expires_at": verification.expires_at,
+    }
+    return render(request, "portal/status.html", context, status=status)
+
+
+def _status_link_refused(
+    request: HttpRequest, state: str, verification: Verification | None
+) -> HttpResponse:
+    # An expired link may offer a new one for its reference: its holder had the page already.
+    reference = verification.ticket.reference if verification and state == "expired" else ""
+    return render(
+        request,
+        "portal/status_link_refused.html",
+        {"state": state, "reference": reference},
+        status=410 if state == "expired" else 404,
+    )
+
+
+@never_cache
+@require_http_methods(["GET"])
+def track_status(request: HttpRequest, token: str) -> HttpResponse:
+    return _status_page(request, token)
+
+
+@never_cache
+@require_POST
+def track_reply(request: HttpRequest, token: str) -> HttpResponse:
+    form = TicketReplyForm(request.POST)
+    if not form.is_valid():
+        return _status_page(request, token, reply_form=form, status=400)
+    body = form.cleaned_data["body"]
+    try:
+        status_reply_add(token=token, body=body, client_key=client_ip(request))
+    except RateLimited as exc:
+        form.add_error(None, exc.message)
+        return refused(_status_page(request, token, reply_form=form), exc)
+    except StatusLinkInvalid:
+        return _status_page(request, token)  # says whether the link is unknown or expired
+    except TransitionNotAllowed:
+        messages.error(request, REPLY_REFUSED)
+    except ApplicationError:
+        form.add_error("body", _("Write a message first."))
+        return _status_page(request, token, reply_form=form, status=400)
+    else:
+        messages.success(request, REPLY_ADDED)
+        if contains_card_number(body):
+            messages.warning(request, gettext(CARD_NOTICE))
+    return redirect("portal:track-status", token=token)
