@@ -8,7 +8,7 @@ import time_machine
 from django.core import mail
 from django.utils import timezone
 
-from tests.factories import TicketFactory
+from tests.factories import DomainFactory, TicketFactory
 from tickets import services, tasks
 from tickets.models import ActionLog, Message, Notification, Ticket, Verification
 from tickets.services import TRACK_SENT
@@ -303,3 +303,18 @@ def test_the_confirmation_email_to_the_owner_carries_a_status_link(client, alice
     [message] = [m for m in mail.outbox if m.to == [alice.email]]
     assert "/verify/" in message.body
     assert client.get(_link_from(message)).status_code == 200
+
+
+def test_the_status_page_of_a_resend_does_not_say_whether_the_domain_is_ours(client, alice):
+    # given a resend ticket for a domain we hold (its domain is set only when it is ours)
+    domain = DomainFactory(name="alice-shop.test", customer=alice)
+    ticket = TicketFactory(
+        kind="resend_password", customer=None, domain=domain, contact_email="eve@example.test"
+    )
+    link = services.status_link_issue(ticket=ticket, send_to="eve@example.test")
+
+    # when the contact opens the status page
+    body = client.get(STATUS_LINK.search(link).group(1)).content.decode()
+
+    # then no "Domain" line tells ours from not ours
+    assert "alice-shop.test" not in body
