@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from tickets.staff import actions, audit, customer, dashboard, queue, ticket
+from tickets.staff import actions, approvals, audit, customer, dashboard, queue, ticket
 
 app_name = "staff"
 
@@ -11,6 +11,7 @@ urlpatterns = [
     path("", queue.queue, name="queue"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("audit/", audit.audit_log, name="audit"),
+    path("approvals/", approvals.approvals, name="approvals"),
     path("tickets/<str:reference>/", ticket.ticket_detail, name="ticket"),
     path("tickets/<str:reference>/presence/", ticket.ticket_presence, name="ticket-presence"),
     path("tickets/<str:reference>/claim/", actions.ticket_claim, name="ticket-claim"),
