@@ -58,6 +58,11 @@ def render_email(template: str, context: dict, language: str = "en") -> tuple[st
     return subject, text, html
 
 
+# Mail a person wrote (an agent's reply): it is not marked Auto-Submitted, so the customer's
+# mail client and autoresponders treat it as a person's.
+PERSONAL_TEMPLATES = frozenset({"ticket_reply"})
+
+
 def build_message(notification: Notification) -> AnymailMessage:
     """The email for one outbox row, with threading and auto-reply suppression headers."""
     template = (
@@ -69,9 +74,10 @@ def build_message(notification: Notification) -> AnymailMessage:
     headers = {
         "Message-ID": notification_message_id(notification),
         "X-Auto-Response-Suppress": "All",
-        "Auto-Submitted": "auto-generated",
         "X-Loop": loop_header_value(),
     }
+    if notification.template not in PERSONAL_TEMPLATES:
+        headers["Auto-Submitted"] = "auto-generated"  # RFC 3834: machine mail, not a person's
     reference = notification.context.get("reference")
     if reference:
         thread = ticket_thread_id(reference)

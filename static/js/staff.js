@@ -50,5 +50,6 @@
       .catch(function () { /* offline: keep what the page shows */ });
   }
 
-  window.setInterval(poll, 20000);
+  var every = parseInt(presence.getAttribute("data-poll-seconds"), 10) || 4;
+  window.setInterval(poll, every * 1000);
 })();

@@ -52,7 +52,12 @@ def as_user():
 
 @pytest.fixture
 def alice_ticket(alice):
-    ticket = TicketFactory(customer=alice, subject="Alice's question", status=S.OPEN)
+    ticket = TicketFactory(
+        customer=alice,
+        subject="Alice's question",
+        status=S.OPEN,
+        kind=Ticket.Kind.RESEND_PASSWORD,
+    )
     Message.objects.create(
         ticket=ticket, author="customer", body="Hello, I need help", channel="portal"
     )

@@ -21,7 +21,9 @@ API_VERIFY = "/api/v1/verify/"
 @pytest.fixture
 def awaiting(alice):
     """A ticket waiting for its requester to prove they read the email on record."""
-    return TicketFactory(customer=alice, status=S.AWAITING_VERIFICATION, kind=Ticket.Kind.GENERAL)
+    return TicketFactory(
+        customer=alice, status=S.AWAITING_VERIFICATION, kind=Ticket.Kind.RESEND_PASSWORD
+    )
 
 
 def start(ticket, send_to="alice@example.test", purpose="requester"):

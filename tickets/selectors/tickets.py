@@ -116,3 +116,24 @@ def ticket_pk_version_get(*, user: User | AnonymousUser, reference: str) -> tupl
     if not is_staff_member(user):
         return None
     return Ticket.objects.filter(reference=reference).values_list("pk", "version").first()
+
+
+CUSTOMER_OTHER_TICKETS = 10
+
+
+def customer_other_tickets(*, ticket: Ticket) -> tuple[list[Ticket], int]:
+    """The customer's latest other tickets (at most CUSTOMER_OTHER_TICKETS) and how many in all.
+
+    Two queries whatever the customer's history: the newest few from the customer index, and a
+    count only when that page is full.
+    """
+    if ticket.customer_id is None:
+        return [], 0
+    others = Ticket.objects.filter(customer_id=ticket.customer_id).exclude(pk=ticket.pk)
+    latest = list(
+        others.order_by("-created_at", "-id").only(
+            "reference", "subject", "status", "kind", "created_at"
+        )[:CUSTOMER_OTHER_TICKETS]
+    )
+    total = len(latest) if len(latest) < CUSTOMER_OTHER_TICKETS else others.count()
+    return latest, total

@@ -21,6 +21,8 @@ from tickets.redaction import redact_card_numbers
 from tickets.services.outbox import notification_queue
 from tickets.services.shared import (
     NO_REPLY_STATUSES,
+    NOT_REJECTABLE,
+    REJECTABLE_KINDS,
     ticket_move,
     ticket_needs_owner,
     ticket_version_check,
@@ -173,6 +175,8 @@ def ticket_reject(
         )
     locked = ticket_lock(pk=ticket.pk)
     ticket_version_check(locked, expected_version)
+    if locked.kind not in REJECTABLE_KINDS:
+        raise TransitionNotAllowed(gettext(NOT_REJECTABLE), {"kind": locked.kind})
     ticket_move(locked, to=S.REJECTED, actor=actor, reason=reason)
     _status_notice(locked, template="ticket_rejected", extra={"reason": reason})
     return locked
@@ -241,6 +245,38 @@ def ticket_priority_set(
     return locked
 
 
+# The part of the customer's last message quoted under a reply.
+REPLY_QUOTE_LIMIT = 2000
+
+
+def _agent_display_name(user: User | None) -> str:
+    """How a reply is signed: the agent's full name, else their login ("" for none)."""
+    if user is None:
+        return ""
+    return user.get_full_name().strip() or user.get_username()
+
+
+def _quote_last_customer_message(ticket: Ticket, *, before: Message) -> dict[str, str]:
+    """The customer's latest message before `before`, quoted with "> " (empty when none)."""
+    last = (
+        Message.objects.filter(ticket=ticket, author=Message.Author.CUSTOMER, internal=False)
+        .exclude(pk=before.pk)
+        .order_by("-created_at", "-id")
+        .only("body", "created_at")
+        .first()
+    )
+    if last is None:
+        return {}
+    text = last.body.strip()
+    if len(text) > REPLY_QUOTE_LIMIT:
+        text = text[:REPLY_QUOTE_LIMIT].rstrip() + " […]"
+    return {
+        "quoted": "\n".join(f"> {line}".rstrip() for line in text.splitlines()),
+        "quoted_plain": text,
+        "quoted_at": last.created_at.isoformat(),
+    }
+
+
 @transaction.atomic
 def ticket_reply_add(
     *,
@@ -297,6 +333,8 @@ def ticket_reply_add(
                     "subject": locked.subject,
                     "body": body,
                     **_status_link_context(locked, recipient),
+                    "agent_name": _agent_display_name(author_user),
+                    **_quote_last_customer_message(locked, before=message),
                 },
             )
     elif author == Message.Author.CUSTOMER and locked.status in (S.AWAITING_CUSTOMER, S.RESOLVED):

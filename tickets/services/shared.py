@@ -41,6 +41,12 @@ OWNER_NOT_VERIFIED = gettext_noop(
     "The owner of the email on record has not confirmed this request; it cannot be opened or "
     "applied until they do."
 )
+# Only a request asks for something that can be refused; a general question or an opt-out is
+# answered and resolved or closed, never rejected.
+REJECTABLE_KINDS = frozenset({Ticket.Kind.MODIFY_INFO, Ticket.Kind.RESEND_PASSWORD})
+NOT_REJECTABLE = gettext_noop(
+    "Only change and password requests can be rejected; resolve or close this ticket instead."
+)
 # A ticket in one of these takes internal notes only; the requester opens a new request.
 NO_REPLY_STATUSES = frozenset({S.CLOSED, S.EXPIRED, S.REJECTED})
 # Characters no typed address or value may hold.
@@ -73,11 +79,11 @@ class TicketActions:
 
 
 def ticket_actions(ticket: Ticket) -> TicketActions:
-    """What can be done to `ticket` now, by its status alone."""
+    """What can be done to `ticket` now, by its kind and status."""
     allowed = TRANSITIONS[ticket.status]
     return TicketActions(
         resolve=S.RESOLVED in allowed,
-        reject=S.REJECTED in allowed,
+        reject=S.REJECTED in allowed and ticket.kind in REJECTABLE_KINDS,
         reopen=not ticket.is_open and S.OPEN in allowed,
         close=S.CLOSED in allowed,
         assign=ticket.is_open,

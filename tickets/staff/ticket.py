@@ -18,11 +18,19 @@ from helpdesk.types import AuthenticatedHttpRequest
 from tickets.models import Ticket
 from tickets.selectors.queue import staff_members
 from tickets.selectors.registration import registration_changes_for_ticket
-from tickets.selectors.tickets import staff_ticket_get, ticket_events, ticket_pk_version_get
+from tickets.selectors.tickets import (
+    customer_other_tickets,
+    staff_ticket_get,
+    ticket_events,
+    ticket_pk_version_get,
+)
 from tickets.services import MODIFY_FIELD_LABELS, modify_approval, ticket_actions
 from tickets.staff.common import staff_required
 
-PRESENCE_SECONDS = 120
+# A viewer's page polls every PRESENCE_POLL_SECONDS; one that stops (closed, gone) drops out
+# after PRESENCE_SECONDS.
+PRESENCE_SECONDS = 10
+PRESENCE_POLL_SECONDS = 4
 # Canned replies staff can start from; the text is the customer-facing English source.
 CANNED_RESPONSES: dict[str, tuple[Any, Any]] = {
     "received": (
@@ -153,7 +161,10 @@ def ticket_page(
         for c in ticket.changes.all()
     ]
     members = [u.username for u in staff_members()]
+    other_tickets, other_count = customer_other_tickets(ticket=ticket)
     context = {
+        "other_tickets": other_tickets,
+        "other_count": other_count,
         "ticket": ticket,
         "now": timezone.now(),
         "changes": changes,
@@ -170,6 +181,7 @@ def ticket_page(
             and email_canonical(ticket.contact_email) != email_canonical(ticket.customer.email)
         ),
         "viewers": _presence_touch_and_read(ticket.pk, request.user),
+        "presence_poll_seconds": PRESENCE_POLL_SECONDS,
         "error": error,
         "staff_names": members,
         "canned": [(key, label, str(text)) for key, (label, text) in CANNED_RESPONSES.items()],

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import get_language, gettext
 
+from tickets import audit_text
 from tickets.models import Ticket
 from tickets.selectors.queue import QueuePage
 
@@ -168,3 +169,7 @@ def day_chart(series: list[tuple[Any, int]], chart_id: str, title: str) -> dict[
         "first": series[0][0] if series else None,
         "last": series[-1][0] if series else None,
     }
+
+
+register.filter("audit_sentence", audit_text.audit_sentence)
+register.filter("audit_details", audit_text.audit_detail_rows)

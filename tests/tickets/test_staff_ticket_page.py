@@ -1,0 +1,208 @@
+import re
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core import mail
+from django.utils import timezone
+
+from accounts.roles import AGENTS
+from accounts.services import staff_user_ensure
+from tests.factories import CustomerFactory, TicketFactory
+from tickets import services
+from tickets.emails import build_message
+from tickets.models import Message, Notification, Ticket
+from tickets.services.shared import NOT_REJECTABLE
+from tickets.staff.ticket import PRESENCE_SECONDS
+
+S = Ticket.Status
+
+
+# --- the customer's other tickets ---
+
+
+@pytest.mark.django_db
+def test_the_ticket_page_lists_the_customers_latest_other_tickets_and_their_count(agent_client):
+    # given a customer with 12 other tickets, and someone else's ticket
+    customer = CustomerFactory()
+    ticket = TicketFactory(customer=customer)
+    others = [TicketFactory(customer=customer, subject=f"Question {n}") for n in range(12)]
+    for n, other in enumerate(others):
+        Ticket.objects.filter(pk=other.pk).update(created_at=timezone.now() - timedelta(days=n))
+    stranger = TicketFactory()
+
+    # when
+    page = agent_client.get(f"/staff/tickets/{ticket.reference}/").content.decode()
+
+    # then the newest 10, the count of all, and a way to the rest
+    section = page.split('id="other-tickets-heading"')[1].split("</ul>")[0]
+    listed = re.findall(r"/staff/tickets/(HD-[0-9A-Z]{8})/", section)
+    assert listed == [o.reference for o in others[:10]]
+    assert ">12 other tickets</h3>" in page
+    assert "Latest 10 shown; see all on the customer" in page
+    assert stranger.reference not in page
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("history", [1, 30])
+def test_the_ticket_page_reads_the_same_number_of_queries_whatever_its_history(
+    agent_client, agent, history, django_assert_num_queries
+):
+    # given a ticket with a long or short history and other tickets of its customer
+    customer = CustomerFactory()
+    ticket = TicketFactory(customer=customer)
+    for n in range(history):
+        TicketFactory(customer=customer)
+        services.ticket_reply_add(
+            ticket=ticket,
+            body=f"note {n}",
+            actor=agent,
+            author="staff",
+            channel="staff",
+            author_user=agent,
+            internal=True,
+        )
+    agent_client.get(f"/staff/tickets/{ticket.reference}/")  # warm up the session
+
+    # when / then, one query each: session / user / ticket with customer, domain, assignee /
+    # changes / messages with authors / notifications / audit rows / staff for presence /
+    # staff names / other tickets / their count (only when 10 or more) / user and group
+    # permissions
+    expected = 12 if history < 10 else 13
+    with django_assert_num_queries(expected):
+        response = agent_client.get(f"/staff/tickets/{ticket.reference}/")
+    assert response.status_code == 200
+
+
+# --- replies ---
+
+
+@pytest.mark.django_db
+def test_an_agent_reply_is_signed_quotes_the_customer_and_is_not_auto_submitted(alice):
+    # given a customer message and a named agent
+    agent = staff_user_ensure(username="siti", password="x-pass-123", role=AGENTS)
+    agent.first_name, agent.last_name = "Siti", "Rahman"
+    agent.save(update_fields=["first_name", "last_name"])
+    ticket = TicketFactory(customer=alice, contact_email=alice.email)
+    services.ticket_reply_add(
+        ticket=ticket,
+        body="My DNS records vanished.\nPlease help.",
+        actor="inbound",
+        author="customer",
+        channel="email",
+    )
+
+    # when the agent replies
+    services.ticket_reply_add(
+        ticket=ticket,
+        body="Restored them.",
+        actor=agent,
+        author="staff",
+        channel="staff",
+        author_user=agent,
+    )
+
+    # then the mail is signed, quotes the customer, and is a person's mail
+    notification = Notification.objects.get(ticket=ticket, template="ticket_reply")
+    message = build_message(notification)
+    html = message.alternatives[0][0]
+    for part in (message.body, html):
+        assert "Siti Rahman" in part
+        assert "Help Desk team" in part
+    assert "> My DNS records vanished.\n> Please help." in message.body
+    assert "<blockquote" in html and "My DNS records vanished.<br>Please help." in html
+    assert "Auto-Submitted" not in message.extra_headers
+
+
+@pytest.mark.django_db
+def test_automatic_mail_stays_auto_submitted(alice):
+    ticket = TicketFactory(customer=alice)
+    notification = services.notification_queue(
+        ticket=ticket, template="ticket_received", recipient=alice.email, context={}
+    )
+    assert build_message(notification).extra_headers["Auto-Submitted"] == "auto-generated"
+    assert not mail.outbox
+
+
+# --- actions offered by kind and status ---
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", list(Ticket.Kind))
+def test_reject_is_offered_exactly_when_the_service_accepts_it(agent_client, agent, kind):
+    # given an open ticket of each kind
+    ticket = TicketFactory(kind=kind, status=S.OPEN, verified_by="session")
+    offered = services.ticket_actions(ticket).reject
+
+    # when
+    page = agent_client.get(f"/staff/tickets/{ticket.reference}/").content.decode()
+    response = agent_client.post(
+        f"/staff/tickets/{ticket.reference}/reject/",
+        {"version": ticket.version, "reason": "Out of scope"},
+    )
+
+    # then general help and opt-outs are never rejected
+    assert offered == (kind in (Ticket.Kind.MODIFY_INFO, Ticket.Kind.RESEND_PASSWORD))
+    assert (f"/staff/tickets/{ticket.reference}/reject/" in page) == offered
+    ticket.refresh_from_db()
+    assert (ticket.status == S.REJECTED) == offered
+    if not offered:
+        assert response.status_code == 409
+        assert NOT_REJECTABLE.split(";")[0] in response.content.decode()
+
+
+# --- the audit trail ---
+
+
+@pytest.mark.django_db
+def test_the_audit_trail_reads_as_sentences_with_details_in_a_table(supervisor_client, agent):
+    ticket = TicketFactory(status=S.OPEN)
+    services.ticket_priority_set(ticket=ticket, priority="urgent", actor=agent)
+    services.ticket_transition(ticket=ticket, to=S.AWAITING_CUSTOMER, actor=agent)
+
+    page = supervisor_client.get(f"/staff/tickets/{ticket.reference}/").content.decode()
+
+    assert "Priority changed from Normal to Urgent." in page
+    assert "Status changed from Open to Awaiting customer." in page
+    assert "ticket.status_changed" not in page
+    assert '<table class="audit-details small">' in page
+    assert '<th scope="row">From</th><td>Open</td>' in page
+    assert "{&#x27;" not in page  # no Python dict
+
+
+# --- presence ---
+
+
+@pytest.mark.django_db
+def test_presence_shows_another_viewer_at_once_and_forgets_them_within_10_seconds(
+    client, agent, alice, settings
+):
+    # given another agent opened the ticket (a process-local cache, whose clock the test moves)
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    }
+    ticket = TicketFactory(customer=alice)
+    other = staff_user_ensure(username="other", password="x-pass-123", role=AGENTS)
+    client.force_login(other)
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        client.get(f"/staff/tickets/{ticket.reference}/")
+    client.force_login(agent)
+    url = f"/staff/tickets/{ticket.reference}/presence/"
+
+    # then the next poll (every few seconds) names them, and once they left it does not
+    with time_machine.travel(start + timedelta(seconds=4), tick=False):
+        assert client.get(url).json()["viewers"] == ["other"]
+    with time_machine.travel(start + timedelta(seconds=PRESENCE_SECONDS + 0.5), tick=False):
+        assert client.get(url).json()["viewers"] == []
+    assert PRESENCE_SECONDS <= 10
+
+
+@pytest.mark.django_db
+def test_the_page_polls_presence_every_few_seconds(agent_client):
+    ticket = TicketFactory()
+    page = agent_client.get(f"/staff/tickets/{ticket.reference}/").content.decode()
+    seconds = int(re.search(r'data-poll-seconds="(\d+)"', page).group(1))
+    assert 1 <= seconds <= 5
+    assert Message.objects.count() == 0

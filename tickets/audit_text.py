@@ -1,0 +1,94 @@
+"""Audit rows in words: one sentence per action, and the details as label/value pairs."""
+
+from typing import Any
+
+from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext_lazy as _
+
+from tickets.models import ActionLog, Ticket
+
+# Action code -> a sentence; "{from}" / "{to}" come from the row's details, already labelled.
+AUDIT_SENTENCES: dict[str, Any] = {
+    "ticket.created": _("Ticket created."),
+    "ticket.status_changed": _("Status changed from {from} to {to}."),
+    "ticket.assigned": _("Assignee changed from {from} to {to}."),
+    "ticket.priority_changed": _("Priority changed from {from} to {to}."),
+    "ticket.message_added": _("Message added to the conversation."),
+    "ticket.note_added": _("Internal note added."),
+    "ticket.contact_changed": _("Contact address changed."),
+    "ticket.merged": _("Merged into another ticket."),
+    "ticket.merged_in": _("Another ticket was merged into this one."),
+    "ticket.sla_paused": _("SLA clock paused while waiting."),
+    "ticket.sla_resumed": _("SLA clock resumed."),
+    "verification.sent": _("Verification link sent to the email on record."),
+    "verification.confirmed": _("The requester confirmed by the verification link."),
+    "verification.refused": _("A verification link was refused."),
+    "modify.requested": _("Change of personal information requested."),
+    "customer.details_changed": _("The customer's details were changed."),
+    "customer.mailing_preferences_changed": _("Mailing preferences changed."),
+    "customer.language_changed": _("Language changed."),
+    "customer.exported": _("Customer data exported."),
+    "notification.sent": _("Email sent."),
+    "notification.delivered": _("Email delivered."),
+    "notification.bounced": _("Email bounced."),
+    "notification.failed": _("Email could not be sent."),
+    "opensrs.call": _("OpenSRS was called."),
+    "optout.requested": _("Opt-out requested."),
+    "resend.record_read": _("Registration record read from OpenSRS."),
+    "resend.sent": _("OpenSRS sent the password-reset link to the registrant."),
+    "resend.referred": _("Referred to OpenSRS: the registration email no longer works."),
+    "resend.unknown_domain": _("The domain is not in our reseller account."),
+    "resend.outcome_unknown": _("OpenSRS did not answer in time: outcome unknown."),
+    "resend.gave_up": _("Gave up resending after repeated errors."),
+    "inbound.received": _("Email received."),
+    "inbound.ignored": _("Incoming email ignored."),
+    "account.frozen": _("Account frozen by its owner."),
+    "account.unfrozen": _("Account unfrozen."),
+    "disclosure.recorded": _("Disclosure recorded."),
+}
+# Detail keys -> labels for the small table.
+_DETAIL_LABELS: dict[str, Any] = {
+    "from": gettext_lazy("From"),
+    "to": gettext_lazy("To"),
+    "reason": gettext_lazy("Reason"),
+    "kind": gettext_lazy("Request"),
+    "status": gettext_lazy("Status"),
+    "channel": gettext_lazy("Channel"),
+}
+_STATUS_LABELS = dict(Ticket.Status.choices)
+_PRIORITY_LABELS = dict(Ticket.Priority.choices)
+_NOBODY = gettext_lazy("nobody")
+
+
+def _value_label(action: str, value: Any) -> str:
+    if value is None or value == "":
+        return str(_NOBODY) if action == "ticket.assigned" else "—"
+    if action == "ticket.status_changed" and value in _STATUS_LABELS:
+        return str(_STATUS_LABELS[value])
+    if action == "ticket.priority_changed" and value in _PRIORITY_LABELS:
+        return str(_PRIORITY_LABELS[value])
+    if isinstance(value, dict | list):
+        return ", ".join(str(v) for v in (value.values() if isinstance(value, dict) else value))
+    return str(value)
+
+
+def audit_sentence(event: ActionLog) -> str:
+    """What the row records, as a sentence in the active language."""
+    sentence = AUDIT_SENTENCES.get(event.action)
+    if sentence is None:
+        return gettext("Recorded: %(action)s.") % {"action": event.action.replace("_", " ")}
+    details = event.details if isinstance(event.details, dict) else {}
+    values = {key: _value_label(event.action, details.get(key)) for key in ("from", "to")}
+    return str(sentence).replace("{from}", values["from"]).replace("{to}", values["to"])
+
+
+def audit_detail_rows(event: ActionLog) -> list[tuple[str, str]]:
+    """The row's details as (label, value) pairs, for a small table."""
+    details = event.details if isinstance(event.details, dict) else {}
+    return [
+        (
+            str(_DETAIL_LABELS.get(key, key.replace("_", " ").capitalize())),
+            _value_label(event.action, value),
+        )
+        for key, value in details.items()
+    ]
