@@ -348,9 +348,10 @@ def test_a_schema_only_client_files_requests_follows_them_and_staff_work_them(
     assert approved["status"] == "resolved"
     assert FieldChange.objects.get(ticket__reference=modify["reference"]).applied_at is not None
     staff.call("tickets_approve_create", status=409, reference=modify["reference"])
+    # an opt-out is never rejected: only change and password requests are
     staff.call(
         "tickets_reject_create",
-        status=200,
+        status=409,
         reference=opt_out["reference"],
         body={"reason": "Filed by mistake"},
     )
