@@ -5,7 +5,7 @@ from factory.django import DjangoModelFactory
 
 from accounts.models import Customer
 from domains.models import Domain
-from tickets.models import Ticket
+from tickets.models import SLA_PAUSED_STATUSES, Ticket
 
 
 class UserFactory(DjangoModelFactory):
@@ -55,3 +55,7 @@ class TicketFactory(DjangoModelFactory):
     # A modify ticket is only ever open once its owner is verified: say how, e.g. "session".
     verified_by = ""
     verified_at = factory.LazyAttribute(lambda o: timezone.now() if o.verified_by else None)
+    # A ticket waiting on someone else has its SLA clock stopped, as ticket_move does.
+    sla_paused_at = factory.LazyAttribute(
+        lambda o: timezone.now() if o.status in SLA_PAUSED_STATUSES else None
+    )

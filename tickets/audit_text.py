@@ -16,10 +16,6 @@ AUDIT_SENTENCES: dict[str, Any] = {
     "ticket.message_added": _("Message added to the conversation."),
     "ticket.note_added": _("Internal note added."),
     "ticket.contact_changed": _("Contact address changed."),
-    "ticket.merged": _("Merged into another ticket."),
-    "ticket.merged_in": _("Another ticket was merged into this one."),
-    "ticket.sla_paused": _("SLA clock paused while waiting."),
-    "ticket.sla_resumed": _("SLA clock resumed."),
     "verification.sent": _("Verification link sent to the email on record."),
     "verification.confirmed": _("The requester confirmed by the verification link."),
     "verification.refused": _("A verification link was refused."),
@@ -54,6 +50,8 @@ _DETAIL_LABELS: dict[str, Any] = {
     "kind": gettext_lazy("Request"),
     "status": gettext_lazy("Status"),
     "channel": gettext_lazy("Channel"),
+    "sla": gettext_lazy("SLA clock"),
+    "sla_paused_seconds": gettext_lazy("Paused for (seconds)"),
 }
 _STATUS_LABELS = dict(Ticket.Status.choices)
 _PRIORITY_LABELS = dict(Ticket.Priority.choices)

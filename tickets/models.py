@@ -2,7 +2,7 @@
 
 import secrets
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -100,6 +100,10 @@ class Ticket(BaseModel):
         related_name="assigned_tickets",
     )
     due_at = models.DateTimeField(null=True, blank=True)
+    # The SLA clock stops while the ticket waits on someone else (SLA_PAUSED_STATUSES): since
+    # when, and how long it stood still in all; resuming moves due_at on by the pause.
+    sla_paused_at = models.DateTimeField(null=True, blank=True)
+    sla_paused_total = models.DurationField(default=timedelta)
     resolved_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     language = models.CharField(max_length=5, default="en")
@@ -165,6 +169,10 @@ class Ticket(BaseModel):
 
 
 OPEN_STATUSES = frozenset(Ticket.Status(value) for value in OPEN_STATUS_VALUES)
+# While a ticket waits on the customer or on the owner's verification, its SLA clock stands still.
+SLA_PAUSED_STATUSES = frozenset(
+    {Ticket.Status.AWAITING_CUSTOMER, Ticket.Status.AWAITING_VERIFICATION}
+)
 
 
 class FieldChange(BaseModel):

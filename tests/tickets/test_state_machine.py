@@ -6,7 +6,7 @@ from django.db import close_old_connections, connection
 from helpdesk.exceptions import ApplicationError, RateLimited, TransitionNotAllowed
 from tests.factories import TicketFactory
 from tickets import services
-from tickets.models import ActionLog, Message, Notification, Ticket
+from tickets.models import SLA_PAUSED_STATUSES, ActionLog, Message, Notification, Ticket
 from tickets.services import lifecycle
 
 S = Ticket.Status
@@ -30,8 +30,16 @@ def test_every_legal_transition_moves_and_is_audited(old, new):
     ticket.refresh_from_db()
     assert ticket.status == new
     event = ActionLog.objects.get(ticket=ticket, action="ticket.status_changed")
+    sla = {key: event.details.pop(key) for key in list(event.details) if key.startswith("sla")}
     assert event.details == {"from": old, "to": new}
     assert event.actor == "staff:agent"
+    # the SLA clock stops on entering a waiting status and restarts on leaving one
+    was_paused, is_paused = old in SLA_PAUSED_STATUSES, new in SLA_PAUSED_STATUSES
+    assert sla.get("sla") == {
+        (False, True): "paused",
+        (True, False): "resumed",
+    }.get((was_paused, is_paused))
+    assert (ticket.sla_paused_at is not None) == is_paused
 
 
 @pytest.mark.django_db

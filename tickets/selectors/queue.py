@@ -52,6 +52,7 @@ _QUEUE_FIELDS = (
     "status",
     "priority",
     "due_at",
+    "sla_paused_at",
     "customer__number",
     "customer__full_name",
     "domain__name",
@@ -86,7 +87,8 @@ def open_q() -> Q:
 
 
 def _overdue_q(now: datetime) -> Q:
-    return open_q() & Q(due_at__lt=now)
+    # A ticket whose SLA clock is paused (waiting on someone else) is never overdue.
+    return open_q() & Q(due_at__lt=now, sla_paused_at__isnull=True)
 
 
 # Sort key name -> its expression. k_due and k_priority are the expressions of the indexes
@@ -211,7 +213,7 @@ def _queue_counts(*, user: User, now: datetime) -> dict[str, int]:
         open=Count("id"),
         mine=Count("id", filter=Q(assignee=user)),
         unassigned=Count("id", filter=Q(assignee__isnull=True)),
-        overdue=Count("id", filter=Q(due_at__lt=now)),
+        overdue=Count("id", filter=Q(due_at__lt=now, sla_paused_at__isnull=True)),
         awaiting_verification=Count("id", filter=Q(status=Ticket.Status.AWAITING_VERIFICATION)),
     )
 

@@ -16,7 +16,7 @@ from helpdesk.exceptions import ApplicationError, RateLimited, TransitionNotAllo
 from helpdesk.ratelimit import rate_limit_hit, rate_limit_hits
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import ticket_lock
-from tickets.models import Message, Ticket
+from tickets.models import SLA_PAUSED_STATUSES, Message, Ticket
 from tickets.redaction import redact_card_numbers
 from tickets.services.outbox import notification_queue
 from tickets.services.shared import (
@@ -77,6 +77,7 @@ def ticket_create(
         status=status,
         language=language or (customer.language if customer else "en"),
         due_at=ticket_due_at(kind=kind, priority=priority, start=now),
+        sla_paused_at=now if status in SLA_PAUSED_STATUSES else None,
         created_at=now,
         verified_at=now if verified_by else None,
         verified_by=verified_by,
@@ -233,7 +234,10 @@ def ticket_priority_set(
     ticket_version_check(locked, expected_version)
     old = locked.priority
     locked.priority = priority
-    locked.due_at = ticket_due_at(kind=locked.kind, priority=priority, start=locked.created_at)
+    locked.due_at = (
+        ticket_due_at(kind=locked.kind, priority=priority, start=locked.created_at)
+        + locked.sla_paused_total
+    )
     locked.version += 1
     locked.save(update_fields=["priority", "due_at", "version", "updated_at"])
     audit_record(

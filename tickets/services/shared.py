@@ -4,6 +4,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -12,7 +13,7 @@ from django.utils.translation import gettext, gettext_noop
 from helpdesk.celery import app as celery_app
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tickets.audit import Actor, audit_record
-from tickets.models import Ticket
+from tickets.models import SLA_PAUSED_STATUSES, Ticket
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,25 @@ def ticket_version_check(ticket: Ticket, expected_version: int | None) -> None:
         raise ApplicationError(STALE_TICKET, {"version": ticket.version})
 
 
+def _sla_clock(ticket: Ticket, *, to: str, now: datetime) -> dict[str, Any]:
+    """Stop the SLA clock on entering a waiting status, restart it on leaving one.
+
+    Restarting moves due_at on by the pause, so the time the ticket waited on someone else never
+    counts against the team. Returns what changed, for the audit row ({} when nothing did).
+    """
+    if to in SLA_PAUSED_STATUSES and ticket.sla_paused_at is None:
+        ticket.sla_paused_at = now
+        return {"sla": "paused"}
+    if to not in SLA_PAUSED_STATUSES and ticket.sla_paused_at is not None:
+        paused = max(now - ticket.sla_paused_at, timedelta(0))
+        ticket.sla_paused_at = None
+        ticket.sla_paused_total += paused
+        if ticket.due_at is not None:
+            ticket.due_at += paused
+        return {"sla": "resumed", "sla_paused_seconds": int(paused.total_seconds())}
+    return {}
+
+
 def ticket_move(
     ticket: Ticket,
     *,
@@ -133,6 +153,9 @@ def ticket_move(
     if to in (S.OPEN, S.AWAITING_VERIFICATION) and old in (S.RESOLVED, S.REFERRED):
         ticket.resolved_at = None
         fields.append("resolved_at")
+    sla = _sla_clock(ticket, to=to, now=now)
+    if sla:
+        fields += ["sla_paused_at", "sla_paused_total", "due_at"]
     ticket.save(update_fields=fields)
     audit_record(
         actor=actor,
@@ -142,6 +165,7 @@ def ticket_move(
             "from": old,
             "to": to,
             **({"reason": reason} if reason else {}),
+            **sla,
             **(details or {}),
         },
     )

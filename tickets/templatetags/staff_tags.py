@@ -99,6 +99,14 @@ def sla_info(ticket: Ticket, now: datetime | None = None) -> dict[str, Any]:
     now = now or timezone.now()
     if not ticket.is_open or ticket.due_at is None:
         return {"overdue": False, "text": "", "open": False}
+    if ticket.sla_paused_at is not None:
+        left = ticket.due_at - ticket.sla_paused_at
+        text = (
+            gettext("Paused, waiting: %(t)s left") % {"t": duration_short(left)}
+            if left >= timedelta(0)
+            else gettext("Paused, waiting: overdue by %(t)s") % {"t": duration_short(-left)}
+        )
+        return {"overdue": False, "text": text, "open": True, "paused": True}
     left = ticket.due_at - now
     if left < timedelta(0):
         text = gettext("Overdue by %(t)s") % {"t": duration_short(-left)}
