@@ -87,8 +87,14 @@ def open_q() -> Q:
 
 
 def _overdue_q(now: datetime) -> Q:
-    # A ticket whose SLA clock is paused (waiting on someone else) is never overdue.
-    return open_q() & Q(due_at__lt=now, sla_paused_at__isnull=True)
+    # The urgency sort's key: past its due time, paused or not (the index walks due_at alone).
+    return open_q() & Q(due_at__lt=now)
+
+
+def _overdue_running_q(now: datetime) -> Q:
+    # The overdue view and count: a ticket whose SLA clock is paused (waiting on someone else)
+    # is not overdue.
+    return _overdue_q(now) & Q(sla_paused_at__isnull=True)
 
 
 # Sort key name -> its expression. k_due and k_priority are the expressions of the indexes
@@ -136,7 +142,7 @@ def _queue_filter(
     elif view == "unassigned":
         queryset = queryset.filter(open_q(), assignee__isnull=True)
     elif view == "overdue":
-        queryset = queryset.filter(_overdue_q(now))
+        queryset = queryset.filter(_overdue_running_q(now))
     elif view == "awaiting_verification":
         queryset = queryset.filter(status=Ticket.Status.AWAITING_VERIFICATION)
     if filters.status:
