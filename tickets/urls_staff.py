@@ -2,13 +2,14 @@
 
 from django.urls import path
 
-from tickets.staff import actions, approvals, audit, customer, dashboard, queue, ticket
+from tickets.staff import actions, approvals, audit, bulk, customer, dashboard, queue, ticket
 
 app_name = "staff"
 
 urlpatterns = [
     # --- staff queue ---
     path("", queue.queue, name="queue"),
+    path("bulk/", bulk.queue_bulk, name="bulk"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("audit/", audit.audit_log, name="audit"),
     path("approvals/", approvals.approvals, name="approvals"),

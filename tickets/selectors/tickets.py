@@ -137,3 +137,12 @@ def customer_other_tickets(*, ticket: Ticket) -> tuple[list[Ticket], int]:
     )
     total = len(latest) if len(latest) < CUSTOMER_OTHER_TICKETS else others.count()
     return latest, total
+
+
+def staff_tickets_by_reference(
+    *, user: User | AnonymousUser, references: list[str]
+) -> dict[str, Ticket]:
+    """The tickets of `references` a staff member may act on, by reference, in one query."""
+    if not is_staff_member(user) or not references:
+        return {}
+    return {t.reference: t for t in Ticket.objects.filter(reference__in=references)}

@@ -176,5 +176,6 @@ def queue(request: AuthenticatedHttpRequest) -> HttpResponse:
         "first_query": _query_string(filters),
         "filters_ignored": bool(form.errors),
         "staff_names": [u.username for u in staff_members()],
+        "priority_choices": Ticket.Priority.choices,
     }
     return render(request, "staff/queue.html", context)

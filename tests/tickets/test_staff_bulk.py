@@ -1,0 +1,108 @@
+import re
+
+import pytest
+from django.test import Client
+
+from tests.factories import TicketFactory
+from tickets.models import ActionLog, Ticket
+
+S = Ticket.Status
+
+
+def bulk(client, action, tickets, back="view=open"):
+    return client.post(
+        "/staff/bulk/",
+        {"action": action, "ticket": [t.reference for t in tickets], "back": back},
+        follow=True,
+    )
+
+
+@pytest.mark.django_db
+def test_bulk_assign_assigns_each_ticket_and_audits_each(agent_client, agent, supervisor):
+    tickets = [TicketFactory(status=S.OPEN) for _ in range(3)]
+
+    response = bulk(agent_client, "assign:supervisor", tickets)
+
+    assert response.redirect_chain[-1][0] == "/staff/?view=open"
+    assert "3 tickets updated." in response.content.decode()
+    for ticket in tickets:
+        ticket.refresh_from_db()
+        assert ticket.assignee == supervisor
+        row = ActionLog.objects.get(ticket=ticket, action="ticket.assigned")
+        assert row.actor == "staff:agent"
+
+
+@pytest.mark.django_db
+def test_bulk_resolve_reports_each_refused_ticket_and_does_the_others(agent_client):
+    # given two open tickets and a closed one
+    first, second = TicketFactory(status=S.OPEN), TicketFactory(status=S.OPEN)
+    closed = TicketFactory(status=S.CLOSED)
+
+    # when
+    response = bulk(agent_client, "resolve", [first, closed, second])
+
+    # then the refusal names its ticket; the others are resolved in their own transaction
+    page = response.content.decode()
+    assert "2 tickets updated." in page
+    assert re.search(rf"{closed.reference}: This ticket is Closed; it cannot be moved", page)
+    for ticket, status in ((first, S.RESOLVED), (second, S.RESOLVED), (closed, S.CLOSED)):
+        ticket.refresh_from_db()
+        assert ticket.status == status
+    assert ActionLog.objects.filter(ticket=closed, action="ticket.status_changed").count() == 0
+
+
+@pytest.mark.django_db
+def test_bulk_priority_and_close(agent_client):
+    tickets = [TicketFactory(status=S.RESOLVED) for _ in range(2)]
+    bulk(agent_client, "priority:urgent", tickets)
+    bulk(agent_client, "close", tickets)
+    for ticket in tickets:
+        ticket.refresh_from_db()
+        assert (ticket.priority, ticket.status) == ("urgent", S.CLOSED)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        ("", "Choose an action for the selected tickets."),
+        ("delete", "Choose an action for the selected tickets."),
+        ("priority:extreme", "Choose an action for the selected tickets."),
+        ("assign:nobody-here", "There is no staff member called nobody-here."),
+    ],
+)
+def test_an_unknown_bulk_action_changes_nothing_and_says_why(agent_client, action, message):
+    ticket = TicketFactory(status=S.OPEN)
+    version = ticket.version
+    response = bulk(agent_client, action, [ticket])
+    assert message in response.content.decode()
+    ticket.refresh_from_db()
+    assert ticket.version == version
+
+
+@pytest.mark.django_db
+def test_bulk_refuses_customers_get_and_foreign_redirects(alice, agent_client):
+    ticket = TicketFactory(status=S.OPEN, customer=alice)
+    customer = Client()
+    customer.force_login(alice.user)
+    assert (
+        customer.post("/staff/bulk/", {"action": "close", "ticket": ticket.reference}).status_code
+        == 404
+    )
+    assert agent_client.get("/staff/bulk/").status_code == 405
+    response = agent_client.post(
+        "/staff/bulk/", {"action": "close", "ticket": "HD-NOPE0000", "back": "//evil.test/"}
+    )
+    assert response["Location"].startswith("/staff/?")
+    ticket.refresh_from_db()
+    assert ticket.status == S.OPEN
+
+
+@pytest.mark.django_db
+def test_the_queue_offers_checkboxes_and_bulk_actions(agent_client):
+    for _ in range(5):
+        TicketFactory(status=S.OPEN)
+    agent_client.get("/staff/")
+    page = agent_client.get("/staff/").content.decode()
+    assert len(re.findall(r'name="ticket" value="HD-', page)) == 5
+    assert 'value="assign_me"' in page and 'value="priority:urgent"' in page
