@@ -64,14 +64,14 @@ def _presence_key(ticket_id: int, user_id: int) -> str:
     return f"staff-presence:{ticket_id}:{user_id}"
 
 
-def _presence_touch_and_read(ticket_id: int, user) -> list[str]:
-    """Mark this user as looking at the ticket; return the other staff seen in the last minutes.
+def _presence_touch_and_read(ticket_id: int, user, members: list | None = None) -> list[str]:
+    """Mark this user as looking at the ticket; return the other staff seen in the last seconds.
 
     Presence is a courtesy: with the cache unreachable the page still works, without it.
     """
     others = {
         _presence_key(ticket_id, member.pk): member.username
-        for member in staff_members()
+        for member in (members if members is not None else staff_members())
         if member.pk != user.pk
     }
     try:
@@ -160,7 +160,8 @@ def ticket_page(
         }
         for c in ticket.changes.all()
     ]
-    members = [u.username for u in staff_members()]
+    staff = list(staff_members())
+    members = [u.username for u in staff]
     other_tickets, other_count = customer_other_tickets(ticket=ticket)
     context = {
         "other_tickets": other_tickets,
@@ -180,7 +181,7 @@ def ticket_page(
             and ticket.contact_email
             and email_canonical(ticket.contact_email) != email_canonical(ticket.customer.email)
         ),
-        "viewers": _presence_touch_and_read(ticket.pk, request.user),
+        "viewers": _presence_touch_and_read(ticket.pk, request.user, staff),
         "presence_poll_seconds": PRESENCE_POLL_SECONDS,
         "error": error,
         "staff_names": members,
