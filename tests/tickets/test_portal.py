@@ -439,3 +439,21 @@ def test_an_unknown_language_changes_nothing(alice_client, alice):
 
     alice.refresh_from_db()
     assert alice.language == "en"
+
+
+@pytest.mark.django_db
+def test_the_language_applies_on_choice_and_is_remembered(client):
+    # given the home page in English, offering the other language by name, with no extra button
+    body = client.get("/").content.decode()
+    assert 'name="language" value="ms"' in body
+    assert ">Change<" not in body
+
+    # when the visitor picks Bahasa Melayu
+    response = client.post("/i18n/setlang/", {"language": "ms", "next": "/track/"})
+
+    # then they are back on the page they were on, and later visits stay in Malay
+    assert response.status_code == 302
+    assert response["Location"] == "/track/"
+    later = client.get("/").content.decode()
+    assert '<html lang="ms">' in later
+    assert 'name="language" value="en"' in later
