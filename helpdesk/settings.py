@@ -8,6 +8,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from celery.schedules import crontab
@@ -15,12 +16,19 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 from kombu import Queue
 
+from helpdesk.deploy import (
+    DEV_OPENSRS_KEY,
+    DEV_OPENSRS_URL,
+    DEV_OPENSRS_USERNAME,
+    DEV_SECRET_KEY,
+    deploy_problems,
+    esp_of,
+)
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
-if (BASE_DIR / ".env").exists():
-    env.read_env(str(BASE_DIR / ".env"))
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -33,16 +41,17 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), not {raw!r}")
 
 
-DEBUG = env_bool("DEBUG", False)
-# Under pytest the development defaults apply (no secrets needed), as with DEBUG=1.
+# Under pytest the development defaults apply (no secrets needed), as with DEBUG=1. Tests never
+# read .env, so they run alike in a fresh clone and in a checkout where `make run` wrote one.
 TESTING = env_bool("HELPDESK_TESTING", "pytest" in sys.modules)
+# Variables already in the environment win over the file's.
+ENV_FILE = env.str("ENV_FILE", default=str(BASE_DIR / ".env"))
+if ENV_FILE and not TESTING and Path(ENV_FILE).exists():
+    env.read_env(ENV_FILE)
 
-_DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
-SECRET_KEY = env.str("SECRET_KEY", default="")
-if not SECRET_KEY:
-    if not DEBUG and not TESTING:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG=0")
-    SECRET_KEY = _DEV_SECRET_KEY
+DEBUG = env_bool("DEBUG", False)
+
+SECRET_KEY = env.str("SECRET_KEY", default="") or DEV_SECRET_KEY
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 SITE_URL: str = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
@@ -64,7 +73,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
-    "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "anymail",
@@ -122,22 +130,46 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Redis is the broker and the cache when REDIS_URL is set; otherwise the embedded defaults.
+
+def _redis_database_other(url: str) -> str:
+    """The same Redis server with the database counted from the top: /0 -> /15, /2 -> /13."""
+    parts = urlsplit(url)
+    number = int(parts.path.strip("/") or 0)
+    if not 0 <= number <= 15:
+        raise ImproperlyConfigured(f"REDIS_URL uses database {number}: set CACHE_URL as well")
+    return urlunsplit(parts._replace(path=f"/{15 - number}"))
+
+
+def _redis_server_database(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return (parts.netloc.rpartition("@")[2], int(parts.path.strip("/") or 0))
+
+
+# Redis: REDIS_URL is the Celery broker, CACHE_URL the cache (rate limits, counts). They are
+# never the same database: clearing the cache must not drop queued tasks, and each wants its
+# own eviction policy (README, Production). Without either, the embedded defaults.
 REDIS_URL = env.str("REDIS_URL", default="")
-if REDIS_URL:
+CACHE_URL = env.str("CACHE_URL", default="") or (
+    _redis_database_other(REDIS_URL) if REDIS_URL else ""
+)
+if REDIS_URL and _redis_server_database(CACHE_URL) == _redis_server_database(REDIS_URL):
+    raise ImproperlyConfigured("CACHE_URL must not be REDIS_URL's database (the broker's)")
+if CACHE_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
+            "LOCATION": CACHE_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="hd"),
             # A hung Redis must not hang requests: fail fast and let callers degrade.
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"visibility_timeout": 3600}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("in", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
@@ -148,6 +180,8 @@ else:
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        # The worker looks for new files this often; a warm shutdown waits for one more look.
+        "polling_interval": 0.2,
     }
 
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
@@ -226,6 +260,12 @@ EMAIL_BACKEND = env.str(
     else "anymail.backends.test.EmailBackend",
 )
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
+# Django's SMTP backend, when EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend.
+EMAIL_HOST = env.str("EMAIL_HOST", default="")
+EMAIL_PORT = env.int("EMAIL_PORT", default=587)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 ANYMAIL = {
     "SEND_DEFAULTS": {"tags": []},
     "REQUESTS_TIMEOUT": 15,
@@ -235,18 +275,15 @@ if _webhook_secret:
     ANYMAIL["WEBHOOK_SECRET"] = _webhook_secret
 for _key, _value in env.ENVIRON.items():
     # ESP credentials: ANYMAIL_POSTMARK_SERVER_TOKEN=... becomes ANYMAIL["POSTMARK_SERVER_TOKEN"].
-    if _key.startswith("ANYMAIL_") and _key != "ANYMAIL_WEBHOOK_SECRET":
+    if _key.startswith("ANYMAIL_") and _key not in {"ANYMAIL_WEBHOOK_SECRET", "ANYMAIL_ESP"}:
         ANYMAIL[_key.removeprefix("ANYMAIL_")] = _value
-_esp_backend = EMAIL_BACKEND.startswith("anymail.backends.") and not any(
-    EMAIL_BACKEND.startswith(f"anymail.backends.{name}.") for name in ("test", "console")
-)
-if _esp_backend and not DEBUG and not TESTING and len(ANYMAIL) <= 2:
-    raise ImproperlyConfigured(f"{EMAIL_BACKEND} needs its ANYMAIL_* credentials")
+# The one ESP whose webhooks (tracking, inbound) are mounted under /anymail/<esp>/.
+ANYMAIL_ESP = env.str("ANYMAIL_ESP", default=esp_of(EMAIL_BACKEND) or "postmark")
 
 # OpenSRS reseller API: the fake server started by `make run` by default.
-OPENSRS_URL = env.str("OPENSRS_URL", default="http://127.0.0.1:8001/")
-OPENSRS_USERNAME = env.str("OPENSRS_USERNAME", default="exabytes-demo")
-OPENSRS_KEY = env.str("OPENSRS_KEY", default="demo-opensrs-key-0123456789abcdef")
+OPENSRS_URL = env.str("OPENSRS_URL", default=DEV_OPENSRS_URL)
+OPENSRS_USERNAME = env.str("OPENSRS_USERNAME", default=DEV_OPENSRS_USERNAME)
+OPENSRS_KEY = env.str("OPENSRS_KEY", default=DEV_OPENSRS_KEY)
 OPENSRS_CONNECT_TIMEOUT = env.float("OPENSRS_CONNECT_TIMEOUT", default=5.0)
 OPENSRS_READ_TIMEOUT = env.float("OPENSRS_READ_TIMEOUT", default=30.0)
 # Idempotent calls (GET DOMAIN) are tried 1 + OPENSRS_READ_RETRIES times; SEND_PASSWORD once.
@@ -462,3 +499,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }
+
+# A production process (DEBUG=0) refuses to start half-configured; `check --deploy` lists the
+# same problems under DEBUG=1 (helpdesk.checks).
+if not DEBUG and not TESTING and (_problems := deploy_problems(globals())):
+    raise ImproperlyConfigured(
+        "DEBUG=0 but the production configuration is incomplete; set these environment "
+        "variables (README, Production):\n" + "\n".join(f"  - {p}" for p in _problems)
+    )

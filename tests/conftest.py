@@ -1,4 +1,12 @@
+import os
+import shutil
+import socket
+import subprocess
+import time
+from typing import NamedTuple
+
 import pytest
+from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.db import connection
 from django.utils import translation
@@ -23,6 +31,50 @@ def _worker_connections_closed(django_db_setup, django_db_blocker):
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                     " WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 )
+
+
+class RedisUrls(NamedTuple):
+    broker: str
+    cache: str
+
+
+@pytest.fixture(scope="session")
+def redis_urls():
+    """A real Redis's broker and cache databases: REDIS_URL's, or a private redis-server's.
+
+    `make test` with nothing set has no shared Redis; where redis-server is installed this
+    starts one of its own on a free loopback port, so Redis tests still run against a real one.
+    """
+    if os.environ.get("REDIS_URL"):
+        yield RedisUrls(django_settings.CELERY_BROKER_URL, django_settings.CACHE_URL)
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("neither REDIS_URL nor redis-server under CI")
+        pytest.skip("no REDIS_URL and no redis-server on the PATH")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(  # noqa: S603 - our own argument list, the binary from PATH
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    pytest.fail(f"redis-server did not start on port {port}")
+                time.sleep(0.05)
+        yield RedisUrls(f"redis://127.0.0.1:{port}/0", f"redis://127.0.0.1:{port}/15")
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 @pytest.fixture(autouse=True)

@@ -1,10 +1,5 @@
 import logging
-import os
-import shutil
-import socket
-import subprocess
 import threading
-import time
 
 import pytest
 import time_machine
@@ -30,51 +25,11 @@ def test_rate_limit_allows_up_to_the_limit_then_refuses(settings):
     rate_limit_hit(scope="resend_per_domain", key="bob-reseller.test")  # other targets unaffected
 
 
-@pytest.fixture(scope="session")
-def limiter_redis_url():
-    """The Redis the limiter's Redis leg counts in: REDIS_URL, or a private redis-server.
-
-    `make test` with nothing set has no shared Redis; where redis-server is installed this
-    starts one of its own on a free loopback port, so the leg still runs against a real one.
-    """
-    url = os.environ.get("REDIS_URL")
-    if url:
-        yield url
-        return
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("neither REDIS_URL nor redis-server under CI")
-        pytest.skip("no REDIS_URL and no redis-server on the PATH")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(  # noqa: S603 - our own argument list, the binary from PATH
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    pytest.fail(f"redis-server did not start on port {port}")
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.terminate()
-        server.wait(10)
-
-
 @pytest.fixture(params=["locmem", "redis"])
 def counter_cache(request, settings):
     """The limiter on each cache backend it supports."""
     if request.param == "redis":
-        url = request.getfixturevalue("limiter_redis_url")
+        url = request.getfixturevalue("redis_urls").cache
         backend = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
     else:
         backend = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}

@@ -1,0 +1,28 @@
+"""`manage.py check --deploy`: the production problems that DEBUG=0 refuses to start with."""
+
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+
+from helpdesk.deploy import deploy_problems
+
+DEPLOY_SETTINGS = (
+    "SECRET_KEY",
+    "DATABASES",
+    "REDIS_URL",
+    "EMAIL_BACKEND",
+    "EMAIL_HOST",
+    "ANYMAIL",
+    "OPENSRS_URL",
+    "OPENSRS_USERNAME",
+    "OPENSRS_KEY",
+    "SITE_URL",
+    "ALLOWED_HOSTS",
+)
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def production_configuration(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    config = {name: getattr(settings, name) for name in DEPLOY_SETTINGS}
+    return [checks.Error(problem, id="helpdesk.E001") for problem in deploy_problems(config)]

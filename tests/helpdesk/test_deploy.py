@@ -1,0 +1,201 @@
+"""A production start (DEBUG=0) refuses a half-done configuration; `check --deploy` says why."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redis
+from django.core.cache import caches
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from helpdesk.deploy import deploy_problems
+from helpdesk.settings import _redis_database_other
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Everything DEBUG=0 needs; nothing is contacted while the settings load.
+PRODUCTION = {
+    "DEBUG": "0",
+    "HELPDESK_TESTING": "0",
+    "ENV_FILE": "",  # never the checkout's development .env
+    "SECRET_KEY": "prod-key-" + "x7Q" * 20,
+    "DATABASE_URL": "postgres://helpdesk:pw@db.invalid:5432/helpdesk",
+    "REDIS_URL": "redis://redis.invalid:6379/0",
+    "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
+    "ANYMAIL_POSTMARK_SERVER_TOKEN": "pm-token",
+    "OPENSRS_URL": "https://rr-n1-tor.opensrs.net:55443/",
+    "OPENSRS_USERNAME": "exabytes",
+    "OPENSRS_KEY": "0123456789abcdef0123456789abcdef",
+    "SITE_URL": "https://help.exabytes.example",
+    "ALLOWED_HOSTS": "help.exabytes.example",
+    "ANYMAIL_WEBHOOK_SECRET": "esp:hook-secret",
+}
+
+# (variable, value that breaks it or None to leave it out, what the refusal must say)
+BROKEN = [
+    ("SECRET_KEY", None, "SECRET_KEY: not set"),
+    ("DATABASE_URL", None, "DATABASE_URL: must name a PostgreSQL database"),
+    ("DATABASE_URL", "sqlite:///var/prod.sqlite3", "DATABASE_URL: must name a PostgreSQL"),
+    ("REDIS_URL", None, "REDIS_URL: not set"),
+    ("EMAIL_BACKEND", None, "EMAIL_BACKEND: anymail.backends.test.EmailBackend delivers no"),
+    ("EMAIL_BACKEND", "anymail.backends.console.EmailBackend", "delivers no email"),
+    ("ANYMAIL_POSTMARK_SERVER_TOKEN", None, "ANYMAIL_POSTMARK_SERVER_TOKEN: not set"),
+    ("OPENSRS_URL", None, "OPENSRS_URL: must be the reseller API's https address"),
+    ("OPENSRS_USERNAME", None, "OPENSRS_USERNAME: not set"),
+    ("OPENSRS_KEY", None, "OPENSRS_KEY: not set"),
+    ("SITE_URL", None, "SITE_URL: must be https://"),
+    ("SITE_URL", "http://help.exabytes.example", "SITE_URL: must be https://"),
+    ("ALLOWED_HOSTS", "elsewhere.example", "ALLOWED_HOSTS: does not include SITE_URL's host"),
+    ("ANYMAIL_WEBHOOK_SECRET", None, "ANYMAIL_WEBHOOK_SECRET: not set"),
+]
+
+
+def _settings_load(environ: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", "import helpdesk.settings"],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", **environ},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_debug_0_refuses_to_start_without_each_required_variable_and_names_it():
+    runs = {}
+    for variable, value, _message in BROKEN:
+        environ = dict(PRODUCTION)
+        if value is None:
+            del environ[variable]
+        else:
+            environ[variable] = value
+        runs[(variable, value)] = _settings_load(environ)
+    complete = _settings_load(PRODUCTION)
+
+    _out, err = complete.communicate(timeout=60)
+    assert complete.returncode == 0, err
+    for variable, value, message in BROKEN:
+        process = runs[(variable, value)]
+        _out, err = process.communicate(timeout=60)
+        assert process.returncode != 0, (variable, value)
+        last = err.strip().splitlines()
+        refusal = err[err.index("ImproperlyConfigured: DEBUG=0") :]
+        assert message in refusal, (variable, value, last[-3:])
+        # Only what is wrong is named.
+        assert refusal.count("\n  - ") == 1, refusal
+
+
+def test_the_refusal_lists_every_missing_variable_at_once():
+    process = _settings_load({"DEBUG": "0", "HELPDESK_TESTING": "0", "ENV_FILE": ""})
+    _out, err = process.communicate(timeout=60)
+
+    assert process.returncode != 0
+    for variable in (
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "EMAIL_BACKEND",
+        "OPENSRS_URL",
+        "OPENSRS_USERNAME",
+        "OPENSRS_KEY",
+        "SITE_URL",
+        "ANYMAIL_WEBHOOK_SECRET",
+    ):
+        assert f"  - {variable}: " in err
+
+
+def test_smtp_backend_needs_its_host():
+    environ = {
+        **PRODUCTION,
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+    }
+    without_host = _settings_load(environ)
+    with_host = _settings_load({**environ, "EMAIL_HOST": "smtp.exabytes.example"})
+
+    _out, err = without_host.communicate(timeout=60)
+    assert without_host.returncode != 0
+    assert "EMAIL_HOST: not set" in err
+    _out, err = with_host.communicate(timeout=60)
+    assert with_host.returncode == 0, err
+
+
+def test_cache_on_the_brokers_database_is_refused_in_every_mode():
+    process = _settings_load(
+        {
+            "DEBUG": "1",
+            "ENV_FILE": "",
+            "REDIS_URL": "redis://127.0.0.1:6379/2",
+            "CACHE_URL": "redis://127.0.0.1:6379/2",
+        }
+    )
+    _out, err = process.communicate(timeout=60)
+
+    assert process.returncode != 0
+    assert "CACHE_URL must not be REDIS_URL's database" in err
+
+
+def test_check_deploy_reports_the_same_problems_under_debug_1(settings):
+    settings.SITE_URL = "http://127.0.0.1:8000"
+
+    with pytest.raises(SystemCheckError) as info:
+        call_command("check", deploy=True)
+
+    report = str(info.value)
+    for text in (
+        "helpdesk.E001",
+        "DATABASE_URL: must name a PostgreSQL database",
+        "OPENSRS_KEY: not set",
+        "SITE_URL: must be https://",
+        "ANYMAIL_WEBHOOK_SECRET: not set",
+    ):
+        assert text in report
+
+
+def test_a_complete_configuration_has_no_problems():
+    config = {
+        "SECRET_KEY": PRODUCTION["SECRET_KEY"],
+        "DATABASES": {"default": {"ENGINE": "django.db.backends.postgresql"}},
+        "REDIS_URL": PRODUCTION["REDIS_URL"],
+        "EMAIL_BACKEND": PRODUCTION["EMAIL_BACKEND"],
+        "EMAIL_HOST": "",
+        "ANYMAIL": {"POSTMARK_SERVER_TOKEN": "pm", "WEBHOOK_SECRET": "esp:secret"},
+        "OPENSRS_URL": PRODUCTION["OPENSRS_URL"],
+        "OPENSRS_USERNAME": "exabytes",
+        "OPENSRS_KEY": "a-real-key",
+        "SITE_URL": PRODUCTION["SITE_URL"],
+        "ALLOWED_HOSTS": [".exabytes.example"],
+    }
+
+    assert deploy_problems(config) == []
+    assert deploy_problems({**config, "ALLOWED_HOSTS": ["exabytes.example"]}) == [
+        "ALLOWED_HOSTS: does not include SITE_URL's host help.exabytes.example"
+    ]
+
+
+def test_cache_database_defaults_to_another_one_counted_from_the_top():
+    assert _redis_database_other("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/15"
+    assert (
+        _redis_database_other("redis://:pw@r.internal:6380/2") == "redis://:pw@r.internal:6380/13"
+    )
+    assert _redis_database_other("redis://127.0.0.1:6379") == "redis://127.0.0.1:6379/15"
+
+
+def test_clearing_the_cache_leaves_the_brokers_queues(settings, redis_urls):
+    broker = redis.Redis.from_url(redis_urls.broker)
+    settings.CACHES = {
+        "default": {"BACKEND": "helpdesk.cache.RedisCache", "LOCATION": redis_urls.cache}
+    }
+    queue = "hd-test-broker-queue-survives"
+    broker.rpush(queue, "a queued task")
+    try:
+        caches["default"].set("counter", 1)
+
+        caches["default"].clear()
+
+        assert caches["default"].get("counter") is None
+        assert broker.lrange(queue, 0, -1) == [b"a queued task"]
+    finally:
+        broker.delete(queue)
+        broker.close()
