@@ -6,4 +6,14 @@ class HelpdeskConfig(AppConfig):
     verbose_name = "Help desk"
 
     def ready(self) -> None:
+        from django.conf import settings
+        from django.core.exceptions import ImproperlyConfigured
+
         from helpdesk import checks  # noqa: F401  (registers the deploy checks)
+
+        if not settings.DEBUG and not settings.TESTING:
+            # The rest of the fail-fast of helpdesk.settings: what only anymail can tell.
+            from helpdesk.webhooks import webhook_problems
+
+            if problems := webhook_problems(settings.ANYMAIL_ESP):
+                raise ImproperlyConfigured("\n".join(problems))

@@ -26,3 +26,11 @@ DEPLOY_SETTINGS = (
 def production_configuration(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     config = {name: getattr(settings, name) for name in DEPLOY_SETTINGS}
     return [checks.Error(problem, id="helpdesk.E001") for problem in deploy_problems(config)]
+
+
+@checks.register(checks.Tags.urls)
+def webhooks_configured(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The mounted ESP's webhook views can be built (their signing keys and the like are set)."""
+    from helpdesk.webhooks import webhook_problems
+
+    return [checks.Error(p, id="helpdesk.E002") for p in webhook_problems(settings.ANYMAIL_ESP)]

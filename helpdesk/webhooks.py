@@ -1,13 +1,23 @@
-"""Anymail's webhook URLs, made strict: no secret configured refuses all, bad payloads are 400."""
+"""Anymail's webhook URLs for the one ESP in use (ANYMAIL_ESP), made strict.
 
+Only that ESP's tracking and inbound URLs are mounted (every other /anymail/ path is a 404); no
+secret configured refuses all, a missing or wrong secret and a bad payload are a 400.
+"""
+
+import logging
+from collections.abc import Callable
 from typing import Any, cast
 
 from anymail.exceptions import AnymailConfigurationError, AnymailWebhookValidationFailure
 from anymail.signals import inbound
 from anymail.urls import urlpatterns as anymail_urlpatterns
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern
 from django.views import View
+
+logger = logging.getLogger(__name__)
 
 NOT_CONFIGURED = "ANYMAIL WEBHOOK_SECRET is not configured: webhook requests are refused"
 UNPARSABLE = "the webhook payload could not be parsed"
@@ -27,6 +37,17 @@ def _inbound_body_read(request: Any) -> None:
         request._body = request.read()
 
 
+# What parsing a junk body raises (JSON and Unicode decode errors are ValueErrors).
+_PARSE_ERRORS = (
+    ValueError,
+    KeyError,
+    TypeError,
+    AttributeError,
+    IndexError,
+    RecursionError,  # JSON nested deeper than Python decodes
+)
+
+
 def _strict(view_class: type) -> type[View]:
     class StrictWebhookView(view_class):
         def validate_request(self, request: Any) -> None:
@@ -34,18 +55,20 @@ def _strict(view_class: type) -> type[View]:
             if not getattr(self, "basic_auth", None):
                 raise AnymailWebhookValidationFailure(NOT_CONFIGURED)
 
+        def run_validators(self, request: Any) -> None:
+            # Some ESPs' signature checks parse the body first (Unisender Go): junk is a 400.
+            try:
+                super().run_validators(request)
+            except _PARSE_ERRORS as exc:
+                raise AnymailWebhookValidationFailure(UNPARSABLE) from exc
+
         def parse_events(self, request: Any) -> list:
             if self.signal is inbound:
                 _inbound_body_read(request)
             try:
                 return super().parse_events(request)
             except (
-                ValueError,
-                KeyError,
-                TypeError,
-                AttributeError,
-                IndexError,
-                RecursionError,  # JSON nested deeper than Python decodes
+                *_PARSE_ERRORS,
                 AnymailConfigurationError,  # e.g. a tracking payload posted to the inbound URL
             ) as exc:
                 # An ESP never retries a 400; a 500 here would only make it resend the same junk.
@@ -56,16 +79,70 @@ def _strict(view_class: type) -> type[View]:
     return StrictWebhookView
 
 
+ESP_NOT_CONFIGURED = "this ESP's webhook settings are incomplete"
+
+
+def _configuration_guarded(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A view whose ESP settings are missing answers 503 (the ESP retries later), not 500.
+
+    Anymail's views read their ESP's settings (signing keys, API keys) when built for each
+    request; `check` and a DEBUG=0 start report what is missing (webhook_problems).
+    """
+
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except AnymailConfigurationError as exc:
+            logger.error("webhook %s refused: %s", request.path, exc)
+            return HttpResponse(ESP_NOT_CONFIGURED, status=503, content_type="text/plain")
+
+    return guarded
+
+
 def _wrap(pattern: URLPattern) -> URLPattern:
     # as_view() sets view_class on the function it returns; the stubs type it as a plain callable.
     view_class = cast(Any, pattern.callback).view_class
     initkwargs = getattr(pattern.callback, "view_initkwargs", {})
-    return URLPattern(
-        pattern.pattern,
-        _strict(view_class).as_view(**initkwargs),
-        pattern.default_args,
-        pattern.name,
-    )
+    view = _strict(view_class).as_view(**initkwargs)
+    guarded = _configuration_guarded(view)
+    cast(Any, guarded).view_class = view_class
+    cast(Any, guarded).view_initkwargs = initkwargs
+    return URLPattern(pattern.pattern, guarded, pattern.default_args, pattern.name)
 
 
-urlpatterns = [_wrap(pattern) for pattern in anymail_urlpatterns]
+def webhook_urlpatterns(esp: str) -> list[URLPattern]:
+    """Anymail's URLs for one ESP (`postmark` -> postmark/tracking/ and postmark/inbound/)."""
+    patterns = [
+        _wrap(pattern)
+        for pattern in anymail_urlpatterns
+        if isinstance(pattern, URLPattern) and (pattern.name or "").startswith(f"{esp}_")
+    ]
+    if not patterns:
+        known = sorted(
+            {(p.name or "").split("_webhook")[0].rsplit("_", 1)[0] for p in anymail_urlpatterns}
+        )
+        raise ImproperlyConfigured(
+            f"ANYMAIL_ESP={esp!r} has no webhooks; one of {', '.join(known)}"
+        )
+    return patterns
+
+
+def webhook_problems(esp: str) -> list[str]:
+    """What the ESP's webhook views cannot be built without (anymail's own messages)."""
+    try:
+        patterns = webhook_urlpatterns(esp)
+    except ImproperlyConfigured as exc:
+        return [str(exc)]
+    problems = []
+    for pattern in patterns:
+        view = cast(Any, pattern.callback)
+        try:
+            view.view_class(**view.view_initkwargs)
+        except AnymailConfigurationError as exc:
+            message = f"ANYMAIL_ESP={esp}: {exc}".split("\n")[0]
+            if message not in problems:
+                problems.append(message)
+    return problems
+
+
+urlpatterns = webhook_urlpatterns(settings.ANYMAIL_ESP)

@@ -449,6 +449,7 @@ def test_command_serves_requests_and_stops_on_ctrl_c(tmp_path):
     calls_log = tmp_path / "var" / "calls.jsonl"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "helpdesk.settings"}
     env.setdefault("SECRET_KEY", "test-only-secret")
+    env["HELPDESK_TESTING"] = "1"  # the development defaults, which DEBUG=0 would refuse
     command = [sys.executable, "-u", "-m", "django", "fake_opensrs", "--port", "0"]
     command += ["--username", USERNAME, "--key", KEY, "--calls-log", str(calls_log)]
     process = subprocess.Popen(  # noqa: S603 - fixed arguments
