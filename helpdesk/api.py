@@ -1,9 +1,11 @@
 """The API's one exception handler and its pagination."""
 
+import ipaddress
 import logging
 import re
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
@@ -15,7 +17,6 @@ from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
-from rest_framework.views import exception_handler as drf_exception_handler
 
 from helpdesk.exceptions import BODY_TOO_LARGE, ApplicationError, RateLimited
 from helpdesk.ratelimit import client_ip, rate_limit_hit
@@ -49,6 +50,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         exc = drf_exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = drf_exceptions.PermissionDenied()
+    # Imported here: rest_framework.views reads DEFAULT_PARSER_CLASSES (this module's
+    # JSONParser) when it loads, so importing it at the top is circular when this module is
+    # the first to need it.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     response = drf_exception_handler(exc, context)
     if response is None:
         # A bug, not the client's fault: still JSON, and the trace goes to the log only.
@@ -106,6 +112,26 @@ class ApiRateThrottle(BaseThrottle):
         else:
             rate_limit_hit(scope="api_per_client", key=f"ip:{client_ip(request)}")
         return True
+
+
+def ip_in(address: str, networks: list[str]) -> bool:
+    """Whether an address is loopback or inside one of the addresses/networks listed."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if ip.is_loopback:
+        return True
+    return any(ip in ipaddress.ip_network(net, strict=False) for net in networks)
+
+
+class MonitoringExemptThrottle(ApiRateThrottle):
+    """ApiRateThrottle, except for loopback and HEALTH_UNTHROTTLED_IPS (readiness probes)."""
+
+    def allow_request(self, request, view) -> bool:
+        if ip_in(client_ip(request), settings.HEALTH_UNTHROTTLED_IPS):
+            return True
+        return super().allow_request(request, view)
 
 
 @extend_schema_serializer(component_name="Error")

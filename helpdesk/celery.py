@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_prerun
+from celery.signals import task_prerun, task_success
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helpdesk.settings")
 
@@ -20,3 +20,18 @@ def _database_connections_as_for_a_request(task=None, **kwargs) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@task_success.connect
+def _periodic_run_recorded(sender=None, **kwargs) -> None:
+    """Note when a periodic task finished, for readiness (`sweeps`) and metrics."""
+    from django.conf import settings
+
+    name = getattr(sender, "name", None)
+    if name not in {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}:
+        return
+    from django.utils import timezone
+
+    from helpdesk.models import PeriodicRun
+
+    PeriodicRun.objects.update_or_create(task=name, defaults={"ran_at": timezone.now()})

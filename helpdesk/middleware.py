@@ -8,6 +8,8 @@ from django.utils.translation import gettext
 
 from helpdesk.exceptions import BODY_TOO_LARGE
 
+HEALTHZ_PATH = "/healthz"
+
 # Scripts and styles come only from our own origin; inline script is never allowed.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -73,3 +75,21 @@ class RequestBodyLimitMiddleware:
         if isinstance(exception, RequestDataTooBig):
             return body_too_large_response(request)
         return None
+
+
+class HealthzMiddleware:
+    """Liveness: `/healthz` is 200 while this process serves requests, and nothing else.
+
+    No database, cache or broker, no host check (a load balancer probes by address), no
+    throttle; gunicorn's access log leaves it out (helpdesk.gunicorn_logging).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info == HEALTHZ_PATH and request.method in {"GET", "HEAD"}:
+            response = HttpResponse("ok\n", content_type="text/plain")
+            response["Cache-Control"] = "no-store"
+            return response
+        return self.get_response(request)

@@ -83,6 +83,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: liveness answers before host checks, redirects and sessions (no dependencies).
+    "helpdesk.middleware.HealthzMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "helpdesk.middleware.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -250,6 +252,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute="30", hour="6"),
     },
 }
+# Readiness (/api/v1/health/) says `sweeps: down` when no periodic task finished for this long.
+SWEEP_LATE_AFTER = timedelta(minutes=env.int("SWEEP_LATE_AFTER_MINUTES", default=5))
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # Email: console in development, any Django or anymail backend in production.
@@ -408,6 +412,9 @@ RATE_LIMITS = {
 # The staff queue's per-view counts are read from the cache when younger than this.
 STAFF_QUEUE_COUNTS_CACHE_SECONDS = env.int("STAFF_QUEUE_COUNTS_CACHE_SECONDS", default=10)
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Monitoring addresses or networks whose readiness probes are never rate-limited (loopback
+# never is either), e.g. HEALTH_UNTHROTTLED_IPS=10.0.0.5,10.0.8.0/24.
+HEALTH_UNTHROTTLED_IPS = env.list("HEALTH_UNTHROTTLED_IPS", default=[])
 
 # Authentication.
 AUTH_PASSWORD_VALIDATORS = [
@@ -459,6 +466,8 @@ if SITE_URL.startswith("https://"):
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_COUNT else None
+# Probes and scrapers talk plain http to each server behind the proxy.
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/$", r"^metrics$"]
 CSRF_TRUSTED_ORIGINS = [SITE_URL]
 
 # REST API.

@@ -9,24 +9,34 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from helpdesk.api import RETRY_AFTER_HEADER, ApiRateThrottle, api_errors
+from helpdesk.api import RETRY_AFTER_HEADER, MonitoringExemptThrottle, api_errors
 from helpdesk.health import STATUSES as HEALTH_STATUSES
-from helpdesk.health import health_check
+from helpdesk.health import health_check, healthy
 
 API_NOT_FOUND = "No such API endpoint."
 
 
 class HealthApi(APIView):
-    """Whether the database and the Celery broker answer (for monitoring; no login)."""
+    """Readiness, for monitoring (no login): what the help desk depends on, and the backlog.
+
+    Load balancers probe `/healthz` (liveness) instead: this answers 503 during a Redis outage
+    that the app itself rides out.
+    """
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [ApiRateThrottle]
+    throttle_classes = [MonitoringExemptThrottle]
 
     @extend_schema_serializer(component_name="Health")
     class OutputSerializer(serializers.Serializer):
         database = serializers.ChoiceField(choices=HEALTH_STATUSES)
         broker = serializers.ChoiceField(choices=HEALTH_STATUSES)
+        cache = serializers.ChoiceField(choices=HEALTH_STATUSES)
+        sweeps = serializers.ChoiceField(
+            choices=HEALTH_STATUSES, help_text="`down` when no periodic task ran lately (beat)"
+        )
+        oldest_pending_notification_seconds = serializers.IntegerField(allow_null=True)
+        last_sweep_seconds = serializers.IntegerField(allow_null=True)
 
     @extend_schema(
         responses={
@@ -40,8 +50,7 @@ class HealthApi(APIView):
     )
     def get(self, request: Request) -> Response:
         status = health_check()
-        healthy = all(value == "ok" for value in status.values())
-        response = Response(status, status=200 if healthy else 503)
+        response = Response(status, status=200 if healthy(status) else 503)
         response["Cache-Control"] = "no-store"
         return response
 

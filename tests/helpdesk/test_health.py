@@ -1,0 +1,138 @@
+"""Liveness (/healthz) and readiness (/api/v1/health/): what each looks at, and who may ask."""
+
+import logging
+import time
+from datetime import timedelta
+from types import SimpleNamespace
+
+from django.test import Client, override_settings
+from django.utils import timezone
+from gunicorn.config import Config
+
+from helpdesk.gunicorn_logging import AccessLogWithoutProbes
+from helpdesk.models import PeriodicRun
+from tickets.models import Notification
+from tickets.tasks import notifications_sweep
+
+READY = "/api/v1/health/"
+# A Redis cache where none listens (restored before the fixtures clear the cache).
+NO_CACHE = {
+    "default": {"BACKEND": "helpdesk.cache.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"}
+}
+
+
+def test_healthz_takes_a_thousand_requests_a_minute_from_one_client_without_the_database(
+    settings, caplog
+):
+    # No `db` fixture: any query would fail the test. The cache points nowhere.
+    settings.RATE_LIMITS = dict.fromkeys(settings.RATE_LIMITS, (1, 60))
+    client = Client(REMOTE_ADDR="203.0.113.7")
+    started = time.monotonic()
+
+    with override_settings(CACHES=NO_CACHE), caplog.at_level(logging.INFO):
+        statuses = [client.get("/healthz").status_code for _ in range(1000)]
+
+    assert statuses == [200] * 1000
+    assert time.monotonic() - started < 60
+    assert [r for r in caplog.records if r.levelno >= logging.INFO] == []
+
+
+def test_healthz_answers_a_probe_by_address_over_plain_http(settings):
+    settings.ALLOWED_HOSTS = ["help.exabytes.example"]
+    settings.SECURE_SSL_REDIRECT = True
+
+    response = Client().get("/healthz", HTTP_HOST="10.0.3.17:8000")
+
+    assert response.status_code == 200
+    assert response.content == b"ok\n"
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_gunicorn_access_log_leaves_out_the_liveness_probe(caplog):
+    config = Config()
+    config.set("accesslog", "-")
+    logger = AccessLogWithoutProbes(config)
+    logger.access_log.propagate = True
+    response = SimpleNamespace(status="200 OK", headers=[], sent=3, response_length=3)
+    request = SimpleNamespace(headers=[])
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "10.0.0.1",
+        "RAW_URI": "/",
+    }
+
+    with caplog.at_level(logging.INFO, logger="gunicorn.access"):
+        logger.access(
+            response,
+            request,
+            {**environ, "PATH_INFO": "/healthz", "RAW_URI": "/healthz"},
+            timedelta(0),
+        )
+        logger.access(
+            response, request, {**environ, "PATH_INFO": "/my/", "RAW_URI": "/my/"}, timedelta(0)
+        )
+
+    logged = [r.getMessage() for r in caplog.records if r.name == "gunicorn.access"]
+    assert len(logged) == 1
+    assert "/my/" in logged[0]
+
+
+def test_readiness_names_the_cache_when_it_is_down(db):
+    with override_settings(CACHES=NO_CACHE):
+        response = Client().get(READY)
+
+    assert response.status_code == 503
+    assert response.json()["cache"] == "down"
+    assert response.json()["database"] == "ok"
+
+
+def test_readiness_reports_the_oldest_pending_notification_and_the_last_sweep(db):
+    notification = Notification.objects.create(
+        template="ticket_received", recipient="alice@example.test", idempotency_key="health-1"
+    )
+    Notification.objects.filter(pk=notification.pk).update(
+        created_at=timezone.now() - timedelta(seconds=120)
+    )
+    PeriodicRun.objects.create(
+        task="tickets.notifications_sweep", ran_at=timezone.now() - timedelta(seconds=30)
+    )
+
+    body = Client().get(READY).json()
+
+    assert 120 <= body["oldest_pending_notification_seconds"] < 130
+    assert 30 <= body["last_sweep_seconds"] < 40
+    assert body["sweeps"] == "ok"
+
+
+def test_readiness_is_a_503_when_no_sweep_ran_lately(db, settings):
+    settings.SWEEP_LATE_AFTER = timedelta(minutes=5)
+    PeriodicRun.objects.create(
+        task="tickets.notifications_sweep", ran_at=timezone.now() - timedelta(minutes=6)
+    )
+
+    response = Client().get(READY)
+
+    assert response.status_code == 503
+    assert response.json()["sweeps"] == "down"
+    assert response.json()["last_sweep_seconds"] >= 360
+
+
+def test_a_finished_sweep_is_recorded(db):
+    before = timezone.now()
+
+    notifications_sweep.apply()
+
+    run = PeriodicRun.objects.get(task="tickets.notifications_sweep")
+    assert run.ran_at >= before
+
+
+def test_readiness_is_not_throttled_for_loopback_and_monitoring_addresses(db, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "api_per_client": (1, 60)}
+    settings.HEALTH_UNTHROTTLED_IPS = ["10.0.8.0/24", "192.0.2.10"]
+
+    for address in ("127.0.0.1", "::1", "10.0.8.77", "192.0.2.10"):
+        client = Client(REMOTE_ADDR=address)
+        assert [client.get(READY).status_code for _ in range(5)] == [200] * 5, address
+    stranger = Client(REMOTE_ADDR="198.51.100.4")
+    assert [stranger.get(READY).status_code for _ in range(2)] == [200, 429]
