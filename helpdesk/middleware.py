@@ -32,13 +32,14 @@ class SecurityHeadersMiddleware:
         return response
 
 
-def _wants_json(request: HttpRequest) -> bool:
+def wants_json(request: HttpRequest) -> bool:
+    """The API and the ESP webhooks answer errors in JSON; everything else is a page."""
     return request.path.startswith(("/api/", "/anymail/"))
 
 
 def body_too_large_response(request: HttpRequest) -> HttpResponse:
     """413: JSON for the API and the webhooks, an HTML page for everything else."""
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse({"detail": gettext(BODY_TOO_LARGE)}, status=413)
     return render(request, "413.html", {"message": gettext(BODY_TOO_LARGE)}, status=413)
 

@@ -96,6 +96,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "helpdesk.middleware.SecurityHeadersMiddleware",
+    "helpdesk.errors.RateLimitedMiddleware",
 ]
 
 ROOT_URLCONF = "helpdesk.urls"
@@ -469,6 +470,7 @@ if SITE_URL.startswith("https://"):
 # Probes and scrapers talk plain http to each server behind the proxy.
 SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/$", r"^metrics$"]
 CSRF_TRUSTED_ORIGINS = [SITE_URL]
+CSRF_FAILURE_VIEW = "helpdesk.errors.csrf_failure"
 
 # REST API.
 REST_FRAMEWORK = {

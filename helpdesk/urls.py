@@ -17,3 +17,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("tickets.urls")),
 ]
+
+handler400 = "helpdesk.errors.bad_request"
+handler403 = "helpdesk.errors.permission_denied"
+handler404 = "helpdesk.errors.page_not_found"
+handler500 = "helpdesk.errors.server_error"
