@@ -21,6 +21,8 @@ from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 from django.conf import settings
 
+from helpdesk.metrics import opensrs_call_observed
+
 PROTOCOL = "XCP"
 OPS_VERSION = "0.9"
 REDACTED = "[redacted]"
@@ -563,6 +565,9 @@ class OpenSRSClient:
             response_summary=response_summary,
         )
         self.last_exchange = exchange
+        opensrs_call_observed(
+            action=exchange.action, outcome=outcome, seconds=time.monotonic() - started
+        )
         if self._audit_hook is not None:
             self._audit_hook(exchange)
         return exchange

@@ -1,6 +1,5 @@
 """The API's one exception handler and its pagination."""
 
-import ipaddress
 import logging
 import re
 from typing import Any
@@ -19,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 
 from helpdesk.exceptions import BODY_TOO_LARGE, ApplicationError, RateLimited
-from helpdesk.ratelimit import client_ip, rate_limit_hit
+from helpdesk.ratelimit import client_ip, ip_in, rate_limit_hit
 
 logger = logging.getLogger(__name__)
 SERVER_ERROR = "Something went wrong on our side. Please try again later."
@@ -112,17 +111,6 @@ class ApiRateThrottle(BaseThrottle):
         else:
             rate_limit_hit(scope="api_per_client", key=f"ip:{client_ip(request)}")
         return True
-
-
-def ip_in(address: str, networks: list[str]) -> bool:
-    """Whether an address is loopback or inside one of the addresses/networks listed."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if ip.is_loopback:
-        return True
-    return any(ip in ipaddress.ip_network(net, strict=False) for net in networks)
 
 
 class MonitoringExemptThrottle(ApiRateThrottle):

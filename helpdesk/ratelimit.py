@@ -2,6 +2,7 @@
 
 import contextlib
 import hashlib
+import ipaddress
 import logging
 import time
 from collections.abc import Callable
@@ -32,6 +33,17 @@ def client_ip(request: HttpRequest) -> str:
     if len(forwarded) >= hops:
         return forwarded[-hops]
     return remote
+
+
+def ip_in(address: str, networks: list[str], *, loopback: bool = True) -> bool:
+    """Whether an address is inside one of the addresses/networks listed (or loopback)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if loopback and ip.is_loopback:
+        return True
+    return any(ip in ipaddress.ip_network(net, strict=False) for net in networks)
 
 
 # While the shared cache is unreachable, each process counts on its own: limits stay in force

@@ -24,6 +24,7 @@ from helpdesk.deploy import (
     deploy_problems,
     esp_of,
 )
+from helpdesk.observability import logging_config, sentry_init
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -85,6 +86,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: liveness answers before host checks, redirects and sessions (no dependencies).
     "helpdesk.middleware.HealthzMiddleware",
+    "helpdesk.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "helpdesk.middleware.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -502,14 +504,26 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
-}
+# Logs: text, or one JSON object a line with LOG_FORMAT=json; each line carries the request id
+# (X-Request-ID, or the Celery task's id).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"))
+# Celery workers use LOGGING too, instead of their own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Error tracking (optional): nothing that identifies a person is sent (helpdesk.observability).
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
+
+# Prometheus metrics at /metrics for a bearer token or these addresses/networks (neither set:
+# refused to all). With several processes a host, set PROMETHEUS_MULTIPROC_DIR (README).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 
 # A production process (DEBUG=0) refuses to start half-configured; `check --deploy` lists the
 # same problems under DEBUG=1 (helpdesk.checks).

@@ -2,10 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts import views as accounts_views
+from helpdesk.metrics import metrics_view
 
 admin.site.login_form = accounts_views.AdminLoginForm
 
 urlpatterns = [
+    path("metrics", metrics_view, name="metrics"),
     path("admin/login/", accounts_views.admin_login),
     path("admin/", admin.site.urls),
     path("anymail/", include(("helpdesk.webhooks", "anymail"))),

@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from accounts.selectors import customer_for_user, is_staff_member
 from tickets.models import ActionLog, Message, Notification, Ticket
@@ -146,3 +146,9 @@ def staff_tickets_by_reference(
     if not is_staff_member(user) or not references:
         return {}
     return {t.reference: t for t in Ticket.objects.filter(reference__in=references)}
+
+
+def ticket_counts_by_kind() -> dict[str, int]:
+    """How many tickets of each kind were ever made (metrics)."""
+    rows = Ticket.objects.order_by().values_list("kind").annotate(n=Count("id"))
+    return {str(kind): n for kind, n in rows}
