@@ -16,6 +16,7 @@ from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
+from rest_framework.views import exception_handler as drf_exception_handler
 
 from helpdesk.exceptions import BODY_TOO_LARGE, ApplicationError, RateLimited
 from helpdesk.ratelimit import client_ip, ip_in, rate_limit_hit
@@ -49,11 +50,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         exc = drf_exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = drf_exceptions.PermissionDenied()
-    # Imported here: rest_framework.views reads DEFAULT_PARSER_CLASSES (this module's
-    # JSONParser) when it loads, so importing it at the top is circular when this module is
-    # the first to need it.
-    from rest_framework.views import exception_handler as drf_exception_handler
-
     response = drf_exception_handler(exc, context)
     if response is None:
         # A bug, not the client's fault: still JSON, and the trace goes to the log only.
