@@ -508,8 +508,10 @@ SPECTACULAR_SETTINGS = {
 # (X-Request-ID, or the Celery task's id).
 LOG_FORMAT = env.str("LOG_FORMAT", default="text")
 LOGGING = logging_config(log_format=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"))
-# Celery workers use LOGGING too, instead of their own format.
+# Celery workers use LOGGING too, instead of their own format; what a task prints (the
+# development console email backend) is logged at INFO, not as a warning.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
 
 # Error tracking (optional): nothing that identifies a person is sent (helpdesk.observability).
 SENTRY_DSN = env.str("SENTRY_DSN", default="")

@@ -81,6 +81,7 @@ ESP_WEBHOOK_SETTINGS = {
 def _mount(settings, esp: str) -> None:
     urlconf = types.ModuleType(f"{esp}_urls")
     urlconf.urlpatterns = [path("anymail/", include((webhook_urlpatterns(esp), "anymail")))]
+    urlconf.handler400 = "helpdesk.errors.bad_request"  # JSON under /anymail/, as in production
     settings.ROOT_URLCONF = urlconf
 
 
