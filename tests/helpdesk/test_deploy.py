@@ -184,7 +184,10 @@ def test_cache_database_defaults_to_another_one_counted_from_the_top():
 def test_clearing_the_cache_leaves_the_brokers_queues(settings, redis_urls):
     broker = redis.Redis.from_url(redis_urls.broker)
     settings.CACHES = {
-        "default": {"BACKEND": "helpdesk.cache.RedisCache", "LOCATION": redis_urls.cache}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": redis_urls.cache,
+        }
     }
     queue = "hd-test-broker-queue-survives"
     broker.rpush(queue, "a queued task")

@@ -17,7 +17,10 @@ from tickets.tasks import notifications_sweep
 READY = "/api/v1/health/"
 # A Redis cache where none listens (restored before the fixtures clear the cache).
 NO_CACHE = {
-    "default": {"BACKEND": "helpdesk.cache.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"}
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:9/0",
+    }
 }
 
 
