@@ -1,4 +1,5 @@
 import logging
+import socket
 import threading
 
 import pytest
