@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -54,8 +53,6 @@ class Command(BaseCommand):
             f"logging calls to {calls_log}"
         )
         self.stdout.flush()
-        # A process manager (honcho in `make run`) stops it with SIGTERM: stop as on Ctrl-C.
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             server.serve_forever()
         except KeyboardInterrupt:
