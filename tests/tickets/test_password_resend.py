@@ -12,7 +12,6 @@ from rest_framework.test import APIClient
 from domains.models import Domain
 from helpdesk.celery import app as celery_app
 from tests.pages import comparable
-from tests.tickets import resend_helpers
 from tests.tickets.resend_helpers import (
     API_URL,
     PORTAL_URL,
@@ -32,10 +31,6 @@ pytestmark = pytest.mark.django_db
 
 S = Ticket.Status
 TYPED = "requester@typed.test"
-
-fake_opensrs = resend_helpers.fake_opensrs
-alice_shop = resend_helpers.alice_shop
-stale_mail = resend_helpers.stale_mail
 
 
 @pytest.fixture
