@@ -1,23 +1,30 @@
 """Writes about customers and staff."""
 
 import secrets
+from datetime import timedelta
 from importlib import import_module
 from typing import Any, Literal
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, get_user_model, password_validation
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.tokens import default_token_generator
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 from rest_framework.authtoken.models import Token
 
 from accounts.models import Customer
 from accounts.roles import ROLE_PERMISSIONS
 from accounts.selectors import customer_for_user
 from tickets.audit import Actor, audit_record
-from tickets.services import notification_queue
+from tickets.models import Notification
+from tickets.services import PASSWORD_RESET_LOOKUP, notification_queue
 
 
 def roles_ensure() -> dict[str, Group]:
@@ -113,6 +120,45 @@ def password_reset_mail_queue(*, user: User, link: str, hours: int) -> None:
         customer=customer,
         details={"user": user.get_username()},
     )
+
+
+def password_reset_request(*, email: str) -> None:
+    """Queue a password-reset request: one outbox row, whether or not a login has `email`.
+
+    The worker looks the logins up (`password_reset_resolve`) when it handles that row.
+    """
+    notification_queue(template=PASSWORD_RESET_LOOKUP, recipient=email, context={})
+
+
+def password_reset_resolve(*, email: str) -> int:
+    """Mail a reset link to each active login with `email`; returns how many were mailed.
+
+    Past the per-address limit a login gets no further link: the last one still works, and
+    the request is not refused (coalesced, like every per-target limit).
+    """
+    limit, seconds = settings.RATE_LIMITS["request_per_email"]
+    since = timezone.now() - timedelta(seconds=seconds)
+    mailed = 0
+    for user in auth_forms.PasswordResetForm().get_users(email):
+        recent = Notification.objects.filter(
+            template="password_reset", recipient__iexact=user.email, created_at__gt=since
+        ).count()
+        if recent >= limit:
+            continue
+        path = reverse(
+            "accounts:password_reset_confirm",
+            kwargs={
+                "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+                "token": default_token_generator.make_token(user),
+            },
+        )
+        password_reset_mail_queue(
+            user=user,
+            link=f"{settings.SITE_URL}{path}",
+            hours=max(1, settings.PASSWORD_RESET_TIMEOUT // 3600),
+        )
+        mailed += 1
+    return mailed
 
 
 PASSWORD_SET_ACTIONS = {
