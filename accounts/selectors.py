@@ -6,11 +6,16 @@ from typing import TypeGuard
 from django.contrib.auth.models import AnonymousUser, User
 
 from accounts.models import Customer
+from domains.validators import domain_compare_form
 
 
 def email_canonical(email: str) -> str:
     """Compare addresses after Unicode normalisation and case folding; never send to the result."""
-    return unicodedata.normalize("NFKC", email.strip()).casefold()
+    local, at, domain = email.strip().rpartition("@")
+    if not at:
+        return unicodedata.normalize("NFKC", domain).casefold()
+    # The domain by IDNA 2008, not case folding, which makes `faß.de` into another domain.
+    return f"{unicodedata.normalize('NFKC', local).casefold()}@{domain_compare_form(domain)}"
 
 
 def customer_get_by_email(*, email: str) -> Customer | None:

@@ -290,6 +290,27 @@ def test_an_email_change_needs_the_new_address_and_a_supervisor(
 
 
 @pytest.mark.django_db
+def test_a_new_email_on_an_idn_domain_is_kept_in_its_idna_2008_form(alice):
+    ticket = owner_request(alice, {"email": "alice@Faß.de"})
+
+    change = ticket.changes.get()
+    assert change.new_value == "alice@xn--fa-hia.de"  # not alice@fass.de
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("email", ["alice@p\u0430ypal.test", "alice@xn--zz.test"])
+def test_a_new_email_on_a_look_alike_or_broken_domain_is_a_400(alice, email):
+    client = APIClient()
+    client.force_login(alice.user)
+
+    response = client.post(API, {"changes": {"email": email}}, format="json")
+
+    assert response.status_code == 400
+    assert "email" in str(response.json())
+    assert not Ticket.objects.exists()
+
+
+@pytest.mark.django_db
 def test_an_anonymous_email_change_mails_the_new_address_only_after_verification(alice):
     # when
     ticket = anonymous_request(changes={"email": "new@example.net"})
