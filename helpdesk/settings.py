@@ -43,6 +43,9 @@ if not SECRET_KEY:
     if not DEBUG and not TESTING:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG=0")
     SECRET_KEY = _DEV_SECRET_KEY
+# Old keys, newest first, still accepted for signatures (unsubscribe links, password reset
+# links, sessions) after SECRET_KEY is rotated; new signatures use SECRET_KEY only.
+SECRET_KEY_FALLBACKS = [key for key in env.list("SECRET_KEY_FALLBACKS", default=[]) if key]
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 SITE_URL: str = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
