@@ -1,11 +1,13 @@
 """Reads about customers and staff."""
 
 import unicodedata
-from typing import TypeGuard
+from typing import TypeGuard, cast
 
 from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
-from accounts.models import Customer
+from accounts.models import ApiToken, Customer
 from domains.validators import domain_compare_form
 
 
@@ -46,3 +48,10 @@ def is_staff_member(user: User | AnonymousUser | None) -> TypeGuard[User]:
 
 def is_supervisor(user: User | AnonymousUser | None) -> TypeGuard[User]:
     return is_staff_member(user) and user.has_perm("tickets.approve_sensitive_change")
+
+
+def api_token_list(*, user: User) -> QuerySet[ApiToken]:
+    """The user's API tokens that still work, newest first (never their keys: none is kept)."""
+    now = timezone.now()
+    tokens = ApiToken.objects.filter(user=user).filter(Q(expiry__isnull=True) | Q(expiry__gt=now))
+    return cast("QuerySet[ApiToken]", tokens)  # knox's manager has no type hints

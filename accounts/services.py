@@ -3,7 +3,7 @@
 import secrets
 from datetime import timedelta
 from importlib import import_module
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, get_user_model, password_validation
@@ -17,11 +17,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
-from rest_framework.authtoken.models import Token
+from django.utils.translation import gettext, gettext_noop
 
-from accounts.models import Customer
+from accounts.models import ApiToken, Customer
 from accounts.roles import ROLE_PERMISSIONS
-from accounts.selectors import customer_for_user
+from accounts.selectors import api_token_list, customer_for_user
+from helpdesk.exceptions import ApplicationError
 from tickets.audit import Actor, audit_record
 from tickets.models import Notification
 from tickets.services import PASSWORD_RESET_LOOKUP, notification_queue
@@ -234,33 +235,77 @@ def _user_sessions_end(*, user: User, keep_session_key: str | None) -> int:
 
 # --- api tokens ---
 
+API_TOKEN_LIMIT_REACHED = gettext_noop(
+    "You have {limit} API tokens, the most allowed. Revoke one you no longer use first."
+)
+API_TOKEN_BAD_TTL = gettext_noop("A token lasts from 1 to {days} days.")
+
+
+class IssuedApiToken(NamedTuple):
+    token: ApiToken
+    key: str  # shown once, to its owner; only its digest is stored
+
+
+def api_token_default_name() -> str:
+    """The name a token gets when its owner gives none: when it was made."""
+    return gettext("API token of {date}").format(
+        date=timezone.localtime().strftime("%Y-%m-%d %H:%M")
+    )
+
 
 @transaction.atomic
-def api_token_issue(*, user: User) -> str:
-    """The user's API token, created on first use; the key itself is never logged."""
-    token, created = Token.objects.get_or_create(user=user)
-    if created:
-        audit_record(
-            actor=user,
-            action="api_token.issued",
-            customer=customer_for_user(user),
-            details={"user": user.get_username()},
-        )
-    return token.key  # type: ignore[no-any-return]  # drf-stubs declares Token.key as a bare CharField
+def api_token_issue(*, user: User, name: str = "", ttl_days: int | None = None) -> IssuedApiToken:
+    """A new named API token for the user, valid `ttl_days` (the default TTL when None).
+
+    The key is returned once and never stored or logged: only its digest is kept.
+    """
+    days = settings.API_TOKEN_TTL_DAYS if ttl_days is None else ttl_days
+    if not 1 <= days <= settings.API_TOKEN_MAX_TTL_DAYS:
+        message = gettext(API_TOKEN_BAD_TTL).format(days=settings.API_TOKEN_MAX_TTL_DAYS)
+        raise ValidationError({"expires_in_days": [message]})
+    # Locked, so two requests at once cannot both pass the limit.
+    User.objects.select_for_update().filter(pk=user.pk).first()
+    if api_token_list(user=user).count() >= settings.API_TOKENS_PER_USER:
+        limit = settings.API_TOKENS_PER_USER
+        raise ApplicationError(gettext(API_TOKEN_LIMIT_REACHED).format(limit=limit))
+    name = " ".join((name or "").split())[:100] or api_token_default_name()
+    token, key = ApiToken.objects.create(user=user, expiry=timedelta(days=days), name=name)
+    audit_record(
+        actor=user,
+        action="api_token.issued",
+        customer=customer_for_user(user),
+        details={
+            "user": user.get_username(),
+            "token": token.pk,
+            "name": name,
+            "expires_at": token.expiry.isoformat() if token.expiry else None,
+        },
+    )
+    return IssuedApiToken(token, key)
 
 
 @transaction.atomic
-def api_token_revoke(*, user: User) -> bool:
-    """Delete the user's API token at once; False when there was none."""
-    deleted, _ = Token.objects.filter(user=user).delete()
-    if deleted:
+def api_token_revoke(*, user: User, token_id: int | None = None) -> int:
+    """Delete one of the user's API tokens (by id), or all when `token_id` is None; how many.
+
+    Another user's token id deletes nothing, as an unknown one does.
+    """
+    tokens = ApiToken.objects.filter(user=user)
+    if token_id is not None:
+        tokens = tokens.filter(pk=token_id)
+    revoked = list(tokens.order_by("pk").values_list("pk", "name"))
+    if revoked:
+        ApiToken.objects.filter(pk__in=[pk for pk, _ in revoked]).delete()
         audit_record(
             actor=user,
             action="api_token.revoked",
             customer=customer_for_user(user),
-            details={"user": user.get_username()},
+            details={
+                "user": user.get_username(),
+                "tokens": [{"token": pk, "name": name} for pk, name in revoked],
+            },
         )
-    return bool(deleted)
+    return len(revoked)
 
 
 @transaction.atomic
@@ -270,10 +315,10 @@ def user_credentials_revoke(*, user: User) -> dict[str, int]:
     For an account taken over: whoever holds the login is signed out everywhere, and the owner
     sets a new password through the reset link, which goes to the email on record.
     """
-    token_revoked = api_token_revoke(user=user)
+    tokens_revoked = api_token_revoke(user=user)
     sessions_ended = _user_sessions_end(user=user, keep_session_key=None)
     # A random password, not an unusable one: Django's reset form skips unusable ones. Changing
     # it also ends the sessions an engine without a table still holds.
     user.set_password(secrets.token_urlsafe(32))
     user.save(update_fields=["password"])
-    return {"api_tokens": int(token_revoked), "sessions": sessions_ended}
+    return {"api_tokens": tokens_revoked, "sessions": sessions_ended}

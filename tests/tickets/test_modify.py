@@ -5,12 +5,11 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
 from django.db import close_old_connections, connection
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts.models import Customer
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
-from tests.factories import TicketFactory
+from tests.factories import TicketFactory, api_key_for
 from tests.pages import comparable
 from tests.tickets.verification_helpers import (
     anonymous_lookups,
@@ -611,7 +610,7 @@ def test_a_logged_in_customer_may_omit_the_email(alice, settings):
     # given a token login and a change staff must review
     settings.MODIFY_AUTO_APPLY_LOW_RISK = True
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=alice.user).key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(alice.user)}")
 
     # when
     response = api.post(API, {"changes": {"full_name": "Alice Wong"}}, format="json")

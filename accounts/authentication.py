@@ -1,0 +1,35 @@
+"""API authentication by named, hashed, expiring tokens (django-rest-knox)."""
+
+from datetime import timedelta
+
+from django.contrib.auth.models import User
+from django.utils import timezone
+from knox.auth import TokenAuthentication
+
+from accounts.models import ApiToken
+
+# How stale `last_used_at` may get: one write a minute per token at most, not one a request.
+_LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+class ApiTokenAuthentication(TokenAuthentication):
+    """`Authorization: Token <key>`; the key is looked up by its digest, never stored."""
+
+    def _cleanup_token(self, auth_token: ApiToken) -> bool:
+        """Whether this token has expired (then it is deleted).
+
+        Knox also reads all of the user's other tokens here, to delete the expired ones: a
+        query on every request for rows that can do nothing (an expired token is refused).
+        """
+        if auth_token.expiry is not None and auth_token.expiry < timezone.now():
+            auth_token.delete()
+            return True
+        return False
+
+    def validate_user(self, auth_token: ApiToken) -> tuple[User, ApiToken]:
+        user, token = super().validate_user(auth_token)
+        now = timezone.now()
+        if token.last_used_at is None or now - token.last_used_at > _LAST_USED_GRANULARITY:
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+            token.last_used_at = now
+        return user, token
