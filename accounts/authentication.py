@@ -1,9 +1,12 @@
 """API authentication by named, hashed, expiring tokens (django-rest-knox)."""
 
 from datetime import timedelta
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from knox.auth import TokenAuthentication
 
 from accounts.models import ApiToken
@@ -33,3 +36,14 @@ class ApiTokenAuthentication(TokenAuthentication):
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
             token.last_used_at = now
         return user, token
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    """The token in the OpenAPI schema, under the name DRF's token scheme had (`tokenAuth`)."""
+
+    target_class = ApiTokenAuthentication
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        prefix = self.target.authenticate_header(None)  # "Token"
+        return build_bearer_security_scheme_object(header_name="Authorization", token_prefix=prefix)
