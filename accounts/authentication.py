@@ -8,15 +8,25 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from knox.auth import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 
 from accounts.models import ApiToken
 
+INVALID_TOKEN = "Invalid token."  # noqa: S105 - knox's message, not a secret
 # How stale `last_used_at` may get: one write a minute per token at most, not one a request.
 _LAST_USED_GRANULARITY = timedelta(minutes=1)
 
 
 class ApiTokenAuthentication(TokenAuthentication):
     """`Authorization: Token <key>`; the key is looked up by its digest, never stored."""
+
+    def authenticate_credentials(self, token: bytes) -> tuple[User, ApiToken]:
+        # Knox decodes the key as UTF-8 and would fail with a 500 on other bytes.
+        try:
+            token.decode("utf-8")
+        except UnicodeDecodeError:
+            raise AuthenticationFailed(INVALID_TOKEN) from None
+        return super().authenticate_credentials(token)
 
     def _cleanup_token(self, auth_token: ApiToken) -> bool:
         """Whether this token has expired (then it is deleted).

@@ -104,6 +104,16 @@ def test_a_tampered_key_is_refused(alice):
     assert token_client(forged).get(LIST).status_code == 401
 
 
+@pytest.mark.parametrize(
+    "header", ["Token \u00e9\u00e9", "Token", "Token a b", "Token " + "f" * 500]
+)
+def test_a_malformed_token_header_is_a_401_not_a_500(db, header):
+    response = Client(HTTP_AUTHORIZATION=header).get(LIST)
+
+    assert response.status_code == 401
+    assert "detail" in response.json()
+
+
 def test_each_use_records_when_it_was_last_used(alice):
     key = api_key_for(alice.user)
 
