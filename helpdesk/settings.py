@@ -443,6 +443,9 @@ REST_FRAMEWORK = {
 }
 # API tokens (django-rest-knox): stored as a SHA-512 digest, named, expiring.
 KNOX_TOKEN_MODEL = "accounts.ApiToken"  # noqa: S105 - a model name, not a secret
+# Knox's migrations create its own token table even when the model is swapped; unused, it would
+# still hold a foreign key to auth_user (PostgreSQL then refuses to flush or truncate users).
+MIGRATION_MODULES = {"knox": None}
 API_TOKEN_TTL_DAYS = env.int("API_TOKEN_TTL_DAYS", default=90)
 API_TOKEN_MAX_TTL_DAYS = 365
 API_TOKENS_PER_USER = 20
