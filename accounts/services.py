@@ -253,6 +253,16 @@ def api_token_default_name() -> str:
     )
 
 
+def _api_token_audit(user: User, action: str, **details: Any) -> None:
+    """An audit row about a login's tokens: never a key, which is not kept anywhere."""
+    audit_record(
+        actor=user,
+        action=action,
+        customer=customer_for_user(user),
+        details={"user": user.get_username(), **details},
+    )
+
+
 @transaction.atomic
 def api_token_issue(*, user: User, name: str = "", ttl_days: int | None = None) -> IssuedApiToken:
     """A new named API token for the user, valid `ttl_days` (the default TTL when None).
@@ -270,17 +280,8 @@ def api_token_issue(*, user: User, name: str = "", ttl_days: int | None = None) 
         raise ApplicationError(gettext(API_TOKEN_LIMIT_REACHED).format(limit=limit))
     name = " ".join((name or "").split())[:100] or api_token_default_name()
     token, key = ApiToken.objects.create(user=user, expiry=timedelta(days=days), name=name)
-    audit_record(
-        actor=user,
-        action="api_token.issued",
-        customer=customer_for_user(user),
-        details={
-            "user": user.get_username(),
-            "token": token.pk,
-            "name": name,
-            "expires_at": token.expiry.isoformat() if token.expiry else None,
-        },
-    )
+    expires_at = token.expiry.isoformat() if token.expiry else None
+    _api_token_audit(user, "api_token.issued", token=token.pk, name=name, expires_at=expires_at)
     return IssuedApiToken(token, key)
 
 
@@ -296,15 +297,8 @@ def api_token_revoke(*, user: User, token_id: int | None = None) -> int:
     revoked = list(tokens.order_by("pk").values_list("pk", "name"))
     if revoked:
         ApiToken.objects.filter(pk__in=[pk for pk, _ in revoked]).delete()
-        audit_record(
-            actor=user,
-            action="api_token.revoked",
-            customer=customer_for_user(user),
-            details={
-                "user": user.get_username(),
-                "tokens": [{"token": pk, "name": name} for pk, name in revoked],
-            },
-        )
+        tokens_revoked = [{"token": pk, "name": name} for pk, name in revoked]
+        _api_token_audit(user, "api_token.revoked", tokens=tokens_revoked)
     return len(revoked)
 
 
