@@ -7,7 +7,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
-from accounts.models import Customer
+from accounts.models import ApiToken, Customer
 from accounts.services import user_password_set
 from helpdesk.admin import ReadOnlyAdminMixin
 
@@ -24,6 +24,15 @@ class CustomerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     # The processor's card token is never shown: brand and last four digits only.
     exclude = ("card_token",)
     readonly_fields = ("number", "created_at", "updated_at")
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Who holds which tokens; revoking is the owner's (or a password change's), audited."""
+
+    list_display = ("name", "user", "created", "expiry", "last_used_at")
+    search_fields = ("name", "user__username")
+    exclude = ("digest", "token_key")
 
 
 class AuditedPasswordChangeForm(AdminPasswordChangeForm):

@@ -1,10 +1,13 @@
 import secrets
+from datetime import datetime
 
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
+from knox.models import AbstractAuthToken
+from knox.settings import CONSTANTS
 
 from helpdesk.models import BaseModel
 
@@ -78,3 +81,28 @@ class Customer(BaseModel):
     def address_lines(self) -> list[str]:
         parts = [self.address_line1, self.address_line2, self.city, self.state, self.postcode]
         return [p for p in parts if p] + ([self.country] if self.country else [])
+
+
+class ApiToken(AbstractAuthToken):
+    """An API token (django-rest-knox): only its SHA-512 digest is stored; it expires.
+
+    The owner names each token (what it is for) and sees when it was last used, so a stale or
+    unknown one can be revoked.
+    """
+
+    # A plain key for URLs and lists: knox's primary key is the digest, which stays private.
+    # Annotated by hand: knox has no type hints, so the stubs cannot see this is a model.
+    id: "models.BigAutoField[int, int]" = models.BigAutoField(primary_key=True)
+    digest: "models.CharField[str, str]" = models.CharField(
+        max_length=CONSTANTS.DIGEST_LENGTH, unique=True
+    )
+    name: "models.CharField[str, str]" = models.CharField(_("name"), max_length=100)
+    last_used_at: "models.DateTimeField[datetime | None, datetime | None]" = models.DateTimeField(
+        null=True, blank=True
+    )
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user_id})"

@@ -1,16 +1,23 @@
 """Reads about customers and staff."""
 
 import unicodedata
-from typing import TypeGuard
+from typing import TypeGuard, cast
 
 from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
-from accounts.models import Customer
+from accounts.models import ApiToken, Customer
+from domains.validators import domain_compare_form
 
 
 def email_canonical(email: str) -> str:
     """Compare addresses after Unicode normalisation and case folding; never send to the result."""
-    return unicodedata.normalize("NFKC", email.strip()).casefold()
+    local, at, domain = email.strip().rpartition("@")
+    if not at:
+        return unicodedata.normalize("NFKC", domain).casefold()
+    # The domain by IDNA 2008, not case folding, which makes `faß.de` into another domain.
+    return f"{unicodedata.normalize('NFKC', local).casefold()}@{domain_compare_form(domain)}"
 
 
 def customer_get_by_email(*, email: str) -> Customer | None:
@@ -41,3 +48,10 @@ def is_staff_member(user: User | AnonymousUser | None) -> TypeGuard[User]:
 
 def is_supervisor(user: User | AnonymousUser | None) -> TypeGuard[User]:
     return is_staff_member(user) and user.has_perm("tickets.approve_sensitive_change")
+
+
+def api_token_list(*, user: User) -> QuerySet[ApiToken]:
+    """The user's API tokens that still work, newest first (never their keys: none is kept)."""
+    now = timezone.now()
+    tokens = ApiToken.objects.filter(user=user).filter(Q(expiry__isnull=True) | Q(expiry__gt=now))
+    return cast("QuerySet[ApiToken]", tokens)  # knox's manager has no type hints

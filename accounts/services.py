@@ -1,23 +1,31 @@
 """Writes about customers and staff."""
 
 import secrets
+from datetime import timedelta
 from importlib import import_module
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, get_user_model, password_validation
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.tokens import default_token_generator
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+from django.utils.translation import gettext, gettext_noop
 
-from accounts.models import Customer
+from accounts.models import ApiToken, Customer
 from accounts.roles import ROLE_PERMISSIONS
-from accounts.selectors import customer_for_user
+from accounts.selectors import api_token_list, customer_for_user
+from helpdesk.exceptions import ApplicationError
 from tickets.audit import Actor, audit_record
-from tickets.services import notification_queue
+from tickets.models import Notification
+from tickets.services import PASSWORD_RESET_LOOKUP, notification_queue
 
 
 def roles_ensure() -> dict[str, Group]:
@@ -115,6 +123,45 @@ def password_reset_mail_queue(*, user: User, link: str, hours: int) -> None:
     )
 
 
+def password_reset_request(*, email: str) -> None:
+    """Queue a password-reset request: one outbox row, whether or not a login has `email`.
+
+    The worker looks the logins up (`password_reset_resolve`) when it handles that row.
+    """
+    notification_queue(template=PASSWORD_RESET_LOOKUP, recipient=email, context={})
+
+
+def password_reset_resolve(*, email: str) -> int:
+    """Mail a reset link to each active login with `email`; returns how many were mailed.
+
+    Past the per-address limit a login gets no further link: the last one still works, and
+    the request is not refused (coalesced, like every per-target limit).
+    """
+    limit, seconds = settings.RATE_LIMITS["request_per_email"]
+    since = timezone.now() - timedelta(seconds=seconds)
+    mailed = 0
+    for user in auth_forms.PasswordResetForm().get_users(email):
+        recent = Notification.objects.filter(
+            template="password_reset", recipient__iexact=user.email, created_at__gt=since
+        ).count()
+        if recent >= limit:
+            continue
+        path = reverse(
+            "accounts:password_reset_confirm",
+            kwargs={
+                "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+                "token": default_token_generator.make_token(user),
+            },
+        )
+        password_reset_mail_queue(
+            user=user,
+            link=f"{settings.SITE_URL}{path}",
+            hours=max(1, settings.PASSWORD_RESET_TIMEOUT // 3600),
+        )
+        mailed += 1
+    return mailed
+
+
 PASSWORD_SET_ACTIONS = {
     "reset": "account.password_reset",
     "change": "account.password_changed",
@@ -188,33 +235,71 @@ def _user_sessions_end(*, user: User, keep_session_key: str | None) -> int:
 
 # --- api tokens ---
 
+API_TOKEN_LIMIT_REACHED = gettext_noop(
+    "You have {limit} API tokens, the most allowed. Revoke one you no longer use first."
+)
+API_TOKEN_BAD_TTL = gettext_noop("A token lasts from 1 to {days} days.")
+
+
+class IssuedApiToken(NamedTuple):
+    token: ApiToken
+    key: str  # shown once, to its owner; only its digest is stored
+
+
+def api_token_default_name() -> str:
+    """The name a token gets when its owner gives none: when it was made."""
+    return gettext("API token of {date}").format(
+        date=timezone.localtime().strftime("%Y-%m-%d %H:%M")
+    )
+
+
+def _api_token_audit(user: User, action: str, **details: Any) -> None:
+    """An audit row about a login's tokens: never a key, which is not kept anywhere."""
+    audit_record(
+        actor=user,
+        action=action,
+        customer=customer_for_user(user),
+        details={"user": user.get_username(), **details},
+    )
+
 
 @transaction.atomic
-def api_token_issue(*, user: User) -> str:
-    """The user's API token, created on first use; the key itself is never logged."""
-    token, created = Token.objects.get_or_create(user=user)
-    if created:
-        audit_record(
-            actor=user,
-            action="api_token.issued",
-            customer=customer_for_user(user),
-            details={"user": user.get_username()},
-        )
-    return token.key  # type: ignore[no-any-return]  # drf-stubs declares Token.key as a bare CharField
+def api_token_issue(*, user: User, name: str = "", ttl_days: int | None = None) -> IssuedApiToken:
+    """A new named API token for the user, valid `ttl_days` (the default TTL when None).
+
+    The key is returned once and never stored or logged: only its digest is kept.
+    """
+    days = settings.API_TOKEN_TTL_DAYS if ttl_days is None else ttl_days
+    if not 1 <= days <= settings.API_TOKEN_MAX_TTL_DAYS:
+        message = gettext(API_TOKEN_BAD_TTL).format(days=settings.API_TOKEN_MAX_TTL_DAYS)
+        raise ValidationError({"expires_in_days": [message]})
+    # Locked, so two requests at once cannot both pass the limit.
+    User.objects.select_for_update().filter(pk=user.pk).first()
+    if api_token_list(user=user).count() >= settings.API_TOKENS_PER_USER:
+        limit = settings.API_TOKENS_PER_USER
+        raise ApplicationError(gettext(API_TOKEN_LIMIT_REACHED).format(limit=limit))
+    name = " ".join((name or "").split())[:100] or api_token_default_name()
+    token, key = ApiToken.objects.create(user=user, expiry=timedelta(days=days), name=name)
+    expires_at = token.expiry.isoformat() if token.expiry else None
+    _api_token_audit(user, "api_token.issued", token=token.pk, name=name, expires_at=expires_at)
+    return IssuedApiToken(token, key)
 
 
 @transaction.atomic
-def api_token_revoke(*, user: User) -> bool:
-    """Delete the user's API token at once; False when there was none."""
-    deleted, _ = Token.objects.filter(user=user).delete()
-    if deleted:
-        audit_record(
-            actor=user,
-            action="api_token.revoked",
-            customer=customer_for_user(user),
-            details={"user": user.get_username()},
-        )
-    return bool(deleted)
+def api_token_revoke(*, user: User, token_id: int | None = None) -> int:
+    """Delete one of the user's API tokens (by id), or all when `token_id` is None; how many.
+
+    Another user's token id deletes nothing, as an unknown one does.
+    """
+    tokens = ApiToken.objects.filter(user=user)
+    if token_id is not None:
+        tokens = tokens.filter(pk=token_id)
+    revoked = list(tokens.order_by("pk").values_list("pk", "name"))
+    if revoked:
+        ApiToken.objects.filter(pk__in=[pk for pk, _ in revoked]).delete()
+        tokens_revoked = [{"token": pk, "name": name} for pk, name in revoked]
+        _api_token_audit(user, "api_token.revoked", tokens=tokens_revoked)
+    return len(revoked)
 
 
 @transaction.atomic
@@ -224,10 +309,10 @@ def user_credentials_revoke(*, user: User) -> dict[str, int]:
     For an account taken over: whoever holds the login is signed out everywhere, and the owner
     sets a new password through the reset link, which goes to the email on record.
     """
-    token_revoked = api_token_revoke(user=user)
+    tokens_revoked = api_token_revoke(user=user)
     sessions_ended = _user_sessions_end(user=user, keep_session_key=None)
     # A random password, not an unusable one: Django's reset form skips unusable ones. Changing
     # it also ends the sessions an engine without a table still holds.
     user.set_password(secrets.token_urlsafe(32))
     user.save(update_fields=["password"])
-    return {"api_tokens": int(token_revoked), "sessions": sessions_ended}
+    return {"api_tokens": tokens_revoked, "sessions": sessions_ended}

@@ -1,34 +1,39 @@
 """Portal login, logout, password reset and language choice."""
 
 from typing import Any
-from urllib.parse import urlsplit
 
+from django import forms
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 from django.views.i18n import set_language
 
-from accounts.selectors import customer_for_user, email_canonical, is_staff_member
+from accounts.selectors import api_token_list, customer_for_user, is_staff_member
 from accounts.services import (
+    api_token_issue,
+    api_token_revoke,
     customer_language_set,
-    password_reset_mail_queue,
+    password_reset_request,
     user_password_set,
 )
-from helpdesk.exceptions import RateLimited
+from helpdesk.exceptions import ApplicationError, RateLimited
 from helpdesk.ratelimit import (
     client_ip,
     login_attempt_count,
     login_succeeded,
-    rate_limit_hit,
+    rate_limit_hits,
 )
 from helpdesk.refusals import refused
+from helpdesk.types import AuthenticatedHttpRequest
 
 RESET_THROTTLED = _("Too many requests. Please wait a little and try again.")
 STAFF_HOME = "/staff/"
@@ -109,34 +114,15 @@ class LoginView(auth_views.LoginView):
 
 
 class PasswordResetForm(auth_forms.PasswordResetForm):
-    """Queue the reset email in the outbox, with a link built from SITE_URL only."""
+    """Queue the lookup of the address in the outbox; the worker mails the links.
+
+    Django's form looks the logins up and sends while the requester waits, which takes longer
+    for an address with a login than for one without. Here every valid address costs the same
+    one outbox row (`password_reset_request`).
+    """
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        # Django's view passes everything by keyword; the host comes from SITE_URL, never
-        # from the request.
-        site = urlsplit(settings.SITE_URL)
-        kwargs["domain_override"] = site.netloc
-        kwargs["use_https"] = site.scheme == "https"
-        super().save(*args, **kwargs)
-
-    def send_mail(
-        self,
-        subject_template_name,
-        email_template_name,
-        context,
-        from_email,
-        to_email,
-        html_email_template_name=None,
-    ) -> None:
-        path = reverse(
-            "accounts:password_reset_confirm",
-            kwargs={"uidb64": context["uid"], "token": context["token"]},
-        )
-        password_reset_mail_queue(
-            user=context["user"],
-            link=f"{settings.SITE_URL}{path}",
-            hours=max(1, settings.PASSWORD_RESET_TIMEOUT // 3600),
-        )
+        password_reset_request(email=self.cleaned_data["email"])
 
 
 class PasswordResetView(auth_views.PasswordResetView):
@@ -145,10 +131,10 @@ class PasswordResetView(auth_views.PasswordResetView):
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         try:
-            rate_limit_hit(scope="request_per_client", key=f"reset:{client_ip(request)}")
-            email = request.POST.get("email", "")
-            if email.strip():
-                rate_limit_hit(scope="request_per_email", key=f"reset:{email_canonical(email)}")
+            # Per client and in all: an address is never refused (the worker coalesces).
+            rate_limit_hits(
+                ("request_per_client", f"reset:{client_ip(request)}"), ("request_global", "all")
+            )
         except RateLimited as exc:
             form = self.form_class(initial={"email": request.POST.get("email", "")[:254]})
             context = self.get_context_data(form=form, throttled=RESET_THROTTLED)
@@ -184,3 +170,65 @@ def language_set(request: HttpRequest) -> HttpResponse:
     if customer is not None and language in dict(settings.LANGUAGES):
         customer_language_set(customer=customer, language=language)
     return response
+
+
+# --- API tokens (any login: customers and staff) ---
+
+TOKEN_REVOKED = _("The token “%(name)s” was revoked; it no longer works.")
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(
+        label=_("Name"),
+        max_length=100,
+        required=False,
+        help_text=_("What the token is for, e.g. “billing script”."),
+    )
+    expires_in_days = forms.IntegerField(
+        label=_("Valid for (days)"),
+        min_value=1,
+        max_value=settings.API_TOKEN_MAX_TTL_DAYS,
+        initial=settings.API_TOKEN_TTL_DAYS,
+    )
+
+
+def _api_tokens_page(
+    request: AuthenticatedHttpRequest, form: ApiTokenForm, status: int = 200, **extra: Any
+) -> HttpResponse:
+    context = {"form": form, "tokens": list(api_token_list(user=request.user)), **extra}
+    return render(request, "registration/api_tokens.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """List the login's API tokens and make a new one (its key is shown once, on this page)."""
+    if request.method != "POST":
+        return _api_tokens_page(request, ApiTokenForm())
+    form = ApiTokenForm(request.POST)
+    if not form.is_valid():
+        return _api_tokens_page(request, form, status=400)
+    try:
+        issued = api_token_issue(
+            user=request.user,
+            name=form.cleaned_data["name"],
+            ttl_days=form.cleaned_data["expires_in_days"],
+        )
+    except ApplicationError as exc:
+        form.add_error(None, exc.message)
+        return _api_tokens_page(request, form, status=400)
+    # Rendered, not redirected: the key must not wait in a session or a message.
+    response = _api_tokens_page(request, ApiTokenForm(), issued=issued)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def api_token_revoke_view(request: AuthenticatedHttpRequest, token_id: int) -> HttpResponse:
+    """Revoke one of the login's own tokens; anyone else's is a 404."""
+    token = api_token_list(user=request.user).filter(pk=token_id).first()
+    if token is None or not api_token_revoke(user=request.user, token_id=token_id):
+        raise Http404
+    messages.success(request, TOKEN_REVOKED % {"name": token.name})
+    return redirect("accounts:api-tokens")

@@ -181,6 +181,7 @@ def seed(total: int) -> float:
         "closed_at",
         "language",
         "version",
+        "verified_by",
     ]
     with transaction.atomic():
         raw = connection.connection
@@ -228,6 +229,7 @@ def seed(total: int) -> float:
                     closed,
                     "en",
                     2 if status != "new" else 1,
+                    "",
                 )
             )
             if kind == "modify_info":

@@ -24,6 +24,7 @@ from bench.common import PYTHON, RESULTS, ROOT, machine
 
 STEPS = [
     ("intake", ["bench/intake.py"], 600),
+    ("timing", ["bench/timing.py"], 600),
     ("queue", ["bench/queue.py"], 1200),
     ("notifications", ["bench/notifications.py"], 900),
     ("faults", ["bench/faults.py"], 1500),

@@ -2,6 +2,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
+from domains.validators import domain_display
 from helpdesk.models import BaseModel
 
 
@@ -42,10 +43,7 @@ class Domain(BaseModel):
 
     @property
     def unicode_name(self) -> str:
-        try:
-            return self.name.encode("ascii").decode("idna")
-        except UnicodeError:
-            return self.name
+        return domain_display(self.name)
 
 
 class RegistrationChange(BaseModel):

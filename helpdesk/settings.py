@@ -53,6 +53,9 @@ if ENV_FILE and not TESTING and Path(ENV_FILE).exists():
 DEBUG = env_bool("DEBUG", False)
 
 SECRET_KEY = env.str("SECRET_KEY", default="") or DEV_SECRET_KEY
+# Old keys, newest first, still accepted for signatures (unsubscribe links, password reset
+# links, sessions) after SECRET_KEY is rotated; new signatures use SECRET_KEY only.
+SECRET_KEY_FALLBACKS = [key for key in env.list("SECRET_KEY_FALLBACKS", default=[]) if key]
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 SITE_URL: str = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
@@ -73,7 +76,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "anymail",
@@ -478,7 +481,7 @@ CSRF_FAILURE_VIEW = "helpdesk.errors.csrf_failure"
 REST_FRAMEWORK = {
     # Token first: an anonymous API call is then a 401 with `WWW-Authenticate: Token`, not a 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -487,6 +490,19 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "helpdesk.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+# API tokens (django-rest-knox): stored as a SHA-512 digest, named, expiring.
+KNOX_TOKEN_MODEL = "accounts.ApiToken"  # noqa: S105 - a model name, not a secret
+# Knox's migrations create its own token table even when the model is swapped; unused, it would
+# still hold a foreign key to auth_user (PostgreSQL then refuses to flush or truncate users).
+MIGRATION_MODULES = {"knox": None}
+API_TOKEN_TTL_DAYS = env.int("API_TOKEN_TTL_DAYS", default=90)
+API_TOKEN_MAX_TTL_DAYS = 365
+API_TOKENS_PER_USER = 20
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=API_TOKEN_TTL_DAYS),
+    "AUTH_HEADER_PREFIX": "Token",
+    "TOKEN_LIMIT_PER_USER": API_TOKENS_PER_USER,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Exabytes Help Desk API",

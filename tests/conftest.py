@@ -13,6 +13,9 @@ from django.utils import translation
 
 from accounts.roles import AGENTS, SUPERVISORS
 from accounts.services import customer_ensure, staff_user_ensure
+from domains.fake_opensrs import FakeOpenSRS
+from domains.models import Domain
+from tests.tickets.resend_helpers import ANYMAIL_TEST
 from tickets.services import shared
 
 
@@ -149,3 +152,35 @@ def agent_client(client, agent):
 def supervisor_client(client, supervisor):
     client.force_login(supervisor)
     return client
+
+
+@pytest.fixture
+def fake_opensrs(settings, tmp_path):
+    """The fake OpenSRS over real HTTP, with the settings pointing at it."""
+    settings.EMAIL_BACKEND = ANYMAIL_TEST
+    with FakeOpenSRS(username="u", key="k", calls_log=tmp_path / "calls.jsonl") as server:
+        settings.OPENSRS_URL = server.url
+        settings.OPENSRS_USERNAME = "u"
+        settings.OPENSRS_KEY = "k"
+        settings.OPENSRS_READ_TIMEOUT = 5
+        settings.OPENSRS_RETRY_BACKOFF = 0
+        yield server
+
+
+@pytest.fixture
+def alice_shop(alice):
+    return Domain.objects.create(
+        name="alice-shop.test",
+        customer=alice,
+        registrant_email="alice@example.test",
+        registrant_email_status=Domain.EmailStatus.VALID,
+    )
+
+
+@pytest.fixture
+def stale_mail(db):
+    return Domain.objects.create(
+        name="stale-mail.test",
+        registrant_email="carol@defunct.test",
+        registrant_email_status=Domain.EmailStatus.BOUNCING,
+    )

@@ -1,9 +1,12 @@
+from datetime import timedelta
+
 import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 from factory.django import DjangoModelFactory
+from knox.crypto import hash_token
 
-from accounts.models import Customer
+from accounts.models import ApiToken, Customer
 from domains.models import Domain
 from tickets.models import SLA_PAUSED_STATUSES, Ticket
 
@@ -59,3 +62,14 @@ class TicketFactory(DjangoModelFactory):
     sla_paused_at = factory.LazyAttribute(
         lambda o: timezone.now() if o.status in SLA_PAUSED_STATUSES else None
     )
+
+
+def api_key_for(user, *, days: int = 1, name: str = "test") -> str:
+    """A working API token's key for `user`, made without the service (no limit, no audit)."""
+    _token, key = ApiToken.objects.create(user=user, expiry=timedelta(days=days), name=name)
+    return key
+
+
+def api_token_stored(key: str):
+    """The ApiToken row a key belongs to (looked up by its digest), or None."""
+    return ApiToken.objects.filter(digest=hash_token(key)).first()

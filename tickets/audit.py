@@ -2,13 +2,14 @@
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from accounts.models import Customer
@@ -126,64 +127,120 @@ class ChainReport:
     problem: str = ""
 
 
-def audit_verify(*, batch_size: int = 2000) -> ChainReport:
-    """Walk the whole chain and report the first row that was altered, inserted or removed.
+AUDIT_TRUSTED_HASH_MISMATCH = (
+    "row #{sequence} does not have the trusted hash: the log was rewritten at or before it"
+)
+AUDIT_TRUSTED_ROW_MISSING = "row #{sequence}, the trusted starting point, is not in the log"
+
+Progress = Callable[[int, int], None]
+
+
+def audit_verify(
+    *,
+    batch_size: int = 2000,
+    from_sequence: int = 0,
+    trusted_hash: str = GENESIS_HASH,
+    progress: Progress | None = None,
+) -> ChainReport:
+    """Walk the chain and report the first row that was altered, inserted or removed.
 
     Then cross-check the chain against what it describes: the head must name the last row
     (its sequence and hash), and every ticket must appear in the log. On PostgreSQL, outside
     a transaction, everything is read in one snapshot, so rows appended meanwhile are not
     taken for a tampered end of the chain.
+
+    :param from_sequence: walk only the rows after this one, whose hash must be
+        `trusted_hash` (a head printed by `audit_head` earlier and kept outside the database);
+        0 with the genesis hash is the whole chain.
+    :param progress: called after each batch with the rows checked and the rows to check.
     """
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            return _verify(batch_size)
-    return _verify(batch_size)
+            return _verify(batch_size, from_sequence, trusted_hash, progress)
+    return _verify(batch_size, from_sequence, trusted_hash, progress)
 
 
-def _verify(batch_size: int) -> ChainReport:
-    expected_prev = GENESIS_HASH
-    expected_seq = 1
+def _trusted_start_check(sequence: int, trusted_hash: str) -> ChainReport | None:
+    """Row `sequence` exists, has the trusted hash and its content still matches it; or why not."""
+    if sequence == 0:
+        if trusted_hash != GENESIS_HASH:
+            problem = AUDIT_TRUSTED_HASH_MISMATCH.format(sequence=0)
+            return ChainReport(False, 0, 0, problem)
+        return None
+    row = ActionLog.objects.filter(sequence=sequence).values_list(*_VERIFIED_FIELDS).first()
+    if row is None:
+        return ChainReport(False, 0, sequence, AUDIT_TRUSTED_ROW_MISSING.format(sequence=sequence))
+    if row[-1] != trusted_hash:
+        problem = AUDIT_TRUSTED_HASH_MISMATCH.format(sequence=sequence)
+        return ChainReport(False, 0, sequence, problem)
+    if _row_hash(row[-2], _row_canonical(row)) != trusted_hash:
+        return ChainReport(False, 1, sequence, "its content does not match its hash")
+    return None
+
+
+_VERIFIED_FIELDS = (
+    "sequence",
+    "created_at",
+    "actor",
+    "action",
+    "ticket__reference",
+    "customer__number",
+    "details",
+    "prev_hash",
+    "hash",
+)
+
+
+def _row_canonical(row: tuple[Any, ...]) -> bytes:
+    seq, created_at, actor, action, ticket_ref, customer_no, details = row[:7]
+    return _canonical(
+        sequence=seq,
+        created_at=created_at.isoformat(),
+        actor=actor,
+        action=action,
+        ticket=ticket_ref or "",
+        customer=customer_no or "",
+        details=details,
+    )
+
+
+def _verify(
+    batch_size: int, from_sequence: int, trusted_hash: str, progress: Progress | None
+) -> ChainReport:
+    refused = _trusted_start_check(from_sequence, trusted_hash)
+    if refused is not None:
+        return refused
+    expected_prev = trusted_hash
+    expected_seq = from_sequence + 1
     rows = 0
-    last_seq = 0
+    last_seq = from_sequence
+    head = AuditChainHead.objects.filter(pk=1).first()
+    to_check = max(0, (head.sequence if head else 0) - from_sequence)
     query = (
-        ActionLog.objects.order_by("sequence")
-        .values_list(
-            "sequence",
-            "created_at",
-            "actor",
-            "action",
-            "ticket__reference",
-            "customer__number",
-            "details",
-            "prev_hash",
-            "hash",
-        )
+        ActionLog.objects.filter(sequence__gt=from_sequence)
+        .order_by("sequence")
+        .values_list(*_VERIFIED_FIELDS)
         .iterator(chunk_size=batch_size)
     )
-    for seq, created_at, actor, action, ticket_ref, customer_no, details, prev, row_hash in query:
+    for row in query:
+        seq, prev, row_hash = row[0], row[-2], row[-1]
         rows += 1
         if seq != expected_seq:
             problem = "a row is missing before it" if seq > expected_seq else "duplicate sequence"
             return ChainReport(False, rows, seq, problem)
         if prev != expected_prev:
             return ChainReport(False, rows, seq, "its link to the previous row is broken")
-        canonical = _canonical(
-            sequence=seq,
-            created_at=created_at.isoformat(),
-            actor=actor,
-            action=action,
-            ticket=ticket_ref or "",
-            customer=customer_no or "",
-            details=details,
-        )
-        if _row_hash(prev, canonical) != row_hash:
+        if _row_hash(prev, _row_canonical(row)) != row_hash:
             return ChainReport(False, rows, seq, "its content does not match its hash")
         expected_prev = row_hash
         expected_seq += 1
         last_seq = seq
-    head = AuditChainHead.objects.filter(pk=1).first()
+        if progress is not None and rows % batch_size == 0:
+            progress(rows, max(rows, to_check))
+    if progress is not None:
+        progress(rows, max(rows, to_check))
     if head is None:
         if rows:
             return ChainReport(False, rows, last_seq, "the chain head is missing")
@@ -195,10 +252,10 @@ def _verify(batch_size: int) -> ChainReport:
         )
     elif head.last_hash != expected_prev:
         return ChainReport(False, rows, last_seq, "the chain head's hash does not match it")
-    return _tickets_check(rows) or ChainReport(True, rows)
+    return _tickets_check(rows, since_sequence=from_sequence) or ChainReport(True, rows)
 
 
-def _tickets_check(rows: int) -> ChainReport | None:
+def _tickets_check(rows: int, *, since_sequence: int = 0) -> ChainReport | None:
     """A ticket the log never names: proof that rows were erased, or None.
 
     Every ticket is created with its `ticket.created` row, so a truncated log and head (which
@@ -208,7 +265,13 @@ def _tickets_check(rows: int) -> ChainReport | None:
     at a million tickets), and tickets made without the service (test factories, bulk loads)
     that other rows name still verify.
     """
-    missing = Ticket.objects.filter(~Exists(ActionLog.objects.filter(ticket=OuterRef("pk"))))
+    tickets = Ticket.objects.all()
+    if since_sequence:
+        # Only the tickets made since the trusted row: the older ones were checked before, and
+        # removing their rows since would have broken the walk from the trusted row.
+        since = ActionLog.objects.filter(sequence=since_sequence).values("created_at")
+        tickets = tickets.filter(created_at__gte=Subquery(since))
+    missing = tickets.filter(~Exists(ActionLog.objects.filter(ticket=OuterRef("pk"))))
     first = missing.order_by("pk").values_list("reference", flat=True).first()
     if first is None:
         return None

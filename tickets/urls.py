@@ -51,4 +51,9 @@ urlpatterns = [
     path("my/tickets/<str:reference>/", my_tickets.my_ticket, name="my-ticket"),
     path("my/tickets/<str:reference>/reply/", my_tickets.my_ticket_reply, name="my-ticket-reply"),
     path("my/tickets/<str:reference>/close/", my_tickets.my_ticket_close, name="my-ticket-close"),
+    path(
+        "my/tickets/<str:reference>/attachments/<int:attachment_id>/",
+        my_tickets.my_ticket_attachment,
+        name="my-ticket-attachment",
+    ),
 ]

@@ -53,6 +53,12 @@ urlpatterns: list = [
     ),
     path("health/", system.HealthApi.as_view(), name="health"),
     path("auth/token/", auth.ApiTokenApi.as_view(), name="auth-token"),
+    path("auth/tokens/", auth.ApiTokenListApi.as_view(), name="auth-tokens"),
+    path(
+        "auth/tokens/<int:token_id>/",
+        auth.ApiTokenRevokeApi.as_view(),
+        name="auth-token-revoke",
+    ),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
         "docs/",

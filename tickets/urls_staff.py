@@ -15,6 +15,11 @@ urlpatterns = [
     path("approvals/", approvals.approvals, name="approvals"),
     path("tickets/<str:reference>/", ticket.ticket_detail, name="ticket"),
     path("tickets/<str:reference>/presence/", ticket.ticket_presence, name="ticket-presence"),
+    path(
+        "tickets/<str:reference>/attachments/<int:attachment_id>/",
+        ticket.ticket_attachment,
+        name="ticket-attachment",
+    ),
     path("tickets/<str:reference>/claim/", actions.ticket_claim, name="ticket-claim"),
     path("tickets/<str:reference>/assign/", actions.ticket_assign_to, name="ticket-assign"),
     path("tickets/<str:reference>/reply/", actions.ticket_reply, name="ticket-reply"),

@@ -10,9 +10,11 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
+from accounts.models import ApiToken
 from accounts.services import api_token_issue, user_password_set
+from tests.factories import api_token_stored
+from tests.tickets.verification_helpers import password_reset_lookups
 from tickets import services
 from tickets.audit import audit_verify
 from tickets.models import ActionLog, Notification
@@ -34,6 +36,7 @@ def _logged_in_client(username: str, password: str) -> Client:
 def _reset_through_the_email(client: Client, email: str, new_password: str):
     """Ask for a reset, have the worker send the email, follow its link, set the password."""
     client.post(RESET, {"email": email})
+    password_reset_lookups()
     notification = Notification.objects.get(template="password_reset", recipient=email)
     services.notification_send(notification_id=notification.pk)
     [message] = [m for m in mail.outbox if m.to == [email]]
@@ -66,14 +69,14 @@ def test_a_completed_reset_is_audited_without_the_password(client, alice):
 
 @pytest.mark.django_db
 def test_an_api_token_issued_before_the_reset_is_refused_after_it(client, alice):
-    key = api_token_issue(user=alice.user)
+    key = api_token_issue(user=alice.user).key
     api = Client(HTTP_AUTHORIZATION=f"Token {key}")
     assert api.get(API_TICKETS).status_code == 200
 
     _reset_through_the_email(client, "alice@example.test", NEW_PASSWORD)
 
     assert api.get(API_TICKETS).status_code == 401
-    assert not Token.objects.filter(user=alice.user).exists()
+    assert not ApiToken.objects.filter(user=alice.user).exists()
     assert ActionLog.objects.filter(action="api_token.revoked").count() == 1
     row = ActionLog.objects.get(action="account.password_reset")
     assert row.details["credentials_revoked"]["api_tokens"] == 1
@@ -115,7 +118,7 @@ def test_the_audit_chain_still_verifies_after_a_reset(client, alice):
 def test_a_password_change_keeps_the_current_session_and_ends_the_others(alice):
     here = _logged_in_client("alice@example.test", "alice-demo-pass")
     there = _logged_in_client("alice@example.test", "alice-demo-pass")
-    key = api_token_issue(user=alice.user)
+    key = api_token_issue(user=alice.user).key
 
     user_password_set(
         user=alice.user,
@@ -127,7 +130,7 @@ def test_a_password_change_keeps_the_current_session_and_ends_the_others(alice):
 
     assert Session.objects.filter(session_key=here.session.session_key).exists()
     assert not Session.objects.filter(session_key=there.session.session_key).exists()
-    assert not Token.objects.filter(key=key).exists()
+    assert api_token_stored(key) is None
     row = ActionLog.objects.get(action="account.password_changed")
     assert row.details == {
         "user": "alice@example.test",
@@ -153,21 +156,22 @@ def test_a_session_the_search_misses_still_ends_on_the_password_hash(alice, sett
 
 @pytest.mark.django_db
 def test_a_weak_password_is_refused_and_nothing_is_revoked(alice):
-    key = api_token_issue(user=alice.user)
+    key = api_token_issue(user=alice.user).key
 
     with pytest.raises(ValidationError):
         user_password_set(user=alice.user, password="123", actor=alice.user, how="change")
 
     alice.user.refresh_from_db()
     assert alice.user.check_password("alice-demo-pass")
-    assert Token.objects.filter(key=key).exists()
+    assert api_token_stored(key) is not None
     assert not ActionLog.objects.filter(action="account.password_changed").exists()
 
 
 @pytest.mark.django_db
 def test_a_reset_with_a_mismatched_confirmation_changes_nothing(client, alice):
-    key = api_token_issue(user=alice.user)
+    key = api_token_issue(user=alice.user).key
     client.post(RESET, {"email": "alice@example.test"})
+    password_reset_lookups()
     notification = Notification.objects.get(template="password_reset")
     path = re.sub(r"^https://[^/]+", "", notification.context["link"])
     form_page = client.get(path, follow=True)
@@ -178,7 +182,7 @@ def test_a_reset_with_a_mismatched_confirmation_changes_nothing(client, alice):
     )
 
     assert response.status_code == 200
-    assert Token.objects.filter(key=key).exists()
+    assert api_token_stored(key) is not None
     assert not ActionLog.objects.filter(action="account.password_reset").exists()
     assert SESSION_KEY not in client.session
 
@@ -199,7 +203,7 @@ def _admin_password_url(user) -> str:
 @pytest.mark.django_db
 def test_a_password_set_in_the_admin_is_audited_and_revokes_the_users_credentials(alice, root):
     elsewhere = _logged_in_client("alice@example.test", "alice-demo-pass")
-    key = api_token_issue(user=alice.user)
+    key = api_token_issue(user=alice.user).key
     admin = _logged_in_client("root", "root-pass-123")
 
     response = admin.post(
@@ -210,7 +214,7 @@ def test_a_password_set_in_the_admin_is_audited_and_revokes_the_users_credential
     assert response.status_code == 302
     alice.user.refresh_from_db()
     assert alice.user.check_password(NEW_PASSWORD)
-    assert not Token.objects.filter(key=key).exists()
+    assert api_token_stored(key) is None
     assert not Session.objects.filter(session_key=elsewhere.session.session_key).exists()
     row = ActionLog.objects.get(action="account.password_changed")
     assert row.actor == "staff:root"
@@ -222,7 +226,7 @@ def test_a_password_set_in_the_admin_is_audited_and_revokes_the_users_credential
 
 @pytest.mark.django_db
 def test_disabling_password_login_in_the_admin_is_audited_too(alice, root):
-    key = api_token_issue(user=alice.user)
+    key = api_token_issue(user=alice.user).key
     admin = _logged_in_client("root", "root-pass-123")
 
     response = admin.post(
@@ -232,7 +236,7 @@ def test_disabling_password_login_in_the_admin_is_audited_too(alice, root):
     assert response.status_code == 302
     alice.user.refresh_from_db()
     assert not alice.user.has_usable_password()
-    assert not Token.objects.filter(key=key).exists()
+    assert api_token_stored(key) is None
     assert ActionLog.objects.get(action="account.password_disabled").actor == "staff:root"
 
 

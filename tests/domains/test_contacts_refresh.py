@@ -5,11 +5,8 @@ from domains.models import Domain
 from domains.opensrs import OpenSRSTransientError, client_from_settings, opensrs_throttle
 from domains.services import ContactsRefreshRetry, domain_contacts_refresh, domain_ensure
 from domains.tasks import contacts_refresh
-from tests.tickets import resend_helpers
 from tests.tickets.resend_helpers import calls
 from tickets.models import ActionLog
-
-fake_opensrs = resend_helpers.fake_opensrs
 
 
 @pytest.fixture

@@ -1,5 +1,8 @@
 import logging
+import os
 import socket
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -181,3 +184,24 @@ def test_a_test_cannot_reach_the_network_only_loopback():
     # pytest-socket (pyproject.toml addopts) refuses a connection to any other host.
     with pytest.raises(SocketConnectBlockedError):
         socket.create_connection(("192.0.2.1", 80), timeout=0.5)  # TEST-NET-1, documentation only
+
+
+def _settings_in_a_fresh_process(expression: str, **environ: str) -> str:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "helpdesk.settings", "DEBUG": "1", **environ}
+    code = f"import django; django.setup(); from django.conf import settings; print({expression})"
+    done = subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def test_secret_key_fallbacks_are_read_from_the_environment_comma_separated():
+    read = _settings_in_a_fresh_process(
+        "settings.SECRET_KEY_FALLBACKS", SECRET_KEY_FALLBACKS="older-key-1,oldest-key-2,"
+    )
+
+    assert read == "['older-key-1', 'oldest-key-2']"
+    assert (
+        _settings_in_a_fresh_process("settings.SECRET_KEY_FALLBACKS", SECRET_KEY_FALLBACKS="")
+        == "[]"
+    )

@@ -1,48 +1,14 @@
-"""Shared fixtures for the password-resend and tracking tests."""
+"""Helpers for the password-resend and tracking tests (their fixtures are in tests/conftest.py)."""
 
-import pytest
 from django.core import mail
 
 from domains.fake_opensrs import FakeOpenSRS
-from domains.models import Domain
 from tickets import services
 from tickets.models import ActionLog, Notification
 
 ANYMAIL_TEST = "anymail.backends.test.EmailBackend"
 API_URL = "/api/v1/requests/password-resend/"
 PORTAL_URL = "/requests/password/"
-
-
-@pytest.fixture
-def fake_opensrs(settings, tmp_path):
-    """The fake OpenSRS over real HTTP, with the settings pointing at it."""
-    settings.EMAIL_BACKEND = ANYMAIL_TEST
-    with FakeOpenSRS(username="u", key="k", calls_log=tmp_path / "calls.jsonl") as server:
-        settings.OPENSRS_URL = server.url
-        settings.OPENSRS_USERNAME = "u"
-        settings.OPENSRS_KEY = "k"
-        settings.OPENSRS_READ_TIMEOUT = 5
-        settings.OPENSRS_RETRY_BACKOFF = 0
-        yield server
-
-
-@pytest.fixture
-def alice_shop(alice):
-    return Domain.objects.create(
-        name="alice-shop.test",
-        customer=alice,
-        registrant_email="alice@example.test",
-        registrant_email_status=Domain.EmailStatus.VALID,
-    )
-
-
-@pytest.fixture
-def stale_mail(db):
-    return Domain.objects.create(
-        name="stale-mail.test",
-        registrant_email="carol@defunct.test",
-        registrant_email_status=Domain.EmailStatus.BOUNCING,
-    )
 
 
 def send_outbox() -> list[str]:

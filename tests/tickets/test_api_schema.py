@@ -15,12 +15,11 @@ from drf_spectacular.validation import validate_schema
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from rest_framework.authtoken.models import Token
 from schemathesis import GenerationMode
 from schemathesis.checks import negative_data_rejection, not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from tests.factories import TicketFactory
+from tests.factories import TicketFactory, api_key_for, api_token_stored
 from tests.tickets.verification_helpers import anonymous_lookups, link_token
 from tickets.models import FieldChange, Notification, Ticket
 
@@ -175,6 +174,7 @@ def fuzz_operation(
 ) -> Counter:
     """Send generated requests to one operation; every answer must be documented and no 5xx."""
     statuses: Counter = Counter()
+    keys: dict[int, str] = {}
     has_reference = "{reference}" in operation.path
     checks = [not_a_server_error, response_schema_conformance]
     if mode == GenerationMode.NEGATIVE:
@@ -199,8 +199,11 @@ def fuzz_operation(
             case.path_parameters = {**(case.path_parameters or {}), "reference": reference}
         headers = {}
         if user is not None:
-            # Read each time: a fuzzed DELETE /auth/token/ revokes the previous one.
-            headers["Authorization"] = f"Token {Token.objects.get_or_create(user=user)[0]}"
+            # Checked each time: a fuzzed DELETE /auth/token/ revokes the one in use.
+            key = keys.get(user.pk)
+            if key is None or api_token_stored(key) is None:
+                key = keys[user.pk] = api_key_for(user)
+            headers["Authorization"] = f"Token {key}"
         response = case.call(headers=headers)
         case.validate_response(response, checks=checks, headers=headers)
         statuses[response.status_code] += 1

@@ -1,7 +1,9 @@
+import io
+import json
 import threading
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import DatabaseError, close_old_connections, connection, transaction
 
 from tests.factories import TicketFactory
@@ -154,3 +156,129 @@ def test_rows_with_awkward_details_hash_the_same_in_the_database_and_in_python(a
     report = audit_verify()
     assert report.ok, report
     assert rows[-1].prev_hash == rows[-2].hash
+
+
+# --- a daily check of a long chain: progress, and walking only what is new ---
+
+
+def _verify_command(*args: str) -> int:
+    try:
+        call_command("verify_audit_log", *args)
+    except SystemExit as exc:
+        return int(exc.code)
+    return 0
+
+
+def _trusted_head() -> tuple[str, str]:
+    out = io.StringIO()
+    call_command("audit_head", "--json", stdout=out)
+    head = json.loads(out.getvalue())
+    return str(head["sequence"]), head["hash"]
+
+
+@pytest.fixture
+def shipped_chain(chain):
+    """Five rows shipped as a trusted head, then three more written since."""
+    sequence, head_hash = _trusted_head()
+    for i in range(3):
+        audit_record(actor="system", action="test.later", ticket=chain, details={"i": i})
+    return sequence, head_hash
+
+
+def test_progress_is_reported_on_stderr_and_the_summary_on_stdout(chain, capsys):
+    assert _verify_command("--progress", "--progress-interval", "0") == 0
+
+    captured = capsys.readouterr()
+    assert "Audit log: 5 of 5 rows checked (100%)" in captured.err
+    assert "5 rows, chain verified" in captured.out
+    assert "rows checked" not in captured.out
+
+
+def test_progress_is_reported_after_each_batch(chain):
+    seen: list[tuple[int, int]] = []
+
+    report = audit_verify(batch_size=2, progress=lambda done, total: seen.append((done, total)))
+
+    assert report.ok
+    assert seen == [(2, 5), (4, 5), (5, 5)]
+
+
+def test_from_a_trusted_head_only_the_new_rows_are_walked(shipped_chain, capsys):
+    sequence, head_hash = shipped_chain
+
+    code = _verify_command("--from-sequence", sequence, "--expect-hash", head_hash)
+
+    assert code == 0
+    assert "3 rows after #5 verified" in capsys.readouterr().out
+    report = audit_verify(from_sequence=int(sequence), trusted_hash=head_hash)
+    assert report.ok and report.rows == 3
+
+
+def test_a_row_tampered_after_the_trusted_head_is_caught(shipped_chain, capsys):
+    sequence, head_hash = shipped_chain
+    row = ActionLog.objects.get(sequence=7)
+    _raw("UPDATE tickets_actionlog SET details = %s WHERE id = %s", ['{"i": 99}', row.pk])
+
+    code = _verify_command("--from-sequence", sequence, "--expect-hash", head_hash)
+
+    assert code == 1
+    assert "BROKEN at row #7" in capsys.readouterr().err
+
+
+def test_the_trusted_row_itself_tampered_is_caught(shipped_chain, capsys):
+    sequence, head_hash = shipped_chain
+    row = ActionLog.objects.get(sequence=5)
+    _raw("UPDATE tickets_actionlog SET actor = %s WHERE id = %s", ["someone", row.pk])
+
+    assert _verify_command("--from-sequence", sequence, "--expect-hash", head_hash) == 1
+    assert "BROKEN at row #5: its content does not match" in capsys.readouterr().err
+
+
+def test_a_wrong_trusted_hash_is_refused(shipped_chain, capsys):
+    sequence, _ = shipped_chain
+
+    code = _verify_command("--from-sequence", sequence, "--expect-hash", "ab" * 32)
+
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "BROKEN at row #5: row #5 does not have the trusted hash" in err
+
+
+def test_a_rewritten_chain_does_not_end_in_the_shipped_head(shipped_chain, capsys):
+    # given the rows up to the shipped head were rewritten and re-hashed consistently
+    sequence, head_hash = shipped_chain
+    forged = "f" * 64
+    _raw("UPDATE tickets_actionlog SET hash = %s WHERE sequence = %s", [forged, 5])
+
+    # then the shipped hash no longer matches the row at its sequence
+    assert _verify_command("--from-sequence", sequence, "--expect-hash", head_hash) == 1
+    assert "does not have the trusted hash" in capsys.readouterr().err
+
+
+def test_a_trusted_row_that_is_gone_is_named(shipped_chain, capsys):
+    _, head_hash = shipped_chain
+
+    assert _verify_command("--from-sequence", "50", "--expect-hash", head_hash) == 1
+    assert "row #50, the trusted starting point, is not in the log" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--from-sequence", "5"],
+        ["--expect-hash", "0" * 64],
+        ["--from-sequence", "5", "--expect-hash", "not-a-hash"],
+        ["--from-sequence", "-1", "--expect-hash", "0" * 64],
+    ],
+)
+def test_a_trusted_start_needs_both_a_row_and_its_hash(shipped_chain, args):
+    with pytest.raises(CommandError):
+        call_command("verify_audit_log", *args)
+
+
+def test_a_ticket_made_after_the_trusted_head_with_no_row_is_caught(shipped_chain, capsys):
+    sequence, head_hash = shipped_chain
+    orphan = TicketFactory()  # a ticket no row names, as if its rows were erased
+
+    assert _verify_command("--from-sequence", sequence, "--expect-hash", head_hash) == 1
+    assert orphan.reference in capsys.readouterr().err

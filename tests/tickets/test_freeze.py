@@ -4,10 +4,10 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
-from accounts.models import Customer
+from accounts.models import ApiToken, Customer
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
+from tests.factories import api_key_for
 from tests.tickets.verification_helpers import (
     anonymous_lookups,
     deliver_outbox,
@@ -58,7 +58,7 @@ def test_the_freeze_link_reverts_the_change_and_revokes_sessions_and_tokens(
     # given: Alice is logged in elsewhere and has an API token; her email was changed
     other_browser = client.__class__()
     other_browser.force_login(alice.user)
-    Token.objects.create(user=alice.user)
+    keys = [api_key_for(alice.user), api_key_for(alice.user, name="second")]
     ticket = email_change_applied(alice, supervisor)
     alice.refresh_from_db()
     assert alice.email == NEW_EMAIL
@@ -79,7 +79,12 @@ def test_the_freeze_link_reverts_the_change_and_revokes_sessions_and_tokens(
     assert alice.city == "Kuala Lumpur"
     assert alice.user.username == "alice@example.test"
     assert alice.account_status == Customer.AccountStatus.SUSPENDED
-    assert not Token.objects.filter(user=alice.user).exists()
+    assert not ApiToken.objects.filter(user=alice.user).exists()
+    for key in keys:
+        assert (
+            client.__class__(HTTP_AUTHORIZATION=f"Token {key}").get("/api/v1/tickets/").status_code
+            == 401
+        )
     assert other_browser.get("/my/").status_code == 302  # signed out
     ticket.refresh_from_db()
     assert ticket.status == S.OPEN

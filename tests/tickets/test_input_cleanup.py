@@ -3,15 +3,11 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from tests.tickets import resend_helpers
 from tests.tickets.resend_helpers import API_URL, PORTAL_URL
 from tickets import services
 from tickets.models import FieldChange, Ticket
 
 pytestmark = pytest.mark.django_db
-
-fake_opensrs = resend_helpers.fake_opensrs
-alice_shop = resend_helpers.alice_shop
 
 
 def owner_phone_request(customer, phone):

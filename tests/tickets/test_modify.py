@@ -5,12 +5,11 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
 from django.db import close_old_connections, connection
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts.models import Customer
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
-from tests.factories import TicketFactory
+from tests.factories import TicketFactory, api_key_for
 from tests.pages import comparable
 from tests.tickets.verification_helpers import (
     anonymous_lookups,
@@ -287,6 +286,27 @@ def test_an_email_change_needs_the_new_address_and_a_supervisor(
     ticket.refresh_from_db()
     assert ticket.status == S.RESOLVED
     assert ticket.contact_email == new
+
+
+@pytest.mark.django_db
+def test_a_new_email_on_an_idn_domain_is_kept_in_its_idna_2008_form(alice):
+    ticket = owner_request(alice, {"email": "alice@Faß.de"})
+
+    change = ticket.changes.get()
+    assert change.new_value == "alice@xn--fa-hia.de"  # not alice@fass.de
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("email", ["alice@p\u0430ypal.test", "alice@xn--zz.test"])
+def test_a_new_email_on_a_look_alike_or_broken_domain_is_a_400(alice, email):
+    client = APIClient()
+    client.force_login(alice.user)
+
+    response = client.post(API, {"changes": {"email": email}}, format="json")
+
+    assert response.status_code == 400
+    assert "email" in str(response.json())
+    assert not Ticket.objects.exists()
 
 
 @pytest.mark.django_db
@@ -590,7 +610,7 @@ def test_a_logged_in_customer_may_omit_the_email(alice, settings):
     # given a token login and a change staff must review
     settings.MODIFY_AUTO_APPLY_LOW_RISK = True
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=alice.user).key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(alice.user)}")
 
     # when
     response = api.post(API, {"changes": {"full_name": "Alice Wong"}}, format="json")

@@ -366,6 +366,36 @@ def test_unsubscribe_link_get_shows_a_button_and_changes_nothing(client, alice):
     assert not Ticket.objects.exists()
 
 
+def test_an_unsubscribe_link_signed_before_a_key_rotation_still_works(alice, settings):
+    # given a link mailed while the old key was in use
+    settings.SECRET_KEY = "old-key-" + "o" * 50
+    token = services.unsubscribe_token(customer=alice, list_name="product_mailings")
+
+    # when the key is rotated, with the old one kept as a fallback
+    settings.SECRET_KEY = "new-key-" + "n" * 50
+    settings.SECRET_KEY_FALLBACKS = ["old-key-" + "o" * 50]
+
+    # then the old link still opens and unsubscribes, and new links use the new key
+    assert Client().get(f"/unsubscribe/{token}/").status_code == 200
+    assert one_click(token).status_code == 200
+    alice.refresh_from_db()
+    assert alice.product_mailings is False
+    fresh = services.unsubscribe_token(customer=alice, list_name="product_mailings")
+    settings.SECRET_KEY_FALLBACKS = []
+    assert services.unsubscribe_token_read(token=fresh)[0] == alice
+
+
+def test_an_unsubscribe_link_signed_with_a_retired_key_is_refused(alice, settings):
+    settings.SECRET_KEY = "old-key-" + "o" * 50
+    token = services.unsubscribe_token(customer=alice, list_name="product_mailings")
+    settings.SECRET_KEY = "new-key-" + "n" * 50
+    settings.SECRET_KEY_FALLBACKS = []
+
+    assert one_click(token).status_code == 400
+    alice.refresh_from_db()
+    assert alice.product_mailings is True
+
+
 @pytest.mark.parametrize(
     "forge",
     [

@@ -12,7 +12,6 @@ from rest_framework.test import APIClient
 from domains.models import Domain
 from helpdesk.celery import app as celery_app
 from tests.pages import comparable
-from tests.tickets import resend_helpers
 from tests.tickets.resend_helpers import (
     API_URL,
     PORTAL_URL,
@@ -32,10 +31,6 @@ pytestmark = pytest.mark.django_db
 
 S = Ticket.Status
 TYPED = "requester@typed.test"
-
-fake_opensrs = resend_helpers.fake_opensrs
-alice_shop = resend_helpers.alice_shop
-stale_mail = resend_helpers.stale_mail
 
 
 @pytest.fixture
@@ -247,6 +242,42 @@ def test_a_malformed_domain_is_a_field_error(api, client, fake_opensrs, raw):
     assert "Enter a domain name such as example.com." in content
     assert f'value="{TYPED}"' in content  # what was typed is kept
     assert not Ticket.objects.exists()
+
+
+def test_a_sharp_s_domain_is_asked_for_as_itself_not_as_its_ss_look_alike(api, fake_opensrs):
+    # given OpenSRS holds both faß.de and fass.de, for different owners
+    fake_opensrs.add_domain("xn--fa-hia.de", "owner@fass-sharp.test")
+    fake_opensrs.add_domain("fass.de", "someone-else@fass.test")
+
+    # when a request names faß.de
+    ticket = ticket_for(post_api(api, "Faß.de"))
+
+    # then the IDNA 2008 name is the one asked about, and people read it in Unicode
+    assert ticket.requested_domain == "xn--fa-hia.de"
+    assert process(ticket) == "sent"
+    assert calls(fake_opensrs, "SEND_PASSWORD")[0]["attributes"]["domain_name"] == ("xn--fa-hia.de")
+    assert ticket.subject == "Password resend for faß.de"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("p\u0430ypal.test", "may not mix alphabets"),  # a Cyrillic a
+        ("xn--pypal-4ve.test", "may not mix alphabets"),  # the same in its ASCII form
+        ("xn--zz.test", "not a valid internationalised domain name"),
+        ("bücher_name.test", "not a valid internationalised domain name"),
+    ],
+)
+def test_a_name_idna_2008_refuses_is_a_400_saying_why(api, client, fake_opensrs, raw, message):
+    response = post_api(api, raw)
+    page = client.post(PORTAL_URL, {"domain": raw, "contact_email": TYPED})
+
+    assert response.status_code == 400
+    assert message in response.json()["domain"][0]
+    assert page.status_code == 400
+    assert message in page.content.decode()
+    assert not Ticket.objects.exists()
+    assert calls(fake_opensrs, "SEND_PASSWORD") == []
 
 
 def test_an_empty_or_missing_domain_is_a_field_error(api, fake_opensrs):

@@ -3,13 +3,11 @@ reloading that page shows it again and sends nothing."""
 
 import pytest
 
-from tests.tickets import resend_helpers
 from tickets import services
 from tickets.models import Notification, Ticket
 
 pytestmark = pytest.mark.django_db
 
-fake_opensrs = resend_helpers.fake_opensrs
 
 FORMS = [
     ("/requests/new/", {"subject": "Hi", "message": "Hello", "email": "x@y.test"}),

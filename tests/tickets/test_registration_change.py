@@ -8,7 +8,6 @@ from django.utils import timezone
 
 from domains.models import Domain, RegistrationChange
 from helpdesk.exceptions import ApplicationError
-from tests.tickets import resend_helpers
 from tests.tickets.resend_helpers import calls
 from tests.tickets.verification_helpers import (
     anonymous_lookups,
@@ -29,7 +28,6 @@ from tickets.services.registration import (
     registration_confirm,
 )
 
-fake_opensrs = resend_helpers.fake_opensrs
 RC = RegistrationChange.Status
 S = Ticket.Status
 NEW = "bob@new-mail.test"

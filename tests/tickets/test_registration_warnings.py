@@ -10,15 +10,12 @@ from django.utils import timezone
 
 from accounts.services import customer_ensure
 from domains.models import Domain, RegistrationWarning
-from tests.tickets import resend_helpers
 from tests.tickets.verification_helpers import deliver_outbox, html_part
 from tickets.models import ActionLog, Message, Notification, Ticket
 from tickets.services.registration_warnings import (
     REGISTRATION_FIX_INVALID,
     registration_warnings_sweep,
 )
-
-alice_shop = resend_helpers.alice_shop
 
 
 @pytest.fixture

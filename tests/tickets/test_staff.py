@@ -500,6 +500,15 @@ def test_search_finds_an_anonymous_request_by_contact_email_or_requested_domain(
     assert rows(agent_client.get("/staff/", {"q": text})) == [target.reference]
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("text", ["faß.de", "FAß", "xn--fa-hia"])
+def test_search_finds_an_idn_domain_typed_in_unicode_and_not_its_look_alike(agent_client, text):
+    target = TicketFactory(domain=DomainFactory(name="xn--fa-hia.de"))
+    TicketFactory(domain=DomainFactory(name="fass.de"))
+
+    assert rows(agent_client.get("/staff/", {"q": text})) == [target.reference]
+
+
 def view_counts(response) -> dict[str, str]:
     page = response.content.decode()
     return dict(

@@ -9,7 +9,6 @@ from django.db import transaction
 from rest_framework.test import APIClient
 
 from domains.models import Domain
-from tests.tickets import resend_helpers
 from tests.tickets.resend_helpers import (
     API_URL,
     actions,
@@ -28,9 +27,6 @@ TYPED = "requester@typed.test"
 HOOK = "/anymail/postmark/tracking/"
 SECRET = "hookuser:hookpass"
 AUTH = {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(SECRET.encode()).decode()}
-
-fake_opensrs = resend_helpers.fake_opensrs
-alice_shop = resend_helpers.alice_shop
 
 
 @pytest.fixture(autouse=True)

@@ -31,6 +31,15 @@ def anonymous_lookups() -> list[str]:
     ]
 
 
+def password_reset_lookups() -> list[str]:
+    """Do what the worker does for every password-reset request still to look up."""
+    pending = Notification.objects.filter(status="pending", template="password_reset_lookup")
+    return [
+        services.notification_send(notification_id=pk)
+        for pk in pending.order_by("pk").values_list("pk", flat=True)
+    ]
+
+
 def verification_mail(ticket: Ticket, template: str = "verify_request") -> Notification:
     return Notification.objects.get(ticket=ticket, template=template)
 

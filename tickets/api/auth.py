@@ -1,14 +1,17 @@
-"""API tokens: issue one for a username and password, revoke it."""
+"""API tokens: issue one (for a username and password, or a session), list yours, revoke."""
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
+from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated, NotFound
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import ApiToken
+from accounts.selectors import api_token_list
 from accounts.services import api_token_issue, api_token_revoke
 from helpdesk.api import RETRY_AFTER_HEADER, ApiRateThrottle, api_errors
 from helpdesk.ratelimit import client_ip, login_attempt_count, login_succeeded
@@ -16,10 +19,24 @@ from helpdesk.types import AuthenticatedRequest
 
 LOGIN_INVALID = "Unable to log in with the username and password given."
 LOGIN_NEEDED = "Log in first, or give your username and password."
+TOKEN_NOT_FOUND = "No such API token."  # noqa: S105 - a message, not a secret
+
+
+@extend_schema_serializer(component_name="ApiTokenInfo")
+class ApiTokenOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    created_at = serializers.DateTimeField(source="created")
+    expires_at = serializers.DateTimeField(source="expiry", allow_null=True)
+    last_used_at = serializers.DateTimeField(allow_null=True)
+
+
+def _current_token_id(request: Request) -> int | None:
+    return request.auth.pk if isinstance(request.auth, ApiToken) else None
 
 
 class ApiTokenApi(APIView):
-    """Get your API token (by session, or username and password in the body), or revoke it."""
+    """Get a new API token (by session, or username and password), or revoke the one in use."""
 
     throttle_classes = [ApiRateThrottle]
 
@@ -29,10 +46,22 @@ class ApiTokenApi(APIView):
         password = serializers.CharField(
             max_length=128, required=False, trim_whitespace=False, style={"input_type": "password"}
         )
+        name = serializers.CharField(
+            max_length=100, required=False, help_text="What the token is for; a date if none."
+        )
+        expires_in_days = serializers.IntegerField(
+            required=False,
+            min_value=1,
+            max_value=settings.API_TOKEN_MAX_TTL_DAYS,
+            help_text=f"Days until it stops working (default {settings.API_TOKEN_TTL_DAYS}).",
+        )
 
     @extend_schema_serializer(component_name="ApiToken")
-    class OutputSerializer(serializers.Serializer):
-        token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`")
+    class OutputSerializer(ApiTokenOutputSerializer):
+        token = serializers.CharField(
+            help_text="Send it as `Authorization: Token <token>`. Shown this once: only a hash "
+            "of it is kept."
+        )
 
     def get_permissions(self) -> list:
         if self.request.method == "POST":
@@ -48,8 +77,9 @@ class ApiTokenApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        username = serializer.validated_data.get("username", "")
-        password = serializer.validated_data.get("password", "")
+        data = serializer.validated_data
+        username = data.get("username", "")
+        password = data.get("password", "")
         if username or password:
             client = client_ip(request)
             login_attempt_count(client=client, username=username)
@@ -61,14 +91,57 @@ class ApiTokenApi(APIView):
             user = request.user
         else:
             raise NotAuthenticated(LOGIN_NEEDED)
-        return Response({"token": api_token_issue(user=user)})
+        issued = api_token_issue(
+            user=user, name=data.get("name", ""), ttl_days=data.get("expires_in_days")
+        )
+        return Response({**ApiTokenOutputSerializer(issued.token).data, "token": issued.key})
 
     @extend_schema(
         request=None,
         responses={204: None, **api_errors(401, 403, 429)},
         parameters=[RETRY_AFTER_HEADER],
         tags=["auth"],
+        description="Revoke the token this request is made with; with a session, all of them.",
     )
     def delete(self, request: AuthenticatedRequest) -> Response:
-        api_token_revoke(user=request.user)
+        api_token_revoke(user=request.user, token_id=_current_token_id(request))
+        return Response(status=204)
+
+
+class ApiTokenListApi(APIView):
+    """Your API tokens that still work, newest first: names and dates, never the keys."""
+
+    throttle_classes = [ApiRateThrottle]
+
+    @extend_schema_serializer(component_name="ApiTokenListed")
+    class OutputSerializer(ApiTokenOutputSerializer):
+        current = serializers.BooleanField(help_text="The token this request is made with")
+
+    @extend_schema(
+        responses={200: OutputSerializer(many=True), **api_errors(401, 403, 429)},
+        parameters=[RETRY_AFTER_HEADER],
+        tags=["auth"],
+    )
+    def get(self, request: AuthenticatedRequest) -> Response:
+        current = _current_token_id(request)
+        tokens = list(api_token_list(user=request.user))
+        for token in tokens:
+            token.current = token.pk == current
+        return Response(self.OutputSerializer(tokens, many=True).data)
+
+
+class ApiTokenRevokeApi(APIView):
+    """Revoke one of your API tokens; another login's token is a 404."""
+
+    throttle_classes = [ApiRateThrottle]
+
+    @extend_schema(
+        request=None,
+        responses={204: None, **api_errors(401, 403, 404, 429)},
+        parameters=[RETRY_AFTER_HEADER],
+        tags=["auth"],
+    )
+    def delete(self, request: AuthenticatedRequest, token_id: int) -> Response:
+        if not api_token_revoke(user=request.user, token_id=token_id):
+            raise NotFound(TOKEN_NOT_FOUND)
         return Response(status=204)

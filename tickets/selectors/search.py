@@ -7,6 +7,7 @@ from django.db.models.functions import Lower
 
 from accounts.models import Customer
 from domains.models import Domain
+from domains.validators import domain_search_text
 from tickets.models import Ticket
 
 
@@ -26,11 +27,12 @@ def ticket_search_conditions(text: str) -> list[Q]:
         .filter(Q(number=text.upper()) | Q(email_ci=text.lower()))  # numbers are upper-case
         .values("pk")
     )
-    domains = Domain.objects.filter(name__contains=text.lower()).values("pk")  # stored lower-case
+    # Stored in the xn--, lower-case form.
+    domains = Domain.objects.filter(name__contains=domain_search_text(text)).values("pk")
     return [
         Q(reference=text.upper())  # references are upper-case
         | Q(contact_email__iexact=text)
-        | Q(requested_domain__icontains=text)
+        | Q(requested_domain__icontains=domain_search_text(text))
         | Q(subject__icontains=text),
         Q(customer__in=customers),
         Q(domain__in=domains),

@@ -7,7 +7,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from accounts.selectors import customer_for_user, is_staff_member
-from tickets.models import ActionLog, Message, Notification, Ticket
+from tickets.models import ActionLog, Attachment, Message, Notification, Ticket
 from tickets.selectors.search import ticket_search_ids
 
 
@@ -42,7 +42,13 @@ def ticket_get(*, user: User | AnonymousUser, reference: str) -> Ticket | None:
         ticket_list(user=user)
         .prefetch_related(
             "changes",
-            Prefetch("messages", queryset=messages.select_related("author_user")),
+            Prefetch(
+                "messages",
+                queryset=messages.select_related("author_user").prefetch_related(
+                    # Listed by name, type and size: the bytes only on download.
+                    Prefetch("attachments", queryset=Attachment.objects.defer("content"))
+                ),
+            ),
         )
         .filter(reference=reference)
         .first()
@@ -103,7 +109,13 @@ def staff_ticket_get(*, user: User | AnonymousUser, reference: str) -> Ticket | 
         Ticket.objects.select_related("customer", "domain", "assignee")
         .prefetch_related(
             "changes",
-            Prefetch("messages", queryset=Message.objects.select_related("author_user")),
+            Prefetch(
+                "messages",
+                queryset=Message.objects.select_related("author_user").prefetch_related(
+                    # Listed by name, type and size: the bytes only on download.
+                    Prefetch("attachments", queryset=Attachment.objects.defer("content"))
+                ),
+            ),
             Prefetch("notifications", queryset=Notification.objects.order_by("created_at", "id")),
         )
         .filter(reference=reference)
@@ -152,3 +164,20 @@ def ticket_counts_by_kind() -> dict[str, int]:
     """How many tickets of each kind were ever made (metrics)."""
     rows = Ticket.objects.order_by().values_list("kind").annotate(n=Count("id"))
     return {str(kind): n for kind, n in rows}
+
+
+def attachment_get(
+    *, user: User | AnonymousUser, reference: str, attachment_id: int
+) -> Attachment | None:
+    """One attachment of a ticket the user may see, on a message the user may read, or None.
+
+    Staff see every ticket's; a customer only its own tickets', and never one on an internal
+    note. Anything else is None, which callers answer with a 404.
+    """
+    attachments = Attachment.objects.filter(
+        pk=attachment_id,
+        message__ticket__in=ticket_list(user=user).filter(reference=reference).values("pk"),
+    )
+    if not is_staff_member(user):
+        attachments = attachments.filter(message__internal=False)
+    return attachments.first()

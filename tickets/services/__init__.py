@@ -68,6 +68,7 @@ from tickets.services.opt_out import (
     unsubscribe_token_read,
 )
 from tickets.services.outbox import (
+    PASSWORD_RESET_LOOKUP,
     NotificationRetry,
     notification_mark_failed,
     notification_queue,
@@ -116,6 +117,7 @@ __all__ = [
     "NO_REPLY_STATUSES",
     "OPT_OUT_LISTS",
     "PASSWORD_RESEND_MAX_TRIES",
+    "PASSWORD_RESET_LOOKUP",
     "REPLY_TO_CLOSED",
     "RESEND_DETAIL",
     "STALE_TICKET",

@@ -18,6 +18,7 @@ from accounts.selectors import customer_get_by_email, email_canonical
 from helpdesk.exceptions import RateLimited
 from helpdesk.ratelimit import rate_limit_hits
 from tickets import emails
+from tickets.attachments import attachment_type_sniff
 from tickets.audit import audit_record
 from tickets.models import Attachment, Message, Notification, Ticket
 from tickets.redaction import redact_card_numbers
@@ -183,39 +184,6 @@ def _inbound_filename(raw: str) -> str:
     return name[:200] or "attachment"
 
 
-_MAGIC = [
-    (b"%PDF-", "application/pdf"),
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-    (b"BM", "image/bmp"),
-    (b"II*\x00", "image/tiff"),
-    (b"MM\x00*", "image/tiff"),
-]
-_HEIF_BRANDS = {b"heic": "image/heic", b"heix": "image/heic", b"mif1": "image/heif"}
-# Text a browser would render as a page or run, whatever the file is called.
-_ACTIVE_TEXT = re.compile(
-    rb"<\s*(?:!doctype|html|script|svg|iframe|body|head|object|embed|\?xml)", re.IGNORECASE
-)
-
-
-def _sniffed_type(content: bytes) -> str:
-    """The type the bytes themselves say, by their magic number; text/plain for clean text."""
-    for magic, content_type in _MAGIC:
-        if content.startswith(magic):
-            return content_type
-    if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
-        return "image/webp"
-    if content[4:8] == b"ftyp" and content[8:12] in _HEIF_BRANDS:
-        return _HEIF_BRANDS[content[8:12]]
-    head = content[:4096]
-    # Text in any 8-bit encoding (CSV from a spreadsheet is often not UTF-8); no binary, no markup.
-    if b"\x00" in head or _ACTIVE_TEXT.search(head):
-        return ""
-    return "text/plain"
-
-
 def _inbound_attachment_refusal(filename: str, content_type: str, content: bytes) -> str:
     # NFKC too, so a full-width or ligature spelling of an extension is seen as what it is.
     folded = unicodedata.normalize("NFKC", filename).casefold()
@@ -226,7 +194,7 @@ def _inbound_attachment_refusal(filename: str, content_type: str, content: bytes
         return "larger than 10 MB"
     if content_type not in INBOUND_ATTACHMENT_TYPES:
         return f"type {content_type or 'unknown'} not accepted"
-    sniffed = _sniffed_type(content)
+    sniffed = attachment_type_sniff(content)
     text_types = {"text/plain", "text/csv"}
     if sniffed != content_type and not (sniffed == "text/plain" and content_type in text_types):
         return f"content is not {content_type}"

@@ -23,6 +23,7 @@ from accounts.selectors import (
     is_staff_member,
     is_supervisor,
 )
+from domains.validators import normalize_domain_name
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import Actor, audit_record
@@ -193,9 +194,9 @@ def _modify_clean_value(field: str, raw: Any) -> str:
 def _modify_clean_email(value: str) -> str:
     local, _, domain = value.rpartition("@")
     try:
-        domain = domain.encode("idna").decode("ascii").lower()
+        domain = normalize_domain_name(domain)
         validate_email(f"{local}@{domain}")
-    except (UnicodeError, ValidationError):
+    except ValidationError:
         raise _modify_value_error("email", MODIFY_INVALID_EMAIL) from None
     return f"{local}@{domain}"
 

@@ -25,7 +25,7 @@ from domains.opensrs import (
     client_from_settings,
 )
 from domains.services import domain_contacts_refresh_queue
-from domains.validators import domain_name_bare, normalize_domain_name
+from domains.validators import domain_display, domain_name_bare, normalize_domain_name
 from helpdesk.ratelimit import rate_limit_hits
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import ticket_lock
@@ -74,14 +74,6 @@ class PasswordResendRetry(Exception):
     def __init__(self, countdown: int, error: str) -> None:
         super().__init__(error)
         self.countdown = countdown
-
-
-def _domain_display(name: str) -> str:
-    """The Unicode form of an IDNA name, for people to read."""
-    try:
-        return name.encode("ascii").decode("idna")
-    except UnicodeError:
-        return name
 
 
 def _password_resend_task(ticket_id: int) -> tuple[Any, dict[str, Any]]:
@@ -133,22 +125,23 @@ def request_password_resend(
     ours; the typed address only ever gets that acknowledgement (and, later, public referral
     instructions), never the registration address or the reset link.
     """
+    refusal = gettext(RESEND_INVALID_DOMAIN)
     try:
         name = normalize_domain_name(domain if isinstance(domain, str) else "")
-    except ValidationError:
-        name = ""
+    except ValidationError as exc:
+        name, refusal = "", exc.messages[0]  # why IDNA 2008 refuses it, if it says
     # Per client and in all, never per domain: past the domain limits a request is coalesced
     # by the worker, so nobody can lock a domain's owner out.
     rate_limit_hits(("request_per_client", client_key), ("request_global", "all"))
     if not name:
-        raise ValidationError({"domain": [gettext(RESEND_INVALID_DOMAIN)]})
+        raise ValidationError({"domain": [refusal]})
     contact_email = (contact_email or "").strip()
     if contact_email:
         try:
             validate_email(contact_email)
         except ValidationError:
             raise ValidationError({"contact_email": [gettext(RESEND_INVALID_EMAIL)]}) from None
-    display = _domain_display(name)
+    display = domain_display(name)
     # Nothing is looked up here (not even whether the domain is ours): the worker does that,
     # so the answer takes the same time for every domain.
     ticket = ticket_create(
@@ -468,7 +461,7 @@ def _resend_finish(ticket_id: int, *, registrant_email: str, response_code: int)
         ticket=locked,
         template="password_resend_notice",
         recipient=registrant_email,
-        context={"domain": _domain_display(locked.requested_domain)},
+        context={"domain": domain_display(locked.requested_domain)},
         key=f"password_resend_notice:{locked.reference}",
         language=customer.language if customer else "en",
     )

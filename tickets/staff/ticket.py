@@ -15,10 +15,12 @@ from django.views.decorators.http import require_GET
 from accounts.selectors import email_canonical, is_supervisor
 from helpdesk.exceptions import CACHE_DOWN_ERRORS
 from helpdesk.types import AuthenticatedHttpRequest
+from tickets.attachments import attachment_download
 from tickets.models import Ticket
 from tickets.selectors.queue import staff_members
 from tickets.selectors.registration import registration_changes_for_ticket
 from tickets.selectors.tickets import (
+    attachment_get,
     customer_other_tickets,
     staff_ticket_get,
     ticket_events,
@@ -230,3 +232,15 @@ def ticket_presence(request: AuthenticatedHttpRequest, reference: str) -> JsonRe
             "changed": seen_version is not None and seen_version != version,
         }
     )
+
+
+@require_GET
+@staff_required
+def ticket_attachment(
+    request: AuthenticatedHttpRequest, reference: str, attachment_id: int
+) -> HttpResponse:
+    """Download an attachment of a ticket (staff)."""
+    attachment = attachment_get(user=request.user, reference=reference, attachment_id=attachment_id)
+    if attachment is None:
+        raise Http404
+    return attachment_download(attachment)

@@ -12,9 +12,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from helpdesk.types import AuthenticatedHttpRequest
+from tickets.attachments import attachment_download
 from tickets.models import Message, Ticket
 from tickets.redaction import CARD_NOTICE, contains_card_number
-from tickets.selectors.tickets import ticket_get, ticket_list
+from tickets.selectors.tickets import attachment_get, ticket_get, ticket_list
 from tickets.services import (
     MODIFY_FIELD_LABELS,
     ticket_actions,
@@ -137,3 +138,16 @@ def my_ticket_close(request: AuthenticatedHttpRequest, reference: str) -> HttpRe
     else:
         messages.success(request, TICKET_CLOSED)
     return redirect("portal:my-ticket", reference=ticket.reference)
+
+
+@login_required
+@require_http_methods(["GET"])
+def my_ticket_attachment(
+    request: AuthenticatedHttpRequest, reference: str, attachment_id: int
+) -> HttpResponse:
+    """Download an attachment of the customer's own ticket; anyone else's is a 404."""
+    customer_or_404(request)
+    attachment = attachment_get(user=request.user, reference=reference, attachment_id=attachment_id)
+    if attachment is None:
+        raise Http404
+    return attachment_download(attachment)
