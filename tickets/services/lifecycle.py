@@ -153,7 +153,11 @@ def ticket_resolve(
     locked = ticket_lock(pk=ticket.pk)
     ticket_version_check(locked, expected_version)
     ticket_move(locked, to=S.RESOLVED, actor=actor, reason=note)
-    _status_notice(locked, template="ticket_resolved", extra={"note": note})
+    # Imported here: the satisfaction flow reads links through the status page's selector.
+    from tickets.services.satisfaction import satisfaction_links
+
+    extra = {"note": note, **satisfaction_links(ticket=locked, recipient=locked.contact_email)}
+    _status_notice(locked, template="ticket_resolved", extra=extra)
     return locked
 
 
