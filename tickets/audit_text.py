@@ -16,6 +16,8 @@ AUDIT_SENTENCES: dict[str, Any] = {
     "ticket.message_added": _("Message added to the conversation."),
     "ticket.note_added": _("Internal note added."),
     "ticket.contact_changed": _("Contact address changed."),
+    "ticket.merged": _("Merged into {to}."),
+    "ticket.merged_in": _("{from} was merged into this ticket."),
     "verification.sent": _("Verification link sent to the email on record."),
     "verification.confirmed": _("The requester confirmed by the verification link."),
     "verification.refused": _("A verification link was refused."),

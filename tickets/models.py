@@ -104,6 +104,10 @@ class Ticket(BaseModel):
     # when, and how long it stood still in all; resuming moves due_at on by the pause.
     sla_paused_at = models.DateTimeField(null=True, blank=True)
     sla_paused_total = models.DurationField(default=timedelta)
+    # A duplicate merged into another ticket points to the survivor, which holds its messages.
+    merged_into = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="merged_from"
+    )
     resolved_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     language = models.CharField(max_length=5, default="en")
