@@ -16,9 +16,15 @@ AUDIT_SENTENCES: dict[str, Any] = {
     "ticket.message_added": _("Message added to the conversation."),
     "ticket.note_added": _("Internal note added."),
     "ticket.contact_changed": _("Contact address changed."),
+    "ticket.merged": _("Merged into {to}."),
+    "ticket.merged_in": _("{from} was merged into this ticket."),
     "verification.sent": _("Verification link sent to the email on record."),
     "verification.confirmed": _("The requester confirmed by the verification link."),
     "verification.refused": _("A verification link was refused."),
+    "satisfaction.recorded": _("The requester answered \u201cDid this solve it?\u201d."),
+    "satisfaction.changed": _(
+        "The requester changed their answer to \u201cDid this solve it?\u201d."
+    ),
     "modify.requested": _("Change of personal information requested."),
     "customer.details_changed": _("The customer's details were changed."),
     "customer.mailing_preferences_changed": _("Mailing preferences changed."),

@@ -104,6 +104,10 @@ class Ticket(BaseModel):
     # when, and how long it stood still in all; resuming moves due_at on by the pause.
     sla_paused_at = models.DateTimeField(null=True, blank=True)
     sla_paused_total = models.DurationField(default=timedelta)
+    # A duplicate merged into another ticket points to the survivor, which holds its messages.
+    merged_into = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="merged_from"
+    )
     resolved_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     language = models.CharField(max_length=5, default="en")
@@ -243,6 +247,8 @@ class Verification(BaseModel):
         NOT_ME = "not_me", _("Old email address reports a change it did not make")
         # Not single use: the link to a ticket's status page, used as often as the holder likes.
         STATUS = "status", _("Requester follows the ticket")
+        # Not single use either: the resolution email's "Did this solve it?" links.
+        SATISFACTION = "satisfaction", _("Requester rates the resolution")
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="verifications")
     purpose = models.CharField(max_length=12, choices=Purpose.choices, default=Purpose.REQUESTER)
@@ -471,3 +477,31 @@ class Disclosure(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.customer_id} to {self.disclosed_to}"
+
+
+class Satisfaction(BaseModel):
+    """The requester's answer to "Did this solve it?"; one per ticket, a later one replaces it."""
+
+    class Answer(models.TextChoices):
+        YES = "yes", _("Yes, it is solved")
+        NO = "no", _("No, it is not solved")
+
+    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="satisfaction")
+    answer = models.CharField(max_length=3, choices=Answer.choices)
+    comment = models.TextField(blank=True, max_length=2000)
+    # Who resolved it, kept as at the first answer so a later reassignment moves no figures.
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    answered_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-answered_at", "-id"]
+        indexes = [models.Index(fields=["answered_at"], name="satisfaction_answered")]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}:{self.answer}"

@@ -2,7 +2,16 @@
 
 from django.urls import path
 
-from tickets.views import common, mailing, modify, my_tickets, registration, requests, status_page
+from tickets.views import (
+    common,
+    mailing,
+    modify,
+    my_tickets,
+    registration,
+    requests,
+    satisfaction,
+    status_page,
+)
 
 app_name = "portal"
 
@@ -46,6 +55,12 @@ urlpatterns = [
     _done("track/", "track"),  # before track/<token>/, which would take "done" for a token
     path("track/<str:token>/", status_page.track_status, name="track-status"),
     path("track/<str:token>/reply/", status_page.track_reply, name="track-reply"),
+    # --- "Did this solve it?" from the resolution email (portal) ---
+    path(
+        "satisfaction/<str:token>/<str:answer>/",
+        satisfaction.satisfaction,
+        name="satisfaction",
+    ),
     # --- my tickets (portal) ---
     path("my/", my_tickets.my_tickets, name="my-tickets"),
     path("my/tickets/<str:reference>/", my_tickets.my_ticket, name="my-ticket"),

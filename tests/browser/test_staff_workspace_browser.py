@@ -84,3 +84,24 @@ def test_an_agent_works_the_queue_with_the_keyboard(live_server, page, agent):
     # typing in a field is never taken for a shortcut
     page.keyboard.type("a note with j and k")
     expect(page.locator("#id_note_body")).to_have_value("a note with j and k")
+
+
+def test_an_agent_merges_a_duplicate_into_the_first_ticket(live_server, page, agent, alice):
+    # given two tickets from the same customer, the second a duplicate
+    first = TicketFactory(customer=alice, status=S.OPEN, subject="DNS broken")
+    duplicate = TicketFactory(customer=alice, status=S.OPEN, subject="DNS still broken")
+    duplicate.messages.create(author="customer", body="Asking again about DNS", channel="email")
+
+    # when the agent merges the duplicate from its page
+    log_in(page, live_server.url, "agent", "agent-demo-pass")
+    page.goto(f"{live_server.url}/staff/tickets/{duplicate.reference}/")
+    page.get_by_label("Merge this duplicate into ticket").fill(first.reference)
+    page.get_by_role("button", name="Merge").click()
+
+    # then the survivor shows the message and where it came from
+    expect(page.locator("h1 .reference")).to_have_text(first.reference)
+    expect(page.locator(".messages")).to_contain_text("Merged.")
+    expect(page.locator(".conversation")).to_contain_text("Asking again about DNS")
+    expect(page.locator("#merged-from")).to_contain_text(duplicate.reference)
+    page.get_by_role("link", name=duplicate.reference).first.click()
+    expect(page.locator("#merged-into")).to_contain_text(first.reference)

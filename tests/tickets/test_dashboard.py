@@ -89,8 +89,9 @@ def test_the_figures_take_a_fixed_number_of_queries(tickets, django_assert_num_q
         make_resolved(timedelta(hours=5), timedelta(hours=1))
         TicketFactory()
     # open by kind and status / created per day / resolved per day / resolved count /
-    # middle durations / problem notifications per status / recent problem notifications
-    with django_assert_num_queries(7):
+    # middle durations / problem notifications per status / recent problem notifications /
+    # satisfaction answers by kind and agent
+    with django_assert_num_queries(8):
         dashboard_figures()
 
 

@@ -64,11 +64,12 @@ def test_the_ticket_page_reads_the_same_number_of_queries_whatever_its_history(
         )
     agent_client.get(f"/staff/tickets/{ticket.reference}/")  # warm up the session
 
-    # when / then, one query each: session / user / ticket with customer, domain, assignee /
-    # changes / messages with authors / their attachments (names, not bytes) / notifications /
-    # audit rows / staff (presence and the assignee list) / other tickets / their count (only
-    # when 10 or more) / registration changes / user and group permissions
-    expected = 13 if history < 10 else 14
+    # when / then, one query each: session / user / ticket with customer, domain, assignee and
+    # the ticket it was merged into / tickets merged into it / changes / messages with authors /
+    # their attachments (names, not bytes) / notifications / audit rows / staff (presence and
+    # the assignee list) / other tickets / their count (only when 10 or more) / registration
+    # changes / user and group permissions
+    expected = 14 if history < 10 else 15
     with django_assert_num_queries(expected):
         response = agent_client.get(f"/staff/tickets/{ticket.reference}/")
     assert response.status_code == 200

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from tickets.models import OPEN_STATUSES, Notification, Ticket
 from tickets.selectors.queue import open_q
+from tickets.selectors.satisfaction import satisfaction_figures
 
 DASHBOARD_DAYS = 30
 
@@ -79,5 +80,6 @@ def dashboard_figures(*, now: datetime | None = None) -> dict[str, Any]:
             (Notification.Status(s).label, n) for s, n in problem_counts.items()
         ],
         "recent_notification_problems": recent_problems,
+        "satisfaction": satisfaction_figures(since=since),
         "days": DASHBOARD_DAYS,
     }

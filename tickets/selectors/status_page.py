@@ -16,17 +16,20 @@ _CONFIRMED_KINDS = frozenset({Ticket.Kind.MODIFY_INFO, Ticket.Kind.OPT_OUT})
 _FINISHED = frozenset({S.RESOLVED, S.CLOSED, S.REJECTED, S.REFERRED, S.EXPIRED})
 
 
-def status_link_find(*, token: str) -> tuple[str, Verification | None]:
+def status_link_find(
+    *, token: str, purpose: str = Verification.Purpose.STATUS
+) -> tuple[str, Verification | None]:
     """What a status-page token is: ("live", row), ("expired", row) or ("unknown", None).
 
-    Reads only. An expired link's row is returned so the page can offer a new one for the same
+    Reads only; `purpose` names the reusable link kind looked for (a satisfaction link is read
+    the same way). An expired link's row is returned so the page can offer a new one for the same
     reference.
     """
     if not isinstance(token, str) or not TOKEN_SHAPE.match(token):
         return "unknown", None
     verification = (
         Verification.objects.select_related("ticket", "ticket__customer")
-        .filter(token_hash=verification_token_hash(token), purpose=Verification.Purpose.STATUS)
+        .filter(token_hash=verification_token_hash(token), purpose=purpose)
         .first()
     )
     if verification is None:

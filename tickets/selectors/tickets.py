@@ -106,9 +106,10 @@ def staff_ticket_get(*, user: User | AnonymousUser, reference: str) -> Ticket | 
     if not is_staff_member(user):
         return None
     return (
-        Ticket.objects.select_related("customer", "domain", "assignee")
+        Ticket.objects.select_related("customer", "domain", "assignee", "merged_into")
         .prefetch_related(
             "changes",
+            Prefetch("merged_from", queryset=Ticket.objects.only("reference", "merged_into")),
             Prefetch(
                 "messages",
                 queryset=Message.objects.select_related("author_user").prefetch_related(

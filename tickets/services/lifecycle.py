@@ -23,6 +23,8 @@ from tickets.services.shared import (
     NO_REPLY_STATUSES,
     NOT_REJECTABLE,
     REJECTABLE_KINDS,
+    TRANSITIONS,
+    ticket_actions,
     ticket_move,
     ticket_needs_owner,
     ticket_version_check,
@@ -153,7 +155,11 @@ def ticket_resolve(
     locked = ticket_lock(pk=ticket.pk)
     ticket_version_check(locked, expected_version)
     ticket_move(locked, to=S.RESOLVED, actor=actor, reason=note)
-    _status_notice(locked, template="ticket_resolved", extra={"note": note})
+    # Imported here: the satisfaction flow reads links through the status page's selector.
+    from tickets.services.satisfaction import satisfaction_links
+
+    extra = {"note": note, **satisfaction_links(ticket=locked, recipient=locked.contact_email)}
+    _status_notice(locked, template="ticket_resolved", extra=extra)
     return locked
 
 
@@ -412,3 +418,58 @@ def _acknowledgement_allowed(address: str) -> bool:
     except RateLimited:
         return False
     return True
+
+
+MERGE_SELF = gettext_noop("A ticket cannot be merged into itself.")
+MERGE_ONLY_GENERAL = gettext_noop(
+    "Only an open general-help ticket can be merged into another ticket."
+)
+MERGE_TARGET_CLOSED = gettext_noop(
+    "The ticket to merge into is closed or merged itself; choose an open one."
+)
+MERGE_OTHER_CUSTOMER = gettext_noop(
+    "These tickets belong to different customers; they cannot be merged."
+)
+
+
+@transaction.atomic
+def ticket_merge(
+    *, ticket: Ticket, into: Ticket, actor: Actor, expected_version: int | None = None
+) -> Ticket:
+    """Merge a duplicate into another ticket; returns the survivor.
+
+    The duplicate's messages (and so their attachments) move to the survivor; the duplicate is
+    closed and points to it, and each ticket's audit trail records the merge.
+    """
+    if ticket.pk == into.pk:
+        raise ApplicationError(gettext(MERGE_SELF))
+    locked = {pk: ticket_lock(pk=pk) for pk in sorted((ticket.pk, into.pk))}  # pk order
+    source, target = locked[ticket.pk], locked[into.pk]
+    ticket_version_check(source, expected_version)
+    if not ticket_actions(source).merge:
+        raise TransitionNotAllowed(gettext(MERGE_ONLY_GENERAL), {"kind": source.kind})
+    if target.merged_into_id or target.status in NO_REPLY_STATUSES:
+        raise TransitionNotAllowed(gettext(MERGE_TARGET_CLOSED), {"status": target.status})
+    if source.customer_id and target.customer_id and source.customer_id != target.customer_id:
+        raise ApplicationError(gettext(MERGE_OTHER_CUSTOMER))
+    moved = Message.objects.filter(ticket=source).update(ticket=target)
+    source.merged_into = target
+    source.save(update_fields=["merged_into", "updated_at"])
+    if S.CLOSED not in TRANSITIONS[source.status]:
+        ticket_move(source, to=S.RESOLVED, actor=actor, reason="merged")
+    ticket_move(source, to=S.CLOSED, actor=actor, reason="merged")
+    target.version += 1
+    target.save(update_fields=["version", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="ticket.merged",
+        ticket=source,
+        details={"to": target.reference, "messages": moved},
+    )
+    audit_record(
+        actor=actor,
+        action="ticket.merged_in",
+        ticket=target,
+        details={"from": source.reference, "messages": moved},
+    )
+    return target

@@ -100,8 +100,8 @@ def _password_reset_lookup(notification: Notification) -> str:
     return Notification.Status.SENT
 
 
-# Context keys holding secrets (verification, password-reset and status-page links).
-SECRET_CONTEXT_KEYS = frozenset({"link", "status_link"})
+# Context keys holding secrets (verification, password-reset, status-page and satisfaction links).
+SECRET_CONTEXT_KEYS = frozenset({"link", "status_link", "satisfaction_yes", "satisfaction_no"})
 
 
 class NotificationRetry(Exception):

@@ -77,6 +77,7 @@ class TicketActions:
     close: bool
     assign: bool
     reply: bool  # the requester's (staff notes are always possible)
+    merge: bool  # into another ticket, as a duplicate
 
 
 def ticket_actions(ticket: Ticket) -> TicketActions:
@@ -89,6 +90,7 @@ def ticket_actions(ticket: Ticket) -> TicketActions:
         close=S.CLOSED in allowed,
         assign=ticket.is_open,
         reply=ticket.status not in NO_REPLY_STATUSES,
+        merge=ticket.kind == Ticket.Kind.GENERAL and ticket.is_open and not ticket.merged_into_id,
     )
 
 

@@ -31,6 +31,13 @@ VERIFICATION_INVALID = gettext_noop(
 )
 # Kinds whose link went to the customer's email on record (a resend's went to the domain's).
 _ACCOUNT_KINDS = frozenset({Ticket.Kind.MODIFY_INFO, Ticket.Kind.OPT_OUT})
+_OWN_PAGE_PURPOSES = frozenset(
+    {
+        Verification.Purpose.NOT_ME,
+        Verification.Purpose.STATUS,
+        Verification.Purpose.SATISFACTION,
+    }
+)
 TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
 _VERIFY_TEMPLATES: dict[str, str] = {
     Verification.Purpose.REQUESTER: "verify_request",
@@ -107,8 +114,8 @@ def verification_refusal(ticket: Ticket, verification: Verification) -> str:
     )
     if failures >= settings.VERIFICATION_MAX_ATTEMPTS:
         return "locked"
-    if verification.purpose in (Verification.Purpose.NOT_ME, Verification.Purpose.STATUS):
-        return "wrong_purpose"  # freeze and status links only work at their own pages
+    if verification.purpose in _OWN_PAGE_PURPOSES:
+        return "wrong_purpose"  # freeze, status and satisfaction links only work at their own pages
     if verification.used_at is not None:
         return "used"
     if verification.expires_at <= timezone.now():
@@ -201,7 +208,7 @@ def verifications_expire(*, batch_size: int = 500) -> int:
     now = timezone.now()
     # A status-page link is no confirmation link: it must not keep a request waiting.
     live = Verification.objects.filter(ticket=OuterRef("pk"), expires_at__gt=now).exclude(
-        purpose=Verification.Purpose.STATUS
+        purpose__in=[Verification.Purpose.STATUS, Verification.Purpose.SATISFACTION]
     )
     due = list(
         Ticket.objects.filter(

@@ -16,10 +16,12 @@ from helpdesk.refusals import refusal_message, refused
 from helpdesk.types import AuthenticatedHttpRequest
 from tickets.models import Message, Ticket
 from tickets.selectors.queue import staff_member_get
+from tickets.selectors.tickets import staff_ticket_get
 from tickets.services import (
     ticket_approve,
     ticket_assign,
     ticket_close,
+    ticket_merge,
     ticket_priority_set,
     ticket_reject,
     ticket_reopen,
@@ -40,6 +42,7 @@ from tickets.staff.ticket import (
 )
 
 VERSION_MISSING = _("This form is out of date. Reload the page and try again.")
+MERGE_TARGET_UNKNOWN = _("There is no ticket %(reference)s.")
 UNKNOWN_STAFF = _("There is no staff member called %(name)s.")
 REPLY_EMPTY = _("Write a reply or choose a canned response.")
 
@@ -233,3 +236,20 @@ def ticket_priority(request: AuthenticatedHttpRequest, reference: str) -> HttpRe
         form=form,
         done=_("Priority changed."),
     )
+
+
+@require_POST
+@staff_required
+def ticket_merge_view(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
+    into_reference = request.POST.get("into", "").strip().upper()[:20]
+
+    def act(ticket: Ticket, version: int) -> Ticket:
+        into = staff_ticket_get(user=request.user, reference=into_reference)
+        if into is None:
+            raise ApplicationError(str(MERGE_TARGET_UNKNOWN) % {"reference": into_reference})
+        return ticket_merge(ticket=ticket, into=into, actor=request.user, expected_version=version)
+
+    response = _act(request, reference, act, done=_("Merged."))
+    if response.status_code == 302:
+        return redirect("staff:ticket", reference=into_reference)
+    return response

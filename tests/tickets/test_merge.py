@@ -1,0 +1,125 @@
+import pytest
+
+from helpdesk.exceptions import ApplicationError
+from tests.factories import CustomerFactory, TicketFactory
+from tickets import services
+from tickets.models import ActionLog, Attachment, Message, Ticket
+from tickets.services.lifecycle import (
+    MERGE_ONLY_GENERAL,
+    MERGE_OTHER_CUSTOMER,
+    MERGE_SELF,
+    MERGE_TARGET_CLOSED,
+)
+
+S = Ticket.Status
+
+
+def message(ticket, body):
+    return Message.objects.create(ticket=ticket, author="customer", body=body, channel="email")
+
+
+@pytest.mark.django_db
+def test_merging_moves_messages_and_attachments_closes_the_duplicate_and_audits_both(agent):
+    # given a duplicate with a message and an attachment, and the ticket it duplicates
+    customer = CustomerFactory()
+    survivor = TicketFactory(customer=customer, status=S.OPEN)
+    duplicate = TicketFactory(customer=customer, status=S.OPEN)
+    message(survivor, "First ask")
+    moved = message(duplicate, "Asking again")
+    attachment = Attachment.objects.create(
+        message=moved, filename="dns.txt", content_type="text/plain", size=7, content=b"records"
+    )
+
+    # when
+    result = services.ticket_merge(ticket=duplicate, into=survivor, actor=agent)
+
+    # then
+    assert result.pk == survivor.pk
+    duplicate.refresh_from_db()
+    assert duplicate.merged_into_id == survivor.pk
+    assert duplicate.status == S.CLOSED
+    assert list(survivor.messages.order_by("id").values_list("body", flat=True)) == [
+        "First ask",
+        "Asking again",
+    ]
+    attachment.refresh_from_db()
+    assert attachment.message.ticket_id == survivor.pk
+    assert ActionLog.objects.get(ticket=duplicate, action="ticket.merged").details == {
+        "to": survivor.reference,
+        "messages": 1,
+    }
+    assert ActionLog.objects.get(ticket=survivor, action="ticket.merged_in").details == {
+        "from": duplicate.reference,
+        "messages": 1,
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("case", "error"),
+    [
+        ("self", MERGE_SELF),
+        ("not_general", MERGE_ONLY_GENERAL),
+        ("closed_target", MERGE_TARGET_CLOSED),
+        ("other_customer", MERGE_OTHER_CUSTOMER),
+    ],
+)
+def test_a_merge_the_rules_refuse_changes_nothing(agent, case, error):
+    customer = CustomerFactory()
+    duplicate = TicketFactory(customer=customer, status=S.OPEN)
+    survivor = TicketFactory(customer=customer, status=S.OPEN)
+    if case == "self":
+        survivor = duplicate
+    elif case == "not_general":
+        Ticket.objects.filter(pk=duplicate.pk).update(kind=Ticket.Kind.RESEND_PASSWORD)
+    elif case == "closed_target":
+        Ticket.objects.filter(pk=survivor.pk).update(status=S.CLOSED)
+    else:
+        survivor = TicketFactory(status=S.OPEN)
+    message(duplicate, "Still here")
+    duplicate.refresh_from_db()
+
+    with pytest.raises(ApplicationError, match=error.split(";")[0][:40]):
+        services.ticket_merge(ticket=duplicate, into=survivor, actor=agent)
+
+    duplicate.refresh_from_db()
+    assert duplicate.merged_into_id is None
+    assert duplicate.status == S.OPEN
+    assert duplicate.messages.count() == 1
+    assert not ActionLog.objects.filter(action__startswith="ticket.merged").exists()
+
+
+@pytest.mark.django_db
+def test_an_agent_merges_from_the_ticket_page_and_both_pages_link(agent_client):
+    customer = CustomerFactory()
+    survivor = TicketFactory(customer=customer, status=S.OPEN)
+    duplicate = TicketFactory(customer=customer, status=S.OPEN)
+    message(duplicate, "Asking again")
+
+    page = agent_client.get(f"/staff/tickets/{duplicate.reference}/").content.decode()
+    assert f"/staff/tickets/{duplicate.reference}/merge/" in page
+    response = agent_client.post(
+        f"/staff/tickets/{duplicate.reference}/merge/",
+        {"version": duplicate.version, "into": survivor.reference.lower()},
+        follow=True,
+    )
+
+    page = response.content.decode()
+    assert response.redirect_chain[-1][0] == f"/staff/tickets/{survivor.reference}/"
+    assert "Merged." in page and "Asking again" in page
+    assert f'Merged from <a href="/staff/tickets/{duplicate.reference}/">' in page
+    assert f"{duplicate.reference} was merged into this ticket." in page
+    old = agent_client.get(f"/staff/tickets/{duplicate.reference}/").content.decode()
+    assert f'Merged into <a href="/staff/tickets/{survivor.reference}/">' in old
+    assert f"/staff/tickets/{duplicate.reference}/merge/" not in old
+
+
+@pytest.mark.django_db
+def test_merging_into_an_unknown_ticket_says_so(agent_client):
+    duplicate = TicketFactory(status=S.OPEN)
+    response = agent_client.post(
+        f"/staff/tickets/{duplicate.reference}/merge/",
+        {"version": duplicate.version, "into": "HD-ZZZZZZZZ"},
+    )
+    assert response.status_code == 400
+    assert "There is no ticket HD-ZZZZZZZZ." in response.content.decode()

@@ -1,0 +1,113 @@
+"""Satisfaction: the resolution email's "Did this solve it?" and the requester's answer.
+
+The two links are one `Verification` of purpose SATISFACTION (the status link's scheme: random,
+stored as a hash, mailed only to the ticket's contact address, reusable until it expires) with the
+answer in the path. Following a link only shows a confirm button, because mail scanners follow
+links; the POST records the answer. One answer per ticket: a later POST replaces it, audited.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_noop
+
+from helpdesk.exceptions import ApplicationError
+from helpdesk.ratelimit import rate_limit_hit
+from tickets.audit import audit_record
+from tickets.lock_objects import ticket_lock
+from tickets.models import Satisfaction, Ticket, Verification
+from tickets.selectors.status_page import status_link_find
+from tickets.services.verification import verification_issue
+
+SATISFACTION_TTL = timedelta(days=30)
+SATISFACTION_COMMENT_MAX = 2000
+SATISFACTION_LINK_UNKNOWN = gettext_noop(
+    "We do not know this link. Check that it was copied whole from our email."
+)
+SATISFACTION_LINK_EXPIRED = gettext_noop(
+    "This link has expired: answers are taken for 30 days after a request is resolved. "
+    "If something is still not right, reply to our email or make a new request."
+)
+SATISFACTION_BAD_ANSWER = gettext_noop("Choose yes or no.")
+
+
+class SatisfactionLinkInvalid(ApplicationError):
+    """The link is unknown (404) or expired (410); `state` says which."""
+
+    def __init__(self, state: str) -> None:
+        expired = state == "expired"
+        super().__init__(SATISFACTION_LINK_EXPIRED if expired else SATISFACTION_LINK_UNKNOWN)
+        self.state = "expired" if expired else "unknown"
+        self.status_code = 410 if expired else 404
+
+
+def satisfaction_links(*, ticket: Ticket, recipient: str) -> dict[str, Any]:
+    """What the resolution email adds: `satisfaction_yes` and `satisfaction_no`, from SITE_URL.
+
+    Runs in the caller's transaction; the URLs go only into an email to `recipient`.
+    """
+    if not recipient:
+        return {}
+    _verification, token = verification_issue(
+        ticket=ticket,
+        purpose=Verification.Purpose.SATISFACTION,
+        send_to=recipient,
+        ttl=SATISFACTION_TTL,
+    )
+    return {
+        f"satisfaction_{answer}": settings.SITE_URL
+        + reverse("portal:satisfaction", args=[token, answer])
+        for answer in Satisfaction.Answer.values
+    }
+
+
+def satisfaction_record(*, token: str, answer: str, comment: str, client_key: str) -> Satisfaction:
+    """Record (or change) the answer of the ticket whose live satisfaction link this is."""
+    rate_limit_hit(scope="request_per_client", key=client_key)
+    if answer not in Satisfaction.Answer.values:
+        raise ApplicationError(SATISFACTION_BAD_ANSWER)
+    comment = (comment or "").strip()[:SATISFACTION_COMMENT_MAX]
+    state, verification = status_link_find(token=token, purpose=Verification.Purpose.SATISFACTION)
+    if state != "live" or verification is None:
+        raise SatisfactionLinkInvalid(state)
+    actor = f"satisfaction-link:{verification.sent_to}"
+    with transaction.atomic():
+        ticket = ticket_lock(pk=verification.ticket_id)
+        now = timezone.now()
+        current = Satisfaction.objects.select_for_update().filter(ticket=ticket).first()
+        if current is None:
+            current = Satisfaction(
+                ticket=ticket,
+                answer=answer,
+                comment=comment,
+                agent_id=ticket.assignee_id,
+                answered_at=now,
+            )
+            current.full_clean()
+            current.save(force_insert=True)
+            audit_record(
+                actor=actor,
+                action="satisfaction.recorded",
+                ticket=ticket,
+                details={"answer": answer, "comment": bool(comment)},
+            )
+            return current
+        if current.answer == answer and current.comment == comment:
+            return current  # the same answer again: nothing changed, nothing to audit
+        previous = current.answer
+        current.answer = answer
+        current.comment = comment
+        current.answered_at = now
+        current.full_clean()
+        current.save(update_fields=["answer", "comment", "answered_at", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="satisfaction.changed",
+            ticket=ticket,
+            details={"from": previous, "to": answer, "comment": bool(comment)},
+        )
+        return current
