@@ -154,3 +154,16 @@ RETRY_AFTER_HEADER = OpenApiParameter(
     response=[429],
     description="Seconds to wait before trying again",
 )
+
+
+class SizedCharField(serializers.CharField):
+    """A CharField whose `max_length` holds for the text as sent, as the schema states it.
+
+    DRF trims surrounding whitespace before it checks the length, so a value padded past
+    `max_length` with spaces would be accepted though the published schema says it is too long.
+    """
+
+    def run_validation(self, data: Any = serializers.empty) -> Any:
+        if isinstance(data, str) and self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().run_validation(data)

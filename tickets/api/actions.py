@@ -8,7 +8,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from helpdesk.api import RETRY_AFTER_HEADER, ApiRateThrottle, api_errors
+from helpdesk.api import RETRY_AFTER_HEADER, ApiRateThrottle, SizedCharField, api_errors
 from helpdesk.types import AuthenticatedRequest
 from tickets.api.tickets import (
     ETAG_HEADER,
@@ -81,7 +81,7 @@ class TicketRejectApi(APIView):
 
     @extend_schema_serializer(component_name="TicketRejectInput")
     class InputSerializer(VersionedInput):
-        reason = serializers.CharField(max_length=2000)
+        reason = SizedCharField(max_length=2000)
 
     @staff_action_schema(InputSerializer)
     def post(self, request: AuthenticatedRequest, reference: str) -> Response:
@@ -102,7 +102,7 @@ class TicketResolveApi(APIView):
 
     @extend_schema_serializer(component_name="TicketResolveInput")
     class InputSerializer(VersionedInput):
-        note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+        note = SizedCharField(max_length=2000, required=False, allow_blank=True)
 
     @staff_action_schema(InputSerializer)
     def post(self, request: AuthenticatedRequest, reference: str) -> Response:

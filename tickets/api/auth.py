@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from accounts.models import ApiToken
 from accounts.selectors import api_token_list
 from accounts.services import api_token_issue, api_token_revoke
-from helpdesk.api import RETRY_AFTER_HEADER, ApiRateThrottle, api_errors
+from helpdesk.api import RETRY_AFTER_HEADER, ApiRateThrottle, SizedCharField, api_errors
 from helpdesk.ratelimit import client_ip, login_attempt_count, login_succeeded
 from helpdesk.types import AuthenticatedRequest
 
@@ -42,7 +42,7 @@ class ApiTokenApi(APIView):
 
     @extend_schema_serializer(component_name="ApiTokenInput")
     class InputSerializer(serializers.Serializer):
-        username = serializers.CharField(max_length=150, required=False)
+        username = SizedCharField(max_length=150, required=False)
         password = serializers.CharField(
             max_length=128, required=False, trim_whitespace=False, style={"input_type": "password"}
         )

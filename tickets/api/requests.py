@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.selectors import customer_for_user
-from helpdesk.api import RETRY_AFTER_HEADER, api_errors
+from helpdesk.api import RETRY_AFTER_HEADER, SizedCharField, api_errors
 from helpdesk.ratelimit import client_ip
 from tickets.models import Ticket
 from tickets.redaction import CARD_NOTICE
@@ -31,7 +31,7 @@ class PasswordResendRequestApi(APIView):
     permission_classes = [AllowAny]
 
     class InputSerializer(serializers.Serializer):
-        domain = serializers.CharField(max_length=300, trim_whitespace=True)
+        domain = SizedCharField(max_length=300, trim_whitespace=True)
         contact_email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
 
     class OutputSerializer(serializers.Serializer):
@@ -69,9 +69,9 @@ class ModifyRequestApi(APIView):
 
     @extend_schema_serializer(component_name="ModifyRequestInput")
     class InputSerializer(serializers.Serializer):
-        email = serializers.CharField(max_length=254, required=False, allow_blank=True)
+        email = SizedCharField(max_length=254, required=False, allow_blank=True)
         changes = serializers.DictField(
-            child=serializers.CharField(max_length=1000, allow_blank=True, trim_whitespace=False)
+            child=SizedCharField(max_length=1000, allow_blank=True, trim_whitespace=False)
         )
         note = serializers.CharField(
             max_length=5000, required=False, allow_blank=True, trim_whitespace=False
@@ -116,7 +116,7 @@ class VerifyApi(APIView):
 
     @extend_schema_serializer(component_name="VerifyInput")
     class InputSerializer(serializers.Serializer):
-        token = serializers.CharField(max_length=200)
+        token = SizedCharField(max_length=200)
 
     @extend_schema_serializer(component_name="VerifyOutput")
     class OutputSerializer(serializers.Serializer):
@@ -149,7 +149,7 @@ class OptOutRequestApi(APIView):
 
     @extend_schema_serializer(component_name="OptOutRequestInput")
     class InputSerializer(serializers.Serializer):
-        email = serializers.CharField(max_length=254)
+        email = SizedCharField(max_length=254)
         lists = serializers.ListField(
             child=serializers.ChoiceField(choices=OPT_OUT_LISTS), allow_empty=False, max_length=2
         )

@@ -18,6 +18,7 @@ from accounts.selectors import customer_for_user, is_staff_member
 from helpdesk.api import (
     RETRY_AFTER_HEADER,
     ApiRateThrottle,
+    SizedCharField,
     TicketCursorPagination,
     api_errors,
     query_params_check,
@@ -216,7 +217,7 @@ class TicketMessageAddApi(APIView):
 
     @extend_schema_serializer(component_name="TicketMessageInput")
     class InputSerializer(VersionedInput):
-        body = serializers.CharField(max_length=20000, trim_whitespace=False)
+        body = SizedCharField(max_length=20000, trim_whitespace=False)
         internal = serializers.BooleanField(
             default=False, help_text="Staff only: a note the customer never sees"
         )
