@@ -21,9 +21,9 @@ AUDIT_SENTENCES: dict[str, Any] = {
     "verification.sent": _("Verification link sent to the email on record."),
     "verification.confirmed": _("The requester confirmed by the verification link."),
     "verification.refused": _("A verification link was refused."),
-    "satisfaction.recorded": _("The requester answered \u201cDid this solve it?\u201d."),
+    "satisfaction.recorded": _("The requester answered “Did this solve it?”."),
     "satisfaction.changed": _(
-        "The requester changed their answer to \u201cDid this solve it?\u201d."
+        "The requester changed their answer to “Did this solve it?”."
     ),
     "modify.requested": _("Change of personal information requested."),
     "customer.details_changed": _("The customer's details were changed."),
