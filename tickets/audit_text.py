@@ -22,9 +22,7 @@ AUDIT_SENTENCES: dict[str, Any] = {
     "verification.confirmed": _("The requester confirmed by the verification link."),
     "verification.refused": _("A verification link was refused."),
     "satisfaction.recorded": _("The requester answered “Did this solve it?”."),
-    "satisfaction.changed": _(
-        "The requester changed their answer to “Did this solve it?”."
-    ),
+    "satisfaction.changed": _("The requester changed their answer to “Did this solve it?”."),
     "modify.requested": _("Change of personal information requested."),
     "customer.details_changed": _("The customer's details were changed."),
     "customer.mailing_preferences_changed": _("Mailing preferences changed."),
