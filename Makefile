@@ -28,7 +28,9 @@ run: install .env
 	mkdir -p var
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/python manage.py seed_demo
-	DEBUG=1 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho --procfile Procfile.dev start
+	# Ctrl-C (exit status 130) is how it is meant to stop, not an error.
+	DEBUG=1 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho --procfile Procfile.dev start \
+		|| test $$? -eq 130
 
 # Shortcuts for the commands of the README, with the settings of .env.
 migrate: install .env

@@ -27,7 +27,6 @@ from helpdesk.deploy import (
 from helpdesk.observability import logging_config, sentry_init
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 
@@ -51,6 +50,9 @@ if ENV_FILE and not TESTING and Path(ENV_FILE).exists():
     env.read_env(ENV_FILE)
 
 DEBUG = env_bool("DEBUG", False)
+
+# Files the embedded defaults keep: the SQLite database, the broker's messages, beat's schedule.
+VAR_DIR = (BASE_DIR / env.str("VAR_DIR", default="var")).resolve()  # relative to the checkout
 
 SECRET_KEY = env.str("SECRET_KEY", default="") or DEV_SECRET_KEY
 # Old keys, newest first, still accepted for signatures (unsubscribe links, password reset
@@ -182,6 +184,7 @@ else:
     for _sub in ("in", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://localhost//"
+    CELERY_BROKER_TRANSPORT = "helpdesk.embedded_broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "in"),
         "data_folder_out": str(_broker_dir / "in"),

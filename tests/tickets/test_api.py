@@ -1,6 +1,5 @@
 """The tickets resource of REST API v1: list, detail, messages, staff actions, health, errors."""
 
-import contextlib
 from datetime import timedelta
 
 import pytest
@@ -8,7 +7,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.services import api_token_issue
-from helpdesk.celery import app as celery_app
+from tests.broker import broker_unreachable
 from tests.factories import DomainFactory, TicketFactory
 from tickets import services
 from tickets.models import FieldChange, Message, Notification, Ticket
@@ -770,21 +769,6 @@ def test_a_matching_version_lets_the_action_through(alice_ticket, agent, as_user
 
 
 # --- health ---
-
-
-@contextlib.contextmanager
-def broker_unreachable():
-    """Point the Celery app at a port where no broker listens, then restore it."""
-    conf = celery_app.conf
-    saved = conf.broker_url, conf.broker_write_url, conf.broker_transport_options
-    conf.broker_url = conf.broker_write_url = "redis://127.0.0.1:9/0"
-    conf.broker_transport_options = {}
-    celery_app._pool = None
-    try:
-        yield
-    finally:
-        conf.broker_url, conf.broker_write_url, conf.broker_transport_options = saved
-        celery_app._pool = None
 
 
 def test_health_says_ok_when_the_database_and_broker_answer(db, as_user):

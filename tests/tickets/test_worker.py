@@ -1,7 +1,6 @@
 """Integration: a real Celery worker consumes the real broker (Redis in CI)."""
 
 import time
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -9,6 +8,7 @@ from celery.contrib.testing.worker import start_worker
 from django.core import mail
 
 from helpdesk.celery import app as celery_app
+from tests.broker import broker_unreachable
 from tests.factories import TicketFactory
 from tickets import services, tasks
 from tickets.models import Notification, Ticket
@@ -31,26 +31,6 @@ def worker(settings):
     celery_app.control.purge()
     with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as w:
         yield w
-
-
-@contextmanager
-def broker_unreachable():
-    """Point publishing at a port where no broker listens, then restore it."""
-    conf = celery_app.conf
-    saved = conf.broker_url, conf.broker_write_url, conf.broker_transport_options
-
-    def reset_pools() -> None:
-        celery_app._pool = None
-        celery_app.amqp._producer_pool = None
-
-    conf.broker_url = conf.broker_write_url = "redis://127.0.0.1:9/0"
-    conf.broker_transport_options = {}
-    reset_pools()
-    try:
-        yield
-    finally:
-        conf.broker_url, conf.broker_write_url, conf.broker_transport_options = saved
-        reset_pools()
 
 
 def test_broker_down_at_commit_loses_nothing(alice, settings):

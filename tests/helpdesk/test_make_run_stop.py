@@ -1,0 +1,154 @@
+"""`make run`'s processes (Procfile.dev under honcho) stop on Ctrl-C within 5 s, without errors.
+
+The processes run with the embedded defaults (filesystem broker, no Redis), as after `make run`
+on a fresh machine, against the test database. Only the two ports of Procfile.dev are changed,
+to free ones, so that a `make run` on the same machine does not get in the way.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from django.conf import settings
+from django.db import connection
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+BIN = Path(sys.executable).parent
+STOP_BUDGET_SECONDS = 5.0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def _process_group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _run_then_ctrl_c(tmp_path: Path, *processes: str) -> tuple[float, str]:
+    """Start Procfile.dev's `processes` (all when none) under honcho; Ctrl-C once all are up."""
+    web_port, opensrs_port = _free_port(), _free_port()
+    procfile = (Path(settings.BASE_DIR) / "Procfile.dev").read_text()
+    assert "127.0.0.1:8000" in procfile and "--port 8001" in procfile
+    procfile = procfile.replace("127.0.0.1:8000", f"127.0.0.1:{web_port}")
+    procfile = procfile.replace("--port 8001", f"--port {opensrs_port}")
+    (tmp_path / "Procfile").write_text(procfile)
+    (tmp_path / "empty.env").write_text("")
+    names = processes or ("web", "worker", "resend", "beat", "opensrs")
+
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"REDIS_URL", "CACHE_URL", "HELPDESK_TESTING", "DJANGO_SETTINGS_MODULE"}
+    }
+    env.update(
+        PATH=f"{BIN}{os.pathsep}{env['PATH']}",
+        DEBUG="1",
+        ENV_FILE="",  # a developer's .env must not decide what the test runs
+        VAR_DIR=str(tmp_path / "var"),
+        DATABASE_URL=_database_url(),
+        SITE_URL=f"http://127.0.0.1:{web_port}",
+        OPENSRS_URL=f"http://127.0.0.1:{opensrs_port}/",
+        PYTHONUNBUFFERED="1",
+    )
+    honcho = subprocess.Popen(  # noqa: S603 - our own argument list
+        [
+            str(BIN / "honcho"),
+            "--procfile",
+            str(tmp_path / "Procfile"),
+            "--app-root",
+            str(settings.BASE_DIR),
+            "--env",
+            str(tmp_path / "empty.env"),
+            "start",
+            *processes,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(honcho.stdout), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if _all_up(names, "".join(lines), web_port):
+                break
+            assert honcho.poll() is None, "".join(lines)
+            time.sleep(0.2)
+        else:
+            pytest.fail("make run's processes did not start:\n" + "".join(lines))
+
+        started = time.monotonic()
+        os.killpg(honcho.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+        while (honcho.poll() is None or _process_group_alive(honcho.pid)) and (
+            time.monotonic() - started < 20
+        ):
+            time.sleep(0.05)
+        stopped_after = time.monotonic() - started
+    finally:
+        if _process_group_alive(honcho.pid):
+            os.killpg(honcho.pid, signal.SIGKILL)
+        honcho.wait(timeout=10)
+        reader.join(timeout=5)
+    return stopped_after, "".join(lines)
+
+
+def _all_up(names: tuple[str, ...], output: str, web_port: int) -> bool:
+    for name in {"worker", "resend"} & set(names):
+        if not re.search(rf"{name}@\S* ready", output):
+            return False
+    if "beat" in names and "beat: Starting" not in output:
+        return False
+    if "web" in names:
+        try:
+            return requests.get(f"http://127.0.0.1:{web_port}/healthz", timeout=2).ok
+        except requests.ConnectionError:
+            return False
+    return True
+
+
+def test_ctrl_c_stops_every_process_within_budget_and_without_errors(tmp_path):
+    stopped_after, output = _run_then_ctrl_c(tmp_path)
+
+    assert stopped_after < STOP_BUDGET_SECONDS, f"{stopped_after:.1f} s\n{output}"
+    assert "SIGKILL" not in output, output  # honcho did not have to force anything
+    errors = [line for line in output.splitlines() if re.search(r"\bERROR\b|Traceback", line)]
+    assert errors == [], output
+    for name in ("web", "worker", "resend", "beat"):
+        assert re.search(rf"{name}\.1 stopped \(rc=0\)", output), output
+
+
+def test_a_worker_on_the_embedded_broker_stops_at_once(tmp_path):
+    # Celery waits for messages 2 s at a time and once more after the shutdown is asked for:
+    # about 5 s here without the shorter waits of helpdesk.embedded_broker, 1 s with them (the
+    # margin is for a busy machine).
+    stopped_after, output = _run_then_ctrl_c(tmp_path, "worker")
+
+    assert stopped_after < 3.0, f"{stopped_after:.1f} s\n{output}"
+    assert re.search(r"worker\.1 stopped \(rc=0\)", output), output
