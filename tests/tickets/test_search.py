@@ -1,10 +1,16 @@
 """One search, one meaning: the staff queue and the API find the same tickets for a text."""
 
 import pytest
+from django.db import connection
 
+from accounts.models import Customer
 from tests.factories import CustomerFactory, DomainFactory, TicketFactory
+from tickets.models import Message, Ticket
 from tickets.selectors.queue import QueueFilters, staff_queue
+from tickets.selectors.search import ticket_search_ids
 from tickets.selectors.tickets import ticket_list
+
+S = Ticket.Status
 
 
 @pytest.fixture
@@ -45,3 +51,151 @@ def test_a_search_matches_the_customer_the_domain_the_subject_and_the_contact(ti
     # then
     assert found == {tickets["by customer"].pk}
     assert by_domain == {tickets["by domain"].pk, tickets["by subject"].pk}
+
+
+# --- what a search matches, on PostgreSQL and SQLite alike ---
+
+
+def found(user, text: str) -> set[str]:
+    return {t.reference for t in ticket_list(user=user, filters={"q": text})}
+
+
+@pytest.fixture
+def people(db):
+    """Customers and tickets named so that no other text holds the words searched for."""
+    lim = CustomerFactory(full_name="Bob Lim", email="bob.lim@reseller.example", number="C12345678")
+    tan = CustomerFactory(full_name="Alice Tan", email="alice.tan@shop.example")
+    dns = TicketFactory(customer=tan, subject="Help please", status=S.RESOLVED)
+    Message.objects.create(
+        ticket=dns,
+        author=Message.Author.CUSTOMER,
+        body="Please update the DNS records for my shop.",
+        channel=Ticket.Channel.PORTAL,
+    )
+    return {
+        "lim": TicketFactory(customer=lim, subject="Renewal", status=S.CLOSED),
+        "tan": dns,
+        "anonymous": TicketFactory(
+            customer=None, contact_email="walk.in@visitor.example", subject="Hello there"
+        ),
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("bob", {"lim"}),
+        ("ALICE t", {"tan"}),
+        ("lim@reseller", {"lim"}),
+        ("visitor.exa", {"anonymous"}),
+        ("c12345678", {"lim"}),
+        ("dns", {"tan"}),
+        ("DNS records", {"tan"}),
+        ("nothing-like-it", set()),
+    ],
+)
+def test_a_search_matches_name_partial_email_number_and_message_text(people, agent, text, expected):
+    assert found(agent, text) == {people[key].reference for key in expected}
+
+
+@pytest.mark.django_db
+def test_two_characters_match_whole_values_only(people, agent):
+    # "li" is in "Bob Lim" and "alice", but too short to search inside values
+    assert found(agent, "li") == set()
+
+
+@pytest.mark.django_db
+def test_message_text_is_searched_with_english_stems_and_malay_words_as_written(people, agent):
+    # given a message in Malay
+    Message.objects.create(
+        ticket=people["lim"],
+        author=Message.Author.CUSTOMER,
+        body="Tolong kemaskini rekod DNS saya.",
+        channel=Ticket.Channel.EMAIL,
+    )
+
+    # then a Malay word finds it as written, on every database
+    assert found(agent, "kemaskini") == {people["lim"].reference}
+    if connection.vendor == "postgresql":
+        # and on PostgreSQL an English word finds its other forms ("record" finds "records"),
+        # and words need not be next to each other
+        assert found(agent, "record") == {people["tan"].reference}
+        assert found(agent, "shop update") == {people["tan"].reference}
+
+
+@pytest.mark.django_db
+def test_a_customer_cannot_find_what_an_internal_note_on_its_own_ticket_says(alice, agent):
+    # given a note staff wrote on Alice's ticket
+    ticket = TicketFactory(customer=alice, subject="Refund")
+    Message.objects.create(
+        ticket=ticket,
+        author=Message.Author.STAFF,
+        body="Suspected chargeback fraud, check the card.",
+        internal=True,
+        channel=Ticket.Channel.STAFF,
+    )
+
+    # then staff find the ticket by the note, Alice does not
+    assert found(agent, "chargeback") == {ticket.reference}
+    assert found(alice.user, "chargeback") == set()
+    assert found(alice.user, "Refund") == {ticket.reference}
+
+
+@pytest.mark.django_db
+def test_a_customer_search_by_name_or_message_stays_inside_its_own_tickets(alice, bob, people):
+    # Bob Lim's name and the other customer's message words find nothing of theirs for Alice
+    assert found(alice.user, "Bob Lim") == set()
+    assert found(alice.user, "DNS records") == set()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("text", "matched"),
+    [
+        ("bob", ["customer_name", "customer_email"]),
+        ("reseller.example", ["customer_email"]),
+        ("c12345678", ["customer_number"]),
+        ("renewal", ["subject"]),
+        ("dns records", ["message"]),
+        ("walk.in@visitor.example", ["contact_email"]),
+    ],
+)
+def test_each_result_says_which_field_matched(people, agent, text, matched):
+    # when
+    page = staff_queue(user=agent, filters=QueueFilters(q=text))
+
+    # then (the message text only when nothing on the ticket itself matched)
+    assert len(page.tickets) == 1
+    assert page.matched[page.tickets[0].pk][: len(matched)] == matched
+
+
+def explain(queryset) -> str:
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        # The planner told to avoid reading whole tables whenever an index can serve.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + sql, params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+@pytest.mark.django_db
+def test_every_part_of_a_search_has_an_index_on_postgresql(people):
+    if connection.vendor != "postgresql":
+        pytest.skip("trigram and full-text indexes are PostgreSQL's")
+    # when
+    plan = explain(ticket_search_ids("dns records", internal=True))
+    by_name = explain(Customer.objects.filter(full_name__icontains="bob l"))
+    by_email = explain(Customer.objects.filter(email__icontains="lim@res"))
+
+    # then each part names its index (the message text one is an expression index the query
+    # must repeat exactly)
+    for index in (
+        "message_body_fts",
+        "ticket_contact_email_trgm",
+        "ticket_subject_trgm",
+        "domain_name_trgm",
+    ):
+        assert index in plan
+    assert "customer_full_name_trgm" in by_name
+    assert "customer_email_trgm" in by_email

@@ -290,7 +290,6 @@ def test_the_counts_per_view_are_shown(agent_client, agent):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("reference", "target"),
         ("email", "target"),
         ("number", "target"),
         ("shop-target", "target"),

@@ -155,7 +155,10 @@ class TicketListApi(APIView):
             max_length=200,
             required=False,
             allow_blank=True,
-            help_text="Reference, or text in the subject, domain or contact email",
+            help_text=(
+                "Reference, customer number, name or email, contact email, domain, subject"
+                " or message text (internal notes for staff only)"
+            ),
         )
 
     @extend_schema(

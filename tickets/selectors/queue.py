@@ -20,7 +20,7 @@ from django.utils import timezone
 from accounts.selectors import is_staff_member
 from helpdesk.exceptions import CACHE_DOWN_ERRORS
 from tickets.models import OPEN_STATUS_VALUES, Ticket, due_sort_key, priority_sort_key
-from tickets.selectors.search import PkRow, ticket_search_conditions
+from tickets.selectors.search import PkRow, ticket_search_conditions, ticket_search_matched
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ _QUEUE_FIELDS = (
     "sla_paused_at",
     "customer__number",
     "customer__full_name",
+    "customer__email",
     "domain__name",
     "assignee__username",
 )
@@ -71,6 +72,8 @@ class QueueFilters:
     q: str = ""
     sort: str = "urgency"
     page_size: int = 25
+    # A search looks in every status; this keeps it inside `view` (the user asked for the tab).
+    in_view: bool = False
 
 
 @dataclass
@@ -79,6 +82,8 @@ class QueuePage:
     next_cursor: list[Any] | None
     counts: dict[str, int]
     now: datetime = field(default_factory=timezone.now)
+    # Ticket pk -> the fields a search matched (search.SEARCH_FIELDS keys); empty without one.
+    matched: dict[int, list[str]] = field(default_factory=dict)
 
 
 def open_q() -> Q:
@@ -129,18 +134,31 @@ def _keyset_after(keys: tuple[tuple[str, bool], ...], values: list[Any]) -> Q:
     return Q(**{f"{first}__{'lte' if descending else 'gte'}": values[0]}) & condition
 
 
+def queue_view_effective(filters: QueueFilters) -> str:
+    """The quick view a page really shows, which is the one to highlight.
+
+    A search looks in every status unless the user asked to stay in the view's tab; a chosen
+    status stands for itself in the Open view (closed ones included), which is then "all".
+    """
+    if filters.q.strip() and not filters.in_view:
+        return "all"
+    if filters.view == "open" and filters.status:
+        return "all"
+    return filters.view
+
+
 def _queue_filter(
     queryset: QuerySet[Ticket], *, user: User, filters: QueueFilters, now: datetime
 ) -> QuerySet[Ticket]:
-    view = filters.view
-    if view == "open" and filters.status:
-        view = "all"  # a chosen status speaks for itself, closed ones included
+    view = queue_view_effective(filters)
+    # A chosen status replaces the "open" of the Mine and Unassigned views.
+    openness = Q() if filters.status else open_q()
     if view == "open":
         queryset = queryset.filter(open_q())
     elif view == "mine":
-        queryset = queryset.filter(open_q(), assignee=user)
+        queryset = queryset.filter(openness, assignee=user)
     elif view == "unassigned":
-        queryset = queryset.filter(open_q(), assignee__isnull=True)
+        queryset = queryset.filter(openness, assignee__isnull=True)
     elif view == "overdue":
         queryset = queryset.filter(_overdue_running_q(now))
     elif view == "awaiting_verification":
@@ -183,7 +201,7 @@ def _queue_page_ids(
     of one page of each part: the first rows of the whole are among the first rows of its parts.
     """
     keys, after = QUEUE_SORTS[filters.sort], cursor
-    if filters.sort == "urgency" and (filters.view != "all" or filters.status):
+    if filters.sort == "urgency" and (queue_view_effective(filters) != "all" or filters.status):
         keys, after = _DUE_KEYS, cursor[1:] if cursor is not None else None
 
     def ids(ordered: QuerySet[Ticket]) -> QuerySet[Ticket, PkRow]:
@@ -193,7 +211,7 @@ def _queue_page_ids(
     text = filters.q.strip()
     if text:
         ordered = _keyset_ordered(matching, keys=keys, after=after, now=now)
-        conditions = ticket_search_conditions(text)
+        conditions = ticket_search_conditions(text, internal=True)
         if not in_parts:
             return ids(ordered.filter(reduce(operator.or_, conditions)))
         first, *rest = [ids(ordered.filter(condition)) for condition in conditions]
@@ -277,11 +295,13 @@ def staff_queue(*, user: User, filters: QueueFilters, cursor: list[Any] | None =
         rows = rows[: filters.page_size]
         last = rows[-1]
         next_cursor = [getattr(last, name) for name, _descending in keys]
+    text = filters.q.strip()
     return QueuePage(
         tickets=rows,
         next_cursor=next_cursor,
         counts=staff_queue_counts(user=user, now=now),
         now=now,
+        matched={t.pk: ticket_search_matched(t, text) for t in rows} if text else {},
     )
 
 

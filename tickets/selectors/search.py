@@ -1,48 +1,152 @@
 """What a search of tickets matches: one meaning for the staff queue and the API."""
 
+import re
 from typing import TypedDict
 
-from django.db.models import Q, QuerySet
+from django.db import connection
+from django.db.models import BooleanField, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Customer
 from domains.models import Domain
 from domains.validators import domain_search_text
-from tickets.models import Ticket
+from tickets.models import Message, Ticket
 
 
 class PkRow(TypedDict):
     pk: int
 
 
-def ticket_search_conditions(text: str) -> list[Q]:
+class TicketIdRow(TypedDict):
+    ticket_id: int
+
+
+# Shorter texts match whole values only: a trigram index finds nothing to narrow on in "ab".
+PARTIAL_MIN_LENGTH = 3
+REFERENCE_SHAPE = re.compile(r"HD-[0-9A-Z]{8}")
+# The expression of the GIN index message_body_fts (migration 0015), character for character:
+# English stems ("records" finds "record"); 'simple' for Malay, which PostgreSQL has no
+# dictionary for, so Malay words match as written, lower-cased.
+MESSAGE_TSVECTOR = (
+    "(to_tsvector('english'::regconfig, body) || to_tsvector('simple'::regconfig, body))"
+)
+# websearch_to_tsquery never raises on what people type ("quotes", -minus, or).
+MESSAGE_TSQUERY = (
+    "(websearch_to_tsquery('english'::regconfig, %s)"
+    " || websearch_to_tsquery('simple'::regconfig, %s))"
+)
+
+# What a search result says it matched, in the order it is said.
+SEARCH_FIELDS = {
+    "reference": _("reference"),
+    "customer_number": _("customer number"),
+    "customer_name": _("customer name"),
+    "customer_email": _("customer email"),
+    "contact_email": _("contact email"),
+    "domain": _("domain"),
+    "subject": _("subject"),
+    "message": _("message text"),
+}
+
+
+def ticket_reference_shaped(text: str) -> str | None:
+    """`text` as a ticket reference (upper-case) when it has a reference's shape, else None."""
+    candidate = text.strip().upper()
+    return candidate if REFERENCE_SHAPE.fullmatch(candidate) else None
+
+
+def _partial(text: str) -> bool:
+    return len(text) >= PARTIAL_MIN_LENGTH
+
+
+def _message_ticket_ids(text: str, *, internal: bool) -> QuerySet[Message, TicketIdRow]:
+    """The tickets with a message matching `text`: full-text on PostgreSQL, icontains elsewhere."""
+    if connection.vendor == "postgresql":
+        # Raw because it must be the index's expression exactly (SearchVector adds a COALESCE);
+        # the SQL is constant and the text goes as a parameter.
+        condition = f"{MESSAGE_TSVECTOR} @@ {MESSAGE_TSQUERY}"
+        messages = Message.objects.filter(RawSQL(condition, [text, text], BooleanField()))  # noqa: S611
+    else:
+        messages = Message.objects.filter(body__icontains=text)
+    if not internal:
+        messages = messages.filter(internal=False)
+    return messages.order_by().values("ticket_id")
+
+
+def ticket_search_conditions(text: str, *, internal: bool = False) -> list[Q]:
     """What a search for `text` matches, in parts that each have indexes of their own.
 
-    Whole reference, customer number or email, or contact email, in any case; or part of the
-    domain, the requested domain or the subject (trigram indexes on PostgreSQL). One OR across
-    tickets, customers and domains would read the whole table, so callers query each part.
+    Whole reference or customer number; the customer's name or email, the contact email, the
+    domain, the requested domain and the subject, in part (trigram indexes on PostgreSQL); and
+    the text of the messages (full-text search). One OR across tickets, customers, domains and
+    messages would read the whole table, so callers query each part.
+
+    :param internal: whether internal notes are searched too (staff only: a customer must not
+        learn what a note on their ticket says by searching for it).
     """
-    customers = (
-        Customer.objects.alias(email_ci=Lower("email"))
-        .filter(Q(number=text.upper()) | Q(email_ci=text.lower()))  # numbers are upper-case
-        .values("pk")
-    )
-    # Stored in the xn--, lower-case form.
-    domains = Domain.objects.filter(name__contains=domain_search_text(text)).values("pk")
-    return [
-        Q(reference=text.upper())  # references are upper-case
-        | Q(contact_email__iexact=text)
-        | Q(requested_domain__icontains=domain_search_text(text))
-        | Q(subject__icontains=text),
-        Q(customer__in=customers),
-        Q(domain__in=domains),
-    ]
+    text = text.strip()
+    partial = _partial(text)
+    customer_match = Q(number=text.upper()) | Q(email_ci=text.lower())  # numbers: upper-case
+    own = Q(reference=text.upper()) | Q(contact_email__iexact=text)  # references: upper-case
+    if partial:
+        customer_match |= Q(email__icontains=text) | Q(full_name__icontains=text)
+        own |= (
+            Q(contact_email__icontains=text)
+            | Q(requested_domain__icontains=domain_search_text(text))
+            | Q(subject__icontains=text)
+        )
+    customers = Customer.objects.alias(email_ci=Lower("email")).filter(customer_match).values("pk")
+    conditions = [own, Q(customer__in=customers)]
+    if partial:
+        # Stored in the xn--, lower-case form.
+        domains = Domain.objects.filter(name__contains=domain_search_text(text)).values("pk")
+        conditions += [
+            Q(domain__in=domains),
+            Q(pk__in=_message_ticket_ids(text, internal=internal)),
+        ]
+    return conditions
 
 
-def ticket_search_ids(text: str) -> QuerySet[Ticket, PkRow]:
+def ticket_search_ids(text: str, *, internal: bool = False) -> QuerySet[Ticket, PkRow]:
     """The ids of the tickets `text` matches: one query per part, joined by UNION ALL."""
     first, *rest = [
         Ticket.objects.filter(condition).order_by().values("pk")
-        for condition in ticket_search_conditions(text)
+        for condition in ticket_search_conditions(text, internal=internal)
     ]
     return first.union(*rest, all=True)
+
+
+def ticket_search_matched(ticket: Ticket, text: str) -> list[str]:
+    """Which fields of a found ticket `text` matched (keys of SEARCH_FIELDS), read from the row.
+
+    The same tests as ticket_search_conditions, on the values already loaded (customer and
+    domain included), so a page of results costs no query more. A ticket found by none of them
+    was found by the text of a message.
+    """
+    text = text.strip()
+    folded, partial = text.casefold(), _partial(text)
+    domain_text = domain_search_text(text)
+    customer, domain = ticket.customer, ticket.domain
+
+    def has(value: str) -> bool:
+        return bool(value) and (
+            value.casefold() == folded or (partial and folded in value.casefold())
+        )
+
+    found = {
+        "reference": ticket.reference == text.upper(),
+        "customer_number": customer is not None and customer.number == text.upper(),
+        "customer_name": customer is not None and partial and has(customer.full_name),
+        "customer_email": customer is not None and has(customer.email),
+        "contact_email": has(ticket.contact_email),
+        "domain": partial
+        and (
+            (domain is not None and domain_text in domain.name)
+            or domain_text in ticket.requested_domain.lower()
+        ),
+        "subject": partial and has(ticket.subject),
+    }
+    matched = [name for name, hit in found.items() if hit]
+    return matched or ["message"]

@@ -20,9 +20,10 @@ def ticket_list(
     their email on record (asked while logged out).
     """
     base: QuerySet[Ticket] = Ticket.objects.select_related("customer", "domain", "assignee")
+    staff = is_staff_member(user)
     if filters:
-        base = ticket_filters_apply(base, filters=filters)
-    if is_staff_member(user):
+        base = ticket_filters_apply(base, filters=filters, internal=staff)
+    if staff:
         return base
     customer = customer_for_user(user)
     if customer is None:
@@ -75,11 +76,12 @@ CUSTOMER_VISIBLE_EVENTS = frozenset(
 
 
 def ticket_filters_apply(
-    queryset: QuerySet[Ticket], *, filters: Mapping[str, Any]
+    queryset: QuerySet[Ticket], *, filters: Mapping[str, Any], internal: bool = False
 ) -> QuerySet[Ticket]:
     """Narrow a ticket list by the allow-listed filters: status, kind, assignee, q.
 
     Only these four names are read, and only their values reach the query, never a client key.
+    `internal`: whether `q` searches internal notes too (staff only).
     """
     if filters.get("status"):
         queryset = queryset.filter(status=filters["status"])
@@ -89,7 +91,7 @@ def ticket_filters_apply(
         queryset = queryset.filter(assignee__username=filters["assignee"])
     text = (filters.get("q") or "").strip()
     if text:
-        queryset = queryset.filter(pk__in=ticket_search_ids(text))
+        queryset = queryset.filter(pk__in=ticket_search_ids(text, internal=internal))
     return queryset
 
 
@@ -129,6 +131,11 @@ def ticket_pk_version_get(*, user: User | AnonymousUser, reference: str) -> tupl
     if not is_staff_member(user):
         return None
     return Ticket.objects.filter(reference=reference).values_list("pk", "version").first()
+
+
+def staff_ticket_exists(*, user: User | AnonymousUser, reference: str) -> bool:
+    """Whether a ticket has this reference, for staff (the search box jumps to it)."""
+    return is_staff_member(user) and Ticket.objects.filter(reference=reference).exists()
 
 
 CUSTOMER_OTHER_TICKETS = 10

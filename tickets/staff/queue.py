@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.core import signing
 from django.http import HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
@@ -18,9 +18,12 @@ from tickets.selectors.queue import (
     QUEUE_SORTS,
     QUEUE_VIEWS,
     QueueFilters,
+    queue_view_effective,
     staff_members,
     staff_queue,
 )
+from tickets.selectors.search import SEARCH_FIELDS, ticket_reference_shaped
+from tickets.selectors.tickets import staff_ticket_exists
 from tickets.staff.common import staff_required
 
 _CURSOR_SALT = "tickets.staff.queue"
@@ -51,8 +54,9 @@ class QueueForm(forms.Form):
         label=_("Search"),
         required=False,
         max_length=200,
-        help_text=_("Reference, customer email or number, domain, or subject."),
+        help_text=_("Reference, customer name, email or number, domain, subject or message text."),
     )
+    in_view = forms.BooleanField(required=False)
     sort = forms.ChoiceField(
         label=_("Sort by"),
         required=False,
@@ -92,6 +96,7 @@ def _queue_filters(form: QueueForm) -> QueueFilters:
         q=data.get("q") or "",
         sort=sort if sort in QUEUE_SORTS else "urgency",
         page_size=size if size in QUEUE_PAGE_SIZES else QUEUE_PAGE_SIZES[0],
+        in_view=bool(data.get("in_view")) and bool((data.get("q") or "").strip()),
     )
 
 
@@ -135,6 +140,7 @@ def _query_string(filters: QueueFilters, **extra: Any) -> str:
         "q": filters.q,
         "sort": filters.sort,
         "size": filters.page_size,
+        "in_view": 1 if filters.in_view else "",
         **extra,
     }
     return urlencode({k: v for k, v in params.items() if v not in ("", None)})
@@ -147,19 +153,31 @@ def queue(request: AuthenticatedHttpRequest) -> HttpResponse:
     form.is_valid()
     filters = _queue_filters(form)
     cursor = _cursor_load(form.cleaned_data.get("cursor") or "", filters.sort)
+    reference = ticket_reference_shaped(filters.q)
+    if reference and cursor is None and staff_ticket_exists(user=request.user, reference=reference):
+        return redirect("staff:ticket", reference=reference)
     page = staff_queue(user=request.user, filters=filters, cursor=cursor)
     next_query = None
     if page.next_cursor is not None:
         next_query = _query_string(filters, cursor=_cursor_dump(filters.sort, page.next_cursor))
+    shown = queue_view_effective(filters)
+    searching = bool(filters.q.strip())
     view_links = [
         {
             "name": name,
             "label": label,
             "count": page.counts.get(name),
+            # While searching, a tab narrows the search to itself; otherwise it starts afresh.
             "query": _query_string(
-                QueueFilters(view=name, sort=filters.sort, page_size=filters.page_size)
+                QueueFilters(
+                    view=name,
+                    sort=filters.sort,
+                    page_size=filters.page_size,
+                    q=filters.q if searching else "",
+                    in_view=searching and name != "all",
+                )
             ),
-            "current": name == filters.view,
+            "current": name == shown,
         }
         # A ChoiceField's choices are normalised to a list of (value, label) pairs.
         for name, label in cast(
@@ -169,6 +187,7 @@ def queue(request: AuthenticatedHttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "filters": filters,
+        "shown_view": shown,
         "page": page,
         "view_links": view_links,
         "next_query": next_query,
@@ -177,5 +196,6 @@ def queue(request: AuthenticatedHttpRequest) -> HttpResponse:
         "filters_ignored": bool(form.errors),
         "staff_names": [u.username for u in staff_members()],
         "priority_choices": Ticket.Priority.choices,
+        "search_fields": SEARCH_FIELDS,
     }
     return render(request, "staff/queue.html", context)

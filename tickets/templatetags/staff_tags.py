@@ -12,6 +12,7 @@ from django.utils.translation import get_language, gettext
 from tickets import audit_text
 from tickets.models import Ticket
 from tickets.selectors.queue import QueuePage
+from tickets.selectors.search import SEARCH_FIELDS
 
 register = template.Library()
 
@@ -88,6 +89,9 @@ def queue_rows(page: QueuePage) -> list[dict[str, Any]]:
                 "overdue": sla["overdue"],
                 "sla_open": sla["open"],
                 "sla_text": sla["text"],
+                "matched": ", ".join(
+                    str(SEARCH_FIELDS[k]) for k in page.matched.get(ticket.pk, [])
+                ),
             }
         )
     return rows
