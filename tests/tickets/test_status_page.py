@@ -75,6 +75,34 @@ def test_the_acknowledgement_of_a_general_request_carries_a_status_link(general_
     assert verification.expires_at > timezone.now() + timedelta(days=29)
 
 
+def test_the_request_itself_writes_no_status_link_the_worker_issues_it_when_sending(
+    general_ticket,
+):
+    # the request queued the acknowledgement without a link: no token row, no token in the row
+    assert not Verification.objects.filter(ticket=general_ticket).exists()
+    notification = Notification.objects.get(ticket=general_ticket, template="ticket_received")
+    assert "status_link" not in notification.context
+
+    # when the worker sends it, then the link is issued for the row's own recipient
+    _send_outbox()
+    [verification] = Verification.objects.filter(ticket=general_ticket, purpose="status")
+    assert verification.sent_to == notification.recipient == "dan@example.test"
+
+
+def test_a_retried_send_mails_the_link_issued_the_first_time(general_ticket):
+    notification = Notification.objects.get(ticket=general_ticket, template="ticket_received")
+    services.status_link_fill(notification)
+    first = notification.context["status_link"]
+
+    # when a second attempt loads the row again
+    again = Notification.objects.get(pk=notification.pk)
+    services.status_link_fill(again)
+
+    # then no second link was issued and the stored one is used
+    assert again.context["status_link"] == first
+    assert Verification.objects.filter(ticket=general_ticket, purpose="status").count() == 1
+
+
 def test_the_status_link_is_not_kept_in_the_outbox_or_audit_after_sending(general_ticket):
     _send_outbox()
     notification = Notification.objects.get(ticket=general_ticket, template="ticket_received")

@@ -95,6 +95,7 @@ from tickets.services.shared import (
 )
 from tickets.services.status_link import (
     TRACK_SENT,
+    status_link_fill,
     status_link_issue,
     status_link_send,
     status_reply_add,
@@ -154,6 +155,7 @@ __all__ = [
     "request_modify",
     "request_opt_out",
     "request_password_resend",
+    "status_link_fill",
     "status_link_issue",
     "status_link_send",
     "status_reply_add",

@@ -86,7 +86,9 @@ def ticket_create(
     )
     if status == S.OPEN and ticket_needs_owner(ticket):
         ticket.status = status = S.AWAITING_VERIFICATION
-    ticket.full_clean()
+    # The reference is made here (new_reference, 40 random bits) and its unique index guards
+    # it: no query first to ask whether it is taken.
+    ticket.full_clean(exclude=["reference"])
     ticket.save(force_insert=True)
     if body:
         Message.objects.create(
@@ -125,11 +127,11 @@ def ticket_transition(
     return ticket_move(locked, to=to, actor=actor, reason=reason)
 
 
-def _status_link_context(ticket: Ticket, recipient: str) -> dict[str, Any]:
+def _status_link_context(recipient: str) -> dict[str, Any]:
     # Imported here: the status-link flow builds on this module (its replies are replies).
     from tickets.services.status_link import status_link_context
 
-    return status_link_context(ticket=ticket, recipient=recipient)
+    return status_link_context(recipient=recipient)
 
 
 def _status_notice(ticket: Ticket, *, template: str, extra: dict[str, Any] | None = None) -> None:
@@ -142,7 +144,7 @@ def _status_notice(ticket: Ticket, *, template: str, extra: dict[str, Any] | Non
                 "subject": ticket.subject,
                 "status": ticket.status,
                 **(extra or {}),
-                **_status_link_context(ticket, ticket.contact_email),
+                **_status_link_context(ticket.contact_email),
             },
         )
 
@@ -342,7 +344,7 @@ def ticket_reply_add(
                 context={
                     "subject": locked.subject,
                     "body": body,
-                    **_status_link_context(locked, recipient),
+                    **_status_link_context(recipient),
                     "agent_name": _agent_display_name(author_user),
                     **_quote_last_customer_message(locked, before=message),
                 },
@@ -404,7 +406,7 @@ def request_general(
             recipient=ticket.contact_email,
             context={
                 **({"subject": ticket.subject} if on_record else {}),
-                **_status_link_context(ticket, ticket.contact_email),
+                **_status_link_context(ticket.contact_email),
             },
             key=f"ticket_received:{ticket.reference}",
         )

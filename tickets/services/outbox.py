@@ -145,6 +145,10 @@ def notification_send(*, notification_id: int) -> str:
     if _mailing_opted_out_since(notification):
         _notification_fail(notification, "the recipient opted out before it was sent")
         return Notification.Status.FAILED
+    # Imported here: status links are issued by the verification flow, which queues mail here.
+    from tickets.services.status_link import status_link_fill
+
+    status_link_fill(notification)
     # The send happens outside any transaction: a failed commit must not cause a second send.
     try:
         message = emails.build_message(notification)

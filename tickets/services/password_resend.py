@@ -165,7 +165,7 @@ def request_password_resend(
             context={
                 "domain": display,
                 "direct_request_url": settings.OPENSRS_DIRECT_REQUEST_URL,
-                **status_link_context(ticket=ticket, recipient=contact_email),
+                **status_link_context(recipient=contact_email),
             },
             key=f"password_resend_received:{ticket.reference}",
             publish=False,

@@ -2,8 +2,9 @@
 
 The link is a `Verification` of purpose STATUS: random, stored as a hash, mailed only to an
 address the ticket holds (its contact address or its customer's email on record), valid for
-STATUS_LINK_TTL and usable as often as its holder likes. Every acknowledgement carries one, and
-`/track/` mails a new one to whoever knows a reference and the address it was asked with.
+STATUS_LINK_TTL and usable as often as its holder likes. Every acknowledgement carries one
+(issued by the worker when it sends the email), and `/track/` mails a new one to whoever knows
+a reference and the address it was asked with.
 """
 
 import uuid
@@ -51,11 +52,30 @@ def status_link_issue(*, ticket: Ticket, send_to: str) -> str:
     return settings.SITE_URL + reverse("portal:track-status", args=[token])
 
 
-def status_link_context(*, ticket: Ticket, recipient: str) -> dict[str, Any]:
-    """What an email to the requester adds so they can follow the ticket: `status_link`."""
-    if not recipient:
-        return {}
-    return {"status_link": status_link_issue(ticket=ticket, send_to=recipient)}
+# The context key by which an outbox row asks for a status link for its recipient. The worker
+# issues the link just before it sends the email (status_link_fill), so the request that
+# queued the email writes no link of its own and does the same work whatever it was about.
+STATUS_LINK_WANTED = "status_link_wanted"
+
+
+def status_link_context(*, recipient: str) -> dict[str, Any]:
+    """What an email to `recipient` adds so they can follow its ticket (STATUS_LINK_WANTED)."""
+    return {STATUS_LINK_WANTED: True} if recipient else {}
+
+
+def status_link_fill(notification: Notification) -> None:
+    """Give an outbox row that wants one a status link for its recipient, kept until it is sent.
+
+    A retried send finds the link already in the row and mails the same one.
+    """
+    context = notification.context
+    if not context.get(STATUS_LINK_WANTED) or "status_link" in context or not notification.ticket:
+        return
+    with transaction.atomic():
+        link = status_link_issue(ticket=notification.ticket, send_to=notification.recipient)
+        context = {**context, "status_link": link}
+        Notification.objects.filter(pk=notification.pk).update(context=context)
+    notification.context = context
 
 
 def _status_link_task(reference: str, email: str, request_id: str) -> tuple[Any, dict[str, Any]]:
@@ -118,7 +138,7 @@ def status_link_send(*, reference: str, email: str, request_id: str) -> str:
             recipient=recipient,
             context={
                 "subject": ticket.subject,
-                **status_link_context(ticket=ticket, recipient=recipient),
+                **status_link_context(recipient=recipient),
             },
             key=key,
         )

@@ -86,9 +86,7 @@ def verification_start(
     from tickets.services.status_link import status_link_context
 
     follow = (
-        status_link_context(ticket=ticket, recipient=send_to)
-        if purpose == Verification.Purpose.REQUESTER
-        else {}
+        status_link_context(recipient=send_to) if purpose == Verification.Purpose.REQUESTER else {}
     )
 
     notification_queue(
