@@ -744,3 +744,38 @@ def test_the_sweep_queues_a_resend_whose_task_was_lost(
     assert queued == [ticket.pk]
     process(ticket)
     assert services.password_resend_requeue_due() == 0
+
+
+def _statements(api, domain) -> list[str]:
+    """The SQL an anonymous request runs, with its values masked."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        assert post_api(api, domain).status_code == 202
+    masked = []
+    for query in captured.captured_queries:
+        sql = re.sub(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b", "?", query["sql"])
+        masked.append(re.sub(r'"s\w+_x\d+"', "SAVEPOINT", sql))
+    return masked
+
+
+def test_the_anonymous_request_writes_its_four_rows_and_looks_nothing_up(
+    api, fake_opensrs, alice_shop
+):
+    post_api(api, "first.test")  # the audit chain's head exists, as it always does but once
+    # when a domain of ours and an unknown one are asked for, with a typed address
+    ours, unknown = _statements(api, "alice-shop.test"), _statements(api, "nobody-y.test")
+
+    # then both run the same statements: the ticket, its audit row (under the chain head's
+    # lock), the resend state and the acknowledgement's outbox row; no link, no lookup
+    assert ours == unknown
+    inserts = [re.search(r'INSERT INTO "(\w+)"', sql).group(1) for sql in ours if "INSERT" in sql]
+    assert inserts == [
+        "tickets_ticket",
+        "tickets_actionlog",
+        "tickets_passwordresend",
+        "tickets_notification",
+    ]
+    reads = [sql for sql in ours if sql.startswith("SELECT")]
+    assert len(reads) == 1 and '"tickets_auditchainhead"' in reads[0]
