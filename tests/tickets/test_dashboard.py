@@ -107,7 +107,9 @@ def test_the_dashboard_draws_svg_charts_with_the_numbers_as_text(agent_client):
     # then
     page = response.content.decode()
     assert response.status_code == 200
-    assert page.count("<svg") == 5
+    charts = page.count('<svg class="bar-chart"') + page.count('<svg class="day-chart"')
+    assert charts == 5
+    assert page.count("<svg") == charts + page.count('<svg class="icon') + 1  # and the icon sprite
     assert 'role="img"' in page
     assert "<script" not in page.replace('<script src="/static/js/staff.js" defer></script>', "")
     assert 'style="' not in page
