@@ -2,6 +2,7 @@
 reloading that page shows it again and sends nothing."""
 
 import pytest
+from django.conf import settings
 
 from tickets import services
 from tickets.models import Notification, Ticket
@@ -64,3 +65,13 @@ def test_a_form_with_errors_is_answered_directly_not_redirected(client):
 
     assert response.status_code == 400
     assert not Ticket.objects.exists()
+
+
+def test_the_password_result_page_links_the_registrar_sign_in(client, alice, fake_opensrs):
+    # when a password resend is asked for
+    response = client.post("/requests/password/", {"domain": "alice-shop.test"})
+
+    # then the result page's sign-in address is a link, not text to copy
+    page = client.get(response["Location"]).content.decode()
+    manage = settings.OPENSRS_MANAGE_URL
+    assert f'<a href="{manage}" rel="nofollow">{manage}</a>' in page

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.utils import timezone
 
 from accounts.services import customer_ensure
@@ -67,6 +68,10 @@ def test_the_sweep_tells_a_customer_once_about_a_bouncing_address_and_not_again_
         assert "stale-mail.test" in part and "carol@defunct.test" in part
         assert "bounce" in part
         assert "https://help.exabytes.example/requests/registration/" in part
+    # and in the HTML part the OpenSRS addresses are links, not text to copy
+    html = html_part(sent)
+    assert f'<a href="{settings.OPENSRS_MANAGE_URL}"' in html
+    assert f'<a href="{settings.OPENSRS_DIRECT_REQUEST_URL}"' in html
     assert ActionLog.objects.filter(action="registration.warned", customer=carol).count() == 1
 
 
