@@ -24,7 +24,7 @@ from tests.tickets.resend_helpers import (
 )
 from tickets import services
 from tickets.models import ActionLog, Message, Notification, PasswordResend, Ticket
-from tickets.services import password_resend
+from tickets.services import password_resend, password_resend_steps
 from tickets.tasks import password_resend_process as password_resend_task
 
 pytestmark = pytest.mark.django_db
@@ -627,7 +627,7 @@ def test_a_task_redelivered_after_a_crash_mid_call_does_not_call_again(
     def crash(*args, **kwargs):
         raise SystemExit("worker killed")
 
-    monkeypatch.setattr(password_resend, "_resend_finish", crash)
+    monkeypatch.setattr(password_resend_steps, "resend_finish", crash)
     with pytest.raises(SystemExit):
         process(ticket)
     monkeypatch.undo()

@@ -78,13 +78,15 @@ from tickets.services.outbox import (
     notifications_requeue_due,
 )
 from tickets.services.password_resend import (
-    PASSWORD_RESEND_MAX_TRIES,
     RESEND_DETAIL,
-    PasswordResendRetry,
-    password_resend_give_up,
     password_resend_process,
     password_resend_requeue_due,
     request_password_resend,
+)
+from tickets.services.password_resend_steps import (
+    PASSWORD_RESEND_MAX_TRIES,
+    PasswordResendRetry,
+    password_resend_give_up,
 )
 from tickets.services.shared import (
     NO_REPLY_STATUSES,

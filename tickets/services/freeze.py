@@ -18,10 +18,10 @@ from helpdesk.exceptions import ApplicationError
 from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import customer_lock, ticket_lock
-from tickets.models import Message, Ticket, Verification
+from tickets.models import Ticket, Verification
 from tickets.services.lifecycle import ticket_create, ticket_due_at
 from tickets.services.outbox import notification_queue
-from tickets.services.shared import TRANSITIONS, ticket_move
+from tickets.services.shared import TRANSITIONS, ticket_move, ticket_system_note_add
 from tickets.services.verification import (
     TOKEN_SHAPE,
     VERIFICATION_INVALID,
@@ -195,23 +195,8 @@ def _hand_to_supervisor(
     held.assignee = None
     held.due_at = ticket_due_at(kind=held.kind, priority=held.priority)
     held.contact_email = customer.email
-    held.version += 1
-    held.save(
-        update_fields=["priority", "assignee", "due_at", "contact_email", "version", "updated_at"]
-    )
-    message = Message.objects.create(
-        ticket=held,
-        author=Message.Author.SYSTEM,
-        body=note,
-        internal=True,
-        channel=Ticket.Channel.SYSTEM,
-    )
-    audit_record(
-        actor=actor,
-        action="ticket.note_added",
-        ticket=held,
-        details={"message": message.pk, "author": Message.Author.SYSTEM, "channel": "system"},
-    )
+    held.save(update_fields=["priority", "assignee", "due_at", "contact_email", "updated_at"])
+    ticket_system_note_add(held, body=note, actor=actor)  # moves the version on
     audit_record(
         actor=actor,
         action="ticket.priority_changed",

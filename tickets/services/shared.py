@@ -13,7 +13,7 @@ from django.utils.translation import gettext, gettext_noop
 from helpdesk.celery import app as celery_app
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tickets.audit import Actor, audit_record
-from tickets.models import SLA_PAUSED_STATUSES, Ticket
+from tickets.models import SLA_PAUSED_STATUSES, Message, Ticket
 
 logger = logging.getLogger(__name__)
 
@@ -183,6 +183,26 @@ BROKER_RETRY_AFTER_SECONDS = 5.0
 _broker_down_until = 0.0
 # Tasks queued by a sweep in one round trip to the broker.
 PUBLISH_BATCH = 100
+
+
+def ticket_system_note_add(locked: Ticket, *, body: str, actor: Actor) -> Message:
+    """An internal note for staff, written by the system on a locked ticket, and audited."""
+    message = Message.objects.create(
+        ticket=locked,
+        author=Message.Author.SYSTEM,
+        body=body,
+        internal=True,
+        channel=Ticket.Channel.SYSTEM,
+    )
+    locked.version += 1
+    locked.save(update_fields=["version", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="ticket.note_added",
+        ticket=locked,
+        details={"message": message.pk, "author": Message.Author.SYSTEM, "channel": "system"},
+    )
+    return message
 
 
 def tasks_publish(
