@@ -104,7 +104,7 @@ def anonymous_requests_sweep() -> int:
 
 
 def _registration_change_failure(self, exc, task_id, args, kwargs, einfo) -> None:
-    from tickets.services.registration import registration_change_give_up
+    from tickets.services.registration_change import registration_change_give_up
 
     registration_change_give_up(change_id=kwargs["change_id"], error=f"task failed: {exc}")
 
@@ -123,8 +123,8 @@ def registration_change_process(self, *, change_id: int) -> str:
     update before calling OpenSRS, so a redelivered task never sends it twice; one that finds
     it `sending` hands it to staff as an unknown outcome.
     """
-    from tickets.services.registration import RegistrationChangeRetry
-    from tickets.services.registration import (
+    from tickets.services.registration_change import RegistrationChangeRetry
+    from tickets.services.registration_change import (
         registration_change_process as registration_change_process_service,
     )
 
@@ -137,7 +137,7 @@ def registration_change_process(self, *, change_id: int) -> str:
 @shared_task(name="tickets.registration_changes_sweep", acks_late=True)
 def registration_changes_sweep() -> int:
     """Queue registration changes whose task was lost; idempotent by the change's claim."""
-    from tickets.services.registration import registration_changes_requeue_due
+    from tickets.services.registration_change import registration_changes_requeue_due
 
     return registration_changes_requeue_due()
 

@@ -21,11 +21,13 @@ from tickets.models import ActionLog, Message, Ticket
 from tickets.services.registration import (
     REGISTRATION_CHOICE_CLOSED,
     REGISTRATION_OWNER_ONLY,
+    registration_choose_by_owner,
+    registration_confirm,
+)
+from tickets.services.registration_change import (
     RegistrationChangeRetry,
     registration_change_give_up,
     registration_change_process,
-    registration_choose_by_owner,
-    registration_confirm,
 )
 
 RC = RegistrationChange.Status

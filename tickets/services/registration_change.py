@@ -1,0 +1,393 @@
+"""The worker's side of a registration change: one chosen change at OpenSRS, at most once.
+
+Staff approved the email change (registration.registration_changes_queue): the worker reads the
+domain's contacts, sends the chosen ones that still name the old address (MODIFY DOMAIN
+data=contact_info), and records OpenSRS's answer on the change, the domain and the ticket. A
+change whose outcome is unknown is never repeated: it becomes a task for staff.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.selectors import email_canonical
+from domains.models import Domain, RegistrationChange
+from domains.opensrs import (
+    DomainNotInAccount,
+    OpenSRSAuthError,
+    OpenSRSClient,
+    OpenSRSError,
+    OpenSRSOutcomeUnknown,
+    OpenSRSReply,
+    OpenSRSTransientError,
+    client_from_settings,
+)
+from tickets.audit import audit_record
+from tickets.lock_objects import ticket_lock
+from tickets.models import Message, Ticket
+from tickets.services.freeze import account_is_frozen
+from tickets.services.lifecycle import ticket_priority_set, ticket_reply_add, ticket_transition
+from tickets.services.shared import ticket_needs_owner
+
+RC = RegistrationChange.Status
+S = Ticket.Status
+
+REGISTRATION_NOTE_DONE = "OpenSRS changed the registration {kinds} email of {domain}: {text}"
+REGISTRATION_NOTE_REFUSED = (
+    "OpenSRS refused to change the registration {kinds} email of {domain} ({error}). Nothing "
+    "changed there; the customer's email with us did change. Ask the customer, or change it "
+    "from the reseller control panel."
+)
+REGISTRATION_NOTE_UNKNOWN = (
+    "OpenSRS did not answer the change of {domain}'s registration {kinds} email ({error}); it "
+    "may or may not have been made. It was not retried, so the registrant is not asked twice. "
+    "Check the domain at OpenSRS and finish the change there if it is not made."
+)
+REGISTRATION_NOTE_GAVE_UP = (
+    "OpenSRS could not be reached to change {domain}'s registration {kinds} email after {tries} "
+    "tries ({error}). Nothing was sent; change it from the reseller control panel."
+)
+REGISTRATION_NOTE_SKIPPED = "{domain}'s registration record was not changed: {why}"
+# How long a change may stay `sending` before a redelivered task calls its outcome unknown.
+_SENDING_GRACE = timedelta(seconds=30)
+
+
+def _kinds(change: RegistrationChange) -> str:
+    return " and ".join(
+        k for k, on in (("owner", change.update_owner), ("admin", change.update_admin)) if on
+    )
+
+
+class RegistrationChangeRetry(Exception):
+    """OpenSRS could not be reached and nothing was sent: try again after `countdown` s."""
+
+    def __init__(self, countdown: int, error: str) -> None:
+        super().__init__(error)
+        self.countdown = countdown
+
+
+def registration_change_task() -> Any:
+    from tickets.tasks import registration_change_process as registration_change_task
+
+    return registration_change_task
+
+
+def registration_changes_requeue_due(*, batch_size: int = 200) -> int:
+    """Queue changes whose task never ran (broker down at commit); the claim makes it safe."""
+    cutoff = timezone.now() - settings.NOTIFICATION_SWEEP_AFTER
+    due = list(
+        RegistrationChange.objects.filter(status=RC.QUEUED, updated_at__lt=cutoff, attempts=0)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    for pk in due:
+        registration_change_task().delay(change_id=pk)
+    return len(due)
+
+
+def _staff_task(ticket_id: int, note: str, *, reopen: bool) -> None:
+    """An internal note for staff; with `reopen`, the ticket goes back to the queue, high."""
+    ticket = Ticket.objects.get(pk=ticket_id)
+    ticket_reply_add(
+        ticket=ticket,
+        body=note,
+        actor="worker",
+        author=Message.Author.SYSTEM,
+        channel=Ticket.Channel.SYSTEM,
+        internal=True,
+    )
+    if reopen:
+        ticket.refresh_from_db()
+        if ticket.status == S.RESOLVED:
+            ticket_transition(
+                ticket=ticket, to=S.OPEN, actor="worker", reason="registration change needs staff"
+            )
+        if ticket.is_open or ticket.status == S.RESOLVED:
+            ticket_priority_set(ticket=ticket, priority=Ticket.Priority.HIGH, actor="worker")
+
+
+@transaction.atomic
+def _registration_finish(
+    change_id: int,
+    *,
+    status: str,
+    action: str,
+    code: int | None,
+    text: str,
+    note: str = "",
+    reopen: bool = False,
+    registrant_change: str = "",
+    from_status: str = RC.SENDING,
+) -> str:
+    """Record OpenSRS's answer (or its absence) on the change and the ticket, once."""
+    change = RegistrationChange.objects.select_related("domain").get(pk=change_id)
+    ticket_lock(pk=change.ticket_id)
+    updated = RegistrationChange.objects.filter(pk=change_id, status=from_status).update(
+        status=status,
+        response_code=code,
+        response_text=text[:500],
+        registrant_change=registrant_change[:32],
+        answered_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+    if not updated:
+        return "skipped"
+    audit_record(
+        actor="worker",
+        action=action,
+        ticket=change.ticket,
+        details={
+            "domain": change.domain.name,
+            "owner": change.update_owner,
+            "admin": change.update_admin,
+            "new_email": change.new_email,
+            "response_code": code,
+            "response_text": text[:300],
+            **({"registrant_change": registrant_change} if registrant_change else {}),
+        },
+    )
+    if status == RC.DONE:
+        domain = Domain.objects.select_for_update().get(pk=change.domain_id)
+        fields = ["registrant_change", "updated_at"]
+        if change.update_owner:
+            domain.registrant_email = change.new_email
+            domain.registrant_email_status = Domain.EmailStatus.UNKNOWN
+            fields += ["registrant_email", "registrant_email_status"]
+        if change.update_admin:
+            domain.admin_email = change.new_email
+            fields.append("admin_email")
+        domain.registrant_change = registrant_change[:32]
+        domain.save(update_fields=fields)
+    if note:
+        _staff_task(change.ticket_id, note, reopen=reopen)
+    return str(status)
+
+
+def _registration_guard(change: RegistrationChange) -> str:
+    """Why the approved change may not go to OpenSRS now, or ""."""
+    ticket = change.ticket
+    if ticket_needs_owner(ticket):
+        return "the request was not verified by its owner"
+    if not ticket.changes.filter(field="email", applied_at__isnull=False).exists():
+        return "the email change was not approved"
+    customer = ticket.customer
+    if customer is None or account_is_frozen(customer):
+        return "the account is frozen"
+    if email_canonical(customer.email) != email_canonical(change.new_email):
+        return "the email on record changed again since"
+    return ""
+
+
+def _registration_contact_set(
+    change: RegistrationChange, contact_set: dict[str, dict[str, str]]
+) -> dict[str, dict[str, str]]:
+    """The whole contacts to send: the chosen ones that still name the old address."""
+    old = email_canonical(change.old_email)
+    wanted = {"owner": change.update_owner, "admin": change.update_admin}
+    return {
+        kind: {**contact_set[kind], "email": change.new_email}
+        for kind, on in wanted.items()
+        if on
+        and kind in contact_set
+        and email_canonical(str(contact_set[kind].get("email", ""))) == old
+    }
+
+
+def _registration_retry_or_give_up(
+    change: RegistrationChange, exc: OpenSRSError, *, from_status: str
+) -> str:
+    """Nothing was sent: back to queued and retry later, or hand it to staff after the last try."""
+    tries = settings.REGISTRATION_CHANGE_MAX_TRIES
+    if change.attempts >= tries:
+        return _registration_to_staff(
+            change,
+            status=RC.FAILED,
+            action="registration.gave_up",
+            code=exc.code,
+            error=str(exc),
+            note=REGISTRATION_NOTE_GAVE_UP,
+            from_status=from_status,
+            tries=tries,
+        )
+    if from_status == RC.SENDING:
+        RegistrationChange.objects.filter(pk=change.pk, status=RC.SENDING).update(
+            status=RC.QUEUED, updated_at=timezone.now()
+        )
+    raise RegistrationChangeRetry(min(600, 30 * 2 ** (change.attempts - 1)), str(exc))
+
+
+def registration_change_process(*, change_id: int) -> str:
+    """Make one chosen registration change at OpenSRS; at most once.
+
+    Raises RegistrationChangeRetry when OpenSRS could not be reached and nothing was sent.
+    """
+    change = (
+        RegistrationChange.objects.select_related("ticket__customer", "domain")
+        .filter(pk=change_id)
+        .first()
+    )
+    if change is None:
+        return "skipped"
+    if change.status == RC.SENDING:
+        if change.updated_at > timezone.now() - _SENDING_GRACE - timedelta(
+            seconds=settings.OPENSRS_TASK_SOFT_TIME_LIMIT
+        ):
+            return "skipped"  # another delivery is on it
+        # An earlier delivery died between asking OpenSRS and recording the answer.
+        return registration_change_unknown(change_id=change_id, error="the worker stopped mid-call")
+    if change.status != RC.QUEUED:
+        return "skipped"
+    why = _registration_guard(change)
+    if why:
+        return _registration_skip(change, why, tell_staff=True)
+    RegistrationChange.objects.filter(pk=change_id).update(attempts=F("attempts") + 1)
+    change.attempts += 1
+    client = client_from_settings()
+    name = change.domain.name
+    contact_set = _registration_contacts_to_send(change, client)
+    if isinstance(contact_set, str):
+        return contact_set  # what happened instead
+    # Committed before the call: a redelivered task that finds `sending` never calls again.
+    claimed = RegistrationChange.objects.filter(pk=change_id, status=RC.QUEUED).update(
+        status=RC.SENDING, updated_at=timezone.now()
+    )
+    if not claimed:
+        return "skipped"
+    try:
+        reply = client.modify_contacts(name, contact_set)
+    except OpenSRSOutcomeUnknown as exc:
+        return registration_change_unknown(change_id=change_id, error=str(exc))
+    except OpenSRSTransientError as exc:
+        return _registration_retry_or_give_up(change, exc, from_status=RC.SENDING)
+    except OpenSRSError as exc:
+        return _registration_refused(change, exc, from_status=RC.SENDING)
+    return _registration_done(change, reply)
+
+
+def _registration_contacts_to_send(
+    change: RegistrationChange, client: OpenSRSClient
+) -> dict[str, dict[str, str]] | str:
+    """The contacts to send, read from OpenSRS; or what happened instead (nothing sent)."""
+    name = change.domain.name
+    try:
+        contacts = client.get_domains_contacts([name])[name]
+    except OpenSRSTransientError as exc:
+        return _registration_retry_or_give_up(change, exc, from_status=RC.QUEUED)
+    except OpenSRSError as exc:
+        return _registration_refused(change, exc, from_status=RC.QUEUED)
+    if contacts is None:
+        not_ours = DomainNotInAccount(415, "Authentication Error.")
+        return _registration_refused(change, not_ours, from_status=RC.QUEUED)
+    contact_set = _registration_contact_set(change, contacts.contact_set)
+    if not contact_set:
+        why = "the registration record no longer names the old address"
+        return _registration_skip(change, why, tell_staff=False)
+    return contact_set
+
+
+def _registration_done(change: RegistrationChange, reply: OpenSRSReply) -> str:
+    """OpenSRS made the change: record its answer, and the registrant-change state it gave."""
+    name = change.domain.name
+    details = reply.attributes.get("details")
+    entry = details.get(name, {}) if isinstance(details, dict) else {}
+    text = str(entry.get("response_text") or reply.text) if isinstance(entry, dict) else reply.text
+    registrant = str(entry.get("registrant_status", "")) if isinstance(entry, dict) else ""
+    return _registration_finish(
+        change.pk,
+        status=RC.DONE,
+        action="registration.changed",
+        code=reply.code,
+        text=text,
+        note=REGISTRATION_NOTE_DONE.format(domain=name, kinds=_kinds(change), text=text),
+        registrant_change=registrant if change.update_owner else "",
+    )
+
+
+def _registration_to_staff(
+    change: RegistrationChange,
+    *,
+    status: str,
+    action: str,
+    code: int | None,
+    error: str,
+    note: str,
+    from_status: str,
+    **note_args: Any,
+) -> str:
+    """Close the change as `status` and reopen its ticket, high, with `note` for staff."""
+    return _registration_finish(
+        change.pk,
+        status=status,
+        action=action,
+        code=code,
+        text=error,
+        note=note.format(domain=change.domain.name, kinds=_kinds(change), error=error, **note_args),
+        reopen=True,
+        from_status=from_status,
+    )
+
+
+def _registration_skip(change: RegistrationChange, why: str, *, tell_staff: bool) -> str:
+    """A queued change that must not go to OpenSRS: closed as skipped, saying why."""
+    note = REGISTRATION_NOTE_SKIPPED.format(domain=change.domain.name, why=why)
+    return _registration_finish(
+        change.pk,
+        status=RC.SKIPPED,
+        action="registration.skipped",
+        code=None,
+        text=why,
+        note=note if tell_staff else "",
+        from_status=RC.QUEUED,
+    )
+
+
+def _registration_refused(
+    change: RegistrationChange, exc: OpenSRSError, *, from_status: str
+) -> str:
+    auth = isinstance(exc, OpenSRSAuthError)
+    return _registration_to_staff(
+        change,
+        status=RC.FAILED if auth else RC.REFUSED,
+        action="registration.refused",
+        code=exc.code,
+        error=str(exc),
+        note=REGISTRATION_NOTE_REFUSED,
+        from_status=from_status,
+    )
+
+
+def registration_change_unknown(*, change_id: int, error: str) -> str:
+    """The change may have been made: never repeat it, hand it to staff."""
+    change = RegistrationChange.objects.select_related("domain").get(pk=change_id)
+    return _registration_to_staff(
+        change,
+        status=RC.UNKNOWN,
+        action="registration.outcome_unknown",
+        code=None,
+        error=error,
+        note=REGISTRATION_NOTE_UNKNOWN,
+        from_status=RC.SENDING,
+    )
+
+
+def registration_change_give_up(*, change_id: int, error: str) -> str:
+    """The task failed for good: unknown if it was mid-call, failed (never sent) otherwise."""
+    change = RegistrationChange.objects.select_related("domain").filter(pk=change_id).first()
+    if change is None:
+        return "skipped"
+    if change.status == RC.SENDING:
+        return registration_change_unknown(change_id=change_id, error=error)
+    return _registration_to_staff(
+        change,
+        status=RC.FAILED,
+        action="registration.gave_up",
+        code=None,
+        error=error,
+        note=REGISTRATION_NOTE_GAVE_UP,
+        from_status=RC.QUEUED,
+        tries=change.attempts,
+    )
