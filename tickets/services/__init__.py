@@ -42,6 +42,7 @@ from tickets.services.lifecycle import (
     ticket_resolve,
     ticket_transition,
 )
+from tickets.services.mailing import mailing_send
 from tickets.services.modify import (
     MODIFY_FIELD_LABELS,
     MODIFY_FIELDS,
@@ -60,7 +61,6 @@ from tickets.services.modify import (
 from tickets.services.opt_out import (
     OPT_OUT_LISTS,
     UnsubscribeLinkOld,
-    mailing_send,
     opt_out_apply,
     preferences_update,
     request_opt_out,

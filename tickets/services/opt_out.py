@@ -1,16 +1,12 @@
-"""Opt-out: preferences, one-click unsubscribe, mailings."""
+"""Opt-out: preferences, one-click unsubscribe links, opt-out requests (mailings: mailing.py)."""
 
-import hashlib
-import logging
-import re
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db import transaction
 from django.urls import reverse
 from django.utils.translation import gettext, gettext_noop
 
@@ -19,7 +15,7 @@ from accounts.selectors import customer_get_by_email
 from helpdesk.exceptions import ApplicationError
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import customer_lock
-from tickets.models import AnonymousRequest, Notification, Ticket
+from tickets.models import AnonymousRequest, Ticket
 from tickets.services.anonymous import (
     anonymous_request_attach,
     anonymous_request_limits,
@@ -29,8 +25,6 @@ from tickets.services.lifecycle import ticket_create
 from tickets.services.outbox import notification_queue
 from tickets.services.shared import CONTROL_CHARACTERS, ticket_move
 from tickets.services.verification import verification_start
-
-logger = logging.getLogger(__name__)
 
 S = Ticket.Status
 
@@ -48,10 +42,6 @@ UNSUBSCRIBE_INVALID = gettext_noop(
     "This unsubscribe link is not valid. Use the link from the latest email, or change your "
     "mailing preferences after signing in."
 )
-MAILING_UNKNOWN_LIST = "Unknown mailing list {name!r}; use one of: {lists}."
-MAILING_EMPTY = "A mailing needs a subject and a body."
-MAILING_BAD_ID = "A mailing id is 1 to 80 letters, digits, dots, dashes or underscores."
-MAILING_BATCH_SIZE = 500
 _UNSUBSCRIBE_SALT = "tickets.unsubscribe"
 # A link older than this leads to the preferences page instead of unsubscribing.
 UNSUBSCRIBE_LINK_MAX_AGE = timedelta(days=365)
@@ -59,9 +49,6 @@ UNSUBSCRIBE_LINK_MAX_AGE = timedelta(days=365)
 
 class UnsubscribeLinkOld(ApplicationError):
     """A genuine unsubscribe link, too old to act on by itself."""
-
-
-_MAILING_ID_SHAPE = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
 
 
 def _opt_out_lists_clean(lists: Any) -> list[str]:
@@ -76,7 +63,7 @@ def _opt_out_lists_clean(lists: Any) -> list[str]:
     return [name for name in OPT_OUT_LISTS if name in lists]
 
 
-def _preferences_url() -> str:
+def preferences_url() -> str:
     return settings.SITE_URL + reverse("portal:preferences")
 
 
@@ -120,7 +107,7 @@ def _opt_out_set(
             ticket=ticket,
             template="opt_out_confirmed",
             recipient=customer.email,
-            context={"lists": [row["list"] for row in rows], "preferences_url": _preferences_url()},
+            context={"lists": [row["list"] for row in rows], "preferences_url": preferences_url()},
             key=f"opt_out_confirmed:{ticket.reference}",
             language=customer.language,
         )
@@ -187,7 +174,7 @@ def preferences_update(
         notification_queue(
             template="opt_in_confirmed",
             recipient=locked.email,
-            context={"lists": [row["list"] for row in rows], "preferences_url": _preferences_url()},
+            context={"lists": [row["list"] for row in rows], "preferences_url": preferences_url()},
             language=locked.language,
         )
     return ticket
@@ -307,158 +294,3 @@ def unsubscribe_by_token(*, token: str) -> Ticket | None:
         channel=Ticket.Channel.EMAIL,
         source="one-click",
     )
-
-
-def _mailing_headers(list_name: str, link: str) -> dict[str, str]:
-    """RFC 2369 / RFC 8058 headers: the signed one-click link and a mailto fallback."""
-    address = (
-        settings.BILLING_EMAIL if list_name == "reseller_newsletters" else settings.SUPPORT_EMAIL
-    )
-    return {
-        "List-Unsubscribe": f"<{link}>, <mailto:{address}?subject=unsubscribe>",
-        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        "Precedence": "bulk",
-    }
-
-
-def mailing_default_id(*, list_name: str, subject: str, body_text: str) -> str:
-    """A stable id for a mailing: the same list, subject and body give the same id."""
-    digest = hashlib.sha256(f"{list_name}\n{subject}\n{body_text}".encode()).hexdigest()
-    return f"{list_name}-{digest[:16]}"
-
-
-def _mailing_recipients(list_name: str) -> QuerySet[Customer]:
-    recipients = Customer.objects.filter(**{list_name: True}).exclude(
-        account_status=Customer.AccountStatus.CLOSED
-    )
-    if list_name == "reseller_newsletters":
-        recipients = recipients.filter(is_reseller=True)
-    return recipients
-
-
-@transaction.atomic
-def _mailing_batch(
-    *,
-    mailing_id: str,
-    list_name: str,
-    subject: str,
-    body_text: str,
-    after: int,
-    size: int,
-    actor: Actor,
-    number: int,
-) -> tuple[int, int, int]:
-    """Queue one batch; returns (customers seen, rows queued now, last customer pk)."""
-    # Locked so a customer opting out right now is either skipped here or queued before.
-    batch = list(
-        _mailing_recipients(list_name)
-        .filter(pk__gt=after)
-        .order_by("pk")
-        .select_for_update(of=("self",))[:size]
-    )
-    if not batch:
-        return 0, 0, after
-    keys = {customer.pk: f"mailing:{mailing_id}:{customer.number}" for customer in batch}
-    done = set(
-        Notification.objects.filter(idempotency_key__in=keys.values()).values_list(
-            "idempotency_key", flat=True
-        )
-    )
-    queued = 0
-    for customer in batch:
-        if keys[customer.pk] in done:
-            continue
-        # One token per email: the header and the body carry the same link.
-        link = unsubscribe_url(customer=customer, list_name=list_name)
-        notification_queue(
-            template="mailing",
-            recipient=customer.email,
-            context={
-                "subject": subject,
-                "body": body_text,
-                "list_name": list_name,
-                "full_name": customer.full_name,
-                "customer": customer.number,
-                "unsubscribe_url": link,
-                "preferences_url": _preferences_url(),
-            },
-            key=keys[customer.pk],
-            language=customer.language,
-            headers=_mailing_headers(list_name, link),
-        )
-        queued += 1
-    if queued:
-        audit_record(
-            actor=actor,
-            action="mailing.batch_queued",
-            details={
-                "mailing": mailing_id,
-                "list": list_name,
-                "batch": number,
-                "queued": queued,
-                "already_queued": len(batch) - queued,
-            },
-        )
-    return len(batch), queued, batch[-1].pk
-
-
-def mailing_send(
-    *,
-    list_name: str,
-    subject: str,
-    body_text: str,
-    actor: Actor,
-    mailing_id: str | None = None,
-    batch_size: int = MAILING_BATCH_SIZE,
-) -> int:
-    """Queue a mailing to every customer still subscribed to `list_name`; the worker sends it.
-
-    Idempotent by unique key: each outbox row is keyed `mailing:<mailing id>:<customer
-    number>`, so running it again (after a crash, or twice) queues only the ones missing.
-    The id defaults to a digest of list, subject and body. Returns how many rows this run queued.
-    """
-    if list_name not in OPT_OUT_LISTS:
-        raise ApplicationError(
-            MAILING_UNKNOWN_LIST.format(name=list_name, lists=", ".join(OPT_OUT_LISTS))
-        )
-    if not subject.strip() or not body_text.strip():
-        raise ApplicationError(MAILING_EMPTY)
-    mailing_id = mailing_id or mailing_default_id(
-        list_name=list_name, subject=subject, body_text=body_text
-    )
-    if not _MAILING_ID_SHAPE.match(mailing_id):
-        raise ApplicationError(MAILING_BAD_ID)
-    after, total, batch_number, conflicts = 0, 0, 0, 0
-    while True:
-        try:
-            seen, queued, last = _mailing_batch(
-                mailing_id=mailing_id,
-                list_name=list_name,
-                subject=subject,
-                body_text=body_text,
-                after=after,
-                size=batch_size,
-                actor=actor,
-                number=batch_number + 1,
-            )
-        except IntegrityError:
-            # Another run of the same mailing queued some of this batch first: redo it.
-            conflicts += 1
-            if conflicts > 3:
-                raise
-            continue
-        if not seen:
-            break
-        batch_number += 1
-        total += queued
-        after = last
-        logger.info(
-            "mailing %s batch %d: %d queued, %d already queued (%d queued in this run)",
-            mailing_id,
-            batch_number,
-            queued,
-            seen - queued,
-            total,
-        )
-    logger.info("mailing %s done: %d queued in this run", mailing_id, total)
-    return total
