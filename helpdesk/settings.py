@@ -250,6 +250,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tickets.registration_changes_sweep",
         "schedule": crontab(minute="*"),
     },
+    # https://crontab.guru/#*_*_*_*_* : every minute
+    "attachments-scan-sweep": {
+        "task": "tickets.attachments_scan_sweep",
+        "schedule": crontab(minute="*"),
+    },
     # https://crontab.guru/#30_2_*_*_* : every day at 02:30
     "registration-contacts-refresh": {
         "task": "domains.contacts_refresh",
@@ -373,6 +378,17 @@ SLA_HOURS_BY_KIND = {"resend_password": 4, "opt_out": 24}
 # Inbound mail carries attachments (Postmark takes messages up to 35 MB, base64 inside JSON),
 # far above DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), which stays for every other URL; larger is 413.
 INBOUND_MAX_BODY_BYTES = 50 * 1024 * 1024
+# Files customers and staff attach on the portal and the staff ticket page: at most
+# ATTACHMENTS_PER_MESSAGE of ATTACHMENT_MAX_BYTES each (tickets.services.attachments). The forms
+# that take them accept a multipart body up to this size; everything else keeps the 2.5 MB.
+ATTACHMENT_UPLOAD_MAX_BODY_BYTES = 52 * 1024 * 1024
+# Virus scan of attachments in the worker: ClamAV's clamd on this unix socket (INSTREAM). Unset,
+# nothing is scanned: attachments are marked clean by the worker without a check.
+CLAMD_SOCKET = env.str("CLAMD_SOCKET", default="")
+CLAMD_TIMEOUT_SECONDS = env.float("CLAMD_TIMEOUT_SECONDS", default=30.0)
+# Another check can be plugged in: the dotted path of a callable returning a
+# tickets.scanning.Scanner. Empty: clamd when CLAMD_SOCKET is set, otherwise none.
+ATTACHMENT_SCANNER = env.str("ATTACHMENT_SCANNER", default="")
 # Rate limits: (requests, seconds); each can be set as RATE_LIMIT_<NAME>=count/seconds.
 # Per client and global ones answer 429 with Retry-After; per target ones (a domain, an email
 # address) never refuse: past them a request is coalesced with the last one for that target.

@@ -225,14 +225,38 @@ class Message(BaseModel):
 
 
 class Attachment(BaseModel):
+    """A file on a message (inbound mail, the portal, a staff reply), kept in the database.
+
+    Downloadable and mailed only once the worker's scan found it clean.
+    """
+
+    class ScanStatus(models.TextChoices):
+        PENDING = "pending", _("Being checked")
+        CLEAN = "clean", _("Checked")
+        INFECTED = "infected", _("Blocked: malware found")
+
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
     filename = models.CharField(max_length=200)
     content_type = models.CharField(max_length=100)
     size = models.PositiveIntegerField()
     content = models.BinaryField()
+    scan_status = models.CharField(
+        max_length=8, choices=ScanStatus.choices, default=ScanStatus.PENDING
+    )
+    scanned_at = models.DateTimeField(null=True, blank=True)
+    # What the scanner said of an infected file (e.g. "Eicar-Test-Signature"), and which one.
+    scan_result = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["message", "id"]
+        indexes = [
+            # The sweep's "still to scan", oldest first.
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(scan_status="pending"),
+                name="attachment_scan_pending",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.filename

@@ -2,6 +2,8 @@
 
 from celery import shared_task
 
+from tickets.scanning import ScannerUnavailable
+
 
 def _notification_send_failure(self, exc, task_id, args, kwargs, einfo) -> None:
     from tickets.services import notification_mark_failed
@@ -165,3 +167,31 @@ def status_link_send(*, reference: str, email: str, request_id: str) -> str:
     from tickets.services import status_link_send as status_link_send_service
 
     return status_link_send_service(reference=reference, email=email, request_id=request_id)
+
+
+@shared_task(
+    name="tickets.attachment_scan",
+    acks_late=True,
+    autoretry_for=(ScannerUnavailable,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+)
+def attachment_scan(*, attachment_id: int) -> str:
+    """Scan one attachment for malware (clamd, or no check when none is configured).
+
+    Idempotent by state guard: only a pending attachment is scanned, and its verdict is
+    written by a conditional update from pending. A scanner that cannot answer is retried with
+    backoff; past the retries the row stays pending and the sweep queues it again.
+    """
+    from tickets.services.attachments import attachment_scan as attachment_scan_service
+
+    return attachment_scan_service(attachment_id=attachment_id)
+
+
+@shared_task(name="tickets.attachments_scan_sweep", acks_late=True)
+def attachments_scan_sweep() -> int:
+    """Queue scans of attachments left pending; idempotent by the scan's state guard."""
+    from tickets.services.attachments import attachments_scan_requeue_due
+
+    return attachments_scan_requeue_due()

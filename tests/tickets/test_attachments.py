@@ -9,6 +9,7 @@ from tests.factories import TicketFactory
 from tests.tickets.test_inbound import AUTH, HOOK, SECRET, payload
 from tickets.attachments import OPAQUE, attachment_served_type
 from tickets.models import Attachment, Message, Ticket
+from tickets.services.attachments import attachment_scan
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +18,15 @@ PDF = b"%PDF-1.4\n1 0 obj << >> endobj\n"
 HTML = b"<html><body><script>alert(document.cookie)</script></body></html>"
 
 
-def attach(ticket, *, filename="scan.png", content=PNG, claimed="image/png", internal=False):
+def attach(
+    ticket,
+    *,
+    filename="scan.png",
+    content=PNG,
+    claimed="image/png",
+    internal=False,
+    scan_status="clean",
+):
     message = Message.objects.create(
         ticket=ticket,
         author="customer" if not internal else "staff",
@@ -31,6 +40,7 @@ def attach(ticket, *, filename="scan.png", content=PNG, claimed="image/png", int
         content_type=claimed,
         size=len(content),
         content=content,
+        scan_status=scan_status,
     )
 
 
@@ -189,6 +199,9 @@ def test_an_emailed_attachment_is_linked_on_both_ticket_pages(client, alice, age
     attachment = Attachment.objects.get()
     ticket = attachment.message.ticket
     assert ticket.customer == alice
+    # and the worker scans it (no scanner configured: it passes)
+    assert attachment.scan_status == "pending"
+    assert attachment_scan(attachment_id=attachment.pk) == "clean"
 
     # when Alice and an agent open the ticket
     client.force_login(alice.user)

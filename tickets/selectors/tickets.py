@@ -177,13 +177,15 @@ def ticket_counts_by_kind() -> dict[str, int]:
 def attachment_get(
     *, user: User | AnonymousUser, reference: str, attachment_id: int
 ) -> Attachment | None:
-    """One attachment of a ticket the user may see, on a message the user may read, or None.
+    """One downloadable attachment of a ticket the user may see, on a message they may read.
 
     Staff see every ticket's; a customer only its own tickets', and never one on an internal
-    note. Anything else is None, which callers answer with a 404.
+    note. Only a file the scan found clean is handed out, to anyone. Anything else is None,
+    which callers answer with a 404.
     """
     attachments = Attachment.objects.filter(
         pk=attachment_id,
+        scan_status=Attachment.ScanStatus.CLEAN,
         message__ticket__in=ticket_list(user=user).filter(reference=reference).values("pk"),
     )
     if not is_staff_member(user):

@@ -2,7 +2,6 @@
 
 import hashlib
 import re
-import unicodedata
 import uuid
 from email.utils import parseaddr
 from html import unescape as html_unescape
@@ -20,8 +19,16 @@ from helpdesk.ratelimit import rate_limit_hits
 from tickets import emails
 from tickets.attachments import attachment_type_sniff
 from tickets.audit import audit_record
-from tickets.models import Attachment, Message, Notification, Ticket
+from tickets.models import Message, Notification, Ticket
 from tickets.redaction import redact_card_numbers
+from tickets.services.attachments import (
+    ATTACHMENT_DANGEROUS_EXTENSIONS,
+    ATTACHMENT_MAX_BYTES,
+    ATTACHMENT_TYPES,
+    attachment_extensions,
+    attachment_filename_clean,
+    attachments_store,
+)
 from tickets.services.lifecycle import request_general, ticket_create, ticket_reply_add
 from tickets.services.opt_out import OPT_OUT_SUBJECT, opt_out_apply
 from tickets.services.shared import CONTROL_CHARACTERS, NO_REPLY_STATUSES
@@ -29,31 +36,9 @@ from tickets.services.shared import CONTROL_CHARACTERS, NO_REPLY_STATUSES
 S = Ticket.Status
 
 
-INBOUND_ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
-INBOUND_ATTACHMENT_TYPES = frozenset(
-    {
-        "application/pdf",
-        "text/plain",
-        "text/csv",
-        "image/png",
-        "image/jpeg",
-        "image/gif",
-        "image/webp",
-        "image/bmp",
-        "image/tiff",
-        "image/heic",
-        "image/heif",
-    }
-)
-# Names a browser or desktop would run or render as active content.
-INBOUND_DANGEROUS_EXTENSIONS = frozenset(
-    {
-        "exe", "com", "bat", "cmd", "scr", "pif", "msi", "msp", "dll", "cpl", "jar", "js",
-        "jse", "mjs", "vbs", "vbe", "wsf", "wsh", "ps1", "psm1", "hta", "lnk", "reg", "sh",
-        "php", "py", "pl", "html", "htm", "xhtml", "shtml", "svg", "svgz", "xml", "xsl",
-        "swf", "iso", "img", "vhd", "docm", "xlsm", "pptm", "apk", "app", "dmg", "msc",
-    }
-)  # fmt: skip
+INBOUND_ATTACHMENT_MAX_BYTES = ATTACHMENT_MAX_BYTES
+# The types a sender may claim; the bytes must agree (text/csv is sniffed as text/plain).
+INBOUND_ATTACHMENT_TYPES = ATTACHMENT_TYPES | {"text/csv"}
 INBOUND_MAX_BODY_CHARS = 100_000
 INBOUND_NO_SUBJECT = "(no subject)"
 INBOUND_NO_TEXT = "(The email had no text.)"
@@ -174,21 +159,9 @@ def _inbound_body(text: str, html: str) -> str:
     return body.encode("utf-8", "replace").decode("utf-8")
 
 
-def _inbound_filename(raw: str) -> str:
-    """A path-safe NFC name: no folders, no control or invisible characters, no leading dots."""
-    name = unicodedata.normalize("NFC", raw or "")
-    name = re.split(r"[/\\]", name)[-1]
-    # Categories C*: control, format (zero-width, bidi overrides), surrogate, private, unassigned.
-    name = "".join(ch for ch in name if not unicodedata.category(ch).startswith("C"))
-    name = " ".join(name.split()).strip(" .")
-    return name[:200] or "attachment"
-
-
 def _inbound_attachment_refusal(filename: str, content_type: str, content: bytes) -> str:
-    # NFKC too, so a full-width or ligature spelling of an extension is seen as what it is.
-    folded = unicodedata.normalize("NFKC", filename).casefold()
-    extensions = [part.strip() for part in folded.split(".")[1:]]
-    if any(extension in INBOUND_DANGEROUS_EXTENSIONS for extension in extensions):
+    extensions = attachment_extensions(filename)
+    if any(extension in ATTACHMENT_DANGEROUS_EXTENSIONS for extension in extensions):
         return "file type not accepted"
     if len(content) > INBOUND_ATTACHMENT_MAX_BYTES:
         return "larger than 10 MB"
@@ -207,7 +180,7 @@ def _inbound_attachments_sort(
     """Split attachments into the ones kept and the refused ones (with the reason)."""
     kept, refused = [], []
     for raw_name, raw_type, content in attachments or []:
-        filename = _inbound_filename(str(raw_name or ""))
+        filename = attachment_filename_clean(str(raw_name or ""))
         content_type = str(raw_type or "").split(";")[0].strip().lower()[:100]
         data = bytes(content or b"")
         reason = _inbound_attachment_refusal(filename, content_type, data)
@@ -400,14 +373,7 @@ def _inbound_store(
             )
             message = ticket.messages.filter(author=Message.Author.CUSTOMER).latest("id")
             outcome = "new_ticket"
-    for filename, content_type, data in kept:
-        Attachment.objects.create(
-            message=message,
-            filename=filename,
-            content_type=content_type,
-            size=len(data),
-            content=data,
-        )
+    attachments_store(message=message, files=kept, actor=_INBOUND_ACTOR)
     if refused:
         items = "; ".join(f"{item['name']} ({item['reason']})" for item in refused)
         _inbound_note(ticket, INBOUND_ATTACHMENTS_REFUSED.format(items=items))
