@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import Resolver404, resolve
 from django.utils.translation import gettext
 
 from helpdesk.exceptions import BODY_TOO_LARGE
@@ -44,10 +45,34 @@ def body_too_large_response(request: HttpRequest) -> HttpResponse:
     return render(request, "413.html", {"message": gettext(BODY_TOO_LARGE)}, status=413)
 
 
+# The forms that take attachments (tickets.views.common.AttachmentsField): a multipart body
+# of up to ATTACHMENT_UPLOAD_MAX_BODY_BYTES, its files spooled to disk past 2.5 MB each.
+ATTACHMENT_UPLOAD_VIEWS = frozenset(
+    {
+        "portal:request-general",
+        "portal:request-modify",
+        "portal:my-ticket-reply",
+        "portal:track-reply",
+        "staff:ticket-reply",
+    }
+)
+
+
+def _takes_attachments(request: HttpRequest) -> bool:
+    if request.method != "POST" or request.content_type != "multipart/form-data":
+        return False
+    try:
+        return resolve(request.path_info).view_name in ATTACHMENT_UPLOAD_VIEWS
+    except Resolver404:
+        return False
+
+
 def _body_limit(request: HttpRequest) -> int:
     if request.path.startswith("/anymail/") and request.path.endswith("/inbound/"):
         # Inbound mail carries its attachments base64 inside the JSON.
         return int(settings.INBOUND_MAX_BODY_BYTES)
+    if _takes_attachments(request):
+        return int(settings.ATTACHMENT_UPLOAD_MAX_BODY_BYTES)
     return int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0)
 
 

@@ -382,6 +382,9 @@ INBOUND_MAX_BODY_BYTES = 50 * 1024 * 1024
 # ATTACHMENTS_PER_MESSAGE of ATTACHMENT_MAX_BYTES each (tickets.services.attachments). The forms
 # that take them accept a multipart body up to this size; everything else keeps the 2.5 MB.
 ATTACHMENT_UPLOAD_MAX_BODY_BYTES = 52 * 1024 * 1024
+# A staff reply's files go with its email up to this many bytes in all (Postmark takes messages
+# of 10 MB, base64 included); the rest are named in the email and wait on the ticket's page.
+EMAIL_ATTACHMENTS_MAX_BYTES = env.int("EMAIL_ATTACHMENTS_MAX_BYTES", default=7 * 1024 * 1024)
 # Virus scan of attachments in the worker: ClamAV's clamd on this unix socket (INSTREAM). Unset,
 # nothing is scanned: attachments are marked clean by the worker without a check.
 CLAMD_SOCKET = env.str("CLAMD_SOCKET", default="")

@@ -10,6 +10,7 @@ from django.template.loader import get_template
 from django.utils import translation
 
 from tickets.models import Notification
+from tickets.selectors.tickets import attachments_for_email
 
 
 def mail_domain() -> str:
@@ -70,7 +71,18 @@ def build_message(notification: Notification) -> AnymailMessage:
         if "/" in notification.template
         else f"tickets/{notification.template}"
     )
-    subject, text, html = render_email(template, notification.context, notification.language)
+    context = dict(notification.context)
+    attached = []
+    if context.get("attachments"):
+        clean, _pending = attachments_for_email(attachment_ids=context["attachments"])
+        # Only what fits the ESP's message size goes with the email; the rest stays on the page.
+        room = settings.EMAIL_ATTACHMENTS_MAX_BYTES
+        for attachment in clean:
+            if attachment.size <= room:
+                attached.append(attachment)
+                room -= attachment.size
+        context["attachments_left_out"] = [a.filename for a in clean if a not in attached]
+    subject, text, html = render_email(template, context, notification.language)
     headers = {
         "Message-ID": notification_message_id(notification),
         "X-Auto-Response-Suppress": "All",
@@ -94,4 +106,6 @@ def build_message(notification: Notification) -> AnymailMessage:
         metadata={"notification": str(notification.uuid), "ticket": reference or ""},
     )
     message.attach_alternative(html, "text/html")
+    for attachment in attached:
+        message.attach(attachment.filename, bytes(attachment.content), attachment.content_type)
     return message

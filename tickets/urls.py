@@ -55,6 +55,11 @@ urlpatterns = [
     _done("track/", "track"),  # before track/<token>/, which would take "done" for a token
     path("track/<str:token>/", status_page.track_status, name="track-status"),
     path("track/<str:token>/reply/", status_page.track_reply, name="track-reply"),
+    path(
+        "track/<str:token>/attachments/<int:attachment_id>/",
+        status_page.track_attachment,
+        name="track-attachment",
+    ),
     # --- "Did this solve it?" from the resolution email (portal) ---
     path(
         "satisfaction/<str:token>/<str:answer>/",

@@ -6,7 +6,7 @@ from typing import Any
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from tickets.models import Message, Ticket, Verification
+from tickets.models import Attachment, Message, Ticket, Verification
 from tickets.services.verification import TOKEN_SHAPE, verification_token_hash
 
 S = Ticket.Status
@@ -45,10 +45,29 @@ def status_page_ticket(*, verification: Verification) -> Ticket:
         Ticket.objects.select_related("customer", "domain")
         .prefetch_related(
             "changes",
-            Prefetch("messages", queryset=Message.objects.filter(internal=False)),
+            Prefetch(
+                "messages",
+                queryset=Message.objects.filter(internal=False).prefetch_related(
+                    # Listed by name, type and size: the bytes only on download.
+                    Prefetch("attachments", queryset=Attachment.objects.defer("content"))
+                ),
+            ),
         )
         .get(pk=verification.ticket_id)
     )
+
+
+def status_page_attachment_get(*, token: str, attachment_id: int) -> Attachment | None:
+    """A clean attachment on a public message of the ticket a live status link follows."""
+    state, verification = status_link_find(token=token)
+    if state != "live" or verification is None:
+        return None
+    return Attachment.objects.filter(
+        pk=attachment_id,
+        scan_status=Attachment.ScanStatus.CLEAN,
+        message__ticket_id=verification.ticket_id,
+        message__internal=False,
+    ).first()
 
 
 def _step(key: str, state: str, at: datetime | None = None) -> dict[str, Any]:

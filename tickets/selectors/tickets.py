@@ -1,6 +1,6 @@
 """Reads of one ticket or a list of tickets, scoped to who asks."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
@@ -191,3 +191,18 @@ def attachment_get(
     if not is_staff_member(user):
         attachments = attachments.filter(message__internal=False)
     return attachments.first()
+
+
+def attachments_for_email(*, attachment_ids: Sequence[int]) -> tuple[list[Attachment], bool]:
+    """The clean attachments among `attachment_ids` (with their bytes); whether any waits.
+
+    The second value says whether any of the others is still waiting for its scan. Infected
+    ones are never among them.
+    """
+    rows = list(
+        Attachment.objects.filter(pk__in=list(attachment_ids))
+        .exclude(scan_status=Attachment.ScanStatus.INFECTED)
+        .order_by("id")
+    )
+    clean = [a for a in rows if a.scan_status == Attachment.ScanStatus.CLEAN]
+    return clean, len(clean) < len(rows)

@@ -1,5 +1,6 @@
 """Tickets: creation, the state machine, replies, assignment, general help."""
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from tickets.audit import Actor, audit_record
 from tickets.lock_objects import ticket_lock
 from tickets.models import SLA_PAUSED_STATUSES, Message, Ticket
 from tickets.redaction import redact_card_numbers
+from tickets.services.attachments import AttachmentUpload, attachments_add
 from tickets.services.outbox import notification_queue
 from tickets.services.shared import (
     NO_REPLY_STATUSES,
@@ -301,10 +303,13 @@ def ticket_reply_add(
     internal: bool = False,
     email_message_id: str | None = None,
     expected_version: int | None = None,
+    attachments: Sequence[AttachmentUpload] = (),
 ) -> Message:
     """Add a message to a ticket; a staff reply is mailed, a customer reply reopens it.
 
-    Card numbers in the body are redacted here, whichever way the message came in.
+    Card numbers in the body are redacted here, whichever way the message came in. Files in
+    `attachments` are kept on the message (ValidationError, and nothing saved, if one breaks
+    the rules); a mailed staff reply carries them once the scan found them clean.
     """
     body, _card_found = redact_card_numbers(body)
     if not body.strip():
@@ -322,6 +327,7 @@ def ticket_reply_add(
         channel=channel,
         email_message_id=email_message_id,
     )
+    stored = attachments_add(message=message, uploads=attachments, actor=actor)
     locked.version += 1
     locked.save(update_fields=["version", "updated_at"])
     audit_record(
@@ -347,6 +353,7 @@ def ticket_reply_add(
                     **_status_link_context(recipient),
                     "agent_name": _agent_display_name(author_user),
                     **_quote_last_customer_message(locked, before=message),
+                    **({"attachments": [a.pk for a in stored]} if stored else {}),
                 },
             )
     elif author == Message.Author.CUSTOMER and locked.status in (S.AWAITING_CUSTOMER, S.RESOLVED):
@@ -366,10 +373,13 @@ def request_general(
     language: str | None = None,
     email_message_id: str | None = None,
     client_key: str | None = None,
+    attachments: Sequence[AttachmentUpload] = (),
 ) -> Ticket:
     """Log a general help request and acknowledge it to the address given.
 
     :param client_key: the requester's address, rate-limited when the request came from outside.
+    :param attachments: files sent with the request (ValidationError, nothing saved, if one
+        breaks the rules).
     """
     if client_key is not None:
         rate_limit_hit(scope="request_per_client", key=client_key)
@@ -387,13 +397,14 @@ def request_general(
         status=S.OPEN,
         language=language,
     )
-    Message.objects.create(
+    message = Message.objects.create(
         ticket=ticket,
         author=Message.Author.CUSTOMER,
         body=body,
         channel=channel,
         email_message_id=email_message_id,
     )
+    attachments_add(message=message, uploads=attachments, actor=actor)
     if ticket.contact_email and _acknowledgement_allowed(ticket.contact_email):
         # Requester-supplied text goes only to the email on record: an acknowledgement to any
         # other address carries our reference and standard text, so it cannot carry spam.

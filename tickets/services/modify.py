@@ -1,7 +1,7 @@
 """Modify personal information: the field diff, its checks, approval, applying it."""
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -41,6 +41,11 @@ from tickets.services.anonymous import (
     anonymous_request_attach,
     anonymous_request_limits,
     anonymous_request_store,
+)
+from tickets.services.attachments import (
+    ATTACHMENTS_ONLY_BODY,
+    AttachmentUpload,
+    attachments_add,
 )
 from tickets.services.freeze import ACCOUNT_FROZEN, account_is_frozen, freeze_link_issue
 from tickets.services.lifecycle import ticket_create
@@ -283,8 +288,9 @@ def request_modify(
     actor: Actor,
     channel: str = Ticket.Channel.PORTAL,
     registration: Mapping[str, Iterable[str]] | None = None,
+    attachments: Sequence[AttachmentUpload] = (),
 ) -> Ticket:
-    """Log a change of personal information.
+    """Log a change of personal information, with any proof attached (a name change's).
 
     A logged-in owner (`customer`) is verified by the session: the ticket opens at once. Anyone
     else gives the email on record; a link goes to that record and the answer is the same
@@ -294,6 +300,8 @@ def request_modify(
     :param registration: the owner's choice, domain name -> {"owner", "admin"}, of the
         registration records to change at OpenSRS with their email (session only; anyone else
         chooses on the verification page).
+    :param attachments: files sent with the request; ValidationError keyed `attachments`, and
+        nothing saved, if one breaks the rules.
     """
     if customer is None:
         anonymous_request_limits(client_key=client_key)
@@ -321,6 +329,7 @@ def request_modify(
             verified_by=Ticket.VerifiedBy.SESSION,
         )
         _modify_changes_record(ticket, customer, diff, actor)
+        _modify_attachments_add(ticket, attachments, actor)
         if registration and "email" in diff:
             registration_choose_by_owner(ticket=ticket, customer=customer, choices=registration)
         _modify_after_verified(ticket, actor)
@@ -337,7 +346,29 @@ def request_modify(
     anonymous_request_store(
         ticket=ticket, actor=actor, email=cast(str, email), changes=cleaned, note=note
     )
+    _modify_attachments_add(ticket, attachments, actor)
     return ticket
+
+
+def _modify_attachments_add(
+    ticket: Ticket, attachments: Sequence[AttachmentUpload], actor: Actor
+) -> None:
+    """Keep the files on the request's own message, or on one saying files came with it.
+
+    An anonymous request's note joins the ticket only once the worker found the record, so its
+    files get a message of their own, made the same way whether or not the record exists.
+    """
+    if not attachments:
+        return
+    message = ticket.messages.filter(author=Message.Author.CUSTOMER).first()
+    if message is None:
+        message = Message.objects.create(
+            ticket=ticket,
+            author=Message.Author.CUSTOMER,
+            body=ATTACHMENTS_ONLY_BODY,
+            channel=ticket.channel,
+        )
+    attachments_add(message=message, uploads=attachments, actor=actor)
 
 
 def modify_anonymous_continue(*, ticket: Ticket, request: AnonymousRequest) -> str:

@@ -23,6 +23,7 @@ from tickets import emails
 from tickets.audit import audit_record
 from tickets.lock_objects import notification_lock
 from tickets.models import Notification, Ticket
+from tickets.selectors.tickets import attachments_for_email
 from tickets.services.shared import PUBLISH_BATCH, tasks_publish
 
 logger = logging.getLogger(__name__)
@@ -145,6 +146,14 @@ def notification_send(*, notification_id: int) -> str:
     if _mailing_opted_out_since(notification):
         _notification_fail(notification, "the recipient opted out before it was sent")
         return Notification.Status.FAILED
+    if _attachments_waiting(notification):
+        # A reply goes out with its files, once they are scanned: not an attempt, wait.
+        Notification.objects.filter(pk=notification.pk).update(
+            status=Notification.Status.PENDING,
+            attempts=F("attempts") - 1,
+            next_attempt_at=timezone.now() + timedelta(seconds=ATTACHMENT_WAIT_SECONDS),
+        )
+        raise NotificationRetry(ATTACHMENT_WAIT_SECONDS, "attachments still being scanned")
     # Imported here: status links are issued by the verification flow, which queues mail here.
     from tickets.services.status_link import status_link_fill
 
@@ -301,6 +310,15 @@ def notifications_requeue_due(*, batch_size: int = 500) -> int:
     for start in range(0, len(due), PUBLISH_BATCH):
         _enqueue_notifications(due[start : start + PUBLISH_BATCH], sweep=True)
     return len(due)
+
+
+# How long a reply waits for its attachments' scan before looking again.
+ATTACHMENT_WAIT_SECONDS = 15
+
+
+def _attachments_waiting(notification: Notification) -> bool:
+    ids = notification.context.get("attachments")
+    return bool(ids) and attachments_for_email(attachment_ids=ids)[1]
 
 
 # Only these mean the address is dead; soft bounces and deferrals may still deliver.

@@ -8,6 +8,7 @@ a reference and the address it was asked with.
 """
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +21,7 @@ from helpdesk.exceptions import ApplicationError, RateLimited
 from helpdesk.ratelimit import rate_limit_hit
 from tickets.models import Message, Notification, Ticket, Verification
 from tickets.selectors.status_page import status_link_find
+from tickets.services.attachments import AttachmentUpload
 from tickets.services.lifecycle import ticket_reply_add
 from tickets.services.outbox import notification_queue
 from tickets.services.shared import tasks_publish
@@ -145,7 +147,9 @@ def status_link_send(*, reference: str, email: str, request_id: str) -> str:
     return "sent"
 
 
-def status_reply_add(*, token: str, body: str, client_key: str) -> Message:
+def status_reply_add(
+    *, token: str, body: str, client_key: str, attachments: Sequence[AttachmentUpload] = ()
+) -> Message:
     """A reply from the status page: the link's holder writes on its ticket as the requester."""
     rate_limit_hit(scope="request_per_client", key=client_key)
     state, verification = status_link_find(token=token)
@@ -157,4 +161,5 @@ def status_reply_add(*, token: str, body: str, client_key: str) -> Message:
         actor=f"status-link:{verification.sent_to}",
         author=Message.Author.CUSTOMER,
         channel=Ticket.Channel.PORTAL,
+        attachments=attachments,
     )

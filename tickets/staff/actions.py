@@ -112,7 +112,7 @@ def ticket_assign_to(request: AuthenticatedHttpRequest, reference: str) -> HttpR
 @require_POST
 @staff_required
 def ticket_reply(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
-    form = ReplyForm(request.POST)
+    form = ReplyForm(request.POST, request.FILES)
 
     def act(ticket: Ticket, version: int) -> Message:
         body = form.cleaned_data["body"].strip()
@@ -129,6 +129,7 @@ def ticket_reply(request: AuthenticatedHttpRequest, reference: str) -> HttpRespo
             channel=Ticket.Channel.STAFF,
             author_user=request.user,
             expected_version=version,
+            attachments=form.cleaned_data["attachments"],
         )
 
     return _act(request, reference, act, form_name="reply", form=form, done=_("Reply sent."))

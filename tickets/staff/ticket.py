@@ -28,6 +28,7 @@ from tickets.selectors.tickets import (
 )
 from tickets.services import MODIFY_FIELD_LABELS, modify_approval, ticket_actions
 from tickets.staff.common import staff_required
+from tickets.views.common import AttachmentsField
 
 # A viewer's page polls every PRESENCE_POLL_SECONDS; one that stops (closed, gone) drops out
 # after PRESENCE_SECONDS.
@@ -97,6 +98,12 @@ class ReplyForm(forms.Form):
         required=False,
         choices=[("", _("None")), *[(k, v[0]) for k, v in CANNED_RESPONSES.items()]],
         help_text=_("Its text is added to the end of your reply."),
+    )
+    attachments = AttachmentsField(
+        help_text=_(
+            "Sent with the reply once checked for malware. Up to 5 files of 10 MB each: "
+            "images, PDF or plain text."
+        )
     )
 
 

@@ -2,15 +2,28 @@
 
 from typing import Any
 
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from accounts.models import Customer
 from accounts.selectors import customer_for_user
 from tickets.models import Ticket
+from tickets.services.attachments import (
+    ATTACHMENT_MAX_BYTES,
+    ATTACHMENT_TOO_LARGE,
+    ATTACHMENTS_PER_MESSAGE,
+    ATTACHMENTS_TOO_MANY,
+    AttachmentUpload,
+    attachments_validate,
+)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -68,3 +81,60 @@ def done(request: HttpRequest, page: str) -> HttpResponse:
     if page not in DONE_TEMPLATES or context is None:
         return HttpResponseRedirect(reverse("portal:home"))
     return render(request, DONE_TEMPLATES[page], context)
+
+
+# --- files attached to a form (portal requests and replies, staff replies) ---
+
+# What the file picker offers; the bytes are judged on the server whatever it lets through.
+ATTACHMENT_ACCEPT = "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain,.txt,.csv"
+
+
+class MultipleFileInput(forms.FileInput):
+    allow_multiple_selected = True
+
+
+class AttachmentsField(forms.Field):
+    """Up to ATTACHMENTS_PER_MESSAGE files, judged by tickets.services.attachments' rules.
+
+    Cleans to a list of AttachmentUpload; a file too large is refused before it is read.
+    """
+
+    widget = MultipleFileInput
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("label", _("Attach files (optional)"))
+        kwargs.setdefault(
+            "help_text",
+            _("Up to 5 files of 10 MB each: images (PNG, JPEG, GIF, WebP), PDF or plain text."),
+        )
+        super().__init__(**kwargs)
+        self.widget.attrs.update({"accept": ATTACHMENT_ACCEPT})
+
+    def clean(self, value: Any) -> list[AttachmentUpload]:
+        files: list[UploadedFile] = [f for f in (value or []) if f]
+        if len(files) > ATTACHMENTS_PER_MESSAGE:
+            raise ValidationError(
+                gettext(ATTACHMENTS_TOO_MANY).format(count=ATTACHMENTS_PER_MESSAGE)
+            )
+        too_large = [
+            gettext(ATTACHMENT_TOO_LARGE).format(
+                name=f.name, megabytes=ATTACHMENT_MAX_BYTES // (1024 * 1024)
+            )
+            for f in files
+            if (f.size or 0) > ATTACHMENT_MAX_BYTES
+        ]
+        if too_large:
+            raise ValidationError(too_large)
+        uploads = [AttachmentUpload(filename=f.name or "", content=f.read()) for f in files]
+        try:
+            return attachments_validate(uploads=uploads)
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict.get("attachments", exc.messages)) from None
+
+
+def attachment_errors_add(form: forms.Form, exc: ValidationError) -> None:
+    """A service's refusal of the files, shown on the form's attachments field."""
+    errors = exc.message_dict if hasattr(exc, "error_dict") else {"attachments": exc.messages}
+    for key, messages in errors.items():
+        form.add_error("attachments" if key == "attachments" else None, messages)

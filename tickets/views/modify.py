@@ -26,7 +26,7 @@ from tickets.services import MODIFY_FIELDS, modify_input_has_card
 from tickets.services import request_modify as request_modify_service
 from tickets.services.freeze import account_freeze, freeze_link_get_live
 from tickets.services.registration import registration_confirm
-from tickets.views.common import done_redirect, ticket_done_summary
+from tickets.views.common import AttachmentsField, done_redirect, ticket_done_summary
 
 
 class ModifyRequestForm(forms.Form):
@@ -44,6 +44,13 @@ class ModifyRequestForm(forms.Form):
     country = forms.CharField(label=_("Country"), max_length=254, required=False)
     note = forms.CharField(
         label=_("Anything we should know"), max_length=5000, required=False, widget=forms.Textarea
+    )
+    attachments = AttachmentsField(
+        label=_("Proof (optional)"),
+        help_text=_(
+            "Changing your name? Attach a scan or photo of the document that shows it. Up to 5 "
+            "files of 10 MB each: images, PDF or plain text."
+        ),
     )
 
     def __init__(self, *args, customer: Customer | None = None, **kwargs) -> None:
@@ -66,7 +73,7 @@ def request_modify(request: HttpRequest) -> HttpResponse:
     status = 200
     refusal: Refusal | None = None
     if request.method == "POST":
-        form = ModifyRequestForm(request.POST, customer=customer)
+        form = ModifyRequestForm(request.POST, request.FILES, customer=customer)
         if form.is_valid():
             try:
                 ticket = request_modify_service(
@@ -78,6 +85,7 @@ def request_modify(request: HttpRequest) -> HttpResponse:
                     actor=customer or "anonymous",
                     channel=Ticket.Channel.PORTAL,
                     registration=registration_choices_parse(request.POST.getlist("registration")),
+                    attachments=form.cleaned_data["attachments"],
                 )
             except ValidationError as exc:
                 _modify_form_errors(form, exc)
@@ -113,7 +121,9 @@ def request_modify(request: HttpRequest) -> HttpResponse:
 def _modify_form_errors(form: ModifyRequestForm, exc: ValidationError) -> None:
     for key, errors in exc.error_dict.items():
         for error in errors:
-            if key == "email" and "email_on_record" in form.fields:
+            if key == "attachments":
+                form.add_error("attachments", error.messages)
+            elif key == "email" and "email_on_record" in form.fields:
                 form.add_error("email_on_record", error.messages)
             elif error.code in MODIFY_FIELDS and error.params:
                 form.add_error(error.code, str(error.params["error"]))

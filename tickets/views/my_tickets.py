@@ -3,6 +3,7 @@
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -22,7 +23,7 @@ from tickets.services import (
     ticket_close,
     ticket_reply_add,
 )
-from tickets.views.common import customer_or_404
+from tickets.views.common import AttachmentsField, attachment_errors_add, customer_or_404
 
 REPLY_ADDED = _("Your reply was added. We will answer by email and on this page.")
 REPLY_REFUSED = _("This ticket is closed, so it cannot take a reply. Please open a new request.")
@@ -40,6 +41,7 @@ class TicketReplyForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 6}),
         help_text=_("Never include a password or a card number."),
     )
+    attachments = AttachmentsField()
 
 
 class TicketCloseForm(forms.Form):
@@ -96,7 +98,7 @@ def my_ticket(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse
 def my_ticket_reply(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
     customer = customer_or_404(request)
     ticket = _my_ticket_or_404(request, reference)
-    form = TicketReplyForm(request.POST)
+    form = TicketReplyForm(request.POST, request.FILES)
     if not form.is_valid():
         return _my_ticket_render(request, ticket, reply_form=form, status=400)
     body = form.cleaned_data["body"]
@@ -109,7 +111,11 @@ def my_ticket_reply(request: AuthenticatedHttpRequest, reference: str) -> HttpRe
             author=Message.Author.CUSTOMER,
             channel=Ticket.Channel.PORTAL,
             author_user=request.user,
+            attachments=form.cleaned_data["attachments"],
         )
+    except ValidationError as exc:
+        attachment_errors_add(form, exc)
+        return _my_ticket_render(request, ticket, reply_form=form, status=400)
     except TransitionNotAllowed:
         messages.error(request, REPLY_REFUSED)
     except ApplicationError:

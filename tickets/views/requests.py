@@ -20,7 +20,12 @@ from tickets.redaction import CARD_NOTICE, contains_card_number
 from tickets.services import RESEND_DETAIL
 from tickets.services import request_general as request_general_service
 from tickets.services import request_password_resend as request_password_resend_service
-from tickets.views.common import done_redirect, ticket_done_summary
+from tickets.views.common import (
+    AttachmentsField,
+    attachment_errors_add,
+    done_redirect,
+    ticket_done_summary,
+)
 
 
 class GeneralRequestForm(forms.Form):
@@ -35,6 +40,12 @@ class GeneralRequestForm(forms.Form):
         label=_("Your email address"),
         max_length=254,
         help_text=_("We reply to this address."),
+    )
+    attachments = AttachmentsField(
+        help_text=_(
+            "A screenshot of an error, for example. Up to 5 files of 10 MB each: images, PDF "
+            "or plain text."
+        )
     )
 
     def __init__(self, *args, customer: Customer | None = None, **kwargs) -> None:
@@ -52,7 +63,7 @@ def request_general(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         form = GeneralRequestForm(customer=customer)
         return render(request, "portal/request_general.html", {"form": form})
-    form = GeneralRequestForm(request.POST, customer=customer)
+    form = GeneralRequestForm(request.POST, request.FILES, customer=customer)
     if not form.is_valid():
         return render(request, "portal/request_general.html", {"form": form}, status=400)
     card_found = contains_card_number(form.cleaned_data["subject"], form.cleaned_data["message"])
@@ -66,7 +77,11 @@ def request_general(request: HttpRequest) -> HttpResponse:
             customer=customer,
             channel=Ticket.Channel.PORTAL,
             language=getattr(request, "LANGUAGE_CODE", None),
+            attachments=form.cleaned_data["attachments"],
         )
+    except ValidationError as exc:
+        attachment_errors_add(form, exc)
+        return render(request, "portal/request_general.html", {"form": form}, status=400)
     except ApplicationError as exc:
         refusal_form_errors(form, exc)
         return refusal_render(request, "portal/request_general.html", {"form": form}, exc)

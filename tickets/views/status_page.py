@@ -2,7 +2,8 @@
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -12,17 +13,19 @@ from django.views.decorators.http import require_http_methods, require_POST
 from helpdesk.exceptions import ApplicationError, RateLimited, TransitionNotAllowed
 from helpdesk.ratelimit import client_ip
 from helpdesk.refusals import refusal_render, refused
+from tickets.attachments import attachment_download
 from tickets.models import Verification
 from tickets.redaction import CARD_NOTICE, contains_card_number
 from tickets.selectors.status_page import (
     status_link_find,
+    status_page_attachment_get,
     status_page_ticket,
     ticket_expected_reply,
     ticket_timeline,
 )
 from tickets.services import TRACK_SENT, status_reply_add, ticket_actions, track_request
 from tickets.services.status_link import StatusLinkInvalid
-from tickets.views.common import done_redirect
+from tickets.views.common import attachment_errors_add, done_redirect
 from tickets.views.my_tickets import REPLY_ADDED, REPLY_REFUSED, TicketReplyForm
 
 
@@ -105,12 +108,20 @@ def track_status(request: HttpRequest, token: str) -> HttpResponse:
 @never_cache
 @require_POST
 def track_reply(request: HttpRequest, token: str) -> HttpResponse:
-    form = TicketReplyForm(request.POST)
+    form = TicketReplyForm(request.POST, request.FILES)
     if not form.is_valid():
         return _status_page(request, token, reply_form=form, status=400)
     body = form.cleaned_data["body"]
     try:
-        status_reply_add(token=token, body=body, client_key=client_ip(request))
+        status_reply_add(
+            token=token,
+            body=body,
+            client_key=client_ip(request),
+            attachments=form.cleaned_data["attachments"],
+        )
+    except ValidationError as exc:
+        attachment_errors_add(form, exc)
+        return _status_page(request, token, reply_form=form, status=400)
     except RateLimited as exc:
         form.add_error(None, exc.message)
         return refused(_status_page(request, token, reply_form=form), exc)
@@ -126,3 +137,13 @@ def track_reply(request: HttpRequest, token: str) -> HttpResponse:
         if contains_card_number(body):
             messages.warning(request, gettext(CARD_NOTICE))
     return redirect("portal:track-status", token=token)
+
+
+@never_cache
+@require_http_methods(["GET"])
+def track_attachment(request: HttpRequest, token: str, attachment_id: int) -> HttpResponse:
+    """Download an attachment of the ticket a live status link follows; anything else is 404."""
+    attachment = status_page_attachment_get(token=token, attachment_id=attachment_id)
+    if attachment is None:
+        raise Http404
+    return attachment_download(attachment)
