@@ -134,11 +134,17 @@ def test_a_customer_cannot_reach_its_attachment_through_another_ticket(alice_cli
     assert response.status_code == 404
 
 
-def test_an_attachment_on_an_internal_note_is_staff_only(alice_client, agent_client, alice):
-    attachment = attach(TicketFactory(customer=alice), internal=True)
+def test_an_attachment_on_an_internal_note_is_staff_only(agent, alice):
+    # One client each: the alice_client and agent_client fixtures are the same client.
+    alice_client, agent_client = Client(), Client()
+    alice_client.force_login(alice.user)
+    agent_client.force_login(agent)
+    internal = attach(TicketFactory(customer=alice), internal=True)
+    public = attach(internal.message.ticket)
 
-    assert alice_client.get(portal_url(attachment)).status_code == 404
-    assert agent_client.get(staff_url(attachment)).status_code == 200
+    assert alice_client.get(portal_url(public)).status_code == 200
+    assert alice_client.get(portal_url(internal)).status_code == 404
+    assert agent_client.get(staff_url(internal)).status_code == 200
 
 
 def test_an_anonymous_visitor_is_sent_to_log_in(alice):
@@ -156,7 +162,10 @@ def test_a_customer_cannot_use_the_staff_url(alice_client, alice):
     assert alice_client.get(staff_url(attachment)).status_code == 404
 
 
-def test_an_unknown_attachment_is_a_404(alice_client, agent_client, alice):
+def test_an_unknown_attachment_is_a_404(agent, alice):
+    alice_client, agent_client = Client(), Client()
+    alice_client.force_login(alice.user)
+    agent_client.force_login(agent)
     ticket = TicketFactory(customer=alice)
 
     assert (
