@@ -53,9 +53,8 @@ def attachment_served_type(content: bytes) -> str:
 
 def attachment_download(attachment: Attachment) -> HttpResponse:
     """The attachment as a download: never rendered by the browser, whatever it holds."""
-    response = HttpResponse(
-        bytes(attachment.content), content_type=attachment_served_type(bytes(attachment.content))
-    )
+    content = bytes(attachment.content)
+    response = HttpResponse(content, content_type=attachment_served_type(content))
     # Never None with as_attachment=True.
     response["Content-Disposition"] = (
         content_disposition_header(as_attachment=True, filename=attachment.filename) or "attachment"

@@ -54,14 +54,14 @@ class FakeClamd:
         if command != b"zINSTREAM\0":
             conn.sendall(b"UNKNOWN COMMAND\0")
             return
-        data = b""
+        data = bytearray()
         while True:
             (length,) = struct.unpack("!L", reader.read(4))
             if length == 0:
                 break
             self.chunk_sizes.append(length)
             data += reader.read(length)
-        self.streams.append(data)
+        self.streams.append(bytes(data))
         if self.reply is not None:
             answer = self.reply
         elif EICAR in data:
