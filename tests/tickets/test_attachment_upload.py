@@ -427,3 +427,25 @@ def test_a_staff_reply_with_a_bad_file_is_refused_and_not_sent(agent, alice):
     assert "tool.png is not a file we accept" in response.content.decode()
     assert not ticket.messages.exists()
     assert not Notification.objects.filter(template="ticket_reply").exists()
+
+
+def test_every_form_that_takes_files_accepts_one_past_the_usual_body_limit(alice, agent):
+    # a 3 MB file: past the 2.5 MB every other URL allows
+    big = PDF + b"0" * 3_000_000
+    ticket = TicketFactory(customer=alice, contact_email=alice.email)
+    token = status_token(ticket)
+    alice_client, agent_client = logged_in(alice.user), logged_in(agent)
+    posts = [
+        (Client(), GENERAL_URL, {"subject": "s", "message": "m", "email": "x@example.test"}),
+        (Client(), MODIFY_URL, {"email_on_record": alice.email, "full_name": "Alice Wong"}),
+        (alice_client, f"/my/tickets/{ticket.reference}/reply/", {"body": "mine"}),
+        (Client(), f"/track/{token}/reply/", {"body": "from the status page"}),
+    ]
+    for client, url, data in posts:
+        response = client.post(url, {**data, "attachments": [upload("big.pdf", big)]})
+        assert response.status_code in (302, 303), url
+    ticket.refresh_from_db()
+    response = staff_reply(agent_client, ticket, [upload("big.pdf", big)])
+    assert response.status_code == 302
+
+    assert Attachment.objects.filter(size=len(big)).count() == 5
