@@ -48,12 +48,16 @@ AUDIT_SENTENCES: dict[str, Any] = {
     "account.frozen": _("Account frozen by its owner."),
     "account.unfrozen": _("Account unfrozen."),
     "disclosure.recorded": _("Disclosure recorded."),
+    "saved_view.created": _("Saved view created."),
+    "saved_view.changed": _("Saved view changed."),
+    "saved_view.deleted": _("Saved view deleted."),
 }
 # Detail keys -> labels for the small table.
 _DETAIL_LABELS: dict[str, Any] = {
     "from": gettext_lazy("From"),
     "to": gettext_lazy("To"),
     "reason": gettext_lazy("Reason"),
+    "name": gettext_lazy("Name"),
     "kind": gettext_lazy("Request"),
     "status": gettext_lazy("Status"),
     "channel": gettext_lazy("Channel"),

@@ -529,3 +529,23 @@ class Satisfaction(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.ticket_id}:{self.answer}"
+
+
+class SavedView(BaseModel):
+    """A staff member's named queue filter and sort: the queue's querystring, nothing more."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views"
+    )
+    name = models.CharField(max_length=80)
+    # Rebuilt from the cleaned queue filters (allow-listed keys, no page cursor).
+    query = models.CharField(max_length=1000, blank=True)
+
+    class Meta:
+        ordering = ["owner", "name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="savedview_owner_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner_id}:{self.name}"

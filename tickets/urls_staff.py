@@ -10,6 +10,8 @@ urlpatterns = [
     # --- staff queue ---
     path("", queue.queue, name="queue"),
     path("bulk/", bulk.queue_bulk, name="bulk"),
+    path("views/", queue.saved_view_create, name="saved-view-create"),
+    path("views/<int:pk>/delete/", queue.saved_view_remove, name="saved-view-delete"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("audit/", audit.audit_log, name="audit"),
     path("approvals/", approvals.approvals, name="approvals"),

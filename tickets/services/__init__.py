@@ -14,7 +14,8 @@ import each other's modules directly, and what several flows share lives in `sha
 - `password_resend`: OpenSRS password resends;
 - `opt_out`: mailing preferences, unsubscribe links, mailings;
 - `inbound_email`: mail to support@ and billing@;
-- `disclosure`: the disclosure register and the customer export.
+- `disclosure`: the disclosure register and the customer export;
+- `saved_views`: staff members' named queue filters.
 
 Where one flow hands over to another (a confirmed link, a bounced notice), the caller names the
 flow by the ticket kind or notification template and imports it inside the function.
@@ -88,6 +89,7 @@ from tickets.services.password_resend_steps import (
     PasswordResendRetry,
     password_resend_give_up,
 )
+from tickets.services.saved_views import saved_view_delete, saved_view_save
 from tickets.services.shared import (
     NO_REPLY_STATUSES,
     STALE_TICKET,
@@ -157,6 +159,8 @@ __all__ = [
     "request_modify",
     "request_opt_out",
     "request_password_resend",
+    "saved_view_delete",
+    "saved_view_save",
     "status_link_fill",
     "status_link_issue",
     "status_link_send",

@@ -4,13 +4,17 @@ from typing import Any, cast
 from urllib.parse import urlencode
 
 from django import forms
+from django.contrib import messages
 from django.core import signing
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
+from helpdesk.exceptions import ApplicationError
 from helpdesk.types import AuthenticatedHttpRequest
 from tickets.models import Ticket
 from tickets.selectors.queue import (
@@ -22,11 +26,16 @@ from tickets.selectors.queue import (
     staff_members,
     staff_queue,
 )
+from tickets.selectors.saved_views import saved_view_get, saved_views_of
 from tickets.selectors.search import SEARCH_FIELDS, ticket_reference_shaped
 from tickets.selectors.tickets import staff_ticket_exists
+from tickets.services import saved_view_delete, saved_view_save
+from tickets.services.saved_views import SAVED_VIEW_NAME_NEEDED
 from tickets.staff.common import staff_required
 
 _CURSOR_SALT = "tickets.staff.queue"
+SAVED_VIEW_SAVED = _("View “%(name)s” saved. Its address can be shared.")
+SAVED_VIEW_DELETED = _("View “%(name)s” deleted.")
 _DATETIME_KEYS = frozenset({"k_due", "k_created", "k_updated"})
 
 
@@ -184,18 +193,66 @@ def queue(request: AuthenticatedHttpRequest) -> HttpResponse:
             list[tuple[str, Any]], cast(forms.ChoiceField, QueueForm.base_fields["view"]).choices
         )
     ]
+    first_query = _query_string(filters)
+    saved_views = [
+        {"pk": v.pk, "name": v.name, "query": v.query, "current": v.query == first_query}
+        for v in saved_views_of(user=request.user)
+    ]
     context = {
         "form": form,
         "filters": filters,
         "shown_view": shown,
+        "saved_views": saved_views,
         "page": page,
         "view_links": view_links,
         "next_query": next_query,
         "is_first_page": cursor is None,
-        "first_query": _query_string(filters),
+        "first_query": first_query,
         "filters_ignored": bool(form.errors),
         "staff_names": [u.username for u in staff_members()],
         "priority_choices": Ticket.Priority.choices,
         "search_fields": SEARCH_FIELDS,
     }
     return render(request, "staff/queue.html", context)
+
+
+class SavedViewForm(forms.Form):
+    name = forms.CharField(label=_("Save this view as"), max_length=80)
+    query = forms.CharField(required=False, max_length=1000)
+
+
+def _queue_url(query: str) -> str:
+    return reverse("staff:queue") + (f"?{query}" if query else "")
+
+
+@require_POST
+@staff_required
+def saved_view_create(request: AuthenticatedHttpRequest) -> HttpResponse:
+    form = SavedViewForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, gettext(SAVED_VIEW_NAME_NEEDED))
+        return redirect(_queue_url(""))
+    # The querystring is read back through the queue's own form: only its allow-listed keys
+    # and values are kept, and never a page cursor.
+    queue_form = QueueForm(QueryDict(form.cleaned_data["query"]))
+    queue_form.is_valid()
+    query = _query_string(_queue_filters(queue_form))
+    try:
+        view = saved_view_save(owner=request.user, name=form.cleaned_data["name"], query=query)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, SAVED_VIEW_SAVED % {"name": view.name})
+    return redirect(_queue_url(query))
+
+
+@require_POST
+@staff_required
+def saved_view_remove(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    view = saved_view_get(user=request.user, pk=pk)
+    if view is None:
+        raise Http404
+    name = view.name
+    saved_view_delete(view=view, actor=request.user)
+    messages.success(request, SAVED_VIEW_DELETED % {"name": name})
+    return redirect(_queue_url(""))
