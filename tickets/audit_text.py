@@ -17,6 +17,9 @@ AUDIT_SENTENCES: dict[str, Any] = {
     "ticket.note_added": _("Internal note added."),
     "ticket.contact_changed": _("Contact address changed."),
     "ticket.merged": _("Merged into {to}."),
+    "ticket.customer_linked": _(
+        "Linked to the customer whose email on record sent it (not logged in)."
+    ),
     "ticket.merged_in": _("{from} was merged into this ticket."),
     "verification.sent": _("Verification link sent to the email on record."),
     "verification.confirmed": _("The requester confirmed by the verification link."),

@@ -104,6 +104,9 @@ class Ticket(BaseModel):
     # when, and how long it stood still in all; resuming moves due_at on by the pause.
     sla_paused_at = models.DateTimeField(null=True, blank=True)
     sla_paused_total = models.DurationField(default=timedelta)
+    # Linked to its customer only because its contact address is that customer's email on
+    # record (sent without logging in): nobody confirmed who sent it.
+    customer_by_contact = models.BooleanField(default=False, db_default=False)
     # A duplicate merged into another ticket points to the survivor, which holds its messages.
     merged_into = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="merged_from"
@@ -173,6 +176,11 @@ class Ticket(BaseModel):
 
 
 OPEN_STATUSES = frozenset(Ticket.Status(value) for value in OPEN_STATUS_VALUES)
+# Kinds whose ticket, sent without logging in, is linked to the customer whose email on record
+# is its contact address. Change and opt-out requests are looked up by the worker, which links
+# them itself (services.anonymous); a password resend concerns the domain's registrant, and the
+# typed address only gets the acknowledgement, so the requester's record is not its customer.
+LINKED_BY_CONTACT_KINDS = frozenset({Ticket.Kind.GENERAL})
 # While a ticket waits on the customer or on the owner's verification, its SLA clock stands still.
 SLA_PAUSED_STATUSES = frozenset(
     {Ticket.Status.AWAITING_CUSTOMER, Ticket.Status.AWAITING_VERIFICATION}

@@ -4,10 +4,20 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, DateTimeField, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
+from accounts.models import Customer
 from accounts.selectors import customer_for_user, is_staff_member
-from tickets.models import ActionLog, Attachment, Message, Notification, Ticket
+from tickets.models import (
+    LINKED_BY_CONTACT_KINDS,
+    ActionLog,
+    Attachment,
+    FieldChange,
+    Message,
+    Notification,
+    Ticket,
+)
 from tickets.selectors.search import ticket_search_ids
 
 
@@ -16,8 +26,8 @@ def ticket_list(
 ) -> QuerySet[Ticket]:
     """Tickets the user may see: all for staff, their own for a customer, none otherwise.
 
-    A customer's own are those of their record and those without one whose contact address is
-    their email on record (asked while logged out).
+    A customer's own are those of their record and those without one sent from their email on
+    record while it was theirs (asked while logged out; see sent_from_address_on_record).
     """
     base: QuerySet[Ticket] = Ticket.objects.select_related("customer", "domain", "assignee")
     staff = is_staff_member(user)
@@ -30,9 +40,44 @@ def ticket_list(
         return base.none()
     # Also what was asked without logging in from the email on record; never a ticket that
     # belongs to another customer, whatever contact address was typed on it.
-    return base.filter(
-        Q(customer=customer) | Q(customer__isnull=True, contact_email__iexact=customer.email)
+    return base.filter(Q(customer=customer) | sent_from_address_on_record(customer))
+
+
+def sent_from_address_on_record(customer: Customer) -> Q:
+    """Tickets without a customer sent from `customer`'s email while that address was theirs.
+
+    An address can change hands: the customer may have taken it since (a record made later, or
+    an email change applied later), and what its earlier holder asked and was answered is not
+    theirs to read. So only tickets sent since the record was made and since its email last
+    changed count; older ones stay with staff.
+    """
+    last_change = (
+        FieldChange.objects.filter(
+            ticket__customer_id=customer.pk, field="email", applied_at__isnull=False
+        )
+        .order_by("-applied_at")
+        .values("applied_at")[:1]
     )
+    since = Coalesce(
+        Subquery(last_change), Value(customer.created_at), output_field=DateTimeField()
+    )
+    return Q(customer__isnull=True, contact_email__iexact=customer.email, created_at__gte=since)
+
+
+def tickets_to_link_by_contact(*, customer: Customer) -> list[int]:
+    """The ids of the tickets to link to `customer` by their contact address, in lock order."""
+    return list(
+        Ticket.objects.filter(
+            sent_from_address_on_record(customer), kind__in=LINKED_BY_CONTACT_KINDS
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def customers_after(*, pk: int, limit: int) -> list[Customer]:
+    """Customers by id after `pk`, `limit` of them (for sweeps in batches)."""
+    return list(Customer.objects.filter(pk__gt=pk).order_by("pk")[:limit])
 
 
 def ticket_get(*, user: User | AnonymousUser, reference: str) -> Ticket | None:

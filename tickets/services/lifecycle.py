@@ -11,13 +11,13 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import Customer
-from accounts.selectors import email_canonical
+from accounts.selectors import customer_get_by_email, email_canonical
 from domains.models import Domain
 from helpdesk.exceptions import ApplicationError, RateLimited, TransitionNotAllowed
 from helpdesk.ratelimit import rate_limit_hit, rate_limit_hits
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import ticket_lock
-from tickets.models import SLA_PAUSED_STATUSES, Message, Ticket
+from tickets.models import LINKED_BY_CONTACT_KINDS, SLA_PAUSED_STATUSES, Message, Ticket
 from tickets.redaction import redact_card_numbers
 from tickets.services.attachments import AttachmentUpload, attachments_add
 from tickets.services.outbox import notification_queue
@@ -67,12 +67,22 @@ def ticket_create(
 
     :param verified_by: how the owner of the email on record was verified when that happened
         with the request itself (their own session); "" when it is still to come.
+
+    A general-help ticket sent without a login from a customer's email on record is linked to
+    that customer (`customer_by_contact`), so it is among their tickets for them and for staff.
+    The link grants nothing the address did not already get: the ticket's replies go to that
+    address anyway, and a general-help ticket changes nothing on the record.
     """
     now = timezone.now()
+    by_contact = False
+    if customer is None and contact_email and kind in LINKED_BY_CONTACT_KINDS:
+        customer = customer_get_by_email(email=contact_email)
+        by_contact = customer is not None
     ticket = Ticket(
         kind=kind,
         subject=subject[:200],
         customer=customer,
+        customer_by_contact=by_contact,
         domain=domain,
         contact_email=contact_email,
         requested_domain=requested_domain[:253],
@@ -108,6 +118,7 @@ def ticket_create(
             "status": status,
             "channel": channel,
             **({"verified_by": verified_by} if verified_by else {}),
+            **({"customer_by_contact": True} if by_contact else {}),
             **(details or {}),
         },
     )
