@@ -18,8 +18,17 @@ def _migrate(targets):
     return executor.loader.project_state(targets).apps
 
 
+@pytest.fixture
+def latest_schema_after():
+    """Put every migration back afterwards: later tests need the newest schema."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 @pytest.mark.django_db(transaction=True)
-def test_waiting_tickets_from_before_the_pause_start_it_at_their_last_change():
+def test_waiting_tickets_from_before_the_pause_start_it_at_their_last_change(latest_schema_after):
     apps = _migrate(BEFORE)
     Ticket = apps.get_model("tickets", "Ticket")
     waited_since = timezone.now() - timedelta(hours=5)
