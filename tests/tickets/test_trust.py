@@ -181,14 +181,14 @@ def test_the_owners_session_is_recorded_as_the_verification(alice):
 
 def test_the_apply_step_itself_refuses_an_unverified_request(alice):
     # A path that reaches the apply step without the approval checks is refused there too.
-    from tickets.services.modify import _modify_apply, _modify_pending
+    from tickets.services.modify_approval import modify_changes_apply, modify_pending
 
     ticket = anonymous_modify()
     before = record(alice)
 
     with pytest.raises(TransitionNotAllowed), transaction.atomic():
-        _modify_apply(
-            ticket, Customer.objects.get(pk=alice.pk), _modify_pending(ticket), actor="x", how="x"
+        modify_changes_apply(
+            ticket, Customer.objects.get(pk=alice.pk), modify_pending(ticket), actor="x", how="x"
         )
 
     assert record(alice) == before

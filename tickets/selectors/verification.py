@@ -15,7 +15,7 @@ from django.conf import settings
 from tickets.models import AnonymousRequest, Ticket, Verification
 from tickets.redaction import REDACTED
 from tickets.selectors.registration import registration_offer_summary
-from tickets.services.modify import MODIFY_FIELD_LABELS, MODIFY_LOW_RISK, MODIFY_SENSITIVE
+from tickets.services.modify_input import MODIFY_FIELD_LABELS, MODIFY_LOW_RISK, MODIFY_SENSITIVE
 from tickets.services.opt_out import OPT_OUT_LIST_LABELS
 from tickets.services.verification import TOKEN_SHAPE, verification_refusal, verification_token_hash
 

@@ -44,20 +44,22 @@ from tickets.services.lifecycle import (
     ticket_transition,
 )
 from tickets.services.mailing import mailing_send
-from tickets.services.modify import (
-    MODIFY_FIELD_LABELS,
-    MODIFY_FIELDS,
+from tickets.services.modify import request_modify
+from tickets.services.modify_approval import (
     MODIFY_NEEDS_SUPERVISOR,
     MODIFY_NEW_EMAIL_UNCONFIRMED,
-    MODIFY_SAME_VALUES,
     NOTHING_TO_APPROVE,
     ModifyConflict,
     modify_approval,
     modify_approve,
     modify_awaiting_supervisor,
-    modify_input_has_card,
-    request_modify,
     ticket_approve,
+)
+from tickets.services.modify_input import (
+    MODIFY_FIELD_LABELS,
+    MODIFY_FIELDS,
+    MODIFY_SAME_VALUES,
+    modify_input_has_card,
 )
 from tickets.services.opt_out import (
     OPT_OUT_LISTS,

@@ -125,7 +125,7 @@ def account_freeze(*, token: str, client_key: str, actor: Actor) -> Ticket:
 
 def _revert_applied_changes(ticket: Ticket, customer: Customer) -> list[dict[str, str]]:
     """Put back each value the ticket applied that still stands; the rows stay as history."""
-    from tickets.services.modify import modify_login_for
+    from tickets.services.modify_approval import modify_login_for
 
     changed_email = customer.email
     rows = []
