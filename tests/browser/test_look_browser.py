@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Request, Response
 from tests.factories import TicketFactory
 from tests.tickets.verification_helpers import anonymous_lookups, link_token, verification_mail
 from tickets import services
-from tickets.models import Message, Ticket
+from tickets.models import Attachment, Message, Ticket
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -180,8 +180,17 @@ def status_token(db) -> str:
         contact_email="dan@example.test",
         status="awaiting_customer",
     )
-    Message.objects.create(ticket=ticket, author="customer", body="Mail to my domain bounces.")
+    first = Message.objects.create(ticket=ticket, author="customer", body="Mail bounces.")
     Message.objects.create(ticket=ticket, author="staff", body="Which address bounces?")
+    for name, status in (("bounce.png", "clean"), ("log.txt", "pending")):
+        Attachment.objects.create(
+            message=first,
+            filename=name,
+            content_type="text/plain",
+            size=9,
+            content=b"x" * 9,
+            scan_status=status,
+        )
     link = services.status_link_issue(ticket=ticket, send_to="dan@example.test")
     return link.rstrip("/").rsplit("/", 1)[-1]
 
@@ -354,6 +363,8 @@ def test_a_request_form_and_the_status_page_at_1280_and_390_px(live_server, page
     page.set_viewport_size(DESKTOP)
     page.goto(f"{live_server.url}/track/{status_token}/")
     expect(page.locator("[aria-current=step]")).to_contain_text("We are waiting for your reply")
+    expect(page.locator(".attachments li")).to_have_count(2)
+    expect(page.locator(".attachments a")).to_have_text("bounce.png")
     _shots(page, "status")
 
 
