@@ -169,21 +169,7 @@ def notification_send(*, notification_id: int) -> str:
         _notification_fail(notification, str(exc))
         return Notification.Status.FAILED
     except Exception as exc:
-        if not _is_transient(exc):
-            _notification_fail(notification, f"{type(exc).__name__}: {exc}")
-            return Notification.Status.FAILED
-        if notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
-            _notification_fail(
-                notification, f"gave up after {notification.attempts} attempts: {exc}"
-            )
-            return Notification.Status.FAILED
-        countdown = _backoff(notification.attempts)
-        Notification.objects.filter(pk=notification.pk).update(
-            status=Notification.Status.PENDING,
-            last_error=f"{type(exc).__name__}: {exc}"[:2000],
-            next_attempt_at=timezone.now() + timedelta(seconds=countdown),
-        )
-        raise NotificationRetry(countdown, str(exc)) from exc
+        return _notification_send_failed(notification, exc)
     status = message.anymail_status
     # One recipient, so one id; the test backend's ids are integers.
     message_id = "" if isinstance(status.message_id, set | None) else str(status.message_id)
@@ -191,6 +177,23 @@ def notification_send(*, notification_id: int) -> str:
         logger.info("%s was already recorded from an ESP event", notification.uuid)
     logger.info("sent %s to %s (%s)", notification.template, notification.recipient, message_id)
     return Notification.Status.SENT
+
+
+def _notification_send_failed(notification: Notification, exc: Exception) -> str:
+    """The ESP did not take the email: fail it for good, or back to the outbox and retry."""
+    if not _is_transient(exc):
+        _notification_fail(notification, f"{type(exc).__name__}: {exc}")
+        return Notification.Status.FAILED
+    if notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
+        _notification_fail(notification, f"gave up after {notification.attempts} attempts: {exc}")
+        return Notification.Status.FAILED
+    countdown = _backoff(notification.attempts)
+    Notification.objects.filter(pk=notification.pk).update(
+        status=Notification.Status.PENDING,
+        last_error=f"{type(exc).__name__}: {exc}"[:2000],
+        next_attempt_at=timezone.now() + timedelta(seconds=countdown),
+    )
+    raise NotificationRetry(countdown, str(exc)) from exc
 
 
 # Rows that may still be marked sent: claimed, or handed back to the outbox by the sweep.
