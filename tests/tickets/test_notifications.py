@@ -252,10 +252,10 @@ def test_a_worker_finding_its_send_already_recorded_adds_no_audit_row(
     notification, anymail_backend
 ):
     # An ESP event recorded the send first (the worker's own write comes second).
-    assert outbox._notification_mark_sent(notification, "esp-1", evidence="Postmark sent")
+    assert outbox.notification_mark_sent(notification, "esp-1", evidence="Postmark sent")
     rows = ActionLog.objects.count()
 
-    assert not outbox._notification_mark_sent(notification, "esp-1")
+    assert not outbox.notification_mark_sent(notification, "esp-1")
 
     assert ActionLog.objects.count() == rows
     assert Notification.objects.get(pk=notification.pk).esp_message_id == "esp-1"

@@ -77,7 +77,6 @@ from tickets.services.outbox import (
     notification_mark_failed,
     notification_queue,
     notification_send,
-    notification_tracking_event,
     notifications_requeue_due,
 )
 from tickets.services.password_resend import (
@@ -107,6 +106,7 @@ from tickets.services.status_link import (
     status_reply_add,
     track_request,
 )
+from tickets.services.tracking import notification_tracking_event
 from tickets.services.verification import (
     VERIFICATION_INVALID,
     verification_confirm,

@@ -2,7 +2,6 @@
 
 import logging
 import random
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -18,10 +17,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Customer
-from accounts.selectors import email_canonical
 from tickets import emails
 from tickets.audit import audit_record
-from tickets.lock_objects import notification_lock
 from tickets.models import Notification, Ticket
 from tickets.selectors.tickets import attachments_for_email
 from tickets.services.shared import PUBLISH_BATCH, tasks_publish
@@ -173,7 +170,7 @@ def notification_send(*, notification_id: int) -> str:
     status = message.anymail_status
     # One recipient, so one id; the test backend's ids are integers.
     message_id = "" if isinstance(status.message_id, set | None) else str(status.message_id)
-    if not _notification_mark_sent(notification, message_id):
+    if not notification_mark_sent(notification, message_id):
         logger.info("%s was already recorded from an ESP event", notification.uuid)
     logger.info("sent %s to %s (%s)", notification.template, notification.recipient, message_id)
     return Notification.Status.SENT
@@ -197,10 +194,10 @@ def _notification_send_failed(notification: Notification, exc: Exception) -> str
 
 
 # Rows that may still be marked sent: claimed, or handed back to the outbox by the sweep.
-_UNMARKED = (Notification.Status.PENDING, Notification.Status.SENDING)
+UNMARKED_STATUSES = (Notification.Status.PENDING, Notification.Status.SENDING)
 
 
-def _notification_details(notification: Notification, **extra: Any) -> dict[str, Any]:
+def notification_details(notification: Notification, **extra: Any) -> dict[str, Any]:
     """What every audit row about an outbox row records of it, plus `extra`."""
     return {
         "notification": str(notification.uuid),
@@ -210,9 +207,7 @@ def _notification_details(notification: Notification, **extra: Any) -> dict[str,
     }
 
 
-def _notification_mark_sent(
-    notification: Notification, message_id: str, evidence: str = ""
-) -> bool:
+def notification_mark_sent(notification: Notification, message_id: str, evidence: str = "") -> bool:
     """Record a handed-over email and its audit row, as soon after the hand-over as possible.
 
     Both the worker (right after the ESP accepted the email) and an ESP tracking event (for a
@@ -222,7 +217,7 @@ def _notification_mark_sent(
     # A link carrying a live token is needed only until the email is handed over.
     context = {k: v for k, v in notification.context.items() if k not in SECRET_CONTEXT_KEYS}
     now = timezone.now()
-    details = _notification_details(
+    details = notification_details(
         notification, esp_message_id=message_id, attempt=notification.attempts
     )
     if evidence:
@@ -234,7 +229,9 @@ def _notification_mark_sent(
         "details": details,
     }
     with transaction.atomic():
-        marked = Notification.objects.filter(pk=notification.pk, status__in=_UNMARKED).update(
+        marked = Notification.objects.filter(
+            pk=notification.pk, status__in=UNMARKED_STATUSES
+        ).update(
             status=Notification.Status.SENT, esp_message_id=message_id, sent_at=now, context=context
         )
         if marked:
@@ -262,14 +259,14 @@ def _notification_fail(notification: Notification, error: str) -> None:
             actor="worker",
             action="notification.failed",
             ticket=notification.ticket,
-            details=_notification_details(notification, error=error[:500]),
+            details=notification_details(notification, error=error[:500]),
         )
 
 
 def notification_mark_failed(*, notification_id: int, error: str) -> None:
     """Give up on a row whose task ran out of retries."""
     notification = Notification.objects.select_related("ticket__customer").get(pk=notification_id)
-    if notification.status in _UNMARKED:
+    if notification.status in UNMARKED_STATUSES:
         _notification_fail(notification, error)
 
 
@@ -283,7 +280,7 @@ def notification_bounced(*, notification: Notification, reason: str) -> None:
         actor="worker",
         action="notification.bounced",
         ticket=notification.ticket,
-        details=_notification_details(notification, reason=reason[:500]),
+        details=notification_details(notification, reason=reason[:500]),
     )
     if notification.template == "password_resend_notice":
         # Sent to a domain's registration address: a bounce says that address is dead.
@@ -322,105 +319,3 @@ ATTACHMENT_WAIT_SECONDS = 15
 def _attachments_waiting(notification: Notification) -> bool:
     ids = notification.context.get("attachments")
     return bool(ids) and attachments_for_email(attachment_ids=ids)[1]
-
-
-# Only these mean the address is dead; soft bounces and deferrals may still deliver.
-_FINAL_POSTMARK_BOUNCES = frozenset({"HardBounce", "BadEmailAddress"})
-_FINAL_REJECT_REASONS = frozenset({"bounced", "invalid"})
-
-
-def _tracking_is_final_bounce(
-    *, esp_name: str, event_type: str, reject_reason: str, esp_event_type: str
-) -> bool:
-    if esp_name.lower() == "postmark" and event_type in ("bounced", "rejected"):
-        return esp_event_type in _FINAL_POSTMARK_BOUNCES
-    if event_type == "bounced":
-        return True
-    return event_type == "rejected" and reject_reason in _FINAL_REJECT_REASONS
-
-
-# Anymail's normalised tracking events that only follow an email the ESP accepted.
-ESP_ACCEPTED_EVENTS = frozenset(
-    {
-        "queued",
-        "sent",
-        "deferred",
-        "delivered",
-        "autoresponded",
-        "opened",
-        "clicked",
-        "complained",
-        "unsubscribed",
-    }
-)
-
-
-def _tracking_notification(metadata: dict[str, Any], message_id: str) -> Notification | None:
-    raw = metadata.get("notification") if isinstance(metadata, dict) else None
-    if raw:
-        try:
-            found = Notification.objects.filter(uuid=uuid.UUID(str(raw))).first()
-        except ValueError:
-            found = None
-        if found is not None:
-            return found
-    if message_id:
-        return Notification.objects.filter(esp_message_id=message_id).order_by("pk").first()
-    return None
-
-
-@transaction.atomic
-def notification_tracking_event(
-    *,
-    esp_name: str,
-    event_type: str,
-    message_id: str,
-    recipient: str,
-    metadata: dict[str, Any],
-    reject_reason: str,
-    description: str,
-    esp_event_type: str,
-) -> str:
-    """Apply one ESP tracking event to its outbox row; a repeated event changes nothing."""
-    found = _tracking_notification(metadata, message_id)
-    if found is None:
-        return "unmatched"
-    if recipient and email_canonical(recipient) != email_canonical(found.recipient):
-        return "unmatched"
-    notification = notification_lock(pk=found.pk)
-    recorded = False
-    if event_type in ESP_ACCEPTED_EVENTS and notification.status in _UNMARKED:
-        # The ESP has this email, but no send was recorded: the worker died between the
-        # hand-over and its write, or the ESP's answer was lost. Record it now, so the sweep
-        # does not send it again.
-        recorded = _notification_mark_sent(
-            notification,
-            notification.esp_message_id or message_id,
-            evidence=f"{esp_name} {event_type}".strip(),
-        )
-        notification.status = Notification.Status.SENT
-    if event_type == "delivered":
-        if notification.status not in (Notification.Status.SENDING, Notification.Status.SENT):
-            return "ignored"
-        notification.status = Notification.Status.DELIVERED
-        notification.save(update_fields=["status", "updated_at"])
-        audit_record(
-            actor="worker",
-            action="notification.delivered",
-            ticket=notification.ticket,
-            details=_notification_details(notification, esp=esp_name),
-        )
-        return "delivered"
-    final = _tracking_is_final_bounce(
-        esp_name=esp_name,
-        event_type=event_type,
-        reject_reason=reject_reason,
-        esp_event_type=esp_event_type,
-    )
-    if not final or notification.status == Notification.Status.BOUNCED:
-        return "recorded" if recorded else "ignored"
-    reason = " ".join(
-        part for part in (esp_name, event_type, esp_event_type, reject_reason, description) if part
-    )
-    notification_bounced(notification=notification, reason=reason)
-    return "bounced"
