@@ -72,6 +72,14 @@ def _head_locked() -> AuditChainHead:
     return head
 
 
+def audit_chain_lock() -> None:
+    """Wait for the writers of the chain and hold them off until the caller's transaction ends.
+
+    Every service that writes holds this lock from its first audit row to its commit.
+    """
+    _head_locked()
+
+
 def audit_record(
     *,
     actor: Actor,

@@ -128,6 +128,15 @@ class Ticket(BaseModel):
         blank=True,
         related_name="+",
     )
+    # The first reply a staff member sent the requester (internal notes do not count): set once.
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    first_response_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -335,6 +344,12 @@ class Notification(BaseModel):
                 fields=["status", "next_attempt_at"],
                 name="notification_due",
                 condition=models.Q(status__in=["pending", "sending"]),
+            ),
+            # The dashboard's failed and bounced mail: few rows, however long the outbox.
+            models.Index(
+                fields=["updated_at", "id"],
+                name="notification_problems",
+                condition=models.Q(status__in=["failed", "bounced"]),
             ),
         ]
 
@@ -557,3 +572,41 @@ class SavedView(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.owner_id}:{self.name}"
+
+
+class TicketDailyStat(BaseModel):
+    """What happened to tickets on one day (local time), of one kind, for one staff member.
+
+    Kept by the services as each event happens (`tickets.services.stats`) and recomputed from the
+    tickets by `ticket_stats_rebuild`; the dashboard reads only these rows. A created ticket
+    counts for nobody (agent 0); a first response for whoever sent it; a resolution or a close
+    for the ticket's assignee.
+    """
+
+    day = models.DateField()
+    kind = models.CharField(max_length=20, choices=Ticket.Kind.choices)
+    # The staff member's user id, 0 for nobody: a plain number, so that (day, kind, agent) is a
+    # unique key without NULLs for the upsert's ON CONFLICT (and a deleted login keeps its past).
+    agent_key = models.PositiveIntegerField(default=0)
+    created = models.IntegerField(default=0)
+    first_responses = models.IntegerField(default=0)
+    # Seconds from creation to the first response, summed over `first_responses`.
+    first_response_seconds = models.BigIntegerField(default=0)
+    resolved = models.IntegerField(default=0)
+    # Seconds from creation to resolution, summed over `resolved`.
+    resolution_seconds = models.BigIntegerField(default=0)
+    # Of the resolved: within the due time (which the SLA pauses moved on) or after it.
+    sla_met = models.IntegerField(default=0)
+    sla_breached = models.IntegerField(default=0)
+    closed = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["day", "kind", "agent_key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "kind", "agent_key"], name="ticket_daily_stat_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.kind} {self.agent_key}"

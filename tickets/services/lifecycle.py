@@ -31,6 +31,7 @@ from tickets.services.shared import (
     ticket_needs_owner,
     ticket_version_check,
 )
+from tickets.services.stats import ticket_stat_figures, ticket_stats_update
 
 S = Ticket.Status
 
@@ -122,6 +123,7 @@ def ticket_create(
             **(details or {}),
         },
     )
+    ticket_stats_update(before={}, ticket=ticket)
     return ticket
 
 
@@ -254,6 +256,7 @@ def ticket_priority_set(
     locked = ticket_lock(pk=ticket.pk)
     ticket_version_check(locked, expected_version)
     old = locked.priority
+    figures = ticket_stat_figures(locked)  # a resolved ticket's due time decides its SLA
     locked.priority = priority
     locked.due_at = (
         ticket_due_at(kind=locked.kind, priority=priority, start=locked.created_at)
@@ -267,6 +270,7 @@ def ticket_priority_set(
         ticket=locked,
         details={"from": old, "to": priority},
     )
+    ticket_stats_update(before=figures, ticket=locked)
     return locked
 
 
@@ -339,14 +343,21 @@ def ticket_reply_add(
         email_message_id=email_message_id,
     )
     stored = attachments_add(message=message, uploads=attachments, actor=actor)
+    figures = ticket_stat_figures(locked)
+    fields = ["version", "updated_at"]
+    if author == Message.Author.STAFF and not internal and locked.first_response_at is None:
+        locked.first_response_at = message.created_at
+        locked.first_response_by = author_user
+        fields += ["first_response_at", "first_response_by"]
     locked.version += 1
-    locked.save(update_fields=["version", "updated_at"])
+    locked.save(update_fields=fields)
     audit_record(
         actor=actor,
         action="ticket.note_added" if internal else "ticket.message_added",
         ticket=locked,
         details={"message": message.pk, "author": author, "channel": channel},
     )
+    ticket_stats_update(before=figures, ticket=locked)
     if internal:
         return message
     if author == Message.Author.STAFF:

@@ -14,6 +14,7 @@ from helpdesk.celery import app as celery_app
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tickets.audit import Actor, audit_record
 from tickets.models import SLA_PAUSED_STATUSES, Message, Ticket
+from tickets.services.stats import ticket_stat_figures, ticket_stats_update
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +144,7 @@ def ticket_move(
             {"status": old, "target": to},
         )
     now = timezone.now()
+    figures = ticket_stat_figures(ticket)
     ticket.status = to
     ticket.version += 1
     fields = ["status", "version", "updated_at"]
@@ -171,6 +173,7 @@ def ticket_move(
             **(details or {}),
         },
     )
+    ticket_stats_update(before=figures, ticket=ticket)
     return ticket
 
 
