@@ -214,8 +214,8 @@ def test_the_staff_queue_and_ticket_pages_are_in_malay(agent_client, malay):
 def test_the_staff_dashboard_is_in_malay(supervisor_client, malay):
     assert_malay(
         malay.get("/staff/dashboard/"),
-        ["Papan pemuka", "Masa median untuk diselesaikan", "penyelia"],
-        ["Dashboard", "Median time to resolve", "Open tickets by status"],
+        ["Papan pemuka", "E-mel yang gagal atau melantun", "Mengikut ejen", "penyelia"],
+        ["Dashboard", "Approvals waiting", "See them"],
     )
 
 

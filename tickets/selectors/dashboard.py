@@ -1,85 +1,168 @@
-"""The staff dashboard's figures."""
+"""The staff dashboard's figures: read from the daily rows, never from the tickets."""
 
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Count, DurationField, ExpressionWrapper, F
-from django.db.models.functions import TruncDate
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
-from tickets.models import OPEN_STATUSES, Notification, Ticket
-from tickets.selectors.queue import open_q
+from tickets.models import Notification, Ticket, TicketDailyStat
 from tickets.selectors.satisfaction import satisfaction_figures
 
-DASHBOARD_DAYS = 30
+K = Ticket.Kind
+# Kinds the system mostly finishes by itself within seconds (the OpenSRS resend, an opt-out):
+# their times are shown apart, so they do not hide how long people take.
+SELF_CLOSING_KINDS = (K.RESEND_PASSWORD, K.OPT_OUT)
+STAFF_KINDS = tuple(kind for kind in K if kind not in SELF_CLOSING_KINDS)
+DASHBOARD_RANGES = (7, 30, 90)
+DASHBOARD_DEFAULT_DAYS = 30
+# A custom range covers at most this many days (the day chart draws one column a day).
+DASHBOARD_MAX_DAYS = 366
+RECENT_MAIL_PROBLEMS = 10
+
+_SUMS = (
+    "created",
+    "first_responses",
+    "first_response_seconds",
+    "resolved",
+    "resolution_seconds",
+    "sla_met",
+    "sla_breached",
+    "closed",
+)
 
 
-def _day_series(rows: dict[Any, int], days: list[date]) -> list[tuple[Any, int]]:
-    return [(day, rows.get(day, 0)) for day in days]
+@dataclass(frozen=True)
+class DayRange:
+    """Days `start` to `end`, both included, in the help desk's time zone."""
 
+    start: date
+    end: date
 
-def _tickets_per_day(field: str, *, since: datetime) -> dict[Any, int]:
-    """How many tickets have `field` (a datetime) on each day since `since`."""
-    return dict(
-        Ticket.objects.filter(**{f"{field}__gte": since})
-        .annotate(day=TruncDate(field))
-        .values("day")
-        .annotate(n=Count("id"))
-        .order_by()
-        .values_list("day", "n")
-    )
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
 
-
-def dashboard_figures(*, now: datetime | None = None) -> dict[str, Any]:
-    """Everything the dashboard draws, in a fixed number of aggregate queries."""
-    now = now or timezone.now()
-    today = timezone.localdate(now)
-    days = [today - timedelta(days=n) for n in range(DASHBOARD_DAYS - 1, -1, -1)]
-    since = now - timedelta(days=DASHBOARD_DAYS)
-    start_of_window = timezone.make_aware(datetime.combine(days[0], datetime.min.time()))
-
-    by_kind: dict[str, int] = dict.fromkeys(Ticket.Kind.values, 0)
-    by_status: dict[str, int] = {str(s): 0 for s in Ticket.Status if s in OPEN_STATUSES}
-    open_rows = (
-        Ticket.objects.filter(open_q()).values("kind", "status").annotate(n=Count("id")).order_by()
-    )
-    for row in open_rows:
-        by_kind[row["kind"]] = by_kind.get(row["kind"], 0) + row["n"]
-        by_status[row["status"]] = by_status.get(row["status"], 0) + row["n"]
-
-    created = _tickets_per_day("created_at", since=start_of_window)
-    resolved = _tickets_per_day("resolved_at", since=start_of_window)
-
-    durations = Ticket.objects.filter(resolved_at__gte=since, resolved_at__isnull=False).annotate(
-        took=ExpressionWrapper(F("resolved_at") - F("created_at"), DurationField())
-    )
-    resolved_count = durations.count()
-    median = None
-    if resolved_count:
-        middle = list(
-            durations.order_by("took").values_list("took", flat=True)[
-                (resolved_count - 1) // 2 : resolved_count // 2 + 1
-            ]
+    def moments(self) -> tuple[datetime, datetime]:
+        """The first instant of `start` and the first instant after `end`."""
+        zone = timezone.get_default_timezone()
+        return (
+            datetime.combine(self.start, time.min, tzinfo=zone),
+            datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=zone),
         )
-        median = sum(middle, timedelta()) / len(middle)
 
-    problem_statuses = [Notification.Status.FAILED, Notification.Status.BOUNCED]
-    problems = Notification.objects.filter(status__in=problem_statuses, updated_at__gte=since)
-    problem_counts = dict.fromkeys(problem_statuses, 0) | dict(
-        problems.values("status").annotate(n=Count("id")).order_by().values_list("status", "n")
-    )
-    recent_problems = list(problems.select_related("ticket").order_by("-updated_at", "-id")[:10])
+
+def dashboard_today() -> date:
+    return timezone.localtime(timezone.now(), timezone.get_default_timezone()).date()
+
+
+def dashboard_last_days(days: int, *, today: date | None = None) -> DayRange:
+    """The `days` days that end today."""
+    end = today or dashboard_today()
+    return DayRange(start=end - timedelta(days=days - 1), end=end)
+
+
+def _average(seconds: int, count: int) -> timedelta | None:
+    return timedelta(seconds=round(seconds / count)) if count else None
+
+
+def _share(part: int, whole: int) -> int | None:
+    return round(100 * part / whole) if whole else None
+
+
+def _times(label: str, sums: dict[str, int]) -> dict[str, Any]:
+    """A table row of counts and average times from summed daily rows."""
+    judged = sums["sla_met"] + sums["sla_breached"]
     return {
-        "open_by_kind": [(Ticket.Kind(k).label, n) for k, n in by_kind.items()],
-        "open_by_status": [(Ticket.Status(s).label, n) for s, n in by_status.items()],
-        "created_per_day": _day_series(created, days),
-        "resolved_per_day": _day_series(resolved, days),
-        "median_time_to_resolve": median,
-        "resolved_count": resolved_count,
-        "notification_problems": [
-            (Notification.Status(s).label, n) for s, n in problem_counts.items()
+        "label": label,
+        "created": sums["created"],
+        "first_responses": sums["first_responses"],
+        "first_response": _average(sums["first_response_seconds"], sums["first_responses"]),
+        "resolved": sums["resolved"],
+        "resolution": _average(sums["resolution_seconds"], sums["resolved"]),
+        "sla_met": sums["sla_met"],
+        "sla_breached": sums["sla_breached"],
+        "sla_share": _share(sums["sla_met"], judged),
+        "closed": sums["closed"],
+    }
+
+
+def _total(rows: list[dict[str, int]]) -> dict[str, int]:
+    return {field: sum(row[field] for row in rows) for field in _SUMS}
+
+
+def _agent_names(keys: list[int]) -> dict[int, str]:
+    users = get_user_model().objects.filter(pk__in=keys).only("username", "first_name", "last_name")
+    return {user.pk: user.get_full_name().strip() or user.get_username() for user in users}
+
+
+def dashboard_figures(*, days: DayRange, agent_id: int | None = None) -> dict[str, Any]:
+    """Everything the dashboard draws for `days`, from the daily rows and the outbox.
+
+    :param agent_id: show only this staff member in the per-agent figures (None: everyone).
+    Queries: rows by day and kind; rows by agent; the agents' names; failed and bounced mail
+    by status; the latest of them; satisfaction answers. Whatever the number of tickets.
+    """
+    in_range = TicketDailyStat.objects.filter(day__gte=days.start, day__lte=days.end).order_by()
+    sums = {field: Sum(field) for field in _SUMS}
+    per_day: dict[date, list[int]] = {}
+    per_kind: dict[str, dict[str, int]] = {kind: dict.fromkeys(_SUMS, 0) for kind in K.values}
+    for row in in_range.values("day", "kind").annotate(**sums):
+        day = per_day.setdefault(row["day"], [0, 0])
+        day[0] += row["created"]
+        day[1] += row["resolved"]
+        kind = per_kind.setdefault(row["kind"], dict.fromkeys(_SUMS, 0))
+        for field in _SUMS:
+            kind[field] += row[field]
+    calendar = [days.start + timedelta(days=n) for n in range(days.days)]
+
+    # Rows that only count created tickets belong to nobody.
+    agents = in_range.exclude(first_responses=0, resolved=0, closed=0)
+    if agent_id is not None:
+        agents = agents.filter(agent_key=agent_id)
+    agent_rows = list(agents.values("agent_key").annotate(**sums))
+    names = _agent_names([row["agent_key"] for row in agent_rows if row["agent_key"]])
+    by_agent = sorted(
+        (_times(names.get(row["agent_key"], ""), row) for row in agent_rows),
+        key=lambda row: (row["label"] == "", row["label"].lower()),
+    )
+
+    low, high = days.moments()
+    problem_statuses = [Notification.Status.FAILED, Notification.Status.BOUNCED]
+    problems = Notification.objects.filter(
+        status__in=problem_statuses, updated_at__gte=low, updated_at__lt=high
+    )
+    counted = problems.aggregate(
+        **{str(status): Count("id", filter=Q(status=status)) for status in problem_statuses}
+    )
+    recent = list(
+        problems.select_related("ticket").order_by("-updated_at", "-id")[:RECENT_MAIL_PROBLEMS]
+    )
+
+    staff_kinds = [_times(str(K(kind).label), per_kind[kind]) for kind in STAFF_KINDS]
+    self_closing = [_times(str(K(kind).label), per_kind[kind]) for kind in SELF_CLOSING_KINDS]
+    everything = _total(list(per_kind.values()))
+    return {
+        "days": days,
+        "created_per_day": [(day, per_day.get(day, [0, 0])[0]) for day in calendar],
+        "resolved_per_day": [(day, per_day.get(day, [0, 0])[1]) for day in calendar],
+        "created_by_kind": [(K(kind).label, per_kind[kind]["created"]) for kind in K.values],
+        "staff_kinds": staff_kinds,
+        "staff_kinds_total": _times("", _total([per_kind[kind] for kind in STAFF_KINDS])),
+        "self_closing_kinds": self_closing,
+        "total": _times("", everything),
+        "sla": [
+            (_("Met"), everything["sla_met"]),
+            (_("Breached"), everything["sla_breached"]),
         ],
-        "recent_notification_problems": recent_problems,
-        "satisfaction": satisfaction_figures(since=since),
-        "days": DASHBOARD_DAYS,
+        "by_agent": by_agent,
+        "resolved_by_agent": [(row["label"], row["resolved"]) for row in by_agent],
+        "notification_problems": [
+            (Notification.Status(status).label, counted[str(status)]) for status in problem_statuses
+        ],
+        "recent_notification_problems": recent,
+        "satisfaction": satisfaction_figures(since=low, until=high, agent_id=agent_id),
     }

@@ -16,14 +16,19 @@ def _share(yes: int, total: int) -> int | None:
     return round(100 * yes / total) if total else None
 
 
-def satisfaction_figures(*, since: datetime) -> dict[str, Any]:
-    """Answers since `since` by ticket kind and by agent: count, yes, share of yes (%).
+def satisfaction_figures(
+    *, since: datetime, until: datetime | None = None, agent_id: int | None = None
+) -> dict[str, Any]:
+    """Answers from `since` to before `until` by ticket kind and by agent: count, yes, share (%).
 
+    :param agent_id: list only this staff member among the agents (None: everyone).
     One aggregate query whatever the number of answers, kinds or agents.
     """
+    answers = Satisfaction.objects.filter(answered_at__gte=since)
+    if until is not None:
+        answers = answers.filter(answered_at__lt=until)
     rows = (
-        Satisfaction.objects.filter(answered_at__gte=since)
-        .values("ticket__kind", "agent_id", "agent__username")
+        answers.values("ticket__kind", "agent_id", "agent__username")
         .annotate(total=Count("id"), yes=Count("id", filter=Q(answer=Satisfaction.Answer.YES)))
         .order_by()
     )
@@ -43,7 +48,8 @@ def satisfaction_figures(*, since: datetime) -> dict[str, Any]:
     by_agent = sorted(
         (
             {"label": name, "count": t, "yes": y, "share": _share(y, t)}
-            for name, t, y in agents.values()
+            for key, (name, t, y) in agents.items()
+            if agent_id is None or key == agent_id
         ),
         key=lambda r: (r["label"] == "", r["label"]),
     )
