@@ -21,6 +21,15 @@ def _migrate(targets):
     return executor.loader.project_state(targets).apps
 
 
+@pytest.fixture(autouse=True)
+def _latest_schema_afterwards():
+    # The tests after this one need every later migration's tables and columns back.
+    yield
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_backfill_finds_first_responses_and_builds_the_rows():
     agent = get_user_model().objects.create(username="backfill-agent", is_staff=True)
