@@ -103,20 +103,20 @@ def dashboard_figures(*, days: DayRange, agent_id: int | None = None) -> dict[st
     """Everything the dashboard draws for `days`, from the daily rows and the outbox.
 
     :param agent_id: show only this staff member in the per-agent figures (None: everyone).
-    Queries: rows by day and kind; rows by agent; the agents' names; failed and bounced mail
+    Queries: rows by day; by kind; by agent; the agents' names; failed and bounced mail
     by status; the latest of them; satisfaction answers. Whatever the number of tickets.
     """
     in_range = TicketDailyStat.objects.filter(day__gte=days.start, day__lte=days.end).order_by()
     sums = {field: Sum(field) for field in _SUMS}
-    per_day: dict[date, list[int]] = {}
+    per_day = {
+        day: (created, resolved)
+        for day, created, resolved in in_range.values_list("day")
+        .annotate(Sum("created"), Sum("resolved"))
+        .values_list("day", "created__sum", "resolved__sum")
+    }
     per_kind: dict[str, dict[str, int]] = {kind: dict.fromkeys(_SUMS, 0) for kind in K.values}
-    for row in in_range.values("day", "kind").annotate(**sums):
-        day = per_day.setdefault(row["day"], [0, 0])
-        day[0] += row["created"]
-        day[1] += row["resolved"]
-        kind = per_kind.setdefault(row["kind"], dict.fromkeys(_SUMS, 0))
-        for field in _SUMS:
-            kind[field] += row[field]
+    for row in in_range.values("kind").annotate(**sums):
+        per_kind[row["kind"]] = {field: row[field] for field in _SUMS}
     calendar = [days.start + timedelta(days=n) for n in range(days.days)]
 
     # Rows that only count created tickets belong to nobody.
@@ -147,8 +147,8 @@ def dashboard_figures(*, days: DayRange, agent_id: int | None = None) -> dict[st
     everything = _total(list(per_kind.values()))
     return {
         "days": days,
-        "created_per_day": [(day, per_day.get(day, [0, 0])[0]) for day in calendar],
-        "resolved_per_day": [(day, per_day.get(day, [0, 0])[1]) for day in calendar],
+        "created_per_day": [(day, per_day.get(day, (0, 0))[0]) for day in calendar],
+        "resolved_per_day": [(day, per_day.get(day, (0, 0))[1]) for day in calendar],
         "created_by_kind": [(K(kind).label, per_kind[kind]["created"]) for kind in K.values],
         "staff_kinds": staff_kinds,
         "staff_kinds_total": _times("", _total([per_kind[kind] for kind in STAFF_KINDS])),
