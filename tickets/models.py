@@ -212,6 +212,15 @@ class FieldChange(BaseModel):
                 fields=["ticket", "field"], name="fieldchange_ticket_field_unique"
             ),
         ]
+        indexes = [
+            # The approvals waiting for a supervisor (services.modify_awaiting_supervisor, counted
+            # on the dashboard): the few pending name and email changes, not every change.
+            models.Index(
+                fields=["ticket"],
+                name="fieldchange_pending_sensitive",
+                condition=models.Q(applied_at__isnull=True, field__in=["email", "full_name"]),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.ticket_id}:{self.field}"
