@@ -405,7 +405,7 @@ def test_my_requests_become_cards_on_a_phone_and_say_so_when_there_are_none(
     context.close()
 
 
-def test_the_staff_queue_becomes_cards_on_a_phone_and_says_when_nothing_matches(
+def test_the_staff_queue_becomes_cards_on_a_phone_says_when_nothing_matches_and_speaks_malay(
     live_server, browser, agent, alice
 ):
     for n in range(3):
@@ -429,4 +429,10 @@ def test_the_staff_queue_becomes_cards_on_a_phone_and_says_when_nothing_matches(
     expect(page.locator(".empty-state")).to_contain_text("No tickets match these filters.")
     page.locator(".empty-state").get_by_role("link", name="Reset").click()
     expect(page.locator("tbody tr")).to_have_count(3)
+
+    # and staff switch the language in one click too (from the footer), and it stays
+    page.get_by_role("button", name="Bahasa Melayu").click()
+    expect(page.locator("html")).to_have_attribute("lang", "ms")
+    page.goto(f"{live_server.url}/staff/dashboard/")
+    expect(page.locator("html")).to_have_attribute("lang", "ms")
     context.close()
