@@ -4,7 +4,7 @@ from helpdesk.exceptions import ApplicationError
 from tests.factories import CustomerFactory, TicketFactory
 from tickets import services
 from tickets.models import ActionLog, Attachment, Message, Ticket
-from tickets.services.lifecycle import (
+from tickets.services.merge import (
     MERGE_ONLY_GENERAL,
     MERGE_OTHER_CUSTOMER,
     MERGE_SELF,

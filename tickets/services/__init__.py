@@ -26,16 +26,15 @@ from tickets.services.anonymous import (
     anonymous_requests_requeue_due,
 )
 from tickets.services.disclosure import customer_export, disclosure_record
+from tickets.services.general import request_general
 from tickets.services.inbound_email import inbound_email_receive
 from tickets.services.lifecycle import (
     EMPTY_MESSAGE,
     REPLY_TO_CLOSED,
-    request_general,
     ticket_assign,
     ticket_close,
     ticket_create,
     ticket_due_at,
-    ticket_merge,
     ticket_priority_set,
     ticket_reject,
     ticket_reopen,
@@ -44,6 +43,7 @@ from tickets.services.lifecycle import (
     ticket_transition,
 )
 from tickets.services.mailing import mailing_send
+from tickets.services.merge import ticket_merge
 from tickets.services.modify import request_modify
 from tickets.services.modify_approval import (
     MODIFY_NEEDS_SUPERVISOR,

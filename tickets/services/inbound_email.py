@@ -16,6 +16,7 @@ from tickets.redaction import redact_card_numbers
 from tickets.services.attachments import (
     attachments_store,
 )
+from tickets.services.general import request_general
 from tickets.services.inbound_parse import (
     address_local_base,
     inbound_attachments_sort,
@@ -26,7 +27,7 @@ from tickets.services.inbound_parse import (
     inbound_opt_out_lists,
     valid_address,
 )
-from tickets.services.lifecycle import request_general, ticket_create, ticket_reply_add
+from tickets.services.lifecycle import ticket_create, ticket_reply_add
 from tickets.services.opt_out import OPT_OUT_SUBJECT, opt_out_apply
 from tickets.services.shared import CONTROL_CHARACTERS, NO_REPLY_STATUSES
 

@@ -11,10 +11,9 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import Customer
-from accounts.selectors import customer_get_by_email, email_canonical
+from accounts.selectors import customer_get_by_email
 from domains.models import Domain
-from helpdesk.exceptions import ApplicationError, RateLimited, TransitionNotAllowed
-from helpdesk.ratelimit import rate_limit_hit, rate_limit_hits
+from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import ticket_lock
 from tickets.models import LINKED_BY_CONTACT_KINDS, SLA_PAUSED_STATUSES, Message, Ticket
@@ -25,8 +24,6 @@ from tickets.services.shared import (
     NO_REPLY_STATUSES,
     NOT_REJECTABLE,
     REJECTABLE_KINDS,
-    TRANSITIONS,
-    ticket_actions,
     ticket_move,
     ticket_needs_owner,
     ticket_version_check,
@@ -381,130 +378,3 @@ def ticket_reply_add(
     elif author == Message.Author.CUSTOMER and locked.status in (S.AWAITING_CUSTOMER, S.RESOLVED):
         ticket_move(locked, to=S.OPEN, actor=actor, reason="customer replied")
     return message
-
-
-@transaction.atomic
-def request_general(
-    *,
-    subject: str,
-    body: str,
-    contact_email: str,
-    actor: Actor,
-    customer: Customer | None = None,
-    channel: str = Ticket.Channel.PORTAL,
-    language: str | None = None,
-    email_message_id: str | None = None,
-    client_key: str | None = None,
-    attachments: Sequence[AttachmentUpload] = (),
-) -> Ticket:
-    """Log a general help request and acknowledge it to the address given.
-
-    :param client_key: the requester's address, rate-limited when the request came from outside.
-    :param attachments: files sent with the request (ValidationError, nothing saved, if one
-        breaks the rules).
-    """
-    if client_key is not None:
-        rate_limit_hit(scope="request_per_client", key=client_key)
-    subject, _found = redact_card_numbers(subject)
-    body, _found = redact_card_numbers(body)
-    if not subject.strip() or not body.strip():
-        raise ApplicationError(gettext("A subject and a message are both needed."))
-    ticket = ticket_create(
-        kind=Ticket.Kind.GENERAL,
-        subject=subject.strip(),
-        actor=actor,
-        customer=customer,
-        contact_email=contact_email or (customer.email if customer else ""),
-        channel=channel,
-        status=S.OPEN,
-        language=language,
-    )
-    message = Message.objects.create(
-        ticket=ticket,
-        author=Message.Author.CUSTOMER,
-        body=body,
-        channel=channel,
-        email_message_id=email_message_id,
-    )
-    attachments_add(message=message, uploads=attachments, actor=actor)
-    if ticket.contact_email and _acknowledgement_allowed(ticket.contact_email):
-        # Requester-supplied text goes only to the email on record: an acknowledgement to any
-        # other address carries our reference and standard text, so it cannot carry spam.
-        on_record = customer is not None and email_canonical(customer.email) == email_canonical(
-            ticket.contact_email
-        )
-        notification_queue(
-            ticket=ticket,
-            template="ticket_received",
-            recipient=ticket.contact_email,
-            context={
-                **({"subject": ticket.subject} if on_record else {}),
-                **_status_link_context(ticket.contact_email),
-            },
-            key=f"ticket_received:{ticket.reference}",
-        )
-    return ticket
-
-
-def _acknowledgement_allowed(address: str) -> bool:
-    domain = email_canonical(address).rpartition("@")[2]
-    try:
-        rate_limit_hits(("ack_per_address", address), ("ack_per_domain", domain))
-    except RateLimited:
-        return False
-    return True
-
-
-MERGE_SELF = gettext_noop("A ticket cannot be merged into itself.")
-MERGE_ONLY_GENERAL = gettext_noop(
-    "Only an open general-help ticket can be merged into another ticket."
-)
-MERGE_TARGET_CLOSED = gettext_noop(
-    "The ticket to merge into is closed or merged itself; choose an open one."
-)
-MERGE_OTHER_CUSTOMER = gettext_noop(
-    "These tickets belong to different customers; they cannot be merged."
-)
-
-
-@transaction.atomic
-def ticket_merge(
-    *, ticket: Ticket, into: Ticket, actor: Actor, expected_version: int | None = None
-) -> Ticket:
-    """Merge a duplicate into another ticket; returns the survivor.
-
-    The duplicate's messages (and so their attachments) move to the survivor; the duplicate is
-    closed and points to it, and each ticket's audit trail records the merge.
-    """
-    if ticket.pk == into.pk:
-        raise ApplicationError(gettext(MERGE_SELF))
-    locked = {pk: ticket_lock(pk=pk) for pk in sorted((ticket.pk, into.pk))}  # pk order
-    source, target = locked[ticket.pk], locked[into.pk]
-    ticket_version_check(source, expected_version)
-    if not ticket_actions(source).merge:
-        raise TransitionNotAllowed(gettext(MERGE_ONLY_GENERAL), {"kind": source.kind})
-    if target.merged_into_id or target.status in NO_REPLY_STATUSES:
-        raise TransitionNotAllowed(gettext(MERGE_TARGET_CLOSED), {"status": target.status})
-    if source.customer_id and target.customer_id and source.customer_id != target.customer_id:
-        raise ApplicationError(gettext(MERGE_OTHER_CUSTOMER))
-    moved = Message.objects.filter(ticket=source).update(ticket=target)
-    source.merged_into = target
-    source.save(update_fields=["merged_into", "updated_at"])
-    if S.CLOSED not in TRANSITIONS[source.status]:
-        ticket_move(source, to=S.RESOLVED, actor=actor, reason="merged")
-    ticket_move(source, to=S.CLOSED, actor=actor, reason="merged")
-    target.version += 1
-    target.save(update_fields=["version", "updated_at"])
-    audit_record(
-        actor=actor,
-        action="ticket.merged",
-        ticket=source,
-        details={"to": target.reference, "messages": moved},
-    )
-    audit_record(
-        actor=actor,
-        action="ticket.merged_in",
-        ticket=target,
-        details={"from": source.reference, "messages": moved},
-    )
-    return target

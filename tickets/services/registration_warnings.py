@@ -25,7 +25,8 @@ from domains.models import Domain, RegistrationWarning
 from helpdesk.exceptions import ApplicationError
 from tickets.audit import audit_record
 from tickets.models import OPEN_STATUS_VALUES, Message, Ticket
-from tickets.services.lifecycle import request_general, ticket_reply_add
+from tickets.services.general import request_general
+from tickets.services.lifecycle import ticket_reply_add
 from tickets.services.outbox import notification_queue
 
 # Notices per domain and address, ever.

@@ -1,0 +1,92 @@
+"""A request for general help: the ticket, its first message, and the acknowledgement."""
+
+from collections.abc import Sequence
+
+from django.db import transaction
+from django.utils.translation import gettext
+
+from accounts.models import Customer
+from accounts.selectors import email_canonical
+from helpdesk.exceptions import ApplicationError, RateLimited
+from helpdesk.ratelimit import rate_limit_hit, rate_limit_hits
+from tickets.audit import Actor
+from tickets.models import Message, Ticket
+from tickets.redaction import redact_card_numbers
+from tickets.services.attachments import AttachmentUpload, attachments_add
+from tickets.services.lifecycle import ticket_create
+from tickets.services.outbox import notification_queue
+from tickets.services.status_link import status_link_context
+
+S = Ticket.Status
+
+
+@transaction.atomic
+def request_general(
+    *,
+    subject: str,
+    body: str,
+    contact_email: str,
+    actor: Actor,
+    customer: Customer | None = None,
+    channel: str = Ticket.Channel.PORTAL,
+    language: str | None = None,
+    email_message_id: str | None = None,
+    client_key: str | None = None,
+    attachments: Sequence[AttachmentUpload] = (),
+) -> Ticket:
+    """Log a general help request and acknowledge it to the address given.
+
+    :param client_key: the requester's address, rate-limited when the request came from outside.
+    :param attachments: files sent with the request (ValidationError, nothing saved, if one
+        breaks the rules).
+    """
+    if client_key is not None:
+        rate_limit_hit(scope="request_per_client", key=client_key)
+    subject, _found = redact_card_numbers(subject)
+    body, _found = redact_card_numbers(body)
+    if not subject.strip() or not body.strip():
+        raise ApplicationError(gettext("A subject and a message are both needed."))
+    ticket = ticket_create(
+        kind=Ticket.Kind.GENERAL,
+        subject=subject.strip(),
+        actor=actor,
+        customer=customer,
+        contact_email=contact_email or (customer.email if customer else ""),
+        channel=channel,
+        status=S.OPEN,
+        language=language,
+    )
+    message = Message.objects.create(
+        ticket=ticket,
+        author=Message.Author.CUSTOMER,
+        body=body,
+        channel=channel,
+        email_message_id=email_message_id,
+    )
+    attachments_add(message=message, uploads=attachments, actor=actor)
+    if ticket.contact_email and _acknowledgement_allowed(ticket.contact_email):
+        # Requester-supplied text goes only to the email on record: an acknowledgement to any
+        # other address carries our reference and standard text, so it cannot carry spam.
+        on_record = customer is not None and email_canonical(customer.email) == email_canonical(
+            ticket.contact_email
+        )
+        notification_queue(
+            ticket=ticket,
+            template="ticket_received",
+            recipient=ticket.contact_email,
+            context={
+                **({"subject": ticket.subject} if on_record else {}),
+                **status_link_context(recipient=ticket.contact_email),
+            },
+            key=f"ticket_received:{ticket.reference}",
+        )
+    return ticket
+
+
+def _acknowledgement_allowed(address: str) -> bool:
+    domain = email_canonical(address).rpartition("@")[2]
+    try:
+        rate_limit_hits(("ack_per_address", address), ("ack_per_domain", domain))
+    except RateLimited:
+        return False
+    return True

@@ -1,0 +1,72 @@
+"""Merging a duplicate general-help ticket into another: messages, files and history move."""
+
+from django.db import transaction
+from django.utils.translation import gettext, gettext_noop
+
+from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
+from tickets.audit import Actor, audit_record
+from tickets.lock_objects import ticket_lock
+from tickets.models import Message, Ticket
+from tickets.services.shared import (
+    NO_REPLY_STATUSES,
+    TRANSITIONS,
+    ticket_actions,
+    ticket_move,
+    ticket_version_check,
+)
+
+S = Ticket.Status
+
+MERGE_SELF = gettext_noop("A ticket cannot be merged into itself.")
+MERGE_ONLY_GENERAL = gettext_noop(
+    "Only an open general-help ticket can be merged into another ticket."
+)
+MERGE_TARGET_CLOSED = gettext_noop(
+    "The ticket to merge into is closed or merged itself; choose an open one."
+)
+MERGE_OTHER_CUSTOMER = gettext_noop(
+    "These tickets belong to different customers; they cannot be merged."
+)
+
+
+@transaction.atomic
+def ticket_merge(
+    *, ticket: Ticket, into: Ticket, actor: Actor, expected_version: int | None = None
+) -> Ticket:
+    """Merge a duplicate into another ticket; returns the survivor.
+
+    The duplicate's messages (and so their attachments) move to the survivor; the duplicate is
+    closed and points to it, and each ticket's audit trail records the merge.
+    """
+    if ticket.pk == into.pk:
+        raise ApplicationError(gettext(MERGE_SELF))
+    locked = {pk: ticket_lock(pk=pk) for pk in sorted((ticket.pk, into.pk))}  # pk order
+    source, target = locked[ticket.pk], locked[into.pk]
+    ticket_version_check(source, expected_version)
+    if not ticket_actions(source).merge:
+        raise TransitionNotAllowed(gettext(MERGE_ONLY_GENERAL), {"kind": source.kind})
+    if target.merged_into_id or target.status in NO_REPLY_STATUSES:
+        raise TransitionNotAllowed(gettext(MERGE_TARGET_CLOSED), {"status": target.status})
+    if source.customer_id and target.customer_id and source.customer_id != target.customer_id:
+        raise ApplicationError(gettext(MERGE_OTHER_CUSTOMER))
+    moved = Message.objects.filter(ticket=source).update(ticket=target)
+    source.merged_into = target
+    source.save(update_fields=["merged_into", "updated_at"])
+    if S.CLOSED not in TRANSITIONS[source.status]:
+        ticket_move(source, to=S.RESOLVED, actor=actor, reason="merged")
+    ticket_move(source, to=S.CLOSED, actor=actor, reason="merged")
+    target.version += 1
+    target.save(update_fields=["version", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="ticket.merged",
+        ticket=source,
+        details={"to": target.reference, "messages": moved},
+    )
+    audit_record(
+        actor=actor,
+        action="ticket.merged_in",
+        ticket=target,
+        details={"from": source.reference, "messages": moved},
+    )
+    return target
