@@ -21,7 +21,7 @@ def _customer_log_in(page, base_url: str, email: str, password: str) -> None:
     page.get_by_label("Email address or staff username").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("My tickets")
+    expect(page.get_by_role("heading", level=1)).to_have_text("My requests")
 
 
 def _new_page(browser):

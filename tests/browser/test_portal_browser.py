@@ -114,7 +114,7 @@ def test_a_customer_logs_in_replies_on_a_ticket_and_sees_no_internal_note(
     page.get_by_label("Email address or staff username").fill("alice@example.test")
     page.get_by_label("Password").fill("alice-demo-pass")
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("My tickets")
+    expect(page.get_by_role("heading", level=1)).to_have_text("My requests")
 
     page.get_by_role("link", name=ticket.reference).click()
     page.get_by_label("Your reply").fill("The shop page.")

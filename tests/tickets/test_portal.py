@@ -223,7 +223,7 @@ def test_my_tickets_includes_requests_sent_logged_out_from_the_email_on_record(c
     bobs_with_alices_address = TicketFactory(customer=bob, contact_email="alice@example.test")
     client.force_login(alice.user)
 
-    # when she opens My tickets and the request itself
+    # when she opens My requests and the request itself
     body = client.get("/my/").content.decode()
     page = client.get(f"/my/tickets/{logged_out.reference}/")
 
