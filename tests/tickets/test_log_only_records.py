@@ -7,13 +7,15 @@ from pathlib import Path
 import tickets
 
 TICKETS = Path(tickets.__file__).parent
-# Reads that show the log to people, and nothing else: a ticket's history (page and API), the
-# customer export, the staff audit-trail page. The audit module and the verify command are
-# outside the modules checked.
+# Reads that show the log to people, and nothing else: a ticket's history (page and API; the
+# staff page's latest part of it and the class that holds it), the customer export, the staff
+# audit-trail page. The audit module and the verify command are outside the modules checked.
 DISPLAY_READS = frozenset(
     {
         "ticket_events",
         "ticket_events_visible",
+        "staff_ticket_history",
+        "TicketHistory",
         "customer_audit_rows",
         "audit_log_page",
         "audit_actions",
@@ -37,7 +39,7 @@ def _log_reads(path: Path) -> list[str]:
     source = path.read_text()
     allowed: list[tuple[int, int]] = []
     for node in ast.walk(ast.parse(source)):
-        is_display = isinstance(node, ast.FunctionDef) and node.name in DISPLAY_READS
+        is_display = isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name in DISPLAY_READS
         if is_display or isinstance(node, ast.ImportFrom | ast.Import):
             allowed.append((node.lineno, node.end_lineno or node.lineno))
     return [

@@ -65,14 +65,81 @@ def test_the_ticket_page_reads_the_same_number_of_queries_whatever_its_history(
     agent_client.get(f"/staff/tickets/{ticket.reference}/")  # warm up the session
 
     # when / then, one query each: session / user / ticket with customer, domain, assignee and
-    # the ticket it was merged into / tickets merged into it / changes / messages with authors /
-    # their attachments (names, not bytes) / notifications / audit rows / staff (presence and
-    # the assignee list) / other tickets / their count (only when 10 or more) / registration
-    # changes / user and group permissions
-    expected = 14 if history < 10 else 15
+    # the ticket it was merged into / tickets merged into it / changes / the latest messages
+    # with authors / their attachments (names, not bytes) / notifications / audit rows /
+    # OpenSRS calls / staff (presence and the assignee list) / other tickets / their count (only
+    # when 10 or more) / registration changes / user and group permissions
+    expected = 15 if history < 10 else 16
     with django_assert_num_queries(expected):
         response = agent_client.get(f"/staff/tickets/{ticket.reference}/")
     assert response.status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_ticket_page_shows_the_latest_history_and_links_to_the_whole(agent_client, agent):
+    # given a ticket with more replies (each mailed, each audited) than the page shows
+    from tickets.selectors.tickets import TICKET_PAGE_EVENTS, TICKET_PAGE_MESSAGES
+
+    customer = CustomerFactory()
+    ticket = TicketFactory(customer=customer, contact_email=customer.email)
+    rounds = max(TICKET_PAGE_MESSAGES, TICKET_PAGE_EVENTS) + 5
+    for n in range(rounds):
+        services.ticket_reply_add(
+            ticket=ticket,
+            body=f"reply number {n}.",
+            actor=agent,
+            author="staff",
+            channel="staff",
+            author_user=agent,
+        )
+    url = f"/staff/tickets/{ticket.reference}/"
+
+    # when
+    latest = agent_client.get(url).content.decode()
+    whole = agent_client.get(f"{url}?history=all").content.decode()
+
+    # then the page shows the latest ones, says so and links to the whole history
+    assert f"reply number {rounds - 1}." in latest
+    assert f"reply number {rounds - TICKET_PAGE_MESSAGES}." in latest
+    assert f"reply number {rounds - TICKET_PAGE_MESSAGES - 1}." not in latest
+    assert latest.count('<li class="message-item') == TICKET_PAGE_MESSAGES
+    assert latest.split('class="audit-trail"')[1].count("<time") == TICKET_PAGE_EVENTS
+    assert 'href="?history=all#thread-heading"' in latest
+    assert whole.count('<li class="message-item') == rounds
+    assert "reply number 0." in whole
+    assert 'id="history-cut"' not in whole
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("rounds", [1, 40])
+def test_the_ticket_page_makes_the_same_queries_whatever_the_length_of_its_history(
+    agent_client, agent, rounds
+):
+    # given replies and the customer's answers: messages, emails, status changes, audit rows
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    customer = CustomerFactory()
+    ticket = TicketFactory(customer=customer, contact_email=customer.email)
+    for n in range(rounds):
+        for author, user in (("staff", agent), ("customer", None)):
+            services.ticket_reply_add(
+                ticket=ticket,
+                body=f"{author} {n}",
+                actor=user or customer,
+                author=author,
+                channel="staff" if user else "portal",
+                author_user=user,
+            )
+    url = f"/staff/tickets/{ticket.reference}/"
+    agent_client.get(url)  # warm up the session
+
+    # when
+    with CaptureQueriesContext(connection) as captured:
+        assert agent_client.get(url).status_code == 200
+
+    # then: the count of the test above for a short history (15), however long this one is
+    assert len(captured.captured_queries) == 15
 
 
 # --- replies ---

@@ -1,6 +1,7 @@
 """Reads of one ticket or a list of tickets, scoped to who asks."""
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
@@ -149,7 +150,7 @@ def ticket_events_visible(*, user: User | AnonymousUser, ticket: Ticket) -> Quer
 
 
 def staff_ticket_get(*, user: User | AnonymousUser, reference: str) -> Ticket | None:
-    """A ticket with everything the staff ticket page shows, or None."""
+    """A ticket with what the staff ticket page shows besides its history, or None."""
     if not is_staff_member(user):
         return None
     return (
@@ -157,17 +158,74 @@ def staff_ticket_get(*, user: User | AnonymousUser, reference: str) -> Ticket | 
         .prefetch_related(
             "changes",
             Prefetch("merged_from", queryset=Ticket.objects.only("reference", "merged_into")),
-            Prefetch(
-                "messages",
-                queryset=Message.objects.select_related("author_user").prefetch_related(
-                    # Listed by name, type and size: the bytes only on download.
-                    Prefetch("attachments", queryset=Attachment.objects.defer("content"))
-                ),
-            ),
-            Prefetch("notifications", queryset=Notification.objects.order_by("created_at", "id")),
         )
         .filter(reference=reference)
         .first()
+    )
+
+
+# The staff ticket page shows the latest part of a ticket's history, so that it takes the same
+# time however long that history is; the whole of it is one link away.
+TICKET_PAGE_MESSAGES = 25
+TICKET_PAGE_NOTIFICATIONS = 15
+TICKET_PAGE_EVENTS = 40
+TICKET_PAGE_OPENSRS_CALLS = 10
+
+
+@dataclass(frozen=True)
+class TicketHistory:
+    """A ticket's messages, emails, audit rows and OpenSRS calls, oldest first."""
+
+    messages: list[Message]
+    notifications: list[Notification]
+    events: list[ActionLog]
+    opensrs_calls: list[ActionLog]
+    cut: bool  # whether older entries were left out
+
+
+def _latest(
+    queryset: QuerySet[Any], *, order: tuple[str, ...], limit: int | None
+) -> tuple[list[Any], bool]:
+    """The last `limit` rows in `order` (all when None), and whether older ones were left out."""
+    if limit is None:
+        return list(queryset.order_by(*order)), False
+    rows = list(queryset.order_by(*(f"-{field}" for field in order))[: limit + 1])
+    return rows[:limit][::-1], len(rows) > limit
+
+
+def staff_ticket_history(*, ticket: Ticket, whole: bool = False) -> TicketHistory:
+    """The latest of a ticket's history for its staff page (the whole of it when `whole`).
+
+    Five queries whatever the history: messages with their authors, their attachments (names,
+    not bytes), notifications, audit rows, OpenSRS calls.
+    """
+    messages, messages_cut = _latest(
+        Message.objects.filter(ticket=ticket)
+        .select_related("author_user")
+        .prefetch_related(Prefetch("attachments", queryset=Attachment.objects.defer("content"))),
+        order=("created_at", "id"),
+        limit=None if whole else TICKET_PAGE_MESSAGES,
+    )
+    notifications, notifications_cut = _latest(
+        Notification.objects.filter(ticket=ticket),
+        order=("created_at", "id"),
+        limit=None if whole else TICKET_PAGE_NOTIFICATIONS,
+    )
+    events = ticket_events(ticket=ticket)
+    latest_events, events_cut = _latest(
+        events, order=("sequence",), limit=None if whole else TICKET_PAGE_EVENTS
+    )
+    calls, calls_cut = _latest(
+        events.filter(action="opensrs.call"),
+        order=("sequence",),
+        limit=None if whole else TICKET_PAGE_OPENSRS_CALLS,
+    )
+    return TicketHistory(
+        messages=messages,
+        notifications=notifications,
+        events=latest_events,
+        opensrs_calls=calls,
+        cut=messages_cut or notifications_cut or events_cut or calls_cut,
     )
 
 

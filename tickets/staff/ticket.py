@@ -23,7 +23,7 @@ from tickets.selectors.tickets import (
     attachment_get,
     customer_other_tickets,
     staff_ticket_get,
-    ticket_events,
+    staff_ticket_history,
     ticket_pk_version_get,
 )
 from tickets.services import MODIFY_FIELD_LABELS, modify_approval, ticket_actions
@@ -159,7 +159,7 @@ def ticket_page(
 ) -> HttpResponse:
     forms_in = forms_in or {}
     supervisor = is_supervisor(request.user)
-    events = list(ticket_events(ticket=ticket))
+    history = staff_ticket_history(ticket=ticket, whole=request.GET.get("history") == "all")
     changes = [
         {
             "label": MODIFY_FIELD_LABELS.get(c.field, c.field),
@@ -179,10 +179,11 @@ def ticket_page(
         "now": timezone.now(),
         "changes": changes,
         "registration_changes": registration_changes_for_ticket(ticket=ticket),
-        "thread": list(ticket.messages.all()),
-        "notifications": list(ticket.notifications.all()),
-        "opensrs_calls": [e for e in events if e.action == "opensrs.call"],
-        "events": events,
+        "thread": history.messages,
+        "notifications": history.notifications,
+        "opensrs_calls": history.opensrs_calls,
+        "events": history.events,
+        "history_cut": history.cut,
         "is_supervisor": supervisor,
         "approval": _approval_state(ticket, request.user),
         "contact_differs": bool(
