@@ -99,6 +99,23 @@ def _agent_names(keys: list[int]) -> dict[int, str]:
     return {user.pk: user.get_full_name().strip() or user.get_username() for user in users}
 
 
+_MAIL_PROBLEMS = (Notification.Status.FAILED, Notification.Status.BOUNCED)
+
+
+def _mail_problems(low: datetime, high: datetime) -> tuple[dict[str, int], list[Notification]]:
+    """Failed and bounced mail between `low` and `high`: how many of each, and the latest."""
+    problems = Notification.objects.filter(
+        status__in=_MAIL_PROBLEMS, updated_at__gte=low, updated_at__lt=high
+    )
+    counted = problems.aggregate(
+        **{str(status): Count("id", filter=Q(status=status)) for status in _MAIL_PROBLEMS}
+    )
+    recent = list(
+        problems.select_related("ticket").order_by("-updated_at", "-id")[:RECENT_MAIL_PROBLEMS]
+    )
+    return counted, recent
+
+
 def dashboard_figures(*, days: DayRange, agent_id: int | None = None) -> dict[str, Any]:
     """Everything the dashboard draws for `days`, from the daily rows and the outbox.
 
@@ -131,16 +148,7 @@ def dashboard_figures(*, days: DayRange, agent_id: int | None = None) -> dict[st
     )
 
     low, high = days.moments()
-    problem_statuses = [Notification.Status.FAILED, Notification.Status.BOUNCED]
-    problems = Notification.objects.filter(
-        status__in=problem_statuses, updated_at__gte=low, updated_at__lt=high
-    )
-    counted = problems.aggregate(
-        **{str(status): Count("id", filter=Q(status=status)) for status in problem_statuses}
-    )
-    recent = list(
-        problems.select_related("ticket").order_by("-updated_at", "-id")[:RECENT_MAIL_PROBLEMS]
-    )
+    counted, recent = _mail_problems(low, high)
 
     staff_kinds = [_times(str(K(kind).label), per_kind[kind]) for kind in STAFF_KINDS]
     self_closing = [_times(str(K(kind).label), per_kind[kind]) for kind in SELF_CLOSING_KINDS]
@@ -161,7 +169,7 @@ def dashboard_figures(*, days: DayRange, agent_id: int | None = None) -> dict[st
         "by_agent": by_agent,
         "resolved_by_agent": [(row["label"], row["resolved"]) for row in by_agent],
         "notification_problems": [
-            (Notification.Status(status).label, counted[str(status)]) for status in problem_statuses
+            (Notification.Status(status).label, counted[str(status)]) for status in _MAIL_PROBLEMS
         ],
         "recent_notification_problems": recent,
         "satisfaction": satisfaction_figures(since=low, until=high, agent_id=agent_id),

@@ -140,6 +140,30 @@ def _inbound_note(ticket: Ticket, body: str) -> None:
     )
 
 
+def _inbound_new(
+    key: str | None, sender: str, recipients: list[str], subject: str, body: str, text: str
+) -> tuple[Ticket, Message, str]:
+    """A mail that is not a reply: an explicit opt-out, or a request for general help."""
+    _, domain = address_local_base(sender)
+    rate_limit_hits(("inbound_per_sender", sender), ("inbound_per_sender_domain", domain))
+    names = inbound_opt_out_lists(recipients, subject, body)
+    if names:
+        return _inbound_opt_out(names=names, sender=sender, subject=subject, body=text, key=key)
+    owner = customer_get_by_email(email=sender)
+    ticket = request_general(
+        subject=subject or INBOUND_NO_SUBJECT,
+        body=text,
+        contact_email=valid_address(sender),
+        actor=_INBOUND_ACTOR,
+        customer=owner,
+        channel=Ticket.Channel.EMAIL,
+        language=owner.language if owner else None,
+        email_message_id=key,
+    )
+    message = ticket.messages.filter(author=Message.Author.CUSTOMER).latest("id")
+    return ticket, message, "new_ticket"
+
+
 @transaction.atomic
 def _inbound_store(
     *,
@@ -167,27 +191,7 @@ def _inbound_store(
         )
         outcome = "reply"
     else:
-        _, domain = address_local_base(sender)
-        rate_limit_hits(("inbound_per_sender", sender), ("inbound_per_sender_domain", domain))
-        names = inbound_opt_out_lists(recipients, subject, body)
-        if names:
-            ticket, message, outcome = _inbound_opt_out(
-                names=names, sender=sender, subject=subject, body=text, key=key
-            )
-        else:
-            owner = customer_get_by_email(email=sender)
-            ticket = request_general(
-                subject=subject or INBOUND_NO_SUBJECT,
-                body=text,
-                contact_email=valid_address(sender),
-                actor=_INBOUND_ACTOR,
-                customer=owner,
-                channel=Ticket.Channel.EMAIL,
-                language=owner.language if owner else None,
-                email_message_id=key,
-            )
-            message = ticket.messages.filter(author=Message.Author.CUSTOMER).latest("id")
-            outcome = "new_ticket"
+        ticket, message, outcome = _inbound_new(key, sender, recipients, subject, body, text)
     attachments_store(message=message, files=kept, actor=_INBOUND_ACTOR)
     if refused:
         items = "; ".join(f"{item['name']} ({item['reason']})" for item in refused)

@@ -16,7 +16,13 @@ from domains.models import Domain
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import ticket_lock
-from tickets.models import LINKED_BY_CONTACT_KINDS, SLA_PAUSED_STATUSES, Message, Ticket
+from tickets.models import (
+    LINKED_BY_CONTACT_KINDS,
+    SLA_PAUSED_STATUSES,
+    Attachment,
+    Message,
+    Ticket,
+)
 from tickets.redaction import redact_card_numbers
 from tickets.services.attachments import AttachmentUpload, attachments_add
 from tickets.services.outbox import notification_queue
@@ -70,6 +76,8 @@ def ticket_create(
     that customer (`customer_by_contact`), so it is among their tickets for them and for staff.
     The link grants nothing the address did not already get: the ticket's replies go to that
     address anyway, and a general-help ticket changes nothing on the record.
+
+    Longer than most: every flow opens its tickets here, and the signature lists all they set.
     """
     now = timezone.now()
     by_contact = False
@@ -303,6 +311,26 @@ def _quote_last_customer_message(ticket: Ticket, *, before: Message) -> dict[str
     }
 
 
+def _staff_reply_mail(locked: Ticket, message: Message, stored: list[Attachment]) -> None:
+    """Mail a staff reply to the requester, signed, quoting them, with its clean files."""
+    recipient = locked.contact_email or (locked.customer.email if locked.customer else "")
+    if not recipient:
+        return
+    notification_queue(
+        ticket=locked,
+        template="ticket_reply",
+        recipient=recipient,
+        context={
+            "subject": locked.subject,
+            "body": message.body,
+            **_status_link_context(recipient),
+            "agent_name": _agent_display_name(message.author_user),
+            **_quote_last_customer_message(locked, before=message),
+            **({"attachments": [a.pk for a in stored]} if stored else {}),
+        },
+    )
+
+
 @transaction.atomic
 def ticket_reply_add(
     *,
@@ -360,21 +388,7 @@ def ticket_reply_add(
     if author == Message.Author.STAFF:
         if locked.status == S.OPEN:
             ticket_move(locked, to=S.AWAITING_CUSTOMER, actor=actor)
-        recipient = locked.contact_email or (locked.customer.email if locked.customer else "")
-        if recipient:
-            notification_queue(
-                ticket=locked,
-                template="ticket_reply",
-                recipient=recipient,
-                context={
-                    "subject": locked.subject,
-                    "body": body,
-                    **_status_link_context(recipient),
-                    "agent_name": _agent_display_name(author_user),
-                    **_quote_last_customer_message(locked, before=message),
-                    **({"attachments": [a.pk for a in stored]} if stored else {}),
-                },
-            )
+        _staff_reply_mail(locked, message, stored)
     elif author == Message.Author.CUSTOMER and locked.status in (S.AWAITING_CUSTOMER, S.RESOLVED):
         ticket_move(locked, to=S.OPEN, actor=actor, reason="customer replied")
     return message
