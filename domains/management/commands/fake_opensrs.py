@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
+from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,6 +16,10 @@ from domains.fake_opensrs import FakeOpenSRS, is_loopback
 
 def _default_port() -> int:
     return urlsplit(settings.OPENSRS_URL).port or 8001
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 class Command(BaseCommand):
@@ -53,6 +59,10 @@ class Command(BaseCommand):
             f"logging calls to {calls_log}"
         )
         self.stdout.flush()
+        # Ctrl-C and honcho's SIGTERM both stop it cleanly, even when started from a shell
+        # that ignores SIGINT for background jobs (the ignored disposition is inherited).
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _interrupt)
         try:
             server.serve_forever()
         except KeyboardInterrupt:
