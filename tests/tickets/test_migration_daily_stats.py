@@ -4,36 +4,25 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
+from tests.migrations import migrate_latest, migrate_to
 from tickets.services.stats import stat_day
 
 BEFORE = [("tickets", "0019_dashboard_daily_stats")]
 AFTER = [("tickets", "0020_dashboard_daily_stats_backfill")]
 
 
-def _migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
 @pytest.fixture(autouse=True)
 def _latest_schema_afterwards():
-    # The tests after this one need every later migration's tables and columns back.
     yield
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes())
+    migrate_latest()
 
 
 @pytest.mark.django_db(transaction=True)
 def test_the_backfill_finds_first_responses_and_builds_the_rows():
     agent = get_user_model().objects.create(username="backfill-agent", is_staff=True)
-    apps = _migrate(BEFORE)
+    apps = migrate_to(BEFORE)
     Ticket = apps.get_model("tickets", "Ticket")
     Message = apps.get_model("tickets", "Message")
     created = timezone.now() - timedelta(days=3)
@@ -58,7 +47,7 @@ def test_the_backfill_finds_first_responses_and_builds_the_rows():
             created_at=created + timedelta(hours=hours),
         )
 
-    apps = _migrate(AFTER)
+    apps = migrate_to(AFTER)
     Ticket = apps.get_model("tickets", "Ticket")
     TicketDailyStat = apps.get_model("tickets", "TicketDailyStat")
 

@@ -3,33 +3,23 @@
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
+
+from tests.migrations import migrate_latest, migrate_to
 
 BEFORE = [("tickets", "0013_ticket_merged_into")]
 AFTER = [("tickets", "0014_pause_waiting_tickets_sla")]
 
 
-def _migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
-@pytest.fixture
-def latest_schema_after():
-    """Put every migration back afterwards: later tests need the newest schema."""
+@pytest.fixture(autouse=True)
+def _latest_schema_afterwards():
     yield
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes())
+    migrate_latest()
 
 
 @pytest.mark.django_db(transaction=True)
-def test_waiting_tickets_from_before_the_pause_start_it_at_their_last_change(latest_schema_after):
-    apps = _migrate(BEFORE)
+def test_waiting_tickets_from_before_the_pause_start_it_at_their_last_change():
+    apps = migrate_to(BEFORE)
     Ticket = apps.get_model("tickets", "Ticket")
     waited_since = timezone.now() - timedelta(hours=5)
     common = {"kind": "general", "subject": "s", "contact_email": "x@example.test"}
@@ -42,7 +32,7 @@ def test_waiting_tickets_from_before_the_pause_start_it_at_their_last_change(lat
         updated_at=waited_since
     )
 
-    apps = _migrate(AFTER)
+    apps = migrate_to(AFTER)
     Ticket = apps.get_model("tickets", "Ticket")
 
     assert Ticket.objects.get(pk=waiting.pk).sla_paused_at == waited_since
