@@ -9,6 +9,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.db import connection
+from django.test import Client
 from django.utils import translation
 
 from accounts.roles import AGENTS, SUPERVISORS
@@ -136,22 +137,26 @@ def supervisor(db):
     )
 
 
-@pytest.fixture
-def alice_client(client, alice):
-    client.force_login(alice.user)
+def _logged_in_client(user):
+    """A client of its own: two of these fixtures in one test are two people, not one."""
+    client = Client()
+    client.force_login(user)
     return client
 
 
 @pytest.fixture
-def agent_client(client, agent):
-    client.force_login(agent)
-    return client
+def alice_client(alice):
+    return _logged_in_client(alice.user)
 
 
 @pytest.fixture
-def supervisor_client(client, supervisor):
-    client.force_login(supervisor)
-    return client
+def agent_client(agent):
+    return _logged_in_client(agent)
+
+
+@pytest.fixture
+def supervisor_client(supervisor):
+    return _logged_in_client(supervisor)
 
 
 @pytest.fixture

@@ -140,11 +140,15 @@ def test_the_compiled_catalogue_matches_the_po_file(catalogue):
 # --- pages and emails in Bahasa Melayu ---
 
 
-@pytest.fixture
-def malay(client):
-    """The test client with the language cookie the language switcher sets."""
+def in_malay(client):
+    """`client` with the language cookie the language switcher sets."""
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ms"
     return client
+
+
+@pytest.fixture
+def malay(client):
+    return in_malay(client)
 
 
 def assert_malay(response, malay_texts, english_texts):
@@ -175,7 +179,8 @@ def test_the_opt_out_page_follows_accept_language(client):
     )
 
 
-def test_the_mailing_preferences_page_is_in_malay(alice_client, malay):
+def test_the_mailing_preferences_page_is_in_malay(alice_client):
+    malay = in_malay(alice_client)
     assert_malay(
         malay.get("/my/preferences/"),
         ["Pilihan kiriman mel", "Simpan pilihan saya"],
@@ -197,7 +202,8 @@ def test_the_unsubscribe_pages_are_in_malay(malay, alice):
     )
 
 
-def test_the_staff_queue_and_ticket_pages_are_in_malay(agent_client, malay):
+def test_the_staff_queue_and_ticket_pages_are_in_malay(agent_client):
+    malay = in_malay(agent_client)
     ticket = TicketFactory()
     assert_malay(
         malay.get("/staff/"),
@@ -211,7 +217,8 @@ def test_the_staff_queue_and_ticket_pages_are_in_malay(agent_client, malay):
     )
 
 
-def test_the_staff_dashboard_is_in_malay(supervisor_client, malay):
+def test_the_staff_dashboard_is_in_malay(supervisor_client):
+    malay = in_malay(supervisor_client)
     assert_malay(
         malay.get("/staff/dashboard/"),
         ["Papan pemuka", "E-mel yang gagal atau melantun", "Mengikut ejen", "penyelia"],
@@ -254,7 +261,8 @@ def test_emails_are_rendered_in_malay(template, context, malay_text, english_tex
         assert subject == "Pilihan kiriman mel anda telah dikemas kini"
 
 
-def test_a_refused_staff_action_says_why_in_malay(agent_client, malay, supervisor, alice):
+def test_a_refused_staff_action_says_why_in_malay(agent_client, supervisor, alice):
+    malay = in_malay(agent_client)
     # given an agent working in Malay loaded the ticket before a supervisor changed it
     ticket = TicketFactory(customer=alice)
     services.ticket_priority_set(ticket=ticket, priority="high", actor=supervisor)
