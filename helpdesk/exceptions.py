@@ -36,3 +36,14 @@ class RateLimited(ApplicationError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message, {"retry_after": retry_after})
         self.retry_after = retry_after
+
+
+class RetryLater(Exception):
+    """A transient failure that changed nothing: the task should run again after `countdown` s.
+
+    The service that raises it counts the tries and gives up by itself; the task only retries.
+    """
+
+    def __init__(self, countdown: int, error: str) -> None:
+        super().__init__(error)
+        self.countdown = countdown

@@ -1,8 +1,31 @@
 """Celery tasks: each loads ids, calls one service, and returns."""
 
-from celery import shared_task
+from collections.abc import Callable
+from typing import Any
 
+from celery import Task, shared_task
+
+from helpdesk.exceptions import RetryLater
 from tickets.scanning import ScannerUnavailable
+
+
+def _retried_by_its_service(*, name: str, on_failure: Callable[..., None]) -> Any:
+    """A task whose service counts the tries: it raises RetryLater until it gives up by itself.
+
+    So Celery sets no limit of its own; `on_failure` hands the row over should the task fail
+    in some other way.
+    """
+    return shared_task(  # type: ignore[call-overload]  # celery-types' overloads lack on_failure
+        bind=True, name=name, acks_late=True, max_retries=None, on_failure=on_failure
+    )
+
+
+def _run_retrying(task: Task, service: Callable[..., str], **ids: int) -> str:
+    """Call `service`; when it raises RetryLater, run the task again after the countdown it set."""
+    try:
+        return service(**ids)
+    except RetryLater as exc:
+        raise task.retry(exc=exc, countdown=exc.countdown) from exc
 
 
 def _notification_send_failure(self, exc, task_id, args, kwargs, einfo) -> None:
@@ -11,26 +34,16 @@ def _notification_send_failure(self, exc, task_id, args, kwargs, einfo) -> None:
     notification_mark_failed(notification_id=kwargs["notification_id"], error=f"task failed: {exc}")
 
 
-@shared_task(  # type: ignore[call-overload]  # celery-types' overloads lack on_failure
-    bind=True,
-    name="tickets.notification_send",
-    acks_late=True,
-    max_retries=None,  # the service bounds attempts (NOTIFICATION_MAX_ATTEMPTS)
-    on_failure=_notification_send_failure,
-)
+@_retried_by_its_service(name="tickets.notification_send", on_failure=_notification_send_failure)
 def notification_send(self, *, notification_id: int) -> str:
-    """Send one outbox row.
+    """Send one outbox row (the service stops at NOTIFICATION_MAX_ATTEMPTS).
 
     Idempotent by claim: the service flips the row pending -> sending with a conditional
     update and does nothing if another delivery of this task got there first.
     """
-    from tickets.services import NotificationRetry
     from tickets.services import notification_send as notification_send_service
 
-    try:
-        return notification_send_service(notification_id=notification_id)
-    except NotificationRetry as exc:
-        raise self.retry(exc=exc, countdown=exc.countdown) from exc
+    return _run_retrying(self, notification_send_service, notification_id=notification_id)
 
 
 @shared_task(name="tickets.notifications_sweep", acks_late=True)
@@ -55,26 +68,18 @@ def _password_resend_failure(self, exc, task_id, args, kwargs, einfo) -> None:
     password_resend_give_up(ticket_id=kwargs["ticket_id"], error=f"task failed: {exc}")
 
 
-@shared_task(  # type: ignore[call-overload]  # celery-types' overloads lack on_failure
-    bind=True,
-    name="tickets.password_resend_process",
-    acks_late=True,
-    max_retries=None,  # the service bounds tries (PASSWORD_RESEND_MAX_TRIES)
-    on_failure=_password_resend_failure,
+@_retried_by_its_service(
+    name="tickets.password_resend_process", on_failure=_password_resend_failure
 )
 def password_resend_process(self, *, ticket_id: int) -> str:
-    """Do the OpenSRS work of one password-resend ticket.
+    """Do the OpenSRS work of one password-resend ticket (up to PASSWORD_RESEND_MAX_TRIES).
 
     Idempotent by state guard: the service acts only on a ticket still `new`, and records
     SEND_PASSWORD before calling it, so a redelivered task never asks OpenSRS twice.
     """
-    from tickets.services import PasswordResendRetry
     from tickets.services import password_resend_process as password_resend_process_service
 
-    try:
-        return password_resend_process_service(ticket_id=ticket_id)
-    except PasswordResendRetry as exc:
-        raise self.retry(exc=exc, countdown=exc.countdown) from exc
+    return _run_retrying(self, password_resend_process_service, ticket_id=ticket_id)
 
 
 @shared_task(name="tickets.password_resend_sweep", acks_late=True)
@@ -111,29 +116,22 @@ def _registration_change_failure(self, exc, task_id, args, kwargs, einfo) -> Non
     registration_change_give_up(change_id=kwargs["change_id"], error=f"task failed: {exc}")
 
 
-@shared_task(  # type: ignore[call-overload]  # celery-types' overloads lack on_failure
-    bind=True,
-    name="tickets.registration_change_process",
-    acks_late=True,
-    max_retries=None,  # the service bounds tries (REGISTRATION_CHANGE_MAX_TRIES)
-    on_failure=_registration_change_failure,
+@_retried_by_its_service(
+    name="tickets.registration_change_process", on_failure=_registration_change_failure
 )
 def registration_change_process(self, *, change_id: int) -> str:
     """Make one chosen registration change at OpenSRS (MODIFY DOMAIN contact_info).
 
-    Idempotent by claim: the service flips the change queued -> sending with a conditional
-    update before calling OpenSRS, so a redelivered task never sends it twice; one that finds
-    it `sending` hands it to staff as an unknown outcome.
+    The service stops at REGISTRATION_CHANGE_MAX_TRIES. Idempotent by claim: it flips the
+    change queued -> sending with a conditional update before calling OpenSRS, so a redelivered
+    task never sends it twice; one that finds it `sending` hands it to staff as an unknown
+    outcome.
     """
-    from tickets.services.registration_change import RegistrationChangeRetry
     from tickets.services.registration_change import (
         registration_change_process as registration_change_process_service,
     )
 
-    try:
-        return registration_change_process_service(change_id=change_id)
-    except RegistrationChangeRetry as exc:
-        raise self.retry(exc=exc, countdown=exc.countdown) from exc
+    return _run_retrying(self, registration_change_process_service, change_id=change_id)
 
 
 @shared_task(name="tickets.registration_changes_sweep", acks_late=True)

@@ -17,6 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Customer
+from helpdesk.exceptions import RetryLater
 from tickets import emails
 from tickets.audit import audit_record
 from tickets.models import Notification, Ticket
@@ -102,12 +103,8 @@ def _password_reset_lookup(notification: Notification) -> str:
 SECRET_CONTEXT_KEYS = frozenset({"link", "status_link", "satisfaction_yes", "satisfaction_no"})
 
 
-class NotificationRetry(Exception):
-    """A transient sending error; try again after `countdown` seconds."""
-
-    def __init__(self, countdown: int, error: str) -> None:
-        super().__init__(error)
-        self.countdown = countdown
+class NotificationRetry(RetryLater):
+    """A transient sending error."""
 
 
 def _is_transient(exc: Exception) -> bool:

@@ -23,6 +23,7 @@ from domains.opensrs import (
 )
 from domains.services import domain_contacts_refresh_queue
 from domains.validators import domain_display
+from helpdesk.exceptions import RetryLater
 from tickets.audit import audit_record
 from tickets.lock_objects import ticket_lock
 from tickets.models import PasswordResend, Ticket
@@ -324,12 +325,8 @@ def password_resend_give_up(*, ticket_id: int, error: str) -> str:
     )
 
 
-class PasswordResendRetry(Exception):
-    """OpenSRS could not be reached and nothing was sent: try again after `countdown` s."""
-
-    def __init__(self, countdown: int, error: str) -> None:
-        super().__init__(error)
-        self.countdown = countdown
+class PasswordResendRetry(RetryLater):
+    """OpenSRS could not be reached and nothing was sent."""
 
 
 def resend_outcome_unknown(ticket_id: int, *, error: str) -> str:

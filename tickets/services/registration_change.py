@@ -26,6 +26,7 @@ from domains.opensrs import (
     OpenSRSTransientError,
     client_from_settings,
 )
+from helpdesk.exceptions import RetryLater
 from tickets.audit import audit_record
 from tickets.lock_objects import ticket_lock
 from tickets.models import Message, Ticket
@@ -62,12 +63,8 @@ def _kinds(change: RegistrationChange) -> str:
     )
 
 
-class RegistrationChangeRetry(Exception):
-    """OpenSRS could not be reached and nothing was sent: try again after `countdown` s."""
-
-    def __init__(self, countdown: int, error: str) -> None:
-        super().__init__(error)
-        self.countdown = countdown
+class RegistrationChangeRetry(RetryLater):
+    """OpenSRS could not be reached and nothing was sent."""
 
 
 def registration_change_task() -> Any:
