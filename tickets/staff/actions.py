@@ -79,6 +79,33 @@ def _act(
     return redirect("staff:ticket", reference=reference)
 
 
+def _service_action(
+    service: Callable[..., Any],
+    *,
+    done: Any,
+    form_class: type[forms.Form] | None = None,
+    form_name: str = "",
+) -> Callable[[AuthenticatedHttpRequest, str], HttpResponse]:
+    """The view of an action that is one service call.
+
+    It calls `service(ticket=, actor=, expected_version=)` with the cleaned fields of
+    `form_class`, if any, as further arguments: the form's fields bear the service's names.
+    """
+
+    @require_POST
+    @staff_required
+    def view(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
+        form = form_class(request.POST) if form_class is not None else None
+
+        def act(ticket: Ticket, version: int) -> Any:
+            fields = form.cleaned_data if form is not None else {}
+            return service(ticket=ticket, actor=request.user, expected_version=version, **fields)
+
+        return _act(request, reference, act, form_name=form_name, form=form, done=done)
+
+    return view
+
+
 @require_POST
 @staff_required
 def ticket_claim(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
@@ -158,85 +185,24 @@ def ticket_note(request: AuthenticatedHttpRequest, reference: str) -> HttpRespon
     )
 
 
-@require_POST
-@staff_required
-def ticket_approve_view(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
-    return _act(
-        request,
-        reference,
-        lambda t, v: ticket_approve(ticket=t, actor=request.user, expected_version=v),
-        done=_("Approved: the changes are applied."),
-    )
-
-
-@require_POST
-@staff_required
-def ticket_reject_view(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
-    form = RejectForm(request.POST)
-    return _act(
-        request,
-        reference,
-        lambda t, v: ticket_reject(
-            ticket=t, actor=request.user, reason=form.cleaned_data["reason"], expected_version=v
-        ),
-        form_name="reject",
-        form=form,
-        done=_("Rejected; the requester is told why."),
-    )
-
-
-@require_POST
-@staff_required
-def ticket_resolve_view(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
-    form = ResolveForm(request.POST)
-    return _act(
-        request,
-        reference,
-        lambda t, v: ticket_resolve(
-            ticket=t, actor=request.user, note=form.cleaned_data["note"], expected_version=v
-        ),
-        form_name="resolve",
-        form=form,
-        done=_("Resolved."),
-    )
-
-
-@require_POST
-@staff_required
-def ticket_close_view(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
-    return _act(
-        request,
-        reference,
-        lambda t, v: ticket_close(ticket=t, actor=request.user, expected_version=v),
-        done=_("Closed."),
-    )
-
-
-@require_POST
-@staff_required
-def ticket_reopen_view(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
-    return _act(
-        request,
-        reference,
-        lambda t, v: ticket_reopen(ticket=t, actor=request.user, expected_version=v),
-        done=_("Reopened."),
-    )
-
-
-@require_POST
-@staff_required
-def ticket_priority(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
-    form = PriorityForm(request.POST)
-    return _act(
-        request,
-        reference,
-        lambda t, v: ticket_priority_set(
-            ticket=t, priority=form.cleaned_data["priority"], actor=request.user, expected_version=v
-        ),
-        form_name="priority",
-        form=form,
-        done=_("Priority changed."),
-    )
+ticket_approve_view = _service_action(ticket_approve, done=_("Approved: the changes are applied."))
+ticket_reject_view = _service_action(
+    ticket_reject,
+    form_class=RejectForm,
+    form_name="reject",
+    done=_("Rejected; the requester is told why."),
+)
+ticket_resolve_view = _service_action(
+    ticket_resolve, form_class=ResolveForm, form_name="resolve", done=_("Resolved.")
+)
+ticket_close_view = _service_action(ticket_close, done=_("Closed."))
+ticket_reopen_view = _service_action(ticket_reopen, done=_("Reopened."))
+ticket_priority = _service_action(
+    ticket_priority_set,
+    form_class=PriorityForm,
+    form_name="priority",
+    done=_("Priority changed."),
+)
 
 
 @require_POST
