@@ -792,6 +792,57 @@ def test_a_stale_action_is_refused_with_a_clear_message(agent_client, supervisor
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("action", "posted", "status", "field"),
+    [
+        ("resolve", {"note": "The DNS is fixed"}, S.RESOLVED, None),
+        ("reject", {"reason": "Not our domain"}, S.REJECTED, None),
+        ("priority", {"priority": "urgent"}, S.OPEN, "priority"),
+    ],
+)
+def test_a_staff_action_passes_its_form_to_the_service_and_a_stale_one_keeps_the_input(
+    agent_client, alice, action, posted, status, field
+):
+    # given a change request another agent has just changed
+    ticket = TicketFactory(customer=alice, kind=Ticket.Kind.MODIFY_INFO, status=S.OPEN, version=2)
+    url = f"/staff/tickets/{ticket.reference}/{action}/"
+
+    # when the older form arrives, then the current one
+    stale = agent_client.post(url, {"version": 1, **posted})
+    done = agent_client.post(url, {"version": 2, **posted})
+
+    # then the first is refused and what was typed is still on the page; the second is done
+    assert stale.status_code == 400
+    assert services.STALE_TICKET in stale.content.decode()
+    if field is None:
+        assert next(iter(posted.values())) in stale.content.decode()
+    assert done.status_code == 302
+    ticket.refresh_from_db()
+    assert ticket.status == status
+    if field is not None:
+        assert getattr(ticket, field) == posted[field]
+    else:
+        event = ActionLog.objects.filter(ticket=ticket, action="ticket.status_changed").last()
+        assert event is not None and event.details["reason"] == next(iter(posted.values()))
+
+
+@pytest.mark.django_db
+def test_a_staff_action_with_an_invalid_form_changes_nothing(agent_client, alice):
+    # given
+    ticket = TicketFactory(customer=alice, kind=Ticket.Kind.MODIFY_INFO, status=S.OPEN)
+
+    # when a rejection comes without its reason
+    response = agent_client.post(
+        f"/staff/tickets/{ticket.reference}/reject/", {"version": 1, "reason": ""}
+    )
+
+    # then
+    assert response.status_code == 400
+    ticket.refresh_from_db()
+    assert ticket.status == S.OPEN
+
+
+@pytest.mark.django_db
 def test_a_form_without_a_version_is_refused(agent_client, alice):
     ticket = TicketFactory(customer=alice)
     response = agent_client.post(f"/staff/tickets/{ticket.reference}/close/")
