@@ -185,12 +185,11 @@ def ticket_resolve(
     return locked
 
 
-@transaction.atomic
 def ticket_close(*, ticket: Ticket, actor: Actor, expected_version: int | None = None) -> Ticket:
     """Close a ticket for good."""
-    locked = ticket_lock(pk=ticket.pk)
-    ticket_version_check(locked, expected_version)
-    return ticket_move(locked, to=S.CLOSED, actor=actor)
+    return ticket_transition(
+        ticket=ticket, to=S.CLOSED, actor=actor, expected_version=expected_version
+    )
 
 
 @transaction.atomic
@@ -211,12 +210,11 @@ def ticket_reject(
     return locked
 
 
-@transaction.atomic
 def ticket_reopen(*, ticket: Ticket, actor: Actor, expected_version: int | None = None) -> Ticket:
     """Put a resolved or referred ticket back in the queue."""
-    locked = ticket_lock(pk=ticket.pk)
-    ticket_version_check(locked, expected_version)
-    return ticket_move(locked, to=S.OPEN, actor=actor)
+    return ticket_transition(
+        ticket=ticket, to=S.OPEN, actor=actor, expected_version=expected_version
+    )
 
 
 @transaction.atomic
