@@ -619,3 +619,16 @@ class TicketDailyStat(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.day} {self.kind} {self.agent_key}"
+
+
+# TicketDailyStat's counters: what the services add to and the dashboard sums.
+STAT_FIELDS = (
+    "created",
+    "first_responses",
+    "first_response_seconds",
+    "resolved",
+    "resolution_seconds",
+    "sla_met",
+    "sla_breached",
+    "closed",
+)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from helpdesk.exceptions import ApplicationError
 from tests.factories import CustomerFactory, TicketFactory, UserFactory
 from tickets import services
-from tickets.models import Notification, Ticket, TicketDailyStat
+from tickets.models import STAT_FIELDS, Notification, Ticket, TicketDailyStat
 from tickets.selectors.dashboard import (
     DayRange,
     dashboard_figures,
@@ -23,7 +23,6 @@ from tickets.selectors.dashboard import (
     dashboard_today,
 )
 from tickets.services.stats import (
-    STAT_FIELDS,
     _rows_add,
     stat_day,
     ticket_stats_rebuild,

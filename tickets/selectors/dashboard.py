@@ -9,7 +9,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from tickets.models import Notification, Ticket, TicketDailyStat
+from tickets.models import STAT_FIELDS, Notification, Ticket, TicketDailyStat
 from tickets.selectors.satisfaction import satisfaction_figures
 
 K = Ticket.Kind
@@ -22,17 +22,6 @@ DASHBOARD_DEFAULT_DAYS = 30
 # A custom range covers at most this many days (the day chart draws one column a day).
 DASHBOARD_MAX_DAYS = 366
 RECENT_MAIL_PROBLEMS = 10
-
-_SUMS = (
-    "created",
-    "first_responses",
-    "first_response_seconds",
-    "resolved",
-    "resolution_seconds",
-    "sla_met",
-    "sla_breached",
-    "closed",
-)
 
 
 @dataclass(frozen=True)
@@ -91,7 +80,7 @@ def _times(label: str, sums: dict[str, int]) -> dict[str, Any]:
 
 
 def _total(rows: list[dict[str, int]]) -> dict[str, int]:
-    return {field: sum(row[field] for row in rows) for field in _SUMS}
+    return {field: sum(row[field] for row in rows) for field in STAT_FIELDS}
 
 
 def _agent_names(keys: list[int]) -> dict[int, str]:
@@ -124,16 +113,16 @@ def dashboard_figures(*, days: DayRange, agent_id: int | None = None) -> dict[st
     by status; the latest of them; satisfaction answers. Whatever the number of tickets.
     """
     in_range = TicketDailyStat.objects.filter(day__gte=days.start, day__lte=days.end).order_by()
-    sums = {field: Sum(field) for field in _SUMS}
+    sums = {field: Sum(field) for field in STAT_FIELDS}
     per_day = {
         day: (created, resolved)
         for day, created, resolved in in_range.values_list("day")
         .annotate(Sum("created"), Sum("resolved"))
         .values_list("day", "created__sum", "resolved__sum")
     }
-    per_kind: dict[str, dict[str, int]] = {kind: dict.fromkeys(_SUMS, 0) for kind in K.values}
+    per_kind: dict[str, dict[str, int]] = {kind: dict.fromkeys(STAT_FIELDS, 0) for kind in K.values}
     for row in in_range.values("kind").annotate(**sums):
-        per_kind[row["kind"]] = {field: row[field] for field in _SUMS}
+        per_kind[row["kind"]] = {field: row[field] for field in STAT_FIELDS}
     calendar = [days.start + timedelta(days=n) for n in range(days.days)]
 
     # Rows that only count created tickets belong to nobody.

@@ -20,18 +20,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from tickets.audit import audit_chain_lock
-from tickets.models import Ticket, TicketDailyStat
+from tickets.models import STAT_FIELDS, Ticket, TicketDailyStat
 
-STAT_FIELDS = (
-    "created",
-    "first_responses",
-    "first_response_seconds",
-    "resolved",
-    "resolution_seconds",
-    "sla_met",
-    "sla_breached",
-    "closed",
-)
 # (day, kind, agent user id or 0) -> {field in STAT_FIELDS: amount}
 StatKey = tuple[date, str, int]
 StatFigures = dict[StatKey, dict[str, int]]
