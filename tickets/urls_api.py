@@ -1,13 +1,20 @@
 """REST API v1 URLs."""
 
-from django.urls import path, re_path
+from django.urls import URLPattern, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.views import APIView
 
 from tickets.api import actions, auth, requests, system, tickets
 
 app_name = "api"
 # A ticket reference (tickets.models.new_reference); anything else never reaches a view.
 _REFERENCE = r"HD-[0-9A-Z]{8}"
+
+
+def _ticket_path(suffix: str, view: type[APIView], name: str) -> URLPattern:
+    """tickets/<reference>/<suffix>: only a well-formed reference reaches the view."""
+    return re_path(rf"^tickets/(?P<reference>{_REFERENCE})/{suffix}$", view.as_view(), name=name)
+
 
 urlpatterns: list = [
     # --- password resend (api) ---
@@ -23,34 +30,12 @@ urlpatterns: list = [
     path("requests/opt-out/", requests.OptOutRequestApi.as_view(), name="request-opt-out"),
     # --- tickets resource, staff actions, health, schema (api) ---
     path("tickets/", tickets.TicketListApi.as_view(), name="ticket-list"),
-    re_path(
-        rf"^tickets/(?P<reference>{_REFERENCE})/$", tickets.TicketDetailApi.as_view(), name="ticket"
-    ),
-    re_path(
-        rf"^tickets/(?P<reference>{_REFERENCE})/messages/$",
-        tickets.TicketMessageAddApi.as_view(),
-        name="ticket-messages",
-    ),
-    re_path(
-        rf"^tickets/(?P<reference>{_REFERENCE})/assign/$",
-        actions.TicketAssignApi.as_view(),
-        name="ticket-assign",
-    ),
-    re_path(
-        rf"^tickets/(?P<reference>{_REFERENCE})/approve/$",
-        actions.TicketApproveApi.as_view(),
-        name="ticket-approve",
-    ),
-    re_path(
-        rf"^tickets/(?P<reference>{_REFERENCE})/reject/$",
-        actions.TicketRejectApi.as_view(),
-        name="ticket-reject",
-    ),
-    re_path(
-        rf"^tickets/(?P<reference>{_REFERENCE})/resolve/$",
-        actions.TicketResolveApi.as_view(),
-        name="ticket-resolve",
-    ),
+    _ticket_path("", tickets.TicketDetailApi, "ticket"),
+    _ticket_path("messages/", tickets.TicketMessageAddApi, "ticket-messages"),
+    _ticket_path("assign/", actions.TicketAssignApi, "ticket-assign"),
+    _ticket_path("approve/", actions.TicketApproveApi, "ticket-approve"),
+    _ticket_path("reject/", actions.TicketRejectApi, "ticket-reject"),
+    _ticket_path("resolve/", actions.TicketResolveApi, "ticket-resolve"),
     path("health/", system.HealthApi.as_view(), name="health"),
     path("auth/token/", auth.ApiTokenApi.as_view(), name="auth-token"),
     path("auth/tokens/", auth.ApiTokenListApi.as_view(), name="auth-tokens"),
