@@ -188,6 +188,24 @@ def test_an_empty_reply_is_refused_with_a_message(client, general_ticket):
     assert general_ticket.messages.count() == 1
 
 
+def test_a_reply_refused_by_the_limiter_is_a_429_that_keeps_the_draft(
+    client, settings, general_ticket
+):
+    # given a live link, and the replies this client may send already used up
+    _send_outbox()
+    link = _link_from(mail.outbox[0])
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "request_per_client": (0, 600)}
+
+    # when
+    response = client.post(link + "reply/", {"body": "Any news on this?"})
+
+    # then it says when to come back, and the draft is still in the box
+    assert response.status_code == 429
+    assert 0 < int(response["Retry-After"]) <= 600
+    assert "Any news on this?" in response.content.decode()
+    assert general_ticket.messages.count() == 1
+
+
 def test_an_unknown_link_says_so_and_offers_a_new_one(client):
     response = client.get("/track/" + "x" * 43 + "/")
     body = response.content.decode()

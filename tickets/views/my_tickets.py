@@ -1,5 +1,7 @@
 """A customer's own tickets: list, read, reply, close."""
 
+from collections.abc import Callable
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -11,7 +13,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
+from helpdesk.exceptions import ApplicationError, RateLimited, TransitionNotAllowed
+from helpdesk.refusals import refused
 from helpdesk.types import AuthenticatedHttpRequest
 from tickets.attachments import attachment_download
 from tickets.models import Message, Ticket
@@ -23,6 +26,7 @@ from tickets.services import (
     ticket_close,
     ticket_reply_add,
 )
+from tickets.services.attachments import AttachmentUpload
 from tickets.views.common import AttachmentsField, attachment_errors_add, customer_or_404
 
 REPLY_ADDED = _("Your reply was added. We will answer by email and on this page.")
@@ -46,6 +50,41 @@ class TicketReplyForm(forms.Form):
 
 class TicketCloseForm(forms.Form):
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+
+def reply_submit(
+    request: HttpRequest,
+    form: TicketReplyForm,
+    *,
+    add: Callable[[str, list[AttachmentUpload]], object],
+    page: Callable[[TicketReplyForm, int], HttpResponse],
+) -> HttpResponse | None:
+    """Add a requester's reply with `add(body, attachments)`, from their ticket or status page.
+
+    Returns None when the caller should redirect back to the page, whose message says whether
+    the reply was added or the ticket is closed; otherwise `page(form, status)` with the errors.
+    """
+    if not form.is_valid():
+        return page(form, 400)
+    body = form.cleaned_data["body"]
+    try:
+        add(body, form.cleaned_data["attachments"])
+    except ValidationError as exc:
+        attachment_errors_add(form, exc)
+        return page(form, 400)
+    except RateLimited as exc:
+        form.add_error(None, exc.message)
+        return refused(page(form, 200), exc)
+    except TransitionNotAllowed:
+        messages.error(request, REPLY_REFUSED)
+        return None
+    except ApplicationError:
+        form.add_error("body", _("Write a message first."))
+        return page(form, 400)
+    messages.success(request, REPLY_ADDED)
+    if contains_card_number(body):
+        messages.warning(request, gettext(CARD_NOTICE))
+    return None
 
 
 def _my_ticket_or_404(request: HttpRequest, reference: str) -> Ticket:
@@ -98,12 +137,8 @@ def my_ticket(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse
 def my_ticket_reply(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
     customer = customer_or_404(request)
     ticket = _my_ticket_or_404(request, reference)
-    form = TicketReplyForm(request.POST, request.FILES)
-    if not form.is_valid():
-        return _my_ticket_render(request, ticket, reply_form=form, status=400)
-    body = form.cleaned_data["body"]
-    card_found = contains_card_number(body)
-    try:
+
+    def add(body: str, attachments: list[AttachmentUpload]) -> None:
         ticket_reply_add(
             ticket=ticket,
             body=body,
@@ -111,21 +146,15 @@ def my_ticket_reply(request: AuthenticatedHttpRequest, reference: str) -> HttpRe
             author=Message.Author.CUSTOMER,
             channel=Ticket.Channel.PORTAL,
             author_user=request.user,
-            attachments=form.cleaned_data["attachments"],
+            attachments=attachments,
         )
-    except ValidationError as exc:
-        attachment_errors_add(form, exc)
-        return _my_ticket_render(request, ticket, reply_form=form, status=400)
-    except TransitionNotAllowed:
-        messages.error(request, REPLY_REFUSED)
-    except ApplicationError:
-        form.add_error("body", _("Write a message first."))
-        return _my_ticket_render(request, ticket, reply_form=form, status=400)
-    else:
-        messages.success(request, REPLY_ADDED)
-        if card_found:
-            messages.warning(request, gettext(CARD_NOTICE))
-    return redirect("portal:my-ticket", reference=ticket.reference)
+
+    def page(form: TicketReplyForm, status: int) -> HttpResponse:
+        return _my_ticket_render(request, ticket, reply_form=form, status=status)
+
+    form = TicketReplyForm(request.POST, request.FILES)
+    refused_page = reply_submit(request, form, add=add, page=page)
+    return refused_page or redirect("portal:my-ticket", reference=ticket.reference)
 
 
 @login_required

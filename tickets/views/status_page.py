@@ -1,8 +1,6 @@
 """Following a request without an account: ask for a status link, read the status page, reply."""
 
 from django import forms
-from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext
@@ -10,12 +8,11 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from helpdesk.exceptions import ApplicationError, RateLimited, TransitionNotAllowed
+from helpdesk.exceptions import RateLimited
 from helpdesk.ratelimit import client_ip
-from helpdesk.refusals import refusal_render, refused
+from helpdesk.refusals import refusal_render
 from tickets.attachments import attachment_download
 from tickets.models import Verification
-from tickets.redaction import CARD_NOTICE, contains_card_number
 from tickets.selectors.status_page import (
     status_link_find,
     status_page_attachment_get,
@@ -24,9 +21,9 @@ from tickets.selectors.status_page import (
     ticket_timeline,
 )
 from tickets.services import TRACK_SENT, status_reply_add, ticket_actions, track_request
-from tickets.services.status_link import StatusLinkInvalid
-from tickets.views.common import attachment_errors_add, done_redirect
-from tickets.views.my_tickets import REPLY_ADDED, REPLY_REFUSED, TicketReplyForm
+from tickets.services.attachments import AttachmentUpload
+from tickets.views.common import done_redirect
+from tickets.views.my_tickets import TicketReplyForm, reply_submit
 
 
 class TrackForm(forms.Form):
@@ -108,35 +105,19 @@ def track_status(request: HttpRequest, token: str) -> HttpResponse:
 @never_cache
 @require_POST
 def track_reply(request: HttpRequest, token: str) -> HttpResponse:
-    form = TicketReplyForm(request.POST, request.FILES)
-    if not form.is_valid():
-        return _status_page(request, token, reply_form=form, status=400)
-    body = form.cleaned_data["body"]
-    try:
+    def add(body: str, attachments: list[AttachmentUpload]) -> None:
         status_reply_add(
-            token=token,
-            body=body,
-            client_key=client_ip(request),
-            attachments=form.cleaned_data["attachments"],
+            token=token, body=body, client_key=client_ip(request), attachments=attachments
         )
-    except ValidationError as exc:
-        attachment_errors_add(form, exc)
-        return _status_page(request, token, reply_form=form, status=400)
-    except RateLimited as exc:
-        form.add_error(None, exc.message)
-        return refused(_status_page(request, token, reply_form=form), exc)
-    except StatusLinkInvalid:
-        return _status_page(request, token)  # says whether the link is unknown or expired
-    except TransitionNotAllowed:
-        messages.error(request, REPLY_REFUSED)
-    except ApplicationError:
-        form.add_error("body", _("Write a message first."))
-        return _status_page(request, token, reply_form=form, status=400)
-    else:
-        messages.success(request, REPLY_ADDED)
-        if contains_card_number(body):
-            messages.warning(request, gettext(CARD_NOTICE))
-    return redirect("portal:track-status", token=token)
+
+    def page(form: TicketReplyForm, status: int) -> HttpResponse:
+        # A link that is no longer live (StatusLinkInvalid) gets the page saying whether it is
+        # unknown or expired, whatever the form: _status_page looks at the link first.
+        return _status_page(request, token, reply_form=form, status=status)
+
+    form = TicketReplyForm(request.POST, request.FILES)
+    refused_page = reply_submit(request, form, add=add, page=page)
+    return refused_page or redirect("portal:track-status", token=token)
 
 
 @never_cache
