@@ -1,5 +1,7 @@
 """The customer's requests (password resend, modify, opt-out) and confirming a change."""
 
+from typing import Any
+
 from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
@@ -24,6 +26,22 @@ from tickets.services import (
 )
 
 
+def _anonymous_request_schema(
+    input_serializer: type[serializers.Serializer],
+    output_serializer: type[serializers.Serializer],
+    *,
+    status: int = 202,
+) -> Any:
+    """The schema of a request anyone may send, without credentials: its answer, or 400 or 429."""
+    return extend_schema(
+        request=input_serializer,
+        responses={status: output_serializer, **api_errors(400, 429)},
+        parameters=[RETRY_AFTER_HEADER],
+        auth=[],
+        tags=["requests"],
+    )
+
+
 class PasswordResendRequestApi(APIView):
     """Ask for a domain's password reset link (anyone; the same answer for every domain)."""
 
@@ -38,13 +56,7 @@ class PasswordResendRequestApi(APIView):
         reference = serializers.CharField()
         detail = serializers.CharField()
 
-    @extend_schema(
-        request=InputSerializer,
-        responses={202: OutputSerializer, **api_errors(400, 429)},
-        parameters=[RETRY_AFTER_HEADER],
-        auth=[],
-        tags=["requests"],
-    )
+    @_anonymous_request_schema(InputSerializer, OutputSerializer)
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -123,13 +135,7 @@ class VerifyApi(APIView):
         reference = serializers.CharField()
         status = serializers.CharField()
 
-    @extend_schema(
-        request=InputSerializer,
-        responses={200: OutputSerializer, **api_errors(400, 429)},
-        parameters=[RETRY_AFTER_HEADER],
-        auth=[],
-        tags=["requests"],
-    )
+    @_anonymous_request_schema(InputSerializer, OutputSerializer, status=200)
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -158,13 +164,7 @@ class OptOutRequestApi(APIView):
     class OutputSerializer(serializers.Serializer):
         reference = serializers.CharField()
 
-    @extend_schema(
-        request=InputSerializer,
-        responses={202: OutputSerializer, **api_errors(400, 429)},
-        parameters=[RETRY_AFTER_HEADER],
-        auth=[],
-        tags=["requests"],
-    )
+    @_anonymous_request_schema(InputSerializer, OutputSerializer)
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
