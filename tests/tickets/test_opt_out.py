@@ -16,6 +16,7 @@ from tests.tickets.verification_helpers import (
 )
 from tickets import services
 from tickets.models import ActionLog, Notification, Ticket
+from tickets.services.anonymous import EMAIL_ON_RECORD_INVALID
 
 pytestmark = pytest.mark.django_db
 
@@ -266,6 +267,34 @@ def test_api_opt_out_refuses_an_unknown_list_with_a_400(db):
     # then it is a 400 naming the field, and no ticket is made
     assert response.status_code == 400
     assert "lists" in response.json()
+    assert not Ticket.objects.exists()
+
+
+@pytest.mark.parametrize("email", ["", "no-at-sign", "a\x07b@example.test", "a@" + "b" * 253])
+def test_anonymous_opt_out_and_change_requests_refuse_the_same_addresses(db, email):
+    # given an address that cannot be one on record
+    # when an opt-out and a change of details name it
+    with pytest.raises(ValidationError) as opt_out:
+        services.request_opt_out(
+            email=email,
+            lists=["product_mailings"],
+            client_key="1",
+            actor="anonymous",
+            channel="api",
+        )
+    with pytest.raises(ValidationError) as modify:
+        services.request_modify(
+            email=email,
+            customer=None,
+            changes={"city": "Ipoh"},
+            note="",
+            client_key="2",
+            actor="anonymous",
+        )
+
+    # then both refuse it on the email field, and keep nothing
+    assert opt_out.value.message_dict == {"email": [EMAIL_ON_RECORD_INVALID]}
+    assert modify.value.message_dict == {"email": [EMAIL_ON_RECORD_INVALID]}
     assert not Ticket.objects.exists()
 
 

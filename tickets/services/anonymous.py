@@ -12,17 +12,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import Customer
 from helpdesk.ratelimit import rate_limit_hits
 from tickets.audit import Actor, actor_label
 from tickets.lock_objects import ticket_lock
 from tickets.models import AnonymousRequest, Ticket, Verification
-from tickets.services.shared import PUBLISH_BATCH, tasks_publish
+from tickets.services.shared import CONTROL_CHARACTERS, PUBLISH_BATCH, tasks_publish
 
 Outcome = AnonymousRequest.Outcome
+EMAIL_ON_RECORD_INVALID = gettext_noop("Enter the email address we have on record for you.")
 
 
 def anonymous_request_limits(*, client_key: str) -> None:
@@ -31,6 +34,18 @@ def anonymous_request_limits(*, client_key: str) -> None:
     There is no limit per address here: it would refuse a request because of whom it names.
     """
     rate_limit_hits(("request_per_client", client_key), ("request_global", "all"))
+
+
+def anonymous_request_email(email: object) -> str:
+    """The address an anonymous request names as the one on record, stripped.
+
+    Only its form is judged, never whether anyone has it: ValidationError keyed `email` unless
+    it could be an address on record.
+    """
+    email = email.strip() if isinstance(email, str) else ""
+    if "@" not in email or len(email) > 254 or CONTROL_CHARACTERS.search(email):
+        raise ValidationError({"email": [gettext(EMAIL_ON_RECORD_INVALID)]})
+    return email
 
 
 def _anonymous_request_task(ticket_id: int) -> tuple[Any, dict[str, Any]]:

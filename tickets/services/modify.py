@@ -26,6 +26,7 @@ from tickets.models import (
 from tickets.redaction import REDACTED
 from tickets.services.anonymous import (
     anonymous_request_attach,
+    anonymous_request_email,
     anonymous_request_limits,
     anonymous_request_store,
 )
@@ -48,15 +49,11 @@ from tickets.services.registration import (
     registration_changes_offer,
     registration_choose_by_owner,
 )
-from tickets.services.shared import (
-    CONTROL_CHARACTERS,
-    ticket_move,
-)
+from tickets.services.shared import ticket_move
 from tickets.services.verification import verification_start
 
 S = Ticket.Status
 MODIFY_SUBJECT = gettext_noop("Change of personal information")
-MODIFY_EMAIL_ON_RECORD = gettext_noop("Enter the email address we have on record for you.")
 
 
 def _modify_changes_record(
@@ -108,9 +105,7 @@ def request_modify(
     """
     if customer is None:
         anonymous_request_limits(client_key=client_key)
-        email = (email or "").strip()
-        if "@" not in email or len(email) > 254 or CONTROL_CHARACTERS.search(email):
-            raise ValidationError({"email": [gettext(MODIFY_EMAIL_ON_RECORD)]})
+        email = anonymous_request_email(email)
     else:
         rate_limit_hit(scope="request_per_client", key=client_key)
         rate_limit_hit(scope="request_per_email", key=email_canonical(customer.email))

@@ -18,12 +18,13 @@ from tickets.lock_objects import customer_lock
 from tickets.models import AnonymousRequest, Ticket
 from tickets.services.anonymous import (
     anonymous_request_attach,
+    anonymous_request_email,
     anonymous_request_limits,
     anonymous_request_store,
 )
 from tickets.services.lifecycle import ticket_create
 from tickets.services.outbox import notification_queue
-from tickets.services.shared import CONTROL_CHARACTERS, ticket_move
+from tickets.services.shared import ticket_move
 from tickets.services.verification import verification_start
 
 S = Ticket.Status
@@ -37,7 +38,6 @@ OPT_OUT_LIST_LABELS = {
 OPT_OUT_SUBJECT = gettext_noop("Stop mailings")
 OPT_OUT_NO_LISTS = gettext_noop("Choose at least one mailing list.")
 OPT_OUT_UNKNOWN_LIST = gettext_noop("Unknown mailing list: {name}")
-OPT_OUT_EMAIL_INVALID = gettext_noop("Enter the email address we have on record for you.")
 UNSUBSCRIBE_INVALID = gettext_noop(
     "This unsubscribe link is not valid. Use the link from the latest email, or change your "
     "mailing preferences after signing in."
@@ -191,9 +191,7 @@ def request_opt_out(
     ValidationError keyed `email` or `lists`, RateLimited past the per-client or global limit.
     """
     anonymous_request_limits(client_key=client_key)
-    email = email.strip() if isinstance(email, str) else ""
-    if "@" not in email or len(email) > 254 or CONTROL_CHARACTERS.search(email):
-        raise ValidationError({"email": [gettext(OPT_OUT_EMAIL_INVALID)]})
+    email = anonymous_request_email(email)
     names = _opt_out_lists_clean(lists)
     ticket = ticket_create(
         kind=Ticket.Kind.OPT_OUT,
