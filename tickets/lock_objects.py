@@ -1,4 +1,5 @@
 from accounts.models import Customer
+from domains.models import RegistrationChange
 from tickets.models import Notification, Ticket
 
 
@@ -20,3 +21,13 @@ def notification_lock(*, pk: int) -> Notification:
 def customer_lock(*, pk: int) -> Customer:
     """Lock a customer row; callers holding a ticket lock take it after the ticket's."""
     return Customer.objects.select_for_update(of=("self",), no_key=True).get(pk=pk)
+
+
+def registration_changes_offered_lock(*, ticket: Ticket) -> list[RegistrationChange]:
+    """Lock the registration changes still offered on a ticket (the caller holds its lock)."""
+    return list(
+        RegistrationChange.objects.select_for_update()
+        .filter(ticket=ticket, status=RegistrationChange.Status.OFFERED)
+        .select_related("domain")
+        .order_by("pk")
+    )

@@ -19,7 +19,7 @@ from accounts.models import Customer
 from domains.models import RegistrationChange
 from helpdesk.exceptions import ApplicationError
 from tickets.audit import Actor, audit_record
-from tickets.lock_objects import ticket_lock
+from tickets.lock_objects import registration_changes_offered_lock, ticket_lock
 from tickets.models import Ticket
 from tickets.selectors.registration import registration_domains_of
 from tickets.services.registration_change import registration_change_task
@@ -79,12 +79,7 @@ def _registration_choose(
     email_pending = ticket.changes.filter(field="email", applied_at__isnull=True).exists()
     if ticket_needs_owner(ticket) or not email_pending or not ticket.is_open:
         raise ApplicationError(REGISTRATION_CHOICE_CLOSED)
-    changes = list(
-        RegistrationChange.objects.select_for_update()
-        .filter(ticket=ticket, status=RC.OFFERED)
-        .select_related("domain")
-        .order_by("pk")
-    )
+    changes = registration_changes_offered_lock(ticket=ticket)
     chosen = []
     now = timezone.now()
     for change in changes:
@@ -149,12 +144,7 @@ def registration_changes_queue(*, ticket: Ticket, actor: Actor) -> list[int]:
     Called in the approving transaction (`_modify_apply`), so a change goes out only for a
     verified request whose email change staff approved. Unchosen ones are closed as skipped.
     """
-    changes = list(
-        RegistrationChange.objects.select_for_update()
-        .filter(ticket=ticket, status=RC.OFFERED)
-        .select_related("domain")
-        .order_by("pk")
-    )
+    changes = registration_changes_offered_lock(ticket=ticket)
     queued = [c.pk for c in changes if c.chosen]
     now = timezone.now()
     RegistrationChange.objects.filter(pk__in=queued).update(status=RC.QUEUED, updated_at=now)
