@@ -125,25 +125,6 @@ def verification_summary(
     return summary
 
 
-def verification_get_live(*, token: str) -> Verification | None:
-    """The verification a presented token would confirm now, with its ticket; None otherwise.
-
-    Reads only: nothing is counted or consumed (a GET of the link must change nothing). None for
-    a malformed or unknown token and for one that confirming would refuse (used, expired, locked
-    by failed tries, or its ticket no longer waiting), so the caller can reveal nothing then.
-    """
-    if not isinstance(token, str) or not TOKEN_SHAPE.match(token):
-        return None
-    verification = (
-        Verification.objects.select_related("ticket")
-        .filter(token_hash=verification_token_hash(token))
-        .first()
-    )
-    if verification is None or verification_refusal(verification.ticket, verification):
-        return None
-    return verification
-
-
 # What a refused link's page says, by the reason confirming would give (see
 # `_verification_refusal`); anything not listed reads as an unknown link.
 _LINK_STATES = {
