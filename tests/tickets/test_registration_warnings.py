@@ -2,17 +2,24 @@
 
 import io
 import re
+import time
 from datetime import timedelta
 
 import pytest
+import redis
 import time_machine
 from django.conf import settings
+from django.core.cache import caches
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.services import customer_ensure
 from domains.models import Domain, RegistrationWarning
 from tests.tickets.verification_helpers import deliver_outbox, html_part
 from tickets.models import ActionLog, Message, Notification, Ticket
+from tickets.selectors import registration
+from tickets.selectors.registration import registration_problems
 from tickets.services.registration_warnings import (
     REGISTRATION_FIX_INVALID,
     registration_warnings_sweep,
@@ -163,6 +170,77 @@ def test_staff_see_the_problems_by_customer_on_the_dashboard(
     assert "Carol Wong" in page and "stale-mail.test" in page and "carol@defunct.test" in page
     assert "Bob Lim" in page and "bob-reseller.test" in page
     assert "alice-shop.test" not in page
+
+
+@pytest.mark.django_db
+def test_the_dashboard_lists_the_first_problems_by_customer_with_the_total(carol, bob):
+    # given 3 of Bob's domains and Carol's bouncing one
+    for n in range(3):
+        Domain.objects.create(name=f"bob-{n}.test", customer=bob, registrant_email="x@other.test")
+
+    # when the panel shows 2 domains
+    problems = registration_problems(limit=2)
+    everything = registration_problems()
+
+    # then by customer name, the domains of each together, and the total of all
+    def shown(found):
+        return [(c["full_name"], [d["name"] for d in c["domains"]]) for c in found["customers"]]
+
+    assert problems["total"] == everything["total"] == 4
+    assert shown(problems) == [("Bob Lim", ["bob-0.test", "bob-1.test"])]
+    assert shown(everything) == [
+        ("Bob Lim", ["bob-0.test", "bob-1.test", "bob-2.test"]),
+        ("Carol Wong", ["stale-mail.test"]),
+    ]
+    assert [d["bouncing"] for c in everything["customers"] for d in c["domains"]] == [
+        False,
+        False,
+        False,
+        True,
+    ]
+
+
+@pytest.mark.django_db
+def test_the_dashboards_problems_are_kept_a_while_in_the_cache(carol, agent_client, monkeypatch):
+    monkeypatch.setattr(registration, "REGISTRATION_PROBLEMS_CACHE_SECONDS", 1)  # not a minute
+
+    def problem_queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            agent_client.get("/staff/dashboard/")
+        return len([q for q in captured.captured_queries if "domains_domain" in q["sql"]])
+
+    # given the panel read by one dashboard
+    assert problem_queries() == 1
+
+    # when a domain is added and the dashboard shown again at once, then after the time kept
+    Domain.objects.create(name="late.test", customer=carol, registrant_email="c@other.test")
+    again = problem_queries()
+    within = agent_client.get("/staff/dashboard/").content.decode()
+    time.sleep(1.2)  # Redis expires the key in real time
+    after = agent_client.get("/staff/dashboard/").content.decode()
+
+    # then it comes from the cache at first, and the new domain shows after that time
+    assert again == 0
+    assert "stale-mail.test" in within and "late.test" not in within
+    assert "late.test" in after
+
+
+@pytest.mark.django_db
+def test_the_dashboards_problems_are_read_when_the_cache_is_down(carol, agent_client, monkeypatch):
+    # given a cache that cannot be reached
+    def unreachable(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("connection refused")
+
+    monkeypatch.setattr(caches["default"], "get", unreachable)
+    monkeypatch.setattr(caches["default"], "set", unreachable)
+
+    # when
+    response = agent_client.get("/staff/dashboard/")
+
+    # then the panel is read from the database
+    assert response.status_code == 200
+    assert "Carol Wong" in response.content.decode()
+    assert "stale-mail.test" in response.content.decode()
 
 
 @pytest.mark.django_db

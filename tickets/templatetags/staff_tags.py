@@ -8,7 +8,8 @@ from django import template
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html_join
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 from django.utils.translation import get_language, gettext
 
 from tickets import audit_text
@@ -155,9 +156,12 @@ def bar_chart(rows: list[tuple[str, int]], chart_id: str, title: str) -> dict[st
 
 
 @functools.lru_cache(maxsize=4096)
-def _day_labels(day: date, language: str | None) -> tuple[str, str]:
-    """A day as the charts print it, "6 Dec" and "Sun 6 Dec" (the same days recur: cached)."""
-    return date_format(day, "j M"), date_format(day, "D j M")
+def _day_labels(day: date, language: str | None) -> tuple[str, str, str]:
+    """A day as the charts print it, "6 Dec" and "Sun 6 Dec" HTML-escaped, and its ISO form.
+
+    The same days recur on every dashboard: cached per language.
+    """
+    return escape(date_format(day, "j M")), escape(date_format(day, "D j M")), day.isoformat()
 
 
 @register.inclusion_tag("staff/_day_chart.html")
@@ -165,35 +169,35 @@ def day_chart(series: list[tuple[Any, int]], chart_id: str, title: str) -> dict[
     """Columns for a count per day, the scale and the total beside it, and the table of days.
 
     The columns and rows are built here rather than in a template loop: a year's range is 366
-    of each, and per item a loop costs about ten times more.
+    of each, and per item a loop costs about ten times more. The labels come escaped from the
+    cache and the other values are integers, so the strings are joined without format_html,
+    which escapes every value again (half the time of a 366-day dashboard).
     """
     top = max([n for _day, n in series] or [0])
     scale = top or 1
     language = get_language()
     columns, rows = [], []
+    step = COLUMN_WIDTH + COLUMN_GAP
     for i, (day, n) in enumerate(series):
+        n = int(n)
         height = round(COLUMN_AREA_HEIGHT * n / scale) if n else 0
-        short, long = _day_labels(day, language)
-        x = i * (COLUMN_WIDTH + COLUMN_GAP)
-        columns.append((x, COLUMN_AREA_HEIGHT - height, COLUMN_WIDTH, height, short, n))
-        rows.append((day.isoformat(), long, n))
+        short, long, iso = _day_labels(day, language)
+        columns.append(
+            f'<rect class="column" x="{i * step}" y="{COLUMN_AREA_HEIGHT - height}" '
+            f'width="{COLUMN_WIDTH}" height="{height}"><title>{short}: {n}</title></rect>'
+        )
+        rows.append(
+            f'<tr><th scope="row"><time datetime="{iso}">{long}</time></th><td>{n}</td></tr>'
+        )
     return {
-        "columns": format_html_join(
-            "\n    ",
-            '<rect class="column" x="{}" y="{}" width="{}" height="{}">'
-            "<title>{}: {}</title></rect>",
-            columns,
-        ),
-        "rows": format_html_join(
-            "",
-            '<tr><th scope="row"><time datetime="{}">{}</time></th><td>{}</td></tr>',
-            rows,
-        ),
+        # Safe: integers and labels escaped in _day_labels.
+        "columns": mark_safe("\n    ".join(columns)),
+        "rows": mark_safe("".join(rows)),
         "chart_id": chart_id,
         "title": title,
         "top": top,
         "total": sum(n for _day, n in series),
-        "width": len(series) * (COLUMN_WIDTH + COLUMN_GAP),
+        "width": len(series) * step,
         "height": COLUMN_AREA_HEIGHT,
         "first": _day_labels(series[0][0], language)[0] if series else "",
         "last": _day_labels(series[-1][0], language)[0] if series else "",
