@@ -5,7 +5,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Count, DateTimeField, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models import (
+    Count,
+    DateTimeField,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    Window,
+)
 from django.db.models.functions import Coalesce
 
 from accounts.models import Customer
@@ -207,11 +216,16 @@ def staff_ticket_history(*, ticket: Ticket, whole: bool = False) -> TicketHistor
         limit=None if whole else TICKET_PAGE_MESSAGES,
     )
     notifications, notifications_cut = _latest(
-        Notification.objects.filter(ticket=ticket),
+        # Not the context and headers (JSON, decoded per row): the page does not show them.
+        Notification.objects.filter(ticket=ticket).only(
+            "created_at", "ticket_id", "template", "recipient", "status", "last_error", "attempts"
+        ),
         order=("created_at", "id"),
         limit=None if whole else TICKET_PAGE_NOTIFICATIONS,
     )
-    events = ticket_events(ticket=ticket)
+    events = ticket_events(ticket=ticket).only(
+        "sequence", "created_at", "actor", "action", "ticket_id", "details"
+    )
     latest_events, events_cut = _latest(
         events, order=("sequence",), limit=None if whole else TICKET_PAGE_EVENTS
     )
@@ -247,19 +261,20 @@ CUSTOMER_OTHER_TICKETS = 10
 def customer_other_tickets(*, ticket: Ticket) -> tuple[list[Ticket], int]:
     """The customer's latest other tickets (at most CUSTOMER_OTHER_TICKETS) and how many in all.
 
-    Two queries whatever the customer's history: the newest few from the customer index, and a
-    count only when that page is full.
+    One query whatever the customer's history: the newest few from the customer index, each
+    with the count of all beside it.
     """
     if ticket.customer_id is None:
         return [], 0
-    others = Ticket.objects.filter(customer_id=ticket.customer_id).exclude(pk=ticket.pk)
-    latest = list(
-        others.order_by("-created_at", "-id").only(
-            "reference", "subject", "status", "kind", "created_at"
-        )[:CUSTOMER_OTHER_TICKETS]
+    rows = list(
+        Ticket.objects.filter(customer_id=ticket.customer_id)
+        .exclude(pk=ticket.pk)
+        .annotate(others=Window(Count("id")))
+        .order_by("-created_at", "-id")
+        .only("reference", "subject", "status", "kind", "created_at")[:CUSTOMER_OTHER_TICKETS]
     )
-    total = len(latest) if len(latest) < CUSTOMER_OTHER_TICKETS else others.count()
-    return latest, total
+    latest: list[Ticket] = [row for row in rows]  # noqa: C416 - the annotated type, widened
+    return latest, rows[0].others if rows else 0
 
 
 def staff_tickets_by_reference(
