@@ -265,6 +265,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tickets.registration_warnings_sweep",
         "schedule": crontab(minute="30", hour="6"),
     },
+    # https://crontab.guru/#15_3_*_*_* : every day at 03:15, while the desk is quiet
+    "ticket-stats-rebuild": {
+        "task": "tickets.ticket_stats_rebuild_recent",
+        "schedule": crontab(minute="15", hour="3"),
+    },
 }
 # Readiness (/api/v1/health/) says `sweeps: down` when no periodic task finished for this long.
 SWEEP_LATE_AFTER = timedelta(minutes=env.int("SWEEP_LATE_AFTER_MINUTES", default=5))

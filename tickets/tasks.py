@@ -62,6 +62,18 @@ def verifications_expire() -> int:
     return verifications_expire_service()
 
 
+@shared_task(name="tickets.ticket_stats_rebuild_recent", acks_late=True)
+def ticket_stats_rebuild_recent() -> int:
+    """Recompute the dashboard's daily rows of the last few days from the tickets.
+
+    Idempotent: the rows of those days are replaced by what the tickets say, under the audit
+    chain lock, so a second run writes the same rows.
+    """
+    from tickets.services.stats import ticket_stats_rebuild_recent as rebuild
+
+    return rebuild()
+
+
 def _password_resend_failure(self, exc, task_id, args, kwargs, einfo) -> None:
     from tickets.services import password_resend_give_up
 

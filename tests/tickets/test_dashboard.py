@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from helpdesk.exceptions import ApplicationError
 from tests.factories import CustomerFactory, TicketFactory, UserFactory
-from tickets import services
+from tickets import services, tasks
 from tickets.models import STAT_FIELDS, Notification, Ticket, TicketDailyStat
 from tickets.selectors.dashboard import (
     DayRange,
@@ -259,6 +259,37 @@ def test_the_rebuild_command_reads_its_range(time_machine, capsys):
 
     assert TicketDailyStat.objects.get().created == 1
     assert "2026-11-01 to 2026-11-02: 1 daily rows" in capsys.readouterr().out
+
+
+def test_the_nightly_rebuild_puts_the_last_days_right_and_twice_is_once(time_machine):
+    # given tickets on 1, 3 and 4 November, and every daily row wrong or missing
+    for day in ("2026-11-01", "2026-11-03", "2026-11-04"):
+        time_machine.move_to(f"{day} 02:00:00+00:00", tick=False)
+        new_ticket()
+    TicketDailyStat.objects.update(created=7)
+    TicketDailyStat.objects.filter(day=date(2026, 11, 4)).delete()
+
+    # when the nightly task runs on the 5th, twice
+    time_machine.move_to("2026-11-05 03:15:00+08:00", tick=False)
+    first = tasks.ticket_stats_rebuild_recent()
+    rows_after_first = stored()
+    second = tasks.ticket_stats_rebuild_recent()
+
+    # then the last 3 days (3 to 5 November) equal the tickets, the 1st is left alone
+    assert first == second == 2
+    assert stored() == rows_after_first
+    assert {day: row["created"] for (day, _kind, _agent), row in stored().items()} == {
+        date(2026, 11, 1): 7,
+        date(2026, 11, 3): 1,
+        date(2026, 11, 4): 1,
+    }
+
+
+def test_beat_runs_the_rebuild_every_night(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["ticket-stats-rebuild"]
+
+    assert entry["task"] == tasks.ticket_stats_rebuild_recent.name
+    assert (entry["schedule"].hour, entry["schedule"].minute) == ({3}, {15})
 
 
 @pytest.mark.parametrize(
