@@ -1,6 +1,7 @@
 """Staff queue and API list on 100,000 tickets in PostgreSQL: server time and query counts.
 
 Run: .venv/bin/python bench/queue.py [--reseed] [--tickets 100000] [--repeat 15]
+[--only queue,dashboard,ticket,bulk]
 """
 # ruff: noqa: E402
 
@@ -818,7 +819,10 @@ def database_url_for(tickets: int) -> str:
     return f"{DATABASE_URL}_{suffix}"
 
 
-def run_size(tickets: int, repeat: int, reseed: bool, out: str) -> int:
+PARTS = ("queue", "dashboard", "ticket", "bulk")
+
+
+def run_size(tickets: int, repeat: int, reseed: bool, out: str, only: list[str]) -> int:
     """Seed (or reuse) the database of this size, time every case, write them to `out`."""
     if reseed:
         drop_database()
@@ -844,12 +848,13 @@ def run_size(tickets: int, repeat: int, reseed: bool, out: str) -> int:
     else:
         print(f"reusing {have} tickets already in the bench database (--reseed to start over)")
         vacuum()  # the other scripts have written to it since
-    results = [
-        *measure(repeat),
-        *measure_dashboard(repeat),
-        *measure_ticket_pages(repeat),
-        *measure_bulk(),
-    ]
+    parts = {
+        "queue": lambda: measure(repeat),
+        "dashboard": lambda: measure_dashboard(repeat),
+        "ticket": lambda: measure_ticket_pages(repeat),
+        "bulk": measure_bulk,
+    }
+    results = [item for name, run in parts.items() if name in only for item in run()]
     for item in results:
         item.pop("body", None)
     with open(out, "w") as handle:
@@ -975,11 +980,19 @@ def main() -> int:
         help="ticket counts, comma-separated (e.g. 100000,1000000): one database each",
     )
     parser.add_argument("--repeat", type=int, default=15, help="timed requests per case")
+    parser.add_argument(
+        "--only",
+        default=",".join(PARTS),
+        help=f"the parts to time, comma-separated (default all: {','.join(PARTS)})",
+    )
     parser.add_argument("--json", help=argparse.SUPPRESS)  # one size, in a child process
     args = parser.parse_args()
     sizes = [int(n.replace("_", "")) for n in args.tickets.split(",") if n.strip()]
+    only = [part for part in args.only.split(",") if part]
+    if unknown := set(only) - set(PARTS):
+        parser.error(f"--only: no part named {', '.join(sorted(unknown))}")
     if args.json:
-        return run_size(sizes[0], args.repeat, args.reseed, args.json)
+        return run_size(sizes[0], args.repeat, args.reseed, args.json, only)
 
     OUT.mkdir(parents=True, exist_ok=True)
     runs = {}
@@ -990,6 +1003,7 @@ def main() -> int:
             f"\n--- {size:,} tickets ({database_url_for(size).rsplit('/', 1)[1]}) ---", flush=True
         )
         command = [PYTHON, __file__, "--tickets", str(size), "--repeat", str(args.repeat)]
+        command += ["--only", ",".join(only)]
         code = subprocess.run(
             [*command, "--json", str(out), *(["--reseed"] if args.reseed else [])],
             env={**os.environ, "BENCH_DATABASE_URL": database_url_for(size)},

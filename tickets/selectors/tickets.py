@@ -162,15 +162,17 @@ def staff_ticket_get(*, user: User | AnonymousUser, reference: str) -> Ticket | 
     """A ticket with what the staff ticket page shows besides its history, or None."""
     if not is_staff_member(user):
         return None
-    return (
-        Ticket.objects.select_related("customer", "domain", "assignee", "merged_into")
-        .prefetch_related(
-            "changes",
-            Prefetch("merged_from", queryset=Ticket.objects.only("reference", "merged_into")),
-        )
-        .filter(reference=reference)
-        .first()
+    tickets = Ticket.objects.select_related(
+        "customer", "domain", "assignee", "merged_into"
+    ).prefetch_related(
+        "changes",
+        Prefetch("merged_from", queryset=Ticket.objects.only("reference", "merged_into")),
     )
+    # get(), not first(): the reference is unique, and ordering the joined row costs a sort.
+    try:
+        return tickets.get(reference=reference)
+    except Ticket.DoesNotExist:
+        return None
 
 
 # The staff ticket page shows the latest part of a ticket's history, so that it takes the same
