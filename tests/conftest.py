@@ -6,8 +6,9 @@ import time
 from typing import NamedTuple
 
 import pytest
+import redis
 from django.conf import settings as django_settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import connection
 from django.test import Client
 from django.utils import translation
@@ -95,6 +96,17 @@ def _test_overrides(settings):
     # A request in another language leaves it active in this thread (LocaleMiddleware does
     # not undo it); the next test starts in the default language.
     translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture
+def cache_unreachable(monkeypatch):
+    """The cache's reads and writes fail as they do while Redis is down."""
+
+    def unreachable(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("connection refused")
+
+    monkeypatch.setattr(caches["default"], "get", unreachable)
+    monkeypatch.setattr(caches["default"], "set", unreachable)
 
 
 @pytest.fixture

@@ -587,7 +587,8 @@ class TicketDailyStat(BaseModel):
     """What happened to tickets on one day (local time), of one kind, for one staff member.
 
     Kept by the services as each event happens (`tickets.services.stats`) and recomputed from the
-    tickets by `ticket_stats_rebuild`; the dashboard reads only these rows. A created ticket
+    tickets by `ticket_stats_rebuild` (the last 3 days every night, by beat); the dashboard reads
+    only these rows. A created ticket
     counts for nobody (agent 0); a first response for whoever sent it; a resolution or a close
     for the ticket's assignee.
     """

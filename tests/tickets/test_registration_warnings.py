@@ -6,10 +6,8 @@ import time
 from datetime import timedelta
 
 import pytest
-import redis
 import time_machine
 from django.conf import settings
-from django.core.cache import caches
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -226,13 +224,10 @@ def test_the_dashboards_problems_are_kept_a_while_in_the_cache(carol, agent_clie
 
 
 @pytest.mark.django_db
-def test_the_dashboards_problems_are_read_when_the_cache_is_down(carol, agent_client, monkeypatch):
-    # given a cache that cannot be reached
-    def unreachable(*args, **kwargs):
-        raise redis.exceptions.ConnectionError("connection refused")
-
-    monkeypatch.setattr(caches["default"], "get", unreachable)
-    monkeypatch.setattr(caches["default"], "set", unreachable)
+def test_the_dashboards_problems_are_read_when_the_cache_is_down(
+    carol, agent_client, cache_unreachable
+):
+    # given a cache that cannot be reached (the fixture)
 
     # when
     response = agent_client.get("/staff/dashboard/")

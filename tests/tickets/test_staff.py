@@ -4,8 +4,7 @@ import re
 from datetime import timedelta
 
 import pytest
-import redis.exceptions
-from django.core.cache import cache, caches
+from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
@@ -540,17 +539,11 @@ def test_the_view_counts_are_kept_a_few_seconds_for_each_staff_member(
 
 @pytest.mark.django_db
 def test_the_view_counts_are_counted_on_each_page_while_the_cache_is_down(
-    agent_client, agent, settings, monkeypatch
+    agent_client, agent, settings, cache_unreachable
 ):
     # given counts normally kept a minute, and a cache that cannot be reached
     settings.STAFF_QUEUE_COUNTS_CACHE_SECONDS = 60
     TicketFactory(assignee=agent)
-
-    def unreachable(*args, **kwargs):
-        raise redis.exceptions.ConnectionError("connection refused")
-
-    monkeypatch.setattr(caches["default"], "get", unreachable)
-    monkeypatch.setattr(caches["default"], "set", unreachable)
 
     # when
     response = agent_client.get("/staff/")
