@@ -73,8 +73,9 @@ def staff_action_input(
     return ticket, serializer.validated_data
 
 
-def ticket_response(ticket: Ticket) -> Response:
-    response = Response(TicketOutputSerializer(ticket).data)
+def ticket_response(ticket: Ticket, data: Any = None) -> Response:
+    """The ticket as the API shows it (or `data`, a fuller view of it), its version the ETag."""
+    response = Response(TicketOutputSerializer(ticket).data if data is None else data)
     response["ETag"] = f'"{ticket.version}"'
     return response
 
@@ -208,9 +209,7 @@ class TicketDetailApi(APIView):
             "staff": is_staff_member(request.user),
             "events": ticket_events_visible(user=request.user, ticket=ticket),
         }
-        response = Response(self.OutputSerializer(ticket, context=context).data)
-        response["ETag"] = f'"{ticket.version}"'
-        return response
+        return ticket_response(ticket, self.OutputSerializer(ticket, context=context).data)
 
 
 class TicketMessageAddApi(APIView):
