@@ -18,6 +18,7 @@ from tests.factories import CustomerFactory, TicketFactory, UserFactory
 from tickets import services, tasks
 from tickets.models import STAT_FIELDS, Notification, Ticket, TicketDailyStat
 from tickets.selectors.dashboard import (
+    RECENT_MAIL_PROBLEMS,
     DayRange,
     dashboard_figures,
     dashboard_last_days,
@@ -457,6 +458,31 @@ def test_the_figures_count_failed_and_bounced_notifications_in_the_range():
     assert len(figures["recent_notification_problems"]) == 3
 
 
+def test_the_mail_problem_counts_include_more_than_the_latest_shown():
+    # given more failed emails than the dashboard lists, and a bounced one before them
+    Notification.objects.create(
+        template="ticket_reply", recipient="b@example.test", status="bounced", idempotency_key="b"
+    )
+    for i in range(RECENT_MAIL_PROBLEMS + 2):
+        Notification.objects.create(
+            template="ticket_reply",
+            recipient="a@example.test",
+            status="failed",
+            idempotency_key=f"f{i}",
+        )
+
+    # when
+    figures = dashboard_figures(days=dashboard_last_days(7))
+
+    # then every one is counted, the latest are listed
+    assert dict(figures["notification_problems"]) == {
+        "Failed": RECENT_MAIL_PROBLEMS + 2,
+        "Bounced": 1,
+    }
+    assert len(figures["recent_notification_problems"]) == RECENT_MAIL_PROBLEMS
+    assert {n.status for n in figures["recent_notification_problems"]} == {"failed"}
+
+
 def test_an_agent_is_shown_only_their_own_row(agent, supervisor):
     make_resolved(timedelta(hours=5), timedelta(hours=1), assignee=agent)
     make_resolved(timedelta(hours=5), timedelta(hours=2), assignee=supervisor)
@@ -481,9 +507,9 @@ def test_the_figures_take_a_fixed_number_of_queries_and_never_read_tickets(
         make_resolved(timedelta(days=n % 20), timedelta(hours=1), assignee=agent)
         TicketFactory()
     rebuild_all()
-    # daily rows by day / by kind and agent / agents' names / failed and bounced mail by
-    # status / the latest of them / satisfaction answers by kind and agent
-    with django_assert_num_queries(6) as captured:
+    # daily rows by day / by kind and agent / agents' names / the latest failed and bounced
+    # mail with their counts / satisfaction answers by kind and agent
+    with django_assert_num_queries(5) as captured:
         dashboard_figures(days=dashboard_last_days(90))
     assert not [q for q in captured.captured_queries if 'FROM "tickets_ticket"' in q["sql"]]
 

@@ -5,7 +5,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, Sum, Window
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -92,16 +92,25 @@ _MAIL_PROBLEMS = (Notification.Status.FAILED, Notification.Status.BOUNCED)
 
 
 def _mail_problems(low: datetime, high: datetime) -> tuple[dict[str, int], list[Notification]]:
-    """Failed and bounced mail between `low` and `high`: how many of each, and the latest."""
-    problems = Notification.objects.filter(
-        status__in=_MAIL_PROBLEMS, updated_at__gte=low, updated_at__lt=high
-    )
-    counted = problems.aggregate(
-        **{str(status): Count("id", filter=Q(status=status)) for status in _MAIL_PROBLEMS}
-    )
+    """Failed and bounced mail between `low` and `high`: how many of each, and the latest.
+
+    One query: each of the latest rows carries the counts of all (none: nothing to count).
+    """
+    counts = {
+        f"{status}_count": Window(Count("id", filter=Q(status=status))) for status in _MAIL_PROBLEMS
+    }
     recent = list(
-        problems.select_related("ticket").order_by("-updated_at", "-id")[:RECENT_MAIL_PROBLEMS]
+        Notification.objects.filter(
+            status__in=_MAIL_PROBLEMS, updated_at__gte=low, updated_at__lt=high
+        )
+        .select_related("ticket")
+        .annotate(**counts)
+        .order_by("-updated_at", "-id")[:RECENT_MAIL_PROBLEMS]
     )
+    counted = {
+        str(status): getattr(recent[0], f"{status}_count") if recent else 0
+        for status in _MAIL_PROBLEMS
+    }
     return counted, recent
 
 
@@ -109,8 +118,8 @@ def dashboard_figures(*, days: DayRange, agent_id: int | None = None) -> dict[st
     """Everything the dashboard draws for `days`, from the daily rows and the outbox.
 
     :param agent_id: show only this staff member in the per-agent figures (None: everyone).
-    Queries: rows by day; by kind and agent; the agents' names; failed and bounced mail
-    by status; the latest of them; satisfaction answers. Whatever the number of tickets.
+    Queries: rows by day; by kind and agent; the agents' names; the latest failed and bounced
+    mail with their counts; satisfaction answers. Whatever the number of tickets.
     """
     in_range = TicketDailyStat.objects.filter(day__gte=days.start, day__lte=days.end).order_by()
     per_day = {
