@@ -665,7 +665,7 @@ def test_durations_read_as_people_say_them(seconds, text):
 def test_the_pending_changes_index_covers_exactly_the_fields_a_supervisor_approves():
     # The dashboard's approvals count reads this partial index; it must name the same fields.
     from tickets.models import FieldChange
-    from tickets.services.modify_input import MODIFY_SENSITIVE
+    from tickets.request_fields import MODIFY_SENSITIVE
 
     index = next(i for i in FieldChange._meta.indexes if i.name == "fieldchange_pending_sensitive")
     assert dict(index.condition.children)["field__in"] == sorted(MODIFY_SENSITIVE)

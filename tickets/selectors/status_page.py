@@ -7,7 +7,7 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from tickets.models import Attachment, Message, Ticket, Verification
-from tickets.services.verification import TOKEN_SHAPE, verification_token_hash
+from tickets.tokens import token_hash_if_wellformed
 
 S = Ticket.Status
 
@@ -25,11 +25,12 @@ def status_link_find(
     the same way). An expired link's row is returned so the page can offer a new one for the same
     reference.
     """
-    if not isinstance(token, str) or not TOKEN_SHAPE.match(token):
+    digest = token_hash_if_wellformed(token)
+    if digest is None:
         return "unknown", None
     verification = (
         Verification.objects.select_related("ticket", "ticket__customer")
-        .filter(token_hash=verification_token_hash(token), purpose=purpose)
+        .filter(token_hash=digest, purpose=purpose)
         .first()
     )
     if verification is None:

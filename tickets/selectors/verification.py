@@ -11,13 +11,22 @@ import re
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Sum
+from django.utils import timezone
 
+from accounts.selectors import email_canonical
 from tickets.models import AnonymousRequest, Ticket, Verification
 from tickets.redaction import REDACTED
+from tickets.request_fields import (
+    MODIFY_FIELD_LABELS,
+    MODIFY_LOW_RISK,
+    MODIFY_SENSITIVE,
+    OPT_OUT_LIST_LABELS,
+)
 from tickets.selectors.registration import registration_offer_summary
-from tickets.services.modify_input import MODIFY_FIELD_LABELS, MODIFY_LOW_RISK, MODIFY_SENSITIVE
-from tickets.services.opt_out import OPT_OUT_LIST_LABELS
-from tickets.services.verification import TOKEN_SHAPE, verification_refusal, verification_token_hash
+from tickets.tokens import token_hash_if_wellformed
+
+S = Ticket.Status
 
 # Old values of these fields are masked; the others (city, state, postcode, country) are
 # shown as they are.
@@ -125,8 +134,46 @@ def verification_summary(
     return summary
 
 
+# Kinds whose link went to the customer's email on record (a resend's went to the domain's).
+_ACCOUNT_KINDS = frozenset({Ticket.Kind.MODIFY_INFO, Ticket.Kind.OPT_OUT})
+_OWN_PAGE_PURPOSES = frozenset(
+    {
+        Verification.Purpose.NOT_ME,
+        Verification.Purpose.STATUS,
+        Verification.Purpose.SATISFACTION,
+    }
+)
+
+
+def verification_refusal(ticket: Ticket, verification: Verification) -> str:
+    """Why a presented token may not be used, or "" when it may."""
+    failures = (
+        Verification.objects.filter(ticket=ticket).aggregate(total=Sum("attempts"))["total"] or 0
+    )
+    if failures >= settings.VERIFICATION_MAX_ATTEMPTS:
+        return "locked"
+    if verification.purpose in _OWN_PAGE_PURPOSES:
+        return "wrong_purpose"  # freeze, status and satisfaction links only work at their own pages
+    if verification.used_at is not None:
+        return "used"
+    if verification.expires_at <= timezone.now():
+        return "expired"
+    if verification.purpose == Verification.Purpose.REQUESTER:
+        if ticket.status != S.AWAITING_VERIFICATION:
+            return "ticket_not_awaiting_verification"
+        if (
+            ticket.kind in _ACCOUNT_KINDS
+            and ticket.customer is not None
+            and email_canonical(verification.sent_to) != email_canonical(ticket.customer.email)
+        ):
+            return "no_longer_the_email_on_record"  # the account's address changed since
+    elif ticket.status not in (S.OPEN, S.AWAITING_CUSTOMER):
+        return "ticket_not_open"
+    return ""
+
+
 # What a refused link's page says, by the reason confirming would give (see
-# `_verification_refusal`); anything not listed reads as an unknown link.
+# `verification_refusal`); anything not listed reads as an unknown link.
 _LINK_STATES = {
     "used": "used",
     "expired": "expired",
@@ -144,13 +191,10 @@ def verification_link_state(*, token: str) -> tuple[str, Verification | None]:
     "settled" | "superseded", row) for one it would refuse; ("unknown", None) for a token that
     is malformed, unknown, or a link of another page (freeze, status).
     """
-    if not isinstance(token, str) or not TOKEN_SHAPE.match(token):
+    digest = token_hash_if_wellformed(token)
+    if digest is None:
         return "unknown", None
-    verification = (
-        Verification.objects.select_related("ticket")
-        .filter(token_hash=verification_token_hash(token))
-        .first()
-    )
+    verification = Verification.objects.select_related("ticket").filter(token_hash=digest).first()
     if verification is None:
         return "unknown", None
     refusal = verification_refusal(verification.ticket, verification)

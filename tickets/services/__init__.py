@@ -56,7 +56,6 @@ from tickets.services.modify_approval import (
     ticket_approve,
 )
 from tickets.services.modify_input import (
-    MODIFY_FIELD_LABELS,
     MODIFY_FIELDS,
     MODIFY_SAME_VALUES,
     modify_input_has_card,
@@ -117,7 +116,6 @@ from tickets.services.verification import (
 __all__ = [
     "EMPTY_MESSAGE",
     "MODIFY_FIELDS",
-    "MODIFY_FIELD_LABELS",
     "MODIFY_NEEDS_SUPERVISOR",
     "MODIFY_NEW_EMAIL_UNCONFIRMED",
     "MODIFY_SAME_VALUES",

@@ -22,12 +22,8 @@ from tickets.models import Ticket, Verification
 from tickets.services.lifecycle import ticket_create, ticket_due_at
 from tickets.services.outbox import notification_queue
 from tickets.services.shared import TRANSITIONS, ticket_move, ticket_system_note_add
-from tickets.services.verification import (
-    TOKEN_SHAPE,
-    VERIFICATION_INVALID,
-    verification_issue,
-    verification_token_hash,
-)
+from tickets.services.verification import VERIFICATION_INVALID, verification_issue
+from tickets.tokens import token_hash_if_wellformed
 
 S = Ticket.Status
 _REJECTABLE = (S.AWAITING_VERIFICATION, S.OPEN, S.AWAITING_CUSTOMER)
@@ -57,12 +53,13 @@ def freeze_link_issue(*, ticket: Ticket, old_email: str) -> str:
 
 def freeze_link_get_live(*, token: str) -> Verification | None:
     """The unused, unexpired freeze link for `token`, or None; reads only."""
-    if not isinstance(token, str) or not TOKEN_SHAPE.match(token):
+    digest = token_hash_if_wellformed(token)
+    if digest is None:
         return None
     return (
         Verification.objects.select_related("ticket")
         .filter(
-            token_hash=verification_token_hash(token),
+            token_hash=digest,
             purpose=Verification.Purpose.NOT_ME,
             used_at__isnull=True,
             expires_at__gt=timezone.now(),

@@ -24,6 +24,7 @@ from tickets.models import (
     Verification,
 )
 from tickets.redaction import REDACTED
+from tickets.request_fields import MODIFY_LOW_RISK
 from tickets.services.anonymous import (
     anonymous_request_attach,
     anonymous_request_email,
@@ -39,7 +40,6 @@ from tickets.services.freeze import account_is_frozen
 from tickets.services.lifecycle import ticket_create
 from tickets.services.modify_approval import modify_changes_apply, modify_pending
 from tickets.services.modify_input import (
-    MODIFY_LOW_RISK,
     MODIFY_SAME_VALUES,
     customer_values,
     modify_note_clean,

@@ -26,8 +26,8 @@ from tickets.models import (
     Ticket,
     Verification,
 )
+from tickets.request_fields import MODIFY_FIELD_LABELS, MODIFY_SENSITIVE
 from tickets.services.freeze import ACCOUNT_FROZEN, account_is_frozen, freeze_link_issue
-from tickets.services.modify_input import MODIFY_FIELD_LABELS, MODIFY_SENSITIVE
 from tickets.services.outbox import notification_queue
 from tickets.services.registration import (
     registration_changes_queue,

@@ -16,6 +16,7 @@ from tickets.models import (
     Ticket,
 )
 from tickets.redaction import contains_card_number, redact_card_numbers
+from tickets.request_fields import MODIFY_SENSITIVE
 from tickets.services.shared import (
     CONTROL_CHARACTERS,
 )
@@ -34,21 +35,6 @@ MODIFY_FIELDS = (
     "postcode",
     "country",
 )
-MODIFY_LOW_RISK = frozenset(
-    {"phone", "address_line1", "address_line2", "city", "state", "postcode", "country"}
-)
-MODIFY_SENSITIVE = frozenset({"full_name", "email"})
-MODIFY_FIELD_LABELS = {
-    "full_name": gettext_noop("Full name"),
-    "email": gettext_noop("Email address"),
-    "phone": gettext_noop("Phone"),
-    "address_line1": gettext_noop("Address line 1"),
-    "address_line2": gettext_noop("Address line 2"),
-    "city": gettext_noop("City"),
-    "state": gettext_noop("State"),
-    "postcode": gettext_noop("Postcode"),
-    "country": gettext_noop("Country"),
-}
 MODIFY_UNKNOWN_FIELD = "Unknown field: {field}"
 MODIFY_NO_CHANGES = gettext_noop("Give at least one field to change and its new value.")
 MODIFY_SAME_VALUES = gettext_noop(

@@ -31,10 +31,6 @@ S = Ticket.Status
 
 
 OPT_OUT_LISTS = ("product_mailings", "reseller_newsletters")
-OPT_OUT_LIST_LABELS = {
-    "product_mailings": gettext_noop("Product mailings"),
-    "reseller_newsletters": gettext_noop("Reseller newsletters"),
-}
 OPT_OUT_SUBJECT = gettext_noop("Stop mailings")
 OPT_OUT_NO_LISTS = gettext_noop("Choose at least one mailing list.")
 OPT_OUT_UNKNOWN_LIST = gettext_noop("Unknown mailing list: {name}")

@@ -13,8 +13,6 @@ from typing import cast
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
-from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_noop
@@ -25,6 +23,7 @@ from domains.models import Domain, RegistrationWarning
 from helpdesk.exceptions import ApplicationError
 from tickets.audit import audit_record
 from tickets.models import OPEN_STATUS_VALUES, Message, Ticket
+from tickets.selectors.registration import registration_problem_domains
 from tickets.services.general import request_general
 from tickets.services.lifecycle import ticket_reply_add
 from tickets.services.outbox import notification_queue
@@ -51,21 +50,6 @@ _REASON_TEXT: dict[str, str] = {
     RegistrationWarning.Reason.BOUNCING: "our mail to it bounces",
     RegistrationWarning.Reason.DIFFERS: "not the email on record",
 }
-
-
-def registration_problem_domains() -> QuerySet[Domain]:
-    """Customers' domains whose registration email bounces or is not their email on record."""
-    return (
-        Domain.objects.alias(
-            registrant_lower=Lower("registrant_email"), customer_lower=Lower("customer__email")
-        )
-        .filter(customer__isnull=False)
-        .exclude(registrant_email="")
-        .filter(
-            Q(registrant_email_status=Domain.EmailStatus.BOUNCING)
-            | ~Q(registrant_lower=F("customer_lower"))
-        )
-    )
 
 
 def registration_fix_url(*, domain: Domain) -> str:

@@ -1,26 +1,25 @@
 """Verification against the email on record."""
 
-import hashlib
 import hmac
-import re
 import secrets
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Sum
+from django.db.models import Exists, F, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
-from accounts.selectors import email_canonical
 from helpdesk.exceptions import ApplicationError
 from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import ticket_lock
 from tickets.models import Ticket, Verification
+from tickets.selectors.verification import verification_refusal, verification_summary
 from tickets.services.outbox import notification_queue
 from tickets.services.shared import ticket_move
+from tickets.tokens import token_hash_if_wellformed, verification_token_hash
 
 S = Ticket.Status
 
@@ -29,24 +28,10 @@ VERIFICATION_INVALID = gettext_noop(
     "This link is not valid: it may have been used already or have expired. "
     "Please make a new request."
 )
-# Kinds whose link went to the customer's email on record (a resend's went to the domain's).
-_ACCOUNT_KINDS = frozenset({Ticket.Kind.MODIFY_INFO, Ticket.Kind.OPT_OUT})
-_OWN_PAGE_PURPOSES = frozenset(
-    {
-        Verification.Purpose.NOT_ME,
-        Verification.Purpose.STATUS,
-        Verification.Purpose.SATISFACTION,
-    }
-)
-TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
 _VERIFY_TEMPLATES: dict[str, str] = {
     Verification.Purpose.REQUESTER: "verify_request",
     Verification.Purpose.NEW_EMAIL: "verify_new_email",
 }
-
-
-def verification_token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def verification_issue(
@@ -80,9 +65,7 @@ def verification_start(
     verification, token = verification_issue(
         ticket=ticket, purpose=purpose, send_to=send_to, ttl=settings.VERIFICATION_TTL
     )
-    # Imported here: the selector reads this module's token hash and refusal rules, and the
-    # status link is issued through this module.
-    from tickets.selectors.verification import verification_summary
+    # Imported here: the status link is issued through this module.
     from tickets.services.status_link import status_link_context
 
     follow = (
@@ -103,33 +86,6 @@ def verification_start(
         key=f"verify:{verification.pk}",
     )
     return verification
-
-
-def verification_refusal(ticket: Ticket, verification: Verification) -> str:
-    """Why a presented token may not be used, or "" when it may."""
-    failures = (
-        Verification.objects.filter(ticket=ticket).aggregate(total=Sum("attempts"))["total"] or 0
-    )
-    if failures >= settings.VERIFICATION_MAX_ATTEMPTS:
-        return "locked"
-    if verification.purpose in _OWN_PAGE_PURPOSES:
-        return "wrong_purpose"  # freeze, status and satisfaction links only work at their own pages
-    if verification.used_at is not None:
-        return "used"
-    if verification.expires_at <= timezone.now():
-        return "expired"
-    if verification.purpose == Verification.Purpose.REQUESTER:
-        if ticket.status != S.AWAITING_VERIFICATION:
-            return "ticket_not_awaiting_verification"
-        if (
-            ticket.kind in _ACCOUNT_KINDS
-            and ticket.customer is not None
-            and email_canonical(verification.sent_to) != email_canonical(ticket.customer.email)
-        ):
-            return "no_longer_the_email_on_record"  # the account's address changed since
-    elif ticket.status not in (S.OPEN, S.AWAITING_CUSTOMER):
-        return "ticket_not_open"
-    return ""
 
 
 def _verification_consume(digest: str, actor: Actor) -> Ticket | None:
@@ -193,9 +149,8 @@ def _verified_flow_continue(ticket: Ticket, *, actor: Actor) -> None:
 def verification_confirm(*, token: str, client_key: str, actor: Actor) -> Ticket:
     """Use a verification link: the ticket leaves awaiting_verification and its flow goes on."""
     rate_limit_hit(scope="verify_per_client", key=client_key)
-    ticket = None
-    if isinstance(token, str) and TOKEN_SHAPE.match(token):
-        ticket = _verification_consume(verification_token_hash(token), actor)
+    digest = token_hash_if_wellformed(token)
+    ticket = _verification_consume(digest, actor) if digest is not None else None
     if ticket is None:
         raise ApplicationError(gettext(VERIFICATION_INVALID))
     return ticket

@@ -5,7 +5,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from helpdesk.types import AuthenticatedHttpRequest
-from tickets.services import MODIFY_FIELD_LABELS, modify_awaiting_supervisor
+from tickets.request_fields import MODIFY_FIELD_LABELS
+from tickets.services import modify_awaiting_supervisor
 from tickets.staff.common import require_perm, staff_required
 
 APPROVALS_PAGE_SIZE = 100

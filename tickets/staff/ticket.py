@@ -17,6 +17,7 @@ from helpdesk.exceptions import CACHE_DOWN_ERRORS
 from helpdesk.types import AuthenticatedHttpRequest
 from tickets.attachments import attachment_download
 from tickets.models import Ticket
+from tickets.request_fields import MODIFY_FIELD_LABELS
 from tickets.selectors.queue import staff_members
 from tickets.selectors.registration import registration_changes_for_ticket
 from tickets.selectors.tickets import (
@@ -26,7 +27,7 @@ from tickets.selectors.tickets import (
     staff_ticket_history,
     ticket_pk_version_get,
 )
-from tickets.services import MODIFY_FIELD_LABELS, modify_approval, ticket_actions
+from tickets.services import modify_approval, ticket_actions
 from tickets.staff.common import staff_required
 from tickets.views.common import AttachmentsField
 

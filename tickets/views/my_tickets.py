@@ -19,9 +19,9 @@ from helpdesk.types import AuthenticatedHttpRequest
 from tickets.attachments import attachment_download
 from tickets.models import Message, Ticket
 from tickets.redaction import CARD_NOTICE, contains_card_number
+from tickets.request_fields import MODIFY_FIELD_LABELS
 from tickets.selectors.tickets import attachment_get, ticket_get, ticket_list
 from tickets.services import (
-    MODIFY_FIELD_LABELS,
     ticket_actions,
     ticket_close,
     ticket_reply_add,

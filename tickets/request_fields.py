@@ -1,0 +1,29 @@
+"""What a request can name: personal-information fields, their labels and review, mailing lists.
+
+Read by the services that act on requests and by the selectors and pages that show them.
+"""
+
+from django.utils.translation import gettext_noop
+
+# Made as soon as the owner confirms, unless the same request holds a sensitive change.
+MODIFY_LOW_RISK = frozenset(
+    {"phone", "address_line1", "address_line2", "city", "state", "postcode", "country"}
+)
+# A supervisor approves a change of these (and then the whole request).
+MODIFY_SENSITIVE = frozenset({"full_name", "email"})
+MODIFY_FIELD_LABELS = {
+    "full_name": gettext_noop("Full name"),
+    "email": gettext_noop("Email address"),
+    "phone": gettext_noop("Phone"),
+    "address_line1": gettext_noop("Address line 1"),
+    "address_line2": gettext_noop("Address line 2"),
+    "city": gettext_noop("City"),
+    "state": gettext_noop("State"),
+    "postcode": gettext_noop("Postcode"),
+    "country": gettext_noop("Country"),
+}
+
+OPT_OUT_LIST_LABELS = {
+    "product_mailings": gettext_noop("Product mailings"),
+    "reseller_newsletters": gettext_noop("Reseller newsletters"),
+}
