@@ -1,4 +1,4 @@
-"""Intake throughput: POST a password-resend request vs a bare Django JSON view, same gunicorn.
+"""Intake throughput: POST a password-resend request vs the durable floor, same gunicorn.
 
 Run: .venv/bin/python bench/intake.py [--seconds 10] [--concurrency 8]
 """
@@ -54,6 +54,7 @@ FLOORS = (
     ("floor: 1 ORM insert", "/bench/insert/"),
     ("floor: insert + 1 publish", "/bench/insert-publish/"),
 )
+DURABLE_FLOOR = FLOORS[1][0]
 CLIENT_PROCESSES = 2
 
 
@@ -203,9 +204,8 @@ def main() -> int:
     intake = summarise(intake_runs, 202)
     if not intake["statuses"].get(202):
         print(f"not measured: {INTAKE_PATH} never answered 202 (statuses {intake['statuses']})")
-        record("intake", [row("intake/bare throughput", "not measured", ">= 0.50", "n/a")])
+        record("intake", [row("intake/floor throughput", "not measured", ">= 0.50", "n/a")])
         return 0
-    ratio = intake["rps"] / bare["rps"] if bare["rps"] else 0.0
     web_peak = max(workers_mb.values()) if workers_mb else 0.0
     threads = f", {args.threads} threads" if args.worker_class == "gthread" else ""
     print(
@@ -213,6 +213,9 @@ def main() -> int:
         f"client: {args.concurrency} connections, {args.seconds:.0f} s per target"
     )
     floors = {name: summarise(runs[name], 202) for name, _ in FLOORS}
+    # DESIGN.md's budget: the intake against the durable floor (insert + publish) of this run.
+    floor = floors[DURABLE_FLOOR]
+    ratio = intake["rps"] / floor["rps"] if floor["rps"] else 0.0
     for name, figures in (
         ("bare JSON view", bare),
         *floors.items(),
@@ -224,7 +227,7 @@ def main() -> int:
             f"p50 {figures['p50_ms']:6.1f} ms  p95 {figures['p95_ms']:6.1f} ms  "
             f"({figures['requests']} requests, statuses {figures['statuses']})"
         )
-    print(f"  intake/bare ratio: {ratio:.2f} (budget >= 0.50): {verdict(ratio >= 0.5)}")
+    print(f"  intake/floor ratio: {ratio:.2f} (budget >= 0.50): {verdict(ratio >= 0.5)}")
     print(
         "  web worker peak RSS: "
         + ", ".join(f"pid {pid} {mb:.1f} MB" for pid, mb in sorted(workers_mb.items()))
@@ -253,7 +256,7 @@ def main() -> int:
                 for name, f in floors.items()
                 if bare["rps"]
             ),
-            row("intake/bare throughput", f"{ratio:.2f}", ">= 0.50", verdict(ratio >= 0.5)),
+            row("intake/floor throughput", f"{ratio:.2f}", ">= 0.50", verdict(ratio >= 0.5)),
             row("web worker peak RSS", f"{web_peak:.1f} MB", "<= 120 MB", verdict(web_peak <= 120)),
         ],
     )
