@@ -9,7 +9,9 @@ class HelpdeskConfig(AppConfig):
         from django.conf import settings
         from django.core.exceptions import ImproperlyConfigured
 
-        from helpdesk import checks  # noqa: F401  (registers the deploy checks)
+        # checks registers the deploy checks; health records the start of the process, so it is
+        # imported now rather than at its first use.
+        from helpdesk import checks, health  # noqa: F401
 
         if not settings.DEBUG and not settings.TESTING:
             # The rest of the fail-fast of helpdesk.settings: what only anymail can tell.
