@@ -75,6 +75,23 @@ class TicketCursorPagination(CursorPagination):
             )
         return int(raw)
 
+    def page_rows(self, request) -> tuple[tuple[str, ...], dict[str, Any], int]:
+        """Which rows a page reads, as paginate_queryset will: (order, past the cursor, how many).
+
+        So that a query made of parts (a search) can read only that many rows of each part.
+        """
+        cursor = self.decode_cursor(request)
+        offset, reverse, position = cursor if cursor is not None else (0, False, None)
+        ordering = tuple(self.ordering)
+        after: dict[str, Any] = {}
+        if position is not None:
+            first = ordering[0]
+            before = reverse != first.startswith("-")  # as paginate_queryset filters
+            after = {f"{first.lstrip('-')}__{'lt' if before else 'gt'}": position}
+        if reverse:
+            ordering = tuple(o[1:] if o.startswith("-") else f"-{o}" for o in ordering)
+        return ordering, after, offset + self.get_page_size(request) + 1
+
     def get_schema_operation_parameters(self, view) -> list[dict]:
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:

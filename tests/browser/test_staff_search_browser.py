@@ -4,6 +4,7 @@ from playwright.sync_api import expect
 from tests.browser.test_staff_browser import log_in
 from tests.factories import CustomerFactory, TicketFactory
 from tickets.models import Message, Ticket
+from tickets.services.search import message_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -14,7 +15,7 @@ def test_an_agent_finds_a_resolved_ticket_from_another_ticket_page(live_server, 
     # given a resolved ticket of Nur Aisyah with a message about DNS, and an open one to start from
     aisyah = CustomerFactory(full_name="Nur Aisyah Binti Ahmad", email="aisyah@kedai.example")
     resolved = TicketFactory(customer=aisyah, subject="Shop offline", status=S.RESOLVED)
-    Message.objects.create(
+    message_create(
         ticket=resolved,
         author=Message.Author.CUSTOMER,
         body="Tolong semak the DNS records for kedai.example.",

@@ -6,6 +6,7 @@ import pytest
 
 from tests.factories import CustomerFactory, DomainFactory, TicketFactory
 from tickets.models import Message, Ticket
+from tickets.services.search import message_create
 
 S = Ticket.Status
 
@@ -22,7 +23,7 @@ def current_tab(response) -> list[str]:
 
 
 def note(ticket, body, *, internal=False):
-    Message.objects.create(
+    message_create(
         ticket=ticket,
         author=Message.Author.STAFF if internal else Message.Author.CUSTOMER,
         body=body,

@@ -25,7 +25,7 @@ from helpdesk.api import (
 )
 from helpdesk.types import AuthenticatedRequest
 from tickets.models import Message, Ticket
-from tickets.selectors.tickets import ticket_events_visible, ticket_get, ticket_list
+from tickets.selectors.tickets import ListWindow, ticket_events_visible, ticket_get, ticket_list
 from tickets.services import ticket_reply_add
 
 TICKET_NOT_FOUND = "No such ticket."
@@ -174,7 +174,11 @@ class TicketListApi(APIView):
         # A plain dict: every value given is validated, none silently skipped.
         filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
-        tickets = ticket_list(user=request.user, filters=filters.validated_data)
+        window = None
+        if filters.validated_data.get("q"):
+            ordering, after, limit = paginator.page_rows(request)
+            window = ListWindow(ordering=ordering, after=after, limit=limit)
+        tickets = ticket_list(user=request.user, filters=filters.validated_data, window=window)
         page = paginator.paginate_queryset(tickets, request, view=self)
         return paginator.get_paginated_response(TicketOutputSerializer(page, many=True).data)
 

@@ -20,7 +20,12 @@ from django.utils import timezone
 from accounts.selectors import is_staff_member
 from helpdesk.exceptions import CACHE_DOWN_ERRORS
 from tickets.models import OPEN_STATUS_VALUES, Ticket, due_sort_key, priority_sort_key
-from tickets.selectors.search import PkRow, ticket_search_conditions, ticket_search_matched
+from tickets.selectors.search import (
+    PkRow,
+    ticket_search_conditions,
+    ticket_search_matched,
+    ticket_search_page_annotate,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -207,27 +212,44 @@ def _queue_page_ids(
     def ids(ordered: QuerySet[Ticket]) -> QuerySet[Ticket, PkRow]:
         return ordered.values("pk")[:limit]
 
-    in_parts = connection.features.supports_slicing_ordering_in_compound  # not SQLite
     text = filters.q.strip()
-    if text:
+    if not connection.features.supports_slicing_ordering_in_compound:  # SQLite: one query
         ordered = _keyset_ordered(matching, keys=keys, after=after, now=now)
+        if text:
+            conditions = ticket_search_conditions(text, internal=True)
+            ordered = ordered.filter(reduce(operator.or_, conditions))
+        return ids(ordered)
+    parts = _queue_page_parts(matching, keys=keys, after=after, now=now)
+    if text:
         conditions = ticket_search_conditions(text, internal=True)
-        if not in_parts:
-            return ids(ordered.filter(reduce(operator.or_, conditions)))
-        first, *rest = [ids(ordered.filter(condition)) for condition in conditions]
-        return first.union(*rest, all=True)
-    if keys[0][0] != "k_overdue" or not in_parts:
-        return ids(_keyset_ordered(matching, keys=keys, after=after, now=now))
-    # Urgency over open and closed tickets: the overdue ones by due time, then the others by due
-    # time, each part from an index of its own.
-    due_after = cursor[1:] if cursor is not None else None
+        parts = [part.filter(condition) for part in parts for condition in conditions]
+    first, *rest = [ids(part) for part in parts]
+    return first.union(*rest, all=True) if rest else first
+
+
+def _queue_page_parts(
+    matching: QuerySet[Ticket],
+    *,
+    keys: tuple[tuple[str, bool], ...],
+    after: list[Any] | None,
+    now: datetime,
+) -> list[QuerySet[Ticket]]:
+    """The ordered parts whose first rows hold a page's rows, each walking an index of its own.
+
+    Urgency over open and closed tickets: the overdue ones by due time, then the others by due
+    time (no index holds "overdue" itself: it depends on the time). Any other order: one part.
+    """
+    if keys[0][0] != "k_overdue":
+        return [_keyset_ordered(matching, keys=keys, after=after, now=now)]
+    due_after = after[1:] if after is not None else None
     others = matching.exclude(_overdue_q(now))
-    if cursor is not None and cursor[0] == 0:  # past the overdue ones
-        return ids(_keyset_ordered(others, keys=_DUE_KEYS, after=due_after, now=now))
+    if after is not None and after[0] == 0:  # past the overdue ones
+        return [_keyset_ordered(others, keys=_DUE_KEYS, after=due_after, now=now)]
     overdue = matching.filter(_overdue_q(now))
-    return ids(_keyset_ordered(overdue, keys=_DUE_KEYS, after=due_after, now=now)).union(
-        ids(_keyset_ordered(others, keys=_DUE_KEYS, after=None, now=now)), all=True
-    )
+    return [
+        _keyset_ordered(overdue, keys=_DUE_KEYS, after=due_after, now=now),
+        _keyset_ordered(others, keys=_DUE_KEYS, after=None, now=now),
+    ]
 
 
 def _queue_counts(*, user: User, now: datetime) -> dict[str, int]:
@@ -281,21 +303,20 @@ def staff_queue(*, user: User, filters: QueueFilters, cursor: list[Any] | None =
     matching = _queue_filter(Ticket.objects.all(), user=user, filters=filters, now=now)
     page_ids = _queue_page_ids(matching, filters=filters, cursor=cursor, limit=limit, now=now)
     ordering = [f"-{name}" if descending else name for name, descending in keys]
-    rows = list(
-        _queue_annotate(
-            Ticket.objects.select_related("customer", "domain", "assignee").only(*_QUEUE_FIELDS),
-            keys=keys,
-            now=now,
-        )
-        .filter(pk__in=page_ids)
-        .order_by(*ordering)[:limit]
+    text = filters.q.strip()
+    rows_query = _queue_annotate(
+        Ticket.objects.select_related("customer", "domain", "assignee").only(*_QUEUE_FIELDS),
+        keys=keys,
+        now=now,
     )
+    if text:
+        rows_query = ticket_search_page_annotate(rows_query, text)
+    rows = list(rows_query.filter(pk__in=page_ids).order_by(*ordering)[:limit])
     next_cursor = None
     if len(rows) > filters.page_size:
         rows = rows[: filters.page_size]
         last = rows[-1]
         next_cursor = [getattr(last, name) for name, _descending in keys]
-    text = filters.q.strip()
     return QueuePage(
         tickets=rows,
         next_cursor=next_cursor,

@@ -15,6 +15,7 @@ from tickets.redaction import redact_card_numbers
 from tickets.services.attachments import AttachmentUpload, attachments_add
 from tickets.services.lifecycle import ticket_create
 from tickets.services.outbox import notification_queue
+from tickets.services.search import message_create
 from tickets.services.status_link import status_link_context
 
 S = Ticket.Status
@@ -56,7 +57,7 @@ def request_general(
         status=S.OPEN,
         language=language,
     )
-    message = Message.objects.create(
+    message = message_create(
         ticket=ticket,
         author=Message.Author.CUSTOMER,
         body=body,

@@ -29,6 +29,7 @@ from tickets.services.inbound_parse import (
 )
 from tickets.services.lifecycle import ticket_create, ticket_reply_add
 from tickets.services.opt_out import OPT_OUT_SUBJECT, opt_out_apply
+from tickets.services.search import message_create
 from tickets.services.shared import CONTROL_CHARACTERS, NO_REPLY_STATUSES
 
 S = Ticket.Status
@@ -120,7 +121,7 @@ def _inbound_opt_out(
         )
         _inbound_note(ticket, INBOUND_OPT_OUT_NOT_ON_RECORD.format(sender=sender))
         outcome = "opt_out_sender_not_on_record"
-    message = Message.objects.create(
+    message = message_create(
         ticket=ticket,
         author=Message.Author.CUSTOMER,
         body=body,
@@ -131,7 +132,7 @@ def _inbound_opt_out(
 
 
 def _inbound_note(ticket: Ticket, body: str) -> None:
-    Message.objects.create(
+    message_create(
         ticket=ticket,
         author=Message.Author.SYSTEM,
         body=body,

@@ -26,6 +26,7 @@ from tickets.models import (
 from tickets.redaction import redact_card_numbers
 from tickets.services.attachments import AttachmentUpload, attachments_add
 from tickets.services.outbox import notification_queue
+from tickets.services.search import message_create, ticket_search_documents_update
 from tickets.services.shared import (
     NO_REPLY_STATUSES,
     NOT_REJECTABLE,
@@ -109,12 +110,14 @@ def ticket_create(
     ticket.full_clean(exclude=["reference"])
     ticket.save(force_insert=True)
     if body:
-        Message.objects.create(
+        message_create(
             ticket=ticket,
             author=Message.Author.CUSTOMER,
             body=body,
             channel=channel,
         )
+    else:
+        ticket_search_documents_update(ticket_ids=[ticket.pk])  # the subject alone
     audit_record(
         actor=actor,
         action="ticket.created",
@@ -356,7 +359,7 @@ def ticket_reply_add(
     ticket_version_check(locked, expected_version)
     if locked.status in NO_REPLY_STATUSES and not internal:
         raise TransitionNotAllowed(REPLY_TO_CLOSED)
-    message = Message.objects.create(
+    message = message_create(
         ticket=locked,
         author=author,
         author_user=author_user,

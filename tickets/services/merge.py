@@ -7,6 +7,7 @@ from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import ticket_lock
 from tickets.models import Message, Ticket
+from tickets.services.search import ticket_search_documents_update
 from tickets.services.shared import (
     NO_REPLY_STATUSES,
     TRANSITIONS,
@@ -50,6 +51,7 @@ def ticket_merge(
     if source.customer_id and target.customer_id and source.customer_id != target.customer_id:
         raise ApplicationError(gettext(MERGE_OTHER_CUSTOMER))
     moved = Message.objects.filter(ticket=source).update(ticket=target)
+    ticket_search_documents_update(ticket_ids=[source.pk, target.pk])
     source.merged_into = target
     source.save(update_fields=["merged_into", "updated_at"])
     if S.CLOSED not in TRANSITIONS[source.status]:

@@ -49,6 +49,7 @@ from tickets.services.registration import (
     registration_changes_offer,
     registration_choose_by_owner,
 )
+from tickets.services.search import message_create
 from tickets.services.shared import ticket_move
 from tickets.services.verification import verification_start
 
@@ -175,7 +176,7 @@ def _modify_attachments_add(
         return
     message = ticket.messages.filter(author=Message.Author.CUSTOMER).first()
     if message is None:
-        message = Message.objects.create(
+        message = message_create(
             ticket=ticket,
             author=Message.Author.CUSTOMER,
             body=ATTACHMENTS_ONLY_BODY,
@@ -200,7 +201,7 @@ def modify_anonymous_continue(*, ticket: Ticket, request: AnonymousRequest) -> s
     if not anonymous_request_attach(ticket=ticket, request=request, owner=owner):
         return AnonymousRequest.Outcome.COALESCED
     if request.note:
-        Message.objects.create(
+        message_create(
             ticket=ticket,
             author=Message.Author.CUSTOMER,
             body=request.note,

@@ -14,6 +14,7 @@ from helpdesk.celery import app as celery_app
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tickets.audit import Actor, audit_record
 from tickets.models import SLA_PAUSED_STATUSES, Message, Ticket
+from tickets.services.search import message_create
 from tickets.services.stats import ticket_stat_figures, ticket_stats_update
 
 logger = logging.getLogger(__name__)
@@ -190,7 +191,7 @@ PUBLISH_BATCH = 100
 
 def ticket_system_note_add(locked: Ticket, *, body: str, actor: Actor) -> Message:
     """An internal note for staff, written by the system on a locked ticket, and audited."""
-    message = Message.objects.create(
+    message = message_create(
         ticket=locked,
         author=Message.Author.SYSTEM,
         body=body,

@@ -1,0 +1,258 @@
+"""Each ticket's search document follows every write of its messages, and the search finds it.
+
+On PostgreSQL the staff search reads `tickets_ticket.search_vector`; these tests also run on
+SQLite, where the search reads the messages, so the same flows are found on both.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from tests.factories import CustomerFactory, DomainFactory, TicketFactory
+from tests.migrations import migrate_latest, migrate_to
+from tests.tickets.test_inbound import payload, post, webhook_secret  # noqa: F401
+from tickets import services
+from tickets.models import Ticket
+from tickets.selectors.queue import QueueFilters, staff_queue
+from tickets.selectors.tickets import ticket_list
+from tickets.services.search import ticket_search_documents_rebuild
+from tickets.services.shared import ticket_system_note_add
+
+S = Ticket.Status
+pytestmark = pytest.mark.django_db
+
+
+def found(user, text: str) -> set[str]:
+    """References the staff queue finds for `text`, checked against the API's answer."""
+    queue = staff_queue(user=user, filters=QueueFilters(view="all", q=text, page_size=100))
+    api = ticket_list(user=user, filters={"q": text})
+    references = {t.reference for t in queue.tickets}
+    assert references == {t.reference for t in api}
+    return references
+
+
+def documents() -> dict[int, str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, search_vector::text FROM tickets_ticket ORDER BY id")
+        return dict(cursor.fetchall())
+
+
+def assert_documents_current() -> None:
+    """Every ticket's stored document is what a rebuild from its rows writes (PostgreSQL)."""
+    if connection.vendor != "postgresql":
+        return
+    stored = documents()
+    with connection.cursor() as cursor:
+        ticket_search_documents_rebuild(cursor)
+    assert stored == documents()
+    assert None not in stored.values()
+
+
+def test_a_new_ticket_and_a_portal_reply_are_found_by_their_words(client, agent, alice):
+    # given Alice's ticket from the portal, and her reply once staff answered
+    ticket = services.request_general(
+        customer=alice,
+        subject="Mailbox quota",
+        body="My mailbox is full of newsletters.",
+        contact_email=alice.email,
+        actor=alice,
+        channel=Ticket.Channel.PORTAL,
+    )
+    services.ticket_reply_add(
+        ticket=ticket,
+        body="Please archive them.",
+        actor=agent,
+        author="staff",
+        author_user=agent,
+        channel="staff",
+    )
+    client.force_login(alice.user)
+    reply = client.post(
+        f"/my/tickets/{ticket.reference}/reply/", {"body": "The archive button is greyed out."}
+    )
+    assert reply.status_code == 302
+
+    # then each message's words find it, and the subject's
+    for text in ("newsletters", "archive", "greyed", "quota"):
+        assert found(agent, text) == {ticket.reference}, text
+    assert_documents_current()
+
+
+def test_an_email_reply_and_a_new_email_are_found(client, agent, alice):
+    # given Alice's ticket, answered by email with its reference in the subject
+    ticket = TicketFactory(customer=alice, status=S.AWAITING_CUSTOMER, subject="Renewal")
+    post(
+        client,
+        payload(
+            sender="alice@example.test",
+            subject=f"Re: [{ticket.reference}] Your request",
+            text="The invoice shows the wrong period.",
+        ),
+    )
+    # and a new ticket by email from a stranger
+    post(
+        client,
+        payload(
+            sender="stranger@elsewhere.test",
+            subject="Hosting",
+            text="Which plan includes backups?",
+            message_id="another-message",
+        ),
+    )
+    new = Ticket.objects.exclude(pk=ticket.pk).get()
+
+    # then
+    assert found(agent, "wrong period") == {ticket.reference}
+    assert found(agent, "backups") == {new.reference}
+    assert_documents_current()
+
+
+def test_a_merge_moves_the_words_with_the_messages(agent):
+    # given a duplicate whose message holds words the survivor's does not
+    customer = CustomerFactory()
+    survivor = services.ticket_create(
+        kind="general", subject="Site down", actor=customer, customer=customer, body="Error 502."
+    )
+    duplicate = services.ticket_create(
+        kind="general",
+        subject="Still broken",
+        actor=customer,
+        customer=customer,
+        body="The gateway keeps timing out.",
+    )
+    assert found(agent, "gateway") == {duplicate.reference}
+
+    # when
+    services.ticket_merge(ticket=duplicate, into=survivor, actor=agent)
+
+    # then the survivor is found by them, and the duplicate by its subject alone
+    assert found(agent, "gateway") == {survivor.reference}
+    assert found(agent, "broken") == {duplicate.reference}
+    assert_documents_current()
+
+
+def test_notes_are_found_by_staff_and_the_subject_by_its_stems(agent, alice):
+    # given a ticket without a message, then a system note and a staff note on it
+    ticket = services.ticket_create(
+        kind="general", subject="Renewals pending", actor=alice, customer=alice
+    )
+    services.ticket_reply_add(
+        ticket=ticket,
+        body="Chargeback suspected.",
+        actor=agent,
+        author="staff",
+        author_user=agent,
+        channel="staff",
+        internal=True,
+    )
+    ticket_system_note_add(ticket, body="Registry answered slowly.", actor="system")
+
+    # then staff find it by the notes; Alice, by her own words only
+    assert found(agent, "chargeback") == {ticket.reference}
+    assert found(agent, "registry") == {ticket.reference}
+    assert {t.reference for t in ticket_list(user=alice.user, filters={"q": "chargeback"})} == set()
+    if connection.vendor == "postgresql":
+        # a stem of a subject word finds it, and the result says the subject matched
+        page = staff_queue(user=agent, filters=QueueFilters(view="all", q="renewal"))
+        assert [t.reference for t in page.tickets] == [ticket.reference]
+        assert page.matched[ticket.pk] == ["subject"]
+    assert_documents_current()
+
+
+def test_a_message_search_costs_the_same_queries_for_one_result_as_for_many(agent, alice):
+    def queries(text: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            page = staff_queue(user=agent, filters=QueueFilters(view="all", q=text))
+        assert page.tickets
+        return len(captured.captured_queries)
+
+    for n in range(6):
+        services.ticket_create(
+            kind="general",
+            subject=f"Ask {n}",
+            actor=alice,
+            customer=alice,
+            body="Glue records" if n == 0 else "Nameserver records",
+        )
+    staff_queue(user=agent, filters=QueueFilters(view="all"))  # the view counts cached
+
+    assert queries("glue") == queries("records")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_writes_the_documents_of_existing_tickets(agent):
+    if connection.vendor != "postgresql":
+        pytest.skip("the search document is PostgreSQL's")
+    try:
+        apps = migrate_to([("tickets", "0021_fieldchange_pending_index")])
+        OldTicket = apps.get_model("tickets", "Ticket")
+        OldMessage = apps.get_model("tickets", "Message")
+        common = {"kind": "general", "contact_email": "x@example.test", "status": "open"}
+        asked = OldTicket.objects.create(reference="HD-SEARCH01", subject="Old ask", **common)
+        bare = OldTicket.objects.create(reference="HD-SEARCH02", subject="Nothing said", **common)
+        for body, internal in [("Kemaskini alamat", False), ("Looks like fraud", True)]:
+            OldMessage.objects.create(
+                ticket=asked, author="customer", body=body, internal=internal, channel="email"
+            )
+
+        migrate_latest()
+
+        assert found(agent, "kemaskini") == {asked.reference}
+        assert found(agent, "fraud") == {asked.reference}
+        assert found(agent, "said") == {bare.reference}
+        assert_documents_current()
+    finally:
+        migrate_latest()
+
+
+def test_an_api_search_pages_through_every_match_forward_and_back(client, agent, alice):
+    # given nine tickets that a search finds by three different parts (message, subject,
+    # domain), some created at the same moment, and two it must not find
+    base = timezone.now() - timedelta(days=1)
+    shop = DomainFactory(name="glue-shop.test")
+    made = []
+    for n in range(9):
+        by = ("message", "subject", "domain")[n % 3]
+        ticket = services.ticket_create(
+            kind="general",
+            subject="Glue needed" if by == "subject" else f"Ask {n}",
+            actor=alice,
+            customer=alice,
+            domain=shop if by == "domain" else None,
+            body="The glue record is stale." if by == "message" else "Hello.",
+            status=S.OPEN if n % 2 else S.RESOLVED,
+        )
+        made.append(ticket)
+    for ticket, minutes in zip(made, [0, 5, 5, 5, 10, 20, 20, 30, 40], strict=True):
+        Ticket.objects.filter(pk=ticket.pk).update(created_at=base + timedelta(minutes=minutes))
+    services.ticket_create(kind="general", subject="Other", actor=alice, customer=alice)
+    services.ticket_create(kind="general", subject="Another", actor=alice, body="Nothing.")
+    found_in_order = Ticket.objects.filter(pk__in=[t.pk for t in made]).order_by(
+        "-created_at", "-id"
+    )
+    newest_first = [t.reference for t in found_in_order]
+    client.force_login(agent)
+
+    def walk(url: str, key: str) -> tuple[list[list[str]], str]:
+        pages, last = [], url
+        while url:
+            body = client.get(url).json()
+            pages.append([row["reference"] for row in body["results"]])
+            last, url = url, body[key]
+        return pages, last
+
+    # when paging forward two at a time, then back from the last page
+    forward, last = walk("/api/v1/tickets/?q=glue&page_size=2", "next")
+    backward, _ = walk(last, "previous")
+
+    # then every match comes once, in order, both ways
+    assert [ref for page in forward for ref in page] == newest_first
+    assert backward == forward[::-1]
+    # and the other filters narrow the same search
+    open_only, _ = walk("/api/v1/tickets/?q=glue&status=open&page_size=2", "next")
+    expected = [t.reference for t in found_in_order if t.status == S.OPEN]
+    assert len(expected) == 4
+    assert [ref for page in open_only for ref in page] == expected
