@@ -256,3 +256,43 @@ def test_an_api_search_pages_through_every_match_forward_and_back(client, agent,
     expected = [t.reference for t in found_in_order if t.status == S.OPEN]
     assert len(expected) == 4
     assert [ref for page in open_only for ref in page] == expected
+
+
+@pytest.mark.parametrize("sort", ["urgency", "due", "-created"])
+def test_the_queue_pages_a_word_alike_from_the_head_of_its_order_or_past_it(
+    agent, alice, monkeypatch, sort
+):
+    # given 90 tickets, every third saying "glue", open and resolved, due in a shuffled order
+    from tickets.selectors import queue as queue_selectors
+
+    now = timezone.now()
+    for n in range(90):
+        ticket = services.ticket_create(
+            kind="general",
+            subject=f"Ask {n}",
+            actor=alice,
+            customer=alice,
+            body="The glue record is stale." if n % 3 == 0 else "Hello.",
+            status=S.OPEN if n % 2 else S.RESOLVED,
+        )
+        due = now + timedelta(hours=(n * 37) % 90 - 45)
+        Ticket.objects.filter(pk=ticket.pk).update(due_at=due)
+
+    def pages() -> list[list[str]]:
+        found, cursor = [], None
+        while True:
+            filters = QueueFilters(view="all", q="glue", sort=sort)
+            page = staff_queue(user=agent, filters=filters, cursor=cursor)
+            found.append([t.reference for t in page.tickets])
+            if page.next_cursor is None:
+                return found
+            cursor = page.next_cursor
+
+    # when the head of the order read first holds every ticket, then only 26 of them
+    whole = pages()
+    monkeypatch.setattr(queue_selectors, "HEAD_ROWS_PER_PAGE_ROW", 1)
+    from_past_the_head = pages()
+
+    # then the same 30 tickets in the same pages
+    assert sum(len(page) for page in whole) == 30
+    assert from_past_the_head == whole

@@ -5,10 +5,9 @@ from typing import Any, TypedDict
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
-from django.db.models import BooleanField, F, Func, Q, QuerySet, Value
+from django.db.models import BooleanField, F, Func, Q, QuerySet
 from django.db.models.expressions import Expression, RawSQL
-from django.db.models.functions import Lower, StrIndex, Upper
-from django.db.models.lookups import GreaterThan
+from django.db.models.functions import Lower
 from django.db.models.sql.compiler import SQLCompiler
 from django.utils.translation import gettext_lazy as _
 
@@ -60,53 +59,27 @@ def _partial(text: str) -> bool:
     return len(text) >= PARTIAL_MIN_LENGTH
 
 
-def _index_words(text: str) -> str:
-    """Words of `text` that every document it matches holds (as a websearch query), or "".
-
-    Its longest word (longer words are rarer), or, when the text says "or", any of its words;
-    never an excluded one ("-word").
-    """
-    words = text.replace('"', " ").split()
-    wanted = [
-        w for w in words if not w.startswith("-") and w.lower() != "or" and any(map(str.isalnum, w))
-    ]
-    if not wanted:
-        return ""
-    if len(wanted) < len([w for w in words if not w.startswith("-")]):  # an "or"
-        return " or ".join(wanted)
-    return max(wanted, key=len)
-
-
 class TicketDocumentMatches(Expression):
     """The ticket's search document (`tickets_ticket.search_vector`) matches `text`.
 
     The column is outside the model (tickets.services.search), so the expression names it on
     the alias the query gives the ticket table, which is "U0" and the like in a subquery.
 
-    PostgreSQL estimates how many documents hold all the words of a query as if the words were
-    independent, so "DNS records" (words that come together) looks a hundred times rarer than
-    it is; it would then read every match from the GIN index and sort them all, where walking
-    the page's order stops after a page. So the index condition is one word of the text (its
-    estimate is good: rare words go to the GIN index, common ones to the walk), and the whole
-    query is checked on those rows inside a COALESCE, which the planner counts as one row in
-    two instead of multiplying its estimate again.
+    :param indexed: False for a test of each row read anyway, which neither the GIN index
+        answers nor the planner estimates (inside a COALESCE).
     """
 
     output_field = BooleanField()
     conditional = True
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, *, indexed: bool = True) -> None:
         super().__init__()
-        self.text = text
+        self.text, self.indexed = text, indexed
 
     def as_sql(self, compiler: SQLCompiler, connection: Any) -> tuple[str, list[str | int]]:
         column = f"{compiler.quote_name_unless_alias(compiler.query.base_table)}.search_vector"
-        whole = f"{column} @@ {MESSAGE_TSQUERY}"
-        words = _index_words(self.text)
-        if not words:
-            return whole, [self.text, self.text]
-        sql = f"({column} @@ {MESSAGE_TSQUERY} AND COALESCE({whole}, false))"
-        return sql, [words, words, self.text, self.text]
+        sql = f"{column} @@ {MESSAGE_TSQUERY}"
+        return sql if self.indexed else f"COALESCE({sql}, false)", [self.text, self.text]
 
 
 class SubjectMatches(Expression):
@@ -126,6 +99,18 @@ class SubjectMatches(Expression):
             f" || to_tsvector('simple'::regconfig, {column}))"
         )
         return f"{vector} @@ {MESSAGE_TSQUERY}", [self.text, self.text]
+
+
+def ticket_search_document_matches(text: str, *, indexed: bool = True) -> Q | None:
+    """The staff search's full-text condition, on the tickets' search documents (PostgreSQL).
+
+    None where there is none: on other databases (the messages are searched instead, within
+    ticket_search_conditions) and for texts too short to search inside values. `indexed`: see
+    TicketDocumentMatches.
+    """
+    if connection.vendor != "postgresql" or not _partial(text.strip()):
+        return None
+    return Q(TicketDocumentMatches(text.strip(), indexed=indexed))
 
 
 def _message_matches(text: str, *, internal: bool) -> Q:
@@ -162,22 +147,9 @@ def _message_matches(text: str, *, internal: bool) -> Q:
     )
 
 
-def _subject_contains(text: str) -> Q:
-    """The subject holds `text` (any case): with its words as the trigram index's conditions.
-
-    The same rows as `subject__icontains`; but for "dns records" the trigram index would read
-    the long lists of the trigrams a space makes (" re" is in every "Password resend"), where
-    "%dns%" and "%records%" let it skip to the rare ones. The whole text is then checked on
-    the rows found.
-    """
-    words = [word for word in text.split() if _partial(word)]
-    if len(text.split()) < 2 or not words:
-        return Q(subject__icontains=text)
-    whole: GreaterThan[int] = GreaterThan(StrIndex(Upper("subject"), Upper(Value(text))), 0)
-    return Q(*[Q(subject__icontains=word) for word in words], whole)
-
-
-def ticket_search_conditions(text: str, *, internal: bool = False) -> list[Q]:
+def ticket_search_conditions(
+    text: str, *, internal: bool = False, document: bool = True
+) -> list[Q]:
     """What a search for `text` matches, in parts that each have indexes of their own.
 
     Whole reference or customer number; the customer's name or email, the contact email, the
@@ -187,6 +159,8 @@ def ticket_search_conditions(text: str, *, internal: bool = False) -> list[Q]:
 
     :param internal: whether internal notes are searched too (staff only: a customer must not
         learn what a note on their ticket says by searching for it).
+    :param document: False leaves out the condition of ticket_search_document_matches, for a
+        caller that reads that part its own way (the message text stays on other databases).
     """
     text = text.strip()
     partial = _partial(text)
@@ -197,17 +171,16 @@ def ticket_search_conditions(text: str, *, internal: bool = False) -> list[Q]:
         own |= (
             Q(contact_email__icontains=text)
             | Q(requested_domain__icontains=domain_search_text(text))
-            | _subject_contains(text)
+            | Q(subject__icontains=text)
         )
     customers = Customer.objects.alias(email_ci=Lower("email")).filter(customer_match).values("pk")
     conditions = [own, Q(customer__in=customers)]
     if partial:
         # Stored in the xn--, lower-case form.
         domains = Domain.objects.filter(name__contains=domain_search_text(text)).values("pk")
-        conditions += [
-            Q(domain__in=domains),
-            _message_matches(text, internal=internal),
-        ]
+        conditions.append(Q(domain__in=domains))
+        if document or not internal or ticket_search_document_matches(text) is None:
+            conditions.append(_message_matches(text, internal=internal))
     return conditions
 
 
