@@ -296,3 +296,21 @@ def test_the_queue_pages_a_word_alike_from_the_head_of_its_order_or_past_it(
     # then the same 30 tickets in the same pages
     assert sum(len(page) for page in whole) == 30
     assert from_past_the_head == whole
+
+
+def test_messages_are_written_only_where_the_search_document_follows():
+    # A message stored another way would be missing from its ticket's search document.
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    writers = {
+        str(path.relative_to(root))
+        for app in ("accounts", "domains", "helpdesk", "tickets")
+        for path in (root / app).rglob("*.py")
+        if "migrations" not in path.parts
+        and any(
+            call in path.read_text()
+            for call in ("Message.objects.create(", "Message.objects.bulk_create(")
+        )
+    }
+    assert writers == {"tickets/services/search.py"}
