@@ -259,7 +259,7 @@ def test_an_api_search_pages_through_every_match_forward_and_back(client, agent,
 
 
 @pytest.mark.parametrize("sort", ["urgency", "due", "-created"])
-def test_the_queue_pages_a_word_alike_from_the_head_of_its_order_or_past_it(
+def test_the_queue_pages_common_words_alike_from_the_head_of_its_order_or_past_it(
     agent, alice, monkeypatch, sort
 ):
     # given 90 tickets, every third saying "glue", open and resolved, due in a shuffled order
@@ -281,21 +281,49 @@ def test_the_queue_pages_a_word_alike_from_the_head_of_its_order_or_past_it(
     def pages() -> list[list[str]]:
         found, cursor = [], None
         while True:
-            filters = QueueFilters(view="all", q="glue", sort=sort)
+            filters = QueueFilters(view="all", q="glue record", sort=sort)
             page = staff_queue(user=agent, filters=filters, cursor=cursor)
             found.append([t.reference for t in page.tickets])
             if page.next_cursor is None:
                 return found
             cursor = page.next_cursor
 
-    # when the head of the order read first holds every ticket, then only 26 of them
-    whole = pages()
+    # when the words are read as rare ones (the index of the words), then as common ones from
+    # the head of the order, which holds every ticket, then only 26 of them
+    monkeypatch.setattr(queue_selectors, "ticket_search_words_common", lambda text: False)
+    as_rare = pages()
+    monkeypatch.setattr(queue_selectors, "ticket_search_words_common", lambda text: True)
+    from_the_head = pages()
     monkeypatch.setattr(queue_selectors, "HEAD_ROWS_PER_PAGE_ROW", 1)
     from_past_the_head = pages()
 
     # then the same 30 tickets in the same pages
-    assert sum(len(page) for page in whole) == 30
-    assert from_past_the_head == whole
+    assert sum(len(page) for page in as_rare) == 30
+    assert from_the_head == as_rare
+    assert from_past_the_head == as_rare
+
+
+def test_words_are_common_when_each_is_in_many_documents(alice, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("the search document is PostgreSQL's")
+    from tickets.selectors import search
+
+    # given 40 tickets, each saying "glue record", and one saying "zebra"
+    for n in range(40):
+        services.ticket_create(
+            kind="general", subject=f"Ask {n}", actor=alice, body="The glue record is stale."
+        )
+    services.ticket_create(kind="general", subject="Zoo", actor=alice, body="A zebra.")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE tickets_ticket")
+    monkeypatch.setattr(search, "_word_shares", (float("-inf"), {}))
+    monkeypatch.setattr(search, "COMMON_WORD_SHARE", 0.1)
+
+    # then
+    assert search.ticket_search_words_common("Glue record.")
+    assert not search.ticket_search_words_common("glue zebra")  # zebra: 1 ticket in 41
+    assert not search.ticket_search_words_common("glue")  # one word: the planner knows it
+    assert not search.ticket_search_words_common("glue or record")
 
 
 def test_messages_are_written_only_where_the_search_document_follows():

@@ -26,6 +26,7 @@ from tickets.selectors.search import (
     ticket_search_document_matches,
     ticket_search_matched,
     ticket_search_page_annotate,
+    ticket_search_words_common,
 )
 
 logger = logging.getLogger(__name__)
@@ -229,10 +230,13 @@ def _queue_page_ids(
     indexed = ticket_search_document_matches(text)
     each_row = ticket_search_document_matches(text, indexed=False)
     if indexed is not None and each_row is not None:
-        pages += [
-            ids(_head_first(part, indexed, each_row, keys=part_keys, limit=limit, now=now))
-            for part, part_keys in parts
-        ]
+        if ticket_search_words_common(text):
+            pages += [
+                ids(_head_first(part, indexed, each_row, keys=part_keys, limit=limit))
+                for part, part_keys in parts
+            ]
+        else:  # the planner's estimate holds: the GIN index for rare words, else the walk
+            pages += [ids(part.filter(indexed)) for part, _keys in parts]
     first, *rest = pages
     return first.union(*rest, all=True)
 
@@ -249,7 +253,6 @@ def _head_first(
     *,
     keys: tuple[tuple[str, bool], ...],
     limit: int,
-    now: datetime,
 ) -> QuerySet[Ticket]:
     """The first `limit` rows of `ordered` that `condition` matches, however many it matches.
 
@@ -268,7 +271,7 @@ def _head_first(
     last_of_head = [Subquery(ordered.values(name)[head - 1 : head]) for name, _ in keys]
     far = ordered.filter(condition).filter(_keyset_after(keys, last_of_head))
     both = near.values("pk")[:limit].union(far.values("pk")[:limit], all=True)[:limit]
-    return _keyset_ordered(Ticket.objects.filter(pk__in=both), keys=keys, after=None, now=now)
+    return Ticket.objects.filter(pk__in=both)  # a page at most: the caller orders the rows
 
 
 def _queue_page_parts(

@@ -1,6 +1,8 @@
 """What a search of tickets matches: one meaning for the staff queue and the API."""
 
 import re
+import string
+import time
 from typing import Any, TypedDict
 
 from django.contrib.postgres.expressions import ArraySubquery
@@ -99,6 +101,48 @@ class SubjectMatches(Expression):
             f" || to_tsvector('simple'::regconfig, {column}))"
         )
         return f"{vector} @@ {MESSAGE_TSQUERY}", [self.text, self.text]
+
+
+# A word in this share of the search documents or more is common: see ticket_search_words_common.
+COMMON_WORD_SHARE = 0.005
+# The planner's statistics of the documents' words are read once a process for this long.
+WORD_SHARES_SECONDS = 3600.0
+_word_shares: tuple[float, dict[str, float]] = (float("-inf"), {})
+
+
+def _document_word_shares() -> dict[str, float]:
+    """Word -> the share of search documents holding it, for the words PostgreSQL counted."""
+    global _word_shares
+    read_at, shares = _word_shares
+    if time.monotonic() - read_at < WORD_SHARES_SECONDS:
+        return shares
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats"
+            " WHERE tablename = 'tickets_ticket' AND attname = 'search_vector'"
+        )
+        row = cursor.fetchone()
+    # The shares list ends with three figures of its own (least, most, empty): zip drops them.
+    shares = dict(zip(row[0], row[1], strict=False)) if row and row[0] else {}
+    _word_shares = (time.monotonic(), shares)
+    return shares
+
+
+def ticket_search_words_common(text: str) -> bool:
+    """Whether `text` has several words and each is in many search documents (PostgreSQL).
+
+    Then all of them may be too (words that come together, "DNS records"), though the planner,
+    which takes words for independent, estimates them a hundred times rarer: callers read such
+    a text from the head of their order first. A word it did not count is rare, and so is any
+    text that holds it (every word must be there); "or" and "-word" are left to the planner.
+    """
+    if connection.vendor != "postgresql":
+        return False
+    words = [word.strip(string.punctuation).lower() for word in text.split()]
+    if len(words) < 2 or any(not w or w == "or" or w.startswith("-") for w in words):
+        return False
+    shares = _document_word_shares()
+    return min(shares.get(word, 0.0) for word in words) >= COMMON_WORD_SHARE
 
 
 def ticket_search_document_matches(text: str, *, indexed: bool = True) -> Q | None:
