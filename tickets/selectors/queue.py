@@ -23,6 +23,7 @@ from tickets.models import OPEN_STATUS_VALUES, Ticket, due_sort_key, priority_so
 from tickets.selectors.search import (
     PkRow,
     ticket_search_conditions,
+    ticket_search_customer_matches,
     ticket_search_document_matches,
     ticket_search_matched,
     ticket_search_page_annotate,
@@ -225,17 +226,22 @@ def _queue_page_ids(
     if not text:
         first, *rest = [ids(part) for part, _keys in parts]
         return first.union(*rest, all=True) if rest else first
-    conditions = ticket_search_conditions(text, internal=True, document=False)
+    conditions = ticket_search_conditions(text, internal=True, document=False, customer=False)
     pages = [ids(part.filter(condition)) for part, _keys in parts for condition in conditions]
+    # What few tickets match, sorted at once in the page's order: a customer's, rare words'.
+    whole = _keyset_ordered(matching, keys=keys, after=after, now=now)
+    pages.append(ids(whole.filter(ticket_search_customer_matches(text))))
     indexed = ticket_search_document_matches(text)
     each_row = ticket_search_document_matches(text, indexed=False)
     if indexed is not None and each_row is not None:
-        if ticket_search_words_common(text):
+        if not ticket_search_words_common(text):
+            pages.append(ids(whole.filter(indexed)))
+        elif len(text.split()) > 1:
             pages += [
                 ids(_head_first(part, indexed, each_row, keys=part_keys, limit=limit))
                 for part, part_keys in parts
             ]
-        else:  # the planner's estimate holds: the GIN index for rare words, else the walk
+        else:  # one word: the planner estimates it well, and walks the order for a page
             pages += [ids(part.filter(indexed)) for part, _keys in parts]
     first, *rest = pages
     return first.union(*rest, all=True)

@@ -129,17 +129,17 @@ def _document_word_shares() -> dict[str, float]:
 
 
 def ticket_search_words_common(text: str) -> bool:
-    """Whether `text` has several words and each is in many search documents (PostgreSQL).
+    """Whether each word of `text` is in many search documents (PostgreSQL), so perhaps all.
 
-    Then all of them may be too (words that come together, "DNS records"), though the planner,
-    which takes words for independent, estimates them a hundred times rarer: callers read such
-    a text from the head of their order first. A word it did not count is rare, and so is any
-    text that holds it (every word must be there); "or" and "-word" are left to the planner.
+    Several words may come together ("DNS records"), though the planner, which takes words for
+    independent, estimates them a hundred times rarer: callers read such a text from the head
+    of their order first. A word it did not count is rare, and so is any text that holds it
+    (every word must be there); a text with "or" or "-word" counts as rare.
     """
     if connection.vendor != "postgresql":
         return False
     words = [word.strip(string.punctuation).lower() for word in text.split()]
-    if len(words) < 2 or any(not w or w == "or" or w.startswith("-") for w in words):
+    if not words or any(not w or w == "or" or w.startswith("-") for w in words):
         return False
     shares = _document_word_shares()
     return min(shares.get(word, 0.0) for word in words) >= COMMON_WORD_SHARE
@@ -191,8 +191,18 @@ def _message_matches(text: str, *, internal: bool) -> Q:
     )
 
 
+def ticket_search_customer_matches(text: str) -> Q:
+    """Tickets of the customers `text` matches: whole number or email, or part of either."""
+    text = text.strip()
+    customer_match = Q(number=text.upper()) | Q(email_ci=text.lower())  # numbers: upper-case
+    if _partial(text):
+        customer_match |= Q(email__icontains=text) | Q(full_name__icontains=text)
+    customers = Customer.objects.alias(email_ci=Lower("email")).filter(customer_match).values("pk")
+    return Q(customer__in=customers)
+
+
 def ticket_search_conditions(
-    text: str, *, internal: bool = False, document: bool = True
+    text: str, *, internal: bool = False, document: bool = True, customer: bool = True
 ) -> list[Q]:
     """What a search for `text` matches, in parts that each have indexes of their own.
 
@@ -205,20 +215,18 @@ def ticket_search_conditions(
         learn what a note on their ticket says by searching for it).
     :param document: False leaves out the condition of ticket_search_document_matches, for a
         caller that reads that part its own way (the message text stays on other databases).
+    :param customer: False leaves out ticket_search_customer_matches, likewise.
     """
     text = text.strip()
     partial = _partial(text)
-    customer_match = Q(number=text.upper()) | Q(email_ci=text.lower())  # numbers: upper-case
     own = Q(reference=text.upper()) | Q(contact_email__iexact=text)  # references: upper-case
     if partial:
-        customer_match |= Q(email__icontains=text) | Q(full_name__icontains=text)
         own |= (
             Q(contact_email__icontains=text)
             | Q(requested_domain__icontains=domain_search_text(text))
             | Q(subject__icontains=text)
         )
-    customers = Customer.objects.alias(email_ci=Lower("email")).filter(customer_match).values("pk")
-    conditions = [own, Q(customer__in=customers)]
+    conditions = [own, *([ticket_search_customer_matches(text)] if customer else [])]
     if partial:
         # Stored in the xn--, lower-case form.
         domains = Domain.objects.filter(name__contains=domain_search_text(text)).values("pk")
