@@ -91,10 +91,8 @@ from tickets.services.password_resend_steps import (
 )
 from tickets.services.saved_views import saved_view_delete, saved_view_save
 from tickets.services.shared import (
-    NO_REPLY_STATUSES,
     STALE_TICKET,
     TRANSITIONS,
-    TicketActions,
     ticket_actions,
 )
 from tickets.services.status_link import (
@@ -120,7 +118,6 @@ __all__ = [
     "MODIFY_NEW_EMAIL_UNCONFIRMED",
     "MODIFY_SAME_VALUES",
     "NOTHING_TO_APPROVE",
-    "NO_REPLY_STATUSES",
     "OPT_OUT_LISTS",
     "PASSWORD_RESEND_MAX_TRIES",
     "PASSWORD_RESET_LOOKUP",
@@ -133,7 +130,6 @@ __all__ = [
     "ModifyConflict",
     "NotificationRetry",
     "PasswordResendRetry",
-    "TicketActions",
     "UnsubscribeLinkOld",
     "anonymous_request_process",
     "anonymous_requests_requeue_due",
