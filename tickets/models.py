@@ -190,6 +190,11 @@ OPEN_STATUSES = frozenset(Ticket.Status(value) for value in OPEN_STATUS_VALUES)
 # them itself (services.anonymous); a password resend concerns the domain's registrant, and the
 # typed address only gets the acknowledgement, so the requester's record is not its customer.
 LINKED_BY_CONTACT_KINDS = frozenset({Ticket.Kind.GENERAL})
+# The parts of a ticket only one kind has, so that pages read them for that kind alone: field
+# changes and the registration changes they offer (services.modify, services.registration), and
+# OpenSRS calls (services.password_resend). A test holds each writer to its kind.
+CHANGE_REQUEST_KINDS = frozenset({Ticket.Kind.MODIFY_INFO})
+OPENSRS_CALL_KINDS = frozenset({Ticket.Kind.RESEND_PASSWORD})
 # While a ticket waits on the customer or on the owner's verification, its SLA clock stands still.
 SLA_PAUSED_STATUSES = frozenset(
     {Ticket.Status.AWAITING_CUSTOMER, Ticket.Status.AWAITING_VERIFICATION}

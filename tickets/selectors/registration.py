@@ -12,7 +12,7 @@ from accounts.models import Customer
 from accounts.selectors import email_canonical
 from domains.models import Domain, RegistrationChange
 from helpdesk.exceptions import CACHE_DOWN_ERRORS
-from tickets.models import Ticket
+from tickets.models import CHANGE_REQUEST_KINDS, Ticket
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,12 @@ def registration_offer_summary(*, ticket: Ticket) -> list[dict[str, Any]]:
 
 
 def registration_changes_for_ticket(*, ticket: Ticket) -> list[RegistrationChange]:
-    """A ticket's registration changes with their domains, for the staff ticket page."""
+    """A ticket's registration changes with their domains, for the staff ticket page.
+
+    Only a change request offers them (services.registration): other kinds read nothing.
+    """
+    if ticket.kind not in CHANGE_REQUEST_KINDS:
+        return []
     return list(
         RegistrationChange.objects.filter(ticket=ticket)
         .select_related("domain")

@@ -9,19 +9,24 @@ from django.db import connection
 from django.db.models import (
     Count,
     DateTimeField,
+    Exists,
+    OuterRef,
     Prefetch,
     Q,
     QuerySet,
     Subquery,
     Value,
     Window,
+    prefetch_related_objects,
 )
 from django.db.models.functions import Coalesce
 
 from accounts.models import Customer
 from accounts.selectors import customer_for_user, is_staff_member
 from tickets.models import (
+    CHANGE_REQUEST_KINDS,
     LINKED_BY_CONTACT_KINDS,
+    OPENSRS_CALL_KINDS,
     ActionLog,
     Attachment,
     FieldChange,
@@ -192,20 +197,31 @@ def ticket_events_visible(*, user: User | AnonymousUser, ticket: Ticket) -> Quer
 
 
 def staff_ticket_get(*, user: User | AnonymousUser, reference: str) -> Ticket | None:
-    """A ticket with what the staff ticket page shows besides its history, or None."""
+    """A ticket with what the staff ticket page shows besides its history, or None.
+
+    Its field changes are read only for the kind that has them, and `merged_from_any` says
+    whether any ticket was merged into it (staff_ticket_merged_from lists them).
+    """
     if not is_staff_member(user):
         return None
     tickets = Ticket.objects.select_related(
         "customer", "domain", "assignee", "merged_into"
-    ).prefetch_related(
-        "changes",
-        Prefetch("merged_from", queryset=Ticket.objects.only("reference", "merged_into")),
-    )
+    ).annotate(merged_from_any=Exists(Ticket.objects.filter(merged_into=OuterRef("pk"))))
     # get(), not first(): the reference is unique, and ordering the joined row costs a sort.
     try:
-        return tickets.get(reference=reference)
+        ticket = tickets.get(reference=reference)
     except Ticket.DoesNotExist:
         return None
+    if ticket.kind in CHANGE_REQUEST_KINDS:
+        prefetch_related_objects([ticket], "changes")
+    return ticket
+
+
+def staff_ticket_merged_from(*, ticket: Ticket) -> list[str]:
+    """The references of the tickets merged into `ticket` (read from staff_ticket_get)."""
+    if not getattr(ticket, "merged_from_any", True):
+        return []
+    return list(ticket.merged_from.order_by("pk").values_list("reference", flat=True))
 
 
 # The staff ticket page shows the latest part of a ticket's history, so that it takes the same
@@ -241,7 +257,7 @@ def staff_ticket_history(*, ticket: Ticket, whole: bool = False) -> TicketHistor
     """The latest of a ticket's history for its staff page (the whole of it when `whole`).
 
     Five queries whatever the history: messages with their authors, their attachments (names,
-    not bytes), notifications, audit rows, OpenSRS calls.
+    not bytes), notifications, audit rows, and OpenSRS calls (for the kind that makes them).
     """
     messages, messages_cut = _latest(
         Message.objects.filter(ticket=ticket)
@@ -264,10 +280,14 @@ def staff_ticket_history(*, ticket: Ticket, whole: bool = False) -> TicketHistor
     latest_events, events_cut = _latest(
         events, order=("sequence",), limit=None if whole else TICKET_PAGE_EVENTS
     )
-    calls, calls_cut = _latest(
-        events.filter(action="opensrs.call"),
-        order=("sequence",),
-        limit=None if whole else TICKET_PAGE_OPENSRS_CALLS,
+    calls, calls_cut = (
+        _latest(
+            events.filter(action="opensrs.call"),
+            order=("sequence",),
+            limit=None if whole else TICKET_PAGE_OPENSRS_CALLS,
+        )
+        if ticket.kind in OPENSRS_CALL_KINDS
+        else ([], False)
     )
     return TicketHistory(
         messages=messages,

@@ -21,6 +21,7 @@ from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import customer_lock, ticket_lock
 from tickets.models import (
+    CHANGE_REQUEST_KINDS,
     OPEN_STATUS_VALUES,
     FieldChange,
     Ticket,
@@ -235,9 +236,11 @@ class Approval:
 
 def modify_approval(ticket: Ticket, actor: Actor) -> Approval:
     """The approval rules for `ticket` and `actor`; reads only (the caller locks if it writes)."""
-    pending = [change for change in ticket.changes.all() if change.applied_at is None]
+    # Only a change request has field changes: another kind's are not read at all.
+    changes = ticket.changes.all() if ticket.kind in CHANGE_REQUEST_KINDS else []
+    pending = [change for change in changes if change.applied_at is None]
     possible = (
-        ticket.kind == Ticket.Kind.MODIFY_INFO
+        ticket.kind in CHANGE_REQUEST_KINDS
         and ticket.status in MODIFY_APPROVABLE_STATUSES
         and bool(pending)
         and ticket.customer_id is not None

@@ -16,7 +16,7 @@ from accounts.selectors import email_canonical, is_supervisor
 from helpdesk.exceptions import CACHE_DOWN_ERRORS
 from helpdesk.types import AuthenticatedHttpRequest
 from tickets.attachments import attachment_download
-from tickets.models import Ticket
+from tickets.models import CHANGE_REQUEST_KINDS, Ticket
 from tickets.request_fields import MODIFY_FIELD_LABELS
 from tickets.selectors.queue import staff_members
 from tickets.selectors.registration import registration_changes_for_ticket
@@ -25,6 +25,7 @@ from tickets.selectors.tickets import (
     customer_other_tickets,
     staff_ticket_get,
     staff_ticket_history,
+    staff_ticket_merged_from,
     ticket_pk_version_get,
 )
 from tickets.services import modify_approval, ticket_actions
@@ -168,7 +169,7 @@ def ticket_page(
             "new": c.new_value,
             "applied_at": c.applied_at,
         }
-        for c in ticket.changes.all()
+        for c in (ticket.changes.all() if ticket.kind in CHANGE_REQUEST_KINDS else [])
     ]
     staff = list(staff_members())
     members = [u.username for u in staff]
@@ -177,6 +178,7 @@ def ticket_page(
         "other_tickets": other_tickets,
         "other_count": other_count,
         "ticket": ticket,
+        "merged_from": staff_ticket_merged_from(ticket=ticket),
         "now": timezone.now(),
         "changes": changes,
         "registration_changes": registration_changes_for_ticket(ticket=ticket),
