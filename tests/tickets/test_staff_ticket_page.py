@@ -9,6 +9,7 @@ from django.utils import timezone
 from accounts.roles import AGENTS
 from accounts.services import staff_user_ensure
 from tests.factories import CustomerFactory, TicketFactory
+from tests.tickets.test_attachments import attach
 from tickets import services
 from tickets.emails import build_message
 from tickets.models import Message, Notification, Ticket
@@ -140,15 +141,19 @@ def test_the_ticket_page_makes_the_same_queries_whatever_the_length_of_its_histo
                 channel="staff" if user else "portal",
                 author_user=user,
             )
+        status = ("clean", "infected")[n % 2]
+        attach(ticket, filename=f"scan-{n}.png", scan_status=status)
     url = f"/staff/tickets/{ticket.reference}/"
     agent_client.get(url)  # warm up the session
 
     # when
     with CaptureQueriesContext(connection) as captured:
-        assert agent_client.get(url).status_code == 200
+        response = agent_client.get(url)
 
-    # then: the count of the test above for a general ticket (10), however long its history
+    # then: the count of the test above for a general ticket (10), however long its history,
+    # and each attachment listed from what was read (name, size, scan result)
     assert len(captured.captured_queries) == 10
+    assert f"scan-{rounds - 1}.png" in response.content.decode()
 
 
 # --- replies ---

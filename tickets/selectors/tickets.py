@@ -227,9 +227,19 @@ def staff_ticket_merged_from(*, ticket: Ticket) -> list[str]:
 # The staff ticket page shows the latest part of a ticket's history, so that it takes the same
 # time however long that history is; the whole of it is one link away.
 TICKET_PAGE_MESSAGES = 25
-TICKET_PAGE_NOTIFICATIONS = 15
-TICKET_PAGE_EVENTS = 40
+TICKET_PAGE_NOTIFICATIONS = 10
+TICKET_PAGE_EVENTS = 20
 TICKET_PAGE_OPENSRS_CALLS = 10
+TICKET_PAGE_MESSAGE_FIELDS = (
+    "created_at",
+    "ticket_id",
+    "author",
+    "author_user__username",
+    "body",
+    "internal",
+    "channel",
+)
+TICKET_PAGE_FILE_FIELDS = ("message_id", "filename", "size", "scan_status", "scan_result")
 
 
 @dataclass(frozen=True)
@@ -260,9 +270,13 @@ def staff_ticket_history(*, ticket: Ticket, whole: bool = False) -> TicketHistor
     not bytes), notifications, audit rows, and OpenSRS calls (for the kind that makes them).
     """
     messages, messages_cut = _latest(
+        # The columns the page prints: not the author's whole user row, nor the bytes.
         Message.objects.filter(ticket=ticket)
         .select_related("author_user")
-        .prefetch_related(Prefetch("attachments", queryset=Attachment.objects.defer("content"))),
+        .only(*TICKET_PAGE_MESSAGE_FIELDS)
+        .prefetch_related(
+            Prefetch("attachments", queryset=Attachment.objects.only(*TICKET_PAGE_FILE_FIELDS))
+        ),
         order=("created_at", "id"),
         limit=None if whole else TICKET_PAGE_MESSAGES,
     )
