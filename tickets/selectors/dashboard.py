@@ -5,7 +5,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, Sum, Window
+from django.db.models import Count, Q, QuerySet, Sum, Window
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -114,23 +114,13 @@ def _mail_problems(low: datetime, high: datetime) -> tuple[dict[str, int], list[
     return counted, recent
 
 
-def dashboard_figures(*, days: DayRange, agent_id: int | None = None) -> dict[str, Any]:
-    """Everything the dashboard draws for `days`, from the daily rows and the outbox.
+def _by_kind_and_agent(
+    in_range: QuerySet[TicketDailyStat], *, agent_id: int | None
+) -> tuple[dict[str, dict[str, int]], list[dict[str, Any]]]:
+    """The summed figures of each kind, and the table rows of each agent (or of `agent_id`).
 
-    :param agent_id: show only this staff member in the per-agent figures (None: everyone).
-    Queries: rows by day; by kind and agent; the agents' names; the latest failed and bounced
-    mail with their counts; satisfaction answers. Whatever the number of tickets.
+    One aggregate by kind and agent at once (a few dozen rows whatever the range) fills both.
     """
-    in_range = TicketDailyStat.objects.filter(day__gte=days.start, day__lte=days.end).order_by()
-    per_day = {
-        day: (created, resolved)
-        for day, created, resolved in in_range.values_list("day")
-        .annotate(Sum("created"), Sum("resolved"))
-        .values_list("day", "created__sum", "resolved__sum")
-    }
-    calendar = [days.start + timedelta(days=n) for n in range(days.days)]
-
-    # By kind and agent at once (a few dozen rows whatever the range): both tables in one pass.
     per_kind: dict[str, dict[str, int]] = {kind: dict.fromkeys(STAT_FIELDS, 0) for kind in K.values}
     per_agent: dict[int, dict[str, int]] = {}
     sums = {field: Sum(field) for field in STAT_FIELDS}
@@ -152,7 +142,25 @@ def dashboard_figures(*, days: DayRange, agent_id: int | None = None) -> dict[st
         (_times(names.get(key, ""), figures) for key, figures in agent_rows.items()),
         key=lambda row: (row["label"] == "", row["label"].lower()),
     )
+    return per_kind, by_agent
 
+
+def dashboard_figures(*, days: DayRange, agent_id: int | None = None) -> dict[str, Any]:
+    """Everything the dashboard draws for `days`, from the daily rows and the outbox.
+
+    :param agent_id: show only this staff member in the per-agent figures (None: everyone).
+    Queries: rows by day; by kind and agent; the agents' names; the latest failed and bounced
+    mail with their counts; satisfaction answers. Whatever the number of tickets.
+    """
+    in_range = TicketDailyStat.objects.filter(day__gte=days.start, day__lte=days.end).order_by()
+    per_day = {
+        day: (created, resolved)
+        for day, created, resolved in in_range.values_list("day")
+        .annotate(Sum("created"), Sum("resolved"))
+        .values_list("day", "created__sum", "resolved__sum")
+    }
+    calendar = [days.start + timedelta(days=n) for n in range(days.days)]
+    per_kind, by_agent = _by_kind_and_agent(in_range, agent_id=agent_id)
     low, high = days.moments()
     counted, recent = _mail_problems(low, high)
 

@@ -24,6 +24,7 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, force=False, **options):
+        """Long only because it spells out each demo record of CONTRACT.md, one after another."""
         if not settings.DEBUG and not force:
             raise CommandError("seed_demo loads known passwords: it runs only with DEBUG=1.")
         roles_ensure()
