@@ -19,6 +19,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext, gettext_noop
 
+from accounts.lock_objects import user_limits_lock
 from accounts.models import ApiToken, Customer
 from accounts.roles import ROLE_PERMISSIONS
 from accounts.selectors import api_token_list, customer_for_user
@@ -274,7 +275,7 @@ def api_token_issue(*, user: User, name: str = "", ttl_days: int | None = None) 
         message = gettext(API_TOKEN_BAD_TTL).format(days=settings.API_TOKEN_MAX_TTL_DAYS)
         raise ValidationError({"expires_in_days": [message]})
     # Locked, so two requests at once cannot both pass the limit.
-    User.objects.select_for_update().filter(pk=user.pk).first()
+    user_limits_lock(user=user)
     if api_token_list(user=user).count() >= settings.API_TOKENS_PER_USER:
         limit = settings.API_TOKENS_PER_USER
         raise ApplicationError(gettext(API_TOKEN_LIMIT_REACHED).format(limit=limit))

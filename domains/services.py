@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts.models import Customer
 from accounts.selectors import email_canonical
+from domains.lock_objects import domains_lock
 from domains.models import Domain
 from domains.opensrs import (
     CONTACTS_BATCH_MAX,
@@ -153,13 +154,7 @@ def domain_contacts_refresh(
         result.calls += 1
         now = timezone.now()
         with transaction.atomic():
-            # pk order, like every other lock on domains.
-            for domain in (
-                Domain.objects.select_for_update(of=("self",))
-                .filter(pk__in=[pk for pk, _ in batch])
-                .select_related("customer")
-                .order_by("pk")
-            ):
+            for domain in domains_lock(pks=[pk for pk, _ in batch]):
                 contacts = found.get(domain.name)
                 if contacts is None:
                     result.not_in_account += 1

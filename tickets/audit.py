@@ -13,6 +13,7 @@ from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from accounts.models import Customer
+from tickets.lock_objects import audit_chain_head_lock
 from tickets.models import ActionLog, AuditChainHead, Ticket
 
 GENESIS_HASH = "0" * 64
@@ -63,21 +64,12 @@ def _normalise(details: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(details, default=str))
 
 
-def _head_locked() -> AuditChainHead:
-    """The chain head, locked until the caller's transaction ends (made on a new database)."""
-    head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
-    if head is None:
-        AuditChainHead.objects.get_or_create(pk=1)
-        head = AuditChainHead.objects.select_for_update().get(pk=1)
-    return head
-
-
 def audit_chain_lock() -> None:
     """Wait for the writers of the chain and hold them off until the caller's transaction ends.
 
     Every service that writes holds this lock from its first audit row to its commit.
     """
-    _head_locked()
+    audit_chain_head_lock()
 
 
 def audit_record(
@@ -105,7 +97,7 @@ def audit_record(
     )
     # No savepoint: a failed audit write must fail the action that asked for it.
     with transaction.atomic(savepoint=False):
-        head = _head_locked()
+        head = audit_chain_head_lock()
         row.sequence = head.sequence + 1
         row.prev_hash = head.last_hash
         canonical = _canonical(

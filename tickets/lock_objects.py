@@ -1,6 +1,22 @@
+"""Every row lock the tickets services take; each helper says where it stands among the others."""
+
+from collections.abc import Iterable
+
+from django.contrib.auth.models import User
+from django.db.models import QuerySet
+
 from accounts.models import Customer
-from domains.models import RegistrationChange
-from tickets.models import Notification, Ticket
+from domains.models import Domain, RegistrationChange, RegistrationWarning
+from tickets.models import (
+    AnonymousRequest,
+    AuditChainHead,
+    Notification,
+    PasswordResend,
+    Satisfaction,
+    SavedView,
+    Ticket,
+    Verification,
+)
 
 
 def ticket_lock(*, pk: int) -> Ticket:
@@ -14,13 +30,59 @@ def ticket_lock(*, pk: int) -> Ticket:
     )
 
 
+def tickets_of_customer_lock(
+    *, customer: Customer, statuses: Iterable[str], exclude: Ticket, kind: str | None = None
+) -> list[Ticket]:
+    """Lock the customer's tickets in `statuses` (of `kind`) but `exclude`, in pk order."""
+    rows = Ticket.objects.select_for_update().filter(customer=customer, status__in=statuses)
+    if kind is not None:
+        rows = rows.filter(kind=kind)
+    return list(rows.exclude(pk=exclude.pk).order_by("pk"))
+
+
 def notification_lock(*, pk: int) -> Notification:
+    """Lock one notification row (an ESP event for it is being stored)."""
     return Notification.objects.select_for_update().get(pk=pk)
+
+
+def verification_lock(*, pk: int) -> Verification:
+    """Lock one verification link; callers take it after its ticket's lock."""
+    return Verification.objects.select_for_update().get(pk=pk)
+
+
+def anonymous_request_lock(*, ticket_id: int) -> AnonymousRequest:
+    """Lock the anonymous request stored with a ticket; callers take it after the ticket's lock."""
+    return AnonymousRequest.objects.select_for_update().get(ticket_id=ticket_id)
+
+
+def password_resend_lock(*, ticket_id: int) -> PasswordResend:
+    """Lock the resend row of a ticket; callers take it after the ticket's lock."""
+    return PasswordResend.objects.select_for_update().get(ticket_id=ticket_id)
+
+
+def satisfaction_lock(*, ticket: Ticket) -> Satisfaction | None:
+    """Lock the ticket's satisfaction answer, if any; callers take it after the ticket's lock."""
+    return Satisfaction.objects.select_for_update().filter(ticket=ticket).first()
+
+
+def saved_view_lock(*, owner: User, name: str) -> SavedView | None:
+    """Lock the owner's saved view of that name, if any (before the owner's login row)."""
+    return SavedView.objects.select_for_update().filter(owner=owner, name=name).first()
 
 
 def customer_lock(*, pk: int) -> Customer:
     """Lock a customer row; callers holding a ticket lock take it after the ticket's."""
     return Customer.objects.select_for_update(of=("self",), no_key=True).get(pk=pk)
+
+
+def customer_warnings_lock(*, pk: int) -> Customer:
+    """Lock a customer for its run of registration warnings (no ticket lock is held)."""
+    return Customer.objects.select_for_update().get(pk=pk)
+
+
+def customers_batch_lock(*, rows: QuerySet[Customer], after: int, size: int) -> list[Customer]:
+    """Lock the next `size` customers of `rows` past pk `after`, in pk order."""
+    return list(rows.filter(pk__gt=after).order_by("pk").select_for_update(of=("self",))[:size])
 
 
 def registration_changes_offered_lock(*, ticket: Ticket) -> list[RegistrationChange]:
@@ -31,3 +93,25 @@ def registration_changes_offered_lock(*, ticket: Ticket) -> list[RegistrationCha
         .select_related("domain")
         .order_by("pk")
     )
+
+
+def registration_warning_lock(*, domain: Domain, address: str, reason: str) -> RegistrationWarning:
+    """Lock (made if new) the warning row of a domain's address; after the customer's lock."""
+    warning, _created = RegistrationWarning.objects.select_for_update().get_or_create(
+        domain=domain, address=address, reason=reason
+    )
+    return warning
+
+
+def domain_lock(*, pk: int) -> Domain:
+    """Lock a cached registration record; callers holding ticket locks take it after them."""
+    return Domain.objects.select_for_update().get(pk=pk)
+
+
+def audit_chain_head_lock() -> AuditChainHead:
+    """Lock the audit chain head (made on a new database); writers of the chain queue on it."""
+    head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
+    if head is None:
+        AuditChainHead.objects.get_or_create(pk=1)
+        head = AuditChainHead.objects.select_for_update().get(pk=1)
+    return head

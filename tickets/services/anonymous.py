@@ -20,7 +20,7 @@ from django.utils.translation import gettext, gettext_noop
 from accounts.models import Customer
 from helpdesk.ratelimit import rate_limit_hits
 from tickets.audit import Actor, actor_label
-from tickets.lock_objects import ticket_lock
+from tickets.lock_objects import anonymous_request_lock, ticket_lock
 from tickets.models import AnonymousRequest, Ticket, Verification
 from tickets.services.shared import CONTROL_CHARACTERS, PUBLISH_BATCH, tasks_publish
 
@@ -128,7 +128,7 @@ def anonymous_request_process(*, ticket_id: int) -> str:
     if not AnonymousRequest.objects.filter(ticket_id=ticket_id, processed_at__isnull=True).exists():
         return "skipped"
     ticket = ticket_lock(pk=ticket_id)
-    row = AnonymousRequest.objects.select_for_update().get(ticket_id=ticket_id)
+    row = anonymous_request_lock(ticket_id=ticket_id)
     if row.processed_at is not None or ticket.status != Ticket.Status.AWAITING_VERIFICATION:
         return "skipped"
     # Imported here: both flows store their requests through this module.

@@ -17,7 +17,12 @@ from accounts.selectors import customer_get_by_email, email_canonical
 from helpdesk.exceptions import ApplicationError
 from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import Actor, audit_record
-from tickets.lock_objects import customer_lock, ticket_lock
+from tickets.lock_objects import (
+    customer_lock,
+    ticket_lock,
+    tickets_of_customer_lock,
+    verification_lock,
+)
 from tickets.models import Ticket, Verification
 from tickets.services.lifecycle import ticket_create, ticket_due_at
 from tickets.services.outbox import notification_queue
@@ -84,7 +89,7 @@ def account_freeze(*, token: str, client_key: str, actor: Actor) -> Ticket:
     if live is None:
         raise ApplicationError(VERIFICATION_INVALID)
     ticket = ticket_lock(pk=live.ticket_id)
-    verification = Verification.objects.select_for_update().get(pk=live.pk)
+    verification = verification_lock(pk=live.pk)
     if verification.used_at is not None or ticket.customer_id is None:
         raise ApplicationError(VERIFICATION_INVALID)
     verification.used_at = timezone.now()
@@ -148,11 +153,8 @@ def _revert_applied_changes(ticket: Ticket, customer: Customer) -> list[dict[str
 
 def _other_requests_reject(customer: Customer, *, keep: Ticket, actor: Actor) -> None:
     """Refuse the account's other open change requests: whoever took it over may have made them."""
-    others = (
-        Ticket.objects.select_for_update()
-        .filter(customer=customer, kind=Ticket.Kind.MODIFY_INFO, status__in=_REJECTABLE)
-        .exclude(pk=keep.pk)
-        .order_by("pk")
+    others = tickets_of_customer_lock(
+        customer=customer, statuses=_REJECTABLE, exclude=keep, kind=Ticket.Kind.MODIFY_INFO
     )
     for other in others:
         ticket_move(other, to=S.REJECTED, actor=actor, reason="account frozen by its owner")

@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from accounts.models import Customer
 from helpdesk.exceptions import ApplicationError
 from tickets.audit import Actor, audit_record
+from tickets.lock_objects import customers_batch_lock
 from tickets.models import Notification
 from tickets.services.opt_out import OPT_OUT_LISTS, preferences_url, unsubscribe_url
 from tickets.services.outbox import notification_queue
@@ -88,12 +89,7 @@ def _mailing_batch(
 ) -> tuple[int, int, int]:
     """Queue one batch; returns (customers seen, rows queued now, last customer pk)."""
     # Locked so a customer opting out right now is either skipped here or queued before.
-    batch = list(
-        _mailing_recipients(list_name)
-        .filter(pk__gt=after)
-        .order_by("pk")
-        .select_for_update(of=("self",))[:size]
-    )
+    batch = customers_batch_lock(rows=_mailing_recipients(list_name), after=after, size=size)
     if not batch:
         return 0, 0, after
     keys = {customer.pk: f"mailing:{mailing_id}:{customer.number}" for customer in batch}

@@ -10,6 +10,7 @@ from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
+from accounts.lock_objects import user_lock
 from accounts.models import Customer
 from accounts.selectors import (
     customer_get_by_email,
@@ -19,7 +20,7 @@ from accounts.selectors import (
 )
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tickets.audit import Actor, audit_record
-from tickets.lock_objects import customer_lock, ticket_lock
+from tickets.lock_objects import customer_lock, ticket_lock, tickets_of_customer_lock
 from tickets.models import (
     CHANGE_REQUEST_KINDS,
     OPEN_STATUS_VALUES,
@@ -173,11 +174,8 @@ def _contact_follow_record(
     """Point the customer's open tickets that wrote to the old address at the new one."""
     ticket.contact_email = customer.email
     ticket.save(update_fields=["contact_email", "updated_at"])
-    others = list(
-        Ticket.objects.select_for_update()
-        .filter(customer=customer, status__in=OPEN_STATUS_VALUES)
-        .exclude(pk=ticket.pk)
-        .order_by("pk")
+    others = tickets_of_customer_lock(
+        customer=customer, statuses=OPEN_STATUS_VALUES, exclude=ticket
     )
     old = email_canonical(old_email)
     for other in others:
@@ -198,7 +196,7 @@ def modify_login_for(customer: Customer, old_email: str) -> Any:
     """The customer's portal login, updated in memory when it signs in with the old address."""
     if customer.user_id is None:
         return None
-    user = get_user_model().objects.select_for_update().get(pk=customer.user_id)
+    user = user_lock(pk=customer.user_id)
     old = email_canonical(old_email)
     if email_canonical(user.get_username()) != old and email_canonical(user.email) != old:
         return None

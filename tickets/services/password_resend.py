@@ -27,7 +27,7 @@ from domains.opensrs import (
 from domains.validators import domain_display, domain_name_bare, normalize_domain_name
 from helpdesk.ratelimit import rate_limit_hits
 from tickets.audit import Actor, audit_record
-from tickets.lock_objects import ticket_lock
+from tickets.lock_objects import domain_lock, ticket_lock
 from tickets.models import Notification, PasswordResend, Ticket
 from tickets.services import password_resend_steps as steps
 from tickets.services.lifecycle import ticket_create
@@ -288,7 +288,7 @@ def password_resend_notice_bounced(*, notification: Notification, reason: str) -
             )
     if current:
         # `current` is true only with a domain.
-        locked_domain = Domain.objects.select_for_update().get(pk=cast(Domain, domain).pk)
+        locked_domain = domain_lock(pk=cast(Domain, domain).pk)
         if locked_domain.registrant_email_status != Domain.EmailStatus.BOUNCING:
             locked_domain.registrant_email_status = Domain.EmailStatus.BOUNCING
             locked_domain.save(update_fields=["registrant_email_status", "updated_at"])

@@ -25,7 +25,7 @@ from domains.services import domain_contacts_refresh_queue
 from domains.validators import domain_display
 from helpdesk.exceptions import RetryLater
 from tickets.audit import audit_record
-from tickets.lock_objects import ticket_lock
+from tickets.lock_objects import domain_lock, password_resend_lock, ticket_lock
 from tickets.models import PasswordResend, Ticket
 from tickets.services.outbox import notification_queue
 from tickets.services.shared import ticket_move, ticket_system_note_add
@@ -54,10 +54,9 @@ RESEND_NOTE_REFUSED = "OpenSRS refused the request ({error}); nothing was sent."
 RESEND_SEND_MARK = "opensrs.send_password"
 
 
-def resend_state(ticket_id: int, *, lock: bool = False) -> PasswordResend:
-    """The resend row of a ticket (locked with `lock`; the ticket is locked first)."""
-    rows = PasswordResend.objects.select_for_update() if lock else PasswordResend.objects
-    return rows.get(ticket_id=ticket_id)
+def resend_state(ticket_id: int) -> PasswordResend:
+    """The resend row of a ticket, unlocked (`password_resend_lock` locks it)."""
+    return PasswordResend.objects.get(ticket_id=ticket_id)
 
 
 def _resend_set(state: PasswordResend, **fields: Any) -> None:
@@ -84,7 +83,7 @@ def resend_to_staff(
         return "skipped"
     audit_record(actor="worker", action=action, ticket=locked, details=details)
     ticket_system_note_add(locked, actor="worker", body=note)
-    _resend_set(resend_state(ticket_id, lock=True), outcome=Outcome.TO_STAFF)
+    _resend_set(password_resend_lock(ticket_id=ticket_id), outcome=Outcome.TO_STAFF)
     ticket_move(locked, to=S.OPEN, actor="worker", reason=reason)
     return "to_staff"
 
@@ -100,7 +99,7 @@ def resend_unknown_domain(ticket_id: int) -> str:
         ticket=locked,
         details={"domain": locked.requested_domain},
     )
-    _resend_set(resend_state(ticket_id, lock=True), outcome=Outcome.UNKNOWN_DOMAIN)
+    _resend_set(password_resend_lock(ticket_id=ticket_id), outcome=Outcome.UNKNOWN_DOMAIN)
     ticket_move(locked, to=S.RESOLVED, actor="worker", reason="domain not in our OpenSRS account")
     return "unknown_domain"
 
@@ -111,7 +110,7 @@ def resend_transient(ticket_id: int, exc: OpenSRSError, *, stage: str) -> str:
         locked = _resend_locked_new(ticket_id)
         if locked is None:
             return "skipped"
-        state = resend_state(ticket_id, lock=True)
+        state = password_resend_lock(ticket_id=ticket_id)
         attempt = state.attempts + 1
         countdown = min(600, 30 * 2 ** (attempt - 1))
         _resend_set(
@@ -145,7 +144,7 @@ def _resend_domain_refresh(locked: Ticket, email: str) -> Domain:
         name=name,
         defaults={"registrant_email": email, "synced_at": now},
     )
-    domain = Domain.objects.select_for_update().get(pk=domain.pk)
+    domain = domain_lock(pk=domain.pk)
     changed = email_canonical(domain.registrant_email) != email_canonical(email)
     if changed:
         # A new address has not bounced yet; an unchanged bouncing one is still dead.
@@ -213,7 +212,7 @@ def resend_coalesce(ticket_id: int, last: PasswordResend) -> str:
     if locked is None:
         return "skipped"
     _resend_set(
-        resend_state(ticket_id, lock=True),
+        password_resend_lock(ticket_id=ticket_id),
         outcome=Outcome.COALESCED,
         coalesced_with_id=last.ticket_id,
     )
@@ -238,7 +237,7 @@ def resend_prepare(ticket_id: int, owner_email: str) -> tuple[str, Ticket | None
     locked = _resend_locked_new(ticket_id)
     if locked is None:
         return "skipped", None
-    state = resend_state(ticket_id, lock=True)
+    state = password_resend_lock(ticket_id=ticket_id)
     if state.stage not in (Stage.PENDING, Stage.NOT_SENT):
         return "skipped", None
     domain = _resend_domain_refresh(locked, owner_email)
@@ -268,7 +267,7 @@ def resend_prepare(ticket_id: int, owner_email: str) -> tuple[str, Ticket | None
 @transaction.atomic
 def resend_record_stage(ticket_id: int, stage: str, details: dict[str, Any]) -> None:
     locked = ticket_lock(pk=ticket_id)
-    _resend_set(resend_state(ticket_id, lock=True), stage=stage)
+    _resend_set(password_resend_lock(ticket_id=ticket_id), stage=stage)
     audit_record(
         actor="worker", action=RESEND_SEND_MARK, ticket=locked, details={"stage": stage, **details}
     )
@@ -278,7 +277,7 @@ def resend_record_stage(ticket_id: int, stage: str, details: dict[str, Any]) -> 
 def resend_finish(ticket_id: int, *, registrant_email: str, response_code: int) -> str:
     """SEND_PASSWORD succeeded: tell the registration address ourselves and resolve."""
     locked = ticket_lock(pk=ticket_id)
-    state = resend_state(ticket_id, lock=True)
+    state = password_resend_lock(ticket_id=ticket_id)
     _resend_set(state, stage=Stage.SENT)
     audit_record(
         actor="worker",

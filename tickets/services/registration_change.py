@@ -28,7 +28,7 @@ from domains.opensrs import (
 )
 from helpdesk.exceptions import RetryLater
 from tickets.audit import audit_record
-from tickets.lock_objects import ticket_lock
+from tickets.lock_objects import domain_lock, ticket_lock
 from tickets.models import Message, Ticket
 from tickets.services.freeze import account_is_frozen
 from tickets.services.lifecycle import ticket_priority_set, ticket_reply_add, ticket_transition
@@ -148,7 +148,7 @@ def _registration_finish(
         },
     )
     if status == RC.DONE:
-        domain = Domain.objects.select_for_update().get(pk=change.domain_id)
+        domain = domain_lock(pk=change.domain_id)
         fields = ["registrant_change", "updated_at"]
         if change.update_owner:
             domain.registrant_email = change.new_email

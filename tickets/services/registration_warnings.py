@@ -22,6 +22,7 @@ from accounts.selectors import email_canonical
 from domains.models import Domain, RegistrationWarning
 from helpdesk.exceptions import ApplicationError
 from tickets.audit import audit_record
+from tickets.lock_objects import customer_warnings_lock, registration_warning_lock
 from tickets.models import OPEN_STATUS_VALUES, Message, Ticket
 from tickets.selectors.registration import registration_problem_domains
 from tickets.services.general import request_general
@@ -108,10 +109,10 @@ def registration_warnings_sweep(*, now: datetime | None = None, batch_size: int 
 def _registration_warn_customer(
     customer_id: int, candidates: list[Domain], now: datetime, repeat_after: datetime
 ) -> int:
-    customer = Customer.objects.select_for_update().get(pk=customer_id)
+    customer = customer_warnings_lock(pk=customer_id)
     due = []
     for domain in candidates:
-        warning, _created = RegistrationWarning.objects.select_for_update().get_or_create(
+        warning = registration_warning_lock(
             domain=domain, address=domain.registrant_email.lower(), reason=_reason(domain)
         )
         if warning.notices >= REGISTRATION_WARNING_MAX_NOTICES:

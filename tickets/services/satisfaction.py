@@ -18,7 +18,7 @@ from django.utils.translation import gettext_noop
 from helpdesk.exceptions import ApplicationError
 from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import audit_record
-from tickets.lock_objects import ticket_lock
+from tickets.lock_objects import satisfaction_lock, ticket_lock
 from tickets.models import Satisfaction, Ticket, Verification
 from tickets.selectors.status_page import status_link_find
 from tickets.services.verification import verification_issue
@@ -78,7 +78,7 @@ def satisfaction_record(*, token: str, answer: str, comment: str, client_key: st
     with transaction.atomic():
         ticket = ticket_lock(pk=verification.ticket_id)
         now = timezone.now()
-        current = Satisfaction.objects.select_for_update().filter(ticket=ticket).first()
+        current = satisfaction_lock(ticket=ticket)
         if current is None:
             current = Satisfaction(
                 ticket=ticket,

@@ -4,9 +4,11 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils.translation import gettext_noop
 
+from accounts.lock_objects import user_limits_lock
 from accounts.selectors import is_staff_member
 from helpdesk.exceptions import ApplicationError
 from tickets.audit import audit_record
+from tickets.lock_objects import saved_view_lock
 from tickets.models import SavedView
 from tickets.services.shared import CONTROL_CHARACTERS
 
@@ -28,7 +30,7 @@ def saved_view_save(*, owner: User, name: str, query: str) -> SavedView:
     name = " ".join(name.split())
     if not name or len(name) > 80 or CONTROL_CHARACTERS.search(name):
         raise ApplicationError(SAVED_VIEW_NAME_NEEDED)
-    existing = SavedView.objects.select_for_update().filter(owner=owner, name=name).first()
+    existing = saved_view_lock(owner=owner, name=name)
     if existing is not None:
         old = existing.query
         existing.query = query
@@ -41,7 +43,7 @@ def saved_view_save(*, owner: User, name: str, query: str) -> SavedView:
         )
         return existing
     # Counted under the owner's row lock, so two saves at once cannot pass the limit together.
-    User.objects.select_for_update().filter(pk=owner.pk).first()
+    user_limits_lock(user=owner)
     if SavedView.objects.filter(owner=owner).count() >= SAVED_VIEWS_MAX:
         raise ApplicationError(SAVED_VIEW_TOO_MANY)
     view = SavedView(owner=owner, name=name, query=query)

@@ -14,7 +14,7 @@ from django.utils.translation import gettext, gettext_noop
 from helpdesk.exceptions import ApplicationError
 from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import Actor, audit_record
-from tickets.lock_objects import ticket_lock
+from tickets.lock_objects import ticket_lock, verification_lock
 from tickets.models import Ticket, Verification
 from tickets.selectors.verification import verification_refusal, verification_summary
 from tickets.services.outbox import notification_queue
@@ -95,7 +95,7 @@ def _verification_consume(digest: str, actor: Actor) -> Ticket | None:
         if found is None:
             return None
         ticket = ticket_lock(pk=found["ticket_id"])
-        verification = Verification.objects.select_for_update().get(pk=found["pk"])
+        verification = verification_lock(pk=found["pk"])
         if not hmac.compare_digest(verification.token_hash, digest):
             return None
         refusal = verification_refusal(ticket, verification)
