@@ -7,6 +7,7 @@ SQLite, where the search reads the messages, so the same flows are found on both
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -177,7 +178,8 @@ def test_a_message_search_costs_the_same_queries_for_one_result_as_for_many(agen
             customer=alice,
             body="Glue records" if n == 0 else "Nameserver records",
         )
-    staff_queue(user=agent, filters=QueueFilters(view="all"))  # the view counts cached
+    # the view counts and the words' shares (PostgreSQL) cached
+    staff_queue(user=agent, filters=QueueFilters(view="all", q="records"))
 
     assert queries("glue") == queries("records")
 
@@ -316,7 +318,6 @@ def test_words_are_common_when_each_is_in_many_documents(alice, monkeypatch):
     services.ticket_create(kind="general", subject="Zoo", actor=alice, body="A zebra.")
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE tickets_ticket")
-    monkeypatch.setattr(search, "_word_shares", (float("-inf"), {}))
     monkeypatch.setattr(search, "COMMON_WORD_SHARE", 0.1)
 
     # then
@@ -325,6 +326,45 @@ def test_words_are_common_when_each_is_in_many_documents(alice, monkeypatch):
     assert search.ticket_search_words_common("glue")
     assert not search.ticket_search_words_common("zebra")
     assert not search.ticket_search_words_common("glue or record")
+
+
+@pytest.fixture
+def glue_counted(alice, monkeypatch):
+    """40 tickets saying "glue", counted by the planner; common from one document in ten."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the search document is PostgreSQL's")
+    from tickets.selectors import search
+
+    for n in range(40):
+        services.ticket_create(kind="general", subject=f"Ask {n}", actor=alice, body="Glue.")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE tickets_ticket")
+    monkeypatch.setattr(search, "COMMON_WORD_SHARE", 0.1)
+    return search
+
+
+def test_word_shares_are_read_once_then_come_from_the_cache(
+    glue_counted, django_assert_num_queries
+):
+    # when the shares are asked for twice, then pg_stats is read the first time only
+    with django_assert_num_queries(1):  # pg_stats
+        assert glue_counted.ticket_search_words_common("glue")
+    with django_assert_num_queries(0):
+        assert glue_counted.ticket_search_words_common("glue")
+        assert not glue_counted.ticket_search_words_common("zebra")
+    # and once the cache has forgotten them (expired), they are read again
+    cache.clear()
+    with django_assert_num_queries(1):  # pg_stats
+        assert glue_counted.ticket_search_words_common("glue")
+
+
+def test_word_shares_are_read_each_time_while_the_cache_is_down(
+    glue_counted, django_assert_num_queries, cache_unreachable
+):
+    # when the shares are asked for twice with Redis down, then pg_stats is read each time
+    for _ in range(2):
+        with django_assert_num_queries(1):  # pg_stats
+            assert glue_counted.ticket_search_words_common("glue")
 
 
 def test_messages_are_written_only_where_the_search_document_follows():

@@ -1,11 +1,13 @@
 """What a search of tickets matches: one meaning for the staff queue and the API."""
 
+import contextlib
+import logging
 import re
 import string
-import time
 from typing import Any, TypedDict
 
 from django.contrib.postgres.expressions import ArraySubquery
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import BooleanField, F, Func, Q, QuerySet
 from django.db.models.expressions import Expression, RawSQL
@@ -16,7 +18,10 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Customer
 from domains.models import Domain
 from domains.validators import domain_search_text
+from helpdesk.exceptions import CACHE_DOWN_ERRORS
 from tickets.models import Message, Ticket
+
+logger = logging.getLogger(__name__)
 
 
 class PkRow(TypedDict):
@@ -105,17 +110,29 @@ class SubjectMatches(Expression):
 
 # A word in this share of the search documents or more is common: see ticket_search_words_common.
 COMMON_WORD_SHARE = 0.005
-# The planner's statistics of the documents' words are read once a process for this long.
-WORD_SHARES_SECONDS = 3600.0
-_word_shares: tuple[float, dict[str, float]] = (float("-inf"), {})
+# The planner's statistics of the documents' words are kept in the cache this long.
+WORD_SHARES_SECONDS = 3600
+_WORD_SHARES_KEY = "search-word-shares"
 
 
 def _document_word_shares() -> dict[str, float]:
-    """Word -> the share of search documents holding it, for the words PostgreSQL counted."""
-    global _word_shares
-    read_at, shares = _word_shares
-    if time.monotonic() - read_at < WORD_SHARES_SECONDS:
-        return shares
+    """Word -> the share of search documents holding it, for the words PostgreSQL counted.
+
+    Kept WORD_SHARES_SECONDS in the cache; read from pg_stats each time when Redis is down.
+    """
+    try:
+        shares: dict[str, float] | None = cache.get(_WORD_SHARES_KEY)
+    except CACHE_DOWN_ERRORS as exc:
+        logger.warning("search word shares cache unreachable: %s", exc)
+        return _document_word_shares_read()
+    if shares is None:
+        shares = _document_word_shares_read()
+        with contextlib.suppress(*CACHE_DOWN_ERRORS):
+            cache.set(_WORD_SHARES_KEY, shares, timeout=WORD_SHARES_SECONDS)
+    return shares
+
+
+def _document_word_shares_read() -> dict[str, float]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats"
@@ -123,9 +140,7 @@ def _document_word_shares() -> dict[str, float]:
         )
         row = cursor.fetchone()
     # The shares list ends with three figures of its own (least, most, empty): zip drops them.
-    shares = dict(zip(row[0], row[1], strict=False)) if row and row[0] else {}
-    _word_shares = (time.monotonic(), shares)
-    return shares
+    return dict(zip(row[0], row[1], strict=False)) if row and row[0] else {}
 
 
 def ticket_search_words_common(text: str) -> bool:
