@@ -72,7 +72,8 @@ def pending_rows(count: int, tag: str) -> list[int]:
 
 def enqueue(ids: list[int]) -> None:
     """Queue the send task of each row, as the outbox's on_commit hook and the sweep do."""
-    from tickets.services.outbox import _enqueue_notifications
+    from tickets.services.outbox import notifications_enqueue
+    from tickets.services.shared import publish_batches
 
-    for start in range(0, len(ids), 100):
-        _enqueue_notifications(ids[start : start + 100])
+    for batch in publish_batches(ids):
+        notifications_enqueue(batch)

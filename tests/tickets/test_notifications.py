@@ -168,7 +168,7 @@ def test_a_recipient_refused_at_send_time_is_a_bounce(notification, anymail_back
 
 def test_sweep_requeues_rows_left_pending(notification, settings, monkeypatch):
     queued: list[int] = []
-    monkeypatch.setattr(outbox, "_enqueue_notifications", lambda pks, **_: queued.extend(pks))
+    monkeypatch.setattr(outbox, "notifications_enqueue", lambda pks, **_: queued.extend(pks))
     settings.NOTIFICATION_SWEEP_AFTER = timedelta(seconds=0)
 
     assert services.notifications_requeue_due() == 1

@@ -22,7 +22,7 @@ from helpdesk.ratelimit import rate_limit_hits
 from tickets.audit import Actor, actor_label
 from tickets.lock_objects import anonymous_request_lock, ticket_lock
 from tickets.models import AnonymousRequest, Ticket, Verification
-from tickets.services.shared import CONTROL_CHARACTERS, PUBLISH_BATCH, tasks_publish
+from tickets.services.shared import CONTROL_CHARACTERS, publish_batches, tasks_publish
 
 Outcome = AnonymousRequest.Outcome
 EMAIL_ON_RECORD_INVALID = gettext_noop("Enter the email address we have on record for you.")
@@ -161,7 +161,7 @@ def anonymous_requests_requeue_due(*, batch_size: int = 200) -> int:
         .order_by("created_at")
         .values_list("ticket_id", flat=True)[:batch_size]
     )
-    tasks = [_anonymous_request_task(pk) for pk in due]
-    for start in range(0, len(tasks), PUBLISH_BATCH):
-        tasks_publish(tasks[start : start + PUBLISH_BATCH], what="anonymous requests", sweep=True)
+    for batch in publish_batches(due):
+        tasks = [_anonymous_request_task(pk) for pk in batch]
+        tasks_publish(tasks, what="anonymous requests", sweep=True)
     return len(due)

@@ -21,7 +21,7 @@ from tickets.attachments import attachment_type_sniff
 from tickets.audit import Actor, audit_record
 from tickets.models import Attachment, Message
 from tickets.scanning import ScannerUnavailable, attachment_scanner
-from tickets.services.shared import PUBLISH_BATCH, tasks_publish
+from tickets.services.shared import publish_batches, tasks_publish
 
 logger = logging.getLogger(__name__)
 
@@ -267,6 +267,6 @@ def attachments_scan_requeue_due(*, batch_size: int = 500) -> int:
         .order_by("created_at")
         .values_list("pk", flat=True)[:batch_size]
     )
-    for start in range(0, len(due), PUBLISH_BATCH):
-        _scans_queue(due[start : start + PUBLISH_BATCH], sweep=True)
+    for batch in publish_batches(due):
+        _scans_queue(batch, sweep=True)
     return len(due)

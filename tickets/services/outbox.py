@@ -22,7 +22,7 @@ from tickets import emails
 from tickets.audit import audit_record
 from tickets.models import Notification, Ticket
 from tickets.selectors.tickets import attachments_for_email
-from tickets.services.shared import PUBLISH_BATCH, tasks_publish
+from tickets.services.shared import publish_batches, tasks_publish
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,8 @@ def notification_task(notification_id: int) -> tuple[Any, dict[str, Any]]:
     return notification_send_task, {"notification_id": notification_id}
 
 
-def _enqueue_notifications(notification_ids: list[int], *, sweep: bool = False) -> None:
+def notifications_enqueue(notification_ids: list[int], *, sweep: bool = False) -> None:
+    """Queue the send task of each of these outbox rows (after their commit, or by a sweep)."""
     tasks_publish(
         [notification_task(pk) for pk in notification_ids],
         what=f"notifications {notification_ids[:5]}",
@@ -73,7 +74,7 @@ def notification_queue(
     )
     notification.save(force_insert=True)
     if publish:
-        transaction.on_commit(lambda: _enqueue_notifications([notification.pk]))
+        transaction.on_commit(lambda: notifications_enqueue([notification.pk]))
     return notification
 
 
@@ -304,8 +305,8 @@ def notifications_requeue_due(*, batch_size: int = 500) -> int:
         Notification.objects.filter(pk__in=due, status=Notification.Status.PENDING).update(
             next_attempt_at=now
         )
-    for start in range(0, len(due), PUBLISH_BATCH):
-        _enqueue_notifications(due[start : start + PUBLISH_BATCH], sweep=True)
+    for batch in publish_batches(due):
+        notifications_enqueue(batch, sweep=True)
     return len(due)
 
 

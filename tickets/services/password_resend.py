@@ -32,7 +32,7 @@ from tickets.models import Notification, PasswordResend, Ticket
 from tickets.services import password_resend_steps as steps
 from tickets.services.lifecycle import ticket_create
 from tickets.services.outbox import notification_queue, notification_task
-from tickets.services.shared import PUBLISH_BATCH, tasks_publish
+from tickets.services.shared import publish_batches, tasks_publish
 from tickets.services.status_link import status_link_context
 
 S = Ticket.Status
@@ -73,8 +73,7 @@ def password_resend_requeue_due(*, batch_size: int = 200) -> int:
         .order_by("next_try_at")
         .values_list("ticket_id", flat=True)[:batch_size]
     )
-    for start in range(0, len(due), PUBLISH_BATCH):
-        batch = due[start : start + PUBLISH_BATCH]
+    for batch in publish_batches(due):
         tasks_publish(
             [_password_resend_task(pk) for pk in batch],
             what=f"password resends {batch[:5]}",

@@ -3,6 +3,7 @@
 import logging
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -187,6 +188,12 @@ BROKER_RETRY_AFTER_SECONDS = 5.0
 _broker_down_until = 0.0
 # Tasks queued by a sweep in one round trip to the broker.
 PUBLISH_BATCH = 100
+
+
+def publish_batches(ids: list[int]) -> Iterator[list[int]]:
+    """`ids` in slices of PUBLISH_BATCH, each one sweep's round trip to the broker."""
+    for start in range(0, len(ids), PUBLISH_BATCH):
+        yield ids[start : start + PUBLISH_BATCH]
 
 
 def ticket_system_note_add(locked: Ticket, *, body: str, actor: Actor) -> Message:
