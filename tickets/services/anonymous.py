@@ -23,6 +23,7 @@ from tickets.audit import Actor, actor_label
 from tickets.lock_objects import anonymous_request_lock, ticket_lock
 from tickets.models import AnonymousRequest, Ticket, Verification
 from tickets.services.shared import CONTROL_CHARACTERS, publish_batches, tasks_publish
+from tickets.tasks import anonymous_request_process as anonymous_request_task
 
 Outcome = AnonymousRequest.Outcome
 EMAIL_ON_RECORD_INVALID = gettext_noop("Enter the email address we have on record for you.")
@@ -49,8 +50,6 @@ def anonymous_request_email(email: object) -> str:
 
 
 def _anonymous_request_task(ticket_id: int) -> tuple[Any, dict[str, Any]]:
-    from tickets.tasks import anonymous_request_process as anonymous_request_task
-
     return anonymous_request_task, {"ticket_id": ticket_id}
 
 

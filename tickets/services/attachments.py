@@ -22,6 +22,7 @@ from tickets.audit import Actor, audit_record
 from tickets.models import Attachment, Message
 from tickets.scanning import ScannerUnavailable, attachment_scanner
 from tickets.services.shared import publish_batches, tasks_publish
+from tickets.tasks import attachment_scan as attachment_scan_task
 
 logger = logging.getLogger(__name__)
 
@@ -149,8 +150,6 @@ def attachments_validate(*, uploads: Sequence[AttachmentUpload]) -> list[Attachm
 
 
 def _scan_task(attachment_id: int) -> tuple[Any, dict[str, Any]]:
-    from tickets.tasks import attachment_scan as attachment_scan_task
-
     return attachment_scan_task, {"attachment_id": attachment_id}
 
 

@@ -23,13 +23,12 @@ from tickets.audit import audit_record
 from tickets.models import Notification, Ticket
 from tickets.selectors.tickets import attachments_for_email
 from tickets.services.shared import publish_batches, tasks_publish
+from tickets.tasks import notification_send as notification_send_task
 
 logger = logging.getLogger(__name__)
 
 
 def notification_task(notification_id: int) -> tuple[Any, dict[str, Any]]:
-    from tickets.tasks import notification_send as notification_send_task
-
     return notification_send_task, {"notification_id": notification_id}
 
 

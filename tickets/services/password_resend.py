@@ -34,6 +34,7 @@ from tickets.services.lifecycle import ticket_create
 from tickets.services.outbox import notification_queue, notification_task
 from tickets.services.shared import publish_batches, tasks_publish
 from tickets.services.status_link import status_link_context
+from tickets.tasks import password_resend_process as password_resend_task
 
 S = Ticket.Status
 
@@ -51,8 +52,6 @@ Outcome = PasswordResend.Outcome
 
 
 def _password_resend_task(ticket_id: int) -> tuple[Any, dict[str, Any]]:
-    from tickets.tasks import password_resend_process as password_resend_task
-
     return password_resend_task, {"ticket_id": ticket_id}
 
 

@@ -22,9 +22,9 @@ from tickets.audit import Actor, audit_record
 from tickets.lock_objects import registration_changes_offered_lock, ticket_lock
 from tickets.models import Ticket
 from tickets.selectors.registration import registration_domains_of
-from tickets.services.registration_change import registration_change_task
 from tickets.services.shared import ticket_needs_owner
 from tickets.services.verification import verification_confirm
+from tickets.tasks import registration_change_process as registration_change_task
 
 RC = RegistrationChange.Status
 S = Ticket.Status
@@ -162,6 +162,7 @@ def registration_changes_queue(*, ticket: Ticket, actor: Actor) -> list[int]:
             },
         )
     if queued:
-        task = registration_change_task()
-        transaction.on_commit(lambda: [task.delay(change_id=pk) for pk in queued])
+        transaction.on_commit(
+            lambda: [registration_change_task.delay(change_id=pk) for pk in queued]
+        )
     return queued

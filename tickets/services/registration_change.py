@@ -33,6 +33,7 @@ from tickets.models import Message, Ticket
 from tickets.services.freeze import account_is_frozen
 from tickets.services.lifecycle import ticket_priority_set, ticket_reply_add, ticket_transition
 from tickets.services.shared import ticket_needs_owner
+from tickets.tasks import registration_change_process as registration_change_task
 
 RC = RegistrationChange.Status
 S = Ticket.Status
@@ -67,12 +68,6 @@ class RegistrationChangeRetry(RetryLater):
     """OpenSRS could not be reached and nothing was sent."""
 
 
-def registration_change_task() -> Any:
-    from tickets.tasks import registration_change_process as registration_change_task
-
-    return registration_change_task
-
-
 def registration_changes_requeue_due(*, batch_size: int = 200) -> int:
     """Queue changes whose task never ran (broker down at commit); the claim makes it safe."""
     cutoff = timezone.now() - settings.NOTIFICATION_SWEEP_AFTER
@@ -82,7 +77,7 @@ def registration_changes_requeue_due(*, batch_size: int = 200) -> int:
         .values_list("pk", flat=True)[:batch_size]
     )
     for pk in due:
-        registration_change_task().delay(change_id=pk)
+        registration_change_task.delay(change_id=pk)
     return len(due)
 
 

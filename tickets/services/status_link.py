@@ -26,6 +26,7 @@ from tickets.services.lifecycle import ticket_reply_add
 from tickets.services.outbox import notification_queue
 from tickets.services.shared import tasks_publish
 from tickets.services.verification import verification_issue
+from tickets.tasks import status_link_send as status_link_send_task
 
 TRACK_SENT = gettext_noop(
     "If the reference and the email address belong to the same request, we have sent a link "
@@ -81,8 +82,6 @@ def status_link_fill(notification: Notification) -> None:
 
 
 def _status_link_task(reference: str, email: str, request_id: str) -> tuple[Any, dict[str, Any]]:
-    from tickets.tasks import status_link_send as status_link_send_task
-
     return status_link_send_task, {"reference": reference, "email": email, "request_id": request_id}
 
 
