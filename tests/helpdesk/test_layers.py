@@ -58,3 +58,22 @@ def test_the_check_sees_an_import_inside_a_function(tmp_path):
     module = tmp_path / "selector.py"
     module.write_text("def f():\n    from tickets.services.opt_out import OPT_OUT_LISTS\n")
     assert [m for m in _imported_modules(module) if _is_service(m)] == ["tickets.services.opt_out"]
+
+
+def _top_level_imports(path: Path) -> list[str]:
+    names = []
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+        elif isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+    return names
+
+
+def test_tasks_import_their_services_inside_the_task_body():
+    # Services import the tasks at module level (to queue them); a service imported at the top
+    # of a tasks module would make that a cycle.
+    modules = [app / "tasks.py" for app in APPS if (app / "tasks.py").exists()]
+    assert len(modules) >= 2  # tickets' and domains'
+    offenders = [(p.name, m) for p in modules for m in _top_level_imports(p) if _is_service(m)]
+    assert offenders == []
