@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib import messages
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.selectors import is_supervisor
 from helpdesk.exceptions import ApplicationError
+from helpdesk.shortcuts import found_or_404
 from helpdesk.types import AuthenticatedHttpRequest
 from tickets.selectors.export import customer_disclosures, customer_staff_get, customer_tickets
 from tickets.services import customer_export, disclosure_record
@@ -19,10 +20,7 @@ from tickets.staff.common import require_perm, staff_required
 
 
 def _customer_or_404(request: HttpRequest, number: str):
-    customer = customer_staff_get(user=request.user, number=number)
-    if customer is None:
-        raise Http404
-    return customer
+    return found_or_404(customer_staff_get(user=request.user, number=number))
 
 
 @require_GET

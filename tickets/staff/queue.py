@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import messages
 from django.core import signing
-from django.http import Http404, HttpResponse, QueryDict
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from helpdesk.exceptions import ApplicationError
+from helpdesk.shortcuts import found_or_404
 from helpdesk.types import AuthenticatedHttpRequest
 from tickets.models import Ticket
 from tickets.selectors.queue import (
@@ -249,9 +250,7 @@ def saved_view_create(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_POST
 @staff_required
 def saved_view_remove(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    view = saved_view_get(user=request.user, pk=pk)
-    if view is None:
-        raise Http404
+    view = found_or_404(saved_view_get(user=request.user, pk=pk))
     name = view.name
     saved_view_delete(view=view, actor=request.user)
     messages.success(request, SAVED_VIEW_DELETED % {"name": name})

@@ -5,7 +5,7 @@ from typing import Any
 
 from django import forms
 from django.core.cache import cache
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.selectors import email_canonical, is_supervisor
 from helpdesk.exceptions import CACHE_DOWN_ERRORS
+from helpdesk.shortcuts import found_or_404
 from helpdesk.types import AuthenticatedHttpRequest
 from tickets.attachments import attachment_download
 from tickets.models import CHANGE_REQUEST_KINDS, Ticket
@@ -210,10 +211,7 @@ def ticket_page(
 
 
 def ticket_or_404(request: HttpRequest, reference: str) -> Ticket:
-    ticket = staff_ticket_get(user=request.user, reference=reference)
-    if ticket is None:
-        raise Http404
-    return ticket
+    return found_or_404(staff_ticket_get(user=request.user, reference=reference))
 
 
 @require_GET
@@ -228,10 +226,7 @@ def ticket_detail(request: AuthenticatedHttpRequest, reference: str) -> HttpResp
 @staff_required
 def ticket_presence(request: AuthenticatedHttpRequest, reference: str) -> JsonResponse:
     """Who else is looking, and whether the ticket changed since the version the page shows."""
-    found = ticket_pk_version_get(user=request.user, reference=reference)
-    if found is None:
-        raise Http404
-    ticket_id, version = found
+    ticket_id, version = found_or_404(ticket_pk_version_get(user=request.user, reference=reference))
     try:
         seen_version = int(request.GET.get("version", ""))
     except ValueError:
@@ -252,6 +247,4 @@ def ticket_attachment(
 ) -> HttpResponse:
     """Download an attachment of a ticket (staff)."""
     attachment = attachment_get(user=request.user, reference=reference, attachment_id=attachment_id)
-    if attachment is None:
-        raise Http404
-    return attachment_download(attachment)
+    return attachment_download(found_or_404(attachment))

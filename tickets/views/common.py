@@ -5,7 +5,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext
@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.models import Customer
 from accounts.selectors import customer_for_user
+from helpdesk.shortcuts import found_or_404
 from tickets.models import Ticket
 from tickets.services.attachments import (
     ATTACHMENT_MAX_BYTES,
@@ -32,10 +33,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 def customer_or_404(request: HttpRequest) -> Customer:
     # Staff work tickets in the staff queue; /my/ is only for customers.
-    customer = customer_for_user(request.user)
-    if customer is None:
-        raise Http404
-    return customer
+    return found_or_404(customer_for_user(request.user))
 
 
 # --- POST-redirect-GET: a form's result page is a GET, so a reload never sends it again ---

@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from helpdesk.exceptions import ApplicationError, RateLimited, TransitionNotAllowed
 from helpdesk.refusals import refused
+from helpdesk.shortcuts import found_or_404
 from helpdesk.types import AuthenticatedHttpRequest
 from tickets.attachments import attachment_download
 from tickets.models import Message, Ticket
@@ -88,10 +89,7 @@ def reply_submit(
 
 
 def _my_ticket_or_404(request: HttpRequest, reference: str) -> Ticket:
-    ticket = ticket_get(user=request.user, reference=reference)
-    if ticket is None:
-        raise Http404
-    return ticket
+    return found_or_404(ticket_get(user=request.user, reference=reference))
 
 
 @login_required
@@ -183,6 +181,4 @@ def my_ticket_attachment(
     """Download an attachment of the customer's own ticket; anyone else's is a 404."""
     customer_or_404(request)
     attachment = attachment_get(user=request.user, reference=reference, attachment_id=attachment_id)
-    if attachment is None:
-        raise Http404
-    return attachment_download(attachment)
+    return attachment_download(found_or_404(attachment))

@@ -1,7 +1,7 @@
 """Following a request without an account: ask for a status link, read the status page, reply."""
 
 from django import forms
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from helpdesk.exceptions import RateLimited
 from helpdesk.ratelimit import client_ip
 from helpdesk.refusals import refusal_render
+from helpdesk.shortcuts import found_or_404
 from tickets.attachments import attachment_download
 from tickets.models import Verification
 from tickets.selectors.status_page import (
@@ -124,7 +125,6 @@ def track_reply(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET"])
 def track_attachment(request: HttpRequest, token: str, attachment_id: int) -> HttpResponse:
     """Download an attachment of the ticket a live status link follows; anything else is 404."""
-    attachment = status_page_attachment_get(token=token, attachment_id=attachment_id)
-    if attachment is None:
-        raise Http404
-    return attachment_download(attachment)
+    return attachment_download(
+        found_or_404(status_page_attachment_get(token=token, attachment_id=attachment_id))
+    )
