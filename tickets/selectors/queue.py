@@ -272,10 +272,14 @@ def _head_first(
     own choice. The two are one UNION ALL under a LIMIT, which stops before the second once the
     first has filled the page.
     """
-    head = limit * HEAD_ROWS_PER_PAGE_ROW
-    near = ordered.filter(each_row, pk__in=ordered.values("pk")[:head])
-    last_of_head = [Subquery(ordered.values(name)[head - 1 : head]) for name, _ in keys]
-    far = ordered.filter(condition).filter(_keyset_after(keys, last_of_head))
+    rows = limit * HEAD_ROWS_PER_PAGE_ROW
+    head = ordered.values("pk")[:rows]
+    near = ordered.filter(each_row, pk__in=head)
+    # Past the head: not in it, from its last first key on (where the order's index starts).
+    (first, descending), *_ = keys
+    last = Subquery(ordered.values(first)[rows - 1 : rows])
+    far = ordered.filter(condition, **{f"{first}__{'lte' if descending else 'gte'}": last})
+    far = far.exclude(pk__in=head)
     both = near.values("pk")[:limit].union(far.values("pk")[:limit], all=True)[:limit]
     return Ticket.objects.filter(pk__in=both)  # a page at most: the caller orders the rows
 
