@@ -238,7 +238,7 @@ def _queue_page_ids(
             pages.append(ids(whole.filter(indexed)))
         elif len(text.split()) > 1:
             pages += [
-                ids(_head_first(part, indexed, each_row, keys=part_keys, limit=limit))
+                _head_first(part, indexed, each_row, keys=part_keys, limit=limit)
                 for part, part_keys in parts
             ]
         else:  # one word: the planner estimates it well, and walks the order for a page
@@ -259,8 +259,8 @@ def _head_first(
     *,
     keys: tuple[tuple[str, bool], ...],
     limit: int,
-) -> QuerySet[Ticket]:
-    """The first `limit` rows of `ordered` that `condition` matches, however many it matches.
+) -> QuerySet[Ticket, PkRow]:
+    """The ids of the first `limit` rows of `ordered` that `condition` matches, however many.
 
     `each_row` is the same test, made on each row of the head and hidden from the planner.
 
@@ -280,8 +280,7 @@ def _head_first(
     last = Subquery(ordered.values(first)[rows - 1 : rows])
     far = ordered.filter(condition, **{f"{first}__{'lte' if descending else 'gte'}": last})
     far = far.exclude(pk__in=head)
-    both = near.values("pk")[:limit].union(far.values("pk")[:limit], all=True)[:limit]
-    return Ticket.objects.filter(pk__in=both)  # a page at most: the caller orders the rows
+    return near.values("pk")[:limit].union(far.values("pk")[:limit], all=True)[:limit]
 
 
 def _queue_page_parts(
