@@ -31,6 +31,8 @@ class PkRow(TypedDict):
 # Shorter texts match whole values only: a trigram index finds nothing to narrow on in "ab".
 PARTIAL_MIN_LENGTH = 3
 REFERENCE_SHAPE = re.compile(r"HD-[0-9A-Z]{8}")
+# What a stored domain name is made of (normalize_domain_name: xn-- form, lower-case labels).
+DOMAIN_NAME_CHARACTERS = re.compile(r"[a-z0-9.-]+")
 # The expression of the GIN index message_body_fts (migration 0015), character for character:
 # English stems ("records" finds "record"); 'simple' for Malay, which PostgreSQL has no
 # dictionary for, so Malay words match as written, lower-cased.
@@ -234,18 +236,20 @@ def ticket_search_conditions(
     """
     text = text.strip()
     partial = _partial(text)
+    domain_text = domain_search_text(text)  # names are stored in the xn--, lower-case form
     own = Q(reference=text.upper()) | Q(contact_email__iexact=text)  # references: upper-case
     if partial:
         own |= (
             Q(contact_email__icontains=text)
-            | Q(requested_domain__icontains=domain_search_text(text))
+            | Q(requested_domain__icontains=domain_text)
             | Q(subject__icontains=text)
         )
     conditions = [own, *([ticket_search_customer_matches(text)] if customer else [])]
     if partial:
-        # Stored in the xn--, lower-case form.
-        domains = Domain.objects.filter(name__contains=domain_search_text(text)).values("pk")
-        conditions.append(Q(domain__in=domains))
+        # A text with a space, an "@" or the like is in no domain's name: no part for domains.
+        if DOMAIN_NAME_CHARACTERS.fullmatch(domain_text):
+            domains = Domain.objects.filter(name__contains=domain_text).values("pk")
+            conditions.append(Q(domain__in=domains))
         if document or not internal or ticket_search_document_matches(text) is None:
             conditions.append(_message_matches(text, internal=internal))
     return conditions
