@@ -222,3 +222,15 @@ def test_a_text_with_a_blank_reads_no_address_but_an_escaped_blank_is_still_foun
     assert "email__icontains" in repr(ticket_search_conditions("rahman"))
     # and an address holding a blank is still found by a text with its backslash
     assert found(agent, "walk\\ in") == {quoted.reference}
+
+
+@pytest.mark.django_db
+def test_a_whole_address_finds_that_address_not_the_longer_ones_that_hold_it(agent):
+    # given "ann@shop.example", and "joann@shop.example" which holds it
+    ann = TicketFactory(customer=None, contact_email="ann@shop.example")
+    joann = TicketFactory(customer=CustomerFactory(email="joann@shop.example"))
+
+    # when / then: the whole address is that person; a part of one still finds both
+    assert found(agent, "ANN@shop.example") == {ann.reference}
+    assert "email__icontains" not in repr(ticket_search_conditions("ann@shop.example"))
+    assert found(agent, "ann@shop") == {ann.reference, joann.reference}

@@ -8,6 +8,8 @@ from typing import Any, TypedDict
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import connection
 from django.db.models import BooleanField, F, Func, Q, QuerySet
 from django.db.models.expressions import Expression, RawSQL
@@ -68,15 +70,24 @@ def _partial(text: str) -> bool:
     return len(text) >= PARTIAL_MIN_LENGTH
 
 
-def _may_be_in_an_address(text: str) -> bool:
-    r"""Whether `text` can stand inside a stored email address.
+def _addresses_in_part(text: str) -> bool:
+    r"""Whether `text` is looked for inside email addresses, not only as a whole address.
 
-    Every address is validated before it is stored (validate_email), and a valid one holds a
-    blank only escaped inside quotes (`"a\\ b"@example.com`). So a name with a space skips the
-    trigram read of the addresses, which is the slowest part of a search when a word of it
-    ("customer") starts a word in most addresses.
+    Not for a whole address (an agent pasting one means that person, not "joann@…" for
+    "ann@…"), nor for a text with a blank: every address is validated before it is stored
+    (validate_email), and a valid one holds a blank only escaped inside quotes
+    (`"a\ b"@example.com`). Either way the trigram read of the addresses, the slowest part of
+    a search when its words are in most addresses ("customer", "example"), is left out.
     """
-    return "\\" in text or not any(character.isspace() for character in text)
+    if not _partial(text):
+        return False
+    if "\\" not in text and any(character.isspace() for character in text):
+        return False
+    try:
+        validate_email(text)
+    except ValidationError:
+        return True
+    return False
 
 
 class TicketDocumentMatches(Expression):
@@ -225,7 +236,7 @@ def ticket_search_customer_matches(text: str) -> Q:
     customer_match = Q(number=text.upper()) | Q(email_ci=text.lower())  # numbers: upper-case
     if _partial(text):
         customer_match |= Q(full_name__icontains=text)
-        if _may_be_in_an_address(text):
+        if _addresses_in_part(text):
             customer_match |= Q(email__icontains=text)
     customers = Customer.objects.alias(email_ci=Lower("email")).filter(customer_match).values("pk")
     return Q(customer__in=customers)
@@ -253,7 +264,7 @@ def ticket_search_conditions(
     own = Q(reference=text.upper()) | Q(contact_email__iexact=text)  # references: upper-case
     if partial:
         own |= Q(requested_domain__icontains=domain_text) | Q(subject__icontains=text)
-        if _may_be_in_an_address(text):
+        if _addresses_in_part(text):
             own |= Q(contact_email__icontains=text)
     conditions = [own, *([ticket_search_customer_matches(text)] if customer else [])]
     if partial:
@@ -298,17 +309,19 @@ def ticket_search_matched(ticket: Ticket, text: str) -> list[str]:
     domain_text = domain_search_text(text)
     customer, domain = ticket.customer, ticket.domain
 
-    def has(value: str) -> bool:
+    def has(value: str, *, in_part: bool = partial) -> bool:
         return bool(value) and (
-            value.casefold() == folded or (partial and folded in value.casefold())
+            value.casefold() == folded or (in_part and folded in value.casefold())
         )
+
+    in_addresses = _addresses_in_part(text)
 
     found = {
         "reference": ticket.reference == text.upper(),
         "customer_number": customer is not None and customer.number == text.upper(),
         "customer_name": customer is not None and partial and has(customer.full_name),
-        "customer_email": customer is not None and has(customer.email),
-        "contact_email": has(ticket.contact_email),
+        "customer_email": customer is not None and has(customer.email, in_part=in_addresses),
+        "contact_email": has(ticket.contact_email, in_part=in_addresses),
         "domain": partial
         and (
             (domain is not None and domain_text in domain.name)
