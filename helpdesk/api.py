@@ -18,7 +18,13 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from helpdesk.exceptions import BODY_TOO_LARGE, ApplicationError, RateLimited
+from helpdesk.exceptions import (
+    BODY_TOO_LARGE,
+    LOCK_RACE_LOST,
+    ApplicationError,
+    RateLimited,
+    lost_a_lock_race,
+)
 from helpdesk.ratelimit import client_ip, ip_in, rate_limit_hit
 
 logger = logging.getLogger(__name__)
@@ -36,6 +42,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         response = Response({"detail": exc.message}, status=429)
         response["Retry-After"] = str(exc.retry_after)
         return response
+    if lost_a_lock_race(exc):
+        logger.warning("a lock race was lost in %s: %s", context.get("view"), exc)
+        return Response({"detail": gettext(LOCK_RACE_LOST)}, status=409)
     if isinstance(exc, ApplicationError):
         body: dict[str, Any] = {"detail": exc.message}
         if exc.extra and exc.status_code != 404:

@@ -1,4 +1,4 @@
-"""Error pages (400, 403, 404, 429, 500): the site's layout for people, JSON for the API.
+"""Error pages (400, 403, 404, 409, 429, 500): the site's layout for people, JSON for the API.
 
 Django calls these handlers (helpdesk.urls) when DEBUG=0; the pages need no database or
 session, so they still render while those are what failed.
@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
 from django.utils.translation import gettext, gettext_noop
 
-from helpdesk.exceptions import RateLimited
+from helpdesk.exceptions import LOCK_RACE_LOST, RateLimited, lost_a_lock_race
 from helpdesk.middleware import wants_json
 from helpdesk.ratelimit import RATE_LIMITED
 
@@ -39,6 +39,7 @@ PAGES = {
             "moved."
         ),
     ),
+    409: (gettext_noop("Changed at the same moment"), LOCK_RACE_LOST),
     429: (gettext_noop("Too many requests"), RATE_LIMITED),
     500: (
         gettext_noop("Something went wrong"),
@@ -110,7 +111,7 @@ def rate_limited(request: HttpRequest, exc: RateLimited) -> HttpResponse:
 
 
 class RateLimitedMiddleware:
-    """A RateLimited that escapes a view is a 429 page, not a 500."""
+    """A RateLimited that escapes a view is a 429 page, and a lost lock race a 409, not a 500."""
 
     def __init__(self, get_response: Any) -> None:
         self.get_response = get_response
@@ -121,4 +122,7 @@ class RateLimitedMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, RateLimited):
             return rate_limited(request, exception)
+        if lost_a_lock_race(exception):
+            logger.warning("a lock race was lost on %s: %s", request.path, exception)
+            return error_response(request, 409)
         return None

@@ -1,10 +1,28 @@
 import redis.exceptions
+from django.db import OperationalError
 from django.utils.translation import gettext, gettext_noop
 
 BODY_TOO_LARGE = gettext_noop("The request is larger than the help desk accepts.")
 
 # What the cache client raises when Redis is down or hung (settings give it 1 s timeouts).
 CACHE_DOWN_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+
+# PostgreSQL rolled the transaction back because another one held the rows it waited for while
+# waiting for its own (deadlock_detected), or a serializable one lost (serialization_failure):
+# nothing was saved, and the same action again works.
+LOCK_RACE_SQLSTATES = frozenset({"40P01", "40001"})
+LOCK_RACE_LOST = gettext_noop(
+    "Someone else changed this at the same moment, so nothing was saved. Reload the page and "
+    "try again."
+)
+
+
+def lost_a_lock_race(exc: BaseException) -> bool:
+    """Whether `exc` is PostgreSQL rolling back one of two transactions that raced for locks."""
+    cause = exc.__cause__
+    return isinstance(exc, OperationalError) and (
+        getattr(cause, "sqlstate", None) in LOCK_RACE_SQLSTATES
+    )
 
 
 class ApplicationError(Exception):
