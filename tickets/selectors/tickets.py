@@ -266,8 +266,8 @@ def _latest(
 def staff_ticket_history(*, ticket: Ticket, whole: bool = False) -> TicketHistory:
     """The latest of a ticket's history for its staff page (the whole of it when `whole`).
 
-    Five queries whatever the history: messages with their authors, their attachments (names,
-    not bytes), notifications, audit rows, and OpenSRS calls (for the kind that makes them).
+    Four queries whatever the history: messages with their authors, their attachments (names,
+    not bytes), notifications and audit rows; a fifth for the OpenSRS calls of a resend.
     """
     messages, messages_cut = _latest(
         # The columns the page prints: not the author's whole user row, nor the bytes.
