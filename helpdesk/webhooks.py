@@ -18,10 +18,13 @@ from anymail.signals import inbound
 from anymail.urls import urlpatterns as anymail_urlpatterns
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.urls import URLPattern
 from django.views import View
+
+from helpdesk.exceptions import lost_a_lock_race
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +89,7 @@ def _strict(view_class: type) -> type[View]:
 
 
 ESP_NOT_CONFIGURED = "this ESP's webhook settings are incomplete"
+LOCK_RACE_RETRY = "the help desk was busy with the same rows: nothing was stored, send it again"
 
 
 def _configuration_guarded(
@@ -94,7 +98,9 @@ def _configuration_guarded(
     """A view whose ESP settings are missing answers 503 (the ESP retries later), not 500.
 
     Anymail's views read their ESP's settings (signing keys, API keys) when built for each
-    request; `check` and a DEBUG=0 start report what is missing (webhook_problems).
+    request; `check` and a DEBUG=0 start report what is missing (webhook_problems). An event
+    whose transaction lost a lock race is also a 503, not the 409 people and API clients get:
+    an ESP may drop a message it was answered a 4xx for, and sending it again works.
     """
 
     def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
@@ -103,6 +109,13 @@ def _configuration_guarded(
         except AnymailConfigurationError as exc:
             logger.error("webhook %s refused: %s", request.path, exc)
             return HttpResponse(ESP_NOT_CONFIGURED, status=503, content_type="text/plain")
+        except OperationalError as exc:
+            if not lost_a_lock_race(exc):
+                raise
+            logger.warning("webhook %s lost a lock race: %s", request.path, exc)
+            response = HttpResponse(LOCK_RACE_RETRY, status=503, content_type="text/plain")
+            response["Retry-After"] = "1"
+            return response
 
     return guarded
 

@@ -15,9 +15,10 @@ from django.test import Client
 from accounts.services import api_token_issue
 from helpdesk.exceptions import lost_a_lock_race
 from tests.factories import TicketFactory
+from tests.tickets.test_inbound import SECRET, payload, post
 from tickets.lock_objects import ticket_lock
 from tickets.models import Ticket
-from tickets.services import lifecycle
+from tickets.services import inbound_email, lifecycle
 
 pytestmark = pytest.mark.django_db
 
@@ -110,3 +111,22 @@ def test_a_real_deadlock_on_postgresql_is_recognised_as_a_lost_lock_race():
     # then PostgreSQL rolled one of them back, and that error reads as a lost lock race
     assert len(raised) == 1
     assert lost_a_lock_race(raised[0])
+
+
+def test_an_inbound_email_that_lost_a_lock_race_is_a_503_and_its_resend_is_stored(
+    client, settings, monkeypatch
+):
+    # given the ESP's inbound webhook, and the first try's transaction lost to another one
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
+    monkeypatch.setattr(inbound_email, "request_general", _deadlock)
+
+    # when the ESP posts the message: a 503 it retries (a 4xx may make it drop the message)
+    first = post(client, payload())
+    assert first.status_code == 503
+    assert first["Retry-After"] == "1"
+    assert not Ticket.objects.exists()
+
+    # then its retry is stored once
+    monkeypatch.undo()
+    assert post(client, payload()).status_code == 200
+    assert Ticket.objects.count() == 1
