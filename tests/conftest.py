@@ -12,12 +12,15 @@ from django.core.cache import cache, caches
 from django.db import connection
 from django.test import Client
 from django.utils import translation
+from rest_framework.test import APIClient
 
 from accounts.roles import AGENTS, SUPERVISORS
 from accounts.services import customer_ensure, staff_user_ensure
 from domains.fake_opensrs import FakeOpenSRS
 from domains.models import Domain
-from tests.tickets.resend_helpers import ANYMAIL_TEST
+from tests.tickets.resend_helpers import ANYMAIL_TEST, API_URL, TYPED, send_outbox
+from tickets import services
+from tickets.models import Notification, Ticket
 from tickets.services import shared
 
 
@@ -192,6 +195,18 @@ def alice_shop(alice):
         registrant_email="alice@example.test",
         registrant_email_status=Domain.EmailStatus.VALID,
     )
+
+
+@pytest.fixture
+def notice(fake_opensrs, alice_shop):
+    """A resend done end to end: our notice to the registration address has been sent."""
+    response = APIClient().post(
+        API_URL, {"domain": "alice-shop.test", "contact_email": TYPED}, format="json"
+    )
+    ticket = Ticket.objects.get(reference=response.json()["reference"])
+    services.password_resend_process(ticket_id=ticket.pk)
+    send_outbox()
+    return Notification.objects.get(ticket=ticket, template="password_resend_notice")
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ from tickets.models import ActionLog, Notification
 ANYMAIL_TEST = "anymail.backends.test.EmailBackend"
 API_URL = "/api/v1/requests/password-resend/"
 PORTAL_URL = "/requests/password/"
+# The address a requester types on the form: never the one on the registration record.
+TYPED = "requester@typed.test"
 
 
 def send_outbox() -> list[str]:

@@ -15,6 +15,7 @@ from tests.pages import comparable
 from tests.tickets.resend_helpers import (
     API_URL,
     PORTAL_URL,
+    TYPED,
     actions,
     calls,
     full_text,
@@ -30,7 +31,6 @@ from tickets.tasks import password_resend_process as password_resend_task
 pytestmark = pytest.mark.django_db
 
 S = Ticket.Status
-TYPED = "requester@typed.test"
 
 
 @pytest.fixture

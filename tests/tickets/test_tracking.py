@@ -6,11 +6,10 @@ import pytest
 from anymail.exceptions import AnymailInsecureWebhookWarning
 from django.core import mail
 from django.db import transaction
-from rest_framework.test import APIClient
 
 from domains.models import Domain
 from tests.tickets.resend_helpers import (
-    API_URL,
+    TYPED,
     actions,
     mails_to,
     send_outbox,
@@ -23,7 +22,6 @@ from tickets.models import ActionLog, Notification, Ticket
 pytestmark = pytest.mark.django_db
 
 S = Ticket.Status
-TYPED = "requester@typed.test"
 HOOK = "/anymail/postmark/tracking/"
 SECRET = "hookuser:hookpass"
 AUTH = {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(SECRET.encode()).decode()}
@@ -32,18 +30,6 @@ AUTH = {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(SECRET.encode()).decod
 @pytest.fixture(autouse=True)
 def webhook_secret(settings):
     settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
-
-
-@pytest.fixture
-def notice(fake_opensrs, alice_shop):
-    """A resend done end to end: our notice to the registration address has been sent."""
-    response = APIClient().post(
-        API_URL, {"domain": "alice-shop.test", "contact_email": TYPED}, format="json"
-    )
-    ticket = Ticket.objects.get(reference=response.json()["reference"])
-    services.password_resend_process(ticket_id=ticket.pk)
-    send_outbox()
-    return Notification.objects.get(ticket=ticket, template="password_resend_notice")
 
 
 def postmark_bounce(notification, bounce_type="HardBounce", with_metadata=True):
