@@ -1,4 +1,16 @@
-"""Every row lock the tickets services take; each helper says where it stands among the others."""
+"""Every row lock the tickets services take; each helper says where it stands among the others.
+
+One order for all, so that two transactions never each hold a row the other waits for:
+
+1. customers, in pk order (`tickets_and_customers_lock` takes a ticket's customer before it);
+2. tickets, in pk order;
+3. the rows that hang off a ticket (verification, resend, satisfaction, registration changes),
+   domains, logins;
+4. the audit chain head, last: every writer waits on it, so a lock taken after a transaction's
+   first audit row can wait on a transaction that waits on the head. A flow takes every lock it
+   will need before it records anything. (The daily statistics rows come after the head: only
+   its holder writes them, see tickets.services.stats.)
+"""
 
 from collections.abc import Iterable
 
@@ -30,10 +42,35 @@ def ticket_lock(*, pk: int) -> Ticket:
     )
 
 
+def tickets_and_customers_lock(*pks: int) -> list[Ticket]:
+    """Lock these tickets' customers, then the tickets, each in pk order; in the order asked.
+
+    Every flow that locks a customer, or more than one ticket, starts here: two flows on one
+    customer then queue on its row, instead of each holding a ticket the other one waits for.
+    """
+    owners = Ticket.objects.filter(pk__in=pks, customer__isnull=False).values("customer_id")
+    held = set(
+        Customer.objects.select_for_update(of=("self",), no_key=True)
+        .filter(pk__in=owners)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    locked = {pk: ticket_lock(pk=pk) for pk in sorted(set(pks))}
+    for ticket in locked.values():
+        # Linked to its customer between the two reads: rare, and out of order only then.
+        if ticket.customer_id is not None and ticket.customer_id not in held:
+            customer_lock(pk=ticket.customer_id)
+    return [locked[pk] for pk in pks]
+
+
 def tickets_of_customer_lock(
     *, customer: Customer, statuses: Iterable[str], exclude: Ticket, kind: str | None = None
 ) -> list[Ticket]:
-    """Lock the customer's tickets in `statuses` (of `kind`) but `exclude`, in pk order."""
+    """Lock the customer's tickets in `statuses` (of `kind`) but `exclude`, in pk order.
+
+    The caller holds the customer and has recorded nothing yet, so whoever holds one of these
+    waits on nothing the caller holds.
+    """
     rows = Ticket.objects.select_for_update().filter(customer=customer, status__in=statuses)
     if kind is not None:
         rows = rows.filter(kind=kind)
@@ -71,7 +108,7 @@ def saved_view_lock(*, owner: User, name: str) -> SavedView | None:
 
 
 def customer_lock(*, pk: int) -> Customer:
-    """Lock a customer row; callers holding a ticket lock take it after the ticket's."""
+    """Lock a customer row before any of its tickets (again: a no-op wait for the holder)."""
     return Customer.objects.select_for_update(of=("self",), no_key=True).get(pk=pk)
 
 

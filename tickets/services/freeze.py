@@ -19,7 +19,7 @@ from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import (
     customer_lock,
-    ticket_lock,
+    tickets_and_customers_lock,
     tickets_of_customer_lock,
     verification_lock,
 )
@@ -88,13 +88,17 @@ def account_freeze(*, token: str, client_key: str, actor: Actor) -> Ticket:
     live = freeze_link_get_live(token=token)
     if live is None:
         raise ApplicationError(VERIFICATION_INVALID)
-    ticket = ticket_lock(pk=live.ticket_id)
+    [ticket] = tickets_and_customers_lock(live.ticket_id)
     verification = verification_lock(pk=live.pk)
     if verification.used_at is not None or ticket.customer_id is None:
         raise ApplicationError(VERIFICATION_INVALID)
+    customer = customer_lock(pk=ticket.customer_id)
+    # Every lock before the first audit row (the order in tickets.lock_objects).
+    others = tickets_of_customer_lock(
+        customer=customer, statuses=_REJECTABLE, exclude=ticket, kind=Ticket.Kind.MODIFY_INFO
+    )
     verification.used_at = timezone.now()
     verification.save(update_fields=["used_at", "updated_at"])
-    customer = customer_lock(pk=ticket.customer_id)
     new_email = customer.email
     reverted = _revert_applied_changes(ticket, customer)
     customer.account_status = Customer.AccountStatus.SUSPENDED
@@ -112,7 +116,7 @@ def account_freeze(*, token: str, client_key: str, actor: Actor) -> Ticket:
         },
     )
     held = _hand_to_supervisor(ticket, customer, reverted, actor)
-    _other_requests_reject(customer, keep=held, actor=actor)
+    _other_requests_reject(others, actor=actor)
     recipients = {email_canonical(customer.email): customer.email}
     recipients.setdefault(email_canonical(new_email), new_email)
     for recipient in recipients.values():
@@ -151,11 +155,8 @@ def _revert_applied_changes(ticket: Ticket, customer: Customer) -> list[dict[str
     return rows
 
 
-def _other_requests_reject(customer: Customer, *, keep: Ticket, actor: Actor) -> None:
+def _other_requests_reject(others: list[Ticket], *, actor: Actor) -> None:
     """Refuse the account's other open change requests: whoever took it over may have made them."""
-    others = tickets_of_customer_lock(
-        customer=customer, statuses=_REJECTABLE, exclude=keep, kind=Ticket.Kind.MODIFY_INFO
-    )
     for other in others:
         ticket_move(other, to=S.REJECTED, actor=actor, reason="account frozen by its owner")
 

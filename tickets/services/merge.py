@@ -5,7 +5,7 @@ from django.utils.translation import gettext, gettext_noop
 
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tickets.audit import Actor, audit_record
-from tickets.lock_objects import ticket_lock
+from tickets.lock_objects import tickets_and_customers_lock
 from tickets.models import Message, Ticket
 from tickets.services.search import ticket_search_documents_update
 from tickets.services.shared import (
@@ -41,8 +41,7 @@ def ticket_merge(
     """
     if ticket.pk == into.pk:
         raise ApplicationError(gettext(MERGE_SELF))
-    locked = {pk: ticket_lock(pk=pk) for pk in sorted((ticket.pk, into.pk))}  # pk order
-    source, target = locked[ticket.pk], locked[into.pk]
+    source, target = tickets_and_customers_lock(ticket.pk, into.pk)
     ticket_version_check(source, expected_version)
     if not ticket_actions(source).merge:
         raise TransitionNotAllowed(gettext(MERGE_ONLY_GENERAL), {"kind": source.kind})

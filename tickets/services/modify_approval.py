@@ -20,7 +20,7 @@ from accounts.selectors import (
 )
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tickets.audit import Actor, audit_record
-from tickets.lock_objects import customer_lock, ticket_lock, tickets_of_customer_lock
+from tickets.lock_objects import customer_lock, tickets_and_customers_lock, tickets_of_customer_lock
 from tickets.models import (
     CHANGE_REQUEST_KINDS,
     OPEN_STATUS_VALUES,
@@ -110,10 +110,15 @@ def modify_changes_apply(
     fields = [change.field for change in changes]
     email_changed = "email" in fields
     login = None
+    followers: list[Ticket] = []
     if email_changed:
         other = customer_get_by_email(email=customer.email)
         if other is not None and other.pk != customer.pk:
             raise ApplicationError(MODIFY_EMAIL_TAKEN)
+        # Locked before anything is recorded (the order in tickets.lock_objects).
+        followers = tickets_of_customer_lock(
+            customer=customer, statuses=OPEN_STATUS_VALUES, exclude=ticket
+        )
         login = modify_login_for(customer, old_email)
     customer.save(update_fields=[*fields, "updated_at"])
     if login is not None:
@@ -130,7 +135,7 @@ def modify_changes_apply(
     )
     _modify_applied_tell(ticket, customer, rows, old_email=old_email if email_changed else "")
     if email_changed:
-        _contact_follow_record(ticket, customer, old_email, actor)
+        _contact_follow_record(ticket, customer, followers, old_email, actor)
         registration_changes_queue(ticket=ticket, actor=actor)
 
 
@@ -169,14 +174,11 @@ def _modify_applied_tell(
 
 
 def _contact_follow_record(
-    ticket: Ticket, customer: Customer, old_email: str, actor: Actor
+    ticket: Ticket, customer: Customer, others: list[Ticket], old_email: str, actor: Actor
 ) -> None:
-    """Point the customer's open tickets that wrote to the old address at the new one."""
+    """Point the ticket, and those of the locked `others` that wrote to the old address, anew."""
     ticket.contact_email = customer.email
     ticket.save(update_fields=["contact_email", "updated_at"])
-    others = tickets_of_customer_lock(
-        customer=customer, statuses=OPEN_STATUS_VALUES, exclude=ticket
-    )
     old = email_canonical(old_email)
     for other in others:
         if email_canonical(other.contact_email) != old:
@@ -288,7 +290,7 @@ def modify_approve(*, ticket: Ticket, actor: Actor, expected_version: int | None
     """Apply a verified change request that waits for staff, atomically and at most once."""
     if isinstance(actor, str | Customer) or not is_staff_member(actor):
         raise ApprovalForbidden(MODIFY_STAFF_ONLY)
-    locked = ticket_lock(pk=ticket.pk)
+    [locked] = tickets_and_customers_lock(ticket.pk)
     ticket_version_check(locked, expected_version)
     approval = modify_approval(locked, actor)
     if approval.refusal is not None:

@@ -222,7 +222,7 @@ def opt_out_verified(*, ticket: Ticket, actor: Actor) -> None:
     names = [name for name in (request.lists if request else []) if name in OPT_OUT_LISTS]
     if ticket.customer_id is None or not names:
         return
-    # The ticket is locked already; the customer comes second, as everywhere else.
+    # Held since the link was confirmed (tickets_and_customers_lock): read again, locked.
     customer = customer_lock(pk=ticket.customer_id)
     rows = _opt_out_set(customer, names, actor=actor, ticket=ticket, how="verified request")
     ticket_move(

@@ -270,6 +270,16 @@ def notification_mark_failed(*, notification_id: int, error: str) -> None:
 @transaction.atomic
 def notification_bounced(*, notification: Notification, reason: str) -> None:
     """Record a bounce or a send-time refusal, and let the flow that sent it react."""
+    # Imported here: the resend flow queues its mail through this module.
+    from tickets.services import password_resend
+
+    # Sent to a domain's registration address, a bounce says that address is dead: what that
+    # changes is locked before anything is recorded (tickets.lock_objects).
+    resend_bounce = (
+        password_resend.password_resend_notice_bounce_lock(notification=notification)
+        if notification.template == "password_resend_notice"
+        else None
+    )
     Notification.objects.filter(pk=notification.pk).update(
         status=Notification.Status.BOUNCED, last_error=reason[:2000]
     )
@@ -279,11 +289,8 @@ def notification_bounced(*, notification: Notification, reason: str) -> None:
         ticket=notification.ticket,
         details=notification_details(notification, reason=reason[:500]),
     )
-    if notification.template == "password_resend_notice":
-        # Sent to a domain's registration address: a bounce says that address is dead.
-        from tickets.services.password_resend import password_resend_notice_bounced  # imports us
-
-        password_resend_notice_bounced(notification=notification, reason=reason)
+    if resend_bounce is not None:
+        password_resend.password_resend_notice_bounced(bounce=resend_bounce, reason=reason)
 
 
 def notifications_requeue_due(*, batch_size: int = 500) -> int:

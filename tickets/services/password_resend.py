@@ -4,6 +4,7 @@ The steps the worker records (each in its own transaction) are in password_resen
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 from django.conf import settings
@@ -261,10 +262,22 @@ def password_resend_process(*, ticket_id: int) -> str:
     return steps.resend_finish(ticket_id, registrant_email=owner.email, response_code=reply.code)
 
 
-def password_resend_notice_bounced(*, notification: Notification, reason: str) -> None:
-    """Our notice to a registration address bounced: that address is dead, refer its tickets."""
+@dataclass(frozen=True)
+class NoticeBounce:
+    """What a bounced notice to a registration address changes, locked."""
+
+    ticket: Ticket
+    tickets: list[Ticket]
+    domain: Domain | None  # set when the address that bounced is still the domain's
+
+
+def password_resend_notice_bounce_lock(*, notification: Notification) -> NoticeBounce | None:
+    """Lock what a bounced notice changes: its ticket, the domain's open resends, the domain.
+
+    Tickets first, then the domain, before anything is recorded (tickets.lock_objects).
+    """
     if notification.ticket_id is None:
-        return
+        return None
     ticket = Ticket.objects.select_related("domain").get(pk=notification.ticket_id)
     domain = ticket.domain
     current = domain is not None and email_canonical(domain.registrant_email) == email_canonical(
@@ -277,26 +290,30 @@ def password_resend_notice_bounced(*, notification: Notification, reason: str) -
                 kind=Ticket.Kind.RESEND_PASSWORD, domain=domain, status__in=_RESEND_REFERRABLE
             ).values_list("pk", flat=True)
         )
-    # Tickets first, then the domain: the order every resend service locks in.
-    for pk in sorted(pks):
-        locked = ticket_lock(pk=pk)
+    tickets = [ticket_lock(pk=pk) for pk in sorted(pks)]
+    # `current` is true only with a domain.
+    locked_domain = domain_lock(pk=cast(Domain, domain).pk) if current else None
+    return NoticeBounce(ticket=ticket, tickets=tickets, domain=locked_domain)
+
+
+def password_resend_notice_bounced(*, bounce: NoticeBounce, reason: str) -> None:
+    """Our notice to a registration address bounced: that address is dead, refer its tickets."""
+    for locked in bounce.tickets:
         if locked.kind == Ticket.Kind.RESEND_PASSWORD and locked.status in _RESEND_REFERRABLE:
             steps.resend_refer(
                 locked, reason="our notice to the registration email address bounced"
             )
-    if current:
-        # `current` is true only with a domain.
-        locked_domain = domain_lock(pk=cast(Domain, domain).pk)
-        if locked_domain.registrant_email_status != Domain.EmailStatus.BOUNCING:
-            locked_domain.registrant_email_status = Domain.EmailStatus.BOUNCING
-            locked_domain.save(update_fields=["registrant_email_status", "updated_at"])
-            audit_record(
-                actor="worker",
-                action="domain.registrant_email_bouncing",
-                ticket=ticket,
-                details={
-                    "domain": locked_domain.name,
-                    "registrant_email": locked_domain.registrant_email,
-                    "reason": reason[:500],
-                },
-            )
+    domain = bounce.domain
+    if domain is not None and domain.registrant_email_status != Domain.EmailStatus.BOUNCING:
+        domain.registrant_email_status = Domain.EmailStatus.BOUNCING
+        domain.save(update_fields=["registrant_email_status", "updated_at"])
+        audit_record(
+            actor="worker",
+            action="domain.registrant_email_bouncing",
+            ticket=bounce.ticket,
+            details={
+                "domain": domain.name,
+                "registrant_email": domain.registrant_email,
+                "reason": reason[:500],
+            },
+        )

@@ -118,6 +118,8 @@ def _registration_finish(
     """Record OpenSRS's answer (or its absence) on the change and the ticket, once."""
     change = RegistrationChange.objects.select_related("domain").get(pk=change_id)
     ticket_lock(pk=change.ticket_id)
+    # Before the first audit row (the order in tickets.lock_objects).
+    domain = domain_lock(pk=change.domain_id) if status == RC.DONE else None
     updated = RegistrationChange.objects.filter(pk=change_id, status=from_status).update(
         status=status,
         response_code=code,
@@ -142,8 +144,7 @@ def _registration_finish(
             **({"registrant_change": registrant_change} if registrant_change else {}),
         },
     )
-    if status == RC.DONE:
-        domain = domain_lock(pk=change.domain_id)
+    if domain is not None:
         fields = ["registrant_change", "updated_at"]
         if change.update_owner:
             domain.registrant_email = change.new_email

@@ -14,7 +14,7 @@ from django.utils.translation import gettext, gettext_noop
 from helpdesk.exceptions import ApplicationError
 from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import Actor, audit_record
-from tickets.lock_objects import ticket_lock, verification_lock
+from tickets.lock_objects import ticket_lock, tickets_and_customers_lock, verification_lock
 from tickets.models import Ticket, Verification
 from tickets.selectors.verification import verification_refusal, verification_summary
 from tickets.services.outbox import notification_queue
@@ -94,7 +94,8 @@ def _verification_consume(digest: str, actor: Actor) -> Ticket | None:
         found = Verification.objects.filter(token_hash=digest).values("pk", "ticket_id").first()
         if found is None:
             return None
-        ticket = ticket_lock(pk=found["ticket_id"])
+        # The customer too: the flow goes on to change it (modify_verified, opt_out_verified).
+        [ticket] = tickets_and_customers_lock(found["ticket_id"])
         verification = verification_lock(pk=found["pk"])
         if not hmac.compare_digest(verification.token_hash, digest):
             return None

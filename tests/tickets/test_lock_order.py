@@ -1,0 +1,303 @@
+"""Flows on one customer take their row locks in one order, so they queue instead of deadlocking.
+
+The order (tickets.lock_objects): the customer, then its tickets, then what hangs off them, and
+the audit chain head last. Each test holds one row from another transaction, starts a flow
+that must wait for it, and looks at which rows the waiting flow already holds.
+"""
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from django.db import OperationalError, connection, transaction
+
+from accounts.models import Customer
+from domains.models import Domain
+from tests.factories import TicketFactory
+from tests.tickets.test_freeze import NEW_EMAIL, email_change_applied, freeze_token
+from tests.tickets.verification_helpers import (
+    anonymous_lookups,
+    link_token,
+    owner_request,
+    verification_mail,
+)
+from tickets import services
+from tickets.models import AuditChainHead, Notification, Ticket
+from tickets.services.freeze import account_freeze
+from tickets.services.outbox import notification_bounced
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+S = Ticket.Status
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks that wait on each other are PostgreSQL's")
+
+
+@contextmanager
+def held(model: type, pk: int) -> Iterator[None]:
+    """Another transaction holds the row `pk` of `model` locked until the block ends."""
+    ready, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                model.objects.select_for_update().filter(pk=pk).first()
+                ready.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert ready.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join(30)
+
+
+@pytest.fixture
+def background() -> Iterator[Callable[[Callable[[], Any]], "Background"]]:
+    """Starts flows in threads; each is waited for before the database is emptied again."""
+    flows: list[Background] = []
+
+    def start(action: Callable[[], Any]) -> Background:
+        flows.append(Background(action))
+        return flows[-1]
+
+    yield start
+    for flow in flows:
+        flow.thread.join(30)
+
+
+class Background:
+    """A flow run in a thread of its own (its own connection); `outcome` once it ends."""
+
+    def __init__(self, action: Callable[[], Any]) -> None:
+        self.outcome: dict[str, Any] = {}
+        self.thread = threading.Thread(target=self._run, args=(action,))
+        self.thread.start()
+
+    def _run(self, action: Callable[[], Any]) -> None:
+        try:
+            self.outcome["result"] = action()
+        except Exception as exc:
+            self.outcome["error"] = exc
+        finally:
+            connection.close()
+
+    def finish(self) -> Any:
+        self.thread.join(30)
+        assert "error" not in self.outcome, self.outcome.get("error")
+        return self.outcome["result"]
+
+
+def wait_until_blocked(count: int = 1) -> None:
+    """Until `count` other sessions of this database wait on a lock."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0] >= count:
+                return
+        time.sleep(0.02)
+    raise AssertionError(f"{count} flow(s) did not wait on a lock")
+
+
+def is_free(model: type, pk: int) -> bool:
+    """Whether no other transaction holds the row (taken and let go at once here)."""
+    try:
+        with transaction.atomic():
+            model.objects.select_for_update(nowait=True).filter(pk=pk).first()
+    except OperationalError:
+        return False
+    return True
+
+
+def approval_waiting(alice) -> Ticket:
+    return owner_request(alice, {"full_name": "Alice Lim"})
+
+
+def email_change_waiting(alice) -> Ticket:
+    ticket = owner_request(alice, {"email": NEW_EMAIL})
+    token = link_token(verification_mail(ticket, "verify_new_email"))
+    services.verification_confirm(token=token, client_key="10.0.0.3", actor="anonymous")
+    return ticket
+
+
+def anonymous_change_sent(alice) -> str:
+    """An address change asked for without a login; the token of the link mailed to Alice."""
+    ticket = services.request_modify(
+        email=alice.email,
+        customer=None,
+        changes={"city": "Penang"},
+        note="",
+        client_key="10.0.0.4",
+        actor="anonymous",
+        channel=Ticket.Channel.PORTAL,
+    )
+    anonymous_lookups()
+    return link_token(verification_mail(ticket))
+
+
+def test_an_approval_waits_for_the_customer_before_it_holds_the_ticket(
+    alice, supervisor, background
+):
+    # given a change request, and the customer's row held by another transaction
+    ticket = approval_waiting(alice)
+    with held(Customer, alice.pk):
+        # when a supervisor approves it
+        flow = background(lambda: services.ticket_approve(ticket=ticket, actor=supervisor))
+        wait_until_blocked()
+
+        # then it waits holding nothing of the ticket
+        assert is_free(Ticket, ticket.pk)
+
+    flow.finish()
+    ticket.refresh_from_db()
+    assert ticket.status == S.RESOLVED
+
+
+def test_a_verification_link_waits_for_the_customer_before_it_holds_the_ticket(alice, background):
+    token = anonymous_change_sent(alice)
+    ticket = Ticket.objects.get(kind=Ticket.Kind.MODIFY_INFO)
+    with held(Customer, alice.pk):
+        flow = background(
+            lambda: services.verification_confirm(
+                token=token, client_key="10.0.0.5", actor="anonymous"
+            )
+        )
+        wait_until_blocked()
+
+        assert is_free(Ticket, ticket.pk)
+
+    flow.finish()
+    alice.refresh_from_db()
+    assert alice.city == "Penang"
+
+
+def test_a_freeze_link_waits_for_the_customer_before_it_holds_the_ticket(
+    alice, supervisor, background
+):
+    ticket = email_change_applied(alice, supervisor)
+    token = freeze_token(ticket)
+    with held(Customer, alice.pk):
+        flow = background(
+            lambda: account_freeze(token=token, client_key="10.0.0.6", actor="anonymous")
+        )
+        wait_until_blocked()
+
+        assert is_free(Ticket, ticket.pk)
+
+    flow.finish()
+    alice.refresh_from_db()
+    assert alice.account_status == Customer.AccountStatus.SUSPENDED
+
+
+def test_a_merge_waits_for_the_customer_before_it_holds_either_ticket(alice, agent, background):
+    duplicate = TicketFactory(customer=alice, kind=Ticket.Kind.GENERAL, status=S.OPEN)
+    survivor = TicketFactory(customer=alice, kind=Ticket.Kind.GENERAL, status=S.OPEN)
+    with held(Customer, alice.pk):
+        flow = background(
+            lambda: services.ticket_merge(ticket=duplicate, into=survivor, actor=agent)
+        )
+        wait_until_blocked()
+
+        assert is_free(Ticket, duplicate.pk)
+        assert is_free(Ticket, survivor.pk)
+
+    assert flow.finish().pk == survivor.pk
+
+
+def test_an_email_change_holds_the_customers_other_tickets_before_it_records_anything(
+    alice, supervisor, background
+):
+    # given an email change and another open ticket of the customer's that follows the address
+    ticket = email_change_waiting(alice)
+    other = approval_waiting(alice)
+    with held(AuditChainHead, 1):
+        # when the change is approved while another writer holds the audit chain
+        flow = background(lambda: services.ticket_approve(ticket=ticket, actor=supervisor))
+        wait_until_blocked()
+
+        # then it already holds the other ticket: a flow on that one cannot hold it and
+        # then wait for the chain this flow waits behind
+        assert not is_free(Ticket, other.pk)
+
+    flow.finish()
+    other.refresh_from_db()
+    assert other.contact_email == NEW_EMAIL
+
+
+def test_a_freeze_holds_the_other_change_requests_before_it_records_anything(
+    alice, supervisor, background
+):
+    ticket = email_change_applied(alice, supervisor)
+    alice.refresh_from_db()
+    other = owner_request(alice, {"full_name": "Mallory"})
+    token = freeze_token(ticket)
+    with held(AuditChainHead, 1):
+        flow = background(
+            lambda: account_freeze(token=token, client_key="10.0.0.7", actor="anonymous")
+        )
+        wait_until_blocked()
+
+        assert not is_free(Ticket, other.pk)
+
+    flow.finish()
+    other.refresh_from_db()
+    assert other.status == S.REJECTED
+
+
+def test_two_approvals_for_one_customer_at_once_both_go_through(alice, supervisor, background):
+    # given an email change (it touches the customer's other open tickets) and a name change
+    email_change = email_change_waiting(alice)
+    name_change = approval_waiting(alice)
+    with held(Customer, alice.pk):
+        # when both are approved at the same moment, the email change first in the queue
+        first = background(lambda: services.ticket_approve(ticket=email_change, actor=supervisor))
+        wait_until_blocked(1)
+        second = background(lambda: services.ticket_approve(ticket=name_change, actor=supervisor))
+        wait_until_blocked(2)
+
+    # then neither is rolled back as a deadlock: one waits for the other
+    first.finish()
+    second.finish()
+    alice.refresh_from_db()
+    assert (alice.email, alice.full_name) == (NEW_EMAIL, "Alice Lim")
+    assert set(
+        Ticket.objects.filter(pk__in=[email_change.pk, name_change.pk]).values_list(
+            "status", flat=True
+        )
+    ) == {S.RESOLVED}
+
+
+def test_a_bounced_resend_notice_holds_its_ticket_and_domain_before_it_records_anything(
+    notice: Notification, background
+):
+    # given our notice to a domain's registration address, sent
+    domain = Domain.objects.get(name="alice-shop.test")
+    with held(AuditChainHead, 1):
+        # when its bounce is stored while another writer holds the audit chain
+        flow = background(lambda: notification_bounced(notification=notice, reason="5.1.1"))
+        wait_until_blocked()
+
+        # then the ticket it refers and the domain it marks are held already
+        assert not is_free(Ticket, notice.ticket_id)
+        assert not is_free(Domain, domain.pk)
+
+    flow.finish()
+    domain.refresh_from_db()
+    assert domain.registrant_email_status == Domain.EmailStatus.BOUNCING
+    assert Ticket.objects.get(pk=notice.ticket_id).status == S.REFERRED
