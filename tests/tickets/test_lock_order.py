@@ -25,6 +25,7 @@ from tests.tickets.verification_helpers import (
     verification_mail,
 )
 from tickets import services
+from tickets.lock_objects import audit_chain_head_lock, customer_lock
 from tickets.models import AuditChainHead, Notification, Ticket
 from tickets.services.freeze import account_freeze
 from tickets.services.outbox import notification_bounced
@@ -41,14 +42,14 @@ def _postgresql_only():
 
 
 @contextmanager
-def held(model: type, pk: int) -> Iterator[None]:
-    """Another transaction holds the row `pk` of `model` locked until the block ends."""
+def held(lock: Callable[[], Any]) -> Iterator[None]:
+    """Another transaction holds what `lock` (a lock_objects helper) locks until the block ends."""
     ready, release = threading.Event(), threading.Event()
 
     def hold() -> None:
         try:
             with transaction.atomic():
-                model.objects.select_for_update().filter(pk=pk).first()
+                lock()
                 ready.set()
                 release.wait(30)
         finally:
@@ -156,7 +157,7 @@ def test_an_approval_waits_for_the_customer_before_it_holds_the_ticket(
 ):
     # given a change request, and the customer's row held by another transaction
     ticket = approval_waiting(alice)
-    with held(Customer, alice.pk):
+    with held(lambda: customer_lock(pk=alice.pk)):
         # when a supervisor approves it
         flow = background(lambda: services.ticket_approve(ticket=ticket, actor=supervisor))
         wait_until_blocked()
@@ -172,7 +173,7 @@ def test_an_approval_waits_for_the_customer_before_it_holds_the_ticket(
 def test_a_verification_link_waits_for_the_customer_before_it_holds_the_ticket(alice, background):
     token = anonymous_change_sent(alice)
     ticket = Ticket.objects.get(kind=Ticket.Kind.MODIFY_INFO)
-    with held(Customer, alice.pk):
+    with held(lambda: customer_lock(pk=alice.pk)):
         flow = background(
             lambda: services.verification_confirm(
                 token=token, client_key="10.0.0.5", actor="anonymous"
@@ -192,7 +193,7 @@ def test_a_freeze_link_waits_for_the_customer_before_it_holds_the_ticket(
 ):
     ticket = email_change_applied(alice, supervisor)
     token = freeze_token(ticket)
-    with held(Customer, alice.pk):
+    with held(lambda: customer_lock(pk=alice.pk)):
         flow = background(
             lambda: account_freeze(token=token, client_key="10.0.0.6", actor="anonymous")
         )
@@ -205,10 +206,27 @@ def test_a_freeze_link_waits_for_the_customer_before_it_holds_the_ticket(
     assert alice.account_status == Customer.AccountStatus.SUSPENDED
 
 
+def test_an_owners_own_change_waits_for_the_customer_before_it_records_anything(alice, background):
+    # given the audit chain begun, and the customer's row held by another transaction
+    with transaction.atomic():
+        audit_chain_head_lock()
+    with held(lambda: customer_lock(pk=alice.pk)):
+        # when the owner asks in their session for a change applied at once (low risk)
+        flow = background(lambda: owner_request(alice, {"city": "Penang"}))
+        wait_until_blocked()
+
+        # then it waits holding nothing: not the audit chain every other writer needs
+        assert is_free(AuditChainHead, 1)
+
+    assert flow.finish().status == S.RESOLVED
+    alice.refresh_from_db()
+    assert alice.city == "Penang"
+
+
 def test_a_merge_waits_for_the_customer_before_it_holds_either_ticket(alice, agent, background):
     duplicate = TicketFactory(customer=alice, kind=Ticket.Kind.GENERAL, status=S.OPEN)
     survivor = TicketFactory(customer=alice, kind=Ticket.Kind.GENERAL, status=S.OPEN)
-    with held(Customer, alice.pk):
+    with held(lambda: customer_lock(pk=alice.pk)):
         flow = background(
             lambda: services.ticket_merge(ticket=duplicate, into=survivor, actor=agent)
         )
@@ -226,7 +244,7 @@ def test_an_email_change_holds_the_customers_other_tickets_before_it_records_any
     # given an email change and another open ticket of the customer's that follows the address
     ticket = email_change_waiting(alice)
     other = approval_waiting(alice)
-    with held(AuditChainHead, 1):
+    with held(audit_chain_head_lock):
         # when the change is approved while another writer holds the audit chain
         flow = background(lambda: services.ticket_approve(ticket=ticket, actor=supervisor))
         wait_until_blocked()
@@ -247,7 +265,7 @@ def test_a_freeze_holds_the_other_change_requests_before_it_records_anything(
     alice.refresh_from_db()
     other = owner_request(alice, {"full_name": "Mallory"})
     token = freeze_token(ticket)
-    with held(AuditChainHead, 1):
+    with held(audit_chain_head_lock):
         flow = background(
             lambda: account_freeze(token=token, client_key="10.0.0.7", actor="anonymous")
         )
@@ -264,7 +282,7 @@ def test_two_approvals_for_one_customer_at_once_both_go_through(alice, superviso
     # given an email change (it touches the customer's other open tickets) and a name change
     email_change = email_change_waiting(alice)
     name_change = approval_waiting(alice)
-    with held(Customer, alice.pk):
+    with held(lambda: customer_lock(pk=alice.pk)):
         # when both are approved at the same moment, the email change first in the queue
         first = background(lambda: services.ticket_approve(ticket=email_change, actor=supervisor))
         wait_until_blocked(1)
@@ -288,7 +306,7 @@ def test_a_bounced_resend_notice_holds_its_ticket_and_domain_before_it_records_a
 ):
     # given our notice to a domain's registration address, sent
     domain = Domain.objects.get(name="alice-shop.test")
-    with held(AuditChainHead, 1):
+    with held(audit_chain_head_lock):
         # when its bounce is stored while another writer holds the audit chain
         flow = background(lambda: notification_bounced(notification=notice, reason="5.1.1"))
         wait_until_blocked()

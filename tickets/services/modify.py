@@ -142,6 +142,8 @@ def _request_modify_by_owner(
     attachments: Sequence[AttachmentUpload],
 ) -> Ticket:
     """The owner, verified by their session: the ticket opens at once with what differs."""
+    # Before anything is recorded: low-risk changes are applied to it below.
+    customer = customer_lock(pk=customer.pk)
     diff = {f: v for f, v in cleaned.items() if v != getattr(customer, f)}
     if not diff:
         raise ValidationError({"changes": [gettext(MODIFY_SAME_VALUES)]})
