@@ -4,6 +4,7 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Task, shared_task
+from django.db import OperationalError
 
 from helpdesk.exceptions import RetryLater
 from tickets.scanning import ScannerUnavailable
@@ -168,7 +169,16 @@ def registration_warnings_sweep() -> int:
     return registration_warnings_sweep_service()
 
 
-@shared_task(name="tickets.status_link_send", acks_late=True)
+@shared_task(
+    name="tickets.status_link_send",
+    acks_late=True,
+    # No row holds the request until its outbox row does, so no sweep finds it: a lost lock
+    # race or a dropped connection is tried again here (the row's key keeps it to one email).
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+)
 def status_link_send(*, reference: str, email: str, request_id: str) -> str:
     """Mail a ticket's status link asked for at /track/, if reference and address match.
 

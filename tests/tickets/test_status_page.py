@@ -5,14 +5,16 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from celery.exceptions import Retry
 from django.core import mail
+from django.db import OperationalError
 from django.utils import timezone
 
 from tests.factories import DomainFactory, TicketFactory
 from tests.tickets.verification_helpers import anonymous_lookups
 from tickets import services, tasks
 from tickets.models import ActionLog, Message, Notification, Ticket, Verification
-from tickets.services import TRACK_SENT
+from tickets.services import TRACK_SENT, status_link
 
 pytestmark = pytest.mark.django_db
 
@@ -334,6 +336,35 @@ def test_a_redelivered_track_task_mails_once(general_ticket):
     kwargs = {"reference": general_ticket.reference, "email": "dan@example.test"}
     assert services.status_link_send(**kwargs, request_id="r1") == "sent"
     assert services.status_link_send(**kwargs, request_id="r1") == "already_sent"
+    assert Notification.objects.filter(template="status_link").count() == 1
+
+
+def test_a_track_task_whose_transaction_failed_is_tried_again_and_mails_once(
+    general_ticket, monkeypatch
+):
+    # given the first try's transaction rolled back as a lost lock race
+    queue = status_link.notification_queue
+    failures = [OperationalError("deadlock detected")]
+
+    def queue_once_failing(**kwargs):
+        if failures:
+            raise failures.pop()
+        return queue(**kwargs)
+
+    monkeypatch.setattr(status_link, "notification_queue", queue_once_failing)
+    kwargs = {
+        "reference": general_ticket.reference,
+        "email": "dan@example.test",
+        "request_id": "r2",
+    }
+
+    # when the worker runs the task
+    with pytest.raises(Retry):
+        tasks.status_link_send.apply(kwargs=kwargs, throw=True)
+    again = tasks.status_link_send.apply(kwargs=kwargs, throw=True)
+
+    # then it is retried, nothing of the first try stays, and the link goes out once
+    assert again.result == "sent"
     assert Notification.objects.filter(template="status_link").count() == 1
 
 
