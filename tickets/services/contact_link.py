@@ -3,13 +3,13 @@
 from django.db import transaction
 
 from accounts.models import Customer
-from tickets.audit import audit_record
 from tickets.lock_objects import ticket_lock
 from tickets.selectors.tickets import (
     customers_after,
     sent_from_address_on_record,
     tickets_to_link_by_contact,
 )
+from tickets.services.shared import ticket_change_save
 
 
 def _link(ticket_id: int, customer: Customer) -> bool:
@@ -20,12 +20,11 @@ def _link(ticket_id: int, customer: Customer) -> bool:
         return False
     ticket.customer = customer
     ticket.customer_by_contact = True
-    ticket.version += 1
-    ticket.save(update_fields=["customer", "customer_by_contact", "version", "updated_at"])
-    audit_record(
+    ticket_change_save(
+        ticket,
+        ["customer", "customer_by_contact"],
         actor="system",
         action="ticket.customer_linked",
-        ticket=ticket,
         details={"customer": customer.number, "by": "contact_email"},
     )
     return True

@@ -31,6 +31,7 @@ from tickets.services.shared import (
     NO_REPLY_STATUSES,
     NOT_REJECTABLE,
     REJECTABLE_KINDS,
+    ticket_change_save,
     ticket_move,
     ticket_needs_owner,
     ticket_version_check,
@@ -241,12 +242,11 @@ def ticket_assign(
         )
     old = locked.assignee.get_username() if locked.assignee else None
     locked.assignee = assignee
-    locked.version += 1
-    locked.save(update_fields=["assignee", "version", "updated_at"])
-    audit_record(
+    ticket_change_save(
+        locked,
+        ["assignee"],
         actor=actor,
         action="ticket.assigned",
-        ticket=locked,
         details={"from": old, "to": assignee.get_username() if assignee else None},
     )
     return locked
@@ -268,12 +268,11 @@ def ticket_priority_set(
         ticket_due_at(kind=locked.kind, priority=priority, start=locked.created_at)
         + locked.sla_paused_total
     )
-    locked.version += 1
-    locked.save(update_fields=["priority", "due_at", "version", "updated_at"])
-    audit_record(
+    ticket_change_save(
+        locked,
+        ["priority", "due_at"],
         actor=actor,
         action="ticket.priority_changed",
-        ticket=locked,
         details={"from": old, "to": priority},
     )
     ticket_stats_update(before=figures, ticket=locked)
@@ -370,17 +369,16 @@ def ticket_reply_add(
     )
     stored = attachments_add(message=message, uploads=attachments, actor=actor)
     figures = ticket_stat_figures(locked)
-    fields = ["version", "updated_at"]
+    fields: list[str] = []
     if author == Message.Author.STAFF and not internal and locked.first_response_at is None:
         locked.first_response_at = message.created_at
         locked.first_response_by = author_user
-        fields += ["first_response_at", "first_response_by"]
-    locked.version += 1
-    locked.save(update_fields=fields)
-    audit_record(
+        fields = ["first_response_at", "first_response_by"]
+    ticket_change_save(
+        locked,
+        fields,
         actor=actor,
         action="ticket.note_added" if internal else "ticket.message_added",
-        ticket=locked,
         details={"message": message.pk, "author": author, "channel": channel},
     )
     ticket_stats_update(before=figures, ticket=locked)

@@ -12,6 +12,7 @@ from tickets.services.shared import (
     NO_REPLY_STATUSES,
     TRANSITIONS,
     ticket_actions,
+    ticket_change_save,
     ticket_move,
     ticket_version_check,
 )
@@ -56,18 +57,16 @@ def ticket_merge(
     if S.CLOSED not in TRANSITIONS[source.status]:
         ticket_move(source, to=S.RESOLVED, actor=actor, reason="merged")
     ticket_move(source, to=S.CLOSED, actor=actor, reason="merged")
-    target.version += 1
-    target.save(update_fields=["version", "updated_at"])
     audit_record(
         actor=actor,
         action="ticket.merged",
         ticket=source,
         details={"to": target.reference, "messages": moved},
     )
-    audit_record(
+    ticket_change_save(
+        target,
         actor=actor,
         action="ticket.merged_in",
-        ticket=target,
         details={"from": source.reference, "messages": moved},
     )
     return target

@@ -3,7 +3,7 @@
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -196,6 +196,23 @@ def publish_batches(ids: list[int]) -> Iterator[list[int]]:
         yield ids[start : start + PUBLISH_BATCH]
 
 
+def ticket_change_save(
+    locked: Ticket,
+    fields: Sequence[str] = (),
+    *,
+    actor: Actor,
+    action: str,
+    details: dict[str, Any],
+) -> None:
+    """Save a change to a locked ticket: `fields`, a new version, and the audit row saying why.
+
+    The version moves with every change, so a form read before it is refused as stale.
+    """
+    locked.version += 1
+    locked.save(update_fields=[*fields, "version", "updated_at"])
+    audit_record(actor=actor, action=action, ticket=locked, details=details)
+
+
 def ticket_system_note_add(locked: Ticket, *, body: str, actor: Actor) -> Message:
     """An internal note for staff, written by the system on a locked ticket, and audited."""
     message = message_create(
@@ -205,12 +222,10 @@ def ticket_system_note_add(locked: Ticket, *, body: str, actor: Actor) -> Messag
         internal=True,
         channel=Ticket.Channel.SYSTEM,
     )
-    locked.version += 1
-    locked.save(update_fields=["version", "updated_at"])
-    audit_record(
+    ticket_change_save(
+        locked,
         actor=actor,
         action="ticket.note_added",
-        ticket=locked,
         details={"message": message.pk, "author": Message.Author.SYSTEM, "channel": "system"},
     )
     return message
