@@ -247,17 +247,23 @@ def _mailing_opted_out_since(notification: Notification) -> bool:
     return not Customer.objects.filter(number=context["customer"], **{list_name: True}).exists()
 
 
+def _notification_end(notification: Notification, status: str, *, key: str, text: str) -> None:
+    """Leave the row failed or bounced with `text` as its error.
+
+    The audit row is `notification.failed` or `notification.bounced`, giving `text` as `key`.
+    """
+    Notification.objects.filter(pk=notification.pk).update(status=status, last_error=text[:2000])
+    audit_record(
+        actor="worker",
+        action=f"notification.{status}",
+        ticket=notification.ticket,
+        details=notification_details(notification, **{key: text[:500]}),
+    )
+
+
 def _notification_fail(notification: Notification, error: str) -> None:
     with transaction.atomic():
-        Notification.objects.filter(pk=notification.pk).update(
-            status=Notification.Status.FAILED, last_error=error[:2000]
-        )
-        audit_record(
-            actor="worker",
-            action="notification.failed",
-            ticket=notification.ticket,
-            details=notification_details(notification, error=error[:500]),
-        )
+        _notification_end(notification, Notification.Status.FAILED, key="error", text=error)
 
 
 def notification_mark_failed(*, notification_id: int, error: str) -> None:
@@ -280,15 +286,7 @@ def notification_bounced(*, notification: Notification, reason: str) -> None:
         if notification.template == "password_resend_notice"
         else None
     )
-    Notification.objects.filter(pk=notification.pk).update(
-        status=Notification.Status.BOUNCED, last_error=reason[:2000]
-    )
-    audit_record(
-        actor="worker",
-        action="notification.bounced",
-        ticket=notification.ticket,
-        details=notification_details(notification, reason=reason[:500]),
-    )
+    _notification_end(notification, Notification.Status.BOUNCED, key="reason", text=reason)
     if resend_bounce is not None:
         password_resend.password_resend_notice_bounced(bounce=resend_bounce, reason=reason)
 
