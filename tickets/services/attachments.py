@@ -10,7 +10,6 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -21,7 +20,7 @@ from tickets.attachments import attachment_type_sniff
 from tickets.audit import Actor, audit_record
 from tickets.models import Attachment, Message
 from tickets.scanning import ScannerUnavailable, attachment_scanner
-from tickets.services.shared import publish_batches, tasks_publish
+from tickets.services.shared import publish_batches, tasks_publish_each
 from tickets.tasks import attachment_scan as attachment_scan_task
 
 logger = logging.getLogger(__name__)
@@ -149,14 +148,12 @@ def attachments_validate(*, uploads: Sequence[AttachmentUpload]) -> list[Attachm
     return cleaned
 
 
-def _scan_task(attachment_id: int) -> tuple[Any, dict[str, Any]]:
-    return attachment_scan_task, {"attachment_id": attachment_id}
-
-
 def _scans_queue(attachment_ids: list[int], *, sweep: bool = False) -> None:
-    tasks_publish(
-        [_scan_task(pk) for pk in attachment_ids],
-        what=f"attachment scans {attachment_ids[:5]}",
+    tasks_publish_each(
+        attachment_scan_task,
+        attachment_ids,
+        key="attachment_id",
+        what="attachment scans",
         sweep=sweep,
     )
 

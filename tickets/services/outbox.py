@@ -22,7 +22,7 @@ from tickets import emails
 from tickets.audit import audit_record
 from tickets.models import Notification, Ticket
 from tickets.selectors.tickets import attachments_for_email
-from tickets.services.shared import publish_batches, tasks_publish
+from tickets.services.shared import publish_batches, tasks_publish_each
 from tickets.tasks import notification_send as notification_send_task
 
 logger = logging.getLogger(__name__)
@@ -34,9 +34,11 @@ def notification_task(notification_id: int) -> tuple[Any, dict[str, Any]]:
 
 def notifications_enqueue(notification_ids: list[int], *, sweep: bool = False) -> None:
     """Queue the send task of each of these outbox rows (after their commit, or by a sweep)."""
-    tasks_publish(
-        [notification_task(pk) for pk in notification_ids],
-        what=f"notifications {notification_ids[:5]}",
+    tasks_publish_each(
+        notification_send_task,
+        notification_ids,
+        key="notification_id",
+        what="notifications",
         sweep=sweep,
     )
 

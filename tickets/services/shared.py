@@ -250,3 +250,8 @@ def tasks_publish(
         logger.warning("%s not queued (%s); the sweep will retry", what, exc)
         return False
     return True
+
+
+def tasks_publish_each(task: Any, ids: list[int], *, key: str, what: str, sweep: bool) -> bool:
+    """Queue `task(key=id)` for each of `ids`, as tasks_publish does (`what` names them in logs)."""
+    return tasks_publish([(task, {key: pk}) for pk in ids], what=f"{what} {ids[:5]}", sweep=sweep)
