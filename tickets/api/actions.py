@@ -1,5 +1,6 @@
 """Staff actions on a ticket: assign, approve, reject, resolve."""
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -17,23 +18,43 @@ from tickets.api.tickets import (
     staff_action_input,
     ticket_response,
 )
+from tickets.models import Ticket
 from tickets.services import ticket_approve, ticket_assign, ticket_reject, ticket_resolve
 
 
-def staff_action_schema(input_serializer: type[serializers.Serializer]) -> Any:
+class StaffActionApi(APIView):
+    """A staff action that is one service call; the ticket as it now is, or an error.
+
+    The service is called as `service(ticket=, actor=, expected_version=)` with the other
+    fields of `InputSerializer` as further arguments: the input's fields bear the service's
+    names, as the staff pages' forms do.
+    """
+
+    throttle_classes = [ApiRateThrottle]
+    InputSerializer: type[VersionedInput]
+    service: Callable[..., Ticket]
+
+    def post(self, request: AuthenticatedRequest, reference: str) -> Response:
+        ticket, data = staff_action_input(request, reference, self.InputSerializer)
+        version = data.pop("version", None)
+        return ticket_response(
+            self.service(ticket=ticket, actor=request.user, expected_version=version, **data)
+        )
+
+
+def staff_action_schema(view: type[StaffActionApi]) -> Any:
     """The schema of a staff action: its input, then the ticket as it now is or an error."""
     return extend_schema(
-        request=input_serializer,
+        request=view.InputSerializer,
         responses={200: TicketOutputSerializer, **api_errors(400, 401, 403, 404, 409, 429)},
         parameters=[ETAG_HEADER, RETRY_AFTER_HEADER],
         tags=["staff"],
-    )
+    )(view)
 
 
-class TicketAssignApi(APIView):
+@staff_action_schema
+class TicketAssignApi(StaffActionApi):
     """Staff: give the ticket to a staff member (or to nobody, with null)."""
-
-    throttle_classes = [ApiRateThrottle]
 
     @extend_schema_serializer(component_name="TicketAssignInput")
     class InputSerializer(VersionedInput):
@@ -44,73 +65,37 @@ class TicketAssignApi(APIView):
             help_text="A staff username, or null to unassign",
         )
 
-    @staff_action_schema(InputSerializer)
-    def post(self, request: AuthenticatedRequest, reference: str) -> Response:
-        ticket, data = staff_action_input(request, reference, self.InputSerializer)
-        ticket = ticket_assign(
-            ticket=ticket,
-            assignee=data["assignee"],
-            actor=request.user,
-            expected_version=data.get("version"),
-        )
-        return ticket_response(ticket)
+    service = staticmethod(ticket_assign)
 
 
-class TicketApproveApi(APIView):
+@staff_action_schema
+class TicketApproveApi(StaffActionApi):
     """Staff: approve what the ticket asks for (a change of details); 409 if nothing to approve."""
-
-    throttle_classes = [ApiRateThrottle]
 
     @extend_schema_serializer(component_name="TicketApproveInput")
     class InputSerializer(VersionedInput):
         pass
 
-    @staff_action_schema(InputSerializer)
-    def post(self, request: AuthenticatedRequest, reference: str) -> Response:
-        ticket, data = staff_action_input(request, reference, self.InputSerializer)
-        ticket = ticket_approve(
-            ticket=ticket, actor=request.user, expected_version=data.get("version")
-        )
-        return ticket_response(ticket)
+    service = staticmethod(ticket_approve)
 
 
-class TicketRejectApi(APIView):
+@staff_action_schema
+class TicketRejectApi(StaffActionApi):
     """Staff: refuse the request; the requester is told the reason."""
-
-    throttle_classes = [ApiRateThrottle]
 
     @extend_schema_serializer(component_name="TicketRejectInput")
     class InputSerializer(VersionedInput):
         reason = SizedCharField(max_length=2000)
 
-    @staff_action_schema(InputSerializer)
-    def post(self, request: AuthenticatedRequest, reference: str) -> Response:
-        ticket, data = staff_action_input(request, reference, self.InputSerializer)
-        ticket = ticket_reject(
-            ticket=ticket,
-            actor=request.user,
-            reason=data["reason"],
-            expected_version=data.get("version"),
-        )
-        return ticket_response(ticket)
+    service = staticmethod(ticket_reject)
 
 
-class TicketResolveApi(APIView):
+@staff_action_schema
+class TicketResolveApi(StaffActionApi):
     """Staff: mark the ticket resolved; the requester is told, with the note if given."""
-
-    throttle_classes = [ApiRateThrottle]
 
     @extend_schema_serializer(component_name="TicketResolveInput")
     class InputSerializer(VersionedInput):
         note = SizedCharField(max_length=2000, required=False, allow_blank=True)
 
-    @staff_action_schema(InputSerializer)
-    def post(self, request: AuthenticatedRequest, reference: str) -> Response:
-        ticket, data = staff_action_input(request, reference, self.InputSerializer)
-        ticket = ticket_resolve(
-            ticket=ticket,
-            actor=request.user,
-            note=data.get("note", ""),
-            expected_version=data.get("version"),
-        )
-        return ticket_response(ticket)
+    service = staticmethod(ticket_resolve)
