@@ -117,6 +117,13 @@ def query_params_check(request: Any, *, allowed: set[str]) -> None:
         raise drf_exceptions.ValidationError({name[:50]: [message] for name in unknown[:10]})
 
 
+def validated_input(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    """`data` checked by `serializer_class`: what it validated, or a 400 with the field errors."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
 # --- throttles and schema helpers for the API views ---
 
 

@@ -13,7 +13,13 @@ from rest_framework.views import APIView
 from accounts.models import ApiToken
 from accounts.selectors import api_token_list
 from accounts.services import api_token_issue, api_token_revoke
-from helpdesk.api import RETRY_AFTER_HEADER, ApiRateThrottle, SizedCharField, api_errors
+from helpdesk.api import (
+    RETRY_AFTER_HEADER,
+    ApiRateThrottle,
+    SizedCharField,
+    api_errors,
+    validated_input,
+)
 from helpdesk.ratelimit import client_ip, login_attempt_count, login_succeeded
 from helpdesk.types import AuthenticatedRequest
 
@@ -75,9 +81,7 @@ class ApiTokenApi(APIView):
         tags=["auth"],
     )
     def post(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = validated_input(self.InputSerializer, request.data)
         username = data.get("username", "")
         password = data.get("password", "")
         if username or password:

@@ -22,6 +22,7 @@ from helpdesk.api import (
     TicketCursorPagination,
     api_errors,
     query_params_check,
+    validated_input,
 )
 from helpdesk.types import AuthenticatedRequest
 from tickets.models import Message, Ticket
@@ -68,9 +69,7 @@ def staff_action_input(
     """The ticket a staff action is for and its validated input (404, 403, 400 in that order)."""
     ticket = ticket_visible(request, reference)
     require_staff(request.user)
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return ticket, serializer.validated_data
+    return ticket, validated_input(serializer_class, request.data)
 
 
 def ticket_response(ticket: Ticket, data: Any = None) -> Response:
@@ -172,13 +171,12 @@ class TicketListApi(APIView):
         allowed = {*self.FilterSerializer().fields, paginator.cursor_query_param}
         query_params_check(request, allowed={*allowed, paginator.page_size_query_param})
         # A plain dict: every value given is validated, none silently skipped.
-        filters = self.FilterSerializer(data=request.query_params.dict())
-        filters.is_valid(raise_exception=True)
+        filters = validated_input(self.FilterSerializer, request.query_params.dict())
         window = None
-        if filters.validated_data.get("q"):
+        if filters.get("q"):
             ordering, after, limit = paginator.page_rows(request)
             window = ListWindow(ordering=ordering, after=after, limit=limit)
-        tickets = ticket_list(user=request.user, filters=filters.validated_data, window=window)
+        tickets = ticket_list(user=request.user, filters=filters, window=window)
         page = paginator.paginate_queryset(tickets, request, view=self)
         return paginator.get_paginated_response(TicketOutputSerializer(page, many=True).data)
 
@@ -236,9 +234,7 @@ class TicketMessageAddApi(APIView):
     )
     def post(self, request: AuthenticatedRequest, reference: str) -> Response:
         ticket = ticket_visible(request, reference)
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = validated_input(self.InputSerializer, request.data)
         staff = is_staff_member(request.user)
         if data["internal"] and not staff:
             raise ValidationError({"internal": [INTERNAL_STAFF_ONLY]})
