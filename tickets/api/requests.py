@@ -51,11 +51,15 @@ def _anonymous_via_api(request: Request) -> dict[str, Any]:
     return {"client_key": client_ip(request), "actor": "anonymous", "channel": Ticket.Channel.API}
 
 
-class PasswordResendRequestApi(APIView):
-    """Ask for a domain's password reset link (anyone; the same answer for every domain)."""
+class AnonymousRequestApi(APIView):
+    """A request anyone may send: no credentials needed, none read."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+
+
+class PasswordResendRequestApi(AnonymousRequestApi):
+    """Ask for a domain's password reset link (anyone; the same answer for every domain)."""
 
     class InputSerializer(serializers.Serializer):
         domain = SizedCharField(max_length=300, trim_whitespace=True)
@@ -121,11 +125,8 @@ class ModifyRequestApi(APIView):
         return Response(body, status=202)
 
 
-class VerifyApi(APIView):
+class VerifyApi(AnonymousRequestApi):
     """Use the token from a verification email (no login: the token is the proof)."""
-
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
 
     @extend_schema_serializer(component_name="VerifyInput")
     class InputSerializer(serializers.Serializer):
@@ -146,11 +147,8 @@ class VerifyApi(APIView):
         return Response({"reference": ticket.reference, "status": ticket.status})
 
 
-class OptOutRequestApi(APIView):
+class OptOutRequestApi(AnonymousRequestApi):
     """Ask to stop mailings (anyone; a link goes to the email on record, same answer for all)."""
-
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
 
     @extend_schema_serializer(component_name="OptOutRequestInput")
     class InputSerializer(serializers.Serializer):
