@@ -22,11 +22,7 @@ from tickets.models import Message, Ticket
 from tickets.redaction import CARD_NOTICE, contains_card_number
 from tickets.request_fields import MODIFY_FIELD_LABELS
 from tickets.selectors.tickets import attachment_get, ticket_get, ticket_list
-from tickets.services import (
-    ticket_actions,
-    ticket_close,
-    ticket_reply_add,
-)
+from tickets.services import ticket_actions, ticket_close, ticket_reply_add
 from tickets.services.attachments import AttachmentUpload
 from tickets.views.common import AttachmentsField, attachment_errors_add, customer_or_404
 
