@@ -13,7 +13,6 @@ from django.contrib.auth.tokens import default_token_generator
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
@@ -24,6 +23,7 @@ from accounts.models import ApiToken, Customer
 from accounts.roles import ROLE_PERMISSIONS
 from accounts.selectors import api_token_list, customer_for_user
 from helpdesk.exceptions import ApplicationError
+from helpdesk.links import site_url
 from tickets.audit import Actor, audit_record
 from tickets.models import Notification
 from tickets.services import PASSWORD_RESET_LOOKUP, notification_queue
@@ -147,16 +147,14 @@ def password_reset_resolve(*, email: str) -> int:
         ).count()
         if recent >= limit:
             continue
-        path = reverse(
+        link = site_url(
             "accounts:password_reset_confirm",
-            kwargs={
-                "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
-                "token": default_token_generator.make_token(user),
-            },
+            uidb64=urlsafe_base64_encode(force_bytes(user.pk)),
+            token=default_token_generator.make_token(user),
         )
         password_reset_mail_queue(
             user=user,
-            link=f"{settings.SITE_URL}{path}",
+            link=link,
             hours=max(1, settings.PASSWORD_RESET_TIMEOUT // 3600),
         )
         mailed += 1

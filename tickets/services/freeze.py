@@ -8,7 +8,6 @@ a supervisor, whatever the new address does in the meantime.
 
 from django.conf import settings
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
@@ -27,7 +26,7 @@ from tickets.models import Ticket, Verification
 from tickets.services.lifecycle import ticket_create, ticket_due_at
 from tickets.services.outbox import notification_queue
 from tickets.services.shared import TRANSITIONS, ticket_move, ticket_system_note_add
-from tickets.services.verification import VERIFICATION_INVALID, verification_issue
+from tickets.services.verification import VERIFICATION_INVALID, verification_link_issue
 from tickets.tokens import token_hash_if_wellformed
 
 S = Ticket.Status
@@ -47,13 +46,13 @@ FROZEN_NOTE = gettext_noop(
 
 def freeze_link_issue(*, ticket: Ticket, old_email: str) -> str:
     """A single-use link for the old address of an email change; valid FREEZE_LINK_TTL."""
-    _verification, token = verification_issue(
+    return verification_link_issue(
         ticket=ticket,
         purpose=Verification.Purpose.NOT_ME,
         send_to=old_email,
         ttl=settings.FREEZE_LINK_TTL,
+        view="portal:not-me",
     )
-    return settings.SITE_URL + reverse("portal:not-me", args=[token])
 
 
 def freeze_link_get_live(*, token: str) -> Verification | None:

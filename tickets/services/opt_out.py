@@ -3,16 +3,15 @@
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.urls import reverse
 from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import Customer
 from accounts.selectors import customer_get_by_email
 from helpdesk.exceptions import ApplicationError
+from helpdesk.links import site_url
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import customer_lock
 from tickets.models import AnonymousRequest, Ticket
@@ -60,7 +59,7 @@ def _opt_out_lists_clean(lists: Any) -> list[str]:
 
 
 def preferences_url() -> str:
-    return settings.SITE_URL + reverse("portal:preferences")
+    return site_url("portal:preferences")
 
 
 def _mailing_flags_set(
@@ -243,7 +242,7 @@ def unsubscribe_token(*, customer: Customer, list_name: str) -> str:
 def unsubscribe_url(*, customer: Customer, list_name: str) -> str:
     """The one-click unsubscribe link for one customer and list, on SITE_URL."""
     token = unsubscribe_token(customer=customer, list_name=list_name)
-    return settings.SITE_URL + reverse("portal:unsubscribe", args=[token])
+    return site_url("portal:unsubscribe", token)
 
 
 def unsubscribe_token_read(*, token: str) -> tuple[Customer, str]:

@@ -13,7 +13,6 @@ from typing import cast
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
@@ -21,6 +20,7 @@ from accounts.models import Customer
 from accounts.selectors import email_canonical
 from domains.models import Domain, RegistrationWarning
 from helpdesk.exceptions import ApplicationError
+from helpdesk.links import site_url
 from tickets.audit import audit_record
 from tickets.lock_objects import customer_warnings_lock, registration_warning_lock
 from tickets.models import OPEN_STATUS_VALUES, Message, Ticket
@@ -56,7 +56,7 @@ _REASON_TEXT: dict[str, str] = {
 def registration_fix_url(*, domain: Domain) -> str:
     """The signed one-click link, on SITE_URL, that asks us to update the domain's record."""
     token = signing.dumps([domain.pk, domain.registrant_email], salt=_FIX_SALT)
-    return settings.SITE_URL + reverse("portal:registration-fix", args=[token])
+    return site_url("portal:registration-fix", token)
 
 
 def registration_fix_read(*, token: str) -> Domain:

@@ -9,13 +9,12 @@ links; the POST records the answer. One answer per ticket: a later POST replaces
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from helpdesk.exceptions import ApplicationError
+from helpdesk.links import site_url
 from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import audit_record
 from tickets.lock_objects import satisfaction_lock, ticket_lock
@@ -59,8 +58,7 @@ def satisfaction_links(*, ticket: Ticket, recipient: str) -> dict[str, Any]:
         ttl=SATISFACTION_TTL,
     )
     return {
-        f"satisfaction_{answer}": settings.SITE_URL
-        + reverse("portal:satisfaction", args=[token, answer])
+        f"satisfaction_{answer}": site_url("portal:satisfaction", token, answer)
         for answer in Satisfaction.Answer.values
     }
 

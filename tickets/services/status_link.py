@@ -13,7 +13,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.urls import reverse
 from django.utils.translation import gettext_noop
 
 from accounts.selectors import email_canonical
@@ -25,7 +24,7 @@ from tickets.services.attachments import AttachmentUpload
 from tickets.services.lifecycle import ticket_reply_add
 from tickets.services.outbox import notification_queue
 from tickets.services.shared import tasks_publish
-from tickets.services.verification import verification_issue
+from tickets.services.verification import verification_link_issue
 from tickets.tasks import status_link_send as status_link_send_task
 
 TRACK_SENT = gettext_noop(
@@ -46,13 +45,13 @@ def status_link_issue(*, ticket: Ticket, send_to: str) -> str:
 
     Runs in the caller's transaction; the URL goes only into an email to `send_to`.
     """
-    _verification, token = verification_issue(
+    return verification_link_issue(
         ticket=ticket,
         purpose=Verification.Purpose.STATUS,
         send_to=send_to,
         ttl=settings.STATUS_LINK_TTL,
+        view="portal:track-status",
     )
-    return settings.SITE_URL + reverse("portal:track-status", args=[token])
 
 
 # The context key by which an outbox row asks for a status link for its recipient. The worker

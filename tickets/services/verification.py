@@ -7,11 +7,11 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
 from helpdesk.exceptions import ApplicationError
+from helpdesk.links import site_url
 from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import ticket_lock, tickets_and_customers_lock, verification_lock
@@ -57,6 +57,16 @@ def verification_issue(
     return verification, token
 
 
+def verification_link_issue(
+    *, ticket: Ticket, purpose: str, send_to: str, ttl: timedelta, view: str
+) -> str:
+    """Issue a single-use link (verification_issue) and return its URL: `view` with the token."""
+    _verification, token = verification_issue(
+        ticket=ticket, purpose=purpose, send_to=send_to, ttl=ttl
+    )
+    return site_url(view, token)
+
+
 @transaction.atomic
 def verification_start(
     *, ticket: Ticket, purpose: str = Verification.Purpose.REQUESTER, send_to: str
@@ -79,7 +89,7 @@ def verification_start(
         context={
             "subject": ticket.subject,
             "summary": verification_summary(ticket=ticket, purpose=purpose),
-            "link": settings.SITE_URL + reverse("portal:verify", args=[token]),
+            "link": site_url("portal:verify", token),
             "hours": int(settings.VERIFICATION_TTL.total_seconds() // 3600),
             **follow,
         },
