@@ -308,10 +308,11 @@ def user_credentials_revoke(*, user: User) -> dict[str, int]:
     For an account taken over: whoever holds the login is signed out everywhere, and the owner
     sets a new password through the reset link, which goes to the email on record.
     """
-    tokens_revoked = api_token_revoke(user=user)
-    sessions_ended = _user_sessions_end(user=user, keep_session_key=None)
     # A random password, not an unusable one: Django's reset form skips unusable ones. Changing
-    # it also ends the sessions an engine without a table still holds.
+    # it also ends the sessions an engine without a table still holds. Saved first: the login's
+    # row is locked before the tokens' audit row (the order in tickets.lock_objects).
     user.set_password(secrets.token_urlsafe(32))
     user.save(update_fields=["password"])
+    sessions_ended = _user_sessions_end(user=user, keep_session_key=None)
+    tokens_revoked = api_token_revoke(user=user)
     return {"api_tokens": tokens_revoked, "sessions": sessions_ended}

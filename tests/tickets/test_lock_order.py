@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from django.db import OperationalError, connection, transaction
 
-from accounts.models import Customer
+from accounts.lock_objects import user_limits_lock
+from accounts.models import ApiToken, Customer
 from domains.models import Domain
-from tests.factories import TicketFactory
+from tests.factories import CustomerFactory, TicketFactory, api_key_for
 from tests.tickets.test_freeze import NEW_EMAIL, email_change_applied, freeze_token
 from tests.tickets.verification_helpers import (
     anonymous_lookups,
@@ -319,3 +320,28 @@ def test_a_bounced_resend_notice_holds_its_ticket_and_domain_before_it_records_a
     domain.refresh_from_db()
     assert domain.registrant_email_status == Domain.EmailStatus.BOUNCING
     assert Ticket.objects.get(pk=notice.ticket_id).status == S.REFERRED
+
+
+def test_a_freeze_holds_the_login_before_it_records_the_revoked_api_tokens(
+    alice, supervisor, background
+):
+    # given an email change applied whose old address another record has taken since (so the
+    # freeze puts the rest back but not the email), and an API token on the login
+    ticket = email_change_applied(alice, supervisor)
+    CustomerFactory(email="alice@example.test")
+    api_key_for(alice.user)
+    token = freeze_token(ticket)
+    with held(lambda: user_limits_lock(user=alice.user)):
+        # when the old address freezes the account while a request of the login holds it
+        flow = background(
+            lambda: account_freeze(token=token, client_key="10.0.0.8", actor="anonymous")
+        )
+        wait_until_blocked()
+
+        # then it waits holding nothing of the audit chain
+        assert is_free(AuditChainHead, 1)
+
+    flow.finish()
+    alice.refresh_from_db()
+    assert (alice.account_status, alice.city) == (Customer.AccountStatus.SUSPENDED, "Kuala Lumpur")
+    assert not ApiToken.objects.filter(user=alice.user).exists()
