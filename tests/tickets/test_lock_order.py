@@ -26,8 +26,9 @@ from tests.tickets.verification_helpers import (
     verification_mail,
 )
 from tickets import services
-from tickets.lock_objects import audit_chain_head_lock, customer_lock
+from tickets.lock_objects import audit_chain_head_lock, customer_lock, ticket_lock
 from tickets.models import AuditChainHead, Notification, Ticket
+from tickets.services.contact_link import tickets_link_by_contact
 from tickets.services.freeze import account_freeze
 from tickets.services.outbox import notification_bounced
 
@@ -345,3 +346,24 @@ def test_a_freeze_holds_the_login_before_it_records_the_revoked_api_tokens(
     alice.refresh_from_db()
     assert (alice.account_status, alice.city) == (Customer.AccountStatus.SUSPENDED, "Kuala Lumpur")
     assert not ApiToken.objects.filter(user=alice.user).exists()
+
+
+def test_linking_tickets_to_customers_holds_the_whole_batch_before_it_records_anything(
+    alice, background
+):
+    # given two tickets sent logged out from Alice's address before such tickets were linked,
+    # the audit chain begun, and the second ticket held by another transaction (a reply)
+    TicketFactory(customer=None, contact_email=alice.email, subject="First")
+    second = TicketFactory(customer=None, contact_email=alice.email, subject="Second")
+    with transaction.atomic():
+        audit_chain_head_lock()
+    with held(lambda: ticket_lock(pk=second.pk)):
+        # when the link command runs
+        flow = background(lambda: tickets_link_by_contact())
+        wait_until_blocked()
+
+        # then it waits holding nothing of the audit chain the reply waits for
+        assert is_free(AuditChainHead, 1)
+
+    assert flow.finish() == (2, None)
+    assert set(Ticket.objects.values_list("customer", flat=True)) == {alice.pk}

@@ -4,6 +4,7 @@ from django.db import transaction
 
 from accounts.models import Customer
 from tickets.lock_objects import ticket_lock
+from tickets.models import Ticket
 from tickets.selectors.tickets import (
     customers_after,
     sent_from_address_on_record,
@@ -12,8 +13,7 @@ from tickets.selectors.tickets import (
 from tickets.services.shared import ticket_change_save
 
 
-def _link(ticket_id: int, customer: Customer) -> bool:
-    ticket = ticket_lock(pk=ticket_id)
+def _link(ticket: Ticket, customer: Customer) -> bool:
     # Read again under the lock: linked meanwhile, or sent before the address was theirs.
     still = type(ticket).objects.filter(sent_from_address_on_record(customer), pk=ticket.pk)
     if ticket.customer_id is not None or not still.exists():
@@ -43,9 +43,13 @@ def tickets_link_by_contact(*, after: int = 0, batch_size: int = 200) -> tuple[i
     :param after: the customer id the previous batch ended at.
     """
     customers = customers_after(pk=after, limit=batch_size)
-    linked = 0
-    for customer in customers:
-        for ticket_id in tickets_to_link_by_contact(customer=customer):
-            linked += _link(ticket_id, customer)
+    found = [
+        (ticket_id, customer)
+        for customer in customers
+        for ticket_id in tickets_to_link_by_contact(customer=customer)
+    ]
+    # The whole batch, in pk order, before the first audit row (the order in tickets.lock_objects).
+    locked = {pk: ticket_lock(pk=pk) for pk in sorted(pk for pk, _customer in found)}
+    linked = sum(_link(locked[ticket_id], customer) for ticket_id, customer in found)
     last = customers[-1].pk if len(customers) == batch_size else None
     return linked, last
