@@ -10,6 +10,11 @@ One order for all, so that two transactions never each hold a row the other wait
    first audit row can wait on a transaction that waits on the head. A flow takes every lock it
    will need before it records anything. (The daily statistics rows come after the head: only
    its holder writes them, see tickets.services.stats.)
+
+Rows that other rows point at (customers, tickets, verification links, domains, logins) are
+locked FOR NO KEY UPDATE, never FOR UPDATE: a transaction checks the foreign keys of what it
+wrote when it commits (FOR KEY SHARE on the rows they point at), holding the audit chain head
+by then, and that check must not wait for a row whose holder waits for the head.
 """
 
 from collections.abc import Iterable
@@ -71,7 +76,9 @@ def tickets_of_customer_lock(
     The caller holds the customer and has recorded nothing yet, so whoever holds one of these
     waits on nothing the caller holds.
     """
-    rows = Ticket.objects.select_for_update().filter(customer=customer, status__in=statuses)
+    rows = Ticket.objects.select_for_update(no_key=True).filter(
+        customer=customer, status__in=statuses
+    )
     if kind is not None:
         rows = rows.filter(kind=kind)
     return list(rows.exclude(pk=exclude.pk).order_by("pk"))
@@ -84,7 +91,7 @@ def notification_lock(*, pk: int) -> Notification:
 
 def verification_lock(*, pk: int) -> Verification:
     """Lock one verification link; callers take it after its ticket's lock."""
-    return Verification.objects.select_for_update().get(pk=pk)
+    return Verification.objects.select_for_update(no_key=True).get(pk=pk)
 
 
 def anonymous_request_lock(*, ticket_id: int) -> AnonymousRequest:
@@ -114,12 +121,14 @@ def customer_lock(*, pk: int) -> Customer:
 
 def customer_warnings_lock(*, pk: int) -> Customer:
     """Lock a customer for its run of registration warnings (no ticket lock is held)."""
-    return Customer.objects.select_for_update().get(pk=pk)
+    return Customer.objects.select_for_update(no_key=True).get(pk=pk)
 
 
 def customers_batch_lock(*, rows: QuerySet[Customer], after: int, size: int) -> list[Customer]:
     """Lock the next `size` customers of `rows` past pk `after`, in pk order."""
-    return list(rows.filter(pk__gt=after).order_by("pk").select_for_update(of=("self",))[:size])
+    return list(
+        rows.filter(pk__gt=after).order_by("pk").select_for_update(of=("self",), no_key=True)[:size]
+    )
 
 
 def registration_changes_offered_lock(*, ticket: Ticket) -> list[RegistrationChange]:
@@ -142,7 +151,7 @@ def registration_warning_lock(*, domain: Domain, address: str, reason: str) -> R
 
 def domain_lock(*, pk: int) -> Domain:
     """Lock a cached registration record; callers holding ticket locks take it after them."""
-    return Domain.objects.select_for_update().get(pk=pk)
+    return Domain.objects.select_for_update(no_key=True).get(pk=pk)
 
 
 def audit_chain_head_lock() -> AuditChainHead:

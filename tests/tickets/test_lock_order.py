@@ -12,11 +12,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import OperationalError, connection, transaction
 
-from accounts.lock_objects import user_limits_lock
+from accounts.lock_objects import user_limits_lock, user_lock
 from accounts.models import ApiToken, Customer
-from domains.models import Domain
+from domains.lock_objects import domains_lock
+from domains.models import Domain, RegistrationChange
 from tests.factories import CustomerFactory, TicketFactory, api_key_for
 from tests.tickets.test_freeze import NEW_EMAIL, email_change_applied, freeze_token
 from tests.tickets.verification_helpers import (
@@ -26,11 +28,19 @@ from tests.tickets.verification_helpers import (
     verification_mail,
 )
 from tickets import services
-from tickets.lock_objects import audit_chain_head_lock, customer_lock, ticket_lock
-from tickets.models import AuditChainHead, Notification, Ticket
+from tickets.lock_objects import (
+    audit_chain_head_lock,
+    customer_lock,
+    customer_warnings_lock,
+    customers_batch_lock,
+    domain_lock,
+    ticket_lock,
+    tickets_of_customer_lock,
+)
+from tickets.models import OPEN_STATUS_VALUES, AuditChainHead, Message, Notification, Ticket
 from tickets.services.contact_link import tickets_link_by_contact
 from tickets.services.freeze import account_freeze
-from tickets.services.outbox import notification_bounced
+from tickets.services.outbox import notification_bounced, notification_mark_sent, notification_queue
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -367,3 +377,103 @@ def test_linking_tickets_to_customers_holds_the_whole_batch_before_it_records_an
 
     assert flow.finish() == (2, None)
     assert set(Ticket.objects.values_list("customer", flat=True)) == {alice.pk}
+
+
+# A transaction checks the foreign keys of the rows it wrote when it commits (FOR KEY SHARE on
+# each row they point at), after its first audit row: it holds the audit chain head by then.
+# Whoever holds one of those rows must not block that check, since the holder's next step is
+# an audit row of its own. Each test holds a row with a helper of a flow that records next.
+
+
+def commits_while_held(flow: "Background") -> bool:
+    """Whether `flow` ends while the row is still held (else it waits at its commit)."""
+    flow.thread.join(5)
+    return not flow.thread.is_alive()
+
+
+def _mailing_batch_of(customer: Customer) -> Callable[[], Any]:
+    return lambda: customers_batch_lock(
+        rows=Customer.objects.filter(pk=customer.pk), after=0, size=1
+    )
+
+
+def _warnings_of(customer: Customer) -> Callable[[], Any]:
+    return lambda: customer_warnings_lock(pk=customer.pk)
+
+
+@pytest.mark.parametrize("holder", [_mailing_batch_of, _warnings_of])
+def test_a_reply_commits_while_a_sweep_holds_the_customer(alice, agent, holder, background):
+    # given a ticket of Alice's, and Alice held by a mailing batch or a registration warning
+    ticket = TicketFactory(customer=alice)
+    with held(holder(alice)):
+        # when an agent replies on the ticket (its audit rows name Alice)
+        flow = background(
+            lambda: services.ticket_reply_add(
+                ticket=ticket,
+                body="It is fixed.",
+                actor=agent,
+                author=Message.Author.STAFF,
+                channel=Ticket.Channel.STAFF,
+            )
+        )
+
+        # then it commits without waiting for the sweep, which waits for the chain next
+        assert commits_while_held(flow)
+
+    assert flow.finish().body == "It is fixed."
+
+
+def test_a_sent_notice_is_recorded_while_an_email_change_holds_its_ticket(alice, background):
+    # given a reply notice on one of Alice's tickets, claimed by the worker
+    approving, other = TicketFactory(customer=alice), TicketFactory(customer=alice)
+    with transaction.atomic():
+        notice = notification_queue(
+            ticket=other, template="ticket_reply", recipient=alice.email, context={}, publish=False
+        )
+    with held(
+        lambda: tickets_of_customer_lock(
+            customer=alice, statuses=OPEN_STATUS_VALUES, exclude=approving
+        )
+    ):
+        # when the worker records it sent while an email change holds Alice's other tickets
+        flow = background(lambda: notification_mark_sent(notice, "esp-1"))
+
+        # then the record commits without waiting for them
+        assert commits_while_held(flow)
+
+    assert flow.finish() is True
+
+
+@pytest.mark.parametrize("lock", [user_lock, lambda pk: user_limits_lock(user=User(pk=pk))])
+def test_an_assignment_commits_while_the_assignee_holds_their_login(
+    agent, supervisor, lock, background
+):
+    # given an open ticket, and the agent's login held (a token or a saved view of theirs)
+    ticket = TicketFactory()
+    with held(lambda: lock(pk=agent.pk)):
+        # when a supervisor assigns the ticket to the agent
+        flow = background(
+            lambda: services.ticket_assign(ticket=ticket, assignee=agent, actor=supervisor)
+        )
+
+        # then it commits without waiting for the login
+        assert commits_while_held(flow)
+
+    assert flow.finish().assignee == agent
+
+
+@pytest.mark.parametrize(
+    "lock", [domain_lock, lambda pk: domains_lock(pks=[pk])], ids=["domain", "domains"]
+)
+def test_an_email_change_request_commits_while_its_domain_is_held(
+    alice, alice_shop, lock, background
+):
+    # given Alice's domain held by a refresh of its contacts (which records a change next)
+    with held(lambda: lock(pk=alice_shop.pk)):
+        # when Alice asks to change her email, which offers that domain's record to change too
+        flow = background(lambda: owner_request(alice, {"email": NEW_EMAIL}))
+
+        # then the request commits without waiting for the domain
+        assert commits_while_held(flow)
+
+    assert RegistrationChange.objects.get(ticket=flow.finish()).domain_id == alice_shop.pk
