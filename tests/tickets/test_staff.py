@@ -288,6 +288,27 @@ def test_the_counts_per_view_are_shown(agent_client, agent):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
+    ("language", "select", "cells"),
+    [
+        ("en", "Select", ["Ticket", "Subject", "Customer", "Due"]),
+        ("ms", "Pilih", ["Tiket", "Subjek", "Pelanggan", "Tarikh akhir"]),
+    ],
+)
+def test_every_row_names_its_checkbox_and_its_cells_in_the_page_language(
+    agent_client, settings, language, select, cells
+):
+    tickets = [TicketFactory(due_at=timezone.now() + timedelta(hours=1)) for _ in range(3)]
+    agent_client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+    page = agent_client.get("/staff/").content.decode()
+    for ticket in tickets:
+        assert f'aria-label="{select} {ticket.reference}"' in page
+    for cell in cells:
+        assert page.count(f'data-label="{cell}"') == len(tickets)
+        assert f'<th scope="col">{cell}</th>' in page
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("email", "target"),
