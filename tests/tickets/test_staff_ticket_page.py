@@ -12,7 +12,7 @@ from tests.factories import CustomerFactory, TicketFactory
 from tests.tickets.test_attachments import attach
 from tickets import services
 from tickets.emails import build_message
-from tickets.models import Message, Notification, Ticket
+from tickets.models import Attachment, Message, Notification, Ticket
 from tickets.services.shared import NOT_REJECTABLE
 from tickets.staff.ticket import PRESENCE_SECONDS
 
@@ -118,6 +118,43 @@ def test_the_ticket_page_shows_the_latest_history_and_links_to_the_whole(agent_c
     assert whole.count('<li class="message-item') == rounds
     assert "reply number 0." in whole
     assert 'id="history-cut"' not in whole
+
+
+@pytest.mark.django_db
+def test_each_message_lists_its_own_attachments_in_upload_order(agent_client):
+    # given two messages, the older one with three files and the newer one with one
+    ticket = TicketFactory(priority=Ticket.Priority.HIGH)
+    first = attach(ticket, filename="b-first.png")
+    attach(ticket, filename="only.png")
+    for name in ("a-second.png", "c-third.png"):
+        Attachment.objects.create(
+            message=first.message,
+            filename=name,
+            content_type="image/png",
+            size=1,
+            content=b"x",
+            scan_status="clean",
+        )
+
+    # when
+    page = agent_client.get(f"/staff/tickets/{ticket.reference}/").content.decode()
+
+    # then each message shows its files, in the order they came
+    messages = page.split('<li class="message-item')[1:]
+    assert re.findall(r"[a-z-]+\.png", messages[0]) == [
+        "b-first.png",
+        "a-second.png",
+        "c-third.png",
+    ]
+    assert re.findall(r"[a-z-]+\.png", messages[1]) == ["only.png"]
+    # and the priority menu starts at the ticket's priority
+    menu = page.split('<select name="priority" id="id_priority">')[1].split("</select>")[0]
+    assert re.findall(r'<option value="(\w+)"( selected)?>', menu) == [
+        ("low", ""),
+        ("normal", ""),
+        ("high", " selected"),
+        ("urgent", ""),
+    ]
 
 
 @pytest.mark.django_db

@@ -275,7 +275,12 @@ def staff_ticket_history(*, ticket: Ticket, whole: bool = False) -> TicketHistor
         .select_related("author_user")
         .only(*TICKET_PAGE_MESSAGE_FIELDS)
         .prefetch_related(
-            Prefetch("attachments", queryset=Attachment.objects.only(*TICKET_PAGE_FILE_FIELDS))
+            # Upload order, as within each message Attachment's own ordering has it, without
+            # the join to the messages that ordering by message needs.
+            Prefetch(
+                "attachments",
+                queryset=Attachment.objects.only(*TICKET_PAGE_FILE_FIELDS).order_by("id"),
+            )
         ),
         order=("created_at", "id"),
         limit=None if whole else TICKET_PAGE_MESSAGES,

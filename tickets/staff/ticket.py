@@ -204,7 +204,7 @@ def ticket_page(
         "note_form": forms_in.get("note") or NoteForm(),
         "reject_form": forms_in.get("reject") or RejectForm(),
         "resolve_form": forms_in.get("resolve") or ResolveForm(),
-        "priority_form": PriorityForm(initial={"priority": ticket.priority}),
+        "priority_choices": Ticket.Priority.choices,
         "actions": ticket_actions(ticket),
     }
     return render(request, "staff/ticket.html", context, status=status)
