@@ -200,13 +200,15 @@ def staff_ticket_get(*, user: User | AnonymousUser, reference: str) -> Ticket | 
     """A ticket with what the staff ticket page shows besides its history, or None.
 
     Its field changes are read only for the kind that has them, and `merged_from_any` says
-    whether any ticket was merged into it (staff_ticket_merged_from lists them).
+    whether any ticket was merged into it (staff_ticket_merged_from lists them). The ticket
+    it was merged into, if any, is read when the page asks for it: a join for the few merged
+    tickets cost every page about 0.7 ms of building, planning and reading a second ticket row.
     """
     if not is_staff_member(user):
         return None
-    tickets = Ticket.objects.select_related(
-        "customer", "domain", "assignee", "merged_into"
-    ).annotate(merged_from_any=Exists(Ticket.objects.filter(merged_into=OuterRef("pk"))))
+    tickets = Ticket.objects.select_related("customer", "domain", "assignee").annotate(
+        merged_from_any=Exists(Ticket.objects.filter(merged_into=OuterRef("pk")))
+    )
     # get(), not first(): the reference is unique, and ordering the joined row costs a sort.
     try:
         ticket = tickets.get(reference=reference)
@@ -244,7 +246,10 @@ TICKET_PAGE_FILE_FIELDS = ("message_id", "filename", "size", "scan_status", "sca
 
 @dataclass(frozen=True)
 class TicketHistory:
-    """A ticket's messages, emails, audit rows and OpenSRS calls, oldest first."""
+    """A ticket's messages, emails, audit rows and OpenSRS calls, oldest first.
+
+    Each message carries its attachments, in upload order, as the list `files`.
+    """
 
     messages: list[Message]
     notifications: list[Notification]
@@ -277,9 +282,12 @@ def staff_ticket_history(*, ticket: Ticket, whole: bool = False) -> TicketHistor
         .prefetch_related(
             # Upload order, as within each message Attachment's own ordering has it, without
             # the join to the messages that ordering by message needs.
+            # A list on each message (`files`): a queryset per message, as `attachments.all()`
+            # has, took 2 ms of a page of 25 messages to build.
             Prefetch(
                 "attachments",
                 queryset=Attachment.objects.only(*TICKET_PAGE_FILE_FIELDS).order_by("id"),
+                to_attr="files",
             )
         ),
         order=("created_at", "id"),

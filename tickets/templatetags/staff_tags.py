@@ -145,7 +145,7 @@ def other_ticket_rows(tickets: list[Ticket]) -> list[dict[str, Any]]:
 
 @register.simple_tag
 def message_rows(messages: list[Message]) -> list[dict[str, Any]]:
-    """A ticket's messages as the conversation prints them."""
+    """A ticket's messages (from staff_ticket_history) as the conversation prints them."""
     language = get_language()
     names = {"customer": gettext("Customer"), "system": gettext("System")}
     staff = gettext("Staff")
@@ -165,7 +165,7 @@ def message_rows(messages: list[Message]) -> list[dict[str, Any]]:
                 "iso": iso,
                 "when": when,
                 "body": message.body,
-                "attachments": list(message.attachments.all()),
+                "attachments": message.files,  # type: ignore[attr-defined]  # staff_ticket_history's prefetch
             }
         )
     return rows
