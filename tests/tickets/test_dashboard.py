@@ -640,16 +640,30 @@ def test_a_day_range_counts_both_ends():
 def test_a_long_label_pushes_the_bars_right_instead_of_running_under_them():
     from tickets.templatetags.staff_tags import BAR_LABEL_WIDTH, bar_chart
 
+    def starts(chart):
+        return [int(x) for x in re.findall(r'<rect class="bar" x="(\d+)"', chart["bars"])]
+
     short = bar_chart([("Open", 3), ("New", 1)], "c1", "By status")
-    assert [bar["x"] for bar in short["bars"]] == [BAR_LABEL_WIDTH, BAR_LABEL_WIDTH]
+    assert starts(short) == [BAR_LABEL_WIDTH, BAR_LABEL_WIDTH]
 
     label = "Hantar semula kata laluan domain saya"  # as long as a translation can be
     long = bar_chart([(label, 2), ("Open", 0)], "c2", "By request")
-    start = long["bars"][0]["x"]
+    start = starts(long)[0]
     assert start > BAR_LABEL_WIDTH and start >= len(label) * 8
-    assert {bar["x"] for bar in long["bars"]} == {start}  # every bar starts at the same place
-    assert long["bars"][1]["n_x"] == start + 6  # an empty bar's number sits at its start
-    assert long["width"] > start + long["bars"][0]["width"]
+    assert set(starts(long)) == {start}  # every bar starts at the same place
+    widths = [int(w) for w in re.findall(r'<rect class="bar" [^>]*width="(\d+)"', long["bars"])]
+    numbers = [int(x) for x in re.findall(r'<text class="bar-value" x="(\d+)"', long["bars"])]
+    assert widths[1] == 0 and numbers[1] == start + 6  # an empty bar's number sits at its start
+    assert long["width"] > start + widths[0]
+
+
+def test_bar_labels_are_escaped_in_the_chart_and_its_table():
+    from tickets.templatetags.staff_tags import bar_chart
+
+    chart = bar_chart([("<b>Ana & Co</b>", 2)], "c3", "By agent")
+    for part in (chart["bars"], chart["rows"]):
+        assert "&lt;b&gt;Ana &amp; Co&lt;/b&gt;" in part and "<b>" not in part
+    assert "<td>2</td>" in chart["rows"] and ">2</text>" in chart["bars"]
 
 
 @pytest.mark.parametrize(

@@ -241,31 +241,35 @@ def sla_info(ticket: Ticket, now: datetime | None = None) -> dict[str, Any]:
 
 @register.inclusion_tag("staff/_bar_chart.html")
 def bar_chart(rows: list[tuple[str, int]], chart_id: str, title: str) -> dict[str, Any]:
-    """Horizontal bars for a few labelled counts, with the numbers drawn beside each bar."""
+    """Horizontal bars for a few labelled counts, with the numbers drawn beside each bar.
+
+    As in day_chart, the bars and the table's rows are joined here from escaped labels and
+    integers: a template loop cost about 1.5 ms of a dashboard's four charts.
+    """
     top = max([n for _label, n in rows] or [0]) or 1
     longest = max([len(str(label)) for label, _n in rows] or [0])
     label_width = max(BAR_LABEL_WIDTH, round(longest * BAR_CHAR_WIDTH) + 12)
-    bars = []
-    for i, (label, n) in enumerate(rows):
+    bars, table = [], []
+    for i, (label, count) in enumerate(rows):
+        n = int(count)
         width = round(BAR_AREA_WIDTH * n / top) if n else 0
+        y = i * BAR_ROW_HEIGHT
+        text = escape(label)
         bars.append(
-            {
-                "label": label,
-                "n": n,
-                "y": i * BAR_ROW_HEIGHT,
-                "text_y": i * BAR_ROW_HEIGHT + 18,
-                "x": label_width,
-                "width": width,
-                "n_x": label_width + width + 6,
-            }
+            f'<g class="bar-row"><text class="bar-label" x="0" y="{y + 18}">{text}</text>'
+            f'<rect class="bar" x="{label_width}" y="{y + 4}" width="{width}" '
+            f'height="{BAR_ROW_HEIGHT - 8}"></rect><text class="bar-value" '
+            f'x="{label_width + width + 6}" y="{y + 18}">{n}</text></g>'
         )
+        table.append(f'<tr><th scope="row">{text}</th><td>{n}</td></tr>')
     return {
-        "bars": bars,
+        # Safe: integers and escaped labels.
+        "bars": mark_safe("\n    ".join(bars)),
+        "rows": mark_safe("".join(table)),
         "chart_id": chart_id,
         "title": title,
         "width": label_width + BAR_AREA_WIDTH + 40,
         "height": max(len(rows), 1) * BAR_ROW_HEIGHT,
-        "bar_height": BAR_ROW_HEIGHT - 8,
     }
 
 
