@@ -168,3 +168,38 @@ def test_the_embedded_broker_waits_for_messages_a_quarter_second_at_a_time(tmp_p
             waited = time.monotonic() - started
 
     assert waited < embedded_broker.LONGEST_WAIT_SECONDS + 1.0 < 2.0
+
+
+def test_the_embedded_broker_shows_a_message_to_workers_only_once_it_is_whole(
+    tmp_path, monkeypatch
+):
+    # given the broker's folder, and what a worker would list there just before the message
+    # file takes its name
+    folder = tmp_path / "broker"
+    folder.mkdir()
+    options = {
+        name: str(folder) for name in ("data_folder_in", "data_folder_out", "control_folder")
+    }
+    listed: list[list[str]] = []
+    rename = os.replace
+
+    def rename_seen(source, target):
+        listed.append(sorted(os.listdir(folder)))
+        rename(source, target)
+
+    monkeypatch.setattr(os, "replace", rename_seen)
+    received: list[object] = []
+    with Connection(
+        "filesystem://", transport=embedded_broker.Transport, transport_options=options
+    ) as broker:
+        queue = Queue("work", Exchange("work"), "work")
+        with broker.Consumer(queue, callbacks=[lambda body, message: received.append(body)]):
+            # when a task is published
+            broker.Producer().publish(
+                {"task": "x" * 100_000}, exchange=queue.exchange, routing_key="work"
+            )
+            broker.drain_events(timeout=2.0)
+
+    # then no message file a worker takes existed before it was complete, and it arrives whole
+    assert listed and all(not name.endswith(".msg") for names in listed for name in names)
+    assert received == [{"task": "x" * 100_000}]
