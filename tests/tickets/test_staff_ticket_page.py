@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone, translation
 from django.utils.formats import date_format, get_format
 
@@ -15,7 +16,7 @@ from tickets import services
 from tickets.emails import build_message
 from tickets.models import Attachment, Message, Notification, Ticket
 from tickets.services.shared import NOT_REJECTABLE
-from tickets.staff.ticket import PRESENCE_SECONDS
+from tickets.staff.ticket import PRESENCE_SECONDS, ReplyForm
 from tickets.templatetags.staff_tags import MOMENT_FORMATS, _moment
 
 S = Ticket.Status
@@ -359,3 +360,45 @@ def test_a_history_time_reads_as_date_format_prints_it(language, shown):
             local = timezone.localtime(value)
             # when / then: the same text and ISO form as the |date filters give
             assert _moment(value, shown) == (local.isoformat(), date_format(local, shown))
+
+
+# --- the reply's file field ---
+
+
+def _file_field(page: str) -> str:
+    """The reply form's file field (label, help, errors and input), spaces between tags dropped."""
+    start = page.index('<label for="id_attachments">')
+    field = page[start : page.index(">", page.index('<input type="file"')) + 1]
+    return re.sub(r">\s+<", "><", field)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("files", [None, [("tool.png", b"MZ\x90\x00" + b"\x00" * 60)]])
+def test_the_reply_file_field_reads_as_the_forms_own_rendering(agent_client, files):
+    # given a ticket page, fresh or after a reply refused for its file
+    ticket = TicketFactory()
+    if files is None:
+        page = agent_client.get(f"/staff/tickets/{ticket.reference}/").content.decode()
+        form = ReplyForm()
+    else:
+        uploads = [SimpleUploadedFile(name, content) for name, content in files]
+        data = {"body": "See attached", "version": ticket.version}
+        response = agent_client.post(
+            f"/staff/tickets/{ticket.reference}/reply/", {**data, "attachments": uploads}
+        )
+        assert response.status_code == 400
+        page = response.content.decode()
+        form = ReplyForm(data, {"attachments": [SimpleUploadedFile(n, c) for n, c in files]})
+        assert not form.is_valid()
+
+    # then the label, help, errors and input are those the form renders for the field
+    field = form["attachments"]
+    expected = re.sub(
+        r">\s+<",
+        "><",
+        f'<label for="id_attachments">{field.label}</label>'
+        f'<span class="help" id="id_attachments_helptext">{field.help_text}</span>'
+        f"{field.errors}{field}",
+    )
+    assert _file_field(page) == expected
+    assert ('aria-invalid="true"' in _file_field(page)) is (files is not None)

@@ -31,7 +31,7 @@ from tickets.selectors.tickets import (
 )
 from tickets.services import modify_approval, ticket_actions
 from tickets.staff.common import staff_required
-from tickets.views.common import AttachmentsField
+from tickets.views.common import ATTACHMENT_ACCEPT, AttachmentsField
 
 # A viewer's page polls every PRESENCE_POLL_SECONDS; one that stops (closed, gone) drops out
 # after PRESENCE_SECONDS.
@@ -201,6 +201,7 @@ def ticket_page(
         "staff_names": members,
         "canned": [(key, label, str(text)) for key, (label, text) in CANNED_RESPONSES.items()],
         "reply_form": forms_in.get("reply") or ReplyForm(),
+        "attachment_accept": ATTACHMENT_ACCEPT,
         "note_form": forms_in.get("note") or NoteForm(),
         "reject_form": forms_in.get("reject") or RejectForm(),
         "resolve_form": forms_in.get("resolve") or ResolveForm(),
