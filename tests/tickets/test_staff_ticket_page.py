@@ -1,12 +1,11 @@
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import time_machine
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.utils import timezone, translation
-from django.utils.formats import date_format, get_format
+from django.utils import timezone
 
 from accounts.roles import AGENTS
 from accounts.services import staff_user_ensure
@@ -17,7 +16,6 @@ from tickets.emails import build_message
 from tickets.models import Attachment, Message, Notification, Ticket
 from tickets.services.shared import NOT_REJECTABLE
 from tickets.staff.ticket import PRESENCE_SECONDS, ReplyForm
-from tickets.templatetags.staff_tags import MOMENT_FORMATS, _moment
 
 S = Ticket.Status
 
@@ -328,38 +326,6 @@ def test_the_page_polls_presence_every_few_seconds(agent_client):
     seconds = int(re.search(r'data-poll-seconds="(\d+)"', page).group(1))
     assert 1 <= seconds <= 5
     assert Message.objects.count() == 0
-
-
-# --- times as the history prints them ---
-
-# Format letters whose text depends on the date, the hour and the minute alone.
-MINUTE_LETTERS = set("aAbdDEfFgGhHijlLmMnNPStwWyYz")
-
-
-@pytest.mark.parametrize("language", ["en", "ms"])
-@pytest.mark.parametrize("shown", MOMENT_FORMATS)
-def test_the_history_formats_show_nothing_finer_than_the_minute(language, shown):
-    with translation.override(language):
-        letters = {c for c in get_format(shown) if c.isalpha()}
-    assert letters <= MINUTE_LETTERS, f"{shown} in {language} shows {letters - MINUTE_LETTERS}"
-
-
-@pytest.mark.parametrize("language", ["en", "ms"])
-@pytest.mark.parametrize("shown", MOMENT_FORMATS)
-def test_a_history_time_reads_as_date_format_prints_it(language, shown):
-    # given times in the same minute, and at midnight, noon and either side, in UTC
-    base = datetime(2026, 3, 1, 16, 0, tzinfo=UTC)  # midnight in Kuala Lumpur
-    times = [
-        base + timedelta(hours=h, minutes=m, seconds=s, microseconds=us)
-        for h in (0, 4, 12, 15)
-        for m in (0, 1, 59)
-        for s, us in ((0, 0), (7, 250), (59, 999999))
-    ]
-    with translation.override(language):
-        for value in times:
-            local = timezone.localtime(value)
-            # when / then: the same text and ISO form as the |date filters give
-            assert _moment(value, shown) == (local.isoformat(), date_format(local, shown))
 
 
 # --- the reply's file field ---

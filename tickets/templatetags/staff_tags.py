@@ -111,26 +111,10 @@ def queue_rows(page: QueuePage) -> list[dict[str, Any]]:
     return rows
 
 
-# The formats _moment prints. None of them shows seconds, fractions or the time zone (a test
-# checks each in every language), so a time's text is that of its minute.
-MOMENT_FORMATS = ("DATETIME_FORMAT", "SHORT_DATE_FORMAT")
-
-
-@functools.lru_cache(maxsize=4096)
-def _minute_text(minute: datetime, shown: str, language: str | None) -> str:
-    """`date_format` of a naive local minute, cached per format and language.
-
-    It translates the month and a.m./p.m. on each call (about 30 µs), and a ticket's messages,
-    emails and audit rows share their minutes.
-    """
-    return date_format(minute, shown)
-
-
 def _moment(value: datetime, shown: str = "DATETIME_FORMAT") -> tuple[str, str]:
     """A time as the pages print it: `|date:'c'` and `|date:shown`, in local time."""
     local = timezone.localtime(value)
-    minute = local.replace(second=0, microsecond=0, tzinfo=None)
-    return local.isoformat(), _minute_text(minute, shown, get_language())
+    return local.isoformat(), date_format(local, shown)
 
 
 # The ticket page's history, like the queue's rows, as plain values built once per entry: per
