@@ -15,6 +15,7 @@ from django.test import Client
 from accounts.services import api_token_issue
 from helpdesk.exceptions import lost_a_lock_race
 from tests.factories import TicketFactory
+from tests.markers import postgresql_only
 from tests.tickets.test_inbound import SECRET, payload, post
 from tickets.lock_objects import ticket_lock
 from tickets.models import Ticket
@@ -78,11 +79,10 @@ def test_an_api_action_that_lost_a_lock_race_is_a_409_in_json(agent, monkeypatch
     assert ticket.status == Ticket.Status.OPEN
 
 
+@postgresql_only("a row lock that waits on another")
 @pytest.mark.django_db(transaction=True)
 def test_a_real_deadlock_on_postgresql_is_recognised_as_a_lost_lock_race():
     # given two transactions that lock two tickets in opposite orders
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks that wait on each other are PostgreSQL's")
     first, second = TicketFactory(), TicketFactory()
     both_hold_one = threading.Barrier(2, timeout=10)
     raised: list[BaseException] = []

@@ -7,6 +7,7 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, close_old_connections, connection, transaction
 
 from tests.factories import TicketFactory
+from tests.markers import postgresql_only
 from tickets.audit import audit_record, audit_verify
 from tickets.models import ActionLog, ActionLogImmutableError
 
@@ -94,7 +95,7 @@ def test_the_model_refuses_update_and_delete(chain):
         ActionLog.objects.all().delete()
 
 
-@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="the trigger is PostgreSQL's")
+@postgresql_only("the trigger")
 def test_the_postgresql_trigger_refuses_update_and_delete(chain):
     for sql in ("UPDATE tickets_actionlog SET actor = 'x'", "DELETE FROM tickets_actionlog"):
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():

@@ -7,13 +7,11 @@ from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
 from tests.factories import TicketFactory
+from tests.markers import postgresql_only
 from tickets.audit import GENESIS_HASH, audit_record, audit_verify
 from tickets.models import ActionLog, AuditChainHead
 
-postgresql_only = pytest.mark.skipif(
-    "connection.vendor != 'postgresql'",
-    reason="the guards are PostgreSQL triggers (SQLite is the development database only)",
-)
+guards_only = postgresql_only("the guards' trigger")
 
 
 def _verify() -> int:
@@ -50,7 +48,7 @@ def chain(db):
     return ticket
 
 
-@postgresql_only
+@guards_only
 @pytest.mark.parametrize(
     "sql",
     [
@@ -71,7 +69,7 @@ def test_truncating_the_chain_is_refused(chain, sql):
     assert AuditChainHead.objects.get(pk=1).sequence == 4
 
 
-@postgresql_only
+@guards_only
 def test_a_reset_of_everything_the_log_describes_is_allowed(chain):
     # What Django's flush does between transactional tests: one TRUNCATE of every table.
     with connection.cursor() as cursor:
@@ -83,7 +81,7 @@ def test_a_reset_of_everything_the_log_describes_is_allowed(chain):
     assert not ActionLog.objects.exists() and not AuditChainHead.objects.exists()
 
 
-@postgresql_only
+@guards_only
 def test_deleting_the_head_is_refused(chain):
     with (
         pytest.raises(DatabaseError, match="DELETE of #4 refused"),
@@ -95,7 +93,7 @@ def test_deleting_the_head_is_refused(chain):
     assert AuditChainHead.objects.get(pk=1).sequence == 4
 
 
-@postgresql_only
+@guards_only
 def test_a_head_with_nothing_chained_may_be_deleted(db):
     AuditChainHead.objects.create(pk=1)
 
@@ -104,7 +102,7 @@ def test_a_head_with_nothing_chained_may_be_deleted(db):
     assert not AuditChainHead.objects.exists()
 
 
-@postgresql_only
+@guards_only
 @pytest.mark.parametrize(
     "sql",
     [

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from helpdesk.exceptions import ApplicationError
 from tests.factories import CustomerFactory, TicketFactory, UserFactory
+from tests.markers import postgresql_only
 from tickets import services, tasks
 from tickets.models import STAT_FIELDS, Notification, Ticket, TicketDailyStat
 from tickets.selectors.dashboard import (
@@ -335,7 +336,7 @@ def _in_threads(count: int, work) -> list[Exception]:
     return errors
 
 
-@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="row locks are PostgreSQL's")
+@postgresql_only("a row lock that waits on another")
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_upserts_of_new_rows_lose_nothing_and_never_deadlock():
     # Each transaction adds to two rows that do not exist yet, the threads naming them in
@@ -358,7 +359,7 @@ def test_concurrent_upserts_of_new_rows_lose_nothing_and_never_deadlock():
     ]
 
 
-@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="row locks are PostgreSQL's")
+@postgresql_only("a row lock that waits on another")
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_services_and_a_rebuild_keep_the_rows_equal_to_the_tickets():
     agent = UserFactory(is_staff=True)

@@ -20,6 +20,7 @@ from accounts.models import ApiToken, Customer
 from domains.lock_objects import domains_lock
 from domains.models import Domain, RegistrationChange
 from tests.factories import CustomerFactory, TicketFactory, api_key_for
+from tests.markers import postgresql_only
 from tests.tickets.test_freeze import NEW_EMAIL, email_change_applied, freeze_token
 from tests.tickets.verification_helpers import (
     anonymous_lookups,
@@ -42,15 +43,12 @@ from tickets.services.contact_link import tickets_link_by_contact
 from tickets.services.freeze import account_freeze
 from tickets.services.outbox import notification_bounced, notification_mark_sent, notification_queue
 
-pytestmark = [pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    postgresql_only("a row lock that waits on another"),
+]
 
 S = Ticket.Status
-
-
-@pytest.fixture(autouse=True)
-def _postgresql_only():
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks that wait on each other are PostgreSQL's")
 
 
 @contextmanager

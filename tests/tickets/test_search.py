@@ -5,6 +5,7 @@ from django.db import connection
 
 from accounts.models import Customer
 from tests.factories import CustomerFactory, DomainFactory, TicketFactory
+from tests.markers import postgresql_only
 from tickets.models import Message, Ticket
 from tickets.selectors.queue import QueueFilters, staff_queue
 from tickets.selectors.search import ticket_search_conditions, ticket_search_ids
@@ -182,10 +183,9 @@ def explain(queryset) -> str:
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
+@postgresql_only("the trigram and full-text indexes")
 @pytest.mark.django_db
 def test_every_part_of_a_search_has_an_index_on_postgresql(people):
-    if connection.vendor != "postgresql":
-        pytest.skip("trigram and full-text indexes are PostgreSQL's")
     # when
     plan = explain(ticket_search_ids("records", internal=True))
     as_customer = explain(ticket_search_ids("dns records", internal=False))

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.factories import CustomerFactory, DomainFactory, TicketFactory
+from tests.markers import postgresql_only
 from tests.migrations import migrate_latest, migrate_to
 from tests.tickets.test_inbound import payload, post, webhook_secret  # noqa: F401
 from tickets import services
@@ -184,10 +185,9 @@ def test_a_message_search_costs_the_same_queries_for_one_result_as_for_many(agen
     assert queries("glue") == queries("records")
 
 
+@postgresql_only("the search document")
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_writes_the_documents_of_existing_tickets(agent):
-    if connection.vendor != "postgresql":
-        pytest.skip("the search document is PostgreSQL's")
     try:
         apps = migrate_to([("tickets", "0021_fieldchange_pending_index")])
         OldTicket = apps.get_model("tickets", "Ticket")
@@ -305,9 +305,8 @@ def test_the_queue_pages_common_words_alike_from_the_head_of_its_order_or_past_i
     assert from_past_the_head == as_rare
 
 
+@postgresql_only("the search document")
 def test_words_are_common_when_each_is_in_many_documents(alice, monkeypatch):
-    if connection.vendor != "postgresql":
-        pytest.skip("the search document is PostgreSQL's")
     from tickets.selectors import search
 
     # given 40 tickets, each saying "glue record", and one saying "zebra"
@@ -331,8 +330,6 @@ def test_words_are_common_when_each_is_in_many_documents(alice, monkeypatch):
 @pytest.fixture
 def glue_counted(alice, monkeypatch):
     """40 tickets saying "glue", counted by the planner; common from one document in ten."""
-    if connection.vendor != "postgresql":
-        pytest.skip("the search document is PostgreSQL's")
     from tickets.selectors import search
 
     for n in range(40):
@@ -343,6 +340,7 @@ def glue_counted(alice, monkeypatch):
     return search
 
 
+@postgresql_only("the search document")
 def test_word_shares_are_read_once_then_come_from_the_cache(
     glue_counted, django_assert_num_queries
 ):
@@ -358,6 +356,7 @@ def test_word_shares_are_read_once_then_come_from_the_cache(
         assert glue_counted.ticket_search_words_common("glue")
 
 
+@postgresql_only("the search document")
 def test_word_shares_are_read_each_time_while_the_cache_is_down(
     glue_counted, django_assert_num_queries, cache_unreachable
 ):
