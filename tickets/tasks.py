@@ -9,6 +9,14 @@ from django.db import OperationalError
 from helpdesk.exceptions import RetryLater
 from tickets.scanning import ScannerUnavailable
 
+# Celery retries a task with these itself, on the errors it names: five more tries, waiting at
+# most 1, 2, 4, 8 and 16 s (jitter picks a time below each).
+_RETRIED_WITH_BACKOFF: dict[str, Any] = {
+    "retry_backoff": True,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
+
 
 def _retried_by_its_service(*, name: str, on_failure: Callable[..., None]) -> Any:
     """A task whose service counts the tries: it raises RetryLater until it gives up by itself.
@@ -175,9 +183,7 @@ def registration_warnings_sweep() -> int:
     # No row holds the request until its outbox row does, so no sweep finds it: a lost lock
     # race or a dropped connection is tried again here (the row's key keeps it to one email).
     autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=5,
+    **_RETRIED_WITH_BACKOFF,
 )
 def status_link_send(*, reference: str, email: str, request_id: str) -> str:
     """Mail a ticket's status link asked for at /track/, if reference and address match.
@@ -193,9 +199,7 @@ def status_link_send(*, reference: str, email: str, request_id: str) -> str:
     name="tickets.attachment_scan",
     acks_late=True,
     autoretry_for=(ScannerUnavailable,),
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=5,
+    **_RETRIED_WITH_BACKOFF,
 )
 def attachment_scan(*, attachment_id: int) -> str:
     """Scan one attachment for malware (clamd, or no check when none is configured).
