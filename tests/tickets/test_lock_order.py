@@ -111,19 +111,21 @@ class Background:
         return self.outcome["result"]
 
 
-def wait_until_blocked(count: int = 1) -> None:
-    """Until `count` other sessions of this database wait on a lock."""
+def wait_until_blocked(count: int = 1, *, on: str = "") -> None:
+    """Until `count` other sessions of this database wait on a lock (in a query naming `on`)."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT count(*) FROM pg_stat_activity"
                 " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                " AND query LIKE %s",
+                [f"%{on}%"],
             )
             if cursor.fetchone()[0] >= count:
                 return
         time.sleep(0.02)
-    raise AssertionError(f"{count} flow(s) did not wait on a lock")
+    raise AssertionError(f"{count} flow(s) did not wait on a lock {on}")
 
 
 def is_free(model: type, pk: int) -> bool:
@@ -475,3 +477,31 @@ def test_an_email_change_request_commits_while_its_domain_is_held(
         assert commits_while_held(flow)
 
     assert RegistrationChange.objects.get(ticket=flow.finish()).domain_id == alice_shop.pk
+
+
+def test_a_ticket_linked_to_its_customer_meanwhile_still_gets_the_customer_locked(
+    alice, agent, background
+):
+    # given a merge whose duplicate had no customer when the merge looked, and is linked to
+    # Alice by a transaction that holds it until the merge waits for it
+    duplicate = TicketFactory(customer=None, kind=Ticket.Kind.GENERAL, status=S.OPEN)
+    survivor = TicketFactory(customer=None, kind=Ticket.Kind.GENERAL, status=S.OPEN)
+
+    def link_while_held() -> None:
+        ticket_lock(pk=duplicate.pk)
+        Ticket.objects.filter(pk=duplicate.pk).update(customer=alice)
+
+    with held(lambda: customer_lock(pk=alice.pk)):
+        with held(link_while_held):
+            flow = background(
+                lambda: services.ticket_merge(ticket=duplicate, into=survivor, actor=agent)
+            )
+            wait_until_blocked(on="tickets_ticket")
+
+        # when the link commits, then the merge holds the tickets and waits for Alice's row
+        wait_until_blocked(on="accounts_customer")
+        assert not is_free(Ticket, duplicate.pk)
+
+    assert flow.finish().pk == survivor.pk
+    duplicate.refresh_from_db()
+    assert (duplicate.customer_id, duplicate.merged_into_id) == (alice.pk, survivor.pk)
