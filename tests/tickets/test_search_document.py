@@ -305,6 +305,81 @@ def test_the_queue_pages_common_words_alike_from_the_head_of_its_order_or_past_i
     assert from_past_the_head == as_rare
 
 
+@pytest.mark.parametrize("sort", ["urgency", "due", "-created"])
+@pytest.mark.parametrize("text", ["stale glue", "glue@", "wong"])
+def test_the_queue_pages_rare_and_common_fields_alike_sorted_at_once_or_walked(
+    agent, monkeypatch, sort, text
+):
+    # given 90 tickets, open and resolved, due in a shuffled order: every third with "stale
+    # glue" in its subject, every fifth written from a "glue@" address, every seventh of a
+    # customer named Wong
+    from tickets.selectors import queue as queue_selectors
+
+    now, wong = timezone.now(), CustomerFactory(full_name="Siti Wong")
+    for n in range(90):
+        ticket = TicketFactory(
+            subject=f"Ask {n}, stale glue" if n % 3 == 0 else f"Ask {n}",
+            contact_email=f"glue@{n}.test" if n % 5 == 0 else f"ask-{n}@example.test",
+            customer=wong if n % 7 == 0 else None,
+            status=S.OPEN if n % 2 else S.RESOLVED,
+        )
+        due = now + timedelta(hours=(n * 37) % 90 - 45)
+        Ticket.objects.filter(pk=ticket.pk).update(due_at=due)
+
+    def pages() -> list[list[tuple[str, tuple[str, ...]]]]:
+        found, cursor = [], None
+        while True:
+            filters = QueueFilters(view="all", q=text, sort=sort)
+            page = staff_queue(user=agent, filters=filters, cursor=cursor)
+            found.append([(t.reference, tuple(page.matched[t.pk])) for t in page.tickets])
+            if page.next_cursor is None:
+                return found
+            cursor = page.next_cursor
+
+    # when the ticket's own fields and the customers are read as rare (sorted at once), then
+    # as common (walked in each part's order)
+    results = []
+    for rare in (True, False):
+        monkeypatch.setattr(queue_selectors, "ticket_search_own_rare", lambda text, r=rare: r)
+        monkeypatch.setattr(queue_selectors, "ticket_search_customers_rare", lambda t, r=rare: r)
+        results.append(pages())
+
+    # then the same tickets in the same pages, matched by the same fields
+    sorted_at_once, walked = results
+    assert sum(len(page) for page in walked) == {"stale glue": 30, "glue@": 18, "wong": 13}[text]
+    assert walked == sorted_at_once
+
+
+@postgresql_only("the planner's statistics")
+def test_a_text_is_rare_when_no_value_the_planner_sampled_holds_it(monkeypatch):
+    from tickets.selectors import search
+
+    # given 40 tickets of customers named Tan with "glue" in their subject and address, and one
+    # about a zebra; read before and after their statistics are gathered
+    for n in range(40):
+        customer = CustomerFactory(full_name=f"Mei Tan {n}", email=f"tan-{n}@glue.test")
+        TicketFactory(subject=f"Glue {n}", contact_email=f"ask-{n}@glue.test", customer=customer)
+    TicketFactory(subject="A zebra", contact_email="zoo@example.test")
+    unknown = search.ticket_search_own_rare("zebra"), search.ticket_search_customers_rare("tan")
+    cache.clear()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE tickets_ticket")
+        cursor.execute("ANALYZE accounts_customer")
+    monkeypatch.setattr(search, "COMMON_WORD_SHARE", 0.1)
+
+    # then without statistics nothing is rare; with them, what one ticket in 41 holds is
+    assert unknown == (False, False)
+    assert search.ticket_search_own_rare("zebra")
+    assert search.ticket_search_own_rare("nothing like it")
+    assert not search.ticket_search_own_rare("GLUE")  # the subjects
+    assert not search.ticket_search_own_rare("ask-1")  # the contact addresses, in part
+    assert search.ticket_search_own_rare("glue 1 2")  # a blank: the addresses are not read
+    assert search.ticket_search_customers_rare("ZEBRA")
+    assert not search.ticket_search_customers_rare("mei tan")  # the names
+    assert not search.ticket_search_customers_rare("@glue.t")  # the addresses, in part
+    assert search.ticket_search_customers_rare("tan-3@glue.test")  # a whole address: one
+
+
 @postgresql_only("the search document")
 def test_words_are_common_when_each_is_in_many_documents(alice, monkeypatch):
     from tickets.selectors import search

@@ -24,8 +24,10 @@ from tickets.selectors.search import (
     PkRow,
     ticket_search_conditions,
     ticket_search_customer_matches,
+    ticket_search_customers_rare,
     ticket_search_document_matches,
     ticket_search_matched,
+    ticket_search_own_rare,
     ticket_search_page_annotate,
     ticket_search_words_common,
 )
@@ -226,11 +228,21 @@ def _queue_page_ids(
     if not text:
         first, *rest = [ids(part) for part, _keys in parts]
         return first.union(*rest, all=True) if rest else first
-    conditions = ticket_search_conditions(text, internal=True, document=False, customer=False)
-    pages = [ids(part.filter(condition)) for part, _keys in parts for condition in conditions]
-    # What few tickets match, sorted at once in the page's order: a customer's, rare words'.
+    own, *domains = ticket_search_conditions(text, internal=True, document=False, customer=False)
+    customers = ticket_search_customer_matches(text)
+    # What few tickets match is read once from its indexes and sorted at once in the page's
+    # order: rare words, a customer's tickets, a part of an address few hold. What many may
+    # match is read in each part's order, which stops after a page of it.
+    sorted_once: list[Q] = []
+    walked = list(domains)
+    for condition, rare in (
+        (own, ticket_search_own_rare(text)),
+        (customers, ticket_search_customers_rare(text)),
+    ):
+        (sorted_once if rare else walked).append(condition)
+    pages = [ids(part.filter(condition)) for part, _keys in parts for condition in walked]
     whole = _keyset_ordered(matching, keys=keys, after=after, now=now)
-    pages.append(ids(whole.filter(ticket_search_customer_matches(text))))
+    pages += [ids(whole.filter(condition)) for condition in sorted_once]
     indexed = ticket_search_document_matches(text)
     each_row = ticket_search_document_matches(text, indexed=False)
     if indexed is not None and each_row is not None:

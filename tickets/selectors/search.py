@@ -167,6 +167,113 @@ def _document_word_shares_read() -> dict[str, float]:
     return dict(zip(row[0], row[1], strict=False)) if row and row[0] else {}
 
 
+# The columns a search reads in part or whole, as (table, column): see ticket_search_own_rare.
+_SAMPLED_COLUMNS = (
+    ("tickets_ticket", "subject"),
+    ("tickets_ticket", "requested_domain"),
+    ("tickets_ticket", "contact_email"),
+    ("accounts_customer", "full_name"),
+    ("accounts_customer", "email"),
+)
+_COLUMN_SAMPLES_KEY = "search-column-samples"
+# (table, column) -> the values PostgreSQL sampled: [(value, share of the rows it stands for)].
+ColumnSamples = dict[tuple[str, str], list[tuple[str, float]]]
+
+
+def _column_samples() -> ColumnSamples:
+    """The planner's samples of the columns searched in part, kept WORD_SHARES_SECONDS."""
+    try:
+        samples: ColumnSamples | None = cache.get(_COLUMN_SAMPLES_KEY)
+    except CACHE_DOWN_ERRORS as exc:
+        logger.warning("search column samples cache unreachable: %s", exc)
+        return _column_samples_read()
+    if samples is None:
+        samples = _column_samples_read()
+        with contextlib.suppress(*CACHE_DOWN_ERRORS):
+            cache.set(_COLUMN_SAMPLES_KEY, samples, timeout=WORD_SHARES_SECONDS)
+    return samples
+
+
+def _column_samples_read() -> ColumnSamples:
+    """Each column's most common values with their shares, then its histogram's bounds.
+
+    The bounds split the rest of the rows (neither null nor a common value) evenly, so each
+    stands for that rest divided by their number: how the planner itself reads a LIKE.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tablename::text, attname::text, null_frac,"
+            " most_common_vals::text::text[], most_common_freqs,"
+            " histogram_bounds::text::text[] FROM pg_stats"
+            " WHERE schemaname = current_schema() AND tablename = ANY(%s) AND attname = ANY(%s)",
+            [sorted({t for t, _c in _SAMPLED_COLUMNS}), sorted({c for _t, c in _SAMPLED_COLUMNS})],
+        )
+        rows = [row for row in cursor.fetchall() if (row[0], row[1]) in _SAMPLED_COLUMNS]
+    samples: ColumnSamples = {}
+    for table, column, null_share, common, common_shares, bounds in rows:
+        values = list(zip(common or [], common_shares or [], strict=True))
+        if bounds:
+            rest = max(0.0, 1.0 - null_share - sum(common_shares or []))
+            values += [(bound, rest / len(bounds)) for bound in bounds]
+        samples[table, column] = values
+    return samples
+
+
+def _column_share(column: tuple[str, str], text: str, *, whole: bool = False) -> float:
+    """The share of `column`'s rows holding `text` (being it: `whole`), by the planner's sample.
+
+    1.0 for a column without statistics (never analyzed): nothing is known, so it is common.
+    """
+    values = _column_samples().get(column)
+    if not values:
+        return 1.0
+    folded = text.casefold()
+    return sum(
+        share
+        for value, share in values
+        if (value.casefold() == folded if whole else folded in value.casefold())
+    )
+
+
+def ticket_search_own_rare(text: str) -> bool:
+    """Whether few tickets hold `text` in their own fields, by PostgreSQL's samples of them.
+
+    The same fields as the first condition of ticket_search_conditions. A text in none of the
+    planner's sampled values (about 200 a column) is in less than about one row in 200, and
+    its tickets are few enough to sort at once; a text in one of them may be in most rows.
+    Never rare on other databases (nothing to read it from).
+    """
+    if connection.vendor != "postgresql":
+        return False
+    text = text.strip()
+    contact = ("tickets_ticket", "contact_email")
+    shares = [_column_share(contact, text, whole=True)]
+    if _partial(text):
+        shares += [
+            _column_share(("tickets_ticket", "requested_domain"), domain_search_text(text)),
+            _column_share(("tickets_ticket", "subject"), text),
+        ]
+        if _addresses_in_part(text):
+            shares.append(_column_share(contact, text))
+    return max(shares) < COMMON_WORD_SHARE
+
+
+def ticket_search_customers_rare(text: str) -> bool:
+    """Whether `text` matches few customers (ticket_search_customer_matches), as above.
+
+    A whole number or email is one customer; a part of a name or email may be in most.
+    """
+    if connection.vendor != "postgresql":
+        return False
+    text = text.strip()
+    if not _partial(text):
+        return True
+    shares = [_column_share(("accounts_customer", "full_name"), text)]
+    if _addresses_in_part(text):
+        shares.append(_column_share(("accounts_customer", "email"), text))
+    return max(shares) < COMMON_WORD_SHARE
+
+
 def ticket_search_words_common(text: str) -> bool:
     """Whether each word of `text` is in many search documents (PostgreSQL), so perhaps all.
 
