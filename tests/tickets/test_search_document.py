@@ -19,6 +19,7 @@ from tests.tickets.test_inbound import payload, post, webhook_secret  # noqa: F4
 from tickets import services
 from tickets.models import Ticket
 from tickets.selectors.queue import QueueFilters, staff_queue
+from tickets.selectors.search import FieldsRare
 from tickets.selectors.tickets import ticket_list
 from tickets.services.search import ticket_search_documents_rebuild
 from tickets.services.shared import ticket_system_note_add
@@ -340,8 +341,8 @@ def test_the_queue_pages_rare_and_common_fields_alike_sorted_at_once_or_walked(
     # as common (walked in each part's order)
     results = []
     for rare in (True, False):
-        monkeypatch.setattr(queue_selectors, "ticket_search_own_rare", lambda text, r=rare: r)
-        monkeypatch.setattr(queue_selectors, "ticket_search_customers_rare", lambda t, r=rare: r)
+        answer = FieldsRare(own=rare, customers=rare)
+        monkeypatch.setattr(queue_selectors, "ticket_search_fields_rare", lambda text, a=answer: a)
         results.append(pages())
 
     # then the same tickets in the same pages, matched by the same fields
@@ -354,52 +355,31 @@ def test_the_queue_pages_rare_and_common_fields_alike_sorted_at_once_or_walked(
 def test_a_text_is_rare_when_no_value_the_planner_sampled_holds_it(monkeypatch):
     from tickets.selectors import search
 
-    # given 40 tickets of customers named Tan with "glue" in their subject and address, and one
+    # given 40 tickets about a mailbox from "glue" addresses, of customers named Tan, and one
     # about a zebra; read before and after their statistics are gathered
     for n in range(40):
         customer = CustomerFactory(full_name=f"Mei Tan {n}", email=f"tan-{n}@glue.test")
-        TicketFactory(subject=f"Glue {n}", contact_email=f"ask-{n}@glue.test", customer=customer)
+        TicketFactory(subject=f"Mailbox {n}", contact_email=f"ask-{n}@glue.test", customer=customer)
     TicketFactory(subject="A zebra", contact_email="zoo@example.test")
-    unknown = search.ticket_search_own_rare("zebra"), search.ticket_search_customers_rare("tan")
+    unknown = search.ticket_search_fields_rare("zebra")
     cache.clear()
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE tickets_ticket")
         cursor.execute("ANALYZE accounts_customer")
     monkeypatch.setattr(search, "COMMON_WORD_SHARE", 0.1)
+    rare = search.ticket_search_fields_rare
 
     # then without statistics nothing is rare; with them, what one ticket in 41 holds is
     assert unknown == (False, False)
-    assert search.ticket_search_own_rare("zebra")
-    assert search.ticket_search_own_rare("nothing like it")
-    assert not search.ticket_search_own_rare("GLUE")  # the subjects
-    assert not search.ticket_search_own_rare("ask-1")  # the contact addresses, in part
-    assert search.ticket_search_own_rare("glue 1 2")  # a blank: the addresses are not read
-    assert search.ticket_search_customers_rare("ZEBRA")
-    assert not search.ticket_search_customers_rare("mei tan")  # the names
-    assert not search.ticket_search_customers_rare("@glue.t")  # the addresses, in part
-    assert search.ticket_search_customers_rare("tan-3@glue.test")  # a whole address: one
-
-
-@postgresql_only("the search document")
-def test_words_are_common_when_each_is_in_many_documents(alice, monkeypatch):
-    from tickets.selectors import search
-
-    # given 40 tickets, each saying "glue record", and one saying "zebra"
-    for n in range(40):
-        services.ticket_create(
-            kind="general", subject=f"Ask {n}", actor=alice, body="The glue record is stale."
-        )
-    services.ticket_create(kind="general", subject="Zoo", actor=alice, body="A zebra.")
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE tickets_ticket")
-    monkeypatch.setattr(search, "COMMON_WORD_SHARE", 0.1)
-
-    # then
-    assert search.ticket_search_words_common("Glue record.")
-    assert not search.ticket_search_words_common("glue zebra")  # zebra: 1 ticket in 41
-    assert search.ticket_search_words_common("glue")
-    assert not search.ticket_search_words_common("zebra")
-    assert not search.ticket_search_words_common("glue or record")
+    assert rare("zebra") == (True, True)
+    assert rare("nothing like it") == (True, True)
+    assert rare("MAILBOX") == (False, True)  # the subjects
+    assert rare("ask-1") == (False, True)  # the contact addresses, in part
+    assert rare("glue 1 2") == (True, True)  # a blank: the addresses are not read
+    assert rare("mei tan") == (True, False)  # the customers' names
+    assert rare("@glue.t") == (False, False)  # the addresses, in part
+    assert rare("tan-3@glue.test") == (True, True)  # a whole address: one customer
+    assert rare("ZZ") == (True, True)  # too short to look for in part
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import contextlib
 import logging
 import re
 import string
-from typing import Any, TypedDict
+from typing import Any, NamedTuple, TypedDict
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.cache import cache
@@ -167,7 +167,7 @@ def _document_word_shares_read() -> dict[str, float]:
     return dict(zip(row[0], row[1], strict=False)) if row and row[0] else {}
 
 
-# The columns a search reads in part or whole, as (table, column): see ticket_search_own_rare.
+# The columns a search reads in part or whole, as (table, column): see ticket_search_fields_rare.
 _SAMPLED_COLUMNS = (
     ("tickets_ticket", "subject"),
     ("tickets_ticket", "requested_domain"),
@@ -219,12 +219,14 @@ def _column_samples_read() -> ColumnSamples:
     return samples
 
 
-def _column_share(column: tuple[str, str], text: str, *, whole: bool = False) -> float:
+def _column_share(
+    samples: ColumnSamples, column: tuple[str, str], text: str, *, whole: bool = False
+) -> float:
     """The share of `column`'s rows holding `text` (being it: `whole`), by the planner's sample.
 
     1.0 for a column without statistics (never analyzed): nothing is known, so it is common.
     """
-    values = _column_samples().get(column)
+    values = samples.get(column)
     if not values:
         return 1.0
     folded = text.casefold()
@@ -235,43 +237,44 @@ def _column_share(column: tuple[str, str], text: str, *, whole: bool = False) ->
     )
 
 
-def ticket_search_own_rare(text: str) -> bool:
-    """Whether few tickets hold `text` in their own fields, by PostgreSQL's samples of them.
+class FieldsRare(NamedTuple):
+    """Whether few tickets match the first two conditions of ticket_search_conditions."""
 
-    The same fields as the first condition of ticket_search_conditions. A text in none of the
-    planner's sampled values (about 200 a column) is in less than about one row in 200, and
-    its tickets are few enough to sort at once; a text in one of them may be in most rows.
-    Never rare on other databases (nothing to read it from).
+    own: bool  # the ticket's own fields
+    customers: bool  # its customer (ticket_search_customer_matches)
+
+
+def ticket_search_fields_rare(text: str) -> FieldsRare:
+    """Whether few rows hold `text` in the fields it is looked for in, by PostgreSQL's samples.
+
+    A text in none of the planner's sampled values (about 200 a column) is in less than about
+    one row in 200, and its tickets are few enough to sort at once; a text in one of them may
+    be in most rows. A whole customer number or email is one customer. Nothing is rare on other
+    databases (nothing to read it from).
     """
     if connection.vendor != "postgresql":
-        return False
-    text = text.strip()
-    contact = ("tickets_ticket", "contact_email")
-    shares = [_column_share(contact, text, whole=True)]
-    if _partial(text):
-        shares += [
-            _column_share(("tickets_ticket", "requested_domain"), domain_search_text(text)),
-            _column_share(("tickets_ticket", "subject"), text),
+        return FieldsRare(own=False, customers=False)
+    text, samples = text.strip(), _column_samples()
+
+    def rare(*shares: float) -> bool:
+        return max(shares) < COMMON_WORD_SHARE
+
+    contact, partial, in_addresses = ("tickets_ticket", "contact_email"), _partial(text), False
+    own = [_column_share(samples, contact, text, whole=True)]
+    customers = [0.0]
+    if partial:
+        in_addresses = _addresses_in_part(text)
+        own += [
+            _column_share(
+                samples, ("tickets_ticket", "requested_domain"), domain_search_text(text)
+            ),
+            _column_share(samples, ("tickets_ticket", "subject"), text),
         ]
-        if _addresses_in_part(text):
-            shares.append(_column_share(contact, text))
-    return max(shares) < COMMON_WORD_SHARE
-
-
-def ticket_search_customers_rare(text: str) -> bool:
-    """Whether `text` matches few customers (ticket_search_customer_matches), as above.
-
-    A whole number or email is one customer; a part of a name or email may be in most.
-    """
-    if connection.vendor != "postgresql":
-        return False
-    text = text.strip()
-    if not _partial(text):
-        return True
-    shares = [_column_share(("accounts_customer", "full_name"), text)]
-    if _addresses_in_part(text):
-        shares.append(_column_share(("accounts_customer", "email"), text))
-    return max(shares) < COMMON_WORD_SHARE
+        customers.append(_column_share(samples, ("accounts_customer", "full_name"), text))
+    if in_addresses:
+        own.append(_column_share(samples, contact, text))
+        customers.append(_column_share(samples, ("accounts_customer", "email"), text))
+    return FieldsRare(own=rare(*own), customers=rare(*customers))
 
 
 def ticket_search_words_common(text: str) -> bool:
