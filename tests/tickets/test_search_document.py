@@ -262,10 +262,12 @@ def test_an_api_search_pages_through_every_match_forward_and_back(client, agent,
 
 
 @pytest.mark.parametrize("sort", ["urgency", "due", "-created"])
+@pytest.mark.parametrize("due_hours", [90, 3])
 def test_the_queue_pages_common_words_alike_from_the_head_of_its_order_or_past_it(
-    agent, alice, monkeypatch, sort
+    agent, alice, monkeypatch, sort, due_hours
 ):
     # given 90 tickets, every third saying "glue", open and resolved, due in a shuffled order
+    # over 90 hours, or over 3 (30 tickets due at each: the head ends inside a tie)
     from tickets.selectors import queue as queue_selectors
 
     now = timezone.now()
@@ -278,7 +280,7 @@ def test_the_queue_pages_common_words_alike_from_the_head_of_its_order_or_past_i
             body="The glue record is stale." if n % 3 == 0 else "Hello.",
             status=S.OPEN if n % 2 else S.RESOLVED,
         )
-        due = now + timedelta(hours=(n * 37) % 90 - 45)
+        due = now + timedelta(hours=(n * 37) % due_hours - due_hours // 2)
         Ticket.objects.filter(pk=ticket.pk).update(due_at=due)
 
     def pages() -> list[list[str]]:

@@ -15,6 +15,7 @@ from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Case, Count, F, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.selectors import is_staff_member
@@ -284,13 +285,18 @@ def _head_first(
     first has filled the page.
     """
     rows = limit * HEAD_ROWS_PER_PAGE_ROW
-    head = ordered.values("pk")[:rows]
-    near = ordered.filter(each_row, pk__in=head)
-    # Past the head: not in it, from its last first key on (where the order's index starts).
     (first, descending), *_ = keys
-    last = Subquery(ordered.values(first)[rows - 1 : rows])
-    far = ordered.filter(condition, **{f"{first}__{'lte' if descending else 'gte'}": last})
-    far = far.exclude(pk__in=head)
+    # The head ends at the first key of its last row (the order's last when it holds fewer).
+    # The rows up to that key, ties included, are read in one walk of the index, which stops
+    # there (an index bound) or at a page; those after it by the planner's choice. Testing the
+    # head's ids instead (`pk IN head`, and `NOT IN` past it) fetched each of its rows twice:
+    # "DNS records" 3.3 to 1.6 ms a part at 1,000,000 tickets.
+    end = Coalesce(
+        Subquery(ordered.values(first)[rows - 1 : rows]),
+        Subquery(ordered.reverse().values(first)[:1]),
+    )
+    near = ordered.filter(each_row, **{f"{first}__{'gte' if descending else 'lte'}": end})
+    far = ordered.filter(condition, **{f"{first}__{'lt' if descending else 'gt'}": end})
     return near.values("pk")[:limit].union(far.values("pk")[:limit], all=True)[:limit]
 
 
