@@ -384,6 +384,28 @@ def test_a_text_is_rare_when_no_value_the_planner_sampled_holds_it(monkeypatch):
     assert rare("ZZ") == (True, True)  # too short to look for in part
 
 
+@postgresql_only("the planner's statistics")
+def test_column_samples_are_read_once_then_come_from_the_cache(django_assert_num_queries):
+    from tickets.selectors import search
+
+    # when the rarity of two texts is asked for, then pg_stats is read for the first only
+    with django_assert_num_queries(1):  # pg_stats
+        search.ticket_search_fields_rare("glue")
+    with django_assert_num_queries(0):
+        search.ticket_search_fields_rare("zebra")
+
+
+@postgresql_only("the planner's statistics")
+def test_column_samples_are_read_each_time_while_the_cache_is_down(
+    django_assert_num_queries, cache_unreachable
+):
+    from tickets.selectors import search
+
+    for _ in range(2):
+        with django_assert_num_queries(1):  # pg_stats
+            assert search.ticket_search_fields_rare("glue") == (False, False)
+
+
 @pytest.fixture
 def glue_counted(alice, monkeypatch):
     """40 tickets saying "glue", counted by the planner; common from one document in ten."""
