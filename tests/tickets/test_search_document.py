@@ -339,18 +339,19 @@ def test_the_queue_pages_rare_and_common_fields_alike_sorted_at_once_or_walked(
                 return found
             cursor = page.next_cursor
 
-    # when the ticket's own fields and the customers are read as rare (sorted at once), then
-    # as common (walked in each part's order)
+    # when the ticket's own fields and the customers are read as rare (sorted at once), as
+    # common (walked in each part's order), then without statistics to tell
     results = []
-    for rare in (True, False):
+    for rare in (True, False, None):
         answer = FieldsRare(own=rare, customers=rare)
         monkeypatch.setattr(queue_selectors, "ticket_search_fields_rare", lambda text, a=answer: a)
         results.append(pages())
 
     # then the same tickets in the same pages, matched by the same fields
-    sorted_at_once, walked = results
+    sorted_at_once, walked, unknown = results
     assert sum(len(page) for page in walked) == {"stale glue": 30, "glue@": 18, "wong": 13}[text]
     assert walked == sorted_at_once
+    assert unknown == sorted_at_once
 
 
 @postgresql_only("the planner's statistics")
@@ -371,8 +372,8 @@ def test_a_text_is_rare_when_no_value_the_planner_sampled_holds_it(monkeypatch):
     monkeypatch.setattr(search, "COMMON_WORD_SHARE", 0.1)
     rare = search.ticket_search_fields_rare
 
-    # then without statistics nothing is rare; with them, what one ticket in 41 holds is
-    assert unknown == (False, False)
+    # then without statistics nothing is known; with them, what one ticket in 41 holds is rare
+    assert unknown == (None, None)
     assert rare("zebra") == (True, True)
     assert rare("nothing like it") == (True, True)
     assert rare("MAILBOX") == (False, True)  # the subjects
@@ -403,7 +404,7 @@ def test_column_samples_are_read_each_time_while_the_cache_is_down(
 
     for _ in range(2):
         with django_assert_num_queries(1):  # pg_stats
-            assert search.ticket_search_fields_rare("glue") == (False, False)
+            assert search.ticket_search_fields_rare("glue") == (None, None)
 
 
 @pytest.fixture

@@ -232,15 +232,19 @@ def _queue_page_ids(
     customers = ticket_search_customer_matches(text)
     # What few tickets match is read once from its indexes and sorted at once in the page's
     # order: rare words, a customer's tickets, a part of an address few hold. What many may
-    # match is read in each part's order, which stops after a page of it.
+    # match is read in each part's order, which stops after a page of it: in one walk a part
+    # for all of them, each row tested against each (a domain and a customer by a hashed list
+    # of ids), not one walk each. Without statistics to tell, the own fields have their own
+    # part each, where the planner chooses, and the customers are sorted at once.
     rare = ticket_search_fields_rare(text)
-    sorted_once: list[Q] = []
-    walked = list(domains)
-    for condition, few in ((own, rare.own), (customers, rare.customers)):
-        (sorted_once if few else walked).append(condition)
-    # One walk a part for all of them: each row read is tested against each (a domain and a
-    # customer by a hashed list of ids), instead of one walk each.
+    sorted_once = [own] if rare.own else []
+    sorted_once += [] if rare.customers is False else [customers]
+    walked = [own] if rare.own is False else []
+    walked += [customers] if rare.customers is False else []
+    walked += domains
     pages = [ids(part.filter(reduce(operator.or_, walked))) for part, _keys in parts if walked]
+    if rare.own is None:
+        pages += [ids(part.filter(own)) for part, _keys in parts]
     whole = _keyset_ordered(matching, keys=keys, after=after, now=now)
     pages += [ids(whole.filter(condition)) for condition in sorted_once]
     indexed = ticket_search_document_matches(text)

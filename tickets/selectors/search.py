@@ -221,14 +221,14 @@ def _column_samples_read() -> ColumnSamples:
 
 def _column_share(
     samples: ColumnSamples, column: tuple[str, str], text: str, *, whole: bool = False
-) -> float:
+) -> float | None:
     """The share of `column`'s rows holding `text` (being it: `whole`), by the planner's sample.
 
-    1.0 for a column without statistics (never analyzed): nothing is known, so it is common.
+    None for a column without statistics (never analyzed): nothing is known.
     """
     values = samples.get(column)
     if not values:
-        return 1.0
+        return None
     folded = text.casefold()
     return sum(
         share
@@ -238,10 +238,13 @@ def _column_share(
 
 
 class FieldsRare(NamedTuple):
-    """Whether few tickets match the first two conditions of ticket_search_conditions."""
+    """Whether few tickets match the first two conditions of ticket_search_conditions.
 
-    own: bool  # the ticket's own fields
-    customers: bool  # its customer (ticket_search_customer_matches)
+    None where PostgreSQL has no statistics to tell (never analyzed), or on other databases.
+    """
+
+    own: bool | None  # the ticket's own fields
+    customers: bool | None  # its customer (ticket_search_customer_matches)
 
 
 def ticket_search_fields_rare(text: str) -> FieldsRare:
@@ -249,19 +252,19 @@ def ticket_search_fields_rare(text: str) -> FieldsRare:
 
     A text in none of the planner's sampled values (about 200 a column) is in less than about
     one row in 200, and its tickets are few enough to sort at once; a text in one of them may
-    be in most rows. A whole customer number or email is one customer. Nothing is rare on other
-    databases (nothing to read it from).
+    be in most rows. A whole customer number or email is one customer.
     """
     if connection.vendor != "postgresql":
-        return FieldsRare(own=False, customers=False)
+        return FieldsRare(own=None, customers=None)
     text, samples = text.strip(), _column_samples()
 
-    def rare(*shares: float) -> bool:
-        return max(shares) < COMMON_WORD_SHARE
+    def rare(*shares: float | None) -> bool | None:
+        known = [share for share in shares if share is not None]
+        return None if len(known) < len(shares) else max(known) < COMMON_WORD_SHARE
 
     contact, partial, in_addresses = ("tickets_ticket", "contact_email"), _partial(text), False
     own = [_column_share(samples, contact, text, whole=True)]
-    customers = [0.0]
+    customers: list[float | None] = [0.0]
     if partial:
         in_addresses = _addresses_in_part(text)
         own += [
