@@ -4,7 +4,8 @@ import contextlib
 import logging
 import re
 import string
-from typing import Any, NamedTuple, TypedDict
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypedDict, TypeVar
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.cache import cache
@@ -24,6 +25,7 @@ from helpdesk.exceptions import CACHE_DOWN_ERRORS
 from tickets.models import Message, Ticket
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class PkRow(TypedDict):
@@ -139,21 +141,23 @@ WORD_SHARES_SECONDS = 3600
 _WORD_SHARES_KEY = "search-word-shares"
 
 
-def _document_word_shares() -> dict[str, float]:
-    """Word -> the share of search documents holding it, for the words PostgreSQL counted.
-
-    Kept WORD_SHARES_SECONDS in the cache; read from pg_stats each time when Redis is down.
-    """
+def _planner_statistics(key: str, what: str, read: Callable[[], T]) -> T:
+    """`read()`, kept WORD_SHARES_SECONDS in the cache; read each time while Redis is down."""
     try:
-        shares: dict[str, float] | None = cache.get(_WORD_SHARES_KEY)
+        value: T | None = cache.get(key)
     except CACHE_DOWN_ERRORS as exc:
-        logger.warning("search word shares cache unreachable: %s", exc)
-        return _document_word_shares_read()
-    if shares is None:
-        shares = _document_word_shares_read()
+        logger.warning("search %s cache unreachable: %s", what, exc)
+        return read()
+    if value is None:
+        value = read()
         with contextlib.suppress(*CACHE_DOWN_ERRORS):
-            cache.set(_WORD_SHARES_KEY, shares, timeout=WORD_SHARES_SECONDS)
-    return shares
+            cache.set(key, value, timeout=WORD_SHARES_SECONDS)
+    return value
+
+
+def _document_word_shares() -> dict[str, float]:
+    """Word -> the share of search documents holding it, for the words PostgreSQL counted."""
+    return _planner_statistics(_WORD_SHARES_KEY, "word shares", _document_word_shares_read)
 
 
 def _document_word_shares_read() -> dict[str, float]:
@@ -181,17 +185,8 @@ ColumnSamples = dict[tuple[str, str], list[tuple[str, float]]]
 
 
 def _column_samples() -> ColumnSamples:
-    """The planner's samples of the columns searched in part, kept WORD_SHARES_SECONDS."""
-    try:
-        samples: ColumnSamples | None = cache.get(_COLUMN_SAMPLES_KEY)
-    except CACHE_DOWN_ERRORS as exc:
-        logger.warning("search column samples cache unreachable: %s", exc)
-        return _column_samples_read()
-    if samples is None:
-        samples = _column_samples_read()
-        with contextlib.suppress(*CACHE_DOWN_ERRORS):
-            cache.set(_COLUMN_SAMPLES_KEY, samples, timeout=WORD_SHARES_SECONDS)
-    return samples
+    """The planner's samples of the columns searched in part."""
+    return _planner_statistics(_COLUMN_SAMPLES_KEY, "column samples", _column_samples_read)
 
 
 def _column_samples_read() -> ColumnSamples:
