@@ -424,15 +424,16 @@ def glue_counted(alice, monkeypatch):
 def test_word_shares_are_read_once_then_come_from_the_cache(
     glue_counted, django_assert_num_queries
 ):
-    # when the shares are asked for twice, then pg_stats is read the first time only
-    with django_assert_num_queries(1):  # pg_stats
+    # when the shares are asked for twice, then pg_stats is read the first time only, beside
+    # the one query of each text's words
+    with django_assert_num_queries(2):  # pg_stats, the text's words
         assert glue_counted.ticket_search_words_common("glue")
-    with django_assert_num_queries(0):
+    with django_assert_num_queries(2):  # the texts' words
         assert glue_counted.ticket_search_words_common("glue")
         assert not glue_counted.ticket_search_words_common("zebra")
     # and once the cache has forgotten them (expired), they are read again
     cache.clear()
-    with django_assert_num_queries(1):  # pg_stats
+    with django_assert_num_queries(2):  # pg_stats, the text's words
         assert glue_counted.ticket_search_words_common("glue")
 
 
@@ -442,8 +443,101 @@ def test_word_shares_are_read_each_time_while_the_cache_is_down(
 ):
     # when the shares are asked for twice with Redis down, then pg_stats is read each time
     for _ in range(2):
-        with django_assert_num_queries(1):  # pg_stats
+        with django_assert_num_queries(2):  # pg_stats, the text's words
             assert glue_counted.ticket_search_words_common("glue")
+
+
+@pytest.fixture
+def stems_counted(alice, monkeypatch):
+    """30 tickets of 90 saying "The customer record is stale.", counted by the planner.
+
+    The documents hold "customer" and "record" as written and as the English stems `custom`
+    and `record`, but not "customers" nor "records". Common from one document in ten.
+    """
+    from tickets.selectors import search
+
+    now = timezone.now()
+    for n in range(90):
+        ticket = services.ticket_create(
+            kind="general",
+            subject=f"Ask {n}",
+            actor=alice,
+            customer=alice,
+            body="The customer record is stale." if n % 3 == 0 else "Hello.",
+            status=S.OPEN if n % 2 else S.RESOLVED,
+        )
+        due = now + timedelta(hours=(n * 37) % 90 - 45)
+        Ticket.objects.filter(pk=ticket.pk).update(due_at=due)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE tickets_ticket")
+    monkeypatch.setattr(search, "COMMON_WORD_SHARE", 0.1)
+    return search
+
+
+@postgresql_only("the search document")
+def test_a_word_is_common_when_the_documents_hold_its_stem_often(stems_counted):
+    common = stems_counted.ticket_search_words_common
+
+    # given words as typed that no document holds, whose English stems a third of them do
+    shares = stems_counted._document_word_shares()
+    assert "customers" not in shares
+    assert "records" not in shares
+    assert shares["custom"] >= 0.1
+
+    # then they are as common as their stems, in any case, and a word in no document is rare
+    assert common("customers")
+    assert common("Records")
+    assert common("customers records")
+    assert common("customer")  # as written ('simple') and as its stem
+    assert not common("zebra")
+    assert not common("zebras records")
+
+
+@postgresql_only("the search document")
+def test_every_word_a_search_needs_must_be_common_as_the_search_reads_them(stems_counted):
+    common = stems_counted.ticket_search_words_common
+
+    # then a quoted phrase needs each of its words
+    assert common('"customer records"')
+    assert not common('"customer zebra"')
+    # either side of an "or" will do
+    assert common("zebra or customers")
+    assert not common("zebra or quokka")
+    assert not common("customers zebra or quokka")  # (customers and zebra) or quokka
+    # a word left out by "-" leaves most documents, and needs nothing of the others
+    assert common("customers -record")
+    assert not common("zebra -customers")
+    assert common("-zebra")
+    # a text without a word matches nothing
+    assert not common("...")
+
+
+@postgresql_only("the search document")
+@pytest.mark.parametrize("text", ["customers", "customer records", "records -zebra"])
+def test_a_common_stem_pages_the_same_tickets_as_a_rare_word(
+    stems_counted, agent, monkeypatch, text
+):
+    from tickets.selectors import queue as queue_selectors
+
+    def pages() -> list[list[tuple[str, tuple[str, ...]]]]:
+        found, cursor = [], None
+        while True:
+            page = staff_queue(user=agent, filters=QueueFilters(view="all", q=text), cursor=cursor)
+            found.append([(t.reference, tuple(page.matched[t.pk])) for t in page.tickets])
+            if page.next_cursor is None:
+                return found
+            cursor = page.next_cursor
+
+    # when the text is read as common (its stems are), then as rare (sorted at once)
+    assert stems_counted.ticket_search_words_common(text)
+    as_common = pages()
+    monkeypatch.setattr(queue_selectors, "ticket_search_words_common", lambda text: False)
+    as_rare = pages()
+
+    # then the same 30 tickets in the same pages, matched by their messages
+    assert sum(len(page) for page in as_common) == 30
+    assert {fields for page in as_common for _ref, fields in page} == {("message",)}
+    assert as_common == as_rare
 
 
 def test_messages_are_written_only_where_the_search_document_follows():

@@ -3,7 +3,6 @@
 import contextlib
 import logging
 import re
-import string
 from collections.abc import Callable
 from typing import Any, NamedTuple, TypedDict, TypeVar
 
@@ -280,16 +279,52 @@ def ticket_search_words_common(text: str) -> bool:
 
     Several words may come together ("DNS records"), though the planner, which takes words for
     independent, estimates them a hundred times rarer: callers read such a text from the head
-    of their order first. A word it did not count is rare, and so is any text that holds it
-    (every word must be there); a text with "or" or "-word" counts as rare.
+    of their order first. The words are what the documents hold: the lexemes of the search's
+    own query (MESSAGE_TSQUERY), so "customer" is as common as its English stem `custom`. A
+    word is common when either of its forms is (the query ORs the two configurations); a word
+    PostgreSQL did not count is rare. Every word must be common, as the query needs them all:
+    a quoted phrase's words too, either side of an "or", and no word of a "-word" (excluding
+    it leaves most documents). A text of no word, or of stop words alone, matches nothing.
     """
     if connection.vendor != "postgresql":
         return False
-    words = [word.strip(string.punctuation).lower() for word in text.split()]
-    if not words or any(not w or w == "or" or w.startswith("-") for w in words):
-        return False
     shares = _document_word_shares()
-    return min(shares.get(word, 0.0) for word in words) >= COMMON_WORD_SHARE
+    # querytree: the query without its negations, as the GIN index reads it; "T" when nothing
+    # is left to read there (a text of "-word"s only), "" when it holds no word at all.
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT querytree({MESSAGE_TSQUERY})", [text, text])
+        tree: str = cursor.fetchone()[0]
+    if tree in ("", "T"):
+        return tree == "T"
+    return _query_tree_holds(tree, lambda lexeme: shares.get(lexeme, 0.0) >= COMMON_WORD_SHARE)
+
+
+# A tsquery as PostgreSQL writes it, in tokens: a quoted word ('' for a quote inside, then
+# perhaps a prefix mark and weights), an operator ("&", "|", a phrase's "<->" or "<2>"), or a
+# parenthesis.
+_QUERY_TOKENS = re.compile(r"'((?:[^'\\]|''|\\.)*)'(?::[*A-D]*)?|([|()])")
+
+
+def _query_tree_holds(tree: str, holds: Callable[[str], bool]) -> bool:
+    """Whether the tsquery `tree`, without negations, is true when each word is `holds(word)`.
+
+    Both sides of "&" and of a phrase, either side of "|", which binds last.
+    """
+    # One level a parenthesis: (whether one of its "or"s so far holds, the current "and").
+    levels = [[False, True]]
+    for word, operator_ in _QUERY_TOKENS.findall(tree):
+        level = levels[-1]
+        if operator_ == "(":
+            levels.append([False, True])
+        elif operator_ == ")":
+            done, current = levels.pop()
+            levels[-1][1] = levels[-1][1] and (done or current)
+        elif operator_ == "|":
+            level[:] = [level[0] or level[1], True]
+        else:  # a word ("&" and a phrase's distance need nothing: the words all count)
+            level[1] = level[1] and holds(re.sub(r"''|\\(.)", lambda m: m.group(1) or "'", word))
+    done, current = levels[0]
+    return done or current
 
 
 def ticket_search_document_matches(text: str, *, indexed: bool = True) -> Q | None:
