@@ -211,6 +211,31 @@ def test_the_migration_writes_the_documents_of_existing_tickets(agent):
         migrate_latest()
 
 
+@postgresql_only("GIN indexes' storage parameters")
+@pytest.mark.django_db(transaction=True)
+def test_the_search_gin_indexes_keep_short_pending_lists_until_migrated_back():
+    from importlib import import_module
+
+    names = import_module("tickets.migrations.0023_gin_pending_list_limit").SEARCH_GIN_INDEXES
+
+    def options() -> dict[str, list[str] | None]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT relname::text, reloptions FROM pg_class WHERE relname = ANY(%s)",
+                [list(names)],
+            )
+            return dict(cursor.fetchall())
+
+    bounded = {name: ["gin_pending_list_limit=512"] for name in names}
+    assert options() == bounded
+    try:
+        migrate_to([("tickets", "0022_ticket_search_document")])
+        assert options() == dict.fromkeys(names)
+    finally:
+        migrate_latest()
+    assert options() == bounded
+
+
 def test_an_api_search_pages_through_every_match_forward_and_back(client, agent, alice):
     # given nine tickets that a search finds by three different parts (message, subject,
     # domain), some created at the same moment, and two it must not find
