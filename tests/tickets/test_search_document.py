@@ -286,6 +286,23 @@ def test_an_api_search_pages_through_every_match_forward_and_back(client, agent,
     assert [ref for page in open_only for ref in page] == expected
 
 
+def tickets_every_third_saying(customer, body: str, *, due_hours: int) -> None:
+    """90 tickets of `customer`, every third saying `body` (the others "Hello."), open and
+    resolved, due in a shuffled order over `due_hours` hours."""
+    now = timezone.now()
+    for n in range(90):
+        ticket = services.ticket_create(
+            kind="general",
+            subject=f"Ask {n}",
+            actor=customer,
+            customer=customer,
+            body=body if n % 3 == 0 else "Hello.",
+            status=S.OPEN if n % 2 else S.RESOLVED,
+        )
+        due = now + timedelta(hours=(n * 37) % due_hours - due_hours // 2)
+        Ticket.objects.filter(pk=ticket.pk).update(due_at=due)
+
+
 @pytest.mark.parametrize("sort", ["urgency", "due", "-created"])
 @pytest.mark.parametrize("due_hours", [90, 3])
 def test_the_queue_pages_common_words_alike_from_the_head_of_its_order_or_past_it(
@@ -295,18 +312,7 @@ def test_the_queue_pages_common_words_alike_from_the_head_of_its_order_or_past_i
     # over 90 hours, or over 3 (30 tickets due at each: the head ends inside a tie)
     from tickets.selectors import queue as queue_selectors
 
-    now = timezone.now()
-    for n in range(90):
-        ticket = services.ticket_create(
-            kind="general",
-            subject=f"Ask {n}",
-            actor=alice,
-            customer=alice,
-            body="The glue record is stale." if n % 3 == 0 else "Hello.",
-            status=S.OPEN if n % 2 else S.RESOLVED,
-        )
-        due = now + timedelta(hours=(n * 37) % due_hours - due_hours // 2)
-        Ticket.objects.filter(pk=ticket.pk).update(due_at=due)
+    tickets_every_third_saying(alice, "The glue record is stale.", due_hours=due_hours)
 
     def pages() -> list[list[str]]:
         found, cursor = [], None
@@ -481,18 +487,7 @@ def stems_counted(alice, monkeypatch):
     """
     from tickets.selectors import search
 
-    now = timezone.now()
-    for n in range(90):
-        ticket = services.ticket_create(
-            kind="general",
-            subject=f"Ask {n}",
-            actor=alice,
-            customer=alice,
-            body="The customer record is stale." if n % 3 == 0 else "Hello.",
-            status=S.OPEN if n % 2 else S.RESOLVED,
-        )
-        due = now + timedelta(hours=(n * 37) % 90 - 45)
-        Ticket.objects.filter(pk=ticket.pk).update(due_at=due)
+    tickets_every_third_saying(alice, "The customer record is stale.", due_hours=90)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE tickets_ticket")
     monkeypatch.setattr(search, "COMMON_WORD_SHARE", 0.1)
