@@ -286,11 +286,12 @@ def ticket_search_words_common(text: str) -> bool:
     Several words may come together ("DNS records"), though the planner, which takes words for
     independent, estimates them a hundred times rarer: callers read such a text from the head
     of their order first. The words are what the documents hold: the lexemes of the search's
-    own query (MESSAGE_TSQUERY), so "customer" is as common as its English stem `custom`. A
-    word is common when either of its forms is (the query ORs the two configurations); a word
-    PostgreSQL did not count is rare. Every word must be common, as the query needs them all:
-    a quoted phrase's words too, either side of an "or", and no word of a "-word" (excluding
-    it leaves most documents). A text of no word, or of stop words alone, matches nothing.
+    own query (MESSAGE_TSQUERY), so "customer" is as common as its English stem `custom`; a
+    word PostgreSQL did not count is rare. The query ORs its English and its 'simple' words,
+    so the text is common when all of either are (an English stem is in the documents of its
+    written form at least; English leaves stop words out). Every word the query needs must
+    be common: a quoted phrase's too, those of either side of an "or", none after a "-"
+    (leaving a word out leaves most documents). A text without a word matches nothing.
     """
     if connection.vendor != "postgresql":
         return False
@@ -305,9 +306,9 @@ def ticket_search_words_common(text: str) -> bool:
     return _query_tree_holds(tree, lambda lexeme: shares.get(lexeme, 0.0) >= COMMON_WORD_SHARE)
 
 
-# A tsquery as PostgreSQL writes it, in tokens: a quoted word ('' for a quote inside, then
-# perhaps a prefix mark and weights), an operator ("&", "|", a phrase's "<->" or "<2>"), or a
-# parenthesis.
+# What _query_tree_holds reads of a tsquery as PostgreSQL writes it: each quoted word ('' for
+# a quote inside, then perhaps a prefix mark and weights), "|" and the parentheses. "&" and a
+# phrase's "<->" or "<2>" are passed over: all the words they join count alike.
 _QUERY_TOKENS = re.compile(r"'((?:[^'\\]|''|\\.)*)'(?::[*A-D]*)?|([|()])")
 
 
