@@ -290,6 +290,46 @@ def test_the_audit_trail_reads_as_sentences_with_details_in_a_table(supervisor_c
     assert "{&#x27;" not in page  # no Python dict
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["en", "ms"])
+def test_each_history_time_reads_as_the_date_filter_prints_it(agent_client, language):
+    # given messages and an email in the same second, the next one (across a minute's edge)
+    # and a minute later, so that some rows share their formatted time and some do not
+    from django.template.defaultfilters import date as date_filter
+    from django.utils import translation
+
+    ticket = TicketFactory(status=S.OPEN, contact_email="someone@example.test")
+    edge = timezone.now().replace(second=59, microsecond=100_000) - timedelta(minutes=5)
+    moments = [edge, edge + timedelta(microseconds=800_000), edge + timedelta(seconds=1)]
+    moments.append(edge + timedelta(minutes=1, seconds=30))
+    for n, moment in enumerate(moments):
+        message = Message.objects.create(
+            ticket=ticket, author="customer", body=f"m{n}", channel=Ticket.Channel.EMAIL
+        )
+        Message.objects.filter(pk=message.pk).update(created_at=moment)
+    Notification.objects.create(
+        ticket=ticket, template="reply", recipient="someone@example.test", idempotency_key="n1"
+    )
+    Notification.objects.filter(ticket=ticket).update(created_at=moments[1])
+
+    # when
+    agent_client.cookies["django_language"] = language
+    page = agent_client.get(f"/staff/tickets/{ticket.reference}/").content.decode()
+
+    # then every row prints its own time as `|date:'c'` and `|date:"DATETIME_FORMAT"` would
+    with translation.override(language):
+        for moment in moments:
+            local = timezone.localtime(moment)
+            shown = f'<time datetime="{date_filter(local, "c")}">'
+            shown += f"{date_filter(local, 'DATETIME_FORMAT')}</time>"
+            assert shown in page
+        thread = page.split('class="conversation"')[1].split("</ol>")[0]
+        assert thread.count("<time ") == len(moments)
+        assert thread.count(date_filter(timezone.localtime(edge), "DATETIME_FORMAT")) == 2
+        emails = page.split('id="notifications-heading"')[1].split("</table>")[0]
+        assert date_filter(timezone.localtime(moments[1]), "c") in emails
+
+
 # --- presence ---
 
 

@@ -236,9 +236,7 @@ def _opensrs_call_rows(calls: list[ActionLog], moment: _Moments) -> list[dict[st
     return rows
 
 
-def _notification_rows(
-    notifications: list[Notification], moment: _Moments
-) -> list[dict[str, Any]]:
+def _notification_rows(notifications: list[Notification], moment: _Moments) -> list[dict[str, Any]]:
     language = get_language()
     rows = []
     for notification in notifications:
