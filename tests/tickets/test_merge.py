@@ -38,6 +38,9 @@ def test_merging_moves_messages_and_attachments_closes_the_duplicate_and_audits_
     duplicate.refresh_from_db()
     assert duplicate.merged_into_id == survivor.pk
     assert duplicate.status == S.CLOSED
+    # and the survivor says it has merged tickets (its page lists them), the duplicate not
+    survivor.refresh_from_db()
+    assert (survivor.merged_from_any, duplicate.merged_from_any) == (True, False)
     assert list(survivor.messages.order_by("id").values_list("body", flat=True)) == [
         "First ask",
         "Asking again",
@@ -85,6 +88,7 @@ def test_a_merge_the_rules_refuse_changes_nothing(agent, case, error):
     duplicate.refresh_from_db()
     assert duplicate.merged_into_id is None
     assert duplicate.status == S.OPEN
+    assert not Ticket.objects.filter(merged_from_any=True).exists()
     assert duplicate.messages.count() == 1
     assert not ActionLog.objects.filter(action__startswith="ticket.merged").exists()
 

@@ -50,10 +50,10 @@ def test_the_ticket_page_lists_the_customers_latest_other_tickets_and_their_coun
 @pytest.mark.parametrize(
     ("kind", "queries"),
     [
-        # session / user / ticket with customer, domain, assignee and whether any was merged
-        # into it / permissions (own and groups') / the latest
-        # messages with authors / their attachments (names, not bytes) / notifications / audit
-        # rows / staff (presence and the assignee list) / other tickets with the count of all
+        # session / user / ticket with customer, domain and assignee / permissions (own and
+        # groups') / the latest messages with authors / their attachments (names, not bytes) /
+        # notifications / audit rows / staff (presence and the assignee list) / other tickets
+        # with the count of all
         (Ticket.Kind.GENERAL, 10),
         # and the OpenSRS calls
         (Ticket.Kind.RESEND_PASSWORD, 11),

@@ -63,8 +63,10 @@ def ticket_merge(
         ticket=source,
         details={"to": target.reference, "messages": moved},
     )
+    target.merged_from_any = True
     ticket_change_save(
         target,
+        ["merged_from_any"],
         actor=actor,
         action="ticket.merged_in",
         details={"from": source.reference, "messages": moved},
