@@ -129,10 +129,11 @@ class _Moments:
 
     def __init__(self, shown: str = "DATETIME_FORMAT") -> None:
         self.shown = shown
+        self.zone = timezone.get_current_timezone()
         self.formatted: dict[datetime, str] = {}
 
     def __call__(self, value: datetime) -> tuple[str, str]:
-        local = timezone.localtime(value)
+        local = value.astimezone(self.zone)
         second = local.replace(microsecond=0)
         shown = self.formatted.get(second)
         if shown is None:
