@@ -2,22 +2,16 @@
 
 import pytest
 
-from tests.migrations import migrate_latest, migrate_to
+from tests.migrations import migrate_to
 
-BEFORE = [("tickets", "0022_ticket_search_document")]
-AFTER = [("tickets", "0023_ticket_merged_from_any")]
-
-
-@pytest.fixture(autouse=True)
-def _latest_schema_afterwards():
-    yield
-    migrate_latest()
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("latest_schema_afterwards"),
+]
 
 
-@pytest.mark.django_db(transaction=True)
 def test_the_tickets_something_was_merged_into_are_marked_and_no_other():
-    apps = migrate_to(BEFORE)
-    Ticket = apps.get_model("tickets", "Ticket")
+    Ticket = migrate_to([("tickets", "0022_ticket_search_document")]).get_model("tickets", "Ticket")
     common = {"kind": "general", "subject": "s", "contact_email": "x@example.test"}
     survivor = Ticket.objects.create(reference="HD-AAAAAAA1", status="open", **common)
     duplicate = Ticket.objects.create(
@@ -25,8 +19,7 @@ def test_the_tickets_something_was_merged_into_are_marked_and_no_other():
     )
     other = Ticket.objects.create(reference="HD-AAAAAAA3", status="open", **common)
 
-    apps = migrate_to(AFTER)
-    Ticket = apps.get_model("tickets", "Ticket")
+    Ticket = migrate_to([("tickets", "0023_ticket_merged_from_any")]).get_model("tickets", "Ticket")
 
     marked = set(Ticket.objects.filter(merged_from_any=True).values_list("pk", flat=True))
     assert marked == {survivor.pk}
