@@ -7,6 +7,7 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from accounts.roles import AGENTS
 from accounts.services import staff_user_ensure
@@ -643,6 +644,10 @@ def test_the_ticket_page_shows_record_notes_notifications_opensrs_calls_and_audi
     assert 'class="message-item from-staff internal"' in page and "Secret staff note" in page
     assert "password_resend_notice" in page and "Bounced" in page
     assert "SEND_PASSWORD DOMAIN" in page and "42 ms" in page
+    called = timezone.localtime(ActionLog.objects.get(action="opensrs.call").created_at)
+    calls = page.split('id="opensrs-heading"')[1].split("</table>")[0]
+    when = f'datetime="{called.isoformat()}">{date_format(called, "DATETIME_FORMAT")}</time>'
+    assert when in calls
     assert "OpenSRS was called." in page
     # an agent sees the trail, a supervisor also sees each entry's details
     assert "Command successful" in page
