@@ -43,7 +43,14 @@ def customer_for_user(user: User | AnonymousUser | None) -> Customer | None:
 
 
 def is_staff_member(user: User | AnonymousUser | None) -> TypeGuard[User]:
-    return bool(user and user.is_authenticated and user.is_staff and user.is_active)
+    """An active login in a staff role: the staff flag alone only lets a login into the admin."""
+    return bool(
+        user
+        and user.is_authenticated
+        and user.is_staff
+        and user.is_active
+        and user.has_perm("tickets.work_ticket")
+    )
 
 
 def is_supervisor(user: User | AnonymousUser | None) -> TypeGuard[User]:
