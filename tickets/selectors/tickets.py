@@ -70,8 +70,14 @@ def ticket_list(
     if customer is None:
         return base.none()
     # Also what was asked without logging in from the email on record; never a ticket that
-    # belongs to another customer, whatever contact address was typed on it.
-    return base.filter(Q(customer=customer) | sent_from_address_on_record(customer))
+    # belongs to another customer, whatever contact address was typed on it. A password reset
+    # is about a domain's registrant, not about who asked: it is theirs to read only for one of
+    # their own domains, or its ticket (a domain linked, a reset sent) would tell anyone with
+    # an account which domains are in ours.
+    asked = sent_from_address_on_record(customer) & (
+        ~Q(kind=Ticket.Kind.RESEND_PASSWORD) | Q(domain__customer=customer)
+    )
+    return base.filter(Q(customer=customer) | asked)
 
 
 def sent_from_address_on_record(customer: Customer) -> Q:
