@@ -77,12 +77,46 @@ def _admin_actor(request: HttpRequest) -> User:
     return request.user
 
 
+class AccessAuditedAdmin(admin.ModelAdmin):
+    """The admin of logins or roles: every save and delete of one is on the audit chain.
+
+    Subclasses say how the object's access is read and recorded (the accounts services).
+    """
+
+    def access_read(self, obj: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def access_record(self, obj: Any, actor: User, before: dict[str, Any] | None) -> None:
+        raise NotImplementedError
+
+    def deletion_record(self, obj: Any, actor: User) -> None:
+        raise NotImplementedError
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        _access_before.set(self.access_read(type(obj).objects.get(pk=obj.pk)) if change else None)
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        self.access_record(form.instance, _admin_actor(request), _access_before.get())
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        self.deletion_record(obj, _admin_actor(request))
+        super().delete_model(request, obj)
+
+    @transaction.atomic
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for obj in queryset:
+            self.deletion_record(obj, _admin_actor(request))
+        super().delete_queryset(request, queryset)
+
+
 admin.site.unregister(User)
 admin.site.unregister(Group)
 
 
 @admin.register(User)
-class AuditedUserAdmin(UserAdmin):
+class AuditedUserAdmin(AccessAuditedAdmin, UserAdmin):
     """Django's user admin, with every change of a login on the audit chain.
 
     A customer's login keeps the address on record (its username and email follow a verified
@@ -92,31 +126,20 @@ class AuditedUserAdmin(UserAdmin):
 
     change_password_form = AuditedPasswordChangeForm
 
+    def access_read(self, obj: Any) -> dict[str, Any]:
+        return login_access_read(obj)
+
+    def access_record(self, obj: Any, actor: User, before: dict[str, Any] | None) -> None:
+        login_change_record(user=obj, actor=actor, before=before)
+
+    def deletion_record(self, obj: Any, actor: User) -> None:
+        login_delete_record(user=obj, actor=actor)
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = tuple(super().get_readonly_fields(request, obj))
         if obj is not None and customer_of_login(obj) is not None:
             return (*fields, "username", "email")
         return fields
-
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        _access_before.set(login_access_read(User.objects.get(pk=obj.pk)) if change else None)
-        super().save_model(request, obj, form, change)
-
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        super().save_related(request, form, formsets, change)
-        login_change_record(
-            user=form.instance, actor=_admin_actor(request), before=_access_before.get()
-        )
-
-    def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        login_delete_record(user=obj, actor=_admin_actor(request))
-        super().delete_model(request, obj)
-
-    @transaction.atomic
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        for user in queryset:
-            login_delete_record(user=user, actor=_admin_actor(request))
-        super().delete_queryset(request, queryset)
 
     def user_change_password(
         self, request: HttpRequest, id: str, form_url: str = ""
@@ -129,25 +152,14 @@ class AuditedUserAdmin(UserAdmin):
 
 
 @admin.register(Group)
-class AuditedGroupAdmin(GroupAdmin):
+class AuditedGroupAdmin(AccessAuditedAdmin, GroupAdmin):
     """Django's group admin, with every change of a staff role on the audit chain."""
 
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        _access_before.set(group_access_read(Group.objects.get(pk=obj.pk)) if change else None)
-        super().save_model(request, obj, form, change)
+    def access_read(self, obj: Any) -> dict[str, Any]:
+        return group_access_read(obj)
 
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        super().save_related(request, form, formsets, change)
-        role_change_record(
-            group=form.instance, actor=_admin_actor(request), before=_access_before.get()
-        )
+    def access_record(self, obj: Any, actor: User, before: dict[str, Any] | None) -> None:
+        role_change_record(group=obj, actor=actor, before=before)
 
-    def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        role_delete_record(group=obj, actor=_admin_actor(request))
-        super().delete_model(request, obj)
-
-    @transaction.atomic
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Group]) -> None:
-        for group in queryset:
-            role_delete_record(group=group, actor=_admin_actor(request))
-        super().delete_queryset(request, queryset)
+    def deletion_record(self, obj: Any, actor: User) -> None:
+        role_delete_record(group=obj, actor=actor)
