@@ -207,7 +207,8 @@ def staff_ticket_get(*, user: User | AnonymousUser, reference: str) -> Ticket | 
     if any, is read when the page asks for it: a join for the few merged tickets cost every page
     about 0.7 ms of building, planning and reading a second ticket row.
     """
-    if not is_staff_member(user):
+    # A NUL names no ticket, and PostgreSQL refuses to look one up (the merge form's target).
+    if not is_staff_member(user) or "\x00" in reference:
         return None
     tickets = Ticket.objects.select_related("customer", "domain", "assignee")
     # get(), not first(): the reference is unique, and ordering the joined row costs a sort.
@@ -364,6 +365,7 @@ def staff_tickets_by_reference(
     *, user: User | AnonymousUser, references: list[str]
 ) -> dict[str, Ticket]:
     """The tickets of `references` a staff member may act on, by reference, in one query."""
+    references = [reference for reference in references if "\x00" not in reference]
     if not is_staff_member(user) or not references:
         return {}
     return {t.reference: t for t in Ticket.objects.filter(reference__in=references)}
