@@ -325,3 +325,21 @@ def test_a_permission_added_to_a_role_in_the_admin_is_on_the_audit_chain(admin_c
             }
         },
     }
+
+
+@pytest.mark.django_db
+def test_the_admin_never_shows_a_live_link_of_an_email_waiting_to_be_sent(admin_client):
+    # given a verification email still in the outbox, its single-use link in its row
+    from tickets import services
+
+    ticket = TicketFactory(status=Ticket.Status.AWAITING_VERIFICATION)
+    services.verification_start(ticket=ticket, send_to=ticket.customer.email)
+    row = Notification.objects.get(ticket=ticket, template="verify_request")
+    token = row.context["link"].rstrip("/").rsplit("/", 1)[-1]
+
+    # when a superuser opens the row in the admin
+    page = admin_client.get(f"/admin/tickets/notification/{row.pk}/change/").content.decode()
+
+    # then they see the row, but not the link that would confirm the request as its owner
+    assert row.recipient in page
+    assert token not in page
