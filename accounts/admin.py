@@ -1,14 +1,24 @@
 from contextvars import ContextVar
+from typing import Any
 
 from django.contrib import admin
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from accounts.models import ApiToken, Customer
-from accounts.services import user_password_set
+from accounts.selectors import customer_of_login, group_access_read, login_access_read
+from accounts.services import (
+    login_change_record,
+    login_delete_record,
+    role_change_record,
+    role_delete_record,
+    user_password_set,
+)
 from helpdesk.admin import ReadOnlyAdminMixin
 
 # Django's admin builds its password form from the user alone, so the form learns who is
@@ -56,12 +66,80 @@ class AuditedPasswordChangeForm(AdminPasswordChangeForm):
         )
 
 
+# What a login or role could do before the admin saved it: read in save_model, recorded on the
+# audit chain by save_related, once its groups and permissions are saved too.
+_access_before: ContextVar[dict[str, Any] | None] = ContextVar("admin_access_before", default=None)
+
+
+def _admin_actor(request: HttpRequest) -> User:
+    if not isinstance(request.user, User):  # the admin lets no anonymous user this far
+        raise PermissionDenied
+    return request.user
+
+
+class AccessAuditedAdmin(admin.ModelAdmin):
+    """The admin of logins or roles: every save and delete of one is on the audit chain.
+
+    Subclasses say how the object's access is read and recorded (the accounts services).
+    """
+
+    def access_read(self, obj: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def access_record(self, obj: Any, actor: User, before: dict[str, Any] | None) -> None:
+        raise NotImplementedError
+
+    def deletion_record(self, obj: Any, actor: User) -> None:
+        raise NotImplementedError
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        _access_before.set(self.access_read(type(obj).objects.get(pk=obj.pk)) if change else None)
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        self.access_record(form.instance, _admin_actor(request), _access_before.get())
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        self.deletion_record(obj, _admin_actor(request))
+        super().delete_model(request, obj)
+
+    @transaction.atomic
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for obj in queryset:
+            self.deletion_record(obj, _admin_actor(request))
+        super().delete_queryset(request, queryset)
+
+
 admin.site.unregister(User)
+admin.site.unregister(Group)
 
 
 @admin.register(User)
-class AuditedUserAdmin(UserAdmin):
+class AuditedUserAdmin(AccessAuditedAdmin, UserAdmin):
+    """Django's user admin, with every change of a login on the audit chain.
+
+    A customer's login keeps the address on record (its username and email follow a verified
+    change request, `modify_login_for`): changed here, its password resets would go to an
+    address its owner never confirmed.
+    """
+
     change_password_form = AuditedPasswordChangeForm
+
+    def access_read(self, obj: Any) -> dict[str, Any]:
+        return login_access_read(obj)
+
+    def access_record(self, obj: Any, actor: User, before: dict[str, Any] | None) -> None:
+        login_change_record(user=obj, actor=actor, before=before)
+
+    def deletion_record(self, obj: Any, actor: User) -> None:
+        login_delete_record(user=obj, actor=actor)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if obj is not None and customer_of_login(obj) is not None:
+            return (*fields, "username", "email")
+        return fields
 
     def user_change_password(
         self, request: HttpRequest, id: str, form_url: str = ""
@@ -71,3 +149,17 @@ class AuditedUserAdmin(UserAdmin):
             return super().user_change_password(request, id, form_url)
         finally:
             _password_request.reset(token)
+
+
+@admin.register(Group)
+class AuditedGroupAdmin(AccessAuditedAdmin, GroupAdmin):
+    """Django's group admin, with every change of a staff role on the audit chain."""
+
+    def access_read(self, obj: Any) -> dict[str, Any]:
+        return group_access_read(obj)
+
+    def access_record(self, obj: Any, actor: User, before: dict[str, Any] | None) -> None:
+        role_change_record(group=obj, actor=actor, before=before)
+
+    def deletion_record(self, obj: Any, actor: User) -> None:
+        role_delete_record(group=obj, actor=actor)

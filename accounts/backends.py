@@ -4,10 +4,29 @@ from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Permission
+from django.db import connection
+
+# A login's own permissions and its groups', as "app_label", "codename" rows. Written out: the
+# ORM took 0.5 ms of CPU to build its UNION on every staff page, against 0.07 ms to send this;
+# and PostgreSQL plans the ids' UNION in an IN in 0.10 ms, the UNION of two joined rows in 0.16
+# (hd_bench_s_1m, 2026-12-06).
+PERMISSIONS_OF_USER_SQL = """
+    SELECT ct.app_label, p.codename
+    FROM auth_permission p
+    JOIN django_content_type ct ON ct.id = p.content_type_id
+    WHERE p.id IN (
+        SELECT permission_id FROM auth_user_user_permissions WHERE user_id = %s
+        UNION
+        SELECT gp.permission_id
+        FROM auth_group_permissions gp
+        JOIN auth_user_groups ug ON ug.group_id = gp.group_id
+        WHERE ug.user_id = %s
+    )
+"""
 
 
 class OneQueryModelBackend(ModelBackend):
-    """Django's ModelBackend, reading a user's own and group permissions in one UNION query.
+    """Django's ModelBackend, reading a user's own and group permissions in one query.
 
     Every staff page asks `has_perm` (the supervisor's approvals tab, the audit log link), and
     Django's backend reads the user's permissions and their groups' as two queries. Both are
@@ -19,14 +38,12 @@ class OneQueryModelBackend(ModelBackend):
             return set()
         cached: set[str] | None = getattr(user_obj, "_helpdesk_permissions", None)
         if cached is None:
-            names = ("content_type__app_label", "codename")
             if user_obj.is_superuser:
-                rows = Permission.objects.values_list(*names)
+                rows = list(Permission.objects.values_list("content_type__app_label", "codename"))
             else:
-                # No ORDER BY: Permission's default ordering is not allowed inside a UNION.
-                own = Permission.objects.filter(user=user_obj).order_by().values_list(*names)
-                groups = Permission.objects.filter(group__user=user_obj).order_by()
-                rows = own.union(groups.values_list(*names))
+                with connection.cursor() as cursor:
+                    cursor.execute(PERMISSIONS_OF_USER_SQL, [user_obj.pk, user_obj.pk])
+                    rows = cursor.fetchall()
             cached = {f"{app_label}.{codename}" for app_label, codename in rows}
             user_obj._helpdesk_permissions = cached
         return cached

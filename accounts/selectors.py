@@ -1,9 +1,9 @@
 """Reads about customers and staff."""
 
 import unicodedata
-from typing import TypeGuard, cast
+from typing import Any, TypeGuard, cast
 
-from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.auth.models import AnonymousUser, Group, Permission, User
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -43,11 +43,46 @@ def customer_for_user(user: User | AnonymousUser | None) -> Customer | None:
 
 
 def is_staff_member(user: User | AnonymousUser | None) -> TypeGuard[User]:
-    return bool(user and user.is_authenticated and user.is_staff and user.is_active)
+    """An active login in a staff role: the staff flag alone only lets a login into the admin."""
+    return bool(
+        user
+        and user.is_authenticated
+        and user.is_staff
+        and user.is_active
+        and user.has_perm("tickets.work_ticket")
+    )
 
 
 def is_supervisor(user: User | AnonymousUser | None) -> TypeGuard[User]:
     return is_staff_member(user) and user.has_perm("tickets.approve_sensitive_change")
+
+
+def customer_of_login(user: User) -> Customer | None:
+    """The customer record a login belongs to, whatever the login's flags say."""
+    return Customer.objects.filter(user=user).first()
+
+
+def login_access_read(user: User) -> dict[str, Any]:
+    """What a login is and may do, as the audit log records a change of it."""
+    return {
+        "username": user.get_username(),
+        "email": user.email,
+        "is_active": user.is_active,
+        "is_staff": user.is_staff,
+        "is_superuser": user.is_superuser,
+        "groups": sorted(user.groups.values_list("name", flat=True)),
+        "user_permissions": _permission_names(user.user_permissions.all()),
+    }
+
+
+def group_access_read(group: Group) -> dict[str, Any]:
+    """What a staff role is called and grants, as the audit log records a change of it."""
+    return {"name": group.name, "permissions": _permission_names(group.permissions.all())}
+
+
+def _permission_names(permissions: QuerySet[Permission]) -> list[str]:
+    rows = permissions.values_list("content_type__app_label", "codename")
+    return sorted(f"{app_label}.{codename}" for app_label, codename in rows)
 
 
 def api_token_list(*, user: User) -> QuerySet[ApiToken]:

@@ -21,7 +21,13 @@ from django.utils.translation import gettext, gettext_noop
 from accounts.lock_objects import user_limits_lock
 from accounts.models import ApiToken, Customer
 from accounts.roles import ROLE_PERMISSIONS
-from accounts.selectors import api_token_list, customer_for_user
+from accounts.selectors import (
+    api_token_list,
+    customer_for_user,
+    customer_of_login,
+    group_access_read,
+    login_access_read,
+)
 from helpdesk.exceptions import ApplicationError
 from helpdesk.links import site_url
 from tickets.audit import Actor, audit_record
@@ -237,6 +243,63 @@ def _user_sessions_end(*, user: User, keep_session_key: str | None) -> int:
 API_TOKEN_LIMIT_REACHED = gettext_noop(
     "You have {limit} API tokens, the most allowed. Revoke one you no longer use first."
 )
+# --- logins and roles changed in the Django admin (superusers only) ---
+
+
+def _access_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: {"from": before.get(key), "to": value}
+        for key, value in after.items()
+        if before.get(key) != value
+    }
+
+
+@transaction.atomic
+def login_change_record(*, user: User, actor: User, before: dict[str, Any] | None) -> None:
+    """Put a login made or changed in the admin on the audit chain: who, and what changed.
+
+    :param before: `login_access_read` of the login before the change; None for a new one.
+    """
+    after = login_access_read(user)
+    changes = _access_changes(before or {}, after)
+    if not changes:
+        return
+    audit_record(
+        actor=actor,
+        action="account.user_created" if before is None else "account.user_changed",
+        customer=customer_of_login(user),
+        details={"user": user.get_username(), "changes": changes},
+    )
+
+
+@transaction.atomic
+def login_delete_record(*, user: User, actor: User) -> None:
+    """Put a login about to be deleted in the admin on the audit chain (before it goes)."""
+    audit_record(
+        actor=actor,
+        action="account.user_deleted",
+        customer=customer_of_login(user),
+        details={"user": user.get_username()},
+    )
+
+
+@transaction.atomic
+def role_change_record(*, group: Group, actor: User, before: dict[str, Any] | None) -> None:
+    """Put a staff role (group) made or changed in the admin on the audit chain."""
+    changes = _access_changes(before or {}, group_access_read(group))
+    if changes:
+        audit_record(
+            actor=actor,
+            action="account.role_created" if before is None else "account.role_changed",
+            details={"group": group.name, "changes": changes},
+        )
+
+
+@transaction.atomic
+def role_delete_record(*, group: Group, actor: User) -> None:
+    audit_record(actor=actor, action="account.role_deleted", details={"group": group.name})
+
+
 API_TOKEN_BAD_TTL = gettext_noop("A token lasts from 1 to {days} days.")
 
 

@@ -94,6 +94,7 @@ MIDDLEWARE = [
     "helpdesk.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "helpdesk.middleware.RequestBodyLimitMiddleware",
+    "helpdesk.errors.NulPathMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",

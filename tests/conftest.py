@@ -18,6 +18,7 @@ from accounts.roles import AGENTS, SUPERVISORS
 from accounts.services import customer_ensure, staff_user_ensure
 from domains.fake_opensrs import FakeOpenSRS
 from domains.models import Domain
+from tests.migrations import migrate_latest
 from tests.tickets.resend_helpers import ANYMAIL_TEST, API_URL, TYPED, send_outbox
 from tickets import services
 from tickets.models import Notification, Ticket
@@ -99,6 +100,13 @@ def _test_overrides(settings):
     # A request in another language leaves it active in this thread (LocaleMiddleware does
     # not undo it); the next test starts in the default language.
     translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture
+def latest_schema_afterwards():
+    """For a migration test (tests.migrations.migrate_to): every migration applied again after."""
+    yield
+    migrate_latest()
 
 
 @pytest.fixture

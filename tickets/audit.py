@@ -60,8 +60,20 @@ def _row_hash(prev_hash: str, canonical: bytes) -> str:
 
 
 def _normalise(details: dict[str, Any]) -> dict[str, Any]:
-    # Round-trip through JSON so the hash covers exactly what the database stores.
-    return json.loads(json.dumps(details, default=str))
+    # Round-trip through JSON so the hash covers exactly what the database stores; without NUL
+    # characters, which PostgreSQL's jsonb refuses (a row naming what a client sent must not
+    # fail the action it records).
+    return _without_nul(json.loads(json.dumps(details, default=str)))
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    return value
 
 
 def audit_chain_lock() -> None:

@@ -111,6 +111,10 @@ class Ticket(BaseModel):
     merged_into = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="merged_from"
     )
+    # Whether any ticket was merged into this one (set by services.merge alone): the staff page
+    # reads the merged tickets only then, where an EXISTS on every page's ticket row cost 0.3 to
+    # 0.4 ms.
+    merged_from_any = models.BooleanField(default=False, db_default=False)
     resolved_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     language = models.CharField(max_length=5, default="en")

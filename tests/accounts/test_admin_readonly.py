@@ -215,3 +215,131 @@ def test_superusers_still_manage_users_and_groups(admin_client):
 
     assert response.status_code == 302
     assert get_user_model().objects.filter(username="new-agent").exists()
+
+
+def _user_form(user, **changes):
+    data = {
+        "username": user.username,
+        "email": user.email,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "is_active": "on" if user.is_active else "",
+        "is_staff": "on" if user.is_staff else "",
+        "is_superuser": "on" if user.is_superuser else "",
+        "groups": [str(pk) for pk in user.groups.values_list("pk", flat=True)],
+        "user_permissions": [],
+        "last_login_0": "",
+        "last_login_1": "",
+        "date_joined_0": user.date_joined.strftime("%Y-%m-%d"),
+        "date_joined_1": user.date_joined.strftime("%H:%M:%S"),
+    }
+    data.update(changes)
+    return {k: v for k, v in data.items() if v != ""}
+
+
+@pytest.mark.django_db
+def test_a_role_given_or_taken_in_the_admin_is_on_the_audit_chain(admin_client, superuser):
+    # given an agent
+    from accounts.roles import AGENTS, SUPERVISORS
+    from accounts.services import roles_ensure, staff_user_ensure
+    from tickets.audit import audit_verify
+
+    agent = staff_user_ensure(username="agent", password="agent-demo-pass", role=AGENTS)
+    supervisors = roles_ensure()[SUPERVISORS]
+
+    # when a superuser makes them a supervisor
+    response = admin_client.post(
+        f"/admin/auth/user/{agent.pk}/change/",
+        _user_form(agent, groups=[str(supervisors.pk)]),
+    )
+
+    # then the change is saved and on the chain, naming who did it and what changed
+    assert response.status_code == 302
+    assert list(agent.groups.values_list("name", flat=True)) == [SUPERVISORS]
+    row = ActionLog.objects.get(action="account.user_changed")
+    assert row.actor == "staff:root"
+    assert row.details == {
+        "user": "agent",
+        "changes": {"groups": {"from": [AGENTS], "to": [SUPERVISORS]}},
+    }
+    assert audit_verify().ok
+
+
+@pytest.mark.django_db
+def test_the_admin_cannot_move_a_customers_login_to_another_address(admin_client, customer):
+    # given a customer's portal login, which signs in and is reset by the email on record
+    login = get_user_model().objects.create_user(
+        username=customer.email, email=customer.email, password="owner-pass-123"
+    )
+    Customer.objects.filter(pk=customer.pk).update(user=login)
+
+    # when a superuser changes its address (a reset link would then go there)
+    admin_client.post(
+        f"/admin/auth/user/{login.pk}/change/",
+        _user_form(login, username="taken@evil.test", email="taken@evil.test"),
+    )
+
+    # then the login still follows the record: only a verified change request moves it
+    login.refresh_from_db()
+    assert (login.username, login.email) == (customer.email, customer.email)
+
+
+@pytest.mark.django_db
+def test_a_user_deleted_in_the_admin_is_on_the_audit_chain(admin_client):
+    doomed = get_user_model().objects.create_user(username="old-agent", is_staff=True)
+
+    response = admin_client.post(f"/admin/auth/user/{doomed.pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not get_user_model().objects.filter(pk=doomed.pk).exists()
+    row = ActionLog.objects.get(action="account.user_deleted")
+    assert (row.actor, row.details) == ("staff:root", {"user": "old-agent"})
+
+
+@pytest.mark.django_db
+def test_a_permission_added_to_a_role_in_the_admin_is_on_the_audit_chain(admin_client):
+    from django.contrib.auth.models import Permission
+
+    from accounts.roles import AGENTS
+    from accounts.services import roles_ensure
+
+    agents = roles_ensure()[AGENTS]
+    approve = Permission.objects.get(codename="approve_sensitive_change")
+    granted = [str(pk) for pk in agents.permissions.values_list("pk", flat=True)] + [
+        str(approve.pk)
+    ]
+
+    response = admin_client.post(
+        f"/admin/auth/group/{agents.pk}/change/", {"name": AGENTS, "permissions": granted}
+    )
+
+    assert response.status_code == 302
+    row = ActionLog.objects.get(action="account.role_changed")
+    assert row.actor == "staff:root"
+    assert row.details == {
+        "group": AGENTS,
+        "changes": {
+            "permissions": {
+                "from": ["tickets.work_ticket"],
+                "to": ["tickets.approve_sensitive_change", "tickets.work_ticket"],
+            }
+        },
+    }
+
+
+@pytest.mark.django_db
+def test_the_admin_never_shows_a_live_link_of_an_email_waiting_to_be_sent(admin_client):
+    # given a verification email still in the outbox, its single-use link in its row
+    from tickets import services
+
+    ticket = TicketFactory(status=Ticket.Status.AWAITING_VERIFICATION)
+    services.verification_start(ticket=ticket, send_to=ticket.customer.email)
+    row = Notification.objects.get(ticket=ticket, template="verify_request")
+    token = row.context["link"].rstrip("/").rsplit("/", 1)[-1]
+
+    # when a superuser opens the row in the admin
+    page = admin_client.get(f"/admin/tickets/notification/{row.pk}/change/").content.decode()
+
+    # then they see the row, but not the link that would confirm the request as its owner
+    assert row.recipient in page
+    assert token not in page

@@ -34,7 +34,9 @@ def test_an_agent_lacks_what_only_supervisors_have(agent):
 
 
 def test_own_and_group_permissions_add_up_as_djangos_backend_says(agent):
+    # one of its own, and one it also has through its group
     agent.user_permissions.add(Permission.objects.get(codename="export_customer"))
+    agent.user_permissions.add(Permission.objects.get(codename="work_ticket"))
     user = _fresh(agent)
     assert user.get_all_permissions() == {*AGENT_PERMISSIONS, "tickets.export_customer"}
     assert user.get_all_permissions() == ModelBackend().get_all_permissions(_fresh(agent))

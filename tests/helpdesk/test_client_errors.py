@@ -102,3 +102,106 @@ def test_an_oversized_portal_form_is_a_413_page(client, path):
     assert response.status_code == 413
     assert response["Content-Type"].startswith("text/html")
     assert "larger than the help desk accepts" in response.content.decode()
+
+
+# --- NUL characters: PostgreSQL stores none, so they are refused before any query ---
+
+
+def test_a_nul_in_a_pages_path_is_a_404(client, agent, alice):
+    staff = client.__class__()
+    staff.force_login(agent)
+    customer = client.__class__()
+    customer.force_login(alice.user)
+
+    for who, path in (
+        (staff, "/staff/tickets/%00/"),
+        (staff, "/staff/customers/%00/"),
+        (customer, "/my/tickets/%00/"),
+        (client, "/verify/%00/"),
+    ):
+        response = who.get(path)
+        assert response.status_code == 404, path
+        assert "Page not found" in response.content.decode()
+
+
+def test_a_nul_in_a_value_a_staff_form_looks_up_finds_nothing(agent_client, alice):
+    from tests.factories import TicketFactory
+
+    ticket = TicketFactory(customer=alice)
+
+    merge = agent_client.post(
+        f"/staff/tickets/{ticket.reference}/merge/", {"version": ticket.version, "into": "HD-\x00"}
+    )
+    bulk = agent_client.post("/staff/bulk/", {"ticket": ["HD-\x00"], "action": "resolve"})
+    assign = agent_client.post(
+        "/staff/bulk/", {"ticket": [ticket.reference], "action": "assign:a\x00b"}
+    )
+
+    assert merge.status_code == 400
+    assert "There is no ticket" in merge.content.decode()
+    assert bulk.status_code == assign.status_code == 302
+    ticket.refresh_from_db()
+    assert (ticket.merged_into_id, ticket.assignee_id, ticket.version) == (None, None, 1)
+
+
+def test_a_nul_in_api_json_is_a_400_naming_it(agent, alice):
+    from django.test import Client
+
+    from tests.factories import TicketFactory, api_key_for
+
+    ticket = TicketFactory(customer=alice)
+    api = Client(HTTP_AUTHORIZATION=f"Token {api_key_for(agent)}")
+
+    response = api.post(
+        f"/api/v1/tickets/{ticket.reference}/assign/",
+        '{"assignee": "\\u0000"}',
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "The JSON holds a NUL character (\\u0000)."}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("Message-ID", "<a\x00b@mail.example>")],
+        [("Auto-Submitted", "auto-replied"), ("Message-ID", "<a\x00b@mail.example>")],
+    ],
+    ids=["new ticket", "ignored auto-reply"],
+)
+def test_inbound_mail_with_a_nul_in_its_headers_is_read_not_a_500(client, headers):
+    from tests.tickets.test_inbound import payload, post
+    from tickets.models import ActionLog
+
+    response = post(client, payload(headers=headers, message_id=""))
+
+    assert response.status_code == 200
+    assert ActionLog.objects.filter(action__startswith="inbound.").exists()
+
+
+def test_inbound_mail_with_a_nul_in_an_attachment_type_is_read_not_a_500(client):
+    from tests.tickets.test_inbound import payload, post
+    from tickets.models import Ticket
+
+    response = post(client, payload(attachments=[("a.txt", "text/plain\x00", b"hello")]))
+
+    assert response.status_code == 200
+    assert Ticket.objects.count() == 1
+
+
+def test_a_tracking_event_with_a_nul_is_read_not_a_500():
+    from tickets import services
+
+    outcome = services.notification_tracking_event(
+        esp_name="postmark",
+        event_type="bounced",
+        message_id="a\x00b",
+        recipient="someone\x00@example.test",
+        metadata={},
+        reject_reason="",
+        description="550 no such user\x00",
+        esp_event_type="HardBounce",
+    )
+
+    assert outcome == "unmatched"

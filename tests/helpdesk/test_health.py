@@ -5,6 +5,7 @@ import time
 from datetime import timedelta
 from types import SimpleNamespace
 
+import pytest
 from django.test import Client, override_settings
 from django.utils import timezone
 from gunicorn.config import Config
@@ -79,6 +80,47 @@ def test_gunicorn_access_log_leaves_out_the_liveness_probe(caplog):
     logged = [r.getMessage() for r in caplog.records if r.name == "gunicorn.access"]
     assert len(logged) == 1
     assert "/my/" in logged[0]
+
+
+@pytest.mark.parametrize(
+    ("path", "logged_as"),
+    [
+        ("/verify/SECRETtoken_1/", "/verify/[token]/"),
+        ("/not-me/SECRETtoken_1/", "/not-me/[token]/"),
+        ("/track/SECRETtoken_1/reply/", "/track/[token]/reply/"),
+        ("/track/SECRETtoken_1/attachments/7/", "/track/[token]/attachments/7/"),
+        ("/unsubscribe/SECRETtoken_1:1vX:sig/", "/unsubscribe/[token]/"),
+        ("/satisfaction/SECRETtoken_1/yes/", "/satisfaction/[token]/yes/"),
+        ("/requests/registration/SECRETtoken_1/", "/requests/registration/[token]/"),
+        ("/accounts/reset/MQ/SECRETtoken_1/", "/accounts/reset/MQ/[token]/"),
+        ("/verify/done/", "/verify/done/"),
+        ("/accounts/reset/MQ/set-password/", "/accounts/reset/MQ/set-password/"),
+    ],
+)
+def test_gunicorn_access_log_never_writes_a_links_token(caplog, path, logged_as):
+    # A token in a path is a live link: whoever reads the log could confirm a request, freeze
+    # an account or reset a password with it.
+    config = Config()
+    config.set("accesslog", "-")
+    config.set("access_log_format", '"%(r)s" %(U)s')
+    logger = AccessLogWithoutProbes(config)
+    logger.access_log.propagate = True
+    response = SimpleNamespace(status="200 OK", headers=[], sent=3, response_length=3)
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "10.0.0.1",
+        "RAW_URI": path + "?x=1",
+        "PATH_INFO": path,
+        "QUERY_STRING": "x=1",
+    }
+
+    with caplog.at_level(logging.INFO, logger="gunicorn.access"):
+        logger.access(response, SimpleNamespace(headers=[]), environ, timedelta(0))
+
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "gunicorn.access"]
+    assert "SECRET" not in line
+    assert line == f'"GET {logged_as}?x=1 HTTP/1.1" {logged_as}'
 
 
 def test_readiness_names_the_cache_when_it_is_down(db):

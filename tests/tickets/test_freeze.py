@@ -234,3 +234,49 @@ def test_a_freeze_rejects_the_accounts_other_change_requests_and_leaves_a_usable
     assert other.status == S.REJECTED
     assert alice.user.has_usable_password()  # the reset form mails only usable logins
     assert not alice.user.check_password("alice-demo-pass")
+
+
+def test_the_freeze_takes_back_the_tickets_and_status_links_the_new_address_was_given(
+    client, alice, supervisor, agent
+):
+    # given Alice's open question, whose replies followed her record to the new address, and a
+    # status link for it that the new address holds
+    question = services.ticket_create(
+        kind=Ticket.Kind.GENERAL,
+        subject="Invoice",
+        actor=alice,
+        customer=alice,
+        contact_email=alice.email,
+        body="Where is my invoice?",
+        status=S.OPEN,
+    )
+    ticket = email_change_applied(alice, supervisor)
+    question.refresh_from_db()
+    assert question.contact_email == NEW_EMAIL
+    link = services.status_link_issue(ticket=question, send_to=NEW_EMAIL)
+    status_path = link.removeprefix("https://help.exabytes.example")
+    assert client.get(status_path).status_code == 200
+
+    # when the old address says it was not them
+    assert client.post(f"/not-me/{freeze_token(ticket)}/").status_code == 303
+
+    # then the question writes to the address on record again, and the new address's link to it
+    # has expired: it neither opens nor answers the question
+    question.refresh_from_db()
+    assert question.contact_email == "alice@example.test"
+    assert client.get(status_path).status_code == 410
+    reply = client.post(f"{status_path}reply/", {"body": "It was me after all."})
+    assert reply.status_code == 410
+    assert not question.messages.filter(body__contains="after all").exists()
+    services.ticket_reply_add(
+        ticket=question,
+        body="Here it is.",
+        actor=agent,
+        author=Message.Author.STAFF,
+        channel=Ticket.Channel.STAFF,
+        author_user=agent,
+    )
+    assert Notification.objects.get(ticket=question, template="ticket_reply").recipient == (
+        "alice@example.test"
+    )
+    assert audit_verify().ok

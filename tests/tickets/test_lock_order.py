@@ -498,8 +498,9 @@ def test_a_ticket_linked_to_its_customer_meanwhile_still_gets_the_customer_locke
             )
             wait_until_blocked(on="tickets_ticket")
 
-        # when the link commits, then the merge holds the tickets and waits for Alice's row
-        wait_until_blocked(on="accounts_customer")
+        # when the link commits, then the merge holds the tickets and waits for Alice's row (a
+        # query from the customers: the ticket's own lock joins them, and waited there first)
+        wait_until_blocked(on='FROM "accounts_customer"')
         assert not is_free(Ticket, duplicate.pk)
 
     assert flow.finish().pk == survivor.pk

@@ -38,6 +38,9 @@ def test_merging_moves_messages_and_attachments_closes_the_duplicate_and_audits_
     duplicate.refresh_from_db()
     assert duplicate.merged_into_id == survivor.pk
     assert duplicate.status == S.CLOSED
+    # and the survivor says it has merged tickets (its page lists them), the duplicate not
+    survivor.refresh_from_db()
+    assert (survivor.merged_from_any, duplicate.merged_from_any) == (True, False)
     assert list(survivor.messages.order_by("id").values_list("body", flat=True)) == [
         "First ask",
         "Asking again",
@@ -85,6 +88,7 @@ def test_a_merge_the_rules_refuse_changes_nothing(agent, case, error):
     duplicate.refresh_from_db()
     assert duplicate.merged_into_id is None
     assert duplicate.status == S.OPEN
+    assert not Ticket.objects.filter(merged_from_any=True).exists()
     assert duplicate.messages.count() == 1
     assert not ActionLog.objects.filter(action__startswith="ticket.merged").exists()
 
@@ -123,3 +127,61 @@ def test_merging_into_an_unknown_ticket_says_so(agent_client):
     )
     assert response.status_code == 400
     assert "There is no ticket HD-ZZZZZZZZ." in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_customers_ticket_is_not_merged_into_a_strangers_where_the_stranger_would_read_it(
+    client, agent, alice
+):
+    # given Alice's question, and a ticket without a customer from another address that says
+    # it is the same (a stranger asking staff to merge it)
+    own = services.ticket_create(
+        kind="general",
+        subject="Card declined",
+        actor=alice,
+        customer=alice,
+        contact_email=alice.email,
+        body="My address is 12 Jalan Ampang and my card ends 4242.",
+        status=S.OPEN,
+    )
+    strangers = services.ticket_create(
+        kind="general",
+        subject="Same as my other ticket",
+        actor="anonymous",
+        contact_email="mallory@example.test",
+        body="Please merge my other ticket into this one.",
+        status=S.OPEN,
+    )
+    link = services.status_link_issue(ticket=strangers, send_to="mallory@example.test")
+
+    # when an agent merges Alice's ticket into it
+    with pytest.raises(ApplicationError, match=MERGE_OTHER_CUSTOMER.split(";")[0]):
+        services.ticket_merge(ticket=own, into=strangers, actor=agent)
+
+    # then nothing moved, and the stranger's status page shows nothing of Alice's
+    assert own.messages.count() == 1
+    page = client.get(link.removeprefix("https://help.exabytes.example")).content.decode()
+    assert "Jalan Ampang" not in page
+
+
+@pytest.mark.django_db
+def test_tickets_from_one_address_without_a_customer_still_merge(agent):
+    first = TicketFactory(customer=None, contact_email="dan@example.test", status=S.OPEN)
+    again = TicketFactory(customer=None, contact_email="DAN@example.test", status=S.OPEN)
+    message(again, "Asking again")
+
+    services.ticket_merge(ticket=again, into=first, actor=agent)
+
+    assert first.messages.get().body == "Asking again"
+
+
+@pytest.mark.django_db
+def test_tickets_from_two_addresses_without_a_customer_do_not_merge(agent):
+    first = TicketFactory(customer=None, contact_email="dan@example.test", status=S.OPEN)
+    other = TicketFactory(customer=None, contact_email="erin@example.test", status=S.OPEN)
+    message(other, "Erin's question")
+
+    with pytest.raises(ApplicationError, match=MERGE_OTHER_CUSTOMER.split(";")[0]):
+        services.ticket_merge(ticket=other, into=first, actor=agent)
+
+    assert other.messages.count() == 1

@@ -6,17 +6,13 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from tests.migrations import migrate_latest, migrate_to
+from tests.migrations import migrate_to
 from tickets.services.stats import stat_day
 
 BEFORE = [("tickets", "0019_dashboard_daily_stats")]
 AFTER = [("tickets", "0020_dashboard_daily_stats_backfill")]
 
-
-@pytest.fixture(autouse=True)
-def _latest_schema_afterwards():
-    yield
-    migrate_latest()
+pytestmark = pytest.mark.usefixtures("latest_schema_afterwards")
 
 
 @pytest.mark.django_db(transaction=True)

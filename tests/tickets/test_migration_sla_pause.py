@@ -5,16 +5,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.migrations import migrate_latest, migrate_to
+from tests.migrations import migrate_to
 
 BEFORE = [("tickets", "0013_ticket_merged_into")]
 AFTER = [("tickets", "0014_pause_waiting_tickets_sla")]
 
-
-@pytest.fixture(autouse=True)
-def _latest_schema_afterwards():
-    yield
-    migrate_latest()
+pytestmark = pytest.mark.usefixtures("latest_schema_afterwards")
 
 
 @pytest.mark.django_db(transaction=True)

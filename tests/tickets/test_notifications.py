@@ -259,3 +259,27 @@ def test_a_worker_finding_its_send_already_recorded_adds_no_audit_row(
 
     assert ActionLog.objects.count() == rows
     assert Notification.objects.get(pk=notification.pk).esp_message_id == "esp-1"
+
+
+def test_an_email_that_failed_or_bounced_keeps_no_live_link_in_its_row(
+    alice, anymail_backend, esp_responses
+):
+    # given two verification emails, each carrying a live single-use link
+    tickets = [TicketFactory(customer=alice, status="awaiting_verification") for _ in range(2)]
+    for ticket in tickets:
+        services.verification_start(ticket=ticket, send_to=alice.email)
+    rows = [Notification.objects.get(ticket=t, template="verify_request") for t in tickets]
+    assert all("link" in row.context for row in rows)
+
+    # when the ESP refuses one for good and refuses the address of the other at send time
+    esp_responses.append(esp_error("Invalid API token", 401))
+    esp_responses.append(
+        {"recipient_status": {alice.email: AnymailRecipientStatus(None, "rejected")}}
+    )
+    outcomes = [services.notification_send(notification_id=row.pk) for row in rows]
+
+    # then neither row keeps the link: it is needed only to send the email
+    assert outcomes == ["failed", "bounced"]
+    for row in rows:
+        row.refresh_from_db()
+        assert not set(row.context) & outbox.SECRET_CONTEXT_KEYS, row.context

@@ -781,3 +781,29 @@ def test_the_anonymous_request_writes_its_four_rows_and_looks_nothing_up(
     ]
     reads = [sql for sql in ours if sql.startswith("SELECT")]
     assert len(reads) == 1 and '"tickets_auditchainhead"' in reads[0]
+
+
+def test_a_customer_cannot_learn_from_their_tickets_which_domains_are_ours(
+    api, fake_opensrs, alice_shop, bob, client
+):
+    # given Bob, logged out, asks for resets of Alice's domain, of a domain nobody holds and of
+    # his own, giving his email on record as the contact address
+    Domain.objects.create(
+        name="bob-reseller.test", customer=bob, registrant_email="dns-admin@bob-reseller.test"
+    )
+    alices, nobodys, his = (
+        ticket_for(post_api(api, name, contact_email=bob.email))
+        for name in ("alice-shop.test", "nobody-here.test", "bob-reseller.test")
+    )
+    assert [process(t) for t in (alices, nobodys, his)] == ["sent", "unknown_domain", "sent"]
+
+    # when he signs in and reads his requests, on the portal and through the API
+    client.force_login(bob.user)
+    listed = {row["reference"] for row in client.get("/api/v1/tickets/").json()["results"]}
+
+    # then the two that are not about his domains read alike: neither is his to read
+    assert listed == {his.reference}
+    for other in (alices, nobodys):
+        assert client.get(f"/api/v1/tickets/{other.reference}/").status_code == 404
+        assert client.get(f"/my/tickets/{other.reference}/").status_code == 404
+    assert client.get(f"/api/v1/tickets/{his.reference}/").json()["domain"] == ("bob-reseller.test")

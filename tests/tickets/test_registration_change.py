@@ -373,3 +373,31 @@ def test_the_throttle_applies_to_registration_changes_too(settings, db):
 
     assert client_from_settings()._throttle is opensrs_throttle
     cache.clear()
+
+
+@pytest.mark.django_db
+def test_the_new_addresss_link_cannot_choose_the_registration_changes_the_owner_declined(
+    bob, bob_domains, client, supervisor, run_tasks, django_capture_on_commit_callbacks
+):
+    # given an anonymous email change that Bob confirmed from his address on record, choosing
+    # to leave every registration record as it is
+    ticket = email_change(None)
+    owner_token = link_token(verification_mail(ticket))
+    assert client.post(f"/verify/{owner_token}/", {}).status_code == 303
+    assert not any(c.chosen for c in changes_of(ticket).values())
+
+    # when whoever reads the new address confirms it, naming registration records to change
+    new_token = link_token(verification_mail(ticket, "verify_new_email"))
+    response = client.post(
+        f"/verify/{new_token}/",
+        {"registration": ["bob-reseller.test:owner", "bob-shop.test:owner"]},
+    )
+
+    # then the address is confirmed, Bob's choice stands, and after approval OpenSRS is not asked
+    assert response.status_code == 303
+    assert not any(c.chosen for c in changes_of(ticket).values())
+    approve(ticket, supervisor, django_capture_on_commit_callbacks)
+    assert run_tasks == []
+    assert bob_domains.domains["bob-reseller.test"].contacts["owner"]["email"] == (
+        "bob@example.test"
+    )

@@ -2,24 +2,28 @@
 
 import io
 import re
+import threading
 import time
 from datetime import timedelta
 
 import pytest
 import time_machine
 from django.conf import settings
-from django.db import connection
+from django.db import close_old_connections, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.services import customer_ensure
 from domains.models import Domain, RegistrationWarning
+from tests.markers import postgresql_only
 from tests.tickets.verification_helpers import deliver_outbox, html_part
 from tickets.models import ActionLog, Message, Notification, Ticket
 from tickets.selectors import registration
 from tickets.selectors.registration import registration_problems
 from tickets.services.registration_warnings import (
     REGISTRATION_FIX_INVALID,
+    registration_fix_request,
+    registration_fix_url,
     registration_warnings_sweep,
 )
 
@@ -250,3 +254,35 @@ def test_the_demo_data_tells_carol_once_and_registers_bobs_domain_to_him():
     assert Notification.objects.filter(template="registration_warning").count() == 1
     bob_domain = Domain.objects.get(name="bob-reseller.test")
     assert bob_domain.registrant_email == bob_domain.admin_email == "bob@example.test"
+
+
+@postgresql_only("two requests at once, each in its own connection")
+@pytest.mark.django_db(transaction=True)
+def test_two_presses_of_the_one_click_link_at_once_log_one_request(carol):
+    # given Carol's link, pressed twice at the same moment (a double click, a retried POST)
+    token = registration_fix_url(domain=Domain.objects.get(name="stale-mail.test")).rsplit("/", 2)[
+        -2
+    ]
+    barrier = threading.Barrier(2)
+    references: list[str] = []
+
+    def press() -> None:
+        close_old_connections()
+        try:
+            barrier.wait()
+            references.append(
+                registration_fix_request(token=token, client_key="10.0.0.7").reference
+            )
+        finally:
+            connection.close()
+
+    # when
+    threads = [threading.Thread(target=press) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    # then both presses answer with the one request logged
+    assert len(references) == 2 and references[0] == references[1]
+    assert Ticket.objects.filter(customer=carol).count() == 1

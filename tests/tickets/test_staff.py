@@ -7,10 +7,11 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from accounts.roles import AGENTS
 from accounts.services import staff_user_ensure
-from tests.factories import CustomerFactory, DomainFactory, TicketFactory
+from tests.factories import CustomerFactory, DomainFactory, TicketFactory, api_key_for
 from tests.tickets.verification_helpers import link_token, verification_mail
 from tickets import services
 from tickets.audit import audit_record
@@ -120,6 +121,27 @@ def test_anonymous_visitors_are_sent_to_the_login_page(client, alice):
 def test_a_customer_without_staff_flag_but_a_login_gets_404(client, bob):
     client.force_login(bob.user)
     assert client.get("/staff/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_staff_login_without_a_role_reads_and_works_no_ticket(client, alice):
+    # given a login with the staff flag (so it may sign in to the admin) but in no staff role
+    ticket = TicketFactory(customer=alice)
+    Message.objects.create(ticket=ticket, author="customer", body="My PIN is 4321", channel="email")
+    admin_only = staff_user_ensure(username="useradmin", password="x", role=None)
+    client.force_login(admin_only)
+    api = Client(HTTP_AUTHORIZATION=f"Token {api_key_for(admin_only)}")
+    gets, posts = staff_urls(ticket, alice)
+
+    # when / then: no staff page, no staff action, and the API shows it no ticket
+    for url in gets:
+        assert client.get(url).status_code == 404, url
+    for url in posts:
+        assert client.post(url, {"version": ticket.version}).status_code == 404, url
+    assert api.get("/api/v1/tickets/").json()["results"] == []
+    assert api.get(f"/api/v1/tickets/{ticket.reference}/").status_code == 404
+    ticket.refresh_from_db()
+    assert ticket.version == 1
 
 
 @pytest.mark.django_db
@@ -643,6 +665,10 @@ def test_the_ticket_page_shows_record_notes_notifications_opensrs_calls_and_audi
     assert 'class="message-item from-staff internal"' in page and "Secret staff note" in page
     assert "password_resend_notice" in page and "Bounced" in page
     assert "SEND_PASSWORD DOMAIN" in page and "42 ms" in page
+    called = timezone.localtime(ActionLog.objects.get(action="opensrs.call").created_at)
+    calls = page.split('id="opensrs-heading"')[1].split("</table>")[0]
+    when = f'datetime="{called.isoformat()}">{date_format(called, "DATETIME_FORMAT")}</time>'
+    assert when in calls
     assert "OpenSRS was called." in page
     # an agent sees the trail, a supervisor also sees each entry's details
     assert "Command successful" in page

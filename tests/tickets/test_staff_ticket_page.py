@@ -50,10 +50,10 @@ def test_the_ticket_page_lists_the_customers_latest_other_tickets_and_their_coun
 @pytest.mark.parametrize(
     ("kind", "queries"),
     [
-        # session / user / ticket with customer, domain, assignee and whether any was merged
-        # into it / permissions (own and groups') / the latest
-        # messages with authors / their attachments (names, not bytes) / notifications / audit
-        # rows / staff (presence and the assignee list) / other tickets with the count of all
+        # session / user / ticket with customer, domain and assignee / permissions (own and
+        # groups') / the latest messages with authors / their attachments (names, not bytes) /
+        # notifications / audit rows / staff (presence and the assignee list) / other tickets
+        # with the count of all
         (Ticket.Kind.GENERAL, 10),
         # and the OpenSRS calls
         (Ticket.Kind.RESEND_PASSWORD, 11),
@@ -288,6 +288,46 @@ def test_the_audit_trail_reads_as_sentences_with_details_in_a_table(supervisor_c
     assert '<table class="audit-details small">' in page
     assert '<th scope="row">From</th><td>Open</td>' in page
     assert "{&#x27;" not in page  # no Python dict
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["en", "ms"])
+def test_each_history_time_reads_as_the_date_filter_prints_it(agent_client, language):
+    # given messages and an email in the same second, the next one (across a minute's edge)
+    # and a minute later, so that some rows share their formatted time and some do not
+    from django.template.defaultfilters import date as date_filter
+    from django.utils import translation
+
+    ticket = TicketFactory(status=S.OPEN, contact_email="someone@example.test")
+    edge = timezone.now().replace(second=59, microsecond=100_000) - timedelta(minutes=5)
+    moments = [edge, edge + timedelta(microseconds=800_000), edge + timedelta(seconds=1)]
+    moments.append(edge + timedelta(minutes=1, seconds=30))
+    for n, moment in enumerate(moments):
+        message = Message.objects.create(
+            ticket=ticket, author="customer", body=f"m{n}", channel=Ticket.Channel.EMAIL
+        )
+        Message.objects.filter(pk=message.pk).update(created_at=moment)
+    Notification.objects.create(
+        ticket=ticket, template="reply", recipient="someone@example.test", idempotency_key="n1"
+    )
+    Notification.objects.filter(ticket=ticket).update(created_at=moments[1])
+
+    # when
+    agent_client.cookies["django_language"] = language
+    page = agent_client.get(f"/staff/tickets/{ticket.reference}/").content.decode()
+
+    # then every row prints its own time as `|date:'c'` and `|date:"DATETIME_FORMAT"` would
+    with translation.override(language):
+        for moment in moments:
+            local = timezone.localtime(moment)
+            shown = f'<time datetime="{date_filter(local, "c")}">'
+            shown += f"{date_filter(local, 'DATETIME_FORMAT')}</time>"
+            assert shown in page
+        thread = page.split('class="conversation"')[1].split("</ol>")[0]
+        assert thread.count("<time ") == len(moments)
+        assert thread.count(date_filter(timezone.localtime(edge), "DATETIME_FORMAT")) == 2
+        emails = page.split('id="notifications-heading"')[1].split("</table>")[0]
+        assert date_filter(timezone.localtime(moments[1]), "c") in emails
 
 
 # --- presence ---

@@ -9,8 +9,6 @@ from django.db import connection
 from django.db.models import (
     Count,
     DateTimeField,
-    Exists,
-    OuterRef,
     Prefetch,
     Q,
     QuerySet,
@@ -72,8 +70,14 @@ def ticket_list(
     if customer is None:
         return base.none()
     # Also what was asked without logging in from the email on record; never a ticket that
-    # belongs to another customer, whatever contact address was typed on it.
-    return base.filter(Q(customer=customer) | sent_from_address_on_record(customer))
+    # belongs to another customer, whatever contact address was typed on it. A password reset
+    # is about a domain's registrant, not about who asked: it is theirs to read only for one of
+    # their own domains, or its ticket (a domain linked, a reset sent) would tell anyone with
+    # an account which domains are in ours.
+    asked = sent_from_address_on_record(customer) & (
+        ~Q(kind=Ticket.Kind.RESEND_PASSWORD) | Q(domain__customer=customer)
+    )
+    return base.filter(Q(customer=customer) | asked)
 
 
 def sent_from_address_on_record(customer: Customer) -> Q:
@@ -199,16 +203,14 @@ def ticket_events_visible(*, user: User | AnonymousUser, ticket: Ticket) -> Quer
 def staff_ticket_get(*, user: User | AnonymousUser, reference: str) -> Ticket | None:
     """A ticket with what the staff ticket page shows besides its history, or None.
 
-    Its field changes are read only for the kind that has them, and `merged_from_any` says
-    whether any ticket was merged into it (staff_ticket_merged_from lists them). The ticket
-    it was merged into, if any, is read when the page asks for it: a join for the few merged
-    tickets cost every page about 0.7 ms of building, planning and reading a second ticket row.
+    Its field changes are read only for the kind that has them. The ticket it was merged into,
+    if any, is read when the page asks for it: a join for the few merged tickets cost every page
+    about 0.7 ms of building, planning and reading a second ticket row.
     """
-    if not is_staff_member(user):
+    # A NUL names no ticket, and PostgreSQL refuses to look one up (the merge form's target).
+    if not is_staff_member(user) or "\x00" in reference:
         return None
-    tickets = Ticket.objects.select_related("customer", "domain", "assignee").annotate(
-        merged_from_any=Exists(Ticket.objects.filter(merged_into=OuterRef("pk")))
-    )
+    tickets = Ticket.objects.select_related("customer", "domain", "assignee")
     # get(), not first(): the reference is unique, and ordering the joined row costs a sort.
     try:
         ticket = tickets.get(reference=reference)
@@ -220,8 +222,8 @@ def staff_ticket_get(*, user: User | AnonymousUser, reference: str) -> Ticket | 
 
 
 def staff_ticket_merged_from(*, ticket: Ticket) -> list[str]:
-    """The references of the tickets merged into `ticket` (read from staff_ticket_get)."""
-    if not getattr(ticket, "merged_from_any", True):
+    """The references of the tickets merged into `ticket`, read only if there are any."""
+    if not ticket.merged_from_any:
         return []
     return list(ticket.merged_from.order_by("pk").values_list("reference", flat=True))
 
@@ -363,6 +365,7 @@ def staff_tickets_by_reference(
     *, user: User | AnonymousUser, references: list[str]
 ) -> dict[str, Ticket]:
     """The tickets of `references` a staff member may act on, by reference, in one query."""
+    references = [reference for reference in references if "\x00" not in reference]
     if not is_staff_member(user) or not references:
         return {}
     return {t.reference: t for t in Ticket.objects.filter(reference__in=references)}

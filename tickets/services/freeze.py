@@ -22,10 +22,15 @@ from tickets.lock_objects import (
     tickets_of_customer_lock,
     verification_lock,
 )
-from tickets.models import Ticket, Verification
+from tickets.models import OPEN_STATUS_VALUES, Ticket, Verification
 from tickets.services.lifecycle import ticket_create, ticket_due_at
 from tickets.services.outbox import notification_queue
-from tickets.services.shared import TRANSITIONS, ticket_move, ticket_system_note_add
+from tickets.services.shared import (
+    TRANSITIONS,
+    ticket_change_save,
+    ticket_move,
+    ticket_system_note_add,
+)
 from tickets.services.verification import VERIFICATION_INVALID, verification_link_issue
 from tickets.tokens import token_hash_if_wellformed
 
@@ -93,15 +98,20 @@ def account_freeze(*, token: str, client_key: str, actor: Actor) -> Ticket:
         raise ApplicationError(VERIFICATION_INVALID)
     customer = customer_lock(pk=ticket.customer_id)
     # Every lock before the first audit row (the order in tickets.lock_objects).
-    others = tickets_of_customer_lock(
-        customer=customer, statuses=_REJECTABLE, exclude=ticket, kind=Ticket.Kind.MODIFY_INFO
+    open_tickets = tickets_of_customer_lock(
+        customer=customer, statuses=OPEN_STATUS_VALUES, exclude=ticket
     )
+    others = [
+        t for t in open_tickets if t.kind == Ticket.Kind.MODIFY_INFO and t.status in _REJECTABLE
+    ]
     verification.used_at = timezone.now()
     verification.save(update_fields=["used_at", "updated_at"])
     new_email = customer.email
     reverted = _revert_applied_changes(ticket, customer)
     customer.account_status = Customer.AccountStatus.SUSPENDED
     customer.save(update_fields=["account_status", "updated_at"])
+    taken_back = email_canonical(new_email) != email_canonical(customer.email)
+    links_ended = _status_links_revoke(customer, new_email) if taken_back else 0
     revoked = _credentials_revoke(customer)
     audit_record(
         actor=actor,
@@ -112,9 +122,12 @@ def account_freeze(*, token: str, client_key: str, actor: Actor) -> Ticket:
             "reported_by": verification.sent_to,
             "reverted": reverted,
             "credentials_revoked": revoked,
+            **({"status_links_ended": links_ended} if links_ended else {}),
         },
     )
     held = _hand_to_supervisor(ticket, customer, reverted, actor)
+    if taken_back:
+        _contacts_take_back(open_tickets, customer, new_email, actor=actor)
     _other_requests_reject(others, actor=actor)
     recipients = {email_canonical(customer.email): customer.email}
     recipients.setdefault(email_canonical(new_email), new_email)
@@ -152,6 +165,42 @@ def _revert_applied_changes(ticket: Ticket, customer: Customer) -> list[dict[str
     if login is not None:
         login.save(update_fields=["username", "email"])
     return rows
+
+
+def _status_links_revoke(customer: Customer, address: str) -> int:
+    """End the status and satisfaction links of the customer's tickets mailed to `address`.
+
+    The address an email change was reported for held them while the change stood; they would
+    go on opening and answering the customer's tickets after the freeze. Runs before the first
+    audit row (the verification rows come before the chain head in tickets.lock_objects).
+    """
+    now = timezone.now()
+    live = Verification.objects.filter(
+        ticket__customer=customer,
+        purpose__in=[Verification.Purpose.STATUS, Verification.Purpose.SATISFACTION],
+        expires_at__gt=now,
+    ).values_list("pk", "sent_to")
+    taken = email_canonical(address)
+    ended = [pk for pk, sent_to in live if email_canonical(sent_to) == taken]
+    return Verification.objects.filter(pk__in=ended).update(expires_at=now, updated_at=now)
+
+
+def _contacts_take_back(
+    tickets: list[Ticket], customer: Customer, address: str, *, actor: Actor
+) -> None:
+    """Point the locked open tickets that wrote to `address` back at the restored email."""
+    taken = email_canonical(address)
+    for other in tickets:
+        if email_canonical(other.contact_email) != taken:
+            continue
+        other.contact_email = customer.email
+        ticket_change_save(
+            other,
+            ["contact_email"],
+            actor=actor,
+            action="ticket.contact_changed",
+            details={"reason": "account frozen by its owner"},
+        )
 
 
 def _other_requests_reject(others: list[Ticket], *, actor: Actor) -> None:

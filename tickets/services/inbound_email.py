@@ -30,7 +30,7 @@ from tickets.services.inbound_parse import (
 from tickets.services.lifecycle import ticket_create, ticket_reply_add
 from tickets.services.opt_out import OPT_OUT_SUBJECT, opt_out_apply
 from tickets.services.search import message_create
-from tickets.services.shared import CONTROL_CHARACTERS, NO_REPLY_STATUSES
+from tickets.services.shared import CONTROL_CHARACTERS, NO_REPLY_STATUSES, without_nul
 
 S = Ticket.Status
 INBOUND_NO_SUBJECT = "(no subject)"
@@ -242,8 +242,16 @@ def inbound_email_receive(
     a sender domain's limit are dropped (None, audited as inbound.ignored). Idempotent by
     unique key: a redelivered Message-ID from the same sender returns the ticket it made.
     """
+    # Mail is read whatever it holds: a NUL anywhere in it (a forged header, a part's type)
+    # would otherwise fail every delivery of it with a 500, and the ESP retries for hours.
     headers = inbound_headers(headers)
-    sender = (from_email or "").strip()[:254]
+    message_id = without_nul(message_id or "")
+    from_email = without_nul(from_email or "")
+    attachments = [
+        (without_nul(name), without_nul(content_type), content)
+        for name, content_type, content in attachments or []
+    ]
+    sender = from_email.strip()[:254]
     reason = inbound_ignore_reason(sender, headers, attachments or [])
     if reason:
         _inbound_ignored(reason=reason, sender=sender, message_id=message_id)

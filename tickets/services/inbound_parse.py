@@ -21,6 +21,7 @@ from tickets.services.attachments import (
     attachment_extensions,
     attachment_filename_clean,
 )
+from tickets.services.shared import without_nul
 
 INBOUND_ATTACHMENT_MAX_BYTES = ATTACHMENT_MAX_BYTES
 # The types a sender may claim; the bytes must agree (text/csv is sniffed as text/plain).
@@ -39,7 +40,10 @@ _HTML_BREAKS = re.compile(r"(?i)<br\s*/?>|</(?:p|div|li|tr|h[1-6]|blockquote)\s*
 
 
 def inbound_headers(headers: dict[str, Any]) -> dict[str, str]:
-    return {str(name).lower(): str(value) for name, value in (headers or {}).items()}
+    return {
+        without_nul(str(name)).lower(): without_nul(str(value))
+        for name, value in (headers or {}).items()
+    }
 
 
 def _our_addresses() -> set[str]:

@@ -3,6 +3,7 @@
 from django.db import transaction
 from django.utils.translation import gettext, gettext_noop
 
+from accounts.selectors import email_canonical
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import tickets_and_customers_lock
@@ -31,6 +32,21 @@ MERGE_OTHER_CUSTOMER = gettext_noop(
 )
 
 
+def _same_requester(source: Ticket, target: Ticket) -> bool:
+    """Whether whoever reads `target` may read what `source`'s requester wrote.
+
+    The survivor's requester reads the moved messages: its customer (who may take in a ticket
+    sent without logging in), or, on a ticket without one, its contact address through the
+    status page, which must then be an address `source` was asked from or its customer's.
+    """
+    if target.customer_id is not None:
+        return source.customer_id in (None, target.customer_id)
+    addresses = {email_canonical(source.contact_email)}
+    if source.customer is not None:
+        addresses.add(email_canonical(source.customer.email))
+    return email_canonical(target.contact_email) in addresses
+
+
 @transaction.atomic
 def ticket_merge(
     *, ticket: Ticket, into: Ticket, actor: Actor, expected_version: int | None = None
@@ -48,7 +64,7 @@ def ticket_merge(
         raise TransitionNotAllowed(gettext(MERGE_ONLY_GENERAL), {"kind": source.kind})
     if target.merged_into_id or target.status in NO_REPLY_STATUSES:
         raise TransitionNotAllowed(gettext(MERGE_TARGET_CLOSED), {"status": target.status})
-    if source.customer_id and target.customer_id and source.customer_id != target.customer_id:
+    if not _same_requester(source, target):
         raise ApplicationError(gettext(MERGE_OTHER_CUSTOMER))
     moved = Message.objects.filter(ticket=source).update(ticket=target)
     ticket_search_documents_update(ticket_ids=[source.pk, target.pk])
@@ -63,8 +79,10 @@ def ticket_merge(
         ticket=source,
         details={"to": target.reference, "messages": moved},
     )
+    target.merged_from_any = True
     ticket_change_save(
         target,
+        ["merged_from_any"],
         actor=actor,
         action="ticket.merged_in",
         details={"from": source.reference, "messages": moved},

@@ -105,6 +105,16 @@ def _password_reset_lookup(notification: Notification) -> str:
 SECRET_CONTEXT_KEYS = frozenset({"link", "status_link", "satisfaction_yes", "satisfaction_no"})
 
 
+def notification_context_public(context: dict[str, Any]) -> dict[str, Any]:
+    """An outbox row's context without its live links: once the row is done, and for display.
+
+    A link carries a live token (a verification, a freeze, a status page, a password reset),
+    needed only until the email is handed over; whoever reads the row must not be able to act
+    as its recipient.
+    """
+    return {key: value for key, value in context.items() if key not in SECRET_CONTEXT_KEYS}
+
+
 class NotificationRetry(RetryLater):
     """A transient sending error."""
 
@@ -213,8 +223,7 @@ def notification_mark_sent(notification: Notification, message_id: str, evidence
     row whose worker died before it could record the send: `evidence`) come here; whichever is
     first records it, once. False when the row was already recorded.
     """
-    # A link carrying a live token is needed only until the email is handed over.
-    context = {k: v for k, v in notification.context.items() if k not in SECRET_CONTEXT_KEYS}
+    context = notification_context_public(notification.context)
     now = timezone.now()
     details = notification_details(
         notification, esp_message_id=message_id, attempt=notification.attempts
@@ -254,7 +263,11 @@ def _notification_end(notification: Notification, status: str, *, key: str, text
 
     The audit row is `notification.failed` or `notification.bounced`, giving `text` as `key`.
     """
-    Notification.objects.filter(pk=notification.pk).update(status=status, last_error=text[:2000])
+    Notification.objects.filter(pk=notification.pk).update(
+        status=status,
+        last_error=text[:2000],
+        context=notification_context_public(notification.context),
+    )
     audit_record(
         actor="worker",
         action=f"notification.{status}",

@@ -9,6 +9,7 @@ and records OpenSRS's answer on the row and the audit log. A change whose outcom
 never repeated: it becomes a task for staff.
 """
 
+import hmac
 from collections.abc import Iterable, Mapping
 
 from django.db import transaction
@@ -25,6 +26,7 @@ from tickets.selectors.registration import registration_domains_of
 from tickets.services.shared import ticket_needs_owner
 from tickets.services.verification import verification_confirm
 from tickets.tasks import registration_change_process as registration_change_task
+from tickets.tokens import token_hash_if_wellformed
 
 RC = RegistrationChange.Status
 S = Ticket.Status
@@ -126,9 +128,17 @@ def registration_confirm(
     ticket = verification_confirm(token=token, client_key=client_key, actor=actor)
     with transaction.atomic():
         locked = ticket_lock(pk=ticket.pk)
+        # The owner's own link, not another of the ticket's (the new address confirms with one
+        # too, and may not choose what changes at OpenSRS).
+        digest = token_hash_if_wellformed(token) or ""
+        verified_by_this_link = (
+            locked.verified_by == Ticket.VerifiedBy.EMAIL_LINK
+            and locked.verification is not None
+            and hmac.compare_digest(locked.verification.token_hash, digest)
+        )
         if (
             locked.kind == Ticket.Kind.MODIFY_INFO
-            and locked.verified_by == Ticket.VerifiedBy.EMAIL_LINK
+            and verified_by_this_link
             and RegistrationChange.objects.filter(ticket=locked, status=RC.OFFERED).exists()
         ):
             _registration_choose(locked, choices, actor, "verification link")

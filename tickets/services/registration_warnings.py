@@ -22,7 +22,11 @@ from domains.models import Domain, RegistrationWarning
 from helpdesk.exceptions import ApplicationError
 from helpdesk.links import site_url
 from tickets.audit import audit_record
-from tickets.lock_objects import customer_warnings_lock, registration_warning_lock
+from tickets.lock_objects import (
+    customer_lock,
+    customer_warnings_lock,
+    registration_warning_lock,
+)
 from tickets.models import OPEN_STATUS_VALUES, Message, Ticket
 from tickets.selectors.registration import registration_problem_domains
 from tickets.services.general import request_general
@@ -171,16 +175,19 @@ def registration_fix_request(*, token: str, client_key: str) -> Ticket:
     domain = registration_fix_read(token=token)
     customer = cast(Customer, domain.customer)  # registration_fix_read refuses one without
     subject = REGISTRATION_FIX_SUBJECT.format(domain=domain.unicode_name)
-    existing = Ticket.objects.filter(
-        customer=customer,
-        kind=Ticket.Kind.GENERAL,
-        subject=subject,
-        status__in=OPEN_STATUS_VALUES,
-    ).first()
-    if existing is not None:
-        return existing
     bouncing = domain.registrant_email_status == Domain.EmailStatus.BOUNCING
     with transaction.atomic():
+        # Looked for under the customer's lock: two presses at once queue here, and the second
+        # finds the first one's request.
+        customer_lock(pk=customer.pk)
+        existing = Ticket.objects.filter(
+            customer=customer,
+            kind=Ticket.Kind.GENERAL,
+            subject=subject,
+            status__in=OPEN_STATUS_VALUES,
+        ).first()
+        if existing is not None:
+            return existing
         ticket = request_general(
             subject=subject,
             body=REGISTRATION_FIX_BODY.format(

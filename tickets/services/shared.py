@@ -57,6 +57,14 @@ NO_REPLY_STATUSES = frozenset({S.CLOSED, S.EXPIRED, S.REJECTED})
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
+def without_nul(text: str) -> str:
+    """`text` without NUL characters, which no PostgreSQL text (or JSON) column can hold.
+
+    For what other programs send us (mail, ESP events), which is read rather than refused.
+    """
+    return text.replace("\x00", "")
+
+
 def ticket_needs_owner(ticket: Ticket) -> bool:
     """Whether the ticket asks to change a customer's record and its owner has not verified it.
 

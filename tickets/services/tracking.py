@@ -15,6 +15,7 @@ from tickets.services.outbox import (
     notification_details,
     notification_mark_sent,
 )
+from tickets.services.shared import without_nul
 
 # Only these mean the address is dead; soft bounces and deferrals may still deliver.
 _FINAL_POSTMARK_BOUNCES = frozenset({"HardBounce", "BadEmailAddress"})
@@ -74,6 +75,9 @@ def notification_tracking_event(
     esp_event_type: str,
 ) -> str:
     """Apply one ESP tracking event to its outbox row; a repeated event changes nothing."""
+    # A remote mail server's words travel in the event: read without NUL, never refused.
+    message_id, recipient = without_nul(message_id), without_nul(recipient)
+    reject_reason, description = without_nul(reject_reason), without_nul(description)
     found = _tracking_notification(metadata, message_id)
     if found is None:
         return "unmatched"

@@ -183,11 +183,7 @@ def ticket_page(
         "now": timezone.now(),
         "changes": changes,
         "registration_changes": registration_changes_for_ticket(ticket=ticket),
-        "thread": history.messages,
-        "notifications": history.notifications,
-        "opensrs_calls": history.opensrs_calls,
-        "events": history.events,
-        "history_cut": history.cut,
+        "history": history,
         "is_supervisor": supervisor,
         "approval": _approval_state(ticket, request.user),
         "contact_differs": bool(

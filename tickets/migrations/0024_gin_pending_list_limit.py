@@ -49,6 +49,6 @@ def pending_list_limit_reset(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("tickets", "0022_ticket_search_document")]
+    dependencies = [("tickets", "0023_ticket_merged_from_any")]
 
     operations = [migrations.RunPython(pending_list_limit_set, pending_list_limit_reset)]
