@@ -11,6 +11,7 @@ from knox.auth import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
 from accounts.models import ApiToken
+from accounts.selectors import customer_login_allowed
 
 INVALID_TOKEN = "Invalid token."  # noqa: S105 - knox's message, not a secret
 # How stale `last_used_at` may get: one write a minute per token at most, not one a request.
@@ -41,6 +42,11 @@ class ApiTokenAuthentication(TokenAuthentication):
 
     def validate_user(self, auth_token: ApiToken) -> tuple[User, ApiToken]:
         user, token = super().validate_user(auth_token)
+        # The sign-in rule of the login backend: a freeze revokes the tokens, this refuses any
+        # of a suspended or closed account all the same. The customer record it reads is the
+        # one a customer's request then uses.
+        if not customer_login_allowed(user):
+            raise AuthenticationFailed(INVALID_TOKEN)
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > _LAST_USED_GRANULARITY:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)

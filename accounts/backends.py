@@ -3,8 +3,10 @@
 from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Permission, User
 from django.db import connection
+
+from accounts.selectors import customer_login_allowed
 
 # A login's own permissions and its groups', as "app_label", "codename" rows. Written out: the
 # ORM took 0.5 ms of CPU to build its UNION on every staff page, against 0.07 ms to send this;
@@ -31,7 +33,24 @@ class OneQueryModelBackend(ModelBackend):
     Every staff page asks `has_perm` (the supervisor's approvals tab, the audit log link), and
     Django's backend reads the user's permissions and their groups' as two queries. Both are
     kept on the user object for the rest of the request, as Django keeps them.
+
+    Every sign-in (the portal and admin login forms, the API's token for a password) and every
+    request of a session passes `user_can_authenticate`: a login whose customer account is
+    suspended or closed is refused as a wrong password is, and its session is signed out.
     """
+
+    def user_can_authenticate(self, user: Any) -> bool:
+        return super().user_can_authenticate(user) and customer_login_allowed(user)
+
+    def get_user(self, user_id: Any) -> User | None:
+        # With its customer record, in the one query Django makes: the check above reads it,
+        # and a portal page finds it loaded (one query fewer). The join costs a staff request
+        # 0.3 ms (0.59 against 0.34 ms on hd_bench_s; an EXISTS for the status, 0.68 ms).
+        try:
+            user = User.objects.select_related("customer").get(pk=user_id)
+        except User.DoesNotExist:
+            return None
+        return user if self.user_can_authenticate(user) else None
 
     def get_all_permissions(self, user_obj: Any, obj: Any = None) -> set[str]:
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:

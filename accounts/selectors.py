@@ -3,6 +3,7 @@
 import unicodedata
 from typing import Any, TypeGuard, cast
 
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.models import AnonymousUser, Group, Permission, User
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -40,6 +41,40 @@ def customer_for_user(user: User | AnonymousUser | None) -> Customer | None:
         return user.customer
     except Customer.DoesNotExist:
         return None
+
+
+# A customer account in these states has no way in: no sign-in, session, API token or password
+# reset, until a supervisor lifts the freeze (tickets.services.freeze.account_unfreeze).
+ACCOUNT_STATUSES_LOCKED_OUT = frozenset(
+    {Customer.AccountStatus.SUSPENDED, Customer.AccountStatus.CLOSED}
+)
+
+
+def customer_account_open(customer: Customer | None) -> bool:
+    """Whether the login of this customer (None: a login without one, staff) may sign in."""
+    return customer is None or customer.account_status not in ACCOUNT_STATUSES_LOCKED_OUT
+
+
+def customer_login_allowed(user: User) -> bool:
+    """Whether a login may sign in, by any path: not while its customer account is locked out.
+
+    Reads `user.customer`, whatever the login's flags say: a login loaded with
+    `select_related("customer")` costs no query, and the page then finds the record loaded.
+    """
+    try:
+        customer = user.customer
+    except Customer.DoesNotExist:
+        return True
+    return customer_account_open(customer)
+
+
+def password_reset_logins(*, email: str) -> list[User]:
+    """The logins a password reset for `email` is mailed to.
+
+    Django's choice (active, with a usable password, the same address) less the logins that
+    may not sign in: a frozen account gets no link, and the requester sees no difference.
+    """
+    return [u for u in auth_forms.PasswordResetForm().get_users(email) if customer_login_allowed(u)]
 
 
 def is_staff_member(user: User | AnonymousUser | None) -> TypeGuard[User]:

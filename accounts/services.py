@@ -7,7 +7,6 @@ from typing import Any, Literal, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, get_user_model, password_validation
-from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.models import Group, Permission, User
 from django.contrib.auth.tokens import default_token_generator
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
@@ -23,10 +22,12 @@ from accounts.models import ApiToken, Customer
 from accounts.roles import ROLE_PERMISSIONS
 from accounts.selectors import (
     api_token_list,
+    customer_account_open,
     customer_for_user,
     customer_of_login,
     group_access_read,
     login_access_read,
+    password_reset_logins,
 )
 from helpdesk.exceptions import ApplicationError
 from helpdesk.links import site_url
@@ -139,15 +140,16 @@ def password_reset_request(*, email: str) -> None:
 
 
 def password_reset_resolve(*, email: str) -> int:
-    """Mail a reset link to each active login with `email`; returns how many were mailed.
+    """Mail a reset link to each login `password_reset_logins` finds; how many were mailed.
 
-    Past the per-address limit a login gets no further link: the last one still works, and
+    A login whose account is frozen gets none (nor does the address it now has). Past the
+    per-address limit a login gets no further link: the last one still works, and
     the request is not refused (coalesced, like every per-target limit).
     """
     limit, seconds = settings.RATE_LIMITS["request_per_email"]
     since = timezone.now() - timedelta(seconds=seconds)
     mailed = 0
-    for user in auth_forms.PasswordResetForm().get_users(email):
+    for user in password_reset_logins(email=email):
         recent = Notification.objects.filter(
             template="password_reset", recipient__iexact=user.email, created_at__gt=since
         ).count()
@@ -240,6 +242,9 @@ def _user_sessions_end(*, user: User, keep_session_key: str | None) -> int:
 
 # --- api tokens ---
 
+API_TOKEN_LOCKED_OUT = gettext_noop(
+    "This account is suspended; it gets no API token until the suspension is lifted."
+)
 API_TOKEN_LIMIT_REACHED = gettext_noop(
     "You have {limit} API tokens, the most allowed. Revoke one you no longer use first."
 )
@@ -335,8 +340,11 @@ def api_token_issue(*, user: User, name: str = "", ttl_days: int | None = None) 
     if not 1 <= days <= settings.API_TOKEN_MAX_TTL_DAYS:
         message = gettext(API_TOKEN_BAD_TTL).format(days=settings.API_TOKEN_MAX_TTL_DAYS)
         raise ValidationError({"expires_in_days": [message]})
-    # Locked, so two requests at once cannot both pass the limit.
+    # Locked, so two requests at once cannot both pass the limit, and a freeze (which saves the
+    # login) is either seen here or revokes this token after it.
     user_limits_lock(user=user)
+    if not customer_account_open(customer_of_login(user)):
+        raise ApplicationError(gettext(API_TOKEN_LOCKED_OUT))
     if api_token_list(user=user).count() >= settings.API_TOKENS_PER_USER:
         limit = settings.API_TOKENS_PER_USER
         raise ApplicationError(gettext(API_TOKEN_LIMIT_REACHED).format(limit=limit))
@@ -368,8 +376,9 @@ def api_token_revoke(*, user: User, token_id: int | None = None) -> int:
 def user_credentials_revoke(*, user: User) -> dict[str, int]:
     """Take back everything a login was issued: API token, sessions, and its password.
 
-    For an account taken over: whoever holds the login is signed out everywhere, and the owner
-    sets a new password through the reset link, which goes to the email on record.
+    For an account taken over: whoever holds the login is signed out everywhere. The account
+    is frozen, so no reset link is mailed until a supervisor lifts the freeze; then the owner
+    sets a new password through one, mailed to the email on record.
     """
     # A random password, not an unusable one: Django's reset form skips unusable ones. Changing
     # it also ends the sessions an engine without a table still holds. Saved first: the login's

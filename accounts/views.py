@@ -1,5 +1,6 @@
 """Portal login, logout, password reset and language choice."""
 
+from collections.abc import Iterator
 from typing import Any
 
 from django import forms
@@ -9,6 +10,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -17,7 +19,12 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.i18n import set_language
 
-from accounts.selectors import api_token_list, customer_for_user, is_staff_member
+from accounts.selectors import (
+    api_token_list,
+    customer_for_user,
+    is_staff_member,
+    password_reset_logins,
+)
 from accounts.services import (
     api_token_issue,
     api_token_revoke,
@@ -120,6 +127,9 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
     for an address with a login than for one without. Here every valid address costs the same
     one outbox row (`password_reset_request`).
     """
+
+    def get_users(self, email: str) -> Iterator[User]:
+        return iter(password_reset_logins(email=email))
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         password_reset_request(email=self.cleaned_data["email"])

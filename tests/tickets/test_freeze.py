@@ -3,9 +3,11 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import SESSION_KEY, authenticate
 from django.utils import timezone
 
 from accounts.models import ApiToken, Customer
+from accounts.services import api_token_issue
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tests.factories import api_key_for
 from tests.tickets.verification_helpers import (
@@ -13,6 +15,7 @@ from tests.tickets.verification_helpers import (
     deliver_outbox,
     link_token,
     owner_request,
+    password_reset_lookups,
     verification_mail,
 )
 from tickets import services
@@ -280,3 +283,125 @@ def test_the_freeze_takes_back_the_tickets_and_status_links_the_new_address_was_
         "alice@example.test"
     )
     assert audit_verify().ok
+
+
+# --- a frozen (or closed) account has no way in until a supervisor lifts the freeze ---
+
+THIRD_EMAIL = "third@example.test"
+
+
+def _post_json(client, path, data):
+    return client.post(path, data, content_type="application/json")
+
+
+def _frozen_after_two_email_changes(client, alice, supervisor):
+    """A -> B, then B -> C, then A's freeze link: the email stays C (changed again since)."""
+    first = email_change_applied(alice, supervisor)
+    alice.refresh_from_db()
+    second = owner_request(alice, {"email": THIRD_EMAIL})
+    token = link_token(verification_mail(second, "verify_new_email"))
+    services.verification_confirm(token=token, client_key="10.0.0.3", actor="anonymous")
+    services.ticket_approve(ticket=second, actor=supervisor)
+    assert client.post(f"/not-me/{freeze_token(first)}/").status_code == 303
+    alice.refresh_from_db()
+    alice.user.refresh_from_db()
+    assert alice.account_status == Customer.AccountStatus.SUSPENDED
+    assert alice.user.email == THIRD_EMAIL  # not put back: a supervisor sorts that out
+
+
+def test_a_freeze_after_a_second_email_change_leaves_no_way_back_in(client, alice, supervisor):
+    # given
+    _frozen_after_two_email_changes(client, alice, supervisor)
+
+    # when: the address the attacker holds asks for a password reset, as does an unknown one
+    frozen = client.post("/accounts/password-reset/", {"email": THIRD_EMAIL})
+    unknown = client.post("/accounts/password-reset/", {"email": "nobody@example.test"})
+    password_reset_lookups()
+
+    # then: no link is mailed, and the answer is the one an unknown address gets
+    sent = Notification.objects.filter(template="password_reset").values_list(
+        "recipient", flat=True
+    )
+    assert THIRD_EMAIL not in sent
+    assert (frozen.status_code, frozen["Location"]) == (unknown.status_code, unknown["Location"])
+
+
+def test_a_frozen_login_signs_in_nowhere_until_the_freeze_is_lifted(client, alice, supervisor):
+    # given: frozen, and its password known to whoever holds it (set after the freeze)
+    _frozen_after_two_email_changes(client, alice, supervisor)
+    alice.user.set_password("known-pass-4821")
+    alice.user.save()
+    login = {"username": THIRD_EMAIL, "password": "known-pass-4821"}
+    wrong = {"username": THIRD_EMAIL, "password": "wrong-pass-4821"}
+
+    # when / then: refused as a wrong password is, on the portal, on the API and by authenticate()
+    refused = client.post("/accounts/login/", login, REMOTE_ADDR="10.2.0.1")
+    mistyped = client.post("/accounts/login/", wrong, REMOTE_ADDR="10.2.0.2")
+    assert refused.status_code == mistyped.status_code == 200
+    assert refused.context["form"].errors == mistyped.context["form"].errors
+    assert SESSION_KEY not in client.session
+    api_refused = _post_json(client.__class__(), "/api/v1/auth/token/", login)
+    api_mistyped = _post_json(client.__class__(), "/api/v1/auth/token/", wrong)
+    assert api_refused.status_code == api_mistyped.status_code == 401
+    assert api_refused.json() == api_mistyped.json()
+    assert authenticate(**login) is None
+    assert not ApiToken.objects.filter(user=alice.user).exists()
+
+    # when: a supervisor lifts the freeze
+    account_unfreeze(customer=alice, actor=supervisor, reason="Checked ID on a video call.")
+
+    # then: both work again
+    assert client.post("/accounts/login/", login, REMOTE_ADDR="10.2.0.1").status_code == 302
+    assert client.session[SESSION_KEY] == str(alice.user.pk)
+    assert _post_json(client.__class__(), "/api/v1/auth/token/", login).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "status", [Customer.AccountStatus.SUSPENDED, Customer.AccountStatus.CLOSED]
+)
+def test_a_session_or_token_of_a_login_whose_account_is_then_locked_out_no_longer_works(
+    alice, alice_client, status
+):
+    # given: signed in, and an API token, while the account was active
+    key = api_key_for(alice.user)
+    token_client = alice_client.__class__(HTTP_AUTHORIZATION=f"Token {key}")
+    assert alice_client.get("/my/").status_code == 200
+    assert token_client.get("/api/v1/tickets/").status_code == 200
+
+    # when: the account is suspended or closed, its password, sessions and tokens untouched
+    Customer.objects.filter(pk=alice.pk).update(account_status=status)
+
+    # then: the session is signed out, the token refused, and no new token is issued
+    assert alice_client.get("/my/").status_code == 302
+    assert token_client.get("/api/v1/tickets/").status_code == 401
+    with pytest.raises(ApplicationError):
+        api_token_issue(user=alice.user)
+
+
+def test_a_reset_link_mailed_before_the_freeze_no_longer_works(client, alice, supervisor):
+    # given: the address that took the account over holds a reset link
+    ticket = email_change_applied(alice, supervisor)
+    client.post("/accounts/password-reset/", {"email": NEW_EMAIL})
+    password_reset_lookups()
+    link = Notification.objects.get(template="password_reset", recipient=NEW_EMAIL).context["link"]
+    path = link.removeprefix("https://help.exabytes.example")
+
+    # when: the owner freezes the account
+    client.post(f"/not-me/{freeze_token(ticket)}/")
+
+    # then: the link is refused (the password it was made for is gone)
+    page = client.get(path, follow=True)
+    assert page.context["validlink"] is False
+
+
+def test_staff_logins_sign_in_as_before(client, agent):
+    response = client.post("/accounts/login/", {"username": "agent", "password": "agent-demo-pass"})
+    assert response.status_code == 302
+    assert (
+        _post_json(
+            client.__class__(),
+            "/api/v1/auth/token/",
+            {"username": "agent", "password": "agent-demo-pass"},
+        ).status_code
+        == 200
+    )

@@ -240,8 +240,8 @@ def test_my_tickets_query_count_with_logged_out_requests(client, alice, django_a
     for _ in range(5):
         TicketFactory(customer=None, contact_email=alice.email)
     client.force_login(alice.user)
-    # session, user, customer, count, page of tickets
-    with django_assert_num_queries(5):
+    # session, user with its customer record, count, page of tickets
+    with django_assert_num_queries(4):
         assert client.get("/my/").status_code == 200
 
 
