@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.services import api_token_issue
 from tests.broker import broker_unreachable
-from tests.factories import DomainFactory, TicketFactory
+from tests.factories import DomainFactory, TicketFactory, UserFactory
 from tickets import services
 from tickets.models import FieldChange, Message, Notification, Ticket
 
@@ -842,3 +842,17 @@ def test_unknown_api_paths_are_json_404s(db, as_user, method):
     # then
     assert response.status_code == 404
     assert response.json() == {"detail": "No such API endpoint."}
+
+
+def test_a_login_with_only_the_staff_flag_is_not_accepted_as_assignee(alice_ticket, agent, as_user):
+    # given: a login the admin flagged staff but gave no staff role
+    UserFactory(username="admin-only", is_staff=True)
+
+    # when
+    response = post(as_user(agent), url(alice_ticket, "assign"), {"assignee": "admin-only"})
+
+    # then
+    assert response.status_code == 400
+    assert "assignee" in response.json()
+    alice_ticket.refresh_from_db()
+    assert alice_ticket.assignee is None

@@ -4,6 +4,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
@@ -11,7 +12,14 @@ from django.utils.formats import date_format
 
 from accounts.roles import AGENTS
 from accounts.services import staff_user_ensure
-from tests.factories import CustomerFactory, DomainFactory, TicketFactory, api_key_for
+from helpdesk.exceptions import ApplicationError
+from tests.factories import (
+    CustomerFactory,
+    DomainFactory,
+    TicketFactory,
+    UserFactory,
+    api_key_for,
+)
 from tests.tickets.verification_helpers import link_token, verification_mail
 from tickets import services
 from tickets.audit import audit_record
@@ -1054,3 +1062,37 @@ def test_the_audit_log_filters_pages_and_verifies_the_chain(supervisor_client, a
 
     verified = supervisor_client.get("/staff/audit/", {"verify": "1"}).content.decode()
     assert "The chain is intact: 56 rows checked." in verified
+
+
+@pytest.mark.django_db
+def test_a_login_with_only_the_staff_flag_is_neither_offered_nor_accepted_as_assignee(
+    agent_client, agent, alice
+):
+    # given: a login the admin flagged staff but gave no staff role, a superuser, and a login
+    # given the permission itself rather than through a role
+    UserFactory(username="admin-only", is_staff=True)
+    UserFactory(username="root", is_staff=True, is_superuser=True)
+    direct = UserFactory(username="direct", is_staff=True)
+    direct.user_permissions.add(Permission.objects.get(codename="work_ticket"))
+    ticket = TicketFactory(customer=alice)
+    page = f"/staff/tickets/{ticket.reference}/"
+
+    # when: offered on the ticket page and the queue, then asked for by the page and in bulk
+    offered = agent_client.get(page).context["staff_names"]
+    in_queue = agent_client.get("/staff/").context["staff_names"]
+    by_page = agent_client.post(f"{page}assign/", {"version": 1, "assignee": "admin-only"})
+    by_bulk = agent_client.post(
+        "/staff/bulk/", {"action": "assign:admin-only", "ticket": ticket.reference}
+    )
+
+    # then: a staff role (or a superuser's every permission) is what makes a colleague
+    assert offered == in_queue == ["agent", "direct", "root"]
+    assert by_page.status_code == 400
+    assert "There is no staff member called admin-only" in by_page.content.decode()
+    assert by_bulk.status_code == 302
+    ticket.refresh_from_db()
+    assert ticket.assignee is None
+    with pytest.raises(ApplicationError, match="only be assigned to staff"):
+        services.ticket_assign(
+            ticket=ticket, assignee=UserFactory(username="admin-only"), actor=agent
+        )

@@ -3,12 +3,12 @@
 from collections.abc import Callable
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.selectors import staff_member_logins
 from helpdesk.api import RETRY_AFTER_HEADER, ApiRateThrottle, SizedCharField, api_errors
 from helpdesk.types import AuthenticatedRequest
 from tickets.api.tickets import (
@@ -60,7 +60,7 @@ class TicketAssignApi(StaffActionApi):
     class InputSerializer(VersionedInput):
         assignee = serializers.SlugRelatedField(
             slug_field="username",
-            queryset=get_user_model().objects.filter(is_staff=True, is_active=True),
+            queryset=staff_member_logins(),
             allow_null=True,
             help_text="A staff username, or null to unassign",
         )

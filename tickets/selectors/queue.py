@@ -10,7 +10,6 @@ from functools import reduce
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import connection
@@ -18,7 +17,7 @@ from django.db.models import Case, Count, F, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.selectors import is_staff_member
+from accounts.selectors import is_staff_member, staff_member_logins
 from helpdesk.exceptions import CACHE_DOWN_ERRORS
 from tickets.models import OPEN_STATUS_VALUES, Ticket, due_sort_key, priority_sort_key
 from tickets.selectors.search import (
@@ -406,16 +405,12 @@ def staff_queue(*, user: User, filters: QueueFilters, cursor: list[Any] | None =
 
 
 def staff_members() -> QuerySet[User]:
-    """Active staff logins, for assigning tickets."""
-    return (
-        get_user_model()
-        .objects.filter(is_staff=True, is_active=True)
-        .order_by("username")
-        .only("id", "username")
-    )
+    """The staff members a ticket can be assigned to (`staff_member_logins`), by username."""
+    return staff_member_logins().order_by("username").only("id", "username")
 
 
 def staff_member_get(*, username: str) -> User | None:
     if "\x00" in username:  # no login has one, and PostgreSQL refuses to look one up
         return None
-    return staff_members().filter(username=username).first()
+    # Whole: the assigning service checks the login's flags again.
+    return staff_member_logins().filter(username=username).first()

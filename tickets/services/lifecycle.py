@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import Customer
-from accounts.selectors import customer_get_by_email
+from accounts.selectors import customer_get_by_email, is_staff_member
 from domains.models import Domain
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tickets.audit import Actor, audit_record
@@ -230,7 +230,7 @@ def ticket_assign(
     expected_version: int | None = None,
 ) -> Ticket:
     """Give a ticket to a staff member (or nobody)."""
-    if assignee is not None and not assignee.is_staff:
+    if assignee is not None and not is_staff_member(assignee):
         raise ApplicationError(gettext("Tickets can only be assigned to staff."))
     locked = ticket_lock(pk=ticket.pk)
     ticket_version_check(locked, expected_version)
