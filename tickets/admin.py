@@ -12,7 +12,7 @@ from tickets.models import (
     Ticket,
     Verification,
 )
-from tickets.services.outbox import notification_context_public
+from tickets.services.outbox import notification_shown
 
 # Every model here is view-only (ReadOnlyAdminMixin): tickets, their history and the outbox
 # change only through the services, which validate and write the audit log.
@@ -71,14 +71,19 @@ class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     list_filter = ("status", "template")
     search_fields = ("recipient", "esp_message_id", "ticket__reference")
-    # The context without the links that carry live tokens: reading a row waiting to be sent
-    # must not let anyone confirm a request, freeze an account or sign in as its recipient.
-    exclude = ("context",)
-    readonly_fields = ("context_without_links",)
+    # The context and headers without the links that carry live tokens: reading a row must
+    # not let anyone confirm a request, freeze an account, sign in as its recipient or
+    # unsubscribe them.
+    exclude = ("context", "headers")
+    readonly_fields = ("context_without_links", "headers_without_links")
 
     @admin.display(description="context (links hidden)")
     def context_without_links(self, obj: Notification) -> str:
-        return json.dumps(notification_context_public(obj.context), indent=2, default=str)
+        return json.dumps(notification_shown(obj)["context"], indent=2, default=str)
+
+    @admin.display(description="headers (links hidden)")
+    def headers_without_links(self, obj: Notification) -> str:
+        return json.dumps(notification_shown(obj)["headers"], indent=2, default=str)
 
 
 @admin.register(ActionLog)

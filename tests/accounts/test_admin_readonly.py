@@ -343,3 +343,24 @@ def test_the_admin_never_shows_a_live_link_of_an_email_waiting_to_be_sent(admin_
     # then they see the row, but not the link that would confirm the request as its owner
     assert row.recipient in page
     assert token not in page
+
+
+@pytest.mark.django_db
+def test_the_admin_never_shows_a_mailings_one_click_unsubscribe_link(admin_client, customer):
+    # given a mailing in the outbox: its signed unsubscribe link in its context and headers
+    from tickets import services
+
+    services.mailing_send(
+        list_name="product_mailings", subject="New plans", body_text="Here.", actor="test"
+    )
+    row = Notification.objects.get(template="mailing", recipient=customer.email)
+    token = row.context["unsubscribe_url"].rstrip("/").rsplit("/", 1)[-1]
+    assert token in row.headers["List-Unsubscribe"]
+
+    # when a superuser opens the row in the admin
+    page = admin_client.get(f"/admin/tickets/notification/{row.pk}/change/").content.decode()
+
+    # then they see the row and its headers, but not the link that unsubscribes its recipient
+    assert row.recipient in page
+    assert "List-Unsubscribe-Post" in page and "mailto:" in page
+    assert token not in page

@@ -2,6 +2,7 @@
 
 import logging
 import random
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -113,6 +114,26 @@ def notification_context_public(context: dict[str, Any]) -> dict[str, Any]:
     as its recipient.
     """
     return {key: value for key, value in context.items() if key not in SECRET_CONTEXT_KEYS}
+
+
+# A mailing's signed one-click unsubscribe link stays in its row once sent (in the context and
+# the List-Unsubscribe header); whoever reads the row must not be able to unsubscribe its
+# recipient either. Rows are shown with every web link in their headers replaced.
+SHOWN_HIDDEN_CONTEXT_KEYS = SECRET_CONTEXT_KEYS | {"unsubscribe_url"}
+_WEB_LINK = re.compile(r"https?://[^\s<>,]+")
+LINK_HIDDEN = "[link hidden]"
+
+
+def notification_shown(notification: Notification) -> dict[str, dict[str, Any]]:
+    """An outbox row's context and headers as a reader of the row (the admin) sees them."""
+    context = notification.context or {}
+    return {
+        "context": {k: v for k, v in context.items() if k not in SHOWN_HIDDEN_CONTEXT_KEYS},
+        "headers": {
+            name: _WEB_LINK.sub(LINK_HIDDEN, str(value))
+            for name, value in (notification.headers or {}).items()
+        },
+    }
 
 
 class NotificationRetry(RetryLater):
