@@ -5,7 +5,9 @@ Read by the services that act on requests and by the selectors and pages that sh
 
 from django.utils.translation import gettext_noop
 
-# Made as soon as the owner confirms, unless the same request holds a sensitive change.
+# Made as soon as the owner confirms (MODIFY_AUTO_APPLY_LOW_RISK, on by default), also when the
+# same request holds a sensitive change, which alone waits for a supervisor; never on a frozen
+# account, a value with a redacted card number, or one changed since the request.
 MODIFY_LOW_RISK = frozenset(
     {"phone", "address_line1", "address_line2", "city", "state", "postcode", "country"}
 )
