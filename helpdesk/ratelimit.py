@@ -19,6 +19,9 @@ from helpdesk.exceptions import CACHE_DOWN_ERRORS, RateLimited
 
 logger = logging.getLogger(__name__)
 
+# The scopes whose key is the client's address (`client_ip`) end so (settings.RATE_LIMITS).
+PER_CLIENT = "_per_client"
+
 RATE_LIMITED = gettext_noop("Too many requests. Please wait a little and try again.")
 
 
@@ -82,9 +85,37 @@ def _count(counters: list[tuple[str, int]]) -> list[int]:
         return _count_in(_fallback, counters)
 
 
+def rate_limit_client_key(key: str) -> str:
+    """What a per-client limit counts a client address as: an IPv6 client's network.
+
+    One IPv6 subscriber is given a whole /64 (or more) and may use a new address of it for every
+    request, so its addresses count together (IPV6_CLIENT_PREFIX_LENGTH). An IPv4-mapped address
+    counts as its IPv4 address; an IPv4 address, or a key that holds no address, as it is. A key
+    may name what it counts before the address (`ip:…`, `reset:…`).
+    """
+    label, address = "", key
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        name, colon, address = key.partition(":")
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return key
+        label = name + colon
+    if isinstance(ip, ipaddress.IPv4Address):
+        return key
+    if ip.ipv4_mapped is not None:
+        return f"{label}{ip.ipv4_mapped}"
+    network = ipaddress.IPv6Network((ip, settings.IPV6_CLIENT_PREFIX_LENGTH), strict=False)
+    return f"{label}{network}"
+
+
 def _counter(scope: str, key: str, now: float) -> tuple[str, int, int, float]:
     """(cache key, seconds it lives, limit, end of its window) of (scope, key)'s window at now."""
     limit, window = settings.RATE_LIMITS[scope]
+    if scope.endswith(PER_CLIENT):
+        key = rate_limit_client_key(key)
     digest = hashlib.sha256(f"{scope}:{key.casefold()}".encode()).hexdigest()[:32]
     bucket = int(now // window)
     return f"rl:{scope}:{digest}:{bucket}", window + 5, limit, (bucket + 1) * window

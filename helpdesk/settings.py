@@ -443,6 +443,19 @@ def rate_limit_from_env(name: str, default: tuple[int, int]) -> tuple[int, int]:
 RATE_LIMITS = {
     name: rate_limit_from_env(name, default) for name, default in _RATE_LIMIT_DEFAULTS.items()
 }
+
+
+# Per-client limits count an IPv6 client by its network of this many leading bits, as a
+# subscriber is given a whole /64 (some providers give a /56 or a /48: set 56 or 48 to count
+# each of those as one client). IPv4 clients are counted per address.
+def ipv6_client_prefix_length_from_env() -> int:
+    length = env.int("IPV6_CLIENT_PREFIX_LENGTH", default=64)
+    if not 1 <= length <= 128:
+        raise ImproperlyConfigured(f"IPV6_CLIENT_PREFIX_LENGTH must be 1 to 128, not {length}")
+    return length
+
+
+IPV6_CLIENT_PREFIX_LENGTH = ipv6_client_prefix_length_from_env()
 # The staff queue's per-view counts are read from the cache when younger than this.
 STAFF_QUEUE_COUNTS_CACHE_SECONDS = env.int("STAFF_QUEUE_COUNTS_CACHE_SECONDS", default=10)
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
