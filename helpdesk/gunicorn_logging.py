@@ -7,12 +7,12 @@ from gunicorn.glogging import Logger  # type: ignore[import-untyped]  # gunicorn
 
 # helpdesk.middleware.HEALTHZ_PATH; not imported, as gunicorn loads this before Django is set up.
 HEALTHZ_PATH = "/healthz"
-# The pages whose address carries a link's token (tickets/urls.py, Django's password reset).
+# The pages whose address carries a link's token (tickets/urls.py, accounts/urls.py).
 # The token is a live link until it is used or expires: whoever reads the log could confirm a
 # request as its owner, freeze an account, read a request's page or reset a password with it.
 _TOKEN_IN_PATH = re.compile(
     r"^(/(?:verify|not-me|track|unsubscribe|satisfaction|requests/registration)/"
-    r"|/accounts/reset/[^/]+/)(?!done/|set-password/)[^/?]+"
+    r"|/accounts/password-reset/[^/]+/)(?!done/|set-password/)[^/?]+"
 )
 
 

@@ -1,16 +1,18 @@
 """Liveness (/healthz) and readiness (/api/v1/health/): what each looks at, and who may ask."""
 
 import logging
+import re
 import time
 from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
 from django.test import Client, override_settings
+from django.urls import URLResolver, get_resolver
 from django.utils import timezone
 from gunicorn.config import Config
 
-from helpdesk.gunicorn_logging import AccessLogWithoutProbes
+from helpdesk.gunicorn_logging import AccessLogWithoutProbes, token_redacted
 from helpdesk.models import PeriodicRun
 from tickets.models import Notification
 from tickets.tasks import notifications_sweep
@@ -92,9 +94,14 @@ def test_gunicorn_access_log_leaves_out_the_liveness_probe(caplog):
         ("/unsubscribe/SECRETtoken_1:1vX:sig/", "/unsubscribe/[token]/"),
         ("/satisfaction/SECRETtoken_1/yes/", "/satisfaction/[token]/yes/"),
         ("/requests/registration/SECRETtoken_1/", "/requests/registration/[token]/"),
-        ("/accounts/reset/MQ/SECRETtoken_1/", "/accounts/reset/MQ/[token]/"),
+        ("/accounts/password-reset/MQ/SECRETtoken_1/", "/accounts/password-reset/MQ/[token]/"),
         ("/verify/done/", "/verify/done/"),
-        ("/accounts/reset/MQ/set-password/", "/accounts/reset/MQ/set-password/"),
+        (
+            "/accounts/password-reset/MQ/set-password/",
+            "/accounts/password-reset/MQ/set-password/",
+        ),
+        ("/accounts/password-reset/done/", "/accounts/password-reset/done/"),
+        ("/accounts/password-reset/sent/", "/accounts/password-reset/sent/"),
     ],
 )
 def test_gunicorn_access_log_never_writes_a_links_token(caplog, path, logged_as):
@@ -121,6 +128,34 @@ def test_gunicorn_access_log_never_writes_a_links_token(caplog, path, logged_as)
     (line,) = [r.getMessage() for r in caplog.records if r.name == "gunicorn.access"]
     assert "SECRET" not in line
     assert line == f'"GET {logged_as}?x=1 HTTP/1.1" {logged_as}'
+
+
+def _routes_with_a_token(patterns, prefix=""):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _routes_with_a_token(pattern.url_patterns, prefix + str(pattern.pattern))
+        elif "token" in pattern.pattern.converters:
+            yield prefix + str(pattern.pattern)
+
+
+# A value for each other part of such an address.
+_OTHER_PARTS = {"uidb64": "MQ", "attachment_id": "7", "answer": "yes"}
+
+
+def test_every_address_that_holds_a_token_is_logged_without_it():
+    # Taken from the URLconf, so a new mailed link, or one moved, cannot be missed.
+    routes = sorted(set(_routes_with_a_token(get_resolver().url_patterns)))
+    assert len(routes) >= 8
+
+    for route in routes:
+        path = "/" + re.sub(
+            r"<(?:\w+:)?(\w+)>",
+            lambda m: "SECRETtoken_1" if m[1] == "token" else _OTHER_PARTS[m[1]],
+            route,
+        )
+        redacted = token_redacted(path)
+        assert "SECRET" not in redacted, route
+        assert redacted == path.replace("SECRETtoken_1", "[token]"), route
 
 
 def test_readiness_names_the_cache_when_it_is_down(db):
