@@ -11,6 +11,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from pythonjsonlogger.core import RESERVED_ATTRS
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -20,6 +22,42 @@ def request_id_from(header: str | None) -> str:
     if header and _REQUEST_ID.fullmatch(header):
         return header
     return uuid.uuid4().hex
+
+
+# --- the tokens of mailed links: [token] in the logs and in Sentry ---
+
+# The pages whose address carries a link's token (tickets/urls.py, accounts/urls.py). The token
+# is a live link until it is used or expires: whoever reads it could confirm a request as its
+# owner, freeze an account, read a request's page or reset a password with it. Such an address
+# is found alone, after a space or a quote (`"GET /verify/… HTTP/1.1"`, `<WSGIRequest: GET
+# '/verify/…'>`), after `=` or `(`, and with its origin (`https://host/verify/…`).
+_LINK_TOKEN = re.compile(
+    r"(?<![^\s\"'(<=])"  # at the start or after one of these: not inside another path
+    r"((?:https?://[^/\s\"']+)?/(?:verify|not-me|track|unsubscribe|satisfaction"
+    r"|requests/registration|accounts/password-reset/[^/\s\"']+)/)"
+    r"(?!done/|set-password/|\{)[^/?#\s\"']+"  # a route's {token} is left as it is
+)
+
+
+def token_redacted(text: str) -> str:
+    """`text` with `[token]` in place of the token of every mailed link's address in it."""
+    return _LINK_TOKEN.sub(r"\1[token]", text)
+
+
+def _redacted(value: Any) -> Any:
+    return token_redacted(value) if isinstance(value, str) else value
+
+
+class LinkTokenFilter(logging.Filter):
+    """Writes `[token]` for a mailed link's token in a record's message and arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = _redacted(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redacted(arg) for arg in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {key: _redacted(arg) for key, arg in record.args.items()}
+        return True
 
 
 class RequestIdFilter(logging.Filter):
@@ -40,22 +78,51 @@ def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
             "()": "pythonjsonlogger.json.JsonFormatter",
             "fmt": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            # Django's loggers pass the HttpRequest along; written out, it is its path again.
+            "reserved_attrs": [*RESERVED_ATTRS, "request"],
         },
     }
+    # The loggers that write a request's path: django.request (4xx/5xx answers),
+    # django.security.csrf (refused forms), django.server (runserver) and ours. Filtered at the
+    # logger, every handler (Sentry's breadcrumbs too) gets the record with [token]; the
+    # console handler filters whatever else it is given.
+    link_tokens = {"filters": ["link_tokens"]}
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": "helpdesk.observability.RequestIdFilter"}},
-        "formatters": {log_format: formatters[log_format]},
+        "filters": {
+            "request_id": {"()": "helpdesk.observability.RequestIdFilter"},
+            "link_tokens": {"()": "helpdesk.observability.LinkTokenFilter"},
+        },
+        "formatters": {
+            log_format: formatters[log_format],
+            # runserver's request lines, as Django writes them.
+            "django.server": {
+                "()": "django.utils.log.ServerFormatter",
+                "format": "[{server_time}] {message}",
+                "style": "{",
+            },
+        },
         "handlers": {
             "console": {
                 "class": "logging.StreamHandler",
                 "formatter": log_format,
-                "filters": ["request_id"],
-            }
+                "filters": ["request_id", "link_tokens"],
+            },
+            "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"},
         },
         "root": {"handlers": ["console"], "level": level},
-        "loggers": {"django.request": {"level": "ERROR"}},
+        "loggers": {
+            "django.request": {"level": "ERROR", **link_tokens},
+            "django.security.csrf": link_tokens,
+            "helpdesk.errors": link_tokens,
+            "django.server": {
+                "handlers": ["django.server"],
+                "level": "INFO",
+                "propagate": False,
+                **link_tokens,
+            },
+        },
     }
 
 
@@ -78,6 +145,7 @@ def scrub_text(text: str) -> str:
     from tickets.redaction import redact_card_numbers
 
     text, _found = redact_card_numbers(text)
+    text = token_redacted(text)
     text = _AUTH_VALUE.sub(r"\1 " + FILTERED, text)
     text = _EMAIL.sub("[email]", text)
     return _TOKEN.sub("[token]", text)

@@ -12,8 +12,9 @@ from django.urls import URLResolver, get_resolver
 from django.utils import timezone
 from gunicorn.config import Config
 
-from helpdesk.gunicorn_logging import AccessLogWithoutProbes, token_redacted
+from helpdesk.gunicorn_logging import AccessLogWithoutProbes
 from helpdesk.models import PeriodicRun
+from helpdesk.observability import token_redacted
 from tickets.models import Notification
 from tickets.tasks import notifications_sweep
 
