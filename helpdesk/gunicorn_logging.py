@@ -18,5 +18,7 @@ class AccessLogWithoutProbes(Logger):
             **environ,
             "RAW_URI": token_redacted(environ.get("RAW_URI", "")),
             "PATH_INFO": token_redacted(environ.get("PATH_INFO", "")),
+            # The pages of a link ask for their stylesheet or post their form with it as Referer.
+            "HTTP_REFERER": token_redacted(environ.get("HTTP_REFERER", "-")),
         }
         super().access(resp, req, environ, request_time)

@@ -131,6 +131,35 @@ def test_gunicorn_access_log_never_writes_a_links_token(caplog, path, logged_as)
     assert line == f'"GET {logged_as}?x=1 HTTP/1.1" {logged_as}'
 
 
+def test_gunicorn_access_log_never_writes_a_links_token_from_the_referer():
+    # A page of a link (the status page's stylesheet, its reply form) is asked for with the
+    # link's address as Referer, which gunicorn's default format writes. Read from gunicorn's
+    # own logger: in production its lines reach no handler of LOGGING.
+    config = Config()
+    config.set("accesslog", "-")
+    logger = AccessLogWithoutProbes(config)
+    lines: list[str] = []
+    capture = logging.Handler()
+    capture.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    logger.access_log.addHandler(capture)
+    response = SimpleNamespace(status="200 OK", headers=[], sent=3, response_length=3)
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "10.0.0.1",
+        "RAW_URI": "/static/site.css",
+        "PATH_INFO": "/static/site.css",
+        "HTTP_REFERER": "https://help.exabytes.example/track/SECRETtoken_1/",
+    }
+
+    logger.access(response, SimpleNamespace(headers=[]), environ, timedelta(0))
+
+    (line,) = lines
+    assert "SECRET" not in line
+    assert '"https://help.exabytes.example/track/[token]/"' in line
+    assert "/static/site.css" in line
+
+
 def _routes_with_a_token(patterns, prefix=""):
     for pattern in patterns:
         if isinstance(pattern, URLResolver):
