@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -80,17 +81,12 @@ def _admin_actor(request: HttpRequest) -> User:
 class AccessAuditedAdmin(admin.ModelAdmin):
     """The admin of logins or roles: every save and delete of one is on the audit chain.
 
-    Subclasses say how the object's access is read and recorded (the accounts services).
+    Each subclass defines how its object's access is read and recorded (the accounts services).
     """
 
-    def access_read(self, obj: Any) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def access_record(self, obj: Any, actor: User, before: dict[str, Any] | None) -> None:
-        raise NotImplementedError
-
-    def deletion_record(self, obj: Any, actor: User) -> None:
-        raise NotImplementedError
+    access_read: Callable[[Any], dict[str, Any]]
+    access_record: Callable[[Any, User, dict[str, Any] | None], None]
+    deletion_record: Callable[[Any, User], None]
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         _access_before.set(self.access_read(type(obj).objects.get(pk=obj.pk)) if change else None)
