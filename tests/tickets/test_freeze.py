@@ -294,19 +294,76 @@ def _post_json(client, path, data):
     return client.post(path, data, content_type="application/json")
 
 
-def _frozen_after_two_email_changes(client, alice, supervisor):
-    """A -> B, then B -> C, then A's freeze link: the email stays C (changed again since)."""
+def _second_email_change_applied(alice, supervisor):
+    """A -> B, then B -> C: whoever holds B makes the second change."""
     first = email_change_applied(alice, supervisor)
     alice.refresh_from_db()
     second = owner_request(alice, {"email": THIRD_EMAIL})
     token = link_token(verification_mail(second, "verify_new_email"))
     services.verification_confirm(token=token, client_key="10.0.0.3", actor="anonymous")
     services.ticket_approve(ticket=second, actor=supervisor)
+    return first
+
+
+def _frozen_after_two_email_changes(client, alice, supervisor):
+    """A -> B, then B -> C, then A's freeze link."""
+    first = _second_email_change_applied(alice, supervisor)
     assert client.post(f"/not-me/{freeze_token(first)}/").status_code == 303
     alice.refresh_from_db()
     alice.user.refresh_from_db()
     assert alice.account_status == Customer.AccountStatus.SUSPENDED
-    assert alice.user.email == THIRD_EMAIL  # not put back: a supervisor sorts that out
+
+
+def test_the_freeze_takes_back_every_address_of_a_chain_of_email_changes(client, alice, supervisor):
+    # given A -> B -> C, an open question of Alice's that followed her record to C, and status
+    # links for it mailed to B and to C
+    question = services.ticket_create(
+        kind=Ticket.Kind.GENERAL,
+        subject="Invoice",
+        actor=alice,
+        customer=alice,
+        contact_email=alice.email,
+        body="Where is my invoice?",
+        status=S.OPEN,
+    )
+    first = _second_email_change_applied(alice, supervisor)
+    question.refresh_from_db()
+    assert question.contact_email == THIRD_EMAIL
+    paths = [
+        services.status_link_issue(ticket=question, send_to=address).removeprefix(
+            "https://help.exabytes.example"
+        )
+        for address in (NEW_EMAIL, THIRD_EMAIL)
+    ]
+
+    # when A says the first change was not theirs
+    assert client.post(f"/not-me/{freeze_token(first)}/").status_code == 303
+
+    # then the account and its login are back at A, B's and C's links are dead, and the
+    # question writes to A again
+    alice.refresh_from_db()
+    alice.user.refresh_from_db()
+    question.refresh_from_db()
+    assert alice.email == alice.user.email == "alice@example.test"
+    assert [client.get(path).status_code for path in paths] == [410, 410]
+    assert question.contact_email == "alice@example.test"
+    frozen = ActionLog.objects.get(action="account.frozen")
+    assert frozen.details["reverted"] == [
+        {"field": "email", "old": THIRD_EMAIL, "new": "alice@example.test"},
+        {"field": "city", "old": "Penang", "new": "Kuala Lumpur"},
+    ]
+    assert frozen.details["status_links_ended"] == 2
+    assert audit_verify().ok
+
+    # and once the freeze is lifted, a password reset reaches A, never C
+    account_unfreeze(customer=alice, actor=supervisor, reason="Called the number on file")
+    for address in (THIRD_EMAIL, "alice@example.test"):
+        client.post("/accounts/password-reset/", {"email": address})
+    password_reset_lookups()
+    sent = Notification.objects.filter(template="password_reset").values_list(
+        "recipient", flat=True
+    )
+    assert list(sent) == ["alice@example.test"]
 
 
 def test_a_freeze_after_a_second_email_change_leaves_no_way_back_in(client, alice, supervisor):
@@ -331,8 +388,8 @@ def test_a_frozen_login_signs_in_nowhere_until_the_freeze_is_lifted(client, alic
     _frozen_after_two_email_changes(client, alice, supervisor)
     alice.user.set_password("known-pass-4821")
     alice.user.save()
-    login = {"username": THIRD_EMAIL, "password": "known-pass-4821"}
-    wrong = {"username": THIRD_EMAIL, "password": "wrong-pass-4821"}
+    login = {"username": alice.user.get_username(), "password": "known-pass-4821"}
+    wrong = {"username": alice.user.get_username(), "password": "wrong-pass-4821"}
 
     # when / then: refused as a wrong password is, on the portal, on the API and by authenticate()
     refused = client.post("/accounts/login/", login, REMOTE_ADDR="10.2.0.1")

@@ -22,7 +22,7 @@ from tickets.lock_objects import (
     tickets_of_customer_lock,
     verification_lock,
 )
-from tickets.models import OPEN_STATUS_VALUES, Ticket, Verification
+from tickets.models import OPEN_STATUS_VALUES, FieldChange, Ticket, Verification
 from tickets.services.lifecycle import ticket_create, ticket_due_at
 from tickets.services.outbox import notification_queue
 from tickets.services.shared import (
@@ -107,11 +107,13 @@ def account_freeze(*, token: str, client_key: str, actor: Actor) -> Ticket:
     verification.used_at = timezone.now()
     verification.save(update_fields=["used_at", "updated_at"])
     new_email = customer.email
-    reverted = _revert_applied_changes(ticket, customer)
+    held_since = _addresses_held_since(ticket, customer)
+    reverted = _revert_applied_changes(ticket, customer, reported_by=verification.sent_to)
     customer.account_status = Customer.AccountStatus.SUSPENDED
     customer.save(update_fields=["account_status", "updated_at"])
-    taken_back = email_canonical(new_email) != email_canonical(customer.email)
-    links_ended = _status_links_revoke(customer, new_email) if taken_back else 0
+    restored = email_canonical(customer.email)
+    taken_back = [address for address in held_since if email_canonical(address) != restored]
+    links_ended = sum(_status_links_revoke(customer, address) for address in taken_back)
     revoked = _credentials_revoke(customer)
     audit_record(
         actor=actor,
@@ -126,8 +128,7 @@ def account_freeze(*, token: str, client_key: str, actor: Actor) -> Ticket:
         },
     )
     held = _hand_to_supervisor(ticket, customer, reverted, actor)
-    if taken_back:
-        _contacts_take_back(open_tickets, customer, new_email, actor=actor)
+    _contacts_take_back(open_tickets, customer, taken_back, actor=actor)
     _other_requests_reject(others, actor=actor)
     recipients = {email_canonical(customer.email): customer.email}
     recipients.setdefault(email_canonical(new_email), new_email)
@@ -141,21 +142,49 @@ def account_freeze(*, token: str, client_key: str, actor: Actor) -> Ticket:
     return held
 
 
-def _revert_applied_changes(ticket: Ticket, customer: Customer) -> list[dict[str, str]]:
-    """Put back each value the ticket applied that still stands; the rows stay as history."""
+def _addresses_held_since(ticket: Ticket, customer: Customer) -> list[str]:
+    """The addresses the account's email was set to from the reported change on, and its own.
+
+    Whoever made the reported change held each of them: a second change made from the first
+    new address is theirs too (A -> B, then B -> C: the freeze from A takes back B and C).
+    """
+    applied = ticket.changes.filter(field="email", applied_at__isnull=False).first()
+    if applied is None:
+        return [customer.email]
+    later = FieldChange.objects.filter(
+        ticket__customer=customer, field="email", applied_at__gte=applied.applied_at
+    ).values_list("new_value", flat=True)
+    addresses = {email_canonical(address): address for address in later}
+    addresses.setdefault(email_canonical(customer.email), customer.email)
+    return list(addresses.values())
+
+
+def _revert_applied_changes(
+    ticket: Ticket, customer: Customer, *, reported_by: str
+) -> list[dict[str, str]]:
+    """Put back each value the ticket applied that still stands; the rows stay as history.
+
+    The email goes back to the reporting address even when it was changed again since: only
+    whoever held the new address could have changed it again.
+    """
     from tickets.services.modify_approval import modify_login_for
 
     changed_email = customer.email
     rows = []
     for change in ticket.changes.filter(applied_at__isnull=False).order_by("id"):
-        if getattr(customer, change.field) != change.new_value:
-            continue  # changed again since: a supervisor sorts that out
+        current = getattr(customer, change.field)
         if change.field == "email":
+            if email_canonical(change.old_value) != email_canonical(reported_by):
+                continue
+            if email_canonical(current) == email_canonical(change.old_value):
+                continue
             other = customer_get_by_email(email=change.old_value)
             if other is not None and other.pk != customer.pk:
                 continue
+        elif current != change.new_value:
+            continue  # changed again since: a supervisor sorts that out
         setattr(customer, change.field, change.old_value)
-        rows.append({"field": change.field, "old": change.new_value, "new": change.old_value})
+        rows.append({"field": change.field, "old": current, "new": change.old_value})
     if not rows:
         return rows
     login = None
@@ -186,12 +215,12 @@ def _status_links_revoke(customer: Customer, address: str) -> int:
 
 
 def _contacts_take_back(
-    tickets: list[Ticket], customer: Customer, address: str, *, actor: Actor
+    tickets: list[Ticket], customer: Customer, addresses: list[str], *, actor: Actor
 ) -> None:
-    """Point the locked open tickets that wrote to `address` back at the restored email."""
-    taken = email_canonical(address)
+    """Point the locked open tickets that wrote to `addresses` back at the restored email."""
+    taken = {email_canonical(address) for address in addresses}
     for other in tickets:
-        if email_canonical(other.contact_email) != taken:
+        if email_canonical(other.contact_email) not in taken:
             continue
         other.contact_email = customer.email
         ticket_change_save(
