@@ -384,6 +384,14 @@ SLA_HOURS_BY_KIND = {"resend_password": 4, "opt_out": 24}
 # Inbound mail carries attachments (Postmark takes messages up to 35 MB, base64 inside JSON),
 # far above DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), which stays for every other URL; larger is 413.
 INBOUND_MAX_BODY_BYTES = 50 * 1024 * 1024
+# Inbound mail acts for its sender (an opt-out, reopening a ticket, a ticket on the customer's
+# record) only when the receiving server authenticated its From address (SPF, DKIM or DMARC,
+# tickets.services.inbound_auth). Its verdicts count only under these authserv-ids (the first word
+# of Authentication-Results, the receiver of Received-SPF); Postmark's inbound servers name
+# themselves inbound.postmarkapp.com. Another ESP: the host its inbound headers name.
+INBOUND_AUTHSERV_IDS = env.list("INBOUND_AUTHSERV_IDS", default=["inbound.postmarkapp.com"])
+# Off only for an ESP that passes on no verdicts: then every From address is believed.
+INBOUND_REQUIRE_AUTHENTICATION = env_bool("INBOUND_REQUIRE_AUTHENTICATION", True)
 # Files customers and staff attach on the portal and the staff ticket page: at most
 # ATTACHMENTS_PER_MESSAGE of ATTACHMENT_MAX_BYTES each (tickets.services.attachments). The forms
 # that take them accept a multipart body up to this size; everything else keeps the 2.5 MB.

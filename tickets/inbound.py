@@ -45,20 +45,23 @@ def _addr_spec(address: Any) -> str:
     return str(getattr(address, "addr_spec", "") or "")
 
 
-def _inbound_headers(message: Any, esp_event: Any) -> dict[str, str]:
-    """Header name (lower case) -> its values joined; an ESP's original header list wins."""
-    headers: dict[str, list[str]] = {}
-    for name, value in message.items():
-        headers.setdefault(name.lower(), []).append(str(value))
-    # Postmark's parsed payload rebuilds the MIME tree; its "Headers" list keeps the originals.
+def _inbound_headers(message: Any, esp_event: Any) -> list[tuple[str, str]]:
+    """The message's headers in order, (name, value) each; an ESP's original header list wins.
+
+    Postmark's parsed payload rebuilds the MIME tree; its "Headers" list keeps the originals in
+    their order, the receiving server's own (Received-SPF, Authentication-Results) first.
+    """
+    original: list[tuple[str, str]] = []
     raw = esp_event.get("Headers") if isinstance(esp_event, dict) else None
     if isinstance(raw, list):
-        original: dict[str, list[str]] = {}
-        for item in raw:
-            if isinstance(item, dict) and isinstance(item.get("Name"), str):
-                original.setdefault(item["Name"].lower(), []).append(str(item.get("Value", "")))
-        headers.update(original)
-    return {name: ", ".join(values) for name, values in headers.items()}
+        original = [
+            (item["Name"], str(item.get("Value", "")))
+            for item in raw
+            if isinstance(item, dict) and isinstance(item.get("Name"), str)
+        ]
+    named = {name.lower() for name, _ in original}
+    rebuilt = [(name, str(value)) for name, value in message.items() if name.lower() not in named]
+    return [*original, *rebuilt]
 
 
 @receiver(inbound, dispatch_uid="tickets.inbound.on_inbound")

@@ -251,6 +251,9 @@ class Message(BaseModel):
     channel = models.CharField(max_length=10, choices=Ticket.Channel.choices)
     # Message-ID of an inbound email, so a redelivered webhook stores it once.
     email_message_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    # An inbound email's sender check (services.inbound_auth): whether our mail server
+    # authenticated its From address, and from which header. Null for every other message.
+    sender_authentication = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["ticket", "created_at", "id"]

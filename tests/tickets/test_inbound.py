@@ -37,7 +37,11 @@ def payload(
     message_id="73e6d360-66eb-11e1-8e72-a8904824019b",
     headers=(),
     attachments=(),
+    authenticated=True,
 ):
+    """A Postmark inbound payload; `authenticated`: our receiving server's SPF pass on top."""
+    if authenticated:
+        headers = [received_spf(sender), *headers]
     return {
         "From": sender,
         "FromName": "",
@@ -64,6 +68,16 @@ def payload(
             for name, content_type, content in attachments
         ],
     }
+
+
+def received_spf(sender, result="Pass", receiver="inbound.postmarkapp.com"):
+    """The Received-SPF header Postmark's inbound server puts on top of a message."""
+    return (
+        "Received-SPF",
+        f"{result} (sender SPF authorized) identity=mailfrom; client-ip=209.85.216.43; "
+        f"helo=mail.example.test; envelope-from={sender}; "
+        f"receiver=b935f619461421d03d1ebd76ec881044@{receiver}",
+    )
 
 
 def post(client, body, auth=True):

@@ -242,6 +242,7 @@ TICKET_PAGE_MESSAGE_FIELDS = (
     "body",
     "internal",
     "channel",
+    "sender_authentication",
 )
 TICKET_PAGE_FILE_FIELDS = ("message_id", "filename", "size", "scan_status", "scan_result")
 

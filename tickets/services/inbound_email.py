@@ -1,8 +1,14 @@
-"""Inbound email: threading, opt-outs by email, attachments."""
+"""Inbound email: threading, opt-outs by email, attachments.
+
+Mail acts for its sender (stops their mailings, reopens their ticket, files a ticket on their
+record) only when our receiving server authenticated its From address (`inbound_auth`). Other
+mail is still stored, never lost, but acts for nobody: an opt-out mails a link to the email on
+record instead, a reply is added without reopening its ticket.
+"""
 
 import re
 import uuid
-from typing import Any, cast
+from typing import cast
 
 from django.db import IntegrityError, transaction
 
@@ -17,6 +23,7 @@ from tickets.services.attachments import (
     attachments_store,
 )
 from tickets.services.general import request_general
+from tickets.services.inbound_auth import SenderAuthentication, inbound_sender_authentication
 from tickets.services.inbound_parse import (
     address_local_base,
     inbound_attachments_sort,
@@ -28,7 +35,7 @@ from tickets.services.inbound_parse import (
     valid_address,
 )
 from tickets.services.lifecycle import ticket_create, ticket_reply_add
-from tickets.services.opt_out import OPT_OUT_SUBJECT, opt_out_apply
+from tickets.services.opt_out import OPT_OUT_SUBJECT, opt_out_apply, opt_out_link_send
 from tickets.services.search import message_create
 from tickets.services.shared import CONTROL_CHARACTERS, NO_REPLY_STATUSES, without_nul
 
@@ -40,6 +47,15 @@ INBOUND_OPT_OUT_NOT_ON_RECORD = (
     "record of any customer, so nothing was changed (the From address of an email can be "
     "forged). If you can tell whose account it is, ask them to use the unsubscribe link in our "
     "mailings or the preferences page, or write to the address on record."
+)
+INBOUND_OPT_OUT_NOT_AUTHENTICATED = (
+    "This opt-out request came by email from {sender}, the email address on record, but our mail "
+    "server could not confirm that it was sent from that address (no SPF, DKIM or DMARC pass), "
+    "so nothing was changed: a link to stop these mailings was sent to the email on record."
+)
+INBOUND_REPLY_NOT_AUTHENTICATED = (
+    "Our mail server could not confirm that this email was sent from {sender} (no SPF, DKIM or "
+    "DMARC pass), so it did not reopen the ticket. Reopen it yourself if the reply needs it."
 )
 INBOUND_ATTACHMENTS_REFUSED = "Attachments not kept: {items}."
 INBOUND_CARD_REDACTED = "A card number in this email was removed before it was stored."
@@ -97,10 +113,23 @@ def _inbound_thread(subject: str, headers: dict[str, str], sender: str) -> Ticke
 
 
 def _inbound_opt_out(
-    *, names: list[str], sender: str, subject: str, body: str, key: str | None
+    *,
+    names: list[str],
+    sender: str,
+    subject: str,
+    body: str,
+    key: str | None,
+    authentication: SenderAuthentication,
 ) -> tuple[Ticket, Message, str]:
     owner = customer_get_by_email(email=sender)
-    if owner is not None:
+    if owner is not None and not authentication.trusted:
+        # Anyone can write this From: the owner decides, by the link sent to the address on record.
+        ticket = opt_out_link_send(
+            customer=owner, lists=names, actor=_INBOUND_ACTOR, channel=Ticket.Channel.EMAIL
+        )
+        _inbound_note(ticket, INBOUND_OPT_OUT_NOT_AUTHENTICATED.format(sender=sender))
+        outcome = "opt_out_link_sent"
+    elif owner is not None:
         ticket = opt_out_apply(
             customer=owner,
             lists=names,
@@ -142,15 +171,33 @@ def _inbound_note(ticket: Ticket, body: str) -> None:
 
 
 def _inbound_new(
-    key: str | None, sender: str, recipients: list[str], subject: str, body: str, text: str
+    key: str | None,
+    sender: str,
+    recipients: list[str],
+    subject: str,
+    body: str,
+    text: str,
+    authentication: SenderAuthentication,
 ) -> tuple[Ticket, Message, str]:
-    """A mail that is not a reply: an explicit opt-out, or a request for general help."""
+    """A mail that is not a reply: an explicit opt-out, or a request for general help.
+
+    Unauthenticated mail from an address on record is taken as the web form sent without a
+    login is: linked to the customer by that address (`customer_by_contact`, which the staff
+    page flags), and acknowledged with our standard text only.
+    """
     _, domain = address_local_base(sender)
     rate_limit_hits(("inbound_per_sender", sender), ("inbound_per_sender_domain", domain))
     names = inbound_opt_out_lists(recipients, subject, body)
     if names:
-        return _inbound_opt_out(names=names, sender=sender, subject=subject, body=text, key=key)
-    owner = customer_get_by_email(email=sender)
+        return _inbound_opt_out(
+            names=names,
+            sender=sender,
+            subject=subject,
+            body=text,
+            key=key,
+            authentication=authentication,
+        )
+    owner = customer_get_by_email(email=sender) if authentication.trusted else None
     ticket = request_general(
         subject=subject or INBOUND_NO_SUBJECT,
         body=text,
@@ -176,12 +223,14 @@ def _inbound_store(
     headers: dict[str, str],
     attachments: list[tuple[str, str, bytes]],
     card_found: bool,
+    authentication: SenderAuthentication,
 ) -> Ticket:
     kept, refused = inbound_attachments_sort(attachments)
     text = body or INBOUND_NO_TEXT
     # Thread first: a reply on a ticket is a reply, whatever words it uses.
     ticket = _inbound_thread(subject, headers, sender)
     if ticket is not None:
+        reopens = ticket.status in (S.AWAITING_CUSTOMER, S.RESOLVED)
         message = ticket_reply_add(
             ticket=ticket,
             body=text,
@@ -189,10 +238,18 @@ def _inbound_store(
             author=Message.Author.CUSTOMER,
             channel=Ticket.Channel.EMAIL,
             email_message_id=key,
+            reopen=authentication.trusted,
         )
         outcome = "reply"
+        if reopens and not authentication.trusted:
+            _inbound_note(ticket, INBOUND_REPLY_NOT_AUTHENTICATED.format(sender=sender))
+            outcome = "reply_not_reopened"
     else:
-        ticket, message, outcome = _inbound_new(key, sender, recipients, subject, body, text)
+        ticket, message, outcome = _inbound_new(
+            key, sender, recipients, subject, body, text, authentication
+        )
+    verdict = authentication.as_details()
+    Message.objects.filter(pk=message.pk).update(sender_authentication=verdict)
     attachments_store(message=message, files=kept, actor=_INBOUND_ACTOR)
     if refused:
         items = "; ".join(f"{item['name']} ({item['reason']})" for item in refused)
@@ -210,6 +267,7 @@ def _inbound_store(
             "attachments": [name for name, _, _ in kept],
             "refused_attachments": refused,
             "card_redacted": card_found,
+            "sender_authentication": verdict,
         },
     )
     return ticket
@@ -232,11 +290,15 @@ def inbound_email_receive(
     subject: str,
     text: str,
     html: str,
-    headers: dict[str, Any],
+    headers: list[tuple[str, str]],
     attachments: list[tuple[str, str, bytes]],
     envelope_recipient: str,
 ) -> Ticket | None:
     """Turn one inbound email into an opt-out, a reply on its ticket, or a new ticket.
+
+    `headers` are the message's headers in order, (name, value) each: the receiving server's
+    authentication verdicts are read from them, and whether it authenticated the From address
+    decides what the mail may do for its sender (the module's docstring).
 
     Auto-replies, bounces, reports, mail looping back to us and new mail past a sender's or
     a sender domain's limit are dropped (None, audited as inbound.ignored). Idempotent by
@@ -244,7 +306,8 @@ def inbound_email_receive(
     """
     # Mail is read whatever it holds: a NUL anywhere in it (a forged header, a part's type)
     # would otherwise fail every delivery of it with a 500, and the ESP retries for hours.
-    headers = inbound_headers(headers)
+    header_list = [(without_nul(str(name)), without_nul(str(value))) for name, value in headers]
+    joined = inbound_headers(header_list)
     message_id = without_nul(message_id or "")
     from_email = without_nul(from_email or "")
     attachments = [
@@ -252,7 +315,7 @@ def inbound_email_receive(
         for name, content_type, content in attachments or []
     ]
     sender = from_email.strip()[:254]
-    reason = inbound_ignore_reason(sender, headers, attachments or [])
+    reason = inbound_ignore_reason(sender, joined, attachments or [])
     if reason:
         _inbound_ignored(reason=reason, sender=sender, message_id=message_id)
         return None
@@ -270,9 +333,10 @@ def inbound_email_receive(
             recipients=[*(to_emails or []), envelope_recipient or ""],
             subject=subject[:200],
             body=body,
-            headers=headers,
+            headers=joined,
             attachments=attachments or [],
             card_found=card_in_subject or card_in_body,
+            authentication=inbound_sender_authentication(from_email=sender, headers=header_list),
         )
     except RateLimited:
         # Mail from one sender (or domain) past its limit: audited, never a ticket or a reply.

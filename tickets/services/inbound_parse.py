@@ -4,7 +4,6 @@ import hashlib
 import re
 from email.utils import parseaddr
 from html import unescape as html_unescape
-from typing import Any
 
 import nh3
 from django.conf import settings
@@ -21,7 +20,6 @@ from tickets.services.attachments import (
     attachment_extensions,
     attachment_filename_clean,
 )
-from tickets.services.shared import without_nul
 
 INBOUND_ATTACHMENT_MAX_BYTES = ATTACHMENT_MAX_BYTES
 # The types a sender may claim; the bytes must agree (text/csv is sniffed as text/plain).
@@ -39,11 +37,12 @@ _NEGATION = re.compile(r"\b(?:not|no|don't|dont|never|do not|doesn't|isn't|why)\
 _HTML_BREAKS = re.compile(r"(?i)<br\s*/?>|</(?:p|div|li|tr|h[1-6]|blockquote)\s*>")
 
 
-def inbound_headers(headers: dict[str, Any]) -> dict[str, str]:
-    return {
-        without_nul(str(name)).lower(): without_nul(str(value))
-        for name, value in (headers or {}).items()
-    }
+def inbound_headers(headers: list[tuple[str, str]]) -> dict[str, str]:
+    """Header name (lower case) -> its values joined, from the headers in order."""
+    joined: dict[str, list[str]] = {}
+    for name, value in headers:
+        joined.setdefault(name.lower(), []).append(value)
+    return {name: ", ".join(values) for name, values in joined.items()}
 
 
 def _our_addresses() -> set[str]:

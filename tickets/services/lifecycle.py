@@ -344,8 +344,12 @@ def ticket_reply_add(
     email_message_id: str | None = None,
     expected_version: int | None = None,
     attachments: Sequence[AttachmentUpload] = (),
+    reopen: bool = True,
 ) -> Message:
     """Add a message to a ticket; a staff reply is mailed, a customer reply reopens it.
+
+    With `reopen=False` a customer's message leaves the status as it is: an email whose sender
+    our mail server could not authenticate may not act for the customer.
 
     Card numbers in the body are redacted here, whichever way the message came in. Files in
     `attachments` are kept on the message (ValidationError, and nothing saved, if one breaks
@@ -388,6 +392,10 @@ def ticket_reply_add(
         if locked.status == S.OPEN:
             ticket_move(locked, to=S.AWAITING_CUSTOMER, actor=actor)
         _staff_reply_mail(locked, message, stored)
-    elif author == Message.Author.CUSTOMER and locked.status in (S.AWAITING_CUSTOMER, S.RESOLVED):
+    elif (
+        author == Message.Author.CUSTOMER
+        and reopen
+        and locked.status in (S.AWAITING_CUSTOMER, S.RESOLVED)
+    ):
         ticket_move(locked, to=S.OPEN, actor=actor, reason="customer replied")
     return message

@@ -140,6 +140,51 @@ def opt_out_apply(
 
 
 @transaction.atomic
+def opt_out_link_send(
+    *, customer: Customer, lists: list[str], actor: Actor, channel: str
+) -> Ticket:
+    """Record an opt-out asked for in the customer's name by someone not proven to be them.
+
+    Nothing is changed: the email on record gets a one-click unsubscribe link for each asked-for
+    list still on, and its owner decides. Recorded as an `opt_out` ticket, resolved, since it
+    leaves staff nothing to do.
+    """
+    names = _opt_out_lists_clean(lists)
+    ticket = ticket_create(
+        kind=Ticket.Kind.OPT_OUT,
+        subject=OPT_OUT_SUBJECT,
+        actor=actor,
+        customer=customer,
+        contact_email=customer.email,
+        channel=channel,
+        details={"lists": names, "source": "email", "sender_authenticated": False},
+    )
+    still_on = [name for name in names if getattr(customer, name)]
+    if still_on:
+        links = [
+            {"list": name, "url": unsubscribe_url(customer=customer, list_name=name)}
+            for name in still_on
+        ]
+        notification_queue(
+            ticket=ticket,
+            template="opt_out_link",
+            recipient=customer.email,
+            context={"unsubscribe_links": links, "preferences_url": preferences_url()},
+            key=f"opt_out_link:{ticket.reference}",
+            language=customer.language,
+        )
+    ticket_move(
+        ticket,
+        to=S.RESOLVED,
+        actor="system",
+        reason="unsubscribe link sent to the email on record"
+        if still_on
+        else "these mailings were already off",
+    )
+    return ticket
+
+
+@transaction.atomic
 def preferences_update(
     *, customer: Customer, product_mailings: bool, reseller_newsletters: bool, actor: Actor
 ) -> Ticket | None:

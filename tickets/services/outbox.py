@@ -102,8 +102,11 @@ def _password_reset_lookup(notification: Notification) -> str:
     return Notification.Status.SENT
 
 
-# Context keys holding secrets (verification, password-reset, status-page and satisfaction links).
-SECRET_CONTEXT_KEYS = frozenset({"link", "status_link", "satisfaction_yes", "satisfaction_no"})
+# Context keys holding secrets (verification, password-reset, status-page and satisfaction links,
+# the unsubscribe links mailed for an opt-out asked for by email).
+SECRET_CONTEXT_KEYS = frozenset(
+    {"link", "status_link", "satisfaction_yes", "satisfaction_no", "unsubscribe_links"}
+)
 
 
 def notification_context_public(context: dict[str, Any]) -> dict[str, Any]:

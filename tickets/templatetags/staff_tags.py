@@ -203,6 +203,9 @@ def _message_rows(messages: list[Message], moment: _Moments) -> list[dict[str, A
                 "iso": iso,
                 "when": when,
                 "body": message.body,
+                # An email our mail server could not authenticate the sender of (inbound_auth).
+                "sender_unauthenticated": (message.sender_authentication or {}).get("authenticated")
+                is False,
                 "attachments": message.files,  # type: ignore[attr-defined]  # staff_ticket_history's prefetch
             }
         )

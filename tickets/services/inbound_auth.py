@@ -1,0 +1,241 @@
+"""Whether an inbound email's From address is authenticated, by our receiving server's verdicts.
+
+The From header of an email can be written by anyone. The server that received the message for
+us (the ESP's inbound MX) checks SPF, DKIM and DMARC and says so in an `Authentication-Results`
+header (RFC 8601) stamped with its own authserv-id, or in a `Received-SPF` header (RFC 7208
+section 9.1) naming itself as `receiver` (Postmark writes only that one). Only those count: a
+header with any other authserv-id was written by the sender, or by a server we do not know, and
+is ignored. The receiving server adds its header above what the sender wrote, so the topmost one
+carrying our id is read and any copy below it is ignored too.
+
+Authenticated means DMARC pass for the From domain, or DKIM pass with a signing domain (`d=`)
+aligned with the From domain, or SPF pass for an envelope sender aligned with it. Alignment is
+relaxed (RFC 7489 3.1): the same domain, or one a subdomain of the other; without the Public
+Suffix List two sibling subdomains are not taken as aligned, and a bare top-level domain never is.
+"""
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+# Folding (RFC 5322 2.2.3): a line break followed by white space is white space.
+_FOLD = re.compile(r"\r?\n(?=[ \t])|\r(?=[ \t])")
+_SPACES = re.compile(r"\s+")
+_AROUND_EQUALS = re.compile(r"\s*=\s*")
+
+
+@dataclass(frozen=True)
+class SenderAuthentication:
+    """The receiving server's verdict on one message's From address, and what it was read from.
+
+    `authenticated`: a trusted pass aligned with the From domain (`by` names it: dmarc, dkim or
+    spf). `trusted`: whether the message may act for its sender, which is `authenticated`, or
+    any message when INBOUND_REQUIRE_AUTHENTICATION is off.
+    """
+
+    authenticated: bool
+    trusted: bool
+    by: str = ""
+    source: str = ""
+    results: dict[str, list[str]] = field(default_factory=dict)
+
+    def as_details(self) -> dict[str, Any]:
+        """The verdict as the stored message and the audit row keep it."""
+        return {
+            "authenticated": self.authenticated,
+            "trusted": self.trusted,
+            "by": self.by,
+            "source": self.source,
+            "results": self.results,
+        }
+
+
+def _unfold(value: str) -> str:
+    return _SPACES.sub(" ", _FOLD.sub("", value)).strip()
+
+
+def _without_comments(value: str) -> str:
+    """`value` without (comments), which may nest; quoted strings are kept as they are."""
+    out: list[str] = []
+    depth, quoted, escaped = 0, False, False
+    for char in value:
+        if escaped:
+            escaped = False
+            if depth == 0:
+                out.append(char)
+            continue
+        if char == "\\":
+            escaped = True
+            if depth == 0:
+                out.append(char)
+            continue
+        if quoted:
+            quoted = char != '"'
+            out.append(char)
+        elif char == '"' and depth == 0:
+            quoted = True
+            out.append(char)
+        elif char == "(":
+            depth += 1
+        elif char == ")" and depth:
+            depth -= 1
+            if depth == 0:
+                out.append(" ")
+        elif depth == 0:
+            out.append(char)
+    return "".join(out)
+
+
+def _split_outside_quotes(value: str, separator: str) -> list[str]:
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for char in value:
+        if char == '"':
+            quoted = not quoted
+        if char == separator and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return [part.strip() for part in parts]
+
+
+def _domain(value: str) -> str:
+    """The domain of an address, `@domain` or a bare domain, lower case, without a final dot."""
+    value = value.strip().strip('"').strip("<>")
+    return value.rpartition("@")[2].strip().rstrip(".").lower()
+
+
+def domains_aligned(signer: str, author: str) -> bool:
+    """Relaxed alignment of an authenticated domain with the From domain."""
+    signer, author = _domain(signer), _domain(author)
+    if not signer or not author:
+        return False
+    if signer == author:
+        return True
+    shorter, longer = sorted((signer, author), key=len)
+    return "." in shorter and longer.endswith("." + shorter)
+
+
+def authserv_ids() -> frozenset[str]:
+    return frozenset(
+        name.strip().rstrip(".").lower() for name in settings.INBOUND_AUTHSERV_IDS if name.strip()
+    )
+
+
+@dataclass(frozen=True)
+class _Result:
+    method: str
+    result: str
+    properties: dict[str, str]
+
+
+def _results_read(value: str) -> tuple[str, list[_Result]]:
+    """An Authentication-Results value: its authserv-id and each method's result."""
+    value = _AROUND_EQUALS.sub("=", _SPACES.sub(" ", _without_comments(_unfold(value))))
+    head, *rest = _split_outside_quotes(value, ";")
+    words = head.split()
+    server = words[0].rstrip(".").lower() if words else ""
+    results = []
+    for resinfo in rest:
+        tokens = resinfo.split()
+        if not tokens or "=" not in tokens[0]:
+            continue  # "none", or nothing
+        method, _, result = tokens[0].partition("=")
+        properties = {}
+        for token in tokens[1:]:
+            name, equals, prop = token.partition("=")
+            if equals:
+                properties[name.lower()] = prop.strip('"')
+        results.append(_Result(method.split("/")[0].lower(), result.lower(), properties))
+    return server, results
+
+
+def _results_verdict(results: list[_Result], author: str) -> str:
+    """The first method of DMARC, DKIM, SPF that passes aligned with the From domain, or ''."""
+    for row in results:
+        if row.method != "dmarc" or row.result != "pass":
+            continue
+        checked = row.properties.get("header.from", "")
+        if not checked or _domain(checked) == _domain(author):
+            return "dmarc"
+    for row in results:
+        if row.method == "dkim" and row.result == "pass":
+            signer = row.properties.get("header.d") or row.properties.get("header.i", "")
+            if domains_aligned(signer, author):
+                return "dkim"
+    for row in results:
+        if row.method == "spf" and row.result == "pass":
+            # smtp.mail: the older spelling (RFC 5451) some servers still write.
+            mailfrom = row.properties.get("smtp.mailfrom") or row.properties.get("smtp.mail", "")
+            if domains_aligned(mailfrom, author):
+                return "spf"
+    return ""
+
+
+def _received_spf_read(value: str) -> tuple[str, str, dict[str, str]]:
+    """A Received-SPF value: its result, its receiver's domain and its key=value pairs."""
+    value = _AROUND_EQUALS.sub("=", _unfold(value))
+    words = value.split(None, 1)
+    result = words[0].lower() if words else ""
+    pairs = {}
+    for part in _split_outside_quotes(_without_comments(words[1] if len(words) > 1 else ""), ";"):
+        name, equals, pair_value = part.strip().partition("=")
+        if equals and " " not in name:
+            pairs[name.lower()] = pair_value.strip().strip('"')
+    return result, _domain(pairs.get("receiver", "")), pairs
+
+
+def _trusted_first(headers: list[tuple[str, str]]) -> tuple[str, list[_Result]] | None:
+    """The topmost verdict of our receiving server: its header value and results.
+
+    Authentication-Results (all methods) or, where that server writes only SPF, Received-SPF.
+    The server puts its own above everything the sender wrote, so a sender's copy claiming our
+    id, of either header, is below it and never read.
+    """
+    ours = authserv_ids()
+    for header, value in headers:
+        name = header.strip().lower()
+        if name == "authentication-results":
+            server, results = _results_read(value)
+            if server in ours:
+                return value, results
+        elif name == "received-spf":
+            result, receiver, pairs = _received_spf_read(value)
+            if receiver in ours:
+                identity = pairs.get("identity", "mailfrom").lower()
+                mailfrom = pairs.get("envelope-from", "") if identity == "mailfrom" else ""
+                return value, [_Result("spf", result, {"smtp.mailfrom": mailfrom})]
+    return None
+
+
+def inbound_sender_authentication(
+    *, from_email: str, headers: list[tuple[str, str]]
+) -> SenderAuthentication:
+    """Whether our receiving server authenticated `from_email`, from the message's headers in order.
+
+    The one place that decides it: the inbound service acts for a sender only on its verdict.
+    """
+    source = ""
+    results: list[_Result] = []
+    found = _trusted_first(headers)
+    if found is not None:
+        header_value, results = found
+        source = _unfold(header_value)[:500]
+    by = _results_verdict(results, from_email) if "@" in from_email else ""
+    summary: dict[str, list[str]] = {}
+    for row in results:
+        if row.method in ("dmarc", "dkim", "spf"):
+            summary.setdefault(row.method, []).append(row.result[:20])
+    authenticated = bool(by)
+    return SenderAuthentication(
+        authenticated=authenticated,
+        trusted=authenticated or not settings.INBOUND_REQUIRE_AUTHENTICATION,
+        by=by,
+        source=source,
+        results=summary,
+    )
