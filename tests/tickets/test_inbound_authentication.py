@@ -1,0 +1,442 @@
+"""Inbound mail acts for its sender only when our receiving server authenticated the From address.
+
+Every message is posted to the real webhook as Postmark would post it, with its "Headers" list
+in the order the message carries them (the receiving server's own on top).
+"""
+
+import pytest
+
+from tests.tickets.test_inbound import payload, post, received_spf, webhook_secret  # noqa: F401
+from tests.tickets.verification_helpers import owner_request
+from tickets import services
+from tickets.models import ActionLog, Message, Notification, Ticket
+
+pytestmark = pytest.mark.django_db
+
+S = Ticket.Status
+ALICE = "alice@example.test"
+OURS = "inbound.postmarkapp.com"
+
+
+def results(value):
+    return ("Authentication-Results", value)
+
+
+def unsubscribe(client, *, sender=ALICE, headers=(), authenticated=False, **fields):
+    body = payload(
+        sender=sender,
+        subject="Unsubscribe",
+        text="",
+        headers=headers,
+        authenticated=authenticated,
+        **fields,
+    )
+    return post(client, body)
+
+
+def verdict_stored():
+    """The sender check kept on the customer's message and in its inbound.received audit row."""
+    message = Message.objects.get(author=Message.Author.CUSTOMER, channel="email")
+    row = ActionLog.objects.get(action="inbound.received")
+    assert row.details["sender_authentication"] == message.sender_authentication
+    return message.sender_authentication
+
+
+def resolved_name_change(alice, agent):
+    """Alice's verified change of name, waiting for a supervisor, then resolved by an agent."""
+    ticket = owner_request(alice, {"full_name": "Alice Tan Mei Ling"})
+    assert ticket in services.modify_awaiting_supervisor()
+    services.ticket_resolve(ticket=ticket, actor=agent)
+    ticket.refresh_from_db()
+    assert ticket.status == S.RESOLVED
+    return ticket
+
+
+def reply(client, ticket, *, authenticated):
+    return post(
+        client,
+        payload(
+            sender=ALICE,
+            subject=f"Re: [{ticket.reference}] Change of personal information",
+            text="Please go ahead with it.",
+            message_id="reply-1@example.test",
+            authenticated=authenticated,
+        ),
+    )
+
+
+# --- the forged opt-out ---
+
+
+@pytest.mark.parametrize(
+    ("to", "mailing"),
+    [
+        ("support@exabytes.example", "product_mailings"),
+        # our List-Unsubscribe mailto for newsletters
+        ("billing@exabytes.example", "reseller_newsletters"),
+    ],
+)
+def test_a_forged_unsubscribe_changes_nothing_and_mails_the_owner_a_one_click_link(
+    client, settings, bob, to, mailing
+):
+    # given an email "from" Bob's address on record that no server authenticated
+    response = unsubscribe(client, sender="bob@example.test", to=to)
+
+    # then his mailings are untouched and nothing says they stopped
+    assert response.status_code == 200
+    bob.refresh_from_db()
+    assert getattr(bob, mailing) is True
+    assert not Notification.objects.filter(template="opt_out_confirmed").exists()
+    assert not ActionLog.objects.filter(action="customer.mailing_preferences_changed").exists()
+    # the address on record gets a one-click link for the list asked about, on SITE_URL
+    mail = Notification.objects.get(template="opt_out_link")
+    assert mail.recipient == "bob@example.test"
+    [link] = mail.context["unsubscribe_links"]
+    assert link["list"] == mailing
+    assert link["url"].startswith(f"{settings.SITE_URL}/unsubscribe/")
+    # the request is recorded, the verdict with it, and staff are told why nothing changed
+    ticket = Ticket.objects.get()
+    assert (ticket.kind, ticket.status, ticket.customer) == ("opt_out", S.RESOLVED, bob)
+    assert verdict_stored()["authenticated"] is False
+    assert ActionLog.objects.get(action="inbound.received").details["outcome"] == (
+        "opt_out_link_sent"
+    )
+    assert "could not confirm" in ticket.messages.get(internal=True).body
+
+    # when the owner follows the link and presses the button
+    path = link["url"].removeprefix(settings.SITE_URL)
+    assert client.get(path).status_code == 200
+    client.post(path)
+
+    # then that mailing stops
+    bob.refresh_from_db()
+    assert getattr(bob, mailing) is False
+
+
+def test_a_forged_unsubscribe_for_mailings_already_off_mails_nothing(client, alice):
+    alice.product_mailings = False
+    alice.save(update_fields=["product_mailings"])
+
+    unsubscribe(client)
+
+    assert not Notification.objects.filter(template__startswith="opt_out").exists()
+    assert Ticket.objects.get().status == S.RESOLVED
+
+
+def test_an_authenticated_unsubscribe_still_stops_the_mailings_at_once(client, alice):
+    unsubscribe(client, authenticated=True)
+
+    alice.refresh_from_db()
+    assert alice.product_mailings is False
+    assert Notification.objects.get(template="opt_out_confirmed").recipient == ALICE
+    assert not Notification.objects.filter(template="opt_out_link").exists()
+    assert verdict_stored() == {
+        "authenticated": True,
+        "trusted": True,
+        "by": "spf",
+        "source": received_spf(ALICE)[1],
+        "results": {"spf": ["pass"]},
+    }
+
+
+# --- the forged reopen ---
+
+
+def test_a_forged_reply_leaves_a_resolved_change_request_out_of_the_approvals(
+    client, alice, agent, supervisor_client
+):
+    # given Alice's verified change of name, resolved
+    ticket = resolved_name_change(alice, agent)
+
+    # when a reply "from" her address arrives that no server authenticated
+    response = reply(client, ticket, authenticated=False)
+
+    # then it is added to the ticket, which stays resolved and out of the supervisors' queue
+    assert response.status_code == 200
+    ticket.refresh_from_db()
+    assert ticket.status == S.RESOLVED
+    assert ticket not in services.modify_awaiting_supervisor()
+    assert "Please go ahead" in ticket.messages.get(author="customer", channel="email").body
+    assert verdict_stored()["authenticated"] is False
+    assert ActionLog.objects.get(action="inbound.received").details["outcome"] == (
+        "reply_not_reopened"
+    )
+    assert not ActionLog.objects.filter(action="ticket.status_changed", details__to=S.OPEN)
+    # and staff see the email, marked, with a note saying why the ticket did not reopen
+    page = supervisor_client.get(f"/staff/tickets/{ticket.reference}/").content.decode()
+    assert "Please go ahead with it." in page
+    assert "Sender not authenticated" in page
+    assert "did not reopen the ticket" in ticket.messages.get(internal=True).body
+
+
+def test_an_authenticated_reply_still_reopens_a_resolved_change_request(
+    client, alice, agent, supervisor_client
+):
+    ticket = resolved_name_change(alice, agent)
+
+    reply(client, ticket, authenticated=True)
+
+    ticket.refresh_from_db()
+    assert ticket.status == S.OPEN
+    assert ticket in services.modify_awaiting_supervisor()
+    assert verdict_stored()["authenticated"] is True
+    page = supervisor_client.get(f"/staff/tickets/{ticket.reference}/").content.decode()
+    assert "Sender not authenticated" not in page
+
+
+def test_a_forged_reply_does_not_take_a_ticket_off_awaiting_customer(client, alice, agent):
+    # given a general question staff answered (awaiting the customer, its SLA clock stopped)
+    ticket = services.request_general(
+        subject="Mailbox", body="How?", contact_email=ALICE, customer=alice, actor=alice
+    )
+    services.ticket_reply_add(
+        ticket=ticket, body="Which domain?", actor=agent, author="staff", channel="portal"
+    )
+    ticket.refresh_from_db()
+    assert ticket.status == S.AWAITING_CUSTOMER
+
+    reply(client, ticket, authenticated=False)
+
+    ticket.refresh_from_db()
+    assert ticket.status == S.AWAITING_CUSTOMER
+    assert ticket.messages.filter(author="customer", channel="email").count() == 1
+
+
+# --- new mail from an address on record ---
+
+
+def test_unauthenticated_new_mail_is_acknowledged_without_the_senders_words(client, alice):
+    post(
+        client,
+        payload(sender=ALICE, subject="Click http://evil.test now", authenticated=False),
+    )
+
+    ticket = Ticket.objects.get()
+    assert (ticket.kind, ticket.customer, ticket.customer_by_contact) == ("general", alice, True)
+    ack = Notification.objects.get(template="ticket_received")
+    assert ack.recipient == ALICE
+    assert "subject" not in ack.context
+    assert verdict_stored()["authenticated"] is False
+
+
+def test_authenticated_new_mail_is_acknowledged_with_its_subject(client, alice):
+    post(client, payload(sender=ALICE, subject="My mailbox is full"))
+
+    ticket = Ticket.objects.get()
+    assert (ticket.customer, ticket.customer_by_contact) == (alice, False)
+    ack = Notification.objects.get(template="ticket_received")
+    assert ack.context["subject"] == "My mailbox is full"
+
+
+# --- which verdicts count ---
+
+
+FORGED = [
+    pytest.param(
+        [
+            results(
+                "attacker.test; dmarc=pass header.from=example.test; "
+                "dkim=pass header.d=example.test"
+            )
+        ],
+        id="Authentication-Results of a foreign authserv-id",
+    ),
+    pytest.param(
+        [results(f"mx.google.com; spf=pass smtp.mailfrom={ALICE}; dmarc=pass")],
+        id="another real provider's id, copied by the sender",
+    ),
+    pytest.param(
+        [results(f"{OURS}.attacker.test; dmarc=pass header.from=example.test")],
+        id="our id as the start of another name",
+    ),
+    pytest.param(
+        [received_spf(ALICE, receiver="attacker.test")],
+        id="Received-SPF naming another receiver",
+    ),
+    pytest.param(
+        [
+            received_spf(ALICE, result="Fail"),
+            results(f"{OURS}; dmarc=pass header.from=example.test"),
+        ],
+        id="a copy claiming our id below our own verdict",
+    ),
+    pytest.param(
+        [results(f"{OURS}; dkim=pass header.d=attacker.test; spf=fail smtp.mailfrom={ALICE}")],
+        id="DKIM pass for an unaligned d=",
+    ),
+    pytest.param(
+        [results(f"{OURS}; dkim=pass header.d=test; dmarc=none")],
+        id="DKIM pass for a bare top-level domain",
+    ),
+    pytest.param(
+        [results(f"{OURS}; dkim=pass header.d=notexample.test")],
+        id="DKIM pass for a domain that only ends like the From domain",
+    ),
+    pytest.param(
+        [results(f"{OURS}; spf=pass smtp.mailfrom=bounce@attacker.test")],
+        id="SPF pass for an unaligned envelope sender",
+    ),
+    pytest.param(
+        [results(f"{OURS}; dmarc=pass header.from=attacker.test")],
+        id="DMARC pass for another From domain",
+    ),
+    pytest.param(
+        [results(f"{OURS}; dmarc=fail header.from=example.test; dkim=fail header.d=example.test")],
+        id="our own fail",
+    ),
+    pytest.param(
+        [results(f"{OURS}; spf=softfail smtp.mailfrom={ALICE} (spf=pass header.d=example.test)")],
+        id="pass only inside a comment",
+    ),
+    pytest.param(
+        [results(f'{OURS}; spf=fail reason="spf=pass" smtp.mailfrom={ALICE}')],
+        id="pass only inside a quoted reason",
+    ),
+    pytest.param(
+        [received_spf(ALICE, result="Softfail")],
+        id="our Received-SPF softfail",
+    ),
+    pytest.param(
+        [("Received-SPF", f"Pass identity=helo; helo=example.test; receiver=x@{OURS}")],
+        id="SPF pass for the HELO name only",
+    ),
+    pytest.param([results(f"{OURS}; none")], id="our server found nothing to check"),
+    pytest.param([], id="no verdict at all"),
+]
+
+
+@pytest.mark.parametrize("headers", FORGED)
+def test_a_verdict_that_does_not_count_leaves_the_mailings_on(client, alice, headers):
+    unsubscribe(client, headers=headers)
+
+    alice.refresh_from_db()
+    assert alice.product_mailings is True
+    assert verdict_stored()["authenticated"] is False
+    assert Notification.objects.filter(template="opt_out_link").exists()
+
+
+GENUINE = [
+    pytest.param(
+        [results(f"{OURS}; dmarc=pass (p=REJECT) header.from=example.test")],
+        "dmarc",
+        id="DMARC pass",
+    ),
+    pytest.param(
+        [results(f"{OURS}; dkim=pass header.d=example.test header.s=s1")],
+        "dkim",
+        id="DKIM pass, d= the From domain",
+    ),
+    pytest.param(
+        [results(f"{OURS}; dkim=pass header.i=@mail.example.test")],
+        "dkim",
+        id="DKIM pass, a subdomain of the From domain (relaxed alignment)",
+    ),
+    pytest.param(
+        [results(f"{OURS}; spf=pass smtp.mailfrom=bounces+x@example.test")],
+        "spf",
+        id="SPF pass, aligned envelope sender",
+    ),
+    pytest.param(
+        [results(f"{OURS}; spf=pass smtp.mail={ALICE}")],
+        "spf",
+        id="SPF pass, the older smtp.mail property",
+    ),
+    pytest.param(
+        [
+            results(
+                f"{OURS.upper()}.;  SPF=Fail smtp.mailfrom=x@attacker.test;"
+                f'\tDKIM = Pass (good (nested) signature) header.D="Example.TEST."'
+            )
+        ],
+        "dkim",
+        id="upper case, tabs, spaces around =, nested comment, quoted value",
+    ),
+    pytest.param(
+        [results(f"{OURS} 1; auth=pass smtp.auth=alice; dmarc/1=pass header.from=example.test")],
+        "dmarc",
+        id="a version after the id and after the method",
+    ),
+    pytest.param(
+        [("received-spf", received_spf(ALICE)[1].upper())],
+        "spf",
+        id="Received-SPF, its name and value in other cases",
+    ),
+    pytest.param(
+        [
+            results(f"{OURS}; dkim=pass header.d=example.test"),
+            results(f"{OURS}; dkim=fail header.d=example.test"),
+        ],
+        "dkim",
+        id="the topmost of our verdicts",
+    ),
+    pytest.param(
+        [
+            results("attacker.test; dmarc=fail header.from=example.test"),
+            received_spf(ALICE),
+        ],
+        "spf",
+        id="a foreign header above ours is skipped",
+    ),
+]
+
+
+@pytest.mark.parametrize(("headers", "by"), GENUINE)
+def test_a_verdict_of_our_server_authenticates_the_sender(client, alice, headers, by):
+    unsubscribe(client, headers=headers)
+
+    alice.refresh_from_db()
+    assert alice.product_mailings is False
+    verdict = verdict_stored()
+    assert (verdict["authenticated"], verdict["by"]) == (True, by)
+
+
+def test_the_authserv_ids_are_a_setting(client, settings, alice):
+    settings.INBOUND_AUTHSERV_IDS = ["mx.our-relay.example"]
+
+    unsubscribe(client, headers=[received_spf(ALICE)])
+    alice.refresh_from_db()
+    assert alice.product_mailings is True
+
+    unsubscribe(
+        client,
+        headers=[results("mx.our-relay.example; dmarc=pass header.from=example.test")],
+        message_id="second@example.test",
+    )
+    alice.refresh_from_db()
+    assert alice.product_mailings is False
+
+
+def test_with_the_requirement_off_every_sender_is_believed_and_the_verdict_still_kept(
+    client, settings, alice
+):
+    settings.INBOUND_REQUIRE_AUTHENTICATION = False
+
+    unsubscribe(client)
+
+    alice.refresh_from_db()
+    assert alice.product_mailings is False
+    verdict = verdict_stored()
+    assert (verdict["authenticated"], verdict["trusted"]) == (False, True)
+
+
+# Postmark's JSON carries each header unfolded (anymail refuses a line break in a value); mail
+# read from raw MIME (other ESPs) keeps the folding, which the check reads through.
+
+
+@pytest.mark.parametrize(
+    ("value", "authenticated"),
+    [
+        (f"{OURS};\r\n\tdkim=pass\r\n header.d=example.test", True),
+        (f"{OURS};\n dmarc=pass (p=none\n\t dis=none) header.from=example.test", True),
+        (f"attacker.test;\r\n\t{OURS}; dmarc=pass header.from=example.test", False),
+        (f"{OURS}; spf=fail smtp.mailfrom={ALICE}\r\n\t(dkim=pass header.d=example.test)", False),
+    ],
+)
+def test_folded_authentication_results_are_read_as_one_line(value, authenticated):
+    from tickets.services.inbound_auth import inbound_sender_authentication
+
+    verdict = inbound_sender_authentication(
+        from_email=ALICE, headers=[("AUTHENTICATION-RESULTS", value)]
+    )
+
+    assert verdict.authenticated is authenticated
