@@ -236,6 +236,15 @@ def test_the_staff_dashboard_is_in_malay(supervisor_client):
             "As you asked",
         ),
         (
+            "tickets/opt_out_link",
+            {
+                "unsubscribe_links": [{"list": "product_mailings", "url": "https://x.test/u/"}],
+                "preferences_url": "https://x.test/my/preferences/",
+            },
+            "Jika anda yang memintanya, hentikan setiap kiriman mel dengan satu klik:",
+            "If you asked for it",
+        ),
+        (
             "tickets/mailing",
             {
                 "subject": "Berita",
