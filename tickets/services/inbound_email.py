@@ -51,7 +51,8 @@ INBOUND_OPT_OUT_NOT_ON_RECORD = (
 INBOUND_OPT_OUT_NOT_AUTHENTICATED = (
     "This opt-out request came by email from {sender}, the email address on record, but our mail "
     "server could not confirm that it was sent from that address (no SPF, DKIM or DMARC pass), "
-    "so nothing was changed: a link to stop these mailings was sent to the email on record."
+    "so nothing was changed: the email on record was sent a one-click link for each of these "
+    "mailings still on, and its owner decides."
 )
 INBOUND_REPLY_NOT_AUTHENTICATED = (
     "Our mail server could not confirm that this email was sent from {sender} (no SPF, DKIM or "
