@@ -231,81 +231,61 @@ def test_authenticated_new_mail_is_acknowledged_with_its_subject(client, alice):
 # --- which verdicts count ---
 
 
-FORGED = [
-    pytest.param(
-        [
-            results(
-                "attacker.test; dmarc=pass header.from=example.test; "
-                "dkim=pass header.d=example.test"
-            )
-        ],
-        id="Authentication-Results of a foreign authserv-id",
-    ),
-    pytest.param(
-        [results(f"mx.google.com; spf=pass smtp.mailfrom={ALICE}; dmarc=pass")],
-        id="another real provider's id, copied by the sender",
-    ),
-    pytest.param(
-        [results(f"{OURS}.attacker.test; dmarc=pass header.from=example.test")],
-        id="our id as the start of another name",
-    ),
-    pytest.param(
-        [received_spf(ALICE, receiver="attacker.test")],
-        id="Received-SPF naming another receiver",
-    ),
-    pytest.param(
-        [
-            received_spf(ALICE, result="Fail"),
-            results(f"{OURS}; dmarc=pass header.from=example.test"),
-        ],
-        id="a copy claiming our id below our own verdict",
-    ),
-    pytest.param(
-        [results(f"{OURS}; dkim=pass header.d=attacker.test; spf=fail smtp.mailfrom={ALICE}")],
-        id="DKIM pass for an unaligned d=",
-    ),
-    pytest.param(
-        [results(f"{OURS}; dkim=pass header.d=test; dmarc=none")],
-        id="DKIM pass for a bare top-level domain",
-    ),
-    pytest.param(
-        [results(f"{OURS}; dkim=pass header.d=notexample.test")],
-        id="DKIM pass for a domain that only ends like the From domain",
-    ),
-    pytest.param(
-        [results(f"{OURS}; spf=pass smtp.mailfrom=bounce@attacker.test")],
-        id="SPF pass for an unaligned envelope sender",
-    ),
-    pytest.param(
-        [results(f"{OURS}; dmarc=pass header.from=attacker.test")],
-        id="DMARC pass for another From domain",
-    ),
-    pytest.param(
-        [results(f"{OURS}; dmarc=fail header.from=example.test; dkim=fail header.d=example.test")],
-        id="our own fail",
-    ),
-    pytest.param(
-        [results(f"{OURS}; spf=softfail smtp.mailfrom={ALICE} (spf=pass header.d=example.test)")],
-        id="pass only inside a comment",
-    ),
-    pytest.param(
-        [results(f'{OURS}; spf=fail reason="spf=pass" smtp.mailfrom={ALICE}')],
-        id="pass only inside a quoted reason",
-    ),
-    pytest.param(
-        [received_spf(ALICE, result="Softfail")],
-        id="our Received-SPF softfail",
-    ),
-    pytest.param(
-        [("Received-SPF", f"Pass identity=helo; helo=example.test; receiver=x@{OURS}")],
-        id="SPF pass for the HELO name only",
-    ),
-    pytest.param([results(f"{OURS}; none")], id="our server found nothing to check"),
-    pytest.param([], id="no verdict at all"),
-]
+FORGED = {
+    "Authentication-Results of a foreign authserv-id": [
+        results(
+            "attacker.test; dmarc=pass header.from=example.test; dkim=pass header.d=example.test"
+        )
+    ],
+    "another real provider's id, copied by the sender": [
+        results(f"mx.google.com; spf=pass smtp.mailfrom={ALICE}; dmarc=pass")
+    ],
+    "our id as the start of another name": [
+        results(f"{OURS}.attacker.test; dmarc=pass header.from=example.test")
+    ],
+    "Received-SPF naming another receiver": [received_spf(ALICE, receiver="attacker.test")],
+    "a copy claiming our id below our own verdict": [
+        received_spf(ALICE, result="Fail"),
+        results(f"{OURS}; dmarc=pass header.from=example.test"),
+    ],
+    "a pass claiming our id below our own fail": [
+        results(f"{OURS}; dmarc=fail header.from=example.test"),
+        results(f"{OURS}; dmarc=pass header.from=example.test"),
+    ],
+    "DKIM pass for an unaligned d=": [
+        results(f"{OURS}; dkim=pass header.d=attacker.test; spf=fail smtp.mailfrom={ALICE}")
+    ],
+    "DKIM pass for a bare top-level domain": [
+        results(f"{OURS}; dkim=pass header.d=test; dmarc=none")
+    ],
+    "DKIM pass for a domain that only ends like the From domain": [
+        results(f"{OURS}; dkim=pass header.d=notexample.test")
+    ],
+    "SPF pass for an unaligned envelope sender": [
+        results(f"{OURS}; spf=pass smtp.mailfrom=bounce@attacker.test")
+    ],
+    "DMARC pass for another From domain": [
+        results(f"{OURS}; dmarc=pass header.from=attacker.test")
+    ],
+    "our own fail": [
+        results(f"{OURS}; dmarc=fail header.from=example.test; dkim=fail header.d=example.test")
+    ],
+    "pass only inside a comment": [
+        results(f"{OURS}; spf=softfail smtp.mailfrom={ALICE} (spf=pass header.d=example.test)")
+    ],
+    "pass only inside a quoted reason": [
+        results(f'{OURS}; spf=fail reason="spf=pass" smtp.mailfrom={ALICE}')
+    ],
+    "our Received-SPF softfail": [received_spf(ALICE, result="Softfail")],
+    "SPF pass for the HELO name only": [
+        ("Received-SPF", f"Pass identity=helo; helo=example.test; receiver=x@{OURS}")
+    ],
+    "our server found nothing to check": [results(f"{OURS}; none")],
+    "no verdict at all": [],
+}
 
 
-@pytest.mark.parametrize("headers", FORGED)
+@pytest.mark.parametrize("headers", FORGED.values(), ids=FORGED.keys())
 def test_a_verdict_that_does_not_count_leaves_the_mailings_on(client, alice, headers):
     unsubscribe(client, headers=headers)
 
@@ -315,33 +295,25 @@ def test_a_verdict_that_does_not_count_leaves_the_mailings_on(client, alice, hea
     assert Notification.objects.filter(template="opt_out_link").exists()
 
 
-GENUINE = [
-    pytest.param(
-        [results(f"{OURS}; dmarc=pass (p=REJECT) header.from=example.test")],
-        "dmarc",
-        id="DMARC pass",
-    ),
-    pytest.param(
+GENUINE = {
+    "DMARC pass": ([results(f"{OURS}; dmarc=pass (p=REJECT) header.from=example.test")], "dmarc"),
+    "DKIM pass, d= the From domain": (
         [results(f"{OURS}; dkim=pass header.d=example.test header.s=s1")],
         "dkim",
-        id="DKIM pass, d= the From domain",
     ),
-    pytest.param(
+    "DKIM pass, a subdomain of the From domain (relaxed alignment)": (
         [results(f"{OURS}; dkim=pass header.i=@mail.example.test")],
         "dkim",
-        id="DKIM pass, a subdomain of the From domain (relaxed alignment)",
     ),
-    pytest.param(
+    "SPF pass, aligned envelope sender": (
         [results(f"{OURS}; spf=pass smtp.mailfrom=bounces+x@example.test")],
         "spf",
-        id="SPF pass, aligned envelope sender",
     ),
-    pytest.param(
+    "SPF pass, the older smtp.mail property": (
         [results(f"{OURS}; spf=pass smtp.mail={ALICE}")],
         "spf",
-        id="SPF pass, the older smtp.mail property",
     ),
-    pytest.param(
+    "upper case, tabs, spaces around =, nested comment, quoted value": (
         [
             results(
                 f"{OURS.upper()}.;  SPF=Fail smtp.mailfrom=x@attacker.test;"
@@ -349,38 +321,33 @@ GENUINE = [
             )
         ],
         "dkim",
-        id="upper case, tabs, spaces around =, nested comment, quoted value",
     ),
-    pytest.param(
+    "a version after the id and after the method": (
         [results(f"{OURS} 1; auth=pass smtp.auth=alice; dmarc/1=pass header.from=example.test")],
         "dmarc",
-        id="a version after the id and after the method",
     ),
-    pytest.param(
+    "Received-SPF, its name and value in other cases": (
         [("received-spf", received_spf(ALICE)[1].upper())],
         "spf",
-        id="Received-SPF, its name and value in other cases",
     ),
-    pytest.param(
+    "the topmost of our verdicts": (
         [
             results(f"{OURS}; dkim=pass header.d=example.test"),
             results(f"{OURS}; dkim=fail header.d=example.test"),
         ],
         "dkim",
-        id="the topmost of our verdicts",
     ),
-    pytest.param(
+    "a foreign header above ours is skipped": (
         [
             results("attacker.test; dmarc=fail header.from=example.test"),
             received_spf(ALICE),
         ],
         "spf",
-        id="a foreign header above ours is skipped",
     ),
-]
+}
 
 
-@pytest.mark.parametrize(("headers", "by"), GENUINE)
+@pytest.mark.parametrize(("headers", "by"), GENUINE.values(), ids=GENUINE.keys())
 def test_a_verdict_of_our_server_authenticates_the_sender(client, alice, headers, by):
     unsubscribe(client, headers=headers)
 

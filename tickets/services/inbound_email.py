@@ -35,7 +35,7 @@ from tickets.services.inbound_parse import (
     valid_address,
 )
 from tickets.services.lifecycle import ticket_create, ticket_reply_add
-from tickets.services.opt_out import OPT_OUT_SUBJECT, opt_out_apply, opt_out_link_send
+from tickets.services.opt_out import OPT_OUT_SUBJECT, opt_out_apply
 from tickets.services.search import message_create
 from tickets.services.shared import CONTROL_CHARACTERS, NO_REPLY_STATUSES, without_nul
 
@@ -123,22 +123,20 @@ def _inbound_opt_out(
     authentication: SenderAuthentication,
 ) -> tuple[Ticket, Message, str]:
     owner = customer_get_by_email(email=sender)
-    if owner is not None and not authentication.trusted:
-        # Anyone can write this From: the owner decides, by the link sent to the address on record.
-        ticket = opt_out_link_send(
-            customer=owner, lists=names, actor=_INBOUND_ACTOR, channel=Ticket.Channel.EMAIL
-        )
-        _inbound_note(ticket, INBOUND_OPT_OUT_NOT_AUTHENTICATED.format(sender=sender))
-        outcome = "opt_out_link_sent"
-    elif owner is not None:
+    if owner is not None:
+        # Anyone can write a From: unauthenticated, the owner decides by a link sent to them.
         ticket = opt_out_apply(
             customer=owner,
             lists=names,
             actor=_INBOUND_ACTOR,
             channel=Ticket.Channel.EMAIL,
             source="email",
+            sender_proven=authentication.trusted,
         )
         outcome = "opt_out_applied"
+        if not authentication.trusted:
+            _inbound_note(ticket, INBOUND_OPT_OUT_NOT_AUTHENTICATED.format(sender=sender))
+            outcome = "opt_out_link_sent"
     else:
         ticket = ticket_create(
             kind=Ticket.Kind.OPT_OUT,

@@ -109,14 +109,43 @@ def _opt_out_set(
     return rows
 
 
+def _opt_out_links_send(customer: Customer, names: list[str], *, ticket: Ticket) -> bool:
+    """Mail the email on record a one-click unsubscribe link for each of `names` still on."""
+    still_on = [name for name in names if getattr(customer, name)]
+    if not still_on:
+        return False
+    links = [
+        {"list": name, "url": unsubscribe_url(customer=customer, list_name=name)}
+        for name in still_on
+    ]
+    notification_queue(
+        ticket=ticket,
+        template="opt_out_link",
+        recipient=customer.email,
+        context={"unsubscribe_links": links, "preferences_url": preferences_url()},
+        key=f"opt_out_link:{ticket.reference}",
+        language=customer.language,
+    )
+    return True
+
+
 @transaction.atomic
 def opt_out_apply(
-    *, customer: Customer, lists: list[str], actor: Actor, channel: str, source: str
+    *,
+    customer: Customer,
+    lists: list[str],
+    actor: Actor,
+    channel: str,
+    source: str,
+    sender_proven: bool = True,
 ) -> Ticket:
     """Stop the chosen mailings and record it as an auto-resolved `opt_out` ticket.
 
     Idempotent in effect: lists already off change nothing and send no confirmation; the
-    request is still recorded as a ticket.
+    request is still recorded as a ticket. With `sender_proven=False` (asked for in the
+    customer's name by someone not proven to be them: an email whose sender our mail server
+    could not authenticate) nothing changes: the email on record gets a one-click unsubscribe
+    link for each asked-for list still on, and its owner decides.
     """
     names = _opt_out_lists_clean(lists)
     locked = customer_lock(pk=customer.pk)
@@ -127,59 +156,23 @@ def opt_out_apply(
         customer=locked,
         contact_email=locked.email,
         channel=channel,
-        details={"lists": names, "source": source},
+        details={
+            "lists": names,
+            "source": source,
+            **({} if sender_proven else {"sender_authenticated": False}),
+        },
     )
-    rows = _opt_out_set(locked, names, actor=actor, ticket=ticket, how=source)
+    if sender_proven:
+        done = bool(_opt_out_set(locked, names, actor=actor, ticket=ticket, how=source))
+        reason = "mailings stopped"
+    else:
+        done = _opt_out_links_send(locked, names, ticket=ticket)
+        reason = "unsubscribe link sent to the email on record"
     ticket_move(
         ticket,
         to=S.RESOLVED,
         actor="system",
-        reason="mailings stopped" if rows else "these mailings were already off",
-    )
-    return ticket
-
-
-@transaction.atomic
-def opt_out_link_send(
-    *, customer: Customer, lists: list[str], actor: Actor, channel: str
-) -> Ticket:
-    """Record an opt-out asked for in the customer's name by someone not proven to be them.
-
-    Nothing is changed: the email on record gets a one-click unsubscribe link for each asked-for
-    list still on, and its owner decides. Recorded as an `opt_out` ticket, resolved, since it
-    leaves staff nothing to do.
-    """
-    names = _opt_out_lists_clean(lists)
-    ticket = ticket_create(
-        kind=Ticket.Kind.OPT_OUT,
-        subject=OPT_OUT_SUBJECT,
-        actor=actor,
-        customer=customer,
-        contact_email=customer.email,
-        channel=channel,
-        details={"lists": names, "source": "email", "sender_authenticated": False},
-    )
-    still_on = [name for name in names if getattr(customer, name)]
-    if still_on:
-        links = [
-            {"list": name, "url": unsubscribe_url(customer=customer, list_name=name)}
-            for name in still_on
-        ]
-        notification_queue(
-            ticket=ticket,
-            template="opt_out_link",
-            recipient=customer.email,
-            context={"unsubscribe_links": links, "preferences_url": preferences_url()},
-            key=f"opt_out_link:{ticket.reference}",
-            language=customer.language,
-        )
-    ticket_move(
-        ticket,
-        to=S.RESOLVED,
-        actor="system",
-        reason="unsubscribe link sent to the email on record"
-        if still_on
-        else "these mailings were already off",
+        reason=reason if done else "these mailings were already off",
     )
     return ticket
 
