@@ -276,6 +276,9 @@ FORGED = {
     "pass only inside a quoted reason": [
         results(f'{OURS}; spf=fail reason="spf=pass" smtp.mailfrom={ALICE}')
     ],
+    "a pass only inside a quoted reason with spaces": [
+        results(f'{OURS}; dkim=pass header.d=attacker.test reason="see header.d=example.test"')
+    ],
     "our Received-SPF softfail": [received_spf(ALICE, result="Softfail")],
     "SPF pass for the HELO name only": [
         ("Received-SPF", f"Pass identity=helo; helo=example.test; receiver=x@{OURS}")

@@ -24,6 +24,8 @@ from django.conf import settings
 _FOLD = re.compile(r"\r?\n(?=[ \t])|\r(?=[ \t])")
 _SPACES = re.compile(r"\s+")
 _AROUND_EQUALS = re.compile(r"\s*=\s*")
+# A word: runs of anything but white space and quotes, and quoted strings (which may hold both).
+_WORD = re.compile(r'(?:[^\s"]+|"(?:[^"\\]|\\.)*"?)+')
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ def _results_read(value: str) -> tuple[str, list[_Result]]:
     server = words[0].rstrip(".").lower() if words else ""
     results = []
     for resinfo in rest:
-        tokens = resinfo.split()
+        tokens = _WORD.findall(resinfo)
         if not tokens or "=" not in tokens[0]:
             continue  # "none", or nothing
         method, _, result = tokens[0].partition("=")
