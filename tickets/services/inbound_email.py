@@ -1,9 +1,10 @@
 """Inbound email: threading, opt-outs by email, attachments.
 
-Mail acts for its sender (stops their mailings, reopens their ticket, files a ticket on their
-record) only when our receiving server authenticated its From address (`inbound_auth`). Other
-mail is still stored, never lost, but acts for nobody: an opt-out mails a link to the email on
-record instead, a reply is added without reopening its ticket.
+Mail acts for its sender (stops their mailings, reopens their ticket, is filed and acknowledged
+as theirs) only when our receiving server authenticated its From address (`inbound_auth`).
+Other mail is still stored, never lost, but acts for nobody: an opt-out mails a link to the
+email on record instead, a reply is added without reopening its ticket, a new request is taken
+as the web form's without a login.
 """
 
 import re
