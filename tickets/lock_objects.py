@@ -141,6 +141,19 @@ def registration_changes_offered_lock(*, ticket: Ticket) -> list[RegistrationCha
     )
 
 
+def registration_changes_queued_lock(*, customer: Customer) -> list[RegistrationChange]:
+    """Lock the customer's registration changes waiting for the worker (the caller holds it).
+
+    The worker claims a change by moving it from queued on; whoever changes it first wins.
+    """
+    return list(
+        RegistrationChange.objects.select_for_update(of=("self",))
+        .filter(ticket__customer=customer, status=RegistrationChange.Status.QUEUED)
+        .select_related("domain")
+        .order_by("pk")
+    )
+
+
 def registration_warning_lock(*, domain: Domain, address: str, reason: str) -> RegistrationWarning:
     """Lock (made if new) the warning row of a domain's address; after the customer's lock."""
     warning, _created = RegistrationWarning.objects.select_for_update().get_or_create(

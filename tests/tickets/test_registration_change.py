@@ -7,6 +7,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from domains.models import Domain, RegistrationChange
+from domains.opensrs import OpenSRSClient
 from helpdesk.exceptions import ApplicationError
 from tests.tickets.resend_helpers import calls
 from tests.tickets.verification_helpers import (
@@ -17,7 +18,8 @@ from tests.tickets.verification_helpers import (
     verification_mail,
 )
 from tickets import services
-from tickets.models import ActionLog, Message, Ticket
+from tickets.models import ActionLog, Message, Notification, Ticket
+from tickets.services.freeze import account_freeze
 from tickets.services.registration import (
     REGISTRATION_CHOICE_CLOSED,
     REGISTRATION_OWNER_ONLY,
@@ -401,3 +403,59 @@ def test_the_new_addresss_link_cannot_choose_the_registration_changes_the_owner_
     assert bob_domains.domains["bob-reseller.test"].contacts["owner"]["email"] == (
         "bob@example.test"
     )
+
+
+@pytest.mark.django_db
+def test_the_owner_reporting_the_change_while_the_worker_reads_the_record_stops_it(
+    bob, bob_domains, supervisor, run_tasks, django_capture_on_commit_callbacks, monkeypatch
+):
+    # given an approved email change whose registration change the worker has picked up
+    ticket = email_change(bob, {"bob-reseller.test": ["owner", "admin"]})
+    confirm_new_email(ticket)
+    approve(ticket, supervisor, django_capture_on_commit_callbacks)
+    [change_id] = run_tasks
+    # and the old address says "this wasn't me" while the worker reads the record at OpenSRS
+    read = OpenSRSClient.get_domains_contacts
+
+    def read_while_the_owner_freezes(client, names):
+        contacts = read(client, names)
+        freeze = Notification.objects.get(ticket=ticket, template="email_changed_old")
+        account_freeze(token=link_token(freeze), client_key="10.0.0.9", actor="anonymous")
+        return contacts
+
+    monkeypatch.setattr(OpenSRSClient, "get_domains_contacts", read_while_the_owner_freezes)
+
+    # when the worker goes on
+    result = registration_change_process(change_id=change_id)
+
+    # then nothing went to OpenSRS: the record still names the owner's own address
+    assert result == "skipped"
+    assert calls(bob_domains, "MODIFY") == []
+    contacts = bob_domains.domains["bob-reseller.test"].contacts
+    assert contacts["owner"]["email"] == contacts["admin"]["email"] == "bob@example.test"
+    change = RegistrationChange.objects.get(pk=change_id)
+    assert change.status == RC.SKIPPED
+    frozen = ActionLog.objects.get(ticket=ticket, action="account.frozen")
+    assert frozen.details["registration_changes_stopped"] == ["bob-reseller.test"]
+    assert Domain.objects.get(name="bob-reseller.test").registrant_email == "bob@example.test"
+
+
+@pytest.mark.django_db
+def test_a_freeze_tells_the_supervisor_which_registration_records_already_changed(
+    client, bob, bob_domains, supervisor, run_tasks, django_capture_on_commit_callbacks
+):
+    # given an approved email change the worker already made at OpenSRS
+    ticket = email_change(bob, {"bob-reseller.test": ["owner", "admin"]})
+    confirm_new_email(ticket)
+    approve(ticket, supervisor, django_capture_on_commit_callbacks)
+    assert [registration_change_process(change_id=pk) for pk in run_tasks] == ["done"]
+
+    # when the old address says "this wasn't me"
+    freeze = Notification.objects.get(ticket=ticket, template="email_changed_old")
+    held = account_freeze(token=link_token(freeze), client_key="10.0.0.9", actor="anonymous")
+
+    # then the supervisor's note names the record that still holds the reported address
+    [note] = [body for body in notes(held) if "this change was not theirs" in body]
+    assert "bob-reseller.test" in note
+    frozen = ActionLog.objects.get(ticket=ticket, action="account.frozen")
+    assert frozen.details["registration_changed"] == ["bob-reseller.test"]

@@ -13,11 +13,13 @@ from django.utils.translation import gettext_noop
 
 from accounts.models import Customer
 from accounts.selectors import customer_get_by_email, email_canonical
+from domains.models import RegistrationChange
 from helpdesk.exceptions import ApplicationError
 from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import (
     customer_lock,
+    registration_changes_queued_lock,
     tickets_and_customers_lock,
     tickets_of_customer_lock,
     verification_lock,
@@ -46,6 +48,15 @@ FROZEN_NOTE = gettext_noop(
     "The previous email address of this account said this change was not theirs. Put back: "
     "{fields}. The account is suspended and its sessions and API tokens are revoked. Check the "
     "customer's identity before lifting the freeze or changing anything on it."
+)
+FROZEN_NOTE_REGISTRATION = gettext_noop(
+    "The registration records of {domains} were changed (or may have been) at OpenSRS to the "
+    "reported address; put them back from the reseller control panel."
+)
+_REGISTRATION_SENT = (
+    RegistrationChange.Status.SENDING,
+    RegistrationChange.Status.DONE,
+    RegistrationChange.Status.UNKNOWN,
 )
 
 
@@ -104,6 +115,7 @@ def account_freeze(*, token: str, client_key: str, actor: Actor) -> Ticket:
     others = [
         t for t in open_tickets if t.kind == Ticket.Kind.MODIFY_INFO and t.status in _REJECTABLE
     ]
+    stopped = _registration_changes_stop(customer)
     verification.used_at = timezone.now()
     verification.save(update_fields=["used_at", "updated_at"])
     new_email = customer.email
@@ -114,6 +126,7 @@ def account_freeze(*, token: str, client_key: str, actor: Actor) -> Ticket:
     restored = email_canonical(customer.email)
     taken_back = [address for address in held_since if email_canonical(address) != restored]
     links_ended = sum(_status_links_revoke(customer, address) for address in taken_back)
+    registration_changed = _registration_changed_to(customer, taken_back)
     revoked = _credentials_revoke(customer)
     audit_record(
         actor=actor,
@@ -125,9 +138,11 @@ def account_freeze(*, token: str, client_key: str, actor: Actor) -> Ticket:
             "reverted": reverted,
             "credentials_revoked": revoked,
             **({"status_links_ended": links_ended} if links_ended else {}),
+            **({"registration_changes_stopped": stopped} if stopped else {}),
+            **({"registration_changed": registration_changed} if registration_changed else {}),
         },
     )
-    held = _hand_to_supervisor(ticket, customer, reverted, actor)
+    held = _hand_to_supervisor(ticket, customer, reverted, registration_changed, actor)
     _contacts_take_back(open_tickets, customer, taken_back, actor=actor)
     _other_requests_reject(others, actor=actor)
     recipients = {email_canonical(customer.email): customer.email}
@@ -196,6 +211,31 @@ def _revert_applied_changes(
     return rows
 
 
+def _registration_changes_stop(customer: Customer) -> list[str]:
+    """Stop the customer's registration changes still waiting for the worker; their domains.
+
+    Whoever took the account over chose them: none may take the reported address to OpenSRS
+    after the freeze. A change the worker already claimed is past stopping (the supervisor's
+    note names it). Runs before the first audit row (these rows come before the chain head).
+    """
+    queued = registration_changes_queued_lock(customer=customer)
+    RegistrationChange.objects.filter(pk__in=[change.pk for change in queued]).update(
+        status=RegistrationChange.Status.SKIPPED,
+        response_text="account frozen by its owner",
+        updated_at=timezone.now(),
+    )
+    return sorted({change.domain.name for change in queued})
+
+
+def _registration_changed_to(customer: Customer, addresses: list[str]) -> list[str]:
+    """The customer's domains whose record was sent to OpenSRS naming one of `addresses`."""
+    taken = {email_canonical(address) for address in addresses}
+    sent = RegistrationChange.objects.filter(
+        ticket__customer=customer, status__in=_REGISTRATION_SENT
+    ).values_list("domain__name", "new_email")
+    return sorted({name for name, new_email in sent if email_canonical(new_email) in taken})
+
+
 def _status_links_revoke(customer: Customer, address: str) -> int:
     """End the status and satisfaction links of the customer's tickets mailed to `address`.
 
@@ -248,11 +288,17 @@ def _credentials_revoke(customer: Customer) -> dict[str, int]:
 
 
 def _hand_to_supervisor(
-    ticket: Ticket, customer: Customer, reverted: list[dict[str, str]], actor: Actor
+    ticket: Ticket,
+    customer: Customer,
+    reverted: list[dict[str, str]],
+    registration_changed: list[str],
+    actor: Actor,
 ) -> Ticket:
     """Reopen the ticket at high priority with a note, or open a new one if it is closed."""
     fields = ", ".join(row["field"] for row in reverted) or "-"
     note = FROZEN_NOTE.format(fields=fields)
+    if registration_changed:
+        note += " " + FROZEN_NOTE_REGISTRATION.format(domains=", ".join(registration_changed))
     if S.OPEN in TRANSITIONS[ticket.status]:
         ticket_move(ticket, to=S.OPEN, actor=actor, reason="owner reported the change")
         held = ticket
