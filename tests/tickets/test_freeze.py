@@ -462,3 +462,35 @@ def test_staff_logins_sign_in_as_before(client, agent):
         ).status_code
         == 200
     )
+
+
+def test_mail_to_the_reported_address_sent_after_the_freeze_carries_no_new_status_link(
+    client, alice, supervisor, agent
+):
+    # given an applied email change, and a staff reply to the new address still in the outbox
+    ticket = email_change_applied(alice, supervisor)
+    token = freeze_token(ticket)
+    deliver_outbox()
+    services.ticket_reply_add(
+        ticket=ticket,
+        body="Anything else we can do?",
+        actor=agent,
+        author=Message.Author.STAFF,
+        channel=Ticket.Channel.STAFF,
+        author_user=agent,
+    )
+
+    # when the old address says "this wasn't me" before the worker sends the reply
+    assert client.post(f"/not-me/{token}/").status_code == 303
+    sent = [m for m in deliver_outbox() if m.to == [NEW_EMAIL]]
+
+    # then the reply goes out as queued, but without a link to the ticket for that address
+    assert any("Anything else we can do?" in m.body for m in sent)
+    assert not any("/track/" in m.body for m in sent)
+    live = Verification.objects.filter(
+        ticket__customer=alice,
+        purpose=Verification.Purpose.STATUS,
+        sent_to__iexact=NEW_EMAIL,
+        expires_at__gt=timezone.now(),
+    )
+    assert not live.exists()

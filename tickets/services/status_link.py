@@ -18,6 +18,7 @@ from django.utils.translation import gettext_noop
 from accounts.selectors import email_canonical
 from helpdesk.exceptions import ApplicationError, RateLimited
 from helpdesk.ratelimit import rate_limit_hit
+from tickets.lock_objects import ticket_lock
 from tickets.models import Message, Notification, Ticket, Verification
 from tickets.selectors.status_page import status_link_find
 from tickets.services.attachments import AttachmentUpload
@@ -68,14 +69,21 @@ def status_link_context(*, recipient: str) -> dict[str, Any]:
 def status_link_fill(notification: Notification) -> None:
     """Give an outbox row that wants one a status link for its recipient, kept until it is sent.
 
-    A retried send finds the link already in the row and mails the same one.
+    A retried send finds the link already in the row and mails the same one. The recipient
+    must still be an address the ticket holds when the link is made: an address taken back
+    since the mail was queued (a frozen account's) gets the mail without a link.
     """
     context = notification.context
     if not context.get(STATUS_LINK_WANTED) or "status_link" in context or not notification.ticket:
         return
     with transaction.atomic():
-        link = status_link_issue(ticket=notification.ticket, send_to=notification.recipient)
-        context = {**context, "status_link": link}
+        # Under the ticket's lock: a freeze taking the address back waits, or is seen here.
+        ticket = ticket_lock(pk=notification.ticket.pk)
+        if _ticket_address_matching(ticket, notification.recipient):
+            link = status_link_issue(ticket=ticket, send_to=notification.recipient)
+            context = {**context, "status_link": link}
+        else:
+            context = {k: v for k, v in context.items() if k != STATUS_LINK_WANTED}
         Notification.objects.filter(pk=notification.pk).update(context=context)
     notification.context = context
 
