@@ -1,5 +1,6 @@
 """'This wasn't me': the old address of an email change undoes it and freezes the account."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -21,6 +22,8 @@ from tests.tickets.verification_helpers import (
 from tickets import services
 from tickets.audit import audit_verify
 from tickets.models import ActionLog, Message, Notification, Ticket, Verification
+from tickets.services import freeze as services_freeze
+from tickets.services import status_link
 from tickets.services.freeze import account_unfreeze
 
 pytestmark = pytest.mark.django_db
@@ -494,3 +497,37 @@ def test_mail_to_the_reported_address_sent_after_the_freeze_carries_no_new_statu
         expires_at__gt=timezone.now(),
     )
     assert not live.exists()
+
+
+def test_a_status_page_reply_that_crosses_the_freeze_is_refused(
+    alice, supervisor, agent, monkeypatch
+):
+    # given an applied email change, and a status link mailed to the new address before the freeze
+    ticket = email_change_applied(alice, supervisor)
+    token = freeze_token(ticket)
+    services.ticket_reply_add(
+        ticket=ticket,
+        body="Anything else we can do?",
+        actor=agent,
+        author=Message.Author.STAFF,
+        channel=Ticket.Channel.STAFF,
+        author_user=agent,
+    )
+    [reply] = [m for m in deliver_outbox() if m.to == [NEW_EMAIL] and "/track/" in m.body]
+    status_token = re.search(r"/track/([^/\s]+)/", reply.body).group(1)
+    # and the old address says "this wasn't me" just after the reply's link was looked at
+    find = status_link.status_link_find
+
+    def find_then_freeze(**kwargs):
+        found = find(**kwargs)
+        services_freeze.account_freeze(token=token, client_key="10.0.0.9", actor="anonymous")
+        return found
+
+    monkeypatch.setattr(status_link, "status_link_find", find_then_freeze)
+
+    # when the holder of the new address replies from the status page
+    with pytest.raises(status_link.StatusLinkInvalid):
+        services.status_reply_add(token=status_token, body="I am Alice", client_key="10.0.0.8")
+
+    # then nothing of theirs reached the ticket
+    assert not Message.objects.filter(ticket=ticket, body="I am Alice").exists()

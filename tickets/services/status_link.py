@@ -13,12 +13,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from accounts.selectors import email_canonical
 from helpdesk.exceptions import ApplicationError, RateLimited
 from helpdesk.ratelimit import rate_limit_hit
-from tickets.lock_objects import ticket_lock
+from tickets.lock_objects import ticket_lock, verification_lock
 from tickets.models import Message, Notification, Ticket, Verification
 from tickets.selectors.status_page import status_link_find
 from tickets.services.attachments import AttachmentUpload
@@ -161,11 +162,17 @@ def status_reply_add(
     state, verification = status_link_find(token=token)
     if state != "live" or verification is None:
         raise StatusLinkInvalid(STATUS_LINK_INVALID)
-    return ticket_reply_add(
-        ticket=verification.ticket,
-        body=body,
-        actor=f"status-link:{verification.sent_to}",
-        author=Message.Author.CUSTOMER,
-        channel=Ticket.Channel.PORTAL,
-        attachments=attachments,
-    )
+    with transaction.atomic():
+        # The link again, under its ticket's lock and its own: one a freeze ended meanwhile is
+        # refused here, never written with.
+        ticket = ticket_lock(pk=verification.ticket_id)
+        if verification_lock(pk=verification.pk).expires_at <= timezone.now():
+            raise StatusLinkInvalid(STATUS_LINK_INVALID)
+        return ticket_reply_add(
+            ticket=ticket,
+            body=body,
+            actor=f"status-link:{verification.sent_to}",
+            author=Message.Author.CUSTOMER,
+            channel=Ticket.Channel.PORTAL,
+            attachments=attachments,
+        )
