@@ -1,13 +1,22 @@
+import importlib
 import re
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import close_old_connections, connection
 from django.utils import timezone
 
+from accounts.models import Customer
+from helpdesk.exceptions import ApplicationError
 from tests.factories import CustomerFactory, TicketFactory
+from tests.markers import postgresql_only
 from tests.tickets.test_staff import confirmed_email_change, modify_ticket
+from tests.tickets.verification_helpers import link_token, verification_mail
 from tickets import services
+from tickets.audit import audit_verify
 from tickets.models import FieldChange, Ticket
+from tickets.services.modify_approval import MODIFY_EMAIL_TAKEN
 
 S = Ticket.Status
 
@@ -110,3 +119,57 @@ def test_the_dashboard_counts_the_approvals_waiting(supervisor_client, agent_cli
     assert "/staff/approvals/" not in page
     page = supervisor_client.get("/staff/dashboard/").content.decode()
     assert 'href="/staff/approvals/">See them' in page
+
+
+@postgresql_only("two transactions that each wait on the other's new email")
+@pytest.mark.django_db(transaction=True)
+def test_two_approvals_at_once_giving_two_accounts_one_address_refuse_one_cleanly(
+    alice, bob, supervisor, settings, monkeypatch
+):
+    # given two accounts each asking, verified, for the same new address
+    wanted = "shared@example.net"
+    tickets = []
+    for customer in (alice, bob):
+        ticket = modify_ticket(customer, {"email": wanted}, settings)
+        token = link_token(verification_mail(ticket, "verify_new_email"))
+        services.verification_confirm(token=token, client_key="10.0.0.3", actor="anonymous")
+        tickets.append(ticket)
+    # and both approvals find the address free before either is saved
+    both_looked = threading.Barrier(2, timeout=10)
+    # The module, not the function of that name the services package exports.
+    modify_approval = importlib.import_module("tickets.services.modify_approval")
+    lookup = modify_approval.customer_get_by_email
+
+    def look_then_wait(**kwargs):
+        found = lookup(**kwargs)
+        both_looked.wait()
+        return found
+
+    monkeypatch.setattr(modify_approval, "customer_get_by_email", look_then_wait)
+    outcomes: list[object] = []
+
+    def approve(ticket: Ticket) -> None:
+        close_old_connections()
+        try:
+            services.ticket_approve(ticket=ticket, actor=supervisor)
+            outcomes.append("applied")
+        except Exception as exc:
+            outcomes.append(exc)
+        finally:
+            connection.close()
+
+    # when two supervisors approve at once
+    threads = [threading.Thread(target=approve, args=(t,)) for t in tickets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    # then one account has the address, and the other approval is a clear refusal, not a 500
+    assert outcomes.count("applied") == 1
+    [refused] = [o for o in outcomes if o != "applied"]
+    assert isinstance(refused, ApplicationError)
+    assert str(refused.message) == MODIFY_EMAIL_TAKEN
+    holders = [c.full_name for c in Customer.objects.filter(email__iexact=wanted)]
+    assert len(holders) == 1
+    assert audit_verify().ok

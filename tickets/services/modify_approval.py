@@ -5,7 +5,7 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
@@ -120,9 +120,17 @@ def modify_changes_apply(
             customer=customer, statuses=OPEN_STATUS_VALUES, exclude=ticket
         )
         login = modify_login_for(customer, old_email)
-    customer.save(update_fields=[*fields, "updated_at"])
-    if login is not None:
-        login.save(update_fields=["username", "email"])
+    try:
+        # A savepoint: the address may be taken by an approval that committed since it was
+        # looked up above, which the unique index says (having waited for that commit).
+        with transaction.atomic():
+            customer.save(update_fields=[*fields, "updated_at"])
+            if login is not None:
+                login.save(update_fields=["username", "email"])
+    except IntegrityError:
+        if not email_changed:
+            raise
+        raise ApplicationError(MODIFY_EMAIL_TAKEN) from None
     FieldChange.objects.filter(pk__in=[change.pk for change in changes]).update(
         applied_at=timezone.now(), updated_at=timezone.now()
     )
