@@ -120,6 +120,21 @@ def test_a_revoked_token_is_refused_on_the_very_next_request(alice):
     assert ActionLog.objects.filter(action="api_token.revoked").count() == 1
 
 
+def test_a_token_cannot_make_itself_a_successor(alice):
+    # given a token about to expire, in the hands of whoever copied it
+    key = api_key_for(alice.user, days=1)
+    client = token_client(key)
+
+    # when its holder asks for a new token with it, one lasting as long as any may
+    response = post_json(client, TOKEN, {"expires_in_days": 365})
+
+    # then none is made: a new token takes the password or the owner's session
+    assert response.status_code == 403
+    assert "password" in response.json()["detail"]
+    assert ApiToken.objects.filter(user=alice.user).count() == 1
+    assert not ActionLog.objects.filter(action="api_token.issued").exists()
+
+
 def test_revoking_needs_a_login(db):
     assert Client().delete(TOKEN).status_code == 401
 

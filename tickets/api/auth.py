@@ -4,7 +4,12 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated, NotFound
+from rest_framework.exceptions import (
+    AuthenticationFailed,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+)
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,6 +30,7 @@ from helpdesk.types import AuthenticatedRequest
 
 LOGIN_INVALID = "Unable to log in with the username and password given."
 LOGIN_NEEDED = "Log in first, or give your username and password."
+TOKEN_MAKES_NO_TOKEN = "A token cannot make a token: log in or give your password."  # noqa: S105
 TOKEN_NOT_FOUND = "No such API token."  # noqa: S105 - a message, not a secret
 
 
@@ -91,6 +97,10 @@ class ApiTokenApi(APIView):
             if user is None:
                 raise AuthenticationFailed(LOGIN_INVALID)
             login_succeeded(client=client, username=username)
+        elif _current_token_id(request) is not None:
+            # Else whoever copied a token could keep a successor to it past its expiry and its
+            # revocation.
+            raise PermissionDenied(TOKEN_MAKES_NO_TOKEN)
         elif request.user.is_authenticated:
             user = request.user
         else:
