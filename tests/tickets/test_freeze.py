@@ -153,11 +153,21 @@ def test_a_freeze_link_cannot_be_used_as_a_verification_link(alice, supervisor):
 def test_a_frozen_account_takes_no_change_until_a_supervisor_lifts_the_freeze(
     client, alice, supervisor, agent
 ):
-    # given: frozen
+    # given: frozen, and a change asked for since by the email on record (its login is refused)
     ticket = email_change_applied(alice, supervisor)
     client.post(f"/not-me/{freeze_token(ticket)}/")
     alice.refresh_from_db()
-    change = owner_request(alice, {"full_name": "Alice Lee"})
+    change = services.request_modify(
+        email=alice.email,
+        customer=None,
+        changes={"full_name": "Alice Lee"},
+        note="",
+        client_key="10.0.0.4",
+        actor="anonymous",
+    )
+    anonymous_lookups()
+    confirm = link_token(verification_mail(change, "verify_request"))
+    services.verification_confirm(token=confirm, client_key="10.0.0.4", actor="anonymous")
 
     # when / then: nothing applies while frozen
     with pytest.raises(TransitionNotAllowed, match="frozen"):
@@ -531,3 +541,24 @@ def test_a_status_page_reply_that_crosses_the_freeze_is_refused(
 
     # then nothing of theirs reached the ticket
     assert not Message.objects.filter(ticket=ticket, body="I am Alice").exists()
+
+
+def test_a_session_request_that_crosses_the_freeze_makes_no_change_request(
+    alice, supervisor, monkeypatch
+):
+    # given an applied email change, and a session of the new address's holder on the portal
+    ticket = email_change_applied(alice, supervisor)
+    token = freeze_token(ticket)
+    # and the old address says "this wasn't me" while a request of that session is in flight
+    # (past the sign-in check, before it reads the record)
+    services_freeze.account_freeze(token=token, client_key="10.0.0.9", actor="anonymous")
+    in_flight = Customer.objects.get(pk=alice.pk)
+    in_flight.account_status = Customer.AccountStatus.ACTIVE  # as that request loaded it
+
+    # when that request asks to change the record
+    with pytest.raises(ApplicationError):
+        owner_request(in_flight, {"phone": "+60312349999"})
+
+    # then no request verified by that session waits for staff after the freeze
+    by_session = Ticket.objects.filter(customer=alice, verified_by=Ticket.VerifiedBy.SESSION)
+    assert list(by_session.values_list("pk", flat=True)) == [ticket.pk]

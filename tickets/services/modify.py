@@ -10,9 +10,11 @@ from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import Customer
 from accounts.selectors import (
+    customer_account_open,
     customer_get_by_email,
     email_canonical,
 )
+from helpdesk.exceptions import TransitionNotAllowed
 from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import customer_lock
@@ -55,6 +57,9 @@ from tickets.services.verification import verification_start
 
 S = Ticket.Status
 MODIFY_SUBJECT = gettext_noop("Change of personal information")
+MODIFY_ACCOUNT_LOCKED_OUT = gettext_noop(
+    "This account is suspended or closed; its login cannot ask for changes to it."
+)
 
 
 def _modify_changes_record(
@@ -144,6 +149,9 @@ def _request_modify_by_owner(
     """The owner, verified by their session: the ticket opens at once with what differs."""
     # Before anything is recorded: low-risk changes are applied to it below.
     customer = customer_lock(pk=customer.pk)
+    # Read again under the lock: a session signed in before a freeze may still be mid-request.
+    if not customer_account_open(customer):
+        raise TransitionNotAllowed(gettext(MODIFY_ACCOUNT_LOCKED_OUT))
     diff = {f: v for f, v in cleaned.items() if v != getattr(customer, f)}
     if not diff:
         raise ValidationError({"changes": [gettext(MODIFY_SAME_VALUES)]})
