@@ -1,6 +1,7 @@
 """Email in: Postmark inbound payloads posted to the webhook, as the ESP would."""
 
 import base64
+import importlib
 import json
 
 import pytest
@@ -166,6 +167,39 @@ def test_reply_with_the_reference_in_the_subject_is_added_to_that_ticket(client,
         "email",
         "Here is the information.",
     )
+
+
+def test_a_reply_whose_ticket_is_closed_as_it_arrives_is_kept_as_a_new_ticket(
+    client, alice, agent, monkeypatch
+):
+    # given Alice's ticket waiting for her answer
+    ticket = TicketFactory(customer=alice, status=S.AWAITING_CUSTOMER, contact_email=alice.email)
+    # and an agent closing it just after her reply found it
+    inbound_email = importlib.import_module("tickets.services.inbound_email")
+    thread = inbound_email._inbound_thread
+
+    def found_then_closed(*args):
+        found = thread(*args)
+        services.ticket_close(ticket=ticket, actor=agent)
+        return found
+
+    monkeypatch.setattr(inbound_email, "_inbound_thread", found_then_closed)
+
+    # when her reply arrives
+    response = post(
+        client,
+        payload(
+            sender="alice@example.test",
+            subject=f"Re: [{ticket.reference}] Your request",
+            text="Here is the information.",
+        ),
+    )
+
+    # then it is not lost: a new ticket holds it, as a reply to a closed ticket gets
+    assert response.status_code == 200
+    kept = Message.objects.get(body="Here is the information.")
+    assert kept.ticket_id != ticket.pk
+    assert kept.ticket.customer_id == alice.pk
 
 
 def test_reply_by_in_reply_to_our_notification_is_added_to_that_ticket(client, alice):

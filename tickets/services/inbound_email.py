@@ -18,6 +18,7 @@ from helpdesk.exceptions import RateLimited
 from helpdesk.ratelimit import rate_limit_hits
 from tickets import emails
 from tickets.audit import audit_record
+from tickets.lock_objects import tickets_and_customers_lock
 from tickets.models import Message, Notification, Ticket
 from tickets.redaction import redact_card_numbers
 from tickets.services.attachments import (
@@ -229,6 +230,12 @@ def _inbound_store(
     text = body or INBOUND_NO_TEXT
     # Thread first: a reply on a ticket is a reply, whatever words it uses.
     ticket = _inbound_thread(subject, headers, sender)
+    if ticket is not None:
+        # Looked at again under its lock: closed, merged or rejected since it was found, it
+        # takes no reply, and the mail is kept as a new ticket, as a moment later it would be.
+        [ticket] = tickets_and_customers_lock(ticket.pk)
+        if ticket.status in NO_REPLY_STATUSES:
+            ticket = None
     if ticket is not None:
         reopens = ticket.status in (S.AWAITING_CUSTOMER, S.RESOLVED)
         message = ticket_reply_add(
