@@ -100,7 +100,6 @@ def audit_record(
     if customer is None and ticket is not None:
         customer = ticket.customer
     row = ActionLog(
-        created_at=timezone.now(),
         actor=actor_label(actor),
         action=action,
         ticket=ticket,
@@ -110,6 +109,8 @@ def audit_record(
     # No savepoint: a failed audit write must fail the action that asked for it.
     with transaction.atomic(savepoint=False):
         head = audit_chain_head_lock()
+        # Dated once the head is held: a row is never dated before the row it follows.
+        row.created_at = timezone.now()
         row.sequence = head.sequence + 1
         row.prev_hash = head.last_hash
         canonical = _canonical(

@@ -1,4 +1,5 @@
 import io
+import itertools
 import json
 import threading
 
@@ -130,6 +131,9 @@ def test_concurrent_writers_keep_one_unbroken_chain():
     report = audit_verify()
     assert report.ok, report
     assert report.rows == 1000
+    # and the chain's order is the order in time: no row is dated before the one it follows
+    times = list(ActionLog.objects.order_by("sequence").values_list("created_at", flat=True))
+    assert [later for earlier, later in itertools.pairwise(times) if later < earlier] == []
 
 
 @pytest.mark.django_db
