@@ -21,6 +21,7 @@ AUDIT_SENTENCES: dict[str, Any] = {
         "Linked to the customer whose email on record sent it (not logged in)."
     ),
     "ticket.merged_in": _("{from} was merged into this ticket."),
+    "ticket.owner_found": _("The email on record given was found: the request is its customer's."),
     "verification.sent": _("Verification link sent to the email on record."),
     "verification.confirmed": _("The requester confirmed by the verification link."),
     "verification.refused": _("A verification link was refused."),

@@ -681,3 +681,29 @@ def test_a_logged_in_portal_request_applies_the_phone(alice_client, alice, setti
     alice.refresh_from_db()
     assert alice.phone == "+60123456789"
     assert ticket.status == S.RESOLVED
+
+
+@pytest.mark.django_db
+def test_the_worker_finding_the_record_of_an_anonymous_request_is_on_its_audit_trail(alice):
+    # given a change asked for without logging in, giving Alice's email on record
+    ticket = services.request_modify(
+        email=alice.email,
+        customer=None,
+        changes={"city": "Ipoh"},
+        note="",
+        client_key="10.0.0.5",
+        actor="anonymous",
+    )
+    version = ticket.version
+
+    # when the worker looks the address up
+    assert anonymous_lookups() == ["link_sent"]
+
+    # then the ticket became Alice's by a row of its own, and a page read before is stale
+    ticket.refresh_from_db()
+    assert (ticket.customer, ticket.contact_email) == (alice, alice.email)
+    assert ticket.version > version
+    row = ActionLog.objects.get(ticket=ticket, action="ticket.owner_found")
+    assert (row.actor, row.customer, row.details) == ("worker", alice, {"customer": alice.number})
+    naming_alice = ActionLog.objects.filter(ticket=ticket, customer=alice)
+    assert naming_alice.earliest("sequence") == row

@@ -22,7 +22,12 @@ from helpdesk.ratelimit import rate_limit_hits
 from tickets.audit import Actor, actor_label
 from tickets.lock_objects import anonymous_request_lock, ticket_lock
 from tickets.models import AnonymousRequest, Ticket, Verification
-from tickets.services.shared import CONTROL_CHARACTERS, publish_batches, tasks_publish
+from tickets.services.shared import (
+    CONTROL_CHARACTERS,
+    publish_batches,
+    tasks_publish,
+    ticket_change_save,
+)
 from tickets.tasks import anonymous_request_process as anonymous_request_task
 
 Outcome = AnonymousRequest.Outcome
@@ -112,7 +117,13 @@ def anonymous_request_attach(*, ticket: Ticket, request: AnonymousRequest, owner
     # The record, not what was typed: the link, notices and replies go here.
     ticket.contact_email = owner.email
     ticket.language = owner.language
-    ticket.save(update_fields=["customer", "contact_email", "language", "updated_at"])
+    ticket_change_save(
+        ticket,
+        ["customer", "contact_email", "language"],
+        actor="worker",
+        action="ticket.owner_found",
+        details={"customer": owner.number},
+    )
     return True
 
 
