@@ -12,7 +12,7 @@ from accounts.services import api_token_issue
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tests.factories import api_key_for
 from tests.tickets.verification_helpers import (
-    anonymous_lookups,
+    anonymous_change,
     deliver_outbox,
     link_token,
     owner_request,
@@ -37,6 +37,18 @@ def email_change_applied(alice, supervisor):
     token = link_token(verification_mail(ticket, "verify_new_email"))
     services.verification_confirm(token=token, client_key="10.0.0.3", actor="anonymous")
     return services.ticket_approve(ticket=ticket, actor=supervisor)
+
+
+def staff_reply(ticket, agent, body):
+    """A reply from the staff page, mailed to the ticket's contact address."""
+    return services.ticket_reply_add(
+        ticket=ticket,
+        body=body,
+        actor=agent,
+        author=Message.Author.STAFF,
+        channel=Ticket.Channel.STAFF,
+        author_user=agent,
+    )
 
 
 def freeze_token(ticket):
@@ -157,15 +169,7 @@ def test_a_frozen_account_takes_no_change_until_a_supervisor_lifts_the_freeze(
     ticket = email_change_applied(alice, supervisor)
     client.post(f"/not-me/{freeze_token(ticket)}/")
     alice.refresh_from_db()
-    change = services.request_modify(
-        email=alice.email,
-        customer=None,
-        changes={"full_name": "Alice Lee"},
-        note="",
-        client_key="10.0.0.4",
-        actor="anonymous",
-    )
-    anonymous_lookups()
+    change = anonymous_change(alice.email, {"full_name": "Alice Lee"}, client_key="10.0.0.4")
     confirm = link_token(verification_mail(change, "verify_request"))
     services.verification_confirm(token=confirm, client_key="10.0.0.4", actor="anonymous")
 
@@ -210,15 +214,9 @@ def test_a_supervisor_lifts_the_freeze_from_the_customer_page(client, alice, sup
 
 def test_a_link_sent_to_the_old_address_is_refused_once_the_email_changed(alice, supervisor):
     # given: a request whose link went to Alice's address before it changed
-    pending = services.request_modify(
-        email="alice@example.test",
-        customer=None,
-        changes={"address_line1": "1 Evil Street"},
-        note="",
-        client_key="10.0.0.8",
-        actor="anonymous",
+    pending = anonymous_change(
+        "alice@example.test", {"address_line1": "1 Evil Street"}, client_key="10.0.0.8"
     )
-    anonymous_lookups()
     stale_token = link_token(verification_mail(pending))
     email_change_applied(alice, supervisor)
 
@@ -484,14 +482,7 @@ def test_mail_to_the_reported_address_sent_after_the_freeze_carries_no_new_statu
     ticket = email_change_applied(alice, supervisor)
     token = freeze_token(ticket)
     deliver_outbox()
-    services.ticket_reply_add(
-        ticket=ticket,
-        body="Anything else we can do?",
-        actor=agent,
-        author=Message.Author.STAFF,
-        channel=Ticket.Channel.STAFF,
-        author_user=agent,
-    )
+    staff_reply(ticket, agent, "Anything else we can do?")
 
     # when the old address says "this wasn't me" before the worker sends the reply
     assert client.post(f"/not-me/{token}/").status_code == 303
@@ -515,14 +506,7 @@ def test_a_status_page_reply_that_crosses_the_freeze_is_refused(
     # given an applied email change, and a status link mailed to the new address before the freeze
     ticket = email_change_applied(alice, supervisor)
     token = freeze_token(ticket)
-    services.ticket_reply_add(
-        ticket=ticket,
-        body="Anything else we can do?",
-        actor=agent,
-        author=Message.Author.STAFF,
-        channel=Ticket.Channel.STAFF,
-        author_user=agent,
-    )
+    staff_reply(ticket, agent, "Anything else we can do?")
     [reply] = [m for m in deliver_outbox() if m.to == [NEW_EMAIL] and "/track/" in m.body]
     status_token = re.search(r"/track/([^/\s]+)/", reply.body).group(1)
     # and the old address says "this wasn't me" just after the reply's link was looked at

@@ -12,6 +12,7 @@ from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tests.factories import TicketFactory, api_key_for
 from tests.pages import comparable
 from tests.tickets.verification_helpers import (
+    anonymous_change,
     anonymous_lookups,
     deliver_outbox,
     html_part,
@@ -686,14 +687,7 @@ def test_a_logged_in_portal_request_applies_the_phone(alice_client, alice, setti
 @pytest.mark.django_db
 def test_the_worker_finding_the_record_of_an_anonymous_request_is_on_its_audit_trail(alice):
     # given a change asked for without logging in, giving Alice's email on record
-    ticket = services.request_modify(
-        email=alice.email,
-        customer=None,
-        changes={"city": "Ipoh"},
-        note="",
-        client_key="10.0.0.5",
-        actor="anonymous",
-    )
+    ticket = anonymous_change(alice.email, {"city": "Ipoh"}, client_key="10.0.0.5", look_up=False)
     version = ticket.version
 
     # when the worker looks the address up

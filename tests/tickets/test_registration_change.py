@@ -88,6 +88,14 @@ def approve(ticket, supervisor, django_capture_on_commit_callbacks):
         services.ticket_approve(ticket=ticket, actor=supervisor)
 
 
+def approved_email_change(bob, supervisor, django_capture_on_commit_callbacks):
+    """Bob's email change, both contacts of bob-reseller.test chosen, confirmed and approved."""
+    ticket = email_change(bob, {"bob-reseller.test": ["owner", "admin"]})
+    confirm_new_email(ticket)
+    approve(ticket, supervisor, django_capture_on_commit_callbacks)
+    return ticket
+
+
 def changes_of(ticket):
     return {c.domain.name: c for c in RegistrationChange.objects.filter(ticket=ticket)}
 
@@ -410,9 +418,7 @@ def test_the_owner_reporting_the_change_while_the_worker_reads_the_record_stops_
     bob, bob_domains, supervisor, run_tasks, django_capture_on_commit_callbacks, monkeypatch
 ):
     # given an approved email change whose registration change the worker has picked up
-    ticket = email_change(bob, {"bob-reseller.test": ["owner", "admin"]})
-    confirm_new_email(ticket)
-    approve(ticket, supervisor, django_capture_on_commit_callbacks)
+    ticket = approved_email_change(bob, supervisor, django_capture_on_commit_callbacks)
     [change_id] = run_tasks
     # and the old address says "this wasn't me" while the worker reads the record at OpenSRS
     read = OpenSRSClient.get_domains_contacts
@@ -445,9 +451,7 @@ def test_a_freeze_tells_the_supervisor_which_registration_records_already_change
     client, bob, bob_domains, supervisor, run_tasks, django_capture_on_commit_callbacks
 ):
     # given an approved email change the worker already made at OpenSRS
-    ticket = email_change(bob, {"bob-reseller.test": ["owner", "admin"]})
-    confirm_new_email(ticket)
-    approve(ticket, supervisor, django_capture_on_commit_callbacks)
+    ticket = approved_email_change(bob, supervisor, django_capture_on_commit_callbacks)
     assert [registration_change_process(change_id=pk) for pk in run_tasks] == ["done"]
 
     # when the old address says "this wasn't me"

@@ -69,3 +69,18 @@ def owner_request(customer, changes, note=""):
         actor=customer,
         channel=Ticket.Channel.PORTAL,
     )
+
+
+def anonymous_change(email, changes, *, client_key, look_up=True):
+    """A change asked for without logging in, giving `email`; with `look_up`, the worker's half."""
+    ticket = services.request_modify(
+        email=email,
+        customer=None,
+        changes=changes,
+        note="",
+        client_key=client_key,
+        actor="anonymous",
+    )
+    if look_up:
+        anonymous_lookups()
+    return ticket
