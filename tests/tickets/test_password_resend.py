@@ -9,6 +9,7 @@ from celery.contrib.testing.worker import start_worker
 from django.core import mail
 from rest_framework.test import APIClient
 
+from accounts.models import Customer
 from domains.models import Domain
 from helpdesk.celery import app as celery_app
 from tests.pages import comparable
@@ -428,6 +429,27 @@ def test_the_portal_form_and_result_page(client, fake_opensrs, alice_shop):
     assert "https://opensrs.com/contact/compliance/" in bodies[0]
     assert "alice@example.test" not in bodies[0]
     assert tickets[0].channel == "portal"
+
+
+@pytest.mark.parametrize("status", ["suspended", "closed"])
+def test_a_resend_for_a_domain_of_a_frozen_or_closed_account_is_referred_to_staff(
+    api, fake_opensrs, alice_shop, status
+):
+    # given Alice's account frozen after she reported a takeover (whoever took it may have
+    # moved the registration address to their own)
+    Customer.objects.filter(pk=alice_shop.customer_id).update(account_status=status)
+    ticket = ticket_for(post_api(api, "alice-shop.test"))
+
+    # when the worker takes the request
+    assert process(ticket) == "referred"
+    send_outbox()
+
+    # then OpenSRS sends nothing and staff hold the ticket
+    ticket.refresh_from_db()
+    assert ticket.status == S.REFERRED
+    assert calls(fake_opensrs, "SEND_PASSWORD") == []
+    assert ticket.resend.outcome == "referred"
+    assert mails_to("alice@example.test") == []
 
 
 def test_a_bouncing_registration_address_refers_the_ticket(api, settings, fake_opensrs, stale_mail):

@@ -13,6 +13,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import Customer
 from accounts.selectors import email_canonical
 from domains.models import Domain
 from domains.opensrs import (
@@ -232,6 +233,14 @@ def resend_coalesce(ticket_id: int, last: PasswordResend) -> str:
 
 
 @transaction.atomic
+def _account_locked_out(domain: Domain) -> bool:
+    """The domain's customer account is suspended (frozen) or closed."""
+    return Customer.objects.filter(
+        pk=domain.customer_id,
+        account_status__in=[Customer.AccountStatus.SUSPENDED, Customer.AccountStatus.CLOSED],
+    ).exists()
+
+
 def resend_prepare(ticket_id: int, owner_email: str) -> tuple[str, Ticket | None]:
     """Refresh the record and either refer the ticket or mark SEND_PASSWORD as started."""
     locked = _resend_locked_new(ticket_id)
@@ -241,6 +250,10 @@ def resend_prepare(ticket_id: int, owner_email: str) -> tuple[str, Ticket | None
     if state.stage not in (Stage.PENDING, Stage.NOT_SENT):
         return "skipped", None
     domain = _resend_domain_refresh(locked, owner_email)
+    if _account_locked_out(domain):
+        # Whoever took the account over may have moved the registration address to their own.
+        resend_refer(locked, reason="the domain's account is suspended or closed")
+        return "referred", None
     if domain.registrant_email_status == Domain.EmailStatus.BOUNCING:
         resend_refer(locked, reason="the registration email address is bouncing")
         return "referred", None
