@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
 from django.utils.translation import gettext, gettext_noop
 
-from helpdesk.exceptions import LOCK_RACE_LOST, RateLimited, lost_a_lock_race
+from helpdesk.exceptions import LOCK_RACE_LOST, ApplicationError, RateLimited, lost_a_lock_race
 from helpdesk.middleware import wants_json
 from helpdesk.ratelimit import RATE_LIMITED
 
@@ -129,8 +129,12 @@ class NulPathMiddleware:
         return self.get_response(request)
 
 
-class RateLimitedMiddleware:
-    """A RateLimited that escapes a view is a 429 page, and a lost lock race a 409, not a 500."""
+class RefusalMiddleware:
+    """A refusal that escapes a view is its 4xx page, and a lost lock race a 409, not a 500.
+
+    Views show the refusals they expect on their own pages (helpdesk.refusals); this catches
+    the rest, such as one a request meets only when it crosses another's commit.
+    """
 
     def __init__(self, get_response: Any) -> None:
         self.get_response = get_response
@@ -141,6 +145,13 @@ class RateLimitedMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, RateLimited):
             return rate_limited(request, exception)
+        if isinstance(exception, ApplicationError):
+            status = exception.status_code
+            response = error_response(
+                request, status if status in PAGES else 400, exception.message
+            )
+            response.status_code = status
+            return response
         if lost_a_lock_race(exception):
             logger.warning("a lock race was lost on %s: %s", request.path, exception)
             return error_response(request, 409)

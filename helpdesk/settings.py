@@ -104,7 +104,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "helpdesk.middleware.SecurityHeadersMiddleware",
-    "helpdesk.errors.RateLimitedMiddleware",
+    "helpdesk.errors.RefusalMiddleware",
 ]
 
 ROOT_URLCONF = "helpdesk.urls"

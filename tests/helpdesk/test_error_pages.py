@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.test import Client
 from django.urls import include, path
 
-from helpdesk.exceptions import RateLimited
+from helpdesk.exceptions import ApplicationError, RateLimited, TransitionNotAllowed
 
 
 def _boom(request):
@@ -26,6 +26,22 @@ def _limited(request):
     raise RateLimited("too many", retry_after=150)
 
 
+def _refused(request):
+    raise ApplicationError("This account is frozen <b>now</b>.")
+
+
+def _conflict(request):
+    raise TransitionNotAllowed("This ticket is closed.")
+
+
+class _Gone(ApplicationError):
+    status_code = 410
+
+
+def _gone(request):
+    raise _Gone("This link has expired.")
+
+
 @pytest.fixture
 def failing_urls(settings):
     """The real URLs plus views that fail in each way, under the real handlers."""
@@ -36,6 +52,10 @@ def failing_urls(settings):
         path("forbidden/", _forbidden),
         path("suspicious/", _suspicious),
         path("limited/", _limited),
+        path("refused/", _refused),
+        path("conflict/", _conflict),
+        path("gone/", _gone),
+        path("api/v1/refused/", _refused),
         path("", include("helpdesk.urls")),
     ]
     urlconf.handler400 = "helpdesk.errors.bad_request"
@@ -128,3 +148,29 @@ def test_the_api_keeps_json_errors(db, failing_urls):
         "detail": "An error on our side stopped this request. It has been recorded; please try "
         "again in a few minutes."
     }
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "message"),
+    [
+        ("/refused/", 400, "This account is frozen &lt;b&gt;now&lt;/b&gt;."),
+        ("/conflict/", 409, "This ticket is closed."),
+        ("/gone/", 410, "This link has expired."),
+    ],
+)
+def test_a_refusal_no_view_caught_is_its_4xx_page_with_its_message(
+    db, failing_urls, url, status, message
+):
+    response = failing_urls.get(url)
+
+    assert response.status_code == status
+    html = _page(response)
+    assert message in html
+    assert "<b>now</b>" not in html
+
+
+def test_a_refusal_no_api_view_caught_is_json(db, failing_urls):
+    response = failing_urls.get("/api/v1/refused/")
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "This account is frozen <b>now</b>."}

@@ -235,6 +235,8 @@ def resend_coalesce(ticket_id: int, last: PasswordResend) -> str:
 @transaction.atomic
 def _account_locked_out(domain: Domain) -> bool:
     """The domain's customer account is suspended (frozen) or closed."""
+    if domain.customer_id is None:
+        return False
     return Customer.objects.filter(
         pk=domain.customer_id,
         account_status__in=[Customer.AccountStatus.SUSPENDED, Customer.AccountStatus.CLOSED],
