@@ -283,6 +283,39 @@ FORGED = {
     "SPF pass for the HELO name only": [
         ("Received-SPF", f"Pass identity=helo; helo=example.test; receiver=x@{OURS}")
     ],
+    # A sender's MAIL FROM is theirs to choose: a quoted local part holding an escaped quote
+    # and "; key=value" is one address, not more keys or results of our server.
+    "Received-SPF: an escaped quote in the envelope sender, then its second envelope-from": [
+        (
+            "Received-SPF",
+            "Pass (sender SPF authorized) identity=mailfrom; client-ip=192.0.2.1; helo=h; "
+            f'envelope-from="x\\"; envelope-from={ALICE}; y\\""@attacker.test; receiver=x@{OURS}',
+        )
+    ],
+    "Authentication-Results: an escaped quote in smtp.mailfrom, then a DKIM pass": [
+        results(
+            f'{OURS}; spf=pass smtp.mailfrom="x\\"; dkim=pass header.d=example.test; '
+            'y\\""@attacker.test'
+        )
+    ],
+    "Received-SPF naming envelope-from twice (a writer that drops the quotes)": [
+        (
+            "Received-SPF",
+            "Pass identity=mailfrom; client-ip=192.0.2.1; helo=h; "
+            f"envelope-from=x; envelope-from={ALICE}; y@attacker.test; receiver=x@{OURS}",
+        )
+    ],
+    "Received-SPF claiming our id as its second receiver, above our own fail": [
+        (
+            "Received-SPF",
+            f"Pass identity=mailfrom; envelope-from=x; receiver=evil.test; y@attacker.test; "
+            f"receiver=x@{OURS}",
+        ),
+        received_spf(ALICE, result="Fail"),
+    ],
+    "DKIM pass naming header.d twice": [
+        results(f"{OURS}; dkim=pass header.d=attacker.test header.s=s1 header.d=example.test")
+    ],
     "our server found nothing to check": [results(f"{OURS}; none")],
     "no verdict at all": [],
 }
@@ -332,6 +365,14 @@ GENUINE = {
     "Received-SPF, its name and value in other cases": (
         [("received-spf", received_spf(ALICE)[1].upper())],
         "spf",
+    ),
+    "SPF pass, a quoted local part with an escaped quote and a semicolon": (
+        [results(f'{OURS}; spf=pass smtp.mailfrom="b\\"; x"@example.test')],
+        "spf",
+    ),
+    "two DKIM passes, one aligned": (
+        [results(f"{OURS}; dkim=pass header.d=esp.test; dkim=pass header.d=example.test")],
+        "dkim",
     ),
     "the topmost of our verdicts": (
         [

@@ -24,6 +24,8 @@ from django.conf import settings
 _FOLD = re.compile(r"\r?\n(?=[ \t])|\r(?=[ \t])")
 _SPACES = re.compile(r"\s+")
 _AROUND_EQUALS = re.compile(r"\s*=\s*")
+# The result of a verdict that names one thing twice: never a pass.
+AMBIGUOUS = "ambiguous"
 # A word: runs of anything but white space and quotes, and quoted strings (which may hold both).
 _WORD = re.compile(r'(?:[^\s"]+|"(?:[^"\\]|\\.)*"?)+')
 
@@ -91,17 +93,26 @@ def _without_comments(value: str) -> str:
 
 
 def _split_outside_quotes(value: str, separator: str) -> list[str]:
+    r"""`value` split at `separator` outside quoted strings; a backslash escapes the next character.
+
+    The same reading as `_without_comments`: a sender's quoted local part such as
+    `"x\"; envelope-from=..."@attacker.test` stays one value.
+    """
     parts: list[str] = []
     current: list[str] = []
-    quoted = False
+    quoted, escaped = False, False
     for char in value:
-        if char == '"':
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
             quoted = not quoted
-        if char == separator and not quoted:
+        elif char == separator and not quoted:
             parts.append("".join(current))
             current = []
-        else:
-            current.append(char)
+            continue
+        current.append(char)
     parts.append("".join(current))
     return [part.strip() for part in parts]
 
@@ -148,10 +159,14 @@ def _results_read(value: str) -> tuple[str, list[_Result]]:
         if not tokens or "=" not in tokens[0]:
             continue  # "none", or nothing
         method, _, result = tokens[0].partition("=")
-        properties = {}
+        properties: dict[str, str] = {}
         for token in tokens[1:]:
             name, equals, prop = token.partition("=")
             if equals:
+                if name.lower() in properties:
+                    # Two header.d= (or smtp.mailfrom=) in one result: which one passed is
+                    # unknowable, and a second is what a value written into the first looks like.
+                    result = AMBIGUOUS
                 properties[name.lower()] = prop.strip('"')
         results.append(_Result(method.split("/")[0].lower(), result.lower(), properties))
     return server, results
@@ -179,17 +194,27 @@ def _results_verdict(results: list[_Result], author: str) -> str:
     return ""
 
 
-def _received_spf_read(value: str) -> tuple[str, str, dict[str, str]]:
-    """A Received-SPF value: its result, its receiver's domain and its key=value pairs."""
+def _received_spf_read(value: str) -> tuple[str, set[str], dict[str, str]]:
+    """A Received-SPF value: its result, the domains its `receiver=` names, its key=value pairs.
+
+    A key given twice makes the result AMBIGUOUS: the server writes each once, so a second is
+    a value the sender chose (a quoted MAIL FROM or HELO) read as more keys.
+    """
     value = _AROUND_EQUALS.sub("=", _unfold(value))
     words = value.split(None, 1)
     result = words[0].lower() if words else ""
-    pairs = {}
+    pairs: dict[str, str] = {}
+    receivers = set()
     for part in _split_outside_quotes(_without_comments(words[1] if len(words) > 1 else ""), ";"):
         name, equals, pair_value = part.strip().partition("=")
         if equals and " " not in name:
-            pairs[name.lower()] = pair_value.strip().strip('"')
-    return result, _domain(pairs.get("receiver", "")), pairs
+            name, pair_value = name.lower(), pair_value.strip().strip('"')
+            if name in pairs:
+                result = AMBIGUOUS
+            if name == "receiver":
+                receivers.add(_domain(pair_value))
+            pairs[name] = pair_value
+    return result, receivers, pairs
 
 
 def _trusted_first(headers: list[tuple[str, str]]) -> tuple[str, list[_Result]] | None:
@@ -207,8 +232,8 @@ def _trusted_first(headers: list[tuple[str, str]]) -> tuple[str, list[_Result]] 
             if server in ours:
                 return value, results
         elif name == "received-spf":
-            result, receiver, pairs = _received_spf_read(value)
-            if receiver in ours:
+            result, receivers, pairs = _received_spf_read(value)
+            if receivers & ours:
                 identity = pairs.get("identity", "mailfrom").lower()
                 mailfrom = pairs.get("envelope-from", "") if identity == "mailfrom" else ""
                 return value, [_Result("spf", result, {"smtp.mailfrom": mailfrom})]
