@@ -264,6 +264,7 @@ FORGED = {
     "SPF pass for an unaligned envelope sender": [
         results(f"{OURS}; spf=pass smtp.mailfrom=bounce@attacker.test")
     ],
+    "DMARC pass naming no From domain": [results(f"{OURS}; dmarc=pass (p=reject)")],
     "DMARC pass for another From domain": [
         results(f"{OURS}; dmarc=pass header.from=attacker.test")
     ],

@@ -8,10 +8,11 @@ header with any other authserv-id was written by the sender, or by a server we d
 is ignored. The receiving server adds its header above what the sender wrote, so the topmost one
 carrying our id is read and any copy below it is ignored too.
 
-Authenticated means DMARC pass for the From domain, or DKIM pass with a signing domain (`d=`)
-aligned with the From domain, or SPF pass for an envelope sender aligned with it. Alignment is
-relaxed (RFC 7489 3.1): the same domain, or one a subdomain of the other; without the Public
-Suffix List two sibling subdomains are not taken as aligned, and a bare top-level domain never is.
+Authenticated means DMARC pass naming the From domain (`header.from`), or DKIM pass with a
+signing domain (`d=`) aligned with the From domain, or SPF pass for an envelope sender aligned
+with it. Alignment is relaxed (RFC 7489 3.1): the same domain, or one a subdomain of the other;
+without the Public Suffix List two sibling subdomains are not taken as aligned, and a bare
+top-level domain never is.
 """
 
 import re
@@ -177,8 +178,10 @@ def _results_verdict(results: list[_Result], author: str) -> str:
     for row in results:
         if row.method != "dmarc" or row.result != "pass":
             continue
+        # The domain DMARC checked must be named: of a message with several From addresses a
+        # server may check one, and a pass for another domain says nothing of this one.
         checked = row.properties.get("header.from", "")
-        if not checked or _domain(checked) == _domain(author):
+        if checked and _domain(checked) == _domain(author):
             return "dmarc"
     for row in results:
         if row.method == "dkim" and row.result == "pass":
