@@ -452,3 +452,45 @@ def test_folded_authentication_results_are_read_as_one_line(value, authenticated
     )
 
     assert verdict.authenticated is authenticated
+
+
+# --- the forged opt-out as a mail bomb ---
+
+
+def spellings(local, count):
+    """`count` spellings of `local` that compare as it: letters in ASCII or fullwidth forms."""
+    found = []
+    for mask in range(count):
+        found.append(
+            "".join(
+                chr(ord(char) + 0xFEE0) if mask >> index & 1 else char
+                for index, char in enumerate(local)
+            )
+        )
+    return found
+
+
+def test_forged_unsubscribes_in_many_spellings_mail_the_owner_a_few_links_only(
+    client, settings, alice
+):
+    limit = settings.RATE_LIMITS["request_per_email"][0]
+    senders = [f"{local}@example.test" for local in spellings("alice", 12)]
+
+    # when a stranger sends twelve "Unsubscribe" mails as Alice, each From spelled another way
+    for number, sender in enumerate(senders):
+        unsubscribe(client, sender=sender, message_id=f"bomb-{number}@attacker.test")
+
+    # then each one that was read is an opt-out request on her record...
+    requests = Ticket.objects.filter(kind="opt_out", customer=alice)
+    assert requests.count() == settings.RATE_LIMITS["inbound_per_sender"][0]
+    # ...past the per-sender limit, counted once for all the spellings, the rest are dropped
+    assert (
+        ActionLog.objects.filter(action="inbound.ignored", details__reason="rate limit").count()
+        == len(senders) - requests.count()
+    )
+    # and her mailbox gets no more links than an anonymous opt-out request could send her
+    assert Notification.objects.filter(template="opt_out_link").count() == limit
+    assert set(Notification.objects.values_list("recipient", flat=True)) == {ALICE}
+    assert requests.filter(status=S.RESOLVED).count() == requests.count()
+    alice.refresh_from_db()
+    assert alice.product_mailings is True

@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
@@ -91,16 +92,25 @@ def anonymous_request_coalesce_with(*, customer: Customer, now: datetime) -> Tic
     change and opt-out requests together.
     """
     limit, seconds = settings.RATE_LIMITS["request_per_email"]
-    recent = Verification.objects.filter(
-        purpose=Verification.Purpose.REQUESTER,
-        ticket__customer=customer,
-        ticket__kind__in=(Ticket.Kind.MODIFY_INFO, Ticket.Kind.OPT_OUT),
-        created_at__gt=now - timedelta(seconds=seconds),
-    )
+    recent = _requester_links(customer=customer, since=now - timedelta(seconds=seconds))
     if recent.count() < limit:
         return None
     last = recent.select_related("ticket").order_by("-created_at", "-pk").first()
     return last.ticket if last is not None else None
+
+
+def _requester_links(*, customer: Customer, since: datetime) -> QuerySet[Verification]:
+    return Verification.objects.filter(
+        purpose=Verification.Purpose.REQUESTER,
+        ticket__customer=customer,
+        ticket__kind__in=(Ticket.Kind.MODIFY_INFO, Ticket.Kind.OPT_OUT),
+        created_at__gt=since,
+    )
+
+
+def anonymous_request_links_count(*, customer: Customer, since: datetime) -> int:
+    """Links mailed to `customer`'s email on record for change and opt-out requests since then."""
+    return _requester_links(customer=customer, since=since).count()
 
 
 def anonymous_request_attach(*, ticket: Ticket, request: AnonymousRequest, owner: Customer) -> bool:

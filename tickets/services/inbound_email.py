@@ -186,8 +186,12 @@ def _inbound_new(
     login is: linked to the customer by that address (`customer_by_contact`, which the staff
     page flags), and acknowledged with our standard text only.
     """
-    _, domain = address_local_base(sender)
-    rate_limit_hits(("inbound_per_sender", sender), ("inbound_per_sender_domain", domain))
+    # Counted by the address compared canonically, as the customer is looked up: a fullwidth or
+    # mathematical-bold spelling of alice@ is alice@ to the lookup, not a sender of its own.
+    local, domain = address_local_base(sender)
+    rate_limit_hits(
+        ("inbound_per_sender", f"{local}@{domain}"), ("inbound_per_sender_domain", domain)
+    )
     names = inbound_opt_out_lists(recipients, subject, body)
     if names:
         return _inbound_opt_out(

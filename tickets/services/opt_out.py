@@ -3,9 +3,11 @@
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import Customer
@@ -14,11 +16,12 @@ from helpdesk.exceptions import ApplicationError
 from helpdesk.links import site_url
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import customer_lock
-from tickets.models import AnonymousRequest, Ticket
+from tickets.models import AnonymousRequest, Notification, Ticket
 from tickets.services.anonymous import (
     anonymous_request_attach,
     anonymous_request_email,
     anonymous_request_limits,
+    anonymous_request_links_count,
     anonymous_request_store,
 )
 from tickets.services.lifecycle import ticket_create
@@ -37,6 +40,7 @@ UNSUBSCRIBE_INVALID = gettext_noop(
     "This unsubscribe link is not valid. Use the link from the latest email, or change your "
     "mailing preferences after signing in."
 )
+OPT_OUT_ALREADY_OFF = "these mailings were already off"
 _UNSUBSCRIBE_SALT = "tickets.unsubscribe"
 # A link older than this leads to the preferences page instead of unsubscribing.
 UNSUBSCRIBE_LINK_MAX_AGE = timedelta(days=365)
@@ -109,11 +113,30 @@ def _opt_out_set(
     return rows
 
 
-def _opt_out_links_send(customer: Customer, names: list[str], *, ticket: Ticket) -> bool:
-    """Mail the email on record a one-click unsubscribe link for each of `names` still on."""
+def _opt_out_links_recent(customer: Customer) -> int:
+    """Mails with links to `customer`'s email on record for requests not proven theirs, lately.
+
+    The opt-out links of this module and the requester links of change and opt-out requests
+    together, within `request_per_email`'s window.
+    """
+    since = timezone.now() - timedelta(seconds=settings.RATE_LIMITS["request_per_email"][1])
+    links = Notification.objects.filter(
+        template="opt_out_link", ticket__customer=customer, created_at__gt=since
+    ).count()
+    return links + anonymous_request_links_count(customer=customer, since=since)
+
+
+def _opt_out_links_send(customer: Customer, names: list[str], *, ticket: Ticket) -> str:
+    """Mail the email on record a one-click unsubscribe link for each of `names` still on.
+
+    Returns why the request is resolved. Anyone may ask in the customer's name, as often as they
+    like: past `request_per_email` links to that address nothing more is mailed.
+    """
     still_on = [name for name in names if getattr(customer, name)]
     if not still_on:
-        return False
+        return OPT_OUT_ALREADY_OFF
+    if _opt_out_links_recent(customer) >= settings.RATE_LIMITS["request_per_email"][0]:
+        return "no link sent: the email on record had enough of them within the hour"
     links = [
         {"list": name, "url": unsubscribe_url(customer=customer, list_name=name)}
         for name in still_on
@@ -126,7 +149,7 @@ def _opt_out_links_send(customer: Customer, names: list[str], *, ticket: Ticket)
         key=f"opt_out_link:{ticket.reference}",
         language=customer.language,
     )
-    return True
+    return "unsubscribe link sent to the email on record"
 
 
 @transaction.atomic
@@ -164,16 +187,10 @@ def opt_out_apply(
     )
     if sender_proven:
         done = bool(_opt_out_set(locked, names, actor=actor, ticket=ticket, how=source))
-        reason = "mailings stopped"
+        reason = "mailings stopped" if done else OPT_OUT_ALREADY_OFF
     else:
-        done = _opt_out_links_send(locked, names, ticket=ticket)
-        reason = "unsubscribe link sent to the email on record"
-    ticket_move(
-        ticket,
-        to=S.RESOLVED,
-        actor="system",
-        reason=reason if done else "these mailings were already off",
-    )
+        reason = _opt_out_links_send(locked, names, ticket=ticket)
+    ticket_move(ticket, to=S.RESOLVED, actor="system", reason=reason)
     return ticket
 
 
@@ -266,7 +283,7 @@ def opt_out_verified(*, ticket: Ticket, actor: Actor) -> None:
         ticket,
         to=S.RESOLVED,
         actor="system",
-        reason="mailings stopped" if rows else "these mailings were already off",
+        reason="mailings stopped" if rows else OPT_OUT_ALREADY_OFF,
     )
 
 
