@@ -228,6 +228,25 @@ def test_authenticated_new_mail_is_acknowledged_with_its_subject(client, alice):
     assert ack.context["subject"] == "My mailbox is full"
 
 
+def test_a_forged_mail_sent_first_with_her_message_id_does_not_swallow_hers(client, alice):
+    # given a stranger who learnt the Message-ID of Alice's mail and sent a forged copy first
+    unsubscribe(client, message_id="her-unsubscribe@example.test")
+    alice.refresh_from_db()
+    assert alice.product_mailings is True
+
+    # when her own, authenticated mail with that Message-ID arrives
+    unsubscribe(client, message_id="her-unsubscribe@example.test", authenticated=True)
+
+    # then it is not taken for a second delivery of the forgery: her mailings stop
+    alice.refresh_from_db()
+    assert alice.product_mailings is False
+    assert Notification.objects.filter(template="opt_out_confirmed").count() == 1
+    # and each of the two, delivered again, is still stored once
+    unsubscribe(client, message_id="her-unsubscribe@example.test")
+    unsubscribe(client, message_id="her-unsubscribe@example.test", authenticated=True)
+    assert Message.objects.filter(author=Message.Author.CUSTOMER).count() == 2
+
+
 # --- which verdicts count ---
 
 

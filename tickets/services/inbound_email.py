@@ -330,7 +330,8 @@ def inbound_email_receive(
     if reason:
         _inbound_ignored(reason=reason, sender=sender, message_id=message_id)
         return None
-    key = inbound_message_key(message_id, sender)
+    authentication = inbound_sender_authentication(from_email=sender, headers=header_list)
+    key = inbound_message_key(message_id, sender, sender_proven=authentication.trusted)
     existing = _inbound_existing(key)
     if existing is not None:
         return existing
@@ -347,7 +348,7 @@ def inbound_email_receive(
             headers=joined,
             attachments=attachments or [],
             card_found=card_in_subject or card_in_body,
-            authentication=inbound_sender_authentication(from_email=sender, headers=header_list),
+            authentication=authentication,
         )
     except RateLimited:
         # Mail from one sender (or domain) past its limit: audited, never a ticket or a reply.

@@ -100,16 +100,19 @@ def inbound_ignore_reason(
     return ""
 
 
-def inbound_message_key(message_id: str, sender: str) -> str | None:
+def inbound_message_key(message_id: str, sender: str, *, sender_proven: bool = True) -> str | None:
     """The unique key a message is stored under: its Message-ID and its sender together.
 
     A stranger who sends an id first cannot make the real sender's mail with that id a
-    "duplicate"; long keys are hashed to fit.
+    "duplicate": not from another address, and not from theirs either, since mail whose sender
+    was not proven is keyed apart (`sender_proven`). Long keys are hashed to fit.
     """
     value = (message_id or "").strip()
     if not value:
         return None
     key = f"{email_canonical(sender)} {value}"
+    if not sender_proven:
+        key = f"unproven {key}"
     if len(key) > 255:
         return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
     return key
