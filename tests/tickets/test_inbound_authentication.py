@@ -513,3 +513,35 @@ def test_forged_unsubscribes_in_many_spellings_mail_the_owner_a_few_links_only(
     assert requests.filter(status=S.RESOLVED).count() == requests.count()
     alice.refresh_from_db()
     assert alice.product_mailings is True
+
+
+# --- the cost of reading verdicts ---
+
+
+def test_verdicts_are_read_only_from_the_top_of_the_message():
+    from tickets.services.inbound_auth import (
+        VERDICT_HEADER_MAX_CHARS,
+        VERDICT_HEADERS_READ,
+        inbound_sender_authentication,
+    )
+
+    ours = received_spf(ALICE)
+    nested = "(" * VERDICT_HEADER_MAX_CHARS + ")" * VERDICT_HEADER_MAX_CHARS
+    foreign = results(f"attacker.test; dkim=pass header.d=attacker.test {nested[:1000]}")
+    cases = {
+        # our verdict on top is read, whatever the sender wrote below it
+        "ours on top": ([ours, *[results(f"attacker.test; none {nested}")] * 100], True),
+        # megabytes of a sender's nested comments are not read through, one header or many
+        "one header longer than any server writes": (
+            [results(f"attacker.test; none {nested}"), ours],
+            False,
+        ),
+        "more verdict headers than any path of servers writes": (
+            [*[foreign] * VERDICT_HEADERS_READ, ours],
+            False,
+        ),
+        "as many as may be read": ([*[foreign] * (VERDICT_HEADERS_READ - 1), ours], True),
+    }
+    for name, (headers, authenticated) in cases.items():
+        verdict = inbound_sender_authentication(from_email=ALICE, headers=headers)
+        assert verdict.authenticated is authenticated, name

@@ -25,6 +25,10 @@ from django.conf import settings
 _FOLD = re.compile(r"\r?\n(?=[ \t])|\r(?=[ \t])")
 _SPACES = re.compile(r"\s+")
 _AROUND_EQUALS = re.compile(r"\s*=\s*")
+# Our receiving server's verdict is among the topmost headers and a few hundred characters long
+# (its longest part a MAIL FROM or HELO of at most 255); see _trusted_first.
+VERDICT_HEADERS_READ = 50
+VERDICT_HEADER_MAX_CHARS = 8192
 # The result of a verdict that names one thing twice: never a pass.
 AMBIGUOUS = "ambiguous"
 # A word: runs of anything but white space and quotes, and quoted strings (which may hold both).
@@ -226,10 +230,20 @@ def _trusted_first(headers: list[tuple[str, str]]) -> tuple[str, list[_Result]] 
     Authentication-Results (all methods) or, where that server writes only SPF, Received-SPF.
     The server puts its own above everything the sender wrote, so a sender's copy claiming our
     id, of either header, is below it and never read.
+
+    Reading stops, with no verdict, at a verdict header longer than any server writes or past
+    the first VERDICT_HEADERS_READ of them: what follows was written by the sender, and reading
+    megabytes of nested comments would cost seconds of CPU per message.
     """
     ours = authserv_ids()
+    read = 0
     for header, value in headers:
         name = header.strip().lower()
+        if name not in ("authentication-results", "received-spf"):
+            continue
+        read += 1
+        if read > VERDICT_HEADERS_READ or len(value) > VERDICT_HEADER_MAX_CHARS:
+            return None
         if name == "authentication-results":
             server, results = _results_read(value)
             if server in ours:
