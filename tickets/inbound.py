@@ -45,6 +45,18 @@ def _addr_spec(address: Any) -> str:
     return str(getattr(address, "addr_spec", "") or "")
 
 
+def _addresses(message: Any, header: str) -> list[Any]:
+    """The addresses in one header of the message; none where it holds no address anymail reads.
+
+    A message parsed from raw MIME keeps what the sender wrote (`From: a@b@c`), and reading it
+    raises: such a From is an empty one, never a failed delivery the ESP retries for hours.
+    """
+    try:
+        return list(message.get_address_header(header))
+    except ValueError:  # AnymailInvalidAddress
+        return []
+
+
 def _inbound_headers(message: Any, esp_event: Any) -> list[tuple[str, str]]:
     """The message's headers in order, (name, value) each; an ESP's original header list wins.
 
@@ -71,15 +83,16 @@ def on_inbound(sender: Any, event: AnymailInboundEvent, esp_name: str, **kwargs:
     message = event.message
     if message is None:
         return
-    senders = message.from_email
-    if isinstance(senders, list):
-        senders = senders[0] if senders else None
+    senders = next(iter(_addresses(message, "From")), None)
     parts = [*message.attachments, *message.inlines]
     try:
         inbound_email_receive(
             message_id=str(message.get("Message-ID") or event.event_id or ""),
             from_email=_addr_spec(senders),
-            to_emails=[_addr_spec(address) for address in [*message.to, *message.cc]],
+            to_emails=[
+                _addr_spec(address)
+                for address in [*_addresses(message, "To"), *_addresses(message, "Cc")]
+            ],
             subject=str(message.subject or ""),
             text=message.text or "",
             html=message.html or "",

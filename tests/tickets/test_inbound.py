@@ -437,6 +437,27 @@ def test_json_of_the_wrong_shape_is_a_400(client, db, body):
     assert response.status_code == 400
 
 
+@pytest.mark.parametrize(
+    ("header", "ignored"),
+    [("From: alice@example.test@attacker.test", True), ("To: <>", False)],
+)
+def test_raw_mime_with_an_address_anymail_cannot_read_is_taken_not_a_500(
+    client, db, header, ignored
+):
+    # given Postmark's payload with the raw message, whose From or To the sender wrote unreadable
+    raw = {"From": "From: alice@example.test", "To": "To: support@exabytes.example"}
+    raw[header.split(":")[0]] = header
+    body = payload()
+    body["RawEmail"] = f"{raw['From']}\r\n{raw['To']}\r\nSubject: Hello\r\n\r\nHi there\r\n"
+    # when it is posted
+    response = post(client, body)
+    # then it is accepted, not failed for the ESP to retry: a From that is no address is an empty
+    # From (ignored and audited), a To that is none leaves the envelope recipient
+    assert response.status_code == 200
+    assert (ignored_reasons() == ["empty From"]) is ignored
+    assert Ticket.objects.exists() is not ignored
+
+
 def test_a_request_without_the_secret_is_a_400(client, alice):
     # given a valid opt-out payload
     body = payload(sender="alice@example.test", subject="unsubscribe")
