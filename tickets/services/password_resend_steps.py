@@ -232,7 +232,6 @@ def resend_coalesce(ticket_id: int, last: PasswordResend) -> str:
     return "coalesced"
 
 
-@transaction.atomic
 def _account_locked_out(domain: Domain) -> bool:
     """The domain's customer account is suspended (frozen) or closed."""
     if domain.customer_id is None:
@@ -243,6 +242,7 @@ def _account_locked_out(domain: Domain) -> bool:
     ).exists()
 
 
+@transaction.atomic
 def resend_prepare(ticket_id: int, owner_email: str) -> tuple[str, Ticket | None]:
     """Refresh the record and either refer the ticket or mark SEND_PASSWORD as started."""
     locked = _resend_locked_new(ticket_id)
