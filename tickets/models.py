@@ -241,7 +241,10 @@ class Message(BaseModel):
         STAFF = "staff", _("Staff")
         SYSTEM = "system", _("System")
 
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
+    # Indexed with its time by message_ticket_created (Meta), which serves its lookups too.
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     author = models.CharField(max_length=10, choices=Author.choices)
     author_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -257,6 +260,11 @@ class Message(BaseModel):
 
     class Meta:
         ordering = ["ticket", "created_at", "id"]
+        indexes = [
+            # A ticket's latest messages (its staff page) read from the end of the index: as
+            # many rows as the page shows, not the whole conversation sorted.
+            models.Index(fields=["ticket", "created_at", "id"], name="message_ticket_created"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.ticket_id}:{self.pk}"
@@ -340,7 +348,12 @@ class Notification(BaseModel):
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     ticket = models.ForeignKey(
-        Ticket, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
+        Ticket,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="notifications",
+        db_index=False,  # notification_ticket_created (Meta) serves its lookups
     )
     template = models.CharField(max_length=64)
     recipient = models.EmailField()
@@ -361,6 +374,10 @@ class Notification(BaseModel):
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [
+            # A ticket's latest emails (its staff page), read from the end of the index.
+            models.Index(
+                fields=["ticket", "created_at", "id"], name="notification_ticket_created"
+            ),
             models.Index(
                 fields=["status", "next_attempt_at"],
                 name="notification_due",
@@ -484,7 +501,12 @@ class ActionLog(models.Model):
     actor = models.CharField(max_length=150)
     action = models.CharField(max_length=64, db_index=True)
     ticket = models.ForeignKey(
-        Ticket, on_delete=models.PROTECT, null=True, blank=True, related_name="events"
+        Ticket,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="events",
+        db_index=False,  # actionlog_ticket_sequence (Meta) serves its lookups
     )
     customer = models.ForeignKey(
         "accounts.Customer", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -497,6 +519,10 @@ class ActionLog(models.Model):
 
     class Meta:
         ordering = ["sequence"]
+        indexes = [
+            # A ticket's latest audit rows (its staff page), read from the end of the index.
+            models.Index(fields=["ticket", "sequence"], name="actionlog_ticket_sequence"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.action}"

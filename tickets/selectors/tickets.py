@@ -14,7 +14,6 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Value,
-    Window,
     prefetch_related_objects,
 )
 from django.db.models.functions import Coalesce
@@ -347,19 +346,23 @@ def customer_other_tickets(*, ticket: Ticket) -> tuple[list[Ticket], int]:
     """The customer's latest other tickets (at most CUSTOMER_OTHER_TICKETS) and how many in all.
 
     One query whatever the customer's history: the newest few from the customer index, each
-    with the count of all beside it.
+    with the count of all the customer's tickets beside it, this one included. The count is a
+    subquery of its own, which PostgreSQL answers once from the customer index alone: counted
+    over the rows read (a window), it read each of the customer's tickets from the table, 150
+    at 1,000,000 tickets for a list of 10 (and a reseller's thousands).
     """
     if ticket.customer_id is None:
         return [], 0
+    mine = Ticket.objects.filter(customer_id=ticket.customer_id)
+    count = mine.order_by().values("customer_id").annotate(n=Count("*")).values("n")
     rows = list(
-        Ticket.objects.filter(customer_id=ticket.customer_id)
-        .exclude(pk=ticket.pk)
-        .annotate(others=Window(Count("id")))
+        mine.exclude(pk=ticket.pk)
+        .annotate(customer_tickets=Subquery(count))
         .order_by("-created_at", "-id")
         .only("reference", "subject", "status", "kind", "created_at")[:CUSTOMER_OTHER_TICKETS]
     )
     latest: list[Ticket] = [row for row in rows]  # noqa: C416 - the annotated type, widened
-    return latest, rows[0].others if rows else 0
+    return latest, rows[0].customer_tickets - 1 if rows else 0
 
 
 def staff_tickets_by_reference(
