@@ -119,6 +119,7 @@ def vacuum() -> None:
             "tickets_fieldchange",
             "tickets_message",
             "tickets_actionlog",
+            "tickets_notification",  # the ticket page's emails; the bulk cases write some
             "accounts_customer",
             "domains_domain",
         ):
@@ -772,8 +773,11 @@ def measure_bulk() -> list[dict]:
 
     client = Client()
     client.force_login(get_user_model().objects.get(username="agent"))
+    # Not the history tickets, the newest open ones: the ticket page cases read them, and each
+    # run would leave them changed (unassigned, 8 audit rows more) for the next one.
     open_ids = list(
         Ticket.objects.filter(status="open")
+        .exclude(subject__startswith=HISTORY_PREFIX)
         .order_by("-id")
         .values_list("reference", flat=True)[: BULK_SIZE * (2 + BULK_RUNS + 1)]
     )

@@ -46,6 +46,41 @@ def test_the_ticket_page_lists_the_customers_latest_other_tickets_and_their_coun
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("others", [0, 1, 3])
+def test_a_customers_other_tickets_are_counted_without_the_ticket_itself(
+    others, django_assert_num_queries
+):
+    # given a ticket, `others` older tickets of its customer, a newer one of someone else
+    from tickets.selectors.tickets import customer_other_tickets
+
+    customer = CustomerFactory()
+    ticket = TicketFactory(customer=customer)
+    older = [TicketFactory(customer=customer) for _ in range(others)]
+    for n, other in enumerate(older):
+        Ticket.objects.filter(pk=other.pk).update(created_at=timezone.now() - timedelta(days=n + 1))
+    TicketFactory(customer=CustomerFactory())
+
+    # when
+    with django_assert_num_queries(1):
+        listed, count = customer_other_tickets(ticket=ticket)
+
+    # then the count is of the others alone, whatever the ticket's place among them
+    assert [t.pk for t in listed] == [o.pk for o in older]
+    assert count == others
+
+
+@pytest.mark.django_db
+def test_a_ticket_without_a_customer_has_no_other_tickets(django_assert_num_queries):
+    from tickets.selectors.tickets import customer_other_tickets
+
+    ticket = TicketFactory(customer=None)
+    TicketFactory(customer=CustomerFactory())
+
+    with django_assert_num_queries(0):
+        assert customer_other_tickets(ticket=ticket) == ([], 0)
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("history", [1, 30])
 @pytest.mark.parametrize(
     ("kind", "queries"),

@@ -15,7 +15,7 @@ REPLACED = [
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tickets', '0024_gin_pending_list_limit'),
+        ('tickets', '0025_message_sender_authentication'),
     ]
 
     # The indexes of a ticket's history by time first, then the plain ticket indexes they
