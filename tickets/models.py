@@ -375,9 +375,7 @@ class Notification(BaseModel):
         ordering = ["created_at", "id"]
         indexes = [
             # A ticket's latest emails (its staff page), read from the end of the index.
-            models.Index(
-                fields=["ticket", "created_at", "id"], name="notification_ticket_created"
-            ),
+            models.Index(fields=["ticket", "created_at", "id"], name="notification_ticket_created"),
             models.Index(
                 fields=["status", "next_attempt_at"],
                 name="notification_due",

@@ -191,7 +191,7 @@ def _message_rows(messages: list[Message], moment: _Moments) -> list[dict[str, A
     for message in messages:
         iso, when = moment(message.created_at)
         if message.author == Message.Author.STAFF:
-            who = (message.author_user.username if message.author_user else "") or staff
+            who = message.author_name or staff  # type: ignore[attr-defined]  # staff_ticket_history's
         else:
             who = names.get(message.author, names["system"])
         rows.append(
