@@ -347,13 +347,9 @@ class Notification(BaseModel):
         FAILED = "failed", _("Failed")
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Indexed with its time by notification_ticket_created (Meta), which serves its lookups too.
     ticket = models.ForeignKey(
-        Ticket,
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="notifications",
-        db_index=False,  # notification_ticket_created (Meta) serves its lookups
+        Ticket, models.CASCADE, null=True, blank=True, related_name="notifications", db_index=False
     )
     template = models.CharField(max_length=64)
     recipient = models.EmailField()
@@ -498,13 +494,9 @@ class ActionLog(models.Model):
     created_at = models.DateTimeField(db_index=True)
     actor = models.CharField(max_length=150)
     action = models.CharField(max_length=64, db_index=True)
+    # Indexed with its sequence by actionlog_ticket_sequence (Meta), which serves its lookups too.
     ticket = models.ForeignKey(
-        Ticket,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="events",
-        db_index=False,  # actionlog_ticket_sequence (Meta) serves its lookups
+        Ticket, models.PROTECT, null=True, blank=True, related_name="events", db_index=False
     )
     customer = models.ForeignKey(
         "accounts.Customer", on_delete=models.PROTECT, null=True, blank=True, related_name="+"

@@ -20,6 +20,20 @@ from tickets.staff.ticket import PRESENCE_SECONDS, ReplyForm
 S = Ticket.Status
 
 
+def staff_replies(ticket, agent, bodies, *, internal=False):
+    """A staff reply (an internal note when `internal`) for each body, through the service."""
+    for body in bodies:
+        services.ticket_reply_add(
+            ticket=ticket,
+            body=body,
+            actor=agent,
+            author="staff",
+            channel="staff",
+            author_user=agent,
+            internal=internal,
+        )
+
+
 # --- the customer's other tickets ---
 
 
@@ -102,17 +116,9 @@ def test_the_ticket_page_reads_the_same_number_of_queries_whatever_its_history(
     # given a ticket with a long or short history and other tickets of its customer
     customer = CustomerFactory()
     ticket = TicketFactory(customer=customer, kind=kind)
-    for n in range(history):
+    for _ in range(history):
         TicketFactory(customer=customer)
-        services.ticket_reply_add(
-            ticket=ticket,
-            body=f"note {n}",
-            actor=agent,
-            author="staff",
-            channel="staff",
-            author_user=agent,
-            internal=True,
-        )
+    staff_replies(ticket, agent, [f"note {n}" for n in range(history)], internal=True)
     agent_client.get(f"/staff/tickets/{ticket.reference}/")  # warm up the session
 
     # when / then: the kind-specific parts are read only for their kind
@@ -148,16 +154,7 @@ def test_the_attachments_are_read_only_when_a_message_read_has_any(
 
     ticket = TicketFactory(customer=CustomerFactory(), kind=Ticket.Kind.GENERAL)
     attach(ticket, filename="old-file.png")
-    for n in range(TICKET_PAGE_MESSAGES):
-        services.ticket_reply_add(
-            ticket=ticket,
-            body=f"note {n}",
-            actor=agent,
-            author="staff",
-            channel="staff",
-            author_user=agent,
-            internal=True,
-        )
+    staff_replies(ticket, agent, [f"note {n}" for n in range(TICKET_PAGE_MESSAGES)], internal=True)
     url = f"/staff/tickets/{ticket.reference}/"
     agent_client.get(url)  # warm up the session
 
@@ -180,15 +177,7 @@ def test_the_ticket_page_shows_the_latest_history_and_links_to_the_whole(agent_c
     customer = CustomerFactory()
     ticket = TicketFactory(customer=customer, contact_email=customer.email)
     rounds = max(TICKET_PAGE_MESSAGES, TICKET_PAGE_EVENTS) + 5
-    for n in range(rounds):
-        services.ticket_reply_add(
-            ticket=ticket,
-            body=f"reply number {n}.",
-            actor=agent,
-            author="staff",
-            channel="staff",
-            author_user=agent,
-        )
+    staff_replies(ticket, agent, [f"reply number {n}." for n in range(rounds)])
     url = f"/staff/tickets/{ticket.reference}/"
 
     # when
