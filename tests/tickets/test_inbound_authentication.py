@@ -437,6 +437,26 @@ def test_the_authserv_ids_are_a_setting(client, settings, alice):
     assert alice.product_mailings is False
 
 
+def test_an_authserv_id_can_be_our_servers_whole_receiver_address(client, settings, alice):
+    # given our server named by its whole receiver address, as Postmark writes it for us
+    settings.INBOUND_AUTHSERV_IDS = [f"b935f619461421d03d1ebd76ec881044@{OURS}"]
+    forged = [
+        ("Received-SPF", received_spf(ALICE)[1].replace("b935f6", "000000")),
+        results(f"b935f619461421d03d1ebd76ec881044@{OURS}; dmarc=pass header.from=example.test"),
+    ]
+
+    # when: another receiver at the same server, and an Authentication-Results naming the address
+    for number, header in enumerate(forged):
+        unsubscribe(client, headers=[header], message_id=f"forged-{number}@example.test")
+
+    # then neither is believed; our own receiver is
+    alice.refresh_from_db()
+    assert alice.product_mailings is True
+    unsubscribe(client, headers=[received_spf(ALICE)], message_id="ours@example.test")
+    alice.refresh_from_db()
+    assert alice.product_mailings is False
+
+
 def test_with_the_requirement_off_every_sender_is_believed_and_the_verdict_still_kept(
     client, settings, alice
 ):

@@ -128,6 +128,11 @@ def _domain(value: str) -> str:
     return value.rpartition("@")[2].strip().rstrip(".").lower()
 
 
+def _address(value: str) -> str:
+    """An address (or bare domain) as written, lower case, without a final dot."""
+    return value.strip().strip('"').strip("<>").strip().rstrip(".").lower()
+
+
 def domains_aligned(signer: str, author: str) -> bool:
     """Relaxed alignment of an authenticated domain with the From domain."""
     signer, author = _domain(signer), _domain(author)
@@ -140,6 +145,12 @@ def domains_aligned(signer: str, author: str) -> bool:
 
 
 def authserv_ids() -> frozenset[str]:
+    """The ids whose verdicts count, from INBOUND_AUTHSERV_IDS.
+
+    A domain (an Authentication-Results authserv-id, or any receiver there), or the one address
+    our server names itself by in Received-SPF's `receiver=` (Postmark's is the inbound
+    address's hash: a sender cannot guess it).
+    """
     return frozenset(
         name.strip().rstrip(".").lower() for name in settings.INBOUND_AUTHSERV_IDS if name.strip()
     )
@@ -202,7 +213,9 @@ def _results_verdict(results: list[_Result], author: str) -> str:
 
 
 def _received_spf_read(value: str) -> tuple[str, set[str], dict[str, str]]:
-    """A Received-SPF value: its result, the domains its `receiver=` names, its key=value pairs.
+    """A Received-SPF value: its result, what its `receiver=` names, its key=value pairs.
+
+    The receiver is kept as written and as its domain, for either kind of id to match.
 
     A key given twice makes the result AMBIGUOUS: the server writes each once, so a second is
     a value the sender chose (a quoted MAIL FROM or HELO) read as more keys.
@@ -219,7 +232,7 @@ def _received_spf_read(value: str) -> tuple[str, set[str], dict[str, str]]:
             if name in pairs:
                 result = AMBIGUOUS
             if name == "receiver":
-                receivers.add(_domain(pair_value))
+                receivers |= {_domain(pair_value), _address(pair_value)}
             pairs[name] = pair_value
     return result, receivers, pairs
 
@@ -246,7 +259,7 @@ def _trusted_first(headers: list[tuple[str, str]]) -> tuple[str, list[_Result]] 
             return None
         if name == "authentication-results":
             server, results = _results_read(value)
-            if server in ours:
+            if server in ours and "@" not in server:
                 return value, results
         elif name == "received-spf":
             result, receivers, pairs = _received_spf_read(value)
