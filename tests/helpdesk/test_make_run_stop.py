@@ -5,6 +5,7 @@ on a fresh machine, against the test database. Only the two ports of Procfile.de
 to free ones, so that a `make run` on the same machine does not get in the way.
 """
 
+import json
 import os
 import re
 import signal
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -203,3 +205,72 @@ def test_the_embedded_broker_shows_a_message_to_workers_only_once_it_is_whole(
     # then no message file a worker takes existed before it was complete, and it arrives whole
     assert listed and all(not name.endswith(".msg") for names in listed for name in names)
     assert received == [{"task": "x" * 100_000}]
+
+
+def _names(*names: str) -> list[str]:
+    """Names no other test used: kombu remembers each process's bindings, not each folder's."""
+    run = uuid.uuid4().hex[:8]
+    return [f"{name}-{run}" for name in names]
+
+
+def _broker(folder: Path) -> Connection:
+    options = {
+        name: str(folder) for name in ("data_folder_in", "data_folder_out", "control_folder")
+    }
+    return Connection(
+        "filesystem://", transport=embedded_broker.Transport, transport_options=options
+    )
+
+
+def test_a_worker_starting_while_another_creates_the_exchange_table_binds_its_queue(tmp_path):
+    # given the exchange's table just created by a worker starting beside this one, not yet
+    # written (make run starts two workers at once; kombu's own bind read it as bad JSON and the
+    # worker stopped)
+    folder = tmp_path / "broker"
+    folder.mkdir()
+    exchange, work, other = _names("table", "work", "other")
+    (folder / f"{exchange}.exchange").write_bytes(b"")
+
+    # when this worker binds its queue, and another queue is bound from a second connection
+    with _broker(folder) as first, _broker(folder) as second:
+        Queue(work, Exchange(exchange), work)(first.default_channel).declare()
+        Queue(other, Exchange(exchange), other)(second.default_channel).declare()
+
+        # then both queues are in the table, and a message reaches the worker's
+        table = json.loads((folder / f"{exchange}.exchange").read_text())
+        assert sorted(row[2] for row in table) == sorted([other, work])
+        first.Producer().publish({"n": 1}, exchange=Exchange(exchange), routing_key=work)
+        received: list[dict] = []
+        with first.Consumer(
+            Queue(work, Exchange(exchange), work),
+            callbacks=[lambda body, message: received.append(body) or message.ack()],
+        ):
+            first.drain_events(timeout=2.0)
+        assert received == [{"n": 1}]
+
+
+def test_workers_binding_at_once_lose_no_binding(tmp_path):
+    folder = tmp_path / "broker"
+    folder.mkdir()
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+    exchange, *queues = _names("table", *(f"q{n}" for n in range(8)))
+
+    def bind(number: int) -> None:
+        try:
+            with _broker(folder) as broker:
+                start.wait()
+                queue = queues[number]
+                Queue(queue, Exchange(exchange), queue)(broker.default_channel).declare()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=bind, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+
+    assert errors == []
+    table = json.loads((folder / f"{exchange}.exchange").read_text())
+    assert sorted(row[2] for row in table) == sorted(queues)
