@@ -13,6 +13,7 @@ from django.db import close_old_connections, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.models import Customer
 from accounts.services import customer_ensure
 from domains.models import Domain, RegistrationWarning
 from tests.markers import postgresql_only
@@ -20,6 +21,7 @@ from tests.tickets.verification_helpers import deliver_outbox, html_part
 from tickets.models import ActionLog, Message, Notification, Ticket
 from tickets.selectors import registration
 from tickets.selectors.registration import registration_problems
+from tickets.services.freeze import ACCOUNT_FROZEN
 from tickets.services.registration_warnings import (
     REGISTRATION_FIX_INVALID,
     registration_fix_request,
@@ -158,6 +160,25 @@ def test_a_forged_or_outdated_link_is_refused(carol, client):
     assert response.status_code == 400
     assert REGISTRATION_FIX_INVALID[:20] in response.content.decode()
     assert not Ticket.objects.filter(customer=carol).exists()
+
+
+@pytest.mark.django_db
+def test_the_one_click_link_of_a_frozen_account_asks_for_no_change(carol, client):
+    # given Carol's link, mailed before her account was frozen
+    registration_warnings_sweep()
+    (sent,) = deliver_outbox()
+    link = fix_link(sent).replace("https://help.exabytes.example", "")
+    Customer.objects.filter(pk=carol.pk).update(account_status=Customer.AccountStatus.SUSPENDED)
+    logged = ActionLog.objects.count()
+
+    # when the button is pressed
+    response = client.post(link)
+
+    # then it is refused as every change to a frozen account is, and nothing is asked of staff
+    assert response.status_code == 409
+    assert ACCOUNT_FROZEN[:40] in response.content.decode()
+    assert not Ticket.objects.filter(customer=carol).exists()
+    assert ActionLog.objects.count() == logged
 
 
 @pytest.mark.django_db

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_noop
 from accounts.models import Customer
 from accounts.selectors import email_canonical
 from domains.models import Domain, RegistrationWarning
-from helpdesk.exceptions import ApplicationError
+from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from helpdesk.links import site_url
 from tickets.audit import audit_record
 from tickets.lock_objects import (
@@ -29,6 +29,7 @@ from tickets.lock_objects import (
 )
 from tickets.models import OPEN_STATUS_VALUES, Message, Ticket
 from tickets.selectors.registration import registration_problem_domains
+from tickets.services.freeze import ACCOUNT_FROZEN, account_is_frozen
 from tickets.services.general import request_general
 from tickets.services.lifecycle import ticket_reply_add
 from tickets.services.outbox import notification_queue
@@ -178,8 +179,11 @@ def registration_fix_request(*, token: str, client_key: str) -> Ticket:
     bouncing = domain.registrant_email_status == Domain.EmailStatus.BOUNCING
     with transaction.atomic():
         # Looked for under the customer's lock: two presses at once queue here, and the second
-        # finds the first one's request.
-        customer_lock(pk=customer.pk)
+        # finds the first one's request. The account is read again there too: a frozen one asks
+        # for no change of its registration records, nor does a press the freeze overtook.
+        customer = customer_lock(pk=customer.pk)
+        if account_is_frozen(customer):
+            raise TransitionNotAllowed(ACCOUNT_FROZEN)
         existing = Ticket.objects.filter(
             customer=customer,
             kind=Ticket.Kind.GENERAL,
