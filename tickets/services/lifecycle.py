@@ -15,7 +15,7 @@ from accounts.selectors import customer_get_by_email, is_staff_member
 from domains.models import Domain
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tickets.audit import Actor, audit_record
-from tickets.lock_objects import ticket_lock
+from tickets.lock_objects import customer_lock, ticket_lock
 from tickets.models import (
     LINKED_BY_CONTACT_KINDS,
     SLA_PAUSED_STATUSES,
@@ -331,6 +331,20 @@ def _staff_reply_mail(locked: Ticket, message: Message, stored: list[Attachment]
     )
 
 
+def _customer_not_frozen(customer: Customer) -> None:
+    """Refuse a customer's own session or API token once their account is frozen.
+
+    Their sign-in was checked when the request began; a freeze may have committed since. The
+    account is read again under its lock (before the ticket's, the order of tickets.lock_objects),
+    so a request in flight when the freeze commits writes nothing.
+    """
+    # The freeze module imports this one.
+    from tickets.services.freeze import ACCOUNT_FROZEN, account_is_frozen
+
+    if account_is_frozen(customer_lock(pk=customer.pk)):
+        raise TransitionNotAllowed(ACCOUNT_FROZEN)
+
+
 @transaction.atomic
 def ticket_reply_add(
     *,
@@ -358,6 +372,8 @@ def ticket_reply_add(
     body, _card_found = redact_card_numbers(body)
     if not body.strip():
         raise ApplicationError(EMPTY_MESSAGE)
+    if isinstance(actor, Customer):
+        _customer_not_frozen(actor)
     locked = ticket_lock(pk=ticket.pk)
     ticket_version_check(locked, expected_version)
     if locked.status in NO_REPLY_STATUSES and not internal:

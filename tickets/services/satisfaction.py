@@ -17,10 +17,10 @@ from helpdesk.exceptions import ApplicationError
 from helpdesk.links import site_url
 from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import audit_record
-from tickets.lock_objects import satisfaction_lock, ticket_lock
+from tickets.lock_objects import satisfaction_lock
 from tickets.models import Satisfaction, Ticket, Verification
 from tickets.selectors.status_page import status_link_find
-from tickets.services.verification import verification_issue
+from tickets.services.verification import verification_issue, verification_link_lock_live
 
 SATISFACTION_TTL = timedelta(days=30)
 SATISFACTION_COMMENT_MAX = 2000
@@ -74,7 +74,10 @@ def satisfaction_record(*, token: str, answer: str, comment: str, client_key: st
         raise SatisfactionLinkInvalid(state)
     actor = f"satisfaction-link:{verification.sent_to}"
     with transaction.atomic():
-        ticket = ticket_lock(pk=verification.ticket_id)
+        # The link again, under the ticket's lock and its own: a freeze ended it meanwhile.
+        ticket = verification_link_lock_live(verification=verification)
+        if ticket is None:
+            raise SatisfactionLinkInvalid("expired")
         now = timezone.now()
         current = satisfaction_lock(ticket=ticket)
         if current is None:

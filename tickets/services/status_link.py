@@ -13,20 +13,19 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from accounts.selectors import email_canonical
 from helpdesk.exceptions import ApplicationError, RateLimited
 from helpdesk.ratelimit import rate_limit_hit
-from tickets.lock_objects import ticket_lock, verification_lock
+from tickets.lock_objects import ticket_lock
 from tickets.models import Message, Notification, Ticket, Verification
 from tickets.selectors.status_page import status_link_find
 from tickets.services.attachments import AttachmentUpload
 from tickets.services.lifecycle import ticket_reply_add
 from tickets.services.outbox import notification_queue
 from tickets.services.shared import tasks_publish
-from tickets.services.verification import verification_link_issue
+from tickets.services.verification import verification_link_issue, verification_link_lock_live
 from tickets.tasks import status_link_send as status_link_send_task
 
 TRACK_SENT = gettext_noop(
@@ -165,8 +164,8 @@ def status_reply_add(
     with transaction.atomic():
         # The link again, under its ticket's lock and its own: one a freeze ended meanwhile is
         # refused here, never written with.
-        ticket = ticket_lock(pk=verification.ticket_id)
-        if verification_lock(pk=verification.pk).expires_at <= timezone.now():
+        ticket = verification_link_lock_live(verification=verification)
+        if ticket is None:
             raise StatusLinkInvalid(STATUS_LINK_INVALID)
         return ticket_reply_add(
             ticket=ticket,

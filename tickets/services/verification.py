@@ -67,6 +67,18 @@ def verification_link_issue(
     return site_url(view, token)
 
 
+def verification_link_lock_live(*, verification: Verification) -> Ticket | None:
+    """Lock the link's ticket, then the link: the ticket while the link is still live, else None.
+
+    For a write made with a reusable link (status, satisfaction) inside the caller's transaction:
+    a freeze ends such links under these locks, so a write checked here never crosses it.
+    """
+    ticket = ticket_lock(pk=verification.ticket_id)
+    if verification_lock(pk=verification.pk).expires_at <= timezone.now():
+        return None
+    return ticket
+
+
 @transaction.atomic
 def verification_start(
     *, ticket: Ticket, purpose: str = Verification.Purpose.REQUESTER, send_to: str

@@ -1,0 +1,120 @@
+"""Requests in flight when a freeze commits: each waits on the freeze's locks and writes nothing.
+
+The request passed its checks before the freeze committed (its sign-in, its link); it reaches
+the rows the freeze holds, waits, and must read the account and the link again once it may go.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import transaction
+
+from accounts.models import Customer
+from helpdesk.exceptions import TransitionNotAllowed
+from tests.markers import postgresql_only
+from tests.tickets.test_freeze import NEW_EMAIL, email_change_applied, freeze_token
+from tests.tickets.test_lock_order import Background, background, wait_until_blocked
+from tickets import services
+from tickets.models import Message, Satisfaction, Ticket
+from tickets.services import freeze as services_freeze
+from tickets.services.freeze import ACCOUNT_FROZEN
+from tickets.services.satisfaction import (
+    SatisfactionLinkInvalid,
+    satisfaction_links,
+    satisfaction_record,
+)
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    postgresql_only("a request that waits on the freeze's row locks"),
+]
+
+__all__ = ["background"]  # the fixture, used here by name
+
+
+def freeze_holding_its_locks_until(
+    request: Callable[[], Any],
+    ticket: Ticket,
+    monkeypatch: pytest.MonkeyPatch,
+    background: Callable[[Callable[[], Any]], Background],
+) -> Background:
+    """Freeze the account; `request` starts while the freeze holds its rows, not yet committed.
+
+    The freeze goes on (and commits) once `request` waits on one of its locks. Returns the
+    request's flow, to finish.
+    """
+    revoke = services_freeze._credentials_revoke
+    flows: list[Background] = []
+
+    def revoke_once_the_request_waits(customer: Customer) -> dict[str, int]:
+        # The account is suspended and the links ended here, none of it committed yet.
+        flows.append(background(request))
+        # Looked for from a connection of its own: this transaction's view of the server's
+        # activity stays as it first read it.
+        background(wait_until_blocked).finish()
+        return revoke(customer)
+
+    monkeypatch.setattr(services_freeze, "_credentials_revoke", revoke_once_the_request_waits)
+    token = freeze_token(ticket)
+    background(
+        lambda: services_freeze.account_freeze(
+            token=token, client_key="10.0.0.9", actor="anonymous"
+        )
+    ).finish()
+    [flow] = flows
+    flow.thread.join(30)
+    return flow
+
+
+def test_a_satisfaction_answer_in_flight_when_the_freeze_commits_is_refused(
+    alice, supervisor, monkeypatch, background
+):
+    # given an applied email change, and a satisfaction link mailed to the new address
+    ticket = email_change_applied(alice, supervisor)
+    with transaction.atomic():
+        url = satisfaction_links(ticket=ticket, recipient=NEW_EMAIL)["satisfaction_yes"]
+    token = url.rstrip("/").split("/")[-2]
+
+    # when its holder answers while the old address's freeze is being written
+    flow = freeze_holding_its_locks_until(
+        lambda: satisfaction_record(
+            token=token, answer="yes", comment="all fine", client_key="10.0.0.8"
+        ),
+        ticket,
+        monkeypatch,
+        background,
+    )
+
+    # then the answer is refused as from an ended link, and nothing of it was kept
+    assert isinstance(flow.outcome.get("error"), SatisfactionLinkInvalid), flow.outcome
+    assert not Satisfaction.objects.filter(ticket=ticket).exists()
+
+
+def test_a_customers_reply_in_flight_when_the_freeze_commits_is_refused(
+    alice, supervisor, monkeypatch, background
+):
+    # given an applied email change; the new address's holder is signed in (portal or API)
+    ticket = email_change_applied(alice, supervisor)
+    signed_in = Customer.objects.get(pk=alice.pk)  # as the request loaded it: not frozen
+
+    # when they reply while the old address's freeze is being written
+    flow = freeze_holding_its_locks_until(
+        lambda: services.ticket_reply_add(
+            ticket=Ticket.objects.get(pk=ticket.pk),
+            body="I am Alice",
+            actor=signed_in,
+            author=Message.Author.CUSTOMER,
+            channel=Ticket.Channel.API,
+            author_user=signed_in.user,
+        ),
+        ticket,
+        monkeypatch,
+        background,
+    )
+
+    # then the reply is refused as every change to a frozen account is, and nothing was written
+    error = flow.outcome.get("error")
+    assert isinstance(error, TransitionNotAllowed), flow.outcome
+    assert error.message == ACCOUNT_FROZEN
+    assert not Message.objects.filter(ticket=ticket, body="I am Alice").exists()
