@@ -546,3 +546,23 @@ def test_a_session_request_that_crosses_the_freeze_makes_no_change_request(
     # then no request verified by that session waits for staff after the freeze
     by_session = Ticket.objects.filter(customer=alice, verified_by=Ticket.VerifiedBy.SESSION)
     assert list(by_session.values_list("pk", flat=True)) == [ticket.pk]
+
+
+def test_the_freeze_records_who_held_the_ticket_it_takes_from_them(alice, supervisor, agent):
+    # given an email change an agent held until it was applied
+    ticket = owner_request(alice, {"email": NEW_EMAIL})
+    services.ticket_assign(ticket=ticket, assignee=agent, actor=supervisor)
+    token = link_token(verification_mail(ticket, "verify_new_email"))
+    services.verification_confirm(token=token, client_key="10.0.0.3", actor="anonymous")
+    services.ticket_approve(ticket=ticket, actor=supervisor)
+
+    # when the old address says "this wasn't me"
+    held = services_freeze.account_freeze(
+        token=freeze_token(ticket), client_key="10.0.0.9", actor="anonymous"
+    )
+
+    # then the ticket is nobody's, and the trail says whose it was
+    assert held.pk == ticket.pk and held.assignee is None
+    row = ActionLog.objects.get(ticket=ticket, action="ticket.priority_changed")
+    assert row.details["assignee_was"] == agent.get_username()
+    assert audit_verify().ok

@@ -314,6 +314,7 @@ def _hand_to_supervisor(
             channel=Ticket.Channel.SYSTEM,
             status=S.OPEN,
         )
+    previous_assignee = held.assignee.get_username() if held.assignee else None
     held.priority = Ticket.Priority.URGENT
     held.assignee = None
     held.due_at = ticket_due_at(kind=held.kind, priority=held.priority)
@@ -324,7 +325,12 @@ def _hand_to_supervisor(
         actor=actor,
         action="ticket.priority_changed",
         ticket=held,
-        details={"to": held.priority, "reason": "account frozen"},
+        # Who held the ticket until the freeze took it from them, for the trail.
+        details={
+            "to": held.priority,
+            "reason": "account frozen",
+            "assignee_was": previous_assignee,
+        },
     )
     return held
 
