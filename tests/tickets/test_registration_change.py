@@ -6,6 +6,7 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
+from accounts.models import Customer
 from domains.models import Domain, RegistrationChange
 from domains.opensrs import OpenSRSClient
 from helpdesk.exceptions import ApplicationError
@@ -19,7 +20,7 @@ from tests.tickets.verification_helpers import (
 )
 from tickets import services
 from tickets.models import ActionLog, Message, Notification, Ticket
-from tickets.services.freeze import account_freeze
+from tickets.services.freeze import ACCOUNT_FROZEN, account_freeze
 from tickets.services.registration import (
     REGISTRATION_CHOICE_CLOSED,
     REGISTRATION_OWNER_ONLY,
@@ -463,3 +464,31 @@ def test_a_freeze_tells_the_supervisor_which_registration_records_already_change
     assert "bob-reseller.test" in note
     frozen = ActionLog.objects.get(ticket=ticket, action="account.frozen")
     assert frozen.details["registration_changed"] == ["bob-reseller.test"]
+
+
+@pytest.mark.django_db
+def test_a_frozen_accounts_verification_link_chooses_no_registration_change(
+    bob, bob_domains, client
+):
+    # given an anonymous email change offering Bob's domains, and Bob's account frozen since
+    ticket = email_change(None)
+    token = link_token(verification_mail(ticket))
+    Customer.objects.filter(pk=bob.pk).update(account_status=Customer.AccountStatus.SUSPENDED)
+    logged = ActionLog.objects.count()
+
+    # when the link is confirmed choosing records to change at OpenSRS
+    response = client.post(
+        f"/verify/{token}/", {"registration": ["bob-reseller.test:owner", "bob-shop.test:owner"]}
+    )
+
+    # then it is refused as every change to a frozen account is: nothing chosen, nothing confirmed
+    assert response.status_code == 409
+    assert not any(c.chosen_at for c in changes_of(ticket).values())
+    ticket.refresh_from_db()
+    assert ticket.status == S.AWAITING_VERIFICATION
+    assert ActionLog.objects.count() == logged
+    with pytest.raises(ApplicationError) as refused:
+        registration_choose_by_owner(
+            ticket=ticket, customer=bob, choices={"bob-reseller.test": ["owner"]}
+        )
+    assert refused.value.message == ACCOUNT_FROZEN

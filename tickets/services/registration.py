@@ -18,11 +18,13 @@ from django.utils.translation import gettext_noop
 
 from accounts.models import Customer
 from domains.models import RegistrationChange
-from helpdesk.exceptions import ApplicationError
+from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tickets.audit import Actor, audit_record
-from tickets.lock_objects import registration_changes_offered_lock, ticket_lock
+from tickets.lock_objects import registration_changes_offered_lock, tickets_and_customers_lock
 from tickets.models import Ticket
 from tickets.selectors.registration import registration_domains_of
+from tickets.selectors.verification import verification_link_state
+from tickets.services.freeze import ACCOUNT_FROZEN, account_is_frozen
 from tickets.services.shared import ticket_needs_owner
 from tickets.services.verification import verification_confirm
 from tickets.tasks import registration_change_process as registration_change_task
@@ -77,7 +79,13 @@ def registration_changes_offer(*, ticket: Ticket, customer: Customer, new_email:
 def _registration_choose(
     ticket: Ticket, choices: Mapping[str, Iterable[str]], actor: Actor, via: str
 ) -> None:
-    """Store the owner's choice on a locked, verified ticket whose email change is pending."""
+    """Store the owner's choice on a locked, verified ticket whose email change is pending.
+
+    The caller locked the ticket's customer first: a frozen account chooses nothing, nor does a
+    choice the freeze overtook.
+    """
+    if ticket.customer is not None and account_is_frozen(ticket.customer):
+        raise TransitionNotAllowed(ACCOUNT_FROZEN)
     email_pending = ticket.changes.filter(field="email", applied_at__isnull=True).exists()
     if ticket_needs_owner(ticket) or not email_pending or not ticket.is_open:
         raise ApplicationError(REGISTRATION_CHOICE_CLOSED)
@@ -111,10 +119,20 @@ def registration_choose_by_owner(
     *, ticket: Ticket, customer: Customer, choices: Mapping[str, Iterable[str]]
 ) -> None:
     """The owner, in their own session, chooses which registration records change too."""
-    locked = ticket_lock(pk=ticket.pk)
+    [locked] = tickets_and_customers_lock(ticket.pk)
     if locked.customer_id != customer.pk:
         raise ApplicationError(REGISTRATION_OWNER_ONLY)
     _registration_choose(locked, choices, customer, "session")
+
+
+def _registration_offered_to_frozen(ticket: Ticket) -> bool:
+    """Whether `ticket` offers registration changes to a frozen account; reads only."""
+    return (
+        ticket.kind == Ticket.Kind.MODIFY_INFO
+        and ticket.customer is not None
+        and account_is_frozen(ticket.customer)
+        and RegistrationChange.objects.filter(ticket=ticket, status=RC.OFFERED).exists()
+    )
 
 
 def registration_confirm(
@@ -125,9 +143,13 @@ def registration_confirm(
     The link is confirmed first (its own transaction: a refused token counts as a failed try);
     the choice is stored only for a request this very link just verified.
     """
+    # A frozen account's link confirms nothing on a page that offers registration changes.
+    state, found = verification_link_state(token=token)
+    if state == "live" and found is not None and _registration_offered_to_frozen(found.ticket):
+        raise TransitionNotAllowed(ACCOUNT_FROZEN)
     ticket = verification_confirm(token=token, client_key=client_key, actor=actor)
     with transaction.atomic():
-        locked = ticket_lock(pk=ticket.pk)
+        [locked] = tickets_and_customers_lock(ticket.pk)
         # The owner's own link, not another of the ticket's (the new address confirms with one
         # too, and may not choose what changes at OpenSRS).
         digest = token_hash_if_wellformed(token) or ""
