@@ -250,12 +250,9 @@ def test_a_freeze_rejects_the_accounts_other_change_requests_and_leaves_a_usable
     assert not alice.user.check_password("alice-demo-pass")
 
 
-def test_the_freeze_takes_back_the_tickets_and_status_links_the_new_address_was_given(
-    client, alice, supervisor, agent
-):
-    # given Alice's open question, whose replies followed her record to the new address, and a
-    # status link for it that the new address holds
-    question = services.ticket_create(
+def open_question(alice):
+    """An open general question of Alice's, written to the address on record."""
+    return services.ticket_create(
         kind=Ticket.Kind.GENERAL,
         subject="Invoice",
         actor=alice,
@@ -264,6 +261,14 @@ def test_the_freeze_takes_back_the_tickets_and_status_links_the_new_address_was_
         body="Where is my invoice?",
         status=S.OPEN,
     )
+
+
+def test_the_freeze_takes_back_the_tickets_and_status_links_the_new_address_was_given(
+    client, alice, supervisor, agent
+):
+    # given Alice's open question, whose replies followed her record to the new address, and a
+    # status link for it that the new address holds
+    question = open_question(alice)
     ticket = email_change_applied(alice, supervisor)
     question.refresh_from_db()
     assert question.contact_email == NEW_EMAIL
@@ -328,15 +333,7 @@ def _frozen_after_two_email_changes(client, alice, supervisor):
 def test_the_freeze_takes_back_every_address_of_a_chain_of_email_changes(client, alice, supervisor):
     # given A -> B -> C, an open question of Alice's that followed her record to C, and status
     # links for it mailed to B and to C
-    question = services.ticket_create(
-        kind=Ticket.Kind.GENERAL,
-        subject="Invoice",
-        actor=alice,
-        customer=alice,
-        contact_email=alice.email,
-        body="Where is my invoice?",
-        status=S.OPEN,
-    )
+    question = open_question(alice)
     first = _second_email_change_applied(alice, supervisor)
     question.refresh_from_db()
     assert question.contact_email == THIRD_EMAIL
