@@ -13,8 +13,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Customer
-from accounts.selectors import email_canonical
+from accounts.selectors import customer_account_open, email_canonical
 from domains.models import Domain
 from domains.opensrs import (
     DomainNotInAccount,
@@ -232,16 +231,6 @@ def resend_coalesce(ticket_id: int, last: PasswordResend) -> str:
     return "coalesced"
 
 
-def _account_locked_out(domain: Domain) -> bool:
-    """The domain's customer account is suspended (frozen) or closed."""
-    if domain.customer_id is None:
-        return False
-    return Customer.objects.filter(
-        pk=domain.customer_id,
-        account_status__in=[Customer.AccountStatus.SUSPENDED, Customer.AccountStatus.CLOSED],
-    ).exists()
-
-
 @transaction.atomic
 def resend_prepare(ticket_id: int, owner_email: str) -> tuple[str, Ticket | None]:
     """Refresh the record and either refer the ticket or mark SEND_PASSWORD as started."""
@@ -252,7 +241,7 @@ def resend_prepare(ticket_id: int, owner_email: str) -> tuple[str, Ticket | None
     if state.stage not in (Stage.PENDING, Stage.NOT_SENT):
         return "skipped", None
     domain = _resend_domain_refresh(locked, owner_email)
-    if _account_locked_out(domain):
+    if not customer_account_open(domain.customer):
         # Whoever took the account over may have moved the registration address to their own.
         resend_refer(locked, reason="the domain's account is suspended or closed")
         return "referred", None
