@@ -1,5 +1,7 @@
 from django.db import migrations
 
+from tickets.migrations._postgresql import run_sql_on_postgresql
+
 FORWARD = """
 CREATE OR REPLACE FUNCTION tickets_actionlog_refuse_change() RETURNS trigger AS $$
 BEGIN
@@ -18,17 +20,7 @@ DROP FUNCTION IF EXISTS tickets_actionlog_refuse_change();
 """
 
 
-def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(FORWARD, params=None)
-
-
-def backward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(BACKWARD, params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [("tickets", "0001_initial")]
 
-    operations = [migrations.RunPython(forward, backward)]
+    operations = [run_sql_on_postgresql(FORWARD, BACKWARD)]

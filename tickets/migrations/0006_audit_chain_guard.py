@@ -27,6 +27,8 @@ triggers would refuse. SQLite is the development database only.
 
 from django.db import migrations
 
+from tickets.migrations._postgresql import run_sql_on_postgresql
+
 FORWARD = """
 CREATE OR REPLACE FUNCTION tickets_audit_refuse_truncate() RETURNS trigger AS $$
 BEGIN
@@ -82,17 +84,7 @@ DROP FUNCTION IF EXISTS tickets_audit_refuse_truncate();
 """
 
 
-def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(FORWARD, params=None)
-
-
-def backward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(BACKWARD, params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [("tickets", "0005_ticket_owner_verified")]
 
-    operations = [migrations.RunPython(forward, backward)]
+    operations = [run_sql_on_postgresql(FORWARD, BACKWARD)]
