@@ -23,6 +23,7 @@ from helpdesk.ratelimit import rate_limit_hits
 from tickets.audit import Actor, actor_label
 from tickets.lock_objects import anonymous_request_lock, ticket_lock
 from tickets.models import AnonymousRequest, Ticket, Verification
+from tickets.services.lifecycle import ticket_create
 from tickets.services.shared import (
     CONTROL_CHARACTERS,
     publish_batches,
@@ -59,17 +60,32 @@ def _anonymous_request_task(ticket_id: int) -> tuple[Any, dict[str, Any]]:
     return anonymous_request_task, {"ticket_id": ticket_id}
 
 
-def anonymous_request_store(
+def anonymous_request_open(
     *,
-    ticket: Ticket,
+    kind: str,
+    subject: str,
     actor: Actor,
+    channel: str,
     email: str,
+    details: dict[str, Any] | None = None,
     changes: dict[str, str] | None = None,
     lists: list[str] | None = None,
     note: str = "",
-) -> AnonymousRequest:
-    """Keep what an anonymous request asked for and queue its lookup once the caller commits."""
-    row = AnonymousRequest.objects.create(
+) -> Ticket:
+    """Open an anonymous request's ticket, awaiting verification, and keep what it asked for.
+
+    The same rows whether or not `email` is on record; the lookup is queued once the caller
+    commits.
+    """
+    ticket = ticket_create(
+        kind=kind,
+        subject=subject,
+        actor=actor,
+        channel=channel,
+        status=Ticket.Status.AWAITING_VERIFICATION,
+        details=details,
+    )
+    AnonymousRequest.objects.create(
         ticket=ticket,
         actor=actor_label(actor),
         email=email,
@@ -82,7 +98,7 @@ def anonymous_request_store(
             [_anonymous_request_task(ticket.pk)], what=f"anonymous request {ticket.reference}"
         )
     )
-    return row
+    return ticket
 
 
 def anonymous_request_coalesce_with(*, customer: Customer, now: datetime) -> Ticket | None:

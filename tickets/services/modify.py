@@ -31,7 +31,7 @@ from tickets.services.anonymous import (
     anonymous_request_attach,
     anonymous_request_email,
     anonymous_request_limits,
-    anonymous_request_store,
+    anonymous_request_open,
 )
 from tickets.services.attachments import (
     ATTACHMENTS_ONLY_BODY,
@@ -123,15 +123,14 @@ def request_modify(
         )
     # Anonymous: the same rows whether or not the address is on record; the worker looks it
     # up (modify_anonymous_continue).
-    ticket = ticket_create(
+    ticket = anonymous_request_open(
         kind=Ticket.Kind.MODIFY_INFO,
         subject=MODIFY_SUBJECT,
         actor=actor,
         channel=channel,
-        status=S.AWAITING_VERIFICATION,
-    )
-    anonymous_request_store(
-        ticket=ticket, actor=actor, email=cast(str, email), changes=cleaned, note=note
+        email=cast(str, email),
+        changes=cleaned,
+        note=note,
     )
     _modify_attachments_add(ticket, attachments, actor)
     return ticket

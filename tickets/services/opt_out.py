@@ -22,7 +22,7 @@ from tickets.services.anonymous import (
     anonymous_request_email,
     anonymous_request_limits,
     anonymous_request_links_count,
-    anonymous_request_store,
+    anonymous_request_open,
 )
 from tickets.services.lifecycle import ticket_create
 from tickets.services.outbox import notification_queue
@@ -243,16 +243,15 @@ def request_opt_out(
     anonymous_request_limits(client_key=client_key)
     email = anonymous_request_email(email)
     names = _opt_out_lists_clean(lists)
-    ticket = ticket_create(
+    return anonymous_request_open(
         kind=Ticket.Kind.OPT_OUT,
         subject=OPT_OUT_SUBJECT,
         actor=actor,
         channel=channel,
-        status=S.AWAITING_VERIFICATION,
+        email=email,
         details={"lists": names},
+        lists=names,
     )
-    anonymous_request_store(ticket=ticket, actor=actor, email=email, lists=names)
-    return ticket
 
 
 def opt_out_anonymous_continue(*, ticket: Ticket, request: AnonymousRequest) -> str:
