@@ -73,7 +73,5 @@ def pending_rows(count: int, tag: str) -> list[int]:
 def enqueue(ids: list[int]) -> None:
     """Queue the send task of each row, as the outbox's on_commit hook and the sweep do."""
     from tickets.services.outbox import notifications_enqueue
-    from tickets.services.shared import publish_batches
 
-    for batch in publish_batches(ids):
-        notifications_enqueue(batch)
+    notifications_enqueue(ids)

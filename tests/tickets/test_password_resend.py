@@ -752,8 +752,8 @@ def test_the_sweep_queues_a_resend_whose_task_was_lost(
     queued: list[int] = []
     monkeypatch.setattr(
         password_resend,
-        "tasks_publish",
-        lambda tasks, **_: queued.extend(kw["ticket_id"] for _, kw in tasks if "ticket_id" in kw),
+        "tasks_publish_each",
+        lambda task, ids, **_: queued.extend(ids),
     )
     ticket = ticket_for(post_api(api, "alice-shop.test"))
     queued.clear()

@@ -26,8 +26,8 @@ from tickets.models import AnonymousRequest, Ticket, Verification
 from tickets.services.lifecycle import ticket_create
 from tickets.services.shared import (
     CONTROL_CHARACTERS,
-    publish_batches,
     tasks_publish,
+    tasks_publish_each,
     ticket_change_save,
 )
 from tickets.tasks import anonymous_request_process as anonymous_request_task
@@ -54,10 +54,6 @@ def anonymous_request_email(email: object) -> str:
     if "@" not in email or len(email) > 254 or CONTROL_CHARACTERS.search(email):
         raise ValidationError({"email": [gettext(EMAIL_ON_RECORD_INVALID)]})
     return email
-
-
-def _anonymous_request_task(ticket_id: int) -> tuple[Any, dict[str, Any]]:
-    return anonymous_request_task, {"ticket_id": ticket_id}
 
 
 def anonymous_request_open(
@@ -95,7 +91,8 @@ def anonymous_request_open(
     )
     transaction.on_commit(
         lambda: tasks_publish(
-            [_anonymous_request_task(ticket.pk)], what=f"anonymous request {ticket.reference}"
+            [(anonymous_request_task, {"ticket_id": ticket.pk})],
+            what=f"anonymous request {ticket.reference}",
         )
     )
     return ticket
@@ -197,7 +194,7 @@ def anonymous_requests_requeue_due(*, batch_size: int = 200) -> int:
         .order_by("created_at")
         .values_list("ticket_id", flat=True)[:batch_size]
     )
-    for batch in publish_batches(due):
-        tasks = [_anonymous_request_task(pk) for pk in batch]
-        tasks_publish(tasks, what="anonymous requests", sweep=True)
+    tasks_publish_each(
+        anonymous_request_task, due, key="ticket_id", what="anonymous requests", sweep=True
+    )
     return len(due)

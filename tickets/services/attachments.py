@@ -20,7 +20,7 @@ from tickets.attachments import attachment_type_sniff
 from tickets.audit import Actor, audit_record
 from tickets.models import Attachment, Message
 from tickets.scanning import ScannerUnavailable, attachment_scanner
-from tickets.services.shared import publish_batches, tasks_publish_each
+from tickets.services.shared import tasks_publish_each
 from tickets.tasks import attachment_scan as attachment_scan_task
 
 logger = logging.getLogger(__name__)
@@ -263,6 +263,5 @@ def attachments_scan_requeue_due(*, batch_size: int = 500) -> int:
         .order_by("created_at")
         .values_list("pk", flat=True)[:batch_size]
     )
-    for batch in publish_batches(due):
-        _scans_queue(batch, sweep=True)
+    _scans_queue(due, sweep=True)
     return len(due)

@@ -23,7 +23,7 @@ from tickets import emails
 from tickets.audit import audit_record
 from tickets.models import Notification, Ticket
 from tickets.selectors.tickets import attachments_for_email
-from tickets.services.shared import publish_batches, tasks_publish_each
+from tickets.services.shared import tasks_publish_each
 from tickets.tasks import notification_send as notification_send_task
 
 logger = logging.getLogger(__name__)
@@ -348,8 +348,7 @@ def notifications_requeue_due(*, batch_size: int = 500) -> int:
         Notification.objects.filter(pk__in=due, status=Notification.Status.PENDING).update(
             next_attempt_at=now
         )
-    for batch in publish_batches(due):
-        notifications_enqueue(batch, sweep=True)
+    notifications_enqueue(due, sweep=True)
     return len(due)
 
 

@@ -33,7 +33,7 @@ from tickets.models import Notification, PasswordResend, Ticket
 from tickets.services import password_resend_steps as steps
 from tickets.services.lifecycle import ticket_create
 from tickets.services.outbox import notification_queue, notification_task
-from tickets.services.shared import publish_batches, tasks_publish
+from tickets.services.shared import tasks_publish, tasks_publish_each
 from tickets.services.status_link import status_link_context
 from tickets.tasks import password_resend_process as password_resend_task
 
@@ -50,10 +50,6 @@ RESEND_INVALID_EMAIL = gettext_noop("Enter a valid email address, or leave it em
 _RESEND_REFERRABLE = (S.OPEN, S.RESOLVED)
 Stage = PasswordResend.Stage
 Outcome = PasswordResend.Outcome
-
-
-def _password_resend_task(ticket_id: int) -> tuple[Any, dict[str, Any]]:
-    return password_resend_task, {"ticket_id": ticket_id}
 
 
 def password_resend_requeue_due(*, batch_size: int = 200) -> int:
@@ -73,12 +69,9 @@ def password_resend_requeue_due(*, batch_size: int = 200) -> int:
         .order_by("next_try_at")
         .values_list("ticket_id", flat=True)[:batch_size]
     )
-    for batch in publish_batches(due):
-        tasks_publish(
-            [_password_resend_task(pk) for pk in batch],
-            what=f"password resends {batch[:5]}",
-            sweep=True,
-        )
+    tasks_publish_each(
+        password_resend_task, due, key="ticket_id", what="password resends", sweep=True
+    )
     return len(due)
 
 
@@ -139,7 +132,7 @@ def request_password_resend(
         details={"domain": name},
     )
     PasswordResend.objects.create(ticket=ticket, domain_name=name, next_try_at=ticket.created_at)
-    tasks = [_password_resend_task(ticket.pk)]
+    tasks: list[tuple[Any, dict[str, Any]]] = [(password_resend_task, {"ticket_id": ticket.pk})]
     if contact_email:
         received = notification_queue(
             ticket=ticket,

@@ -3,7 +3,7 @@
 import logging
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -194,14 +194,8 @@ def ticket_move(
 # this flag; bench/faults.py "redis outage": slowest request 2.0 s with it, see bench/README.md).
 BROKER_RETRY_AFTER_SECONDS = 5.0
 _broker_down_until = 0.0
-# Tasks queued by a sweep in one round trip to the broker.
+# Tasks queued in one round trip to the broker (a sweep may queue hundreds).
 PUBLISH_BATCH = 100
-
-
-def publish_batches(ids: list[int]) -> Iterator[list[int]]:
-    """`ids` in slices of PUBLISH_BATCH, each one sweep's round trip to the broker."""
-    for start in range(0, len(ids), PUBLISH_BATCH):
-        yield ids[start : start + PUBLISH_BATCH]
 
 
 def ticket_change_save(
@@ -261,5 +255,13 @@ def tasks_publish(
 
 
 def tasks_publish_each(task: Any, ids: list[int], *, key: str, what: str, sweep: bool) -> bool:
-    """Queue `task(key=id)` for each of `ids`, as tasks_publish does (`what` names them in logs)."""
-    return tasks_publish([(task, {key: pk}) for pk in ids], what=f"{what} {ids[:5]}", sweep=sweep)
+    """Queue `task(key=id)` for each of `ids`, as tasks_publish does (`what` names them in logs).
+
+    PUBLISH_BATCH tasks go in one round trip. False when some were not queued (the sweep will).
+    """
+    queued = bool(ids)
+    for start in range(0, len(ids), PUBLISH_BATCH):
+        batch = ids[start : start + PUBLISH_BATCH]
+        tasks = [(task, {key: pk}) for pk in batch]
+        queued = tasks_publish(tasks, what=f"{what} {batch[:5]}", sweep=sweep) and queued
+    return queued
