@@ -211,3 +211,48 @@ def test_a_resend_request_made_while_the_broker_is_down_is_queued_by_the_sweeps(
     assert services.notifications_requeue_due() == 1
 
     assert_resend_tasks_queued(ticket, received)
+
+
+def test_an_anonymous_request_made_while_the_broker_is_down_is_queued_by_its_sweep(settings):
+    # The request is answered and kept; its lookup, lost at the commit, comes from the sweep.
+    celery_app.control.purge()
+    settings.NOTIFICATION_SWEEP_AFTER = timedelta(seconds=0)
+    with broker_unreachable():
+        ticket = services.request_opt_out(
+            email="someone@example.test",
+            lists=["product_mailings"],
+            client_key="1.2.3.4",
+            actor="anonymous",
+            channel=Ticket.Channel.API,
+        )
+    assert _queued("celery") == []
+
+    assert services.anonymous_requests_requeue_due() == 1
+
+    assert _queued("celery") == [
+        {"task": "tickets.anonymous_request_process", "kwargs": {"ticket_id": ticket.pk}}
+    ]
+
+
+def test_a_sweep_larger_than_one_round_trip_queues_every_task(alice, monkeypatch, settings):
+    # Five rows, two to a round trip: three batches, and no row left behind or sent twice.
+    monkeypatch.setattr("tickets.services.shared.PUBLISH_BATCH", 2)
+    settings.NOTIFICATION_SWEEP_AFTER = timedelta(seconds=0)
+    ticket = TicketFactory(customer=alice)
+    rows = [
+        Notification.objects.create(
+            ticket=ticket,
+            template="ticket_received",
+            recipient=alice.email,
+            context={"reference": ticket.reference, "subject": "x"},
+            idempotency_key=f"missed-{n}",
+            next_attempt_at=ticket.created_at,
+        )
+        for n in range(5)
+    ]
+    celery_app.control.purge()
+
+    assert services.notifications_requeue_due() == 5
+
+    queued = sorted(task["kwargs"]["notification_id"] for task in _queued("celery"))
+    assert queued == sorted(row.pk for row in rows)
