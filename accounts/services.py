@@ -52,17 +52,24 @@ def roles_ensure() -> dict[str, Group]:
     return groups
 
 
+def _login_ensure(*, username: str, password: str, **fields: Any) -> User:
+    """Create or refresh the login `username` with these `fields` and this password."""
+    user, _ = get_user_model().objects.get_or_create(username=username, defaults=fields)
+    for name, value in fields.items():
+        setattr(user, name, value)
+    user.set_password(password)
+    user.save()
+    return user
+
+
 @transaction.atomic
 def staff_user_ensure(
     *, username: str, password: str, role: str | None, superuser: bool = False
 ) -> User:
     """Create or refresh a staff login in a role."""
-    user_model = get_user_model()
-    user, _ = user_model.objects.get_or_create(username=username, defaults={"is_staff": True})
-    user.is_staff = True
-    user.is_superuser = superuser
-    user.set_password(password)
-    user.save()
+    user = _login_ensure(
+        username=username, password=password, is_staff=True, is_superuser=superuser
+    )
     if role:
         user.groups.set([roles_ensure()[role]])
     return user
@@ -79,12 +86,7 @@ def customer_ensure(
         customer.full_clean()
         customer.save()
     if password:
-        user_model = get_user_model()
-        user, _ = user_model.objects.get_or_create(username=email, defaults={"email": email})
-        user.email = email
-        user.is_staff = False
-        user.set_password(password)
-        user.save()
+        user = _login_ensure(username=email, password=password, email=email, is_staff=False)
         if customer.user_id != user.pk:
             customer.user = user
             customer.save(update_fields=["user", "updated_at"])
