@@ -178,9 +178,9 @@ def ticket_resolve(
     *, ticket: Ticket, actor: Actor, note: str = "", expected_version: int | None = None
 ) -> Ticket:
     """Mark a ticket resolved and tell the requester."""
-    locked = ticket_lock(pk=ticket.pk)
-    ticket_version_check(locked, expected_version)
-    ticket_move(locked, to=S.RESOLVED, actor=actor, reason=note)
+    locked = ticket_transition(
+        ticket=ticket, to=S.RESOLVED, actor=actor, reason=note, expected_version=expected_version
+    )
     # Imported here: the satisfaction flow reads links through the status page's selector.
     from tickets.services.satisfaction import satisfaction_links
 
