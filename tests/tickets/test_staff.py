@@ -1,7 +1,7 @@
 import html
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -970,7 +970,17 @@ def test_a_supervisor_records_a_disclosure(supervisor_client, supervisor, alice)
     assert disclosure.recorded_by == supervisor
     row = ActionLog.objects.get(action="disclosure.recorded")
     assert row.customer == alice
-    assert row.details["legal_basis"] == "Production order, s. 51 CPC"
+    assert row.details == {
+        "disclosure": disclosure.pk,
+        "disclosed_to": "Royal Malaysia Police",
+        "information": "Name, email and phone",
+        "legal_basis": "Production order, s. 51 CPC",
+        "reference": "PO-2026-17",
+        # As entered, in the site's time zone.
+        "disclosed_at": datetime(
+            2026, 3, 1, 10, 30, tzinfo=timezone.get_current_timezone()
+        ).isoformat(),
+    }
 
 
 @pytest.mark.django_db
