@@ -40,15 +40,17 @@ def disclosure_record(
     """Enter a disclosure of a customer's information in the register, and audit it."""
     if not is_staff_member(actor) or not actor.has_perm("tickets.manage_disclosures"):
         raise StaffForbidden(DISCLOSURE_FORBIDDEN)
-    values = [disclosed_to.strip(), information.strip(), legal_basis.strip()]
-    if not all(values):
+    required = {
+        "disclosed_to": disclosed_to.strip(),
+        "information": information.strip(),
+        "legal_basis": legal_basis.strip(),
+    }
+    if not all(required.values()):
         raise ApplicationError(DISCLOSURE_INCOMPLETE)
     disclosure = Disclosure(
         customer=customer,
         recorded_by=actor,
-        disclosed_to=values[0],
-        information=values[1],
-        legal_basis=values[2],
+        **required,
         reference=reference.strip(),
         disclosed_at=disclosed_at or timezone.now(),
     )
@@ -60,9 +62,7 @@ def disclosure_record(
         customer=customer,
         details={
             "disclosure": disclosure.pk,
-            "disclosed_to": disclosure.disclosed_to,
-            "information": disclosure.information,
-            "legal_basis": disclosure.legal_basis,
+            **required,
             "reference": disclosure.reference,
             "disclosed_at": disclosure.disclosed_at.isoformat(),
         },
