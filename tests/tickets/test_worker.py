@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.core import mail
+from rest_framework.test import APIClient
 
 from helpdesk.celery import app as celery_app
 from tests.broker import broker_unreachable
@@ -168,8 +169,6 @@ def _queued(queue: str) -> list[dict]:
 
 def resend_requested() -> tuple[Ticket, Notification]:
     """A password-resend request through the API: its ticket and its acknowledgement row."""
-    from rest_framework.test import APIClient
-
     response = APIClient().post(
         "/api/v1/requests/password-resend/",
         {"domain": "alice-shop.test", "contact_email": "me@typed.test"},
@@ -218,13 +217,13 @@ def test_an_anonymous_request_made_while_the_broker_is_down_is_queued_by_its_swe
     celery_app.control.purge()
     settings.NOTIFICATION_SWEEP_AFTER = timedelta(seconds=0)
     with broker_unreachable():
-        ticket = services.request_opt_out(
-            email="someone@example.test",
-            lists=["product_mailings"],
-            client_key="1.2.3.4",
-            actor="anonymous",
-            channel=Ticket.Channel.API,
+        response = APIClient().post(
+            "/api/v1/requests/opt-out/",
+            {"email": "someone@example.test", "lists": ["product_mailings"]},
+            format="json",
         )
+    assert response.status_code == 202
+    ticket = Ticket.objects.get(reference=response.json()["reference"])
     assert _queued("celery") == []
 
     assert services.anonymous_requests_requeue_due() == 1
