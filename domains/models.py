@@ -51,7 +51,15 @@ class RegistrationChange(BaseModel):
 
     The owner chooses, in the verified request, whether the owner and/or admin email at OpenSRS
     change too; after approval the worker makes the change and records OpenSRS's answer here.
+
+    A freeze ("this wasn't me") offers a put-back per domain whose record was (or may have been)
+    changed to the reported address: `old_email` is that address, `new_email` the one the record
+    named before; it goes to OpenSRS, through the same worker, once a supervisor asks for it.
     """
+
+    class Purpose(models.TextChoices):
+        CHANGE = "change", _("Change asked by the customer")
+        PUT_BACK = "put_back", _("Put back after a freeze")
 
     class Status(models.TextChoices):
         OFFERED = "offered", _("Offered")
@@ -67,14 +75,16 @@ class RegistrationChange(BaseModel):
         "tickets.Ticket", on_delete=models.CASCADE, related_name="registration_changes"
     )
     domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="+")
+    purpose = models.CharField(max_length=10, choices=Purpose.choices, default=Purpose.CHANGE)
     old_email = models.EmailField()
     new_email = models.EmailField()
     # Which contacts named the old address when the request was made.
     owner_matches = models.BooleanField(default=False)
     admin_matches = models.BooleanField(default=False)
-    # The owner's choice.
+    # The owner's choice (for a put-back: the contacts the reported address was sent to).
     update_owner = models.BooleanField(default=False)
     update_admin = models.BooleanField(default=False)
+    # When the owner chose (for a put-back: when a supervisor asked for it).
     chosen_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OFFERED)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -88,7 +98,8 @@ class RegistrationChange(BaseModel):
         ordering = ["ticket", "domain__name", "id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["ticket", "domain"], name="registrationchange_ticket_domain_unique"
+                fields=["ticket", "domain", "purpose"],
+                name="registrationchange_ticket_domain_purpose_unique",
             ),
         ]
 
@@ -98,6 +109,10 @@ class RegistrationChange(BaseModel):
     @property
     def chosen(self) -> bool:
         return self.update_owner or self.update_admin
+
+    @property
+    def is_put_back(self) -> bool:
+        return self.purpose == self.Purpose.PUT_BACK
 
 
 class RegistrationWarning(BaseModel):

@@ -131,11 +131,13 @@ def customers_batch_lock(*, rows: QuerySet[Customer], after: int, size: int) -> 
     )
 
 
-def registration_changes_offered_lock(*, ticket: Ticket) -> list[RegistrationChange]:
-    """Lock the registration changes still offered on a ticket (the caller holds its lock)."""
+def registration_changes_offered_lock(
+    *, ticket: Ticket, purpose: str = RegistrationChange.Purpose.CHANGE
+) -> list[RegistrationChange]:
+    """Lock the registration changes (or put-backs) still offered on a ticket (it is held)."""
     return list(
         RegistrationChange.objects.select_for_update()
-        .filter(ticket=ticket, status=RegistrationChange.Status.OFFERED)
+        .filter(ticket=ticket, purpose=purpose, status=RegistrationChange.Status.OFFERED)
         .select_related("domain")
         .order_by("pk")
     )
@@ -145,10 +147,15 @@ def registration_changes_queued_lock(*, customer: Customer) -> list[Registration
     """Lock the customer's registration changes waiting for the worker (the caller holds it).
 
     The worker claims a change by moving it from queued on; whoever changes it first wins.
+    Put-backs after a freeze are not the customer's changes: they are not among them.
     """
     return list(
         RegistrationChange.objects.select_for_update(of=("self",))
-        .filter(ticket__customer=customer, status=RegistrationChange.Status.QUEUED)
+        .filter(
+            ticket__customer=customer,
+            purpose=RegistrationChange.Purpose.CHANGE,
+            status=RegistrationChange.Status.QUEUED,
+        )
         .select_related("domain")
         .order_by("pk")
     )

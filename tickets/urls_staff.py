@@ -33,6 +33,11 @@ urlpatterns = [
     path("tickets/<str:reference>/reopen/", actions.ticket_reopen_view, name="ticket-reopen"),
     path("tickets/<str:reference>/priority/", actions.ticket_priority, name="ticket-priority"),
     path("tickets/<str:reference>/merge/", actions.ticket_merge_view, name="ticket-merge"),
+    path(
+        "tickets/<str:reference>/registration/put-back/",
+        actions.ticket_put_back_view,
+        name="ticket-put-back",
+    ),
     path("customers/<str:number>/", customer.customer_detail, name="customer"),
     path("customers/<str:number>/unfreeze/", customer.customer_unfreeze, name="customer-unfreeze"),
     path("customers/<str:number>/disclosures/new/", customer.disclosure_new, name="disclosure-new"),

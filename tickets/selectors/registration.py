@@ -32,18 +32,22 @@ def registration_offer_summary(*, ticket: Ticket) -> list[dict[str, Any]]:
             "update_owner": change.update_owner,
             "update_admin": change.update_admin,
         }
-        for change in RegistrationChange.objects.filter(ticket=ticket)
+        for change in RegistrationChange.objects.filter(
+            ticket=ticket, purpose=RegistrationChange.Purpose.CHANGE
+        )
         .select_related("domain")
         .order_by("domain__name")
     ]
 
 
 def registration_changes_for_ticket(*, ticket: Ticket) -> list[RegistrationChange]:
-    """A ticket's registration changes with their domains, for the staff ticket page.
+    """A ticket's registration changes and put-backs with their domains, for the staff page.
 
-    Only a change request offers them (services.registration): other kinds read nothing.
+    Only a change request offers changes (services.registration), and the ticket a freeze hands
+    to a supervisor put-backs: that change request, or one the system opened. Other tickets read
+    nothing.
     """
-    if ticket.kind not in CHANGE_REQUEST_KINDS:
+    if ticket.kind not in CHANGE_REQUEST_KINDS and ticket.channel != Ticket.Channel.SYSTEM:
         return []
     return list(
         RegistrationChange.objects.filter(ticket=ticket)

@@ -27,6 +27,10 @@ from tickets.lock_objects import (
 from tickets.models import OPEN_STATUS_VALUES, FieldChange, Ticket, Verification
 from tickets.services.lifecycle import ticket_create, ticket_due_at
 from tickets.services.outbox import notification_queue
+from tickets.services.registration_put_back import (
+    REGISTRATION_SENT,
+    registration_put_backs_offer,
+)
 from tickets.services.shared import (
     TRANSITIONS,
     ticket_change_save,
@@ -51,12 +55,9 @@ FROZEN_NOTE = gettext_noop(
 )
 FROZEN_NOTE_REGISTRATION = gettext_noop(
     "The registration records of {domains} were changed (or may have been) at OpenSRS to the "
-    "reported address; put them back from the reseller control panel."
-)
-_REGISTRATION_SENT = (
-    RegistrationChange.Status.SENDING,
-    RegistrationChange.Status.DONE,
-    RegistrationChange.Status.UNKNOWN,
+    "reported address. Once the customer's identity is checked, a supervisor puts them back "
+    "with “Put back at OpenSRS” on this ticket; an owner email put back is a change of "
+    "registrant at OpenSRS."
 )
 
 
@@ -143,6 +144,7 @@ def account_freeze(*, token: str, client_key: str, actor: Actor) -> Ticket:
         },
     )
     held = _hand_to_supervisor(ticket, customer, reverted, registration_changed, actor)
+    registration_put_backs_offer(ticket=held, customer=customer, taken_back=taken_back, actor=actor)
     _contacts_take_back(open_tickets, customer, taken_back, actor=actor)
     _other_requests_reject(others, actor=actor)
     recipients = {email_canonical(customer.email): customer.email}
@@ -231,7 +233,9 @@ def _registration_changed_to(customer: Customer, addresses: list[str]) -> list[s
     """The customer's domains whose record was sent to OpenSRS naming one of `addresses`."""
     taken = {email_canonical(address) for address in addresses}
     sent = RegistrationChange.objects.filter(
-        ticket__customer=customer, status__in=_REGISTRATION_SENT
+        ticket__customer=customer,
+        purpose=RegistrationChange.Purpose.CHANGE,
+        status__in=REGISTRATION_SENT,
     ).values_list("domain__name", "new_email")
     return sorted({name for name, new_email in sent if email_canonical(new_email) in taken})
 

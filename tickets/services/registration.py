@@ -125,13 +125,20 @@ def registration_choose_by_owner(
     _registration_choose(locked, choices, customer, "session")
 
 
+def _registration_offered(ticket: Ticket) -> bool:
+    """Whether the owner still has registration changes to choose on `ticket`; reads only."""
+    return RegistrationChange.objects.filter(
+        ticket=ticket, purpose=RegistrationChange.Purpose.CHANGE, status=RC.OFFERED
+    ).exists()
+
+
 def _registration_offered_to_frozen(ticket: Ticket) -> bool:
     """Whether `ticket` offers registration changes to a frozen account; reads only."""
     return (
         ticket.kind == Ticket.Kind.MODIFY_INFO
         and ticket.customer is not None
         and account_is_frozen(ticket.customer)
-        and RegistrationChange.objects.filter(ticket=ticket, status=RC.OFFERED).exists()
+        and _registration_offered(ticket)
     )
 
 
@@ -161,7 +168,7 @@ def registration_confirm(
         if (
             locked.kind == Ticket.Kind.MODIFY_INFO
             and verified_by_this_link
-            and RegistrationChange.objects.filter(ticket=locked, status=RC.OFFERED).exists()
+            and _registration_offered(locked)
         ):
             _registration_choose(locked, choices, actor, "verification link")
     return ticket

@@ -4,6 +4,10 @@ Staff approved the email change (registration.registration_changes_queue): the w
 domain's contacts, sends the chosen ones that still name the old address (MODIFY DOMAIN
 data=contact_info), and records OpenSRS's answer on the change, the domain and the ticket. A
 change whose outcome is unknown is never repeated: it becomes a task for staff.
+
+A put-back after a freeze (services.registration_put_back) takes the same path once a supervisor
+asked for it, the other way: from the reported address back to the email on record, while the
+account is frozen, and only for a contact that still names the reported address.
 """
 
 from datetime import timedelta
@@ -54,6 +58,32 @@ REGISTRATION_NOTE_GAVE_UP = (
     "tries ({error}). Nothing was sent; change it from the reseller control panel."
 )
 REGISTRATION_NOTE_SKIPPED = "{domain}'s registration record was not changed: {why}"
+PUT_BACK_NOTE_DONE = (
+    "OpenSRS put back the registration {kinds} email of {domain} to the email on record: {text}"
+)
+PUT_BACK_NOTE_REFUSED = (
+    "OpenSRS refused to put back the registration {kinds} email of {domain} ({error}). It may "
+    "still name the reported address: put it back from the reseller control panel, or make the "
+    "direct request to OpenSRS."
+)
+PUT_BACK_NOTE_UNKNOWN = (
+    "OpenSRS did not answer the put-back of {domain}'s registration {kinds} email ({error}); it "
+    "may or may not have been made. It was not retried. Check the domain at OpenSRS and put it "
+    "back there if it still names the reported address."
+)
+PUT_BACK_NOTE_GAVE_UP = (
+    "{domain}'s registration {kinds} email could not be put back after {tries} tries ({error}). "
+    "Nothing was sent; put it back from the reseller control panel."
+)
+PUT_BACK_NOTE_SKIPPED = "{domain}'s registration record was not put back: {why}"
+_NOTES = {
+    "done": (REGISTRATION_NOTE_DONE, PUT_BACK_NOTE_DONE),
+    "refused": (REGISTRATION_NOTE_REFUSED, PUT_BACK_NOTE_REFUSED),
+    "unknown": (REGISTRATION_NOTE_UNKNOWN, PUT_BACK_NOTE_UNKNOWN),
+    "gave_up": (REGISTRATION_NOTE_GAVE_UP, PUT_BACK_NOTE_GAVE_UP),
+    "skipped": (REGISTRATION_NOTE_SKIPPED, PUT_BACK_NOTE_SKIPPED),
+}
+IN_FLIGHT = "a registration change of this domain is still being sent to OpenSRS"
 # How long a change may stay `sending` before a redelivered task calls its outcome unknown.
 _SENDING_GRACE = timedelta(seconds=30)
 
@@ -62,6 +92,12 @@ def _kinds(change: RegistrationChange) -> str:
     return " and ".join(
         k for k, on in (("owner", change.update_owner), ("admin", change.update_admin)) if on
     )
+
+
+def _note(change: RegistrationChange, outcome: str) -> str:
+    """The staff note's text for `outcome`: a change's, or a put-back's."""
+    change_note, put_back_note = _NOTES[outcome]
+    return put_back_note if change.is_put_back else change_note
 
 
 class RegistrationChangeRetry(RetryLater):
@@ -139,6 +175,7 @@ def _registration_finish(
             "owner": change.update_owner,
             "admin": change.update_admin,
             "new_email": change.new_email,
+            **({"put_back": True, "old_email": change.old_email} if change.is_put_back else {}),
             "response_code": code,
             "response_text": text[:300],
             **({"registrant_change": registrant_change} if registrant_change else {}),
@@ -162,6 +199,8 @@ def _registration_finish(
 
 def _registration_guard(change: RegistrationChange) -> str:
     """Why the approved change may not go to OpenSRS now, or ""."""
+    if change.is_put_back:
+        return _put_back_guard(change)
     ticket = change.ticket
     if ticket_needs_owner(ticket):
         return "the request was not verified by its owner"
@@ -173,6 +212,34 @@ def _registration_guard(change: RegistrationChange) -> str:
     if email_canonical(customer.email) != email_canonical(change.new_email):
         return "the email on record changed again since"
     return ""
+
+
+def _put_back_guard(change: RegistrationChange) -> str:
+    """Why a put-back may not go to OpenSRS now, or "". A frozen account is no reason."""
+    customer = change.ticket.customer
+    if change.chosen_at is None:
+        return "no supervisor asked for it"
+    if customer is None or email_canonical(customer.email) != email_canonical(change.new_email):
+        return "the email on record changed since the freeze"
+    if email_canonical(change.old_email) == email_canonical(change.new_email):
+        return "the record already names the email on record"
+    return ""
+
+
+def _put_back_waits(change: RegistrationChange) -> bool:
+    """Whether a change of the put-back's domain is still on its way to OpenSRS.
+
+    Read first, the record could still name the email on record, and the change in flight land
+    after the put-back: it waits until that change's outcome is recorded.
+    """
+    return (
+        change.is_put_back
+        and RegistrationChange.objects.filter(
+            domain_id=change.domain_id,
+            purpose=RegistrationChange.Purpose.CHANGE,
+            status=RC.SENDING,
+        ).exists()
+    )
 
 
 def _registration_contact_set(
@@ -202,7 +269,7 @@ def _registration_retry_or_give_up(
             action="registration.gave_up",
             code=exc.code,
             error=str(exc),
-            note=REGISTRATION_NOTE_GAVE_UP,
+            outcome="gave_up",
             from_status=from_status,
             tries=tries,
         )
@@ -239,6 +306,9 @@ def registration_change_process(*, change_id: int) -> str:
         return _registration_skip(change, why, tell_staff=True)
     RegistrationChange.objects.filter(pk=change_id).update(attempts=F("attempts") + 1)
     change.attempts += 1
+    if _put_back_waits(change):
+        in_flight = OpenSRSTransientError(None, IN_FLIGHT)
+        return _registration_retry_or_give_up(change, in_flight, from_status=RC.QUEUED)
     client = client_from_settings()
     name = change.domain.name
     contact_set = _registration_contacts_to_send(change, client)
@@ -277,6 +347,9 @@ def _registration_contacts_to_send(
         return _registration_refused(change, not_ours, from_status=RC.QUEUED)
     contact_set = _registration_contact_set(change, contacts.contact_set)
     if not contact_set:
+        if change.is_put_back:
+            why = "the registration record no longer names the reported address"
+            return _registration_skip(change, why, tell_staff=True)
         why = "the registration record no longer names the old address"
         return _registration_skip(change, why, tell_staff=False)
     return contact_set
@@ -295,7 +368,7 @@ def _registration_done(change: RegistrationChange, reply: OpenSRSReply) -> str:
         action="registration.changed",
         code=reply.code,
         text=text,
-        note=REGISTRATION_NOTE_DONE.format(domain=name, kinds=_kinds(change), text=text),
+        note=_note(change, "done").format(domain=name, kinds=_kinds(change), text=text),
         registrant_change=registrant if change.update_owner else "",
     )
 
@@ -307,18 +380,20 @@ def _registration_to_staff(
     action: str,
     code: int | None,
     error: str,
-    note: str,
+    outcome: str,
     from_status: str,
     **note_args: Any,
 ) -> str:
-    """Close the change as `status` and reopen its ticket, high, with `note` for staff."""
+    """Close the change as `status` and reopen its ticket, high, with the note for `outcome`."""
     return _registration_finish(
         change.pk,
         status=status,
         action=action,
         code=code,
         text=error,
-        note=note.format(domain=change.domain.name, kinds=_kinds(change), error=error, **note_args),
+        note=_note(change, outcome).format(
+            domain=change.domain.name, kinds=_kinds(change), error=error, **note_args
+        ),
         reopen=True,
         from_status=from_status,
     )
@@ -326,7 +401,7 @@ def _registration_to_staff(
 
 def _registration_skip(change: RegistrationChange, why: str, *, tell_staff: bool) -> str:
     """A queued change that must not go to OpenSRS: closed as skipped, saying why."""
-    note = REGISTRATION_NOTE_SKIPPED.format(domain=change.domain.name, why=why)
+    note = _note(change, "skipped").format(domain=change.domain.name, why=why)
     return _registration_finish(
         change.pk,
         status=RC.SKIPPED,
@@ -348,7 +423,7 @@ def _registration_refused(
         action="registration.refused",
         code=exc.code,
         error=str(exc),
-        note=REGISTRATION_NOTE_REFUSED,
+        outcome="refused",
         from_status=from_status,
     )
 
@@ -362,7 +437,7 @@ def registration_change_unknown(*, change_id: int, error: str) -> str:
         action="registration.outcome_unknown",
         code=None,
         error=error,
-        note=REGISTRATION_NOTE_UNKNOWN,
+        outcome="unknown",
         from_status=RC.SENDING,
     )
 
@@ -380,7 +455,7 @@ def registration_change_give_up(*, change_id: int, error: str) -> str:
         action="registration.gave_up",
         code=None,
         error=error,
-        note=REGISTRATION_NOTE_GAVE_UP,
+        outcome="gave_up",
         from_status=RC.QUEUED,
         tries=change.attempts,
     )

@@ -28,6 +28,7 @@ from tickets.services import (
     ticket_reply_add,
     ticket_resolve,
 )
+from tickets.services.registration_put_back import registration_put_back
 from tickets.staff.common import staff_required
 from tickets.staff.ticket import (
     CANNED_RESPONSES,
@@ -197,6 +198,10 @@ ticket_resolve_view = _service_action(
 )
 ticket_close_view = _service_action(ticket_close, done=_("Closed."))
 ticket_reopen_view = _service_action(ticket_reopen, done=_("Reopened."))
+ticket_put_back_view = _service_action(
+    registration_put_back,
+    done=_("Asked: the worker puts the registration records back at OpenSRS."),
+)
 ticket_priority = _service_action(
     ticket_priority_set,
     form_class=PriorityForm,

@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from accounts.selectors import email_canonical, is_supervisor
+from domains.models import RegistrationChange
 from helpdesk.exceptions import CACHE_DOWN_ERRORS
 from helpdesk.shortcuts import found_or_404
 from helpdesk.types import AuthenticatedHttpRequest
@@ -175,6 +176,8 @@ def ticket_page(
     staff = list(staff_members())
     members = [u.username for u in staff]
     other_tickets, other_count = customer_other_tickets(ticket=ticket)
+    registration = registration_changes_for_ticket(ticket=ticket)
+    put_backs = [change for change in registration if change.is_put_back]
     context = {
         "other_tickets": other_tickets,
         "other_count": other_count,
@@ -182,7 +185,9 @@ def ticket_page(
         "merged_from": staff_ticket_merged_from(ticket=ticket),
         "now": timezone.now(),
         "changes": changes,
-        "registration_changes": registration_changes_for_ticket(ticket=ticket),
+        "registration_changes": [change for change in registration if not change.is_put_back],
+        "registration_put_backs": put_backs,
+        "put_back_offered": any(c.status == RegistrationChange.Status.OFFERED for c in put_backs),
         "history": history,
         "is_supervisor": supervisor,
         "approval": _approval_state(ticket, request.user),
