@@ -51,6 +51,12 @@ AUDIT_SENTENCES: dict[str, Any] = {
     "inbound.ignored": _("Incoming email ignored."),
     "account.frozen": _("Account frozen by its owner."),
     "account.unfrozen": _("Account unfrozen."),
+    "registration.put_back_offered": _(
+        "Registration records changed to the reported address can be put back at OpenSRS."
+    ),
+    "registration.put_back_queued": _(
+        "A supervisor asked to put the registration records back at OpenSRS."
+    ),
     "disclosure.recorded": _("Disclosure recorded."),
     "saved_view.created": _("Saved view created."),
     "saved_view.changed": _("Saved view changed."),

@@ -301,3 +301,34 @@ def test_a_change_that_never_reached_opensrs_offers_no_put_back(
     assert changes_of(ticket)["bob-reseller.test"].status == RC.SKIPPED
     assert put_backs(held) == {}
     assert calls(bob_domains, "MODIFY") == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("domains", [1, 6])
+def test_the_put_backs_add_one_query_to_the_page_of_the_ticket_a_freeze_opened(
+    supervisor_client, domains, django_assert_num_queries
+):
+    # given the ticket a freeze opened for a supervisor (its change request was closed), with
+    # one or several records to put back
+    from tests.factories import CustomerFactory, TicketFactory
+
+    customer = CustomerFactory()
+    held = TicketFactory(customer=customer, channel=Ticket.Channel.SYSTEM)
+    for n in range(domains):
+        domain = Domain.objects.create(name=f"shop-{n}.test", customer=customer)
+        RegistrationChange.objects.create(
+            ticket=held,
+            domain=domain,
+            purpose=RegistrationChange.Purpose.PUT_BACK,
+            old_email="taker@evil.test",
+            new_email=customer.email,
+            update_owner=True,
+        )
+    url = f"/staff/tickets/{held.reference}/"
+    supervisor_client.get(url)  # warm up the session
+
+    # when / then: a general ticket's 9 queries, and one for its put-backs, whatever their number
+    with django_assert_num_queries(10):
+        page = supervisor_client.get(url).content.decode()
+    assert page.count("Waiting for a supervisor") == domains
+    assert "/registration/put-back/" in page
