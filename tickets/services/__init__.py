@@ -11,6 +11,9 @@ import each other's modules directly, and what several flows share lives in `sha
 - `status_link`: following a request from its status page, without an account;
 - `modify`: changes of personal information;
 - `freeze`: "this wasn't me": undoing an email change and freezing the account;
+- `registration`, `registration_change`, `registration_put_back`: keeping OpenSRS's records in
+  step with an email change (offered, chosen, sent by the worker), and putting them back after
+  a freeze;
 - `password_resend`: OpenSRS password resends;
 - `opt_out`: mailing preferences, unsubscribe links, mailings;
 - `inbound_email`: mail to support@ and billing@;

@@ -3,7 +3,9 @@
 Taking over an account through a support desk ends with its email address changed; the old
 address is the one the real owner still reads. Its notice carries a link that puts the old
 address back, suspends the account, ends every session and API token, and hands the ticket to
-a supervisor, whatever the new address does in the meantime.
+a supervisor, whatever the new address does in the meantime. The registration records the
+takeover changed at OpenSRS are offered there for the supervisor to put back
+(services.registration_put_back).
 """
 
 from django.conf import settings
