@@ -3,6 +3,8 @@
 Against the fake OpenSRS over HTTP on loopback, through the registration change worker.
 """
 
+import threading
+
 import pytest
 from django.core import mail
 from rest_framework.test import APIClient
@@ -11,7 +13,10 @@ from accounts.models import Customer
 from domains.models import Domain, RegistrationChange
 from domains.opensrs import OpenSRSClient
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
+from tests.markers import postgresql_only
 from tests.tickets.resend_helpers import API_URL, calls, send_outbox
+from tests.tickets.test_freeze_races import freeze_holding_its_locks_until
+from tests.tickets.test_lock_order import background
 from tests.tickets.test_registration_change import (
     NEW,
     approved_email_change,
@@ -34,7 +39,7 @@ from tickets.services.registration_put_back import (
     registration_put_back,
 )
 
-__all__ = ["bob_domains", "run_tasks"]  # the fixtures, used here by name
+__all__ = ["background", "bob_domains", "run_tasks"]  # the fixtures, used here by name
 
 RC = RegistrationChange.Status
 OWNER = "bob@example.test"
@@ -332,3 +337,57 @@ def test_the_put_backs_add_one_query_to_the_page_of_the_ticket_a_freeze_opened(
         page = supervisor_client.get(url).content.decode()
     assert page.count("Waiting for a supervisor") == domains
     assert "/registration/put-back/" in page
+
+
+@pytest.mark.django_db(transaction=True)
+@postgresql_only("the worker's answer waits on the freeze's row locks")
+def test_a_change_whose_answer_arrives_while_the_freeze_commits_is_put_back(
+    bob,
+    bob_domains,
+    supervisor,
+    run_tasks,
+    monkeypatch,
+    background,
+    django_capture_on_commit_callbacks,
+):
+    # given the worker has sent the takeover's registration change and waits for its answer
+    ticket = approved_email_change(bob, supervisor, django_capture_on_commit_callbacks)
+    [change_id] = run_tasks
+    run_tasks.clear()
+    sent, answered = threading.Event(), threading.Event()
+    modify = OpenSRSClient.modify_contacts
+
+    def modify_then_wait(client, domain, contact_set):
+        reply = modify(client, domain, contact_set)
+        sent.set()
+        assert answered.wait(30)
+        return reply
+
+    monkeypatch.setattr(OpenSRSClient, "modify_contacts", modify_then_wait)
+    worker = background(lambda: registration_change_process(change_id=change_id))
+    assert sent.wait(30)
+    assert RegistrationChange.objects.get(pk=change_id).status == RC.SENDING
+
+    # when the answer arrives while the owner's freeze is being written: recording it waits on
+    # the ticket the freeze holds, and goes on once the freeze has committed
+    def answer_arrives():
+        answered.set()
+        return worker.finish()
+
+    flow = freeze_holding_its_locks_until(answer_arrives, ticket, monkeypatch, background)
+
+    # then the change is recorded as made, after the freeze that offered to put it back
+    assert flow.outcome.get("result") == "done", flow.outcome
+    held = Ticket.objects.get(pk=ticket.pk)
+    offered = put_backs(held)["bob-reseller.test"]
+    assert (offered.status, offered.old_email, offered.new_email) == (RC.OFFERED, NEW, OWNER)
+    assert record(bob_domains) == (NEW, NEW)
+
+    # and a supervisor's click puts the record back, the account still frozen
+    with django_capture_on_commit_callbacks(execute=True):
+        registration_put_back(ticket=held, actor=supervisor)
+    assert [registration_change_process(change_id=pk) for pk in run_tasks] == ["done"]
+    assert record(bob_domains) == (OWNER, OWNER)
+    assert Domain.objects.get(name="bob-reseller.test").registrant_email == OWNER
+    assert Customer.objects.get(pk=bob.pk).account_status == Customer.AccountStatus.SUSPENDED
+    assert audit_verify().ok
