@@ -492,3 +492,26 @@ def test_a_frozen_accounts_verification_link_chooses_no_registration_change(
             ticket=ticket, customer=bob, choices={"bob-reseller.test": ["owner"]}
         )
     assert refused.value.message == ACCOUNT_FROZEN
+
+
+@pytest.mark.django_db
+def test_a_chosen_contact_changed_at_opensrs_since_is_neither_sent_nor_cached_as_changed(
+    bob, bob_domains, supervisor, run_tasks, django_capture_on_commit_callbacks
+):
+    # given Bob chose both contacts of bob-reseller.test, and its admin was changed at OpenSRS
+    # before the worker ran
+    ticket = email_change(bob, {"bob-reseller.test": ["owner", "admin"]})
+    confirm_new_email(ticket)
+    approve(ticket, supervisor, django_capture_on_commit_callbacks)
+    bob_domains.domains["bob-reseller.test"].contacts["admin"]["email"] = "ops@elsewhere.test"
+
+    # when
+    assert [registration_change_process(change_id=pk) for pk in run_tasks] == ["done"]
+
+    # then only the owner was sent, and only the owner is recorded as changed
+    assert set(calls(bob_domains, "MODIFY")[0]["attributes"]["contact_set"]) == {"owner"}
+    domain = Domain.objects.get(name="bob-reseller.test")
+    assert (domain.registrant_email, domain.admin_email) == (NEW, "bob@example.test")
+    assert any("changed the registration owner email of" in n for n in notes(ticket))
+    changed = ActionLog.objects.get(ticket=ticket, action="registration.changed")
+    assert changed.details["sent"] == ["owner"]

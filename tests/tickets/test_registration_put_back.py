@@ -214,10 +214,14 @@ def test_a_contact_changed_since_the_takeover_is_not_overwritten(
         registration_put_back(ticket=held, actor=supervisor)
     assert [registration_change_process(change_id=pk) for pk in run_tasks] == ["done"]
 
-    # then only the owner, which still named the reported address, is put back
+    # then only the owner, which still named the reported address, is put back, and the note
+    # and the cached record say so
     assert record(bob_domains) == (OWNER, "ops@elsewhere.test")
     sent = calls(bob_domains, "MODIFY")[-1]["attributes"]["contact_set"]
     assert set(sent) == {"owner"}
+    assert any("put back the registration owner email of" in n for n in notes(held))
+    domain = Domain.objects.get(name="bob-reseller.test")
+    assert (domain.registrant_email, domain.admin_email) == (OWNER, NEW)
 
     # and a record that names neither any more is left as it is, for staff to look at
     bob_domains.domains["bob-reseller.test"].contacts["owner"]["email"] = "new-owner@else.test"

@@ -10,6 +10,7 @@ asked for it, the other way: from the reported address back to the email on reco
 account is frozen, and only for a contact that still names the reported address.
 """
 
+from collections.abc import Collection
 from datetime import timedelta
 from typing import Any
 
@@ -88,10 +89,10 @@ IN_FLIGHT = "a registration change of this domain is still being sent to OpenSRS
 _SENDING_GRACE = timedelta(seconds=30)
 
 
-def _kinds(change: RegistrationChange) -> str:
-    return " and ".join(
-        k for k, on in (("owner", change.update_owner), ("admin", change.update_admin)) if on
-    )
+def _kinds(change: RegistrationChange, sent: Collection[str] | None = None) -> str:
+    """The contacts chosen for the change, or those of them `sent` to OpenSRS, in words."""
+    chosen = (("owner", change.update_owner), ("admin", change.update_admin))
+    return " and ".join(k for k, on in chosen if on and (sent is None or k in sent))
 
 
 def _note(change: RegistrationChange, outcome: str) -> str:
@@ -150,8 +151,13 @@ def _registration_finish(
     reopen: bool = False,
     registrant_change: str = "",
     from_status: str = RC.SENDING,
+    sent: Collection[str] = (),
 ) -> str:
-    """Record OpenSRS's answer (or its absence) on the change and the ticket, once."""
+    """Record OpenSRS's answer (or its absence) on the change and the ticket, once.
+
+    For a change made, `sent` names the contacts sent: the cached record takes the new address
+    on those only (a chosen contact that no longer named the old address was left as it is).
+    """
     change = RegistrationChange.objects.select_related("domain").get(pk=change_id)
     ticket_lock(pk=change.ticket_id)
     # Before the first audit row (the order in tickets.lock_objects).
@@ -179,15 +185,16 @@ def _registration_finish(
             "response_code": code,
             "response_text": text[:300],
             **({"registrant_change": registrant_change} if registrant_change else {}),
+            **({"sent": sorted(sent)} if sent else {}),
         },
     )
     if domain is not None:
         fields = ["registrant_change", "updated_at"]
-        if change.update_owner:
+        if "owner" in sent:
             domain.registrant_email = change.new_email
             domain.registrant_email_status = Domain.EmailStatus.UNKNOWN
             fields += ["registrant_email", "registrant_email_status"]
-        if change.update_admin:
+        if "admin" in sent:
             domain.admin_email = change.new_email
             fields.append("admin_email")
         domain.registrant_change = registrant_change[:32]
@@ -328,7 +335,7 @@ def registration_change_process(*, change_id: int) -> str:
         return _registration_retry_or_give_up(change, exc, from_status=RC.SENDING)
     except OpenSRSError as exc:
         return _registration_refused(change, exc, from_status=RC.SENDING)
-    return _registration_done(change, reply)
+    return _registration_done(change, reply, sent=list(contact_set))
 
 
 def _registration_contacts_to_send(
@@ -355,8 +362,10 @@ def _registration_contacts_to_send(
     return contact_set
 
 
-def _registration_done(change: RegistrationChange, reply: OpenSRSReply) -> str:
-    """OpenSRS made the change: record its answer, and the registrant-change state it gave."""
+def _registration_done(
+    change: RegistrationChange, reply: OpenSRSReply, *, sent: Collection[str]
+) -> str:
+    """OpenSRS made the change of the `sent` contacts: record its answer and registrant state."""
     name = change.domain.name
     details = reply.attributes.get("details")
     entry = details.get(name, {}) if isinstance(details, dict) else {}
@@ -368,8 +377,9 @@ def _registration_done(change: RegistrationChange, reply: OpenSRSReply) -> str:
         action="registration.changed",
         code=reply.code,
         text=text,
-        note=_note(change, "done").format(domain=name, kinds=_kinds(change), text=text),
-        registrant_change=registrant if change.update_owner else "",
+        note=_note(change, "done").format(domain=name, kinds=_kinds(change, sent), text=text),
+        registrant_change=registrant if "owner" in sent else "",
+        sent=sent,
     )
 
 
