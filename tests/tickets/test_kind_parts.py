@@ -2,7 +2,9 @@
 
 The staff ticket page reads field changes, registration changes and OpenSRS calls only for the
 kinds in CHANGE_REQUEST_KINDS and OPENSRS_CALL_KINDS: a new writer elsewhere would make them
-silently vanish from the page, so this test names the one module allowed to write each.
+silently vanish from the page, so this test names the one module allowed to write each. (The
+put-backs a freeze offers are registration changes too, written on the ticket it hands to a
+supervisor: the change request, or a ticket the system opened, which the page also reads.)
 """
 
 import ast
@@ -66,7 +68,10 @@ def _records(action: str):
 
 def test_only_the_change_request_flow_makes_field_and_registration_changes():
     assert _writers(_constructs("FieldChange")) == {"tickets/services/modify.py"}
-    assert _writers(_constructs("RegistrationChange")) == {"tickets/services/registration.py"}
+    assert _writers(_constructs("RegistrationChange")) == {
+        "tickets/services/registration.py",
+        "tickets/services/registration_put_back.py",
+    }
 
 
 def test_only_the_password_resend_flow_records_opensrs_calls():

@@ -395,3 +395,21 @@ def test_a_change_whose_answer_arrives_while_the_freeze_commits_is_put_back(
     assert Domain.objects.get(name="bob-reseller.test").registrant_email == OWNER
     assert Customer.objects.get(pk=bob.pk).account_status == Customer.AccountStatus.SUSPENDED
     assert audit_verify().ok
+
+
+@pytest.mark.django_db
+def test_a_freeze_of_a_closed_request_offers_the_put_back_on_the_ticket_it_opens(
+    bob, bob_domains, supervisor, supervisor_client, run_tasks, django_capture_on_commit_callbacks
+):
+    # given the takeover's request was closed before the owner reported it
+    ticket = taken_over(bob, supervisor, run_tasks, django_capture_on_commit_callbacks)
+    services.ticket_close(ticket=Ticket.objects.get(pk=ticket.pk), actor=supervisor)
+
+    # when
+    held = owner_reports(ticket)
+
+    # then the ticket the freeze opened offers it, and its page shows it with the button
+    assert held.pk != ticket.pk and held.kind == Ticket.Kind.GENERAL
+    assert set(put_backs(held)) == {"bob-reseller.test"}
+    page = supervisor_client.get(f"/staff/tickets/{held.reference}/").content.decode()
+    assert 'id="registration-put-back"' in page and "/registration/put-back/" in page
