@@ -413,3 +413,24 @@ def test_a_freeze_of_a_closed_request_offers_the_put_back_on_the_ticket_it_opens
     assert set(put_backs(held)) == {"bob-reseller.test"}
     page = supervisor_client.get(f"/staff/tickets/{held.reference}/").content.decode()
     assert 'id="registration-put-back"' in page and "/registration/put-back/" in page
+
+
+@pytest.mark.django_db
+def test_a_put_back_refused_by_opensrs_leaves_the_frozen_ticket_urgent_with_a_note(
+    bob, bob_domains, supervisor, run_tasks, django_capture_on_commit_callbacks
+):
+    # given the domain left our reseller account after the takeover
+    ticket = taken_over(bob, supervisor, run_tasks, django_capture_on_commit_callbacks)
+    held = owner_reports(ticket)
+    bob_domains.domains["bob-reseller.test"].in_account = False
+
+    # when a supervisor puts it back
+    with django_capture_on_commit_callbacks(execute=True):
+        registration_put_back(ticket=held, actor=supervisor)
+    assert [registration_change_process(change_id=pk) for pk in run_tasks] == ["refused"]
+
+    # then staff are told what to do, on a ticket still at the freeze's priority
+    assert put_backs(held)["bob-reseller.test"].response_code == 415
+    assert any("refused to put back" in n for n in notes(held))
+    held.refresh_from_db()
+    assert (held.status, held.priority) == (Ticket.Status.OPEN, Ticket.Priority.URGENT)

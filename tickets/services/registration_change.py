@@ -135,7 +135,10 @@ def _staff_task(ticket_id: int, note: str, *, reopen: bool) -> None:
             ticket_transition(
                 ticket=ticket, to=S.OPEN, actor="worker", reason="registration change needs staff"
             )
-        if ticket.is_open or ticket.status == S.RESOLVED:
+        # Never down: the ticket a freeze hands to a supervisor stays urgent.
+        if ticket.priority != Ticket.Priority.URGENT and (
+            ticket.is_open or ticket.status == S.RESOLVED
+        ):
             ticket_priority_set(ticket=ticket, priority=Ticket.Priority.HIGH, actor="worker")
 
 
