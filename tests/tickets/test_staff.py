@@ -9,6 +9,7 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 from django.utils.formats import date_format
+from rest_framework.test import APIClient
 
 from accounts.roles import AGENTS
 from accounts.services import staff_user_ensure
@@ -771,6 +772,38 @@ def test_a_card_number_in_a_staff_reply_or_note_is_never_stored(agent_client, al
     assert all("4111" not in body and REDACTED in body for body in bodies)
     reply_email = Notification.objects.get(ticket=ticket, template="ticket_reply")
     assert "4111" not in str(reply_email.context)
+
+
+@pytest.mark.django_db
+def test_a_card_number_in_a_resolution_note_or_rejection_reason_is_never_stored(
+    agent_client, agent, alice
+):
+    # given an agent pastes a card number into what the requester is told
+    resolved = TicketFactory(customer=alice)
+    rejected = TicketFactory(customer=alice, kind=Ticket.Kind.RESEND_PASSWORD)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(agent)}")
+
+    # when one ticket is resolved from the staff page and the other rejected through the API
+    agent_client.post(
+        f"/staff/tickets/{resolved.reference}/resolve/",
+        {"version": 1, "note": "Refunded to 4111 1111 1111 1111."},
+    )
+    api.post(
+        f"/api/v1/tickets/{rejected.reference}/reject/",
+        {"reason": "We cannot charge 4111-1111-1111-1111."},
+        format="json",
+    )
+
+    # then the audit chain and the emails hold the text without the number
+    for ticket, status in ((resolved, S.RESOLVED), (rejected, S.REJECTED)):
+        ticket.refresh_from_db()
+        assert ticket.status == status
+        [moved] = ActionLog.objects.filter(ticket=ticket, action="ticket.status_changed")
+        assert "4111" not in str(moved.details) and REDACTED in str(moved.details)
+        told = ["ticket_resolved", "ticket_rejected"]
+        notice = Notification.objects.get(ticket=ticket, template__in=told)
+        assert "4111" not in str(notice.context) and REDACTED in str(notice.context)
 
 
 @pytest.mark.django_db

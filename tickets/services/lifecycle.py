@@ -178,6 +178,8 @@ def ticket_resolve(
     *, ticket: Ticket, actor: Actor, note: str = "", expected_version: int | None = None
 ) -> Ticket:
     """Mark a ticket resolved and tell the requester."""
+    # Into the audit chain and an email: a card number pasted into the note goes in neither.
+    note, _card_found = redact_card_numbers(note)
     locked = ticket_transition(
         ticket=ticket, to=S.RESOLVED, actor=actor, reason=note, expected_version=expected_version
     )
@@ -200,7 +202,8 @@ def ticket_close(*, ticket: Ticket, actor: Actor, expected_version: int | None =
 def ticket_reject(
     *, ticket: Ticket, actor: Actor, reason: str, expected_version: int | None = None
 ) -> Ticket:
-    """Refuse a request, telling the requester why."""
+    """Refuse a request, telling the requester why (a card number in the reason is redacted)."""
+    reason, _card_found = redact_card_numbers(reason)
     if not reason.strip():
         raise ApplicationError(
             gettext("Give the reason for the rejection; the requester will read it.")
