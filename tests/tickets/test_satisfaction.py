@@ -11,6 +11,7 @@ from django.utils import timezone
 from tests.factories import TicketFactory
 from tickets import services
 from tickets.models import ActionLog, Notification, Satisfaction, Ticket, Verification
+from tickets.redaction import REDACTED
 from tickets.selectors.satisfaction import satisfaction_figures
 
 pytestmark = pytest.mark.django_db
@@ -87,6 +88,17 @@ def test_posting_records_the_answer_and_comment_and_audits_it(client, ticket, ag
     page = client.get(response["Location"]).content.decode()
     assert "Your answer: no, it is not solved." in page
     assert "Change my answer" in page
+
+
+def test_a_card_number_in_a_comment_is_never_stored(client, ticket):
+    links = _resolve(ticket)
+
+    client.post(links["no"], {"answer": "no", "comment": "You charged 4111 1111 1111 1111 twice"})
+    client.post(links["yes"], {"answer": "yes", "comment": "Refunded to 4111-1111-1111-1111."})
+
+    answer = Satisfaction.objects.get(ticket=ticket)
+    assert answer.answer == "yes"
+    assert answer.comment == f"Refunded to {REDACTED}."
 
 
 def test_a_second_post_changes_the_answer_and_is_audited(client, ticket):

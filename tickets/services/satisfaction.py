@@ -19,6 +19,7 @@ from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import audit_record
 from tickets.lock_objects import satisfaction_lock
 from tickets.models import Satisfaction, Ticket, Verification
+from tickets.redaction import redact_card_numbers
 from tickets.selectors.status_page import status_link_find
 from tickets.services.verification import verification_issue, verification_link_lock_live
 
@@ -68,7 +69,8 @@ def satisfaction_record(*, token: str, answer: str, comment: str, client_key: st
     rate_limit_hit(scope="request_per_client", key=client_key)
     if answer not in Satisfaction.Answer.values:
         raise ApplicationError(SATISFACTION_BAD_ANSWER)
-    comment = (comment or "").strip()[:SATISFACTION_COMMENT_MAX]
+    # Redacted before it is cut to length, so no part of a card number is left behind.
+    comment = redact_card_numbers(comment or "")[0].strip()[:SATISFACTION_COMMENT_MAX]
     state, verification = status_link_find(token=token, purpose=Verification.Purpose.SATISFACTION)
     if state != "live" or verification is None:
         raise SatisfactionLinkInvalid(state)
