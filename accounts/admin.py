@@ -3,6 +3,8 @@ from contextvars import ContextVar
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin import forms as admin_forms
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.contrib.auth.models import Group, User
@@ -10,6 +12,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.urls import reverse
 
 from accounts.models import ApiToken, Customer
 from accounts.selectors import customer_of_login, group_access_read, login_access_read
@@ -65,6 +69,43 @@ class AuditedPasswordChangeForm(AdminPasswordChangeForm):
             how="change" if usable else "disable",
             keep_session_key=request.session.session_key if own else None,
         )
+
+
+class AuditedOwnPasswordChangeForm(admin_forms.AdminPasswordChangeForm):
+    """The admin's "change my password" page (any staff login), saved by the password service.
+
+    Django's form saves the user itself: no audit row, and the API tokens issued under the old
+    password kept working.
+    """
+
+    def save(self, commit: bool = True) -> User:
+        request = _password_request.get()
+        return user_password_set(
+            user=self.user,
+            password=self.cleaned_data["new_password1"],
+            actor=self.user,
+            how="change",
+            keep_session_key=request.session.session_key,
+        )
+
+
+def _own_password_change(request: HttpRequest) -> HttpResponseBase:
+    # AdminSite.password_change with the audited form (Django's names its form class inline).
+    request.current_app = admin.site.name
+    view = auth_views.PasswordChangeView.as_view(
+        form_class=AuditedOwnPasswordChangeForm,
+        success_url=reverse("admin:password_change_done", current_app=admin.site.name),
+        extra_context=admin.site.each_context(request),
+    )
+    token = _password_request.set(request)
+    try:
+        return view(request)
+    finally:
+        _password_request.reset(token)
+
+
+# Mounted at the admin's own address, before the admin's URLs; the admin's login check first.
+admin_password_change = admin.site.admin_view(_own_password_change, cacheable=True)
 
 
 # What a login or role could do before the admin saved it: read in save_model, recorded on the

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts import views as accounts_views
+from accounts.admin import admin_password_change
 from helpdesk.metrics import metrics_view
 
 admin.site.login_form = accounts_views.AdminLoginForm
@@ -9,6 +10,7 @@ admin.site.login_form = accounts_views.AdminLoginForm
 urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("admin/login/", accounts_views.admin_login),
+    path("admin/password_change/", admin_password_change),
     path("admin/", admin.site.urls),
     path("anymail/", include(("helpdesk.webhooks", "anymail"))),
     path("accounts/", include("accounts.urls")),

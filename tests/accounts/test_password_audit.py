@@ -271,3 +271,59 @@ def test_a_weak_password_in_the_admin_changes_nothing(alice, root):
     alice.user.refresh_from_db()
     assert alice.user.check_password("alice-demo-pass")
     assert not ActionLog.objects.filter(action__startswith="account.password").exists()
+
+
+@pytest.mark.django_db
+def test_a_staff_member_changing_their_password_on_the_admins_own_page_is_audited(agent):
+    # given an agent whose API token and a second session were issued under the old password
+    elsewhere = _logged_in_client("agent", "agent-demo-pass")
+    key = api_token_issue(user=agent).key
+    staff = _logged_in_client("agent", "agent-demo-pass")
+
+    # when they change it on the admin's "change my password" page (any staff login reaches it)
+    assert staff.get(reverse("admin:password_change")).status_code == 200
+    response = staff.post(
+        reverse("admin:password_change"),
+        {
+            "old_password": "agent-demo-pass",
+            "new_password1": NEW_PASSWORD,
+            "new_password2": NEW_PASSWORD,
+        },
+    )
+
+    # then it went through the one password service: audited, the old credentials taken back
+    assert response.status_code == 302
+    agent.refresh_from_db()
+    assert agent.check_password(NEW_PASSWORD)
+    assert api_token_stored(key) is None
+    assert not Session.objects.filter(session_key=elsewhere.session.session_key).exists()
+    row = ActionLog.objects.get(action="account.password_changed")
+    assert row.actor == "staff:agent"
+    assert row.details["credentials_revoked"] == {"api_tokens": 1, "sessions": 1}
+    assert NEW_PASSWORD not in str(row.details)
+    assert staff.get("/staff/").status_code == 200  # the page's own session goes on
+
+
+@pytest.mark.django_db
+def test_a_wrong_old_password_on_the_admins_own_page_changes_nothing(agent):
+    staff = _logged_in_client("agent", "agent-demo-pass")
+
+    response = staff.post(
+        reverse("admin:password_change"),
+        {"old_password": "not-it", "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
+
+    assert response.status_code == 200
+    agent.refresh_from_db()
+    assert agent.check_password("agent-demo-pass")
+    assert not ActionLog.objects.filter(action__startswith="account.password").exists()
+
+
+@pytest.mark.django_db
+def test_the_admins_own_password_page_is_still_for_staff_logins_only(alice):
+    customer = _logged_in_client("alice@example.test", "alice-demo-pass")
+
+    response = customer.get(reverse("admin:password_change"))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
