@@ -1,3 +1,4 @@
+import contextlib
 import logging
 import threading
 
@@ -31,6 +32,7 @@ from tickets.models import (
     Verification,
 )
 from tickets.redaction import CARD_NOTICE
+from tickets.services import anonymous
 
 S = Ticket.Status
 API = "/api/v1/requests/modify/"
@@ -479,6 +481,51 @@ def test_past_the_per_address_limit_requests_are_coalesced_never_refused(alice, 
     assert third.anonymous_request.outcome == "coalesced"
     assert third.anonymous_request.coalesced_with == second
     assert Notification.objects.filter(template="verify_request").count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_lookups_at_once_never_mail_past_the_per_address_limit(alice, settings, monkeypatch):
+    # given room for one more link to Alice this hour, and two requests naming her not yet
+    # looked up
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "request_per_email": (1, 3600)}
+    tickets = [
+        anonymous_change(
+            "alice@example.test", {"city": city}, client_key=f"10.0.0.{n}", look_up=False
+        )
+        for n, city in enumerate(("Ipoh", "Klang"), start=1)
+    ]
+    # each worker, once it has counted the links already mailed, waits (up to a moment) for
+    # the other to have counted too: both count before either mails, unless they queue
+    counted = threading.Barrier(2, timeout=2)
+    count = anonymous.anonymous_request_coalesce_with
+
+    def count_then_wait(**kwargs):
+        found = count(**kwargs)
+        # Broken when the other worker waits on a lock instead: the intended order.
+        with contextlib.suppress(threading.BrokenBarrierError):
+            counted.wait()
+        return found
+
+    monkeypatch.setattr(anonymous, "anonymous_request_coalesce_with", count_then_wait)
+    outcomes: list[str] = []
+
+    def look_up(ticket) -> None:
+        close_old_connections()
+        try:
+            outcomes.append(services.anonymous_request_process(ticket_id=ticket.pk))
+        finally:
+            connection.close()
+
+    # when two workers look them up at the same moment
+    threads = [threading.Thread(target=look_up, args=(t,)) for t in tickets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+
+    # then one link is mailed and the other request is joined to it
+    assert sorted(outcomes) == ["coalesced", "link_sent"]
+    assert Notification.objects.filter(template="verify_request").count() == 1
 
 
 # --- card numbers and escaping ---

@@ -19,9 +19,10 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import Customer
+from accounts.selectors import customer_get_by_email
 from helpdesk.ratelimit import rate_limit_hits
 from tickets.audit import Actor, actor_label
-from tickets.lock_objects import anonymous_request_lock, ticket_lock
+from tickets.lock_objects import anonymous_request_lock, customer_lock, ticket_lock
 from tickets.models import AnonymousRequest, Ticket, Verification
 from tickets.services.lifecycle import ticket_create
 from tickets.services.shared import (
@@ -158,8 +159,18 @@ def anonymous_request_process(*, ticket_id: int) -> str:
     empty. Returns the outcome (`link_sent`, `no_record`, `no_change`, `coalesced`) or
     `skipped`.
     """
-    if not AnonymousRequest.objects.filter(ticket_id=ticket_id, processed_at__isnull=True).exists():
+    named = (
+        AnonymousRequest.objects.filter(ticket_id=ticket_id, processed_at__isnull=True)
+        .values_list("email", flat=True)
+        .first()
+    )
+    if named is None:
         return "skipped"
+    # The named customer's row first (customers before tickets): lookups of requests naming one
+    # address then count its links one at a time, so two at once cannot both pass the limit.
+    owner = customer_get_by_email(email=named)
+    if owner is not None:
+        customer_lock(pk=owner.pk)
     ticket = ticket_lock(pk=ticket_id)
     row = anonymous_request_lock(ticket_id=ticket_id)
     if row.processed_at is not None or ticket.status != Ticket.Status.AWAITING_VERIFICATION:
