@@ -152,6 +152,8 @@ def password_reset_resolve(*, email: str) -> int:
     since = timezone.now() - timedelta(seconds=seconds)
     mailed = 0
     for user in password_reset_logins(email=email):
+        # Counted under the login's lock: two lookups at once for it cannot both pass the limit.
+        user_limits_lock(user=user)
         recent = Notification.objects.filter(
             template="password_reset", recipient__iexact=user.email, created_at__gt=since
         ).count()

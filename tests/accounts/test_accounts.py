@@ -1,12 +1,17 @@
 """Portal accounts: login, throttling, logout, password reset through the outbox, language."""
 
+import contextlib
 import re
+import threading
 
 import pytest
 from django.contrib.auth import SESSION_KEY
 from django.core import mail
+from django.db import close_old_connections, connection
+from django.test import Client
 from django.urls import reverse
 
+from accounts import services as account_services
 from accounts.models import Customer
 from accounts.services import customer_language_set
 from tests.tickets.verification_helpers import password_reset_lookups
@@ -195,6 +200,50 @@ def test_password_resets_past_the_per_address_limit_are_coalesced_not_refused(
     # no 429 names the address; the third request mails no third link
     assert statuses == [302, 302, 302]
     assert Notification.objects.filter(template="password_reset").count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_reset_lookups_at_once_never_mail_past_the_per_address_limit(
+    alice, settings, monkeypatch
+):
+    # given room for one more reset link to Alice this hour, and two requests not yet looked up
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "request_per_email": (1, 3600)}
+    for _ in range(2):
+        Client().post(RESET, {"email": "alice@example.test"})
+    lookups = Notification.objects.filter(template="password_reset_lookup").order_by("pk")
+    # each worker, once it has counted the links already mailed (its next step makes the link),
+    # waits a moment for the other to have counted too: both count before either mails, unless
+    # they queue
+    counted = threading.Barrier(2, timeout=2)
+    link = account_services.site_url
+
+    def wait_then_link(*args, **kwargs):
+        # Broken when the other worker waits on a lock instead: the intended order.
+        with contextlib.suppress(threading.BrokenBarrierError):
+            counted.wait()
+        return link(*args, **kwargs)
+
+    monkeypatch.setattr(account_services, "site_url", wait_then_link)
+
+    def look_up(pk: int) -> None:
+        close_old_connections()
+        try:
+            services.notification_send(notification_id=pk)
+        finally:
+            connection.close()
+
+    # when two workers look them up at the same moment
+    threads = [
+        threading.Thread(target=look_up, args=(pk,)) for pk in lookups.values_list("pk", flat=True)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+
+    # then both are done and only one link was mailed
+    assert set(lookups.values_list("status", flat=True)) == {"sent"}
+    assert Notification.objects.filter(template="password_reset").count() == 1
 
 
 @pytest.mark.django_db
