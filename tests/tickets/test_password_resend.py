@@ -394,6 +394,24 @@ def test_the_acknowledgement_reads_the_same_for_ours_unknown_and_bouncing_domain
     assert texts[0] == texts[1] == texts[2]
 
 
+def test_acknowledgements_to_one_typed_address_are_limited_like_any_other(api, fake_opensrs):
+    # given someone typing a stranger's address on resets asked from many client addresses,
+    # with a domain name that reads as a message
+    victim, name = "victim@target.test", "your-account-is-locked-call-us-now.test"
+
+    # when they ask five times within the hour
+    responses = [
+        post_api(api, name, contact_email=victim, REMOTE_ADDR=f"198.51.100.{n}") for n in range(5)
+    ]
+
+    # then every request is answered the same, but the stranger gets only as many
+    # acknowledgements as any web form or email sends one address ("ack_per_address")
+    assert [r.status_code for r in responses] == [202] * 5
+    acks = Notification.objects.filter(template="password_resend_received")
+    assert [ack.recipient for ack in acks] == [victim] * 3
+    assert Ticket.objects.filter(kind=Ticket.Kind.RESEND_PASSWORD).count() == 5
+
+
 def test_too_many_requests_from_one_client_get_429(api, settings, fake_opensrs):
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "request_per_client": (2, 3600)}
     assert post_api(api, "one.test").status_code == 202

@@ -7,8 +7,8 @@ from django.utils.translation import gettext
 
 from accounts.models import Customer
 from accounts.selectors import email_canonical
-from helpdesk.exceptions import ApplicationError, RateLimited
-from helpdesk.ratelimit import rate_limit_hit, rate_limit_hits
+from helpdesk.exceptions import ApplicationError
+from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import Actor
 from tickets.models import Message, Ticket
 from tickets.redaction import redact_card_numbers
@@ -16,6 +16,7 @@ from tickets.services.attachments import AttachmentUpload, attachments_add
 from tickets.services.lifecycle import ticket_create
 from tickets.services.outbox import notification_queue
 from tickets.services.search import message_create
+from tickets.services.shared import acknowledgement_allowed
 from tickets.services.status_link import status_link_context
 
 S = Ticket.Status
@@ -65,7 +66,7 @@ def request_general(
         email_message_id=email_message_id,
     )
     attachments_add(message=message, uploads=attachments, actor=actor)
-    if ticket.contact_email and _acknowledgement_allowed(ticket.contact_email):
+    if ticket.contact_email and acknowledgement_allowed(ticket.contact_email):
         # Requester-supplied text goes only to the email on record: an acknowledgement to any
         # other address carries our reference and standard text, so it cannot carry spam.
         on_record = customer is not None and email_canonical(customer.email) == email_canonical(
@@ -82,12 +83,3 @@ def request_general(
             key=f"ticket_received:{ticket.reference}",
         )
     return ticket
-
-
-def _acknowledgement_allowed(address: str) -> bool:
-    domain = email_canonical(address).rpartition("@")[2]
-    try:
-        rate_limit_hits(("ack_per_address", address), ("ack_per_domain", domain))
-    except RateLimited:
-        return False
-    return True

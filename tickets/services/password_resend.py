@@ -33,7 +33,7 @@ from tickets.models import Notification, PasswordResend, Ticket
 from tickets.services import password_resend_steps as steps
 from tickets.services.lifecycle import ticket_create
 from tickets.services.outbox import notification_queue, notification_task
-from tickets.services.shared import tasks_publish, tasks_publish_each
+from tickets.services.shared import acknowledgement_allowed, tasks_publish, tasks_publish_each
 from tickets.services.status_link import status_link_context
 from tickets.tasks import password_resend_process as password_resend_task
 
@@ -133,7 +133,7 @@ def request_password_resend(
     )
     PasswordResend.objects.create(ticket=ticket, domain_name=name, next_try_at=ticket.created_at)
     tasks: list[tuple[Any, dict[str, Any]]] = [(password_resend_task, {"ticket_id": ticket.pk})]
-    if contact_email:
+    if contact_email and acknowledgement_allowed(contact_email):
         received = notification_queue(
             ticket=ticket,
             template="password_resend_received",

@@ -11,8 +11,10 @@ from typing import Any
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
+from accounts.selectors import email_canonical
 from helpdesk.celery import app as celery_app
-from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
+from helpdesk.exceptions import ApplicationError, RateLimited, TransitionNotAllowed
+from helpdesk.ratelimit import rate_limit_hits
 from tickets.audit import Actor, audit_record
 from tickets.models import SLA_PAUSED_STATUSES, Message, Ticket
 from tickets.services.search import message_create
@@ -36,6 +38,23 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.CLOSED: frozenset(),
     S.EXPIRED: frozenset(),
 }
+
+
+def acknowledgement_allowed(address: str) -> bool:
+    """Whether a typed address may get one more "we received your request" email now.
+
+    Counted per address and per its domain ("ack_per_address", "ack_per_domain") for every
+    acknowledgement to an address nobody proved theirs (web forms, the API, inbound email), so
+    the help desk cannot be made to mail a stranger over and over. Past either limit the
+    request goes on without one; nothing is refused.
+    """
+    domain = email_canonical(address).rpartition("@")[2]
+    try:
+        rate_limit_hits(("ack_per_address", address), ("ack_per_domain", domain))
+    except RateLimited:
+        return False
+    return True
+
 
 TRANSITION_NOT_ALLOWED = gettext_noop("This ticket is {status}; it cannot be moved to {target}.")
 STALE_TICKET = gettext_noop(
