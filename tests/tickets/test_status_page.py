@@ -397,3 +397,51 @@ def test_the_status_page_of_a_resend_does_not_say_whether_the_domain_is_ours(cli
 
     # then no "Domain" line tells ours from not ours
     assert "alice-shop.test" not in body
+
+
+SPAM = "Claim your prize at prize.example now"
+
+
+@pytest.mark.django_db
+def test_a_typed_address_never_gets_the_requesters_own_words_by_mail(client, queued, agent):
+    # given requests whose subject was written by whoever typed a stranger's address: on the
+    # web form without a login, and on it by a customer who gave another address
+    client.post(
+        "/requests/new/", {"subject": SPAM, "message": "Hi.", "email": "victim@target.test"}
+    )
+    _send_outbox()
+    typed = Ticket.objects.get(subject=SPAM)
+    mail.outbox.clear()
+
+    # when the status link is asked for by /track/, and staff resolve and reject the tickets
+    client.post("/track/", {"reference": typed.reference, "email": "victim@target.test"})
+    assert _run(queued) == ["sent"]
+    services.ticket_resolve(ticket=typed, actor=agent)
+    resend = TicketFactory(
+        kind=Ticket.Kind.RESEND_PASSWORD, customer=None, contact_email="victim@target.test"
+    )
+    general = TicketFactory(customer=None, subject=SPAM, contact_email="victim@target.test")
+    services.ticket_reject(ticket=resend, actor=agent, reason="Not ours.")
+    services.ticket_resolve(ticket=general, actor=agent)
+    _send_outbox()
+
+    # then the stranger got each email, with the reference and our words only
+    assert len(mail.outbox) == 4
+    for message in mail.outbox:
+        assert message.to == ["victim@target.test"]
+        text = "\n".join([message.subject, message.body, message.alternatives[0][0]])
+        assert "prize" not in text
+        assert re.search(r"HD-[0-9A-Z]{8}", message.subject)
+
+
+@pytest.mark.django_db
+def test_the_email_on_record_gets_its_own_requests_subject(client, alice, queued, agent):
+    ticket = TicketFactory(customer=alice, contact_email="", subject="DNS for my shop")
+    client.post("/track/", {"reference": ticket.reference, "email": "alice@example.test"})
+    assert _run(queued) == ["sent"]
+    services.ticket_resolve(ticket=TicketFactory(customer=alice, subject="Slow site"), actor=agent)
+    _send_outbox()
+
+    subjects = [m.subject for m in mail.outbox]
+    assert any("DNS for my shop" in s for s in subjects)
+    assert any("Slow site" in s for s in subjects)

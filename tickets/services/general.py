@@ -6,7 +6,6 @@ from django.db import transaction
 from django.utils.translation import gettext
 
 from accounts.models import Customer
-from accounts.selectors import email_canonical
 from helpdesk.exceptions import ApplicationError
 from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import Actor
@@ -16,7 +15,7 @@ from tickets.services.attachments import AttachmentUpload, attachments_add
 from tickets.services.lifecycle import ticket_create
 from tickets.services.outbox import notification_queue
 from tickets.services.search import message_create
-from tickets.services.shared import acknowledgement_allowed
+from tickets.services.shared import acknowledgement_allowed, ticket_subject_mailable
 from tickets.services.status_link import status_link_context
 
 S = Ticket.Status
@@ -69,15 +68,13 @@ def request_general(
     if ticket.contact_email and acknowledgement_allowed(ticket.contact_email):
         # Requester-supplied text goes only to the email on record: an acknowledgement to any
         # other address carries our reference and standard text, so it cannot carry spam.
-        on_record = customer is not None and email_canonical(customer.email) == email_canonical(
-            ticket.contact_email
-        )
+        subject = ticket_subject_mailable(ticket, ticket.contact_email)
         notification_queue(
             ticket=ticket,
             template="ticket_received",
             recipient=ticket.contact_email,
             context={
-                **({"subject": ticket.subject} if on_record else {}),
+                **({"subject": subject} if subject else {}),
                 **status_link_context(recipient=ticket.contact_email),
             },
             key=f"ticket_received:{ticket.reference}",

@@ -34,6 +34,7 @@ from tickets.services.shared import (
     ticket_change_save,
     ticket_move,
     ticket_needs_owner,
+    ticket_subject_mailable,
     ticket_version_check,
 )
 from tickets.services.stats import ticket_stat_figures, ticket_stats_update
@@ -165,7 +166,7 @@ def _status_notice(ticket: Ticket, *, template: str, extra: dict[str, Any] | Non
             template=template,
             recipient=ticket.contact_email,
             context={
-                "subject": ticket.subject,
+                "subject": ticket_subject_mailable(ticket, ticket.contact_email),
                 "status": ticket.status,
                 **(extra or {}),
                 **_status_link_context(ticket.contact_email),

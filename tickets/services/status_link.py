@@ -24,7 +24,7 @@ from tickets.selectors.status_page import status_link_find
 from tickets.services.attachments import AttachmentUpload
 from tickets.services.lifecycle import ticket_reply_add
 from tickets.services.outbox import notification_queue
-from tickets.services.shared import tasks_publish
+from tickets.services.shared import tasks_publish, ticket_subject_mailable
 from tickets.services.verification import verification_link_issue, verification_link_lock_live
 from tickets.tasks import status_link_send as status_link_send_task
 
@@ -145,7 +145,7 @@ def status_link_send(*, reference: str, email: str, request_id: str) -> str:
             template="status_link",
             recipient=recipient,
             context={
-                "subject": ticket.subject,
+                "subject": ticket_subject_mailable(ticket, recipient),
                 **status_link_context(recipient=recipient),
             },
             key=key,
