@@ -7,13 +7,13 @@ import threading
 import pytest
 from django.contrib.auth import SESSION_KEY
 from django.core import mail
-from django.db import close_old_connections, connection
 from django.test import Client
 from django.urls import reverse
 
 from accounts import services as account_services
 from accounts.models import Customer
 from accounts.services import customer_language_set
+from tests.threads import run_at_once
 from tests.tickets.verification_helpers import password_reset_lookups
 from tickets import services
 from tickets.models import ActionLog, Notification
@@ -226,20 +226,10 @@ def test_two_reset_lookups_at_once_never_mail_past_the_per_address_limit(
     monkeypatch.setattr(account_services, "site_url", wait_then_link)
 
     def look_up(pk: int) -> None:
-        close_old_connections()
-        try:
-            services.notification_send(notification_id=pk)
-        finally:
-            connection.close()
+        services.notification_send(notification_id=pk)
 
     # when two workers look them up at the same moment
-    threads = [
-        threading.Thread(target=look_up, args=(pk,)) for pk in lookups.values_list("pk", flat=True)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    run_at_once(look_up, [(pk,) for pk in lookups.values_list("pk", flat=True)])
 
     # then both are done and only one link was mailed
     assert set(lookups.values_list("status", flat=True)) == {"sent"}

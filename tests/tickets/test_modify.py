@@ -12,6 +12,7 @@ from accounts.models import Customer
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tests.factories import TicketFactory, api_key_for
 from tests.pages import comparable
+from tests.threads import run_at_once
 from tests.tickets.verification_helpers import (
     anonymous_change,
     anonymous_lookups,
@@ -510,18 +511,10 @@ def test_two_lookups_at_once_never_mail_past_the_per_address_limit(alice, settin
     outcomes: list[str] = []
 
     def look_up(ticket) -> None:
-        close_old_connections()
-        try:
-            outcomes.append(services.anonymous_request_process(ticket_id=ticket.pk))
-        finally:
-            connection.close()
+        outcomes.append(services.anonymous_request_process(ticket_id=ticket.pk))
 
     # when two workers look them up at the same moment
-    threads = [threading.Thread(target=look_up, args=(t,)) for t in tickets]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    run_at_once(look_up, [(t,) for t in tickets])
 
     # then one link is mailed and the other request is joined to it
     assert sorted(outcomes) == ["coalesced", "link_sent"]
