@@ -25,6 +25,7 @@ from pathlib import Path
 
 from bench.common import (
     BIN,
+    DATABASE_URL,
     OUT,
     PYTHON,
     PrivateRedis,
@@ -50,9 +51,15 @@ WEBHOOK_SECRET = "bench:bench-webhook-secret"  # noqa: S105
 HANDED_OVER = ("sent", "delivered")
 
 
+# Its own database, as notifications.py has: what the faults write must not join the staff
+# cases' seeded tickets.
+FAULTS_DATABASE_URL = DATABASE_URL + "_faults"
+
+
 def fault_env(**extra: str) -> dict[str, str]:
     """Settings shared by this driver and the workers it starts."""
     return bench_env(
+        DATABASE_URL=FAULTS_DATABASE_URL,
         REDIS_URL=f"redis://127.0.0.1:{REDIS_PORT}/0",
         EMAIL_BACKEND="bench.esp.EmailBackend",
         NOTIFICATION_SWEEP_AFTER_SECONDS=str(SWEEP_AFTER_SECONDS),
@@ -569,7 +576,7 @@ def main() -> int:
     args = parser.parse_args()
     chosen = set(args.only.split(","))
 
-    migrate()
+    migrate(FAULTS_DATABASE_URL)
     redis = PrivateRedis(REDIS_PORT).start()
     results: list = []
     outcomes: list[bool] = []
