@@ -28,23 +28,31 @@ MERGE_TARGET_CLOSED = gettext_noop(
     "The ticket to merge into is closed or merged itself; choose an open one."
 )
 MERGE_OTHER_CUSTOMER = gettext_noop(
-    "These tickets belong to different customers; they cannot be merged."
+    "These tickets come from different requesters (another customer or email address); they "
+    "cannot be merged, as each requester would read the other's messages."
 )
 
 
-def _same_requester(source: Ticket, target: Ticket) -> bool:
-    """Whether whoever reads `target` may read what `source`'s requester wrote.
+def _readers(ticket: Ticket) -> set[str]:
+    """The addresses that read `ticket`: its contact's (status page) and its customer's (portal)."""
+    addresses = {email_canonical(ticket.contact_email)}
+    if ticket.customer is not None:
+        addresses.add(email_canonical(ticket.customer.email))
+    return addresses - {""}
 
-    The survivor's requester reads the moved messages: its customer (who may take in a ticket
-    sent without logging in), or, on a ticket without one, its contact address through the
-    status page, which must then be an address `source` was asked from or its customer's.
+
+def _same_requester(source: Ticket, target: Ticket) -> bool:
+    """Whether everyone who reads `target` may read what `source`'s requester wrote.
+
+    Two tickets of one customer merge. Otherwise whoever reads the survivor (its customer on
+    the portal, its contact address on the status page and in its mail) must already read the
+    duplicate: a stranger's question, sent without a login from an address not on record, never
+    lands in a customer's ticket, nor a customer's in a stranger's, whichever way round.
     """
-    if target.customer_id is not None:
-        return source.customer_id in (None, target.customer_id)
-    addresses = {email_canonical(source.contact_email)}
-    if source.customer is not None:
-        addresses.add(email_canonical(source.customer.email))
-    return email_canonical(target.contact_email) in addresses
+    if source.customer_id is not None and target.customer_id is not None:
+        return source.customer_id == target.customer_id
+    readers = _readers(target)
+    return bool(readers) and readers <= _readers(source)
 
 
 @transaction.atomic
