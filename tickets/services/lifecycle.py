@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import Customer
-from accounts.selectors import customer_get_by_email, is_staff_member
+from accounts.selectors import customer_account_open, customer_get_by_email, is_staff_member
 from domains.models import Domain
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tickets.audit import Actor, audit_record
@@ -43,6 +43,10 @@ S = Ticket.Status
 
 REPLY_TO_CLOSED = gettext_noop("This ticket is closed; please open a new request.")
 EMPTY_MESSAGE = gettext_noop("The message is empty.")
+ACCOUNT_CLOSED = gettext_noop(
+    "This account is closed, so nothing on it can change. If you need help, write to us from "
+    "the help page without logging in."
+)
 
 
 def ticket_due_at(*, kind: str, priority: str, start: datetime | None = None) -> datetime:
@@ -335,18 +339,20 @@ def _staff_reply_mail(locked: Ticket, message: Message, stored: list[Attachment]
     )
 
 
-def _customer_not_frozen(customer: Customer) -> None:
-    """Refuse a customer's own session or API token once their account is frozen.
+def _customer_account_open_locked(customer: Customer) -> None:
+    """Refuse a customer's own session or API token once their account is frozen or closed.
 
-    Their sign-in was checked when the request began; a freeze may have committed since. The
-    account is read again under its lock (before the ticket's, the order of tickets.lock_objects),
-    so a request in flight when the freeze commits writes nothing.
+    Their sign-in was checked when the request began; a freeze or a closure may have committed
+    since. The account is read again under its lock (before the ticket's, the order of
+    tickets.lock_objects), by the rule sign-in uses, so a request in flight when either commits
+    writes nothing; the refusal names which it was.
     """
     # The freeze module imports this one.
     from tickets.services.freeze import ACCOUNT_FROZEN, account_is_frozen
 
-    if account_is_frozen(customer_lock(pk=customer.pk)):
-        raise TransitionNotAllowed(ACCOUNT_FROZEN)
+    locked = customer_lock(pk=customer.pk)
+    if not customer_account_open(locked):
+        raise TransitionNotAllowed(ACCOUNT_FROZEN if account_is_frozen(locked) else ACCOUNT_CLOSED)
 
 
 @transaction.atomic
@@ -377,7 +383,7 @@ def ticket_reply_add(
     if not body.strip():
         raise ApplicationError(EMPTY_MESSAGE)
     if isinstance(actor, Customer):
-        _customer_not_frozen(actor)
+        _customer_account_open_locked(actor)
     locked = ticket_lock(pk=ticket.pk)
     ticket_version_check(locked, expected_version)
     if locked.status in NO_REPLY_STATUSES and not internal:
