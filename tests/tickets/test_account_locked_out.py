@@ -5,6 +5,7 @@ API call) is already past that check: the services read the account again under 
 """
 
 import pytest
+from django.utils.html import escape
 
 from accounts.models import Customer
 from helpdesk.exceptions import TransitionNotAllowed
@@ -13,6 +14,7 @@ from tickets import services
 from tickets.models import Message, Ticket
 from tickets.services.freeze import ACCOUNT_FROZEN
 from tickets.services.lifecycle import ACCOUNT_CLOSED
+from tickets.views import my_tickets
 
 S = Ticket.Status
 
@@ -50,3 +52,29 @@ def test_a_reply_signed_in_before_the_account_was_locked_out_is_refused(alice, s
     assert not ticket.messages.exists()
     ticket.refresh_from_db()
     assert ticket.status == S.AWAITING_CUSTOMER
+
+
+@pytest.mark.parametrize(("status", "refusal"), LOCKED_OUT)
+def test_the_portal_says_why_a_reply_was_refused(client, alice, monkeypatch, status, refusal):
+    # given Alice signed in on her ticket's page
+    ticket = TicketFactory(customer=alice, status=S.AWAITING_CUSTOMER)
+    client.force_login(alice.user)
+    reply = my_tickets.ticket_reply_add
+
+    def locked_out_meanwhile(**kwargs):
+        # The account is frozen or closed after the page's sign-in check, before the reply.
+        Customer.objects.filter(pk=alice.pk).update(account_status=status)
+        return reply(**kwargs)
+
+    monkeypatch.setattr(my_tickets, "ticket_reply_add", locked_out_meanwhile)
+
+    # when she sends her reply
+    response = client.post(
+        f"/my/tickets/{ticket.reference}/reply/", {"body": "Still me"}, follow=True
+    )
+
+    # then the page says the service's reason, not that the ticket is closed
+    page = response.content.decode()
+    assert escape(refusal) in page
+    assert "closed; please open a new request" not in page
+    assert not ticket.messages.exists()

@@ -366,7 +366,7 @@ def test_a_reply_to_a_closed_ticket_is_refused(client, alice):
 
     assert "Send reply" not in page
     assert not ticket.messages.exists()
-    assert "cannot take a reply" in response.content.decode()
+    assert "This ticket is closed; please open a new request." in response.content.decode()
 
 
 @pytest.mark.django_db

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from helpdesk.exceptions import ApplicationError, RateLimited, TransitionNotAllowed
-from helpdesk.refusals import refused
+from helpdesk.refusals import refusal_message, refused
 from helpdesk.shortcuts import found_or_404
 from helpdesk.types import AuthenticatedHttpRequest
 from tickets.attachments import attachment_download
@@ -27,7 +27,6 @@ from tickets.services.attachments import AttachmentUpload
 from tickets.views.common import AttachmentsField, attachment_errors_add, customer_or_404
 
 REPLY_ADDED = _("Your reply was added. We will answer by email and on this page.")
-REPLY_REFUSED = _("This ticket is closed, so it cannot take a reply. Please open a new request.")
 TICKET_CLOSED = _("The ticket is closed. Thank you for letting us know.")
 CLOSE_REFUSED = _("This ticket cannot be closed now.")
 TICKET_CHANGED = _(
@@ -59,7 +58,7 @@ def reply_submit(
     """Add a requester's reply with `add(body, attachments)`, from their ticket or status page.
 
     Returns None when the caller should redirect back to the page, whose message says whether
-    the reply was added or the ticket is closed; otherwise `page(form, status)` with the errors.
+    the reply was added or why it was refused; otherwise `page(form, status)` with the errors.
     """
     if not form.is_valid():
         return page(form, 400)
@@ -72,11 +71,12 @@ def reply_submit(
     except RateLimited as exc:
         form.add_error(None, exc.message)
         return refused(page(form, 200), exc)
-    except TransitionNotAllowed:
-        messages.error(request, REPLY_REFUSED)
+    except TransitionNotAllowed as exc:
+        # The service's own reason: the ticket is closed, or the account frozen or closed.
+        messages.error(request, refusal_message(exc))
         return None
-    except ApplicationError:
-        form.add_error("body", _("Write a message first."))
+    except ApplicationError as exc:
+        form.add_error("body", refusal_message(exc))
         return page(form, 400)
     messages.success(request, REPLY_ADDED)
     if contains_card_number(body):
