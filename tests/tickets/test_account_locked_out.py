@@ -78,3 +78,26 @@ def test_the_portal_says_why_a_reply_was_refused(client, alice, monkeypatch, sta
     assert escape(refusal) in page
     assert "closed; please open a new request" not in page
     assert not ticket.messages.exists()
+
+
+@pytest.mark.parametrize(("status", "refusal"), LOCKED_OUT)
+def test_a_close_signed_in_before_the_account_was_locked_out_is_refused_with_its_reason(
+    client, alice, monkeypatch, status, refusal
+):
+    ticket = TicketFactory(customer=alice, status=S.RESOLVED)
+    client.force_login(alice.user)
+    close = my_tickets.ticket_close
+
+    def locked_out_meanwhile(**kwargs):
+        Customer.objects.filter(pk=alice.pk).update(account_status=status)
+        return close(**kwargs)
+
+    monkeypatch.setattr(my_tickets, "ticket_close", locked_out_meanwhile)
+
+    response = client.post(
+        f"/my/tickets/{ticket.reference}/close/", {"version": ticket.version}, follow=True
+    )
+
+    assert escape(refusal) in response.content.decode()
+    ticket.refresh_from_db()
+    assert ticket.status == S.RESOLVED

@@ -12,6 +12,7 @@ from django.db import transaction
 
 from accounts.models import Customer
 from helpdesk.exceptions import TransitionNotAllowed
+from tests.factories import TicketFactory
 from tests.markers import postgresql_only
 from tests.tickets.test_freeze import NEW_EMAIL, email_change_applied, freeze_token
 from tests.tickets.test_lock_order import Background, background, wait_until_blocked
@@ -118,3 +119,59 @@ def test_a_customers_reply_in_flight_when_the_freeze_commits_is_refused(
     assert isinstance(error, TransitionNotAllowed), flow.outcome
     assert error.message == ACCOUNT_FROZEN
     assert not Message.objects.filter(ticket=ticket, body="I am Alice").exists()
+
+
+def test_a_customers_close_in_flight_when_the_freeze_commits_is_refused(
+    alice, supervisor, monkeypatch, background
+):
+    # given an applied email change, and another of Alice's tickets, resolved
+    ticket = email_change_applied(alice, supervisor)
+    resolved = TicketFactory(customer=alice, status=Ticket.Status.RESOLVED)
+    signed_in = Customer.objects.get(pk=alice.pk)  # as the request loaded it: not frozen
+
+    # when the new address's holder closes it while the old address's freeze is being written
+    flow = freeze_holding_its_locks_until(
+        lambda: services.ticket_close(
+            ticket=Ticket.objects.get(pk=resolved.pk),
+            actor=signed_in,
+            expected_version=resolved.version,
+        ),
+        ticket,
+        monkeypatch,
+        background,
+    )
+
+    # then the close is refused as every change to a frozen account is, and it stays resolved
+    error = flow.outcome.get("error")
+    assert isinstance(error, TransitionNotAllowed), flow.outcome
+    assert error.message == ACCOUNT_FROZEN
+    resolved.refresh_from_db()
+    assert resolved.status == Ticket.Status.RESOLVED
+
+
+def test_a_customers_general_request_in_flight_when_the_freeze_commits_is_refused(
+    alice, supervisor, monkeypatch, background
+):
+    # given an applied email change; the new address's holder is signed in on the portal
+    ticket = email_change_applied(alice, supervisor)
+    signed_in = Customer.objects.get(pk=alice.pk)
+
+    # when they ask a question while the old address's freeze is being written
+    flow = freeze_holding_its_locks_until(
+        lambda: services.request_general(
+            subject="Move my domains",
+            body="Please move all my domains to my new address.",
+            contact_email=NEW_EMAIL,
+            actor=signed_in,
+            customer=signed_in,
+        ),
+        ticket,
+        monkeypatch,
+        background,
+    )
+
+    # then it is refused, and no ticket was opened
+    error = flow.outcome.get("error")
+    assert isinstance(error, TransitionNotAllowed), flow.outcome
+    assert error.message == ACCOUNT_FROZEN
+    assert not Ticket.objects.filter(subject="Move my domains").exists()

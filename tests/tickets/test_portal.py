@@ -393,7 +393,7 @@ def test_closing_an_open_ticket_is_refused_with_a_message(client, alice_ticket):
 
     alice_ticket.refresh_from_db()
     assert alice_ticket.status == S.OPEN
-    assert "cannot be closed now" in response.content.decode()
+    assert "This ticket is Open; it cannot be moved to Closed." in response.content.decode()
 
 
 @pytest.mark.django_db

@@ -12,7 +12,7 @@ from tickets.audit import Actor
 from tickets.models import Message, Ticket
 from tickets.redaction import redact_card_numbers
 from tickets.services.attachments import AttachmentUpload, attachments_add
-from tickets.services.lifecycle import ticket_create
+from tickets.services.lifecycle import customer_account_open_locked, ticket_create
 from tickets.services.outbox import notification_queue
 from tickets.services.search import message_create
 from tickets.services.shared import acknowledgement_allowed, ticket_subject_mailable
@@ -43,6 +43,9 @@ def request_general(
     """
     if client_key is not None:
         rate_limit_hit(scope="request_per_client", key=client_key)
+    if isinstance(actor, Customer):
+        # Signed in before a freeze or closure that committed since: nothing is written.
+        customer_account_open_locked(actor)
     subject, _found = redact_card_numbers(subject)
     body, _found = redact_card_numbers(body)
     if not subject.strip() or not body.strip():

@@ -150,7 +150,13 @@ def ticket_transition(
     reason: str = "",
     expected_version: int | None = None,
 ) -> Ticket:
-    """Move a ticket to another status under a row lock (generic; flows add their own effects)."""
+    """Move a ticket to another status under a row lock (generic; flows add their own effects).
+
+    A customer moving their own ticket (closing it) is refused once their account is frozen or
+    closed, read again under its lock before the ticket's.
+    """
+    if isinstance(actor, Customer):
+        customer_account_open_locked(actor)
     locked = ticket_lock(pk=ticket.pk)
     ticket_version_check(locked, expected_version)
     return ticket_move(locked, to=to, actor=actor, reason=reason)
@@ -339,7 +345,7 @@ def _staff_reply_mail(locked: Ticket, message: Message, stored: list[Attachment]
     )
 
 
-def _customer_account_open_locked(customer: Customer) -> None:
+def customer_account_open_locked(customer: Customer) -> None:
     """Refuse a customer's own session or API token once their account is frozen or closed.
 
     Their sign-in was checked when the request began; a freeze or a closure may have committed
@@ -383,7 +389,7 @@ def ticket_reply_add(
     if not body.strip():
         raise ApplicationError(EMPTY_MESSAGE)
     if isinstance(actor, Customer):
-        _customer_account_open_locked(actor)
+        customer_account_open_locked(actor)
     locked = ticket_lock(pk=ticket.pk)
     ticket_version_check(locked, expected_version)
     if locked.status in NO_REPLY_STATUSES and not internal:

@@ -28,7 +28,6 @@ from tickets.views.common import AttachmentsField, attachment_errors_add, custom
 
 REPLY_ADDED = _("Your reply was added. We will answer by email and on this page.")
 TICKET_CLOSED = _("The ticket is closed. Thank you for letting us know.")
-CLOSE_REFUSED = _("This ticket cannot be closed now.")
 TICKET_CHANGED = _(
     "This ticket changed since you opened it. Look at the latest state and try again."
 )
@@ -160,8 +159,8 @@ def my_ticket_close(request: AuthenticatedHttpRequest, reference: str) -> HttpRe
     version = form.cleaned_data["version"] if form.is_valid() else None
     try:
         ticket_close(ticket=ticket, actor=customer, expected_version=version)
-    except TransitionNotAllowed:
-        messages.error(request, CLOSE_REFUSED)
+    except TransitionNotAllowed as exc:
+        messages.error(request, refusal_message(exc))
     except ApplicationError:
         messages.error(request, TICKET_CHANGED)
     else:
