@@ -46,6 +46,12 @@ class TransitionNotAllowed(ApplicationError):
     status_code = 409
 
 
+class StaleVersion(ApplicationError):
+    """The change was made against an older version of the record than the current (HTTP 409)."""
+
+    status_code = 409
+
+
 class RateLimited(ApplicationError):
     """Too many requests for this client or target (HTTP 429)."""
 

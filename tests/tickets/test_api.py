@@ -564,18 +564,33 @@ def test_a_blank_message_is_a_400(alice_ticket, alice, as_user):
     assert response.json()["detail"] == services.EMPTY_MESSAGE
 
 
-def test_a_stale_version_is_refused_with_a_clear_detail(alice_ticket, agent, as_user):
+@pytest.mark.parametrize(
+    ("action", "data"),
+    [
+        ("resolve", {}),
+        ("assign", {"assignee": "agent"}),
+        ("reject", {"reason": "Not possible"}),
+        ("messages", {"body": "An answer to what was asked before"}),
+    ],
+)
+def test_a_stale_version_is_refused_with_a_409_and_a_clear_detail(
+    alice_ticket, agent, supervisor, as_user, action, data
+):
     # given: someone else changed the ticket since version 1 was read
-    services.ticket_priority_set(ticket=alice_ticket, priority="high", actor=agent)
+    read = alice_ticket.version
+    services.ticket_priority_set(ticket=alice_ticket, priority="high", actor=supervisor)
+    alice_ticket.refresh_from_db()
+    before = (alice_ticket.version, alice_ticket.status, alice_ticket.assignee_id)
 
     # when
-    response = post(as_user(agent), url(alice_ticket, "resolve"), {"version": alice_ticket.version})
+    response = post(as_user(agent), url(alice_ticket, action), {"version": read, **data})
 
-    # then
-    assert response.status_code == 400
+    # then nothing changed
+    assert response.status_code == 409
     assert response.json()["detail"] == services.STALE_TICKET
     alice_ticket.refresh_from_db()
-    assert alice_ticket.status == S.OPEN
+    assert (alice_ticket.version, alice_ticket.status, alice_ticket.assignee_id) == before
+    assert not alice_ticket.messages.filter(body=data.get("body", "-")).exists()
 
 
 # --- staff actions ---

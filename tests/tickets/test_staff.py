@@ -865,7 +865,7 @@ def test_a_stale_action_is_refused_with_a_clear_message(agent_client, supervisor
     )
 
     # then it is refused, says why, and keeps the draft
-    assert response.status_code == 400
+    assert response.status_code == 409
     page = response.content.decode()
     assert services.STALE_TICKET in page
     assert "My draft reply" in page
@@ -893,7 +893,7 @@ def test_a_staff_action_passes_its_form_to_the_service_and_a_stale_one_keeps_the
     done = agent_client.post(url, {"version": 2, **posted})
 
     # then the first is refused and what was typed is still on the page; the second is done
-    assert stale.status_code == 400
+    assert stale.status_code == 409
     assert services.STALE_TICKET in stale.content.decode()
     if field is None:
         assert next(iter(posted.values())) in stale.content.decode()

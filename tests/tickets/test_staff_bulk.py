@@ -2,8 +2,10 @@ import re
 
 import pytest
 from django.test import Client
+from django.utils.html import escape
 
 from tests.factories import TicketFactory
+from tickets import services
 from tickets.models import ActionLog, Ticket
 
 S = Ticket.Status
@@ -106,3 +108,40 @@ def test_the_queue_offers_checkboxes_and_bulk_actions(agent_client):
     page = agent_client.get("/staff/").content.decode()
     assert len(re.findall(r'name="ticket" value="HD-', page)) == 5
     assert 'value="assign_me"' in page and 'value="priority:urgent"' in page
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("action", ["unassign", "assign:agent", "priority:low", "resolve"])
+def test_bulk_refuses_a_ticket_changed_since_the_queue_showed_it(agent_client, supervisor, action):
+    # given the agent's queue shows two open tickets with their versions
+    changed, unchanged = TicketFactory(status=S.OPEN), TicketFactory(status=S.OPEN)
+    queue = agent_client.get("/staff/?view=open").content.decode()
+    shown = {
+        t.reference: re.search(rf'name="version-{t.reference}" value="(\d+)"', queue).group(1)
+        for t in (changed, unchanged)
+    }
+    # and a supervisor then takes one of them and marks it urgent
+    services.ticket_assign(ticket=changed, assignee=supervisor, actor=supervisor)
+    services.ticket_priority_set(ticket=changed, priority="urgent", actor=supervisor)
+    changed.refresh_from_db()
+    before = (changed.version, changed.assignee_id, changed.priority, changed.status)
+
+    # when the agent's bulk action arrives with the versions the queue showed
+    response = agent_client.post(
+        "/staff/bulk/",
+        {
+            "action": action,
+            "ticket": [changed.reference, unchanged.reference],
+            **{f"version-{ref}": version for ref, version in shown.items()},
+        },
+        follow=True,
+    )
+
+    # then the changed ticket is refused with the reason, the other done
+    page = response.content.decode()
+    assert f"{changed.reference}: {escape(services.STALE_TICKET)}" in page
+    assert "1 ticket updated." in page
+    changed.refresh_from_db()
+    assert (changed.version, changed.assignee_id, changed.priority, changed.status) == before
+    unchanged.refresh_from_db()
+    assert unchanged.version > int(shown[unchanged.reference])

@@ -32,7 +32,11 @@ from tickets.services import ticket_reply_add
 TICKET_NOT_FOUND = "No such ticket."
 STAFF_ONLY = "Only help-desk staff can do this."
 INTERNAL_STAFF_ONLY = "Only help-desk staff can add internal notes."
-_VERSION_HELP = "The ticket version you last read (its ETag); a stale one is refused."
+_VERSION_HELP = (
+    "Recommended: the ticket version you last read (its ETag). A stale one is refused with 409 "
+    "and changes nothing; without it the change applies to the ticket as it is now, overwriting "
+    "whatever someone else did since you read it."
+)
 ETAG_HEADER = OpenApiParameter(
     name="ETag",
     type=str,

@@ -67,6 +67,7 @@ _QUEUE_FIELDS = (
     "customer__email",
     "domain__name",
     "assignee__username",
+    "version",  # sent back with a bulk action, which refuses a ticket changed since
 )
 
 

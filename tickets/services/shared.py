@@ -13,7 +13,7 @@ from django.utils.translation import gettext, gettext_noop
 
 from accounts.selectors import email_canonical
 from helpdesk.celery import app as celery_app
-from helpdesk.exceptions import ApplicationError, RateLimited, TransitionNotAllowed
+from helpdesk.exceptions import RateLimited, StaleVersion, TransitionNotAllowed
 from helpdesk.ratelimit import rate_limit_hits
 from tickets.audit import Actor, audit_record
 from tickets.models import SLA_PAUSED_STATUSES, Message, Ticket
@@ -142,8 +142,13 @@ def ticket_actions(ticket: Ticket) -> TicketActions:
 
 
 def ticket_version_check(ticket: Ticket, expected_version: int | None) -> None:
+    """Refuse (409) a change made against another version than the locked ticket's.
+
+    Every staff path sends the version it read: the pages and bulk always, the API when its
+    client gives one (recommended, not required by API v1).
+    """
     if expected_version is not None and ticket.version != expected_version:
-        raise ApplicationError(STALE_TICKET, {"version": ticket.version})
+        raise StaleVersion(STALE_TICKET, {"version": ticket.version})
 
 
 def _sla_clock(ticket: Ticket, *, to: str, now: datetime) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """Bulk actions on the queue: the same service as on one ticket, once per ticket.
 
 Each service call is its own transaction, so one refused ticket leaves the others done; every
-refusal is reported with its ticket's reference.
+refusal is reported with its ticket's reference. The service locks each ticket and applies the
+rules of its status then, and the version the queue showed (`version-<reference>`) is checked
+there: a ticket someone changed since the queue was loaded is refused, not overwritten.
 """
 
 from collections.abc import Callable
@@ -28,26 +30,41 @@ from tickets.staff.common import staff_required
 BULK_MAX_TICKETS = 100
 
 
-def _bulk_action(request: AuthenticatedHttpRequest, action: str) -> Callable[[Ticket], Any]:
-    """The service call an action name stands for; ValueError for a name not on the list."""
+def _bulk_action(
+    request: AuthenticatedHttpRequest, action: str
+) -> Callable[[Ticket, int | None], Any]:
+    """The service call an action name stands for; ValueError for a name not on the list.
+
+    It is called with a ticket and the version of it the queue showed.
+    """
     user = request.user
     name, _sep, value = action.partition(":")
     if name == "assign_me":
-        return lambda t: ticket_assign(ticket=t, assignee=user, actor=user)
+        return lambda t, v: ticket_assign(ticket=t, assignee=user, actor=user, expected_version=v)
     if name == "unassign":
-        return lambda t: ticket_assign(ticket=t, assignee=None, actor=user)
+        return lambda t, v: ticket_assign(ticket=t, assignee=None, actor=user, expected_version=v)
     if name == "assign":
         member = staff_member_get(username=value)
         if member is None:
             raise ValueError(_("There is no staff member called %(name)s.") % {"name": value})
-        return lambda t: ticket_assign(ticket=t, assignee=member, actor=user)
+        return lambda t, v: ticket_assign(ticket=t, assignee=member, actor=user, expected_version=v)
     if name == "priority" and value in Ticket.Priority.values:
-        return lambda t: ticket_priority_set(ticket=t, priority=value, actor=user)
+        return lambda t, v: ticket_priority_set(
+            ticket=t, priority=value, actor=user, expected_version=v
+        )
     if name == "resolve":
-        return lambda t: ticket_resolve(ticket=t, actor=user)
+        return lambda t, v: ticket_resolve(ticket=t, actor=user, expected_version=v)
     if name == "close":
-        return lambda t: ticket_close(ticket=t, actor=user)
+        return lambda t, v: ticket_close(ticket=t, actor=user, expected_version=v)
     raise ValueError(_("Choose an action for the selected tickets."))
+
+
+def _shown_version(request: AuthenticatedHttpRequest, reference: str) -> int | None:
+    """The version of the ticket the queue showed, or None from a form without one."""
+    try:
+        return int(request.POST.get(f"version-{reference}", ""))
+    except ValueError:
+        return None
 
 
 def _back_to_queue(request: AuthenticatedHttpRequest) -> HttpResponse:
@@ -83,7 +100,7 @@ def queue_bulk(request: AuthenticatedHttpRequest) -> HttpResponse:
             messages.error(request, _("%(ref)s: no such ticket.") % {"ref": reference})
             continue
         try:
-            act(ticket)
+            act(ticket, _shown_version(request, reference))
         except (ApplicationError, ValidationError) as exc:
             messages.error(request, f"{reference}: {refusal_message(exc)}")
             continue

@@ -87,6 +87,7 @@ def queue_rows(page: QueuePage) -> list[dict[str, Any]]:
         rows.append(
             {
                 "reference": ticket.reference,
+                "version": ticket.version,
                 "select_label": select % {"ref": ticket.reference},
                 "url": reverse("staff:ticket", args=[ticket.reference]),
                 "subject": ticket.subject,
