@@ -431,6 +431,10 @@ _RATE_LIMIT_DEFAULTS = {
     # Inbound email: new tickets per sender address and per sender domain.
     "inbound_per_sender": (10, 3600),
     "inbound_per_sender_domain": (300, 3600),
+    # Inbound replies our mail server did not authenticate (anyone can forge them), per sender
+    # address and per ticket; authenticated replies are never limited.
+    "inbound_reply_unverified_per_sender": (10, 3600),
+    "inbound_reply_unverified_per_ticket": (20, 3600),
     # "We received your request" acknowledgements (email and web form), per address and domain.
     "ack_per_address": (3, 3600),
     "ack_per_domain": (50, 3600),

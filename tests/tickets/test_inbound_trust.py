@@ -311,3 +311,72 @@ def test_a_real_png_declared_as_png_is_kept(client, db):
     kept, _ = _attachment_outcome(client, "a.png", "image/png", b"\x89PNG\r\n\x1a\n" + b"\0" * 8)
 
     assert kept == [("a.png", "image/png")]
+
+
+# --- forged replies on a known reference ---
+
+
+def forged_replies(client, ticket, count, *, sender, authenticated=False, first=0):
+    """`count` replies naming `ticket`'s reference from `sender`; the webhook's statuses."""
+    return [
+        post(
+            client,
+            payload(
+                sender=sender,
+                subject=f"Re: [{ticket.reference}] Your question",
+                text=f"Reply number {n}",
+                message_id=f"<reply-{n}@x>",
+                authenticated=authenticated,
+            ),
+        ).status_code
+        for n in range(first, first + count)
+    ]
+
+
+def test_forged_replies_on_a_known_reference_are_limited_per_sender(client, alice, settings):
+    limit = settings.RATE_LIMITS["inbound_reply_unverified_per_sender"][0]
+    ticket = TicketFactory(customer=alice, contact_email=alice.email, status=S.AWAITING_CUSTOMER)
+
+    # when a stranger sends many replies as Alice, her address spelled two ways, none of them
+    # authenticated by our mail server
+    statuses = forged_replies(client, ticket, limit, sender=alice.email)
+    statuses += forged_replies(client, ticket, 5, sender="ALICE@Example.test", first=limit)
+
+    # then the ESP is answered 2xx for each (it does not retry), the first `limit` are kept as
+    # replies that reopen nothing, and the rest are dropped and audited on the ticket
+    assert set(statuses) == {200}
+    assert ticket.messages.filter(author=Message.Author.CUSTOMER).count() == limit
+    dropped = ActionLog.objects.filter(action="inbound.ignored", ticket=ticket)
+    assert [row.details["reason"] for row in dropped] == ["reply rate limit"] * 5
+    ticket.refresh_from_db()
+    assert ticket.status == S.AWAITING_CUSTOMER
+
+
+def test_forged_replies_on_a_known_reference_are_limited_per_ticket(client, alice, settings):
+    settings.RATE_LIMITS = {
+        **settings.RATE_LIMITS,
+        "inbound_reply_unverified_per_ticket": (3, 3600),
+    }
+    # given a ticket read at two addresses, its contact's and its customer's
+    ticket = TicketFactory(customer=alice, contact_email="alice.work@example.test", status=S.OPEN)
+
+    forged_replies(client, ticket, 2, sender=alice.email)
+    forged_replies(client, ticket, 2, sender="alice.work@example.test", first=2)
+
+    assert ticket.messages.filter(author=Message.Author.CUSTOMER).count() == 3
+    assert ignored_reasons() == ["reply rate limit"]
+
+
+def test_authenticated_replies_are_never_limited(client, alice, settings):
+    settings.RATE_LIMITS = {
+        **settings.RATE_LIMITS,
+        "inbound_reply_unverified_per_sender": (1, 3600),
+        "inbound_reply_unverified_per_ticket": (1, 3600),
+    }
+    ticket = TicketFactory(customer=alice, contact_email=alice.email, status=S.OPEN)
+
+    forged_replies(client, ticket, 1, sender=alice.email)
+    forged_replies(client, ticket, 5, sender=alice.email, authenticated=True, first=1)
+
+    assert ticket.messages.filter(author=Message.Author.CUSTOMER).count() == 6
+    assert ignored_reasons() == []

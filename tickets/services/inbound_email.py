@@ -217,6 +217,32 @@ def _inbound_new(
     return ticket, message, "new_ticket"
 
 
+class InboundReplyLimited(RateLimited):
+    """Unauthenticated replies on one ticket, or from one sender, past their limit."""
+
+    def __init__(self, refused: RateLimited, *, ticket: Ticket) -> None:
+        super().__init__(refused.message, refused.retry_after)
+        self.ticket = ticket
+
+
+def _inbound_reply_limits(ticket: Ticket, sender: str) -> None:
+    """Count a reply whose sender our mail server did not authenticate, per sender and ticket.
+
+    InboundReplyLimited past either limit; the sender is counted by its address compared
+    canonically, as threading compares it. Anyone can write a ticket's reference and its
+    requester's address into a mail: without a limit a stranger fills the ticket (and its
+    requester's page) with text of their own. Authenticated mail is never counted here.
+    """
+    local, domain = address_local_base(sender)
+    try:
+        rate_limit_hits(
+            ("inbound_reply_unverified_per_sender", f"{local}@{domain}"),
+            ("inbound_reply_unverified_per_ticket", ticket.reference),
+        )
+    except RateLimited as exc:
+        raise InboundReplyLimited(exc, ticket=ticket) from None
+
+
 @transaction.atomic
 def _inbound_store(
     *,
@@ -234,6 +260,8 @@ def _inbound_store(
     text = body or INBOUND_NO_TEXT
     # Thread first: a reply on a ticket is a reply, whatever words it uses.
     ticket = _inbound_thread(subject, headers, sender)
+    if ticket is not None and not authentication.trusted:
+        _inbound_reply_limits(ticket, sender)
     if ticket is not None:
         # Looked at again under its lock: closed, merged or rejected since it was found, it
         # takes no reply, and the mail is kept as a new ticket, as a moment later it would be.
@@ -284,11 +312,14 @@ def _inbound_store(
     return ticket
 
 
-def _inbound_ignored(*, reason: str, sender: str, message_id: str) -> None:
+def _inbound_ignored(
+    *, reason: str, sender: str, message_id: str, ticket: Ticket | None = None
+) -> None:
     with transaction.atomic():
         audit_record(
             actor=_INBOUND_ACTOR,
             action="inbound.ignored",
+            ticket=ticket,
             details={"reason": reason, "from": sender, "message_id": (message_id or "")[:255]},
         )
 
@@ -311,9 +342,11 @@ def inbound_email_receive(
     authentication verdicts are read from them, and whether it authenticated the From address
     decides what the mail may do for its sender (the module's docstring).
 
-    Auto-replies, bounces, reports, mail looping back to us and new mail past a sender's or
-    a sender domain's limit are dropped (None, audited as inbound.ignored). Idempotent by
-    unique key: a redelivered Message-ID from the same sender returns the ticket it made.
+    Auto-replies, bounces, reports, mail looping back to us, new mail past a sender's or a
+    sender domain's limit, and unauthenticated replies past a sender's or a ticket's limit are
+    dropped (None, audited as inbound.ignored; the ESP is answered 2xx and does not retry).
+    Idempotent by unique key: a redelivered Message-ID from the same sender returns the ticket
+    it made.
     """
     # Mail is read whatever it holds: a NUL anywhere in it (a forged header, a part's type)
     # would otherwise fail every delivery of it with a 500, and the ESP retries for hours.
@@ -350,6 +383,12 @@ def inbound_email_receive(
             card_found=card_in_subject or card_in_body,
             authentication=authentication,
         )
+    except InboundReplyLimited as exc:
+        # Unauthenticated replies past their limit: audited on the ticket they named, not stored.
+        _inbound_ignored(
+            reason="reply rate limit", sender=sender, message_id=message_id, ticket=exc.ticket
+        )
+        return None
     except RateLimited:
         # Mail from one sender (or domain) past its limit: audited, never a ticket or a reply.
         _inbound_ignored(reason="rate limit", sender=sender, message_id=message_id)
