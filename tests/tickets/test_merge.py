@@ -1,4 +1,5 @@
 import re
+from datetime import timedelta
 
 import pytest
 
@@ -285,3 +286,23 @@ def test_a_customers_ticket_does_not_merge_into_one_its_address_alone_would_not_
     services.ticket_merge(ticket=own, into=from_alice, actor=agent)
 
     assert from_alice.messages.filter(body="Alice asks about her card.").exists()
+
+
+@pytest.mark.django_db
+def test_a_question_the_addresss_earlier_holder_sent_does_not_merge_into_the_customers(
+    agent, alice, alice_client
+):
+    # given a question sent without a login from Alice's address before her record was made
+    # (the address's earlier holder's, which her portal does not list), and her own question
+    earlier = TicketFactory(customer=None, contact_email=alice.email, status=S.OPEN)
+    Ticket.objects.filter(pk=earlier.pk).update(created_at=alice.created_at - timedelta(days=30))
+    message(earlier, "The earlier holder's bank details")
+    own = alices_question(alice)
+    assert alice_client.get(f"/my/tickets/{earlier.reference}/").status_code == 404
+
+    # when an agent merges it into hers
+    with pytest.raises(ApplicationError, match=re.escape(MERGE_OTHER_CUSTOMER)):
+        services.ticket_merge(ticket=earlier, into=own, actor=agent)
+
+    # then her page shows none of it
+    assert "bank details" not in alice_client.get(f"/my/tickets/{own.reference}/").content.decode()

@@ -3,11 +3,12 @@
 from django.db import transaction
 from django.utils.translation import gettext, gettext_noop
 
-from accounts.selectors import email_canonical
+from accounts.selectors import customer_get_by_email, email_canonical
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import tickets_and_customers_lock
 from tickets.models import Message, Ticket
+from tickets.selectors.tickets import sent_from_address_on_record
 from tickets.services.search import ticket_search_documents_update
 from tickets.services.shared import (
     NO_REPLY_STATUSES,
@@ -33,26 +34,43 @@ MERGE_OTHER_CUSTOMER = gettext_noop(
 )
 
 
-def _readers(ticket: Ticket) -> set[str]:
-    """The addresses that read `ticket`: its contact's (status page) and its customer's (portal)."""
+def _addresses(ticket: Ticket) -> set[str]:
+    """The addresses that read `ticket` (status page, mail): its contact's, its customer's."""
     addresses = {email_canonical(ticket.contact_email)}
     if ticket.customer is not None:
         addresses.add(email_canonical(ticket.customer.email))
     return addresses - {""}
 
 
+def _portal_reader(ticket: Ticket) -> int | None:
+    """The customer whose portal lists `ticket` (as tickets.selectors.ticket_list does).
+
+    Its own, or the one whose email on record sent it without logging in while it was theirs.
+    """
+    if ticket.customer_id is not None:
+        return ticket.customer_id
+    owner = customer_get_by_email(email=ticket.contact_email)
+    if owner is None:
+        return None
+    theirs = Ticket.objects.filter(sent_from_address_on_record(owner), pk=ticket.pk).exists()
+    return owner.pk if theirs else None
+
+
 def _same_requester(source: Ticket, target: Ticket) -> bool:
     """Whether everyone who reads `target` may read what `source`'s requester wrote.
 
-    Two tickets of one customer merge. Otherwise whoever reads the survivor (its customer on
-    the portal, its contact address on the status page and in its mail) must already read the
-    duplicate: a stranger's question, sent without a login from an address not on record, never
-    lands in a customer's ticket, nor a customer's in a stranger's, whichever way round.
+    Two tickets of one customer merge. Otherwise whoever reads the survivor (a customer on the
+    portal, an address on the status page and in its mail) must already read the duplicate: a
+    stranger's question, or one its address's earlier holder sent, never lands in a customer's
+    ticket, nor a customer's in a stranger's, whichever way round.
     """
     if source.customer_id is not None and target.customer_id is not None:
         return source.customer_id == target.customer_id
-    readers = _readers(target)
-    return bool(readers) and readers <= _readers(source)
+    reader = _portal_reader(target)
+    if reader is not None and reader != _portal_reader(source):
+        return False
+    addresses = _addresses(target)
+    return bool(addresses) and addresses <= _addresses(source)
 
 
 @transaction.atomic
