@@ -306,3 +306,19 @@ def test_a_question_the_addresss_earlier_holder_sent_does_not_merge_into_the_cus
 
     # then her page shows none of it
     assert "bank details" not in alice_client.get(f"/my/tickets/{own.reference}/").content.decode()
+
+
+@pytest.mark.django_db
+def test_the_requester_reads_on_the_merged_ticket_where_it_went(client, agent, alice, alice_client):
+    # given two of Alice's questions, the second a duplicate
+    own = alices_question(alice)
+    again = alices_question(alice)
+    link = services.status_link_issue(ticket=again, send_to=alice.email)
+
+    services.ticket_merge(ticket=again, into=own, actor=agent)
+
+    # then the duplicate's portal page and status page say where its conversation went
+    said = f"This request was merged into {own.reference}"
+    assert said in alice_client.get(f"/my/tickets/{again.reference}/").content.decode()
+    status_page = client.get(link.removeprefix("https://help.exabytes.example"))
+    assert said in status_page.content.decode()
