@@ -33,6 +33,17 @@ def signed_in_then(customer: Customer, status: str) -> Customer:
     return loaded
 
 
+def locked_out_before(module, service: str, customer: Customer, status: str, monkeypatch) -> None:
+    """The account is `status` after a page's sign-in check, just before it calls `service`."""
+    call = getattr(module, service)
+
+    def locked_out_meanwhile(**kwargs):
+        Customer.objects.filter(pk=customer.pk).update(account_status=status)
+        return call(**kwargs)
+
+    monkeypatch.setattr(module, service, locked_out_meanwhile)
+
+
 @pytest.mark.parametrize(("status", "refusal"), LOCKED_OUT)
 def test_a_reply_signed_in_before_the_account_was_locked_out_is_refused(alice, status, refusal):
     ticket = TicketFactory(customer=alice, status=S.AWAITING_CUSTOMER)
@@ -59,14 +70,7 @@ def test_the_portal_says_why_a_reply_was_refused(client, alice, monkeypatch, sta
     # given Alice signed in on her ticket's page
     ticket = TicketFactory(customer=alice, status=S.AWAITING_CUSTOMER)
     client.force_login(alice.user)
-    reply = my_tickets.ticket_reply_add
-
-    def locked_out_meanwhile(**kwargs):
-        # The account is frozen or closed after the page's sign-in check, before the reply.
-        Customer.objects.filter(pk=alice.pk).update(account_status=status)
-        return reply(**kwargs)
-
-    monkeypatch.setattr(my_tickets, "ticket_reply_add", locked_out_meanwhile)
+    locked_out_before(my_tickets, "ticket_reply_add", alice, status, monkeypatch)
 
     # when she sends her reply
     response = client.post(
@@ -86,13 +90,7 @@ def test_a_close_signed_in_before_the_account_was_locked_out_is_refused_with_its
 ):
     ticket = TicketFactory(customer=alice, status=S.RESOLVED)
     client.force_login(alice.user)
-    close = my_tickets.ticket_close
-
-    def locked_out_meanwhile(**kwargs):
-        Customer.objects.filter(pk=alice.pk).update(account_status=status)
-        return close(**kwargs)
-
-    monkeypatch.setattr(my_tickets, "ticket_close", locked_out_meanwhile)
+    locked_out_before(my_tickets, "ticket_close", alice, status, monkeypatch)
 
     response = client.post(
         f"/my/tickets/{ticket.reference}/close/", {"version": ticket.version}, follow=True

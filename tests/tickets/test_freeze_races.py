@@ -68,6 +68,13 @@ def freeze_holding_its_locks_until(
     return flow
 
 
+def refused_as_frozen(flow: Background) -> None:
+    """The flow was refused (409) as every change to a frozen account is."""
+    error = flow.outcome.get("error")
+    assert isinstance(error, TransitionNotAllowed), flow.outcome
+    assert error.message == ACCOUNT_FROZEN
+
+
 def test_a_satisfaction_answer_in_flight_when_the_freeze_commits_is_refused(
     alice, supervisor, monkeypatch, background
 ):
@@ -115,9 +122,7 @@ def test_a_customers_reply_in_flight_when_the_freeze_commits_is_refused(
     )
 
     # then the reply is refused as every change to a frozen account is, and nothing was written
-    error = flow.outcome.get("error")
-    assert isinstance(error, TransitionNotAllowed), flow.outcome
-    assert error.message == ACCOUNT_FROZEN
+    refused_as_frozen(flow)
     assert not Message.objects.filter(ticket=ticket, body="I am Alice").exists()
 
 
@@ -142,9 +147,7 @@ def test_a_customers_close_in_flight_when_the_freeze_commits_is_refused(
     )
 
     # then the close is refused as every change to a frozen account is, and it stays resolved
-    error = flow.outcome.get("error")
-    assert isinstance(error, TransitionNotAllowed), flow.outcome
-    assert error.message == ACCOUNT_FROZEN
+    refused_as_frozen(flow)
     resolved.refresh_from_db()
     assert resolved.status == Ticket.Status.RESOLVED
 
@@ -171,7 +174,5 @@ def test_a_customers_general_request_in_flight_when_the_freeze_commits_is_refuse
     )
 
     # then it is refused, and no ticket was opened
-    error = flow.outcome.get("error")
-    assert isinstance(error, TransitionNotAllowed), flow.outcome
-    assert error.message == ACCOUNT_FROZEN
+    refused_as_frozen(flow)
     assert not Ticket.objects.filter(subject="Move my domains").exists()
