@@ -32,7 +32,7 @@ from tickets.models import (
     Ticket,
     Verification,
 )
-from tickets.redaction import CARD_NOTICE
+from tickets.redaction import CARD_NOTICE, luhn_valid
 from tickets.services import anonymous
 
 S = Ticket.Status
@@ -572,6 +572,38 @@ def test_a_card_number_never_reaches_the_database_the_mail_or_the_logs(
     for needle in (CARD, CARD_DIGITS, "4111-1111"):
         assert needle not in text
     assert "[card number removed]" in Message.objects.get(ticket=ticket).body
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("+62 812-3456-7899", "+6281234567899"),  # Indonesian mobile
+        ("+86 139 1234 5610", "+8613912345610"),  # Chinese mobile
+        ("+49 30 12345 6711", "+4930123456711"),  # Berlin
+    ],
+)
+def test_a_long_phone_number_that_passes_luhn_is_kept_not_taken_for_a_card(alice, typed, stored):
+    assert luhn_valid(stored.removeprefix("+"))
+
+    ticket = anonymous_request(changes={"phone": typed})
+
+    assert FieldChange.objects.get(ticket=ticket).new_value == stored
+    assert not services.modify_input_has_card(changes={"phone": typed}, note="")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("typed", [CARD, CARD_DIGITS, "+" + CARD_DIGITS, "3782 822463 10005"])
+def test_a_card_number_typed_as_a_phone_number_is_still_removed(alice, typed):
+    assert services.modify_input_has_card(changes={"phone": typed}, note="")
+
+    with pytest.raises(ValidationError) as excinfo:
+        anonymous_request(changes={"phone": typed})
+
+    assert excinfo.value.error_dict["changes"][0].code == "phone"
+    assert typed.replace(" ", "") not in repr(
+        [*AnonymousRequest.objects.values_list("changes", flat=True), *FieldChange.objects.all()]
+    )
 
 
 @pytest.mark.django_db

@@ -123,8 +123,26 @@ def modify_input_has_card(*, changes: Any, note: str) -> bool:
     """Whether the request carried a card number (it is redacted; the requester is told)."""
     texts = [note or ""]
     if isinstance(changes, dict):
-        texts += [str(k) for k in changes] + [v for v in changes.values() if isinstance(v, str)]
+        texts += [str(k) for k in changes] + [
+            value
+            for field, value in changes.items()
+            if isinstance(value, str) and not (field == "phone" and _is_phone_number(value))
+        ]
     return contains_card_number(*texts)
+
+
+def _is_phone_number(value: str) -> bool:
+    """Whether a phone field's value is a possible number of its country.
+
+    A card number is not one (Malaysian numbers are shorter; written with +, its first digits name
+    a country whose numbers are shorter), while one in ten real 13-15 digit numbers passes Luhn, so
+    a phone number is never read as a card number.
+    """
+    try:
+        _modify_clean_phone(value.strip())
+    except ValidationError:
+        return False
+    return True
 
 
 def modify_validate(changes: Any, current: dict[str, str] | None = None) -> dict[str, str]:
@@ -146,7 +164,7 @@ def modify_validate(changes: Any, current: dict[str, str] | None = None) -> dict
         if field not in changes:
             continue
         raw = changes[field]
-        if isinstance(raw, str):
+        if isinstance(raw, str) and not (field == "phone" and _is_phone_number(raw)):
             raw = redact_card_numbers(raw)[0]
             if current is not None and raw.strip() == current[field]:
                 cleaned[field] = current[field]
