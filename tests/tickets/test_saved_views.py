@@ -1,12 +1,17 @@
 """Saved views: a named queue filter and sort per staff member, shared by its address."""
 
+import contextlib
 import re
+import threading
 
 import pytest
 from django.test import Client
 
 from tests.factories import TicketFactory
+from tests.markers import postgresql_only
+from tests.threads import run_at_once
 from tickets.models import ActionLog, SavedView, Ticket
+from tickets.services import saved_views
 from tickets.services.saved_views import SAVED_VIEWS_MAX
 
 S = Ticket.Status
@@ -155,3 +160,40 @@ def test_saving_a_view_needs_the_csrf_token(agent):
 @pytest.mark.django_db
 def test_a_get_changes_nothing(agent_client):
     assert agent_client.get("/staff/views/").status_code == 405
+
+
+@postgresql_only("two transactions at once, each on its own connection")
+@pytest.mark.django_db(transaction=True)
+def test_one_name_saved_twice_at_once_is_one_view_and_no_error(agent, monkeypatch):
+    # given each save, once it has looked for a view of that name, waiting (up to a moment) for
+    # the other to have looked too: both find none and both insert, unless they queue
+    looked = threading.Barrier(2, timeout=2)
+    look = saved_views.saved_view_lock
+
+    def look_then_wait(**kwargs):
+        found = look(**kwargs)
+        # Broken when the other save waits on a lock instead: the intended order.
+        with contextlib.suppress(threading.BrokenBarrierError):
+            looked.wait()
+        return found
+
+    monkeypatch.setattr(saved_views, "saved_view_lock", look_then_wait)
+    errors: list[Exception] = []
+
+    def save(query: str) -> None:
+        try:
+            saved_views.saved_view_save(owner=agent, name="Mine", query=query)
+        except Exception as exc:
+            errors.append(exc)
+
+    # when the agent's double click sends the same new name twice
+    run_at_once(save, [("status=open",), ("status=resolved",)])
+
+    # then neither fails: the second save changes the view the first one made
+    assert errors == []
+    [view] = SavedView.objects.filter(owner=agent)
+    assert view.name == "Mine"
+    actions = sorted(
+        ActionLog.objects.filter(action__startswith="saved_view.").values_list("action", flat=True)
+    )
+    assert actions == ["saved_view.changed", "saved_view.created"]

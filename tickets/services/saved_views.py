@@ -30,6 +30,9 @@ def saved_view_save(*, owner: User, name: str, query: str) -> SavedView:
     name = " ".join(name.split())
     if not name or len(name) > 80 or CONTROL_CHARACTERS.search(name):
         raise ApplicationError(SAVED_VIEW_NAME_NEEDED)
+    # The owner's row first: a second save of the same new name (a double click) waits here and
+    # then finds the first one's view, and the count below is one request at a time.
+    user_limits_lock(user=owner)
     existing = saved_view_lock(owner=owner, name=name)
     if existing is not None:
         old = existing.query
@@ -42,8 +45,6 @@ def saved_view_save(*, owner: User, name: str, query: str) -> SavedView:
             details={"name": name, "from": old, "to": query},
         )
         return existing
-    # Counted under the owner's row lock, so two saves at once cannot pass the limit together.
-    user_limits_lock(user=owner)
     if SavedView.objects.filter(owner=owner).count() >= SAVED_VIEWS_MAX:
         raise ApplicationError(SAVED_VIEW_TOO_MANY)
     view = SavedView(owner=owner, name=name, query=query)
