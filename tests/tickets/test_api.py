@@ -1,5 +1,6 @@
 """The tickets resource of REST API v1: list, detail, messages, staff actions, health, errors."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -418,9 +419,30 @@ def test_staff_read_internal_notes_and_the_full_history(personas, persona, alice
     # then
     assert [(m["body"], m["internal"]) for m in body["messages"]] == [("Staff-only note", True)]
     event = body["events"][-1]
-    assert set(event) == {"sequence", "created_at", "actor", "action", "details"}
     assert event["action"] == "ticket.note_added"
     assert event["actor"] == "staff:agent"
+    # each row's details as the staff page shows them: to supervisors only
+    common = {"sequence", "created_at", "actor", "action"}
+    assert set(event) == (common | {"details"} if persona == "supervisor" else common)
+
+
+@pytest.mark.parametrize("persona", ["agent", "supervisor"])
+def test_the_api_and_the_staff_page_show_audit_details_to_the_same_people(
+    personas, persona, alice, as_user, client
+):
+    # given a resolution whose note is in its audit row's details
+    ticket = TicketFactory(customer=alice)
+    services.ticket_resolve(ticket=ticket, actor=personas["agent"], note="Zone file restored")
+
+    # when the same person reads the ticket on both
+    body = as_user(personas[persona]).get(url(ticket)).json()
+    client.force_login(personas[persona])
+    page = client.get(f"/staff/tickets/{ticket.reference}/").content.decode()
+
+    # then both show the note, or neither does
+    in_api = "Zone file restored" in json.dumps(body["events"])
+    on_page = "Zone file restored" in page.split('id="audit-heading"')[1]
+    assert in_api == on_page == (persona == "supervisor")
 
 
 def test_another_customers_ticket_is_a_404_not_a_403(alice_ticket, bob, as_user):

@@ -26,7 +26,13 @@ from helpdesk.api import (
 )
 from helpdesk.types import AuthenticatedRequest
 from tickets.models import Message, Ticket
-from tickets.selectors.tickets import ListWindow, ticket_events_visible, ticket_get, ticket_list
+from tickets.selectors.tickets import (
+    ListWindow,
+    audit_details_visible,
+    ticket_events_visible,
+    ticket_get,
+    ticket_list,
+)
 from tickets.services import ticket_reply_add
 
 TICKET_NOT_FOUND = "No such ticket."
@@ -116,7 +122,7 @@ class TicketMessageOutputSerializer(serializers.Serializer):
 
 @extend_schema_serializer(component_name="TicketEvent")
 class TicketEventOutputSerializer(serializers.Serializer):
-    """An audit row; a customer gets only `action` and `created_at`."""
+    """An audit row; a customer gets only `action` and `created_at`, an agent no `details`."""
 
     sequence = serializers.IntegerField(required=False)
     created_at = serializers.DateTimeField()
@@ -126,7 +132,10 @@ class TicketEventOutputSerializer(serializers.Serializer):
 
     def to_representation(self, instance):
         if self.context.get("staff"):
-            return super().to_representation(instance)
+            event = super().to_representation(instance)
+            if not self.context.get("audit_details"):
+                event.pop("details", None)
+            return event
         return {
             "created_at": serializers.DateTimeField().to_representation(instance.created_at),
             "action": instance.action,
@@ -213,6 +222,7 @@ class TicketDetailApi(APIView):
             raise NotFound(TICKET_NOT_FOUND)
         context = {
             "staff": is_staff_member(request.user),
+            "audit_details": audit_details_visible(request.user),
             "events": ticket_events_visible(user=request.user, ticket=ticket),
         }
         return ticket_response(ticket, self.OutputSerializer(ticket, context=context).data)

@@ -23,7 +23,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from accounts.models import Customer
-from accounts.selectors import customer_for_user, is_staff_member
+from accounts.selectors import customer_for_user, is_staff_member, is_supervisor
 from tickets.models import (
     CHANGE_REQUEST_KINDS,
     LINKED_BY_CONTACT_KINDS,
@@ -201,6 +201,15 @@ def ticket_events_visible(*, user: User | AnonymousUser, ticket: Ticket) -> Quer
     if is_staff_member(user):
         return events
     return events.filter(action__in=CUSTOMER_VISIBLE_EVENTS).only("created_at", "action")
+
+
+def audit_details_visible(user: User | AnonymousUser) -> bool:
+    """Whether the user reads each audit row's details: supervisors only, on every screen.
+
+    Agents read what happened, when and by whom; the details (old and new values, reasons,
+    OpenSRS's answers) are for whoever answers for the record.
+    """
+    return is_supervisor(user)
 
 
 def staff_ticket_get(*, user: User | AnonymousUser, reference: str) -> Ticket | None:

@@ -24,6 +24,7 @@ from tickets.selectors.queue import staff_members
 from tickets.selectors.registration import registration_changes_for_ticket
 from tickets.selectors.tickets import (
     attachment_get,
+    audit_details_visible,
     customer_other_tickets,
     staff_ticket_get,
     staff_ticket_history,
@@ -190,6 +191,7 @@ def ticket_page(
         "put_back_offered": any(c.status == RegistrationChange.Status.OFFERED for c in put_backs),
         "history": history,
         "is_supervisor": supervisor,
+        "audit_details": audit_details_visible(request.user),
         "approval": _approval_state(ticket, request.user),
         "contact_differs": bool(
             ticket.customer
