@@ -1,4 +1,3 @@
-import contextlib
 import logging
 import threading
 
@@ -12,7 +11,7 @@ from accounts.models import Customer
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tests.factories import TicketFactory, api_key_for
 from tests.pages import comparable
-from tests.threads import run_at_once
+from tests.threads import meet_after, run_at_once
 from tests.tickets.verification_helpers import (
     anonymous_change,
     anonymous_lookups,
@@ -497,17 +496,7 @@ def test_two_lookups_at_once_never_mail_past_the_per_address_limit(alice, settin
     ]
     # each worker, once it has counted the links already mailed, waits (up to a moment) for
     # the other to have counted too: both count before either mails, unless they queue
-    counted = threading.Barrier(2, timeout=2)
-    count = anonymous.anonymous_request_coalesce_with
-
-    def count_then_wait(**kwargs):
-        found = count(**kwargs)
-        # Broken when the other worker waits on a lock instead: the intended order.
-        with contextlib.suppress(threading.BrokenBarrierError):
-            counted.wait()
-        return found
-
-    monkeypatch.setattr(anonymous, "anonymous_request_coalesce_with", count_then_wait)
+    meet_after(monkeypatch, anonymous, "anonymous_request_coalesce_with")
     outcomes: list[str] = []
 
     def look_up(ticket) -> None:

@@ -1,15 +1,13 @@
 """Saved views: a named queue filter and sort per staff member, shared by its address."""
 
-import contextlib
 import re
-import threading
 
 import pytest
 from django.test import Client
 
 from tests.factories import TicketFactory
 from tests.markers import postgresql_only
-from tests.threads import run_at_once
+from tests.threads import meet_after, run_at_once
 from tickets.models import ActionLog, SavedView, Ticket
 from tickets.services import saved_views
 from tickets.services.saved_views import SAVED_VIEWS_MAX
@@ -167,17 +165,7 @@ def test_a_get_changes_nothing(agent_client):
 def test_one_name_saved_twice_at_once_is_one_view_and_no_error(agent, monkeypatch):
     # given each save, once it has looked for a view of that name, waiting (up to a moment) for
     # the other to have looked too: both find none and both insert, unless they queue
-    looked = threading.Barrier(2, timeout=2)
-    look = saved_views.saved_view_lock
-
-    def look_then_wait(**kwargs):
-        found = look(**kwargs)
-        # Broken when the other save waits on a lock instead: the intended order.
-        with contextlib.suppress(threading.BrokenBarrierError):
-            looked.wait()
-        return found
-
-    monkeypatch.setattr(saved_views, "saved_view_lock", look_then_wait)
+    meet_after(monkeypatch, saved_views, "saved_view_lock")
     errors: list[Exception] = []
 
     def save(query: str) -> None:
