@@ -59,7 +59,9 @@ def run_tasks(monkeypatch):
     from tickets.tasks import registration_change_process as task
 
     queued: list[int] = []
-    monkeypatch.setattr(task, "delay", lambda change_id: queued.append(change_id))
+    monkeypatch.setattr(
+        task, "apply_async", lambda kwargs, **options: queued.append(kwargs["change_id"])
+    )
     return queued
 
 

@@ -4,9 +4,11 @@ Against the fake OpenSRS over HTTP on loopback, through the registration change 
 """
 
 import threading
+from datetime import timedelta
 
 import pytest
 from django.core import mail
+from kombu.exceptions import OperationalError as KombuOperationalError
 from rest_framework.test import APIClient
 
 from accounts.models import Customer
@@ -27,12 +29,14 @@ from tests.tickets.test_registration_change import (
 )
 from tests.tickets.verification_helpers import link_token
 from tickets import services
+from tickets import tasks as tickets_tasks
 from tickets.audit import audit_verify
 from tickets.models import ActionLog, Notification, Ticket
 from tickets.services.freeze import account_freeze, account_unfreeze
 from tickets.services.registration_change import (
     RegistrationChangeRetry,
     registration_change_process,
+    registration_changes_requeue_due,
 )
 from tickets.services.registration_put_back import (
     NOTHING_TO_PUT_BACK,
@@ -198,6 +202,36 @@ def test_only_a_supervisor_puts_back_and_only_once(
     assert registration_change_process(change_id=run_tasks[0]) == "done"
     assert registration_change_process(change_id=run_tasks[0]) == "skipped"
     assert len(calls(bob_domains, "MODIFY")) == 2
+
+
+@pytest.mark.django_db
+def test_a_put_back_asked_while_the_broker_is_down_is_queued_by_the_sweep(
+    bob,
+    bob_domains,
+    supervisor,
+    run_tasks,
+    django_capture_on_commit_callbacks,
+    settings,
+    monkeypatch,
+):
+    # given a frozen account with a put-back offered
+    ticket = taken_over(bob, supervisor, run_tasks, django_capture_on_commit_callbacks)
+    held = owner_reports(ticket)
+    settings.NOTIFICATION_SWEEP_AFTER = timedelta(seconds=0)
+
+    # when the supervisor clicks while the broker cannot be reached, the click still answers
+    def unreachable(*args, **kwargs):
+        raise KombuOperationalError("broker down")
+
+    with monkeypatch.context() as down, django_capture_on_commit_callbacks(execute=True):
+        down.setattr(tickets_tasks.registration_change_process, "apply_async", unreachable)
+        registration_put_back(ticket=held, actor=supervisor)
+    assert run_tasks == []
+    assert put_backs(held)["bob-reseller.test"].status == RC.QUEUED
+
+    # then the sweep queues it once the broker is back, and the worker puts the record back
+    assert registration_changes_requeue_due() == 1
+    assert [registration_change_process(change_id=pk) for pk in run_tasks] == ["done"]
 
 
 @pytest.mark.django_db

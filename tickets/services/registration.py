@@ -25,9 +25,8 @@ from tickets.models import Ticket
 from tickets.selectors.registration import registration_domains_of
 from tickets.selectors.verification import verification_link_state
 from tickets.services.freeze import ACCOUNT_FROZEN, account_is_frozen
-from tickets.services.shared import ticket_needs_owner
+from tickets.services.shared import registration_changes_publish, ticket_needs_owner
 from tickets.services.verification import verification_confirm
-from tickets.tasks import registration_change_process as registration_change_task
 from tickets.tokens import token_hash_if_wellformed
 
 RC = RegistrationChange.Status
@@ -201,7 +200,5 @@ def registration_changes_queue(*, ticket: Ticket, actor: Actor) -> list[int]:
             },
         )
     if queued:
-        transaction.on_commit(
-            lambda: [registration_change_task.delay(change_id=pk) for pk in queued]
-        )
+        transaction.on_commit(lambda: registration_changes_publish(queued))
     return queued

@@ -37,8 +37,7 @@ from tickets.lock_objects import domain_lock, ticket_lock
 from tickets.models import Message, Ticket
 from tickets.services.freeze import account_is_frozen
 from tickets.services.lifecycle import ticket_priority_set, ticket_reply_add, ticket_transition
-from tickets.services.shared import ticket_needs_owner
-from tickets.tasks import registration_change_process as registration_change_task
+from tickets.services.shared import registration_changes_publish, ticket_needs_owner
 
 RC = RegistrationChange.Status
 S = Ticket.Status
@@ -113,8 +112,7 @@ def registration_changes_requeue_due(*, batch_size: int = 200) -> int:
         .order_by("pk")
         .values_list("pk", flat=True)[:batch_size]
     )
-    for pk in due:
-        registration_change_task.delay(change_id=pk)
+    registration_changes_publish(due, sweep=True)
     return len(due)
 
 

@@ -21,8 +21,11 @@ from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import registration_changes_offered_lock, tickets_and_customers_lock
 from tickets.models import Ticket
-from tickets.services.shared import ticket_change_save, ticket_version_check
-from tickets.tasks import registration_change_process as registration_change_task
+from tickets.services.shared import (
+    registration_changes_publish,
+    ticket_change_save,
+    ticket_version_check,
+)
 
 RC = RegistrationChange.Status
 PURPOSE = RegistrationChange.Purpose
@@ -129,5 +132,5 @@ def registration_put_back(
         action="registration.put_back_queued",
         details={"domains": [change.domain.name for change in offered]},
     )
-    transaction.on_commit(lambda: [registration_change_task.delay(change_id=pk) for pk in queued])
+    transaction.on_commit(lambda: registration_changes_publish(queued))
     return queued

@@ -19,6 +19,7 @@ from tickets.audit import Actor, audit_record
 from tickets.models import SLA_PAUSED_STATUSES, Message, Ticket
 from tickets.services.search import message_create
 from tickets.services.stats import ticket_stat_figures, ticket_stats_update
+from tickets.tasks import registration_change_process
 
 logger = logging.getLogger(__name__)
 
@@ -306,3 +307,14 @@ def tasks_publish_each(task: Any, ids: list[int], *, key: str, what: str, sweep:
         tasks = [(task, {key: pk}) for pk in batch]
         queued = tasks_publish(tasks, what=f"{what} {batch[:5]}", sweep=sweep) and queued
     return queued
+
+
+def registration_changes_publish(ids: list[int], *, sweep: bool = False) -> bool:
+    """Queue the registration change worker for each change; False when some were not queued.
+
+    A broker that cannot be reached loses nothing: the changes stay queued for the sweep
+    (registration_changes_requeue_due), and the request that queued them still answers.
+    """
+    return tasks_publish_each(
+        registration_change_process, ids, key="change_id", what="registration changes", sweep=sweep
+    )
