@@ -20,7 +20,7 @@ import json
 import subprocess
 import time
 
-from bench.common import PYTHON, RESULTS, ROOT, machine
+from bench.common import PYTHON, RESULTS, ROOT, loop_seconds, machine
 
 STEPS = [
     ("intake", ["bench/intake.py"], 600),
@@ -41,6 +41,7 @@ def main() -> int:
     RESULTS.unlink(missing_ok=True)
     failures = []
     started = time.monotonic()
+    loop = loop_seconds()
     for name, script, limit in STEPS:
         if name not in chosen:
             continue
@@ -55,7 +56,9 @@ def main() -> int:
         if code != 0:
             failures.append(f"{name} (exit {code})")
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    print(f"\n=== summary ({machine()}; {time.monotonic() - started:.0f} s) ===")
+    took = time.monotonic() - started
+    speed = f"10-million-step Python loop {loop:.2f} s"
+    print(f"\n=== summary ({machine()}; {speed}; {took:.0f} s) ===")
     print(f"{'what':40s} {'figure':70s} {'budget':28s} verdict")
     for name, _script, _limit in STEPS:
         if name not in chosen:
