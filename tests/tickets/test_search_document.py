@@ -12,6 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.models import Customer
 from tests.factories import CustomerFactory, DomainFactory, TicketFactory
 from tests.markers import postgresql_only
 from tests.migrations import migrate_latest, migrate_to
@@ -413,6 +414,30 @@ def test_a_text_is_rare_when_no_value_the_planner_sampled_holds_it(monkeypatch):
     assert rare("@glue.t") == (False, False)  # the addresses, in part
     assert rare("tan-3@glue.test") == (True, True)  # a whole address: one customer
     assert rare("ZZ") == (True, True)  # too short to look for in part
+
+
+@postgresql_only("the planner's statistics")
+def test_the_first_and_the_last_customer_are_as_rare_as_any_other(monkeypatch):
+    from tickets.selectors import search
+
+    # given 400 customers, more than the 101 bounds of a histogram
+    Customer.objects.bulk_create(
+        CustomerFactory.build(full_name=f"Mei Tan {n:03d}", email=f"tan-{n:03d}@glue.test")
+        for n in range(400)
+    )
+    cache.clear()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE accounts_customer")
+    rare = search.ticket_search_fields_rare
+
+    # then the smallest and the largest name and address, always bounds of the histogram, are
+    # one customer's, as any other in between: their tickets are sorted at once, not walked
+    assert rare("tan-000@glu").customers is True
+    assert rare("Mei Tan 399").customers is True
+    assert rare("tan-123@glu").customers is True
+    # and a part of many names and addresses is still common
+    assert rare("Mei Tan 1").customers is False
+    assert rare("@glue.t").customers is False
 
 
 @postgresql_only("the planner's statistics")

@@ -184,9 +184,18 @@ _SAMPLED_COLUMNS = (
     ("accounts_customer", "full_name"),
     ("accounts_customer", "email"),
 )
-_COLUMN_SAMPLES_KEY = "search-column-samples"
-# (table, column) -> the values PostgreSQL sampled: [(value, share of the rows it stands for)].
-ColumnSamples = dict[tuple[str, str], list[tuple[str, float]]]
+_COLUMN_SAMPLES_KEY = "search-column-samples-2"
+
+
+class ColumnSample(NamedTuple):
+    """What PostgreSQL sampled of one column: its common values, then its histogram's bounds."""
+
+    common: list[tuple[str, float]]  # (value, share of the rows it is)
+    bounds: list[str]
+    bound_share: float  # the share of the rows each bound stands for
+
+
+ColumnSamples = dict[tuple[str, str], ColumnSample]
 
 
 def _column_samples() -> ColumnSamples:
@@ -211,11 +220,12 @@ def _column_samples_read() -> ColumnSamples:
         rows = [row for row in cursor.fetchall() if (row[0], row[1]) in _SAMPLED_COLUMNS]
     samples: ColumnSamples = {}
     for table, column, null_share, common, common_shares, bounds in rows:
-        values = list(zip(common or [], common_shares or [], strict=True))
-        if bounds:
-            rest = max(0.0, 1.0 - null_share - sum(common_shares or []))
-            values += [(bound, rest / len(bounds)) for bound in bounds]
-        samples[table, column] = values
+        rest = max(0.0, 1.0 - null_share - sum(common_shares or []))
+        samples[table, column] = ColumnSample(
+            common=list(zip(common or [], common_shares or [], strict=True)),
+            bounds=list(bounds or []),
+            bound_share=rest / len(bounds) if bounds else 0.0,
+        )
     return samples
 
 
@@ -224,17 +234,25 @@ def _column_share(
 ) -> float | None:
     """The share of `column`'s rows holding `text` (being it: `whole`), by the planner's sample.
 
+    A text in one bound of the histogram only counts for none: the bounds always hold the
+    column's smallest and largest values, so the first customer's address or name would look
+    like one in a hundred of them, and a search for the one customer would walk every ticket
+    in the page's order. Read at once, a text that is really in one row in a hundred costs a
+    sort of those rows; walked, a text in one row costs the whole index.
+
     None for a column without statistics (never analyzed): nothing is known.
     """
-    values = samples.get(column)
-    if not values:
+    sample = samples.get(column)
+    if sample is None or not (sample.common or sample.bounds):
         return None
     folded = text.casefold()
-    return sum(
-        share
-        for value, share in values
-        if (value.casefold() == folded if whole else folded in value.casefold())
-    )
+
+    def holds(value: str) -> bool:
+        return value.casefold() == folded if whole else folded in value.casefold()
+
+    bounds = sum(1 for value in sample.bounds if holds(value))
+    common = sum(share for value, share in sample.common if holds(value))
+    return common + (bounds * sample.bound_share if bounds > 1 else 0.0)
 
 
 class FieldsRare(NamedTuple):
@@ -250,9 +268,10 @@ class FieldsRare(NamedTuple):
 def ticket_search_fields_rare(text: str) -> FieldsRare:
     """Whether few rows hold `text` in the fields it is looked for in, by PostgreSQL's samples.
 
-    A text in none of the planner's sampled values (about 200 a column) is in less than about
-    one row in 200, and its tickets are few enough to sort at once; a text in one of them may
-    be in most rows. A whole customer number or email is one customer.
+    A text in none of the planner's sampled values (about 200 a column), or in one of its
+    histogram's bounds alone, is in less than about one row in 100, and its tickets are few
+    enough to sort at once; a text in several of them may be in most rows. A whole customer
+    number or email is one customer.
     """
     if connection.vendor != "postgresql":
         return FieldsRare(own=None, customers=None)
