@@ -3,6 +3,7 @@ import shutil
 import socket
 import subprocess
 import time
+from datetime import timedelta
 from typing import NamedTuple
 
 import pytest
@@ -93,6 +94,9 @@ def _test_overrides(settings):
     settings.ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost", "help.exabytes.example"]
     # Counts computed on every queue page (tests that check the cache set their own).
     settings.STAFF_QUEUE_COUNTS_CACHE_SECONDS = 0
+    # Beat does not run here, and the suite outlives SWEEP_LATE_AFTER: readiness would call the
+    # sweeps down in every test after the first five minutes. Tests of that rule set their own.
+    settings.SWEEP_LATE_AFTER = timedelta(days=1)
     shared._broker_down_until = 0.0  # a broker outage staged by one test ends with it
     cache.clear()
     yield

@@ -228,6 +228,17 @@ def test_readiness_is_a_503_when_no_sweep_ran_lately(db, settings):
     assert response.json()["last_sweep_seconds"] >= 360
 
 
+def test_readiness_is_a_503_when_no_sweep_ran_since_the_process_started_long_ago(db, settings):
+    # given no periodic run recorded at all, in a process older than SWEEP_LATE_AFTER
+    settings.SWEEP_LATE_AFTER = timedelta(0)
+
+    response = Client().get(READY)
+
+    assert response.status_code == 503
+    assert response.json()["sweeps"] == "down"
+    assert response.json()["last_sweep_seconds"] is None
+
+
 def test_a_finished_sweep_is_recorded(db):
     before = timezone.now()
 
