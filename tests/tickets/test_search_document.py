@@ -20,7 +20,7 @@ from tests.tickets.test_inbound import payload, post, webhook_secret  # noqa: F4
 from tickets import services
 from tickets.models import Ticket
 from tickets.selectors.queue import QueueFilters, staff_queue
-from tickets.selectors.search import FieldsRare
+from tickets.selectors.search_statistics import FieldsRare
 from tickets.selectors.tickets import ticket_list
 from tickets.services.search import ticket_search_documents_rebuild
 from tickets.services.shared import ticket_system_note_add
@@ -387,7 +387,7 @@ def test_the_queue_pages_rare_and_common_fields_alike_sorted_at_once_or_walked(
 
 @postgresql_only("the planner's statistics")
 def test_a_text_is_rare_when_no_value_the_planner_sampled_holds_it(monkeypatch):
-    from tickets.selectors import search
+    from tickets.selectors import search_statistics
 
     # given 40 tickets about a mailbox from "glue" addresses, of customers named Tan, and one
     # about a zebra; read before and after their statistics are gathered
@@ -395,13 +395,13 @@ def test_a_text_is_rare_when_no_value_the_planner_sampled_holds_it(monkeypatch):
         customer = CustomerFactory(full_name=f"Mei Tan {n}", email=f"tan-{n}@glue.test")
         TicketFactory(subject=f"Mailbox {n}", contact_email=f"ask-{n}@glue.test", customer=customer)
     TicketFactory(subject="A zebra", contact_email="zoo@example.test")
-    unknown = search.ticket_search_fields_rare("zebra")
+    unknown = search_statistics.ticket_search_fields_rare("zebra")
     cache.clear()
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE tickets_ticket")
         cursor.execute("ANALYZE accounts_customer")
-    monkeypatch.setattr(search, "COMMON_WORD_SHARE", 0.1)
-    rare = search.ticket_search_fields_rare
+    monkeypatch.setattr(search_statistics, "COMMON_WORD_SHARE", 0.1)
+    rare = search_statistics.ticket_search_fields_rare
 
     # then without statistics nothing is known; with them, what one ticket in 41 holds is rare
     assert unknown == (None, None)
@@ -418,7 +418,7 @@ def test_a_text_is_rare_when_no_value_the_planner_sampled_holds_it(monkeypatch):
 
 @postgresql_only("the planner's statistics")
 def test_the_first_and_the_last_customer_are_as_rare_as_any_other(monkeypatch):
-    from tickets.selectors import search
+    from tickets.selectors import search_statistics
 
     # given 400 customers, more than the 101 bounds of a histogram
     Customer.objects.bulk_create(
@@ -428,7 +428,7 @@ def test_the_first_and_the_last_customer_are_as_rare_as_any_other(monkeypatch):
     cache.clear()
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE accounts_customer")
-    rare = search.ticket_search_fields_rare
+    rare = search_statistics.ticket_search_fields_rare
 
     # then the smallest and the largest name and address, always bounds of the histogram, are
     # one customer's, as any other in between: their tickets are sorted at once, not walked
@@ -442,37 +442,37 @@ def test_the_first_and_the_last_customer_are_as_rare_as_any_other(monkeypatch):
 
 @postgresql_only("the planner's statistics")
 def test_column_samples_are_read_once_then_come_from_the_cache(django_assert_num_queries):
-    from tickets.selectors import search
+    from tickets.selectors import search_statistics
 
     # when the rarity of two texts is asked for, then pg_stats is read for the first only
     with django_assert_num_queries(1):  # pg_stats
-        search.ticket_search_fields_rare("glue")
+        search_statistics.ticket_search_fields_rare("glue")
     with django_assert_num_queries(0):
-        search.ticket_search_fields_rare("zebra")
+        search_statistics.ticket_search_fields_rare("zebra")
 
 
 @postgresql_only("the planner's statistics")
 def test_column_samples_are_read_each_time_while_the_cache_is_down(
     django_assert_num_queries, cache_unreachable
 ):
-    from tickets.selectors import search
+    from tickets.selectors import search_statistics
 
     for _ in range(2):
         with django_assert_num_queries(1):  # pg_stats
-            assert search.ticket_search_fields_rare("glue") == (None, None)
+            assert search_statistics.ticket_search_fields_rare("glue") == (None, None)
 
 
 @pytest.fixture
 def glue_counted(alice, monkeypatch):
     """40 tickets saying "glue", counted by the planner; common from one document in ten."""
-    from tickets.selectors import search
+    from tickets.selectors import search_statistics
 
     for n in range(40):
         services.ticket_create(kind="general", subject=f"Ask {n}", actor=alice, body="Glue.")
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE tickets_ticket")
-    monkeypatch.setattr(search, "COMMON_WORD_SHARE", 0.1)
-    return search
+    monkeypatch.setattr(search_statistics, "COMMON_WORD_SHARE", 0.1)
+    return search_statistics
 
 
 @postgresql_only("the search document")
@@ -509,13 +509,13 @@ def stems_counted(alice, monkeypatch):
     The documents hold "customer" and "record" as written and as the English stems `custom`
     and `record`, but not "customers" nor "records". Common from one document in ten.
     """
-    from tickets.selectors import search
+    from tickets.selectors import search_statistics
 
     tickets_every_third_saying(alice, "The customer record is stale.", due_hours=90)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE tickets_ticket")
-    monkeypatch.setattr(search, "COMMON_WORD_SHARE", 0.1)
-    return search
+    monkeypatch.setattr(search_statistics, "COMMON_WORD_SHARE", 0.1)
+    return search_statistics
 
 
 @postgresql_only("the search document")

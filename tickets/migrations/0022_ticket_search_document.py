@@ -17,7 +17,7 @@ def search_document_add(apps, schema_editor):
         "ALTER TABLE tickets_ticket ADD COLUMN IF NOT EXISTS search_vector tsvector", params=None
     )
     # The most common words and their shares, for the planner's estimates, down to rarer words
-    # than the default keeps (and tickets.selectors.search.ticket_search_words_common reads).
+    # than the default keeps (and ticket_search_words_common, in tickets.selectors, reads).
     schema_editor.execute(
         "ALTER TABLE tickets_ticket ALTER COLUMN search_vector SET STATISTICS 1000", params=None
     )

@@ -25,9 +25,11 @@ from tickets.selectors.search import (
     ticket_search_conditions,
     ticket_search_customer_matches,
     ticket_search_document_matches,
-    ticket_search_fields_rare,
     ticket_search_matched,
     ticket_search_page_annotate,
+)
+from tickets.selectors.search_statistics import (
+    ticket_search_fields_rare,
     ticket_search_words_common,
 )
 
