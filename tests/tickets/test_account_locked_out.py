@@ -10,8 +10,9 @@ from django.utils.html import escape
 from accounts.models import Customer
 from helpdesk.exceptions import TransitionNotAllowed
 from tests.factories import TicketFactory
+from tests.tickets.test_inbound import payload, post, webhook_secret  # noqa: F401
 from tickets import services
-from tickets.models import Message, Ticket
+from tickets.models import ActionLog, Message, Notification, Ticket
 from tickets.services.freeze import ACCOUNT_FROZEN
 from tickets.services.lifecycle import ACCOUNT_CLOSED
 from tickets.views import my_tickets
@@ -99,3 +100,86 @@ def test_a_close_signed_in_before_the_account_was_locked_out_is_refused_with_its
     assert escape(refusal) in response.content.decode()
     ticket.refresh_from_db()
     assert ticket.status == S.RESOLVED
+
+
+# --- written as the requester without a session: a status link, inbound mail ---
+
+
+def _reply_by_mail(client, ticket, *, authenticated, sender="alice@example.test"):
+    return post(
+        client,
+        payload(
+            sender=sender,
+            subject=f"Re: [{ticket.reference}] {ticket.subject}",
+            text="Please change it back to my old address.",
+            message_id="locked-out-reply@example.test",
+            authenticated=authenticated,
+        ),
+    )
+
+
+@pytest.mark.parametrize("authenticated", [True, False])
+@pytest.mark.parametrize(("status", "refusal"), LOCKED_OUT)
+def test_mail_on_a_locked_out_accounts_ticket_is_kept_for_staff_and_does_nothing(
+    client, supervisor_client, alice, status, refusal, authenticated
+):
+    # given Alice's ticket waiting for her answer, and her account frozen (or closed) since
+    ticket = TicketFactory(
+        customer=alice, contact_email=alice.email, status=S.RESOLVED, subject="Invoice"
+    )
+    Customer.objects.filter(pk=alice.pk).update(account_status=status)
+
+    # when a reply from her address arrives through the inbound webhook
+    response = _reply_by_mail(client, ticket, authenticated=authenticated)
+
+    # then the mail is kept on the ticket for staff only, and the ticket stays as it was
+    assert response.status_code == 200
+    ticket.refresh_from_db()
+    assert ticket.status == S.RESOLVED
+    held = ticket.messages.get(author=Message.Author.CUSTOMER)
+    assert held.internal is True
+    assert "old address" in held.body
+    assert held.sender_authentication["authenticated"] is authenticated
+    assert not ActionLog.objects.filter(action="ticket.status_changed", ticket=ticket).exists()
+    received = ActionLog.objects.get(action="inbound.received")
+    assert received.details["outcome"] == "reply_held_account_locked_out"
+    # and staff read it with a note saying why it did nothing; the requester's page shows none
+    note = ticket.messages.get(author=Message.Author.SYSTEM, internal=True)
+    assert "did not reopen" in note.body
+    page = supervisor_client.get(f"/staff/tickets/{ticket.reference}/").content.decode()
+    assert "change it back to my old address" in page
+    assert not Message.objects.filter(ticket=ticket, internal=False).exists()
+    # and nothing was mailed in answer
+    assert not Notification.objects.filter(ticket=ticket).exists()
+
+
+def test_mail_on_an_open_accounts_ticket_still_reopens_it(client, alice):
+    ticket = TicketFactory(
+        customer=alice, contact_email=alice.email, status=S.RESOLVED, subject="Invoice"
+    )
+
+    _reply_by_mail(client, ticket, authenticated=True)
+
+    ticket.refresh_from_db()
+    assert ticket.status == S.OPEN
+    assert ticket.messages.get(author=Message.Author.CUSTOMER).internal is False
+
+
+@pytest.mark.parametrize(("status", "refusal"), LOCKED_OUT)
+def test_a_status_page_reply_on_a_locked_out_accounts_ticket_is_refused_with_its_reason(
+    client, alice, status, refusal
+):
+    # given a status link to Alice's ticket, and her account frozen (or closed) since
+    ticket = TicketFactory(customer=alice, contact_email=alice.email, status=S.AWAITING_CUSTOMER)
+    link = services.status_link_issue(ticket=ticket, send_to=alice.email)
+    path = link.removeprefix("https://help.exabytes.example")
+    Customer.objects.filter(pk=alice.pk).update(account_status=status)
+
+    # when the link's holder replies from the status page
+    response = client.post(f"{path}reply/", {"body": "Still me"}, follow=True)
+
+    # then the page says why, and nothing was written
+    assert escape(refusal) in response.content.decode()
+    assert not ticket.messages.exists()
+    ticket.refresh_from_db()
+    assert ticket.status == S.AWAITING_CUSTOMER

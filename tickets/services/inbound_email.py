@@ -4,11 +4,13 @@ Mail acts for its sender (stops their mailings, reopens their ticket, is filed a
 as theirs) only when our receiving server authenticated its From address (`inbound_auth`).
 Other mail is still stored, never lost, but acts for nobody: an opt-out mails a link to the
 email on record instead, a reply is added without reopening its ticket, a new request is taken
-as the web form's without a login.
+as the web form's without a login. A reply on a ticket whose customer account is frozen or
+closed acts for nobody either way: it is kept for staff only (`_inbound_reply`).
 """
 
 import re
 import uuid
+from functools import partial
 from typing import cast
 
 from django.db import IntegrityError, transaction
@@ -36,7 +38,7 @@ from tickets.services.inbound_parse import (
     inbound_opt_out_lists,
     valid_address,
 )
-from tickets.services.lifecycle import ticket_create, ticket_reply_add
+from tickets.services.lifecycle import AccountLockedOut, ticket_create, ticket_reply_add
 from tickets.services.opt_out import OPT_OUT_SUBJECT, opt_out_apply
 from tickets.services.search import message_create
 from tickets.services.shared import CONTROL_CHARACTERS, NO_REPLY_STATUSES, without_nul
@@ -59,6 +61,11 @@ INBOUND_OPT_OUT_NOT_AUTHENTICATED = (
 INBOUND_REPLY_NOT_AUTHENTICATED = (
     "Our mail server could not confirm that this email was sent from {sender} (no SPF, DKIM or "
     "DMARC pass), so it did not reopen the ticket. Reopen it yourself if the reply needs it."
+)
+INBOUND_REPLY_ACCOUNT_LOCKED_OUT = (
+    "This email from {sender} came while the customer's account is frozen or closed, so it is "
+    "kept here for staff only: it did not reopen the ticket, and the requester does not see "
+    "it. Answer it once the account is sorted out."
 )
 INBOUND_ATTACHMENTS_REFUSED = "Attachments not kept: {items}."
 INBOUND_CARD_REDACTED = "A card number in this email was removed before it was stored."
@@ -243,6 +250,36 @@ def _inbound_reply_limits(ticket: Ticket, sender: str) -> None:
         raise InboundReplyLimited(exc, ticket=ticket) from None
 
 
+def _inbound_reply(
+    ticket: Ticket, key: str | None, sender: str, text: str, authentication: SenderAuthentication
+) -> tuple[Message, str]:
+    """Add the mail to its ticket as the requester's reply; kept for staff if it may not act.
+
+    A reply is refused while the ticket's customer account is frozen or closed, as on every
+    other path; the mail is not lost but kept as a message only staff see, with a note.
+    """
+    reopens = ticket.status in (S.AWAITING_CUSTOMER, S.RESOLVED)
+    reply = partial(
+        ticket_reply_add,
+        ticket=ticket,
+        body=text,
+        actor=_INBOUND_ACTOR,
+        author=Message.Author.CUSTOMER,
+        channel=Ticket.Channel.EMAIL,
+        email_message_id=key,
+    )
+    try:
+        message = reply(reopen=authentication.trusted)
+    except AccountLockedOut:
+        message = reply(internal=True)
+        _inbound_note(ticket, INBOUND_REPLY_ACCOUNT_LOCKED_OUT.format(sender=sender))
+        return message, "reply_held_account_locked_out"
+    if reopens and not authentication.trusted:
+        _inbound_note(ticket, INBOUND_REPLY_NOT_AUTHENTICATED.format(sender=sender))
+        return message, "reply_not_reopened"
+    return message, "reply"
+
+
 @transaction.atomic
 def _inbound_store(
     *,
@@ -269,20 +306,7 @@ def _inbound_store(
         if ticket.status in NO_REPLY_STATUSES:
             ticket = None
     if ticket is not None:
-        reopens = ticket.status in (S.AWAITING_CUSTOMER, S.RESOLVED)
-        message = ticket_reply_add(
-            ticket=ticket,
-            body=text,
-            actor=_INBOUND_ACTOR,
-            author=Message.Author.CUSTOMER,
-            channel=Ticket.Channel.EMAIL,
-            email_message_id=key,
-            reopen=authentication.trusted,
-        )
-        outcome = "reply"
-        if reopens and not authentication.trusted:
-            _inbound_note(ticket, INBOUND_REPLY_NOT_AUTHENTICATED.format(sender=sender))
-            outcome = "reply_not_reopened"
+        message, outcome = _inbound_reply(ticket, key, sender, text, authentication)
     else:
         ticket, message, outcome = _inbound_new(
             key, sender, recipients, subject, body, text, authentication

@@ -345,20 +345,28 @@ def _staff_reply_mail(locked: Ticket, message: Message, stored: list[Attachment]
     )
 
 
+class AccountLockedOut(TransitionNotAllowed):
+    """The customer account is frozen or closed: nothing on its customer side may act."""
+
+
 def customer_account_open_locked(customer: Customer) -> None:
     """Refuse a customer's own session or API token once their account is frozen or closed.
 
     Their sign-in was checked when the request began; a freeze or a closure may have committed
     since. The account is read again under its lock (before the ticket's, the order of
     tickets.lock_objects), by the rule sign-in uses, so a request in flight when either commits
-    writes nothing; the refusal names which it was.
+    writes nothing; the refusal (AccountLockedOut) names which it was.
     """
+    _account_open_locked(customer.pk)
+
+
+def _account_open_locked(customer_id: int) -> None:
     # The freeze module imports this one.
     from tickets.services.freeze import ACCOUNT_FROZEN, account_is_frozen
 
-    locked = customer_lock(pk=customer.pk)
+    locked = customer_lock(pk=customer_id)
     if not customer_account_open(locked):
-        raise TransitionNotAllowed(ACCOUNT_FROZEN if account_is_frozen(locked) else ACCOUNT_CLOSED)
+        raise AccountLockedOut(ACCOUNT_FROZEN if account_is_frozen(locked) else ACCOUNT_CLOSED)
 
 
 @transaction.atomic
@@ -381,6 +389,10 @@ def ticket_reply_add(
     With `reopen=False` a customer's message leaves the status as it is: an email whose sender
     our mail server could not authenticate may not act for the customer.
 
+    A message written as the requester, whichever way (a session, the API, a status link,
+    inbound mail), is refused with AccountLockedOut while the ticket's customer account is
+    frozen or closed; only a message staff alone see (`internal`) is taken then.
+
     Card numbers in the body are redacted here, whichever way the message came in. Files in
     `attachments` are kept on the message (ValidationError, and nothing saved, if one breaks
     the rules); a mailed staff reply carries them once the scan found them clean.
@@ -388,9 +400,18 @@ def ticket_reply_add(
     body, _card_found = redact_card_numbers(body)
     if not body.strip():
         raise ApplicationError(EMPTY_MESSAGE)
+    signed_in = actor.pk if isinstance(actor, Customer) else None
     if isinstance(actor, Customer):
         customer_account_open_locked(actor)
+    as_requester = author == Message.Author.CUSTOMER and not internal
+    owner = ticket.customer_id
+    if as_requester and owner is not None and owner != signed_in:
+        # A status link's holder or inbound mail writes for the ticket's customer too.
+        _account_open_locked(owner)
     locked = ticket_lock(pk=ticket.pk)
+    linked = locked.customer_id
+    if as_requester and linked is not None and linked not in (signed_in, owner):
+        _account_open_locked(linked)  # linked to a customer since it was read: rare
     ticket_version_check(locked, expected_version)
     if locked.status in NO_REPLY_STATUSES and not internal:
         raise TransitionNotAllowed(REPLY_TO_CLOSED)
