@@ -56,6 +56,21 @@ def customer_account_open(customer: Customer | None) -> bool:
     return customer is None or customer.account_status not in ACCOUNT_STATUSES_LOCKED_OUT
 
 
+def mailing_recipients(list_name: str) -> QuerySet[Customer]:
+    """The customers a mailing of `list_name` goes to, when it is queued and again when it is sent.
+
+    Subscribed, and with an open account: a closed one has left, and a frozen one's address is
+    in dispute (it may be whoever took the account over) until a supervisor lifts the freeze.
+    Newsletters go to resellers only.
+    """
+    recipients = Customer.objects.filter(**{list_name: True}).exclude(
+        account_status__in=ACCOUNT_STATUSES_LOCKED_OUT
+    )
+    if list_name == "reseller_newsletters":
+        recipients = recipients.filter(is_reseller=True)
+    return recipients
+
+
 def customer_login_allowed(user: User) -> bool:
     """Whether a login may sign in, by any path: not while its customer account is locked out.
 

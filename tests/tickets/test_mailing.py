@@ -10,9 +10,11 @@ from django.test import Client
 from accounts.models import Customer
 from helpdesk.exceptions import ApplicationError
 from tests.factories import CustomerFactory
+from tests.tickets.test_freeze import NEW_EMAIL, email_change_applied, freeze_token
 from tests.tickets.verification_helpers import deliver_outbox, html_part
 from tickets import services
 from tickets.models import ActionLog, Notification, Ticket
+from tickets.services.freeze import account_unfreeze
 
 pytestmark = pytest.mark.django_db
 
@@ -222,3 +224,48 @@ def test_a_customer_who_opts_out_after_queueing_is_not_sent_the_mailing(subscrib
     alice_row = mailing_rows().get(recipient="alice@example.test")
     assert alice_row.status == "failed"
     assert "opted out" in alice_row.last_error
+
+
+# --- a frozen account's address is in dispute: no mailing goes to it until the freeze is lifted ---
+
+
+@pytest.mark.parametrize(
+    ("list_name", "member"), [("product_mailings", "alice"), ("reseller_newsletters", "bob")]
+)
+def test_a_frozen_account_gets_no_mailing_until_the_freeze_is_lifted(
+    subscribers, supervisor, list_name, member
+):
+    # given a subscriber whose account is frozen
+    customer = subscribers[member]
+    Customer.objects.filter(pk=customer.pk).update(account_status=Customer.AccountStatus.SUSPENDED)
+
+    # when a mailing of that list is sent, then it is not queued for them
+    send(list_name)
+    assert customer.email not in [row.recipient for row in mailing_rows()]
+
+    # and once a supervisor lifts the freeze, the next mailing reaches them again
+    account_unfreeze(customer=customer, actor=supervisor, reason="ID checked by phone")
+    send(list_name, subject="Next month's plans")
+    assert mailing_rows().filter(recipient=customer.email).count() == 1
+
+
+def test_a_mailing_queued_before_a_freeze_is_not_sent_to_the_reported_address(
+    client, subscribers, supervisor
+):
+    # given Alice's email changed by a request she did not make, and a mailing queued to it
+    ticket = email_change_applied(subscribers["alice"], supervisor)
+    token = freeze_token(ticket)
+    deliver_outbox()
+    send()
+    assert mailing_rows().filter(recipient=NEW_EMAIL).exists()
+
+    # when her old address says "this wasn't me" before the worker gets to the mailing
+    assert client.post(f"/not-me/{token}/").status_code == 303
+    sent = deliver_outbox()
+
+    # then the mailing goes to nobody on her frozen account, and its row says why
+    mailings = [m for m in sent if "New hosting plans" in m.subject]
+    assert [m.to for m in mailings] == [["bob@example.test"]]
+    row = mailing_rows().get(recipient=NEW_EMAIL)
+    assert row.status == "failed"
+    assert "frozen" in row.last_error

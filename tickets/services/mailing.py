@@ -6,9 +6,9 @@ import re
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
 
 from accounts.models import Customer
+from accounts.selectors import mailing_recipients
 from helpdesk.exceptions import ApplicationError
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import customers_batch_lock
@@ -41,15 +41,6 @@ def mailing_default_id(*, list_name: str, subject: str, body_text: str) -> str:
     """A stable id for a mailing: the same list, subject and body give the same id."""
     digest = hashlib.sha256(f"{list_name}\n{subject}\n{body_text}".encode()).hexdigest()
     return f"{list_name}-{digest[:16]}"
-
-
-def _mailing_recipients(list_name: str) -> QuerySet[Customer]:
-    recipients = Customer.objects.filter(**{list_name: True}).exclude(
-        account_status=Customer.AccountStatus.CLOSED
-    )
-    if list_name == "reseller_newsletters":
-        recipients = recipients.filter(is_reseller=True)
-    return recipients
 
 
 def _mailing_queue(
@@ -89,7 +80,7 @@ def _mailing_batch(
 ) -> tuple[int, int, int]:
     """Queue one batch; returns (customers seen, rows queued now, last customer pk)."""
     # Locked so a customer opting out right now is either skipped here or queued before.
-    batch = customers_batch_lock(rows=_mailing_recipients(list_name), after=after, size=size)
+    batch = customers_batch_lock(rows=mailing_recipients(list_name), after=after, size=size)
     if not batch:
         return 0, 0, after
     keys = {customer.pk: f"mailing:{mailing_id}:{customer.number}" for customer in batch}

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.models import Customer
+from accounts.selectors import mailing_recipients
 from helpdesk.exceptions import RetryLater
 from tickets import emails
 from tickets.audit import audit_record
@@ -173,8 +173,11 @@ def notification_send(*, notification_id: int) -> str:
     notification = Notification.objects.select_related("ticket__customer").get(pk=notification_id)
     if notification.template == PASSWORD_RESET_LOOKUP:
         return _password_reset_lookup(notification)
-    if _mailing_opted_out_since(notification):
-        _notification_fail(notification, "the recipient opted out before it was sent")
+    if _mailing_left_since(notification):
+        _notification_fail(
+            notification,
+            "the recipient opted out, or their account was frozen or closed, before it was sent",
+        )
         return Notification.Status.FAILED
     if _attachments_waiting(notification):
         # A reply goes out with its files, once they are scanned: not an attempt, wait.
@@ -271,15 +274,15 @@ def notification_mark_sent(notification: Notification, message_id: str, evidence
     return bool(marked)
 
 
-def _mailing_opted_out_since(notification: Notification) -> bool:
-    """Whether a queued mailing's recipient left the list after it was queued."""
+def _mailing_left_since(notification: Notification) -> bool:
+    """Whether a queued mailing's recipient is no longer one of its list's recipients."""
     context = notification.context
     if notification.template != "mailing" or "customer" not in context:
         return False
     list_name = context.get("list_name")
     if list_name not in ("product_mailings", "reseller_newsletters"):
         return False
-    return not Customer.objects.filter(number=context["customer"], **{list_name: True}).exists()
+    return not mailing_recipients(list_name).filter(number=context["customer"]).exists()
 
 
 def _notification_end(notification: Notification, status: str, *, key: str, text: str) -> None:
