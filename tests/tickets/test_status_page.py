@@ -434,6 +434,57 @@ def test_a_typed_address_never_gets_the_requesters_own_words_by_mail(client, que
         assert re.search(r"HD-[0-9A-Z]{8}", message.subject)
 
 
+def _staff_reply(ticket, agent):
+    services.ticket_reply_add(
+        ticket=ticket,
+        body="Thanks for writing in.",
+        actor=agent,
+        author=Message.Author.STAFF,
+        channel=Ticket.Channel.STAFF,
+        author_user=agent,
+    )
+    _send_outbox()
+    [message] = mail.outbox
+    return "\n".join([message.subject, message.body, message.alternatives[0][0]])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("on_record", [False, True], ids=["a-strangers-address", "alices-address"])
+def test_a_staff_reply_to_a_typed_address_quotes_none_of_the_requesters_words(
+    client, alice, agent, on_record
+):
+    # given a request made without a login, with an address typed in: a stranger's, or one on
+    # record (Alice's), which links it to her by that address only
+    address = alice.email if on_record else "victim@target.test"
+    client.post("/requests/new/", {"subject": SPAM, "message": f"{SPAM}!", "email": address})
+    ticket = Ticket.objects.get(subject=SPAM)
+    assert ticket.customer_by_contact is on_record
+    _send_outbox()
+    mail.outbox.clear()
+
+    # when staff reply
+    text = _staff_reply(ticket, agent)
+
+    # then the email to that address holds the staff's words and the reference, none of the
+    # requester's: no subject, no quote
+    assert "Thanks for writing in." in text
+    assert ticket.reference in text
+    assert "prize" not in text
+
+
+@pytest.mark.django_db
+def test_a_staff_reply_to_the_customer_who_asked_quotes_them(alice_client, alice, agent):
+    alice_client.post("/requests/new/", {"subject": "DNS for my shop", "message": "How?"})
+    ticket = Ticket.objects.get(subject="DNS for my shop")
+    _send_outbox()
+    mail.outbox.clear()
+
+    text = _staff_reply(ticket, agent)
+
+    assert "DNS for my shop" in text
+    assert "> How?" in text
+
+
 @pytest.mark.django_db
 def test_the_email_on_record_gets_its_own_requests_subject(client, alice, queued, agent):
     ticket = TicketFactory(customer=alice, contact_email="", subject="DNS for my shop")

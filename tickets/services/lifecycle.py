@@ -31,6 +31,7 @@ from tickets.services.shared import (
     NO_REPLY_STATUSES,
     NOT_REJECTABLE,
     REJECTABLE_KINDS,
+    requester_words_mailable,
     ticket_change_save,
     ticket_move,
     ticket_needs_owner,
@@ -326,20 +327,29 @@ def _quote_last_customer_message(ticket: Ticket, *, before: Message) -> dict[str
 
 
 def _staff_reply_mail(locked: Ticket, message: Message, stored: list[Attachment]) -> None:
-    """Mail a staff reply to the requester, signed, quoting them, with its clean files."""
+    """Mail a staff reply to the requester, signed, with its clean files.
+
+    It quotes the requester's last message, and names the subject, only where the requester's
+    own words may be mailed (`requester_words_mailable`): never to an address typed in.
+    """
     recipient = locked.contact_email or (locked.customer.email if locked.customer else "")
     if not recipient:
         return
+    quote = (
+        _quote_last_customer_message(locked, before=message)
+        if requester_words_mailable(locked, recipient)
+        else {}
+    )
     notification_queue(
         ticket=locked,
         template="ticket_reply",
         recipient=recipient,
         context={
-            "subject": locked.subject,
+            "subject": ticket_subject_mailable(locked, recipient),
             "body": message.body,
             **_status_link_context(recipient),
             "agent_name": _agent_display_name(message.author_user),
-            **_quote_last_customer_message(locked, before=message),
+            **quote,
             **({"attachments": [a.pk for a in stored]} if stored else {}),
         },
     )

@@ -57,21 +57,29 @@ def acknowledgement_allowed(address: str) -> bool:
     return True
 
 
+def requester_words_mailable(ticket: Ticket, recipient: str) -> bool:
+    """Whether an email to `recipient` may carry the requester's own words (subject, quote).
+
+    Only to the email on record of the customer who asked (signed in, or by mail our server
+    authenticated as theirs): an address that was typed (on a form without a login, or a
+    customer's other address) gets the reference and our own words, so nobody can make the help
+    desk carry their text to a stranger.
+    """
+    customer = ticket.customer
+    if customer is None or ticket.customer_by_contact:
+        return False
+    return email_canonical(recipient) == email_canonical(customer.email)
+
+
 def ticket_subject_mailable(ticket: Ticket, recipient: str) -> str:
     """The ticket's subject when an email to `recipient` may carry it; "" otherwise.
 
-    A general request's subject is its requester's own words. They are mailed only to the email
-    on record of the customer who asked (signed in, or by mail our server authenticated as
-    theirs): an address that was typed (on a form without a login, or a customer's other
-    address) gets the reference and our own words, so nobody can make the help desk carry their
-    text to a stranger. The other kinds' subjects are ours.
+    A general request's subject is its requester's own words (`requester_words_mailable`
+    decides); the other kinds' subjects are ours.
     """
-    if ticket.kind != Ticket.Kind.GENERAL:
+    if ticket.kind != Ticket.Kind.GENERAL or requester_words_mailable(ticket, recipient):
         return ticket.subject
-    customer = ticket.customer
-    if customer is None or ticket.customer_by_contact:
-        return ""
-    return ticket.subject if email_canonical(recipient) == email_canonical(customer.email) else ""
+    return ""
 
 
 TRANSITION_NOT_ALLOWED = gettext_noop("This ticket is {status}; it cannot be moved to {target}.")
