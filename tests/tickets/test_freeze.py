@@ -563,3 +563,33 @@ def test_the_freeze_records_who_held_the_ticket_it_takes_from_them(alice, superv
     row = ActionLog.objects.get(ticket=ticket, action="ticket.priority_changed")
     assert row.details["assignee_was"] == agent.get_username()
     assert audit_verify().ok
+
+
+def test_after_the_freeze_the_reported_address_gets_no_status_link_to_a_ticket_it_still_holds(
+    client, alice, supervisor, agent
+):
+    # given Alice's question, whose replies followed her record to the new address, answered
+    # and resolved before the old address said "this wasn't me"
+    question = open_question(alice)
+    ticket = email_change_applied(alice, supervisor)
+    token = freeze_token(ticket)
+    services.ticket_resolve(ticket=question, actor=agent)
+    question.refresh_from_db()
+    assert question.contact_email == NEW_EMAIL
+    assert client.post(f"/not-me/{token}/").status_code == 303
+    deliver_outbox()
+
+    # when the new address asks /track/ for a link to that question
+    outcome = status_link.status_link_send(
+        reference=question.reference, email=NEW_EMAIL, request_id="after-freeze"
+    )
+
+    # then nothing is mailed to it: the account's tickets are followed from its email on record
+    assert outcome == "no_match"
+    assert not [m for m in deliver_outbox() if m.to == [NEW_EMAIL]]
+    assert (
+        status_link.status_link_send(
+            reference=question.reference, email="alice@example.test", request_id="owner"
+        )
+        == "sent"
+    )

@@ -22,6 +22,7 @@ from tickets.lock_objects import ticket_lock
 from tickets.models import Message, Notification, Ticket, Verification
 from tickets.selectors.status_page import status_link_find
 from tickets.services.attachments import AttachmentUpload
+from tickets.services.freeze import account_is_frozen
 from tickets.services.lifecycle import ticket_reply_add
 from tickets.services.outbox import notification_queue
 from tickets.services.shared import tasks_publish, ticket_subject_mailable
@@ -108,11 +109,21 @@ def track_request(*, reference: str, email: str, client_key: str) -> None:
 
 
 def _ticket_address_matching(ticket: Ticket, email: str) -> str:
-    """The address stored on the ticket that `email` is (canonically), or ""."""
+    """The address stored on the ticket that `email` is (canonically), or "".
+
+    While the ticket's customer account is frozen, its email on record only: the freeze took
+    the reported addresses back from the open tickets alone, and a resolved or closed one may
+    still write to one of them.
+    """
     typed = email_canonical(email)
     if not typed:
         return ""
-    for stored in (ticket.contact_email, ticket.customer.email if ticket.customer else ""):
+    customer = ticket.customer
+    if customer is not None and account_is_frozen(customer):
+        held = [customer.email]
+    else:
+        held = [ticket.contact_email, customer.email if customer else ""]
+    for stored in held:
         if stored and email_canonical(stored) == typed:
             return stored  # mail goes to what we hold, never to what was typed
     return ""
