@@ -5,6 +5,7 @@ import pytest
 
 from helpdesk.exceptions import ApplicationError
 from tests.factories import CustomerFactory, TicketFactory
+from tests.tickets.verification_helpers import deliver_outbox
 from tickets import services
 from tickets.models import ActionLog, Attachment, Message, Ticket
 from tickets.services.merge import (
@@ -322,3 +323,40 @@ def test_the_requester_reads_on_the_merged_ticket_where_it_went(client, agent, a
     assert said in alice_client.get(f"/my/tickets/{again.reference}/").content.decode()
     status_page = client.get(link.removeprefix("https://help.exabytes.example"))
     assert said in status_page.content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("linked", [True, False], ids=["linked-by-contact", "not-linked"])
+def test_a_question_merged_in_without_a_login_is_not_quoted_to_the_customer(
+    client, agent, alice, linked
+):
+    # given Alice's own question, and one sent afterwards without a login by whoever typed her
+    # address on the web form: the help desk never mailed her its words
+    own = alices_question(alice)
+    client.post(
+        "/requests/new/",
+        {"subject": "Claim your prize", "message": "Claim your prize now!", "email": alice.email},
+    )
+    typed = Ticket.objects.get(subject="Claim your prize")
+    if not linked:
+        Ticket.objects.filter(pk=typed.pk).update(customer=None, customer_by_contact=False)
+        typed.refresh_from_db()
+    deliver_outbox()
+
+    # when an agent merges it into hers, and replies there
+    services.ticket_merge(ticket=typed, into=own, actor=agent)
+    services.ticket_reply_add(
+        ticket=own,
+        body="We are looking into it.",
+        actor=agent,
+        author=Message.Author.STAFF,
+        channel=Ticket.Channel.STAFF,
+        author_user=agent,
+    )
+
+    # then the reply to her address carries the staff's words, none of that sender's
+    merged_in = ActionLog.objects.get(ticket=own, action="ticket.merged_in")
+    assert merged_in.details["customer_by_contact"] is True
+    [reply] = [m for m in deliver_outbox() if "We are looking into it." in m.body]
+    assert reply.to == [alice.email]
+    assert "prize" not in "\n".join([reply.subject, reply.body, reply.alternatives[0][0]])

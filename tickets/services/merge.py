@@ -73,6 +73,15 @@ def _same_requester(source: Ticket, target: Ticket) -> bool:
     return bool(addresses) and addresses <= _addresses(source)
 
 
+def _words_unproven(ticket: Ticket) -> bool:
+    """Whether `ticket`'s requester was never shown to be its customer.
+
+    No session and no mail our server authenticated: it has no customer, or was linked to one
+    by its address alone.
+    """
+    return ticket.customer_id is None or ticket.customer_by_contact
+
+
 @transaction.atomic
 def ticket_merge(
     *, ticket: Ticket, into: Ticket, actor: Actor, expected_version: int | None = None
@@ -106,11 +115,21 @@ def ticket_merge(
         details={"to": target.reference, "messages": moved},
     )
     target.merged_from_any = True
+    fields = ["merged_from_any"]
+    if _words_unproven(source) and not _words_unproven(target):
+        # The survivor now holds words its customer never proved theirs: mailed as such, to
+        # nobody (tickets.services.shared.requester_words_mailable), quoted or as its subject.
+        target.customer_by_contact = True
+        fields.append("customer_by_contact")
     ticket_change_save(
         target,
-        ["merged_from_any"],
+        fields,
         actor=actor,
         action="ticket.merged_in",
-        details={"from": source.reference, "messages": moved},
+        details={
+            "from": source.reference,
+            "messages": moved,
+            **({"customer_by_contact": True} if "customer_by_contact" in fields else {}),
+        },
     )
     return target
