@@ -4,6 +4,8 @@ Sign-in refuses a locked-out account, but a request signed in just before (a pag
 API call) is already past that check: the services read the account again under its lock.
 """
 
+import re
+
 import pytest
 from django.utils.html import escape
 
@@ -11,8 +13,9 @@ from accounts.models import Customer
 from helpdesk.exceptions import TransitionNotAllowed
 from tests.factories import TicketFactory
 from tests.tickets.test_inbound import payload, post, webhook_secret  # noqa: F401
+from tests.tickets.verification_helpers import deliver_outbox
 from tickets import services
-from tickets.models import ActionLog, Message, Notification, Ticket
+from tickets.models import ActionLog, Message, Notification, Satisfaction, Ticket
 from tickets.services.freeze import ACCOUNT_FROZEN
 from tickets.services.lifecycle import ACCOUNT_CLOSED
 from tickets.views import my_tickets
@@ -183,3 +186,23 @@ def test_a_status_page_reply_on_a_locked_out_accounts_ticket_is_refused_with_its
     assert not ticket.messages.exists()
     ticket.refresh_from_db()
     assert ticket.status == S.AWAITING_CUSTOMER
+
+
+@pytest.mark.parametrize(("status", "refusal"), LOCKED_OUT)
+def test_a_satisfaction_answer_on_a_locked_out_accounts_ticket_is_refused_with_its_reason(
+    client, alice, agent, status, refusal
+):
+    # given Alice's ticket resolved, its "Did this solve it?" links mailed to her, and her
+    # account frozen (or closed) since
+    ticket = TicketFactory(customer=alice, contact_email=alice.email, assignee=agent)
+    services.ticket_resolve(ticket=ticket, actor=agent, note="Your DNS is fixed.")
+    [resolved] = [m for m in deliver_outbox() if "/satisfaction/" in m.body]
+    path = re.search(r"https://help\.exabytes\.example(/satisfaction/\S+/no/)", resolved.body)[1]
+    Customer.objects.filter(pk=alice.pk).update(account_status=status)
+
+    # when the link's holder answers
+    response = client.post(path, {"answer": "no", "comment": "Nothing works, call me."})
+
+    # then the page says why, and no answer is recorded
+    assert escape(refusal) in response.content.decode()
+    assert not Satisfaction.objects.filter(ticket=ticket).exists()

@@ -370,6 +370,16 @@ def customer_account_open_locked(customer: Customer) -> None:
     _account_open_locked(customer.pk)
 
 
+def requester_account_open_locked(ticket: Ticket) -> None:
+    """Refuse (AccountLockedOut) what is written as `ticket`'s requester without a session.
+
+    A status link's holder and inbound mail act for the ticket's customer: while that account
+    is frozen or closed they act no more than its own session would. Locks the customer.
+    """
+    if ticket.customer_id is not None:
+        _account_open_locked(ticket.customer_id)
+
+
 def _account_open_locked(customer_id: int) -> None:
     # The freeze module imports this one.
     from tickets.services.freeze import ACCOUNT_FROZEN, account_is_frozen
@@ -415,9 +425,8 @@ def ticket_reply_add(
         customer_account_open_locked(actor)
     as_requester = author == Message.Author.CUSTOMER and not internal
     owner = ticket.customer_id
-    if as_requester and owner is not None and owner != signed_in:
-        # A status link's holder or inbound mail writes for the ticket's customer too.
-        _account_open_locked(owner)
+    if as_requester and owner != signed_in:
+        requester_account_open_locked(ticket)
     locked = ticket_lock(pk=ticket.pk)
     linked = locked.customer_id
     if as_requester and linked is not None and linked not in (signed_in, owner):

@@ -21,6 +21,7 @@ from tickets.lock_objects import satisfaction_lock
 from tickets.models import Satisfaction, Ticket, Verification
 from tickets.redaction import redact_card_numbers
 from tickets.selectors.status_page import status_link_find
+from tickets.services.lifecycle import requester_account_open_locked
 from tickets.services.verification import verification_issue, verification_link_lock_live
 
 SATISFACTION_TTL = timedelta(days=30)
@@ -76,6 +77,9 @@ def satisfaction_record(*, token: str, answer: str, comment: str, client_key: st
         raise SatisfactionLinkInvalid(state)
     actor = f"satisfaction-link:{verification.sent_to}"
     with transaction.atomic():
+        # The account first (its lock comes before the ticket's): frozen or closed, its
+        # requester's answer is refused as their reply would be.
+        requester_account_open_locked(verification.ticket)
         # The link again, under the ticket's lock and its own: a freeze ended it meanwhile.
         ticket = verification_link_lock_live(verification=verification)
         if ticket is None:
