@@ -593,3 +593,30 @@ def test_after_the_freeze_the_reported_address_gets_no_status_link_to_a_ticket_i
         )
         == "sent"
     )
+
+
+def test_the_freeze_takes_the_reported_address_back_from_the_accounts_finished_tickets_too(
+    client, alice, supervisor, agent
+):
+    # given Alice's question, whose replies followed her record to the new address, resolved
+    # before the old address said "this wasn't me"
+    question = open_question(alice)
+    ticket = email_change_applied(alice, supervisor)
+    token = freeze_token(ticket)
+    services.ticket_resolve(ticket=question, actor=agent)
+
+    # when the old address freezes the account, and a supervisor lifts the freeze later
+    assert client.post(f"/not-me/{token}/").status_code == 303
+    account_unfreeze(customer=alice, actor=supervisor, reason="ID checked at the counter")
+
+    # then the question writes to the email on record, and the new address gets nothing of it
+    question.refresh_from_db()
+    assert question.contact_email == "alice@example.test"
+    assert ActionLog.objects.filter(ticket=question, action="ticket.contact_changed").exists()
+    assert (
+        status_link.status_link_send(
+            reference=question.reference, email=NEW_EMAIL, request_id="after-unfreeze"
+        )
+        == "no_match"
+    )
+    assert audit_verify().ok

@@ -26,7 +26,7 @@ from tickets.lock_objects import (
     tickets_of_customer_lock,
     verification_lock,
 )
-from tickets.models import OPEN_STATUS_VALUES, FieldChange, Ticket, Verification
+from tickets.models import FieldChange, Ticket, Verification
 from tickets.services.lifecycle import ticket_create, ticket_due_at
 from tickets.services.outbox import notification_queue
 from tickets.services.registration_put_back import (
@@ -111,13 +111,10 @@ def account_freeze(*, token: str, client_key: str, actor: Actor) -> Ticket:
     if verification.used_at is not None or ticket.customer_id is None:
         raise ApplicationError(VERIFICATION_INVALID)
     customer = customer_lock(pk=ticket.customer_id)
-    # Every lock before the first audit row (the order in tickets.lock_objects).
-    open_tickets = tickets_of_customer_lock(
-        customer=customer, statuses=OPEN_STATUS_VALUES, exclude=ticket
-    )
-    others = [
-        t for t in open_tickets if t.kind == Ticket.Kind.MODIFY_INFO and t.status in _REJECTABLE
-    ]
+    # Every lock before the first audit row (the order in tickets.lock_objects). All of the
+    # account's tickets: a resolved or closed one may write to a reported address as well.
+    tickets = tickets_of_customer_lock(customer=customer, statuses=S.values, exclude=ticket)
+    others = [t for t in tickets if t.kind == Ticket.Kind.MODIFY_INFO and t.status in _REJECTABLE]
     stopped = _registration_changes_stop(customer)
     verification.used_at = timezone.now()
     verification.save(update_fields=["used_at", "updated_at"])
@@ -147,7 +144,7 @@ def account_freeze(*, token: str, client_key: str, actor: Actor) -> Ticket:
     )
     held = _hand_to_supervisor(ticket, customer, reverted, registration_changed, actor)
     registration_put_backs_offer(ticket=held, customer=customer, taken_back=taken_back, actor=actor)
-    _contacts_take_back(open_tickets, customer, taken_back, actor=actor)
+    _contacts_take_back(tickets, customer, taken_back, actor=actor)
     _other_requests_reject(others, actor=actor)
     recipients = {email_canonical(customer.email): customer.email}
     recipients.setdefault(email_canonical(new_email), new_email)
@@ -263,7 +260,7 @@ def _status_links_revoke(customer: Customer, address: str) -> int:
 def _contacts_take_back(
     tickets: list[Ticket], customer: Customer, addresses: list[str], *, actor: Actor
 ) -> None:
-    """Point the locked open tickets that wrote to `addresses` back at the restored email."""
+    """Point the locked tickets that wrote to `addresses` back at the restored email."""
     taken = {email_canonical(address) for address in addresses}
     for other in tickets:
         if email_canonical(other.contact_email) not in taken:
