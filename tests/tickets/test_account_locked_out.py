@@ -15,7 +15,7 @@ from tests.factories import TicketFactory
 from tests.tickets.test_inbound import payload, post, webhook_secret  # noqa: F401
 from tests.tickets.verification_helpers import deliver_outbox
 from tickets import services
-from tickets.models import ActionLog, Message, Notification, Satisfaction, Ticket
+from tickets.models import ActionLog, Message, Notification, Satisfaction, Ticket, Verification
 from tickets.services.freeze import ACCOUNT_FROZEN
 from tickets.services.lifecycle import ACCOUNT_CLOSED
 from tickets.views import my_tickets
@@ -206,3 +206,20 @@ def test_a_satisfaction_answer_on_a_locked_out_accounts_ticket_is_refused_with_i
     # then the page says why, and no answer is recorded
     assert escape(refusal) in response.content.decode()
     assert not Satisfaction.objects.filter(ticket=ticket).exists()
+
+
+@pytest.mark.parametrize(("status", "refusal"), LOCKED_OUT)
+def test_a_locked_out_accounts_resolution_email_asks_for_no_answer(alice, agent, status, refusal):
+    # given Alice's ticket, and her account frozen (or closed)
+    ticket = TicketFactory(customer=alice, contact_email=alice.email, assignee=agent)
+    Customer.objects.filter(pk=alice.pk).update(account_status=status)
+
+    # when staff resolve it
+    services.ticket_resolve(ticket=ticket, actor=agent, note="Your DNS is fixed.")
+
+    # then the email says so, without "Did this solve it?" links that could not be answered
+    [resolved] = [m for m in deliver_outbox() if "Your DNS is fixed." in m.body]
+    assert "/satisfaction/" not in resolved.body
+    assert not Verification.objects.filter(
+        ticket=ticket, purpose=Verification.Purpose.SATISFACTION
+    ).exists()

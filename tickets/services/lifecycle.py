@@ -198,7 +198,10 @@ def ticket_resolve(
     # Imported here: the satisfaction flow reads links through the status page's selector.
     from tickets.services.satisfaction import satisfaction_links
 
-    extra = {"note": note, **satisfaction_links(ticket=locked, recipient=locked.contact_email)}
+    extra: dict[str, Any] = {"note": note}
+    if customer_account_open(locked.customer):
+        # A frozen or closed account's requester could not answer (satisfaction_record).
+        extra.update(satisfaction_links(ticket=locked, recipient=locked.contact_email))
     _status_notice(locked, template="ticket_resolved", extra=extra)
     return locked
 
