@@ -5,6 +5,7 @@ import pytest
 
 from helpdesk.exceptions import ApplicationError
 from tests.factories import CustomerFactory, TicketFactory
+from tests.tickets.test_freeze import staff_reply
 from tests.tickets.verification_helpers import deliver_outbox
 from tickets import services
 from tickets.models import ActionLog, Attachment, Message, Ticket
@@ -345,14 +346,7 @@ def test_a_question_merged_in_without_a_login_is_not_quoted_to_the_customer(
 
     # when an agent merges it into hers, and replies there
     services.ticket_merge(ticket=typed, into=own, actor=agent)
-    services.ticket_reply_add(
-        ticket=own,
-        body="We are looking into it.",
-        actor=agent,
-        author=Message.Author.STAFF,
-        channel=Ticket.Channel.STAFF,
-        author_user=agent,
-    )
+    staff_reply(own, agent, "We are looking into it.")
 
     # then the reply to her address carries the staff's words, none of that sender's
     merged_in = ActionLog.objects.get(ticket=own, action="ticket.merged_in")

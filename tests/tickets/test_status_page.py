@@ -11,6 +11,7 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from tests.factories import DomainFactory, TicketFactory
+from tests.tickets.test_freeze import staff_reply
 from tests.tickets.verification_helpers import anonymous_lookups
 from tickets import services, tasks
 from tickets.models import ActionLog, Message, Notification, Ticket, Verification
@@ -435,14 +436,7 @@ def test_a_typed_address_never_gets_the_requesters_own_words_by_mail(client, que
 
 
 def _staff_reply(ticket, agent):
-    services.ticket_reply_add(
-        ticket=ticket,
-        body="Thanks for writing in.",
-        actor=agent,
-        author=Message.Author.STAFF,
-        channel=Ticket.Channel.STAFF,
-        author_user=agent,
-    )
+    staff_reply(ticket, agent, "Thanks for writing in.")
     _send_outbox()
     [message] = mail.outbox
     return "\n".join([message.subject, message.body, message.alternatives[0][0]])
