@@ -65,7 +65,7 @@ def test_a_customers_other_tickets_are_counted_without_the_ticket_itself(
     others, django_assert_num_queries
 ):
     # given a ticket, `others` older tickets of its customer, a newer one of someone else
-    from tickets.selectors.tickets import customer_other_tickets
+    from tickets.selectors.ticket_page import customer_other_tickets
 
     customer = CustomerFactory()
     ticket = TicketFactory(customer=customer)
@@ -85,7 +85,7 @@ def test_a_customers_other_tickets_are_counted_without_the_ticket_itself(
 
 @pytest.mark.django_db
 def test_a_ticket_without_a_customer_has_no_other_tickets(django_assert_num_queries):
-    from tickets.selectors.tickets import customer_other_tickets
+    from tickets.selectors.ticket_page import customer_other_tickets
 
     ticket = TicketFactory(customer=None)
     TicketFactory(customer=CustomerFactory())
@@ -150,7 +150,7 @@ def test_the_attachments_are_read_only_when_a_message_read_has_any(
     agent_client, agent, django_assert_num_queries
 ):
     # given a ticket whose only file is on its first message, older than the page shows
-    from tickets.selectors.tickets import TICKET_PAGE_MESSAGES
+    from tickets.selectors.ticket_page import TICKET_PAGE_MESSAGES
 
     ticket = TicketFactory(customer=CustomerFactory(), kind=Ticket.Kind.GENERAL)
     attach(ticket, filename="old-file.png")
@@ -172,7 +172,7 @@ def test_the_attachments_are_read_only_when_a_message_read_has_any(
 @pytest.mark.django_db
 def test_the_ticket_page_shows_the_latest_history_and_links_to_the_whole(agent_client, agent):
     # given a ticket with more replies (each mailed, each audited) than the page shows
-    from tickets.selectors.tickets import TICKET_PAGE_EVENTS, TICKET_PAGE_MESSAGES
+    from tickets.selectors.ticket_page import TICKET_PAGE_EVENTS, TICKET_PAGE_MESSAGES
 
     customer = CustomerFactory()
     ticket = TicketFactory(customer=customer, contact_email=customer.email)

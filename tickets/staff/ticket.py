@@ -22,13 +22,15 @@ from tickets.models import CHANGE_REQUEST_KINDS, Ticket
 from tickets.request_fields import MODIFY_FIELD_LABELS
 from tickets.selectors.queue import staff_members
 from tickets.selectors.registration import registration_changes_for_ticket
+from tickets.selectors.ticket_page import (
+    customer_other_tickets,
+    staff_ticket_history,
+    staff_ticket_merged_from,
+)
 from tickets.selectors.tickets import (
     attachment_get,
     audit_details_visible,
-    customer_other_tickets,
     staff_ticket_get,
-    staff_ticket_history,
-    staff_ticket_merged_from,
     ticket_pk_version_get,
 )
 from tickets.services import modify_approval, ticket_actions

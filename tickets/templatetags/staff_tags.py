@@ -17,7 +17,7 @@ from tickets import audit_text
 from tickets.models import ActionLog, Message, Notification, Ticket
 from tickets.selectors.queue import QueuePage
 from tickets.selectors.search import SEARCH_FIELDS
-from tickets.selectors.tickets import TicketHistory
+from tickets.selectors.ticket_page import TicketHistory
 
 register = template.Library()
 
