@@ -847,3 +847,41 @@ def test_a_customer_cannot_learn_from_their_tickets_which_domains_are_ours(
         assert client.get(f"/api/v1/tickets/{other.reference}/").status_code == 404
         assert client.get(f"/my/tickets/{other.reference}/").status_code == 404
     assert client.get(f"/api/v1/tickets/{his.reference}/").json()["domain"] == ("bob-reseller.test")
+
+
+def _status_page_text(client, path: str, ticket: Ticket) -> str:
+    """The status page as its reader sees it, less what differs by request (link, times, name)."""
+    html = comparable(client.get(path).content.decode())
+    html = html.replace(path, "/track/LINK/").replace(ticket.requested_domain, "DOMAIN")
+    return re.sub(r"<time[^>]*>[^<]*</time>", "<time>", html)
+
+
+def test_the_status_page_reads_the_same_for_ours_unknown_and_bouncing_domains(
+    api, client, fake_opensrs, alice_shop, stale_mail
+):
+    # given requests with a typed contact address for a domain of ours, one not ours, and
+    # one of ours whose registration address bounces, done by the worker
+    names = ("alice-shop.test", "nobody-x.test", "stale-mail.test")
+    tickets = [ticket_for(post_api(api, name)) for name in names]
+    assert [process(ticket) for ticket in tickets] == ["sent", "unknown_domain", "referred"]
+    send_outbox()
+    links = [
+        re.search(r"https?://[^/\s]+(/track/[A-Za-z0-9_-]+/)", message.body).group(1)
+        for message in mails_to(TYPED)
+    ]
+    assert len(links) == 3
+
+    # when the typed address opens each status page, and then writes back on it
+    pages, replied = [], []
+    for link, ticket in zip(links, tickets, strict=True):
+        pages.append(_status_page_text(client, link, ticket))
+        assert client.post(f"{link}reply/", {"body": "Nothing arrived."}).status_code == 302
+        replied.append(_status_page_text(client, link, ticket))
+
+    # then nothing tells the bouncing domain of ours from the others, before or after
+    assert pages[0] == pages[1] == pages[2]
+    assert replied[0] == replied[1] == replied[2]
+    # and the reply reached staff alike: each request is back in the queue
+    assert {ticket.status for ticket in Ticket.objects.filter(pk__in=[t.pk for t in tickets])} == {
+        S.OPEN
+    }

@@ -40,9 +40,25 @@ def status_link_find(
     return "live", verification
 
 
+def requester_status(ticket: Ticket) -> str:
+    """The status a ticket's status page shows: a resend referred to OpenSRS reads as resolved.
+
+    A resend is referred only for a domain of ours whose registration address cannot be used
+    (it bounces, there is none, or its account is frozen); one for a domain not ours is
+    resolved. Whoever typed the contact address must not tell the two apart: that would name
+    our domains open to takeover. Their acknowledgement already gave the direct-request route.
+    """
+    if ticket.kind == Ticket.Kind.RESEND_PASSWORD and ticket.status == S.REFERRED:
+        return S.RESOLVED
+    return ticket.status
+
+
 def status_page_ticket(*, verification: Verification) -> Ticket:
-    """The ticket a live status link opens, with its public messages only."""
-    return (
+    """The ticket a live status link opens, with its public messages only, to be shown.
+
+    Its status is the one its requester is shown (`requester_status`); it is never saved.
+    """
+    ticket = (
         Ticket.objects.select_related("customer", "domain")
         .prefetch_related(
             "changes",
@@ -56,6 +72,8 @@ def status_page_ticket(*, verification: Verification) -> Ticket:
         )
         .get(pk=verification.ticket_id)
     )
+    ticket.status = requester_status(ticket)
+    return ticket
 
 
 def status_page_attachment_get(*, token: str, attachment_id: int) -> Attachment | None:

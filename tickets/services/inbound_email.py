@@ -41,7 +41,12 @@ from tickets.services.inbound_parse import (
 from tickets.services.lifecycle import AccountLockedOut, ticket_create, ticket_reply_add
 from tickets.services.opt_out import OPT_OUT_SUBJECT, opt_out_apply
 from tickets.services.search import message_create
-from tickets.services.shared import CONTROL_CHARACTERS, NO_REPLY_STATUSES, without_nul
+from tickets.services.shared import (
+    CONTROL_CHARACTERS,
+    NO_REPLY_STATUSES,
+    REOPENED_BY_REPLY,
+    without_nul,
+)
 
 S = Ticket.Status
 INBOUND_NO_SUBJECT = "(no subject)"
@@ -258,7 +263,7 @@ def _inbound_reply(
     A reply is refused while the ticket's customer account is frozen or closed, as on every
     other path; the mail is not lost but kept as a message only staff see, with a note.
     """
-    reopens = ticket.status in (S.AWAITING_CUSTOMER, S.RESOLVED)
+    reopens = ticket.status in REOPENED_BY_REPLY
     reply = partial(
         ticket_reply_add,
         ticket=ticket,

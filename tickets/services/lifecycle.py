@@ -31,6 +31,7 @@ from tickets.services.shared import (
     NO_REPLY_STATUSES,
     NOT_REJECTABLE,
     REJECTABLE_KINDS,
+    REOPENED_BY_REPLY,
     requester_words_mailable,
     ticket_change_save,
     ticket_move,
@@ -467,10 +468,6 @@ def ticket_reply_add(
         if locked.status == S.OPEN:
             ticket_move(locked, to=S.AWAITING_CUSTOMER, actor=actor)
         _staff_reply_mail(locked, message, stored)
-    elif (
-        author == Message.Author.CUSTOMER
-        and reopen
-        and locked.status in (S.AWAITING_CUSTOMER, S.RESOLVED)
-    ):
+    elif author == Message.Author.CUSTOMER and reopen and locked.status in REOPENED_BY_REPLY:
         ticket_move(locked, to=S.OPEN, actor=actor, reason="customer replied")
     return message

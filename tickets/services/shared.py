@@ -98,6 +98,9 @@ NOT_REJECTABLE = gettext_noop(
 )
 # A ticket in one of these takes internal notes only; the requester opens a new request.
 NO_REPLY_STATUSES = frozenset({S.CLOSED, S.EXPIRED, S.REJECTED})
+# A requester's reply puts a ticket in one of these back in the queue. Referred with resolved:
+# a resend's requester sees the two alike (tickets.selectors.status_page.requester_status).
+REOPENED_BY_REPLY = frozenset({S.AWAITING_CUSTOMER, S.RESOLVED, S.REFERRED})
 # Characters no typed address or value may hold.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
