@@ -71,6 +71,11 @@ def mailing_recipients(list_name: str) -> QuerySet[Customer]:
     return recipients
 
 
+def account_is_frozen(customer: Customer) -> bool:
+    """Whether the account is frozen: its owner reported a change, a supervisor lifts it."""
+    return customer.account_status == Customer.AccountStatus.SUSPENDED
+
+
 def customer_login_allowed(user: User) -> bool:
     """Whether a login may sign in, by any path: not while its customer account is locked out.
 

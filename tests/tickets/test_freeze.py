@@ -302,6 +302,33 @@ def test_the_freeze_takes_back_the_tickets_and_status_links_the_new_address_was_
     assert audit_verify().ok
 
 
+def test_an_email_change_ends_the_old_addresss_status_link_to_a_ticket_that_follows_the_record(
+    client, alice, supervisor, agent
+):
+    # given Alice's open question, and the status link to it mailed to her address on record
+    question = open_question(alice)
+    link = services.status_link_issue(ticket=question, send_to=alice.email)
+    status_path = link.removeprefix("https://help.exabytes.example")
+    assert client.get(status_path).status_code == 200
+
+    # when her email changes (the old mailbox may be the very reason) and the question's replies
+    # follow the record to the new address
+    email_change_applied(alice, supervisor)
+    question.refresh_from_db()
+    assert question.contact_email == NEW_EMAIL
+    staff_reply(question, agent, "Your invoice is attached.")
+
+    # then the old mailbox's link neither reads the question nor answers it as Alice
+    page = client.get(status_path)
+    assert page.status_code == 404
+    assert "Your invoice is attached." not in page.content.decode()
+    assert client.post(f"{status_path}reply/", {"body": "Old mailbox here."}).status_code == 404
+    assert not question.messages.filter(body__contains="Old mailbox").exists()
+    # and a link mailed to the new address works
+    new_link = services.status_link_issue(ticket=question, send_to=NEW_EMAIL)
+    assert client.get(new_link.removeprefix("https://help.exabytes.example")).status_code == 200
+
+
 # --- a frozen (or closed) account has no way in until a supervisor lifts the freeze ---
 
 THIRD_EMAIL = "third@example.test"

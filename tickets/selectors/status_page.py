@@ -6,6 +6,7 @@ from typing import Any
 from django.db.models import Prefetch
 from django.utils import timezone
 
+from accounts.selectors import account_is_frozen, email_canonical
 from tickets.models import Attachment, Message, Ticket, Verification
 from tickets.tokens import token_hash_if_wellformed
 
@@ -37,7 +38,34 @@ def status_link_find(
         return "unknown", None
     if verification.expires_at <= timezone.now():
         return "expired", verification
+    if not ticket_address_matching(verification.ticket, verification.sent_to):
+        # The ticket no longer writes to the address the link was mailed to (its replies
+        # followed an email change): whoever reads that mailbox now reads the ticket no more.
+        return "unknown", None
     return "live", verification
+
+
+def ticket_address_matching(ticket: Ticket, email: str) -> str:
+    """The address stored on the ticket that `email` is (canonically), or "".
+
+    The addresses a ticket writes to: its contact's and its customer's email on record. A
+    status link is mailed only to one of them, and works only while it still is one. While the
+    ticket's customer account is frozen, its email on record only: the freeze took the reported
+    addresses back from the open tickets alone, and a resolved or closed one may still write
+    to one of them.
+    """
+    typed = email_canonical(email)
+    if not typed:
+        return ""
+    customer = ticket.customer
+    if customer is not None and account_is_frozen(customer):
+        held = [customer.email]
+    else:
+        held = [ticket.contact_email, customer.email if customer else ""]
+    for stored in held:
+        if stored and email_canonical(stored) == typed:
+            return stored  # mail goes to what we hold, never to what was typed
+    return ""
 
 
 def requester_status(ticket: Ticket) -> str:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from accounts.models import Customer
-from accounts.selectors import customer_get_by_email, email_canonical
+from accounts.selectors import account_is_frozen, customer_get_by_email, email_canonical
 from domains.models import RegistrationChange
 from helpdesk.exceptions import ApplicationError
 from helpdesk.ratelimit import rate_limit_hit
@@ -89,10 +89,6 @@ def freeze_link_get_live(*, token: str) -> Verification | None:
         )
         .first()
     )
-
-
-def account_is_frozen(customer: Customer) -> bool:
-    return customer.account_status == Customer.AccountStatus.SUSPENDED
 
 
 @transaction.atomic

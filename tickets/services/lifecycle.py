@@ -11,7 +11,12 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import Customer
-from accounts.selectors import customer_account_open, customer_get_by_email, is_staff_member
+from accounts.selectors import (
+    account_is_frozen,
+    customer_account_open,
+    customer_get_by_email,
+    is_staff_member,
+)
 from domains.models import Domain
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tickets.audit import Actor, audit_record
@@ -386,7 +391,7 @@ def requester_account_open_locked(ticket: Ticket) -> None:
 
 def _account_open_locked(customer_id: int) -> None:
     # The freeze module imports this one.
-    from tickets.services.freeze import ACCOUNT_FROZEN, account_is_frozen
+    from tickets.services.freeze import ACCOUNT_FROZEN
 
     locked = customer_lock(pk=customer_id)
     if not customer_account_open(locked):

@@ -10,6 +10,7 @@ from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import Customer
 from accounts.selectors import (
+    account_is_frozen,
     customer_account_open,
     customer_get_by_email,
     email_canonical,
@@ -38,7 +39,6 @@ from tickets.services.attachments import (
     AttachmentUpload,
     attachments_add,
 )
-from tickets.services.freeze import account_is_frozen
 from tickets.services.lifecycle import ticket_create
 from tickets.services.modify_approval import modify_changes_apply, modify_pending
 from tickets.services.modify_input import (

@@ -13,6 +13,7 @@ from django.utils.translation import gettext, gettext_noop
 from accounts.lock_objects import user_lock
 from accounts.models import Customer
 from accounts.selectors import (
+    account_is_frozen,
     customer_get_by_email,
     email_canonical,
     is_staff_member,
@@ -29,7 +30,7 @@ from tickets.models import (
     Verification,
 )
 from tickets.request_fields import MODIFY_FIELD_LABELS, MODIFY_SENSITIVE
-from tickets.services.freeze import ACCOUNT_FROZEN, account_is_frozen, freeze_link_issue
+from tickets.services.freeze import ACCOUNT_FROZEN, freeze_link_issue
 from tickets.services.outbox import notification_queue
 from tickets.services.registration import (
     registration_changes_queue,

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from accounts.models import Customer
+from accounts.selectors import account_is_frozen
 from domains.models import RegistrationChange
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tickets.audit import Actor, audit_record
@@ -24,7 +25,7 @@ from tickets.lock_objects import registration_changes_offered_lock, tickets_and_
 from tickets.models import Ticket
 from tickets.selectors.registration import registration_domains_of
 from tickets.selectors.verification import verification_link_state
-from tickets.services.freeze import ACCOUNT_FROZEN, account_is_frozen
+from tickets.services.freeze import ACCOUNT_FROZEN
 from tickets.services.shared import registration_changes_publish, ticket_needs_owner
 from tickets.services.verification import verification_confirm
 from tickets.tokens import token_hash_if_wellformed

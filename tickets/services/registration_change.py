@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.selectors import email_canonical
+from accounts.selectors import account_is_frozen, email_canonical
 from domains.models import Domain, RegistrationChange
 from domains.opensrs import (
     DomainNotInAccount,
@@ -35,7 +35,6 @@ from helpdesk.exceptions import RetryLater
 from tickets.audit import audit_record
 from tickets.lock_objects import domain_lock, ticket_lock
 from tickets.models import Message, Ticket
-from tickets.services.freeze import account_is_frozen
 from tickets.services.lifecycle import ticket_priority_set, ticket_reply_add, ticket_transition
 from tickets.services.shared import registration_changes_publish, ticket_needs_owner
 

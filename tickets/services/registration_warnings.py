@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from accounts.models import Customer
-from accounts.selectors import email_canonical
+from accounts.selectors import account_is_frozen, email_canonical
 from domains.models import Domain, RegistrationWarning
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from helpdesk.links import site_url
@@ -29,7 +29,7 @@ from tickets.lock_objects import (
 )
 from tickets.models import OPEN_STATUS_VALUES, Message, Ticket
 from tickets.selectors.registration import registration_problem_domains
-from tickets.services.freeze import ACCOUNT_FROZEN, account_is_frozen
+from tickets.services.freeze import ACCOUNT_FROZEN
 from tickets.services.general import request_general
 from tickets.services.lifecycle import ticket_reply_add
 from tickets.services.outbox import notification_queue

@@ -15,14 +15,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext_noop
 
-from accounts.selectors import email_canonical
 from helpdesk.exceptions import ApplicationError, RateLimited
 from helpdesk.ratelimit import rate_limit_hit
 from tickets.lock_objects import ticket_lock
 from tickets.models import Message, Notification, Ticket, Verification
-from tickets.selectors.status_page import status_link_find
+from tickets.selectors.status_page import status_link_find, ticket_address_matching
 from tickets.services.attachments import AttachmentUpload
-from tickets.services.freeze import account_is_frozen
 from tickets.services.lifecycle import ticket_reply_add
 from tickets.services.outbox import notification_queue
 from tickets.services.shared import tasks_publish, ticket_subject_mailable
@@ -80,7 +78,7 @@ def status_link_fill(notification: Notification) -> None:
     with transaction.atomic():
         # Under the ticket's lock: a freeze taking the address back waits, or is seen here.
         ticket = ticket_lock(pk=notification.ticket.pk)
-        if _ticket_address_matching(ticket, notification.recipient):
+        if ticket_address_matching(ticket, notification.recipient):
             link = status_link_issue(ticket=ticket, send_to=notification.recipient)
             context = {**context, "status_link": link}
         else:
@@ -108,27 +106,6 @@ def track_request(*, reference: str, email: str, client_key: str) -> None:
     )
 
 
-def _ticket_address_matching(ticket: Ticket, email: str) -> str:
-    """The address stored on the ticket that `email` is (canonically), or "".
-
-    While the ticket's customer account is frozen, its email on record only: the freeze took
-    the reported addresses back from the open tickets alone, and a resolved or closed one may
-    still write to one of them.
-    """
-    typed = email_canonical(email)
-    if not typed:
-        return ""
-    customer = ticket.customer
-    if customer is not None and account_is_frozen(customer):
-        held = [customer.email]
-    else:
-        held = [ticket.contact_email, customer.email if customer else ""]
-    for stored in held:
-        if stored and email_canonical(stored) == typed:
-            return stored  # mail goes to what we hold, never to what was typed
-    return ""
-
-
 def status_link_send(*, reference: str, email: str, request_id: str) -> str:
     """Mail a status link for ticket `reference` to its address `email`, if they match.
 
@@ -141,7 +118,7 @@ def status_link_send(*, reference: str, email: str, request_id: str) -> str:
         if reference
         else None
     )
-    recipient = _ticket_address_matching(ticket, email) if ticket else ""
+    recipient = ticket_address_matching(ticket, email) if ticket else ""
     if ticket is None or not recipient:
         return "no_match"
     try:

@@ -16,6 +16,7 @@ from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import ticket_lock, tickets_and_customers_lock, verification_lock
 from tickets.models import Ticket, Verification
+from tickets.selectors.status_page import ticket_address_matching
 from tickets.selectors.verification import verification_refusal, verification_summary
 from tickets.services.outbox import notification_queue
 from tickets.services.shared import ticket_move
@@ -71,10 +72,13 @@ def verification_link_lock_live(*, verification: Verification) -> Ticket | None:
     """Lock the link's ticket, then the link: the ticket while the link is still live, else None.
 
     For a write made with a reusable link (status, satisfaction) inside the caller's transaction:
-    a freeze ends such links under these locks, so a write checked here never crosses it.
+    a freeze ends such links under these locks, and an email change moves the ticket's contact
+    under the ticket's, so a write checked here never crosses either.
     """
     ticket = ticket_lock(pk=verification.ticket_id)
     if verification_lock(pk=verification.pk).expires_at <= timezone.now():
+        return None
+    if not ticket_address_matching(ticket, verification.sent_to):
         return None
     return ticket
 
