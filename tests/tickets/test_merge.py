@@ -211,11 +211,11 @@ def strangers_question():
     return ticket
 
 
-def alices_question(alice):
+def alices_question(alice, contact_email=None, body="Alice asks about her card."):
     return services.request_general(
         subject="Card declined",
-        body="Alice asks about her card.",
-        contact_email=alice.email,
+        body=body,
+        contact_email=contact_email or alice.email,
         actor=alice,
         customer=alice,
     )
@@ -288,6 +288,30 @@ def test_a_customers_ticket_does_not_merge_into_one_its_address_alone_would_not_
     services.ticket_merge(ticket=own, into=from_alice, actor=agent)
 
     assert from_alice.messages.filter(body="Alice asks about her card.").exists()
+
+
+@pytest.mark.django_db
+def test_a_customers_question_does_not_merge_into_her_ticket_another_address_reads(
+    agent, alice, client
+):
+    # given Alice's question, and a ticket she signed in to ask with her web developer's address
+    # for the replies (which gets the mail and the status link)
+    own = alices_question(alice)
+    for_developer = alices_question(
+        alice, contact_email="dev@agency.test", body="Please set the MX records."
+    )
+    link = services.status_link_issue(ticket=for_developer, send_to="dev@agency.test")
+
+    # when an agent merges her question into the developer's ticket
+    with pytest.raises(ApplicationError, match=re.escape(MERGE_OTHER_CUSTOMER)):
+        services.ticket_merge(ticket=own, into=for_developer, actor=agent)
+
+    # then the developer's status page shows none of it; the other way round, her own ticket's
+    # one reader is her, who asked both, so that merge goes
+    page = client.get(link.removeprefix("https://help.exabytes.example")).content.decode()
+    assert "Alice asks about her card." not in page
+    services.ticket_merge(ticket=for_developer, into=own, actor=agent)
+    assert own.messages.filter(body="Please set the MX records.").exists()
 
 
 @pytest.mark.django_db

@@ -59,13 +59,15 @@ def _portal_reader(ticket: Ticket) -> int | None:
 def _same_requester(source: Ticket, target: Ticket) -> bool:
     """Whether everyone who reads `target` may read what `source`'s requester wrote.
 
-    Two tickets of one customer merge. Otherwise whoever reads the survivor (a customer on the
-    portal, an address on the status page and in its mail) must already read the duplicate: a
-    stranger's question, or one its address's earlier holder sent, never lands in a customer's
-    ticket, nor a customer's in a stranger's, whichever way round.
+    Whoever reads the survivor (a customer on the portal, an address on the status page and in
+    its mail) must already read the duplicate: a stranger's question, or one its address's
+    earlier holder sent, never lands in a customer's ticket, nor a customer's in a stranger's,
+    whichever way round; nor, of two tickets of one customer, one to the address on record in
+    one whose replies go to another address they gave (a colleague's).
     """
-    if source.customer_id is not None and target.customer_id is not None:
-        return source.customer_id == target.customer_id
+    customers = {source.customer_id, target.customer_id}
+    if None not in customers and len(customers) > 1:
+        return False
     reader = _portal_reader(target)
     if reader is not None and reader != _portal_reader(source):
         return False
