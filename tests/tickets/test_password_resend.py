@@ -231,6 +231,26 @@ def test_a_request_with_a_host_we_do_not_serve_is_refused(api, client, fake_open
     assert not Ticket.objects.exists()
 
 
+@pytest.mark.parametrize("raw", ["4111111111111111.com", "www.4111-1111-1111-1111.my"])
+def test_a_card_number_typed_as_the_domain_is_refused_and_stored_nowhere(
+    api, client, fake_opensrs, raw
+):
+    # when a card number is typed where the domain goes (a label of digits is a valid name)
+    response = post_api(api, raw)
+    page = client.post(PORTAL_URL, {"domain": raw, "contact_email": TYPED})
+
+    # then both answer a field error saying so, and nothing holds the number
+    assert response.status_code == 400
+    assert response.json()["domain"] == [password_resend.RESEND_CARD_NUMBER]
+    assert page.status_code == 400
+    assert password_resend.RESEND_CARD_NUMBER in page.content.decode()
+    assert not Ticket.objects.exists()
+    assert not PasswordResend.objects.exists()
+    assert not Notification.objects.exists()
+    assert "4111" not in str(list(ActionLog.objects.values_list("details", flat=True)))
+    assert calls(fake_opensrs, "GET") == []
+
+
 @pytest.mark.parametrize("raw", ["not a domain", "ftp://", "me@alice-shop.test", "-bad-.test", "x"])
 def test_a_malformed_domain_is_a_field_error(api, client, fake_opensrs, raw):
     response = post_api(api, raw)

@@ -30,6 +30,7 @@ from helpdesk.ratelimit import rate_limit_hits
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import domain_lock, ticket_lock
 from tickets.models import Notification, PasswordResend, Ticket
+from tickets.redaction import contains_card_number
 from tickets.services import password_resend_steps as steps
 from tickets.services.lifecycle import ticket_create
 from tickets.services.outbox import notification_queue, notification_task
@@ -47,6 +48,9 @@ RESEND_DETAIL = gettext_noop(
 )
 RESEND_INVALID_DOMAIN = gettext_noop("Enter a domain name such as example.com.")
 RESEND_INVALID_EMAIL = gettext_noop("Enter a valid email address, or leave it empty.")
+RESEND_CARD_NUMBER = gettext_noop(
+    "This looks like a card number, not a domain name. Never type card details here."
+)
 _RESEND_REFERRABLE = (S.OPEN, S.RESOLVED)
 Stage = PasswordResend.Stage
 Outcome = PasswordResend.Outcome
@@ -81,6 +85,10 @@ def _resend_domain(domain: object) -> tuple[str, str]:
         name = normalize_domain_name(domain if isinstance(domain, str) else "")
     except ValidationError as exc:
         return "", exc.messages[0]  # why IDNA 2008 refuses it, if it says
+    if contains_card_number(name):
+        # Digits make a valid label: refused, or the number is kept in the ticket, the audit
+        # chain and the acknowledgement.
+        return "", gettext(RESEND_CARD_NUMBER)
     return (name, "") if name else ("", gettext(RESEND_INVALID_DOMAIN))
 
 
