@@ -302,6 +302,23 @@ def test_the_freeze_takes_back_the_tickets_and_status_links_the_new_address_was_
     assert audit_verify().ok
 
 
+def test_the_freeze_ends_the_unsubscribe_links_mailed_to_the_address_it_takes_back(
+    client, alice, supervisor
+):
+    # given a mailing's unsubscribe link that went to the new address while the change stood
+    ticket = email_change_applied(alice, supervisor)
+    alice.refresh_from_db()
+    token = services.unsubscribe_token(customer=alice, list_name="product_mailings")
+
+    # when the old address says it was not them
+    assert client.post(f"/not-me/{freeze_token(ticket)}/").status_code == 303
+
+    # then whoever holds the new address cannot turn Alice's mailings off with it
+    assert client.post(f"/unsubscribe/{token}/").status_code == 400
+    alice.refresh_from_db()
+    assert alice.product_mailings is True
+
+
 def test_an_email_change_ends_the_old_addresss_status_link_to_a_ticket_that_follows_the_record(
     client, alice, supervisor, agent
 ):

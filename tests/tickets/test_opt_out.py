@@ -13,6 +13,8 @@ from tests.tickets.verification_helpers import (
     deliver_outbox,
     html_part,
     link_token,
+    owner_request,
+    verification_mail,
 )
 from tickets import services
 from tickets.models import ActionLog, Notification, Ticket
@@ -477,6 +479,29 @@ def test_a_token_altered_to_another_customer_or_list_is_refused(alice, bob):
     assert (bob.product_mailings, bob.reseller_newsletters) == (True, True)
     assert alice.product_mailings is True
     assert not Ticket.objects.exists()
+
+
+def test_an_unsubscribe_link_mailed_to_the_old_address_is_refused_after_an_email_change(
+    alice, supervisor
+):
+    # given the unsubscribe link of a mailing Alice's old address received
+    token = services.unsubscribe_token(customer=alice, list_name="product_mailings")
+
+    # when her email changes (the old mailbox is no longer hers, maybe why it changed)
+    ticket = owner_request(alice, {"email": "alice.new@example.test"})
+    new_link = link_token(verification_mail(ticket, "verify_new_email"))
+    services.verification_confirm(token=new_link, client_key="10.0.0.3", actor="anonymous")
+    services.ticket_approve(ticket=ticket, actor=supervisor)
+
+    # then whoever reads the old mailbox cannot change her preferences with it
+    assert one_click(token).status_code == 400
+    alice.refresh_from_db()
+    assert alice.product_mailings is True
+    assert not opt_out_tickets(alice).exists()
+    # and a link of a mailing to her new address works
+    assert one_click(services.unsubscribe_token(customer=alice, list_name="product_mailings"))
+    alice.refresh_from_db()
+    assert alice.product_mailings is False
 
 
 def test_a_token_for_a_customer_who_no_longer_exists_is_refused(db):

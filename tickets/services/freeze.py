@@ -28,6 +28,7 @@ from tickets.lock_objects import (
 )
 from tickets.models import FieldChange, Ticket, Verification
 from tickets.services.lifecycle import ticket_create, ticket_due_at
+from tickets.services.opt_out import unsubscribe_links_end
 from tickets.services.outbox import notification_queue
 from tickets.services.registration_put_back import (
     REGISTRATION_SENT,
@@ -200,9 +201,11 @@ def _revert_applied_changes(
     if not rows:
         return rows
     login = None
-    if any(row["field"] == "email" for row in rows):
+    fields = [row["field"] for row in rows]
+    if "email" in fields:
         login = modify_login_for(customer, changed_email)
-    customer.save(update_fields=[row["field"] for row in rows] + ["updated_at"])
+        fields.append(unsubscribe_links_end(customer))
+    customer.save(update_fields=[*fields, "updated_at"])
     if login is not None:
         login.save(update_fields=["username", "email"])
     return rows

@@ -31,6 +31,7 @@ from tickets.models import (
 )
 from tickets.request_fields import MODIFY_FIELD_LABELS, MODIFY_SENSITIVE
 from tickets.services.freeze import ACCOUNT_FROZEN, freeze_link_issue
+from tickets.services.opt_out import unsubscribe_links_end
 from tickets.services.outbox import notification_queue
 from tickets.services.registration import (
     registration_changes_queue,
@@ -113,6 +114,7 @@ def modify_changes_apply(
     login = None
     followers: list[Ticket] = []
     if email_changed:
+        fields.append(unsubscribe_links_end(customer))
         other = customer_get_by_email(email=customer.email)
         if other is not None and other.pk != customer.pk:
             raise ApplicationError(MODIFY_EMAIL_TAKEN)

@@ -293,6 +293,16 @@ def unsubscribe_token(*, customer: Customer, list_name: str) -> str:
     )
 
 
+def unsubscribe_links_end(customer: Customer) -> str:
+    """End every unsubscribe link issued so far to a locked customer; the field to save.
+
+    For an email change: those links went to the old address, whose mailbox may no longer be
+    the owner's (the very reason for a change), and would go on turning their mailings off.
+    """
+    customer.mailing_version += 1
+    return "mailing_version"
+
+
 def unsubscribe_url(*, customer: Customer, list_name: str) -> str:
     """The one-click unsubscribe link for one customer and list, on SITE_URL."""
     token = unsubscribe_token(customer=customer, list_name=list_name)
