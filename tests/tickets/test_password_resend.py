@@ -432,6 +432,26 @@ def test_acknowledgements_to_one_typed_address_are_limited_like_any_other(api, f
     assert Ticket.objects.filter(kind=Ticket.Kind.RESEND_PASSWORD).count() == 5
 
 
+def test_spellings_of_one_typed_address_share_its_acknowledgement_limit(api, fake_opensrs):
+    # given someone typing a stranger's address spelled five ways the mail system reads as one
+    # (case, and fullwidth letters in the domain, which IDNA maps to the same name)
+    spellings = [
+        "victim@target.test",
+        "VICTIM@target.test",
+        "victim@\uff54arget.test",
+        "victim@t\uff41rget.test",
+        "Victim@TARGE\uff54.test",
+    ]
+
+    # when each is asked for once, from as many client addresses
+    for n, typed in enumerate(spellings):
+        post_api(api, "example-shop.test", contact_email=typed, REMOTE_ADDR=f"198.51.100.{n}")
+
+    # then the one mailbox gets no more acknowledgements than one spelling would
+    acks = Notification.objects.filter(template="password_resend_received")
+    assert acks.count() == 3
+
+
 def test_too_many_requests_from_one_client_get_429(api, settings, fake_opensrs):
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "request_per_client": (2, 3600)}
     assert post_api(api, "one.test").status_code == 202

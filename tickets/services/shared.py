@@ -47,11 +47,13 @@ def acknowledgement_allowed(address: str) -> bool:
     Counted per address and per its domain ("ack_per_address", "ack_per_domain") for every
     acknowledgement to an address nobody proved theirs (web forms, the API, inbound email), so
     the help desk cannot be made to mail a stranger over and over. Past either limit the
-    request goes on without one; nothing is refused.
+    request goes on without one; nothing is refused. The address is counted canonically: its
+    spellings in other cases or in fullwidth letters reach the same mailbox.
     """
-    domain = email_canonical(address).rpartition("@")[2]
+    canonical = email_canonical(address)
+    domain = canonical.rpartition("@")[2]
     try:
-        rate_limit_hits(("ack_per_address", address), ("ack_per_domain", domain))
+        rate_limit_hits(("ack_per_address", canonical), ("ack_per_domain", domain))
     except RateLimited:
         return False
     return True
