@@ -21,6 +21,7 @@ from tests.tickets.verification_helpers import deliver_outbox, html_part
 from tickets.models import ActionLog, Message, Notification, Ticket
 from tickets.selectors import registration
 from tickets.selectors.registration import registration_problems
+from tickets.services import outbox
 from tickets.services.freeze import ACCOUNT_FROZEN
 from tickets.services.registration_warnings import (
     REGISTRATION_FIX_INVALID,
@@ -144,6 +145,22 @@ def test_the_one_click_link_logs_one_request_for_staff(carol, client):
     assert ticket.reference in second.content.decode()
     note = Message.objects.get(ticket=ticket, internal=True)
     assert "direct request" in note.body and "carol@defunct.test" in note.body
+
+
+def test_a_sent_warning_keeps_no_working_one_click_link_in_its_row(carol, client):
+    # given a warning the worker sent, whose one-click link asks for a change in Carol's name
+    registration_warnings_sweep()
+    (sent,) = deliver_outbox()
+    link = fix_link(sent)
+
+    # when someone reads its outbox row (the database, the admin's page of it)
+    row = Notification.objects.get(template="registration_warning")
+    stored, shown = str(row.context), str(outbox.notification_shown(row))
+
+    # then the link is in neither, while what the email said of the domain is kept
+    assert link not in stored and "/requests/registration/" not in stored
+    assert "/requests/registration/" not in shown
+    assert "stale-mail.test" in stored
 
 
 @pytest.mark.django_db

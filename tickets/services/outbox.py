@@ -4,7 +4,7 @@ import logging
 import random
 import re
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from anymail.exceptions import (
     AnymailAPIError,
@@ -109,14 +109,23 @@ SECRET_CONTEXT_KEYS = frozenset(
 )
 
 
+def _without_keys(value: Any, keys: frozenset[str]) -> Any:
+    """`value` with `keys` left out of every dict in it, however deep (a list of domains' links)."""
+    if isinstance(value, dict):
+        return {k: _without_keys(v, keys) for k, v in value.items() if k not in keys}
+    if isinstance(value, list):
+        return [_without_keys(item, keys) for item in value]
+    return value
+
+
 def notification_context_public(context: dict[str, Any]) -> dict[str, Any]:
     """An outbox row's context without its live links: once the row is done, and for display.
 
-    A link carries a live token (a verification, a freeze, a status page, a password reset),
-    needed only until the email is handed over; whoever reads the row must not be able to act
-    as its recipient.
+    A link carries a live token (a verification, a freeze, a status page, a password reset, a
+    registration warning's one-click request), needed only until the email is handed over;
+    whoever reads the row must not be able to act as its recipient.
     """
-    return {key: value for key, value in context.items() if key not in SECRET_CONTEXT_KEYS}
+    return cast(dict[str, Any], _without_keys(context, SECRET_CONTEXT_KEYS))
 
 
 # A mailing's signed one-click unsubscribe link stays in its row once sent (in the context and
@@ -131,7 +140,7 @@ def notification_shown(notification: Notification) -> dict[str, dict[str, Any]]:
     """An outbox row's context and headers as a reader of the row (the admin) sees them."""
     context = notification.context or {}
     return {
-        "context": {k: v for k, v in context.items() if k not in SHOWN_HIDDEN_CONTEXT_KEYS},
+        "context": _without_keys(context, SHOWN_HIDDEN_CONTEXT_KEYS),
         "headers": {
             name: _WEB_LINK.sub(LINK_HIDDEN, str(value))
             for name, value in (notification.headers or {}).items()
