@@ -6,7 +6,8 @@ import each other's modules directly, and what several flows share lives in `sha
 - `outbox`: notification rows, sending each once, ESP tracking events;
 - `shared`: the state machine (`TRANSITIONS`, `ticket_move`), the version check, input rules,
   publishing tasks to the broker;
-- `lifecycle`: ticket creation, status actions, replies, assignment, general help;
+- `lifecycle`: ticket creation, status actions, assignment, whether a customer may still act;
+- `replies`: customer and staff replies and internal notes;
 - `verification`: links to the email on record;
 - `status_link`: following a request from its status page, without an account;
 - `modify`: changes of personal information;
@@ -32,8 +33,6 @@ from tickets.services.disclosure import customer_export, disclosure_record
 from tickets.services.general import request_general
 from tickets.services.inbound_email import inbound_email_receive
 from tickets.services.lifecycle import (
-    EMPTY_MESSAGE,
-    REPLY_TO_CLOSED,
     ticket_assign,
     ticket_close,
     ticket_create,
@@ -41,7 +40,6 @@ from tickets.services.lifecycle import (
     ticket_priority_set,
     ticket_reject,
     ticket_reopen,
-    ticket_reply_add,
     ticket_resolve,
     ticket_transition,
 )
@@ -92,6 +90,7 @@ from tickets.services.password_resend_steps import (
     PasswordResendRetry,
     password_resend_give_up,
 )
+from tickets.services.replies import EMPTY_MESSAGE, REPLY_TO_CLOSED, ticket_reply_add
 from tickets.services.saved_views import saved_view_delete, saved_view_save
 from tickets.services.shared import (
     STALE_TICKET,

@@ -38,8 +38,9 @@ from tickets.services.inbound_parse import (
     inbound_opt_out_lists,
     valid_address,
 )
-from tickets.services.lifecycle import AccountLockedOut, ticket_create, ticket_reply_add
+from tickets.services.lifecycle import AccountLockedOut, ticket_create
 from tickets.services.opt_out import OPT_OUT_SUBJECT, opt_out_apply
+from tickets.services.replies import ticket_reply_add
 from tickets.services.search import message_create
 from tickets.services.shared import (
     CONTROL_CHARACTERS,

@@ -1,6 +1,5 @@
-"""Tickets: creation, the state machine, replies, assignment, general help."""
+"""Tickets: creation, the state machine, assignment, and whether a customer may still act."""
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,20 +23,15 @@ from tickets.lock_objects import customer_lock, ticket_lock
 from tickets.models import (
     LINKED_BY_CONTACT_KINDS,
     SLA_PAUSED_STATUSES,
-    Attachment,
     Message,
     Ticket,
 )
 from tickets.redaction import redact_card_numbers
-from tickets.services.attachments import AttachmentUpload, attachments_add
 from tickets.services.outbox import notification_queue
 from tickets.services.search import message_create, ticket_search_documents_update
 from tickets.services.shared import (
-    NO_REPLY_STATUSES,
     NOT_REJECTABLE,
     REJECTABLE_KINDS,
-    REOPENED_BY_REPLY,
-    requester_words_mailable,
     ticket_change_save,
     ticket_move,
     ticket_needs_owner,
@@ -48,8 +42,6 @@ from tickets.services.stats import ticket_stat_figures, ticket_stats_update
 
 S = Ticket.Status
 
-REPLY_TO_CLOSED = gettext_noop("This ticket is closed; please open a new request.")
-EMPTY_MESSAGE = gettext_noop("The message is empty.")
 ACCOUNT_CLOSED = gettext_noop(
     "This account is closed, so nothing on it can change. If you need help, write to us from "
     "the help page without logging in."
@@ -169,7 +161,8 @@ def ticket_transition(
     return ticket_move(locked, to=to, actor=actor, reason=reason)
 
 
-def _status_link_context(recipient: str) -> dict[str, Any]:
+def mailed_status_link_context(recipient: str) -> dict[str, Any]:
+    """What an email to `recipient` says of its status link (status_link.status_link_context)."""
     # Imported here: the status-link flow builds on this module (its replies are replies).
     from tickets.services.status_link import status_link_context
 
@@ -186,7 +179,7 @@ def _status_notice(ticket: Ticket, *, template: str, extra: dict[str, Any] | Non
                 "subject": ticket_subject_mailable(ticket, ticket.contact_email),
                 "status": ticket.status,
                 **(extra or {}),
-                **_status_link_context(ticket.contact_email),
+                **mailed_status_link_context(ticket.contact_email),
             },
         )
 
@@ -303,67 +296,6 @@ def ticket_priority_set(
     return locked
 
 
-# The part of the customer's last message quoted under a reply.
-REPLY_QUOTE_LIMIT = 2000
-
-
-def _agent_display_name(user: User | None) -> str:
-    """How a reply is signed: the agent's full name, else their login ("" for none)."""
-    if user is None:
-        return ""
-    return user.get_full_name().strip() or user.get_username()
-
-
-def _quote_last_customer_message(ticket: Ticket, *, before: Message) -> dict[str, str]:
-    """The customer's latest message before `before`, quoted with "> " (empty when none)."""
-    last = (
-        Message.objects.filter(ticket=ticket, author=Message.Author.CUSTOMER, internal=False)
-        .exclude(pk=before.pk)
-        .order_by("-created_at", "-id")
-        .only("body", "created_at")
-        .first()
-    )
-    if last is None:
-        return {}
-    text = last.body.strip()
-    if len(text) > REPLY_QUOTE_LIMIT:
-        text = text[:REPLY_QUOTE_LIMIT].rstrip() + " […]"
-    return {
-        "quoted": "\n".join(f"> {line}".rstrip() for line in text.splitlines()),
-        "quoted_plain": text,
-        "quoted_at": last.created_at.isoformat(),
-    }
-
-
-def _staff_reply_mail(locked: Ticket, message: Message, stored: list[Attachment]) -> None:
-    """Mail a staff reply to the requester, signed, with its clean files.
-
-    It quotes the requester's last message, and names the subject, only where the requester's
-    own words may be mailed (`requester_words_mailable`): never to an address typed in.
-    """
-    recipient = locked.contact_email or (locked.customer.email if locked.customer else "")
-    if not recipient:
-        return
-    quote = (
-        _quote_last_customer_message(locked, before=message)
-        if requester_words_mailable(locked, recipient)
-        else {}
-    )
-    notification_queue(
-        ticket=locked,
-        template="ticket_reply",
-        recipient=recipient,
-        context={
-            "subject": ticket_subject_mailable(locked, recipient),
-            "body": message.body,
-            **_status_link_context(recipient),
-            "agent_name": _agent_display_name(message.author_user),
-            **quote,
-            **({"attachments": [a.pk for a in stored]} if stored else {}),
-        },
-    )
-
-
 class AccountLockedOut(TransitionNotAllowed):
     """The customer account is frozen or closed: nothing on its customer side may act."""
 
@@ -376,7 +308,7 @@ def customer_account_open_locked(customer: Customer) -> None:
     tickets.lock_objects), by the rule sign-in uses, so a request in flight when either commits
     writes nothing; the refusal (AccountLockedOut) names which it was.
     """
-    _account_open_locked(customer.pk)
+    account_open_locked(customer.pk)
 
 
 def requester_account_open_locked(ticket: Ticket) -> None:
@@ -386,93 +318,14 @@ def requester_account_open_locked(ticket: Ticket) -> None:
     is frozen or closed they act no more than its own session would. Locks the customer.
     """
     if ticket.customer_id is not None:
-        _account_open_locked(ticket.customer_id)
+        account_open_locked(ticket.customer_id)
 
 
-def _account_open_locked(customer_id: int) -> None:
+def account_open_locked(customer_id: int) -> None:
+    """Lock customer `customer_id`; refuse (AccountLockedOut) while it is frozen or closed."""
     # The freeze module imports this one.
     from tickets.services.freeze import ACCOUNT_FROZEN
 
     locked = customer_lock(pk=customer_id)
     if not customer_account_open(locked):
         raise AccountLockedOut(ACCOUNT_FROZEN if account_is_frozen(locked) else ACCOUNT_CLOSED)
-
-
-@transaction.atomic
-def ticket_reply_add(
-    *,
-    ticket: Ticket,
-    body: str,
-    actor: Actor,
-    author: str,
-    channel: str,
-    author_user: User | None = None,
-    internal: bool = False,
-    email_message_id: str | None = None,
-    expected_version: int | None = None,
-    attachments: Sequence[AttachmentUpload] = (),
-    reopen: bool = True,
-) -> Message:
-    """Add a message to a ticket; a staff reply is mailed, a customer reply reopens it.
-
-    With `reopen=False` a customer's message leaves the status as it is: an email whose sender
-    our mail server could not authenticate may not act for the customer.
-
-    A message written as the requester, whichever way (a session, the API, a status link,
-    inbound mail), is refused with AccountLockedOut while the ticket's customer account is
-    frozen or closed; only a message staff alone see (`internal`) is taken then.
-
-    Card numbers in the body are redacted here, whichever way the message came in. Files in
-    `attachments` are kept on the message (ValidationError, and nothing saved, if one breaks
-    the rules); a mailed staff reply carries them once the scan found them clean.
-    """
-    body, _card_found = redact_card_numbers(body)
-    if not body.strip():
-        raise ApplicationError(EMPTY_MESSAGE)
-    signed_in = actor.pk if isinstance(actor, Customer) else None
-    if isinstance(actor, Customer):
-        customer_account_open_locked(actor)
-    as_requester = author == Message.Author.CUSTOMER and not internal
-    owner = ticket.customer_id
-    if as_requester and owner != signed_in:
-        requester_account_open_locked(ticket)
-    locked = ticket_lock(pk=ticket.pk)
-    linked = locked.customer_id
-    if as_requester and linked is not None and linked not in (signed_in, owner):
-        _account_open_locked(linked)  # linked to a customer since it was read: rare
-    ticket_version_check(locked, expected_version)
-    if locked.status in NO_REPLY_STATUSES and not internal:
-        raise TransitionNotAllowed(REPLY_TO_CLOSED)
-    message = message_create(
-        ticket=locked,
-        author=author,
-        author_user=author_user,
-        body=body,
-        internal=internal,
-        channel=channel,
-        email_message_id=email_message_id,
-    )
-    stored = attachments_add(message=message, uploads=attachments, actor=actor)
-    figures = ticket_stat_figures(locked)
-    fields: list[str] = []
-    if author == Message.Author.STAFF and not internal and locked.first_response_at is None:
-        locked.first_response_at = message.created_at
-        locked.first_response_by = author_user
-        fields = ["first_response_at", "first_response_by"]
-    ticket_change_save(
-        locked,
-        fields,
-        actor=actor,
-        action="ticket.note_added" if internal else "ticket.message_added",
-        details={"message": message.pk, "author": author, "channel": channel},
-    )
-    ticket_stats_update(before=figures, ticket=locked)
-    if internal:
-        return message
-    if author == Message.Author.STAFF:
-        if locked.status == S.OPEN:
-            ticket_move(locked, to=S.AWAITING_CUSTOMER, actor=actor)
-        _staff_reply_mail(locked, message, stored)
-    elif author == Message.Author.CUSTOMER and reopen and locked.status in REOPENED_BY_REPLY:
-        ticket_move(locked, to=S.OPEN, actor=actor, reason="customer replied")
-    return message

@@ -35,7 +35,8 @@ from helpdesk.exceptions import RetryLater
 from tickets.audit import audit_record
 from tickets.lock_objects import domain_lock, ticket_lock
 from tickets.models import Message, Ticket
-from tickets.services.lifecycle import ticket_priority_set, ticket_reply_add, ticket_transition
+from tickets.services.lifecycle import ticket_priority_set, ticket_transition
+from tickets.services.replies import ticket_reply_add
 from tickets.services.shared import registration_changes_publish, ticket_needs_owner
 
 RC = RegistrationChange.Status

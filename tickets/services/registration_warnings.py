@@ -31,8 +31,8 @@ from tickets.models import OPEN_STATUS_VALUES, Message, Ticket
 from tickets.selectors.registration import registration_problem_domains
 from tickets.services.freeze import ACCOUNT_FROZEN
 from tickets.services.general import request_general
-from tickets.services.lifecycle import ticket_reply_add
 from tickets.services.outbox import notification_queue
+from tickets.services.replies import ticket_reply_add
 
 # Notices per domain and address, ever.
 REGISTRATION_WARNING_MAX_NOTICES = 2
