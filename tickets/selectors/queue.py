@@ -211,6 +211,9 @@ def _queue_page_ids(
     A search, or the urgency sort of open and closed tickets together, needs more than one
     index. Where a database allows a LIMIT in each part of a UNION (PostgreSQL), it is the UNION
     of one page of each part: the first rows of the whole are among the first rows of its parts.
+
+    Longer than most: the parts of a search (rare, common, unknown to the planner) are chosen
+    together, since each changes what the others must read.
     """
     keys, after = QUEUE_SORTS[filters.sort], cursor
     if filters.sort == "urgency" and (queue_view_effective(filters) != "all" or filters.status):

@@ -98,6 +98,9 @@ def account_freeze(*, token: str, client_key: str, actor: Actor) -> Ticket:
 
     Returns the ticket a supervisor now holds. Raises ApplicationError for a link that is
     unknown, used or expired (the same message for each).
+
+    Longer than most: every lock is taken before the first write (tickets.lock_objects's
+    order), so the undoing of the change, the suspension and the alert are one transaction.
     """
     rate_limit_hit(scope="verify_per_client", key=client_key)
     live = freeze_link_get_live(token=token)

@@ -40,6 +40,9 @@ def request_general(
     :param client_key: the requester's address, rate-limited when the request came from outside.
     :param attachments: files sent with the request (ValidationError, nothing saved, if one
         breaks the rules).
+
+    Longer than most: the logged-in and the logged-out request are one path, whose checks
+    (limits, the account's state, files) differ only in their arguments.
     """
     if client_key is not None:
         rate_limit_hit(scope="request_per_client", key=client_key)

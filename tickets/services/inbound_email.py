@@ -299,6 +299,11 @@ def _inbound_store(
     card_found: bool,
     authentication: SenderAuthentication,
 ) -> Ticket:
+    """Keep one accepted message as a reply on its thread or as a new ticket, with its files.
+
+    Longer than most: a reply is looked at again under its lock, and what is kept (files,
+    notes, the verdict of the sender's authentication, the audit row) is the same either way.
+    """
     kept, refused = inbound_attachments_sort(attachments)
     text = body or INBOUND_NO_TEXT
     # Thread first: a reply on a ticket is a reply, whatever words it uses.
@@ -377,6 +382,9 @@ def inbound_email_receive(
     dropped (None, audited as inbound.ignored; the ESP is answered 2xx and does not retry).
     Idempotent by unique key: a redelivered Message-ID from the same sender returns the ticket
     it made.
+
+    Longer than most: every reason to drop a message is checked here, one after another,
+    before anything is stored.
     """
     # Mail is read whatever it holds: a NUL anywhere in it (a forged header, a part's type)
     # would otherwise fail every delivery of it with a 500, and the ESP retries for hours.

@@ -158,6 +158,9 @@ def _registration_finish(
 
     For a change made, `sent` names the contacts sent: the cached record takes the new address
     on those only (a chosen contact that no longer named the old address was left as it is).
+
+    Longer than most: the outcomes of a change and of a put-back share one record, so each
+    outcome's fields, note and audit row are written side by side, once.
     """
     change = RegistrationChange.objects.select_related("domain").get(pk=change_id)
     ticket_lock(pk=change.ticket_id)

@@ -47,6 +47,9 @@ def registration_put_backs_offer(
 
     Called in the freeze's transaction, the email on record already restored: that is where each
     record goes back to. Returns the domains' names. Nothing is sent before a supervisor asks.
+
+    Longer than most: which contacts of which changes go back is one decision, read at once
+    from the changes in every state a takeover may have left them in.
     """
     taken = {email_canonical(address) for address in taken_back}
     restored = customer.email

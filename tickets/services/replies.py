@@ -130,6 +130,9 @@ def ticket_reply_add(
     Card numbers in the body are redacted here, whichever way the message came in. Files in
     `attachments` are kept on the message (ValidationError, and nothing saved, if one breaks
     the rules); a mailed staff reply carries them once the scan found them clean.
+
+    Longer than most: every kind of message goes through here, so the account rule, the
+    ticket's lock, the version and the first response are taken in one order for all.
     """
     body, _card_found = redact_card_numbers(body)
     if not body.strip():
