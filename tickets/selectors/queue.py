@@ -1,4 +1,8 @@
-"""The staff queue: quick views, filters, sorts and keyset pages."""
+"""The staff queue: quick views, filters, sorts and keyset pages.
+
+Long because a page is read in parts whose indexes depend on the sort and the search together
+(_queue_page_ids): split, each part would be read without the others it must agree with.
+"""
 
 import contextlib
 import logging

@@ -6,6 +6,9 @@ Other mail is still stored, never lost, but acts for nobody: an opt-out mails a 
 email on record instead, a reply is added without reopening its ticket, a new request is taken
 as the web form's without a login. A reply on a ticket whose customer account is frozen or
 closed acts for nobody either way: it is kept for staff only (`_inbound_reply`).
+
+Long because it is one message's whole way in, threading, limits, authentication and what
+the mail may do, read in the order it happens.
 """
 
 import re

@@ -8,6 +8,9 @@ change whose outcome is unknown is never repeated: it becomes a task for staff.
 A put-back after a freeze (services.registration_put_back) takes the same path once a supervisor
 asked for it, the other way: from the reported address back to the email on record, while the
 account is frozen, and only for a contact that still names the reported address.
+
+Long because both share the one at-most-once protocol: its guards, the call, and each outcome's
+note, audit row and retry side by side.
 """
 
 from collections.abc import Collection
