@@ -174,10 +174,13 @@ LOGIN_THROTTLED = gettext_noop(
 )
 
 
-def _login_hits(client: str, username: str) -> list[tuple[str, str]]:
+def _login_client_hits(client: str, username: str) -> list[tuple[str, str]]:
+    """The counters of one client: its failures, and its failures for this username."""
     hits = [("login_failures_per_client", f"ip:{client}")]
-    if username.strip():
-        hits.append(("login_failures_per_username", f"user:{username.strip()}"))
+    if name := username.strip():
+        # The client as a per-client limit counts it (an IPv6 client by its network).
+        pair = f"user:{name} ip:{rate_limit_client_key(client)}"
+        hits.append(("login_failures_per_username", pair))
     return hits
 
 
@@ -187,15 +190,29 @@ def login_attempt_count(*, client: str, username: str) -> None:
     Counting first (one atomic increment) means parallel guesses cannot all slip in under the
     limit before any of them is counted; `login_succeeded` takes the count back. The refusal
     comes before the password is tried, so it tells nothing about whether the username exists.
+
+    A username is locked per client (`login_failures_per_username`), so whoever guesses it
+    locks only their own client out, not its owner at theirs; its ceiling from every client
+    together (`login_failures_per_username_all_clients`, far higher) stops guessing spread over
+    many addresses. Only an attempt its client's limits let through counts toward the ceiling:
+    one client going on past its own refusals never reaches it.
     """
-    rate_limit_hits(*_login_hits(client, username), message=LOGIN_THROTTLED)
+    rate_limit_hits(*_login_client_hits(client, username), message=LOGIN_THROTTLED)
+    if name := username.strip():
+        rate_limit_hits(
+            ("login_failures_per_username_all_clients", f"user:{name}"), message=LOGIN_THROTTLED
+        )
 
 
 def login_succeeded(*, client: str, username: str) -> None:
-    """A correct password: the client's attempt is not a failure, the username's count is cleared.
+    """A correct password: the attempt is not a failure, the username's count there is cleared.
 
     Successes never count, so colleagues behind one office address do not lock each other out.
+    The username's ceiling only takes this attempt back: the owner logging in does not give
+    guessers spread over many addresses a new allowance.
     """
-    _cache_uncount("login_failures_per_client", f"ip:{client}", clear=False)
-    if username.strip():
-        _cache_uncount("login_failures_per_username", f"user:{username.strip()}", clear=True)
+    hits = _login_client_hits(client, username)
+    _cache_uncount(*hits[0], clear=False)
+    if name := username.strip():
+        _cache_uncount(*hits[1], clear=True)
+        _cache_uncount("login_failures_per_username_all_clients", f"user:{name}", clear=False)

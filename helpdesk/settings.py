@@ -419,8 +419,13 @@ _RATE_LIMIT_DEFAULTS = {
     "resend_per_domain_day": (4, 86400),
     "request_per_email": (5, 3600),
     "verify_per_client": (30, 3600),
-    # Failed logins (portal, admin, API token): a success clears the username's count.
+    # Failed logins (portal, admin, API token), counted before the password is checked. Per
+    # username from one client (a success clears it): a guesser locks out only their own client,
+    # never the owner at theirs. Per username from every client together, far higher, against
+    # guessing spread over many addresses (only attempts the two limits before let through
+    # count; a success takes back its attempt). Per client, whatever the usernames.
     "login_failures_per_username": (10, 900),
+    "login_failures_per_username_all_clients": (100, 900),
     "login_failures_per_client": (50, 900),
     # /track/: asking for a status link, per client (429) and per ticket (coalesced: no mail).
     "track_per_client": (10, 3600),

@@ -103,7 +103,7 @@ def test_login_is_throttled_per_username_across_addresses(client, alice, setting
     settings.RATE_LIMITS = {
         **settings.RATE_LIMITS,
         "login_failures_per_client": (3, 300),
-        "login_failures_per_username": (3, 300),
+        "login_failures_per_username_all_clients": (3, 300),
     }
     for n in range(3):
         _login(client, "alice@example.test", "wrong", ip=f"10.2.0.{n}")

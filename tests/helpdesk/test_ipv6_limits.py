@@ -104,6 +104,19 @@ def test_failed_logins_from_every_address_of_a_64_count_as_one_client(client, se
     assert log_in(5, "2001:db8:7:8::1") == 200
 
 
+def test_failures_for_one_username_from_every_address_of_a_64_count_as_one_client(client, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login_failures_per_username": (2, 900)}
+
+    def log_in(address: str) -> int:
+        data = {"username": "alice@example.test", "password": "wrong"}
+        return client.post("/accounts/login/", data, REMOTE_ADDR=address).status_code
+
+    codes = [log_in(f"2001:db8:7:7::{n:x}") for n in (1, 2, 3, 4)]
+
+    assert codes == [200, 200, 429, 429]
+    assert log_in("2001:db8:7:8::1") == 200
+
+
 @pytest.mark.parametrize(
     ("key", "counted_as"),
     [
