@@ -26,16 +26,21 @@ RATE_LIMITED = gettext_noop("Too many requests. Please wait a little and try aga
 
 
 def client_ip(request: HttpRequest) -> str:
-    """The client's address: X-Forwarded-For is believed only from configured trusted proxies."""
-    remote = request.META.get("REMOTE_ADDR", "")
-    hops = settings.TRUSTED_PROXY_COUNT
-    if hops <= 0:
-        return remote
-    forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p]
-    # The right-most `hops` entries were added by our proxies; the one before them is the client.
-    if len(forwarded) >= hops:
-        return forwarded[-hops]
-    return remote
+    """The client's address: X-Forwarded-For is believed only as written by a trusted proxy.
+
+    Each proxy appends the address it was reached from. Walking back from REMOTE_ADDR, an entry
+    is believed only while the hop that wrote it is one of TRUSTED_PROXIES, for at most
+    TRUSTED_PROXY_COUNT hops: a client that reaches the app (or a proxy further out) directly is
+    counted under its own address, whatever it put in the header.
+    """
+    address = request.META.get("REMOTE_ADDR", "")
+    header = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    forwarded = [p.strip() for p in header.split(",") if p.strip()]
+    for _hop in range(settings.TRUSTED_PROXY_COUNT):
+        if not forwarded or not ip_in(address, settings.TRUSTED_PROXIES, loopback=False):
+            break
+        address = forwarded.pop()
+    return address
 
 
 def ip_in(address: str, networks: list[str], *, loopback: bool = True) -> bool:

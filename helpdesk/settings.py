@@ -3,6 +3,7 @@
 One module on purpose (STYLE.md §8: no per-environment split), so it is longer than the others.
 """
 
+import ipaddress
 import re
 import sys
 from datetime import timedelta
@@ -475,7 +476,28 @@ def ipv6_client_prefix_length_from_env() -> int:
 IPV6_CLIENT_PREFIX_LENGTH = ipv6_client_prefix_length_from_env()
 # The staff queue's per-view counts are read from the cache when younger than this.
 STAFF_QUEUE_COUNTS_CACHE_SECONDS = env.int("STAFF_QUEUE_COUNTS_CACHE_SECONDS", default=10)
+
+
+def networks_from_env(name: str, default: list[str]) -> list[str]:
+    """A comma-separated list of addresses or networks (10.0.0.5, 10.0.8.0/24, ::1)."""
+    networks = [network.strip() for network in env.list(name, default=default) if network.strip()]
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} must list addresses or networks, e.g. 10.0.0.5,10.0.8.0/24, "
+                f"not {network!r}"
+            ) from None
+    return networks
+
+
+# Proxies in front of the app (a TLS terminator, a load balancer): how many append to
+# X-Forwarded-For, and their own addresses or networks. The header is believed only from a
+# request whose REMOTE_ADDR is one of them, one hop further back for each trusted proxy
+# (helpdesk.ratelimit.client_ip); a request that reached the app directly is its own client.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+TRUSTED_PROXIES = networks_from_env("TRUSTED_PROXIES", ["127.0.0.1", "::1"])
 # Monitoring addresses or networks whose readiness probes are never rate-limited (loopback
 # never is either), e.g. HEALTH_UNTHROTTLED_IPS=10.0.0.5,10.0.8.0/24.
 HEALTH_UNTHROTTLED_IPS = env.list("HEALTH_UNTHROTTLED_IPS", default=[])

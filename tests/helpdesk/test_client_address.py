@@ -1,0 +1,90 @@
+"""Whose address a request is counted under: X-Forwarded-For only from the trusted proxies."""
+
+import pytest
+from django.test import Client, RequestFactory
+
+from helpdesk.ratelimit import client_ip
+
+READY = "/api/v1/health/"
+
+
+def _request(remote: str, forwarded: str | None = None):
+    extra = {} if forwarded is None else {"HTTP_X_FORWARDED_FOR": forwarded}
+    return RequestFactory().get("/", REMOTE_ADDR=remote, **extra)
+
+
+def test_forwarded_for_is_ignored_without_a_trusted_proxy(settings):
+    settings.TRUSTED_PROXY_COUNT = 0
+
+    assert client_ip(_request("127.0.0.1", "1.2.3.4")) == "127.0.0.1"
+
+
+def test_forwarded_for_is_read_from_the_trusted_hop(settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+
+    assert client_ip(_request("127.0.0.1", "6.6.6.6, 203.0.113.9")) == "203.0.113.9"
+    assert client_ip(_request("::1", "203.0.113.9")) == "203.0.113.9"
+
+
+def test_forwarded_for_from_a_client_that_reached_the_app_directly_is_ignored(settings):
+    # given a proxy in front, and a client that reaches the app's port without it
+    settings.TRUSTED_PROXY_COUNT = 1
+
+    # when it names another address in X-Forwarded-For
+    request = _request("203.0.113.50", "10.0.8.77")
+
+    # then it is counted under its own
+    assert client_ip(request) == "203.0.113.50"
+
+
+def test_the_trusted_proxies_are_a_setting_of_addresses_and_networks(settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    settings.TRUSTED_PROXIES = ["10.0.0.0/24", "192.0.2.7"]
+
+    assert client_ip(_request("10.0.0.9", "203.0.113.9")) == "203.0.113.9"
+    assert client_ip(_request("192.0.2.7", "203.0.113.9")) == "203.0.113.9"
+    assert client_ip(_request("127.0.0.1", "203.0.113.9")) == "127.0.0.1"  # not listed now
+
+
+def test_each_hop_is_believed_only_when_a_trusted_proxy_wrote_it(settings):
+    # given a CDN (192.0.2.0/24) in front of a proxy on the same host as the app
+    settings.TRUSTED_PROXY_COUNT = 2
+    settings.TRUSTED_PROXIES = ["127.0.0.1", "192.0.2.0/24"]
+
+    through_both = _request("127.0.0.1", "6.6.6.6, 203.0.113.9, 192.0.2.5")
+    around_the_cdn = _request("127.0.0.1", "6.6.6.6, 198.51.100.3")
+
+    assert client_ip(through_both) == "203.0.113.9"
+    # the local proxy was reached by 198.51.100.3 itself: what it claimed before is not believed
+    assert client_ip(around_the_cdn) == "198.51.100.3"
+
+
+def test_a_client_reaching_the_app_directly_cannot_dodge_its_limit_with_forwarded_for(db, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login_failures_per_client": (2, 900)}
+    client = Client(REMOTE_ADDR="203.0.113.50")
+
+    codes = [
+        client.post(
+            "/accounts/login/",
+            {"username": f"nobody{n}", "password": "wrong"},
+            HTTP_X_FORWARDED_FOR=f"198.51.100.{n}",
+        ).status_code
+        for n in range(4)
+    ]
+
+    assert codes == [200, 200, 429, 429]
+
+
+def test_a_bad_trusted_proxy_setting_stops_the_start(monkeypatch):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from helpdesk.settings import networks_from_env
+
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.0/8, 2001:db8::/32,::1")
+    assert networks_from_env("TRUSTED_PROXIES", []) == ["10.0.0.0/8", "2001:db8::/32", "::1"]
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal")
+    with pytest.raises(ImproperlyConfigured, match="TRUSTED_PROXIES"):
+        networks_from_env("TRUSTED_PROXIES", [])
+    monkeypatch.delenv("TRUSTED_PROXIES")
+    assert networks_from_env("TRUSTED_PROXIES", ["127.0.0.1"]) == ["127.0.0.1"]
