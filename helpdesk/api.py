@@ -25,7 +25,7 @@ from helpdesk.exceptions import (
     RateLimited,
     lost_a_lock_race,
 )
-from helpdesk.ratelimit import client_ip, ip_in, rate_limit_hit
+from helpdesk.ratelimit import client_ip, client_ip_known, ip_in, rate_limit_hit
 
 logger = logging.getLogger(__name__)
 SERVER_ERROR = "Something went wrong on our side. Please try again later."
@@ -143,10 +143,15 @@ class ApiRateThrottle(BaseThrottle):
 
 
 class MonitoringExemptThrottle(ApiRateThrottle):
-    """ApiRateThrottle, except for loopback and HEALTH_UNTHROTTLED_IPS (readiness probes)."""
+    """ApiRateThrottle, except for loopback and HEALTH_UNTHROTTLED_IPS (readiness probes).
+
+    Only for a client whose address is known: behind a proxy the app does not believe, every
+    client shows the proxy's address, loopback for one on this host.
+    """
 
     def allow_request(self, request, view) -> bool:
-        if ip_in(client_ip(request), settings.HEALTH_UNTHROTTLED_IPS):
+        address = client_ip_known(request)
+        if address is not None and ip_in(address, settings.HEALTH_UNTHROTTLED_IPS):
             return True
         return super().allow_request(request, view)
 

@@ -25,8 +25,8 @@ PER_CLIENT = "_per_client"
 RATE_LIMITED = gettext_noop("Too many requests. Please wait a little and try again.")
 
 
-def client_ip(request: HttpRequest) -> str:
-    """The client's address: X-Forwarded-For is believed only as written by a trusted proxy.
+def _client_address(request: HttpRequest) -> tuple[str, bool]:
+    """The client's address, and whether it is known: the request came direct or vouched for.
 
     Each proxy appends the address it was reached from. Walking back from REMOTE_ADDR, an entry
     is believed only while the hop that wrote it is one of TRUSTED_PROXIES, for at most
@@ -36,11 +36,30 @@ def client_ip(request: HttpRequest) -> str:
     address = request.META.get("REMOTE_ADDR", "")
     header = request.META.get("HTTP_X_FORWARDED_FOR", "")
     forwarded = [p.strip() for p in header.split(",") if p.strip()]
+    if not forwarded:
+        return address, True
+    believed = False
     for _hop in range(settings.TRUSTED_PROXY_COUNT):
         if not forwarded or not ip_in(address, settings.TRUSTED_PROXIES, loopback=False):
             break
-        address = forwarded.pop()
-    return address
+        address, believed = forwarded.pop(), True
+    return address, believed
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The client's address: X-Forwarded-For is believed only as written by a trusted proxy."""
+    return _client_address(request)[0]
+
+
+def client_ip_known(request: HttpRequest) -> str | None:
+    """The client's address if it came direct or a trusted proxy names it; else None.
+
+    A request passed on by a proxy that is not believed (TRUSTED_PROXY_COUNT=0 behind a proxy on
+    this host) shows that proxy's address, loopback, for every client: an allow-list must not
+    take it for the client's.
+    """
+    address, known = _client_address(request)
+    return address if known else None
 
 
 def ip_in(address: str, networks: list[str], *, loopback: bool = True) -> bool:

@@ -499,7 +499,8 @@ def networks_from_env(name: str, default: list[str]) -> list[str]:
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 TRUSTED_PROXIES = networks_from_env("TRUSTED_PROXIES", ["127.0.0.1", "::1"])
 # Monitoring addresses or networks whose readiness probes are never rate-limited (loopback
-# never is either), e.g. HEALTH_UNTHROTTLED_IPS=10.0.0.5,10.0.8.0/24.
+# never is either), e.g. HEALTH_UNTHROTTLED_IPS=10.0.0.5,10.0.8.0/24; matched against a client
+# address that is known: a request passed on by an untrusted proxy is never exempt.
 HEALTH_UNTHROTTLED_IPS = env.list("HEALTH_UNTHROTTLED_IPS", default=[])
 
 # Authentication.

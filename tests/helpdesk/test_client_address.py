@@ -88,3 +88,47 @@ def test_a_bad_trusted_proxy_setting_stops_the_start(monkeypatch):
         networks_from_env("TRUSTED_PROXIES", [])
     monkeypatch.delenv("TRUSTED_PROXIES")
     assert networks_from_env("TRUSTED_PROXIES", ["127.0.0.1"]) == ["127.0.0.1"]
+
+
+# --- who is never throttled on the readiness check ---
+
+
+def _ready_statuses(remote: str, forwarded: str | None = None, times: int = 3) -> list[int]:
+    extra = {} if forwarded is None else {"HTTP_X_FORWARDED_FOR": forwarded}
+    client = Client(REMOTE_ADDR=remote)
+    return [client.get(READY, **extra).status_code for _ in range(times)]
+
+
+@pytest.fixture
+def one_probe_a_minute(db, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "api_per_client": (1, 60)}
+    settings.HEALTH_UNTHROTTLED_IPS = ["10.0.8.0/24"]
+
+
+def test_clients_of_an_untrusted_proxy_on_this_host_are_not_taken_for_loopback(
+    one_probe_a_minute, settings
+):
+    # given a proxy on the app's host that the app was not told to trust
+    settings.TRUSTED_PROXY_COUNT = 0
+
+    # when a client's requests come through it (REMOTE_ADDR is the proxy's loopback address)
+    through_the_proxy = _ready_statuses("127.0.0.1", "198.51.100.4")
+
+    # then they are throttled as the proxy's one address, not let through as a local probe
+    assert through_the_proxy == [200, 429, 429]
+
+
+def test_a_probe_straight_from_this_host_is_never_throttled(one_probe_a_minute, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+
+    assert _ready_statuses("127.0.0.1", times=5) == [200] * 5
+    assert _ready_statuses("::1", times=5) == [200] * 5
+
+
+def test_behind_a_trusted_proxy_the_named_client_decides(one_probe_a_minute, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+
+    assert _ready_statuses("127.0.0.1", "10.0.8.77", times=5) == [200] * 5  # a listed monitor
+    assert _ready_statuses("127.0.0.1", "198.51.100.4") == [200, 429, 429]
+    # a client reaching the app directly cannot name a monitor
+    assert _ready_statuses("203.0.113.50", "10.0.8.77") == [200, 429, 429]
