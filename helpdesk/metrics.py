@@ -30,7 +30,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from helpdesk.observability import request_id_from, request_id_var
-from helpdesk.ratelimit import client_ip, ip_in
+from helpdesk.ratelimit import client_ip_known, ip_in
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +155,8 @@ def metrics_allowed(request: HttpRequest) -> bool:
     if token and hmac.compare_digest(header.encode(), f"Bearer {token}".encode()):
         return True
     allowed: list[str] = settings.METRICS_ALLOWED_IPS
-    return bool(allowed) and ip_in(client_ip(request), allowed, loopback=False)
+    address = client_ip_known(request)
+    return bool(allowed) and address is not None and ip_in(address, allowed, loopback=False)
 
 
 def metrics_view(request: HttpRequest, *args: Any) -> HttpResponse:

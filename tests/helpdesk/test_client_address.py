@@ -132,3 +132,19 @@ def test_behind_a_trusted_proxy_the_named_client_decides(one_probe_a_minute, set
     assert _ready_statuses("127.0.0.1", "198.51.100.4") == [200, 429, 429]
     # a client reaching the app directly cannot name a monitor
     assert _ready_statuses("203.0.113.50", "10.0.8.77") == [200, 429, 429]
+
+
+def test_metrics_allowed_to_loopback_are_not_open_to_clients_of_an_untrusted_local_proxy(
+    db, settings
+):
+    # given metrics allowed to this host, as .env.example suggests, behind an untrusted proxy
+    settings.METRICS_ALLOWED_IPS = ["127.0.0.1", "::1"]
+    settings.TRUSTED_PROXY_COUNT = 0
+
+    # when a client asks through the proxy, and a scraper on the host asks directly
+    through_the_proxy = Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.4")
+    scraper = Client(REMOTE_ADDR="127.0.0.1")
+
+    # then only the scraper is answered
+    assert through_the_proxy.get("/metrics").status_code == 403
+    assert scraper.get("/metrics").status_code == 200
