@@ -90,6 +90,7 @@ def test_six_files_are_one_too_many():
         ("/absolute/path/scan.png", "scan.png"),
         ("..png", "png"),
         ("re\u202eport\u200b.png", "report.png"),  # bidi override, zero-width space
+        ("4111\u200b1111 1111-1111.png", "[card number removed].png"),  # split by a zero-width
     ],
 )
 def test_a_name_keeps_no_folder_and_no_invisible_characters(raw, kept):

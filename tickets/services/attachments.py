@@ -19,6 +19,7 @@ from django.utils.translation import gettext, gettext_noop
 from tickets.attachments import attachment_type_sniff
 from tickets.audit import Actor, audit_record
 from tickets.models import Attachment, Message
+from tickets.redaction import redact_card_numbers
 from tickets.scanning import ScannerUnavailable, attachment_scanner
 from tickets.services.shared import tasks_publish_each
 from tickets.tasks import attachment_scan as attachment_scan_task
@@ -96,13 +97,17 @@ class AttachmentUpload:
 
 
 def attachment_filename_clean(raw: str) -> str:
-    """A path-safe NFC name: no folders, no control or invisible characters, no leading dots."""
+    """A path-safe NFC name: no folders, no control or invisible characters, no leading dots.
+
+    A card number in it is redacted (once the invisible characters that could split it are gone,
+    before the length is cut), so the name is stored, audited and shown without it.
+    """
     name = unicodedata.normalize("NFC", raw or "")
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
     # Categories C*: control, format (zero-width, bidi overrides), surrogate, private, unassigned.
     name = "".join(ch for ch in name if not unicodedata.category(ch).startswith("C"))
-    name = " ".join(name.split()).strip(" .")
-    return name[:200] or "attachment"
+    name, _card_found = redact_card_numbers(" ".join(name.split()))
+    return name.strip(" .")[:200] or "attachment"
 
 
 def attachment_extensions(filename: str) -> list[str]:

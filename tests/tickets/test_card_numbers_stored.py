@@ -1,0 +1,93 @@
+"""A card number typed into any field is stored nowhere: not on the row, the audit chain or the
+outbox. Messages, notes and reasons are covered where they are written; these are the rest."""
+
+import re
+
+from django.apps import apps
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from tests.tickets.test_attachments import PNG
+from tests.tickets.test_inbound import SECRET, payload, post
+from tickets.audit import audit_record
+from tickets.models import Attachment, Message
+from tickets.redaction import REDACTED
+
+CARD = "4111 1111 1111 1111"
+CARD_DIGITS = "4111111111111111"
+
+
+def _texts(value):
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _texts(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _texts(item)
+    elif isinstance(value, bytes | memoryview):
+        yield bytes(value).decode("latin-1")
+    elif value is not None:
+        yield str(value)
+
+
+def stored_with_the_card() -> list[str]:
+    """Every stored value (row, audit details, outbox context, ...) holding the card's digits.
+
+    Each text is read with its separators taken out, so the number is found however it was
+    typed (spaces, dashes).
+    """
+    found = []
+    for model in apps.get_models():
+        for row in model._base_manager.values():
+            for field, value in row.items():
+                if any(CARD_DIGITS in re.sub(r"\D", "", text) for text in _texts(value)):
+                    found.append(f"{model._meta.label}.{field}")
+    return found
+
+
+def test_the_check_finds_a_card_number_wherever_it_is_stored(db):
+    audit_record(
+        actor="system", action="test", details={"files": [{"name": "4111-1111-1111-1111"}]}
+    )
+
+    assert stored_with_the_card() == ["tickets.ActionLog.details"]
+
+
+# --- attachment file names ---
+
+
+def test_a_file_name_with_a_card_number_is_stored_without_it(client, db):
+    upload = SimpleUploadedFile(f"card {CARD}.png", PNG, content_type="image/png")
+
+    response = client.post(
+        "/requests/new/",
+        {
+            "subject": "Site down",
+            "message": "See the screenshot.",
+            "email": "x@example.test",
+            "attachments": [upload],
+        },
+    )
+
+    assert response.status_code == 303
+    assert Attachment.objects.get().filename == f"card {REDACTED}.png"
+    assert stored_with_the_card() == []
+
+
+def test_an_emailed_file_name_with_a_card_number_is_stored_without_it_kept_or_refused(
+    client, db, settings
+):
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
+    body = payload(
+        attachments=[
+            (f"receipt {CARD}.png", "image/png", PNG),
+            (f"{CARD}.exe", "application/octet-stream", b"MZ"),
+        ]
+    )
+
+    response = post(client, body)
+
+    assert response.status_code == 200
+    assert Attachment.objects.get().filename == f"receipt {REDACTED}.png"
+    note = Message.objects.get(internal=True)
+    assert f"{REDACTED}.exe (file type not accepted)" in note.body
+    assert stored_with_the_card() == []
