@@ -33,6 +33,7 @@ from helpdesk.exceptions import ApplicationError
 from helpdesk.links import site_url
 from tickets.audit import Actor, audit_record
 from tickets.models import Notification
+from tickets.redaction import redact_card_numbers
 from tickets.services import PASSWORD_RESET_LOOKUP, notification_queue
 
 
@@ -352,7 +353,7 @@ def api_token_issue(*, user: User, name: str = "", ttl_days: int | None = None) 
     if api_token_list(user=user).count() >= settings.API_TOKENS_PER_USER:
         limit = settings.API_TOKENS_PER_USER
         raise ApplicationError(gettext(API_TOKEN_LIMIT_REACHED).format(limit=limit))
-    name = " ".join((name or "").split())[:100] or api_token_default_name()
+    name = redact_card_numbers(" ".join((name or "").split()))[0][:100] or api_token_default_name()
     token, key = ApiToken.objects.create(user=user, expiry=timedelta(days=days), name=name)
     expires_at = token.expiry.isoformat() if token.expiry else None
     _api_token_audit(user, "api_token.issued", token=token.pk, name=name, expires_at=expires_at)

@@ -5,7 +5,9 @@ import re
 
 from django.apps import apps
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 
+from accounts.models import ApiToken
 from tests.tickets.test_attachments import PNG
 from tests.tickets.test_inbound import SECRET, payload, post
 from tickets.audit import audit_record
@@ -90,4 +92,20 @@ def test_an_emailed_file_name_with_a_card_number_is_stored_without_it_kept_or_re
     assert Attachment.objects.get().filename == f"receipt {REDACTED}.png"
     note = Message.objects.get(internal=True)
     assert f"{REDACTED}.exe (file type not accepted)" in note.body
+    assert stored_with_the_card() == []
+
+
+# --- API token names ---
+
+
+def test_an_api_token_named_with_a_card_number_is_stored_without_it(alice):
+    response = Client().post(
+        "/api/v1/auth/token/",
+        {"username": "alice@example.test", "password": "alice-demo-pass", "name": f"pay {CARD}"},
+        content_type="application/json",
+    )
+
+    assert response.status_code == 200
+    assert response.json()["name"] == f"pay {REDACTED}"
+    assert ApiToken.objects.get().name == f"pay {REDACTED}"
     assert stored_with_the_card() == []
