@@ -11,7 +11,7 @@ from accounts.models import ApiToken
 from tests.tickets.test_attachments import PNG
 from tests.tickets.test_inbound import SECRET, payload, post
 from tickets.audit import audit_record
-from tickets.models import Attachment, Message
+from tickets.models import Attachment, Message, SavedView
 from tickets.redaction import REDACTED
 
 CARD = "4111 1111 1111 1111"
@@ -108,4 +108,19 @@ def test_an_api_token_named_with_a_card_number_is_stored_without_it(alice):
     assert response.status_code == 200
     assert response.json()["name"] == f"pay {REDACTED}"
     assert ApiToken.objects.get().name == f"pay {REDACTED}"
+    assert stored_with_the_card() == []
+
+
+# --- saved views of the staff queue ---
+
+
+def test_a_saved_view_named_with_a_card_number_is_stored_without_it(agent_client, agent):
+    response = agent_client.post(
+        "/staff/views/", {"name": f"Card {CARD}", "query": f"view=all&q={CARD}"}
+    )
+
+    assert response.status_code == 302
+    saved = SavedView.objects.get(owner=agent)
+    assert saved.name == f"Card {REDACTED}"
+    assert saved.query == "view=all&q=%5Bcard+number+removed%5D&sort=urgency&size=25"
     assert stored_with_the_card() == []

@@ -1,5 +1,7 @@
 """Saved views: a staff member's named queue filters, kept per person, shared by their URL."""
 
+from urllib.parse import parse_qsl, urlencode
+
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils.translation import gettext_noop
@@ -10,6 +12,7 @@ from helpdesk.exceptions import ApplicationError
 from tickets.audit import audit_record
 from tickets.lock_objects import saved_view_lock
 from tickets.models import SavedView
+from tickets.redaction import redact_card_numbers
 from tickets.services.shared import CONTROL_CHARACTERS
 
 SAVED_VIEW_NAME_NEEDED = gettext_noop("Give the view a name (at most 80 characters).")
@@ -17,6 +20,14 @@ SAVED_VIEW_TOO_MANY = gettext_noop("You have 50 saved views already; delete one 
 SAVED_VIEW_STAFF_ONLY = gettext_noop("Only staff can save views of the queue.")
 SAVED_VIEW_NOT_YOURS = gettext_noop("That saved view is not yours.")
 SAVED_VIEWS_MAX = 50
+
+
+def _query_redacted(query: str) -> str:
+    """The querystring with a card number in any value (a search for one) redacted."""
+    pairs = [(key, redact_card_numbers(value)) for key, value in parse_qsl(query)]
+    if not any(found for _key, (_value, found) in pairs):
+        return query
+    return urlencode([(key, value) for key, (value, _found) in pairs])
 
 
 @transaction.atomic
@@ -30,6 +41,8 @@ def saved_view_save(*, owner: User, name: str, query: str) -> SavedView:
     name = " ".join(name.split())
     if not name or len(name) > 80 or CONTROL_CHARACTERS.search(name):
         raise ApplicationError(SAVED_VIEW_NAME_NEEDED)
+    name = redact_card_numbers(name)[0][:80]
+    query = _query_redacted(query)
     # The owner's row first: a second save of the same new name (a double click) waits here and
     # then finds the first one's view, and the count below is one request at a time.
     user_limits_lock(user=owner)
