@@ -11,7 +11,7 @@ from accounts.models import ApiToken
 from tests.tickets.test_attachments import PNG
 from tests.tickets.test_inbound import SECRET, payload, post
 from tickets.audit import audit_record
-from tickets.models import Attachment, Message, SavedView
+from tickets.models import Attachment, Disclosure, Message, SavedView
 from tickets.redaction import REDACTED
 
 CARD = "4111 1111 1111 1111"
@@ -123,4 +123,29 @@ def test_a_saved_view_named_with_a_card_number_is_stored_without_it(agent_client
     saved = SavedView.objects.get(owner=agent)
     assert saved.name == f"Card {REDACTED}"
     assert saved.query == "view=all&q=%5Bcard+number+removed%5D&sort=urgency&size=25"
+    assert stored_with_the_card() == []
+
+
+# --- the supervisor's records: disclosures, lifting a freeze ---
+
+
+def test_a_disclosure_with_a_card_number_is_recorded_without_it(supervisor_client, alice):
+    # the longest name the form takes, ending in the number: longer once it is redacted
+    disclosed_to = "B" * 184 + CARD_DIGITS
+
+    response = supervisor_client.post(
+        f"/staff/customers/{alice.number}/disclosures/new/",
+        {
+            "disclosed_to": disclosed_to,
+            "information": f"Name and the card {CARD} she named",
+            "legal_basis": f"Order on card {CARD}",
+            "reference": CARD,
+        },
+    )
+
+    assert response.status_code == 302
+    disclosure = Disclosure.objects.get()
+    assert disclosure.disclosed_to == ("B" * 184 + REDACTED)[:200]
+    assert disclosure.information == f"Name and the card {REDACTED} she named"
+    assert disclosure.reference == REDACTED
     assert stored_with_the_card() == []

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
@@ -13,6 +13,7 @@ from accounts.selectors import is_staff_member
 from helpdesk.exceptions import ApplicationError
 from tickets.audit import audit_record
 from tickets.models import Disclosure
+from tickets.redaction import redact_card_numbers
 from tickets.selectors.export import customer_export_data
 
 DISCLOSURE_FORBIDDEN = gettext_noop("Only a supervisor can record a disclosure.")
@@ -24,6 +25,13 @@ class StaffForbidden(ApplicationError):
     """The staff member's role does not allow this (HTTP 403)."""
 
     status_code = 403
+
+
+def _disclosure_text(field: str, value: str) -> str:
+    """A field of the record as typed, with any card number redacted, within its length."""
+    text = redact_card_numbers(value.strip())[0]
+    model_field = Disclosure._meta.get_field(field)
+    return text[: model_field.max_length] if isinstance(model_field, models.Field) else text
 
 
 @transaction.atomic
@@ -41,9 +49,9 @@ def disclosure_record(
     if not is_staff_member(actor) or not actor.has_perm("tickets.manage_disclosures"):
         raise StaffForbidden(DISCLOSURE_FORBIDDEN)
     required = {
-        "disclosed_to": disclosed_to.strip(),
-        "information": information.strip(),
-        "legal_basis": legal_basis.strip(),
+        "disclosed_to": _disclosure_text("disclosed_to", disclosed_to),
+        "information": _disclosure_text("information", information),
+        "legal_basis": _disclosure_text("legal_basis", legal_basis),
     }
     if not all(required.values()):
         raise ApplicationError(DISCLOSURE_INCOMPLETE)
@@ -51,7 +59,7 @@ def disclosure_record(
         customer=customer,
         recorded_by=actor,
         **required,
-        reference=reference.strip(),
+        reference=_disclosure_text("reference", reference),
         disclosed_at=disclosed_at or timezone.now(),
     )
     disclosure.full_clean()
