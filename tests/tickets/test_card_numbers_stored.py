@@ -7,11 +7,11 @@ from django.apps import apps
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, Customer
 from tests.tickets.test_attachments import PNG
 from tests.tickets.test_inbound import SECRET, payload, post
 from tickets.audit import audit_record
-from tickets.models import Attachment, Disclosure, Message, SavedView
+from tickets.models import ActionLog, Attachment, Disclosure, Message, SavedView
 from tickets.redaction import REDACTED
 
 CARD = "4111 1111 1111 1111"
@@ -148,4 +148,22 @@ def test_a_disclosure_with_a_card_number_is_recorded_without_it(supervisor_clien
     assert disclosure.disclosed_to == ("B" * 184 + REDACTED)[:200]
     assert disclosure.information == f"Name and the card {REDACTED} she named"
     assert disclosure.reference == REDACTED
+    assert stored_with_the_card() == []
+
+
+def test_a_freeze_lifted_with_a_card_number_in_its_reason_is_audited_without_it(
+    supervisor_client, alice
+):
+    Customer.objects.filter(pk=alice.pk).update(account_status=Customer.AccountStatus.SUSPENDED)
+
+    response = supervisor_client.post(
+        f"/staff/customers/{alice.number}/unfreeze/",
+        {"reason": f"She read back the card on file, {CARD}, on a call."},
+    )
+
+    assert response.status_code == 302
+    alice.refresh_from_db()
+    assert alice.account_status == Customer.AccountStatus.ACTIVE
+    row = ActionLog.objects.get(action="account.unfrozen")
+    assert row.details == {"reason": f"She read back the card on file, {REDACTED}, on a call."}
     assert stored_with_the_card() == []

@@ -27,6 +27,7 @@ from tickets.lock_objects import (
     verification_lock,
 )
 from tickets.models import FieldChange, Ticket, Verification
+from tickets.redaction import redact_card_numbers
 from tickets.services.lifecycle import ticket_create, ticket_due_at
 from tickets.services.opt_out import unsubscribe_links_end
 from tickets.services.outbox import notification_queue
@@ -354,7 +355,8 @@ def account_unfreeze(*, customer: Customer, actor: Actor, reason: str) -> Custom
         raise ApplicationError(NOT_FROZEN)
     locked.account_status = Customer.AccountStatus.ACTIVE
     locked.save(update_fields=["account_status", "updated_at"])
+    reason = redact_card_numbers(reason)[0][:500]
     audit_record(
-        actor=actor, action="account.unfrozen", customer=locked, details={"reason": reason[:500]}
+        actor=actor, action="account.unfrozen", customer=locked, details={"reason": reason}
     )
     return locked
