@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from helpdesk.deploy import deploy_problems
-from helpdesk.settings import _redis_database_other
+from helpdesk.settings import _RATE_LIMIT_DEFAULTS, _redis_database_other
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -201,3 +201,16 @@ def test_clearing_the_cache_leaves_the_brokers_queues(settings, redis_urls):
     finally:
         broker.delete(queue)
         broker.close()
+
+
+def test_env_example_lists_every_rate_limit_by_its_variable_and_default():
+    # CONTRACT.md: RATE_LIMIT_<NAME>, the names listed in .env.example.
+    example = (ROOT / ".env.example").read_text()
+
+    missing = [
+        f"RATE_LIMIT_{name.upper()}={count}/{seconds}"
+        for name, (count, seconds) in _RATE_LIMIT_DEFAULTS.items()
+        if f"# RATE_LIMIT_{name.upper()}={count}/{seconds}\n" not in example
+    ]
+
+    assert missing == []
