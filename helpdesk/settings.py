@@ -441,9 +441,13 @@ _RATE_LIMIT_DEFAULTS = {
     # address and per ticket; authenticated replies are never limited.
     "inbound_reply_unverified_per_sender": (10, 3600),
     "inbound_reply_unverified_per_ticket": (20, 3600),
-    # "We received your request" acknowledgements (email and web form), per address and domain.
+    # "We received your request" acknowledgements (email and web form): per address; per domain
+    # from one client (all mail counts as one); per domain from every client together, far
+    # higher (only what the two before let through counts), so one person typing addresses of a
+    # large free-mail domain does not leave everyone else there without one.
     "ack_per_address": (3, 3600),
     "ack_per_domain": (50, 3600),
+    "ack_per_domain_all_clients": (1000, 3600),
 }
 
 

@@ -452,6 +452,32 @@ def test_spellings_of_one_typed_address_share_its_acknowledgement_limit(api, fak
     assert acks.count() == 3
 
 
+def test_one_client_cannot_spend_a_mail_domains_acknowledgements_for_everyone(
+    api, settings, fake_opensrs
+):
+    # given a per-domain allowance of two acknowledgements an hour from one client, ten in all
+    settings.RATE_LIMITS = {
+        **settings.RATE_LIMITS,
+        "ack_per_domain": (2, 3600),
+        "ack_per_domain_all_clients": (10, 3600),
+    }
+
+    # when one client types five addresses of a large mail domain, and then a person at
+    # another client asks with their own address there
+    for n in range(5):
+        post_api(api, "shop.test", contact_email=f"u{n}@mail.test", REMOTE_ADDR="198.51.100.7")
+    post_api(api, "shop.test", contact_email="siti@mail.test", REMOTE_ADDR="203.0.113.9")
+
+    # then the first client spent its own allowance only, and the other person got theirs
+    acks = Notification.objects.filter(template="password_resend_received").order_by("id")
+    assert [ack.recipient for ack in acks] == ["u0@mail.test", "u1@mail.test", "siti@mail.test"]
+
+    # and many clients together still stop at the domain's ceiling
+    for n in range(12):
+        post_api(api, "shop.test", contact_email=f"v{n}@mail.test", REMOTE_ADDR=f"192.0.2.{n}")
+    assert Notification.objects.filter(template="password_resend_received").count() == 10
+
+
 def test_too_many_requests_from_one_client_get_429(api, settings, fake_opensrs):
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "request_per_client": (2, 3600)}
     assert post_api(api, "one.test").status_code == 202

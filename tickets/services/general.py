@@ -71,7 +71,9 @@ def request_general(
         email_message_id=email_message_id,
     )
     attachments_add(message=message, uploads=attachments, actor=actor)
-    if ticket.contact_email and acknowledgement_allowed(ticket.contact_email):
+    if ticket.contact_email and acknowledgement_allowed(
+        ticket.contact_email, client_key=client_key
+    ):
         # Requester-supplied text goes only to the email on record: an acknowledgement to any
         # other address carries our reference and standard text, so it cannot carry spam.
         subject = ticket_subject_mailable(ticket, ticket.contact_email)

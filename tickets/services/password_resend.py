@@ -141,7 +141,7 @@ def request_password_resend(
     )
     PasswordResend.objects.create(ticket=ticket, domain_name=name, next_try_at=ticket.created_at)
     tasks: list[tuple[Any, dict[str, Any]]] = [(password_resend_task, {"ticket_id": ticket.pk})]
-    if contact_email and acknowledgement_allowed(contact_email):
+    if contact_email and acknowledgement_allowed(contact_email, client_key=client_key):
         received = notification_queue(
             ticket=ticket,
             template="password_resend_received",

@@ -14,7 +14,7 @@ from django.utils.translation import gettext, gettext_noop
 from accounts.selectors import email_canonical
 from helpdesk.celery import app as celery_app
 from helpdesk.exceptions import RateLimited, StaleVersion, TransitionNotAllowed
-from helpdesk.ratelimit import rate_limit_hits
+from helpdesk.ratelimit import rate_limit_client_key, rate_limit_hits
 from tickets.audit import Actor, audit_record
 from tickets.models import SLA_PAUSED_STATUSES, Message, Ticket
 from tickets.services.search import message_create
@@ -41,19 +41,25 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
-def acknowledgement_allowed(address: str) -> bool:
+def acknowledgement_allowed(address: str, *, client_key: str | None) -> bool:
     """Whether a typed address may get one more "we received your request" email now.
 
-    Counted per address and per its domain ("ack_per_address", "ack_per_domain") for every
-    acknowledgement to an address nobody proved theirs (web forms, the API, inbound email), so
-    the help desk cannot be made to mail a stranger over and over. Past either limit the
-    request goes on without one; nothing is refused. The address is counted canonically: its
-    spellings in other cases or in fullwidth letters reach the same mailbox.
+    Counted for every acknowledgement to an address nobody proved theirs (web forms, the API,
+    inbound email), so the help desk cannot be made to mail a stranger over and over: per
+    address ("ack_per_address"), per its domain from the client that asked ("ack_per_domain";
+    `client_key` None, as for mail, counts as one client), and per domain from every client
+    ("ack_per_domain_all_clients", far higher, counting only what the two before let through).
+    So one person typing addresses of a large free-mail domain spends their own allowance, not
+    that of everyone there. Past a limit the request goes on without one; nothing is refused.
+    The address is counted canonically: its spellings in other cases or in fullwidth letters
+    reach the same mailbox.
     """
     canonical = email_canonical(address)
     domain = canonical.rpartition("@")[2]
+    client = rate_limit_client_key(client_key) if client_key else "mail"
     try:
-        rate_limit_hits(("ack_per_address", canonical), ("ack_per_domain", domain))
+        rate_limit_hits(("ack_per_address", canonical), ("ack_per_domain", f"{domain} {client}"))
+        rate_limit_hits(("ack_per_domain_all_clients", domain))
     except RateLimited:
         return False
     return True
