@@ -442,7 +442,8 @@ _RATE_LIMIT_DEFAULTS = {
     "inbound_reply_unverified_per_sender": (10, 3600),
     "inbound_reply_unverified_per_ticket": (20, 3600),
     # "We received your request" acknowledgements (email and web form): per address; per domain
-    # from one client (all mail counts as one); per domain from every client together, far
+    # from one client (mail with an authenticated sender is a client of its own, all other mail
+    # counts as one); per domain from every client together, far
     # higher (only what the two before let through counts), so one person typing addresses of a
     # large free-mail domain does not leave everyone else there without one.
     "ack_per_address": (3, 3600),

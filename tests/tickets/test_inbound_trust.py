@@ -192,15 +192,44 @@ def test_thirty_forged_mails_in_a_second_send_the_victim_three_acknowledgements(
 def test_mail_from_many_addresses_of_one_domain_is_limited_per_domain(client, db, settings):
     settings.RATE_LIMITS = {
         **settings.RATE_LIMITS,
-        "inbound_per_sender_domain": (5, 3600),
+        "inbound_per_sender_domain": (20, 3600),
+        "ack_per_domain": (2, 3600),
+        "ack_per_domain_all_clients": (4, 3600),
+    }
+
+    def acks() -> list[str]:
+        rows = Notification.objects.filter(template="ticket_received").order_by("id")
+        return [row.recipient for row in rows]
+
+    # given forged mail (no verdict of our server) from many addresses of one domain
+    for n in range(6):
+        forged = payload(sender=f"user{n}@target.test", message_id=f"<f{n}@x>", authenticated=False)
+        post(client, forged)
+    # then it is one client: two acknowledgements for the lot
+    assert Ticket.objects.count() == 6
+    assert acks() == ["user0@target.test", "user1@target.test"]
+
+    # when real customers there write, their mail authenticated
+    for n in range(3):
+        post(client, payload(sender=f"real{n}@target.test", message_id=f"<r{n}@x>"))
+    # then each is a client of their own, the forged burst spent nothing of theirs, and the
+    # ceiling for the domain from everyone still holds
+    assert acks()[2:] == ["real0@target.test", "real1@target.test"]
+    assert Ticket.objects.count() == 9
+
+
+def test_mail_from_one_authenticated_sender_spends_its_own_domain_allowance(client, db, settings):
+    settings.RATE_LIMITS = {
+        **settings.RATE_LIMITS,
+        "ack_per_address": (10, 3600),
         "ack_per_domain": (2, 3600),
     }
-    for n in range(8):
-        post(client, payload(sender=f"user{n}@target.test", message_id=f"<{n}@x>"))
+    for n in range(4):
+        post(client, payload(sender="Real@target.test", message_id=f"<r{n}@x>"))
+    post(client, payload(sender="other@target.test", message_id="<o@x>"))
 
-    assert Ticket.objects.count() == 5
-    assert Notification.objects.filter(template="ticket_received").count() == 2
-    assert ignored_reasons() == ["rate limit"] * 3
+    recipients = [n.recipient for n in Notification.objects.filter(template="ticket_received")]
+    assert sorted(recipients) == ["Real@target.test"] * 2 + ["other@target.test"]
 
 
 def test_a_reply_on_a_ticket_is_not_counted_as_a_new_ticket(client, alice, settings):

@@ -33,11 +33,14 @@ def request_general(
     language: str | None = None,
     email_message_id: str | None = None,
     client_key: str | None = None,
+    sender_authenticated: bool = False,
     attachments: Sequence[AttachmentUpload] = (),
 ) -> Ticket:
     """Log a general help request and acknowledge it to the address given.
 
     :param client_key: the requester's address, rate-limited when the request came from outside.
+    :param sender_authenticated: mail whose sender our receiving server authenticated (its
+        acknowledgement is counted for that sender, not for all mail).
     :param attachments: files sent with the request (ValidationError, nothing saved, if one
         breaks the rules).
 
@@ -72,7 +75,7 @@ def request_general(
     )
     attachments_add(message=message, uploads=attachments, actor=actor)
     if ticket.contact_email and acknowledgement_allowed(
-        ticket.contact_email, client_key=client_key
+        ticket.contact_email, client_key=client_key, sender_authenticated=sender_authenticated
     ):
         # Requester-supplied text goes only to the email on record: an acknowledgement to any
         # other address carries our reference and standard text, so it cannot carry spam.

@@ -41,22 +41,33 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
-def acknowledgement_allowed(address: str, *, client_key: str | None) -> bool:
+def acknowledgement_allowed(
+    address: str, *, client_key: str | None, sender_authenticated: bool = False
+) -> bool:
     """Whether a typed address may get one more "we received your request" email now.
 
     Counted for every acknowledgement to an address nobody proved theirs (web forms, the API,
     inbound email), so the help desk cannot be made to mail a stranger over and over: per
-    address ("ack_per_address"), per its domain from the client that asked ("ack_per_domain";
-    `client_key` None, as for mail, counts as one client), and per domain from every client
-    ("ack_per_domain_all_clients", far higher, counting only what the two before let through).
-    So one person typing addresses of a large free-mail domain spends their own allowance, not
-    that of everyone there. Past a limit the request goes on without one; nothing is refused.
-    The address is counted canonically: its spellings in other cases or in fullwidth letters
-    reach the same mailbox.
+    address ("ack_per_address"), per its domain from the client that asked ("ack_per_domain"),
+    and per domain from every client ("ack_per_domain_all_clients", far higher, counting only
+    what the two before let through). So one person typing addresses of a large free-mail domain
+    spends their own allowance, not that of everyone there. Past a limit the request goes on
+    without one; nothing is refused. The address is counted canonically: its spellings in other
+    cases or in fullwidth letters reach the same mailbox.
+
+    Mail has no client address (`client_key` None). Mail whose sender our receiving server
+    authenticated (`sender_authenticated`) is its own client, keyed by that address; all other
+    mail is one client, "mail", so forged From addresses of a domain share one allowance and
+    leave that of the domain's real senders alone.
     """
     canonical = email_canonical(address)
     domain = canonical.rpartition("@")[2]
-    client = rate_limit_client_key(client_key) if client_key else "mail"
+    if client_key:
+        client = rate_limit_client_key(client_key)
+    elif sender_authenticated:
+        client = f"mail:{canonical}"
+    else:
+        client = "mail"
     try:
         rate_limit_hits(("ack_per_address", canonical), ("ack_per_domain", f"{domain} {client}"))
         rate_limit_hits(("ack_per_domain_all_clients", domain))
