@@ -5,11 +5,13 @@ in the order the message carries them (the receiving server's own on top).
 """
 
 import pytest
+from django.test import Client
 
+from tests.factories import TicketFactory
 from tests.tickets.test_inbound import payload, post, received_spf, webhook_secret  # noqa: F401
 from tests.tickets.verification_helpers import owner_request
 from tickets import services
-from tickets.models import ActionLog, Message, Notification, Ticket
+from tickets.models import ActionLog, Attachment, Message, Notification, Ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -565,3 +567,103 @@ def test_verdicts_are_read_only_from_the_top_of_the_message():
     for name, (headers, authenticated) in cases.items():
         verdict = inbound_sender_authentication(from_email=ALICE, headers=headers)
         assert verdict.authenticated is authenticated, name
+
+
+# --- what the customer is shown of mail whose sender was not authenticated ---
+
+PHISH = "Your account is locked. Call +60 3-9999 0000 now to keep your domains."
+
+
+@pytest.fixture
+def forged_reply(client, alice, agent):
+    """Alice's open ticket with her own portal message, then a forged email "from" her."""
+    ticket = TicketFactory(customer=alice, status=S.OPEN, subject="Invoice")
+    Message.objects.create(ticket=ticket, author="customer", body="My own words", channel="portal")
+    response = post(
+        client,
+        payload(
+            sender=ALICE,
+            subject=f"Re: [{ticket.reference}]",
+            text=PHISH,
+            message_id="<forged@x>",
+            authenticated=False,
+            attachments=[("steps.txt", "text/plain", b"Dial the number above.")],
+        ),
+    )
+    assert response.status_code == 200
+    message = ticket.messages.get(channel="email")
+    assert message.sender_authentication["authenticated"] is False
+    message.attachments.update(scan_status=Attachment.ScanStatus.CLEAN)
+    return ticket
+
+
+def test_a_forged_reply_is_not_shown_to_the_customer_on_any_page_or_the_api(
+    alice_client, forged_reply, agent_client, alice
+):
+    ticket = forged_reply
+    forged = ticket.messages.get(channel="email").attachments.get()
+    # the portal ticket page
+    page = alice_client.get(f"/my/tickets/{ticket.reference}/").content.decode()
+    assert "My own words" in page
+    assert PHISH not in page
+    assert "steps.txt" not in page
+    download = f"/my/tickets/{ticket.reference}/attachments/{forged.pk}/"
+    assert alice_client.get(download).status_code == 404
+    # the status page of a link mailed to her
+    link = services.status_link_issue(ticket=ticket, send_to=alice.email)
+    path = link[link.index("/track/") :]
+    status = alice_client.get(path).content.decode()
+    assert "My own words" in status
+    assert PHISH not in status
+    assert Client().get(f"{path}attachments/{forged.pk}/").status_code == 404
+    # the API, for her
+    api = alice_client.get(f"/api/v1/tickets/{ticket.reference}/").json()
+    assert [m["body"] for m in api["messages"]] == ["My own words"]
+    # her search of her tickets
+    assert alice_client.get("/api/v1/tickets/", {"q": "9999"}).json()["results"] == []
+    # while staff see it, marked
+    staff = agent_client.get(f"/staff/tickets/{ticket.reference}/").content.decode()
+    assert PHISH in staff
+    assert "Sender not authenticated" in staff
+    staff_api = agent_client.get(f"/api/v1/tickets/{ticket.reference}/").json()
+    assert PHISH in [m["body"] for m in staff_api["messages"]]
+
+
+def test_a_staff_reply_does_not_quote_a_forged_reply_to_the_customer(forged_reply, agent):
+    services.ticket_reply_add(
+        ticket=forged_reply, body="Hello Alice", actor=agent, author="staff", channel="staff"
+    )
+
+    reply_mail = Notification.objects.get(template="ticket_reply")
+    assert PHISH not in str(reply_mail.context)
+    assert "My own words" in str(reply_mail.context)
+
+
+def test_an_authenticated_reply_is_shown_to_the_customer(client, alice, alice_client):
+    ticket = TicketFactory(customer=alice, status=S.OPEN)
+    post(
+        client,
+        payload(sender=ALICE, subject=f"Re: [{ticket.reference}]", text="Thanks, it works now."),
+    )
+
+    page = alice_client.get(f"/my/tickets/{ticket.reference}/").content.decode()
+    assert "Thanks, it works now." in page
+
+
+def test_with_authentication_not_required_every_reply_is_shown_to_the_customer(
+    client, alice, alice_client, settings
+):
+    settings.INBOUND_REQUIRE_AUTHENTICATION = False
+    ticket = TicketFactory(customer=alice, status=S.OPEN)
+    post(
+        client,
+        payload(
+            sender=ALICE,
+            subject=f"Re: [{ticket.reference}]",
+            text="Thanks, it works now.",
+            authenticated=False,
+        ),
+    )
+
+    page = alice_client.get(f"/my/tickets/{ticket.reference}/").content.decode()
+    assert "Thanks, it works now." in page

@@ -17,6 +17,7 @@ from accounts.models import Customer
 from domains.models import Domain
 from domains.validators import domain_search_text
 from tickets.models import Message, Ticket
+from tickets.selectors.messages import message_shown_to_requester
 
 
 class PkRow(TypedDict):
@@ -147,7 +148,7 @@ def _message_matches(text: str, *, internal: bool) -> Q:
     if connection.vendor != "postgresql":
         messages = Message.objects.filter(body__icontains=text)
         if not internal:
-            messages = messages.filter(internal=False)
+            messages = messages.filter(message_shown_to_requester())
         return Q(pk__in=messages.order_by().values("ticket_id"))
     if internal:
         return Q(TicketDocumentMatches(text))
@@ -156,7 +157,7 @@ def _message_matches(text: str, *, internal: bool) -> Q:
     condition = f"{MESSAGE_TSVECTOR} @@ {MESSAGE_TSQUERY}"
     messages = Message.objects.filter(
         RawSQL(condition, [text, text], BooleanField()),  # noqa: S611
-        internal=False,
+        message_shown_to_requester(),
     )
     # `id = ANY(ARRAY(subquery))`, not `id IN (subquery)`: the ids are read once from the GIN
     # index and the tickets fetched by primary key. For IN, PostgreSQL prefers a hash semi-join

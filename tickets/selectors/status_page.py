@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from accounts.selectors import account_is_frozen, email_canonical
 from tickets.models import Attachment, Message, Ticket, Verification
+from tickets.selectors.messages import message_shown_to_requester
 from tickets.tokens import token_hash_if_wellformed
 
 S = Ticket.Status
@@ -92,7 +93,7 @@ def status_page_ticket(*, verification: Verification) -> Ticket:
             "changes",
             Prefetch(
                 "messages",
-                queryset=Message.objects.filter(internal=False).prefetch_related(
+                queryset=Message.objects.filter(message_shown_to_requester()).prefetch_related(
                     # Listed by name, type and size: the bytes only on download.
                     Prefetch("attachments", queryset=Attachment.objects.defer("content"))
                 ),
@@ -110,10 +111,10 @@ def status_page_attachment_get(*, token: str, attachment_id: int) -> Attachment 
     if state != "live" or verification is None:
         return None
     return Attachment.objects.filter(
+        message_shown_to_requester("message__"),
         pk=attachment_id,
         scan_status=Attachment.ScanStatus.CLEAN,
         message__ticket_id=verification.ticket_id,
-        message__internal=False,
     ).first()
 
 

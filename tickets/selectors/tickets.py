@@ -29,6 +29,7 @@ from tickets.models import (
     Message,
     Ticket,
 )
+from tickets.selectors.messages import message_shown_to_requester
 from tickets.selectors.search import ticket_search_conditions, ticket_search_ids
 
 
@@ -117,7 +118,9 @@ def customers_after(*, pk: int, limit: int) -> list[Customer]:
 def ticket_get(*, user: User | AnonymousUser, reference: str) -> Ticket | None:
     """One ticket by reference if the user may see it (None otherwise: callers answer 404)."""
     staff = is_staff_member(user)
-    messages = Message.objects.all() if staff else Message.objects.filter(internal=False)
+    messages = (
+        Message.objects.all() if staff else Message.objects.filter(message_shown_to_requester())
+    )
     return (
         ticket_list(user=user)
         .prefetch_related(
@@ -270,7 +273,7 @@ def attachment_get(
         message__ticket__in=ticket_list(user=user).filter(reference=reference).values("pk"),
     )
     if not is_staff_member(user):
-        attachments = attachments.filter(message__internal=False)
+        attachments = attachments.filter(message_shown_to_requester("message__"))
     return attachments.first()
 
 

@@ -16,6 +16,7 @@ from tickets.audit import Actor
 from tickets.lock_objects import ticket_lock
 from tickets.models import Attachment, Message, Ticket
 from tickets.redaction import redact_card_numbers
+from tickets.selectors.messages import message_shown_to_requester
 from tickets.services.attachments import AttachmentUpload, attachments_add
 from tickets.services.lifecycle import (
     account_open_locked,
@@ -56,7 +57,9 @@ def _agent_display_name(user: User | None) -> str:
 def _quote_last_customer_message(ticket: Ticket, *, before: Message) -> dict[str, str]:
     """The customer's latest message before `before`, quoted with "> " (empty when none)."""
     last = (
-        Message.objects.filter(ticket=ticket, author=Message.Author.CUSTOMER, internal=False)
+        Message.objects.filter(
+            message_shown_to_requester(), ticket=ticket, author=Message.Author.CUSTOMER
+        )
         .exclude(pk=before.pk)
         .order_by("-created_at", "-id")
         .only("body", "created_at")
