@@ -31,6 +31,7 @@ from accounts.selectors import (
 )
 from helpdesk.exceptions import ApplicationError
 from helpdesk.links import site_url
+from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import Actor, audit_record
 from tickets.models import Notification
 from tickets.redaction import redact_card_numbers
@@ -99,7 +100,11 @@ def customer_ensure(
 
 @transaction.atomic
 def customer_language_set(*, customer: Customer, language: str) -> Customer:
-    """Remember the language a customer chose, for the portal and for their emails."""
+    """Remember the language a customer chose, for the portal and for their emails.
+
+    Counted with the mailing preferences (RateLimited past it): each change is an audit row.
+    """
+    rate_limit_hit(scope="preferences_per_customer", key=str(customer.pk))
     if language not in Customer.Language.values:
         raise ValidationError({"language": f"Unknown language {language!r}."})
     if customer.language == language:

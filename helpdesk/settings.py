@@ -428,6 +428,10 @@ _RATE_LIMIT_DEFAULTS = {
     "login_failures_per_username": (10, 900),
     "login_failures_per_username_all_clients": (100, 900),
     "login_failures_per_client": (50, 900),
+    # A signed-in customer's replies (portal and API) and changes of their mailing preferences
+    # and language, per customer: each is audited and mails staff or the customer.
+    "reply_per_customer": (60, 3600),
+    "preferences_per_customer": (30, 3600),
     # /track/: asking for a status link, per client (429) and per ticket (coalesced: no mail).
     "track_per_client": (10, 3600),
     "track_per_ticket": (3, 3600),

@@ -14,6 +14,7 @@ from accounts.models import Customer
 from accounts.selectors import customer_get_by_email
 from helpdesk.exceptions import ApplicationError
 from helpdesk.links import site_url
+from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import customer_lock
 from tickets.models import AnonymousRequest, Notification, Ticket
@@ -200,8 +201,10 @@ def preferences_update(
 ) -> Ticket | None:
     """Set both mailing lists from the preferences page; returns the opt-out ticket, if any.
 
-    Newsletters are a reseller list: for other customers that choice is ignored.
+    Newsletters are a reseller list: for other customers that choice is ignored. Limited per
+    customer (RateLimited): each change is a ticket or an email and an audit row.
     """
+    rate_limit_hit(scope="preferences_per_customer", key=str(customer.pk))
     locked = customer_lock(pk=customer.pk)
     wanted = {"product_mailings": bool(product_mailings)}
     if locked.is_reseller:

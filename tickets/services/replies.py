@@ -12,6 +12,7 @@ from django.utils.translation import gettext_noop
 
 from accounts.models import Customer
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
+from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import Actor
 from tickets.lock_objects import ticket_lock
 from tickets.models import Attachment, Message, Ticket
@@ -142,6 +143,8 @@ def ticket_reply_add(
         raise ApplicationError(EMPTY_MESSAGE)
     signed_in = actor.pk if isinstance(actor, Customer) else None
     if isinstance(actor, Customer):
+        # A signed-in customer (the portal, the API): each reply is audited and mailed to staff.
+        rate_limit_hit(scope="reply_per_customer", key=str(actor.pk))
         customer_account_open_locked(actor)
     as_requester = author == Message.Author.CUSTOMER and not internal
     owner = ticket.customer_id

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.models import Customer
 from accounts.selectors import customer_for_user
-from helpdesk.exceptions import ApplicationError
+from helpdesk.exceptions import ApplicationError, RateLimited
 from helpdesk.ratelimit import client_ip
 from helpdesk.refusals import Refusal, refusal_form_errors, refusal_render, refused
 from helpdesk.types import AuthenticatedHttpRequest
@@ -108,12 +108,17 @@ def preferences(request: AuthenticatedHttpRequest) -> HttpResponse:
         context = {"form": form, "customer": customer}
         return render(request, "portal/preferences.html", context, status=400)
     before = (customer.product_mailings, customer.reseller_newsletters)
-    preferences_update(
-        customer=customer,
-        product_mailings=form.cleaned_data["product_mailings"],
-        reseller_newsletters=form.cleaned_data.get("reseller_newsletters", False),
-        actor=customer,
-    )
+    try:
+        preferences_update(
+            customer=customer,
+            product_mailings=form.cleaned_data["product_mailings"],
+            reseller_newsletters=form.cleaned_data.get("reseller_newsletters", False),
+            actor=customer,
+        )
+    except RateLimited as exc:
+        form.add_error(None, exc.message)
+        context = {"form": form, "customer": customer}
+        return refusal_render(request, "portal/preferences.html", context, exc)
     customer.refresh_from_db(fields=["product_mailings", "reseller_newsletters"])
     changed = before != (customer.product_mailings, customer.reseller_newsletters)
     if changed:
