@@ -174,6 +174,35 @@ def test_an_expired_link_is_a_410_that_says_so(client, ticket):
     assert not Satisfaction.objects.exists()
 
 
+def test_a_link_of_a_ticket_reopened_since_is_refused_with_a_page_saying_why(client, ticket, agent):
+    # given the resolution's links, then the ticket reopened (the resolution taken back)
+    links = _resolve(ticket)
+    services.ticket_reopen(ticket=Ticket.objects.get(pk=ticket.pk), actor=agent)
+
+    # when the requester follows one and posts an answer
+    shown = client.get(links["no"])
+    posted = client.post(links["no"], {"answer": "no", "comment": "Still broken"})
+
+    # then both say the request is open again, and nothing is recorded
+    for response in (shown, posted):
+        assert response.status_code == 409
+        assert "open again" in response.content.decode()
+        assert 'name="answer"' not in response.content.decode()
+    assert not Satisfaction.objects.exists()
+    assert not _audits(ticket)
+
+
+def test_a_reopened_tickets_link_works_again_once_it_is_resolved_again(client, ticket, agent):
+    links = _resolve(ticket)
+    services.ticket_reopen(ticket=Ticket.objects.get(pk=ticket.pk), actor=agent)
+    assert client.post(links["yes"], {"answer": "yes"}).status_code == 409
+
+    services.ticket_resolve(ticket=Ticket.objects.get(pk=ticket.pk), actor=agent)
+
+    assert client.post(links["yes"], {"answer": "yes"}).status_code == 302
+    assert Satisfaction.objects.get().answer == "yes"
+
+
 def test_an_answer_other_than_yes_or_no_is_a_400(client, ticket):
     links = _resolve(ticket)
     response = client.post(links["yes"], {"answer": "maybe"})

@@ -33,17 +33,41 @@ SATISFACTION_LINK_EXPIRED = gettext_noop(
     "This link has expired: answers are taken for 30 days after a request is resolved. "
     "If something is still not right, reply to our email or make a new request."
 )
+SATISFACTION_TICKET_REOPENED = gettext_noop(
+    "This request is open again since we wrote to you, so there is no resolution to rate yet. "
+    "We will ask again once it is resolved."
+)
 SATISFACTION_BAD_ANSWER = gettext_noop("Choose yes or no.")
+# The statuses in which a ticket's resolution stands, and so may be rated.
+SATISFACTION_STATUSES = frozenset({Ticket.Status.RESOLVED, Ticket.Status.CLOSED})
+
+_REFUSALS = {
+    "unknown": (SATISFACTION_LINK_UNKNOWN, 404),
+    "expired": (SATISFACTION_LINK_EXPIRED, 410),
+    "reopened": (SATISFACTION_TICKET_REOPENED, 409),
+}
 
 
 class SatisfactionLinkInvalid(ApplicationError):
-    """The link is unknown (404) or expired (410); `state` says which."""
+    """The link is unknown (404), expired (410), or its ticket reopened since (409); `state`."""
 
     def __init__(self, state: str) -> None:
-        expired = state == "expired"
-        super().__init__(SATISFACTION_LINK_EXPIRED if expired else SATISFACTION_LINK_UNKNOWN)
-        self.state = "expired" if expired else "unknown"
-        self.status_code = 410 if expired else 404
+        self.state = state if state in _REFUSALS else "unknown"
+        message, self.status_code = _REFUSALS[self.state]
+        super().__init__(message)
+
+
+def satisfaction_link_check(*, state: str, verification: Verification | None) -> Verification:
+    """The live link's verification, or SatisfactionLinkInvalid saying why it takes no answer.
+
+    A link answers for the resolution it was mailed with: once the ticket was reopened (the
+    resolution taken back), it takes no answer until the ticket is resolved again.
+    """
+    if state != "live" or verification is None:
+        raise SatisfactionLinkInvalid(state)
+    if verification.ticket.status not in SATISFACTION_STATUSES:
+        raise SatisfactionLinkInvalid("reopened")
+    return verification
 
 
 def satisfaction_links(*, ticket: Ticket, recipient: str) -> dict[str, Any]:
@@ -72,9 +96,8 @@ def satisfaction_record(*, token: str, answer: str, comment: str, client_key: st
         raise ApplicationError(SATISFACTION_BAD_ANSWER)
     # Redacted before it is cut to length, so no part of a card number is left behind.
     comment = redact_card_numbers(comment or "")[0].strip()[:SATISFACTION_COMMENT_MAX]
-    state, verification = status_link_find(token=token, purpose=Verification.Purpose.SATISFACTION)
-    if state != "live" or verification is None:
-        raise SatisfactionLinkInvalid(state)
+    state, found = status_link_find(token=token, purpose=Verification.Purpose.SATISFACTION)
+    verification = satisfaction_link_check(state=state, verification=found)
     actor = f"satisfaction-link:{verification.sent_to}"
     with transaction.atomic():
         # The account first (its lock comes before the ticket's): frozen or closed, its
@@ -84,6 +107,8 @@ def satisfaction_record(*, token: str, answer: str, comment: str, client_key: st
         ticket = verification_link_lock_live(verification=verification)
         if ticket is None:
             raise SatisfactionLinkInvalid("expired")
+        if ticket.status not in SATISFACTION_STATUSES:
+            raise SatisfactionLinkInvalid("reopened")  # reopened since it was read
         now = timezone.now()
         current = satisfaction_lock(ticket=ticket)
         if current is None:

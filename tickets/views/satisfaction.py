@@ -17,6 +17,7 @@ from tickets.selectors.status_page import status_link_find
 from tickets.services.satisfaction import (
     SATISFACTION_COMMENT_MAX,
     SatisfactionLinkInvalid,
+    satisfaction_link_check,
     satisfaction_record,
 )
 
@@ -54,9 +55,11 @@ def _page(
     form: SatisfactionForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    state, verification = status_link_find(token=token, purpose=Verification.Purpose.SATISFACTION)
-    if state != "live" or verification is None:
-        return _refused(request, SatisfactionLinkInvalid(state))
+    state, found = status_link_find(token=token, purpose=Verification.Purpose.SATISFACTION)
+    try:
+        verification = satisfaction_link_check(state=state, verification=found)
+    except SatisfactionLinkInvalid as exc:
+        return _refused(request, exc)
     current = satisfaction_current(ticket_id=verification.ticket_id)
     if form is None:
         initial = {"answer": answer if answer in Satisfaction.Answer.values else ""}
