@@ -8,6 +8,7 @@ from django.urls import Resolver404, resolve
 from django.utils.translation import gettext
 
 from helpdesk.exceptions import BODY_TOO_LARGE
+from helpdesk.ratelimit import from_trusted_proxy
 
 HEALTHZ_PATH = "/healthz"
 
@@ -101,6 +102,25 @@ class RequestBodyLimitMiddleware:
         if isinstance(exception, RequestDataTooBig):
             return body_too_large_response(request)
         return None
+
+
+class ForwardedProtoMiddleware:
+    """X-Forwarded-Proto is believed only from a trusted proxy, as X-Forwarded-For is.
+
+    Django's SECURE_PROXY_SSL_HEADER reads the header from whoever sent the request: a client
+    reaching the app's port directly over plain http could say it came by https, and be spared
+    the redirect, given secure-only cookies and taken for https by the CSRF checks. The header
+    is dropped here, before SecurityMiddleware reads it, unless the peer is a trusted proxy.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        header = settings.SECURE_PROXY_SSL_HEADER
+        if header and header[0] in request.META and not from_trusted_proxy(request):
+            del request.META[header[0]]
+        return self.get_response(request)
 
 
 class HealthzMiddleware:

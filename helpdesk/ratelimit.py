@@ -46,6 +46,18 @@ def _client_address(request: HttpRequest) -> tuple[str, bool]:
     return address, believed
 
 
+def from_trusted_proxy(request: HttpRequest) -> bool:
+    """Whether the request's peer is a proxy whose forwarding headers are believed.
+
+    The same rule X-Forwarded-For's last hop is read by: TRUSTED_PROXY_COUNT set and REMOTE_ADDR
+    one of TRUSTED_PROXIES (loopback only when listed).
+    """
+    address = request.META.get("REMOTE_ADDR", "")
+    return settings.TRUSTED_PROXY_COUNT > 0 and ip_in(
+        address, settings.TRUSTED_PROXIES, loopback=False
+    )
+
+
 def client_ip(request: HttpRequest) -> str:
     """The client's address: X-Forwarded-For is believed only as written by a trusted proxy."""
     return _client_address(request)[0]

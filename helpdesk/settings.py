@@ -93,6 +93,8 @@ MIDDLEWARE = [
     # First: liveness answers before host checks, redirects and sessions (no dependencies).
     "helpdesk.middleware.HealthzMiddleware",
     "helpdesk.metrics.RequestMetricsMiddleware",
+    # Before SecurityMiddleware: X-Forwarded-Proto only from a trusted proxy.
+    "helpdesk.middleware.ForwardedProtoMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "helpdesk.middleware.RequestBodyLimitMiddleware",
     "helpdesk.errors.NulPathMiddleware",

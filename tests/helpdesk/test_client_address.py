@@ -148,3 +148,40 @@ def test_metrics_allowed_to_loopback_are_not_open_to_clients_of_an_untrusted_loc
     # then only the scraper is answered
     assert through_the_proxy.get("/metrics").status_code == 403
     assert scraper.get("/metrics").status_code == 200
+
+
+# --- https is believed only from the trusted proxies, as X-Forwarded-For is ---
+
+
+@pytest.fixture
+def behind_a_tls_proxy(db, settings):
+    """Production behind a TLS-terminating proxy at 10.0.0.1: http is redirected to https."""
+    settings.TRUSTED_PROXY_COUNT = 1
+    settings.TRUSTED_PROXIES = ["10.0.0.1"]
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.SECURE_SSL_REDIRECT = True
+
+
+def test_a_client_reaching_the_app_directly_cannot_claim_https(behind_a_tls_proxy):
+    # when a client that reaches the app's port itself, over plain http, says it came by https
+    response = Client(REMOTE_ADDR="203.0.113.9").get("/", HTTP_X_FORWARDED_PROTO="https")
+
+    # then it is plain http to the app: redirected to https, as without the header
+    assert response.status_code == 301
+    assert response["Location"].startswith("https://")
+
+
+def test_the_trusted_proxy_says_whether_the_client_came_by_https(behind_a_tls_proxy):
+    proxy = Client(REMOTE_ADDR="10.0.0.1")
+
+    assert proxy.get("/", HTTP_X_FORWARDED_PROTO="https").status_code == 200
+    assert proxy.get("/", HTTP_X_FORWARDED_PROTO="http").status_code == 301
+
+
+def test_loopback_claims_nothing_unless_it_is_a_trusted_proxy(behind_a_tls_proxy, settings):
+    local = Client(REMOTE_ADDR="127.0.0.1")
+    assert local.get("/", HTTP_X_FORWARDED_PROTO="https").status_code == 301
+
+    settings.TRUSTED_PROXY_COUNT = 0  # no proxy believed at all, even one listed
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    assert local.get("/", HTTP_X_FORWARDED_PROTO="https").status_code == 301
