@@ -490,7 +490,12 @@ STAFF_QUEUE_COUNTS_CACHE_SECONDS = env.int("STAFF_QUEUE_COUNTS_CACHE_SECONDS", d
 
 
 def networks_from_env(name: str, default: list[str]) -> list[str]:
-    """A comma-separated list of addresses or networks (10.0.0.5, 10.0.8.0/24, ::1)."""
+    """A comma-separated list of addresses or networks (10.0.0.5, 10.0.8.0/24, ::1).
+
+    Every allow-list of addresses is read here, so a typo stops the start instead of allowing
+    nobody (a name, which matches no address) or far more than meant: a network written with
+    an address's bits past its prefix (10.0.8.0/2 for /24, 203.0.113.9/0) is refused too.
+    """
     networks = [network.strip() for network in env.list(name, default=default) if network.strip()]
     for network in networks:
         try:
@@ -499,6 +504,15 @@ def networks_from_env(name: str, default: list[str]) -> list[str]:
             raise ImproperlyConfigured(
                 f"{name} must list addresses or networks, e.g. 10.0.0.5,10.0.8.0/24, "
                 f"not {network!r}"
+            ) from None
+        try:
+            ipaddress.ip_network(network)
+        except ValueError:
+            meant = ipaddress.ip_network(network, strict=False)
+            raise ImproperlyConfigured(
+                f"{name}: {network!r} has address bits set past its prefix, so it would mean "
+                f"{meant} ({meant.num_addresses} addresses); write the network as such, or "
+                f"the address alone"
             ) from None
     return networks
 
@@ -512,7 +526,7 @@ TRUSTED_PROXIES = networks_from_env("TRUSTED_PROXIES", ["127.0.0.1", "::1"])
 # Monitoring addresses or networks whose readiness probes are never rate-limited (loopback
 # never is either), e.g. HEALTH_UNTHROTTLED_IPS=10.0.0.5,10.0.8.0/24; matched against a client
 # address that is known: a request passed on by an untrusted proxy is never exempt.
-HEALTH_UNTHROTTLED_IPS = env.list("HEALTH_UNTHROTTLED_IPS", default=[])
+HEALTH_UNTHROTTLED_IPS = networks_from_env("HEALTH_UNTHROTTLED_IPS", [])
 
 # Authentication.
 AUTH_PASSWORD_VALIDATORS = [
@@ -637,7 +651,7 @@ if SENTRY_DSN:
 # Prometheus metrics at /metrics for a bearer token or these addresses/networks (neither set:
 # refused to all). With several processes a host, set PROMETHEUS_MULTIPROC_DIR (README).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+METRICS_ALLOWED_IPS = networks_from_env("METRICS_ALLOWED_IPS", [])
 
 # A production process (DEBUG=0) refuses to start half-configured; `check --deploy` lists the
 # same problems under DEBUG=1 (helpdesk.checks).

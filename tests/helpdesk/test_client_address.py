@@ -4,6 +4,7 @@ import pytest
 from django.test import Client, RequestFactory
 
 from helpdesk.ratelimit import client_ip
+from tests.helpdesk.test_deploy import _settings_load
 
 READY = "/api/v1/health/"
 
@@ -185,3 +186,47 @@ def test_loopback_claims_nothing_unless_it_is_a_trusted_proxy(behind_a_tls_proxy
     settings.TRUSTED_PROXY_COUNT = 0  # no proxy believed at all, even one listed
     settings.TRUSTED_PROXIES = ["127.0.0.1"]
     assert local.get("/", HTTP_X_FORWARDED_PROTO="https").status_code == 301
+
+
+# --- every allow-list of addresses is checked at start ---
+
+ADDRESS_LISTS = ["TRUSTED_PROXIES", "METRICS_ALLOWED_IPS", "HEALTH_UNTHROTTLED_IPS"]
+
+
+@pytest.mark.parametrize("variable", ADDRESS_LISTS)
+@pytest.mark.parametrize(
+    "value",
+    [
+        "10.0.0.5,proxy.internal",  # a host name: matches no address, so allows nobody
+        "10.0.0.256",  # a typo of an address
+        "10.0.8.0/33",  # a prefix that cannot be
+        "10.0.8.0/2",  # a typo of /24: a quarter of the internet
+        "203.0.113.9/0",  # everybody, by way of an address with a prefix
+    ],
+)
+def test_a_bad_address_list_stops_the_start_and_names_it(variable, value):
+    process = _settings_load({"DEBUG": "1", "ENV_FILE": "", variable: value})
+    _out, err = process.communicate(timeout=60)
+
+    assert process.returncode != 0
+    assert "ImproperlyConfigured" in err
+    message = err.strip().splitlines()[-1]
+    assert variable in message, message
+
+
+@pytest.mark.parametrize("variable", ADDRESS_LISTS)
+def test_a_good_address_list_is_read_as_written(variable, monkeypatch):
+    from helpdesk.settings import networks_from_env
+
+    monkeypatch.setenv(variable, "10.0.0.5, 10.0.8.0/24,2001:db8::/32,::1,0.0.0.0/0")
+    process = _settings_load({"DEBUG": "1", "ENV_FILE": "", variable: "10.0.0.5, 10.0.8.0/24"})
+
+    assert networks_from_env(variable, []) == [
+        "10.0.0.5",
+        "10.0.8.0/24",
+        "2001:db8::/32",
+        "::1",
+        "0.0.0.0/0",
+    ]
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
