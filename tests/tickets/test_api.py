@@ -454,6 +454,29 @@ def test_another_customers_ticket_is_a_404_not_a_403(alice_ticket, bob, as_user)
     assert response.json() == {"detail": "No such ticket."}
 
 
+def test_a_ticket_read_is_kept_by_no_cache_for_another_reader(alice, agent, alice_ticket, as_user):
+    # given a staff note on Alice's ticket, which only staff are shown
+    services.ticket_reply_add(
+        ticket=alice_ticket,
+        body="Note",
+        actor=agent,
+        author="staff",
+        channel="staff",
+        internal=True,
+    )
+
+    # when its customer and an agent read it
+    responses = [as_user(user).get(url(alice_ticket)) for user in (alice.user, agent)]
+
+    # then the bodies differ, and each tells caches it depends on who asks (session or token)
+    # and is no one else's to keep
+    assert responses[0].json() != responses[1].json()
+    for response in responses:
+        vary = {v.strip().lower() for v in response["Vary"].split(",")}
+        assert {"authorization", "cookie"} <= vary
+        assert "private" in response["Cache-Control"]
+
+
 def test_an_anonymous_detail_is_a_401(alice_ticket, as_user):
     assert as_user(None).get(url(alice_ticket)).status_code == 401
 

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.utils.cache import patch_cache_control, patch_vary_headers
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -83,9 +84,15 @@ def staff_action_input(
 
 
 def ticket_response(ticket: Ticket, data: Any = None) -> Response:
-    """The ticket as the API shows it (or `data`, a fuller view of it), its version the ETag."""
+    """The ticket as the API shows it (or `data`, a fuller view of it), its version the ETag.
+
+    Staff are shown more of a ticket than its customer, so the body depends on who asks: `Vary`
+    and `private` keep a cache from handing one reader's body to another.
+    """
     response = Response(TicketOutputSerializer(ticket).data if data is None else data)
     response["ETag"] = f'"{ticket.version}"'
+    patch_vary_headers(response, ("Authorization", "Cookie"))
+    patch_cache_control(response, private=True)
     return response
 
 
