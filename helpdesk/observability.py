@@ -182,7 +182,9 @@ def sentry_init(*, dsn: str, environment: str, traces_sample_rate: float, **opti
     sentry_sdk.init(
         dsn=dsn,
         environment=environment,
-        send_default_pii=False,
+        # No user, no request bodies (a change request's body holds names and addresses that
+        # no pattern can tell from other text); what else is sent goes through scrub_event.
+        data_collection={"user_info": False, "http_bodies": []},
         traces_sample_rate=traces_sample_rate,
         before_send=before,
         before_send_transaction=before,

@@ -117,6 +117,25 @@ def test_an_error_sent_to_sentry_carries_no_personal_data():
         assert secret not in sent
 
 
+def test_sentry_is_sent_no_user_and_no_request_body():
+    # A change request's body holds a name and an address, which no pattern tells from other text.
+    sentry_init(
+        dsn="https://public@sentry.example/1",
+        environment="test",
+        traces_sample_rate=0.0,
+        transport=_Captured(),
+        default_integrations=False,
+    )
+    try:
+        collected = sentry_sdk.get_client().options["data_collection"]
+    finally:
+        sentry_sdk.get_client().close()
+        sentry_sdk.init(dsn=None, default_integrations=False)
+
+    assert collected["user_info"] is False
+    assert collected["http_bodies"] == []
+
+
 # A mailed link's token with no digit (one in ~1,500 is so), which the pattern above misses.
 LINK_TOKEN = "SECRET" + "x" * 37
 LIVE_LINK = f"/not-me/{LINK_TOKEN}/"
