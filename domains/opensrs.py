@@ -86,7 +86,7 @@ class OpenSRSTimeout(OpenSRSTransientError):
 
 
 class OpenSRSOutcomeUnknown(OpenSRSError):
-    """A non-idempotent request went out but no answer came back: OpenSRS may have acted."""
+    """A non-idempotent request went out but no readable answer came: OpenSRS may have acted."""
 
 
 class OpenSRSRequestError(OpenSRSError):
@@ -495,10 +495,18 @@ class OpenSRSClient:
             raise fail(OpenSRSTransientError, None, f"HTTP {response.status_code}", "transient")
         if not raw.strip():
             raise fail(OpenSRSTransientError, None, "empty reply body", "transient")
+        # OpenSRS answered, so it read the command and may have acted on it: a reply it began
+        # but we cannot read (cut short, no outcome) is an unknown outcome for a command that
+        # must not run twice, as a read timeout is; only a read may be tried again.
+        unreadable: tuple[type[OpenSRSError], Outcome] = (
+            (OpenSRSTransientError, "transient")
+            if idempotent
+            else (OpenSRSOutcomeUnknown, "unknown")
+        )
         try:
             reply = decode_envelope(raw)
         except EnvelopeError as exc:
-            raise fail(OpenSRSTransientError, None, str(exc), "transient") from exc
+            raise fail(unreadable[0], None, str(exc), unreadable[1]) from exc
         response_summary = {k: v for k, v in redact(reply).items() if k != "protocol"}
         text = str(reply.get("response_text", ""))
         try:
@@ -506,7 +514,11 @@ class OpenSRSClient:
             is_success = {"1": True, "0": False}[reply["is_success"]]
         except (KeyError, TypeError, ValueError):
             raise fail(
-                OpenSRSTransientError, None, "reply lacks is_success/response_code", "transient"
+                unreadable[0],
+                None,
+                "reply lacks is_success/response_code",
+                unreadable[1],
+                response_summary,
             ) from None
 
         if is_success and 200 <= code < 300:

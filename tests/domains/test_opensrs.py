@@ -442,6 +442,35 @@ def test_send_password_server_error_is_transient_and_not_retried(fake_opensrs, o
     assert sleeps == []
 
 
+@pytest.mark.parametrize("answer", ["truncated", "no_outcome"])
+def test_send_password_answered_unreadably_is_outcome_unknown_and_not_retried(
+    fake_opensrs, opensrs, sleeps, mailoutbox, answer
+):
+    # given: OpenSRS acted on the request (mailed the owner) and then answered HTTP 200 with
+    # a reply that says nothing we can read: cut short, or without is_success
+    if answer == "truncated":
+        fake_opensrs.set_fault("truncated", count=1)
+    else:
+        original = fake_opensrs._send_password
+
+        def acted_without_outcome(*args, **kwargs):
+            reply = original(*args, **kwargs)
+            return {k: v for k, v in reply.items() if k != "is_success"}
+
+        fake_opensrs._send_password = acted_without_outcome
+
+    # when
+    with pytest.raises(OpenSRSOutcomeUnknown) as excinfo:
+        opensrs.send_password("alice-shop.test")
+
+    # then: not "nothing was sent", which a caller may retry into a second email
+    assert excinfo.value.exchange is not None
+    assert excinfo.value.exchange.outcome == "unknown"
+    assert fake_opensrs.request_count == 1
+    assert sleeps == []
+    assert [m.to for m in mailoutbox] == [["alice@example.test"]]
+
+
 def test_audit_hook_sees_every_attempt(fake_opensrs):
     exchanges: list[OpenSRSExchange] = []
     client = OpenSRSClient(
