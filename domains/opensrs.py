@@ -36,6 +36,8 @@ _XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&apo
 # Characters XML 1.0 cannot carry at all; encoding them would produce a body nobody can parse.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _CONTAINERS = frozenset({"dt_assoc", "dt_array", "dt_scalar", "dt_scalarref"})
+# How deep containers may nest in an envelope; OPS replies nest five or six.
+_MAX_DEPTH = 32
 
 # Codes that say "try again later" (opensrs.md §6); 400 only when its text is generic.
 TRANSIENT_CODES = frozenset({300, 310, 350, 404, 405, 437, 486, 705})
@@ -135,14 +137,17 @@ def encode_envelope(data: dict[str, Any]) -> bytes:
     ).encode()
 
 
-def _decode_container(node: Element) -> Any:
+def _decode_container(node: Element, depth: int = 0) -> Any:
+    if depth > _MAX_DEPTH:
+        # Before Python's own limit: a RecursionError would escape every caller's handling.
+        raise EnvelopeError(f"containers nested deeper than {_MAX_DEPTH}")
     if node.tag == "dt_assoc":
         result: dict[str, Any] = {}
         for item in node:
             key = item.get("key")
             if item.tag != "item" or key is None:
                 raise EnvelopeError(f"unexpected <{item.tag}> in dt_assoc")
-            result[key] = _decode_item(item)
+            result[key] = _decode_item(item, depth)
         return result
     if node.tag == "dt_array":
         pairs: list[tuple[int, Any]] = []
@@ -150,20 +155,20 @@ def _decode_container(node: Element) -> Any:
             key = item.get("key", "")
             if item.tag != "item" or not key.isdigit():
                 raise EnvelopeError(f"unexpected <{item.tag} key={key!r}> in dt_array")
-            pairs.append((int(key), _decode_item(item)))
+            pairs.append((int(key), _decode_item(item, depth)))
         return [value for _, value in sorted(pairs, key=lambda pair: pair[0])]
     if node.tag in {"dt_scalar", "dt_scalarref"}:
         return (node.text or "").strip()
     raise EnvelopeError(f"unexpected <{node.tag}>")
 
 
-def _decode_item(item: Element) -> Any:
+def _decode_item(item: Element, depth: int) -> Any:
     children = list(item)
     if not children:
         return (item.text or "").strip()
     if len(children) > 1 or children[0].tag not in _CONTAINERS:
         raise EnvelopeError(f"item {item.get('key')!r} holds unexpected elements")
-    return _decode_container(children[0])
+    return _decode_container(children[0], depth + 1)
 
 
 def decode_envelope(raw: bytes) -> dict[str, Any]:

@@ -54,6 +54,16 @@ def sleeps() -> list[float]:
     return []
 
 
+# A reply whose containers nest past Python's recursion limit (OPS replies nest five or six).
+DEEPLY_NESTED = (
+    b"<OPS_envelope><body><data_block>"
+    + b"<dt_assoc><item key='a'>" * 2000
+    + b"x"
+    + b"</item></dt_assoc>" * 2000
+    + b"</data_block></body></OPS_envelope>"
+)
+
+
 @pytest.fixture
 def opensrs(fake_opensrs, sleeps) -> OpenSRSClient:
     return OpenSRSClient(
@@ -184,8 +194,9 @@ def test_decode_sorts_array_items_numerically_and_reads_empty_items():
         b"</data_block></body></OPS_envelope>",
         b'<!DOCTYPE x [<!ENTITY a "aaaa">]><OPS_envelope><body><data_block><dt_assoc>'
         b"<item key='a'>&a;</item></dt_assoc></data_block></body></OPS_envelope>",
+        DEEPLY_NESTED,
     ],
-    ids=["empty", "text", "truncated", "wrong-root", "scalar", "bad-array-key", "entity"],
+    ids=["empty", "text", "truncated", "wrong-root", "scalar", "bad-array-key", "entity", "deep"],
 )
 def test_decode_rejects_anything_but_an_envelope_holding_a_dt_assoc(raw):
     with pytest.raises(EnvelopeError):
@@ -442,14 +453,29 @@ def test_send_password_server_error_is_transient_and_not_retried(fake_opensrs, o
     assert sleeps == []
 
 
-@pytest.mark.parametrize("answer", ["truncated", "no_outcome"])
+def answer_send_password_with(server, raw: bytes) -> None:
+    """Make OpenSRS act on SEND_PASSWORD (mail the owner), then answer it with `raw`."""
+    original = server.handle_http
+
+    def handle(method, path, headers, body):
+        reply = original(method, path, headers, body)
+        if b"SEND_PASSWORD" in body:
+            reply.body = raw
+        return reply
+
+    server.handle_http = handle
+
+
+@pytest.mark.parametrize("answer", ["truncated", "no_outcome", "deep"])
 def test_send_password_answered_unreadably_is_outcome_unknown_and_not_retried(
     fake_opensrs, opensrs, sleeps, mailoutbox, answer
 ):
     # given: OpenSRS acted on the request (mailed the owner) and then answered HTTP 200 with
-    # a reply that says nothing we can read: cut short, or without is_success
+    # a reply that says nothing we can read: cut short, without is_success, or nested too deep
     if answer == "truncated":
         fake_opensrs.set_fault("truncated", count=1)
+    elif answer == "deep":
+        answer_send_password_with(fake_opensrs, DEEPLY_NESTED)
     else:
         original = fake_opensrs._send_password
 

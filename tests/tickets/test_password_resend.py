@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 from accounts.models import Customer
 from domains.models import Domain
 from helpdesk.celery import app as celery_app
+from tests.domains.test_opensrs import DEEPLY_NESTED, answer_send_password_with
 from tests.pages import comparable
 from tests.tickets.resend_helpers import (
     API_URL,
@@ -731,6 +732,24 @@ def test_a_send_password_answered_cut_short_is_an_unknown_outcome_never_retried(
     assert "resend.outcome_unknown" in actions(ticket)
     note = Message.objects.get(ticket=ticket, internal=True)
     assert "may or may not have sent" in note.body
+
+
+def test_a_send_password_answered_nested_too_deep_is_audited_as_an_unknown_outcome(
+    api, fake_opensrs, alice_shop
+):
+    # given OpenSRS mails the owner on SEND_PASSWORD and answers with containers nested
+    # past Python's recursion limit
+    answer_send_password_with(fake_opensrs, DEEPLY_NESTED)
+    ticket = ticket_for(post_api(api, "alice-shop.test"))
+
+    # when the worker runs
+    assert process(ticket) == "to_staff"
+
+    # then the call is on the audit chain, and staff are not told that nothing was sent
+    assert len(fake_opensrs.sent_mail) == 1
+    outcomes = ActionLog.objects.filter(ticket=ticket, action="opensrs.call")
+    assert [c.details["outcome"] for c in outcomes] == ["success", "unknown"]
+    assert "resend.outcome_unknown" in actions(ticket)
 
 
 def test_a_redelivered_task_calls_send_password_once(api, fake_opensrs, alice_shop):
