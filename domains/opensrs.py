@@ -46,6 +46,8 @@ NOT_IN_ACCOUNT_CODES = frozenset({415, 480})
 SEND_TO_VALUES = frozenset({"owner", "admin"})
 # GET_DOMAINS_CONTACTS takes at most 100 domains a call (opensrs.md §5.3).
 CONTACTS_BATCH_MAX = 100
+# The largest reply read: a hundred domains' contacts are some 200 kB; past this, none is kept.
+MAX_REPLY_BYTES = 10 * 1024 * 1024
 CONTACT_KINDS = ("owner", "admin", "billing", "tech")
 
 
@@ -292,6 +294,24 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         pending.extend(n for n in nested if isinstance(n, BaseException))
 
 
+class _ReplyTooLarge(Exception):
+    """OpenSRS's reply is longer than MAX_REPLY_BYTES (declared, or as it arrives)."""
+
+
+def _reply_read(response: requests.Response) -> bytes:
+    """The reply's body, read no further than MAX_REPLY_BYTES; _ReplyTooLarge past it."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_REPLY_BYTES:
+        raise _ReplyTooLarge(f"reply of {declared} bytes")
+    chunks, size = [], 0
+    for chunk in response.iter_content(64 * 1024):
+        size += len(chunk)
+        if size > MAX_REPLY_BYTES:
+            raise _ReplyTooLarge(f"reply longer than {MAX_REPLY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _transport_failure(exc: requests.RequestException) -> str:
     """Classify a requests error as connect_timeout, connect, read_timeout or dropped."""
     causes = list(_causes(exc))
@@ -475,15 +495,27 @@ class OpenSRSClient:
             "X-Signature": signature(body, self._key),
             "Connection": "close",
         }
+        # OpenSRS answered, so it read the command and may have acted on it: a reply it began
+        # but we cannot read (too long, cut short, no outcome) is an unknown outcome for a
+        # command that must not run twice, as a read timeout is; only a read may be tried again.
+        unreadable: tuple[type[OpenSRSError], Outcome] = (
+            (OpenSRSTransientError, "transient")
+            if idempotent
+            else (OpenSRSOutcomeUnknown, "unknown")
+        )
         try:
-            response = requests.post(
+            # Streamed, so a reply is never held past MAX_REPLY_BYTES.
+            with requests.post(
                 self.url,
                 data=body,
                 headers=headers,
                 timeout=(self.connect_timeout, self.read_timeout),
                 allow_redirects=False,
-            )
-            raw = response.content
+                stream=True,
+            ) as response:
+                raw = _reply_read(response) if response.status_code == 200 else b""
+        except _ReplyTooLarge as exc:
+            raise fail(unreadable[0], None, str(exc), unreadable[1]) from exc
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as exc:
             raise fail(OpenSRSAuthError, None, f"invalid OpenSRS URL: {exc}", "error") from exc
         except requests.RequestException as exc:
@@ -500,14 +532,6 @@ class OpenSRSClient:
             raise fail(OpenSRSTransientError, None, f"HTTP {response.status_code}", "transient")
         if not raw.strip():
             raise fail(OpenSRSTransientError, None, "empty reply body", "transient")
-        # OpenSRS answered, so it read the command and may have acted on it: a reply it began
-        # but we cannot read (cut short, no outcome) is an unknown outcome for a command that
-        # must not run twice, as a read timeout is; only a read may be tried again.
-        unreadable: tuple[type[OpenSRSError], Outcome] = (
-            (OpenSRSTransientError, "transient")
-            if idempotent
-            else (OpenSRSOutcomeUnknown, "unknown")
-        )
         try:
             reply = decode_envelope(raw)
         except EnvelopeError as exc:

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from domains import opensrs as opensrs_module
 from domains.fake_opensrs import FakeOpenSRS
 from domains.opensrs import (
     REDACTED,
@@ -466,16 +467,20 @@ def answer_send_password_with(server, raw: bytes) -> None:
     server.handle_http = handle
 
 
-@pytest.mark.parametrize("answer", ["truncated", "no_outcome", "deep"])
+@pytest.mark.parametrize("answer", ["truncated", "no_outcome", "deep", "too_long"])
 def test_send_password_answered_unreadably_is_outcome_unknown_and_not_retried(
-    fake_opensrs, opensrs, sleeps, mailoutbox, answer
+    fake_opensrs, opensrs, sleeps, mailoutbox, monkeypatch, answer
 ):
     # given: OpenSRS acted on the request (mailed the owner) and then answered HTTP 200 with
-    # a reply that says nothing we can read: cut short, without is_success, or nested too deep
+    # a reply that says nothing we can read: cut short, without is_success, nested too deep
+    # or too long to read
     if answer == "truncated":
         fake_opensrs.set_fault("truncated", count=1)
     elif answer == "deep":
         answer_send_password_with(fake_opensrs, DEEPLY_NESTED)
+    elif answer == "too_long":
+        monkeypatch.setattr(opensrs_module, "MAX_REPLY_BYTES", 64 * 1024, raising=False)
+        answer_send_password_with(fake_opensrs, b" " * (65 * 1024))
     else:
         original = fake_opensrs._send_password
 
@@ -495,6 +500,25 @@ def test_send_password_answered_unreadably_is_outcome_unknown_and_not_retried(
     assert fake_opensrs.request_count == 1
     assert sleeps == []
     assert [m.to for m in mailoutbox] == [["alice@example.test"]]
+
+
+def test_a_reply_past_the_size_limit_is_not_read(fake_opensrs, opensrs, sleeps, monkeypatch):
+    # given OpenSRS answers a read with a body past the limit (made small here)
+    monkeypatch.setattr(opensrs_module, "MAX_REPLY_BYTES", 64 * 1024, raising=False)
+    original = fake_opensrs.handle_http
+
+    def handle(method, path, headers, body):
+        reply = original(method, path, headers, body)
+        reply.body = reply.body + b" " * (65 * 1024)
+        return reply
+
+    fake_opensrs.handle_http = handle
+
+    # when, then: a transient failure of a read, tried again, never held whole
+    with pytest.raises(OpenSRSTransientError) as excinfo:
+        opensrs.get_owner_contact("alice-shop.test")
+    assert "bytes" in str(excinfo.value)
+    assert fake_opensrs.request_count == 1 + opensrs.read_retries
 
 
 def test_audit_hook_sees_every_attempt(fake_opensrs):
