@@ -389,6 +389,24 @@ def test_an_attachment_of_a_type_not_allowed_is_refused(client, db):
     assert "type application/zip not accepted" in Message.objects.get(internal=True).body
 
 
+def test_an_email_with_many_files_keeps_the_first_few_and_notes_the_rest(client, db):
+    # given an email from anyone with 30 small files: a few hundred kilobytes of them would
+    # be a hundred thousand rows, written while every other audited action waits
+    attachments = [(f"files{i}.zip", "application/zip", b"PK\x03\x04") for i in range(2)]
+    attachments += [(f"shot{i}.png", "image/png", PNG) for i in range(28)]
+    body = payload(authenticated=False, attachments=attachments)
+    # when it arrives
+    response = post(client, body)
+    # then the first 20 are looked at (18 kept, 2 refused), the other 10 not, and staff see it
+    assert response.status_code == 200
+    kept = sorted(Attachment.objects.values_list("filename", flat=True))
+    assert kept == sorted(f"shot{i}.png" for i in range(18))
+    note = Message.objects.get(internal=True).body
+    assert "files1.zip (type application/zip not accepted)" in note
+    assert "shot18.png" not in note
+    assert "10 more files (only the first 20 files of an email are looked at)" in note
+
+
 def test_card_numbers_are_redacted_in_subject_and_body(client, db):
     # given an email with a card number in the subject and the text
     body = payload(subject=f"Pay with {CARD}", text=f"My card is {CARD}, expiry 12/29.")

@@ -25,6 +25,10 @@ INBOUND_ATTACHMENT_MAX_BYTES = ATTACHMENT_MAX_BYTES
 # The types a sender may claim; the bytes must agree (text/csv is sniffed as text/plain).
 INBOUND_ATTACHMENT_TYPES = ATTACHMENT_TYPES | {"text/csv"}
 INBOUND_MAX_BODY_CHARS = 100_000
+# Files of one email looked at, kept or refused; the rest are one line in the staff note. Anyone
+# may write to us, and a few hundred kilobytes of tiny files would otherwise be thousands of
+# rows written (and an audit row naming each) while every other audited write waits.
+INBOUND_ATTACHMENTS_MAX = 20
 _AUTO_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
 _DAEMON_SENDERS = frozenset({"mailerdaemon", "postmaster"})  # letters only
 _REPORT_TYPES = frozenset(
@@ -149,9 +153,13 @@ def _inbound_attachment_refusal(filename: str, content_type: str, content: bytes
 def inbound_attachments_sort(
     attachments: list[tuple[str, str, bytes]],
 ) -> tuple[list[tuple[str, str, bytes]], list[dict[str, str]]]:
-    """Split attachments into the ones kept and the refused ones (with the reason)."""
+    """Split attachments into the ones kept and the refused ones (with the reason).
+
+    Only the first INBOUND_ATTACHMENTS_MAX are looked at; the others are refused as one entry.
+    """
+    attachments = list(attachments or [])
     kept, refused = [], []
-    for raw_name, raw_type, content in attachments or []:
+    for raw_name, raw_type, content in attachments[:INBOUND_ATTACHMENTS_MAX]:
         filename = attachment_filename_clean(str(raw_name or ""))
         content_type = str(raw_type or "").split(";")[0].strip().lower()[:100]
         data = bytes(content or b"")
@@ -160,6 +168,10 @@ def inbound_attachments_sort(
             refused.append({"name": filename, "reason": reason})
         else:
             kept.append((filename, content_type, data))
+    left = len(attachments) - INBOUND_ATTACHMENTS_MAX
+    if left > 0:
+        reason = f"only the first {INBOUND_ATTACHMENTS_MAX} files of an email are looked at"
+        refused.append({"name": f"{left} more files", "reason": reason})
     return kept, refused
 
 
