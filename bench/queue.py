@@ -21,6 +21,7 @@ import html
 import json
 import random
 import re
+import signal
 import subprocess
 import time
 from datetime import UTC, datetime, timedelta
@@ -848,8 +849,11 @@ def database_url_for(tickets: int) -> str:
 PARTS = ("queue", "dashboard", "ticket", "bulk")
 
 
-def run_size(tickets: int, repeat: int, reseed: bool, out: str, only: list[str]) -> int:
-    """Seed (or reuse) the database of this size, time every case, write them to `out`."""
+def _prepare(tickets: int, reseed: bool) -> dict | None:
+    """Seed (or reuse) the database of this size; return what seeding did (None: reused).
+
+    Raises SystemExit when the seeded audit chain does not verify.
+    """
     if reseed:
         drop_database()
     migrate()
@@ -870,26 +874,53 @@ def run_size(tickets: int, repeat: int, reseed: bool, out: str, only: list[str])
             f"{seeded['verify_seconds']:.1f} s)"
         )
         if not report.ok:
-            return 1
+            raise SystemExit(1)
     else:
         print(f"reusing {have} tickets already in the bench database (--reseed to start over)")
         vacuum()  # the other scripts have written to it since
-    # The cache is shared by both sizes' runs, and the search keeps the planner's statistics of
-    # its database there for an hour: the 1,000,000 run would plan with the 100,000 one's.
+    # Each size's process has its own cache key prefix (the search keeps the planner's
+    # statistics of its database in the cache for an hour: the 1,000,000 run must not plan with
+    # the 100,000 one's); the cache starts empty.
     from django.core.cache import cache
 
     cache.clear()
-    parts = {
+    return seeded
+
+
+def _part(name: str, repeat: int) -> list[dict]:
+    runs = {
         "queue": lambda: measure(repeat),
         "dashboard": lambda: measure_dashboard(repeat),
         "ticket": lambda: measure_ticket_pages(repeat),
         "bulk": measure_bulk,
     }
-    results = [item for name, run in parts.items() if name in only for item in run()]
+    results = runs[name]()
     for item in results:
         item.pop("body", None)
+    return results
+
+
+READY = "@@bench-ready"
+DONE = "@@bench-done"
+
+
+def serve_size(tickets: int, repeat: int, reseed: bool, out: str) -> int:
+    """A child process for one size: prepare its database, then time the parts asked for.
+
+    Writes {"tickets", "seeded"} to `out` and prints READY; then reads lines "<part> <path>"
+    on stdin, writes that part's results to <path> and prints DONE, until stdin closes.
+    """
+    seeded = _prepare(tickets, reseed)
+    from tickets.models import Ticket
+
     with open(out, "w") as handle:
-        json.dump({"tickets": Ticket.objects.count(), "seeded": seeded, "results": results}, handle)
+        json.dump({"tickets": Ticket.objects.count(), "seeded": seeded}, handle)
+    print(READY, flush=True)
+    for line in sys.stdin:
+        name, path = line.split()
+        with open(path, "w") as handle:
+            json.dump(_part(name, repeat), handle)
+        print(DONE, flush=True)
     return 0
 
 
@@ -920,7 +951,7 @@ def report(sizes: list[int], runs: dict[int, dict], repeat: int) -> list[dict]:
                 labels.append((item["group"], item["label"]))
     header = "".join(f" {f'{s // 1000}k median':>12s} {'p95':>7s} {'q':>3s}" for s in sizes)
     growth = " growth" if len(sizes) > 1 else ""
-    print(f"\n{repeat} timed requests per case (3 per bulk case); times in ms, q = queries")
+    print(f"\n{repeat} timed requests per case (3 per bulk case and round); ms, q = queries")
     print(f"{'case':44s}{header}{growth}")
     missed: dict[tuple[str, int], list[str]] = {}
     # The same table in Markdown, for bench/README.md.
@@ -1012,40 +1043,120 @@ def main() -> int:
     )
     parser.add_argument("--repeat", type=int, default=15, help="timed requests per case")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the sizes in turn this many times (100k, 1M, 100k, 1M...); each case's "
+        "figures are the requests of every round together",
+    )
+    parser.add_argument(
         "--only",
         default=",".join(PARTS),
         help=f"the parts to time, comma-separated (default all: {','.join(PARTS)})",
     )
     parser.add_argument("--json", help=argparse.SUPPRESS)  # one size, in a child process
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sizes = [int(n.replace("_", "")) for n in args.tickets.split(",") if n.strip()]
     only = [part for part in args.only.split(",") if part]
     if unknown := set(only) - set(PARTS):
         parser.error(f"--only: no part named {', '.join(sorted(unknown))}")
-    if args.json:
-        return run_size(sizes[0], args.repeat, args.reseed, args.json, only)
+    if args.serve:
+        return serve_size(sizes[0], args.repeat, args.reseed, args.json)
+    return run_sizes(sizes, args.repeat, max(args.rounds, 1), args.reseed, only)
 
+
+def _until(child: subprocess.Popen, marker: str) -> bool:
+    """Pass the child's output on until it prints `marker`; False if it ended first."""
+    assert child.stdout is not None
+    for line in child.stdout:
+        if line.rstrip("\n") == marker:
+            return True
+        print(line, end="", flush=True)
+    return False
+
+
+def run_sizes(sizes: list[int], repeat: int, rounds: int, reseed: bool, only: list[str]) -> int:
+    """Time every part at every size: one process per size, the sizes in turn part by part.
+
+    Each size's process prepares its database first (seeding, or the vacuum and the page cache
+    it refills), all before the first timed request. Then each part runs at each size in turn,
+    `rounds` times (queue at 100k, at 1M, at 100k, at 1M, then the dashboard...): the two
+    sizes' figures of a part come from the same minutes of the machine.
+    """
     OUT.mkdir(parents=True, exist_ok=True)
-    runs = {}
-    for size in sizes:
-        out = OUT / f"queue-{size}.json"
-        out.unlink(missing_ok=True)
-        print(
-            f"\n--- {size:,} tickets ({database_url_for(size).rsplit('/', 1)[1]}) ---", flush=True
-        )
-        command = [PYTHON, __file__, "--tickets", str(size), "--repeat", str(args.repeat)]
-        command += ["--only", ",".join(only)]
-        code = subprocess.run(
-            [*command, "--json", str(out), *(["--reseed"] if args.reseed else [])],
-            env={**os.environ, "BENCH_DATABASE_URL": database_url_for(size)},
-            check=False,
-        ).returncode
-        if code != 0 or not out.exists():
-            print(f"{size} tickets: the run failed (exit {code})")
-            return code or 1
-        runs[size] = json.loads(out.read_text())
-    record("queue", report(sizes, runs, args.repeat))
+    children: dict[int, subprocess.Popen] = {}
+    runs: dict[int, dict] = {}
+    try:
+        for size in sizes:
+            out = OUT / f"queue-{size}.json"
+            out.unlink(missing_ok=True)
+            print(
+                f"\n--- {size:,} tickets ({database_url_for(size).rsplit('/', 1)[1]}) ---",
+                flush=True,
+            )
+            command = [PYTHON, __file__, "--tickets", str(size), "--repeat", str(repeat)]
+            children[size] = child = subprocess.Popen(
+                [*command, "--serve", "--json", str(out), *(["--reseed"] if reseed else [])],
+                env={
+                    **os.environ,
+                    "BENCH_DATABASE_URL": database_url_for(size),
+                    "CACHE_KEY_PREFIX": f"hd-bench-{size}",
+                },
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+            )
+            if not _until(child, READY) or not out.exists():
+                print(f"{size} tickets: the run failed (exit {child.wait()})")
+                return child.returncode or 1
+            runs[size] = {**json.loads(out.read_text()), "results": []}
+        for name in only:
+            for round_ in range(rounds):
+                for size in sizes:
+                    print(f"{name} at {size:,} tickets, round {round_ + 1}", flush=True)
+                    child = children[size]
+                    assert child.stdin is not None
+                    out = OUT / f"queue-{size}-{name}.json"
+                    out.unlink(missing_ok=True)
+                    child.stdin.write(f"{name} {out}\n")
+                    child.stdin.flush()
+                    if not _until(child, DONE):
+                        print(f"{size} tickets: the run failed (exit {child.wait()})")
+                        return child.returncode or 1
+                    runs[size] = _rounds_merged(
+                        runs[size], {"results": json.loads(out.read_text())}
+                    )
+    finally:
+        for child in children.values():
+            if child.stdin is not None:
+                child.stdin.close()
+            try:
+                child.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+    record("queue", report(sizes, runs, repeat * rounds))
     return 0
+
+
+def _rounds_merged(earlier: dict, later: dict) -> dict:
+    """One size's figures so far with a part's next round: each case's requests of all of them.
+
+    A case that failed in any round keeps that round's status.
+    """
+    cases = {(i["group"], i["label"]): i for i in earlier["results"]}
+    for item in later["results"]:
+        before = cases.get((item["group"], item["label"]))
+        if before is None:
+            earlier["results"].append(item)
+            cases[(item["group"], item["label"])] = item
+        elif before["status"] in (200, 302):
+            before["times"] += item["times"]
+            before["queries"] = max(before["queries"], item["queries"])
+            before["status"] = item["status"]
+    return earlier
 
 
 if __name__ == "__main__":
