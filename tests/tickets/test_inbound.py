@@ -421,6 +421,14 @@ def test_card_numbers_are_redacted_in_subject_and_body(client, db):
     assert "4111" not in json.dumps(list(ActionLog.objects.values_list("details", flat=True)))
 
 
+def test_a_subject_keeps_no_bidi_override(client, db):
+    # given a subject that a right-to-left override makes read "Invoice exe.pdf" on the queue
+    # when it arrives
+    post(client, payload(subject="Invoice \u202efdp.exe"))
+    # then the override is gone, so the subject reads as what it is
+    assert Ticket.objects.get().subject == "Invoice fdp.exe"
+
+
 def test_html_only_mail_is_stored_as_sanitised_text(client, db):
     # given an email with only an HTML part
     html = (

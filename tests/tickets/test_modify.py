@@ -440,6 +440,11 @@ def test_values_are_normalised_as_the_record_stores_them(alice, field, typed, st
         ("full_name", "   "),
         ("postcode", "1" * 21),
         ("city", "Ipoh\x00"),
+        # read backwards on the staff pages: "Alice" shown as a name it is not
+        ("full_name", "Ali\u202eecila"),
+        ("full_name", "Alice \u2067Tan\u2069"),
+        ("address_line1", "1 Jalan\u2028Ampang"),
+        ("city", "\ufeffIpoh"),
     ],
 )
 def test_invalid_values_are_refused_naming_the_field(alice, field, typed):
@@ -449,6 +454,13 @@ def test_invalid_values_are_refused_naming_the_field(alice, field, typed):
     assert error.code == field
     assert error.messages[0].startswith(f"{field}: ")
     assert not Ticket.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_name_keeps_the_joiners_its_script_needs(alice):
+    # Tamil and Persian names, and emoji, are written with zero-width (non-)joiners.
+    ticket = anonymous_request(changes={"full_name": "\u0b95\u0bcd\u200d\u0bb7 Tan"})
+    assert FieldChange.objects.get(ticket=ticket).new_value == "\u0b95\u0bcd\u200d\u0bb7 Tan"
 
 
 @pytest.mark.django_db
