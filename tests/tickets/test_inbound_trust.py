@@ -218,6 +218,26 @@ def test_mail_from_many_addresses_of_one_domain_is_limited_per_domain(client, db
     assert Ticket.objects.count() == 9
 
 
+def test_forged_mail_is_one_client_when_authentication_is_not_required(client, db, settings):
+    # given a server that lets unauthenticated mail act for its sender (a verdict "trusted"
+    # with nothing authenticated) and a small allowance per domain
+    settings.INBOUND_REQUIRE_AUTHENTICATION = False
+    settings.RATE_LIMITS = {
+        **settings.RATE_LIMITS,
+        "inbound_per_sender_domain": (20, 3600),
+        "ack_per_domain": (2, 3600),
+    }
+    # when someone forges mail From: six addresses of one domain
+    for n in range(6):
+        forged = payload(sender=f"user{n}@target.test", message_id=f"<f{n}@x>", authenticated=False)
+        post(client, forged)
+    # then the forger is still one client: two acknowledgements for the lot, not one each
+    # (only an authenticated From is a client of its own)
+    assert Ticket.objects.count() == 6
+    acks = Notification.objects.filter(template="ticket_received").order_by("id")
+    assert [n.recipient for n in acks] == ["user0@target.test", "user1@target.test"]
+
+
 def test_mail_from_one_authenticated_sender_spends_its_own_domain_allowance(client, db, settings):
     settings.RATE_LIMITS = {
         **settings.RATE_LIMITS,

@@ -228,7 +228,7 @@ def _inbound_new(
         channel=Ticket.Channel.EMAIL,
         language=owner.language if owner else None,
         email_message_id=key,
-        sender_authenticated=authentication.trusted,
+        sender_authenticated=authentication.authenticated,
     )
     message = ticket.messages.filter(author=Message.Author.CUSTOMER).latest("id")
     return ticket, message, "new_ticket"
