@@ -110,7 +110,8 @@ class ForwardedProtoMiddleware:
     Django's SECURE_PROXY_SSL_HEADER reads the header from whoever sent the request: a client
     reaching the app's port directly over plain http could say it came by https, and be spared
     the redirect, given secure-only cookies and taken for https by the CSRF checks. The header
-    is dropped here, before SecurityMiddleware reads it, unless the peer is a trusted proxy.
+    is dropped here, before SecurityMiddleware reads it, unless the request came through the
+    whole chain of trusted proxies (`from_trusted_proxy`).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:

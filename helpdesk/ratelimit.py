@@ -47,14 +47,23 @@ def _client_address(request: HttpRequest) -> tuple[str, bool]:
 
 
 def from_trusted_proxy(request: HttpRequest) -> bool:
-    """Whether the request's peer is a proxy whose forwarding headers are believed.
+    """Whether the request came through the whole chain of trusted proxies (headers believed).
 
-    The same rule X-Forwarded-For's last hop is read by: TRUSTED_PROXY_COUNT set and REMOTE_ADDR
-    one of TRUSTED_PROXIES (loopback only when listed).
+    X-Forwarded-Proto is then believed: the outermost proxy, where TLS ends, wrote it.
+
+    Each of the TRUSTED_PROXY_COUNT hops, walked back from REMOTE_ADDR as X-Forwarded-For is
+    read, must have been written by one of TRUSTED_PROXIES (loopback only when listed). A peer
+    that is trusted is not enough with several proxies: a client reaching an inner one (the
+    balancer behind a CDN) directly over http hands it a header the inner proxy passes on.
     """
-    address = request.META.get("REMOTE_ADDR", "")
-    return settings.TRUSTED_PROXY_COUNT > 0 and ip_in(
-        address, settings.TRUSTED_PROXIES, loopback=False
+    count = settings.TRUSTED_PROXY_COUNT
+    if count <= 0:
+        return False
+    header = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    forwarded = [p.strip() for p in header.split(",") if p.strip()]
+    writers = [request.META.get("REMOTE_ADDR", ""), *reversed(forwarded)][:count]
+    return len(writers) == count and all(
+        ip_in(writer, settings.TRUSTED_PROXIES, loopback=False) for writer in writers
     )
 
 

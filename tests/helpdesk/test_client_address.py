@@ -230,3 +230,34 @@ def test_a_good_address_list_is_read_as_written(variable, monkeypatch):
     ]
     _out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
+
+
+@pytest.fixture
+def behind_a_cdn_and_a_balancer(db, settings):
+    """Two proxies: a CDN edge (TLS ends there) and a balancer in front of the app, over IPv6."""
+    settings.TRUSTED_PROXY_COUNT = 2
+    settings.TRUSTED_PROXIES = ["2001:db8:cd::/48", "2001:db8:1b::10"]
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.SECURE_SSL_REDIRECT = True
+
+
+def test_https_is_believed_only_from_the_whole_chain_of_proxies(behind_a_cdn_and_a_balancer):
+    balancer = Client(REMOTE_ADDR="2001:db8:1b::10")
+
+    # a client that came by https through the CDN edge and then the balancer
+    through_both = "2001:db8:ff::9, 2001:db8:cd::7"
+    assert (
+        balancer.get(
+            "/", HTTP_X_FORWARDED_FOR=through_both, HTTP_X_FORWARDED_PROTO="https"
+        ).status_code
+        == 200
+    )
+
+    # when a client skips the CDN and reaches the balancer itself over plain http, the balancer
+    # passing on what the client wrote (the CDN's header), its own address appended
+    for forged in ("2001:db8:ff::9", "2001:db8:cd::7, 2001:db8:ff::9", "203.0.113.9"):
+        response = balancer.get("/", HTTP_X_FORWARDED_FOR=forged, HTTP_X_FORWARDED_PROTO="https")
+        # then it is plain http to the app: the hop before the balancer is not a trusted proxy
+        assert response.status_code == 301, forged
+    # and without the header the balancer forwarded, nobody vouched for the hop before it
+    assert balancer.get("/", HTTP_X_FORWARDED_PROTO="https").status_code == 301
