@@ -667,3 +667,30 @@ def test_with_authentication_not_required_every_reply_is_shown_to_the_customer(
 
     page = alice_client.get(f"/my/tickets/{ticket.reference}/").content.decode()
     assert "Thanks, it works now." in page
+
+
+def test_a_forged_reply_leaves_no_trace_in_the_history_the_customer_reads(
+    client, alice, alice_client, agent_client
+):
+    # given Alice's ticket, a reply of hers our server authenticated, then a forged one
+    ticket = TicketFactory(customer=alice, status=S.OPEN)
+    for message_id, authenticated in (("<real@x>", True), ("<forged@x>", False)):
+        mail = payload(
+            sender=ALICE,
+            subject=f"Re: [{ticket.reference}]",
+            text=PHISH,
+            message_id=message_id,
+            authenticated=authenticated,
+        )
+        assert post(client, mail).status_code == 200
+
+    def added(api: dict) -> list[str]:
+        return [e["created_at"] for e in api["events"] if e["action"] == "ticket.message_added"]
+
+    # then her history through the API shows one message added, as her messages show one
+    api = alice_client.get(f"/api/v1/tickets/{ticket.reference}/").json()
+    assert len(api["messages"]) == 1
+    assert len(added(api)) == 1
+    # while staff read both
+    staff = agent_client.get(f"/api/v1/tickets/{ticket.reference}/").json()
+    assert len(added(staff)) == 2

@@ -197,6 +197,15 @@ def ticket_events_visible(*, user: User | AnonymousUser, ticket: Ticket) -> Quer
     events = ticket_events(ticket=ticket)
     if is_staff_member(user):
         return events
+    # Nor the adding of a message they are not shown (a forged email's): "message added" at a
+    # time with no message would point them at it, or at staff's words about it.
+    hidden = list(
+        Message.objects.filter(ticket=ticket, internal=False)
+        .exclude(message_shown_to_requester())
+        .values_list("pk", flat=True)
+    )
+    if hidden:
+        events = events.exclude(action="ticket.message_added", details__message__in=hidden)
     return events.filter(action__in=CUSTOMER_VISIBLE_EVENTS).only("created_at", "action")
 
 
