@@ -694,3 +694,18 @@ def test_a_forged_reply_leaves_no_trace_in_the_history_the_customer_reads(
     # while staff read both
     staff = agent_client.get(f"/api/v1/tickets/{ticket.reference}/").json()
     assert len(added(staff)) == 2
+
+
+def test_the_customer_export_marks_a_forged_reply_as_not_the_customers(
+    forged_reply, supervisor_client, alice
+):
+    # when a supervisor exports what is held on Alice, for her
+    response = supervisor_client.post(f"/staff/customers/{alice.number}/export.json")
+
+    # then the forged email is there (it is held) but marked as not shown to her as hers:
+    # its sender was not authenticated, unlike her own portal message's nothing to check
+    [ticket] = response.json()["tickets"]
+    messages = {m["body"]: m for m in ticket["messages"]}
+    assert messages[PHISH]["author"] == "customer"
+    assert messages[PHISH]["sender_authenticated"] is False
+    assert messages["My own words"]["sender_authenticated"] is None

@@ -59,6 +59,13 @@ def _ticket_export(t: Ticket) -> dict[str, Any]:
                 "author": m.author,
                 "internal": m.internal,
                 "channel": m.channel,
+                # An email's sender as our mail server found it: one it could not authenticate
+                # may be anyone's words written as the customer's (None: not an email).
+                "sender_authenticated": (
+                    bool(m.sender_authentication.get("authenticated"))
+                    if m.sender_authentication
+                    else None
+                ),
                 "body": m.body,
                 "created_at": m.created_at,
             }
