@@ -9,9 +9,12 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pythonjsonlogger.core import RESERVED_ATTRS
+
+if TYPE_CHECKING:
+    from sentry_sdk._types import DataCollectionUserOptions
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -175,6 +178,28 @@ def scrub_event(event: dict[str, Any], hint: dict[str, Any] | None = None) -> di
     return scrubbed
 
 
+# Every category spelled out: one named turns all the others to the SDK's defaults, which send
+# SQL parameters on spans, Celery tasks' arguments and the client's address (X-Forwarded-For).
+# Without personal data, as send_default_pii=False collects, and no request bodies either (a
+# change request's body holds names and addresses no pattern tells from other text); what is
+# sent goes through scrub_event. The terms are the SDK's own for send_default_pii=False.
+_CLIENT_HEADERS: Any = {
+    "mode": "denylist",
+    "terms": ["forwarded", "-ip", "remote-", "via", "-user"],
+}
+SENTRY_DATA_COLLECTION: "DataCollectionUserOptions" = {
+    "user_info": False,
+    "cookies": _CLIENT_HEADERS,
+    "http_headers": {"request": _CLIENT_HEADERS},
+    "http_bodies": [],
+    "url_query_params": _CLIENT_HEADERS,
+    "graphql": {"document": False, "variables": False},
+    "gen_ai": {"inputs": False, "outputs": False},
+    "database_query_data": False,
+    "queues": False,
+}
+
+
 def sentry_init(*, dsn: str, environment: str, traces_sample_rate: float, **options: Any) -> None:
     import sentry_sdk
 
@@ -182,9 +207,7 @@ def sentry_init(*, dsn: str, environment: str, traces_sample_rate: float, **opti
     sentry_sdk.init(
         dsn=dsn,
         environment=environment,
-        # No user, no request bodies (a change request's body holds names and addresses that
-        # no pattern can tell from other text); what else is sent goes through scrub_event.
-        data_collection={"user_info": False, "http_bodies": []},
+        data_collection=SENTRY_DATA_COLLECTION,
         traces_sample_rate=traces_sample_rate,
         before_send=before,
         before_send_transaction=before,

@@ -136,6 +136,55 @@ def test_sentry_is_sent_no_user_and_no_request_body():
     assert collected["http_bodies"] == []
 
 
+def test_a_request_error_sent_to_sentry_carries_no_client_address():
+    from sentry_sdk.integrations.wsgi import _make_wsgi_event_processor
+
+    # given a request through the proxy, the client's address in the forwarding headers
+    request = RequestFactory().get(
+        "/my/tickets/",
+        HTTP_X_FORWARDED_FOR="203.0.113.9, 10.0.0.1",
+        HTTP_X_REAL_IP="203.0.113.9",
+        HTTP_USER_AGENT="curl",
+    )
+
+    def capture() -> None:
+        # as the WSGI integration (under the Django one) reads the request into an error's event
+        processor = _make_wsgi_event_processor(request.META, use_x_forwarded_for=False)
+        event = processor({"message": "boom", "level": "error"}, {})
+        assert event is not None
+        sentry_sdk.capture_event(event)
+
+    sent = _sent_to_sentry(capture)
+
+    # then the event has the request, but not the client's address
+    assert b"curl" in sent
+    assert b"203.0.113.9" not in sent
+
+
+def test_sentry_collects_nothing_more_than_without_personal_data_but_no_bodies():
+    # Naming one category of data_collection turns every other one to the SDK's defaults, which
+    # collect: SQL parameters on spans, Celery task arguments, forwarding headers.
+    from sentry_sdk.data_collection import _resolve_data_collection
+
+    sentry_init(
+        dsn="https://public@sentry.example/1",
+        environment="test",
+        traces_sample_rate=0.0,
+        transport=_Captured(),
+        default_integrations=False,
+    )
+    try:
+        collected = dict(sentry_sdk.get_client().options["data_collection"])
+    finally:
+        sentry_sdk.get_client().close()
+        sentry_sdk.init(dsn=None, default_integrations=False)
+
+    without_pii = dict(_resolve_data_collection({"send_default_pii": False}))
+    for name in ("provided_by_user", "http_bodies"):
+        collected.pop(name), without_pii.pop(name)
+    assert collected == without_pii
+
+
 # A mailed link's token with no digit (one in ~1,500 is so), which the pattern above misses.
 LINK_TOKEN = "SECRET" + "x" * 37
 LIVE_LINK = f"/not-me/{LINK_TOKEN}/"
