@@ -84,14 +84,23 @@ def client_ip_known(request: HttpRequest) -> str | None:
 
 
 def ip_in(address: str, networks: list[str], *, loopback: bool = True) -> bool:
-    """Whether an address is inside one of the addresses/networks listed (or loopback)."""
+    """Whether an address is inside one of the addresses/networks listed (or loopback).
+
+    An IPv4-mapped IPv6 address (::ffff:10.0.0.1, as a socket on [::] shows IPv4 peers) is
+    also its IPv4 address: a proxy listed as 10.0.0.1 is that proxy however it is seen.
+    """
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    if loopback and ip.is_loopback:
+    forms: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        forms.append(ip.ipv4_mapped)
+    if loopback and any(form.is_loopback for form in forms):
         return True
-    return any(ip in ipaddress.ip_network(net, strict=False) for net in networks)
+    return any(
+        form in ipaddress.ip_network(net, strict=False) for net in networks for form in forms
+    )
 
 
 # While the shared cache is unreachable, each process counts on its own: limits stay in force

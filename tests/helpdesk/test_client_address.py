@@ -261,3 +261,18 @@ def test_https_is_believed_only_from_the_whole_chain_of_proxies(behind_a_cdn_and
         assert response.status_code == 301, forged
     # and without the header the balancer forwarded, nobody vouched for the hop before it
     assert balancer.get("/", HTTP_X_FORWARDED_PROTO="https").status_code == 301
+
+
+def test_a_proxy_seen_on_a_dual_stack_socket_is_still_the_trusted_proxy(behind_a_tls_proxy):
+    # given the app listening on [::] (IPv4 and IPv6 on one socket), where the IPv4 proxy's
+    # connections arrive as IPv4-mapped IPv6 addresses
+    proxy = Client(REMOTE_ADDR="::ffff:10.0.0.1")
+
+    # then it is the proxy listed as 10.0.0.1: its https is believed, not redirected forever
+    assert proxy.get("/", HTTP_X_FORWARDED_PROTO="https").status_code == 200
+    # and the client it names is the client, not the proxy for everyone
+    assert client_ip(_request("::ffff:10.0.0.1", "203.0.113.9")) == "203.0.113.9"
+    # while any other address so written is still no proxy
+    stranger = Client(REMOTE_ADDR="::ffff:203.0.113.50")
+    assert stranger.get("/", HTTP_X_FORWARDED_PROTO="https").status_code == 301
+    assert client_ip(_request("::ffff:203.0.113.50", "10.0.8.77")) == "::ffff:203.0.113.50"
