@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_serializer
@@ -64,6 +65,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         # A bug, not the client's fault: still JSON, and the trace goes to the log only.
         logger.error("Unhandled error in %s", context.get("view"), exc_info=exc)
         response = Response({"detail": SERVER_ERROR}, status=500)
+    return response
+
+
+def for_the_caller_only(response: Response) -> Response:
+    """Mark a read whose body depends on who asks (a token or a session) as theirs alone.
+
+    `Vary` and `private` keep a cache from handing one reader's body to another: staff are
+    shown every ticket and internal notes, a customer their own.
+    """
+    patch_vary_headers(response, ("Authorization", "Cookie"))
+    patch_cache_control(response, private=True)
     return response
 
 

@@ -477,6 +477,27 @@ def test_a_ticket_read_is_kept_by_no_cache_for_another_reader(alice, agent, alic
         assert "private" in response["Cache-Control"]
 
 
+def test_the_ticket_list_is_kept_by_no_cache_for_another_reader(
+    alice, agent, alice_ticket, as_user
+):
+    # given Alice's ticket and another customer's, which only staff list with hers
+    TicketFactory(subject="Bob's question", status=S.OPEN)
+
+    # when she and an agent read the same list, by token
+    responses = [as_user(user).get(LIST) for user in (alice.user, agent)]
+
+    # then the bodies differ, and each tells caches it depends on who asks and is theirs alone
+    assert responses[0].json() != responses[1].json()
+    for response in responses:
+        vary = {v.strip().lower() for v in response.get("Vary", "").split(",")}
+        assert {"authorization", "cookie"} <= vary
+        assert "private" in response.get("Cache-Control", "")
+    # as is each caller's list of their own tokens
+    tokens = as_user(alice.user).get("/api/v1/auth/tokens/")
+    assert "authorization" in tokens["Vary"].lower()
+    assert "private" in tokens["Cache-Control"]
+
+
 def test_an_anonymous_detail_is_a_401(alice_ticket, as_user):
     assert as_user(None).get(url(alice_ticket)).status_code == 401
 

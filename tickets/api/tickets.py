@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from django.utils.cache import patch_cache_control, patch_vary_headers
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -22,6 +21,7 @@ from helpdesk.api import (
     SizedCharField,
     TicketCursorPagination,
     api_errors,
+    for_the_caller_only,
     query_params_check,
     validated_input,
 )
@@ -86,14 +86,11 @@ def staff_action_input(
 def ticket_response(ticket: Ticket, data: Any = None) -> Response:
     """The ticket as the API shows it (or `data`, a fuller view of it), its version the ETag.
 
-    Staff are shown more of a ticket than its customer, so the body depends on who asks: `Vary`
-    and `private` keep a cache from handing one reader's body to another.
+    Staff are shown more of a ticket than its customer: the body is the caller's alone.
     """
     response = Response(TicketOutputSerializer(ticket).data if data is None else data)
     response["ETag"] = f'"{ticket.version}"'
-    patch_vary_headers(response, ("Authorization", "Cookie"))
-    patch_cache_control(response, private=True)
-    return response
+    return for_the_caller_only(response)
 
 
 @extend_schema_serializer(component_name="Ticket")
@@ -198,7 +195,8 @@ class TicketListApi(APIView):
             window = ListWindow(ordering=ordering, after=after, limit=limit)
         tickets = ticket_list(user=request.user, filters=filters, window=window)
         page = paginator.paginate_queryset(tickets, request, view=self)
-        return paginator.get_paginated_response(TicketOutputSerializer(page, many=True).data)
+        data = TicketOutputSerializer(page, many=True).data
+        return for_the_caller_only(paginator.get_paginated_response(data))
 
 
 class TicketDetailApi(APIView):
