@@ -41,6 +41,9 @@ _MAX_DEPTH = 32
 
 # Codes that say "try again later" (opensrs.md §6); 400 only when its text is generic.
 TRANSIENT_CODES = frozenset({300, 310, 350, 404, 405, 437, 486, 705})
+# A gateway in front of OpenSRS that failed to get or pass on its answer, after it passed the
+# command on: OpenSRS may have acted on it.
+GATEWAY_FAILURES = frozenset({502, 504})
 AUTH_CODES = frozenset({401, 410})
 NOT_IN_ACCOUNT_CODES = frozenset({415, 480})
 SEND_TO_VALUES = frozenset({"owner", "admin"})
@@ -529,7 +532,10 @@ class OpenSRSClient:
             ) from exc
 
         if response.status_code != 200:
-            raise fail(OpenSRSTransientError, None, f"HTTP {response.status_code}", "transient")
+            failure = f"HTTP {response.status_code}"
+            if response.status_code in GATEWAY_FAILURES:
+                raise fail(unreadable[0], None, failure, unreadable[1])
+            raise fail(OpenSRSTransientError, None, failure, "transient")
         if not raw.strip():
             raise fail(OpenSRSTransientError, None, "empty reply body", "transient")
         try:

@@ -502,6 +502,50 @@ def test_send_password_answered_unreadably_is_outcome_unknown_and_not_retried(
     assert [m.to for m in mailoutbox] == [["alice@example.test"]]
 
 
+@pytest.mark.parametrize("status", [502, 504])
+def test_send_password_behind_a_failed_gateway_is_outcome_unknown_and_not_retried(
+    fake_opensrs, opensrs, sleeps, mailoutbox, status
+):
+    # given: OpenSRS acted on the request (mailed the owner), and the gateway in front of it
+    # answered 502 or 504 instead of passing its reply on
+    original = fake_opensrs.handle_http
+
+    def handle(method, path, headers, body):
+        reply = original(method, path, headers, body)
+        if b"SEND_PASSWORD" in body:
+            reply.status, reply.body, reply.content_type = status, b"Bad Gateway", "text/plain"
+        return reply
+
+    fake_opensrs.handle_http = handle
+
+    # when
+    with pytest.raises(OpenSRSOutcomeUnknown) as excinfo:
+        opensrs.send_password("alice-shop.test")
+
+    # then: not "nothing was sent", which a caller may retry into a second email
+    assert excinfo.value.exchange.outcome == "unknown"
+    assert fake_opensrs.request_count == 1
+    assert sleeps == []
+    assert [m.to for m in mailoutbox] == [["alice@example.test"]]
+
+
+def test_a_read_behind_a_failed_gateway_is_tried_again(fake_opensrs, opensrs, sleeps):
+    original = fake_opensrs.handle_http
+    failed = []
+
+    def handle(method, path, headers, body):
+        reply = original(method, path, headers, body)
+        if not failed:
+            failed.append(True)
+            reply.status, reply.body, reply.content_type = 502, b"Bad Gateway", "text/plain"
+        return reply
+
+    fake_opensrs.handle_http = handle
+
+    assert opensrs.get_owner_contact("alice-shop.test")
+    assert fake_opensrs.request_count == 2
+
+
 def test_a_reply_past_the_size_limit_is_not_read(fake_opensrs, opensrs, sleeps, monkeypatch):
     # given OpenSRS answers a read with a body past the limit (made small here)
     monkeypatch.setattr(opensrs_module, "MAX_REPLY_BYTES", 64 * 1024, raising=False)
