@@ -345,6 +345,9 @@ def unsubscribe_by_token(*, token: str) -> Ticket | None:
     customer, list_name = unsubscribe_token_read(token=token)
     # Checked under the lock, so two clicks at once make one ticket.
     locked = customer_lock(pk=customer.pk)
+    if locked.mailing_version != customer.mailing_version:
+        # A subscription or an email change committed since the link was read ended it.
+        raise ApplicationError(gettext(UNSUBSCRIBE_INVALID))
     if not getattr(locked, list_name):
         return None
     return opt_out_apply(
