@@ -269,3 +269,20 @@ def test_a_mailing_queued_before_a_freeze_is_not_sent_to_the_reported_address(
     row = mailing_rows().get(recipient=NEW_EMAIL)
     assert row.status == "failed"
     assert "frozen" in row.last_error
+
+
+def test_a_mailing_queued_before_an_email_change_is_not_sent_to_the_old_address(
+    subscribers, supervisor
+):
+    # given a mailing queued to Alice's address, with her name, number and unsubscribe link
+    send()
+    # when her email changes (the old mailbox may no longer be hers) before the worker sends it
+    email_change_applied(subscribers["alice"], supervisor)
+    sent = deliver_outbox()
+
+    # then nothing of the mailing goes to the address no longer on record, and its row says why
+    mailings = [m for m in sent if "New hosting plans" in m.subject]
+    assert [m.to for m in mailings] == [["bob@example.test"]]
+    row = mailing_rows().get(recipient="alice@example.test")
+    assert row.status == "failed"
+    assert "address" in row.last_error

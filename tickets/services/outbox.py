@@ -185,7 +185,8 @@ def notification_send(*, notification_id: int) -> str:
     if _mailing_left_since(notification):
         _notification_fail(
             notification,
-            "the recipient opted out, or their account was frozen or closed, before it was sent",
+            "the recipient opted out, their address changed, or their account was frozen or "
+            "closed, before it was sent",
         )
         return Notification.Status.FAILED
     if _attachments_waiting(notification):
@@ -284,14 +285,19 @@ def notification_mark_sent(notification: Notification, message_id: str, evidence
 
 
 def _mailing_left_since(notification: Notification) -> bool:
-    """Whether a queued mailing's recipient is no longer one of its list's recipients."""
+    """Whether a queued mailing's recipient is no longer one of its list's recipients there."""
     context = notification.context
     if notification.template != "mailing" or "customer" not in context:
         return False
     list_name = context.get("list_name")
     if list_name not in ("product_mailings", "reseller_newsletters"):
         return False
-    return not mailing_recipients(list_name).filter(number=context["customer"]).exists()
+    # Still at the address it was queued for: after an email change the old mailbox may be
+    # no longer the owner's (the reason for a change), and its unsubscribe link has ended.
+    recipients = mailing_recipients(list_name).filter(
+        number=context["customer"], email__iexact=notification.recipient
+    )
+    return not recipients.exists()
 
 
 def _notification_end(notification: Notification, status: str, *, key: str, text: str) -> None:
