@@ -324,3 +324,38 @@ def test_two_presses_of_the_one_click_link_at_once_log_one_request(carol):
     # then both presses answer with the one request logged
     assert len(references) == 2 and references[0] == references[1]
     assert Ticket.objects.filter(customer=carol).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_link_no_longer_acts_once_the_email_on_record_changed(carol, client):
+    # given Carol's link, mailed to her email on record then
+    registration_warnings_sweep()
+    (sent,) = deliver_outbox()
+    link = fix_link(sent).replace("https://help.exabytes.example", "")
+    # when her email on record changes (the old mailbox may no longer be hers) and the link in
+    # that old mailbox is pressed
+    Customer.objects.filter(pk=carol.pk).update(email="carol.new@example.test")
+    response = client.post(link)
+
+    # then it asks nothing in her name, as every link to the old address
+    assert response.status_code == 400
+    assert REGISTRATION_FIX_INVALID[:20] in response.content.decode()
+    assert not Ticket.objects.filter(customer=carol).exists()
+
+
+@pytest.mark.django_db
+def test_a_link_for_a_domain_since_moved_to_another_customer_asks_nothing_of_them(
+    carol, bob, client
+):
+    # given Carol's link for her domain, which then moves to Bob (a transfer, an import)
+    registration_warnings_sweep()
+    (sent,) = deliver_outbox()
+    link = fix_link(sent).replace("https://help.exabytes.example", "")
+    Domain.objects.filter(name="stale-mail.test").update(customer=bob)
+
+    # when Carol (or whoever has her mailbox) presses it
+    response = client.post(link)
+
+    # then no request is made in Bob's name
+    assert response.status_code == 400
+    assert not Ticket.objects.filter(customer=bob).exists()

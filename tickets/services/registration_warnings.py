@@ -59,24 +59,46 @@ _REASON_TEXT: dict[str, str] = {
 
 
 def registration_fix_url(*, domain: Domain) -> str:
-    """The signed one-click link, on SITE_URL, that asks us to update the domain's record."""
-    token = signing.dumps([domain.pk, domain.registrant_email], salt=_FIX_SALT)
+    """The signed one-click link, on SITE_URL, that asks us to update the domain's record.
+
+    It names the domain's record, and the customer and email on record it was mailed to.
+    """
+    customer = cast(Customer, domain.customer)  # only a customer's domains are warned about
+    token = signing.dumps(
+        [domain.pk, domain.registrant_email, customer.pk, email_canonical(customer.email)],
+        salt=_FIX_SALT,
+    )
     return site_url("portal:registration-fix", token)
 
 
 def registration_fix_read(*, token: str) -> Domain:
-    """The domain a still-valid link names; ApplicationError when forged, old or out of date."""
+    """The domain a still-valid link names; ApplicationError when forged, old or out of date.
+
+    Out of date: the domain's record, its customer or that customer's email on record changed
+    since the link was mailed. A link to an address no longer on record (the old mailbox may
+    not be the owner's) never acts for the account, nor one for a domain since moved to another
+    customer for its new one. Links from before they named the customer (two parts) are out of
+    date too: their mailbox cannot be told from the owner's.
+    """
     try:
         payload = signing.loads(token, salt=_FIX_SALT, max_age=_FIX_MAX_AGE)
     except (signing.BadSignature, ValueError, TypeError):
         payload = None
-    domain = None
-    if isinstance(payload, list) and len(payload) == 2 and isinstance(payload[0], int):
-        domain = Domain.objects.select_related("customer").filter(pk=payload[0]).first()
+    if not (
+        isinstance(payload, list)
+        and len(payload) == 4
+        and isinstance(payload[0], int)
+        and isinstance(payload[2], int)
+    ):
+        raise ApplicationError(REGISTRATION_FIX_INVALID)
+    domain_pk, registrant_email, customer_pk, customer_email = payload
+    domain = Domain.objects.select_related("customer").filter(pk=domain_pk).first()
     if (
         domain is None
         or domain.customer is None
-        or email_canonical(domain.registrant_email) != email_canonical(str(payload[1]))
+        or domain.customer_id != customer_pk
+        or email_canonical(domain.customer.email) != str(customer_email)
+        or email_canonical(domain.registrant_email) != email_canonical(str(registrant_email))
     ):
         raise ApplicationError(REGISTRATION_FIX_INVALID)
     return domain
@@ -117,6 +139,8 @@ def _registration_warn_customer(
     customer = customer_warnings_lock(pk=customer_id)
     due = []
     for domain in candidates:
+        # The link names the email it is mailed to: the one read under the lock.
+        domain.customer = customer
         warning = registration_warning_lock(
             domain=domain, address=domain.registrant_email.lower(), reason=_reason(domain)
         )
@@ -181,9 +205,13 @@ def registration_fix_request(*, token: str, client_key: str) -> Ticket:
         # Looked for under the customer's lock: two presses at once queue here, and the second
         # finds the first one's request. The account is read again there too: a frozen one asks
         # for no change of its registration records, nor does a press the freeze overtook.
+        mailed_to = email_canonical(customer.email)
         customer = customer_lock(pk=customer.pk)
         if account_is_frozen(customer):
             raise TransitionNotAllowed(ACCOUNT_FROZEN)
+        if email_canonical(customer.email) != mailed_to:
+            # An email change committed since the link was read: it was mailed to the old one.
+            raise ApplicationError(REGISTRATION_FIX_INVALID)
         existing = Ticket.objects.filter(
             customer=customer,
             kind=Ticket.Kind.GENERAL,
