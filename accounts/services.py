@@ -103,12 +103,13 @@ def customer_language_set(*, customer: Customer, language: str) -> Customer:
     """Remember the language a customer chose, for the portal and for their emails.
 
     Counted with the mailing preferences (RateLimited past it): each change is an audit row.
+    Choosing the language already held changes and counts nothing.
     """
-    rate_limit_hit(scope="preferences_per_customer", key=str(customer.pk))
     if language not in Customer.Language.values:
         raise ValidationError({"language": f"Unknown language {language!r}."})
     if customer.language == language:
         return customer
+    rate_limit_hit(scope="preferences_per_customer", key=str(customer.pk))
     old = customer.language
     customer.language = language
     customer.save(update_fields=["language", "updated_at"])

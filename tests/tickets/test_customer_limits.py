@@ -93,6 +93,11 @@ def test_language_changes_count_against_the_preferences_limit(alice_client, alic
     for language in ("ms", "en"):
         alice_client.post("/i18n/setlang/", {"language": language, "next": "/my/"})
 
+    # choosing the language already held changes nothing and is never refused
+    for _ in range(3):
+        response = alice_client.post("/i18n/setlang/", {"language": "en", "next": "/my/"})
+        assert response.status_code == 302
+
     response = alice_client.post("/i18n/setlang/", {"language": "ms", "next": "/my/"})
 
     assert response.status_code == 429
