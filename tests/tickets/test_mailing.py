@@ -49,6 +49,15 @@ def mailing_rows():
     return Notification.objects.filter(template="mailing").order_by("recipient")
 
 
+def assert_only_bob_mailed(sent, *, failed: str, because: str) -> None:
+    """Of the mailing, only Bob's email went out; the row to `failed` failed, saying `because`."""
+    mailings = [m for m in sent if "New hosting plans" in m.subject]
+    assert [m.to for m in mailings] == [["bob@example.test"]]
+    row = mailing_rows().get(recipient=failed)
+    assert row.status == "failed"
+    assert because in row.last_error
+
+
 def test_mailing_queues_one_email_per_subscriber_and_skips_those_who_opted_out(subscribers):
     # given Carol opted out and Dan's account is closed
     # when a product mailing is sent
@@ -219,11 +228,7 @@ def test_a_customer_who_opts_out_after_queueing_is_not_sent_the_mailing(subscrib
     )
     sent = deliver_outbox()
     # then only Bob's mailing goes out, and Alice's row says why
-    mailings = [m for m in sent if "New hosting plans" in m.subject]
-    assert [m.to for m in mailings] == [["bob@example.test"]]
-    alice_row = mailing_rows().get(recipient="alice@example.test")
-    assert alice_row.status == "failed"
-    assert "opted out" in alice_row.last_error
+    assert_only_bob_mailed(sent, failed="alice@example.test", because="opted out")
 
 
 # --- a frozen account's address is in dispute: no mailing goes to it until the freeze is lifted ---
@@ -264,11 +269,7 @@ def test_a_mailing_queued_before_a_freeze_is_not_sent_to_the_reported_address(
     sent = deliver_outbox()
 
     # then the mailing goes to nobody on her frozen account, and its row says why
-    mailings = [m for m in sent if "New hosting plans" in m.subject]
-    assert [m.to for m in mailings] == [["bob@example.test"]]
-    row = mailing_rows().get(recipient=NEW_EMAIL)
-    assert row.status == "failed"
-    assert "frozen" in row.last_error
+    assert_only_bob_mailed(sent, failed=NEW_EMAIL, because="frozen")
 
 
 def test_a_mailing_queued_before_an_email_change_is_not_sent_to_the_old_address(
@@ -281,8 +282,4 @@ def test_a_mailing_queued_before_an_email_change_is_not_sent_to_the_old_address(
     sent = deliver_outbox()
 
     # then nothing of the mailing goes to the address no longer on record, and its row says why
-    mailings = [m for m in sent if "New hosting plans" in m.subject]
-    assert [m.to for m in mailings] == [["bob@example.test"]]
-    row = mailing_rows().get(recipient="alice@example.test")
-    assert row.status == "failed"
-    assert "address" in row.last_error
+    assert_only_bob_mailed(sent, failed="alice@example.test", because="address")
