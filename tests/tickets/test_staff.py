@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from django.test import Client
+from django.urls import reverse, set_script_prefix
 from django.utils import timezone
 from django.utils.formats import date_format
 from rest_framework.test import APIClient
@@ -265,6 +266,25 @@ def test_the_queue_makes_the_same_number_of_queries_for_5_and_50_rows(
     with django_assert_num_queries(7):
         response = agent_client.get("/staff/?size=50")
     assert len(rows(response)) == count
+
+
+@pytest.mark.django_db
+def test_the_queue_rows_link_to_their_ticket_and_customer_as_reverse_does(agent_client):
+    # given a ticket with a customer, and the site served under a path prefix
+    ticket = TicketFactory(customer=CustomerFactory())
+    set_script_prefix("/desk/")
+    try:
+        # when the queue is shown there
+        page = agent_client.get("/staff/").content.decode()
+        ticket_url = reverse("staff:ticket", args=[ticket.reference])
+        customer_url = reverse("staff:customer", args=[ticket.customer.number])
+    finally:
+        set_script_prefix("/")
+
+    # then the row's links are the ones reverse() gives under that prefix
+    assert ticket_url == f"/desk/staff/tickets/{ticket.reference}/"
+    assert f'<a class="reference" href="{ticket_url}">{ticket.reference}</a>' in page
+    assert f'<a href="{customer_url}">{html.escape(ticket.customer.full_name)}</a>' in page
 
 
 @pytest.mark.django_db

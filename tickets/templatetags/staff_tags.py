@@ -1,6 +1,7 @@
 """Small helpers for the staff pages: SLA wording, durations, queue and history rows, charts."""
 
 import functools
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -67,6 +68,21 @@ def _label(field: str, value: str, language: str | None) -> str:
         return value
 
 
+# Stands for the key in the one reverse() of page_links; in no URL pattern's own text.
+_LINK_KEY = "LINK-KEY"
+
+
+def page_links(view: str) -> Callable[[str], str]:
+    """reverse(view, args=[key]) for each of a page's keys, with a single reverse() call.
+
+    For the rows' links: one reverse() a link, 22 µs each, took 1.1 ms of a 25-row queue page.
+    The keys are references and customer numbers (letters, digits and "-"), which reverse()
+    puts in the URL as they are.
+    """
+    head, _key, tail = reverse(view, args=[_LINK_KEY]).rpartition(_LINK_KEY)
+    return lambda key: f"{head}{key}{tail}"
+
+
 @register.simple_tag
 def queue_rows(page: QueuePage) -> list[dict[str, Any]]:
     """The tickets of a queue page as the plain values each row prints.
@@ -79,6 +95,7 @@ def queue_rows(page: QueuePage) -> list[dict[str, Any]]:
     language = get_language()
     select = gettext("Select %(ref)s")
     matched = gettext("matched: %(fields)s")
+    ticket_url, customer_url = page_links("staff:ticket"), page_links("staff:customer")
     rows = []
     for ticket in page.tickets:
         customer = ticket.customer
@@ -89,12 +106,10 @@ def queue_rows(page: QueuePage) -> list[dict[str, Any]]:
                 "reference": ticket.reference,
                 "version": ticket.version,
                 "select_label": select % {"ref": ticket.reference},
-                "url": reverse("staff:ticket", args=[ticket.reference]),
+                "url": ticket_url(ticket.reference),
                 "subject": ticket.subject,
                 "place": ticket.domain.name if ticket.domain else ticket.requested_domain,
-                "customer_url": reverse("staff:customer", args=[customer.number])
-                if customer
-                else "",
+                "customer_url": customer_url(customer.number) if customer else "",
                 "customer_name": customer.full_name if customer else "",
                 "customer_number": customer.number if customer else "",
                 "contact_email": ticket.contact_email,
@@ -151,13 +166,14 @@ class _Moments:
 def other_ticket_rows(tickets: list[Ticket]) -> list[dict[str, Any]]:
     """The customer's other tickets as the ticket page lists them."""
     language = get_language()
+    ticket_url = page_links("staff:ticket")
     rows = []
     for ticket in tickets:
         iso, day = _moment(ticket.created_at, "SHORT_DATE_FORMAT")
         rows.append(
             {
                 "reference": ticket.reference,
-                "url": reverse("staff:ticket", args=[ticket.reference]),
+                "url": ticket_url(ticket.reference),
                 "subject": ticket.subject,
                 "status": ticket.status,
                 "status_label": _label("status", ticket.status, language),
