@@ -28,6 +28,7 @@ from tickets.selectors.search import (
     PkRow,
     ticket_search_conditions,
     ticket_search_customer_matches,
+    ticket_search_customer_matches_per_row,
     ticket_search_document_matches,
     ticket_search_matched,
     ticket_search_page_annotate,
@@ -242,14 +243,15 @@ def _queue_page_ids(
     # What few tickets match is read once from its indexes and sorted at once in the page's
     # order: rare words, a customer's tickets, a part of an address few hold. What many may
     # match is read in each part's order, which stops after a page of it: in one walk a part
-    # for all of them, each row tested against each (a domain and a customer by a hashed list
-    # of ids), not one walk each. Without statistics to tell, the own fields have their own
-    # part each, where the planner chooses, and the customers are sorted at once.
+    # for all of them, each row tested against each (a domain by a hashed list of ids, a
+    # customer by its own row: ticket_search_customer_matches_per_row), not one walk each.
+    # Without statistics to tell, the own fields have their own part each, where the planner
+    # chooses, and the customers are sorted at once.
     rare = ticket_search_fields_rare(text)
     sorted_once = [own] if rare.own else []
     sorted_once += [] if rare.customers is False else [customers]
     walked = [own] if rare.own is False else []
-    walked += [customers] if rare.customers is False else []
+    walked += [ticket_search_customer_matches_per_row(text)] if rare.customers is False else []
     walked += domains
     pages = [ids(part.filter(reduce(operator.or_, walked))) for part, _keys in parts if walked]
     if rare.own is None:

@@ -7,7 +7,16 @@ from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection
-from django.db.models import BooleanField, F, Func, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    ExpressionWrapper,
+    F,
+    Func,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
 from django.db.models.expressions import Expression, RawSQL
 from django.db.models.functions import Lower
 from django.db.models.sql.compiler import SQLCompiler
@@ -173,16 +182,41 @@ def _message_matches(text: str, *, internal: bool) -> Q:
     )
 
 
-def ticket_search_customer_matches(text: str) -> Q:
-    """Tickets of the customers `text` matches: whole number or email, or part of either."""
+def _customer_match(text: str) -> Q:
+    """The customers `text` matches (in _customers()): whole number or email, or part of either."""
     text = text.strip()
     customer_match = Q(number=text.upper()) | Q(email_ci=text.lower())  # numbers: upper-case
     if search_text_partial(text):
         customer_match |= Q(full_name__icontains=text)
         if search_text_in_addresses(text):
             customer_match |= Q(email__icontains=text)
-    customers = Customer.objects.alias(email_ci=Lower("email")).filter(customer_match).values("pk")
-    return Q(customer__in=customers)
+    return customer_match
+
+
+def _customers() -> QuerySet[Customer]:
+    return Customer.objects.alias(email_ci=Lower("email"))
+
+
+def ticket_search_customer_matches(text: str) -> Q:
+    """Tickets of the customers `text` matches: whole number or email, or part of either."""
+    return Q(customer__in=_customers().filter(_customer_match(text)).values("pk"))
+
+
+def ticket_search_customer_matches_per_row(text: str) -> Q:
+    """The test of ticket_search_customer_matches, made on each ticket's own customer.
+
+    For a walk of tickets in a page's order, which stops after a page. There, the customers
+    of ticket_search_customer_matches are read whole before the walk, once for each part of
+    the page, and when most customers match ("customer", in every seeded name) that read is
+    most of the search: each part tests every customer's name and address, 11.6 against
+    3.5 ms of PostgreSQL's execution at 100,000 tickets. A condition on the ticket's own
+    customer row, looked up by its primary key, is made only for the rows walked; as a scalar
+    subquery, which PostgreSQL does not turn into a hashed read of every customer as it does
+    an IN or an EXISTS, and which leaves the ticket's other conditions as they were planned.
+    """
+    own = _customers().filter(pk=OuterRef("customer_id")).order_by()
+    hit = own.annotate(hit=ExpressionWrapper(_customer_match(text), output_field=BooleanField()))
+    return Q(Subquery(hit.values("hit"), output_field=BooleanField()))
 
 
 def ticket_search_conditions(
