@@ -2,12 +2,13 @@
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
@@ -29,6 +30,7 @@ from helpdesk.exceptions import (
 from helpdesk.ratelimit import client_ip, client_ip_known, ip_in, rate_limit_hit
 
 logger = logging.getLogger(__name__)
+API_PREFIX = "/api/"
 SERVER_ERROR = "Something went wrong on our side. Please try again later."
 PAGE_SIZE_INVALID = "Give a whole number from 1 to {limit}."
 UNKNOWN_PARAMETER = "Unknown parameter; this list takes: {names}."
@@ -68,15 +70,35 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     return response
 
 
-def for_the_caller_only(response: Response) -> Response:
-    """Mark a read whose body depends on who asks (a token or a session) as theirs alone.
+def same_for_everyone(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Mark an API view whose answer does not depend on who asks: a shared cache may keep it.
+
+    Every other API answer is the caller's alone (CallerOnlyMiddleware).
+    """
+    view.same_for_everyone = True  # type: ignore[attr-defined]
+    return view
+
+
+class CallerOnlyMiddleware:
+    """Every answer under /api/ is the caller's alone, unless its view is `same_for_everyone`.
 
     `Vary` and `private` keep a cache from handing one reader's body to another: staff are
-    shown every ticket and internal notes, a customer their own.
+    shown every ticket and internal notes, a customer their own, and even a 404 differs (another
+    customer's ticket). Here rather than in each view, so an endpoint added later cannot forget.
     """
-    patch_vary_headers(response, ("Authorization", "Cookie"))
-    patch_cache_control(response, private=True)
-    return response
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not request.path.startswith(API_PREFIX):
+            return response
+        match = request.resolver_match
+        if match is None or not getattr(match.func, "same_for_everyone", False):
+            patch_vary_headers(response, ("Authorization", "Cookie"))
+            patch_cache_control(response, private=True)
+        return response
 
 
 class TicketCursorPagination(CursorPagination):

@@ -96,6 +96,8 @@ MIDDLEWARE = [
     # Before SecurityMiddleware: X-Forwarded-Proto only from a trusted proxy.
     "helpdesk.middleware.ForwardedProtoMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Outside everything that may answer an API call (a 413, a refusal, the view itself).
+    "helpdesk.api.CallerOnlyMiddleware",
     "helpdesk.middleware.RequestBodyLimitMiddleware",
     "helpdesk.errors.NulPathMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

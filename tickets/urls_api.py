@@ -4,6 +4,7 @@ from django.urls import URLPattern, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.views import APIView
 
+from helpdesk.api import same_for_everyone
 from tickets.api import actions, auth, requests, system, tickets
 
 app_name = "api"
@@ -36,7 +37,7 @@ urlpatterns: list = [
     _ticket_path("approve/", actions.TicketApproveApi, "ticket-approve"),
     _ticket_path("reject/", actions.TicketRejectApi, "ticket-reject"),
     _ticket_path("resolve/", actions.TicketResolveApi, "ticket-resolve"),
-    path("health/", system.HealthApi.as_view(), name="health"),
+    path("health/", same_for_everyone(system.HealthApi.as_view()), name="health"),
     path("auth/token/", auth.ApiTokenApi.as_view(), name="auth-token"),
     path("auth/tokens/", auth.ApiTokenListApi.as_view(), name="auth-tokens"),
     path(
@@ -44,11 +45,13 @@ urlpatterns: list = [
         auth.ApiTokenRevokeApi.as_view(),
         name="auth-token-revoke",
     ),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("schema/", same_for_everyone(SpectacularAPIView.as_view()), name="schema"),
     path(
         "docs/",
-        SpectacularSwaggerSplitView.as_view(
-            url_name="api:schema", template_name="api/swagger_ui.html"
+        same_for_everyone(
+            SpectacularSwaggerSplitView.as_view(
+                url_name="api:schema", template_name="api/swagger_ui.html"
+            )
         ),
         name="docs",
     ),

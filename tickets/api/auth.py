@@ -23,7 +23,6 @@ from helpdesk.api import (
     ApiRateThrottle,
     SizedCharField,
     api_errors,
-    for_the_caller_only,
     validated_input,
 )
 from helpdesk.ratelimit import client_ip, login_attempt_count, login_succeeded
@@ -142,7 +141,7 @@ class ApiTokenListApi(APIView):
         tokens = list(api_token_list(user=request.user))
         for token in tokens:
             token.current = token.pk == current
-        return for_the_caller_only(Response(self.OutputSerializer(tokens, many=True).data))
+        return Response(self.OutputSerializer(tokens, many=True).data)
 
 
 class ApiTokenRevokeApi(APIView):

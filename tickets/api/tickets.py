@@ -21,7 +21,6 @@ from helpdesk.api import (
     SizedCharField,
     TicketCursorPagination,
     api_errors,
-    for_the_caller_only,
     query_params_check,
     validated_input,
 )
@@ -84,13 +83,10 @@ def staff_action_input(
 
 
 def ticket_response(ticket: Ticket, data: Any = None) -> Response:
-    """The ticket as the API shows it (or `data`, a fuller view of it), its version the ETag.
-
-    Staff are shown more of a ticket than its customer: the body is the caller's alone.
-    """
+    """The ticket as the API shows it (or `data`, a fuller view of it), its version the ETag."""
     response = Response(TicketOutputSerializer(ticket).data if data is None else data)
     response["ETag"] = f'"{ticket.version}"'
-    return for_the_caller_only(response)
+    return response
 
 
 @extend_schema_serializer(component_name="Ticket")
@@ -196,7 +192,7 @@ class TicketListApi(APIView):
         tickets = ticket_list(user=request.user, filters=filters, window=window)
         page = paginator.paginate_queryset(tickets, request, view=self)
         data = TicketOutputSerializer(page, many=True).data
-        return for_the_caller_only(paginator.get_paginated_response(data))
+        return paginator.get_paginated_response(data)
 
 
 class TicketDetailApi(APIView):
