@@ -2,11 +2,12 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin import forms as admin_forms
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
-from django.contrib.auth.forms import AdminPasswordChangeForm
+from django.contrib.auth.forms import AdminPasswordChangeForm, UserChangeForm
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -25,6 +26,7 @@ from accounts.services import (
     user_password_set,
 )
 from helpdesk.admin import ReadOnlyAdminMixin
+from helpdesk.validators import without_control_characters
 
 # Django's admin builds its password form from the user alone, so the form learns who is
 # acting (for the audit row) and which session to keep from the view, through this variable.
@@ -152,6 +154,36 @@ admin.site.unregister(User)
 admin.site.unregister(Group)
 
 
+class OneLineFieldsMixin:
+    """A model form whose `one_line` fields refuse control characters, as the services do.
+
+    Staff pages show these (an agent's name on a reply, a role's name): an override there
+    would make one read as another. Django's own models carry no such validator, so their
+    admin forms, the only place these fields are written, carry it.
+    """
+
+    one_line: tuple[str, ...] = ()
+    fields: dict[str, forms.Field]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in self.one_line:
+            if name in self.fields:
+                self.fields[name].validators.append(without_control_characters)
+
+
+class StaffUserChangeForm(OneLineFieldsMixin, UserChangeForm):
+    one_line = ("first_name", "last_name", "email")
+
+
+class RoleForm(OneLineFieldsMixin, forms.ModelForm):
+    one_line = ("name",)
+
+    class Meta:
+        model = Group
+        fields = ("name", "permissions")
+
+
 @admin.register(User)
 class AuditedUserAdmin(AccessAuditedAdmin, UserAdmin):
     """Django's user admin, with every change of a login on the audit chain.
@@ -161,6 +193,7 @@ class AuditedUserAdmin(AccessAuditedAdmin, UserAdmin):
     address its owner never confirmed.
     """
 
+    form = StaffUserChangeForm
     change_password_form = AuditedPasswordChangeForm
 
     def access_read(self, obj: Any) -> dict[str, Any]:
@@ -191,6 +224,8 @@ class AuditedUserAdmin(AccessAuditedAdmin, UserAdmin):
 @admin.register(Group)
 class AuditedGroupAdmin(AccessAuditedAdmin, GroupAdmin):
     """Django's group admin, with every change of a staff role on the audit chain."""
+
+    form = RoleForm
 
     def access_read(self, obj: Any) -> dict[str, Any]:
         return group_access_read(obj)

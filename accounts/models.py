@@ -10,6 +10,10 @@ from knox.models import AbstractAuthToken
 from knox.settings import CONSTANTS
 
 from helpdesk.models import BaseModel
+from helpdesk.validators import without_control_characters
+
+# What staff pages show of a customer: no control characters, no text that reads backwards.
+_ONE_LINE = [without_control_characters]
 
 
 def new_customer_number() -> str:
@@ -39,15 +43,19 @@ class Customer(BaseModel):
         blank=True,
         related_name="customer",
     )
-    full_name = models.CharField(_("full name"), max_length=150)
-    email = models.EmailField(_("email"), max_length=254)
-    phone = models.CharField(_("phone"), max_length=32, blank=True)
-    address_line1 = models.CharField(_("address line 1"), max_length=200, blank=True)
-    address_line2 = models.CharField(_("address line 2"), max_length=200, blank=True)
-    city = models.CharField(_("city"), max_length=100, blank=True)
-    state = models.CharField(_("state"), max_length=100, blank=True)
-    postcode = models.CharField(_("postcode"), max_length=20, blank=True)
-    country = models.CharField(_("country"), max_length=2, blank=True)
+    full_name = models.CharField(_("full name"), max_length=150, validators=_ONE_LINE)
+    email = models.EmailField(_("email"), max_length=254, validators=_ONE_LINE)
+    phone = models.CharField(_("phone"), max_length=32, blank=True, validators=_ONE_LINE)
+    address_line1 = models.CharField(
+        _("address line 1"), max_length=200, blank=True, validators=_ONE_LINE
+    )
+    address_line2 = models.CharField(
+        _("address line 2"), max_length=200, blank=True, validators=_ONE_LINE
+    )
+    city = models.CharField(_("city"), max_length=100, blank=True, validators=_ONE_LINE)
+    state = models.CharField(_("state"), max_length=100, blank=True, validators=_ONE_LINE)
+    postcode = models.CharField(_("postcode"), max_length=20, blank=True, validators=_ONE_LINE)
+    country = models.CharField(_("country"), max_length=2, blank=True, validators=_ONE_LINE)
     account_status = models.CharField(
         max_length=16, choices=AccountStatus.choices, default=AccountStatus.ACTIVE
     )

@@ -21,12 +21,12 @@ from django.utils.translation import gettext, gettext_noop
 from accounts.models import Customer
 from accounts.selectors import customer_get_by_email
 from helpdesk.ratelimit import rate_limit_hits
+from helpdesk.validators import CONTROL_CHARACTERS
 from tickets.audit import Actor, actor_label
 from tickets.lock_objects import anonymous_request_lock, customer_lock, ticket_lock
 from tickets.models import AnonymousRequest, Ticket, Verification
 from tickets.services.lifecycle import ticket_create
 from tickets.services.shared import (
-    CONTROL_CHARACTERS,
     tasks_publish,
     tasks_publish_each,
     ticket_change_save,

@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from accounts.selectors import customer_get_by_email, email_canonical
 from helpdesk.exceptions import RateLimited
 from helpdesk.ratelimit import rate_limit_hits
+from helpdesk.validators import CONTROL_CHARACTERS
 from tickets import emails
 from tickets.audit import audit_record
 from tickets.lock_objects import tickets_and_customers_lock
@@ -46,7 +47,6 @@ from tickets.services.opt_out import OPT_OUT_SUBJECT, opt_out_apply
 from tickets.services.replies import ticket_reply_add
 from tickets.services.search import message_create
 from tickets.services.shared import (
-    CONTROL_CHARACTERS,
     NO_REPLY_STATUSES,
     REOPENED_BY_REPLY,
     without_nul,

@@ -12,14 +12,12 @@ from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import Customer
 from domains.validators import normalize_domain_name
+from helpdesk.validators import CONTROL_CHARACTERS, INVALID_CHARACTERS
 from tickets.models import (
     Ticket,
 )
 from tickets.redaction import contains_card_number, redact_card_numbers
 from tickets.request_fields import MODIFY_SENSITIVE
-from tickets.services.shared import (
-    CONTROL_CHARACTERS,
-)
 
 S = Ticket.Status
 
@@ -43,7 +41,7 @@ MODIFY_SAME_VALUES = gettext_noop(
 MODIFY_INVALID_PHONE = gettext_noop("Enter a valid phone number, e.g. +60 3-1234 5678.")
 MODIFY_INVALID_COUNTRY = gettext_noop("Enter a country name or its two-letter code, e.g. MY.")
 MODIFY_INVALID_EMAIL = gettext_noop("Enter a valid email address.")
-MODIFY_INVALID_CHARACTERS = gettext_noop("Remove the control characters from this value.")
+MODIFY_INVALID_CHARACTERS = INVALID_CHARACTERS
 MODIFY_REQUIRED = gettext_noop("This cannot be empty.")
 MODIFY_TOO_LONG = gettext_noop("Use at most {limit} characters.")
 

@@ -9,11 +9,11 @@ from django.utils.translation import gettext_noop
 from accounts.lock_objects import user_limits_lock
 from accounts.selectors import is_staff_member
 from helpdesk.exceptions import ApplicationError
+from helpdesk.validators import CONTROL_CHARACTERS
 from tickets.audit import audit_record
 from tickets.lock_objects import saved_view_lock
 from tickets.models import SavedView
 from tickets.redaction import redact_card_numbers
-from tickets.services.shared import CONTROL_CHARACTERS
 
 SAVED_VIEW_NAME_NEEDED = gettext_noop("Give the view a name (at most 80 characters).")
 SAVED_VIEW_TOO_MANY = gettext_noop("You have 50 saved views already; delete one first.")

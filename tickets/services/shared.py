@@ -1,7 +1,6 @@
 """What several flows share: the state machine, the version check, input rules, publishing."""
 
 import logging
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -120,13 +119,6 @@ NO_REPLY_STATUSES = frozenset({S.CLOSED, S.EXPIRED, S.REJECTED})
 # A requester's reply puts a ticket in one of these back in the queue. Referred with resolved:
 # a resend's requester sees the two alike (tickets.selectors.status_page.requester_status).
 REOPENED_BY_REPLY = frozenset({S.AWAITING_CUSTOMER, S.RESOLVED, S.REFERRED})
-# Characters no typed address or value may hold: C0 controls, DEL, lone surrogates; the bidi
-# embeddings, overrides and isolates, which make a name or subject read backwards on the staff
-# pages ("Ali\u202eecila"); the line and paragraph separators; and the byte-order mark. Joiners
-# (U+200C/U+200D) stay: Tamil, Persian and emoji need them.
-CONTROL_CHARACTERS = re.compile(
-    "[\x00-\x1f\x7f\ud800-\udfff\u202a-\u202e\u2066-\u2069\u2028\u2029\ufeff]"
-)
 
 
 def without_nul(text: str) -> str:
