@@ -56,6 +56,18 @@ def customer_account_open(customer: Customer | None) -> bool:
     return customer is None or customer.account_status not in ACCOUNT_STATUSES_LOCKED_OUT
 
 
+def customer_of_address(*, email: str) -> Customer | None:
+    """The customer an address on record speaks for: none while that account is frozen or closed.
+
+    What the address sends (a request without a login, mail our server authenticated) is filed
+    on the account it belongs to. A frozen account's address is in dispute (it may be whoever
+    took the account over) until a supervisor lifts the freeze, and a closed account has left:
+    their requests stay with staff, on no account, as any stranger's do.
+    """
+    customer = customer_get_by_email(email=email)
+    return customer if customer_account_open(customer) else None
+
+
 def mailing_recipients(list_name: str) -> QuerySet[Customer]:
     """The customers a mailing of `list_name` goes to, when it is queued and again when it is sent.
 

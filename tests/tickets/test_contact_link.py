@@ -7,7 +7,10 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
+from accounts.models import Customer
 from tests.factories import CustomerFactory, TicketFactory
+from tests.tickets.test_inbound import SECRET as INBOUND_SECRET
+from tests.tickets.test_inbound import payload, post
 from tickets import services
 from tickets.models import ActionLog, FieldChange, Notification, Ticket
 from tickets.selectors.tickets import ticket_list
@@ -218,3 +221,76 @@ def test_a_customer_created_after_a_ticket_does_not_get_it_linked(db):
     ticket.refresh_from_db()
     assert ticket.customer is None
     assert late.tickets.count() == 0
+
+
+# --- a frozen or closed account: its address speaks for nobody ---
+
+
+def lock_out(customer, status=Customer.AccountStatus.SUSPENDED) -> None:
+    """The account as a freeze (or a closure) leaves it: its address is in dispute."""
+    Customer.objects.filter(pk=customer.pk).update(account_status=status)
+    customer.refresh_from_db()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "status", [Customer.AccountStatus.SUSPENDED, Customer.AccountStatus.CLOSED]
+)
+def test_a_request_from_a_frozen_accounts_address_is_not_filed_on_the_account(
+    alice, agent_client, status
+):
+    # given Alice's account, frozen after she reported a takeover, and one of its tickets
+    earlier = TicketFactory(customer=alice, subject="Earlier")
+    lock_out(alice, status)
+
+    # when whoever holds the address on record asks without logging in
+    ticket = ask_logged_out("alice@example.test")
+
+    # then the request is nobody's: it does not show on the account as the owner's
+    assert (ticket.customer, ticket.customer_by_contact) == (None, False)
+    created = ActionLog.objects.get(ticket=ticket, action="ticket.created")
+    assert "customer_by_contact" not in created.details
+    page = agent_client.get(f"/staff/tickets/{earlier.reference}/").content.decode()
+    assert ticket.reference not in page
+    # and once the freeze is lifted, the address speaks for the account again
+    lock_out(alice, Customer.AccountStatus.ACTIVE)
+    assert ask_logged_out("alice@example.test", subject="After").customer == alice
+
+
+@pytest.mark.django_db
+def test_authenticated_mail_from_a_frozen_accounts_address_is_not_taken_as_the_owners(
+    client, alice, settings
+):
+    # given Alice's frozen account
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": INBOUND_SECRET}
+    lock_out(alice)
+
+    # when mail our server authenticated as sent from its address asks for help
+    response = post(client, payload(sender="alice@example.test", subject="Lift the freeze"))
+
+    # then it is a request of no account, answered with our standard text only
+    assert response.status_code == 200
+    ticket = Ticket.objects.get(subject="Lift the freeze")
+    assert (ticket.customer, ticket.customer_by_contact) == (None, False)
+    acknowledgement = Notification.objects.get(ticket=ticket)
+    assert "subject" not in acknowledgement.context
+
+
+@pytest.mark.django_db
+def test_the_command_links_nothing_to_a_frozen_account_until_the_freeze_is_lifted(alice):
+    # given a general request from Alice's address, unlinked, and her account frozen
+    ticket = TicketFactory(customer=None, contact_email="alice@example.test")
+    lock_out(alice)
+
+    # when the command runs
+    call_command("link_tickets_to_customers")
+
+    # then the ticket stays nobody's
+    ticket.refresh_from_db()
+    assert ticket.customer is None
+    assert not ActionLog.objects.filter(action="ticket.customer_linked").exists()
+    # until a supervisor lifts the freeze
+    lock_out(alice, Customer.AccountStatus.ACTIVE)
+    call_command("link_tickets_to_customers")
+    ticket.refresh_from_db()
+    assert ticket.customer == alice

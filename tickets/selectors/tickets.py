@@ -19,7 +19,12 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from accounts.models import Customer
-from accounts.selectors import customer_for_user, is_staff_member, is_supervisor
+from accounts.selectors import (
+    customer_account_open,
+    customer_for_user,
+    is_staff_member,
+    is_supervisor,
+)
 from tickets.models import (
     CHANGE_REQUEST_KINDS,
     LINKED_BY_CONTACT_KINDS,
@@ -100,7 +105,13 @@ def sent_from_address_on_record(customer: Customer) -> Q:
 
 
 def tickets_to_link_by_contact(*, customer: Customer) -> list[int]:
-    """The ids of the tickets to link to `customer` by their contact address, in lock order."""
+    """The ids of the tickets to link to `customer` by their contact address, in lock order.
+
+    None while the account is frozen or closed: its address speaks for nobody then
+    (`accounts.selectors.customer_of_address`).
+    """
+    if not customer_account_open(customer):
+        return []
     return list(
         Ticket.objects.filter(
             sent_from_address_on_record(customer), kind__in=LINKED_BY_CONTACT_KINDS

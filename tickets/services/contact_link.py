@@ -3,6 +3,7 @@
 from django.db import transaction
 
 from accounts.models import Customer
+from accounts.selectors import customer_of_address
 from tickets.lock_objects import ticket_lock
 from tickets.models import Ticket
 from tickets.selectors.tickets import (
@@ -14,9 +15,11 @@ from tickets.services.shared import ticket_change_save
 
 
 def _link(ticket: Ticket, customer: Customer) -> bool:
-    # Read again under the lock: linked meanwhile, or sent before the address was theirs.
+    # Read again under the lock: linked meanwhile, sent before the address was theirs, or the
+    # account frozen or closed since the batch was read.
     still = type(ticket).objects.filter(sent_from_address_on_record(customer), pk=ticket.pk)
-    if ticket.customer_id is not None or not still.exists():
+    account = customer_of_address(email=customer.email)
+    if ticket.customer_id is not None or account != customer or not still.exists():
         return False
     ticket.customer = customer
     ticket.customer_by_contact = True

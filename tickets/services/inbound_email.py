@@ -18,7 +18,7 @@ from typing import cast
 
 from django.db import IntegrityError, transaction
 
-from accounts.selectors import customer_get_by_email, email_canonical
+from accounts.selectors import customer_get_by_email, customer_of_address, email_canonical
 from helpdesk.exceptions import RateLimited
 from helpdesk.ratelimit import rate_limit_hits
 from helpdesk.validators import CONTROL_CHARACTERS
@@ -218,7 +218,7 @@ def _inbound_new(
             key=key,
             authentication=authentication,
         )
-    owner = customer_get_by_email(email=sender) if authentication.trusted else None
+    owner = customer_of_address(email=sender) if authentication.trusted else None
     ticket = request_general(
         subject=subject or INBOUND_NO_SUBJECT,
         body=text,

@@ -13,7 +13,7 @@ from accounts.models import Customer
 from accounts.selectors import (
     account_is_frozen,
     customer_account_open,
-    customer_get_by_email,
+    customer_of_address,
     is_staff_member,
 )
 from domains.models import Domain
@@ -79,7 +79,8 @@ def ticket_create(
         with the request itself (their own session); "" when it is still to come.
 
     A general-help ticket sent without a login from a customer's email on record is linked to
-    that customer (`customer_by_contact`), so it is among their tickets for them and for staff.
+    that customer (`customer_by_contact`), so it is among their tickets for them and for staff;
+    not while their account is frozen or closed (`customer_of_address`).
     The link grants nothing the address did not already get: the ticket's replies go to that
     address anyway, and a general-help ticket changes nothing on the record.
 
@@ -88,7 +89,7 @@ def ticket_create(
     now = timezone.now()
     by_contact = False
     if customer is None and contact_email and kind in LINKED_BY_CONTACT_KINDS:
-        customer = customer_get_by_email(email=contact_email)
+        customer = customer_of_address(email=contact_email)
         by_contact = customer is not None
     ticket = Ticket(
         kind=kind,
