@@ -27,6 +27,7 @@ from domains.models import Domain, RegistrationChange, RegistrationWarning
 from tickets.models import (
     AnonymousRequest,
     AuditChainHead,
+    Message,
     Notification,
     PasswordResend,
     Satisfaction,
@@ -45,6 +46,19 @@ def ticket_lock(*, pk: int) -> Ticket:
         .select_related("customer", "domain", "assignee")
         .get(pk=pk)
     )
+
+
+def message_ticket_lock(*, message_id: int) -> Ticket:
+    """Lock the ticket a message is on now (a ticket lock, in its place among the others).
+
+    A merge moves messages to another ticket while it holds both: read under the lock again,
+    and follow the message if it moved before the lock was granted.
+    """
+    while True:
+        ticket_id = Message.objects.values_list("ticket_id", flat=True).get(pk=message_id)
+        ticket = ticket_lock(pk=ticket_id)
+        if Message.objects.filter(pk=message_id, ticket_id=ticket.pk).exists():
+            return ticket
 
 
 def tickets_and_customers_lock(*pks: int) -> list[Ticket]:

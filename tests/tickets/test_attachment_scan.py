@@ -1,21 +1,30 @@
 """The virus scan in the worker: clamd's INSTREAM on a real unix socket, or no check at all."""
 
 import socket
+import threading
+import time
 
 import pytest
+from django.db import connections
 from django.test import Client
 
 from tests.factories import TicketFactory
+from tests.markers import postgresql_only
+from tests.threads import run_at_once
 from tests.tickets.fake_clamd import EICAR, FakeClamd
 from tests.tickets.test_attachments import PNG, attach, portal_url, staff_url
-from tickets.models import ActionLog, Attachment
+from tickets import services
+from tickets.audit import audit_verify
+from tickets.models import ActionLog, Attachment, Ticket
 from tickets.scanning import (
     CLAMD_CHUNK_BYTES,
     ClamdScanner,
     NoScanner,
     ScannerUnavailable,
+    ScanVerdict,
     attachment_scanner,
 )
+from tickets.services import merge as merge_service
 from tickets.services.attachments import attachment_scan, attachments_scan_requeue_due
 
 pytestmark = pytest.mark.django_db
@@ -189,3 +198,103 @@ def test_the_sweep_queues_only_attachments_pending_for_a_while(alice):
     attach(TicketFactory(customer=alice))  # clean
 
     assert attachments_scan_requeue_due() == 1
+
+
+# What the scanner below does while it scans: an agent's merge, in the worker's gap between
+# reading the file and recording the verdict.
+_during_scan: list = []
+
+
+class _MergingScanner:
+    name = "merging"
+
+    def scan(self, content: bytes) -> ScanVerdict:
+        for act in _during_scan:
+            act()
+        return ScanVerdict(clean=True)
+
+
+def merging_scanner() -> _MergingScanner:
+    return _MergingScanner()
+
+
+def test_the_scan_is_audited_on_the_ticket_the_file_is_on_when_the_verdict_is_recorded(
+    settings, alice, agent
+):
+    # given a file pending on a duplicate of Alice's question
+    survivor = TicketFactory(customer=alice, status=Ticket.Status.OPEN)
+    duplicate = TicketFactory(customer=alice, status=Ticket.Status.OPEN)
+    attachment = attach(duplicate, scan_status="pending")
+    settings.ATTACHMENT_SCANNER = f"{__name__}.merging_scanner"
+    _during_scan[:] = [lambda: services.ticket_merge(ticket=duplicate, into=survivor, actor=agent)]
+
+    # when an agent merges the duplicate while the file is being scanned
+    try:
+        assert attachment_scan(attachment_id=attachment.pk) == "clean"
+    finally:
+        _during_scan.clear()
+
+    # then the verdict is on the survivor's trail, where the file now is, after the merge
+    row = ActionLog.objects.get(action="attachment.scanned")
+    assert row.ticket_id == survivor.pk
+    merged_in = ActionLog.objects.get(action="ticket.merged_in")
+    assert row.sequence > merged_in.sequence
+    assert audit_verify().ok
+
+
+@postgresql_only("a merge and a scan at once, each on its own connection")
+@pytest.mark.django_db(transaction=True)
+def test_a_verdict_waiting_on_a_merge_in_flight_is_audited_where_the_merge_put_the_file(
+    settings, alice, agent, monkeypatch
+):
+    # given a file pending on a duplicate of Alice's question
+    survivor = TicketFactory(customer=alice, status=Ticket.Status.OPEN)
+    duplicate = TicketFactory(customer=alice, status=Ticket.Status.OPEN)
+    attachment = attach(duplicate, scan_status="pending")
+    moved = threading.Event()
+    # the scan gives its verdict once the merge has moved the file, not yet committed
+    settings.ATTACHMENT_SCANNER = f"{__name__}.merging_scanner"
+    _during_scan[:] = [lambda: moved.wait(10)]
+    # and the merge commits only once the scan waits on the duplicate's lock to record it
+    index_update = merge_service.ticket_search_documents_update
+
+    def moved_then_wait_for_the_scan(**kwargs):
+        index_update(**kwargs)
+        moved.set()
+        with connections["default"].cursor() as cursor:
+            for _ in range(100):
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock'"
+                )
+                if cursor.fetchone()[0]:
+                    return
+                time.sleep(0.05)
+        raise AssertionError("the scan never waited on the merge")
+
+    monkeypatch.setattr(
+        merge_service, "ticket_search_documents_update", moved_then_wait_for_the_scan
+    )
+    errors: list[Exception] = []
+
+    def act(what: str) -> None:
+        try:
+            if what == "merge":
+                services.ticket_merge(ticket=duplicate, into=survivor, actor=agent)
+            else:
+                attachment_scan(attachment_id=attachment.pk)
+        except Exception as exc:
+            errors.append(exc)
+
+    # when the two run at once
+    try:
+        run_at_once(act, [("merge",), ("scan",)])
+    finally:
+        _during_scan.clear()
+
+    # then the verdict is on the survivor's trail, after the merge
+    assert errors == []
+    row = ActionLog.objects.get(action="attachment.scanned")
+    assert row.ticket_id == survivor.pk
+    assert row.sequence > ActionLog.objects.get(action="ticket.merged_in").sequence
+    assert audit_verify().ok

@@ -18,6 +18,7 @@ from django.utils.translation import gettext, gettext_noop
 
 from tickets.attachments import attachment_type_sniff
 from tickets.audit import Actor, audit_record
+from tickets.lock_objects import message_ticket_lock
 from tickets.models import Attachment, Message
 from tickets.redaction import redact_card_numbers
 from tickets.scanning import ScannerUnavailable, attachment_scanner
@@ -223,11 +224,9 @@ def attachment_scan(*, attachment_id: int) -> str:
     conditional update from pending, so a second delivery of the task records nothing. The scan
     itself runs outside any transaction; ScannerUnavailable leaves the row pending (retried).
     """
-    found = (
-        Attachment.objects.filter(pk=attachment_id, scan_status=Attachment.ScanStatus.PENDING)
-        .select_related("message__ticket")
-        .first()
-    )
+    found = Attachment.objects.filter(
+        pk=attachment_id, scan_status=Attachment.ScanStatus.PENDING
+    ).first()
     if found is None:
         return "skipped"
     scanner = attachment_scanner()
@@ -239,6 +238,8 @@ def attachment_scan(*, attachment_id: int) -> str:
     status = Attachment.ScanStatus.CLEAN if verdict.clean else Attachment.ScanStatus.INFECTED
     result = f"{scanner.name}: {verdict.signature}" if verdict.signature else scanner.name
     with transaction.atomic():
+        # The ticket the file is on now: a merge may have moved its message during the scan.
+        ticket = message_ticket_lock(message_id=found.message_id)
         marked = Attachment.objects.filter(
             pk=attachment_id, scan_status=Attachment.ScanStatus.PENDING
         ).update(scan_status=status, scanned_at=timezone.now(), scan_result=result[:200])
@@ -247,7 +248,7 @@ def attachment_scan(*, attachment_id: int) -> str:
         audit_record(
             actor="worker",
             action="attachment.scanned" if verdict.clean else "attachment.blocked",
-            ticket=found.message.ticket,
+            ticket=ticket,
             details={
                 "attachment": found.pk,
                 "name": found.filename,
