@@ -12,7 +12,7 @@ from helpdesk.exceptions import ApplicationError
 from tests.factories import CustomerFactory, TicketFactory
 from tests.markers import postgresql_only
 from tests.tickets.test_staff import confirmed_email_change, modify_ticket
-from tests.tickets.verification_helpers import link_token, verification_mail
+from tests.tickets.verification_helpers import link_token, owner_request, verification_mail
 from tickets import services
 from tickets.audit import audit_verify
 from tickets.models import FieldChange, Ticket
@@ -173,3 +173,38 @@ def test_two_approvals_at_once_giving_two_accounts_one_address_refuse_one_cleanl
     holders = [c.full_name for c in Customer.objects.filter(email__iexact=wanted)]
     assert len(holders) == 1
     assert audit_verify().ok
+
+
+# --- a name that imitates another ---
+
+# "Alice" with a Cyrillic capital A: it reads as Alice.
+LOOKALIKE = "\u0410lice Tan"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("name", "marked"),
+    [
+        (LOOKALIKE, True),
+        ("Alice Tan Mei Ling", False),
+        # two alphabets in two words is a name written in both, not a look-alike
+        ("Alice \u0645\u062d\u0645\u062f", False),
+        ("\u7530\u4e2d \u3072\u308d\u3057", False),
+    ],
+)
+def test_a_name_that_mixes_alphabets_in_a_word_is_marked_for_the_supervisor(
+    alice, supervisor_client, name, marked
+):
+    # given Alice's request to change her name, waiting for a supervisor
+    ticket = owner_request(alice, {"full_name": name})
+
+    # when a supervisor reads the approvals list and the ticket
+    pages = [
+        supervisor_client.get("/staff/approvals/").content.decode(),
+        supervisor_client.get(f"/staff/tickets/{ticket.reference}/").content.decode(),
+    ]
+
+    # then the new name is marked on both where a word of it mixes alphabets, and only then
+    for page in pages:
+        assert name in page
+        assert ("Mixed alphabets" in page) is marked

@@ -5,9 +5,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from helpdesk.types import AuthenticatedHttpRequest
-from tickets.request_fields import MODIFY_FIELD_LABELS
 from tickets.services import modify_awaiting_supervisor
-from tickets.staff.common import require_perm, staff_required
+from tickets.staff.common import field_change_rows, require_perm, staff_required
 
 APPROVALS_PAGE_SIZE = 100
 
@@ -21,14 +20,7 @@ def approvals(request: AuthenticatedHttpRequest) -> HttpResponse:
     rows = [
         {
             "ticket": ticket,
-            "changes": [
-                {
-                    "label": MODIFY_FIELD_LABELS.get(c.field, c.field),
-                    "old": c.old_value,
-                    "new": c.new_value,
-                }
-                for c in ticket.changes.all()
-            ],
+            "changes": field_change_rows(ticket.changes.all()),
         }
         for ticket in tickets
     ]

@@ -1,13 +1,17 @@
-"""What every staff screen shares: who may see it."""
+"""What every staff screen shares: who may see it, how a requested change reads."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import wraps
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 
 from accounts.selectors import is_staff_member
+from domains.validators import label_scripts_mixed
+from tickets.models import FieldChange
+from tickets.request_fields import MODIFY_FIELD_LABELS
 
 
 def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -26,3 +30,21 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
 def require_perm(request: HttpRequest, perm: str) -> None:
     if not request.user.has_perm(perm):
         raise PermissionDenied
+
+
+def field_change_rows(changes: Iterable[FieldChange]) -> list[dict[str, Any]]:
+    """A change request's fields as staff screens show them, old value beside new.
+
+    `lookalike`: a word of the new value mixes alphabets as a look-alike does (an "Alice" whose
+    A is Cyrillic), by the rule domain names are held to; staff are shown a mark, nothing refused.
+    """
+    return [
+        {
+            "label": MODIFY_FIELD_LABELS.get(c.field, c.field),
+            "old": c.old_value,
+            "new": c.new_value,
+            "applied_at": c.applied_at,
+            "lookalike": any(label_scripts_mixed(word) for word in c.new_value.split()),
+        }
+        for c in changes
+    ]

@@ -19,7 +19,6 @@ from helpdesk.shortcuts import found_or_404
 from helpdesk.types import AuthenticatedHttpRequest
 from tickets.attachments import attachment_download
 from tickets.models import CHANGE_REQUEST_KINDS, Ticket
-from tickets.request_fields import MODIFY_FIELD_LABELS
 from tickets.selectors.queue import staff_members
 from tickets.selectors.registration import registration_changes_for_ticket
 from tickets.selectors.ticket_page import (
@@ -34,7 +33,7 @@ from tickets.selectors.tickets import (
     ticket_pk_version_get,
 )
 from tickets.services import modify_approval, ticket_actions
-from tickets.staff.common import staff_required
+from tickets.staff.common import field_change_rows, staff_required
 from tickets.views.common import ATTACHMENT_ACCEPT, AttachmentsField
 
 # A viewer's page polls every PRESENCE_POLL_SECONDS; one that stops (closed, gone) drops out
@@ -167,15 +166,7 @@ def ticket_page(
     forms_in = forms_in or {}
     supervisor = is_supervisor(request.user)
     history = staff_ticket_history(ticket=ticket, whole=request.GET.get("history") == "all")
-    changes = [
-        {
-            "label": MODIFY_FIELD_LABELS.get(c.field, c.field),
-            "old": c.old_value,
-            "new": c.new_value,
-            "applied_at": c.applied_at,
-        }
-        for c in (ticket.changes.all() if ticket.kind in CHANGE_REQUEST_KINDS else [])
-    ]
+    changes = field_change_rows(ticket.changes.all() if ticket.kind in CHANGE_REQUEST_KINDS else [])
     staff = list(staff_members())
     members = [u.username for u in staff]
     other_tickets, other_count = customer_other_tickets(ticket=ticket)
