@@ -10,6 +10,7 @@ from django.db.models.functions import Coalesce, Upper
 from django.utils.translation import gettext_lazy as _
 
 from helpdesk.models import BaseModel
+from helpdesk.validators import without_control_characters
 from tickets.querysets import ActionLogQuerySet, NotificationQuerySet
 
 # Crockford's base32 without I, L, O, U: nothing to misread when a customer reads it out.
@@ -89,7 +90,7 @@ class Ticket(BaseModel):
     contact_email = models.EmailField(blank=True)
     # The domain name as asked for, kept even when it is not ours (shown to staff only).
     requested_domain = models.CharField(max_length=253, blank=True)
-    subject = models.CharField(max_length=200)
+    subject = models.CharField(max_length=200, validators=[without_control_characters])
     priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.PORTAL)
     assignee = models.ForeignKey(

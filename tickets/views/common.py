@@ -132,7 +132,7 @@ class AttachmentsField(forms.Field):
 
 
 def attachment_errors_add(form: forms.Form, exc: ValidationError) -> None:
-    """A service's refusal of the files, shown on the form's attachments field."""
+    """A service's refusal of the files (or of another field), shown on that field of the form."""
     errors = exc.message_dict if hasattr(exc, "error_dict") else {"attachments": exc.messages}
     for key, messages in errors.items():
-        form.add_error("attachments" if key == "attachments" else None, messages)
+        form.add_error(key if key in form.fields else None, messages)

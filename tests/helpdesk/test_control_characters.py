@@ -9,11 +9,14 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.db import transaction
 
 from accounts.models import Customer
 from accounts.roles import AGENTS
 from accounts.services import customer_ensure, staff_user_ensure
 from helpdesk.validators import INVALID_CHARACTERS
+from tickets.models import Ticket
+from tickets.services.lifecycle import ticket_create
 
 # A right-to-left override, an isolate, a line separator, a byte-order mark, a C0 control.
 HIDDEN = ["\u202e", "\u2067", "\u2028", "\ufeff", "\x1b"]
@@ -111,3 +114,31 @@ def test_a_role_named_with_an_override_is_refused_in_the_admin(admin_client):
     assert response.status_code == 200
     assert INVALID_CHARACTERS in response.content.decode()
     assert not Group.objects.filter(name="Agents\u202esrepus").exists()
+
+
+# --- a ticket's subject, which the staff queue lists ---
+
+
+@pytest.mark.django_db
+def test_a_general_request_whose_subject_reads_backwards_is_refused_on_its_field(client):
+    # when someone asks for help with a subject holding a right-to-left override
+    response = client.post(
+        "/requests/new/",
+        {"subject": "Refund for Ali\u202eecila", "message": "Hello", "email": "x@example.test"},
+    )
+
+    # then the form says why, on the subject, and no ticket is made
+    assert response.status_code == 400
+    assert response.context["form"].errors["subject"] == [INVALID_CHARACTERS]
+    assert not Ticket.objects.exists()
+
+
+@pytest.mark.django_db
+def test_every_path_that_opens_a_ticket_refuses_a_subject_that_reads_backwards():
+    # when a flow opens a ticket with such a subject (the one service every flow opens through)
+    with pytest.raises(ValidationError) as refused, transaction.atomic():
+        ticket_create(kind=Ticket.Kind.GENERAL, subject="Ali\u202eecila", actor="system")
+
+    # then
+    assert refused.value.message_dict["subject"] == [INVALID_CHARACTERS]
+    assert not Ticket.objects.exists()
