@@ -457,6 +457,12 @@ class OpenSRSClient:
         reply = self.call("MODIFY", "DOMAIN", attributes, idempotent=False, domain=domain)
         details = reply.attributes.get("details")
         entry = details.get(domain) if isinstance(details, dict) else None
+        if isinstance(details, dict) and details and not isinstance(entry, dict):
+            # Per-domain results that leave ours out answer another request, not this one:
+            # OpenSRS may or may not have made this change.
+            raise OpenSRSOutcomeUnknown(
+                reply.code, f"reply names other domains, not {domain}", exchange=self.last_exchange
+            )
         if isinstance(entry, dict) and entry.get("is_success") == "0":
             code = str(entry.get("response_code", ""))
             raise OpenSRSRequestError(
@@ -499,7 +505,7 @@ class OpenSRSClient:
             "Connection": "close",
         }
         # OpenSRS answered, so it read the command and may have acted on it: a reply it began
-        # but we cannot read (too long, cut short, no outcome) is an unknown outcome for a
+        # but we cannot read (too long, cut short, empty, no outcome) is an unknown outcome for a
         # command that must not run twice, as a read timeout is; only a read may be tried again.
         unreadable: tuple[type[OpenSRSError], Outcome] = (
             (OpenSRSTransientError, "transient")
@@ -537,7 +543,7 @@ class OpenSRSClient:
                 raise fail(unreadable[0], None, failure, unreadable[1])
             raise fail(OpenSRSTransientError, None, failure, "transient")
         if not raw.strip():
-            raise fail(OpenSRSTransientError, None, "empty reply body", "transient")
+            raise fail(unreadable[0], None, "empty reply body", unreadable[1])
         try:
             reply = decode_envelope(raw)
         except EnvelopeError as exc:
@@ -556,6 +562,13 @@ class OpenSRSClient:
                 response_summary,
             ) from None
 
+        answered = str(reply.get("object") or obj)
+        if is_success and 200 <= code < 300 and answered.upper() != obj.upper():
+            # OpenSRS echoes the object it acted on: a success for another object is not this
+            # command's answer, and says nothing of whether this one was done.
+            raise fail(
+                unreadable[0], None, "reply for another object", unreadable[1], response_summary
+            )
         if is_success and 200 <= code < 300:
             exchange = self._record(
                 request_summary, attempt, "success", started, code, text, response_summary

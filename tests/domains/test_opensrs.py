@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 
 from domains import opensrs as opensrs_module
-from domains.fake_opensrs import FakeOpenSRS
+from domains.fake_opensrs import FakeOpenSRS, ops_reply
 from domains.opensrs import (
     REDACTED,
     DomainNotInAccount,
@@ -467,14 +467,22 @@ def answer_send_password_with(server, raw: bytes) -> None:
     server.handle_http = handle
 
 
-@pytest.mark.parametrize("answer", ["truncated", "no_outcome", "deep", "too_long"])
+@pytest.mark.parametrize(
+    "answer", ["truncated", "no_outcome", "deep", "too_long", "empty", "blank", "other_object"]
+)
 def test_send_password_answered_unreadably_is_outcome_unknown_and_not_retried(
     fake_opensrs, opensrs, sleeps, mailoutbox, monkeypatch, answer
 ):
     # given: OpenSRS acted on the request (mailed the owner) and then answered HTTP 200 with
-    # a reply that says nothing we can read: cut short, without is_success, nested too deep
-    # or too long to read
-    if answer == "truncated":
+    # a reply that says nothing we can read: cut short, without is_success, nested too deep,
+    # too long to read, with no body at all, or a success for another command's object
+    if answer in {"empty", "blank"}:
+        answer_send_password_with(fake_opensrs, b"" if answer == "empty" else b" \r\n\t")
+    elif answer == "other_object":
+        answer_send_password_with(
+            fake_opensrs, encode_envelope(ops_reply("COOKIE", 200, attributes={"cookie": "x"}))
+        )
+    elif answer == "truncated":
         fake_opensrs.set_fault("truncated", count=1)
     elif answer == "deep":
         answer_send_password_with(fake_opensrs, DEEPLY_NESTED)
@@ -527,6 +535,27 @@ def test_send_password_behind_a_failed_gateway_is_outcome_unknown_and_not_retrie
     assert fake_opensrs.request_count == 1
     assert sleeps == []
     assert [m.to for m in mailoutbox] == [["alice@example.test"]]
+
+
+def test_a_contact_change_answered_for_another_domain_is_outcome_unknown(fake_opensrs, opensrs):
+    # given: OpenSRS's success reply to our MODIFY carries the per-domain result of another
+    # domain, not ours (an answer to another request)
+    original = fake_opensrs._modify
+
+    def answer_for_another_domain(*args, **kwargs):
+        reply = original(*args, **kwargs)
+        details = reply["attributes"]["details"]
+        reply["attributes"]["details"] = {"other-shop.test": details.popitem()[1]}
+        return reply
+
+    fake_opensrs._modify = answer_for_another_domain
+    owner = fake_opensrs.domains["alice-shop.test"].contacts["owner"]
+
+    # when, then: not a success, and not "nothing was done" either (a caller may not retry it)
+    with pytest.raises(OpenSRSOutcomeUnknown) as excinfo:
+        opensrs.modify_contacts("alice-shop.test", {"owner": {**owner, "email": "n@alice.test"}})
+    assert "alice-shop.test" in str(excinfo.value)
+    assert fake_opensrs.request_count == 1
 
 
 def test_a_read_behind_a_failed_gateway_is_tried_again(fake_opensrs, opensrs, sleeps):

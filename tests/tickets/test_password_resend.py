@@ -713,23 +713,30 @@ def test_the_task_does_not_retry_an_unknown_outcome(api, settings, fake_opensrs,
     assert len(calls(fake_opensrs, "SEND_PASSWORD")) == 1
 
 
-def test_a_send_password_answered_cut_short_is_an_unknown_outcome_never_retried(
-    api, fake_opensrs, alice_shop
+@pytest.mark.parametrize("answer", ["cut_short", "empty"])
+def test_a_send_password_answered_cut_short_or_empty_is_an_unknown_outcome_never_retried(
+    api, fake_opensrs, alice_shop, answer
 ):
-    # given OpenSRS mails the owner on SEND_PASSWORD and its answer arrives cut short
-    fake_opensrs.set_fault("truncated", count=1, action="SEND_PASSWORD")
+    # given OpenSRS mails the owner on SEND_PASSWORD and its answer arrives cut short, or as
+    # HTTP 200 with no body at all
+    if answer == "empty":
+        answer_send_password_with(fake_opensrs, b"")
+    else:
+        fake_opensrs.set_fault("truncated", count=1, action="SEND_PASSWORD")
     ticket = ticket_for(post_api(api, "alice-shop.test"))
 
     # when the worker runs, and the task is delivered again
     assert process(ticket) == "to_staff"
     assert process(ticket) == "skipped"
 
-    # then the owner was asked once, and staff are not told that nothing was sent
+    # then the owner was asked once (no retry mailed them again), and staff are not told that
+    # nothing was sent
     assert len(calls(fake_opensrs, "SEND_PASSWORD")) == 1
     assert len(fake_opensrs.sent_mail) == 1
     ticket.refresh_from_db()
     assert ticket.status == S.OPEN
     assert "resend.outcome_unknown" in actions(ticket)
+    assert "resend.opensrs_error" not in actions(ticket)
     note = Message.objects.get(ticket=ticket, internal=True)
     assert "may or may not have sent" in note.body
 
