@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.db import transaction
+from rest_framework.test import APIClient
 
 from accounts.models import Customer
 from helpdesk.exceptions import TransitionNotAllowed
@@ -173,3 +174,29 @@ def test_a_customers_general_request_in_flight_when_the_freeze_commits_is_refuse
     # then it is refused, and no ticket was opened
     refused_as_frozen(flow)
     assert not Ticket.objects.filter(subject="Move my domains").exists()
+
+
+def test_a_password_resend_in_flight_when_the_freeze_commits_is_referred_not_sent(
+    alice, supervisor, monkeypatch, background, fake_opensrs, alice_shop
+):
+    # given an applied email change, and a password reset asked for Alice's domain
+    ticket = email_change_applied(alice, supervisor)
+    response = APIClient().post(
+        "/api/v1/requests/password-resend/", {"domain": alice_shop.name}, format="json"
+    )
+    resend = Ticket.objects.get(reference=response.json()["reference"])
+
+    # when the worker does it while the old address's freeze is being written
+    flow = freeze_holding_its_locks_until(
+        lambda: services.password_resend_process(ticket_id=resend.pk),
+        ticket,
+        monkeypatch,
+        background,
+    )
+
+    # then it read the account once the freeze committed: referred to staff, nothing sent
+    assert flow.outcome == {"result": "referred"}
+    assert not [c for c in fake_opensrs.calls if c["action"] == "SEND_PASSWORD"]
+    assert fake_opensrs.sent_mail == []
+    resend.refresh_from_db()
+    assert resend.status == Ticket.Status.REFERRED

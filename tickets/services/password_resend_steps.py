@@ -13,6 +13,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import Customer
 from accounts.selectors import customer_account_open, email_canonical
 from domains.models import Domain
 from domains.opensrs import (
@@ -25,7 +26,7 @@ from domains.services import domain_contacts_refresh_queue
 from domains.validators import domain_display
 from helpdesk.exceptions import RetryLater
 from tickets.audit import audit_record
-from tickets.lock_objects import domain_lock, password_resend_lock, ticket_lock
+from tickets.lock_objects import customer_lock, domain_lock, password_resend_lock, ticket_lock
 from tickets.models import PasswordResend, Ticket
 from tickets.services.outbox import notification_queue
 from tickets.services.shared import ticket_move, ticket_system_note_add
@@ -231,9 +232,25 @@ def resend_coalesce(ticket_id: int, last: PasswordResend) -> str:
     return "coalesced"
 
 
+def _resend_owner_lock(ticket_id: int) -> Customer | None:
+    """Lock the customer whose cached record is the requested domain's, if any."""
+    owner_id = (
+        Domain.objects.filter(
+            name__in=Ticket.objects.filter(pk=ticket_id).values("requested_domain"),
+            customer__isnull=False,
+        )
+        .values_list("customer_id", flat=True)
+        .first()
+    )
+    return None if owner_id is None else customer_lock(pk=owner_id)
+
+
 @transaction.atomic
 def resend_prepare(ticket_id: int, owner_email: str) -> tuple[str, Ticket | None]:
     """Refresh the record and either refer the ticket or mark SEND_PASSWORD as started."""
+    # The account is read under its lock, taken before the ticket's (tickets.lock_objects): a
+    # freeze being written commits first, and a reset is never sent on the account it froze.
+    owner = _resend_owner_lock(ticket_id)
     locked = _resend_locked_new(ticket_id)
     if locked is None:
         return "skipped", None
@@ -241,7 +258,12 @@ def resend_prepare(ticket_id: int, owner_email: str) -> tuple[str, Ticket | None
     if state.stage not in (Stage.PENDING, Stage.NOT_SENT):
         return "skipped", None
     domain = _resend_domain_refresh(locked, owner_email)
-    if not customer_account_open(domain.customer):
+    if domain.customer_id is None:
+        owner = None
+    elif owner is None or owner.pk != domain.customer_id:
+        # Given to another customer between the two reads: rare, and out of order only then.
+        owner = customer_lock(pk=domain.customer_id)
+    if not customer_account_open(owner):
         # Whoever took the account over may have moved the registration address to their own.
         resend_refer(locked, reason="the domain's account is suspended or closed")
         return "referred", None
