@@ -21,6 +21,7 @@ from accounts.selectors import customer_of_login, group_access_read, login_acces
 from accounts.services import (
     login_change_record,
     login_delete_record,
+    password_set_refusal,
     role_change_record,
     role_delete_record,
     user_password_set,
@@ -57,6 +58,18 @@ class AuditedPasswordChangeForm(AdminPasswordChangeForm):
 
     So the change is on the audit chain and the user's API tokens and other sessions are revoked.
     """
+
+    def clean(self) -> dict[str, Any] | None:
+        cleaned = super().clean() or {}
+        usable = cleaned.get("set_usable_password", True)
+        refusal = password_set_refusal(
+            user=self.user,
+            actor=_admin_actor(_password_request.get()),
+            password=cleaned.get("password1") if usable else None,
+        )
+        if refusal:
+            self.add_error("password1", refusal)
+        return cleaned
 
     def save(self, commit: bool = True) -> User:
         request = _password_request.get()

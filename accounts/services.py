@@ -180,6 +180,25 @@ def password_reset_resolve(*, email: str) -> int:
     return mailed
 
 
+PASSWORD_OWNER_ONLY = gettext_noop(
+    "A customer's password is set by the customer alone: send them a password reset (it is "
+    "mailed to the email on record), or turn password-based login off."
+)
+
+
+def password_set_refusal(*, user: User, actor: Actor, password: str | None) -> str:
+    """Why `actor` may not give `user` this password, or "" when it may.
+
+    A customer's login takes a new password from its owner only (their own session, or the
+    reset link mailed to the email on record). Set by anyone else, it would let them sign in
+    as the customer, whose session is the owner's verification for a change of the record.
+    Turning password login off (`password=None`) stays open to the admin.
+    """
+    if password is None or (isinstance(actor, User) and actor.pk == user.pk):
+        return ""
+    return gettext(PASSWORD_OWNER_ONLY) if customer_of_login(user) is not None else ""
+
+
 PASSWORD_SET_ACTIONS = {
     "reset": "account.password_reset",
     "change": "account.password_changed",
@@ -204,6 +223,9 @@ def user_password_set(
     """
     if (password is None) != (how == "disable"):
         raise ValueError("a password is given exactly when the login is not being disabled")
+    refusal = password_set_refusal(user=user, actor=actor, password=password)
+    if refusal:
+        raise ApplicationError(refusal)
     if password is None:
         user.set_unusable_password()
     else:

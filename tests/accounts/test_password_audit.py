@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from accounts.models import ApiToken
 from accounts.services import api_token_issue, user_password_set
+from helpdesk.exceptions import ApplicationError
 from tests.factories import api_token_stored
 from tests.tickets.verification_helpers import password_reset_lookups
 from tickets import services
@@ -31,6 +32,10 @@ def _logged_in_client(username: str, password: str) -> Client:
     response = client.post(LOGIN, {"username": username, "password": password})
     assert response.status_code == 302
     return client
+
+
+def _signs_in(username: str, password: str) -> bool:
+    return Client().post(LOGIN, {"username": username, "password": password}).status_code == 302
 
 
 def _reset_through_the_email(client: Client, email: str, new_password: str):
@@ -201,27 +206,63 @@ def _admin_password_url(user) -> str:
 
 
 @pytest.mark.django_db
-def test_a_password_set_in_the_admin_is_audited_and_revokes_the_users_credentials(alice, root):
+def test_a_password_set_in_the_admin_is_audited_and_revokes_the_users_credentials(agent, root):
+    elsewhere = _logged_in_client("agent", "agent-demo-pass")
+    key = api_token_issue(user=agent).key
+    admin = _logged_in_client("root", "root-pass-123")
+
+    response = admin.post(
+        _admin_password_url(agent),
+        {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD, "usable_password": "true"},
+    )
+
+    assert response.status_code == 302
+    agent.refresh_from_db()
+    assert agent.check_password(NEW_PASSWORD)
+    assert api_token_stored(key) is None
+    assert not Session.objects.filter(session_key=elsewhere.session.session_key).exists()
+    row = ActionLog.objects.get(action="account.password_changed")
+    assert row.actor == "staff:root"
+    assert row.details["user"] == "agent"
+    assert row.details["credentials_revoked"] == {"api_tokens": 1, "sessions": 1}
+    assert NEW_PASSWORD not in str(row.details)
+    assert audit_verify().ok
+
+
+@pytest.mark.django_db
+def test_a_superuser_cannot_set_a_customers_password_to_sign_in_as_them(alice, root):
+    # given a superuser who would sign in as Alice, whose session then counts as her own
+    # verification for a change of her record
     elsewhere = _logged_in_client("alice@example.test", "alice-demo-pass")
     key = api_token_issue(user=alice.user).key
     admin = _logged_in_client("root", "root-pass-123")
 
+    # when they set her password in the admin
     response = admin.post(
         _admin_password_url(alice.user),
         {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD, "usable_password": "true"},
     )
 
-    assert response.status_code == 302
+    # then the page says why and that a reset mailed to her is the way; nothing changed
+    assert response.status_code == 200
+    assert "password reset" in response.content.decode()
     alice.user.refresh_from_db()
-    assert alice.user.check_password(NEW_PASSWORD)
-    assert api_token_stored(key) is None
-    assert not Session.objects.filter(session_key=elsewhere.session.session_key).exists()
-    row = ActionLog.objects.get(action="account.password_changed")
-    assert row.actor == "staff:root"
-    assert row.customer == alice
-    assert row.details["credentials_revoked"] == {"api_tokens": 1, "sessions": 1}
-    assert NEW_PASSWORD not in str(row.details)
-    assert audit_verify().ok
+    assert alice.user.check_password("alice-demo-pass")
+    assert not _signs_in("alice@example.test", NEW_PASSWORD)
+    assert api_token_stored(key) is not None
+    assert Session.objects.filter(session_key=elsewhere.session.session_key).exists()
+    assert not ActionLog.objects.filter(action__startswith="account.password").exists()
+
+
+@pytest.mark.django_db
+def test_the_password_service_sets_a_customers_password_only_for_the_customer(alice, root):
+    # whoever calls it: the admin, a command, a future screen
+    with pytest.raises(ApplicationError):
+        user_password_set(user=alice.user, password=NEW_PASSWORD, actor=root, how="change")
+
+    alice.user.refresh_from_db()
+    assert alice.user.check_password("alice-demo-pass")
+    assert not ActionLog.objects.filter(action__startswith="account.password").exists()
 
 
 @pytest.mark.django_db
@@ -259,17 +300,17 @@ def test_a_superuser_changing_their_own_password_in_the_admin_stays_logged_in(ro
 
 
 @pytest.mark.django_db
-def test_a_weak_password_in_the_admin_changes_nothing(alice, root):
+def test_a_weak_password_in_the_admin_changes_nothing(agent, root):
     admin = _logged_in_client("root", "root-pass-123")
 
     response = admin.post(
-        _admin_password_url(alice.user),
+        _admin_password_url(agent),
         {"password1": "123", "password2": "123", "usable_password": "true"},
     )
 
     assert response.status_code == 200
-    alice.user.refresh_from_db()
-    assert alice.user.check_password("alice-demo-pass")
+    agent.refresh_from_db()
+    assert agent.check_password("agent-demo-pass")
     assert not ActionLog.objects.filter(action__startswith="account.password").exists()
 
 
