@@ -175,6 +175,16 @@ def registration_changes_queued_lock(*, customer: Customer) -> list[Registration
     )
 
 
+def registration_change_claim_lock(*, pk: int) -> RegistrationChange | None:
+    """Lock one registration change still queued (the worker's claim); after its customer's lock."""
+    return (
+        RegistrationChange.objects.select_for_update(of=("self",))
+        .select_related("ticket__customer", "domain")
+        .filter(pk=pk, status=RegistrationChange.Status.QUEUED)
+        .first()
+    )
+
+
 def registration_warning_lock(*, domain: Domain, address: str, reason: str) -> RegistrationWarning:
     """Lock (made if new) the warning row of a domain's address; after the customer's lock."""
     warning, _created = RegistrationWarning.objects.select_for_update().get_or_create(

@@ -20,6 +20,7 @@ from tests.tickets.verification_helpers import (
 )
 from tickets import services
 from tickets.models import ActionLog, Message, Notification, Ticket
+from tickets.services import registration_change as registration_change_module
 from tickets.services.freeze import ACCOUNT_FROZEN, account_freeze
 from tickets.services.registration import (
     REGISTRATION_CHOICE_CLOSED,
@@ -517,3 +518,44 @@ def test_a_chosen_contact_changed_at_opensrs_since_is_neither_sent_nor_cached_as
     assert any("changed the registration owner email of" in n for n in notes(ticket))
     changed = ActionLog.objects.get(ticket=ticket, action="registration.changed")
     assert changed.details["sent"] == ["owner"]
+
+
+@pytest.mark.django_db
+def test_an_email_change_approved_while_the_worker_reads_the_record_stops_the_earlier_change(
+    bob, bob_domains, supervisor, run_tasks, django_capture_on_commit_callbacks, monkeypatch
+):
+    # given Bob's approved change to NEW, its registration change waiting for the worker, and a
+    # second change of his address, from NEW on, confirmed and waiting for a supervisor
+    approved_email_change(bob, supervisor, django_capture_on_commit_callbacks)
+    (pk,) = run_tasks
+    bob.refresh_from_db()
+    later = services.request_modify(
+        email=None,
+        customer=bob,
+        changes={"email": "bob@third-mail.test"},
+        note="",
+        client_key="10.0.0.1",
+        actor=bob,
+    )
+    confirm_new_email(later)
+
+    # when the second is approved while the worker reads the registration record for the first
+    read = registration_change_module._registration_contacts_to_send
+
+    def read_while_the_second_is_approved(change, client):
+        contacts = read(change, client)
+        services.ticket_approve(ticket=later, actor=supervisor)
+        return contacts
+
+    monkeypatch.setattr(
+        registration_change_module,
+        "_registration_contacts_to_send",
+        read_while_the_second_is_approved,
+    )
+    result = registration_change_process(change_id=pk)
+
+    # then the worker does not take NEW, no longer the email on record, to OpenSRS
+    assert result == "skipped"
+    assert calls(bob_domains, "MODIFY") == []
+    assert bob_domains.domains["bob-reseller.test"].contacts["owner"]["email"] == "bob@example.test"
+    assert RegistrationChange.objects.get(pk=pk).status == RC.SKIPPED

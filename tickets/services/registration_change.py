@@ -36,7 +36,12 @@ from domains.opensrs import (
 )
 from helpdesk.exceptions import RetryLater
 from tickets.audit import audit_record
-from tickets.lock_objects import domain_lock, ticket_lock
+from tickets.lock_objects import (
+    customer_lock,
+    domain_lock,
+    registration_change_claim_lock,
+    ticket_lock,
+)
 from tickets.models import Message, Ticket
 from tickets.services.lifecycle import ticket_priority_set, ticket_transition
 from tickets.services.replies import ticket_reply_add
@@ -328,12 +333,11 @@ def registration_change_process(*, change_id: int) -> str:
     contact_set = _registration_contacts_to_send(change, client)
     if isinstance(contact_set, str):
         return contact_set  # what happened instead
-    # Committed before the call: a redelivered task that finds `sending` never calls again.
-    claimed = RegistrationChange.objects.filter(pk=change_id, status=RC.QUEUED).update(
-        status=RC.SENDING, updated_at=timezone.now()
-    )
-    if not claimed:
+    claim = _registration_claim(change_id)
+    if claim is None:
         return "skipped"
+    if claim:
+        return _registration_skip(change, claim, tell_staff=True)
     try:
         reply = client.modify_contacts(name, contact_set)
     except OpenSRSOutcomeUnknown as exc:
@@ -343,6 +347,32 @@ def registration_change_process(*, change_id: int) -> str:
     except OpenSRSError as exc:
         return _registration_refused(change, exc, from_status=RC.SENDING)
     return _registration_done(change, reply, sent=list(contact_set))
+
+
+@transaction.atomic
+def _registration_claim(change_id: int) -> str | None:
+    """Move a queued change to sending: "" when claimed, why not to send it, or None (gone).
+
+    Committed before the call: a redelivered task that finds `sending` never calls again. The
+    guard is read again under the customer's lock, which an approval of another email change
+    holds while it moves the address: one approved while the record was read is seen here.
+    """
+    customer_id = (
+        RegistrationChange.objects.filter(pk=change_id)
+        .values_list("ticket__customer_id", flat=True)
+        .first()
+    )
+    if customer_id is not None:
+        customer_lock(pk=customer_id)
+    change = registration_change_claim_lock(pk=change_id)
+    if change is None:
+        return None
+    why = _registration_guard(change)
+    if not why:
+        RegistrationChange.objects.filter(pk=change_id).update(
+            status=RC.SENDING, updated_at=timezone.now()
+        )
+    return why
 
 
 def _registration_contacts_to_send(
