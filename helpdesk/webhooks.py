@@ -4,7 +4,9 @@ Only that ESP's tracking and inbound URLs are mounted (every other /anymail/ pat
 secret configured refuses all, a missing or wrong secret and a bad payload are a 400.
 """
 
+import json
 import logging
+import re
 import warnings
 from collections.abc import Callable
 from typing import Any, cast
@@ -46,6 +48,42 @@ def _inbound_body_read(request: Any) -> None:
         request._body = request.read()
 
 
+# A UTF-16 surrogate on its own: JSON may escape one (\udc80), no UTF-8 text can hold it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _surrogates_replaced(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_surrogates_replaced(item) for item in value]
+    if isinstance(value, dict):
+        return {_surrogates_replaced(k): _surrogates_replaced(v) for k, v in value.items()}
+    return value
+
+
+def _json_surrogates_replaced(request: Any) -> None:
+    """Read a JSON body's lone UTF-16 surrogates as U+FFFD, as a mail client shows them.
+
+    A sender's software (or a remote mail server's, in a bounce) can write one, and the ESP's
+    JSON escapes it; but a MIME part or a database column cannot hold it: anymail would refuse
+    the event (a 400, and the ESP drops the email) or the database fail it (a 500, retried for
+    hours). Read rather than refused, as NUL characters are. Only a body holding one changes.
+    """
+    if request.content_type != "application/json":
+        return  # a form or raw MIME post: anymail reads it
+    body = request.body
+    if b"\\ud" not in body.lower():
+        return
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return  # anymail answers junk with a 400
+    cleaned = _surrogates_replaced(data)
+    if cleaned != data:
+        request._body = json.dumps(cleaned).encode()
+
+
 # What parsing a junk body raises (JSON and Unicode decode errors are ValueErrors).
 _PARSE_ERRORS = (
     ValueError,
@@ -75,6 +113,7 @@ def _strict(view_class: type) -> type[View]:
             if self.signal is inbound:
                 _inbound_body_read(request)
             try:
+                _json_surrogates_replaced(request)
                 return super().parse_events(request)
             except (
                 *_PARSE_ERRORS,

@@ -464,6 +464,38 @@ def test_json_of_the_wrong_shape_is_a_400(client, db, body):
 
 
 @pytest.mark.parametrize(
+    "field", ["message_id", "sender", "subject", "text", "html", "header", "attachment"]
+)
+def test_a_lone_surrogate_anywhere_in_an_email_is_read_as_a_replacement_character(
+    client, db, field
+):
+    # given an email whose sender's software wrote an unpaired UTF-16 surrogate, which the
+    # ESP's JSON escapes (\udc80) but no UTF-8 text (a MIME part, a database column) can hold
+    values = {"message_id": "<m1@elsewhere.test>", "text": "Hello", "html": ""}
+    if field == "header":
+        values["headers"] = [("X-Mailer", "Mailer MARK")]
+    elif field == "attachment":
+        values["attachments"] = [("scanMARK.png", "image/png", PNG)]
+    elif field == "sender":
+        values["sender"] = "straMARKnger@elsewhere.test"
+    else:
+        values[field] = f"{values.get(field) or 'Question'} MARK"
+    body = json.dumps(payload(**values)).replace("MARK", "\\udc80")
+
+    # when it is posted
+    response = post(client, body)
+
+    # then it is taken, not refused (the ESP would drop it) nor failed (it would retry for
+    # hours): the character reads as U+FFFD, as a mail client shows it
+    assert response.status_code == 200
+    assert Ticket.objects.count() == 1
+    stored = Message.objects.get()
+    assert "\udc80" not in stored.body
+    if field == "text":
+        assert stored.body == "Hello \ufffd"
+
+
+@pytest.mark.parametrize(
     ("header", "ignored"),
     [("From: alice@example.test@attacker.test", True), ("To: <>", False)],
 )

@@ -95,6 +95,25 @@ def test_a_hard_bounce_of_the_notice_refers_the_ticket_and_marks_the_address(cli
     assert [tags_of(m) for m in mails_to(TYPED)] == [["password-resend-received"]]
 
 
+@pytest.mark.parametrize("field", ["Description", "Details", "MessageID"])
+def test_a_bounce_holding_a_lone_surrogate_is_still_recorded(client, notice, field):
+    # given a bounce whose words (the remote mail server's, or its message id) hold an unpaired
+    # UTF-16 surrogate, escaped in the JSON (\udc80) but held by no UTF-8 text column
+    bounce = postmark_bounce(notice)
+    bounce[field] = f"{bounce[field]}MARK"
+    body = json.dumps(bounce).replace("MARK", "\\udc80")
+
+    # when Postmark posts it
+    response = post(client, body)
+
+    # then the bounce counts, as one without the character would
+    assert response.status_code == 200
+    notice.refresh_from_db()
+    assert notice.status == "bounced"
+    assert Domain.objects.get(name="alice-shop.test").registrant_email_status == "bouncing"
+    assert audit_verify().ok
+
+
 def test_a_repeated_bounce_changes_nothing(client, notice):
     post(client, postmark_bounce(notice))
     send_outbox()
