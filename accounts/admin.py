@@ -17,7 +17,12 @@ from django.http.response import HttpResponseBase
 from django.urls import reverse
 
 from accounts.models import ApiToken, Customer
-from accounts.selectors import customer_of_login, group_access_read, login_access_read
+from accounts.selectors import (
+    customer_of_login,
+    group_access_read,
+    login_access_read,
+    logins_named_in_records,
+)
 from accounts.services import (
     login_change_record,
     login_delete_record,
@@ -217,6 +222,17 @@ class AuditedUserAdmin(AccessAuditedAdmin, UserAdmin):
 
     def deletion_record(self, obj: Any, actor: User) -> None:
         login_delete_record(user=obj, actor=actor)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and logins_named_in_records(pks=[obj.pk]):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        # The list's bulk action asks has_delete_permission without an object.
+        if logins_named_in_records(pks=list(queryset.values_list("pk", flat=True))):
+            raise PermissionDenied
+        super().delete_queryset(request, queryset)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = tuple(super().get_readonly_fields(request, obj))

@@ -7,7 +7,16 @@ from django.contrib.auth import get_user_model
 from accounts.models import Customer
 from domains.models import Domain
 from tests.factories import CustomerFactory, DomainFactory, TicketFactory
-from tickets.models import ActionLog, Disclosure, Notification, Ticket, Verification
+from tests.tickets.test_freeze import staff_reply
+from tickets import services
+from tickets.models import (
+    ActionLog,
+    Disclosure,
+    Message,
+    Notification,
+    Ticket,
+    Verification,
+)
 
 
 @pytest.fixture
@@ -294,6 +303,33 @@ def test_a_user_deleted_in_the_admin_is_on_the_audit_chain(admin_client):
     assert not get_user_model().objects.filter(pk=doomed.pk).exists()
     row = ActionLog.objects.get(action="account.user_deleted")
     assert (row.actor, row.details) == ("staff:root", {"user": "old-agent"})
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("bulk", [False, True])
+def test_a_staff_login_the_tickets_name_is_not_deleted_to_unname_them(admin_client, agent, bulk):
+    # given a ticket assigned to an agent, who replied on it
+    ticket = TicketFactory(status=Ticket.Status.OPEN)
+    services.ticket_assign(ticket=ticket, assignee=agent, actor=agent)
+    staff_reply(ticket, agent, "Looking into it.")
+
+    # when a superuser deletes the agent's login, on its page or with the list's bulk action
+    if bulk:
+        response = admin_client.post(
+            "/admin/auth/user/",
+            {"action": "delete_selected", "_selected_action": [agent.pk], "post": "yes"},
+        )
+    else:
+        response = admin_client.post(f"/admin/auth/user/{agent.pk}/delete/", {"post": "yes"})
+
+    # then it is refused: the ticket keeps its assignee and its reply its author, none of it
+    # changed off the audit chain (the login can be deactivated instead)
+    assert response.status_code == 403
+    assert get_user_model().objects.filter(pk=agent.pk).exists()
+    ticket.refresh_from_db()
+    assert ticket.assignee == agent
+    assert Message.objects.get(ticket=ticket).author_user == agent
+    assert not ActionLog.objects.filter(action="account.user_deleted").exists()
 
 
 @pytest.mark.django_db
