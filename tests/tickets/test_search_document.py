@@ -4,7 +4,7 @@ On PostgreSQL the staff search reads `tickets_ticket.search_vector`; these tests
 SQLite, where the search reads the messages, so the same flows are found on both.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.core.cache import cache
@@ -286,21 +286,27 @@ def test_an_api_search_pages_through_every_match_forward_and_back(client, agent,
     assert [ref for page in open_only for ref in page] == expected
 
 
+def ticket_due(customer, n: int, body: str, *, status: str, due: datetime) -> None:
+    """Ticket "Ask `n`" of `customer`, saying `body`, in `status` and due at `due`."""
+    ticket = services.ticket_create(
+        kind="general",
+        subject=f"Ask {n}",
+        actor=customer,
+        customer=customer,
+        body=body,
+        status=status,
+    )
+    Ticket.objects.filter(pk=ticket.pk).update(due_at=due)
+
+
 def tickets_every_third_saying(customer, body: str, *, due_hours: int) -> None:
     """90 tickets of `customer`, every third saying `body` (the others "Hello."), open and
     resolved, due in a shuffled order over `due_hours` hours."""
     now = timezone.now()
     for n in range(90):
-        ticket = services.ticket_create(
-            kind="general",
-            subject=f"Ask {n}",
-            actor=customer,
-            customer=customer,
-            body=body if n % 3 == 0 else "Hello.",
-            status=S.OPEN if n % 2 else S.RESOLVED,
-        )
         due = now + timedelta(hours=(n * 37) % due_hours - due_hours // 2)
-        Ticket.objects.filter(pk=ticket.pk).update(due_at=due)
+        saying = body if n % 3 == 0 else "Hello."
+        ticket_due(customer, n, saying, status=S.OPEN if n % 2 else S.RESOLVED, due=due)
 
 
 @pytest.mark.parametrize("sort", ["urgency", "due", "-created"])
@@ -337,6 +343,41 @@ def test_the_queue_pages_common_words_alike_from_the_head_of_its_order_or_past_i
     assert sum(len(page) for page in as_rare) == 30
     assert from_the_head == as_rare
     assert from_past_the_head == as_rare
+
+
+@pytest.mark.parametrize("text", ["glue record", "glue", ""])
+def test_the_urgency_order_holds_every_overdue_ticket_before_the_others_past_a_full_page(
+    agent, alice, monkeypatch, text
+):
+    # given 30 open tickets overdue by 1 to 30 hours, and 30 resolved ones (never overdue) due
+    # earlier still, 31 to 60 hours ago: all saying "The glue record is stale."
+    from tickets.selectors import queue as queue_selectors
+
+    now = timezone.now()
+    for n in range(60):
+        status = S.OPEN if n < 30 else S.RESOLVED
+        due = now - timedelta(hours=n + 1)
+        ticket_due(alice, n, "The glue record is stale.", status=status, due=due)
+    overdue = Ticket.objects.filter(status=S.OPEN).order_by("due_at", "id")
+    others = Ticket.objects.filter(status=S.RESOLVED).order_by("due_at", "id")
+    expected = [t.reference for t in [*overdue, *others]]
+    # (the words read as common ones: walked in each part's order, as a page fills)
+    monkeypatch.setattr(queue_selectors, "ticket_search_words_common", lambda text: True)
+
+    # when the queue of every status is paged in the urgency order, with the search or without
+    pages, cursor = [], None
+    while True:
+        filters = QueueFilters(view="all", q=text, sort="urgency")
+        page = staff_queue(user=agent, filters=filters, cursor=cursor)
+        pages.append([t.reference for t in page.tickets])
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+
+    # then the first page is overdue tickets alone, soonest due first, and the others follow
+    # only once every overdue one is shown, however much earlier they were due
+    assert [len(page) for page in pages] == [25, 25, 10]
+    assert [ref for page in pages for ref in page] == expected
 
 
 @pytest.mark.parametrize("sort", ["urgency", "due", "-created"])

@@ -216,6 +216,7 @@ def _queue_page_ids(
     A search, or the urgency sort of open and closed tickets together, needs more than one
     index. Where a database allows a LIMIT in each part of a UNION (PostgreSQL), it is the UNION
     of one page of each part: the first rows of the whole are among the first rows of its parts.
+    Parts that follow one another in the order (overdue, then the others) are read in turn.
 
     Longer than most: the parts of a search (rare, common, unknown to the planner) are chosen
     together, since each changes what the others must read.
@@ -227,6 +228,16 @@ def _queue_page_ids(
     def ids(ordered: QuerySet[Ticket]) -> QuerySet[Ticket, PkRow]:
         return ordered.values("pk")[:limit]
 
+    def in_order(part_pages: list[QuerySet[Ticket, PkRow]]) -> QuerySet[Ticket, PkRow]:
+        # Pages in the order of `parts` (the overdue ones first), read one after the other
+        # under one LIMIT, which stops once the first have filled it: the others' walk is not
+        # made. For a common word, where it does: "DNS records" 7.1 to 5.5 ms of execution at
+        # 100,000 tickets, "customer" 3.3 to 2.1 at 1,000,000; the same planning. Not for the
+        # walked fields: a part of one domain's name often fills none, and the nesting costs
+        # 1,000 Python calls.
+        first, *rest = part_pages
+        return first.union(*rest, all=True)[:limit] if rest else first
+
     text = filters.q.strip()
     if not connection.features.supports_slicing_ordering_in_compound:  # SQLite: one query
         ordered = _keyset_ordered(matching, keys=keys, after=after, now=now)
@@ -236,8 +247,7 @@ def _queue_page_ids(
         return ids(ordered)
     parts = _queue_page_parts(matching, keys=keys, after=after, now=now)
     if not text:
-        first, *rest = [ids(part) for part, _keys in parts]
-        return first.union(*rest, all=True) if rest else first
+        return in_order([ids(part) for part, _keys in parts])
     own, *domains = ticket_search_conditions(text, internal=True, document=False, customer=False)
     customers = ticket_search_customer_matches(text)
     # What few tickets match is read once from its indexes and sorted at once in the page's
@@ -264,12 +274,14 @@ def _queue_page_ids(
         if not ticket_search_words_common(text):
             pages.append(ids(whole.filter(indexed)))
         elif len(text.split()) > 1:
-            pages += [
-                _head_first(part, indexed, each_row, keys=part_keys, limit=limit)
+            heads = [
+                page
                 for part, part_keys in parts
+                for page in _head_first(part, indexed, each_row, keys=part_keys, limit=limit)
             ]
+            pages.append(in_order(heads))
         else:  # one word: the planner estimates it well, and walks the order for a page
-            pages += [ids(part.filter(indexed)) for part, _keys in parts]
+            pages.append(in_order([ids(part.filter(indexed)) for part, _keys in parts]))
     first, *rest = pages
     return first.union(*rest, all=True)
 
@@ -286,8 +298,10 @@ def _head_first(
     *,
     keys: tuple[tuple[str, bool], ...],
     limit: int,
-) -> QuerySet[Ticket, PkRow]:
-    """The ids of the first `limit` rows of `ordered` that `condition` matches, however many.
+) -> list[QuerySet[Ticket, PkRow]]:
+    """Two pages of ids whose first `limit`, read in turn, are `ordered`'s first matches.
+
+    The first `limit` rows of `ordered` that `condition` matches, however many.
 
     `each_row` is the same test, made on each row of the head and hidden from the planner.
 
@@ -296,8 +310,8 @@ def _head_first(
     they are: it would read every match from the GIN index and sort them. So the rows at the
     head of the order are read first (a bounded walk of the order's index); only when they
     hold less than a page are the matches after them read, from the GIN index, by the planner's
-    own choice. The two are one UNION ALL under a LIMIT, which stops before the second once the
-    first has filled the page.
+    own choice. The caller reads the two as one UNION ALL under a LIMIT, which stops before the
+    second once the first has filled the page.
     """
     rows = limit * HEAD_ROWS_PER_PAGE_ROW
     (first, descending), *_ = keys
@@ -312,7 +326,7 @@ def _head_first(
     )
     near = ordered.filter(each_row, **{f"{first}__{'gte' if descending else 'lte'}": end})
     far = ordered.filter(condition, **{f"{first}__{'lt' if descending else 'gt'}": end})
-    return near.values("pk")[:limit].union(far.values("pk")[:limit], all=True)[:limit]
+    return [near.values("pk")[:limit], far.values("pk")[:limit]]
 
 
 def _queue_page_parts(
