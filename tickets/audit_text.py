@@ -20,6 +20,10 @@ AUDIT_SENTENCES: dict[str, Any] = {
     "ticket.customer_linked": _(
         "Linked to the customer whose email on record sent it (not logged in)."
     ),
+    "ticket.opener_confirmed": _(
+        "The customer confirmed that this request, sent from their address without signing "
+        "in, is theirs."
+    ),
     "ticket.merged_in": _("{from} was merged into this ticket."),
     "ticket.owner_found": _("The email on record given was found: the request is its customer's."),
     "verification.sent": _("Verification link sent to the email on record."),

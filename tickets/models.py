@@ -188,6 +188,14 @@ class Ticket(BaseModel):
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
 
+    @property
+    def opener_unproven(self) -> bool:
+        """Sent from its customer's address by nobody proven to be them (yet).
+
+        The rule of tickets.selectors.messages.ticket_opener_unproven, on a loaded row.
+        """
+        return self.customer_by_contact and self.verified_at is None
+
 
 OPEN_STATUSES = frozenset(Ticket.Status(value) for value in OPEN_STATUS_VALUES)
 # Kinds whose ticket, sent without logging in, is linked to the customer whose email on record

@@ -55,6 +55,7 @@ urlpatterns = [
     _done("track/", "track"),  # before track/<token>/, which would take "done" for a token
     path("track/<str:token>/", status_page.track_status, name="track-status"),
     path("track/<str:token>/reply/", status_page.track_reply, name="track-reply"),
+    path("track/<str:token>/confirm/", status_page.track_confirm, name="track-confirm"),
     path(
         "track/<str:token>/attachments/<int:attachment_id>/",
         status_page.track_attachment,
@@ -71,6 +72,11 @@ urlpatterns = [
     path("my/tickets/<str:reference>/", my_tickets.my_ticket, name="my-ticket"),
     path("my/tickets/<str:reference>/reply/", my_tickets.my_ticket_reply, name="my-ticket-reply"),
     path("my/tickets/<str:reference>/close/", my_tickets.my_ticket_close, name="my-ticket-close"),
+    path(
+        "my/tickets/<str:reference>/confirm/",
+        my_tickets.my_ticket_confirm,
+        name="my-ticket-confirm",
+    ),
     path(
         "my/tickets/<str:reference>/attachments/<int:attachment_id>/",
         my_tickets.my_ticket_attachment,

@@ -26,6 +26,7 @@ from helpdesk.api import (
 )
 from helpdesk.types import AuthenticatedRequest
 from tickets.models import Message, Ticket
+from tickets.selectors.messages import requester_subject
 from tickets.selectors.tickets import (
     ListWindow,
     audit_details_visible,
@@ -84,7 +85,9 @@ def staff_action_input(
 
 def ticket_response(ticket: Ticket, data: Any = None) -> Response:
     """The ticket as the API shows it (or `data`, a fuller view of it), its version the ETag."""
-    response = Response(TicketOutputSerializer(ticket).data if data is None else data)
+    if data is None:  # a staff action's answer
+        data = TicketOutputSerializer(ticket, context={"staff": True}).data
+    response = Response(data)
     response["ETag"] = f'"{ticket.version}"'
     return response
 
@@ -94,13 +97,21 @@ class TicketOutputSerializer(serializers.Serializer):
     reference = serializers.CharField()
     kind = serializers.ChoiceField(choices=Ticket.Kind.choices)
     status = serializers.ChoiceField(choices=Ticket.Status.choices)
-    subject = serializers.CharField()
+    subject = serializers.SerializerMethodField(
+        help_text=(
+            "For a customer, a request sent from their address without signing in and not yet "
+            "confirmed by them shows its kind and says so, in place of its sender's words"
+        )
+    )
     customer = serializers.CharField(source="customer.number", allow_null=True)
     domain = serializers.CharField(source="domain.name", allow_null=True)
     assignee = serializers.CharField(source="assignee.username", allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     due_at = serializers.DateTimeField(allow_null=True)
+
+    def get_subject(self, ticket: Ticket) -> str:
+        return ticket.subject if self.context.get("staff") else requester_subject(ticket)
 
 
 @extend_schema_serializer(component_name="TicketChange")
@@ -191,7 +202,8 @@ class TicketListApi(APIView):
             window = ListWindow(ordering=ordering, after=after, limit=limit)
         tickets = ticket_list(user=request.user, filters=filters, window=window)
         page = paginator.paginate_queryset(tickets, request, view=self)
-        data = TicketOutputSerializer(page, many=True).data
+        context = {"staff": is_staff_member(request.user)}
+        data = TicketOutputSerializer(page, many=True, context=context).data
         return paginator.get_paginated_response(data)
 
 

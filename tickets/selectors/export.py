@@ -40,6 +40,9 @@ def _ticket_export(t: Ticket) -> dict[str, Any]:
         "kind": t.kind,
         "status": t.status,
         "subject": t.subject,
+        # Sent from the customer's address without signing in and never confirmed by them:
+        # its subject and first message may be anyone's words (selectors.messages).
+        "sent_without_sign_in_unconfirmed": t.opener_unproven,
         "domain": t.domain.name if t.domain else None,
         "contact_email": t.contact_email,
         "created_at": t.created_at,

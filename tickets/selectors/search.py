@@ -26,7 +26,7 @@ from accounts.models import Customer
 from domains.models import Domain
 from domains.validators import domain_search_text
 from tickets.models import Message, Ticket
-from tickets.selectors.messages import message_shown_to_requester
+from tickets.selectors.messages import message_shown_to_requester, ticket_opener_unproven
 
 
 class PkRow(TypedDict):
@@ -240,7 +240,11 @@ def ticket_search_conditions(
     domain_text = domain_search_text(text)  # names are stored in the xn--, lower-case form
     own = Q(reference=text.upper()) | Q(contact_email__iexact=text)  # references: upper-case
     if partial:
-        own |= Q(requested_domain__icontains=domain_text) | Q(subject__icontains=text)
+        subject = Q(subject__icontains=text)
+        if not internal:
+            # Nor is a customer shown, by what finds it, the words of an unproven opener.
+            subject &= ~ticket_opener_unproven()
+        own |= Q(requested_domain__icontains=domain_text) | subject
         if search_text_in_addresses(text):
             own |= Q(contact_email__icontains=text)
     conditions = [own, *([ticket_search_customer_matches(text)] if customer else [])]

@@ -161,6 +161,7 @@ CUSTOMER_VISIBLE_EVENTS = frozenset(
         "ticket.message_added",
         "verification.sent",
         "verification.confirmed",
+        "ticket.opener_confirmed",
         "customer.details_changed",
         "customer.mailing_preferences_changed",
         "resend.sent",

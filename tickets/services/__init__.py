@@ -29,6 +29,11 @@ from tickets.services.anonymous import (
     anonymous_request_process,
     anonymous_requests_requeue_due,
 )
+from tickets.services.contact_link import (
+    OPENER_CONFIRMED,
+    ticket_opener_confirm,
+    ticket_opener_confirm_by_link,
+)
 from tickets.services.disclosure import customer_export, disclosure_record
 from tickets.services.general import request_general
 from tickets.services.inbound_email import inbound_email_receive
@@ -120,6 +125,7 @@ __all__ = [
     "MODIFY_NEW_EMAIL_UNCONFIRMED",
     "MODIFY_SAME_VALUES",
     "NOTHING_TO_APPROVE",
+    "OPENER_CONFIRMED",
     "OPT_OUT_LISTS",
     "PASSWORD_RESEND_MAX_TRIES",
     "PASSWORD_RESET_LOOKUP",
@@ -170,6 +176,8 @@ __all__ = [
     "ticket_create",
     "ticket_due_at",
     "ticket_merge",
+    "ticket_opener_confirm",
+    "ticket_opener_confirm_by_link",
     "ticket_priority_set",
     "ticket_reject",
     "ticket_reopen",

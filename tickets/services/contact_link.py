@@ -1,17 +1,27 @@
 """Tickets sent without logging in from a customer's email on record, linked to that customer."""
 
 from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from accounts.models import Customer
-from accounts.selectors import customer_of_address
+from accounts.selectors import customer_of_address, email_canonical
+from tickets.audit import Actor
 from tickets.lock_objects import ticket_lock
-from tickets.models import Ticket
+from tickets.models import Ticket, Verification
 from tickets.selectors.tickets import (
     customers_after,
     sent_from_address_on_record,
     tickets_to_link_by_contact,
 )
+from tickets.services.lifecycle import customer_account_open_locked
 from tickets.services.shared import ticket_change_save
+from tickets.services.status_link import STATUS_LINK_INVALID, StatusLinkInvalid
+from tickets.services.verification import verification_link_lock_live
+
+OPENER_CONFIRMED = gettext_noop(
+    "Thank you: this request is marked as yours, and what it says is shown to you from now on."
+)
 
 
 def _link(ticket: Ticket, customer: Customer) -> bool:
@@ -56,3 +66,54 @@ def tickets_link_by_contact(*, after: int = 0, batch_size: int = 200) -> tuple[i
     linked = sum(_link(locked[ticket_id], customer) for ticket_id, customer in found)
     last = customers[-1].pk if len(customers) == batch_size else None
     return linked, last
+
+
+def _opener_confirm(locked: Ticket, *, actor: Actor, by: str, link: Verification | None) -> None:
+    if not locked.opener_unproven:
+        return  # confirmed already, or never in doubt: nothing changes
+    locked.verified_at = timezone.now()
+    locked.verified_by = by
+    locked.verification = link
+    ticket_change_save(
+        locked,
+        ["verified_at", "verified_by", "verification"],
+        actor=actor,
+        action="ticket.opener_confirmed",
+        details={"verified_by": by},
+    )
+
+
+@transaction.atomic
+def ticket_opener_confirm(*, ticket: Ticket, customer: Customer) -> Ticket:
+    """The customer, signed in, says a request sent from their address without a login is theirs.
+
+    From then on its subject and its opener's messages are shown to them (selectors.messages).
+    Idempotent by state guard: a ticket not waiting for this is left as it is. Refused once
+    the account is frozen or closed, as every other write of the customer's own session.
+    """
+    customer_account_open_locked(customer)
+    locked = ticket_lock(pk=ticket.pk)
+    if locked.customer_id == customer.pk:
+        _opener_confirm(locked, actor=customer, by=Ticket.VerifiedBy.SESSION, link=None)
+    return locked
+
+
+@transaction.atomic
+def ticket_opener_confirm_by_link(*, verification: Verification) -> Ticket:
+    """The same, by the status link mailed to the customer's email on record (its holder).
+
+    A link mailed to another address (a contact address since changed) confirms nothing:
+    StatusLinkInvalid, as for a link no longer live. Idempotent as ticket_opener_confirm.
+    """
+    locked = verification_link_lock_live(verification=verification)
+    customer = locked.customer if locked is not None else None
+    sent_to = email_canonical(verification.sent_to)
+    if locked is None or customer is None or email_canonical(customer.email) != sent_to:
+        raise StatusLinkInvalid(STATUS_LINK_INVALID)
+    _opener_confirm(
+        locked,
+        actor=f"status-link:{verification.sent_to}",
+        by=Ticket.VerifiedBy.EMAIL_LINK,
+        link=verification,
+    )
+    return locked

@@ -82,7 +82,8 @@ def ticket_create(
     that customer (`customer_by_contact`), so it is among their tickets for them and for staff;
     not while their account is frozen or closed (`customer_of_address`).
     The link grants nothing the address did not already get: the ticket's replies go to that
-    address anyway, and a general-help ticket changes nothing on the record.
+    address anyway, and a general-help ticket changes nothing on the record. Its words are not
+    shown to the customer until they confirm it (selectors.messages.ticket_opener_unproven).
 
     Longer than most: every flow opens its tickets here, and the signature lists all they set.
     """

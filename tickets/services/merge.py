@@ -79,9 +79,9 @@ def _words_unproven(ticket: Ticket) -> bool:
     """Whether `ticket`'s requester was never shown to be its customer.
 
     No session and no mail our server authenticated: it has no customer, or was linked to one
-    by its address alone.
+    by its address alone and they have not confirmed it (Ticket.opener_unproven).
     """
-    return ticket.customer_id is None or ticket.customer_by_contact
+    return ticket.customer_id is None or ticket.opener_unproven
 
 
 @transaction.atomic
@@ -120,9 +120,12 @@ def ticket_merge(
     fields = ["merged_from_any"]
     if _words_unproven(source) and not _words_unproven(target):
         # The survivor now holds words its customer never proved theirs: mailed as such, to
-        # nobody (tickets.services.shared.requester_words_mailable), quoted or as its subject.
+        # nobody (tickets.services.shared.requester_words_mailable), quoted or as its subject,
+        # and shown to them only once they confirm it again (selectors.messages): a
+        # confirmation given before was for what the ticket said then.
         target.customer_by_contact = True
-        fields.append("customer_by_contact")
+        target.verified_at, target.verified_by, target.verification = None, "", None
+        fields += ["customer_by_contact", "verified_at", "verified_by", "verification"]
     ticket_change_save(
         target,
         fields,

@@ -22,7 +22,13 @@ from tickets.models import Message, Ticket
 from tickets.redaction import CARD_NOTICE, contains_card_number
 from tickets.request_fields import MODIFY_FIELD_LABELS
 from tickets.selectors.tickets import attachment_get, ticket_get, ticket_list
-from tickets.services import ticket_actions, ticket_close, ticket_reply_add
+from tickets.services import (
+    OPENER_CONFIRMED,
+    ticket_actions,
+    ticket_close,
+    ticket_opener_confirm,
+    ticket_reply_add,
+)
 from tickets.services.attachments import AttachmentUpload
 from tickets.views.common import AttachmentsField, attachment_errors_add, customer_or_404
 
@@ -165,6 +171,21 @@ def my_ticket_close(request: AuthenticatedHttpRequest, reference: str) -> HttpRe
         messages.error(request, TICKET_CHANGED)
     else:
         messages.success(request, TICKET_CLOSED)
+    return redirect("portal:my-ticket", reference=ticket.reference)
+
+
+@login_required
+@require_POST
+def my_ticket_confirm(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
+    """Mark a ticket sent from the customer's address without a login as theirs (they say so)."""
+    customer = customer_or_404(request)
+    ticket = _my_ticket_or_404(request, reference)
+    try:
+        ticket_opener_confirm(ticket=ticket, customer=customer)
+    except TransitionNotAllowed as exc:
+        messages.error(request, refusal_message(exc))
+    else:
+        messages.success(request, gettext(OPENER_CONFIRMED))
     return redirect("portal:my-ticket", reference=ticket.reference)
 
 

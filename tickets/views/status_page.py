@@ -1,6 +1,7 @@
 """Following a request without an account: ask for a status link, read the status page, reply."""
 
 from django import forms
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext
@@ -21,8 +22,16 @@ from tickets.selectors.status_page import (
     ticket_expected_reply,
     ticket_timeline,
 )
-from tickets.services import TRACK_SENT, status_reply_add, ticket_actions, track_request
+from tickets.services import (
+    OPENER_CONFIRMED,
+    TRACK_SENT,
+    status_reply_add,
+    ticket_actions,
+    ticket_opener_confirm_by_link,
+    track_request,
+)
 from tickets.services.attachments import AttachmentUpload
+from tickets.services.status_link import StatusLinkInvalid
 from tickets.views.common import done_redirect
 from tickets.views.my_tickets import TicketReplyForm, reply_submit
 
@@ -119,6 +128,21 @@ def track_reply(request: HttpRequest, token: str) -> HttpResponse:
     form = TicketReplyForm(request.POST, request.FILES)
     refused_page = reply_submit(request, form, add=add, page=page)
     return refused_page or redirect("portal:track-status", token=token)
+
+
+@never_cache
+@require_POST
+def track_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """Mark the ticket as its customer's, by the status link mailed to the email on record."""
+    state, verification = status_link_find(token=token)
+    if state != "live" or verification is None:
+        return _status_link_refused(request, state, verification)
+    try:
+        ticket_opener_confirm_by_link(verification=verification)
+    except StatusLinkInvalid:
+        return _status_link_refused(request, "unknown", None)
+    messages.success(request, gettext(OPENER_CONFIRMED))
+    return redirect("portal:track-status", token=token)
 
 
 @never_cache

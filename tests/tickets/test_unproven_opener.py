@@ -1,0 +1,265 @@
+"""A request sent from a customer's address by someone unproven: told of, its words not shown.
+
+The web form without a login and an email our mail server could not authenticate both link
+their ticket to the customer whose email on record they name (`customer_by_contact`). The
+customer sees that a request was made from their address, never its sender's words, until
+they confirm it is theirs (their session, or the status link mailed to that address).
+"""
+
+import json
+
+import pytest
+from django.core import mail
+from django.test import Client
+
+from tests.factories import TicketFactory
+from tests.tickets.test_inbound import (
+    payload,
+    webhook_secret,  # noqa: F401
+)
+from tests.tickets.test_inbound import post as post_inbound
+from tickets import services
+from tickets.models import ActionLog, Attachment, Message, Ticket
+from tickets.services.attachments import AttachmentUpload
+from tickets.services.disclosure import customer_export
+
+pytestmark = pytest.mark.django_db
+
+ALICE = "alice@example.test"
+SUBJECT = "Your account is suspended"
+BODY = "Call +60 3 5555 0100 within the hour to keep it."
+# What the customer is told instead of the subject.
+TOLD = "sent from your address without signing in"
+
+
+def forged_form(client: Client | None = None) -> Ticket:
+    """The logged-out web form, with Alice's address typed in by someone else."""
+    response = (client or Client()).post(
+        "/requests/new/", {"subject": SUBJECT, "message": BODY, "email": ALICE}
+    )
+    assert response.status_code == 303
+    return Ticket.objects.get(subject=SUBJECT)
+
+
+def forged_mail(client: Client) -> Ticket:
+    """A new email From Alice that our receiving server did not authenticate."""
+    post_inbound(client, payload(sender=ALICE, subject=SUBJECT, text=BODY, authenticated=False))
+    return Ticket.objects.get(subject=SUBJECT)
+
+
+def words_in(text: str) -> bool:
+    return "suspended" in text or "5555" in text
+
+
+def customer_surfaces(client: Client, ticket: Ticket) -> dict[str, str]:
+    """Everything Alice's session reads of the ticket: portal list and page, API, search."""
+    pages = {
+        "my tickets": client.get("/my/"),
+        "my ticket": client.get(f"/my/tickets/{ticket.reference}/"),
+        "api list": client.get("/api/v1/tickets/"),
+        "api detail": client.get(f"/api/v1/tickets/{ticket.reference}/"),
+    }
+    assert all(response.status_code == 200 for response in pages.values())
+    found = [
+        client.get("/api/v1/tickets/", {"q": word}).json()["results"]
+        for word in ("suspended", "5555")
+    ]
+    return {
+        **{name: response.content.decode() for name, response in pages.items()},
+        "search": json.dumps(found),
+    }
+
+
+@pytest.mark.parametrize("forge", ["form", "mail"])
+def test_an_unproven_requests_words_never_reach_the_customers_pages(
+    forge, client, alice, alice_client, agent_client
+):
+    # given a request made from Alice's address by someone who is not shown to be her
+    ticket = forged_form(client) if forge == "form" else forged_mail(client)
+    assert (ticket.customer, ticket.customer_by_contact) == (alice, True)
+
+    # when Alice reads her pages, the API, and searches for its words
+    seen = customer_surfaces(alice_client, ticket)
+
+    # then she learns a request was made from her address, without a word of it
+    assert not [name for name, text in seen.items() if words_in(text)]
+    assert ticket.reference in seen["my tickets"] and TOLD in seen["my tickets"]
+    assert "Yes, I sent this request" in seen["my ticket"]
+    [item] = json.loads(seen["api list"])["results"]
+    assert item["subject"] == f"General help ({TOLD})"
+    assert json.loads(seen["search"]) == [[], []]
+    # and staff read it all, marked as not confirmed
+    page = agent_client.get(f"/staff/tickets/{ticket.reference}/").content.decode()
+    assert SUBJECT in page and "identity was not confirmed" in page
+    detail = agent_client.get(f"/api/v1/tickets/{ticket.reference}/").json()
+    assert detail["subject"] == SUBJECT
+    assert BODY in [m["body"] for m in detail["messages"]]
+
+
+def test_the_status_link_mailed_to_the_address_shows_no_words_until_confirmed(client, alice):
+    # given the acknowledgement mailed to Alice's address for a forged request
+    ticket = forged_form(client)
+    link = services.status_link_issue(ticket=ticket, send_to=alice.email)
+    path = link.split("example", 1)[1].split("/", 1)[1]
+
+    # when she opens its status page
+    page = client.get(f"/{path}").content.decode()
+
+    # then it says what happened, not what was written, and offers the confirmation
+    assert not words_in(page)
+    assert TOLD in page and "Yes, I sent this request" in page
+
+    # when she confirms by that link
+    response = client.post(f"/{path}confirm/")
+
+    # then the request is hers: the page, her portal and the API show its words
+    assert response.status_code == 302
+    page = client.get(f"/{path}").content.decode()
+    assert SUBJECT in page and BODY in page and "Yes, I sent this request" not in page
+    ticket.refresh_from_db()
+    assert (ticket.opener_unproven, ticket.verified_by) == (False, "email_link")
+    row = ActionLog.objects.get(ticket=ticket, action="ticket.opener_confirmed")
+    assert row.actor == f"status-link:{alice.email}"
+
+
+def test_a_customer_confirms_a_request_from_their_own_session(client, alice, alice_client):
+    # given a forged request
+    ticket = forged_form(client)
+    version = ticket.version
+
+    # when Alice, signed in, says it is hers
+    response = alice_client.post(f"/my/tickets/{ticket.reference}/confirm/")
+
+    # then every surface shows her its words, and the change is audited and versioned
+    assert response.status_code == 302
+    seen = customer_surfaces(alice_client, ticket)
+    assert SUBJECT in seen["my tickets"] and BODY in seen["my ticket"]
+    assert BODY in seen["api detail"]
+    assert ticket.reference in seen["search"]
+    ticket.refresh_from_db()
+    assert (ticket.verified_by, ticket.version) == ("session", version + 1)
+    assert ActionLog.objects.filter(ticket=ticket, action="ticket.opener_confirmed").count() == 1
+    # and a second confirmation changes nothing
+    alice_client.post(f"/my/tickets/{ticket.reference}/confirm/")
+    ticket.refresh_from_db()
+    assert ticket.version == version + 1
+
+
+def test_another_customer_cannot_confirm_someone_elses_request(client, alice, bob):
+    ticket = forged_form(client)
+    bob_client = Client()
+    bob_client.force_login(bob.user)
+
+    response = bob_client.post(f"/my/tickets/{ticket.reference}/confirm/")
+
+    assert response.status_code == 404
+    ticket.refresh_from_db()
+    assert ticket.opener_unproven
+
+
+def test_a_status_link_mailed_to_another_address_confirms_nothing(client, alice):
+    # given a forged request whose contact address was someone else's, later moved to Alice
+    ticket = forged_form(client)
+    Ticket.objects.filter(pk=ticket.pk).update(contact_email="typed@elsewhere.test")
+    link = services.status_link_issue(ticket=ticket, send_to="typed@elsewhere.test")
+    path = link.split("example", 1)[1].split("/", 1)[1]
+
+    # when that link's holder tries to confirm it as Alice's
+    response = client.post(f"/{path}confirm/")
+
+    # then it is refused, and the words stay hidden
+    assert response.status_code == 404
+    ticket.refresh_from_db()
+    assert ticket.opener_unproven
+
+
+def test_mail_to_the_address_on_record_never_carries_the_unproven_words(client, alice, agent):
+    # given a forged request, acknowledged, and answered by an agent
+    ticket = forged_form(client)
+    services.ticket_reply_add(
+        ticket=ticket,
+        body="Which account do you mean?",
+        actor=agent,
+        author=Message.Author.STAFF,
+        channel=Ticket.Channel.STAFF,
+        author_user=agent,
+    )
+    services.status_link_send(reference=ticket.reference, email=ALICE, request_id="r1")
+
+    # when every queued email is sent
+    for row in ticket.notifications.all():
+        services.notification_send(notification_id=row.pk)
+
+    # then none of them, to Alice's address, carries a word of the request
+    assert len(mail.outbox) == 3
+    for sent in mail.outbox:
+        assert sent.to == [ALICE]
+        parts = [sent.subject, sent.body, *(str(c) for c, _type in sent.alternatives)]
+        assert not [part for part in parts if words_in(part)]
+
+
+def test_the_export_marks_an_unproven_request(client, alice, supervisor):
+    forged_form(client)
+    own = TicketFactory(customer=alice, subject="Mine")
+
+    data = customer_export(customer=alice, actor=supervisor)
+
+    marks = {t["subject"]: t["sent_without_sign_in_unconfirmed"] for t in data["tickets"]}
+    assert marks == {SUBJECT: True, own.subject: False}
+
+
+@pytest.mark.parametrize(
+    ("by_contact", "verified", "unproven"),
+    [(True, False, True), (True, True, False), (False, False, False), (False, True, False)],
+)
+def test_the_predicate_and_the_row_agree(alice, by_contact, verified, unproven):
+    from tickets.selectors.messages import ticket_opener_unproven
+
+    ticket = TicketFactory(customer=alice, customer_by_contact=by_contact)
+    if verified:
+        Ticket.objects.filter(pk=ticket.pk).update(verified_at=ticket.created_at)
+    ticket.refresh_from_db()
+
+    assert ticket.opener_unproven is unproven
+    assert Ticket.objects.filter(ticket_opener_unproven(), pk=ticket.pk).exists() is unproven
+
+
+def test_a_confirmed_request_that_takes_in_an_unproven_one_is_unconfirmed_again(
+    client, alice, alice_client, agent
+):
+    # given a request from Alice's address that she confirmed as hers
+    Client().post(
+        "/requests/new/", {"subject": "Invoice", "message": "Where is it?", "email": ALICE}
+    )
+    confirmed = Ticket.objects.get(subject="Invoice")
+    alice_client.post(f"/my/tickets/{confirmed.reference}/confirm/")
+    # and a later one from her address that nobody proved hers
+    forged = forged_form(client)
+
+    # when an agent merges the later one into the confirmed one
+    services.ticket_merge(ticket=forged, into=confirmed, actor=agent)
+
+    # then the survivor waits for her confirmation again: what it now holds is not shown
+    confirmed.refresh_from_db()
+    assert confirmed.opener_unproven
+    page = alice_client.get(f"/my/tickets/{confirmed.reference}/").content.decode()
+    assert not words_in(page) and "Yes, I sent this request" in page
+
+
+def test_a_file_sent_with_an_unproven_request_is_not_handed_to_the_customer(alice, alice_client):
+    # given a forged request carrying a file, scanned clean
+    ticket = services.request_general(
+        subject=SUBJECT,
+        body=BODY,
+        contact_email=ALICE,
+        actor="anonymous",
+        attachments=[AttachmentUpload("invoice.txt", b"Call +60 3 5555 0100")],
+    )
+    [attachment] = Attachment.objects.filter(message__ticket=ticket)
+    Attachment.objects.filter(pk=attachment.pk).update(scan_status=Attachment.ScanStatus.CLEAN)
+    url = f"/my/tickets/{ticket.reference}/attachments/{attachment.pk}/"
+
+    # when Alice asks for it, then it is not hers to read until she confirms the request
+    assert alice_client.get(url).status_code == 404
+    alice_client.post(f"/my/tickets/{ticket.reference}/confirm/")
+    assert alice_client.get(url).status_code == 200
