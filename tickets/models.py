@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Coalesce, Upper
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from helpdesk.models import BaseModel
@@ -121,6 +122,11 @@ class Ticket(BaseModel):
     language = models.CharField(max_length=5, default="en")
     # Bumped on every change: a form posted with an older version is refused (stale edit).
     version = models.PositiveIntegerField(default=1)
+    # The same two for what the requester is shown (their ETag, version and "Last update"):
+    # they stand still for what only staff see (an internal note, a message held back from
+    # them), so a customer polling their ticket does not learn that one was written.
+    requester_version = models.PositiveIntegerField(default=1)
+    requester_updated_at = models.DateTimeField(default=timezone.now)
     # The recorded fact that the owner of the email on record stands behind this request: set
     # once, by the owner's own session or by the link they confirmed. No change is applied to a
     # customer's record without it, whatever statuses the ticket went through.

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -83,12 +84,16 @@ def staff_action_input(
     return ticket, validated_input(serializer_class, request.data)
 
 
-def ticket_response(ticket: Ticket, data: Any = None) -> Response:
-    """The ticket as the API shows it (or `data`, a fuller view of it), its version the ETag."""
+def ticket_response(ticket: Ticket, data: Any = None, *, staff: bool = True) -> Response:
+    """The ticket as the API shows it (or `data`, a fuller view of it), its version the ETag.
+
+    A customer's ETag is the version of what they are shown (Ticket.requester_version), which
+    they send back as `version`: it stands still for what only staff see.
+    """
     if data is None:  # a staff action's answer
-        data = TicketOutputSerializer(ticket, context={"staff": True}).data
+        data = TicketOutputSerializer(ticket, context={"staff": staff}).data
     response = Response(data)
-    response["ETag"] = f'"{ticket.version}"'
+    response["ETag"] = f'"{ticket.version if staff else ticket.requester_version}"'
     return response
 
 
@@ -107,11 +112,19 @@ class TicketOutputSerializer(serializers.Serializer):
     domain = serializers.CharField(source="domain.name", allow_null=True)
     assignee = serializers.CharField(source="assignee.username", allow_null=True)
     created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
+    updated_at = serializers.SerializerMethodField(
+        help_text="For a customer, the last change they are shown (not an internal note's)"
+    )
     due_at = serializers.DateTimeField(allow_null=True)
 
     def get_subject(self, ticket: Ticket) -> str:
         return ticket.subject if self.context.get("staff") else requester_subject(ticket)
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_updated_at(self, ticket: Ticket) -> str:
+        staff = self.context.get("staff")
+        at = ticket.updated_at if staff else ticket.requester_updated_at
+        return serializers.DateTimeField().to_representation(at)
 
 
 @extend_schema_serializer(component_name="TicketChange")
@@ -233,12 +246,14 @@ class TicketDetailApi(APIView):
         ticket = ticket_get(user=request.user, reference=reference)
         if ticket is None:
             raise NotFound(TICKET_NOT_FOUND)
+        staff = is_staff_member(request.user)
         context = {
-            "staff": is_staff_member(request.user),
+            "staff": staff,
             "audit_details": audit_details_visible(request.user),
             "events": ticket_events_visible(user=request.user, ticket=ticket),
         }
-        return ticket_response(ticket, self.OutputSerializer(ticket, context=context).data)
+        data = self.OutputSerializer(ticket, context=context).data
+        return ticket_response(ticket, data, staff=staff)
 
 
 class TicketMessageAddApi(APIView):

@@ -147,7 +147,7 @@ def ticket_timeline(*, ticket: Ticket) -> list[dict[str, Any]]:
     else:
         steps.append(_step("with_us", "done" if finished else "todo"))
     if finished:
-        at = ticket.resolved_at or ticket.closed_at or ticket.updated_at
+        at = ticket.resolved_at or ticket.closed_at or ticket.requester_updated_at
         steps.append(_step(f"done_{status}", "done", at))
     else:
         steps.append(_step("done", "todo"))

@@ -277,6 +277,7 @@ def _inbound_reply(
         author=Message.Author.CUSTOMER,
         channel=Ticket.Channel.EMAIL,
         email_message_id=key,
+        sender_authentication=authentication.as_details(),
     )
     try:
         message = reply(reopen=authentication.trusted)

@@ -159,7 +159,7 @@ def ticket_transition(
     if isinstance(actor, Customer):
         customer_account_open_locked(actor)
     locked = ticket_lock(pk=ticket.pk)
-    ticket_version_check(locked, expected_version)
+    ticket_version_check(locked, expected_version, requester=isinstance(actor, Customer))
     return ticket_move(locked, to=to, actor=actor, reason=reason)
 
 

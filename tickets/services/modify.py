@@ -52,7 +52,7 @@ from tickets.services.registration import (
     registration_choose_by_owner,
 )
 from tickets.services.search import message_create
-from tickets.services.shared import ticket_move
+from tickets.services.shared import ticket_move, ticket_version_bump
 from tickets.services.verification import verification_start
 
 S = Ticket.Status
@@ -256,5 +256,4 @@ def modify_verified(*, ticket: Ticket, actor: Actor) -> None:
 
 def modify_new_email_confirmed(*, ticket: Ticket) -> None:
     """The new address answered its link: the change now waits only for a supervisor."""
-    ticket.version += 1
-    ticket.save(update_fields=["version", "updated_at"])
+    ticket.save(update_fields=ticket_version_bump(ticket))

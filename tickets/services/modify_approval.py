@@ -40,6 +40,7 @@ from tickets.services.shared import (
     OWNER_NOT_VERIFIED,
     ticket_move,
     ticket_needs_owner,
+    ticket_version_bump,
     ticket_version_check,
 )
 
@@ -195,8 +196,7 @@ def _contact_follow_record(
         if email_canonical(other.contact_email) != old:
             continue
         other.contact_email = customer.email
-        other.version += 1
-        other.save(update_fields=["contact_email", "version", "updated_at"])
+        other.save(update_fields=["contact_email", *ticket_version_bump(other)])
         audit_record(
             actor=actor,
             action="ticket.contact_changed",

@@ -5,6 +5,7 @@ where their words may be mailed.
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -121,11 +122,13 @@ def ticket_reply_add(
     expected_version: int | None = None,
     attachments: Sequence[AttachmentUpload] = (),
     reopen: bool = True,
+    sender_authentication: dict[str, Any] | None = None,
 ) -> Message:
     """Add a message to a ticket; a staff reply is mailed, a customer reply reopens it.
 
     With `reopen=False` a customer's message leaves the status as it is: an email whose sender
-    our mail server could not authenticate may not act for the customer.
+    our mail server could not authenticate may not act for the customer. An email's
+    `sender_authentication` (inbound_auth) is stored with it.
 
     A message written as the requester, whichever way (a session, the API, a status link,
     inbound mail), is refused with AccountLockedOut while the ticket's customer account is
@@ -154,7 +157,7 @@ def ticket_reply_add(
     linked = locked.customer_id
     if as_requester and linked is not None and linked not in (signed_in, owner):
         account_open_locked(linked)  # linked to a customer since it was read: rare
-    ticket_version_check(locked, expected_version)
+    ticket_version_check(locked, expected_version, requester=signed_in is not None)
     if locked.status in NO_REPLY_STATUSES and not internal:
         raise TransitionNotAllowed(REPLY_TO_CLOSED)
     message = message_create(
@@ -165,6 +168,7 @@ def ticket_reply_add(
         internal=internal,
         channel=channel,
         email_message_id=email_message_id,
+        sender_authentication=sender_authentication,
     )
     stored = attachments_add(message=message, uploads=attachments, actor=actor)
     figures = ticket_stat_figures(locked)
@@ -179,6 +183,9 @@ def ticket_reply_add(
         actor=actor,
         action="ticket.note_added" if internal else "ticket.message_added",
         details={"message": message.pk, "author": author, "channel": channel},
+        # Read back by the one rule of what the requester reads (a query for a reply only).
+        shown=not internal
+        and Message.objects.filter(message_shown_to_requester(), pk=message.pk).exists(),
     )
     ticket_stats_update(before=figures, ticket=locked)
     if internal:

@@ -169,14 +169,18 @@ def ticket_actions(ticket: Ticket) -> TicketActions:
     )
 
 
-def ticket_version_check(ticket: Ticket, expected_version: int | None) -> None:
+def ticket_version_check(
+    ticket: Ticket, expected_version: int | None, *, requester: bool = False
+) -> None:
     """Refuse (409) a change made against another version than the locked ticket's.
 
     Every staff path sends the version it read: the pages and bulk always, the API when its
-    client gives one (recommended, not required by API v1).
+    client gives one (recommended, not required by API v1). A customer (`requester`) read the
+    requester's version, and is held to that one: what only staff see changed nothing they read.
     """
-    if expected_version is not None and ticket.version != expected_version:
-        raise StaleVersion(STALE_TICKET, {"version": ticket.version})
+    current = ticket.requester_version if requester else ticket.version
+    if expected_version is not None and current != expected_version:
+        raise StaleVersion(STALE_TICKET, {"version": current})
 
 
 def _sla_clock(ticket: Ticket, *, to: str, now: datetime) -> dict[str, Any]:
@@ -225,8 +229,7 @@ def ticket_move(
     now = timezone.now()
     figures = ticket_stat_figures(ticket)
     ticket.status = to
-    ticket.version += 1
-    fields = ["status", "version", "updated_at"]
+    fields = ["status", *ticket_version_bump(ticket)]
     if to == S.RESOLVED:
         ticket.resolved_at = now
         fields.append("resolved_at")
@@ -267,6 +270,21 @@ _broker_down_until = 0.0
 PUBLISH_BATCH = 100
 
 
+def ticket_version_bump(ticket: Ticket, *, shown: bool = True) -> list[str]:
+    """Move a ticket's version on for a change; the fields to save with it.
+
+    The version moves with every change, so a form read before it is refused as stale. The
+    requester's version and last update move only with a change they are `shown`: one only
+    staff see (an internal note, a message held back from the requester) leaves them still.
+    """
+    ticket.version += 1
+    if not shown:
+        return ["version", "updated_at"]
+    ticket.requester_version += 1
+    ticket.requester_updated_at = timezone.now()
+    return ["version", "requester_version", "requester_updated_at", "updated_at"]
+
+
 def ticket_change_save(
     locked: Ticket,
     fields: Sequence[str] = (),
@@ -274,13 +292,13 @@ def ticket_change_save(
     actor: Actor,
     action: str,
     details: dict[str, Any],
+    shown: bool = True,
 ) -> None:
     """Save a change to a locked ticket: `fields`, a new version, and the audit row saying why.
 
-    The version moves with every change, so a form read before it is refused as stale.
+    :param shown: whether the requester is shown the change (ticket_version_bump).
     """
-    locked.version += 1
-    locked.save(update_fields=[*fields, "version", "updated_at"])
+    locked.save(update_fields=[*fields, *ticket_version_bump(locked, shown=shown)])
     audit_record(actor=actor, action=action, ticket=locked, details=details)
 
 
@@ -298,6 +316,7 @@ def ticket_system_note_add(locked: Ticket, *, body: str, actor: Actor) -> Messag
         actor=actor,
         action="ticket.note_added",
         details={"message": message.pk, "author": Message.Author.SYSTEM, "channel": "system"},
+        shown=False,
     )
     return message
 
