@@ -446,7 +446,9 @@ _RATE_LIMIT_DEFAULTS = {
     "inbound_per_sender": (10, 3600),
     "inbound_per_sender_domain": (300, 3600),
     # Inbound replies our mail server did not authenticate (anyone can forge them), per sender
-    # address and per ticket; authenticated replies are never limited.
+    # address on one ticket, and per ticket from all its senders (counting only what the first
+    # let through: a forger spends one address's share on one ticket, never the requester's
+    # other address's or their other tickets'); authenticated replies are never limited.
     "inbound_reply_unverified_per_sender": (10, 3600),
     "inbound_reply_unverified_per_ticket": (20, 3600),
     # "We received your request" acknowledgements (email and web form): per address; per domain

@@ -429,3 +429,23 @@ def test_authenticated_replies_are_never_limited(client, alice, settings):
 
     assert ticket.messages.filter(author=Message.Author.CUSTOMER).count() == 6
     assert ignored_reasons() == []
+
+
+def test_a_forger_spends_one_addresss_share_on_one_ticket_only(client, alice, settings):
+    # given a ticket read at Alice's work address and her email on record, and another of hers
+    ticket = TicketFactory(customer=alice, contact_email="alice.work@example.test", status=S.OPEN)
+    other = TicketFactory(customer=alice, contact_email=alice.email, status=S.OPEN)
+    per_sender = settings.RATE_LIMITS["inbound_reply_unverified_per_sender"][0]
+    ceiling = settings.RATE_LIMITS["inbound_reply_unverified_per_ticket"][0]
+
+    # when a stranger who knows the reference sends more than the ticket's ceiling as Alice
+    forged_replies(client, ticket, ceiling + 5, sender=alice.email)
+
+    # then only her address's share on that ticket is spent: her unauthenticated replies from
+    # the work address on it, and from her own address on her other ticket, are still kept
+    forged_replies(client, ticket, 1, sender="alice.work@example.test", first=100)
+    forged_replies(client, other, 1, sender=alice.email, first=200)
+    kept = Message.objects.filter(author=Message.Author.CUSTOMER)
+    assert kept.filter(ticket=ticket).count() == per_sender + 1
+    assert kept.filter(ticket=other).count() == 1
+    assert ignored_reasons() == ["reply rate limit"] * (ceiling + 5 - per_sender)

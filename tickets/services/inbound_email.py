@@ -243,19 +243,25 @@ class InboundReplyLimited(RateLimited):
 
 
 def _inbound_reply_limits(ticket: Ticket, sender: str) -> None:
-    """Count a reply whose sender our mail server did not authenticate, per sender and ticket.
+    """Count a reply whose sender our mail server did not authenticate, per sender on a ticket.
 
-    InboundReplyLimited past either limit; the sender is counted by its address compared
-    canonically, as threading compares it. Anyone can write a ticket's reference and its
+    InboundReplyLimited past a limit. Anyone can write a ticket's reference and its
     requester's address into a mail: without a limit a stranger fills the ticket (and its
     requester's page) with text of their own. Authenticated mail is never counted here.
+
+    Counted per ticket and sender address, compared canonically as threading compares it
+    ("inbound_reply_unverified_per_sender"), then per ticket from every sender
+    ("inbound_reply_unverified_per_ticket", counting only what the first let through), as
+    acknowledgement_allowed counts per domain. So a stranger writing as one of a ticket's
+    addresses spends that address's share on that ticket alone: not the share of its other
+    address (contact and email on record), nor the share of that address on its other tickets.
     """
     local, domain = address_local_base(sender)
     try:
         rate_limit_hits(
-            ("inbound_reply_unverified_per_sender", f"{local}@{domain}"),
-            ("inbound_reply_unverified_per_ticket", ticket.reference),
+            ("inbound_reply_unverified_per_sender", f"{ticket.reference} {local}@{domain}")
         )
+        rate_limit_hits(("inbound_reply_unverified_per_ticket", ticket.reference))
     except RateLimited as exc:
         raise InboundReplyLimited(exc, ticket=ticket) from None
 
