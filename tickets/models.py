@@ -342,6 +342,9 @@ class Verification(BaseModel):
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # A satisfaction link's resolution: the ticket's resolved_at when it was mailed. It rates
+    # that resolution only, never one after the ticket was reopened and resolved again.
+    resolution_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

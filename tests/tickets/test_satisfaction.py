@@ -192,15 +192,27 @@ def test_a_link_of_a_ticket_reopened_since_is_refused_with_a_page_saying_why(cli
     assert not _audits(ticket)
 
 
-def test_a_reopened_tickets_link_works_again_once_it_is_resolved_again(client, ticket, agent):
-    links = _resolve(ticket)
+def test_a_link_rates_only_the_resolution_it_was_mailed_for(client, ticket, agent):
+    # given the first resolution's links, then the ticket reopened and resolved again
+    first = _resolve(ticket)
     services.ticket_reopen(ticket=Ticket.objects.get(pk=ticket.pk), actor=agent)
-    assert client.post(links["yes"], {"answer": "yes"}).status_code == 409
+    assert client.post(first["yes"], {"answer": "yes"}).status_code == 409
+    with time_machine.travel(timezone.now() + timedelta(minutes=5)):
+        second = _resolve(Ticket.objects.get(pk=ticket.pk), actor=agent)
 
-    services.ticket_resolve(ticket=Ticket.objects.get(pk=ticket.pk), actor=agent)
+    # when the requester follows and posts the first email's link
+    shown = client.get(first["yes"])
+    posted = client.post(first["yes"], {"answer": "yes"})
 
-    assert client.post(links["yes"], {"answer": "yes"}).status_code == 302
-    assert Satisfaction.objects.get().answer == "yes"
+    # then both say it was for an earlier resolution, as "open again" does, and record nothing
+    for response in (shown, posted):
+        assert response.status_code == 409
+        assert "earlier resolution" in response.content.decode()
+        assert 'name="answer"' not in response.content.decode()
+    assert not Satisfaction.objects.exists()
+    # and the latest email's link rates the latest resolution
+    assert client.post(second["no"], {"answer": "no"}).status_code == 302
+    assert Satisfaction.objects.get().answer == "no"
 
 
 def test_an_answer_other_than_yes_or_no_is_a_400(client, ticket):

@@ -37,6 +37,10 @@ SATISFACTION_TICKET_REOPENED = gettext_noop(
     "This request is open again since we wrote to you, so there is no resolution to rate yet. "
     "We will ask again once it is resolved."
 )
+SATISFACTION_RESOLUTION_EARLIER = gettext_noop(
+    "This link asked about an earlier resolution of this request: it was opened again since and "
+    "resolved anew. Our latest email about it asks about the latest one."
+)
 SATISFACTION_BAD_ANSWER = gettext_noop("Choose yes or no.")
 # The statuses in which a ticket's resolution stands, and so may be rated.
 SATISFACTION_STATUSES = frozenset({Ticket.Status.RESOLVED, Ticket.Status.CLOSED})
@@ -45,11 +49,16 @@ _REFUSALS = {
     "unknown": (SATISFACTION_LINK_UNKNOWN, 404),
     "expired": (SATISFACTION_LINK_EXPIRED, 410),
     "reopened": (SATISFACTION_TICKET_REOPENED, 409),
+    "superseded": (SATISFACTION_RESOLUTION_EARLIER, 409),
 }
 
 
 class SatisfactionLinkInvalid(ApplicationError):
-    """The link is unknown (404), expired (410), or its ticket reopened since (409); `state`."""
+    """Why a link takes no answer (`state`): unknown, expired, reopened or superseded.
+
+    Unknown is a 404 and expired a 410; a ticket reopened since, or resolved again since (the
+    link was for an earlier resolution), a 409.
+    """
 
     def __init__(self, state: str) -> None:
         self.state = state if state in _REFUSALS else "unknown"
@@ -60,14 +69,22 @@ class SatisfactionLinkInvalid(ApplicationError):
 def satisfaction_link_check(*, state: str, verification: Verification | None) -> Verification:
     """The live link's verification, or SatisfactionLinkInvalid saying why it takes no answer.
 
-    A link answers for the resolution it was mailed with: once the ticket was reopened (the
-    resolution taken back), it takes no answer until the ticket is resolved again.
+    A link answers for the resolution it was mailed with (`resolution_at`) and no other: once
+    the ticket was reopened (the resolution taken back) it takes no answer, nor once it was
+    resolved again since; the latest resolution's email carries links of its own.
     """
     if state != "live" or verification is None:
         raise SatisfactionLinkInvalid(state)
-    if verification.ticket.status not in SATISFACTION_STATUSES:
-        raise SatisfactionLinkInvalid("reopened")
+    satisfaction_resolution_check(verification.ticket, verification)
     return verification
+
+
+def satisfaction_resolution_check(ticket: Ticket, verification: Verification) -> None:
+    """SatisfactionLinkInvalid unless `ticket` stands resolved by the link's own resolution."""
+    if ticket.status not in SATISFACTION_STATUSES:
+        raise SatisfactionLinkInvalid("reopened")
+    if ticket.resolved_at is None or ticket.resolved_at != verification.resolution_at:
+        raise SatisfactionLinkInvalid("superseded")
 
 
 def satisfaction_links(*, ticket: Ticket, recipient: str) -> dict[str, Any]:
@@ -82,6 +99,7 @@ def satisfaction_links(*, ticket: Ticket, recipient: str) -> dict[str, Any]:
         purpose=Verification.Purpose.SATISFACTION,
         send_to=recipient,
         ttl=SATISFACTION_TTL,
+        resolution_at=ticket.resolved_at,
     )
     return {
         f"satisfaction_{answer}": site_url("portal:satisfaction", token, answer)
@@ -107,8 +125,7 @@ def satisfaction_record(*, token: str, answer: str, comment: str, client_key: st
         ticket = verification_link_lock_live(verification=verification)
         if ticket is None:
             raise SatisfactionLinkInvalid("expired")
-        if ticket.status not in SATISFACTION_STATUSES:
-            raise SatisfactionLinkInvalid("reopened")  # reopened since it was read
+        satisfaction_resolution_check(ticket, verification)  # reopened since it was read
         now = timezone.now()
         current = satisfaction_lock(ticket=ticket)
         if current is None:

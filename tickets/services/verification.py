@@ -2,7 +2,7 @@
 
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -36,9 +36,17 @@ _VERIFY_TEMPLATES: dict[str, str] = {
 
 
 def verification_issue(
-    *, ticket: Ticket, purpose: str, send_to: str, ttl: timedelta
+    *,
+    ticket: Ticket,
+    purpose: str,
+    send_to: str,
+    ttl: timedelta,
+    resolution_at: datetime | None = None,
 ) -> tuple[Verification, str]:
-    """Store a new single-use link's hash and audit it; returns the row and the token."""
+    """Store a new single-use link's hash and audit it; returns the row and the token.
+
+    :param resolution_at: the resolution a satisfaction link asks about (Verification).
+    """
     token = secrets.token_urlsafe(32)
     verification = Verification(
         ticket=ticket,
@@ -46,6 +54,7 @@ def verification_issue(
         sent_to=send_to,
         token_hash=verification_token_hash(token),
         expires_at=timezone.now() + ttl,
+        resolution_at=resolution_at,
     )
     verification.full_clean()
     verification.save(force_insert=True)
