@@ -108,6 +108,8 @@ def test_the_status_link_mailed_to_the_address_shows_no_words_until_confirmed(cl
     # then it says what happened, not what was written, and offers the confirmation
     assert not words_in(page)
     assert TOLD in page and "Yes, I sent this request" in page
+    # (a reply there would be held back from her as the opener's are: it waits for the answer)
+    assert "Send reply" not in page
 
     # when she confirms by that link
     response = client.post(f"/{path}confirm/")
@@ -116,6 +118,7 @@ def test_the_status_link_mailed_to_the_address_shows_no_words_until_confirmed(cl
     assert response.status_code == 302
     page = client.get(f"/{path}").content.decode()
     assert SUBJECT in page and BODY in page and "Yes, I sent this request" not in page
+    assert "Send reply" in page
     ticket.refresh_from_db()
     assert (ticket.opener_unproven, ticket.verified_by) == (False, "email_link")
     row = ActionLog.objects.get(ticket=ticket, action="ticket.opener_confirmed")
