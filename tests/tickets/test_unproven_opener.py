@@ -12,7 +12,7 @@ import pytest
 from django.core import mail
 from django.test import Client
 
-from tests.factories import TicketFactory
+from tests.factories import DomainFactory, TicketFactory
 from tests.tickets.test_inbound import (
     payload,
     webhook_secret,  # noqa: F401
@@ -158,6 +158,27 @@ def test_another_customer_cannot_confirm_someone_elses_request(client, alice, bo
     assert response.status_code == 404
     ticket.refresh_from_db()
     assert ticket.opener_unproven
+
+
+def test_a_request_of_hers_on_no_account_has_nothing_to_confirm(alice, alice_client):
+    # given a resend of Alice's own domain sent from her address without signing in: among
+    # her tickets, yet on no account
+    domain = DomainFactory(customer=alice)
+    ticket = TicketFactory(
+        kind=Ticket.Kind.RESEND_PASSWORD, customer=None, contact_email=ALICE, domain=domain
+    )
+    assert alice_client.get(f"/my/tickets/{ticket.reference}/").status_code == 200
+
+    # when she posts a confirmation for it anyway
+    response = alice_client.post(f"/my/tickets/{ticket.reference}/confirm/", follow=True)
+
+    # then she is told there is nothing to confirm, not thanked, and nothing is recorded
+    page = response.content.decode()
+    assert "There is nothing to confirm on this request." in page
+    assert "marked as yours" not in page
+    ticket.refresh_from_db()
+    assert ticket.verified_at is None and ticket.customer_id is None
+    assert not ActionLog.objects.filter(ticket=ticket, action="ticket.opener_confirmed").exists()
 
 
 def test_a_status_link_mailed_to_another_address_confirms_nothing(client, alice):

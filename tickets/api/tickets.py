@@ -84,11 +84,12 @@ def staff_action_input(
     return ticket, validated_input(serializer_class, request.data)
 
 
-def ticket_response(ticket: Ticket, data: Any = None, *, staff: bool = True) -> Response:
+def ticket_response(ticket: Ticket, data: Any = None, *, staff: bool) -> Response:
     """The ticket as the API shows it (or `data`, a fuller view of it), its version the ETag.
 
     A customer's ETag is the version of what they are shown (Ticket.requester_version), which
-    they send back as `version`: it stands still for what only staff see.
+    they send back as `version`: it stands still for what only staff see. `staff` has no
+    default: a caller says whose view it answers with.
     """
     if data is None:  # a staff action's answer
         data = TicketOutputSerializer(ticket, context={"staff": staff}).data

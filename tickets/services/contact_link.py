@@ -2,10 +2,11 @@
 
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import Customer
 from accounts.selectors import customer_of_address, email_canonical
+from helpdesk.exceptions import TransitionNotAllowed
 from tickets.audit import Actor
 from tickets.lock_objects import ticket_lock
 from tickets.models import Ticket, Verification
@@ -22,6 +23,7 @@ from tickets.services.verification import verification_link_lock_live
 OPENER_CONFIRMED = gettext_noop(
     "Thank you: this request is marked as yours, and what it says is shown to you from now on."
 )
+OPENER_NOTHING_TO_CONFIRM = gettext_noop("There is nothing to confirm on this request.")
 
 
 def _link(ticket: Ticket, customer: Customer) -> bool:
@@ -88,13 +90,16 @@ def ticket_opener_confirm(*, ticket: Ticket, customer: Customer) -> Ticket:
     """The customer, signed in, says a request sent from their address without a login is theirs.
 
     From then on its subject and its opener's messages are shown to them (selectors.messages).
-    Idempotent by state guard: a ticket not waiting for this is left as it is. Refused once
-    the account is frozen or closed, as every other write of the customer's own session.
+    Idempotent by state guard: a ticket of theirs confirmed already is left as it is. One not
+    linked to them (a resend of their domain, sent from their address, stays on no account)
+    is refused with TransitionNotAllowed, as the status link refuses it. Refused too once the
+    account is frozen or closed, as every other write of the customer's own session.
     """
     customer_account_open_locked(customer)
     locked = ticket_lock(pk=ticket.pk)
-    if locked.customer_id == customer.pk:
-        _opener_confirm(locked, actor=customer, by=Ticket.VerifiedBy.SESSION, link=None)
+    if locked.customer_id != customer.pk:
+        raise TransitionNotAllowed(gettext(OPENER_NOTHING_TO_CONFIRM))
+    _opener_confirm(locked, actor=customer, by=Ticket.VerifiedBy.SESSION, link=None)
     return locked
 
 
