@@ -25,25 +25,35 @@ PER_CLIENT = "_per_client"
 RATE_LIMITED = gettext_noop("Too many requests. Please wait a little and try again.")
 
 
+def _forwarding_chain(request: HttpRequest) -> list[str]:
+    """The addresses the request passed, nearest first: REMOTE_ADDR, then X-Forwarded-For's.
+
+    Each proxy appends the address it was reached from, so the header is read from its end.
+    """
+    header = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    forwarded = [p.strip() for p in header.split(",") if p.strip()]
+    return [request.META.get("REMOTE_ADDR", ""), *reversed(forwarded)]
+
+
 def _client_address(request: HttpRequest) -> tuple[str, bool]:
     """The client's address, and whether it is known: the request came direct or vouched for.
 
-    Each proxy appends the address it was reached from. Walking back from REMOTE_ADDR, an entry
-    is believed only while the hop that wrote it is one of TRUSTED_PROXIES, for at most
-    TRUSTED_PROXY_COUNT hops: a client that reaches the app (or a proxy further out) directly is
-    counted under its own address, whatever it put in the header.
+    Walking back from REMOTE_ADDR, an entry is believed only while the hop that wrote it is one
+    of TRUSTED_PROXIES, for at most TRUSTED_PROXY_COUNT hops: a client that reaches the app (or
+    a proxy further out) directly is counted under its own address, whatever it put in the
+    header.
     """
-    address = request.META.get("REMOTE_ADDR", "")
-    header = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    forwarded = [p.strip() for p in header.split(",") if p.strip()]
-    if not forwarded:
-        return address, True
-    believed = False
-    for _hop in range(settings.TRUSTED_PROXY_COUNT):
-        if not forwarded or not ip_in(address, settings.TRUSTED_PROXIES, loopback=False):
-            break
-        address, believed = forwarded.pop(), True
-    return address, believed
+    chain = _forwarding_chain(request)
+    if len(chain) == 1:
+        return chain[0], True
+    hops = 0
+    while (
+        hops < settings.TRUSTED_PROXY_COUNT
+        and hops + 1 < len(chain)
+        and ip_in(chain[hops], settings.TRUSTED_PROXIES, loopback=False)
+    ):
+        hops += 1
+    return chain[hops], hops > 0
 
 
 def from_trusted_proxy(request: HttpRequest) -> bool:
@@ -59,9 +69,7 @@ def from_trusted_proxy(request: HttpRequest) -> bool:
     count = settings.TRUSTED_PROXY_COUNT
     if count <= 0:
         return False
-    header = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    forwarded = [p.strip() for p in header.split(",") if p.strip()]
-    writers = [request.META.get("REMOTE_ADDR", ""), *reversed(forwarded)][:count]
+    writers = _forwarding_chain(request)[:count]
     return len(writers) == count and all(
         ip_in(writer, settings.TRUSTED_PROXIES, loopback=False) for writer in writers
     )
