@@ -263,6 +263,8 @@ def seed(total: int) -> dict:
         "sla_paused_total",
         "first_response_at",
         "first_response_by_id",
+        "requester_version",
+        "requester_updated_at",
     ]
     message_cols = [
         "created_at",
@@ -393,6 +395,8 @@ def seed(total: int) -> dict:
                         timedelta(0),
                         updated if answered else None,
                         worker if answered else None,
+                        2 if status != "new" else 1,
+                        updated,
                     )
                 )
                 source = _StatSource(
