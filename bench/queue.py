@@ -3,17 +3,18 @@
 Run: .venv/bin/python bench/queue.py [--reseed] [--tickets 100000] [--repeat 15]
 [--only queue,dashboard,ticket,bulk]
 """
-# ruff: noqa: E402
 
 from __future__ import annotations
 
 import os.path
 import sys
 
-# This folder must not shadow the standard library (bench/queue.py vs `queue`).
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-sys.path.insert(0, os.path.dirname(_HERE))
+if __name__ == "__main__":
+    # Run as a script, this folder must not shadow the standard library (bench/queue.py vs
+    # `queue`); imported as bench.queue (the seeder's test), sys.path is left alone.
+    _HERE = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+    sys.path.insert(0, os.path.dirname(_HERE))
 
 import argparse
 import heapq
@@ -172,9 +173,17 @@ def _reference(rng: random.Random, alphabet: str) -> str:
     return "HD-" + "".join(alphabet[(bits >> (5 * i)) & 31] for i in range(8))
 
 
-def seed(total: int) -> dict:
+def seed(
+    total: int,
+    *,
+    customer_count: int = CUSTOMERS,
+    history_rounds: tuple[int, ...] = HISTORY_ROUNDS,
+    vacuumed: bool = True,
+) -> dict:
     """Add `total` tickets with changes, messages, chained audit rows and daily figures.
 
+    `customer_count`, `history_rounds` and `vacuumed=False` (VACUUM cannot run in a transaction)
+    are for the seeder's test, which seeds a few tickets into the test database.
     Returns the seconds taken and the row counts.
     """
     from django.contrib.auth import get_user_model
@@ -210,7 +219,7 @@ def seed(total: int) -> dict:
             city="Kuala Lumpur",
             country="MY",
         )
-        for i in range(CUSTOMERS)
+        for i in range(customer_count)
         if f"bench-customer-{i}@example.test" not in existing
     ]
     Customer.objects.bulk_create(new_customers, batch_size=2000, ignore_conflicts=True)
@@ -499,9 +508,10 @@ def seed(total: int) -> dict:
             for ddl in indexes:
                 cur.execute(ddl)
         print(f"  {len(indexes)} indexes built in {time.perf_counter() - built:.1f} s", flush=True)
-    histories = _seed_histories()
+    histories = _seed_histories(history_rounds)
     print(f"  history tickets made at {time.perf_counter() - started:.1f} s", flush=True)
-    vacuum()
+    if vacuumed:
+        vacuum()
     seconds = time.perf_counter() - started
     print(
         f"seeded {counts['tickets']} tickets, {counts['changes']} changes, "
@@ -511,8 +521,8 @@ def seed(total: int) -> dict:
     return {"seconds": seconds, **counts}
 
 
-def _seed_histories() -> int:
-    """Tickets with 0 to HISTORY_ROUNDS[-1] reply rounds, made through the services."""
+def _seed_histories(history_rounds: tuple[int, ...]) -> int:
+    """Tickets with each of `history_rounds` reply rounds, made through the services."""
     from django.contrib.auth import get_user_model
 
     from accounts.models import Customer
@@ -522,7 +532,7 @@ def _seed_histories() -> int:
     agent = get_user_model().objects.get(username="agent")
     customer = Customer.objects.filter(email__startswith="bench-customer-").order_by("id").first()
     made = 0
-    for rounds in HISTORY_ROUNDS:
+    for rounds in history_rounds:
         subject = HISTORY_SUBJECT.format(rounds=rounds)
         if Ticket.objects.filter(subject=subject).exists():
             continue
