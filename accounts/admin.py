@@ -21,7 +21,6 @@ from accounts.selectors import (
     customer_of_login,
     group_access_read,
     login_access_read,
-    logins_named_in_records,
 )
 from accounts.services import (
     login_change_record,
@@ -33,6 +32,7 @@ from accounts.services import (
 )
 from helpdesk.admin import ReadOnlyAdminMixin
 from helpdesk.validators import without_control_characters
+from tickets.selectors.tickets import logins_named_in_records
 
 # Django's admin builds its password form from the user alone, so the form learns who is
 # acting (for the audit row) and which session to keep from the view, through this variable.

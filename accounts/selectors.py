@@ -11,7 +11,6 @@ from django.utils import timezone
 
 from accounts.models import ApiToken, Customer
 from domains.validators import domain_compare_form
-from tickets.models import Message, Satisfaction, Ticket
 
 
 def email_canonical(email: str) -> str:
@@ -159,19 +158,6 @@ def staff_member_logins() -> QuerySet[User]:
 
 def is_supervisor(user: User | AnonymousUser | None) -> TypeGuard[User]:
     return is_staff_member(user) and user.has_perm("tickets.approve_sensitive_change")
-
-
-def logins_named_in_records(*, pks: list[int]) -> bool:
-    """Whether tickets, their messages or satisfaction answers name any of these logins.
-
-    Deleting such a login would unname them (their foreign keys are SET NULL) off the audit
-    chain: a ticket unassigned, a reply of nobody's. It is deactivated instead.
-    """
-    return (
-        Ticket.objects.filter(Q(assignee__in=pks) | Q(first_response_by__in=pks)).exists()
-        or Message.objects.filter(author_user__in=pks).exists()
-        or Satisfaction.objects.filter(agent__in=pks).exists()
-    )
 
 
 def customer_of_login(user: User) -> Customer | None:

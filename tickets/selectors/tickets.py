@@ -32,6 +32,7 @@ from tickets.models import (
     Attachment,
     FieldChange,
     Message,
+    Satisfaction,
     Ticket,
 )
 from tickets.selectors.messages import message_shown_to_requester
@@ -311,3 +312,16 @@ def attachments_for_email(*, attachment_ids: Sequence[int]) -> tuple[list[Attach
     )
     clean = [a for a in rows if a.scan_status == Attachment.ScanStatus.CLEAN]
     return clean, len(clean) < len(rows)
+
+
+def logins_named_in_records(*, pks: list[int]) -> bool:
+    """Whether tickets, their messages or satisfaction answers name any of these logins.
+
+    Deleting such a login would unname them (their foreign keys are SET NULL) off the audit
+    chain: a ticket unassigned, a reply of nobody's. It is deactivated instead.
+    """
+    return (
+        Ticket.objects.filter(Q(assignee__in=pks) | Q(first_response_by__in=pks)).exists()
+        or Message.objects.filter(author_user__in=pks).exists()
+        or Satisfaction.objects.filter(agent__in=pks).exists()
+    )
