@@ -8,7 +8,8 @@ from knox.crypto import hash_token
 
 from accounts.models import ApiToken, Customer
 from domains.models import Domain
-from tickets.models import SLA_PAUSED_STATUSES, Ticket
+from tickets import services
+from tickets.models import SLA_PAUSED_STATUSES, Message, Ticket
 
 
 class UserFactory(DjangoModelFactory):
@@ -61,6 +62,19 @@ class TicketFactory(DjangoModelFactory):
     # A ticket waiting on someone else has its SLA clock stopped, as ticket_move does.
     sla_paused_at = factory.LazyAttribute(
         lambda o: timezone.now() if o.status in SLA_PAUSED_STATUSES else None
+    )
+
+
+def staff_reply(ticket: Ticket, agent, body: str, *, internal: bool = False) -> Message:
+    """A reply (an internal note when `internal`) as the staff page sends it, via the service."""
+    return services.ticket_reply_add(
+        ticket=ticket,
+        body=body,
+        actor=agent,
+        author=Message.Author.STAFF,
+        channel=Ticket.Channel.STAFF,
+        author_user=agent,
+        internal=internal,
     )
 
 

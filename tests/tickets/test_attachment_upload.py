@@ -348,7 +348,7 @@ def test_a_change_request_with_a_bad_proof_is_refused_whole(client, alice):
 # --- staff replies carry their files ---
 
 
-def staff_reply(client: Client, ticket, files, body="Please see the attached guide."):
+def staff_page_reply(client: Client, ticket, files, body="Please see the attached guide."):
     return client.post(
         f"/staff/tickets/{ticket.reference}/reply/",
         {"body": body, "version": ticket.version, "attachments": files},
@@ -360,7 +360,7 @@ def test_a_staff_reply_mails_its_files_once_they_are_scanned(agent, alice, setti
     ticket = TicketFactory(customer=alice)
     client = logged_in(agent)
 
-    response = staff_reply(client, ticket, [upload("guide.pdf", PDF), upload("dns.txt", TEXT)])
+    response = staff_page_reply(client, ticket, [upload("guide.pdf", PDF), upload("dns.txt", TEXT)])
 
     assert response.status_code == 302
     message = ticket.messages.get(author="staff")
@@ -394,7 +394,9 @@ def test_an_infected_file_stays_out_of_the_reply_email(agent, alice, settings):
     settings.CLAMD_SOCKET = clamd.path
     try:
         ticket = TicketFactory(customer=alice)
-        staff_reply(logged_in(agent), ticket, [upload("ok.txt", TEXT), upload("bad.txt", EICAR)])
+        staff_page_reply(
+            logged_in(agent), ticket, [upload("ok.txt", TEXT), upload("bad.txt", EICAR)]
+        )
         assert sorted(scan_all()) == ["clean", "infected"]
     finally:
         clamd.close()
@@ -408,7 +410,9 @@ def test_files_past_the_email_size_are_named_with_the_status_link(agent, alice, 
     settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
     settings.EMAIL_ATTACHMENTS_MAX_BYTES = len(PDF) + 10
     ticket = TicketFactory(customer=alice)
-    staff_reply(logged_in(agent), ticket, [upload("small.pdf", PDF), upload("large.txt", TEXT * 5)])
+    staff_page_reply(
+        logged_in(agent), ticket, [upload("small.pdf", PDF), upload("large.txt", TEXT * 5)]
+    )
     scan_all()
 
     [email] = deliver_outbox()
@@ -422,7 +426,7 @@ def test_files_past_the_email_size_are_named_with_the_status_link(agent, alice, 
 def test_a_staff_reply_with_a_bad_file_is_refused_and_not_sent(agent, alice):
     ticket = TicketFactory(customer=alice)
 
-    response = staff_reply(logged_in(agent), ticket, [upload("tool.png", EXE)])
+    response = staff_page_reply(logged_in(agent), ticket, [upload("tool.png", EXE)])
 
     assert response.status_code == 400
     assert "tool.png is not a file we accept" in response.content.decode()
@@ -446,7 +450,7 @@ def test_every_form_that_takes_files_accepts_one_past_the_usual_body_limit(alice
         response = client.post(url, {**data, "attachments": [upload("big.pdf", big)]})
         assert response.status_code in (302, 303), url
     ticket.refresh_from_db()
-    response = staff_reply(agent_client, ticket, [upload("big.pdf", big)])
+    response = staff_page_reply(agent_client, ticket, [upload("big.pdf", big)])
     assert response.status_code == 302
 
     assert Attachment.objects.filter(size=len(big)).count() == 5

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from helpdesk.exceptions import ApplicationError
-from tests.factories import CustomerFactory, TicketFactory, UserFactory
+from tests.factories import CustomerFactory, TicketFactory, UserFactory, staff_reply
 from tests.markers import postgresql_only
 from tickets import services, tasks
 from tickets.models import STAT_FIELDS, Notification, Ticket, TicketDailyStat
@@ -88,24 +88,9 @@ def test_the_first_staff_reply_counts_once_for_who_sent_it(agent, supervisor, ti
     time_machine.shift(timedelta(hours=3))
 
     # when an internal note, then two replies, are added
-    services.ticket_reply_add(
-        ticket=ticket,
-        body="note",
-        actor=agent,
-        author="staff",
-        channel="staff",
-        author_user=agent,
-        internal=True,
-    )
+    staff_reply(ticket, agent, "note", internal=True)
     for user in (supervisor, agent):
-        services.ticket_reply_add(
-            ticket=ticket,
-            body="Hello",
-            actor=user,
-            author="staff",
-            channel="staff",
-            author_user=user,
-        )
+        staff_reply(ticket, user, "Hello")
 
     # then only the supervisor's reply is the first response
     ticket.refresh_from_db()
@@ -372,14 +357,7 @@ def test_concurrent_services_and_a_rebuild_keep_the_rows_equal_to_the_tickets():
             return
         for _ in range(8):
             ticket = new_ticket(customer=customer)
-            services.ticket_reply_add(
-                ticket=ticket,
-                body="Hello",
-                actor=agent,
-                author="staff",
-                channel="staff",
-                author_user=agent,
-            )
+            staff_reply(ticket, agent, "Hello")
             services.ticket_resolve(ticket=ticket, actor=agent)
 
     errors = _in_threads(4, work)

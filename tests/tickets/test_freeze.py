@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts.models import ApiToken, Customer
 from accounts.services import api_token_issue
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
-from tests.factories import api_key_for
+from tests.factories import api_key_for, staff_reply
 from tests.tickets.verification_helpers import (
     anonymous_change,
     deliver_outbox,
@@ -38,18 +38,6 @@ def email_change_applied(alice, supervisor):
     token = link_token(verification_mail(ticket, "verify_new_email"))
     services.verification_confirm(token=token, client_key="10.0.0.3", actor="anonymous")
     return services.ticket_approve(ticket=ticket, actor=supervisor)
-
-
-def staff_reply(ticket, agent, body):
-    """A reply from the staff page, mailed to the ticket's contact address."""
-    return services.ticket_reply_add(
-        ticket=ticket,
-        body=body,
-        actor=agent,
-        author=Message.Author.STAFF,
-        channel=Ticket.Channel.STAFF,
-        author_user=agent,
-    )
 
 
 def freeze_token(ticket):
@@ -288,14 +276,7 @@ def test_the_freeze_takes_back_the_tickets_and_status_links_the_new_address_was_
     reply = client.post(f"{status_path}reply/", {"body": "It was me after all."})
     assert reply.status_code == 410
     assert not question.messages.filter(body__contains="after all").exists()
-    services.ticket_reply_add(
-        ticket=question,
-        body="Here it is.",
-        actor=agent,
-        author=Message.Author.STAFF,
-        channel=Ticket.Channel.STAFF,
-        author_user=agent,
-    )
+    staff_reply(question, agent, "Here it is.")
     assert Notification.objects.get(ticket=question, template="ticket_reply").recipient == (
         "alice@example.test"
     )

@@ -12,14 +12,13 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
-from tests.factories import TicketFactory
+from tests.factories import TicketFactory, staff_reply
 from tests.tickets.test_inbound import (
     payload,
     webhook_secret,  # noqa: F401
 )
 from tests.tickets.test_inbound import post as post_inbound
-from tickets import services
-from tickets.models import Message, Ticket
+from tickets.models import Ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -31,20 +30,8 @@ def ticket(alice):
     return TicketFactory(customer=alice, subject="Mailbox full", status=S.AWAITING_CUSTOMER)
 
 
-def staff_writes(ticket: Ticket, agent, body: str, *, internal: bool) -> None:
-    services.ticket_reply_add(
-        ticket=ticket,
-        body=body,
-        actor=agent,
-        author=Message.Author.STAFF,
-        channel=Ticket.Channel.STAFF,
-        author_user=agent,
-        internal=internal,
-    )
-
-
 def note(ticket: Ticket, agent) -> None:
-    staff_writes(ticket, agent, "The customer called; wait for the invoice.", internal=True)
+    staff_reply(ticket, agent, "The customer called; wait for the invoice.", internal=True)
 
 
 def forged_reply(ticket: Ticket, agent) -> None:
@@ -134,7 +121,7 @@ def test_a_staff_reply_the_requester_is_shown_moves_what_they_poll(ticket, agent
     before = polled(alice_client, ticket)
 
     with time_machine.travel(timezone.now() + timedelta(minutes=1)):
-        staff_writes(ticket, agent, "Your mailbox has room again.", internal=False)
+        staff_reply(ticket, agent, "Your mailbox has room again.")
         after = polled(alice_client, ticket)
 
     assert [a != b for a, b in zip(after, before, strict=True)] == [True, True, True]

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.roles import AGENTS
 from accounts.services import staff_user_ensure
-from tests.factories import CustomerFactory, TicketFactory
+from tests.factories import CustomerFactory, TicketFactory, staff_reply
 from tests.tickets.test_attachments import attach
 from tickets import services
 from tickets.emails import build_message
@@ -18,20 +18,6 @@ from tickets.services.shared import NOT_REJECTABLE
 from tickets.staff.ticket import PRESENCE_SECONDS, ReplyForm
 
 S = Ticket.Status
-
-
-def staff_replies(ticket, agent, bodies, *, internal=False):
-    """A staff reply (an internal note when `internal`) for each body, through the service."""
-    for body in bodies:
-        services.ticket_reply_add(
-            ticket=ticket,
-            body=body,
-            actor=agent,
-            author="staff",
-            channel="staff",
-            author_user=agent,
-            internal=internal,
-        )
 
 
 # --- the customer's other tickets ---
@@ -118,7 +104,8 @@ def test_the_ticket_page_reads_the_same_number_of_queries_whatever_its_history(
     ticket = TicketFactory(customer=customer, kind=kind)
     for _ in range(history):
         TicketFactory(customer=customer)
-    staff_replies(ticket, agent, [f"note {n}" for n in range(history)], internal=True)
+    for n in range(history):
+        staff_reply(ticket, agent, f"note {n}", internal=True)
     agent_client.get(f"/staff/tickets/{ticket.reference}/")  # warm up the session
 
     # when / then: the kind-specific parts are read only for their kind
@@ -154,7 +141,8 @@ def test_the_attachments_are_read_only_when_a_message_read_has_any(
 
     ticket = TicketFactory(customer=CustomerFactory(), kind=Ticket.Kind.GENERAL)
     attach(ticket, filename="old-file.png")
-    staff_replies(ticket, agent, [f"note {n}" for n in range(TICKET_PAGE_MESSAGES)], internal=True)
+    for n in range(TICKET_PAGE_MESSAGES):
+        staff_reply(ticket, agent, f"note {n}", internal=True)
     url = f"/staff/tickets/{ticket.reference}/"
     agent_client.get(url)  # warm up the session
 
@@ -177,7 +165,8 @@ def test_the_ticket_page_shows_the_latest_history_and_links_to_the_whole(agent_c
     customer = CustomerFactory()
     ticket = TicketFactory(customer=customer, contact_email=customer.email)
     rounds = max(TICKET_PAGE_MESSAGES, TICKET_PAGE_EVENTS) + 5
-    staff_replies(ticket, agent, [f"reply number {n}." for n in range(rounds)])
+    for n in range(rounds):
+        staff_reply(ticket, agent, f"reply number {n}.")
     url = f"/staff/tickets/{ticket.reference}/"
 
     # when

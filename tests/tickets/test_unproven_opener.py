@@ -12,14 +12,14 @@ import pytest
 from django.core import mail
 from django.test import Client
 
-from tests.factories import DomainFactory, TicketFactory
+from tests.factories import DomainFactory, TicketFactory, staff_reply
 from tests.tickets.test_inbound import (
     payload,
     webhook_secret,  # noqa: F401
 )
 from tests.tickets.test_inbound import post as post_inbound
 from tickets import services
-from tickets.models import ActionLog, Attachment, Message, Ticket
+from tickets.models import ActionLog, Attachment, Ticket
 from tickets.services.attachments import AttachmentUpload
 from tickets.services.disclosure import customer_export
 
@@ -200,14 +200,7 @@ def test_a_status_link_mailed_to_another_address_confirms_nothing(client, alice)
 def test_mail_to_the_address_on_record_never_carries_the_unproven_words(client, alice, agent):
     # given a forged request, acknowledged, and answered by an agent
     ticket = forged_form(client)
-    services.ticket_reply_add(
-        ticket=ticket,
-        body="Which account do you mean?",
-        actor=agent,
-        author=Message.Author.STAFF,
-        channel=Ticket.Channel.STAFF,
-        author_user=agent,
-    )
+    staff_reply(ticket, agent, "Which account do you mean?")
     services.status_link_send(reference=ticket.reference, email=ALICE, request_id="r1")
 
     # when every queued email is sent
