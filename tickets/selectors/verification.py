@@ -16,12 +16,11 @@ from django.utils import timezone
 
 from accounts.selectors import email_canonical
 from tickets.models import AnonymousRequest, Ticket, Verification
-from tickets.redaction import REDACTED
 from tickets.request_fields import (
     MODIFY_FIELD_LABELS,
-    MODIFY_LOW_RISK,
     MODIFY_SENSITIVE,
     OPT_OUT_LIST_LABELS,
+    modify_change_low_risk,
 )
 from tickets.selectors.registration import registration_offer_summary
 from tickets.tokens import token_hash_if_wellformed
@@ -74,10 +73,8 @@ def _modify_summary(ticket: Ticket) -> dict[str, Any]:
     needs_supervisor = any(change.field in MODIFY_SENSITIVE for change in pending)
     changes = []
     for change in pending:
-        if (
-            settings.MODIFY_AUTO_APPLY_LOW_RISK
-            and change.field in MODIFY_LOW_RISK
-            and REDACTED not in change.new_value
+        if settings.MODIFY_AUTO_APPLY_LOW_RISK and modify_change_low_risk(
+            field=change.field, new_value=change.new_value
         ):
             next_step = NEXT_AT_ONCE
         else:

@@ -26,8 +26,7 @@ from tickets.models import (
     Ticket,
     Verification,
 )
-from tickets.redaction import REDACTED
-from tickets.request_fields import MODIFY_LOW_RISK
+from tickets.request_fields import modify_change_low_risk
 from tickets.services.anonymous import (
     anonymous_request_attach,
     anonymous_request_email,
@@ -232,8 +231,7 @@ def _modify_after_verified(ticket: Ticket, actor: Actor) -> None:
             else [
                 change
                 for change in pending
-                if change.field in MODIFY_LOW_RISK
-                and REDACTED not in change.new_value
+                if modify_change_low_risk(field=change.field, new_value=change.new_value)
                 and getattr(customer, change.field) == change.old_value
             ]
         )
