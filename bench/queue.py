@@ -42,7 +42,6 @@ from bench.common import (
     verdict,
 )
 
-BUDGET_MS = 30.0
 STAFF = ["agent", "supervisor", *[f"agent{n:02d}" for n in range(1, 9)]]
 CUSTOMERS = 5000
 SEED_RANDOM = 20260101

@@ -51,7 +51,6 @@ SEND_TO_VALUES = frozenset({"owner", "admin"})
 CONTACTS_BATCH_MAX = 100
 # The largest reply read: a hundred domains' contacts are some 200 kB; past this, none is kept.
 MAX_REPLY_BYTES = 10 * 1024 * 1024
-CONTACT_KINDS = ("owner", "admin", "billing", "tech")
 
 
 # --- errors -------------------------------------------------------------------------------------
