@@ -33,6 +33,7 @@ urlpatterns: list = [
     path("tickets/", tickets.TicketListApi.as_view(), name="ticket-list"),
     _ticket_path("", tickets.TicketDetailApi, "ticket"),
     _ticket_path("messages/", tickets.TicketMessageAddApi, "ticket-messages"),
+    _ticket_path("confirm/", tickets.TicketConfirmApi, "ticket-confirm"),
     _ticket_path("assign/", actions.TicketAssignApi, "ticket-assign"),
     _ticket_path("approve/", actions.TicketApproveApi, "ticket-approve"),
     _ticket_path("reject/", actions.TicketRejectApi, "ticket-reject"),

@@ -74,6 +74,7 @@ def test_the_served_schema_is_openapi_3_with_every_contract_path(db):
         "/api/v1/tickets/",
         "/api/v1/tickets/{reference}/",
         "/api/v1/tickets/{reference}/messages/",
+        "/api/v1/tickets/{reference}/confirm/",
         "/api/v1/tickets/{reference}/assign/",
         "/api/v1/tickets/{reference}/approve/",
         "/api/v1/tickets/{reference}/reject/",

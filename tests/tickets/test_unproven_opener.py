@@ -12,7 +12,7 @@ import pytest
 from django.core import mail
 from django.test import Client
 
-from tests.factories import DomainFactory, TicketFactory, staff_reply
+from tests.factories import DomainFactory, TicketFactory, api_key_for, staff_reply
 from tests.tickets.test_inbound import (
     payload,
     webhook_secret,  # noqa: F401
@@ -280,3 +280,66 @@ def test_a_file_sent_with_an_unproven_request_is_not_handed_to_the_customer(alic
     assert alice_client.get(url).status_code == 404
     alice_client.post(f"/my/tickets/{ticket.reference}/confirm/")
     assert alice_client.get(url).status_code == 200
+
+
+# --- confirming through the API ---
+
+
+def confirm_api(client: Client, ticket: Ticket):
+    return client.post(
+        f"/api/v1/tickets/{ticket.reference}/confirm/", content_type="application/json"
+    )
+
+
+def test_a_customer_confirms_a_request_through_the_api(client, alice):
+    # given a forged request, and Alice's API token
+    ticket = forged_form(client)
+    api = Client(HTTP_AUTHORIZATION=f"Token {api_key_for(alice.user)}")
+    assert api.get(f"/api/v1/tickets/{ticket.reference}/").json()["subject"] != SUBJECT
+
+    # when she confirms it through the API
+    response = confirm_api(api, ticket)
+
+    # then it answers with the ticket as she now reads it, as the portal's confirmation does
+    assert response.status_code == 200
+    assert response.json()["subject"] == SUBJECT
+    assert response["ETag"] == f'"{Ticket.objects.get(pk=ticket.pk).requester_version}"'
+    detail = api.get(f"/api/v1/tickets/{ticket.reference}/").json()
+    assert BODY in [m["body"] for m in detail["messages"]]
+    ticket.refresh_from_db()
+    assert (ticket.opener_unproven, ticket.verified_by) == (False, "session")
+    # and confirming again changes nothing
+    version = ticket.version
+    assert confirm_api(api, ticket).status_code == 200
+    ticket.refresh_from_db()
+    assert ticket.version == version
+    assert ActionLog.objects.filter(ticket=ticket, action="ticket.opener_confirmed").count() == 1
+
+
+def test_the_api_confirmation_refuses_as_the_portal_does(client, alice, bob, agent_client):
+    # given a forged request from Alice's address, and a resend of her domain on no account
+    ticket = forged_form(client)
+    domain = DomainFactory(customer=alice)
+    resend = TicketFactory(
+        kind=Ticket.Kind.RESEND_PASSWORD, customer=None, contact_email=ALICE, domain=domain
+    )
+    alice_api = Client(HTTP_AUTHORIZATION=f"Token {api_key_for(alice.user)}")
+    bob_api = Client()
+    bob_api.force_login(bob.user)
+
+    # then another customer gets the answer an unknown reference gets: no enumeration
+    refused = confirm_api(bob_api, ticket)
+    unknown = bob_api.post("/api/v1/tickets/HD-00000000/confirm/")
+    assert (refused.status_code, refused.json()) == (unknown.status_code, unknown.json())
+    assert refused.status_code == 404
+    # and nobody signed out, nor staff, confirms for her
+    assert confirm_api(Client(), ticket).status_code == 401
+    assert confirm_api(agent_client, ticket).status_code == 403
+    # and a request of hers on no account has nothing to confirm
+    response = confirm_api(alice_api, resend)
+    assert response.status_code == 409
+    assert response.json()["detail"] == "There is nothing to confirm on this request."
+    ticket.refresh_from_db()
+    resend.refresh_from_db()
+    assert ticket.opener_unproven and resend.verified_at is None
+    assert not ActionLog.objects.filter(action="ticket.opener_confirmed").exists()

@@ -36,10 +36,11 @@ from tickets.selectors.tickets import (
     ticket_get,
     ticket_list,
 )
-from tickets.services import ticket_reply_add
+from tickets.services import ticket_opener_confirm, ticket_reply_add
 
 TICKET_NOT_FOUND = "No such ticket."
 STAFF_ONLY = "Only help-desk staff can do this."
+CUSTOMER_ONLY = "Only the customer a request was sent for can confirm it."
 INTERNAL_STAFF_ONLY = "Only help-desk staff can add internal notes."
 _VERSION_HELP = (
     "Recommended: the ticket version you last read (its ETag). A stale one is refused with 409 "
@@ -294,3 +295,27 @@ class TicketMessageAddApi(APIView):
             expected_version=data.get("version"),
         )
         return Response(TicketMessageOutputSerializer(message).data, status=201)
+
+
+class TicketConfirmApi(APIView):
+    """The customer says a request sent from their address without signing in is theirs.
+
+    The portal's "Yes, I sent this request": from then on they read what it says. Idempotent;
+    a request of theirs on no account is a 409 ("nothing to confirm"), another customer's a 404.
+    """
+
+    throttle_classes = [ApiRateThrottle]
+
+    @extend_schema(
+        request=None,
+        responses={200: TicketOutputSerializer, **api_errors(401, 403, 404, 409, 429)},
+        parameters=[ETAG_HEADER, RETRY_AFTER_HEADER],
+        tags=["tickets"],
+    )
+    def post(self, request: AuthenticatedRequest, reference: str) -> Response:
+        ticket = ticket_visible(request, reference)
+        customer = customer_for_user(request.user)
+        if customer is None:
+            raise PermissionDenied(CUSTOMER_ONLY)
+        ticket = ticket_opener_confirm(ticket=ticket, customer=customer)
+        return ticket_response(ticket, staff=False)
