@@ -272,6 +272,11 @@ class Message(BaseModel):
     # An inbound email's sender check (services.inbound_auth): whether our mail server
     # authenticated its From address, and from which header. Null for every other message.
     sender_authentication = models.JSONField(null=True, blank=True)
+    # Written as the requester by someone not shown to be the ticket's customer (the web form
+    # or the change form without a login, with their address typed in): shown to staff only
+    # until the customer confirms the request or its verification link (selectors.messages).
+    # Kept on the message, so a merge moves it with the words and leaves each ticket as it was.
+    unproven = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["ticket", "created_at", "id"]

@@ -10,16 +10,19 @@ import json
 
 import pytest
 from django.core import mail
+from django.core.management import call_command
 from django.test import Client
 
+from helpdesk.exceptions import TransitionNotAllowed
 from tests.factories import DomainFactory, TicketFactory, api_key_for, staff_reply
 from tests.tickets.test_inbound import (
     payload,
     webhook_secret,  # noqa: F401
 )
 from tests.tickets.test_inbound import post as post_inbound
+from tests.tickets.verification_helpers import anonymous_lookups
 from tickets import services
-from tickets.models import ActionLog, Attachment, Ticket
+from tickets.models import ActionLog, Attachment, Message, Ticket
 from tickets.services.attachments import AttachmentUpload
 from tickets.services.disclosure import customer_export
 
@@ -223,6 +226,8 @@ def test_the_export_marks_an_unproven_request(client, alice, supervisor):
 
     marks = {t["subject"]: t["sent_without_sign_in_unconfirmed"] for t in data["tickets"]}
     assert marks == {SUBJECT: True, own.subject: False}
+    [forged] = [t for t in data["tickets"] if t["subject"] == SUBJECT]
+    assert [m["sent_without_sign_in_unconfirmed"] for m in forged["messages"]] == [True]
 
 
 @pytest.mark.parametrize(
@@ -241,26 +246,113 @@ def test_the_predicate_and_the_row_agree(alice, by_contact, verified, unproven):
     assert Ticket.objects.filter(ticket_opener_unproven(), pk=ticket.pk).exists() is unproven
 
 
-def test_a_confirmed_request_that_takes_in_an_unproven_one_is_unconfirmed_again(
-    client, alice, alice_client, agent
-):
-    # given a request from Alice's address that she confirmed as hers
-    Client().post(
-        "/requests/new/", {"subject": "Invoice", "message": "Where is it?", "email": ALICE}
+OWN_SUBJECT = "Invoice for March"
+OWN_BODY = "Where is my invoice?"
+
+
+def signed_in_request(alice_client: Client) -> Ticket:
+    """Alice's own request, typed in the portal while signed in."""
+    response = alice_client.post(
+        "/requests/new/", {"subject": OWN_SUBJECT, "message": OWN_BODY, "email": ""}
     )
-    confirmed = Ticket.objects.get(subject="Invoice")
-    alice_client.post(f"/my/tickets/{confirmed.reference}/confirm/")
+    assert response.status_code == 303
+    return Ticket.objects.get(subject=OWN_SUBJECT)
+
+
+def every_surface(alice_client: Client, ticket: Ticket, status_path: str) -> dict[str, str]:
+    """All Alice reads of `ticket`: portal, API, search for both requests' words, status page."""
+    seen = customer_surfaces(alice_client, ticket)
+    found = [
+        alice_client.get("/api/v1/tickets/", {"q": word}).json()["results"]
+        for word in ("invoice", "March")
+    ]
+    status = Client().get(f"/{status_path}").content.decode()
+    return {**seen, "own search": json.dumps(found), "status page": status}
+
+
+def status_path_of(ticket: Ticket, alice) -> str:
+    link = services.status_link_issue(ticket=ticket, send_to=alice.email)
+    return link.split("example", 1)[1].split("/", 1)[1]
+
+
+@pytest.mark.parametrize("confirmed_first", [False, True])
+def test_an_unproven_request_merged_into_her_own_one_leaves_hers_readable_and_its_words_hidden(
+    client, alice, alice_client, agent, confirmed_first
+):
+    # given Alice's own request (typed signed in, or sent logged out and confirmed since)
+    if confirmed_first:
+        Client().post(
+            "/requests/new/", {"subject": OWN_SUBJECT, "message": OWN_BODY, "email": ALICE}
+        )
+        own = Ticket.objects.get(subject=OWN_SUBJECT)
+        alice_client.post(f"/my/tickets/{own.reference}/confirm/")
+    else:
+        own = signed_in_request(alice_client)
     # and a later one from her address that nobody proved hers
     forged = forged_form(client)
+    verified_at = Ticket.objects.get(pk=own.pk).verified_at
 
-    # when an agent merges the later one into the confirmed one
-    services.ticket_merge(ticket=forged, into=confirmed, actor=agent)
+    # when an agent merges the forged one into hers
+    services.ticket_merge(ticket=forged, into=own, actor=agent)
 
-    # then the survivor waits for her confirmation again: what it now holds is not shown
-    confirmed.refresh_from_db()
-    assert confirmed.opener_unproven
-    page = alice_client.get(f"/my/tickets/{confirmed.reference}/").content.decode()
-    assert not words_in(page) and "Yes, I sent this request" in page
+    # then her request stays as she made it: its subject and her message on every surface
+    own.refresh_from_db()
+    assert not own.opener_unproven and own.verified_at == verified_at
+    seen = every_surface(alice_client, own, status_path_of(own, alice))
+    for name in ("my tickets", "my ticket", "api list", "api detail", "status page"):
+        assert OWN_SUBJECT in seen[name], name
+    for name in ("my ticket", "api detail", "status page"):
+        assert OWN_BODY in seen[name], name
+    assert own.reference in seen["own search"]
+    # and the forged words reach none of them, while she is asked whether they are hers
+    assert not [name for name, text in seen.items() if words_in(text)]
+    page = alice_client.get(f"/my/tickets/{own.reference}/").content.decode()
+    assert "Yes, I sent this request" in page
+
+    # when she confirms the survivor
+    alice_client.post(f"/my/tickets/{own.reference}/confirm/")
+
+    # then the words it took in are shown to her too
+    page = alice_client.get(f"/my/tickets/{own.reference}/").content.decode()
+    assert BODY in page and "Yes, I sent this request" not in page
+
+
+def test_her_own_request_merged_into_an_unproven_one_stays_readable_there(
+    client, alice, alice_client, agent
+):
+    # given a forged request from Alice's address, and her own request typed signed in
+    forged = forged_form(client)
+    own = signed_in_request(alice_client)
+
+    # when an agent merges hers into the forged one
+    services.ticket_merge(ticket=own, into=forged, actor=agent)
+
+    # then the survivor is still unproven: its subject and its opener's words hidden
+    forged.refresh_from_db()
+    assert forged.opener_unproven
+    seen = every_surface(alice_client, forged, status_path_of(forged, alice))
+    assert not [name for name, text in seen.items() if words_in(text)]
+    # and what she wrote herself is shown to her wherever she reads it
+    for name in ("my ticket", "api detail", "status page"):
+        assert OWN_BODY in seen[name], name
+    assert forged.reference in seen["own search"]
+
+
+def test_a_request_the_command_links_later_shows_her_no_words_until_she_confirms(
+    alice, alice_client
+):
+    # given a request from Alice's address made before requests were linked, and linked now
+    ticket = TicketFactory(customer=None, contact_email=ALICE, subject=SUBJECT)
+    Message.objects.create(
+        ticket=ticket, author=Message.Author.CUSTOMER, body=BODY, channel=Ticket.Channel.PORTAL
+    )
+    call_command("link_tickets_to_customers")
+
+    # then she is told of it without a word of it, as of one linked when it was made
+    seen = customer_surfaces(alice_client, ticket)
+    assert not [name for name, text in seen.items() if words_in(text)]
+    alice_client.post(f"/my/tickets/{ticket.reference}/confirm/")
+    assert BODY in alice_client.get(f"/my/tickets/{ticket.reference}/").content.decode()
 
 
 def test_a_file_sent_with_an_unproven_request_is_not_handed_to_the_customer(alice, alice_client):
@@ -343,3 +435,49 @@ def test_the_api_confirmation_refuses_as_the_portal_does(client, alice, bob, age
     resend.refresh_from_db()
     assert ticket.opener_unproven and resend.verified_at is None
     assert not ActionLog.objects.filter(action="ticket.opener_confirmed").exists()
+
+
+# --- a change request made without a login ---
+
+NOTE = "Urgent: call +60 3 5555 0100 to keep your domain suspended-free."
+
+
+def anonymous_change_with_note(alice) -> Ticket:
+    """A change of Alice's details asked for by someone who typed her address, with a note."""
+    ticket = services.request_modify(
+        email=ALICE,
+        customer=None,
+        changes={"city": "Ipoh"},
+        note=NOTE,
+        client_key="10.0.0.9",
+        actor="anonymous",
+        channel=Ticket.Channel.API,
+        attachments=[AttachmentUpload("proof.txt", b"Call +60 3 5555 0100")],
+    )
+    assert anonymous_lookups() == ["link_sent"]
+    ticket.refresh_from_db()
+    assert ticket.customer == alice and ticket.verified_at is None
+    return ticket
+
+
+def test_confirming_a_request_merged_into_a_change_request_never_verifies_the_change(
+    client, alice, alice_client, agent, supervisor
+):
+    # given a change of Alice's details asked for by someone who typed her address, and a
+    # forged general request from her address that an agent merges into it
+    change = anonymous_change_with_note(alice)
+    forged = forged_form(client)
+    services.ticket_merge(ticket=forged, into=change, actor=agent)
+
+    # when Alice, signed in, says the survivor is hers
+    alice_client.post(f"/my/tickets/{change.reference}/confirm/")
+
+    # then the change is still unverified: no staff path opens or applies it
+    change.refresh_from_db()
+    assert change.verified_at is None and change.verified_by == ""
+    with pytest.raises(TransitionNotAllowed):
+        services.ticket_reopen(ticket=change, actor=supervisor)
+    with pytest.raises(TransitionNotAllowed):
+        services.ticket_approve(ticket=change, actor=supervisor)
+    alice.refresh_from_db()
+    assert alice.city == "Kuala Lumpur"

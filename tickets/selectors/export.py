@@ -69,6 +69,8 @@ def _ticket_export(t: Ticket) -> dict[str, Any]:
                     if m.sender_authentication
                     else None
                 ),
+                # Written as the customer by someone not shown to be them, not confirmed since.
+                "sent_without_sign_in_unconfirmed": m.unproven,
                 "body": m.body,
                 "created_at": m.created_at,
             }

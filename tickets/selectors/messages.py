@@ -1,5 +1,8 @@
 """What of a ticket its requester is shown (the portal, the status page, the API, search)."""
 
+from typing import Any
+
+from django.contrib.auth.models import User
 from django.db.models import Q
 from django.utils.translation import gettext, gettext_noop
 
@@ -29,22 +32,62 @@ def message_shown_to_requester(prefix: str = "") -> Q:
     while authentication is required (its stored verdict not `trusted`, inbound_auth): anyone
     can write a ticket's reference and its requester's address into a mail, and its text must
     not reach the requester from our own pages or mail as part of their conversation ("call
-    this number"). Nor, on a ticket whose opener is unproven (`ticket_opener_unproven`), a
-    requester's message written without a login or authenticated mail: the opener's own.
-    Staff see them, marked. `prefix` names the message from another model ("message__").
+    this number"). Nor a requester's message written by someone not shown to be the ticket's
+    customer (`Message.unproven`, marked as it is written by `message_written_unproven`) until
+    the customer confirms it. Staff see them, marked. `prefix` names the message from another
+    model ("message__").
     """
     verdict = f"{prefix}sender_authentication"
-    ticket = f"{prefix}ticket__"
     return (
         Q(**{f"{prefix}internal": False})
         & (Q(**{f"{verdict}__isnull": True}) | Q(**{f"{verdict}__trusted": True}))
-        & (
-            ~ticket_opener_unproven(ticket)
-            | ~Q(**{f"{prefix}author": Message.Author.CUSTOMER})
-            | Q(**{f"{prefix}author_user__isnull": False})
-            | Q(**{f"{verdict}__isnull": False})
-        )
+        & Q(**{f"{prefix}unproven": False})
     )
+
+
+def message_written_unproven(
+    *,
+    ticket: Ticket,
+    author: str,
+    author_user: User | None = None,
+    sender_authentication: dict[str, Any] | None = None,
+) -> bool:
+    """Whether a message about to be written on `ticket` is held from its customer (unproven).
+
+    The requester's words written without a login or authenticated mail on a ticket whose
+    opener is unproven (`ticket_opener_unproven`): whoever typed the address in wrote them.
+    Marked on the message, not read from the ticket, so that what each message proves moves
+    with it: a merge neither shows a stranger's words in a request the customer made signed in,
+    nor hides the customer's own words in the request they are merged into.
+    """
+    return (
+        author == Message.Author.CUSTOMER
+        and author_user is None
+        and sender_authentication is None
+        and ticket.opener_unproven
+    )
+
+
+def requester_words_without_proof() -> Q:
+    """The requester's messages written without a login or mail our server authenticated.
+
+    The SQL form of message_written_unproven's test of the message: those of a ticket that is
+    linked to a customer by its address afterwards are marked as the ticket_create would have.
+    """
+    return Q(
+        author=Message.Author.CUSTOMER,
+        author_user__isnull=True,
+        sender_authentication__isnull=True,
+    )
+
+
+def ticket_words_unproven(ticket: Ticket) -> bool:
+    """Whether `ticket` holds words its customer is asked to confirm before reading them.
+
+    Its opener's (its subject, its first message), or messages merged in or added since by
+    someone not shown to be them. The pages offer "Yes, I sent this request" while it does.
+    """
+    return ticket.opener_unproven or Message.objects.filter(ticket=ticket, unproven=True).exists()
 
 
 def requester_subject(ticket: Ticket) -> str:

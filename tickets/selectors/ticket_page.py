@@ -35,6 +35,7 @@ TICKET_PAGE_MESSAGE_FIELDS = (
     "internal",
     "channel",
     "sender_authentication",
+    "unproven",
 )
 TICKET_PAGE_FILE_FIELDS = ("message_id", "filename", "size", "scan_status", "scan_result")
 

@@ -9,7 +9,8 @@ from accounts.selectors import customer_of_address, email_canonical
 from helpdesk.exceptions import TransitionNotAllowed
 from tickets.audit import Actor
 from tickets.lock_objects import ticket_lock
-from tickets.models import Ticket, Verification
+from tickets.models import Message, Ticket, Verification
+from tickets.selectors.messages import requester_words_without_proof
 from tickets.selectors.tickets import (
     customers_after,
     sent_from_address_on_record,
@@ -35,6 +36,8 @@ def _link(ticket: Ticket, customer: Customer) -> bool:
         return False
     ticket.customer = customer
     ticket.customer_by_contact = True
+    # Its opener is unproven from now on, and so are the words they wrote (selectors.messages).
+    Message.objects.filter(requester_words_without_proof(), ticket=ticket).update(unproven=True)
     ticket_change_save(
         ticket,
         ["customer", "customer_by_contact"],
@@ -71,17 +74,30 @@ def tickets_link_by_contact(*, after: int = 0, batch_size: int = 200) -> tuple[i
 
 
 def _opener_confirm(locked: Ticket, *, actor: Actor, by: str, link: Verification | None) -> None:
-    if not locked.opener_unproven:
+    """Show the customer the words of `locked` they were asked to confirm, and say who did.
+
+    The opener of a request linked by its address is recorded as confirmed (`verified_at`),
+    which is all a general request asks; held messages (merged in, or a change request's note)
+    are shown from now on. Nothing else: a change request's changes still wait for the
+    verification link mailed to the email on record.
+    """
+    held = Message.objects.filter(ticket=locked, unproven=True)
+    shown = list(held.order_by("pk").values_list("pk", flat=True))
+    if not locked.opener_unproven and not shown:
         return  # confirmed already, or never in doubt: nothing changes
-    locked.verified_at = timezone.now()
-    locked.verified_by = by
-    locked.verification = link
+    fields: list[str] = []
+    if locked.opener_unproven:
+        locked.verified_at = timezone.now()
+        locked.verified_by = by
+        locked.verification = link
+        fields = ["verified_at", "verified_by", "verification"]
+    held.update(unproven=False)
     ticket_change_save(
         locked,
-        ["verified_at", "verified_by", "verification"],
+        fields,
         actor=actor,
         action="ticket.opener_confirmed",
-        details={"verified_by": by},
+        details={"verified_by": by, **({"messages": shown} if shown else {})},
     )
 
 

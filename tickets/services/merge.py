@@ -8,6 +8,7 @@ from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import tickets_and_customers_lock
 from tickets.models import Message, Ticket
+from tickets.selectors.messages import requester_words_without_proof
 from tickets.selectors.tickets import sent_from_address_on_record
 from tickets.services.search import ticket_search_documents_update
 from tickets.services.shared import (
@@ -75,15 +76,6 @@ def _same_requester(source: Ticket, target: Ticket) -> bool:
     return bool(addresses) and addresses <= _addresses(source)
 
 
-def _words_unproven(ticket: Ticket) -> bool:
-    """Whether `ticket`'s requester was never shown to be its customer.
-
-    No session and no mail our server authenticated: it has no customer, or was linked to one
-    by its address alone and they have not confirmed it (Ticket.opener_unproven).
-    """
-    return ticket.customer_id is None or ticket.opener_unproven
-
-
 @transaction.atomic
 def ticket_merge(
     *, ticket: Ticket, into: Ticket, actor: Actor, expected_version: int | None = None
@@ -91,7 +83,8 @@ def ticket_merge(
     """Merge a duplicate into another ticket; returns the survivor.
 
     The duplicate's messages (and so their attachments) move to the survivor; the duplicate is
-    closed and points to it, and each ticket's audit trail records the merge.
+    closed and points to it, and each ticket's audit trail records the merge. Neither ticket's
+    confirmation by its customer changes: what each message proves moves with it.
     """
     if ticket.pk == into.pk:
         raise ApplicationError(gettext(MERGE_SELF))
@@ -103,6 +96,10 @@ def ticket_merge(
         raise TransitionNotAllowed(gettext(MERGE_TARGET_CLOSED), {"status": target.status})
     if not _same_requester(source, target):
         raise ApplicationError(gettext(MERGE_OTHER_CUSTOMER))
+    if source.customer_id is None and target.customer_id is not None:
+        # Words sent on no account now reach the survivor's customer: held from them as a
+        # request linked to them by its address is (contact_link), until they confirm them.
+        Message.objects.filter(requester_words_without_proof(), ticket=source).update(unproven=True)
     moved = Message.objects.filter(ticket=source).update(ticket=target)
     ticket_search_documents_update(ticket_ids=[source.pk, target.pk])
     source.merged_into = target
@@ -116,25 +113,15 @@ def ticket_merge(
         ticket=source,
         details={"to": target.reference, "messages": moved},
     )
+    # The survivor keeps what it proves: each moved message keeps its own mark
+    # (Message.unproven), so words nobody proved its customer's stay held from them until
+    # they confirm the survivor, and their own words stay theirs to read.
     target.merged_from_any = True
-    fields = ["merged_from_any"]
-    if _words_unproven(source) and not _words_unproven(target):
-        # The survivor now holds words its customer never proved theirs: mailed as such, to
-        # nobody (tickets.services.shared.requester_words_mailable), quoted or as its subject,
-        # and shown to them only once they confirm it again (selectors.messages): a
-        # confirmation given before was for what the ticket said then.
-        target.customer_by_contact = True
-        target.verified_at, target.verified_by, target.verification = None, "", None
-        fields += ["customer_by_contact", "verified_at", "verified_by", "verification"]
     ticket_change_save(
         target,
-        fields,
+        ["merged_from_any"],
         actor=actor,
         action="ticket.merged_in",
-        details={
-            "from": source.reference,
-            "messages": moved,
-            **({"customer_by_contact": True} if "customer_by_contact" in fields else {}),
-        },
+        details={"from": source.reference, "messages": moved},
     )
     return target

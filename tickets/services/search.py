@@ -13,6 +13,7 @@ from typing import Any
 from django.db import connection
 
 from tickets.models import Message
+from tickets.selectors.messages import message_written_unproven
 
 # A tsvector holds at most 1 MB; with both configurations a text can take up to about seven
 # bytes of vector a character (many short distinct words), so the document is cut here.
@@ -58,7 +59,18 @@ def ticket_search_documents_rebuild(cursor: Any, *, from_id: int = 0) -> int:
 
 
 def message_create(**fields: Any) -> Message:
-    """Store a message (model fields as keywords) and its ticket's search document with it."""
+    """Store a message (model fields as keywords) and its ticket's search document with it.
+
+    Marked `unproven` when its writer is not shown to be the ticket's customer
+    (selectors.messages.message_written_unproven), unless the caller says so itself.
+    """
+    if "unproven" not in fields:
+        fields["unproven"] = message_written_unproven(
+            ticket=fields["ticket"],
+            author=fields["author"],
+            author_user=fields.get("author_user"),
+            sender_authentication=fields.get("sender_authentication"),
+        )
     message = Message.objects.create(**fields)
     ticket_search_documents_update(ticket_ids=[message.ticket_id])
     return message

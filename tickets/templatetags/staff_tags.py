@@ -223,6 +223,8 @@ def _message_rows(messages: list[Message], moment: _Moments) -> list[dict[str, A
                 # An email our mail server could not authenticate the sender of (inbound_auth).
                 "sender_unauthenticated": (message.sender_authentication or {}).get("authenticated")
                 is False,
+                # Written by someone not shown to be the customer: held from them (Message).
+                "unproven": message.unproven,
                 "attachments": message.files,  # type: ignore[attr-defined]  # staff_ticket_history's prefetch
             }
         )

@@ -21,6 +21,7 @@ from tickets.attachments import attachment_download
 from tickets.models import Message, Ticket
 from tickets.redaction import CARD_NOTICE, contains_card_number
 from tickets.request_fields import MODIFY_FIELD_LABELS
+from tickets.selectors.messages import ticket_words_unproven
 from tickets.selectors.tickets import attachment_get, ticket_get, ticket_list
 from tickets.services import (
     OPENER_CONFIRMED,
@@ -119,6 +120,7 @@ def _my_ticket_render(
         "conversation": list(ticket.messages.all()),
         "reply_form": reply_form,
         "actions": ticket_actions(ticket),
+        "words_unproven": ticket_words_unproven(ticket),
     }
     return render(request, "portal/my_ticket.html", context, status=status)
 

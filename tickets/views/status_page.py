@@ -15,6 +15,7 @@ from helpdesk.refusals import refusal_render
 from helpdesk.shortcuts import found_or_404
 from tickets.attachments import attachment_download
 from tickets.models import Verification
+from tickets.selectors.messages import ticket_words_unproven
 from tickets.selectors.status_page import (
     status_link_find,
     status_page_attachment_get,
@@ -88,6 +89,7 @@ def _status_page(
         "conversation": list(ticket.messages.all()),
         "reply_form": reply_form or TicketReplyForm(),
         "actions": ticket_actions(ticket),
+        "words_unproven": ticket_words_unproven(ticket),
         "expires_at": verification.expires_at,
     }
     return render(request, "portal/status.html", context, status=status)
