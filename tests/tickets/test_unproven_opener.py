@@ -20,9 +20,9 @@ from tests.tickets.test_inbound import (
     webhook_secret,  # noqa: F401
 )
 from tests.tickets.test_inbound import post as post_inbound
-from tests.tickets.verification_helpers import anonymous_lookups
+from tests.tickets.verification_helpers import anonymous_lookups, link_token, verification_mail
 from tickets import services
-from tickets.models import ActionLog, Attachment, Message, Ticket
+from tickets.models import ActionLog, Attachment, FieldChange, Message, Ticket
 from tickets.services.attachments import AttachmentUpload
 from tickets.services.disclosure import customer_export
 
@@ -458,6 +458,53 @@ def anonymous_change_with_note(alice) -> Ticket:
     ticket.refresh_from_db()
     assert ticket.customer == alice and ticket.verified_at is None
     return ticket
+
+
+def test_an_anonymous_change_requests_note_is_hidden_and_confirming_it_verifies_nothing(
+    alice, alice_client
+):
+    # given a change of Alice's details asked for without a login, with a note and a file
+    ticket = anonymous_change_with_note(alice)
+    Attachment.objects.filter(message__ticket=ticket).update(
+        scan_status=Attachment.ScanStatus.CLEAN
+    )
+    [attachment] = Attachment.objects.filter(message__ticket=ticket)
+    url = f"/my/tickets/{ticket.reference}/attachments/{attachment.pk}/"
+
+    # when Alice reads her pages, the API, and searches for the note's words
+    seen = customer_surfaces(alice_client, ticket)
+
+    # then its requester's words and file reach none of them, and she is asked about it
+    assert not [name for name, text in seen.items() if words_in(text)]
+    assert "Yes, I sent this request" in seen["my ticket"]
+    assert "only through the link we emailed" in seen["my ticket"]
+    assert alice_client.get(url).status_code == 404
+
+    # when she confirms it from her session
+    alice_client.post(f"/my/tickets/{ticket.reference}/confirm/")
+
+    # then she reads the note and the file
+    assert NOTE in alice_client.get(f"/my/tickets/{ticket.reference}/").content.decode()
+    assert alice_client.get(url).status_code == 200
+    # and the change still waits for the link mailed to her address: nothing is verified
+    ticket.refresh_from_db()
+    alice.refresh_from_db()
+    assert ticket.verified_at is None and ticket.status == Ticket.Status.AWAITING_VERIFICATION
+    assert alice.city == "Kuala Lumpur"
+    assert not FieldChange.objects.filter(ticket=ticket, applied_at__isnull=False).exists()
+
+
+def test_an_anonymous_change_requests_note_is_shown_once_the_mailed_link_verified_it(
+    alice, alice_client
+):
+    ticket = anonymous_change_with_note(alice)
+
+    services.verification_confirm(
+        token=link_token(verification_mail(ticket)), client_key="10.0.0.3", actor="link"
+    )
+
+    page = alice_client.get(f"/my/tickets/{ticket.reference}/").content.decode()
+    assert NOTE in page and "Yes, I sent this request" not in page
 
 
 def test_confirming_a_request_merged_into_a_change_request_never_verifies_the_change(

@@ -6,7 +6,7 @@ from django.contrib.auth.models import User
 from django.db.models import Q
 from django.utils.translation import gettext, gettext_noop
 
-from tickets.models import Message, Ticket
+from tickets.models import CHANGE_REQUEST_KINDS, Message, Ticket
 
 # The same words as the portal's (templates/partials/requester_subject.html).
 UNPROVEN_SUBJECT = gettext_noop("%(kind)s (sent from your address without signing in)")
@@ -55,16 +55,20 @@ def message_written_unproven(
     """Whether a message about to be written on `ticket` is held from its customer (unproven).
 
     The requester's words written without a login or authenticated mail on a ticket whose
-    opener is unproven (`ticket_opener_unproven`): whoever typed the address in wrote them.
-    Marked on the message, not read from the ticket, so that what each message proves moves
-    with it: a merge neither shows a stranger's words in a request the customer made signed in,
-    nor hides the customer's own words in the request they are merged into.
+    requester nobody proved to be its customer: a request linked to them by its address alone
+    (`ticket_opener_unproven`), or a change of their details asked for without a login whose
+    link mailed to the email on record has not been followed (its note, its files). Whoever
+    typed the address in wrote them. Marked on the message, not read from the ticket, so that
+    what each message proves moves with it: a merge neither shows a stranger's words in a
+    request the customer made signed in, nor hides the customer's own words in the request
+    they are merged into.
     """
+    unverified_change = ticket.kind in CHANGE_REQUEST_KINDS and ticket.verified_at is None
     return (
         author == Message.Author.CUSTOMER
         and author_user is None
         and sender_authentication is None
-        and ticket.opener_unproven
+        and (ticket.opener_unproven or unverified_change)
     )
 
 

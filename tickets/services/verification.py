@@ -15,7 +15,7 @@ from helpdesk.links import site_url
 from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import ticket_lock, tickets_and_customers_lock, verification_lock
-from tickets.models import Ticket, Verification
+from tickets.models import Message, Ticket, Verification
 from tickets.selectors.status_page import ticket_address_matching
 from tickets.selectors.verification import verification_refusal, verification_summary
 from tickets.services.outbox import notification_queue
@@ -162,6 +162,9 @@ def _verification_consume(digest: str, actor: Actor) -> Ticket | None:
         ticket.verified_by = Ticket.VerifiedBy.EMAIL_LINK
         ticket.verification = verification
         ticket.save(update_fields=["verified_at", "verified_by", "verification", "updated_at"])
+        # The owner of the email on record stands behind the request: its words are theirs to
+        # read now (its note, held while anyone could have typed their address).
+        Message.objects.filter(ticket=ticket, unproven=True).update(unproven=False)
         ticket_move(ticket, to=S.OPEN, actor=actor, reason="verified by the email on record")
         _verified_flow_continue(ticket, actor=actor)
         return ticket
