@@ -8,12 +8,14 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import Customer
+from helpdesk.exceptions import ApplicationError
 from tests.factories import CustomerFactory, TicketFactory
 from tests.tickets.test_inbound import SECRET as INBOUND_SECRET
 from tests.tickets.test_inbound import payload, post
 from tickets import services
 from tickets.models import ActionLog, FieldChange, Notification, Ticket
 from tickets.selectors.tickets import ticket_list
+from tickets.services.freeze import account_unfreeze
 
 S = Ticket.Status
 
@@ -294,3 +296,37 @@ def test_the_command_links_nothing_to_a_frozen_account_until_the_freeze_is_lifte
     call_command("link_tickets_to_customers")
     ticket.refresh_from_db()
     assert ticket.customer == alice
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("sent_by", ["form", "authenticated mail"])
+def test_what_was_sent_from_her_address_while_frozen_stays_off_her_pages_once_it_is_lifted(
+    client, alice, alice_client, agent, supervisor, settings, sent_by
+):
+    # given Alice's account, frozen, and a request from its address meanwhile: nobody's
+    lock_out(alice)
+    if sent_by == "form":
+        ticket = ask_logged_out("alice@example.test", subject="Send the code to +60 3 5555 0100")
+    else:
+        settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": INBOUND_SECRET}
+        post(
+            client,
+            payload(sender="alice@example.test", subject="Send the code to +60 3 5555 0100"),
+        )
+        ticket = Ticket.objects.get(subject="Send the code to +60 3 5555 0100")
+    assert ticket.customer is None
+    own = TicketFactory(customer=alice, subject="Mine", contact_email="alice@example.test")
+
+    # when a supervisor lifts the freeze
+    account_unfreeze(customer=alice, actor=supervisor, reason="Passport checked")
+
+    # then the request is on none of her pages, as a stranger's is: not listed, not found
+    assert ticket.reference not in visible_to(alice)
+    listed = alice_client.get("/my/").content.decode()
+    assert ticket.reference not in listed and "5555" not in listed
+    assert alice_client.get(f"/my/tickets/{ticket.reference}/").status_code == 404
+    assert alice_client.get(f"/api/v1/tickets/{ticket.reference}/").status_code == 404
+    assert alice_client.get("/api/v1/tickets/", {"q": "5555"}).json()["results"] == []
+    # and staff cannot merge its words into a ticket she reads
+    with pytest.raises(ApplicationError):
+        services.ticket_merge(ticket=ticket, into=own, actor=agent)

@@ -4,7 +4,7 @@ import pytest
 from django.urls import NoReverseMatch, reverse
 
 from accounts.models import Customer
-from tests.factories import TicketFactory
+from tests.factories import DomainFactory, TicketFactory
 from tickets.models import ActionLog, FieldChange, Message, Notification, Ticket
 from tickets.redaction import CARD_NOTICE, REDACTED
 
@@ -216,8 +216,15 @@ def test_my_tickets_lists_only_the_customers_own_tickets(client, alice_ticket, b
 
 @pytest.mark.django_db
 def test_my_tickets_includes_requests_sent_logged_out_from_the_email_on_record(client, alice, bob):
-    # given a request Alice sent logged out, in another case, and ones that are not hers
-    logged_out = TicketFactory(customer=None, contact_email="ALICE@example.test", subject="Out")
+    # given a reset of her domain Alice asked for logged out, in another case (on no account),
+    # and ones that are not hers
+    logged_out = TicketFactory(
+        customer=None,
+        contact_email="ALICE@example.test",
+        subject="Out",
+        kind=Ticket.Kind.RESEND_PASSWORD,
+        domain=DomainFactory(customer=alice),
+    )
     strangers = TicketFactory(customer=None, contact_email="carol@example.test")
     # another customer's ticket stays theirs, whatever contact address was typed on it
     bobs_with_alices_address = TicketFactory(customer=bob, contact_email="alice@example.test")
@@ -237,8 +244,14 @@ def test_my_tickets_includes_requests_sent_logged_out_from_the_email_on_record(c
 
 @pytest.mark.django_db
 def test_my_tickets_query_count_with_logged_out_requests(client, alice, django_assert_num_queries):
+    domain = DomainFactory(customer=alice)
     for _ in range(5):
-        TicketFactory(customer=None, contact_email=alice.email)
+        TicketFactory(
+            customer=None,
+            contact_email=alice.email,
+            kind=Ticket.Kind.RESEND_PASSWORD,
+            domain=domain,
+        )
     client.force_login(alice.user)
     # session, user with its customer record, count, page of tickets
     with django_assert_num_queries(4):

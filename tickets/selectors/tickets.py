@@ -73,15 +73,29 @@ def ticket_list(
     customer = customer_for_user(user)
     if customer is None:
         return base.none()
-    # Also what was asked without logging in from the email on record; never a ticket that
-    # belongs to another customer, whatever contact address was typed on it. A password reset
-    # is about a domain's registrant, not about who asked: it is theirs to read only for one of
-    # their own domains, or its ticket (a domain linked, a reset sent) would tell anyone with
-    # an account which domains are in ours.
-    asked = sent_from_address_on_record(customer) & (
-        ~Q(kind=Ticket.Kind.RESEND_PASSWORD) | Q(domain__customer=customer)
+    return base.filter(Q(customer=customer) | listed_by_address(customer))
+
+
+def listed_by_address(customer: Customer) -> Q:
+    """The tickets on no account that `customer` reads as theirs, by their email on record.
+
+    What was asked without logging in from that address while it was theirs
+    (sent_from_address_on_record); never a ticket that belongs to another customer, whatever
+    contact address was typed on it. A password reset is about a domain's registrant, not
+    about who asked: it is theirs to read only for one of their own domains, or its ticket (a
+    domain linked, a reset sent) would tell anyone with an account which domains are in ours.
+
+    Not a general request: one from their address is linked to them when it is made, as
+    unproven (ticket_create), so one left on no account was sent while the account was frozen
+    or closed, when the address was in dispute and spoke for nobody (customer_of_address). Its
+    sender may be whoever took the account over: like a stranger's, it stays with staff once
+    the freeze is lifted, and reaches the customer only as unproven words, by the link command.
+    """
+    return (
+        sent_from_address_on_record(customer)
+        & ~Q(kind__in=LINKED_BY_CONTACT_KINDS)
+        & (~Q(kind=Ticket.Kind.RESEND_PASSWORD) | Q(domain__customer=customer))
     )
-    return base.filter(Q(customer=customer) | asked)
 
 
 def sent_from_address_on_record(customer: Customer) -> Q:

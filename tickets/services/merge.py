@@ -9,7 +9,7 @@ from tickets.audit import Actor, audit_record
 from tickets.lock_objects import tickets_and_customers_lock
 from tickets.models import Message, Ticket
 from tickets.selectors.messages import requester_words_without_proof
-from tickets.selectors.tickets import sent_from_address_on_record
+from tickets.selectors.tickets import listed_by_address
 from tickets.services.search import ticket_search_documents_update
 from tickets.services.shared import (
     NO_REPLY_STATUSES,
@@ -46,14 +46,14 @@ def _addresses(ticket: Ticket) -> set[str]:
 def _portal_reader(ticket: Ticket) -> int | None:
     """The customer whose portal lists `ticket` (as tickets.selectors.ticket_list does).
 
-    Its own, or the one whose email on record sent it without logging in while it was theirs.
+    Its own, or the one whose email on record lists it (tickets.selectors.listed_by_address).
     """
     if ticket.customer_id is not None:
         return ticket.customer_id
     owner = customer_get_by_email(email=ticket.contact_email)
     if owner is None:
         return None
-    theirs = Ticket.objects.filter(sent_from_address_on_record(owner), pk=ticket.pk).exists()
+    theirs = Ticket.objects.filter(listed_by_address(owner), pk=ticket.pk).exists()
     return owner.pk if theirs else None
 
 
