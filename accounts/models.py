@@ -104,7 +104,9 @@ class ApiToken(AbstractAuthToken):
     digest: "models.CharField[str, str]" = models.CharField(
         max_length=CONSTANTS.DIGEST_LENGTH, unique=True
     )
-    name: "models.CharField[str, str]" = models.CharField(_("name"), max_length=100)
+    name: "models.CharField[str, str]" = models.CharField(
+        _("name"), max_length=100, validators=_ONE_LINE
+    )
     last_used_at: "models.DateTimeField[datetime | None, datetime | None]" = models.DateTimeField(
         null=True, blank=True
     )

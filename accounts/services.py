@@ -32,6 +32,7 @@ from accounts.selectors import (
 from helpdesk.exceptions import ApplicationError
 from helpdesk.links import site_url
 from helpdesk.ratelimit import rate_limit_hit
+from helpdesk.validators import without_control_characters
 from tickets.audit import Actor, audit_record
 from tickets.models import Notification
 from tickets.redaction import redact_card_numbers
@@ -382,6 +383,10 @@ def api_token_issue(*, user: User, name: str = "", ttl_days: int | None = None) 
         limit = settings.API_TOKENS_PER_USER
         raise ApplicationError(gettext(API_TOKEN_LIMIT_REACHED).format(limit=limit))
     name = redact_card_numbers(" ".join((name or "").split()))[0][:100] or api_token_default_name()
+    try:
+        without_control_characters(name)  # knox's create() runs no validators
+    except ValidationError as exc:
+        raise ValidationError({"name": exc.messages}) from None
     token, key = ApiToken.objects.create(user=user, expiry=timedelta(days=days), name=name)
     expires_at = token.expiry.isoformat() if token.expiry else None
     _api_token_audit(user, "api_token.issued", token=token.pk, name=name, expires_at=expires_at)

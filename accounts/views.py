@@ -39,7 +39,7 @@ from helpdesk.ratelimit import (
     login_succeeded,
     rate_limit_hits,
 )
-from helpdesk.refusals import refused
+from helpdesk.refusals import refusal_form_errors, refused
 from helpdesk.types import AuthenticatedHttpRequest
 
 RESET_THROTTLED = _("Too many requests. Please wait a little and try again.")
@@ -224,8 +224,8 @@ def api_tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
             name=form.cleaned_data["name"],
             ttl_days=form.cleaned_data["expires_in_days"],
         )
-    except ApplicationError as exc:
-        form.add_error(None, exc.message)
+    except (ApplicationError, ValidationError) as exc:
+        refusal_form_errors(form, exc)
         return _api_tokens_page(request, form, status=400)
     # Rendered, not redirected: the key must not wait in a session or a message.
     response = _api_tokens_page(request, ApiTokenForm(), issued=issued)

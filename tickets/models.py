@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from helpdesk.models import BaseModel
-from helpdesk.validators import without_control_characters
+from helpdesk.validators import without_control_characters, without_hidden_characters
 from tickets.querysets import ActionLogQuerySet, NotificationQuerySet
 
 # Crockford's base32 without I, L, O, U: nothing to misread when a customer reads it out.
@@ -573,10 +573,14 @@ class Disclosure(BaseModel):
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
-    disclosed_to = models.CharField(max_length=200)
-    information = models.TextField()
-    legal_basis = models.CharField(max_length=200)
-    reference = models.CharField(max_length=100, blank=True)
+    # Typed by staff, read by other supervisors and in the customer's export: nothing in them
+    # may hide or reverse text.
+    disclosed_to = models.CharField(max_length=200, validators=[without_control_characters])
+    information = models.TextField(validators=[without_hidden_characters])
+    legal_basis = models.CharField(max_length=200, validators=[without_control_characters])
+    reference = models.CharField(
+        max_length=100, blank=True, validators=[without_control_characters]
+    )
     disclosed_at = models.DateTimeField()
 
     class Meta:
@@ -595,7 +599,7 @@ class Satisfaction(BaseModel):
 
     ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="satisfaction")
     answer = models.CharField(max_length=3, choices=Answer.choices)
-    comment = models.TextField(blank=True, max_length=2000)
+    comment = models.TextField(blank=True, max_length=2000, validators=[without_hidden_characters])
     # Who resolved it, kept as at the first answer so a later reassignment moves no figures.
     agent = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -620,7 +624,7 @@ class SavedView(BaseModel):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views"
     )
-    name = models.CharField(max_length=80)
+    name = models.CharField(max_length=80, validators=[without_control_characters])
     # Rebuilt from the cleaned queue filters (allow-listed keys, no page cursor).
     query = models.CharField(max_length=1000, blank=True)
 

@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -11,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.selectors import is_supervisor
 from helpdesk.exceptions import ApplicationError
+from helpdesk.refusals import refusal_form_errors
 from helpdesk.shortcuts import found_or_404
 from helpdesk.types import AuthenticatedHttpRequest
 from tickets.selectors.export import customer_disclosures, customer_staff_get, customer_tickets
@@ -89,8 +91,8 @@ def disclosure_new(request: AuthenticatedHttpRequest, number: str) -> HttpRespon
     if request.method == "POST" and form.is_valid():
         try:
             disclosure_record(customer=customer, actor=request.user, **form.cleaned_data)
-        except ApplicationError as exc:
-            form.add_error(None, exc.message)
+        except (ApplicationError, ValidationError) as exc:
+            refusal_form_errors(form, exc)
         else:
             messages.success(request, _("The disclosure is recorded."))
             return redirect("staff:customer", number=customer.number)

@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
@@ -10,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 
 from helpdesk.exceptions import ApplicationError, RateLimited
 from helpdesk.ratelimit import client_ip
-from helpdesk.refusals import refused
+from helpdesk.refusals import refusal_form_errors, refused
 from tickets.models import Satisfaction, Verification
 from tickets.selectors.satisfaction import satisfaction_current
 from tickets.selectors.status_page import status_link_find
@@ -99,6 +100,9 @@ def satisfaction(request: HttpRequest, token: str, answer: str) -> HttpResponse:
         return refused(_page(request, token, answer, form=form), exc)
     except ApplicationError as exc:
         form.add_error("answer", exc.message)
+        return _page(request, token, answer, form=form, status=400)
+    except ValidationError as exc:
+        refusal_form_errors(form, exc)
         return _page(request, token, answer, form=form, status=400)
     messages.success(request, THANKS)
     return redirect("portal:satisfaction", token=token, answer=recorded.answer)
