@@ -20,7 +20,7 @@ by then, and that check must not wait for a row whose holder waits for the head.
 from collections.abc import Iterable
 
 from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 
 from accounts.models import Customer
 from domains.models import Domain, RegistrationChange, RegistrationWarning
@@ -196,6 +196,14 @@ def registration_warning_lock(*, domain: Domain, address: str, reason: str) -> R
 def domain_lock(*, pk: int) -> Domain:
     """Lock a cached registration record; callers holding ticket locks take it after them."""
     return Domain.objects.select_for_update(no_key=True).get(pk=pk)
+
+
+def stored_text_row_lock(*, model: type[Model], pk: int) -> Model | None:
+    """Lock one row whose text is being cleaned (it holds the only lock, before the head).
+
+    None when it is gone since it was found.
+    """
+    return model._default_manager.select_for_update(no_key=True).filter(pk=pk).first()
 
 
 def audit_chain_head_lock() -> AuditChainHead:
