@@ -25,7 +25,7 @@ _SCRIPT_SETS = (
 _SCRIPT_ALIASES = {"CJK": "HAN", "MODIFIER": "", "KATAKANA-HIRAGANA": ""}
 
 
-def _letter_script(char: str) -> str:
+def letter_script(char: str) -> str:
     """A letter's script, from the first word of its Unicode name ("CYRILLIC SMALL LETTER A")."""
     first = unicodedata.name(char, "").split(" ", 1)[0]
     return _SCRIPT_ALIASES.get(first, first)
@@ -37,7 +37,7 @@ def label_scripts_mixed(label: str) -> bool:
     Digits, hyphens and combining marks belong to no script; Latin may go with the
     Chinese, Japanese or Korean scripts, and those with each other as their writing does.
     """
-    scripts = {_letter_script(ch) for ch in label if unicodedata.category(ch).startswith("L")}
+    scripts = {letter_script(ch) for ch in label if unicodedata.category(ch).startswith("L")}
     scripts.discard("")
     if len(scripts) <= 1:
         return False

@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 
 from accounts.selectors import is_staff_member
-from domains.validators import label_scripts_mixed
+from tickets.lookalikes import value_lookalike
 from tickets.models import FieldChange
 from tickets.request_fields import MODIFY_FIELD_LABELS
 
@@ -35,8 +35,8 @@ def require_perm(request: HttpRequest, perm: str) -> None:
 def field_change_rows(changes: Iterable[FieldChange]) -> list[dict[str, Any]]:
     """A change request's fields as staff screens show them, old value beside new.
 
-    `lookalike`: a word of the new value mixes alphabets as a look-alike does (an "Alice" whose
-    A is Cyrillic), by the rule domain names are held to; staff are shown a mark, nothing refused.
+    `lookalike`: how the new value reads as another (tickets.lookalikes: a word mixing
+    alphabets, or one whose letters all look Latin among Latin text); "" when it does not.
     """
     return [
         {
@@ -44,7 +44,7 @@ def field_change_rows(changes: Iterable[FieldChange]) -> list[dict[str, Any]]:
             "old": c.old_value,
             "new": c.new_value,
             "applied_at": c.applied_at,
-            "lookalike": any(label_scripts_mixed(word) for word in c.new_value.split()),
+            "lookalike": value_lookalike(c.new_value, c.old_value),
         }
         for c in changes
     ]
