@@ -7,7 +7,11 @@ from django.contrib import admin
 from django.contrib.admin import forms as admin_forms
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
-from django.contrib.auth.forms import AdminPasswordChangeForm, UserChangeForm
+from django.contrib.auth.forms import (
+    AdminPasswordChangeForm,
+    AdminUserCreationForm,
+    UserChangeForm,
+)
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -23,6 +27,7 @@ from accounts.selectors import (
     login_access_read,
 )
 from accounts.services import (
+    login_addresses_refusal,
     login_change_record,
     login_delete_record,
     password_set_refusal,
@@ -190,8 +195,29 @@ class OneLineFieldsMixin:
                 self.fields[name].validators.append(without_control_characters)
 
 
-class StaffUserChangeForm(OneLineFieldsMixin, UserChangeForm):
+class LoginAddressesFormMixin:
+    """A login form that refuses an address another login or a customer holds, on its field.
+
+    The rule is the accounts service's (`login_addresses_refusal`), checked on the login as
+    the form would save it.
+    """
+
+    instance: User
+    fields: dict[str, forms.Field]
+
+    def _post_clean(self) -> None:
+        super()._post_clean()  # type: ignore[misc]  # ModelForm._post_clean
+        customer = customer_of_login(self.instance) if self.instance.pk else None
+        for field, why in login_addresses_refusal(user=self.instance, customer=customer).items():
+            self.add_error(field if field in self.fields else None, why)  # type: ignore[attr-defined]
+
+
+class StaffUserChangeForm(LoginAddressesFormMixin, OneLineFieldsMixin, UserChangeForm):
     one_line = ("first_name", "last_name", "email")
+
+
+class StaffUserCreationForm(LoginAddressesFormMixin, AdminUserCreationForm):
+    pass
 
 
 class RoleForm(OneLineFieldsMixin, forms.ModelForm):
@@ -212,6 +238,7 @@ class AuditedUserAdmin(AccessAuditedAdmin, UserAdmin):
     """
 
     form = StaffUserChangeForm
+    add_form = StaffUserCreationForm
     change_password_form = AuditedPasswordChangeForm
 
     def access_read(self, obj: Any) -> dict[str, Any]:

@@ -34,6 +34,29 @@ def customer_get_by_email(*, email: str) -> Customer | None:
     return None
 
 
+def login_with_address_exists(*, address: str, exclude_pk: int | None = None) -> bool:
+    """Whether a login (other than `exclude_pk`) has `address` as its email or username.
+
+    Compared canonically (email_canonical: case, Unicode width, IDNA), as a reset mailed to
+    one spelling reaches the mailbox of every other.
+    """
+    canonical = email_canonical(address)
+    if "@" not in canonical:
+        return False
+    candidates = User.objects.filter(
+        Q(email__iexact=address)
+        | Q(email__iexact=canonical)
+        | Q(username__iexact=address)
+        | Q(username__iexact=canonical)
+    )
+    if exclude_pk is not None:
+        candidates = candidates.exclude(pk=exclude_pk)
+    return any(
+        canonical in (email_canonical(username), email_canonical(email))
+        for username, email in candidates.values_list("username", "email")[:20]
+    )
+
+
 def customer_for_user(user: User | AnonymousUser | None) -> Customer | None:
     """The customer record a portal login belongs to, if any."""
     if user is None or not user.is_authenticated or user.is_staff:

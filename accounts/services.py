@@ -24,9 +24,11 @@ from accounts.selectors import (
     api_token_list,
     customer_account_open,
     customer_for_user,
+    customer_get_by_email,
     customer_of_login,
     group_access_read,
     login_access_read,
+    login_with_address_exists,
     password_reset_logins,
 )
 from helpdesk.exceptions import ApplicationError
@@ -55,11 +57,60 @@ def roles_ensure() -> dict[str, Group]:
     return groups
 
 
-def _login_ensure(*, username: str, password: str, **fields: Any) -> User:
-    """Create or refresh the login `username` with these `fields` and this password."""
-    user, _ = get_user_model().objects.get_or_create(username=username, defaults=fields)
+LOGIN_ADDRESS_OF_CUSTOMER = gettext_noop(
+    "{address} is the email on record of customer {number}: only that customer's own login "
+    "may use it, however it is written."
+)
+LOGIN_ADDRESS_OF_LOGIN = gettext_noop(
+    "Another login already uses {address}, however it is written: a password reset for it "
+    "would reach both."
+)
+
+
+def login_addresses_refusal(*, user: User, customer: Customer | None) -> dict[str, str]:
+    """Why `user` may not hold its email or username (one holding an @): {field: why}.
+
+    An address, compared canonically (case, Unicode width, IDNA), may be a customer's email
+    on record only for that customer's own login (`customer`, or None for any other login),
+    and only one login may hold it. Otherwise a password reset for the address mails the
+    customer a link for another login (a staff one), and a sign-in by it reaches an account
+    its owner never made.
+    """
+    addresses = {"email": user.email or ""}
+    username = user.get_username() or ""  # None on a form whose username was refused
+    if "@" in username:
+        addresses["username"] = username
+    refusals = {}
+    for field, address in addresses.items():
+        if not address:
+            continue
+        owner = customer_get_by_email(email=address)
+        if owner is not None and (customer is None or owner.pk != customer.pk):
+            why = gettext(LOGIN_ADDRESS_OF_CUSTOMER).format(address=address, number=owner.number)
+            refusals[field] = why
+        elif login_with_address_exists(address=address, exclude_pk=user.pk):
+            refusals[field] = gettext(LOGIN_ADDRESS_OF_LOGIN).format(address=address)
+    return refusals
+
+
+def login_addresses_check(*, user: User, customer: Customer | None) -> None:
+    """Raise ValidationError, by field, when `login_addresses_refusal` refuses the login."""
+    refusals = login_addresses_refusal(user=user, customer=customer)
+    if refusals:
+        raise ValidationError(refusals)
+
+
+def _login_ensure(
+    *, username: str, password: str, customer: Customer | None = None, **fields: Any
+) -> User:
+    """Create or refresh the login `username` with these `fields` and this password.
+
+    `customer`: the customer whose login this is (or becomes); None for any other login.
+    """
+    user = get_user_model().objects.filter(username=username).first() or User(username=username)
     for name, value in fields.items():
         setattr(user, name, value)
+    login_addresses_check(user=user, customer=customer)
     user.set_password(password)
     user.save()
     return user
@@ -78,18 +129,39 @@ def staff_user_ensure(
     return user
 
 
+def _address_free_check(address: str) -> None:
+    """Refuse (on `email`) an address that a login holds, for a customer or login to be made."""
+    if login_with_address_exists(address=address):
+        message = gettext(LOGIN_ADDRESS_OF_LOGIN).format(address=address)
+        raise ValidationError({"email": [message]})
+
+
 @transaction.atomic
 def customer_ensure(
     *, email: str, full_name: str, password: str | None = None, **fields: Any
 ) -> Customer:
-    """Create or refresh a customer (and a portal login when a password is given)."""
-    customer = Customer.objects.filter(email__iexact=email).first()
+    """Create or refresh a customer (and a portal login when a password is given).
+
+    An address on record already, however written, is that customer. An address another
+    login holds is refused (ValidationError on `email`): that login is not the customer's.
+    """
+    customer = customer_get_by_email(email=email)
     if customer is None:
         customer = Customer(email=email, full_name=full_name, **fields)
         customer.full_clean()
+        _address_free_check(email)
         customer.save()
     if password:
-        user = _login_ensure(username=email, password=password, email=email, is_staff=False)
+        login = customer.user
+        if login is None:
+            _address_free_check(customer.email)
+        user = _login_ensure(
+            username=login.get_username() if login else customer.email,
+            password=password,
+            customer=customer,
+            email=customer.email,
+            is_staff=False,
+        )
         if customer.user_id != user.pk:
             customer.user = user
             customer.save(update_fields=["user", "updated_at"])

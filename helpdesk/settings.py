@@ -72,6 +72,9 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 INSTALLED_APPS = [
     "django.contrib.admin",
+    # Before django.contrib.auth: its createsuperuser (held to the login address rule) is the one
+    # manage.py runs (the first app naming a command wins).
+    "accounts",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -84,7 +87,6 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "anymail",
     "helpdesk",
-    "accounts",
     "domains",
     "tickets",
 ]

@@ -4,7 +4,6 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
@@ -18,6 +17,7 @@ from accounts.selectors import (
     email_canonical,
     is_staff_member,
     is_supervisor,
+    login_with_address_exists,
 )
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tickets.audit import Actor, audit_record
@@ -213,15 +213,11 @@ def modify_login_for(customer: Customer, old_email: str) -> Any:
     old = email_canonical(old_email)
     if email_canonical(user.get_username()) != old and email_canonical(user.email) != old:
         return None
+    # No other login may hold the new address, as username or email, however written: a
+    # password reset for it would mail that login's link too (accounts' login address rule).
+    if login_with_address_exists(address=customer.email, exclude_pk=user.pk):
+        raise ApplicationError(MODIFY_EMAIL_TAKEN)
     if email_canonical(user.get_username()) == old:
-        taken = (
-            get_user_model()
-            .objects.filter(username__iexact=customer.email)
-            .exclude(pk=user.pk)
-            .exists()
-        )
-        if taken:
-            raise ApplicationError(MODIFY_EMAIL_TAKEN)
         user.username = customer.email
     user.email = customer.email
     return user
