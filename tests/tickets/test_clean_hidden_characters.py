@@ -16,7 +16,7 @@ from accounts.models import ApiToken, Customer
 from accounts.services import api_token_issue
 from tests.factories import TicketFactory
 from tickets.audit import audit_verify
-from tickets.models import ActionLog, Disclosure, Satisfaction, SavedView, Ticket
+from tickets.models import ActionLog, Disclosure, Message, Satisfaction, SavedView, Ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +48,9 @@ def stored(alice, agent, supervisor):
         answered_at=timezone.now(),
     )
     SavedView.objects.create(owner=agent, name="Mine\x1b", query="")
+    Message.objects.create(
+        ticket=ticket, author="customer", body="Refund to\u202e 1234\nThanks", channel="portal"
+    )
     Group.objects.create(name="Agents\u202esrepus")
     agent.first_name = "Ag\u202eent"
     agent.save(update_fields=["first_name"])
@@ -65,8 +68,8 @@ def test_by_default_it_only_lists_the_rows(stored):
     assert "tickets.ticket" in out and "subject: Refund<U+2028>for Ali<U+202E>ecila" in out
     assert "tickets.disclosure" in out and "tickets.satisfaction" in out
     assert "tickets.savedview" in out and "auth.group" in out and "auth.user" in out
-    assert "accounts.apitoken" in out
-    assert "8 rows hold hidden characters; 0 would be cleaned with --fix" in out
+    assert "accounts.apitoken" in out and "tickets.message" in out
+    assert "9 rows hold hidden characters; 0 would be cleaned with --fix" in out
     # nothing is changed, nothing recorded
     assert Customer.objects.get(pk=stored["alice"].pk).full_name == "Alice\u202e Tan"
     assert ActionLog.objects.count() == audit_rows
@@ -78,7 +81,7 @@ def test_fix_cleans_every_row_on_the_audit_chain(stored):
     out = run("--fix")
 
     # then each value is cleaned: line ends as spaces (one line) or breaks (several lines)
-    assert "8 rows hold hidden characters; 8 cleaned; 0 to be changed by hand" in out
+    assert "9 rows hold hidden characters; 9 cleaned; 0 to be changed by hand" in out
     assert Customer.objects.get(pk=stored["alice"].pk).full_name == "Alice Tan"
     ticket = Ticket.objects.get(pk=stored["ticket"].pk)
     assert ticket.subject == "Refund for Aliecila"
@@ -91,9 +94,10 @@ def test_fix_cleans_every_row_on_the_audit_chain(stored):
     stored["agent"].refresh_from_db()
     assert stored["agent"].first_name == "Agent"
     assert ApiToken.objects.get().name == "billing"
+    assert Message.objects.get().body == "Refund to 1234\nThanks"
     # each change is an audit row naming the row, what it held (written out) and what it holds
     rows = ActionLog.objects.filter(action="text.cleaned", actor="command:clean_hidden_characters")
-    assert rows.count() == 8
+    assert rows.count() == 9
     row = rows.get(details__model="tickets.ticket")
     assert row.details["changes"] == {
         "subject": {"from": "Refund<U+2028>for Ali<U+202E>ecila", "to": "Refund for Aliecila"}

@@ -14,7 +14,7 @@ from django.db.models import Model, Q
 
 from accounts.models import ApiToken, Customer
 from helpdesk.validators import CONTROL_CHARACTERS, HIDDEN_CHARACTERS
-from tickets.models import Disclosure, FieldChange, Satisfaction, SavedView, Ticket
+from tickets.models import Disclosure, FieldChange, Message, Satisfaction, SavedView, Ticket
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,8 @@ STORED_TEXT = (
     StoredText(User, one_line=("first_name", "last_name"), by_hand=("email",)),
     StoredText(Group, one_line=("name",)),
     StoredText(ApiToken, one_line=("name",)),
-    StoredText(Ticket, one_line=("subject",)),
+    StoredText(Ticket, one_line=("subject",), by_hand=("contact_email",)),
+    StoredText(Message, several_lines=("body",)),
     StoredText(FieldChange, by_hand=("new_value",)),
     StoredText(
         Disclosure,

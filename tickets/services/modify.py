@@ -17,6 +17,7 @@ from accounts.selectors import (
 )
 from helpdesk.exceptions import TransitionNotAllowed
 from helpdesk.ratelimit import rate_limit_hit
+from helpdesk.validators import HIDDEN_CHARACTERS
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import customer_lock
 from tickets.models import (
@@ -212,7 +213,9 @@ def modify_anonymous_continue(*, ticket: Ticket, request: AnonymousRequest) -> s
         message_create(
             ticket=ticket,
             author=Message.Author.CUSTOMER,
-            body=request.note,
+            # Refused when typed (modify_note_clean); one kept from before that is cleaned here,
+            # so the worker never fails on it.
+            body=HIDDEN_CHARACTERS.sub("", request.note),
             channel=ticket.channel,
         )
     _modify_changes_record(ticket, owner, diff, request.actor)

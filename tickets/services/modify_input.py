@@ -12,7 +12,7 @@ from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import Customer
 from domains.validators import normalize_domain_name
-from helpdesk.validators import CONTROL_CHARACTERS, INVALID_CHARACTERS
+from helpdesk.validators import CONTROL_CHARACTERS, HIDDEN_CHARACTERS, INVALID_CHARACTERS
 from tickets.models import (
     Ticket,
 )
@@ -177,8 +177,12 @@ def modify_validate(changes: Any, current: dict[str, str] | None = None) -> dict
 
 
 def modify_note_clean(note: str) -> str:
+    """The note as stored: card numbers redacted; one that hides or reverses text is refused."""
     note = redact_card_numbers(note or "")[0].replace("\x00", "")
-    return note.encode("utf-8", "replace").decode("utf-8").strip()
+    note = note.encode("utf-8", "replace").decode("utf-8").strip()
+    if HIDDEN_CHARACTERS.search(note):
+        raise ValidationError({"note": [gettext(INVALID_CHARACTERS)]})
+    return note
 
 
 def customer_values(customer: Customer) -> dict[str, str]:

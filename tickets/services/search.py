@@ -10,9 +10,12 @@ that holds a common word. Every write of a message or a subject calls this modul
 from collections.abc import Collection
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import connection
+from django.utils.translation import gettext
 
-from tickets.models import Message
+from helpdesk.validators import HIDDEN_CHARACTERS, INVALID_CHARACTERS
+from tickets.models import Message, Ticket
 from tickets.selectors.messages import message_written_unproven
 
 # A tsvector holds at most 1 MB; with both configurations a text can take up to about seven
@@ -58,12 +61,24 @@ def ticket_search_documents_rebuild(cursor: Any, *, from_id: int = 0) -> int:
     return _documents_update(cursor, "o.id >= %s", [from_id])
 
 
+# Mail and the system's own notes are taken as they come, less what would hide or reverse text
+# on a staff page; what a person typed on a page or through the API is refused, on its field.
+_TAKEN_AS_SENT = frozenset({Ticket.Channel.EMAIL, Ticket.Channel.SYSTEM})
+
+
 def message_create(**fields: Any) -> Message:
     """Store a message (model fields as keywords) and its ticket's search document with it.
 
     Marked `unproven` when its writer is not shown to be the ticket's customer
-    (selectors.messages.message_written_unproven), unless the caller says so itself.
+    (selectors.messages.message_written_unproven), unless the caller says so itself. A body
+    holding HIDDEN_CHARACTERS is refused (ValidationError on `body`) when a person typed it, and
+    stored without them when it came by email or from the system.
     """
+    body = fields.get("body", "")
+    if HIDDEN_CHARACTERS.search(body):
+        if fields.get("channel") not in _TAKEN_AS_SENT:
+            raise ValidationError({"body": [gettext(INVALID_CHARACTERS)]})
+        fields["body"] = HIDDEN_CHARACTERS.sub("", body)
     if "unproven" not in fields:
         fields["unproven"] = message_written_unproven(
             ticket=fields["ticket"],

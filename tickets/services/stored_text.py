@@ -11,7 +11,7 @@ from helpdesk.exceptions import ApplicationError
 from helpdesk.validators import CONTROL_CHARACTERS
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import stored_text_row_lock, ticket_lock
-from tickets.models import Disclosure, Satisfaction, Ticket
+from tickets.models import Disclosure, Message, Satisfaction, Ticket
 from tickets.selectors.stored_text import StoredText, stored_text_kind
 from tickets.services.search import ticket_search_documents_update
 from tickets.services.shared import ticket_change_save
@@ -46,7 +46,7 @@ def _links(obj: Any) -> dict[str, Any]:
         return {"customer": obj}
     if isinstance(obj, Disclosure):
         return {"customer": obj.customer}
-    if isinstance(obj, Satisfaction):
+    if isinstance(obj, Satisfaction | Message):
         return {"ticket": obj.ticket}
     return {}
 

@@ -127,6 +127,8 @@ def _modify_form_errors(form: ModifyRequestForm, exc: ValidationError) -> None:
                 form.add_error("email_on_record", error.messages)
             elif error.code in MODIFY_FIELDS and error.params:
                 form.add_error(error.code, str(error.params["error"]))
+            elif key == "note":
+                form.add_error("note", error.messages)
             else:
                 form.add_error(None, error.messages)
 
