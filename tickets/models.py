@@ -88,7 +88,8 @@ class Ticket(BaseModel):
         "domains.Domain", on_delete=models.PROTECT, null=True, blank=True, related_name="tickets"
     )
     # What the requester typed: used for replies, never for secrets.
-    contact_email = models.EmailField(blank=True)
+    # Django's email validator takes a bidi override in the domain ("a@b.com\u202e...").
+    contact_email = models.EmailField(blank=True, validators=[without_control_characters])
     # The domain name as asked for, kept even when it is not ours (shown to staff only).
     requested_domain = models.CharField(max_length=253, blank=True)
     subject = models.CharField(max_length=200, validators=[without_control_characters])

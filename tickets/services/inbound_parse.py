@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from accounts.selectors import email_canonical
+from helpdesk.validators import without_control_characters
 from tickets import emails
 from tickets.attachments import attachment_type_sniff
 from tickets.services.attachments import (
@@ -216,8 +217,10 @@ def inbound_opt_out_lists(recipients: list[str], subject: str, body: str) -> lis
 
 
 def valid_address(address: str) -> str:
+    """The address if it is one a ticket may write to, else ""."""
     try:
         validate_email(address)
+        without_control_characters(address)
     except ValidationError:
         return ""
     return address

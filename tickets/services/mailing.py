@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from accounts.models import Customer
 from accounts.selectors import mailing_recipients
 from helpdesk.exceptions import ApplicationError
+from helpdesk.validators import CONTROL_CHARACTERS, HIDDEN_CHARACTERS
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import customers_batch_lock
 from tickets.models import Notification
@@ -20,6 +21,10 @@ logger = logging.getLogger(__name__)
 
 MAILING_UNKNOWN_LIST = "Unknown mailing list {name!r}; use one of: {lists}."
 MAILING_EMPTY = "A mailing needs a subject and a body."
+MAILING_HIDDEN_CHARACTERS = (
+    "Remove the control characters (bidi overrides, isolates, separators, a BOM) from the "
+    "subject or body: customers' mail programs would show it otherwise than it was written."
+)
 MAILING_BAD_ID = "A mailing id is 1 to 80 letters, digits, dots, dashes or underscores."
 MAILING_BATCH_SIZE = 500
 _MAILING_ID_SHAPE = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
@@ -131,6 +136,8 @@ def mailing_send(
         )
     if not subject.strip() or not body_text.strip():
         raise ApplicationError(MAILING_EMPTY)
+    if CONTROL_CHARACTERS.search(subject) or HIDDEN_CHARACTERS.search(body_text):
+        raise ApplicationError(MAILING_HIDDEN_CHARACTERS)
     mailing_id = mailing_id or mailing_default_id(
         list_name=list_name, subject=subject, body_text=body_text
     )
