@@ -128,9 +128,16 @@ def password_reset_logins(*, email: str) -> list[User]:
     """The logins a password reset for `email` is mailed to.
 
     Django's choice (active, with a usable password, the same address) less the logins that
-    may not sign in: a frozen account gets no link, and the requester sees no difference.
+    may not sign in: a frozen account gets no link, and the requester sees no difference. The
+    address of a customer on record resets that customer's own login only: another login
+    holding it (given it before the login address rule) would have its link mailed to them.
     """
-    return [u for u in auth_forms.PasswordResetForm().get_users(email) if customer_login_allowed(u)]
+    owner = customer_get_by_email(email=email)
+    return [
+        user
+        for user in auth_forms.PasswordResetForm().get_users(email)
+        if customer_login_allowed(user) and (owner is None or user.pk == owner.user_id)
+    ]
 
 
 WORK_TICKET = "tickets.work_ticket"

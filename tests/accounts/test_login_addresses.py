@@ -224,3 +224,17 @@ def test_an_email_change_to_an_address_a_staff_login_holds_is_not_applied(
     alice.refresh_from_db()
     alice.user.refresh_from_db()
     assert (alice.email, alice.user.username) == ("alice@example.test", "alice@example.test")
+
+
+def test_a_reset_for_a_customers_address_mails_only_their_own_login(alice, agent):
+    # given a staff login that was given Alice's address before the rule (straight in the table)
+    User.objects.filter(pk=agent.pk).update(email="Alice@Example.test")
+
+    # when a password reset for her address is looked up
+    mailed = password_reset_resolve(email="alice@example.test")
+
+    # then only her own login's link is mailed to her, not the staff login's
+    assert mailed == 1
+    assert list(Notification.objects.values_list("context__username", flat=True)) == [
+        "alice@example.test"
+    ]
