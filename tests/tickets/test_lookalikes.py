@@ -2,14 +2,13 @@
 
 A word mixing alphabets was marked; a whole word in another alphabet whose letters all look
 Latin ("Васон", Cyrillic throughout, beside "Tan") was not, so an "Alice" typed entirely in
-Cyrillic look-alikes passed unmarked.
+Cyrillic look-alikes passed unmarked. The pages' mark: test_staff_approvals.
 """
 
 # ruff: noqa: RUF001, RUF003 - names written in look-alike letters are what is tested
 
 import pytest
 
-from tests.tickets.verification_helpers import owner_request
 from tickets.lookalikes import LOOKS_LATIN, MIXED_ALPHABETS, value_lookalike
 
 # "Alice" in Cyrillic letters throughout: А, palochka, і, с, е.
@@ -56,24 +55,3 @@ def test_names_written_in_their_own_alphabet_are_not_marked(new, old):
 
 def test_a_word_mixing_alphabets_stays_marked_as_such():
     assert value_lookalike("\u0410lice Tan", "Alice Tan") == MIXED_ALPHABETS
-
-
-@pytest.mark.django_db
-def test_the_supervisor_sees_the_mark_on_the_approvals_list_and_the_ticket(
-    alice, supervisor_client
-):
-    # given Alice's request to change her name to "Alice" typed wholly in Cyrillic letters
-    name = f"{ALICE_CYRILLIC} Tan"
-    ticket = owner_request(alice, {"full_name": name})
-
-    # when a supervisor reads the approvals list and the ticket
-    pages = [
-        supervisor_client.get("/staff/approvals/").content.decode(),
-        supervisor_client.get(f"/staff/tickets/{ticket.reference}/").content.decode(),
-    ]
-
-    # then the new name carries the mark on both
-    for page in pages:
-        assert name in page
-        assert "Looks Latin" in page
-        assert "Mixed alphabets" not in page
