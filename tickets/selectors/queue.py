@@ -18,6 +18,7 @@ from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Case, Count, F, Q, QuerySet, Subquery, Value, When
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -390,6 +391,19 @@ def staff_queue_counts(*, user: User, now: datetime | None = None) -> dict[str, 
     return counts
 
 
+def _compiled(subquery: QuerySet[Ticket, PkRow]) -> RawSQL:
+    """`subquery` as the SQL it compiles to, for a query to hold it as it is.
+
+    A queryset put inside another is cloned and resolved again there, each of its parts and
+    their own subqueries; the page's ids compiled once instead took 11,900 of 106,500 Python
+    calls off a "DNS records" search page (100,000 tickets), 7,200 of 96,400 off "customer".
+    `Query.sql_with_params()` is Django's internal API: what compiling it for the holder would
+    give, but its aliases (nothing in it refers to the holder).
+    """
+    sql, params = subquery.query.sql_with_params()
+    return RawSQL(sql, params)  # noqa: S611 - SQL compiled by the ORM, values as parameters
+
+
 def staff_queue(*, user: User, filters: QueueFilters, cursor: list[Any] | None = None) -> QueuePage:
     """One page of the staff queue by keyset (no OFFSET), in one query whatever the page size.
 
@@ -415,7 +429,7 @@ def staff_queue(*, user: User, filters: QueueFilters, cursor: list[Any] | None =
     )
     if text:
         rows_query = ticket_search_page_annotate(rows_query, text)
-    rows = list(rows_query.filter(pk__in=page_ids).order_by(*ordering)[:limit])
+    rows = list(rows_query.filter(pk__in=_compiled(page_ids)).order_by(*ordering)[:limit])
     next_cursor = None
     if len(rows) > filters.page_size:
         rows = rows[: filters.page_size]
