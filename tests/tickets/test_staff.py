@@ -359,6 +359,56 @@ def test_every_row_names_its_checkbox_and_its_cells_in_the_page_language(
 
 
 @pytest.mark.django_db
+def test_a_queue_row_shows_each_column_with_what_people_typed_escaped(agent_client, agent):
+    # given a ticket whose customer, subject and domain asked for hold markup, assigned and
+    # overdue, and one without a customer, unassigned and closed
+    now = timezone.now()
+    customer = CustomerFactory(full_name="O'Brien & <b>Sons</b>", email="ob@example.test")
+    typed = TicketFactory(
+        customer=customer,
+        subject='<script>alert("x")</script>',
+        requested_domain="<i>shop</i>.test",
+        assignee=agent,
+        priority=Ticket.Priority.HIGH,
+        due_at=now - timedelta(hours=3),
+    )
+    anonymous = TicketFactory(
+        customer=None, contact_email="a&b@example.test", status=S.CLOSED, due_at=None
+    )
+
+    # when the whole queue is shown, and searched for the subject
+    page = agent_client.get("/staff/?view=all").content.decode()
+    found = agent_client.get("/staff/", {"q": "script"}).content.decode()
+
+    # then each value is escaped once, in its labelled cell
+    ref = typed.reference
+    customer_url = reverse("staff:customer", args=[customer.number])
+    assert (
+        f'<tr class="ticket-row overdue-row" data-reference="{ref}">\n      <td class="cell-check">'
+        f'<input type="checkbox" name="ticket" value="{ref}" form="bulk-form" class="bulk-check"'
+        f' aria-label="Select {ref}"><input type="hidden" name="version-{ref}"'
+        f' value="{typed.version}" form="bulk-form"></td>'
+    ) in page
+    assert (
+        '<td class="subject" data-label="Subject">&lt;script&gt;alert(&quot;x&quot;)'
+        '&lt;/script&gt;<br><span class="small muted">&lt;i&gt;shop&lt;/i&gt;.test</span></td>'
+    ) in page
+    assert (
+        f'<td data-label="Customer"><a href="{customer_url}">O&#x27;Brien &amp; &lt;b&gt;Sons'
+        f'&lt;/b&gt;</a><br><span class="small muted">{customer.number}</span></td>'
+    ) in page
+    assert '<td data-label="Priority"><span class="badge badge-high">High</span></td>' in page
+    assert f'<td data-label="Assignee">{agent.username}</td>' in page
+    assert '<td data-label="Due"><span class="sla overdue-label">Overdue by 3 h' in page
+    other = page[page.index(f'data-reference="{anonymous.reference}"') :]
+    assert '<td data-label="Customer"><span class="muted">a&amp;b@example.test</span>' in other
+    assert '<td data-label="Status"><span class="badge badge-closed">Closed</span>' in other
+    assert '<td data-label="Assignee">—</td>' in other
+    assert '<td data-label="Due"><span class="muted">—</span></td>' in other
+    assert '<br><span class="small matched">matched: subject</span></td>' in found
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
