@@ -6,6 +6,7 @@ import time_machine
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from accounts.roles import AGENTS
 from accounts.services import staff_user_ensure
@@ -393,6 +394,73 @@ def test_each_history_time_reads_as_the_date_filter_prints_it(agent_client, lang
         assert thread.count(date_filter(timezone.localtime(edge), "DATETIME_FORMAT")) == 2
         emails = page.split('id="notifications-heading"')[1].split("</table>")[0]
         assert date_filter(timezone.localtime(moments[1]), "c") in emails
+
+
+@pytest.mark.django_db
+def test_the_history_lists_show_what_people_typed_escaped_in_their_markup(supervisor_client, agent):
+    # given a customer's other ticket, a customer email its sender was not authenticated for
+    # with an infected file, an internal note and a reply by staff, a failed email and an audit
+    # row with details, each holding markup
+    customer = CustomerFactory()
+    ticket = TicketFactory(customer=customer, status=S.OPEN)
+    other = TicketFactory(customer=customer, subject="<b>Older</b> & done", status=S.CLOSED)
+    infected = attach(ticket, filename='<x>"bad".png', scan_status="infected")
+    Attachment.objects.filter(pk=infected.pk).update(scan_result="Eicar <sig>")
+    Message.objects.filter(pk=infected.message_id).update(
+        body="<script>1</script>", sender_authentication={"authenticated": False}
+    )
+    staff_reply(ticket, agent, "a <i>note</i>", internal=True)
+    staff_reply(ticket, agent, "Tom & Jerry")
+    Notification.objects.create(
+        ticket=ticket,
+        template="reply",
+        recipient="o'hara@example.test",
+        idempotency_key="n1",
+        status=Notification.Status.FAILED,
+        attempts=3,
+        last_error="<refused> " + "x" * 200,
+    )
+    services.ticket_priority_set(ticket=ticket, priority="urgent", actor=agent)
+
+    # when a supervisor opens the ticket
+    page = supervisor_client.get(f"/staff/tickets/{ticket.reference}/").content.decode()
+
+    # then every list prints its values escaped once, in the same markup
+    other_day = date_format(timezone.localtime(other.created_at), "SHORT_DATE_FORMAT")
+    assert (
+        f'<li><a href="/staff/tickets/{other.reference}/">{other.reference}</a> '
+        "&lt;b&gt;Older&lt;/b&gt; &amp; done "
+        '<span class="badge badge-closed">Closed</span> <time class="muted" datetime="'
+    ) in page
+    assert f">{other_day}</time></li>" in page
+    thread = page.split('<ol class="conversation">')[1].split("</ol>")[0]
+    customer_said, note, reply = thread.split('<li class="message-item')[1:]
+    assert customer_said.startswith(' from-customer">\n    <div class="message-head">')
+    assert (
+        '\n    <p class="notice warning small">Sender not authenticated: our mail server'
+    ) in customer_said
+    assert '<p class="message-body">&lt;script&gt;1&lt;/script&gt;</p>' in customer_said
+    assert "<span>&lt;x&gt;&quot;bad&quot;.png</span>" in customer_said
+    assert '<span class="badge badge-rejected">Eicar &lt;sig&gt;</span>' in customer_said
+    assert note.startswith(' from-staff internal">')
+    assert (
+        f'<strong><span class="note-label">Internal note</span> · {agent.username}</strong>' in note
+    )
+    assert '<p class="message-body">a &lt;i&gt;note&lt;/i&gt;</p>\n    \n  </li>' in note
+    assert '<p class="message-body">Tom &amp; Jerry</p>' in reply
+    emails = page.split('id="notifications-heading"')[1].split("</table>")[0]
+    assert "<td>o&#x27;hara@example.test</td>" in emails
+    assert (
+        '<td><span class="badge badge-notification-failed">Failed</span><br>'
+        f'<span class="small muted">&lt;refused&gt; {"x" * 149}…</span></td>\n      <td>3</td>'
+    ) in emails
+    trail = page.split('<ol class="audit-trail">')[1].split("</ol>")[0]
+    assert (
+        '<span class="audit-sentence">Priority changed from Normal to Urgent.</span>'
+        f' <span class="muted small">by staff:{agent.username}</span>\n    '
+        '<table class="audit-details small">\n      <caption class="visually-hidden">Details'
+        '</caption>\n      <tbody><tr><th scope="row">From</th><td>Normal</td></tr>'
+    ) in trail
 
 
 # --- presence ---
