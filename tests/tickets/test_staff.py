@@ -1209,3 +1209,31 @@ def test_a_login_with_only_the_staff_flag_is_neither_offered_nor_accepted_as_ass
         services.ticket_assign(
             ticket=ticket, assignee=UserFactory(username="admin-only"), actor=agent
         )
+
+
+def test_select_options_marks_the_chosen_value_and_escapes_as_the_template_did():
+    from django.template import engines
+
+    # given the loop the staff menus were written as, and the tag that replaced it
+    loop = engines["django"].from_string(
+        '{% for value, label in choices %}<option value="{{ value }}"'
+        "{% if value == selected %} selected{% endif %}>{{ label }}</option>{% endfor %}"
+    )
+    tag = engines["django"].from_string(
+        "{% load staff_tags %}{% select_options choices selected %}"
+    )
+    for choices, selected in [
+        ([("", "Any"), ("a&b", '"A" <b>'), ("c", "O'C")], "a&b"),
+        ([(25, "25"), (50, "50"), (100, "100")], 50),
+        ([(25, "25"), (50, "50")], "50"),  # a value of another type is not chosen
+        (list(Ticket.Priority.choices), "high"),
+    ]:
+        context = {"choices": choices, "selected": selected}
+        # then both print the same
+        assert tag.render(context) == loop.render(context)
+    names = engines["django"].from_string("{% load staff_tags %}{% select_options names chosen %}")
+    page = names.render({"names": ["agent", "o.brien"], "chosen": "o.brien"})
+    assert (
+        page
+        == '<option value="agent">agent</option><option value="o.brien" selected>o.brien</option>'
+    )

@@ -84,6 +84,24 @@ def choice_label(value: str, field: str) -> str:
     return _label(field, value, get_language())
 
 
+@register.simple_tag
+def select_options(choices: Any, selected: Any) -> str:
+    """The `<option>`s of `choices`, the one whose value is `selected` marked so.
+
+    `choices`: (value, label) pairs, or names that are both. As a template loop, the staff
+    pages' menus (the queue's five filters, the ticket's assignee and priority) took 3,000 of
+    a queue page's 44,000 Python calls after its rows.
+    """
+    options = []
+    for choice in choices:
+        value, label = (choice, choice) if isinstance(choice, str) else choice
+        mark = " selected" if value == selected else ""
+        options.append(
+            f'<option value="{html.escape(str(value))}"{mark}>{html.escape(str(label))}</option>'
+        )
+    return mark_safe("".join(options))  # escaped values
+
+
 # Stands for the key in the one reverse() of page_links; in no URL pattern's own text.
 _LINK_KEY = "LINK-KEY"
 
