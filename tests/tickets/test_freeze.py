@@ -327,6 +327,37 @@ def test_an_email_change_ends_the_old_addresss_status_link_to_a_ticket_that_foll
     assert client.get(new_link.removeprefix("https://help.exabytes.example")).status_code == 200
 
 
+@pytest.mark.parametrize("finished", ["resolve", "close"])
+def test_an_email_change_ends_the_old_addresss_links_to_a_finished_ticket_too(
+    client, alice, supervisor, agent, finished
+):
+    # given Alice's question, answered and resolved (or closed), whose resolution email carried
+    # a status link to her address on record
+    question = open_question(alice)
+    link = services.status_link_issue(ticket=question, send_to=alice.email)
+    status_path = link.removeprefix("https://help.exabytes.example")
+    services.ticket_resolve(ticket=question, actor=agent)
+    if finished == "close":
+        services.ticket_close(ticket=question, actor=agent)
+
+    # when her email changes (the old mailbox may be the very reason it does)
+    email_change_applied(alice, supervisor)
+
+    # then the old mailbox's link neither reads the question nor answers it as Alice (a reply
+    # would reopen it, and the staff's answer would be mailed to the old address)
+    question.refresh_from_db()
+    assert question.contact_email == NEW_EMAIL
+    assert client.get(status_path).status_code == 404
+    assert client.post(f"{status_path}reply/", {"body": "Old mailbox here."}).status_code == 404
+    assert not question.messages.filter(body__contains="Old mailbox").exists()
+    # and asking /track/ for a new link with the old address mails it nothing
+    sent = status_link.status_link_send(
+        reference=question.reference, email="alice@example.test", request_id="old-mailbox"
+    )
+    assert sent == "no_match"
+    assert audit_verify().ok
+
+
 # --- a frozen (or closed) account has no way in until a supervisor lifts the freeze ---
 
 THIRD_EMAIL = "third@example.test"

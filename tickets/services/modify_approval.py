@@ -24,7 +24,6 @@ from tickets.audit import Actor, audit_record
 from tickets.lock_objects import customer_lock, tickets_and_customers_lock, tickets_of_customer_lock
 from tickets.models import (
     CHANGE_REQUEST_KINDS,
-    OPEN_STATUS_VALUES,
     FieldChange,
     Ticket,
     Verification,
@@ -119,9 +118,11 @@ def modify_changes_apply(
         other = customer_get_by_email(email=customer.email)
         if other is not None and other.pk != customer.pk:
             raise ApplicationError(MODIFY_EMAIL_TAKEN)
-        # Locked before anything is recorded (the order in tickets.lock_objects).
+        # Locked before anything is recorded (the order in tickets.lock_objects). All of the
+        # account's tickets: a resolved one takes a reply from its status link (reopened, then
+        # answered by mail), and a finished one's page still reads, as the freeze's reasons go.
         followers = tickets_of_customer_lock(
-            customer=customer, statuses=OPEN_STATUS_VALUES, exclude=ticket
+            customer=customer, statuses=Ticket.Status.values, exclude=ticket
         )
         login = modify_login_for(customer, old_email)
     try:
