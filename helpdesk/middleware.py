@@ -5,8 +5,10 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import Resolver404, resolve
+from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.translation import gettext
 
+from helpdesk.api import API_PREFIX
 from helpdesk.exceptions import BODY_TOO_LARGE
 from helpdesk.ratelimit import from_trusted_proxy
 
@@ -20,7 +22,14 @@ CONTENT_SECURITY_POLICY = (
 
 
 class SecurityHeadersMiddleware:
-    """Content-Security-Policy and Permissions-Policy on every response."""
+    """Content-Security-Policy and Permissions-Policy on every response.
+
+    And a page for a signed-in login is never stored (`Cache-Control: private, no-store`)
+    unless its view said how it is cached: signed out on a shared computer, the Back button
+    would otherwise bring back the customer's tickets, their details in the change form, or
+    the staff queue. The API's answers are `private`, with ETags to revalidate
+    (helpdesk.api.CallerOnlyMiddleware).
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -31,6 +40,15 @@ class SecurityHeadersMiddleware:
         response.headers.setdefault(
             "Permissions-Policy", "camera=(), microphone=(), geolocation=()"
         )
+        user = getattr(request, "user", None)
+        if (
+            "Cache-Control" not in response
+            and not request.path.startswith(API_PREFIX)  # CallerOnlyMiddleware says it there
+            and user is not None
+            and user.is_authenticated
+        ):
+            add_never_cache_headers(response)
+            patch_cache_control(response, private=True)
         return response
 
 
