@@ -1,11 +1,14 @@
 import base64
 import json
+import re
 from datetime import timedelta
 
 import pytest
+import time_machine
 from anymail.exceptions import AnymailInsecureWebhookWarning
 from django.core import mail
 from django.db import transaction
+from django.utils import timezone
 
 from domains.models import Domain
 from tests.tickets.resend_helpers import (
@@ -93,6 +96,34 @@ def test_a_hard_bounce_of_the_notice_refers_the_ticket_and_marks_the_address(cli
     assert "domain.registrant_email_bouncing" in actions(ticket)
     assert ticket.resend.outcome == "referred"
     assert [tags_of(m) for m in mails_to(TYPED)] == [["password-resend-received"]]
+
+
+def _status_page(client, path):
+    """The status page as its reader sees it, without the per-response CSRF token."""
+    response = client.get(path)
+    assert response.status_code == 200
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", response.content.decode())
+
+
+def test_a_bounce_of_the_notice_leaves_the_typed_addresss_status_page_as_it_was(client, notice):
+    # given the status page of the resend, as the address typed on the form reads it once its
+    # reset went out: resolved, as it would be for a domain that is not ours
+    [received] = mails_to(TYPED)
+    path = re.search(r"https?://[^/\s]+(/track/[^/\s]+/)", received.body).group(1)
+    before = _status_page(client, path)
+    ticket = Ticket.objects.get(pk=notice.ticket_id)
+
+    # when our notice to the registration address bounces, minutes later
+    with time_machine.travel(timezone.now() + timedelta(minutes=7)):
+        post(client, postmark_bounce(notice))
+        after = _status_page(client, path)
+
+    # then the ticket is referred for staff, and the page reads exactly as before: a "Last
+    # update" that moved after "Done" would tell whoever typed any domain name that it is ours
+    # and that its registration address is dead, a domain open to takeover
+    ticket.refresh_from_db()
+    assert ticket.status == S.REFERRED
+    assert after.splitlines() == before.splitlines()
 
 
 @pytest.mark.parametrize("field", ["Description", "Details", "MessageID"])

@@ -16,6 +16,7 @@ from helpdesk.exceptions import RateLimited, StaleVersion, TransitionNotAllowed
 from helpdesk.ratelimit import rate_limit_client_key, rate_limit_hits
 from tickets.audit import Actor, audit_record
 from tickets.models import SLA_PAUSED_STATUSES, Message, Ticket
+from tickets.selectors.status_page import requester_status
 from tickets.services.search import message_create
 from tickets.services.stats import ticket_stat_figures, ticket_stats_update
 from tickets.tasks import registration_change_process
@@ -228,8 +229,14 @@ def ticket_move(
         )
     now = timezone.now()
     figures = ticket_stat_figures(ticket)
+    shown_before = requester_status(ticket)
     ticket.status = to
-    fields = ["status", *ticket_version_bump(ticket)]
+    # A move its requester is not shown (a resolved resend referred once its notice bounced)
+    # leaves their "Last update" still: moved, it would tell them what the status hides.
+    fields = [
+        "status",
+        *ticket_version_bump(ticket, shown=requester_status(ticket) != shown_before),
+    ]
     if to == S.RESOLVED:
         ticket.resolved_at = now
         fields.append("resolved_at")
