@@ -11,6 +11,7 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from tests.factories import DomainFactory, TicketFactory
+from tests.tickets.resend_helpers import TYPED
 from tests.tickets.test_freeze import staff_reply
 from tests.tickets.verification_helpers import anonymous_lookups
 from tickets import services, tasks
@@ -398,6 +399,19 @@ def test_the_status_page_of_a_resend_does_not_say_whether_the_domain_is_ours(cli
 
     # then no "Domain" line tells ours from not ours
     assert "alice-shop.test" not in body
+
+
+def test_the_status_page_of_a_resend_says_its_times_to_the_minute(client, notice):
+    # given the status page of a resend done end to end, as the address typed on the form reads it
+    [received] = [m for m in mail.outbox if TYPED in m.to]
+    page = client.get(_link_from(received)).content.decode()
+
+    # then its times (opened, done, last update) are to the minute, as they read: to the
+    # microsecond, the gap between "Opened" and "Done" is how long the worker took, two OpenSRS
+    # calls for a domain of ours and one for a domain that is not
+    stamps = re.findall(r'<time datetime="([^"]+)"', page)
+    assert len(stamps) >= 3
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d[+-]\d{4}", s) for s in stamps), stamps
 
 
 SPAM = "Claim your prize at prize.example now"
