@@ -438,9 +438,12 @@ _RATE_LIMIT_DEFAULTS = {
     # and language, per customer: each is audited and mails staff or the customer.
     "reply_per_customer": (60, 3600),
     "preferences_per_customer": (30, 3600),
-    # /track/: asking for a status link, per client (429) and per ticket (coalesced: no mail).
+    # /track/: asking for a status link, per client (429); per ticket, and per address mailed
+    # over all its tickets (coalesced: no mail), so nobody makes the help desk mail a stranger
+    # a link for each request they once typed that address into.
     "track_per_client": (10, 3600),
     "track_per_ticket": (3, 3600),
+    "track_per_address": (5, 3600),
     # The REST API as a whole, per logged-in user and per anonymous client address.
     "api_per_user": (600, 60),
     "api_per_client": (120, 60),

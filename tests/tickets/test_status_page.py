@@ -334,6 +334,32 @@ def test_track_coalesces_links_per_ticket_without_telling(client, general_ticket
     assert len(mail.outbox) == 3
 
 
+def test_track_coalesces_links_per_address_across_its_tickets(client, queued, settings):
+    # given a stranger's address typed into many general requests by someone else, each of
+    # which acknowledged at most a few times (ack_per_address) but all of which it now holds
+    victim = "victim@example.test"
+    tickets = [
+        TicketFactory(kind="general", customer=None, contact_email=victim, status=S.OPEN)
+        for _ in range(6)
+    ]
+
+    # when a status link is asked for each of them, from /track/, as often as a ticket allows
+    for ticket in tickets:
+        for _ in range(3):
+            data = {"reference": ticket.reference, "email": victim}
+            assert (
+                client.post("/track/", data, REMOTE_ADDR=f"10.9.{ticket.pk}.1").status_code == 303
+            )
+    outcomes = _run(queued)
+
+    # then that address gets no more links in the hour than its own limit, whoever asks and
+    # for whichever of its tickets; the rest are coalesced without telling anyone
+    limit = settings.RATE_LIMITS["track_per_address"][0]
+    assert outcomes.count("sent") == limit
+    assert outcomes.count("coalesced") == len(outcomes) - limit
+    assert len([m for m in mail.outbox if m.to == [victim]]) == limit
+
+
 def test_a_redelivered_track_task_mails_once(general_ticket):
     kwargs = {"reference": general_ticket.reference, "email": "dan@example.test"}
     assert services.status_link_send(**kwargs, request_id="r1") == "sent"

@@ -15,8 +15,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext_noop
 
+from accounts.selectors import email_canonical
 from helpdesk.exceptions import ApplicationError, RateLimited
-from helpdesk.ratelimit import rate_limit_hit
+from helpdesk.ratelimit import rate_limit_hit, rate_limit_hits
 from tickets.lock_objects import ticket_lock
 from tickets.models import Message, Notification, Ticket, Verification
 from tickets.selectors.status_page import status_link_find, ticket_address_matching
@@ -122,7 +123,9 @@ def status_link_send(*, reference: str, email: str, request_id: str) -> str:
     if ticket is None or not recipient:
         return "no_match"
     try:
-        rate_limit_hit(scope="track_per_ticket", key=ticket.reference)
+        rate_limit_hits(("track_per_ticket", ticket.reference))
+        # Only what the ticket let through counts for the address, over all its tickets.
+        rate_limit_hits(("track_per_address", email_canonical(recipient)))
     except RateLimited:
         return "coalesced"  # the address already got links this hour; nobody is told
     with transaction.atomic():
