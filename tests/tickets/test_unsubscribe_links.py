@@ -10,8 +10,9 @@ from django.test import Client
 
 from accounts.models import Customer
 from tests.markers import postgresql_only
-from tests.threads import run_at_once
+from tests.threads import meet_after, run_at_once
 from tickets import services
+from tickets.models import Notification, Ticket
 from tickets.services import opt_out
 
 
@@ -114,3 +115,26 @@ def test_an_old_link_clicked_while_she_subscribes_again_does_not_undo_it(alice, 
     assert answers == [400]
     alice.refresh_from_db()
     assert alice.product_mailings is True
+
+
+@postgresql_only("two transactions at once, each on its own connection")
+@pytest.mark.django_db(transaction=True)
+def test_one_link_posted_twice_at_once_stops_the_mailing_once(alice, monkeypatch):
+    # given a mailing's link, posted at the same moment by the mail provider's one-click and by
+    # Alice's own click, both having read it before either locks her record
+    link = _link(alice)
+    meet_after(monkeypatch, opt_out, "unsubscribe_token_read")
+    answers: list[int] = []
+
+    def click() -> None:
+        answers.append(Client().post(link, {"List-Unsubscribe": "One-Click"}).status_code)
+
+    # when both run at once
+    run_at_once(click, [(), ()])
+
+    # then both are answered, and one opt-out is recorded and confirmed, once
+    assert answers == [200, 200]
+    alice.refresh_from_db()
+    assert alice.product_mailings is False
+    assert Ticket.objects.filter(customer=alice, kind=Ticket.Kind.OPT_OUT).count() == 1
+    assert Notification.objects.filter(template="opt_out_confirmed").count() == 1

@@ -4,14 +4,25 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.conf import settings
+from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from helpdesk.exceptions import ApplicationError, RateLimited
 from tests.factories import TicketFactory
-from tests.tickets.verification_helpers import deliver_outbox, html_part, link_token
+from tests.markers import postgresql_only
+from tests.threads import meet_after, run_at_once
+from tests.tickets.verification_helpers import (
+    anonymous_change,
+    deliver_outbox,
+    html_part,
+    link_token,
+    verification_mail,
+)
 from tickets import services
+from tickets.audit import audit_verify
 from tickets.models import ActionLog, Notification, Ticket, Verification
+from tickets.services import registration as registration_service
 from tickets.tasks import verifications_expire as verifications_expire_task
 
 S = Ticket.Status
@@ -396,3 +407,29 @@ def test_the_expiry_sweep_runs_every_15_minutes():
     entry = settings.CELERY_BEAT_SCHEDULE["verifications-expire"]
     assert entry["task"] == "tickets.verifications_expire"
     assert entry["schedule"].minute == {0, 15, 30, 45}
+
+
+@postgresql_only("two transactions at once, each on its own connection")
+@pytest.mark.django_db(transaction=True)
+def test_one_link_confirmed_twice_at_once_applies_the_change_once(alice, monkeypatch, settings):
+    # given Alice's anonymous phone change, its link mailed to her, and two presses of the
+    # confirm button (a double click, or two tabs) that both read the link as live
+    settings.MODIFY_AUTO_APPLY_LOW_RISK = True
+    ticket = anonymous_change(alice.email, {"phone": "+60 12-999 0000"}, client_key="10.0.0.7")
+    token = link_token(verification_mail(ticket))
+    meet_after(monkeypatch, registration_service, "verification_link_state")
+    answers: list[int] = []
+
+    def press() -> None:
+        answers.append(Client().post(f"/verify/{token}/").status_code)
+
+    # when both run at once
+    run_at_once(press, [(), ()])
+
+    # then one confirms and the other is told the link was used; the change is applied once
+    assert sorted(answers) == [303, 400]
+    assert ActionLog.objects.filter(ticket=ticket, action="verification.confirmed").count() == 1
+    assert ActionLog.objects.filter(ticket=ticket, action="customer.details_changed").count() == 1
+    alice.refresh_from_db()
+    assert alice.phone == "+60129990000"
+    assert audit_verify().ok
