@@ -151,11 +151,31 @@ class PasswordResetView(auth_views.PasswordResetView):
             return refused(self.render_to_response(context), exc)
         return super().post(request, *args, **kwargs)
 
+    def form_invalid(self, form: auth_forms.PasswordResetForm) -> HttpResponse:
+        response = super().form_invalid(form)
+        response.status_code = 400
+        return response
+
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
-    """Django's set-new-password step, saved by the service that audits it and revokes."""
+    """Django's set-new-password step, saved by the service that audits it and revokes.
+
+    A link that is not valid (used, expired, altered) is a 404 page saying so, a new password
+    the form refuses a 400, where Django answers both with a 200.
+    """
 
     success_url = reverse_lazy("accounts:password_reset_complete")
+
+    def render_to_response(self, context: dict[str, Any], **kwargs: Any) -> HttpResponse:
+        response = super().render_to_response(context, **kwargs)
+        if not context.get("validlink"):
+            response.status_code = 404
+        return response
+
+    def form_invalid(self, form: auth_forms.SetPasswordForm) -> HttpResponse:
+        response = super().form_invalid(form)
+        response.status_code = 400
+        return response
 
     def form_valid(self, form: auth_forms.SetPasswordForm) -> HttpResponse:
         # The holder of the emailed link acts; this request's session (not logged in as the

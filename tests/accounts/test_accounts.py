@@ -189,6 +189,39 @@ def test_password_reset_link_sets_a_new_password(client, alice):
 
 
 @pytest.mark.django_db
+def test_a_malformed_address_on_the_reset_form_is_a_400_with_a_message(client):
+    response = client.post(RESET, {"email": "not-an-address"})
+
+    assert response.status_code == 400
+    assert "Enter a valid email address." in response.content.decode()
+    assert not Notification.objects.filter(template="password_reset_lookup").exists()
+
+
+@pytest.mark.django_db
+def test_a_used_reset_link_and_a_bad_new_password_are_4xx_with_a_message(client, alice):
+    # given a reset link, used once
+    client.post(RESET, {"email": "alice@example.test"})
+    password_reset_lookups()
+    link = Notification.objects.get(template="password_reset").context["link"]
+    path = re.sub(r"^https://[^/]+", "", link)
+    form_url = client.get(path, follow=True).redirect_chain[-1][0]
+
+    # when the new password is refused, then chosen, and the link is opened again
+    mismatch = client.post(form_url, {"new_password1": "a-new-pass-42", "new_password2": "other"})
+    chosen = client.post(
+        form_url, {"new_password1": "a-brand-new-pass-42", "new_password2": "a-brand-new-pass-42"}
+    )
+    again = Client().get(path, follow=True)
+
+    # then the refusal is a 400 on the form, and the spent link a 404 saying so
+    assert mismatch.status_code == 400
+    assert "password fields didn" in mismatch.content.decode()
+    assert chosen.status_code == 302
+    assert again.status_code == 404
+    assert "This link is not valid" in again.content.decode()
+
+
+@pytest.mark.django_db
 def test_password_resets_past_the_per_address_limit_are_coalesced_not_refused(
     client, alice, settings
 ):
