@@ -2,7 +2,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
-from domains.validators import domain_display
+from domains.validators import domain_compare_form, domain_display
 from helpdesk.models import BaseModel
 
 
@@ -44,6 +44,13 @@ class Domain(BaseModel):
     @property
     def unicode_name(self) -> str:
         return domain_display(self.name)
+
+    @property
+    def registrant_email_at_domain(self) -> bool:
+        """The registration email is at this domain or under it, so it works only while it does."""
+        _, at, host = self.registrant_email.rpartition("@")
+        host = domain_compare_form(host).rstrip(".")
+        return bool(at) and (host == self.name or host.endswith(f".{self.name}"))
 
 
 class RegistrationChange(BaseModel):

@@ -102,15 +102,59 @@ def test_a_second_notice_comes_after_90_days_and_never_a_third(carol):
 @pytest.mark.django_db
 def test_an_address_that_differs_from_the_email_on_record_is_mentioned_too(bob):
     Domain.objects.create(
-        name="bob-reseller.test", customer=bob, registrant_email="dns-admin@bob-reseller.test"
+        name="bob-reseller.test", customer=bob, registrant_email="bob@old-isp.test"
     )
 
     registration_warnings_sweep()
 
     (warning,) = warnings_to("bob@example.test")
     assert warning.context["domains"][0]["bouncing"] is False
+    assert warning.context["domains"][0]["at_domain"] is False
     (sent,) = deliver_outbox()
-    assert "not your email address with us" in sent.body
+    for part in (sent.body, html_part(sent)):
+        assert "not your email address with us, so we cannot tell whether it reaches you" in part
+        assert "domain itself" not in part
+        assert "Ask us to change it to bob@example.test" in part
+
+
+@pytest.mark.django_db
+def test_a_role_address_at_the_domain_itself_is_mentioned_once_saying_why(bob):
+    # given Bob, a reseller, registered bob-reseller.test to a role address at that domain
+    Domain.objects.create(
+        name="bob-reseller.test", customer=bob, registrant_email="dns-admin@bob-reseller.test"
+    )
+
+    # when the sweep runs on two days
+    registration_warnings_sweep()
+    with time_machine.travel(timezone.now() + timedelta(days=1)):
+        registration_warnings_sweep()
+
+    # then he is told once, not that the address fails him, but why it may
+    (warning,) = warnings_to("bob@example.test")
+    assert warning.context["domains"][0]["at_domain"] is True
+    (sent,) = deliver_outbox()
+    for part in (sent.body, html_part(sent)):
+        assert "dns-admin@bob-reseller.test" in part
+        assert "an address at the domain itself, not your email address with us" in part
+        assert "once the domain expires or its email stops working" in part
+        assert "will not reach you" not in part and "bounce" not in part
+
+
+@pytest.mark.parametrize(
+    ("address", "at_domain"),
+    [
+        ("dns-admin@bob-reseller.test", True),
+        ("DNS@Mail.Bob-Reseller.TEST", True),  # a subdomain, in any case
+        ("bob@example.test", False),
+        ("dns@notbob-reseller.test", False),  # ends with the name, but another domain
+        ("dns@bob-reseller.test.example", False),
+        ("", False),
+    ],
+)
+def test_an_address_is_at_the_domain_when_its_host_is_the_domain_or_under_it(address, at_domain):
+    domain = Domain(name="bob-reseller.test", registrant_email=address)
+
+    assert domain.registrant_email_at_domain is at_domain
 
 
 @pytest.mark.django_db

@@ -4,6 +4,10 @@ A daily sweep finds customers' domains whose registration (owner) email bounces,
 mail events, or is not the customer's email on record. It tells the customer once per domain
 and address, and once more after REGISTRATION_WARNING_REPEAT_DAYS if it is still so; never
 more. The notice carries a signed one-click link that asks us to bring the record in step.
+
+An address at the domain itself (a reseller's dns-admin@ role address) is told about too, once
+with the same limits, saying why: it may well be read, but a password sent there cannot arrive
+once the domain lapses or its mail breaks, which is when one is needed.
 """
 
 from collections import defaultdict
@@ -170,6 +174,9 @@ def _registration_warn_customer(
                     "domain": domain.unicode_name,
                     "address": domain.registrant_email,
                     "bouncing": warning.reason == RegistrationWarning.Reason.BOUNCING,
+                    # Say why an address of the domain's own (a reseller's role address) is a
+                    # risk, rather than that it does not reach them, which we cannot know.
+                    "at_domain": domain.registrant_email_at_domain,
                     "link": registration_fix_url(domain=domain),
                 }
                 for domain, warning in due
