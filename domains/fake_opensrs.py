@@ -345,7 +345,7 @@ class FakeOpenSRS:
         )
         self.add_domain(
             "bob-reseller.test",
-            "bob@example.test",
+            "dns-admin@bob-reseller.test",
             first_name="Bob",
             last_name="Lim",
             org_name="Bob Lim Reseller",

@@ -259,6 +259,8 @@ def test_modify_contact_info_of_a_domain_outside_the_account_answers_415(fake_op
 
 
 def test_an_owner_email_change_starts_a_change_of_registrant(fake_opensrs, opensrs):
+    # given bob-reseller.test registered to Bob's own address
+    fake_opensrs.add_domain("bob-reseller.test", "bob@example.test", first_name="Bob")
     contacts = opensrs.get_domains_contacts(["bob-reseller.test"])["bob-reseller.test"]
     assert contacts.status == "active"
 
@@ -285,7 +287,9 @@ def test_an_owner_email_change_starts_a_change_of_registrant(fake_opensrs, opens
     )
 
 
-def test_an_admin_only_change_needs_no_registrant_approval(opensrs):
+def test_an_admin_only_change_needs_no_registrant_approval(fake_opensrs, opensrs):
+    # given bob-reseller.test registered to Bob's own address
+    fake_opensrs.add_domain("bob-reseller.test", "bob@example.test", first_name="Bob")
     admin = opensrs.get_domains_contacts(["bob-reseller.test"])["bob-reseller.test"].contact_set[
         "admin"
     ]

@@ -238,7 +238,7 @@ def test_get_owner_contact_returns_the_address_on_the_registration_record(fake_o
 
     # then
     assert contact == OwnerContact(
-        email="bob@example.test",
+        email="dns-admin@bob-reseller.test",
         first_name="Bob",
         last_name="Lim",
         org_name="Bob Lim Reseller",

@@ -41,7 +41,18 @@ NEW = "bob@new-mail.test"
 
 @pytest.fixture
 def bob_domains(fake_opensrs, bob):
-    """bob-reseller.test (owner and admin are Bob) and bob-shop.test (owner only is Bob)."""
+    """bob-reseller.test (owner and admin are Bob) and bob-shop.test (owner only is Bob).
+
+    Both registered to Bob's email on record, unlike the demo data's bob-reseller.test (a role
+    address at the domain): an email change is about records naming the old address.
+    """
+    fake_opensrs.add_domain(
+        "bob-reseller.test",
+        "bob@example.test",
+        first_name="Bob",
+        last_name="Lim",
+        org_name="Bob Lim Reseller",
+    )
     fake_opensrs.add_domain("bob-shop.test", "bob@example.test", admin_email="ops@bob-shop.test")
     for name, admin in (
         ("bob-reseller.test", "bob@example.test"),

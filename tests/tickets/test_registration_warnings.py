@@ -325,17 +325,23 @@ def test_the_dashboards_problems_are_read_when_the_cache_is_down(
 
 
 @pytest.mark.django_db
-def test_the_demo_data_tells_carol_once_and_registers_bobs_domain_to_him():
+def test_the_demo_data_tells_carol_and_bob_once_each_and_alice_nothing():
     from django.core.management import call_command
 
     call_command("seed_demo", force=True, stdout=io.StringIO())
     call_command("seed_demo", force=True, stdout=io.StringIO())
 
-    (warning,) = warnings_to("carol@example.test")
-    assert [row["domain"] for row in warning.context["domains"]] == ["stale-mail.test"]
-    assert Notification.objects.filter(template="registration_warning").count() == 1
-    bob_domain = Domain.objects.get(name="bob-reseller.test")
-    assert bob_domain.registrant_email == bob_domain.admin_email == "bob@example.test"
+    (carols,) = warnings_to("carol@example.test")
+    assert [(row["domain"], row["bouncing"]) for row in carols.context["domains"]] == [
+        ("stale-mail.test", True)
+    ]
+    (bobs,) = warnings_to("bob@example.test")
+    assert [
+        (row["domain"], row["address"], row["bouncing"], row["at_domain"])
+        for row in bobs.context["domains"]
+    ] == [("bob-reseller.test", "dns-admin@bob-reseller.test", False, True)]
+    assert warnings_to("alice@example.test") == []
+    assert Notification.objects.filter(template="registration_warning").count() == 2
 
 
 @postgresql_only("two requests at once, each in its own connection")

@@ -65,7 +65,9 @@ class Command(BaseCommand):
             country="MY",
         )
         domain_ensure(name="alice-shop.test", customer=alice, registrant_email="alice@example.test")
-        domain_ensure(name="bob-reseller.test", customer=bob, registrant_email="bob@example.test")
+        domain_ensure(
+            name="bob-reseller.test", customer=bob, registrant_email="dns-admin@bob-reseller.test"
+        )
         domain_ensure(
             name="stale-mail.test",
             customer=carol,
@@ -80,8 +82,9 @@ class Command(BaseCommand):
                 customer=alice,
                 actor=alice,
             )
-        # Carol hears at once that stale-mail.test's registration address bounces (the daily
-        # sweep would tell her at 06:30); the sweep never tells anyone twice within 90 days.
+        # Carol hears at once that stale-mail.test's registration address bounces, and Bob that
+        # bob-reseller.test's is a role address at the domain itself (the daily sweep would tell
+        # them at 06:30); the sweep never tells anyone twice within 90 days.
         registration_warnings_sweep()
         self.stdout.write("Demo data ready. Logins:")
         for username, password, role, _superuser in STAFF:
