@@ -37,6 +37,8 @@ MODIFY_FIELD_LABELS = {
     "postcode": gettext_noop("Postcode"),
     "country": gettext_noop("Country"),
 }
+# The customer's fields a change request may name, in the order forms show them.
+MODIFY_FIELDS = tuple(MODIFY_FIELD_LABELS)
 
 OPT_OUT_LIST_LABELS = {
     "product_mailings": gettext_noop("Product mailings"),

@@ -15,6 +15,7 @@ from django.db.models import Model, Q
 from accounts.models import ApiToken, Customer
 from helpdesk.validators import CONTROL_CHARACTERS, HIDDEN_CHARACTERS
 from tickets.models import Disclosure, FieldChange, Message, Satisfaction, SavedView, Ticket
+from tickets.request_fields import MODIFY_FIELDS
 
 
 @dataclass(frozen=True)
@@ -44,16 +45,7 @@ class StoredText:
 STORED_TEXT = (
     StoredText(
         Customer,
-        one_line=(
-            "full_name",
-            "phone",
-            "address_line1",
-            "address_line2",
-            "city",
-            "state",
-            "postcode",
-            "country",
-        ),
+        one_line=tuple(field for field in MODIFY_FIELDS if field != "email"),
         by_hand=("email",),
     ),
     StoredText(User, one_line=("first_name", "last_name"), by_hand=("email",)),

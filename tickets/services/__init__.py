@@ -25,6 +25,7 @@ Where one flow hands over to another (a confirmed link, a bounced notice), the c
 flow by the ticket kind or notification template and imports it inside the function.
 """
 
+from tickets.request_fields import MODIFY_FIELDS
 from tickets.services.anonymous import (
     anonymous_request_process,
     anonymous_requests_requeue_due,
@@ -62,7 +63,6 @@ from tickets.services.modify_approval import (
     ticket_approve,
 )
 from tickets.services.modify_input import (
-    MODIFY_FIELDS,
     MODIFY_SAME_VALUES,
     modify_input_has_card,
 )

@@ -17,22 +17,11 @@ from tickets.models import (
     Ticket,
 )
 from tickets.redaction import contains_card_number, redact_card_numbers
-from tickets.request_fields import MODIFY_SENSITIVE
+from tickets.request_fields import MODIFY_FIELDS, MODIFY_SENSITIVE
 
 S = Ticket.Status
 
 
-MODIFY_FIELDS = (
-    "full_name",
-    "email",
-    "phone",
-    "address_line1",
-    "address_line2",
-    "city",
-    "state",
-    "postcode",
-    "country",
-)
 MODIFY_UNKNOWN_FIELD = "Unknown field: {field}"
 MODIFY_NO_CHANGES = gettext_noop("Give at least one field to change and its new value.")
 MODIFY_SAME_VALUES = gettext_noop(
