@@ -170,9 +170,10 @@ class Ticket(BaseModel):
             models.Index(due_sort_key(), "id", name="ticket_due_key"),
             models.Index(priority_sort_key(), "id", name="ticket_priority_key"),
             models.Index(fields=["updated_at", "id"], name="ticket_updated"),
-            # The view counts: an index-only scan over the open tickets.
+            # The view counts: an index-only scan over the open tickets, so it must hold
+            # every column the counts read (a column left out makes it a scan of the table).
             models.Index(
-                fields=["status", "assignee", "due_at", "id"],
+                fields=["status", "assignee", "due_at", "sla_paused_at", "id"],
                 name="ticket_open_counts",
                 condition=models.Q(status__in=OPEN_STATUS_VALUES),
             ),
