@@ -20,3 +20,11 @@ NOTIFICATION_SENDING_STALE_AFTER = timedelta(
 )
 # Retry backoff base of the notification task (the service reads it; production default 5 s).
 NOTIFICATION_BACKOFF_SECONDS = env.float("BENCH_NOTIFICATION_BACKOFF_SECONDS", default=5.0)
+# A request's query slower than this (ms) has its plan written to PostgreSQL's own log
+# (/var/log/postgresql/ here), so a slow case says why in the run that met it. Plans only, no
+# timing of each node: nothing is added to the queries that stay under it.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
+    _explain_ms = env.int("BENCH_EXPLAIN_MS", default=100)
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (  # noqa: F405
+        f"-c session_preload_libraries=auto_explain -c auto_explain.log_min_duration={_explain_ms}"
+    )
