@@ -17,9 +17,11 @@ from tests.factories import CustomerFactory, DomainFactory, TicketFactory
 from tests.markers import postgresql_only
 from tests.migrations import migrate_latest, migrate_to
 from tests.tickets.test_inbound import payload, post, webhook_secret  # noqa: F401
+from tests.tickets.test_search import explain
 from tickets import services
 from tickets.models import Ticket
 from tickets.selectors.queue import QueueFilters, staff_queue
+from tickets.selectors.search import ticket_search_ids
 from tickets.selectors.search_statistics import FieldsRare
 from tickets.selectors.tickets import ticket_list
 from tickets.services.search import ticket_search_documents_rebuild
@@ -479,6 +481,49 @@ def test_the_first_and_the_last_customer_are_as_rare_as_any_other(monkeypatch):
     # and a part of many names and addresses is still common
     assert rare("Mei Tan 1").customers is False
     assert rare("@glue.t").customers is False
+
+
+@postgresql_only("the planner's statistics")
+def test_the_index_is_asked_for_a_texts_rare_words_and_each_row_found_for_the_text(
+    agent, monkeypatch
+):
+    from tickets.selectors import search_statistics
+    from tickets.selectors.search_statistics import Column
+
+    # given 60 tickets from contact-N@example.test, one from bench-customer-7@example.test,
+    # and two whose addresses hold every word of "nch-customer-7@exa" but not the text
+    for n in range(60):
+        TicketFactory(contact_email=f"contact-{n}@example.test", subject=f"Mailbox {n}")
+    wanted = TicketFactory(contact_email="bench-customer-7@example.test")
+    TicketFactory(contact_email="bench-customer-77@example.test")
+    TicketFactory(contact_email="exa-7@bench-customer.test")
+    cache.clear()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE tickets_ticket")
+    monkeypatch.setattr(search_statistics, "COMMON_WORD_SHARE", 0.1)
+    words = search_statistics.ticket_search_index_words
+
+    # then "exa", in every address, is not asked of the index; nor "7", too short to
+    assert words(Column("tickets_ticket", "contact_email"), "nch-customer-7@exa") == [
+        "nch",
+        "customer",
+    ]
+    # and a text of one word, or of none but common ones, is asked as it is
+    assert words(Column("tickets_ticket", "contact_email"), "customer") is None
+    assert words(Column("tickets_ticket", "contact_email"), "contact-1@exa") is None
+    assert words(Column("tickets_ticket", "subject"), "mailbox 12") is None
+    # and the search finds the one address holding the text, not those holding its words
+    assert found(agent, "nch-customer-7@exa") == {wanted.reference}
+    assert found(agent, "NCH-Customer-7@EXA") == {wanted.reference}
+    # read from the addresses' trigram index by its words alone, a pattern each
+    plan = explain(ticket_search_ids("nch-customer-7@exa", internal=True))
+    addresses = [
+        line.strip() for line in plan.splitlines() if "Index Cond: ((upper((contact_" in line
+    ]
+    assert addresses == [
+        "Index Cond: ((upper((contact_email)::text) ~~ '%NCH%'::text)"
+        " AND (upper((contact_email)::text) ~~ '%CUSTOMER%'::text))"
+    ], plan
 
 
 @postgresql_only("the planner's statistics")

@@ -17,10 +17,11 @@ from django.db import connection
 
 from domains.validators import domain_search_text
 from helpdesk.exceptions import CACHE_DOWN_ERRORS
-from tickets.selectors.search import (
+from tickets.selectors.search_text import (
     MESSAGE_TSQUERY,
     search_text_in_addresses,
     search_text_partial,
+    search_text_words,
 )
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,13 @@ _SAMPLED_COLUMNS = (
     ("accounts_customer", "email"),
 )
 _COLUMN_SAMPLES_KEY = "search-column-samples-2"
+
+
+class Column(NamedTuple):
+    """A column a search reads in part, as pg_stats names it."""
+
+    table: str
+    column: str
 
 
 class ColumnSample(NamedTuple):
@@ -147,6 +155,26 @@ def _column_share(
     bounds = sum(1 for value in sample.bounds if holds(value))
     common = sum(share for value, share in sample.common if holds(value))
     return common + (bounds * sample.bound_share if bounds > 1 else 0.0)
+
+
+def ticket_search_index_words(column: Column, text: str) -> list[str] | None:
+    """The words of `text` to ask `column`'s trigram index for, a pattern each; None: the text.
+
+    Those in fewer than COMMON_WORD_SHARE of the column's rows by the planner's sample: a word
+    in most rows narrows nothing down and costs the whole of its trigrams' lists ("example" in
+    every address). None when no such word is left, for a text that is one word as it is, and
+    on other databases. Without statistics every word is asked for.
+    """
+    if connection.vendor != "postgresql":
+        return None
+    words = search_text_words(text)
+    if words == [text]:
+        return None
+    samples = _column_samples()
+    rare = [
+        word for word in words if (_column_share(samples, column, word) or 0.0) < COMMON_WORD_SHARE
+    ]
+    return rare or None
 
 
 class FieldsRare(NamedTuple):
