@@ -16,12 +16,8 @@ from django.utils import timezone
 
 from accounts.selectors import email_canonical
 from tickets.models import AnonymousRequest, Ticket, Verification
-from tickets.request_fields import (
-    MODIFY_FIELD_LABELS,
-    MODIFY_SENSITIVE,
-    OPT_OUT_LIST_LABELS,
-    modify_change_low_risk,
-)
+from tickets.request_fields import MODIFY_SENSITIVE, OPT_OUT_LIST_LABELS, modify_change_low_risk
+from tickets.selectors.field_changes import ChangeRow, field_change_rows
 from tickets.selectors.registration import registration_offer_summary
 from tickets.tokens import token_hash_if_wellformed
 
@@ -68,26 +64,27 @@ def mask_field_value(field: str, value: str) -> str:
     return value
 
 
+def _next_step(row: ChangeRow, *, needs_supervisor: bool) -> str:
+    if settings.MODIFY_AUTO_APPLY_LOW_RISK and modify_change_low_risk(
+        field=row.field, new_value=row.new
+    ):
+        return NEXT_AT_ONCE
+    return NEXT_SUPERVISOR if needs_supervisor else NEXT_STAFF
+
+
 def _modify_summary(ticket: Ticket) -> dict[str, Any]:
-    pending = list(ticket.changes.filter(applied_at__isnull=True).order_by("id"))
-    needs_supervisor = any(change.field in MODIFY_SENSITIVE for change in pending)
-    changes = []
-    for change in pending:
-        if settings.MODIFY_AUTO_APPLY_LOW_RISK and modify_change_low_risk(
-            field=change.field, new_value=change.new_value
-        ):
-            next_step = NEXT_AT_ONCE
-        else:
-            next_step = NEXT_SUPERVISOR if needs_supervisor else NEXT_STAFF
-        changes.append(
-            {
-                "field": change.field,
-                "label": MODIFY_FIELD_LABELS.get(change.field, change.field),
-                "old": mask_field_value(change.field, change.old_value),
-                "new": change.new_value,
-                "next": next_step,
-            }
-        )
+    pending = field_change_rows(ticket.changes.filter(applied_at__isnull=True).order_by("id"))
+    needs_supervisor = any(row.field in MODIFY_SENSITIVE for row in pending)
+    changes = [
+        {
+            "field": row.field,
+            "label": row.label,
+            "old": mask_field_value(row.field, row.old),
+            "new": row.new,
+            "next": _next_step(row, needs_supervisor=needs_supervisor),
+        }
+        for row in pending
+    ]
     return {
         "changes": changes,
         "at_once": any(c["next"] == NEXT_AT_ONCE for c in changes),

@@ -5,8 +5,9 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from helpdesk.types import AuthenticatedHttpRequest
+from tickets.selectors.field_changes import field_change_rows
 from tickets.services import modify_awaiting_supervisor
-from tickets.staff.common import field_change_rows, require_perm, staff_required
+from tickets.staff.common import require_perm, staff_required
 
 APPROVALS_PAGE_SIZE = 100
 

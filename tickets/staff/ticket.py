@@ -19,6 +19,7 @@ from helpdesk.shortcuts import found_or_404
 from helpdesk.types import AuthenticatedHttpRequest
 from tickets.attachments import attachment_download
 from tickets.models import CHANGE_REQUEST_KINDS, Ticket
+from tickets.selectors.field_changes import field_change_rows
 from tickets.selectors.queue import staff_members
 from tickets.selectors.registration import registration_changes_for_ticket
 from tickets.selectors.ticket_page import (
@@ -33,7 +34,7 @@ from tickets.selectors.tickets import (
     ticket_pk_version_get,
 )
 from tickets.services import modify_approval, ticket_actions
-from tickets.staff.common import field_change_rows, staff_required
+from tickets.staff.common import staff_required
 from tickets.views.common import ATTACHMENT_ACCEPT, AttachmentsField
 
 # A viewer's page polls every PRESENCE_POLL_SECONDS; one that stops (closed, gone) drops out

@@ -20,7 +20,7 @@ from helpdesk.types import AuthenticatedHttpRequest
 from tickets.attachments import attachment_download
 from tickets.models import Message, Ticket
 from tickets.redaction import CARD_NOTICE, contains_card_number
-from tickets.request_fields import MODIFY_FIELD_LABELS
+from tickets.selectors.field_changes import field_change_rows
 from tickets.selectors.messages import ticket_words_unproven
 from tickets.selectors.tickets import attachment_get, ticket_get, ticket_list
 from tickets.services import (
@@ -105,18 +105,9 @@ def my_tickets(request: AuthenticatedHttpRequest) -> HttpResponse:
 def _my_ticket_render(
     request: HttpRequest, ticket: Ticket, *, reply_form: TicketReplyForm, status: int = 200
 ) -> HttpResponse:
-    changes = [
-        {
-            "label": gettext(MODIFY_FIELD_LABELS.get(change.field, change.field)),
-            "old": change.old_value,
-            "new": change.new_value,
-            "applied_at": change.applied_at,
-        }
-        for change in ticket.changes.all()
-    ]
     context = {
         "ticket": ticket,
-        "changes": changes,
+        "changes": field_change_rows(ticket.changes.all()),
         "conversation": list(ticket.messages.all()),
         "reply_form": reply_form,
         "actions": ticket_actions(ticket),
