@@ -35,6 +35,7 @@ from tickets.selectors.tickets import (
     ticket_events_visible,
     ticket_get,
     ticket_list,
+    ticket_visible_get,
 )
 from tickets.services import ticket_opener_confirm, ticket_reply_add
 
@@ -66,7 +67,7 @@ class VersionedInput(serializers.Serializer):
 
 def ticket_visible(request: Request, reference: str) -> Ticket:
     """The ticket if the caller may see it; another customer's ticket is a 404, not a 403."""
-    ticket = ticket_list(user=request.user).filter(reference=reference).first()
+    ticket = ticket_visible_get(user=request.user, reference=reference)
     if ticket is None:
         raise NotFound(TICKET_NOT_FOUND)
     return ticket

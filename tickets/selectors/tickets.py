@@ -164,6 +164,16 @@ def ticket_get(*, user: User | AnonymousUser, reference: str) -> Ticket | None:
     )
 
 
+def ticket_visible_get(*, user: User | AnonymousUser, reference: str) -> Ticket | None:
+    """One ticket by reference if the user may see it, without its parts (None: answer 404)."""
+    return ticket_list(user=user).filter(reference=reference).first()
+
+
+def customer_has_ticket(*, customer: Customer, kind: str) -> bool:
+    """Whether the customer's record has a ticket of `kind` (the demo data adds one once)."""
+    return Ticket.objects.filter(customer=customer, kind=kind).exists()
+
+
 def ticket_events(*, ticket: Ticket) -> QuerySet[ActionLog]:
     return ActionLog.objects.filter(ticket=ticket).order_by("sequence")
 

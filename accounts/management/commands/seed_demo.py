@@ -6,6 +6,7 @@ from accounts.roles import AGENTS, SUPERVISORS
 from accounts.services import customer_ensure, roles_ensure, staff_user_ensure
 from domains.services import domain_ensure
 from tickets.models import Ticket
+from tickets.selectors.tickets import customer_has_ticket
 from tickets.services import request_general
 from tickets.services.registration_warnings import registration_warnings_sweep
 
@@ -74,7 +75,7 @@ class Command(BaseCommand):
             registrant_email="carol@defunct.test",
             bouncing=True,
         )
-        if not Ticket.objects.filter(customer=alice, kind=Ticket.Kind.GENERAL).exists():
+        if not customer_has_ticket(customer=alice, kind=Ticket.Kind.GENERAL):
             request_general(
                 subject="Website is slow in the evenings",
                 body="My shop site alice-shop.test loads slowly after 8 pm. Can you check?",
