@@ -191,11 +191,11 @@ def seed(
     from accounts.models import Customer
     from accounts.services import roles_ensure
     from domains.models import Domain
-    from tickets.audit import _canonical, _row_hash
+    from tickets.audit import audit_canonical, audit_row_hash
     from tickets.models import REFERENCE_ALPHABET, AuditChainHead, Ticket
     from tickets.services import ticket_due_at
     from tickets.services.search import ticket_search_documents_rebuild
-    from tickets.services.stats import STAT_FIELDS, _rows_add, ticket_stat_figures
+    from tickets.services.stats import STAT_FIELDS, stat_rows_add, ticket_stat_figures
 
     started = time.perf_counter()
     rng = random.Random(SEED_RANDOM + total)
@@ -324,7 +324,7 @@ def seed(
         def append(event) -> None:
             created, action, pk, reference, customer_id, customer_number, details = event
             chain["sequence"] += 1
-            canonical = _canonical(
+            canonical = audit_canonical(
                 sequence=chain["sequence"],
                 created_at=created.isoformat(),
                 actor="system",
@@ -333,7 +333,7 @@ def seed(
                 customer=customer_number,
                 details=details,
             )
-            row_hash = _row_hash(chain["last"], canonical)
+            row_hash = audit_row_hash(chain["last"], canonical)
             audit_rows.append(
                 (
                     chain["sequence"],
@@ -491,7 +491,7 @@ def seed(
         # The daily figures of the seeded tickets, added to any already there.
         keys = sorted(stats)
         for batch in range(0, len(keys), 2000):
-            _rows_add({key: stats[key] for key in keys[batch : batch + 2000]})
+            stat_rows_add({key: stats[key] for key in keys[batch : batch + 2000]})
         counts["daily rows"] = len(stats)
         print(f"  rows written at {time.perf_counter() - started:.1f} s", flush=True)
         with raw.cursor() as cur:

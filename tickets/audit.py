@@ -33,7 +33,7 @@ def actor_label(actor: Actor) -> str:
     return f"{prefix}:{actor.get_username()}"
 
 
-def _canonical(
+def audit_canonical(
     *,
     sequence: int,
     created_at: str,
@@ -43,6 +43,11 @@ def _canonical(
     customer: str,
     details: Any,
 ) -> bytes:
+    """The bytes a row's hash covers (with the previous row's hash, see `audit_row_hash`).
+
+    Public for a writer outside `audit_record` that continues the chain itself under the head
+    row's lock: the bench seeder, which appends its rows in bulk.
+    """
     payload = {
         "sequence": sequence,
         "created_at": created_at,
@@ -55,7 +60,8 @@ def _canonical(
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _row_hash(prev_hash: str, canonical: bytes) -> str:
+def audit_row_hash(prev_hash: str, canonical: bytes) -> str:
+    """A row's hash: its `audit_canonical` bytes chained to the previous row's hash."""
     return hashlib.sha256(prev_hash.encode() + canonical).hexdigest()
 
 
@@ -113,7 +119,7 @@ def audit_record(
         row.created_at = timezone.now()
         row.sequence = head.sequence + 1
         row.prev_hash = head.last_hash
-        canonical = _canonical(
+        canonical = audit_canonical(
             sequence=row.sequence,
             created_at=row.created_at.isoformat(),
             actor=row.actor,
@@ -122,7 +128,7 @@ def audit_record(
             customer=customer.number if customer else "",
             details=row.details,
         )
-        row.hash = _row_hash(row.prev_hash, canonical)
+        row.hash = audit_row_hash(row.prev_hash, canonical)
         row.save(force_insert=True)
         # One UPDATE that raises the sequence and changes the hash (the PostgreSQL guard
         # refuses any other move of the head).
@@ -188,7 +194,7 @@ def _trusted_start_check(sequence: int, trusted_hash: str) -> ChainReport | None
     if row[-1] != trusted_hash:
         problem = AUDIT_TRUSTED_HASH_MISMATCH.format(sequence=sequence)
         return ChainReport(False, 0, sequence, problem)
-    if _row_hash(row[-2], _row_canonical(row)) != trusted_hash:
+    if audit_row_hash(row[-2], _row_canonical(row)) != trusted_hash:
         return ChainReport(False, 1, sequence, "its content does not match its hash")
     return None
 
@@ -208,7 +214,7 @@ _VERIFIED_FIELDS = (
 
 def _row_canonical(row: tuple[Any, ...]) -> bytes:
     seq, created_at, actor, action, ticket_ref, customer_no, details = row[:7]
-    return _canonical(
+    return audit_canonical(
         sequence=seq,
         created_at=created_at.isoformat(),
         actor=actor,
@@ -245,7 +251,7 @@ def _verify(
             return ChainReport(False, rows, seq, problem)
         if prev != expected_prev:
             return ChainReport(False, rows, seq, "its link to the previous row is broken")
-        if _row_hash(prev, _row_canonical(row)) != row_hash:
+        if audit_row_hash(prev, _row_canonical(row)) != row_hash:
             return ChainReport(False, rows, seq, "its content does not match its hash")
         expected_prev = row_hash
         expected_seq += 1

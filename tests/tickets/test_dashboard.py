@@ -26,8 +26,8 @@ from tickets.selectors.dashboard import (
     dashboard_today,
 )
 from tickets.services.stats import (
-    _rows_add,
     stat_day,
+    stat_rows_add,
     ticket_stats_rebuild,
 )
 
@@ -333,7 +333,7 @@ def test_concurrent_upserts_of_new_rows_lose_nothing_and_never_deadlock():
         for _ in range(25):
             with transaction.atomic():
                 ordered = keys if n % 2 else keys[::-1]
-                _rows_add({key: dict.fromkeys(STAT_FIELDS, 1) for key in ordered})
+                stat_rows_add({key: dict.fromkeys(STAT_FIELDS, 1) for key in ordered})
 
     errors = _in_threads(6, work)
 
