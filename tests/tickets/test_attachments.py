@@ -4,12 +4,21 @@ import re
 
 import pytest
 from django.test import Client
+from django.utils import translation
 
 from tests.factories import TicketFactory
 from tests.tickets.test_inbound import AUTH, HOOK, SECRET, payload
 from tickets.attachments import OPAQUE, attachment_served_type
 from tickets.models import Attachment, Message, Ticket
-from tickets.services.attachments import attachment_scan
+from tickets.services.attachments import (
+    ATTACHMENT_MAX_MEGABYTES,
+    ATTACHMENTS_PER_MESSAGE,
+    attachment_scan,
+)
+from tickets.staff.ticket import ReplyForm
+from tickets.views.common import AttachmentsField
+from tickets.views.modify import ModifyRequestForm
+from tickets.views.requests import GeneralRequestForm
 
 pytestmark = pytest.mark.django_db
 
@@ -227,3 +236,24 @@ def test_an_emailed_attachment_is_linked_on_both_ticket_pages(client, alice, age
     assert client.get(staff_link).content == PNG
     client.force_login(alice.user)
     assert client.get(portal_link).content == PNG
+
+
+@pytest.mark.parametrize("language", ["en", "ms"])
+def test_every_upload_help_text_names_the_attachment_limits(language):
+    # given the fields that take files
+    fields = [
+        AttachmentsField(),
+        *(form.base_fields["attachments"] for form in (ReplyForm, ModifyRequestForm)),
+        GeneralRequestForm.base_fields["attachments"],
+    ]
+    limits = {
+        "en": f"Up to {ATTACHMENTS_PER_MESSAGE} files of {ATTACHMENT_MAX_MEGABYTES} MB each",
+        "ms": f"Sehingga {ATTACHMENTS_PER_MESSAGE} fail, {ATTACHMENT_MAX_MEGABYTES} MB",
+    }[language]
+
+    # when
+    with translation.override(language):
+        texts = [str(field.help_text) for field in fields]
+
+    # then
+    assert all(limits in text for text in texts), texts

@@ -28,6 +28,7 @@ from tickets.tasks import attachment_scan as attachment_scan_task
 logger = logging.getLogger(__name__)
 
 ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
+ATTACHMENT_MAX_MEGABYTES = ATTACHMENT_MAX_BYTES // (1024 * 1024)  # as the messages name it
 ATTACHMENTS_PER_MESSAGE = 5
 # Pending this long, a scan is queued again by the sweep (its task lost, or the scanner down).
 ATTACHMENT_SCAN_SWEEP_AFTER = timedelta(minutes=1)
@@ -124,9 +125,7 @@ def _upload_error(upload: AttachmentUpload) -> str:
     if any(extension in ATTACHMENT_DANGEROUS_EXTENSIONS for extension in extensions):
         return gettext(ATTACHMENT_TYPE_REFUSED).format(name=name)
     if len(upload.content) > ATTACHMENT_MAX_BYTES:
-        return gettext(ATTACHMENT_TOO_LARGE).format(
-            name=name, megabytes=ATTACHMENT_MAX_BYTES // (1024 * 1024)
-        )
+        return gettext(ATTACHMENT_TOO_LARGE).format(name=name, megabytes=ATTACHMENT_MAX_MEGABYTES)
     if not upload.content:
         return gettext(ATTACHMENT_EMPTY).format(name=name)
     sniffed = attachment_type_sniff(upload.content)

@@ -35,7 +35,7 @@ from tickets.selectors.tickets import (
 )
 from tickets.services import modify_approval, ticket_actions
 from tickets.staff.common import staff_required
-from tickets.views.common import ATTACHMENT_ACCEPT, AttachmentsField
+from tickets.views.common import ATTACHMENT_ACCEPT, AttachmentsField, attachment_limits_help
 
 # A viewer's page polls every PRESENCE_POLL_SECONDS; one that stops (closed, gone) drops out
 # after PRESENCE_SECONDS.
@@ -107,9 +107,11 @@ class ReplyForm(forms.Form):
         help_text=_("Its text is added to the end of your reply."),
     )
     attachments = AttachmentsField(
-        help_text=_(
-            "Sent with the reply once checked for malware. Up to 5 files of 10 MB each: "
-            "images, PDF or plain text."
+        help_text=attachment_limits_help(
+            _(
+                "Sent with the reply once checked for malware. Up to {count} files of "
+                "{megabytes} MB each: images, PDF or plain text."
+            )
         )
     )
 

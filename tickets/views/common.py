@@ -1,6 +1,6 @@
 """The portal's home page, and what its views share."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -8,6 +8,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.text import format_lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
@@ -17,8 +18,12 @@ from accounts.models import Customer
 from accounts.selectors import customer_for_user
 from helpdesk.shortcuts import found_or_404
 from tickets.models import Ticket
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 from tickets.services.attachments import (
     ATTACHMENT_MAX_BYTES,
+    ATTACHMENT_MAX_MEGABYTES,
     ATTACHMENT_TOO_LARGE,
     ATTACHMENTS_PER_MESSAGE,
     ATTACHMENTS_TOO_MANY,
@@ -91,6 +96,14 @@ class MultipleFileInput(forms.FileInput):
     allow_multiple_selected = True
 
 
+def attachment_limits_help(text: "StrOrPromise") -> "StrOrPromise":
+    """A file field's help text with the attachment limits filled in, when it is shown.
+
+    :param text: a lazy msgid naming {count} and {megabytes}, so it reads in the reader's language.
+    """
+    return format_lazy(text, count=ATTACHMENTS_PER_MESSAGE, megabytes=ATTACHMENT_MAX_MEGABYTES)
+
+
 class AttachmentsField(forms.Field):
     """Up to ATTACHMENTS_PER_MESSAGE files, judged by tickets.services.attachments' rules.
 
@@ -104,7 +117,12 @@ class AttachmentsField(forms.Field):
         kwargs.setdefault("label", _("Attach files (optional)"))
         kwargs.setdefault(
             "help_text",
-            _("Up to 5 files of 10 MB each: images (PNG, JPEG, GIF, WebP), PDF or plain text."),
+            attachment_limits_help(
+                _(
+                    "Up to {count} files of {megabytes} MB each: images (PNG, JPEG, GIF, WebP), "
+                    "PDF or plain text."
+                )
+            ),
         )
         super().__init__(**kwargs)
         self.widget.attrs.update({"accept": ATTACHMENT_ACCEPT})
@@ -116,9 +134,7 @@ class AttachmentsField(forms.Field):
                 gettext(ATTACHMENTS_TOO_MANY).format(count=ATTACHMENTS_PER_MESSAGE)
             )
         too_large = [
-            gettext(ATTACHMENT_TOO_LARGE).format(
-                name=f.name, megabytes=ATTACHMENT_MAX_BYTES // (1024 * 1024)
-            )
+            gettext(ATTACHMENT_TOO_LARGE).format(name=f.name, megabytes=ATTACHMENT_MAX_MEGABYTES)
             for f in files
             if (f.size or 0) > ATTACHMENT_MAX_BYTES
         ]

@@ -26,7 +26,12 @@ from tickets.services import MODIFY_FIELDS, modify_input_has_card
 from tickets.services import request_modify as request_modify_service
 from tickets.services.freeze import account_freeze, freeze_link_get_live
 from tickets.services.registration import registration_confirm
-from tickets.views.common import AttachmentsField, done_redirect, ticket_done_summary
+from tickets.views.common import (
+    AttachmentsField,
+    attachment_limits_help,
+    done_redirect,
+    ticket_done_summary,
+)
 
 
 class ModifyRequestForm(forms.Form):
@@ -47,9 +52,11 @@ class ModifyRequestForm(forms.Form):
     )
     attachments = AttachmentsField(
         label=_("Proof (optional)"),
-        help_text=_(
-            "Changing your name? Attach a scan or photo of the document that shows it. Up to 5 "
-            "files of 10 MB each: images, PDF or plain text."
+        help_text=attachment_limits_help(
+            _(
+                "Changing your name? Attach a scan or photo of the document that shows it. Up to "
+                "{count} files of {megabytes} MB each: images, PDF or plain text."
+            )
         ),
     )
 

@@ -23,6 +23,7 @@ from tickets.services import request_password_resend as request_password_resend_
 from tickets.views.common import (
     AttachmentsField,
     attachment_errors_add,
+    attachment_limits_help,
     done_redirect,
     ticket_done_summary,
 )
@@ -42,9 +43,11 @@ class GeneralRequestForm(forms.Form):
         help_text=_("We reply to this address."),
     )
     attachments = AttachmentsField(
-        help_text=_(
-            "A screenshot of an error, for example. Up to 5 files of 10 MB each: images, PDF "
-            "or plain text."
+        help_text=attachment_limits_help(
+            _(
+                "A screenshot of an error, for example. Up to {count} files of {megabytes} MB "
+                "each: images, PDF or plain text."
+            )
         )
     )
 
