@@ -29,3 +29,11 @@ def without_hidden_characters(value: str) -> None:
     """Refuse text of several lines holding HIDDEN_CHARACTERS (a field validator)."""
     if HIDDEN_CHARACTERS.search(value):
         raise ValidationError(gettext_lazy(INVALID_CHARACTERS), code="control_characters")
+
+
+def without_nul(text: str) -> str:
+    """`text` without NUL characters, which no PostgreSQL text (or JSON) column can hold.
+
+    For what other programs send us (mail, ESP events), which is read rather than refused.
+    """
+    return text.replace("\x00", "")

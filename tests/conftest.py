@@ -23,7 +23,7 @@ from tests.migrations import migrate_latest
 from tests.tickets.resend_helpers import ANYMAIL_TEST, API_URL, TYPED, send_outbox
 from tickets import services
 from tickets.models import Notification, Ticket
-from tickets.services import shared
+from tickets.services import publishing
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -97,7 +97,7 @@ def _test_overrides(settings):
     # Beat does not run here, and the suite outlives SWEEP_LATE_AFTER: readiness would call the
     # sweeps down in every test after the first five minutes. Tests of that rule set their own.
     settings.SWEEP_LATE_AFTER = timedelta(days=1)
-    shared._broker_down_until = 0.0  # a broker outage staged by one test ends with it
+    publishing._broker_down_until = 0.0  # a broker outage staged by one test ends with it
     cache.clear()
     yield
     cache.clear()

@@ -25,7 +25,7 @@ from tickets.selectors.search import ticket_search_ids
 from tickets.selectors.search_statistics import FieldsRare
 from tickets.selectors.tickets import ticket_list
 from tickets.services.search import ticket_search_documents_rebuild
-from tickets.services.shared import ticket_system_note_add
+from tickets.services.versions import ticket_system_note_add
 
 S = Ticket.Status
 pytestmark = pytest.mark.django_db

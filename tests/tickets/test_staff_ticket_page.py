@@ -15,7 +15,7 @@ from tests.tickets.test_attachments import attach
 from tickets import services
 from tickets.emails import build_message
 from tickets.models import Attachment, Message, Notification, Ticket
-from tickets.services.shared import NOT_REJECTABLE
+from tickets.services.transitions import NOT_REJECTABLE
 from tickets.staff.ticket import PRESENCE_SECONDS, ReplyForm
 
 S = Ticket.Status

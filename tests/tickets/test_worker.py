@@ -239,7 +239,7 @@ def test_an_anonymous_request_made_while_the_broker_is_down_is_queued_by_its_swe
 
 def test_a_sweep_larger_than_one_round_trip_queues_every_task(alice, monkeypatch, settings):
     # Five rows, two to a round trip: three batches, and no row left behind or sent twice.
-    monkeypatch.setattr("tickets.services.shared.PUBLISH_BATCH", 2)
+    monkeypatch.setattr("tickets.services.publishing.PUBLISH_BATCH", 2)
     settings.NOTIFICATION_SWEEP_AFTER = timedelta(seconds=0)
     ticket = TicketFactory(customer=alice)
     rows = [

@@ -1,11 +1,13 @@
 """Every write the help desk makes: one function per action, each owning its transaction.
 
 One module per flow. This package re-exports what the views, API, tasks and tests call; the flows
-import each other's modules directly, and what several flows share lives in `shared`.
+import each other's modules directly. What several flows share has a module of its own:
 
+- `transitions`: the state machine (`TRANSITIONS`, `ticket_move`, `ticket_actions`);
+- `versions`: the version check and saving a change to a locked ticket with its audit row;
+- `requester_mail`: what mail to a requester may carry, and acknowledgements' limits;
+- `publishing`: queueing tasks on the broker, in batches, through an outage;
 - `outbox`: notification rows, sending each once, ESP tracking events;
-- `shared`: the state machine (`TRANSITIONS`, `ticket_move`), the version check, input rules,
-  publishing tasks to the broker;
 - `lifecycle`: ticket creation, status actions, assignment, whether a customer may still act;
 - `replies`: customer and staff replies and internal notes;
 - `verification`: links to the email on record;
@@ -97,11 +99,6 @@ from tickets.services.password_resend_steps import (
 )
 from tickets.services.replies import EMPTY_MESSAGE, REPLY_TO_CLOSED, ticket_reply_add
 from tickets.services.saved_views import saved_view_delete, saved_view_save
-from tickets.services.shared import (
-    STALE_TICKET,
-    TRANSITIONS,
-    ticket_actions,
-)
 from tickets.services.status_link import (
     TRACK_SENT,
     status_link_fill,
@@ -111,12 +108,14 @@ from tickets.services.status_link import (
     track_request,
 )
 from tickets.services.tracking import notification_tracking_event
+from tickets.services.transitions import TRANSITIONS, ticket_actions
 from tickets.services.verification import (
     VERIFICATION_INVALID,
     verification_confirm,
     verification_start,
     verifications_expire,
 )
+from tickets.services.versions import STALE_TICKET
 
 __all__ = [
     "EMPTY_MESSAGE",

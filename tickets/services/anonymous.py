@@ -26,11 +26,8 @@ from tickets.audit import Actor, actor_label
 from tickets.lock_objects import anonymous_request_lock, customer_lock, ticket_lock
 from tickets.models import AnonymousRequest, Ticket, Verification
 from tickets.services.lifecycle import ticket_create
-from tickets.services.shared import (
-    tasks_publish,
-    tasks_publish_each,
-    ticket_change_save,
-)
+from tickets.services.publishing import tasks_publish, tasks_publish_each
+from tickets.services.versions import ticket_change_save
 from tickets.tasks import anonymous_request_process as anonymous_request_task
 
 Outcome = AnonymousRequest.Outcome

@@ -22,7 +22,7 @@ from tickets.lock_objects import message_ticket_lock
 from tickets.models import Attachment, Message
 from tickets.redaction import redact_card_numbers
 from tickets.scanning import ScannerUnavailable, attachment_scanner
-from tickets.services.shared import tasks_publish_each
+from tickets.services.publishing import tasks_publish_each
 from tickets.tasks import attachment_scan as attachment_scan_task
 
 logger = logging.getLogger(__name__)

@@ -17,9 +17,9 @@ from tickets.selectors.tickets import (
     tickets_to_link_by_contact,
 )
 from tickets.services.lifecycle import customer_account_open_locked
-from tickets.services.shared import ticket_change_save
 from tickets.services.status_link import STATUS_LINK_INVALID, StatusLinkInvalid
 from tickets.services.verification import verification_link_lock_live
+from tickets.services.versions import ticket_change_save
 
 OPENER_CONFIRMED = gettext_noop(
     "Thank you: this request is marked as yours, and what it says is shown to you from now on."

@@ -35,13 +35,9 @@ from tickets.services.registration_put_back import (
     REGISTRATION_SENT,
     registration_put_backs_offer,
 )
-from tickets.services.shared import (
-    TRANSITIONS,
-    ticket_change_save,
-    ticket_move,
-    ticket_system_note_add,
-)
+from tickets.services.transitions import TRANSITIONS, ticket_move
 from tickets.services.verification import VERIFICATION_INVALID, verification_link_issue
+from tickets.services.versions import ticket_change_save, ticket_system_note_add
 from tickets.tokens import token_hash_if_wellformed
 
 S = Ticket.Status

@@ -14,8 +14,8 @@ from tickets.redaction import redact_card_numbers
 from tickets.services.attachments import AttachmentUpload, attachments_add
 from tickets.services.lifecycle import customer_account_open_locked, ticket_create
 from tickets.services.outbox import notification_queue
+from tickets.services.requester_mail import acknowledgement_allowed, ticket_subject_mailable
 from tickets.services.search import message_create
-from tickets.services.shared import acknowledgement_allowed, ticket_subject_mailable
 from tickets.services.status_link import status_link_context
 
 S = Ticket.Status

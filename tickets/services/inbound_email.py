@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from accounts.selectors import customer_get_by_email, customer_of_address, email_canonical
 from helpdesk.exceptions import RateLimited
 from helpdesk.ratelimit import rate_limit_hits
-from helpdesk.validators import CONTROL_CHARACTERS
+from helpdesk.validators import CONTROL_CHARACTERS, without_nul
 from tickets import emails
 from tickets.audit import audit_record
 from tickets.lock_objects import tickets_and_customers_lock
@@ -46,11 +46,7 @@ from tickets.services.lifecycle import AccountLockedOut, ticket_create
 from tickets.services.opt_out import OPT_OUT_SUBJECT, opt_out_apply
 from tickets.services.replies import ticket_reply_add
 from tickets.services.search import message_create
-from tickets.services.shared import (
-    NO_REPLY_STATUSES,
-    REOPENED_BY_REPLY,
-    without_nul,
-)
+from tickets.services.transitions import NO_REPLY_STATUSES, REOPENED_BY_REPLY
 
 S = Ticket.Status
 INBOUND_NO_SUBJECT = "(no subject)"

@@ -28,17 +28,16 @@ from tickets.models import (
 )
 from tickets.redaction import redact_card_numbers
 from tickets.services.outbox import notification_queue
+from tickets.services.requester_mail import ticket_subject_mailable
 from tickets.services.search import message_create, ticket_search_documents_update
-from tickets.services.shared import (
+from tickets.services.stats import ticket_stat_figures, ticket_stats_update
+from tickets.services.transitions import (
     NOT_REJECTABLE,
     REJECTABLE_KINDS,
-    ticket_change_save,
     ticket_move,
     ticket_needs_owner,
-    ticket_subject_mailable,
-    ticket_version_check,
 )
-from tickets.services.stats import ticket_stat_figures, ticket_stats_update
+from tickets.services.versions import ticket_change_save, ticket_version_check
 
 S = Ticket.Status
 

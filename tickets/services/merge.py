@@ -11,14 +11,8 @@ from tickets.models import Message, Ticket
 from tickets.selectors.messages import requester_words_without_proof
 from tickets.selectors.tickets import listed_by_address
 from tickets.services.search import ticket_search_documents_update
-from tickets.services.shared import (
-    NO_REPLY_STATUSES,
-    TRANSITIONS,
-    ticket_actions,
-    ticket_change_save,
-    ticket_move,
-    ticket_version_check,
-)
+from tickets.services.transitions import NO_REPLY_STATUSES, TRANSITIONS, ticket_actions, ticket_move
+from tickets.services.versions import ticket_change_save, ticket_version_check
 
 S = Ticket.Status
 

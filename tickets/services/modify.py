@@ -52,8 +52,9 @@ from tickets.services.registration import (
     registration_choose_by_owner,
 )
 from tickets.services.search import message_create
-from tickets.services.shared import ticket_move, ticket_version_bump
+from tickets.services.transitions import ticket_move
 from tickets.services.verification import verification_start
+from tickets.services.versions import ticket_version_bump
 
 S = Ticket.Status
 MODIFY_SUBJECT = gettext_noop("Change of personal information")

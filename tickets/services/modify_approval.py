@@ -35,13 +35,8 @@ from tickets.services.outbox import notification_queue
 from tickets.services.registration import (
     registration_changes_queue,
 )
-from tickets.services.shared import (
-    OWNER_NOT_VERIFIED,
-    ticket_move,
-    ticket_needs_owner,
-    ticket_version_bump,
-    ticket_version_check,
-)
+from tickets.services.transitions import OWNER_NOT_VERIFIED, ticket_move, ticket_needs_owner
+from tickets.services.versions import ticket_version_bump, ticket_version_check
 
 S = Ticket.Status
 # The statuses in which a verified change request waits for staff.

@@ -27,7 +27,7 @@ from tickets.services.anonymous import (
 )
 from tickets.services.lifecycle import ticket_create
 from tickets.services.outbox import notification_queue
-from tickets.services.shared import ticket_move
+from tickets.services.transitions import ticket_move
 from tickets.services.verification import verification_start
 
 S = Ticket.Status

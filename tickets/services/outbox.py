@@ -23,7 +23,7 @@ from tickets import emails
 from tickets.audit import audit_record
 from tickets.models import Notification, Ticket
 from tickets.selectors.tickets import attachments_for_email
-from tickets.services.shared import tasks_publish_each
+from tickets.services.publishing import tasks_publish_each
 from tickets.tasks import notification_send as notification_send_task
 
 logger = logging.getLogger(__name__)

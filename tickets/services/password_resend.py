@@ -34,7 +34,8 @@ from tickets.redaction import contains_card_number
 from tickets.services import password_resend_steps as steps
 from tickets.services.lifecycle import ticket_create
 from tickets.services.outbox import notification_queue, notification_task
-from tickets.services.shared import acknowledgement_allowed, tasks_publish, tasks_publish_each
+from tickets.services.publishing import tasks_publish, tasks_publish_each
+from tickets.services.requester_mail import acknowledgement_allowed
 from tickets.services.status_link import status_link_context
 from tickets.tasks import password_resend_process as password_resend_task
 

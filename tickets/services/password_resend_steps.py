@@ -29,7 +29,8 @@ from tickets.audit import audit_record
 from tickets.lock_objects import customer_lock, domain_lock, password_resend_lock, ticket_lock
 from tickets.models import PasswordResend, Ticket
 from tickets.services.outbox import notification_queue
-from tickets.services.shared import ticket_move, ticket_system_note_add
+from tickets.services.transitions import ticket_move
+from tickets.services.versions import ticket_system_note_add
 
 S = Ticket.Status
 Stage = PasswordResend.Stage

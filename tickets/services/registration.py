@@ -26,7 +26,8 @@ from tickets.models import Ticket
 from tickets.selectors.registration import registration_domains_of
 from tickets.selectors.verification import verification_link_state
 from tickets.services.freeze import ACCOUNT_FROZEN
-from tickets.services.shared import registration_changes_publish, ticket_needs_owner
+from tickets.services.publishing import registration_changes_publish
+from tickets.services.transitions import ticket_needs_owner
 from tickets.services.verification import verification_confirm
 from tickets.tokens import token_hash_if_wellformed
 

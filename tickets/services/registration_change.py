@@ -44,8 +44,9 @@ from tickets.lock_objects import (
 )
 from tickets.models import Message, Ticket
 from tickets.services.lifecycle import ticket_priority_set, ticket_transition
+from tickets.services.publishing import registration_changes_publish
 from tickets.services.replies import ticket_reply_add
-from tickets.services.shared import registration_changes_publish, ticket_needs_owner
+from tickets.services.transitions import ticket_needs_owner
 
 RC = RegistrationChange.Status
 S = Ticket.Status

@@ -21,11 +21,8 @@ from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import registration_changes_offered_lock, tickets_and_customers_lock
 from tickets.models import Ticket
-from tickets.services.shared import (
-    registration_changes_publish,
-    ticket_change_save,
-    ticket_version_check,
-)
+from tickets.services.publishing import registration_changes_publish
+from tickets.services.versions import ticket_change_save, ticket_version_check
 
 RC = RegistrationChange.Status
 PURPOSE = RegistrationChange.Purpose

@@ -27,17 +27,11 @@ from tickets.services.lifecycle import (
     requester_account_open_locked,
 )
 from tickets.services.outbox import notification_queue
+from tickets.services.requester_mail import requester_words_mailable, ticket_subject_mailable
 from tickets.services.search import message_create
-from tickets.services.shared import (
-    NO_REPLY_STATUSES,
-    REOPENED_BY_REPLY,
-    requester_words_mailable,
-    ticket_change_save,
-    ticket_move,
-    ticket_subject_mailable,
-    ticket_version_check,
-)
 from tickets.services.stats import ticket_stat_figures, ticket_stats_update
+from tickets.services.transitions import NO_REPLY_STATUSES, REOPENED_BY_REPLY, ticket_move
+from tickets.services.versions import ticket_change_save, ticket_version_check
 
 S = Ticket.Status
 

@@ -23,8 +23,9 @@ from tickets.models import Message, Notification, Ticket, Verification
 from tickets.selectors.status_page import status_link_find, ticket_address_matching
 from tickets.services.attachments import AttachmentUpload
 from tickets.services.outbox import notification_queue
+from tickets.services.publishing import tasks_publish
 from tickets.services.replies import ticket_reply_add
-from tickets.services.shared import tasks_publish, ticket_subject_mailable
+from tickets.services.requester_mail import ticket_subject_mailable
 from tickets.services.verification import verification_link_issue, verification_link_lock_live
 from tickets.tasks import status_link_send as status_link_send_task
 

@@ -14,7 +14,7 @@ from tickets.lock_objects import stored_text_row_lock, ticket_lock
 from tickets.models import Disclosure, Message, Satisfaction, Ticket
 from tickets.selectors.stored_text import StoredText, stored_text_kind
 from tickets.services.search import ticket_search_documents_update
-from tickets.services.shared import ticket_change_save
+from tickets.services.versions import ticket_change_save
 
 STORED_TEXT_TAKEN = gettext_noop("Cleaned, this value is another row's: change it by hand.")
 

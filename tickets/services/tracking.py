@@ -6,6 +6,7 @@ from typing import Any
 from django.db import transaction
 
 from accounts.selectors import email_canonical
+from helpdesk.validators import without_nul
 from tickets.audit import audit_record
 from tickets.lock_objects import notification_lock
 from tickets.models import Notification
@@ -15,7 +16,6 @@ from tickets.services.outbox import (
     notification_details,
     notification_mark_sent,
 )
-from tickets.services.shared import without_nul
 
 # Only these mean the address is dead; soft bounces and deferrals may still deliver.
 _FINAL_POSTMARK_BOUNCES = frozenset({"HardBounce", "BadEmailAddress"})

@@ -19,7 +19,7 @@ from tickets.models import Message, Ticket, Verification
 from tickets.selectors.status_page import ticket_address_matching
 from tickets.selectors.verification import verification_refusal, verification_summary
 from tickets.services.outbox import notification_queue
-from tickets.services.shared import ticket_move
+from tickets.services.transitions import ticket_move
 from tickets.tokens import token_hash_if_wellformed, verification_token_hash
 
 S = Ticket.Status
