@@ -13,6 +13,7 @@ the mail may do, read in the order it happens.
 
 import re
 import uuid
+from collections.abc import Callable
 from functools import partial
 from typing import cast
 
@@ -390,8 +391,8 @@ def inbound_email_receive(
     Idempotent by unique key: a redelivered Message-ID from the same sender returns the ticket
     it made.
 
-    Longer than most: every reason to drop a message is checked here, one after another,
-    before anything is stored.
+    Every reason to drop a message is checked here, one after another, before anything is
+    stored.
     """
     # Mail is read whatever it holds: a NUL anywhere in it (a forged header, a part's type)
     # would otherwise fail every delivery of it with a 500, and the ESP retries for hours.
@@ -413,21 +414,40 @@ def inbound_email_receive(
     existing = _inbound_existing(key)
     if existing is not None:
         return existing
+    subject, body, card_found = _inbound_text(subject=subject, text=text, html=html)
+    store = partial(
+        _inbound_store,
+        key=key,
+        sender=sender,
+        recipients=[*(to_emails or []), envelope_recipient or ""],
+        subject=subject,
+        body=body,
+        headers=joined,
+        attachments=attachments or [],
+        card_found=card_found,
+        authentication=authentication,
+    )
+    return _inbound_store_once(store, key=key, sender=sender, message_id=message_id)
+
+
+def _inbound_text(*, subject: str, text: str, html: str) -> tuple[str, str, bool]:
+    """The subject on one line and the body, card numbers redacted; whether there was one."""
     subject = " ".join(CONTROL_CHARACTERS.sub(" ", subject or "").split())
     subject, card_in_subject = redact_card_numbers(subject)
     body, card_in_body = redact_card_numbers(inbound_body(text, html))
+    return subject[:200], body, card_in_subject or card_in_body
+
+
+def _inbound_store_once(
+    store: Callable[[], Ticket], *, key: str | None, sender: str, message_id: str
+) -> Ticket | None:
+    """Store the message with `store()`, unless a limit drops it (None).
+
+    The same message arriving twice at once is stored by one delivery: the other returns the
+    ticket it made.
+    """
     try:
-        return _inbound_store(
-            key=key,
-            sender=sender,
-            recipients=[*(to_emails or []), envelope_recipient or ""],
-            subject=subject[:200],
-            body=body,
-            headers=joined,
-            attachments=attachments or [],
-            card_found=card_in_subject or card_in_body,
-            authentication=authentication,
-        )
+        return store()
     except InboundReplyLimited as exc:
         # Unauthenticated replies past their limit: audited on the ticket they named, not stored.
         _inbound_ignored(

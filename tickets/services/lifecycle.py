@@ -84,7 +84,7 @@ def ticket_create(
     address anyway, and a general-help ticket changes nothing on the record. Its words are not
     shown to the customer until they confirm it (selectors.messages.ticket_opener_unproven).
 
-    Longer than most: every flow opens its tickets here, and the signature lists all they set.
+    Every flow opens its tickets here, so the signature lists all they set.
     """
     now = timezone.now()
     by_contact = False
@@ -110,27 +110,19 @@ def ticket_create(
         verified_by=verified_by,
     )
     if status == S.OPEN and ticket_needs_owner(ticket):
-        ticket.status = status = S.AWAITING_VERIFICATION
+        ticket.status = S.AWAITING_VERIFICATION
     # The reference is made here (new_reference, 40 random bits) and its unique index guards
     # it: no query first to ask whether it is taken.
     ticket.full_clean(exclude=["reference"])
     ticket.save(force_insert=True)
-    if body:
-        message_create(
-            ticket=ticket,
-            author=Message.Author.CUSTOMER,
-            body=body,
-            channel=channel,
-        )
-    else:
-        ticket_search_documents_update(ticket_ids=[ticket.pk])  # the subject alone
+    _first_message_add(ticket, body=body, channel=channel)
     audit_record(
         actor=actor,
         action="ticket.created",
         ticket=ticket,
         details={
             "kind": kind,
-            "status": status,
+            "status": ticket.status,
             "channel": channel,
             **({"verified_by": verified_by} if verified_by else {}),
             **({"customer_by_contact": True} if by_contact else {}),
@@ -139,6 +131,14 @@ def ticket_create(
     )
     ticket_stats_update(before={}, ticket=ticket)
     return ticket
+
+
+def _first_message_add(ticket: Ticket, *, body: str, channel: str) -> None:
+    """Store the request's text as its first message (without one, index the subject alone)."""
+    if body:
+        message_create(ticket=ticket, author=Message.Author.CUSTOMER, body=body, channel=channel)
+    else:
+        ticket_search_documents_update(ticket_ids=[ticket.pk])
 
 
 @transaction.atomic

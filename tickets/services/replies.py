@@ -132,25 +132,12 @@ def ticket_reply_add(
     `attachments` are kept on the message (ValidationError, and nothing saved, if one breaks
     the rules); a mailed staff reply carries them once the scan found them clean.
 
-    Longer than most: every kind of message goes through here, so the account rule, the
-    ticket's lock, the version and the first response are taken in one order for all.
+    Every kind of message goes through here, so the account rule, the ticket's lock, the
+    version and the first response are taken in one order for all.
     """
-    body, _card_found = redact_card_numbers(body)
-    if not body.strip():
-        raise ApplicationError(EMPTY_MESSAGE)
-    signed_in = actor.pk if isinstance(actor, Customer) else None
-    if isinstance(actor, Customer):
-        # A signed-in customer (the portal, the API): each reply is audited and mailed to staff.
-        rate_limit_hit(scope="reply_per_customer", key=str(actor.pk))
-        customer_account_open_locked(actor)
+    body = _reply_body(body)
     as_requester = author == Message.Author.CUSTOMER and not internal
-    owner = ticket.customer_id
-    if as_requester and owner != signed_in:
-        requester_account_open_locked(ticket)
-    locked = ticket_lock(pk=ticket.pk)
-    linked = locked.customer_id
-    if as_requester and linked is not None and linked not in (signed_in, owner):
-        account_open_locked(linked)  # linked to a customer since it was read: rare
+    locked, signed_in = _reply_ticket_lock(ticket, actor=actor, as_requester=as_requester)
     ticket_version_check(locked, expected_version, requester=signed_in is not None)
     if locked.status in NO_REPLY_STATUSES and not internal:
         raise TransitionNotAllowed(REPLY_TO_CLOSED)
@@ -166,11 +153,7 @@ def ticket_reply_add(
     )
     stored = attachments_add(message=message, uploads=attachments, actor=actor)
     figures = ticket_stat_figures(locked)
-    fields: list[str] = []
-    if author == Message.Author.STAFF and not internal and locked.first_response_at is None:
-        locked.first_response_at = message.created_at
-        locked.first_response_by = author_user
-        fields = ["first_response_at", "first_response_by"]
+    fields = _first_response_set(locked, message, author=author, internal=internal)
     ticket_change_save(
         locked,
         fields,
@@ -182,12 +165,69 @@ def ticket_reply_add(
         and Message.objects.filter(message_shown_to_requester(), pk=message.pk).exists(),
     )
     ticket_stats_update(before=figures, ticket=locked)
-    if internal:
-        return message
+    if not internal:
+        _reply_answered(locked, message, stored, actor=actor, author=author, reopen=reopen)
+    return message
+
+
+def _reply_body(body: str) -> str:
+    """The body as stored, card numbers redacted; ApplicationError when nothing is left."""
+    body, _card_found = redact_card_numbers(body)
+    if not body.strip():
+        raise ApplicationError(EMPTY_MESSAGE)
+    return body
+
+
+def _reply_ticket_lock(
+    ticket: Ticket, *, actor: Actor, as_requester: bool
+) -> tuple[Ticket, int | None]:
+    """Hold the accounts a reply acts for to being open, and lock the ticket, in that order.
+
+    Returns the locked ticket and the signed-in customer's pk (None for anyone else).
+    """
+    signed_in = actor.pk if isinstance(actor, Customer) else None
+    if isinstance(actor, Customer):
+        # A signed-in customer (the portal, the API): each reply is audited and mailed to staff.
+        rate_limit_hit(scope="reply_per_customer", key=str(actor.pk))
+        customer_account_open_locked(actor)
+    owner = ticket.customer_id
+    if as_requester and owner != signed_in:
+        requester_account_open_locked(ticket)
+    locked = ticket_lock(pk=ticket.pk)
+    linked = locked.customer_id
+    if as_requester and linked is not None and linked not in (signed_in, owner):
+        account_open_locked(linked)  # linked to a customer since it was read: rare
+    return locked, signed_in
+
+
+def _first_response_set(
+    locked: Ticket, message: Message, *, author: str, internal: bool
+) -> list[str]:
+    """Date the ticket's first response if `message` is it (a staff reply); the fields set."""
+    if author != Message.Author.STAFF or internal or locked.first_response_at is not None:
+        return []
+    locked.first_response_at = message.created_at
+    locked.first_response_by = message.author_user
+    return ["first_response_at", "first_response_by"]
+
+
+def _reply_answered(
+    locked: Ticket,
+    message: Message,
+    stored: list[Attachment],
+    *,
+    actor: Actor,
+    author: str,
+    reopen: bool,
+) -> None:
+    """Move the ticket on after a reply the requester sees.
+
+    A staff reply waits on the customer and is mailed; a customer's reply puts the ticket back
+    in the queue (unless `reopen` is False).
+    """
     if author == Message.Author.STAFF:
         if locked.status == S.OPEN:
             ticket_move(locked, to=S.AWAITING_CUSTOMER, actor=actor)
         _staff_reply_mail(locked, message, stored)
     elif author == Message.Author.CUSTOMER and reopen and locked.status in REOPENED_BY_REPLY:
         ticket_move(locked, to=S.OPEN, actor=actor, reason="customer replied")
-    return message
