@@ -8,13 +8,10 @@ from typing import Any, Literal, NamedTuple
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, get_user_model, password_validation
 from django.contrib.auth.models import Group, Permission, User
-from django.contrib.auth.tokens import default_token_generator
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext, gettext_noop
 
 from accounts.lock_objects import user_limits_lock
@@ -29,16 +26,12 @@ from accounts.selectors import (
     group_access_read,
     login_access_read,
     login_with_address_exists,
-    password_reset_logins,
 )
 from helpdesk.exceptions import ApplicationError
-from helpdesk.links import site_url
 from helpdesk.ratelimit import rate_limit_hit
 from helpdesk.validators import without_control_characters
 from tickets.audit import Actor, audit_record
-from tickets.models import Notification
 from tickets.redaction import redact_card_numbers
-from tickets.services import PASSWORD_RESET_LOOKUP, notification_queue
 
 
 def roles_ensure() -> dict[str, Group]:
@@ -168,7 +161,7 @@ def customer_ensure(
     return customer
 
 
-# --- portal accounts: language and password reset ---
+# --- portal accounts: language ---
 
 
 @transaction.atomic
@@ -193,64 +186,6 @@ def customer_language_set(*, customer: Customer, language: str) -> Customer:
         details={"from": old, "to": language},
     )
     return customer
-
-
-@transaction.atomic
-def password_reset_mail_queue(*, user: User, link: str, hours: int) -> None:
-    """Queue the portal password-reset email for a login; the worker sends it."""
-    customer = customer_for_user(user)
-    notification_queue(
-        template="password_reset",
-        recipient=user.email,
-        context={"link": link, "hours": hours, "username": user.get_username()},
-        language=customer.language if customer else settings.LANGUAGE_CODE,
-    )
-    audit_record(
-        actor="anonymous",
-        action="account.password_reset_mailed",
-        customer=customer,
-        details={"user": user.get_username()},
-    )
-
-
-def password_reset_request(*, email: str) -> None:
-    """Queue a password-reset request: one outbox row, whether or not a login has `email`.
-
-    The worker looks the logins up (`password_reset_resolve`) when it handles that row.
-    """
-    notification_queue(template=PASSWORD_RESET_LOOKUP, recipient=email, context={})
-
-
-def password_reset_resolve(*, email: str) -> int:
-    """Mail a reset link to each login `password_reset_logins` finds; how many were mailed.
-
-    A login whose account is frozen gets none (nor does the address it now has). Past the
-    per-address limit a login gets no further link: the last one still works, and
-    the request is not refused (coalesced, like every per-target limit).
-    """
-    limit, seconds = settings.RATE_LIMITS["request_per_email"]
-    since = timezone.now() - timedelta(seconds=seconds)
-    mailed = 0
-    for user in password_reset_logins(email=email):
-        # Counted under the login's lock: two lookups at once for it cannot both pass the limit.
-        user_limits_lock(user=user)
-        recent = Notification.objects.filter(
-            template="password_reset", recipient__iexact=user.email, created_at__gt=since
-        ).count()
-        if recent >= limit:
-            continue
-        link = site_url(
-            "accounts:password_reset_confirm",
-            uidb64=urlsafe_base64_encode(force_bytes(user.pk)),
-            token=default_token_generator.make_token(user),
-        )
-        password_reset_mail_queue(
-            user=user,
-            link=link,
-            hours=max(1, settings.PASSWORD_RESET_TIMEOUT // 3600),
-        )
-        mailed += 1
-    return mailed
 
 
 PASSWORD_OWNER_ONLY = gettext_noop(

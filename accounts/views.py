@@ -29,7 +29,6 @@ from accounts.services import (
     api_token_issue,
     api_token_revoke,
     customer_language_set,
-    password_reset_request,
     user_password_set,
 )
 from helpdesk.exceptions import ApplicationError, RateLimited
@@ -41,6 +40,7 @@ from helpdesk.ratelimit import (
 )
 from helpdesk.refusals import refusal_form_errors, refused
 from helpdesk.types import AuthenticatedHttpRequest
+from tickets.services import password_reset_request
 
 RESET_THROTTLED = _("Too many requests. Please wait a little and try again.")
 STAFF_HOME = "/staff/"

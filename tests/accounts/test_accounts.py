@@ -10,13 +10,13 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
-from accounts import services as account_services
 from accounts.models import Customer
 from accounts.services import customer_language_set
 from tests.threads import run_at_once
 from tests.tickets.verification_helpers import password_reset_lookups
 from tickets import services
 from tickets.models import ActionLog, Notification
+from tickets.services import login_password_reset
 
 LOGIN = "/accounts/login/"
 RESET = "/accounts/password-reset/"
@@ -248,7 +248,7 @@ def test_two_reset_lookups_at_once_never_mail_past_the_per_address_limit(
     # waits a moment for the other to have counted too: both count before either mails, unless
     # they queue
     counted = threading.Barrier(2, timeout=2)
-    link = account_services.site_url
+    link = login_password_reset.site_url
 
     def wait_then_link(*args, **kwargs):
         # Broken when the other worker waits on a lock instead: the intended order.
@@ -256,7 +256,7 @@ def test_two_reset_lookups_at_once_never_mail_past_the_per_address_limit(
             counted.wait()
         return link(*args, **kwargs)
 
-    monkeypatch.setattr(account_services, "site_url", wait_then_link)
+    monkeypatch.setattr(login_password_reset, "site_url", wait_then_link)
 
     def look_up(pk: int) -> None:
         services.notification_send(notification_id=pk)

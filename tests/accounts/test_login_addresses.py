@@ -15,12 +15,13 @@ from django.core.management import CommandError, call_command
 
 from accounts.models import Customer
 from accounts.roles import AGENTS
-from accounts.services import customer_ensure, password_reset_resolve, staff_user_ensure
+from accounts.services import customer_ensure, staff_user_ensure
 from helpdesk.exceptions import ApplicationError
 from tests.factories import CustomerFactory
 from tests.tickets.test_staff import confirmed_email_change
 from tickets import services
 from tickets.models import ActionLog, Notification
+from tickets.services.login_password_reset import password_reset_resolve
 from tickets.services.modify_approval import MODIFY_EMAIL_TAKEN
 
 User = get_user_model()

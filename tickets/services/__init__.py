@@ -18,6 +18,7 @@ import each other's modules directly. What several flows share has a module of i
   step with an email change (offered, chosen, sent by the worker), and putting them back after
   a freeze;
 - `password_resend`: OpenSRS password resends;
+- `login_password_reset`: a portal login's password reset, mailed through the outbox;
 - `opt_out`: mailing preferences, unsubscribe links, mailings;
 - `inbound_email`: mail to support@ and billing@;
 - `disclosure`: the disclosure register and the customer export;
@@ -51,6 +52,7 @@ from tickets.services.lifecycle import (
     ticket_resolve,
     ticket_transition,
 )
+from tickets.services.login_password_reset import password_reset_request
 from tickets.services.mailing import mailing_send
 from tickets.services.merge import ticket_merge
 from tickets.services.modify import request_modify
@@ -157,6 +159,7 @@ __all__ = [
     "password_resend_give_up",
     "password_resend_process",
     "password_resend_requeue_due",
+    "password_reset_request",
     "preferences_update",
     "request_general",
     "request_modify",

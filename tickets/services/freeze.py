@@ -15,6 +15,7 @@ from django.utils.translation import gettext_noop
 
 from accounts.models import Customer
 from accounts.selectors import account_is_frozen, customer_get_by_email, email_canonical
+from accounts.services import user_credentials_revoke
 from domains.models import RegistrationChange
 from helpdesk.exceptions import ApplicationError
 from helpdesk.ratelimit import rate_limit_hit
@@ -283,9 +284,6 @@ def _other_requests_reject(others: list[Ticket], *, actor: Actor) -> None:
 def _credentials_revoke(customer: Customer) -> dict[str, int]:
     if customer.user is None:
         return {"api_tokens": 0, "sessions": 0}
-    # accounts.services imports the tickets services: imported here to break the cycle.
-    from accounts.services import user_credentials_revoke
-
     return user_credentials_revoke(user=customer.user)
 
 

@@ -81,13 +81,14 @@ def notification_queue(
 
 
 # An outbox row that is not an email: a password-reset request whose logins the worker looks
-# up (accounts.services.password_reset_resolve), so the request does the same work for every
+# up (login_password_reset.password_reset_resolve), so the request does the same work for every
 # address.
 PASSWORD_RESET_LOOKUP = "password_reset_lookup"  # noqa: S105 - a template name, not a secret
 
 
 def _password_reset_lookup(notification: Notification) -> str:
-    from accounts.services import password_reset_resolve
+    # Imported here: the reset flow queues its mail through this module.
+    from tickets.services.login_password_reset import password_reset_resolve
 
     with transaction.atomic():
         mailed = password_reset_resolve(email=notification.recipient)
