@@ -330,6 +330,53 @@ def _transport_failure(exc: requests.RequestException) -> str:
     return "dropped"
 
 
+class _ReplyUnreadable(Exception):
+    """OpenSRS's reply is not this command's readable answer; the message says what is wrong."""
+
+    def __init__(self, text: str, response_summary: dict[str, Any] | None = None) -> None:
+        super().__init__(text)
+        self.response_summary = response_summary
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """A readable reply: `succeeded` when OpenSRS says it did the command (a 2xx success)."""
+
+    succeeded: bool
+    code: int
+    text: str
+    attributes: dict[str, Any]
+    response_summary: dict[str, Any]
+
+
+def _reply_answer(raw: bytes, obj: str) -> _Answer:
+    """The reply to a command on `obj`, decoded; _ReplyUnreadable when it is not one."""
+    try:
+        reply = decode_envelope(raw)
+    except EnvelopeError as exc:
+        raise _ReplyUnreadable(str(exc)) from exc
+    response_summary = {k: v for k, v in redact(reply).items() if k != "protocol"}
+    try:
+        code = int(reply["response_code"])
+        is_success = {"1": True, "0": False}[reply["is_success"]]
+    except (KeyError, TypeError, ValueError):
+        raise _ReplyUnreadable("reply lacks is_success/response_code", response_summary) from None
+    succeeded = is_success and 200 <= code < 300
+    answered = str(reply.get("object") or obj)
+    if succeeded and answered.upper() != obj.upper():
+        # OpenSRS echoes the object it acted on: a success for another object is not this
+        # command's answer, and says nothing of whether this one was done.
+        raise _ReplyUnreadable("reply for another object", response_summary)
+    attributes = reply.get("attributes")
+    return _Answer(
+        succeeded=succeeded,
+        code=code,
+        text=str(reply.get("response_text", "")),
+        attributes=attributes if isinstance(attributes, dict) else {},
+        response_summary=response_summary,
+    )
+
+
 # --- client -------------------------------------------------------------------------------------
 
 
@@ -544,42 +591,23 @@ class OpenSRSClient:
         if not raw.strip():
             raise fail(unreadable[0], None, "empty reply body", unreadable[1])
         try:
-            reply = decode_envelope(raw)
-        except EnvelopeError as exc:
-            raise fail(unreadable[0], None, str(exc), unreadable[1]) from exc
-        response_summary = {k: v for k, v in redact(reply).items() if k != "protocol"}
-        text = str(reply.get("response_text", ""))
-        try:
-            code = int(reply["response_code"])
-            is_success = {"1": True, "0": False}[reply["is_success"]]
-        except (KeyError, TypeError, ValueError):
-            raise fail(
-                unreadable[0],
-                None,
-                "reply lacks is_success/response_code",
-                unreadable[1],
-                response_summary,
-            ) from None
-
-        answered = str(reply.get("object") or obj)
-        if is_success and 200 <= code < 300 and answered.upper() != obj.upper():
-            # OpenSRS echoes the object it acted on: a success for another object is not this
-            # command's answer, and says nothing of whether this one was done.
-            raise fail(
-                unreadable[0], None, "reply for another object", unreadable[1], response_summary
-            )
-        if is_success and 200 <= code < 300:
+            answer = _reply_answer(raw, obj)
+        except _ReplyUnreadable as exc:
+            # Chained to the decoding error, if any, rather than to this wrapper.
+            unread = fail(unreadable[0], None, str(exc), unreadable[1], exc.response_summary)
+            raise unread from exc.__cause__
+        code, text, response_summary = answer.code, answer.text, answer.response_summary
+        if answer.succeeded:
             exchange = self._record(
                 request_summary, attempt, "success", started, code, text, response_summary
             )
-            attributes = reply.get("attributes")
             return OpenSRSReply(
                 action=action,
                 object=obj,
                 is_success=True,
                 code=code,
                 text=text,
-                attributes=attributes if isinstance(attributes, dict) else {},
+                attributes=answer.attributes,
                 request_summary=request_summary,
                 response_summary=response_summary,
                 duration_ms=exchange.duration_ms,
