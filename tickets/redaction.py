@@ -4,8 +4,12 @@ import re
 
 from django.utils.translation import gettext_noop
 
-# 13 to 19 digits, optionally grouped by spaces or dashes.
-_CANDIDATE = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
+# What people put between a card's digit groups: spaces of any kind (a no-break space pasted
+# from a web page or a PDF, a tab, two spaces), hyphens and dashes, dots; up to three of them
+# ("4111 - 1111"). Not commas: a long amount written with them would read as a number.
+_GROUP_SEPARATOR = r"[\s.\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d\uff0e]{0,3}"
+# 13 to 19 digits, optionally grouped.
+_CANDIDATE = re.compile(rf"(?<![\d-])(?:\d{_GROUP_SEPARATOR}){{12,18}}\d(?![\d-])")
 REDACTED = "[card number removed]"
 CARD_NOTICE = gettext_noop(
     "For your safety we removed what looked like a card number. Please never send card details "

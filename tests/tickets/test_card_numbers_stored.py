@@ -3,6 +3,7 @@ outbox. Messages, notes and reasons are covered where they are written; these ar
 
 import re
 
+import pytest
 from django.apps import apps
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -167,3 +168,48 @@ def test_a_freeze_lifted_with_a_card_number_in_its_reason_is_audited_without_it(
     row = ActionLog.objects.get(action="account.unfrozen")
     assert row.details == {"reason": f"She read back the card on file, {REDACTED}, on a call."}
     assert stored_with_the_card() == []
+
+
+# --- however the number is written ---
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "4111\u00a01111\u00a01111\u00a01111",  # no-break spaces, as pasted from a web page
+        "4111\u202f1111\u202f1111\u202f1111",  # narrow no-break spaces
+        "4111  1111  1111  1111",  # two spaces
+        "4111\t1111\t1111\t1111",
+        "4111.1111.1111.1111",
+        "4111 - 1111 - 1111 - 1111",
+        "4111\u20111111\u20111111\u20111111",  # non-breaking hyphens
+        "4111\u20131111\u20131111\u20131111",  # en dashes
+    ],
+)
+def test_a_card_number_grouped_by_other_separators_is_stored_without_it(client, db, written):
+    response = client.post(
+        "/requests/new/",
+        {
+            "subject": "Billing",
+            "message": f"Charge my card {written} please.",
+            "email": "x@example.test",
+        },
+    )
+
+    assert response.status_code == 303
+    assert Message.objects.get().body == f"Charge my card {REDACTED} please."
+    assert stored_with_the_card() == []
+
+
+def test_a_long_number_that_fails_luhn_is_kept_however_it_is_grouped(client, db):
+    response = client.post(
+        "/requests/new/",
+        {
+            "subject": "Order",
+            "message": "Order 4111.1111.1111.1112 is late.",
+            "email": "x@example.test",
+        },
+    )
+
+    assert response.status_code == 303
+    assert Message.objects.get().body == "Order 4111.1111.1111.1112 is late."
