@@ -594,7 +594,18 @@ def test_a_long_phone_number_that_passes_luhn_is_kept_not_taken_for_a_card(alice
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("typed", [CARD, CARD_DIGITS, "+" + CARD_DIGITS, "3782 822463 10005"])
+@pytest.mark.parametrize(
+    "typed",
+    [
+        CARD,
+        CARD_DIGITS,
+        "+" + CARD_DIGITS,
+        "3782 822463 10005",
+        # With a +, these read as possible Indonesian and German numbers by their lengths.
+        "+6225 9058 2133 9112",  # UnionPay
+        "+4925 1920 1834 4308",  # Visa
+    ],
+)
 def test_a_card_number_typed_as_a_phone_number_is_still_removed(alice, typed):
     assert services.modify_input_has_card(changes={"phone": typed}, note="")
 

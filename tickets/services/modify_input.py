@@ -45,6 +45,7 @@ def _modify_value_error(field: str, message: str, **params: Any) -> ValidationEr
 
 
 _PHONE_SHAPE = re.compile(r"\+?[0-9 ().\-/]{6,30}")
+_E164_MAX_DIGITS = 15
 
 
 def _modify_clean_phone(value: str) -> str:
@@ -59,14 +60,19 @@ def _modify_clean_phone(value: str) -> str:
             number = phonenumbers.parse(value, "MY")
         except phonenumbers.NumberParseException:
             number = None
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) if number else ""
     if (
         number is None
         or not phonenumbers.is_possible_number(number)
         or phonenumbers.region_code_for_country_code(number.country_code or 0) == "ZZ"
         or len(set(str(number.national_number))) == 1  # 0000000, 1111111
+        # No phone number is longer (ITU-T E.164), while most card numbers are: typed with a +,
+        # "+6225 9058 …" (UnionPay) or "+4925 …" (Visa) reads as a possible Indonesian or
+        # German number, by the lengths the metadata allows.
+        or len(e164) - 1 > _E164_MAX_DIGITS
     ):
         raise _modify_value_error("phone", MODIFY_INVALID_PHONE)
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return e164
 
 
 def _modify_clean_value(field: str, raw: Any) -> str:
@@ -121,9 +127,9 @@ def modify_input_has_card(*, changes: Any, note: str) -> bool:
 def _is_phone_number(value: str) -> bool:
     """Whether a phone field's value is a possible number of its country.
 
-    A card number is not one (Malaysian numbers are shorter; written with +, its first digits name
-    a country whose numbers are shorter), while one in ten real 13-15 digit numbers passes Luhn, so
-    a phone number is never read as a card number.
+    A card number is rarely one: Malaysian numbers are shorter, and no number is longer than
+    E.164's 15 digits, which most cards are (16 to 19). One in ten real 13-15 digit numbers
+    passes Luhn, so a phone number is never read as a card number.
     """
     try:
         _modify_clean_phone(value.strip())
