@@ -1126,6 +1126,32 @@ def test_a_disclosure_needs_who_what_and_why(supervisor_client, alice):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("when", ["0001-01-01T00:00", "1999-12-31T10:00", "2999-01-01T00:00"])
+def test_a_disclosure_dated_before_2000_or_in_the_future_is_refused_on_its_field(
+    supervisor_client, alice, when
+):
+    # A time before year 1 in UTC was stored on PostgreSQL and then failed every read of the
+    # customer's page and export (a 500 on SQLite at once).
+    response = supervisor_client.post(
+        f"/staff/customers/{alice.number}/disclosures/new/",
+        {
+            "disclosed_to": "Police",
+            "information": "Name",
+            "legal_basis": "Order",
+            "disclosed_at": when,
+        },
+    )
+
+    assert response.status_code == 400
+    assert response.context["form"].errors["disclosed_at"] == [
+        "Give a time from 1 January 2000 until now."
+    ]
+    assert not Disclosure.objects.exists()
+    assert supervisor_client.get(f"/staff/customers/{alice.number}/").status_code == 200
+    assert supervisor_client.post(f"/staff/customers/{alice.number}/export.json").status_code == 200
+
+
+@pytest.mark.django_db
 def test_the_export_holds_everything_but_the_card_token_and_is_audited(
     supervisor_client, supervisor, alice, settings
 ):

@@ -1,12 +1,13 @@
 """Supervisor-only records: the disclosure register and the customer export."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import Customer
 from accounts.selectors import is_staff_member
@@ -19,6 +20,11 @@ from tickets.selectors.export import customer_export_data
 DISCLOSURE_FORBIDDEN = gettext_noop("Only a supervisor can record a disclosure.")
 DISCLOSURE_INCOMPLETE = gettext_noop("Say what was disclosed, to whom, and on what legal basis.")
 EXPORT_FORBIDDEN = gettext_noop("Only a supervisor can export a customer's data.")
+DISCLOSURE_WHEN = gettext_noop("Give a time from 1 January 2000 until now.")
+# A record of what happened: not later than now, nor earlier than any customer record. Stored
+# before year 1 in UTC (0001-01-01 in Kuala Lumpur), it could not be read back: the customer's
+# page and their export failed.
+DISCLOSURE_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class StaffForbidden(ApplicationError):
@@ -55,6 +61,8 @@ def disclosure_record(
     }
     if not all(required.values()):
         raise ApplicationError(DISCLOSURE_INCOMPLETE)
+    if disclosed_at is not None and not DISCLOSURE_EARLIEST <= disclosed_at <= timezone.now():
+        raise ValidationError({"disclosed_at": [gettext(DISCLOSURE_WHEN)]})
     disclosure = Disclosure(
         customer=customer,
         recorded_by=actor,
