@@ -3,6 +3,7 @@
 import logging
 import re
 from collections.abc import Callable
+from datetime import UTC
 from typing import Any
 
 from django.conf import settings
@@ -10,12 +11,13 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_serializer
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import serializers
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -117,6 +119,24 @@ class TicketCursorPagination(CursorPagination):
                 {self.page_size_query_param: [PAGE_SIZE_INVALID.format(limit=self.max_page_size)]}
             )
         return int(raw)
+
+    def decode_cursor(self, request) -> Cursor | None:
+        """DRF's reading of the cursor; one whose position is no time in UTC's range is invalid.
+
+        The position goes into the query as it is: one that is not a time was a 400 from the
+        query, and one that is but lies outside the years UTC can hold
+        (`0001-01-01T00:00+14:00`) a 500 where the database converts it (SQLite).
+        """
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None:
+            try:
+                moment = parse_datetime(str(cursor.position))
+                if moment is None or moment.tzinfo is None:
+                    raise ValueError(cursor.position)
+                moment.astimezone(UTC)
+            except (ValueError, OverflowError):
+                raise drf_exceptions.NotFound(self.invalid_cursor_message) from None
+        return cursor
 
     def page_rows(self, request) -> tuple[tuple[str, ...], dict[str, Any], int]:
         """Which rows a page reads, as paginate_queryset will: (order, past the cursor, how many).

@@ -1,7 +1,9 @@
 """The tickets resource of REST API v1: list, detail, messages, staff actions, health, errors."""
 
+import base64
 import json
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 from django.test import Client
@@ -317,6 +319,21 @@ def test_a_bad_cursor_is_a_json_404(alice, as_user):
     # then
     assert response.status_code == 404
     assert response.json() == {"detail": "Invalid cursor"}
+
+
+@pytest.mark.parametrize(
+    "position", ["not-a-time", "0001-01-01 00:00:00+14:00", "9999-12-31 23:59:59-14:00"]
+)
+def test_a_cursor_whose_position_is_no_time_is_a_json_404(alice, as_user, position):
+    # A position outside the years UTC holds was a 500 where the database converts it (SQLite).
+    TicketFactory.create_batch(2, customer=alice)
+    cursor = base64.b64encode(urlencode({"p": position}).encode()).decode()
+
+    for query in ("", "&q=hello"):
+        response = as_user(alice.user).get(f"{LIST}?cursor={cursor}{query}")
+
+        assert response.status_code == 404
+        assert response.json() == {"detail": "Invalid cursor"}
 
 
 @pytest.mark.parametrize("persona", ["alice", "agent"])
