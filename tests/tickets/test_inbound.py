@@ -310,6 +310,90 @@ def test_auto_replies_and_bounces_are_ignored(client, alice, headers, sender, re
     assert reason in ignored_reasons()[0]
 
 
+@pytest.mark.parametrize(
+    ("headers", "subject"),
+    [
+        ([("X-Autoreply-From", "alice@example.test")], "Question"),
+        ([("X-Mail-Autoreply", "yes")], "Question"),
+        ([("Precedence", "auto-reply")], "Question"),
+        # Exchange's out-of-office reply: no Auto-Submitted, only its subject says what it is
+        ([("X-Auto-Response-Suppress", "All")], "Automatic reply: Re: [HD-00000000] Question"),
+        ([], "Automatic reply: Question"),
+        ([], "Auto-Reply: Question"),
+        ([], "AutoReply: Question"),
+        ([], "Out of Office: Question"),
+        ([], "Out of Office AutoReply: Question"),
+        ([], "Out-of-office: Question"),
+        ([], "Balasan automatik: Soalan"),
+        ([], "Balasan Otomatis: Pertanyaan"),
+        ([], "自动回复\uff1a问题"),
+    ],
+)
+def test_an_out_of_office_reply_makes_no_ticket_and_no_acknowledgement(
+    client, alice, headers, subject
+):
+    # given an out-of-office reply to one of our mails, known by its header or its subject
+    body = payload(sender="alice@example.test", subject=subject, headers=headers)
+    # when it arrives
+    post(client, body)
+    # then it opens nothing and we answer nothing (an answer would loop with the responder)
+    assert not Ticket.objects.exists()
+    assert not Notification.objects.exists()
+    assert len(ignored_reasons()) == 1
+
+
+def test_an_out_of_office_reply_does_not_reopen_the_ticket_it_answers(client, alice):
+    # given Alice's resolved ticket
+    ticket = TicketFactory(customer=alice, status=S.RESOLVED)
+    # when her mailbox answers our mail with an Exchange out-of-office reply
+    post(
+        client,
+        payload(
+            sender="alice@example.test",
+            subject=f"Automatic reply: [{ticket.reference}] Your request is resolved",
+            text="I am away until Monday.",
+            headers=[("X-Auto-Response-Suppress", "All")],
+        ),
+    )
+    # then the ticket stays resolved, with no message added
+    ticket.refresh_from_db()
+    assert ticket.status == S.RESOLVED
+    assert not ticket.messages.exists()
+    assert ignored_reasons() == ["out-of-office subject"]
+
+
+@pytest.mark.parametrize(
+    "subject",
+    ["Auto-reply not working on my mailbox", "How do I set an out of office reply?"],
+)
+def test_a_question_about_auto_replies_is_a_ticket(client, db, subject):
+    # given a person asking about their own auto-reply (the words, without a reply's prefix)
+    # when it arrives
+    post(client, payload(subject=subject))
+    # then it is a ticket like any other, acknowledged
+    assert Ticket.objects.get().subject == subject
+    assert Notification.objects.get().template == "ticket_received"
+
+
+@pytest.mark.parametrize("value", ["All", "OOF, AutoReply", "DR; OOF"])
+def test_a_request_for_no_automatic_answer_is_kept_but_not_acknowledged(client, db, value):
+    # given a person's mail on which Exchange asks for no automatic answer (it also marks mail
+    # sent through distribution lists this way, so the words are a person's)
+    body = payload(headers=[("X-Auto-Response-Suppress", value)])
+    # when it arrives
+    post(client, body)
+    # then the ticket is opened with the message, and no acknowledgement is sent
+    assert Ticket.objects.get().messages.get().body == "Hello, how do I add a mailbox?"
+    assert not Notification.objects.exists()
+
+
+def test_a_suppress_header_asking_only_for_no_receipts_still_gets_an_acknowledgement(client, db):
+    # given mail that only asks for no delivery or read receipts
+    post(client, payload(headers=[("X-Auto-Response-Suppress", "DR, RN, NRN")]))
+    # then our acknowledgement (not a receipt) is sent as usual
+    assert Notification.objects.get().template == "ticket_received"
+
+
 def test_a_delivery_status_report_is_ignored(client, db):
     # given a DSN carrying a message/delivery-status part
     body = payload(

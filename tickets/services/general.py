@@ -35,6 +35,7 @@ def request_general(
     client_key: str | None = None,
     sender_authenticated: bool = False,
     attachments: Sequence[AttachmentUpload] = (),
+    acknowledge: bool = True,
 ) -> Ticket:
     """Log a general help request and acknowledge it to the address given.
 
@@ -43,6 +44,7 @@ def request_general(
         acknowledgement is counted for that sender, not for all mail).
     :param attachments: files sent with the request (ValidationError, nothing saved, if one
         breaks the rules).
+    :param acknowledge: False when the sender asked for no automatic answer (mail).
 
     Longer than most: the logged-in and the logged-out request are one path, whose checks
     (limits, the account's state, files) differ only in their arguments.
@@ -74,8 +76,12 @@ def request_general(
         email_message_id=email_message_id,
     )
     attachments_add(message=message, uploads=attachments, actor=actor)
-    if ticket.contact_email and acknowledgement_allowed(
-        ticket.contact_email, client_key=client_key, sender_authenticated=sender_authenticated
+    if (
+        acknowledge
+        and ticket.contact_email
+        and acknowledgement_allowed(
+            ticket.contact_email, client_key=client_key, sender_authenticated=sender_authenticated
+        )
     ):
         # Requester-supplied text goes only to the email on record: an acknowledgement to any
         # other address carries our reference and standard text, so it cannot carry spam.

@@ -35,6 +35,7 @@ from tickets.services.general import request_general
 from tickets.services.inbound_auth import SenderAuthentication, inbound_sender_authentication
 from tickets.services.inbound_parse import (
     address_local_base,
+    inbound_acknowledge,
     inbound_attachments_sort,
     inbound_body,
     inbound_headers,
@@ -192,6 +193,7 @@ def _inbound_new(
     body: str,
     text: str,
     authentication: SenderAuthentication,
+    acknowledge: bool,
 ) -> tuple[Ticket, Message, str]:
     """A mail that is not a reply: an explicit opt-out, or a request for general help.
 
@@ -226,6 +228,7 @@ def _inbound_new(
         language=owner.language if owner else None,
         email_message_id=key,
         sender_authenticated=authentication.authenticated,
+        acknowledge=acknowledge,
     )
     message = ticket.messages.filter(author=Message.Author.CUSTOMER).latest("id")
     return ticket, message, "new_ticket"
@@ -328,7 +331,14 @@ def _inbound_store(
         message, outcome = _inbound_reply(ticket, key, sender, text, authentication)
     else:
         ticket, message, outcome = _inbound_new(
-            key, sender, recipients, subject, body, text, authentication
+            key,
+            sender,
+            recipients,
+            subject,
+            body,
+            text,
+            authentication,
+            inbound_acknowledge(headers),
         )
     verdict = authentication.as_details()
     Message.objects.filter(pk=message.pk).update(sender_authentication=verdict)
@@ -405,7 +415,7 @@ def inbound_email_receive(
         for name, content_type, content in attachments or []
     ]
     sender = from_email.strip()[:254]
-    reason = inbound_ignore_reason(sender, joined, attachments or [])
+    reason = inbound_ignore_reason(sender, joined, attachments or [], subject or "")
     if reason:
         _inbound_ignored(reason=reason, sender=sender, message_id=message_id)
         return None

@@ -30,7 +30,23 @@ INBOUND_MAX_BODY_CHARS = 100_000
 # may write to us, and a few hundred kilobytes of tiny files would otherwise be thousands of
 # rows written (and an audit row naming each) while every other audited write waits.
 INBOUND_ATTACHMENTS_MAX = 20
-_AUTO_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
+_AUTO_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply", "auto-reply"})
+# Headers auto-responders add (RFC 3834 predecessors, Yandex, qmail and others): present = auto.
+_AUTO_REPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-autoreply-from", "x-mail-autoreply")
+# The subject prefix out-of-office replies carry (Exchange and Outlook in English, Malay,
+# Indonesian and Chinese, and common autoresponders), before the colon and the subject they
+# answer. A prefix with its colon, not a word anywhere: "Auto-reply not working" is a question.
+_AUTO_REPLY_SUBJECT = re.compile(
+    r"(?:automatic\s+reply|auto[\s-]?repl(?:y|ied)|auto[\s-]?respon(?:se|der)"
+    r"|out[\s-]+of[\s-]+(?:the[\s-]+)?office(?:\s+auto[\s-]?reply)?"
+    r"|balasan\s+(?:automatik|otomatis)"
+    r"|自动答复|自动回复|自動回覆)\s*[:\uff1a]",
+    re.IGNORECASE,
+)
+# Exchange asks for no automatic answer this way (All, or a list with OOF or AutoReply). It
+# also puts it on mail people send through distribution lists, so it does not make a message
+# an auto-reply: the message is kept, only our acknowledgement is not sent (`inbound_acknowledge`).
+_SUPPRESSED_RESPONSES = frozenset({"all", "oof", "autoreply"})
 _DAEMON_SENDERS = frozenset({"mailerdaemon", "postmaster"})  # letters only
 _REPORT_TYPES = frozenset(
     {"message/delivery-status", "message/disposition-notification", "message/feedback-report"}
@@ -67,17 +83,30 @@ def _is_mail_server(address: str) -> bool:
     return re.sub(r"[^a-z]", "", local.lower()) in _DAEMON_SENDERS
 
 
+def inbound_acknowledge(headers: dict[str, str]) -> bool:
+    """Whether a kept message may be answered automatically ("we received your request")."""
+    asked = headers.get("x-auto-response-suppress", "").replace(";", ",").lower().split(",")
+    return not _SUPPRESSED_RESPONSES.intersection(value.strip() for value in asked)
+
+
 def inbound_ignore_reason(
-    from_email: str, headers: dict[str, str], attachments: list[tuple[str, str, bytes]]
+    from_email: str,
+    headers: dict[str, str],
+    attachments: list[tuple[str, str, bytes]],
+    subject: str = "",
 ) -> str:
-    """Why a message is an auto-reply, bounce, report or loop that must never make a ticket."""
+    """Why a message is an auto-reply, bounce, report or loop that must never make a ticket.
+
+    The one place inbound mail is told apart from a person's: an auto-reply answered with our
+    acknowledgement, or reopening the ticket it answers, would loop with it.
+    """
     auto = headers.get("auto-submitted", "").split(";")[0].strip().lower()
     if auto and auto != "no":
         return f"Auto-Submitted: {auto}"
     precedence = headers.get("precedence", "").strip().lower()
     if precedence in _AUTO_PRECEDENCE:
         return f"Precedence: {precedence}"
-    for name in ("x-autoreply", "x-autorespond"):
+    for name in _AUTO_REPLY_HEADERS:
         if name in headers:
             return f"{name} header"
     sender = email_canonical(from_email or "")
@@ -102,6 +131,8 @@ def inbound_ignore_reason(
         return "multipart/report (delivery or read report)"
     if any(str(ctype).lower() in _REPORT_TYPES for _, ctype, _ in attachments):
         return "delivery or read report part"
+    if _AUTO_REPLY_SUBJECT.match(" ".join((subject or "").split())):
+        return "out-of-office subject"
     return ""
 
 
