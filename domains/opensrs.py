@@ -41,9 +41,6 @@ _MAX_DEPTH = 32
 
 # Codes that say "try again later" (opensrs.md §6); 400 only when its text is generic.
 TRANSIENT_CODES = frozenset({300, 310, 350, 404, 405, 437, 486, 705})
-# A gateway in front of OpenSRS that failed to get or pass on its answer, after it passed the
-# command on: OpenSRS may have acted on it.
-GATEWAY_FAILURES = frozenset({502, 504})
 AUTH_CODES = frozenset({401, 410})
 NOT_IN_ACCOUNT_CODES = frozenset({415, 480})
 SEND_TO_VALUES = frozenset({"owner", "admin"})
@@ -585,7 +582,10 @@ class OpenSRSClient:
 
         if response.status_code != 200:
             failure = f"HTTP {response.status_code}"
-            if response.status_code in GATEWAY_FAILURES:
+            if response.status_code >= 500:
+                # A server error came after the command went out: OpenSRS, or the gateway in
+                # front of it (502, 504), may have acted on it before failing to answer, and
+                # nothing in a 500 or 503 tells us it did not.
                 raise fail(unreadable[0], None, failure, unreadable[1])
             raise fail(OpenSRSTransientError, None, failure, "transient")
         if not raw.strip():

@@ -444,14 +444,50 @@ def test_send_password_connection_refused_is_transient_so_the_caller_may_retry(m
     assert mailoutbox == []
 
 
-def test_send_password_server_error_is_transient_and_not_retried(fake_opensrs, opensrs, sleeps):
+def test_send_password_server_error_is_outcome_unknown_and_not_retried(
+    fake_opensrs, opensrs, sleeps
+):
+    # given OpenSRS answers HTTP 500 to the request it was sent (whether it acted, no client
+    # can tell)
     fake_opensrs.set_fault("http500", count=1)
 
-    with pytest.raises(OpenSRSTransientError):
+    # when, then: not "nothing was sent", which a caller may retry into a second email
+    with pytest.raises(OpenSRSOutcomeUnknown):
         opensrs.send_password("alice-shop.test")
 
     assert fake_opensrs.request_count == 1
     assert sleeps == []
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_a_read_answered_with_a_server_error_is_still_retried(
+    fake_opensrs, opensrs, sleeps, status
+):
+    # given a read answered once with a server error
+    answer_with_status(fake_opensrs, status, action=b"GET", count=1)
+
+    # when, then: a read does no harm twice, so it is tried again and succeeds
+    assert opensrs.get_owner_contact("alice-shop.test").email == "alice@example.test"
+    assert fake_opensrs.request_count == 2
+    assert len(sleeps) == 1
+
+
+def answer_with_status(server, status: int, *, action: bytes = b"SEND_PASSWORD", count=None):
+    """Make OpenSRS act on `action` (SEND_PASSWORD mails the owner), then answer HTTP `status`.
+
+    The first `count` such requests (every one when None).
+    """
+    original = server.handle_http
+    answered = []
+
+    def handle(method, path, headers, body):
+        reply = original(method, path, headers, body)
+        if action in body and (count is None or len(answered) < count):
+            answered.append(status)
+            reply.status, reply.body, reply.content_type = status, b"Server Error", "text/plain"
+        return reply
+
+    server.handle_http = handle
 
 
 def answer_send_password_with(server, raw: bytes) -> None:
@@ -510,21 +546,13 @@ def test_send_password_answered_unreadably_is_outcome_unknown_and_not_retried(
     assert [m.to for m in mailoutbox] == [["alice@example.test"]]
 
 
-@pytest.mark.parametrize("status", [502, 504])
-def test_send_password_behind_a_failed_gateway_is_outcome_unknown_and_not_retried(
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_send_password_answered_with_a_server_error_is_outcome_unknown_and_not_retried(
     fake_opensrs, opensrs, sleeps, mailoutbox, status
 ):
-    # given: OpenSRS acted on the request (mailed the owner), and the gateway in front of it
-    # answered 502 or 504 instead of passing its reply on
-    original = fake_opensrs.handle_http
-
-    def handle(method, path, headers, body):
-        reply = original(method, path, headers, body)
-        if b"SEND_PASSWORD" in body:
-            reply.status, reply.body, reply.content_type = status, b"Bad Gateway", "text/plain"
-        return reply
-
-    fake_opensrs.handle_http = handle
+    # given: OpenSRS acted on the request (mailed the owner), and then it, or the gateway in
+    # front of it, answered with a server error instead of its reply
+    answer_with_status(fake_opensrs, status)
 
     # when
     with pytest.raises(OpenSRSOutcomeUnknown) as excinfo:

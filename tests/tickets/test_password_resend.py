@@ -12,7 +12,11 @@ from rest_framework.test import APIClient
 from accounts.models import Customer
 from domains.models import Domain
 from helpdesk.celery import app as celery_app
-from tests.domains.test_opensrs import DEEPLY_NESTED, answer_send_password_with
+from tests.domains.test_opensrs import (
+    DEEPLY_NESTED,
+    answer_send_password_with,
+    answer_with_status,
+)
 from tests.pages import comparable
 from tests.tickets.resend_helpers import (
     API_URL,
@@ -713,14 +717,16 @@ def test_the_task_does_not_retry_an_unknown_outcome(api, settings, fake_opensrs,
     assert len(calls(fake_opensrs, "SEND_PASSWORD")) == 1
 
 
-@pytest.mark.parametrize("answer", ["cut_short", "empty"])
-def test_a_send_password_answered_cut_short_or_empty_is_an_unknown_outcome_never_retried(
+@pytest.mark.parametrize("answer", ["cut_short", "empty", "http500", "http503"])
+def test_a_send_password_answered_cut_short_empty_or_failed_is_an_unknown_outcome_never_retried(
     api, fake_opensrs, alice_shop, answer
 ):
-    # given OpenSRS mails the owner on SEND_PASSWORD and its answer arrives cut short, or as
-    # HTTP 200 with no body at all
+    # given OpenSRS mails the owner on SEND_PASSWORD and its answer arrives cut short, as
+    # HTTP 200 with no body at all, or as a server error (HTTP 500 or 503)
     if answer == "empty":
         answer_send_password_with(fake_opensrs, b"")
+    elif answer.startswith("http"):
+        answer_with_status(fake_opensrs, int(answer.removeprefix("http")))
     else:
         fake_opensrs.set_fault("truncated", count=1, action="SEND_PASSWORD")
     ticket = ticket_for(post_api(api, "alice-shop.test"))
