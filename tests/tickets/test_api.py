@@ -399,7 +399,13 @@ def test_the_owner_reads_its_ticket_with_changes_messages_and_a_safe_history(ali
     # then
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == TICKET_KEYS | {"changes", "messages", "events"}
+    held = {"held_messages", "can_confirm", "confirm_url"}
+    assert set(body) == TICKET_KEYS | {"changes", "messages", "events"} | held
+    assert [body[key] for key in ("held_messages", "can_confirm", "confirm_url")] == [
+        0,
+        False,
+        None,
+    ]
     assert body["changes"] == [
         {
             "field": "phone",

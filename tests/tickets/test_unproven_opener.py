@@ -528,3 +528,67 @@ def test_confirming_a_request_merged_into_a_change_request_never_verifies_the_ch
         services.ticket_approve(ticket=change, actor=supervisor)
     alice.refresh_from_db()
     assert alice.city == "Kuala Lumpur"
+
+
+# --- what the API tells a client of held words ---
+
+
+def held_of(client: Client, ticket: Ticket) -> tuple[int, bool, str | None]:
+    detail = client.get(f"/api/v1/tickets/{ticket.reference}/").json()
+    return detail["held_messages"], detail["can_confirm"], detail["confirm_url"]
+
+
+def test_the_api_detail_counts_the_held_messages_and_offers_the_confirmation(
+    client, alice, agent_client
+):
+    # given a forged request from Alice's address, read with her API token
+    ticket = forged_form(client)
+    api = Client(HTTP_AUTHORIZATION=f"Token {api_key_for(alice.user)}")
+
+    # then its detail says one message is held and where to confirm it, without its words
+    response = api.get(f"/api/v1/tickets/{ticket.reference}/")
+    assert not words_in(response.content.decode())
+    confirm_url = f"/api/v1/tickets/{ticket.reference}/confirm/"
+    assert held_of(api, ticket) == (1, True, confirm_url)
+    # and staff, who read the message, are told it is held but cannot confirm it for her
+    assert held_of(agent_client, ticket) == (1, False, None)
+
+    # when she posts to the URL it gave
+    assert api.post(confirm_url).status_code == 200
+
+    # then nothing is held any more, and there is nothing left to confirm
+    assert held_of(api, ticket) == (0, False, None)
+
+
+def test_the_api_detail_counts_words_merged_into_her_own_request(
+    client, alice, alice_client, agent
+):
+    # given her own request, typed signed in, with a forged one merged into it
+    api = Client(HTTP_AUTHORIZATION=f"Token {api_key_for(alice.user)}")
+    own = signed_in_request(alice_client)
+    services.ticket_merge(ticket=forged_form(client), into=own, actor=agent)
+
+    # then her subject is shown, the forged words are not, and she is offered to confirm them
+    response = api.get(f"/api/v1/tickets/{own.reference}/")
+    assert response.json()["subject"] == OWN_SUBJECT
+    assert not words_in(response.content.decode())
+    assert held_of(api, own) == (1, True, f"/api/v1/tickets/{own.reference}/confirm/")
+
+
+def test_a_ticket_with_nothing_held_offers_no_confirmation(client, alice, alice_client):
+    # given her own request, and a reply to it our mail server could not authenticate (held
+    # from her, but no confirmation of hers shows it)
+    own = signed_in_request(alice_client)
+    post_inbound(
+        client,
+        payload(
+            sender=ALICE,
+            subject=f"Re: [{own.reference}] {OWN_SUBJECT}",
+            text=BODY,
+            authenticated=False,
+        ),
+    )
+    assert own.messages.count() == 2
+
+    # then nothing is held for her to confirm
+    assert held_of(alice_client, own) == (0, False, None)

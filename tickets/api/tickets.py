@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -28,7 +29,7 @@ from helpdesk.api import (
 )
 from helpdesk.types import AuthenticatedRequest
 from tickets.models import Message, Ticket
-from tickets.selectors.messages import requester_subject
+from tickets.selectors.messages import HeldWords, requester_subject, ticket_held_words
 from tickets.selectors.tickets import (
     ListWindow,
     audit_details_visible,
@@ -235,6 +236,38 @@ class TicketDetailApi(APIView):
         changes = TicketChangeOutputSerializer(many=True)
         messages = TicketMessageOutputSerializer(many=True)
         events = serializers.SerializerMethodField()
+        held_messages = serializers.SerializerMethodField(
+            help_text=(
+                "How many of the requester's messages are held from the customer, not in "
+                "`messages` (their words are never shown), until they confirm the request is "
+                "theirs: sent from their address without signing in, or merged in from such a "
+                "request. Staff read them in `messages`, this counts them."
+            )
+        )
+        can_confirm = serializers.SerializerMethodField(
+            help_text=(
+                "Whether you may confirm this request is yours now, which shows you its held "
+                "words and its subject: `POST` to `confirm_url`"
+            )
+        )
+        confirm_url = serializers.SerializerMethodField(
+            help_text="Where to `POST` (no body) to confirm the request, when `can_confirm`"
+        )
+
+        def get_held_messages(self, ticket: Ticket) -> int:
+            held: HeldWords = self.context["held"]
+            return held.messages
+
+        def get_can_confirm(self, ticket: Ticket) -> bool:
+            held: HeldWords = self.context["held"]
+            return held.confirmable
+
+        @extend_schema_field(serializers.CharField(allow_null=True))
+        def get_confirm_url(self, ticket: Ticket) -> str | None:
+            held: HeldWords = self.context["held"]
+            if not held.confirmable:
+                return None
+            return reverse("api:ticket-confirm", kwargs={"reference": ticket.reference})
 
         @extend_schema_field(TicketEventOutputSerializer(many=True))
         def get_events(self, ticket: Ticket) -> list:
@@ -252,10 +285,12 @@ class TicketDetailApi(APIView):
         if ticket is None:
             raise NotFound(TICKET_NOT_FOUND)
         staff = is_staff_member(request.user)
+        customer = None if staff else customer_for_user(request.user)
         context = {
             "staff": staff,
             "audit_details": audit_details_visible(request.user),
             "events": ticket_events_visible(user=request.user, ticket=ticket),
+            "held": ticket_held_words(ticket, customer_id=customer.pk if customer else None),
         }
         data = self.OutputSerializer(ticket, context=context).data
         return ticket_response(ticket, data, staff=staff)

@@ -1,5 +1,6 @@
 """What of a ticket its requester is shown (the portal, the status page, the API, search)."""
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -92,6 +93,31 @@ def ticket_words_unproven(ticket: Ticket) -> bool:
     someone not shown to be them. The pages offer "Yes, I sent this request" while it does.
     """
     return ticket.opener_unproven or Message.objects.filter(ticket=ticket, unproven=True).exists()
+
+
+@dataclass(frozen=True)
+class HeldWords:
+    """What of a ticket's words its customer is asked to confirm, told without the words."""
+
+    messages: int  # the requester's messages held until then (Message.unproven)
+    confirmable: bool  # the reader may confirm the request now (ticket_opener_confirm)
+
+
+def ticket_held_words(ticket: Ticket, *, customer_id: int | None) -> HeldWords:
+    """How many of `ticket`'s messages are held, and whether customer `customer_id` may confirm.
+
+    Only the ticket's own customer confirms, and only while it holds words to confirm
+    (`ticket_words_unproven`): its opener, or messages merged in or added by someone not shown
+    to be them. Mail held because our server could not authenticate its sender is not among
+    them: no confirmation shows it.
+    """
+    held = Message.objects.filter(ticket=ticket, unproven=True).count()
+    confirmable = (
+        customer_id is not None
+        and ticket.customer_id == customer_id
+        and (ticket.opener_unproven or held > 0)
+    )
+    return HeldWords(messages=held, confirmable=confirmable)
 
 
 def requester_subject(ticket: Ticket) -> str:
