@@ -1,6 +1,8 @@
 """Reads about customers and staff."""
 
 import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, TypeGuard, cast
 
 from django.contrib.auth import forms as auth_forms
@@ -55,6 +57,49 @@ def login_with_address_exists(*, address: str, exclude_pk: int | None = None) ->
         canonical in (email_canonical(username), email_canonical(email))
         for username, email in candidates.values_list("username", "email")[:20]
     )
+
+
+@dataclass(frozen=True)
+class SharedLoginAddress:
+    """An address (canonical) that more than one login holds, or a login not its customer's."""
+
+    address: str
+    logins: tuple[str, ...]  # usernames, in the order the logins were made
+    customer: str | None  # the number of the customer whose email on record it is, if any
+
+
+def _login_addresses(username: str, email: str) -> set[str]:
+    """The addresses a login holds, compared canonically: its email, its username with an @."""
+    held = {email_canonical(value) for value in (email, username) if value and "@" in value}
+    return {address for address in held if "@" in address}
+
+
+def login_addresses_shared(*, chunk_size: int = 2000) -> Iterator[SharedLoginAddress]:
+    """Addresses held against the rule `accounts.services.login_addresses_refusal` now keeps.
+
+    Logins made before the rule (or written around it) may share an address in another case,
+    Unicode width or IDNA spelling, or hold a customer's email on record without being that
+    customer's login: a password reset for the address then reaches every one of them. Read
+    once through every login and every customer, in chunks; an administrator decides which
+    login keeps the address.
+    """
+    holders: dict[str, list[tuple[int, str]]] = {}
+    users = User.objects.order_by("pk").values_list("pk", "username", "email")
+    for pk, username, email in users.iterator(chunk_size=chunk_size):
+        for address in _login_addresses(username, email or ""):
+            holders.setdefault(address, []).append((pk, username))
+    owners: dict[str, tuple[str, int | None]] = {}
+    customers = Customer.objects.order_by("pk").values_list("number", "email", "user_id")
+    for number, email, user_id in customers.iterator(chunk_size=chunk_size):
+        address = email_canonical(email or "")
+        if address in holders and address not in owners:
+            owners[address] = (number, user_id)
+    for address, logins in sorted(holders.items()):
+        owner = owners.get(address)
+        foreign = owner is not None and any(pk != owner[1] for pk, _ in logins)
+        if len(logins) > 1 or foreign:
+            names = tuple(name for _, name in logins)
+            yield SharedLoginAddress(address, names, owner[0] if owner else None)
 
 
 def customer_for_user(user: User | AnonymousUser | None) -> Customer | None:

@@ -239,3 +239,38 @@ def test_a_reset_for_a_customers_address_mails_only_their_own_login(alice, agent
     assert list(Notification.objects.values_list("context__username", flat=True)) == [
         "alice@example.test"
     ]
+
+
+# --- logins made before the rule ---
+
+
+def shared_listing() -> list[str]:
+    out = StringIO()
+    call_command("login_addresses_shared", stdout=out)
+    return out.getvalue().splitlines()
+
+
+def test_logins_sharing_an_address_from_before_the_rule_are_listed(alice, agent, bob):
+    # given two logins made straight in the database, around the rule: one in another case and
+    # width of a third's address, one holding Alice's email on record (not her login)
+    User.objects.create(username="ops1", email="ops@Helpdesk.test")
+    User.objects.create(username="ops2", email="OPS@helpdesk.test")
+    User.objects.create(username="OPS@\uff48elpdesk.test", email="")
+    User.objects.filter(pk=agent.pk).update(email=VARIANTS[1])
+
+    # when an administrator asks
+    listed = shared_listing()
+
+    # then each shared address is named once, with every login holding it, and nothing else
+    assert listed == [
+        f"alice@example.test (email on record of customer {alice.number}): "
+        f"logins {alice.user.username}, agent",
+        "ops@helpdesk.test: logins ops1, ops2, OPS@\uff48elpdesk.test",
+        "2 addresses held against the rule.",
+    ]
+
+
+def test_a_customers_own_login_holding_her_address_twice_is_not_listed(alice, bob, agent):
+    # given customers whose logins hold their own emails (as username and as email)
+    # then nothing is listed
+    assert shared_listing() == ["No login shares an address."]
