@@ -191,6 +191,28 @@ def test_the_one_click_link_logs_one_request_for_staff(carol, client):
     assert "direct request" in note.body and "carol@defunct.test" in note.body
 
 
+@pytest.mark.django_db
+def test_the_one_click_links_note_says_when_the_address_is_at_the_domain_itself(bob, carol, client):
+    # given Bob's domain registered to a role address at that domain, and Carol's bouncing one
+    Domain.objects.create(
+        name="bob-reseller.test", customer=bob, registrant_email="dns-admin@bob-reseller.test"
+    )
+    registration_warnings_sweep()
+
+    # when each presses the link of their notice
+    for sent in deliver_outbox():
+        client.post(fix_link(sent).replace("https://help.exabytes.example", ""))
+
+    # then the note staff read on Bob's request says why his address is a risk, as his notice
+    # did, and Carol's, at another domain, does not
+    bobs = Message.objects.get(ticket__customer=bob, internal=True).body
+    assert "dns-admin@bob-reseller.test (not the email on record; an address at the domain" in bobs
+    assert "once the domain expires or its mail stops working" in bobs
+    carols = Message.objects.get(ticket__customer=carol, internal=True).body
+    assert "carol@defunct.test (our mail to it bounces)" in carols
+    assert "domain itself" not in carols
+
+
 def test_a_sent_warning_keeps_no_working_one_click_link_in_its_row(carol, client):
     # given a warning the worker sent, whose one-click link asks for a change in Carol's name
     registration_warnings_sweep()

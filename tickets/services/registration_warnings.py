@@ -60,6 +60,11 @@ _REASON_TEXT: dict[str, str] = {
     RegistrationWarning.Reason.BOUNCING: "our mail to it bounces",
     RegistrationWarning.Reason.DIFFERS: "not the email on record",
 }
+# Said too of an address at the domain itself, as the customer's notice says it.
+_AT_DOMAIN_TEXT = (
+    "an address at the domain itself: a password sent there cannot arrive once the domain "
+    "expires or its mail stops working"
+)
 
 
 def registration_fix_url(*, domain: Domain) -> str:
@@ -112,6 +117,12 @@ def _reason(domain: Domain) -> str:
     if domain.registrant_email_status == Domain.EmailStatus.BOUNCING:
         return RegistrationWarning.Reason.BOUNCING
     return RegistrationWarning.Reason.DIFFERS
+
+
+def _reason_text(domain: Domain) -> str:
+    """Why the record's owner email is a risk, for the staff note the one-click link leaves."""
+    reason = _REASON_TEXT[_reason(domain)]
+    return f"{reason}; {_AT_DOMAIN_TEXT}" if domain.registrant_email_at_domain else reason
 
 
 def registration_warnings_sweep(*, now: datetime | None = None, batch_size: int = 1000) -> int:
@@ -246,7 +257,7 @@ def registration_fix_request(*, token: str, client_key: str) -> Ticket:
             body=REGISTRATION_FIX_NOTE.format(
                 domain=domain.name,
                 address=domain.registrant_email,
-                reason=_REASON_TEXT[_reason(domain)],
+                reason=_reason_text(domain),
                 email=customer.email,
             ),
             actor="system",
