@@ -170,3 +170,18 @@ def test_a_resend_for_bob_reseller_from_a_fresh_seed_is_mailed_to_its_registrati
         ("password_resend_notice", "dns-admin@bob-reseller.test"),
         ("password_resend_received", "bob@example.test"),
     }
+
+
+@pytest.mark.django_db
+def test_seed_demos_line_for_bob_names_his_registration_email():
+    # when seeded
+    out = io.StringIO()
+    call_command("seed_demo", force=True, stdout=out)
+
+    # then Bob's printed line says where a password resend for his domain goes, as the
+    # contract's table does
+    login, _password = BOB_RESELLER.login
+    (line,) = [line for line in out.getvalue().splitlines() if login in line]
+    assert f"{BOB_RESELLER.domain}, registration email {BOB_RESELLER.registration_email}" in line
+    lines = out.getvalue().splitlines()
+    assert line.index("reseller") == lines[1].index(STAFF[0][2][0])  # in the column of roles

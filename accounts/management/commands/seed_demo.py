@@ -94,7 +94,8 @@ class Command(BaseCommand):
             "  customer  alice@example.test     alice-demo-pass          owns alice-shop.test"
         )
         self.stdout.write(
-            "  customer  bob@example.test       bob-demo-pass          reseller: bob-reseller.test"
+            "  customer  bob@example.test       bob-demo-pass            reseller: owns "
+            "bob-reseller.test, registration email dns-admin@bob-reseller.test"
         )
         self.stdout.write(
             "  customer  Carol Wong: no login; stale-mail.test's registration email bounces"
