@@ -46,6 +46,12 @@ class TransitionNotAllowed(ApplicationError):
     status_code = 409
 
 
+class StaffForbidden(ApplicationError):
+    """The actor's role does not allow this (HTTP 403)."""
+
+    status_code = 403
+
+
 class StaleVersion(ApplicationError):
     """The change was made against an older version of the record than the current (HTTP 409)."""
 

@@ -13,6 +13,8 @@ from django.db.models import Min
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.roles import AGENTS
+from accounts.services import staff_user_ensure
 from helpdesk.exceptions import ApplicationError
 from tests.factories import CustomerFactory, TicketFactory, UserFactory, staff_reply
 from tests.markers import postgresql_only
@@ -347,7 +349,7 @@ def test_concurrent_upserts_of_new_rows_lose_nothing_and_never_deadlock():
 @postgresql_only("a row lock that waits on another")
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_services_and_a_rebuild_keep_the_rows_equal_to_the_tickets():
-    agent = UserFactory(is_staff=True)
+    agent = staff_user_ensure(username="stats-agent", password="stats-agent-pass", role=AGENTS)
     customer = CustomerFactory()
 
     def work(n: int) -> None:

@@ -11,7 +11,7 @@ from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import Customer
 from accounts.selectors import is_staff_member
-from helpdesk.exceptions import ApplicationError
+from helpdesk.exceptions import ApplicationError, StaffForbidden
 from tickets.audit import audit_record
 from tickets.models import Disclosure
 from tickets.redaction import redact_card_numbers
@@ -25,12 +25,6 @@ DISCLOSURE_WHEN = gettext_noop("Give a time from 1 January 2000 until now.")
 # before year 1 in UTC (0001-01-01 in Kuala Lumpur), it could not be read back: the customer's
 # page and their export failed.
 DISCLOSURE_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-
-
-class StaffForbidden(ApplicationError):
-    """The staff member's role does not allow this (HTTP 403)."""
-
-    status_code = 403
 
 
 def _disclosure_text(field: str, value: str) -> str:

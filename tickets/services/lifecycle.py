@@ -34,6 +34,7 @@ from tickets.services.stats import ticket_stat_figures, ticket_stats_update
 from tickets.services.transitions import (
     NOT_REJECTABLE,
     REJECTABLE_KINDS,
+    staff_actor_check,
     ticket_move,
     ticket_needs_owner,
 )
@@ -190,6 +191,7 @@ def ticket_resolve(
     *, ticket: Ticket, actor: Actor, note: str = "", expected_version: int | None = None
 ) -> Ticket:
     """Mark a ticket resolved and tell the requester."""
+    staff_actor_check(actor)
     # Into the audit chain and an email: a card number pasted into the note goes in neither.
     note, _card_found = redact_card_numbers(note)
     locked = ticket_transition(
@@ -218,6 +220,7 @@ def ticket_reject(
     *, ticket: Ticket, actor: Actor, reason: str, expected_version: int | None = None
 ) -> Ticket:
     """Refuse a request, telling the requester why (a card number in the reason is redacted)."""
+    staff_actor_check(actor)
     reason, _card_found = redact_card_numbers(reason)
     if not reason.strip():
         raise ApplicationError(
@@ -234,6 +237,7 @@ def ticket_reject(
 
 def ticket_reopen(*, ticket: Ticket, actor: Actor, expected_version: int | None = None) -> Ticket:
     """Put a resolved or referred ticket back in the queue."""
+    staff_actor_check(actor)
     return ticket_transition(
         ticket=ticket, to=S.OPEN, actor=actor, expected_version=expected_version
     )
@@ -248,6 +252,7 @@ def ticket_assign(
     expected_version: int | None = None,
 ) -> Ticket:
     """Give a ticket to a staff member (or nobody)."""
+    staff_actor_check(actor)
     if assignee is not None and not is_staff_member(assignee):
         raise ApplicationError(gettext("Tickets can only be assigned to staff."))
     locked = ticket_lock(pk=ticket.pk)
@@ -275,6 +280,7 @@ def ticket_priority_set(
     *, ticket: Ticket, priority: str, actor: Actor, expected_version: int | None = None
 ) -> Ticket:
     """Change a ticket's priority; the SLA due time follows."""
+    staff_actor_check(actor)
     if priority not in Ticket.Priority.values:
         raise ApplicationError(gettext("Unknown priority {priority}.").format(priority=priority))
     locked = ticket_lock(pk=ticket.pk)

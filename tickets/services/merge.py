@@ -11,7 +11,13 @@ from tickets.models import Message, Ticket
 from tickets.selectors.messages import requester_words_without_proof
 from tickets.selectors.tickets import listed_by_address
 from tickets.services.search import ticket_search_documents_update
-from tickets.services.transitions import NO_REPLY_STATUSES, TRANSITIONS, ticket_actions, ticket_move
+from tickets.services.transitions import (
+    NO_REPLY_STATUSES,
+    TRANSITIONS,
+    staff_actor_check,
+    ticket_actions,
+    ticket_move,
+)
 from tickets.services.versions import ticket_change_save, ticket_version_check
 
 S = Ticket.Status
@@ -80,6 +86,7 @@ def ticket_merge(
     closed and points to it, and each ticket's audit trail records the merge. Neither ticket's
     confirmation by its customer changes: what each message proves moves with it.
     """
+    staff_actor_check(actor)
     if ticket.pk == into.pk:
         raise ApplicationError(gettext(MERGE_SELF))
     source, target = tickets_and_customers_lock(ticket.pk, into.pk)

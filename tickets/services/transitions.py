@@ -11,7 +11,9 @@ from typing import Any
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
-from helpdesk.exceptions import TransitionNotAllowed
+from accounts.models import Customer
+from accounts.selectors import is_staff_member
+from helpdesk.exceptions import StaffForbidden, TransitionNotAllowed
 from tickets.audit import Actor, audit_record
 from tickets.models import SLA_PAUSED_STATUSES, Ticket
 from tickets.selectors.status_page import requester_status
@@ -173,3 +175,20 @@ def ticket_move(
     )
     ticket_stats_update(before=figures, ticket=ticket)
     return ticket
+
+
+STAFF_ONLY = gettext_noop("Only staff can do this to a ticket.")
+
+
+def staff_actor_check(actor: Actor) -> None:
+    """Refuse a staff-only action to a customer, or to a login not in a staff role (403).
+
+    The staff pages and the API check the role before they call; this holds on any other path
+    (a command, the admin, a view yet to come). A text actor is the system's own ("worker").
+    """
+    if (
+        actor is None
+        or isinstance(actor, Customer)
+        or (not isinstance(actor, str) and not is_staff_member(actor))
+    ):
+        raise StaffForbidden(gettext(STAFF_ONLY))
