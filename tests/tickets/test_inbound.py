@@ -387,6 +387,24 @@ def test_a_request_for_no_automatic_answer_is_kept_but_not_acknowledged(client, 
     assert not Notification.objects.exists()
 
 
+def test_a_forged_suppress_header_does_not_silence_the_acknowledgement_to_the_owner(client, alice):
+    # given mail in Alice's name that our server could not authenticate (anyone can write her
+    # address in From), asking for no automatic answer
+    body = payload(
+        sender="alice@example.test",
+        headers=[("X-Auto-Response-Suppress", "All")],
+        authenticated=False,
+    )
+    # when it arrives
+    post(client, body)
+    # then the ticket is opened, and Alice is still told of it: the header, which its writer
+    # chooses, cannot keep the owner of the address from learning of a request in her name
+    ticket = Ticket.objects.get()
+    notice = Notification.objects.get()
+    assert (notice.template, notice.recipient) == ("ticket_received", "alice@example.test")
+    assert notice.ticket_id == ticket.pk
+
+
 def test_a_suppress_header_asking_only_for_no_receipts_still_gets_an_acknowledgement(client, db):
     # given mail that only asks for no delivery or read receipts
     post(client, payload(headers=[("X-Auto-Response-Suppress", "DR, RN, NRN")]))

@@ -338,7 +338,7 @@ def _inbound_store(
             body,
             text,
             authentication,
-            inbound_acknowledge(headers),
+            inbound_acknowledge(headers, authenticated=authentication.authenticated),
         )
     verdict = authentication.as_details()
     Message.objects.filter(pk=message.pk).update(sender_authentication=verdict)

@@ -83,8 +83,15 @@ def _is_mail_server(address: str) -> bool:
     return re.sub(r"[^a-z]", "", local.lower()) in _DAEMON_SENDERS
 
 
-def inbound_acknowledge(headers: dict[str, str]) -> bool:
-    """Whether a kept message may be answered automatically ("we received your request")."""
+def inbound_acknowledge(headers: dict[str, str], *, authenticated: bool) -> bool:
+    """Whether a kept message may be answered automatically ("we received your request").
+
+    Only mail our server authenticated as its sender's may ask for no answer: anyone can write
+    an address in From, and the acknowledgement is how its owner learns of a request in their
+    name, so a forged header must not keep it from them.
+    """
+    if not authenticated:
+        return True
     asked = headers.get("x-auto-response-suppress", "").replace(";", ",").lower().split(",")
     return not _SUPPRESSED_RESPONSES.intersection(value.strip() for value in asked)
 
