@@ -30,7 +30,12 @@ from tickets.services.outbox import notification_queue
 from tickets.services.requester_mail import requester_words_mailable, ticket_subject_mailable
 from tickets.services.search import message_create
 from tickets.services.stats import ticket_stat_figures, ticket_stats_update
-from tickets.services.transitions import NO_REPLY_STATUSES, REOPENED_BY_REPLY, ticket_move
+from tickets.services.transitions import (
+    NO_REPLY_STATUSES,
+    REOPENED_BY_REPLY,
+    staff_actor_check,
+    ticket_move,
+)
 from tickets.services.versions import ticket_change_save, ticket_version_check
 
 S = Ticket.Status
@@ -133,10 +138,14 @@ def ticket_reply_add(
     the rules); a mailed staff reply carries them once the scan found them clean.
 
     Every kind of message goes through here, so the account rule, the ticket's lock, the
-    version and the first response are taken in one order for all.
+    version and the first response are taken in one order for all. So is the rule that words
+    in staff's name, or where staff alone read them (`internal`), are staff's or the system's
+    own (StaffForbidden): the pages and the API check the role, any other path is held here.
     """
-    body = _reply_body(body)
     as_requester = author == Message.Author.CUSTOMER and not internal
+    if not as_requester:
+        staff_actor_check(actor)
+    body = _reply_body(body)
     locked, signed_in = _reply_ticket_lock(ticket, actor=actor, as_requester=as_requester)
     ticket_version_check(locked, expected_version, requester=signed_in is not None)
     if locked.status in NO_REPLY_STATUSES and not internal:
