@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -318,7 +319,11 @@ def _transport_failure(exc: requests.RequestException) -> str:
         return "connect_timeout"
     if any(isinstance(c, urllib3.exceptions.NewConnectionError) for c in causes):
         return "connect"
-    if isinstance(exc, requests.exceptions.SSLError):
+    # A TLS failure is one of the handshake (nothing sent) only when it is the certificate's;
+    # any other may be a broken record in the reply to a command already read.
+    if isinstance(exc, requests.exceptions.SSLError) and any(
+        isinstance(c, ssl.SSLCertVerificationError) for c in causes
+    ):
         return "connect"
     if isinstance(exc, requests.ReadTimeout) or any(
         isinstance(c, urllib3.exceptions.ReadTimeoutError | TimeoutError) for c in causes
