@@ -47,9 +47,9 @@ check-deploy: install .env
 	$(BIN)/python manage.py check --deploy
 
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-		echo "Installing Debian's chromium for the browser tests"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@command -v chromium >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 || { \
+		echo "Installing Debian's chromium and openssl for the browser and TLS tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium openssl; }
 
 test: install chromium
 	$(BIN)/ruff check .
