@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.i18n import set_language
 
+from accounts.login_devices import login_device_cookie_set
 from accounts.selectors import (
     api_token_list,
     customer_for_user,
@@ -55,14 +56,17 @@ class ThrottledLoginFormMixin:
 
     def clean(self) -> dict[str, Any]:
         username = str(self.cleaned_data.get("username") or "")
-        client = client_ip(self.request) if self.request is not None else ""
+        client, device = "", None
+        if self.request is not None:
+            client = client_ip(self.request)
+            device = self.request.COOKIES.get(settings.LOGIN_DEVICE_COOKIE_NAME)
         try:
-            login_attempt_count(client=client, username=username)
+            login_attempt_count(client=client, username=username, device_cookie=device)
         except RateLimited as exc:
             self.throttled = exc
             raise ValidationError(exc.message, code="throttled") from None
         cleaned = super().clean()  # type: ignore[misc]  # AuthenticationForm.clean
-        login_succeeded(client=client, username=username)
+        login_succeeded(client=client, username=username, device_cookie=device)
         return cleaned
 
 
@@ -87,7 +91,11 @@ def login_throttled_status(response: HttpResponse) -> HttpResponse:
 
 def admin_login(request: HttpRequest) -> HttpResponse:
     """The Django admin's login view with the shared login limiter."""
-    return login_throttled_status(admin.site.login(request))
+    response = admin.site.login(request)
+    # Only a login whose password was right (and may use the admin) is redirected from a POST.
+    if request.method == "POST" and response.status_code == 302 and request.user.is_authenticated:
+        login_device_cookie_set(response, username=request.user.get_username())
+    return login_throttled_status(response)
 
 
 class LoginView(auth_views.LoginView):
@@ -101,6 +109,7 @@ class LoginView(auth_views.LoginView):
 
     def form_valid(self, form: auth_forms.AuthenticationForm) -> HttpResponse:
         response = super().form_valid(form)
+        login_device_cookie_set(response, username=form.get_user().get_username())
         customer = customer_for_user(form.get_user())
         if customer is not None and settings.LANGUAGE_COOKIE_NAME not in self.request.COOKIES:
             response.set_cookie(

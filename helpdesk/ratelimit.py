@@ -15,6 +15,7 @@ from django.core.cache.backends.locmem import LocMemCache
 from django.http import HttpRequest
 from django.utils.translation import gettext_noop
 
+from accounts.login_devices import login_device_nonce
 from helpdesk.exceptions import CACHE_DOWN_ERRORS, RateLimited
 
 logger = logging.getLogger(__name__)
@@ -246,7 +247,15 @@ def _login_client_hits(client: str, username: str) -> list[tuple[str, str]]:
     return hits
 
 
-def login_attempt_count(*, client: str, username: str) -> None:
+def _login_username_hit(name: str, device_cookie: str | None) -> tuple[str, str]:
+    """The username-wide counter of an attempt: its device's if it carries the login's cookie."""
+    nonce = login_device_nonce(device_cookie, username=name)
+    if nonce is not None:
+        return ("login_failures_per_device", f"device:{nonce}")
+    return ("login_failures_per_username_all_clients", f"user:{name}")
+
+
+def login_attempt_count(*, client: str, username: str, device_cookie: str | None = None) -> None:
     """Count a login attempt as a failure before its password is checked (RateLimited past it).
 
     Counting first (one atomic increment) means parallel guesses cannot all slip in under the
@@ -258,23 +267,28 @@ def login_attempt_count(*, client: str, username: str) -> None:
     together (`login_failures_per_username_all_clients`, far higher) stops guessing spread over
     many addresses. Only an attempt its client's limits let through counts toward the ceiling:
     one client going on past its own refusals never reaches it.
+
+    An attempt carrying the request's device cookie for this username (`device_cookie`, issued
+    by `accounts.login_devices` after a correct password) is neither held by the ceiling nor
+    counted toward it, so the ceiling filled from many addresses does not lock the owner out of
+    a browser they signed in from; such attempts have a small limit per device of their own
+    (`login_failures_per_device`), so a copied cookie gives no more guesses than that.
     """
     rate_limit_hits(*_login_client_hits(client, username), message=LOGIN_THROTTLED)
     if name := username.strip():
-        rate_limit_hits(
-            ("login_failures_per_username_all_clients", f"user:{name}"), message=LOGIN_THROTTLED
-        )
+        rate_limit_hits(_login_username_hit(name, device_cookie), message=LOGIN_THROTTLED)
 
 
-def login_succeeded(*, client: str, username: str) -> None:
+def login_succeeded(*, client: str, username: str, device_cookie: str | None = None) -> None:
     """A correct password: the attempt is not a failure, the username's count there is cleared.
 
     Successes never count, so colleagues behind one office address do not lock each other out.
-    The username's ceiling only takes this attempt back: the owner logging in does not give
-    guessers spread over many addresses a new allowance.
+    The username's ceiling (or the device's count) only takes this attempt back: the owner
+    logging in does not give guessers spread over many addresses, or holding a copy of the
+    device cookie, a new allowance.
     """
     hits = _login_client_hits(client, username)
     _cache_uncount(*hits[0], clear=False)
     if name := username.strip():
         _cache_uncount(*hits[1], clear=True)
-        _cache_uncount("login_failures_per_username_all_clients", f"user:{name}", clear=False)
+        _cache_uncount(*_login_username_hit(name, device_cookie), clear=False)

@@ -430,10 +430,14 @@ _RATE_LIMIT_DEFAULTS = {
     # username from one client (a success clears it): a guesser locks out only their own client,
     # never the owner at theirs. Per username from every client together, far higher, against
     # guessing spread over many addresses (only attempts the two limits before let through
-    # count; a success takes back its attempt). Per client, whatever the usernames.
+    # count; a success takes back its attempt). Per client, whatever the usernames. An attempt
+    # from a browser the login once signed in from (its device cookie, LOGIN_DEVICE_COOKIE_DAYS)
+    # is kept out of the every-client count and limited per device instead, so guessers spread
+    # over many addresses cannot lock the owner out.
     "login_failures_per_username": (10, 900),
     "login_failures_per_username_all_clients": (100, 900),
     "login_failures_per_client": (50, 900),
+    "login_failures_per_device": (10, 900),
     # A signed-in customer's replies (portal and API) and changes of their mailing preferences
     # and language, per customer: each is audited and mails staff or the customer.
     "reply_per_customer": (60, 3600),
@@ -575,6 +579,11 @@ STORAGES = {
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = 60 * 60 * 8
+# A successful login leaves a signed cookie naming the login in that browser (Secure as the
+# session cookie is); it keeps the login's attempts from there clear of the every-client limit
+# of failed logins (accounts.login_devices), for this many days after the last login.
+LOGIN_DEVICE_COOKIE_NAME = "login_device"
+LOGIN_DEVICE_COOKIE_DAYS = env.int("LOGIN_DEVICE_COOKIE_DAYS", default=180)
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.login_devices import login_device_cookie_set
 from accounts.models import ApiToken
 from accounts.selectors import api_token_list
 from accounts.services import api_token_issue, api_token_revoke
@@ -92,11 +93,14 @@ class ApiTokenApi(APIView):
         password = data.get("password", "")
         if username or password:
             client = client_ip(request)
-            login_attempt_count(client=client, username=username)
+            # A client that keeps cookies (a browser, a script's cookie jar) is given and may
+            # send back the same device cookie as the login pages; without one, the usual limits.
+            device = request.COOKIES.get(settings.LOGIN_DEVICE_COOKIE_NAME)
+            login_attempt_count(client=client, username=username, device_cookie=device)
             user = authenticate(request._request, username=username, password=password)
             if user is None:
                 raise AuthenticationFailed(LOGIN_INVALID)
-            login_succeeded(client=client, username=username)
+            login_succeeded(client=client, username=username, device_cookie=device)
         elif _current_token_id(request) is not None:
             # Else whoever copied a token could keep a successor to it past its expiry and its
             # revocation.
@@ -108,7 +112,10 @@ class ApiTokenApi(APIView):
         issued = api_token_issue(
             user=user, name=data.get("name", ""), ttl_days=data.get("expires_in_days")
         )
-        return Response({**ApiTokenOutputSerializer(issued.token).data, "token": issued.key})
+        response = Response({**ApiTokenOutputSerializer(issued.token).data, "token": issued.key})
+        if username or password:
+            login_device_cookie_set(response, username=user.get_username())
+        return response
 
     @extend_schema(
         request=None,
