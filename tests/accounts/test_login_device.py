@@ -4,8 +4,10 @@ but the owner still signs in from a browser they signed in from before."""
 import pytest
 from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.models import User
+from django.db import connection
 from django.http import HttpResponse
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from accounts.login_devices import login_device_cookie_set
 from helpdesk.exceptions import RateLimited
@@ -123,6 +125,13 @@ def test_a_wrong_password_issues_no_device_cookie(root, way):
     assert COOKIE not in response.cookies
 
 
+def test_a_login_the_admin_turns_away_issues_no_device_cookie_there(alice):
+    response = _log_in("admin", Client(), "alice-demo-pass", username="alice@example.test")
+
+    assert response.status_code == 200
+    assert COOKIE not in response.cookies
+
+
 def test_a_tampered_device_cookie_is_no_device_cookie(root, limits):
     owner = _browser_that_logged_in("portal")
     value = owner.cookies[COOKIE].value
@@ -181,6 +190,19 @@ def test_a_copied_device_cookie_gives_only_its_own_few_guesses(root, settings, w
     assert response.status_code == 429
     assert int(response["Retry-After"]) > 0
     assert _let_in(way, fresh)
+
+
+def test_a_locked_device_is_refused_before_any_login_is_read(root, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login_failures_per_device": (1, 900)}
+    device = _browser_that_logged_in("portal")
+    _log_in("portal", device, "typo")
+
+    with CaptureQueriesContext(connection) as queries:
+        response = _log_in("portal", device, PASSWORD)
+
+    assert response.status_code == 429
+    assert LOGIN_THROTTLED in response.content.decode()
+    assert len(queries) == 0
 
 
 def test_failures_from_a_known_device_do_not_count_toward_the_ceiling(root, settings):
