@@ -508,6 +508,11 @@ def test_the_index_is_asked_for_a_texts_rare_words_and_each_row_found_for_the_te
         "nch",
         "customer",
     ]
+    # each word once
+    assert words(Column("tickets_ticket", "contact_email"), "nch nch-customer-7@exa") == [
+        "nch",
+        "customer",
+    ]
     # and a text of one word, or of none but common ones, is asked as it is
     assert words(Column("tickets_ticket", "contact_email"), "customer") is None
     assert words(Column("tickets_ticket", "contact_email"), "contact-1@exa") is None

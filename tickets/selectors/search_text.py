@@ -42,5 +42,8 @@ def search_text_in_addresses(text: str) -> bool:
 
 
 def search_text_words(text: str) -> list[str]:
-    """The words of `text` a trigram index can look for: runs of letters and digits, 3 or more."""
-    return [word for word in _WORD.findall(text) if len(word) >= PARTIAL_MIN_LENGTH]
+    """The words of `text` a trigram index can look for: runs of letters and digits, 3 or more.
+
+    Each once, in the order they come.
+    """
+    return list(dict.fromkeys(w for w in _WORD.findall(text) if len(w) >= PARTIAL_MIN_LENGTH))
