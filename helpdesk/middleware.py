@@ -61,7 +61,12 @@ def body_too_large_response(request: HttpRequest) -> HttpResponse:
     """413: JSON for the API and the webhooks, an HTML page for everything else."""
     if wants_json(request):
         return JsonResponse({"detail": gettext(BODY_TOO_LARGE)}, status=413)
-    return render(request, "413.html", {"message": gettext(BODY_TOO_LARGE)}, status=413)
+    context = {
+        "message": gettext(BODY_TOO_LARGE),
+        "files": settings.ATTACHMENTS_PER_MESSAGE,
+        "megabytes": settings.ATTACHMENT_MAX_BYTES // (1024 * 1024),
+    }
+    return render(request, "413.html", context, status=413)
 
 
 # The forms that take attachments (tickets.views.common.AttachmentsField): a multipart body

@@ -399,10 +399,14 @@ INBOUND_MAX_BODY_BYTES = 50 * 1024 * 1024
 INBOUND_AUTHSERV_IDS = env.list("INBOUND_AUTHSERV_IDS", default=["inbound.postmarkapp.com"])
 # Off only for an ESP that passes on no verdicts: then every From address is believed.
 INBOUND_REQUIRE_AUTHENTICATION = env_bool("INBOUND_REQUIRE_AUTHENTICATION", True)
-# Files customers and staff attach on the portal and the staff ticket page: at most
-# ATTACHMENTS_PER_MESSAGE of ATTACHMENT_MAX_BYTES each (tickets.services.attachments). The forms
-# that take them accept a multipart body up to this size; everything else keeps the 2.5 MB.
-ATTACHMENT_UPLOAD_MAX_BODY_BYTES = 52 * 1024 * 1024
+# Files customers and staff attach on the portal and the staff ticket page (and inbound mail
+# keeps): at most ATTACHMENTS_PER_MESSAGE of ATTACHMENT_MAX_BYTES each, checked in
+# tickets.services.attachments and said on every page that takes them or refuses a body.
+ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
+ATTACHMENTS_PER_MESSAGE = 5
+# The forms that take them accept a multipart body up to this size (the files and 2 MB for the
+# rest of the form); everything else keeps the 2.5 MB.
+ATTACHMENT_UPLOAD_MAX_BODY_BYTES = ATTACHMENTS_PER_MESSAGE * ATTACHMENT_MAX_BYTES + 2 * 1024 * 1024
 # A staff reply's files go with its email up to this many bytes in all (Postmark takes messages
 # of 10 MB, base64 included); the rest are named in the email and wait on the ticket's page.
 EMAIL_ATTACHMENTS_MAX_BYTES = env.int("EMAIL_ATTACHMENTS_MAX_BYTES", default=7 * 1024 * 1024)

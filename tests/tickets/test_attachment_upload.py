@@ -164,6 +164,19 @@ def test_a_body_past_the_upload_limit_is_a_413_before_it_is_read(client, setting
     assert not Ticket.objects.exists()
 
 
+def test_the_413_page_says_the_limits_the_forms_check(client, settings):
+    settings.ATTACHMENTS_PER_MESSAGE = 3
+    settings.ATTACHMENT_MAX_BYTES = 4 * 1024 * 1024
+    response = client.post(
+        GENERAL_URL,
+        {"subject": "x", "message": "y", "email": "x@example.test"},
+        CONTENT_LENGTH=str(settings.ATTACHMENT_UPLOAD_MAX_BODY_BYTES + 1),
+    )
+
+    assert response.status_code == 413
+    assert "4 MB each, 3 at most" in response.content.decode()
+
+
 def test_the_upload_limit_is_only_for_the_forms_that_take_files(client):
     # a multipart body of 3 MB to a form without files is still past the usual 2.5 MB
     response = client.post(

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -27,9 +28,9 @@ from tickets.tasks import attachment_scan as attachment_scan_task
 
 logger = logging.getLogger(__name__)
 
-ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
+ATTACHMENT_MAX_BYTES: int = settings.ATTACHMENT_MAX_BYTES
 ATTACHMENT_MAX_MEGABYTES = ATTACHMENT_MAX_BYTES // (1024 * 1024)  # as the messages name it
-ATTACHMENTS_PER_MESSAGE = 5
+ATTACHMENTS_PER_MESSAGE: int = settings.ATTACHMENTS_PER_MESSAGE
 # Pending this long, a scan is queued again by the sweep (its task lost, or the scanner down).
 ATTACHMENT_SCAN_SWEEP_AFTER = timedelta(minutes=1)
 # What a file's bytes must say it is (tickets.attachments.attachment_type_sniff).
