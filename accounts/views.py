@@ -94,7 +94,7 @@ def admin_login(request: HttpRequest) -> HttpResponse:
     response = admin.site.login(request)
     # Only a login whose password was right (and may use the admin) is redirected from a POST.
     if request.method == "POST" and response.status_code == 302 and request.user.is_authenticated:
-        login_device_cookie_set(response, username=request.user.get_username())
+        login_device_cookie_set(response, user=request.user)
     return login_throttled_status(response)
 
 
@@ -109,7 +109,7 @@ class LoginView(auth_views.LoginView):
 
     def form_valid(self, form: auth_forms.AuthenticationForm) -> HttpResponse:
         response = super().form_valid(form)
-        login_device_cookie_set(response, username=form.get_user().get_username())
+        login_device_cookie_set(response, user=form.get_user())
         customer = customer_for_user(form.get_user())
         if customer is not None and settings.LANGUAGE_COOKIE_NAME not in self.request.COOKIES:
             response.set_cookie(

@@ -247,12 +247,28 @@ def _login_client_hits(client: str, username: str) -> list[tuple[str, str]]:
     return hits
 
 
+def _device_revoked_key(nonce: str) -> str:
+    return f"login_device_revoked:{nonce}"
+
+
+def _login_device(name: str, device_cookie: str | None) -> str | None:
+    """The nonce of the attempt's device cookie for this login, unless it was revoked."""
+    nonce = login_device_nonce(device_cookie, username=name)
+    if nonce is None or _cache_call(lambda backend: backend.get(_device_revoked_key(nonce))):
+        return None
+    return nonce
+
+
+def _login_ceiling_hit(name: str) -> tuple[str, str]:
+    return ("login_failures_per_username_all_clients", f"user:{name}")
+
+
 def _login_username_hit(name: str, device_cookie: str | None) -> tuple[str, str]:
     """The username-wide counter of an attempt: its device's if it carries the login's cookie."""
-    nonce = login_device_nonce(device_cookie, username=name)
+    nonce = _login_device(name, device_cookie)
     if nonce is not None:
         return ("login_failures_per_device", f"device:{nonce}")
-    return ("login_failures_per_username_all_clients", f"user:{name}")
+    return _login_ceiling_hit(name)
 
 
 def login_attempt_count(*, client: str, username: str, device_cookie: str | None = None) -> None:
@@ -272,7 +288,9 @@ def login_attempt_count(*, client: str, username: str, device_cookie: str | None
     by `accounts.login_devices` after a correct password) is neither held by the ceiling nor
     counted toward it, so the ceiling filled from many addresses does not lock the owner out of
     a browser they signed in from; such attempts have a small limit per device of their own
-    (`login_failures_per_device`), so a copied cookie gives no more guesses than that.
+    (`login_failures_per_device`), so a copied cookie gives no more guesses than that, and
+    none once the login's password or state changed and a failed attempt found it so
+    (`login_device_revoke`).
     """
     rate_limit_hits(*_login_client_hits(client, username), message=LOGIN_THROTTLED)
     if name := username.strip():
@@ -292,3 +310,32 @@ def login_succeeded(*, client: str, username: str, device_cookie: str | None = N
     if name := username.strip():
         _cache_uncount(*hits[1], clear=True)
         _cache_uncount(*_login_username_hit(name, device_cookie), clear=False)
+
+
+def login_device_counts(*, username: str, device_cookie: str | None) -> bool:
+    """Whether an attempt for `username` with this device cookie is counted as its device's.
+
+    As `login_attempt_count` counts it: a cookie signed for the login, and not revoked.
+    """
+    name = username.strip()
+    return bool(name) and _login_device(name, device_cookie) is not None
+
+
+def login_device_revoke(*, username: str, device_cookie: str | None) -> None:
+    """Revoke the device cookie of a failed attempt that found it outdated (login_devices).
+
+    Only an attempt whose password was checked reads the login, after the refusals, so that
+    what a refusal costs tells nothing of which logins exist: the attempt that finds the cookie
+    outdated was let in as its device's. It is counted toward the username's ceiling now, and
+    every later attempt with the cookie is one without it, for as long as the cookie could
+    live. The revocation kept in the cache only spares reading the login again: lost with the
+    cache, the next failed attempt finds the cookie outdated and revokes it again.
+    """
+    name = username.strip()
+    nonce = login_device_nonce(device_cookie, username=name)
+    if not name or nonce is None:
+        return
+    key, seconds = _device_revoked_key(nonce), settings.LOGIN_DEVICE_COOKIE_DAYS * 24 * 60 * 60
+    _cache_call(lambda backend: backend.set(key, 1, timeout=seconds))
+    cache_key, timeout, _limit, _window_end = _counter(*_login_ceiling_hit(name), time.time())
+    _count([(cache_key, timeout)])

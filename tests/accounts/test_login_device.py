@@ -230,7 +230,7 @@ def test_the_per_client_limits_still_hold_with_a_device_cookie(root, settings):
 
 def _device_cookie(username):
     response = HttpResponse()
-    login_device_cookie_set(response, username=username)
+    login_device_cookie_set(response, user=User(username=username))
     return response.cookies[COOKIE].value
 
 

@@ -114,7 +114,7 @@ class ApiTokenApi(APIView):
         )
         response = Response({**ApiTokenOutputSerializer(issued.token).data, "token": issued.key})
         if username or password:
-            login_device_cookie_set(response, username=user.get_username())
+            login_device_cookie_set(response, user=user)
         return response
 
     @extend_schema(

@@ -1,0 +1,256 @@
+"""Device cookies end with the password and the state of the login they were issued under.
+
+A copy of an owner's device cookie is worth a few guesses every 15 minutes past the login's
+limit from every client. Once the owner resets or changes the password, or the login is
+deactivated, frozen or closed, the copy is worth one failed attempt (the one that reads the
+login, after the refusals) and then nothing, on every login path.
+"""
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY
+from django.contrib.auth.models import User
+from django.core.cache import cache
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import Customer
+from accounts.services import user_password_set
+from tests.tickets.test_freeze import email_change_applied, freeze_token
+
+ADMIN_LOGIN = "/admin/login/"
+PORTAL_LOGIN = "/accounts/login/"
+TOKEN = "/api/v1/auth/token/"
+COOKIE = "login_device"
+OWNER = "198.51.100.20"
+THIEF = "203.0.113.66"
+PASSWORD = "root-secret-pass"
+NEW_PASSWORD = "root-new-pass-5517"
+ALICE = "alice@example.test"
+WAYS = ["portal", "admin", "token"]
+
+
+@pytest.fixture
+def root(db):
+    return User.objects.create_superuser("root", "root@exabytes.example", PASSWORD)
+
+
+@pytest.fixture(autouse=True)
+def limits(settings):
+    """A ceiling of ten failures from every client (the default is 100), to fill it quickly."""
+    settings.RATE_LIMITS = {
+        **settings.RATE_LIMITS,
+        "login_failures_per_username_all_clients": (10, 900),
+    }
+
+
+def log_in(way, client, password, username="root", ip=OWNER):
+    data = {"username": username, "password": password}
+    if way == "portal":
+        return client.post(PORTAL_LOGIN, data, REMOTE_ADDR=ip)
+    if way == "admin":
+        return client.post(ADMIN_LOGIN, {**data, "next": "/admin/"}, REMOTE_ADDR=ip)
+    return client.post(TOKEN, data, content_type="application/json", REMOTE_ADDR=ip)
+
+
+def let_in(way, response):
+    return response.status_code == (200 if way == "token" else 302)
+
+
+def device_cookie(way="portal", username="root", password=PASSWORD):
+    """The device cookie a successful login gives its browser."""
+    response = log_in(way, Client(), password, username=username)
+    assert let_in(way, response)
+    return response.cookies[COOKIE].value
+
+
+def browser_with(cookie):
+    browser = Client()
+    browser.cookies[COOKIE] = cookie
+    return browser
+
+
+def fill_the_ceiling(username="root"):
+    """Wrong passwords from as many addresses as it takes, each under its own client's limit."""
+    ceiling, _window = settings.RATE_LIMITS["login_failures_per_username_all_clients"]
+    for n in range(ceiling + 1):
+        response = log_in("portal", Client(), "wrong", username=username, ip=f"10.40.{n}.1")
+        if response.status_code == 429:
+            return
+        assert response.status_code == 200
+    raise AssertionError("the ceiling was not reached")
+
+
+def guesses(way, cookie, username="root", count=3):
+    """The statuses of `count` wrong guesses made with a copy of the cookie."""
+    copy = browser_with(cookie)
+    return [
+        log_in(way, copy, f"guess-{n}", username=username, ip=THIEF).status_code
+        for n in range(count)
+    ]
+
+
+def _password_changed(user):
+    user_password_set(user=user, password=NEW_PASSWORD, actor=user, how="change")
+
+
+def _password_reset(user):
+    user_password_set(user=user, password=NEW_PASSWORD, actor=user, how="reset")
+
+
+def _password_set_by_a_command(user):
+    # As manage.py changepassword does: no service hears of it.
+    user.set_password(NEW_PASSWORD)
+    user.save()
+
+
+def _deactivated(user):
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+
+
+CHANGES = {
+    "password changed": _password_changed,
+    "password reset": _password_reset,
+    "password set by a command": _password_set_by_a_command,
+    "login deactivated": _deactivated,
+}
+
+
+@pytest.mark.parametrize("change", CHANGES)
+@pytest.mark.parametrize("way", WAYS)
+def test_a_copied_device_cookie_is_worth_one_attempt_once_the_login_changed(root, way, change):
+    # given: a copy of the cookie of the owner's browser; the owner's login changes since
+    cookie = device_cookie(way)
+    CHANGES[change](root)
+
+    # when guessers fill the ceiling, and the copy is used to guess on
+    fill_the_ceiling()
+    statuses = guesses(way, cookie)
+
+    # then its first attempt (which reads the login) was its last past the ceiling
+    assert statuses[0] in (200, 401)
+    assert statuses[1:] == [429, 429]
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_a_copied_device_cookie_is_worth_nothing_more_once_the_account_is_frozen(
+    client, alice, supervisor, way
+):
+    # given: a copy of Alice's cookie; her account is taken over (its email changed), and her
+    # old address freezes it
+    cookie = device_cookie("portal", ALICE, "alice-demo-pass")
+    ticket = email_change_applied(alice, supervisor)
+    assert client.post(f"/not-me/{freeze_token(ticket)}/").status_code == 303
+    alice.refresh_from_db()
+    alice.user.refresh_from_db()
+    assert alice.account_status == Customer.AccountStatus.SUSPENDED
+    assert alice.user.get_username() == ALICE
+
+    # when guessers fill the ceiling, and the copy is used to guess on
+    fill_the_ceiling(ALICE)
+    statuses = guesses(way, cookie, username=ALICE)
+
+    # then
+    assert statuses[1:] == [429, 429]
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_a_copied_device_cookie_is_worth_nothing_more_once_the_account_is_closed(alice, way):
+    # given: a copy of Alice's cookie; her account is closed, her password left as it was
+    cookie = device_cookie("portal", ALICE, "alice-demo-pass")
+    Customer.objects.filter(pk=alice.pk).update(account_status=Customer.AccountStatus.CLOSED)
+
+    fill_the_ceiling(ALICE)
+    statuses = guesses(way, cookie, username=ALICE)
+
+    assert statuses[1:] == [429, 429]
+
+
+def test_a_revoked_copy_stays_worthless_once_the_login_is_active_again(root):
+    # given: the copy failed once while the login was deactivated; it is active again since
+    cookie = device_cookie()
+    _deactivated(root)
+    assert guesses("portal", cookie, count=1) == [200]
+    root.is_active = True
+    root.save(update_fields=["is_active"])
+
+    fill_the_ceiling()
+
+    assert guesses("portal", cookie, count=2) == [429, 429]
+
+
+def test_a_revoked_cookie_is_refused_before_any_login_is_read(root):
+    cookie = device_cookie()
+    _password_changed(root)
+    guesses("portal", cookie, count=1)
+    fill_the_ceiling()
+
+    with CaptureQueriesContext(connection) as queries:
+        response = log_in("portal", browser_with(cookie), NEW_PASSWORD)
+
+    assert response.status_code == 429
+    assert len(queries) == 0
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_signing_in_with_the_new_password_gives_the_browser_a_cookie_that_counts(root, way):
+    # given: the owner changed the password; their browser still holds the old cookie
+    old = device_cookie(way)
+    _password_changed(root)
+    owner = browser_with(old)
+
+    # when the owner signs in there with the new password
+    response = log_in(way, owner, NEW_PASSWORD)
+    assert let_in(way, response)
+    fresh = response.cookies[COOKIE].value
+    assert fresh != old
+
+    # then past a full ceiling that browser may still mistype and sign in; the old copy may not
+    fill_the_ceiling()
+    owner = browser_with(fresh)
+    assert log_in(way, owner, "typo").status_code in (200, 401)
+    assert let_in(way, log_in(way, owner, NEW_PASSWORD))
+    if way != "token":
+        assert SESSION_KEY in owner.session
+    assert guesses(way, old)[1:] == [429, 429]
+
+
+def test_a_cookie_of_the_current_password_survives_the_owners_typos(root):
+    cookie = device_cookie()
+    owner = browser_with(cookie)
+    assert [log_in("portal", owner, "typo").status_code for _ in range(3)] == [200] * 3
+
+    fill_the_ceiling()
+
+    assert log_in("portal", owner, PASSWORD).status_code == 302
+
+
+def test_a_cookie_issued_before_the_secret_key_was_rotated_still_counts(root, settings):
+    # given: a cookie issued under the old key, which is kept as a fallback
+    cookie = device_cookie()
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-new-secret-key-for-the-rotation-test-0123456789"
+    owner = browser_with(cookie)
+
+    # when the owner mistypes, and guessers fill the ceiling
+    assert log_in("portal", owner, "typo").status_code == 200
+    fill_the_ceiling()
+
+    # then the cookie still counts
+    assert log_in("portal", owner, PASSWORD).status_code == 302
+
+
+def test_a_revocation_lost_with_the_cache_is_made_again_by_the_next_attempt(root):
+    # given: a copy revoked after a password change; then the cache loses everything
+    cookie = device_cookie()
+    _password_changed(root)
+    guesses("portal", cookie, count=1)
+    cache.clear()
+
+    # when guessers fill the ceiling again
+    fill_the_ceiling()
+
+    # then the copy is worth one attempt again, and no more
+    assert guesses("portal", cookie)[1:] == [429, 429]
