@@ -38,7 +38,7 @@ from tickets.selectors.tickets import (
     ticket_list,
     ticket_visible_get,
 )
-from tickets.services import ticket_opener_confirm, ticket_reply_add
+from tickets.services import ticket_opener_confirm, ticket_opener_confirmable, ticket_reply_add
 
 TICKET_NOT_FOUND = "No such ticket."
 STAFF_ONLY = "Only help-desk staff can do this."
@@ -259,13 +259,11 @@ class TicketDetailApi(APIView):
             return held.messages
 
         def get_can_confirm(self, ticket: Ticket) -> bool:
-            held: HeldWords = self.context["held"]
-            return held.confirmable
+            return bool(self.context["can_confirm"])
 
         @extend_schema_field(serializers.CharField(allow_null=True))
         def get_confirm_url(self, ticket: Ticket) -> str | None:
-            held: HeldWords = self.context["held"]
-            if not held.confirmable:
+            if not self.context["can_confirm"]:
                 return None
             return reverse("api:ticket-confirm", kwargs={"reference": ticket.reference})
 
@@ -286,11 +284,14 @@ class TicketDetailApi(APIView):
             raise NotFound(TICKET_NOT_FOUND)
         staff = is_staff_member(request.user)
         customer = None if staff else customer_for_user(request.user)
+        held = ticket_held_words(ticket)
         context = {
             "staff": staff,
             "audit_details": audit_details_visible(request.user),
             "events": ticket_events_visible(user=request.user, ticket=ticket),
-            "held": ticket_held_words(ticket, customer_id=customer.pk if customer else None),
+            "held": held,
+            # By the rule the confirmation itself applies, so it offers nothing it would refuse.
+            "can_confirm": ticket_opener_confirmable(ticket=ticket, customer=customer, held=held),
         }
         data = self.OutputSerializer(ticket, context=context).data
         return ticket_response(ticket, data, staff=staff)

@@ -86,38 +86,25 @@ def requester_words_without_proof() -> Q:
     )
 
 
-def ticket_words_unproven(ticket: Ticket) -> bool:
-    """Whether `ticket` holds words its customer is asked to confirm before reading them.
-
-    Its opener's (its subject, its first message), or messages merged in or added since by
-    someone not shown to be them. The pages offer "Yes, I sent this request" while it does.
-    """
-    return ticket.opener_unproven or Message.objects.filter(ticket=ticket, unproven=True).exists()
-
-
 @dataclass(frozen=True)
 class HeldWords:
     """What of a ticket's words its customer is asked to confirm, told without the words."""
 
     messages: int  # the requester's messages held until then (Message.unproven)
-    confirmable: bool  # the reader may confirm the request now (ticket_opener_confirm)
+    words: bool  # its opener's words or messages are held: there is something to confirm
 
 
-def ticket_held_words(ticket: Ticket, *, customer_id: int | None) -> HeldWords:
-    """How many of `ticket`'s messages are held, and whether customer `customer_id` may confirm.
+def ticket_held_words(ticket: Ticket) -> HeldWords:
+    """How many of `ticket`'s messages are held, and whether any of its words are.
 
-    Only the ticket's own customer confirms, and only while it holds words to confirm
-    (`ticket_words_unproven`): its opener, or messages merged in or added by someone not shown
-    to be them. Mail held because our server could not authenticate its sender is not among
-    them: no confirmation shows it.
+    Words its customer is asked to confirm before reading them: its opener's (its subject, its
+    first message), or messages merged in or added since by someone not shown to be them. The
+    pages and the API tell of them while there are any. Mail held because our server could not
+    authenticate its sender is not among them: no confirmation shows it. Who may confirm is the
+    confirmation's own rule (services.contact_link.opener_confirm_refusal).
     """
     held = Message.objects.filter(ticket=ticket, unproven=True).count()
-    confirmable = (
-        customer_id is not None
-        and ticket.customer_id == customer_id
-        and (ticket.opener_unproven or held > 0)
-    )
-    return HeldWords(messages=held, confirmable=confirmable)
+    return HeldWords(messages=held, words=ticket.opener_unproven or held > 0)
 
 
 def requester_subject(ticket: Ticket) -> str:

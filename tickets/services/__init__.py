@@ -35,8 +35,10 @@ from tickets.services.anonymous import (
 )
 from tickets.services.contact_link import (
     OPENER_CONFIRMED,
+    opener_confirm_refusal,
     ticket_opener_confirm,
     ticket_opener_confirm_by_link,
+    ticket_opener_confirmable,
 )
 from tickets.services.disclosure import customer_export, disclosure_record
 from tickets.services.general import request_general
@@ -155,6 +157,7 @@ __all__ = [
     "notification_send",
     "notification_tracking_event",
     "notifications_requeue_due",
+    "opener_confirm_refusal",
     "opt_out_apply",
     "password_resend_give_up",
     "password_resend_process",
@@ -180,6 +183,7 @@ __all__ = [
     "ticket_merge",
     "ticket_opener_confirm",
     "ticket_opener_confirm_by_link",
+    "ticket_opener_confirmable",
     "ticket_priority_set",
     "ticket_reject",
     "ticket_reopen",

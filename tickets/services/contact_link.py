@@ -6,17 +6,17 @@ from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import Customer
 from accounts.selectors import customer_of_address, email_canonical
-from helpdesk.exceptions import TransitionNotAllowed
+from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tickets.audit import Actor
-from tickets.lock_objects import ticket_lock
+from tickets.lock_objects import customer_lock, ticket_lock
 from tickets.models import Message, Ticket, Verification
-from tickets.selectors.messages import requester_words_without_proof
+from tickets.selectors.messages import HeldWords, requester_words_without_proof
 from tickets.selectors.tickets import (
     customers_after,
     sent_from_address_on_record,
     tickets_to_link_by_contact,
 )
-from tickets.services.lifecycle import customer_account_open_locked
+from tickets.services.lifecycle import account_locked_out_refusal
 from tickets.services.status_link import STATUS_LINK_INVALID, StatusLinkInvalid
 from tickets.services.verification import verification_link_lock_live
 from tickets.services.versions import ticket_change_save
@@ -101,20 +101,63 @@ def _opener_confirm(locked: Ticket, *, actor: Actor, by: str, link: Verification
     )
 
 
+def opener_confirm_refusal(
+    *, ticket: Ticket, customer: Customer | None, link: Verification | None = None
+) -> ApplicationError | None:
+    """Why `customer` may not say `ticket`, sent from their address, is theirs; None if they may.
+
+    The one rule of the confirmation, by their session or by the status `link` mailed to their
+    address: the services enforce it under their locks, and the API's `can_confirm` and the
+    pages' button offer the confirmation by it (`ticket_opener_confirmable`), so none of them
+    offers what the service refuses. A frozen or closed account confirms nothing, as it writes
+    nothing (AccountLockedOut, saying which); a ticket not linked to them (a resend of their
+    domain, sent from their address, stays on no account) has nothing to confirm; a link mailed
+    to another address than their email on record (a contact address) confirms nothing
+    (StatusLinkInvalid, as a link no longer live).
+    """
+    if customer is not None:
+        locked_out = account_locked_out_refusal(customer)
+        if locked_out is not None:
+            return locked_out
+    if customer is None or ticket.customer_id != customer.pk:
+        return TransitionNotAllowed(gettext(OPENER_NOTHING_TO_CONFIRM))
+    if link is not None and email_canonical(customer.email) != email_canonical(link.sent_to):
+        return StatusLinkInvalid(STATUS_LINK_INVALID)
+    return None
+
+
+def ticket_opener_confirmable(
+    *,
+    ticket: Ticket,
+    customer: Customer | None,
+    held: HeldWords,
+    link: Verification | None = None,
+) -> bool:
+    """Whether to offer the confirmation of `ticket`: words held, and nothing refusing it.
+
+    :param held: `selectors.messages.ticket_held_words(ticket)`, which the caller shows too.
+    """
+    return (
+        held.words and opener_confirm_refusal(ticket=ticket, customer=customer, link=link) is None
+    )
+
+
 @transaction.atomic
 def ticket_opener_confirm(*, ticket: Ticket, customer: Customer) -> Ticket:
     """The customer, signed in, says a request sent from their address without a login is theirs.
 
     From then on its subject and its opener's messages are shown to them (selectors.messages).
-    Idempotent by state guard: a ticket of theirs confirmed already is left as it is. One not
-    linked to them (a resend of their domain, sent from their address, stays on no account)
-    is refused with TransitionNotAllowed, as the status link refuses it. Refused too once the
-    account is frozen or closed, as every other write of the customer's own session.
+    Idempotent by state guard: a ticket of theirs confirmed already is left as it is. Refused
+    by `opener_confirm_refusal`, read under the account's lock and the ticket's (in that order):
+    a frozen or closed account (its sign-in was checked when the request began; the freeze may
+    have committed since), or a ticket not linked to them (TransitionNotAllowed), as the status
+    link refuses it.
     """
-    customer_account_open_locked(customer)
+    account = customer_lock(pk=customer.pk)
     locked = ticket_lock(pk=ticket.pk)
-    if locked.customer_id != customer.pk:
-        raise TransitionNotAllowed(gettext(OPENER_NOTHING_TO_CONFIRM))
+    refusal = opener_confirm_refusal(ticket=locked, customer=account)
+    if refusal is not None:
+        raise refusal
     _opener_confirm(locked, actor=customer, by=Ticket.VerifiedBy.SESSION, link=None)
     return locked
 
@@ -123,14 +166,20 @@ def ticket_opener_confirm(*, ticket: Ticket, customer: Customer) -> Ticket:
 def ticket_opener_confirm_by_link(*, verification: Verification) -> Ticket:
     """The same, by the status link mailed to the customer's email on record (its holder).
 
-    A link mailed to another address (a contact address since changed) confirms nothing:
-    StatusLinkInvalid, as for a link no longer live. Idempotent as ticket_opener_confirm.
+    Refused by `opener_confirm_refusal` as well: the holder confirms no more than the account's
+    own session would (nothing while it is frozen or closed), and a link mailed to another
+    address (a contact address since changed) confirms nothing: StatusLinkInvalid, as for a link
+    no longer live. Idempotent as ticket_opener_confirm.
     """
+    # The account before the ticket (the order in tickets.lock_objects); read again under both.
+    if verification.ticket.customer_id is not None:
+        customer_lock(pk=verification.ticket.customer_id)
     locked = verification_link_lock_live(verification=verification)
-    customer = locked.customer if locked is not None else None
-    sent_to = email_canonical(verification.sent_to)
-    if locked is None or customer is None or email_canonical(customer.email) != sent_to:
+    if locked is None or locked.customer is None:
         raise StatusLinkInvalid(STATUS_LINK_INVALID)
+    refusal = opener_confirm_refusal(ticket=locked, customer=locked.customer, link=verification)
+    if refusal is not None:
+        raise refusal
     _opener_confirm(
         locked,
         actor=f"status-link:{verification.sent_to}",

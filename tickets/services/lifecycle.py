@@ -328,11 +328,18 @@ def requester_account_open_locked(ticket: Ticket) -> None:
         account_open_locked(ticket.customer_id)
 
 
-def account_open_locked(customer_id: int) -> None:
-    """Lock customer `customer_id`; refuse (AccountLockedOut) while it is frozen or closed."""
+def account_locked_out_refusal(customer: Customer) -> AccountLockedOut | None:
+    """Why nothing may act on `customer`'s side (frozen, or closed); None while it is open."""
     # The freeze module imports this one.
     from tickets.services.freeze import ACCOUNT_FROZEN
 
-    locked = customer_lock(pk=customer_id)
-    if not customer_account_open(locked):
-        raise AccountLockedOut(ACCOUNT_FROZEN if account_is_frozen(locked) else ACCOUNT_CLOSED)
+    if customer_account_open(customer):
+        return None
+    return AccountLockedOut(ACCOUNT_FROZEN if account_is_frozen(customer) else ACCOUNT_CLOSED)
+
+
+def account_open_locked(customer_id: int) -> None:
+    """Lock customer `customer_id`; refuse (AccountLockedOut) while it is frozen or closed."""
+    refusal = account_locked_out_refusal(customer_lock(pk=customer_id))
+    if refusal is not None:
+        raise refusal

@@ -13,6 +13,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.selectors import customer_for_user
 from helpdesk.exceptions import ApplicationError, RateLimited, TransitionNotAllowed
 from helpdesk.refusals import refusal_message, refused
 from helpdesk.shortcuts import found_or_404
@@ -21,13 +22,14 @@ from tickets.attachments import attachment_download
 from tickets.models import Message, Ticket
 from tickets.redaction import CARD_NOTICE, contains_card_number
 from tickets.selectors.field_changes import field_change_rows
-from tickets.selectors.messages import ticket_words_unproven
+from tickets.selectors.messages import ticket_held_words
 from tickets.selectors.tickets import attachment_get, ticket_get, ticket_list
 from tickets.services import (
     OPENER_CONFIRMED,
     ticket_actions,
     ticket_close,
     ticket_opener_confirm,
+    ticket_opener_confirmable,
     ticket_reply_add,
 )
 from tickets.services.attachments import AttachmentUpload
@@ -105,13 +107,16 @@ def my_tickets(request: AuthenticatedHttpRequest) -> HttpResponse:
 def _my_ticket_render(
     request: HttpRequest, ticket: Ticket, *, reply_form: TicketReplyForm, status: int = 200
 ) -> HttpResponse:
+    held = ticket_held_words(ticket)
+    customer = customer_for_user(request.user)
     context = {
         "ticket": ticket,
         "changes": field_change_rows(ticket.changes.all()),
         "conversation": list(ticket.messages.all()),
         "reply_form": reply_form,
         "actions": ticket_actions(ticket),
-        "words_unproven": ticket_words_unproven(ticket),
+        "words_unproven": held.words,
+        "can_confirm": ticket_opener_confirmable(ticket=ticket, customer=customer, held=held),
     }
     return render(request, "portal/my_ticket.html", context, status=status)
 

@@ -9,13 +9,13 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from helpdesk.exceptions import RateLimited
+from helpdesk.exceptions import RateLimited, TransitionNotAllowed
 from helpdesk.ratelimit import client_ip
-from helpdesk.refusals import refusal_render
+from helpdesk.refusals import refusal_message, refusal_render
 from helpdesk.shortcuts import found_or_404
 from tickets.attachments import attachment_download
 from tickets.models import Verification
-from tickets.selectors.messages import ticket_words_unproven
+from tickets.selectors.messages import ticket_held_words
 from tickets.selectors.status_page import (
     status_link_find,
     status_page_attachment_get,
@@ -29,6 +29,7 @@ from tickets.services import (
     status_reply_add,
     ticket_actions,
     ticket_opener_confirm_by_link,
+    ticket_opener_confirmable,
     track_request,
 )
 from tickets.services.attachments import AttachmentUpload
@@ -81,6 +82,10 @@ def _status_page(
     if state != "live" or verification is None:
         return _status_link_refused(request, state, verification)
     ticket = status_page_ticket(verification=verification)
+    held = ticket_held_words(ticket)
+    confirmable = ticket_opener_confirmable(
+        ticket=ticket, customer=ticket.customer, held=held, link=verification
+    )
     context = {
         "token": token,
         "ticket": ticket,
@@ -89,7 +94,8 @@ def _status_page(
         "conversation": list(ticket.messages.all()),
         "reply_form": reply_form or TicketReplyForm(),
         "actions": ticket_actions(ticket),
-        "words_unproven": ticket_words_unproven(ticket),
+        "words_unproven": held.words,
+        "can_confirm": confirmable,
         "expires_at": verification.expires_at,
     }
     return render(request, "portal/status.html", context, status=status)
@@ -143,7 +149,10 @@ def track_confirm(request: HttpRequest, token: str) -> HttpResponse:
         ticket_opener_confirm_by_link(verification=verification)
     except StatusLinkInvalid:
         return _status_link_refused(request, "unknown", None)
-    messages.success(request, gettext(OPENER_CONFIRMED))
+    except TransitionNotAllowed as exc:  # the account is frozen or closed: the service says so
+        messages.error(request, refusal_message(exc))
+    else:
+        messages.success(request, gettext(OPENER_CONFIRMED))
     return redirect("portal:track-status", token=token)
 
 
