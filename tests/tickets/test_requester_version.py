@@ -18,7 +18,9 @@ from tests.tickets.test_inbound import (
     webhook_secret,  # noqa: F401
 )
 from tests.tickets.test_inbound import post as post_inbound
-from tickets.models import Ticket
+from tests.tickets.test_unproven_opener import anonymous_change_with_note, forged_form
+from tickets import services
+from tickets.models import Message, Ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -125,3 +127,43 @@ def test_a_staff_reply_the_requester_is_shown_moves_what_they_poll(ticket, agent
         after = polled(alice_client, ticket)
 
     assert [a != b for a, b in zip(after, before, strict=True)] == [True, True, True]
+
+
+# --- words held from her until she confirms the request is hers ---
+
+
+def _status_reply(ticket: Ticket, send_to: str, body: str) -> None:
+    """A reply by the status link mailed to `send_to` (its holder is not shown to be her)."""
+    token = services.status_link_issue(ticket=ticket, send_to=send_to).rstrip("/").split("/")[-1]
+    services.status_reply_add(token=token, body=body, client_key="10.0.0.7")
+
+
+def _sent_from_her_address(alice) -> Ticket:
+    return forged_form(Client())
+
+
+@pytest.mark.parametrize(
+    "held_request",
+    [_sent_from_her_address, anonymous_change_with_note],
+    ids=["sent from her address", "change asked for without a login"],
+)
+def test_a_reply_held_from_her_moves_her_etag_with_the_count_she_is_told(
+    held_request, alice, alice_client
+):
+    # given a request of Alice's whose words are held from her, polled with her ETag
+    ticket = held_request(alice)
+    detail = f"/api/v1/tickets/{ticket.reference}/"
+    first = alice_client.get(detail)
+    held = first.json()["held_messages"]
+    assert held >= 1
+
+    # when its requester replies by the status link, unproven (held from her too)
+    _status_reply(ticket, alice.email, "Any news? Call +60 3 5555 0100.")
+    assert Message.objects.filter(ticket=ticket, unproven=True).count() == held + 1
+
+    # then her ETag moves, and revalidating with the old one gets the new count
+    again = alice_client.get(detail, HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.status_code == 200
+    assert again["ETag"] != first["ETag"]
+    assert again.json()["held_messages"] == held + 1
+    assert "5555" not in again.content.decode()

@@ -36,7 +36,11 @@ from tickets.services.transitions import (
     staff_actor_check,
     ticket_move,
 )
-from tickets.services.versions import ticket_change_save, ticket_version_check
+from tickets.services.versions import (
+    message_changes_requester_view,
+    ticket_change_save,
+    ticket_version_check,
+)
 
 S = Ticket.Status
 
@@ -169,9 +173,7 @@ def ticket_reply_add(
         actor=actor,
         action="ticket.note_added" if internal else "ticket.message_added",
         details={"message": message.pk, "author": author, "channel": channel},
-        # Read back by the one rule of what the requester reads (a query for a reply only).
-        shown=not internal
-        and Message.objects.filter(message_shown_to_requester(), pk=message.pk).exists(),
+        shown=not internal and message_changes_requester_view(message),
     )
     ticket_stats_update(before=figures, ticket=locked)
     if not internal:

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_noop
 from helpdesk.exceptions import StaleVersion
 from tickets.audit import Actor, audit_record
 from tickets.models import Message, Ticket
+from tickets.selectors.messages import message_shown_to_requester
 from tickets.services.search import message_create
 
 STALE_TICKET = gettext_noop(
@@ -35,7 +36,9 @@ def ticket_version_bump(ticket: Ticket, *, shown: bool = True) -> list[str]:
 
     The version moves with every change, so a form read before it is refused as stale. The
     requester's version and last update move only with a change they are `shown`: one only
-    staff see (an internal note, a message held back from the requester) leaves them still.
+    staff see (an internal note, mail held back because its sender was not authenticated)
+    leaves them still. Words held until they confirm are shown as a count
+    (`message_changes_requester_view`).
     """
     ticket.version += 1
     if not shown:
@@ -43,6 +46,21 @@ def ticket_version_bump(ticket: Ticket, *, shown: bool = True) -> list[str]:
     ticket.requester_version += 1
     ticket.requester_updated_at = timezone.now()
     return ["version", "requester_version", "requester_updated_at", "updated_at"]
+
+
+def message_changes_requester_view(message: Message) -> bool:
+    """Whether adding `message` to a ticket changes what its requester reads of it.
+
+    Its words, where they are shown to them (selectors.messages.message_shown_to_requester);
+    or, held until they confirm the request is theirs (`Message.unproven`), the count of held
+    messages they are told of (the API's `held_messages`, the pages' notice) and whether there
+    is something to confirm. Either moves their version, so a client polling with If-None-Match
+    learns of it; an internal note, or mail held because its sender was not authenticated,
+    changes nothing they read.
+    """
+    if message.unproven:
+        return True
+    return Message.objects.filter(message_shown_to_requester(), pk=message.pk).exists()
 
 
 def ticket_change_save(
