@@ -9,9 +9,11 @@ from anymail.exceptions import AnymailInsecureWebhookWarning
 from django.core import mail
 from django.db import transaction
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from domains.models import Domain
 from tests.tickets.resend_helpers import (
+    API_URL,
     TYPED,
     actions,
     mails_to,
@@ -124,6 +126,31 @@ def test_a_bounce_of_the_notice_leaves_the_typed_addresss_status_page_as_it_was(
     ticket.refresh_from_db()
     assert ticket.status == S.REFERRED
     assert after.splitlines() == before.splitlines()
+
+
+def test_a_bounce_of_the_notice_moves_the_owners_etag_with_the_status_they_are_shown(
+    client, fake_opensrs, alice_shop, alice_client
+):
+    # given a resend of her own domain that Alice asked for from her address, resolved, and
+    # her API client polling it
+    response = APIClient().post(
+        API_URL, {"domain": "alice-shop.test", "contact_email": "alice@example.test"}, format="json"
+    )
+    ticket = Ticket.objects.get(reference=response.json()["reference"])
+    services.password_resend_process(ticket_id=ticket.pk)
+    send_outbox()
+    notice = Notification.objects.get(ticket=ticket, template="password_resend_notice")
+    detail = f"/api/v1/tickets/{ticket.reference}/"
+    before = alice_client.get(detail)
+    assert before.json()["status"] == S.RESOLVED
+
+    # when our notice to the registration address bounces
+    post(client, postmark_bounce(notice))
+
+    # then the owner is shown the referral, and her ETag moved with it
+    after = alice_client.get(detail, HTTP_IF_NONE_MATCH=before["ETag"])
+    assert after.json()["status"] == S.REFERRED
+    assert after["ETag"] != before["ETag"]
 
 
 @pytest.mark.parametrize("field", ["Description", "Details", "MessageID"])

@@ -142,11 +142,12 @@ def ticket_move(
     figures = ticket_stat_figures(ticket)
     shown_before = requester_status(ticket)
     ticket.status = to
-    # A move its requester is not shown (a resolved resend referred once its notice bounced)
-    # leaves their "Last update" still: moved, it would tell them what the status hides.
+    # A move the status page does not show (a resolved resend referred once its notice
+    # bounced) leaves its "Last update" still: moved, it would tell whoever typed the contact
+    # address what the status hides. The customer's pages and the API show the status itself.
     fields = [
         "status",
-        *ticket_version_bump(ticket, shown=requester_status(ticket) != shown_before),
+        *ticket_version_bump(ticket, dated=requester_status(ticket) != shown_before),
     ]
     if to == S.RESOLVED:
         ticket.resolved_at = now

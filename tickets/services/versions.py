@@ -31,7 +31,7 @@ def ticket_version_check(
         raise StaleVersion(STALE_TICKET, {"version": current})
 
 
-def ticket_version_bump(ticket: Ticket, *, shown: bool = True) -> list[str]:
+def ticket_version_bump(ticket: Ticket, *, shown: bool = True, dated: bool = True) -> list[str]:
     """Move a ticket's version on for a change; the fields to save with it.
 
     The version moves with every change, so a form read before it is refused as stale. The
@@ -39,11 +39,18 @@ def ticket_version_bump(ticket: Ticket, *, shown: bool = True) -> list[str]:
     staff see (an internal note, mail held back because its sender was not authenticated)
     leaves them still. Words held until they confirm are shown as a count
     (`message_changes_requester_view`).
+
+    :param dated: whether their last update moves with their version. Not for a change the
+        status page hides from whoever typed the contact address (a resend referred once
+        resolved, selectors.status_page.requester_status), which its "Last update" would
+        tell of; the customer's own pages and the API show it, so their version moves.
     """
     ticket.version += 1
     if not shown:
         return ["version", "updated_at"]
     ticket.requester_version += 1
+    if not dated:
+        return ["version", "requester_version", "updated_at"]
     ticket.requester_updated_at = timezone.now()
     return ["version", "requester_version", "requester_updated_at", "updated_at"]
 
