@@ -9,10 +9,13 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
+from accounts.models import Customer
 from tests.factories import TicketFactory, staff_reply
+from tests.tickets.test_freeze import email_change_applied, freeze_token
 from tests.tickets.test_inbound import (
     payload,
     webhook_secret,  # noqa: F401
@@ -21,6 +24,7 @@ from tests.tickets.test_inbound import post as post_inbound
 from tests.tickets.test_unproven_opener import anonymous_change_with_note, forged_form
 from tickets import services
 from tickets.models import Message, Ticket
+from tickets.services.freeze import account_unfreeze
 
 pytestmark = pytest.mark.django_db
 
@@ -167,3 +171,40 @@ def test_a_reply_held_from_her_moves_her_etag_with_the_count_she_is_told(
     assert again["ETag"] != first["ETag"]
     assert again.json()["held_messages"] == held + 1
     assert "5555" not in again.content.decode()
+
+
+def test_the_freeze_moves_the_etag_of_the_ticket_it_hands_to_a_supervisor(
+    client, alice, agent, supervisor
+):
+    # given Alice's email change, reopened by her reply and taken by an agent; she polls it
+    ticket = email_change_applied(alice, supervisor)
+    services.ticket_reply_add(
+        ticket=ticket,
+        body="Thank you.",
+        actor=Customer.objects.get(pk=alice.pk),
+        author=Message.Author.CUSTOMER,
+        channel=Ticket.Channel.API,
+        author_user=alice.user,
+    )
+    services.ticket_assign(ticket=ticket, assignee=agent, actor=supervisor)
+    detail = f"/api/v1/tickets/{ticket.reference}/"
+    before = _signed_in(alice).get(detail)
+    assert (before.json()["status"], before.json()["assignee"]) == (S.OPEN, "agent")
+
+    # when her old address freezes the account, and a supervisor lifts the freeze
+    assert client.post(f"/not-me/{freeze_token(ticket)}/").status_code == 303
+    account_unfreeze(
+        customer=Customer.objects.get(pk=alice.pk), actor=supervisor, reason="Checked her ID."
+    )
+
+    # then what she reads of the ticket (nobody holds it, due sooner) came with a new ETag
+    after = _signed_in(alice).get(detail, HTTP_IF_NONE_MATCH=before["ETag"])
+    assert after.json()["assignee"] is None
+    assert after.json()["due_at"] != before.json()["due_at"]
+    assert after["ETag"] != before["ETag"]
+
+
+def _signed_in(customer) -> Client:
+    reader = Client()
+    reader.force_login(User.objects.get(pk=customer.user_id))
+    return reader

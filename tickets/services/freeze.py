@@ -38,7 +38,11 @@ from tickets.services.registration_put_back import (
 )
 from tickets.services.transitions import TRANSITIONS, ticket_move
 from tickets.services.verification import VERIFICATION_INVALID, verification_link_issue
-from tickets.services.versions import ticket_change_save, ticket_system_note_add
+from tickets.services.versions import (
+    ticket_change_save,
+    ticket_system_note_add,
+    ticket_version_bump,
+)
 from tickets.tokens import token_hash_if_wellformed
 
 S = Ticket.Status
@@ -319,8 +323,11 @@ def _hand_to_supervisor(
     held.assignee = None
     held.due_at = ticket_due_at(kind=held.kind, priority=held.priority)
     held.contact_email = customer.email
-    held.save(update_fields=["priority", "assignee", "due_at", "contact_email", "updated_at"])
-    ticket_system_note_add(held, body=note, actor=actor)  # moves the version on
+    # Its holder and due time are in what the customer reads: their version moves too (the
+    # note below moves staff's only).
+    changed = ["priority", "assignee", "due_at", "contact_email"]
+    held.save(update_fields=[*changed, *ticket_version_bump(held)])
+    ticket_system_note_add(held, body=note, actor=actor)
     audit_record(
         actor=actor,
         action="ticket.priority_changed",
