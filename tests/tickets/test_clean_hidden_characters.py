@@ -144,3 +144,22 @@ def test_joiners_and_line_breaks_are_not_hidden_characters(alice, supervisor):
     )
 
     assert "0 rows hold hidden characters" in run()
+
+
+def test_a_cleaned_message_moves_the_etag_of_whoever_reads_it(alice, alice_client, agent_client):
+    # given a message of Alice's ticket holding a hidden character, read by her and by staff
+    ticket = TicketFactory(customer=alice)
+    Message.objects.create(
+        ticket=ticket, author="customer", body="Refund to\u202e 1234", channel="portal"
+    )
+    detail = f"/api/v1/tickets/{ticket.reference}/"
+    hers, staffs = alice_client.get(detail), agent_client.get(detail)
+
+    # when the command cleans it
+    run("--fix")
+
+    # then both read the cleaned text under a new ETag
+    for client, before in ((alice_client, hers), (agent_client, staffs)):
+        after = client.get(detail, HTTP_IF_NONE_MATCH=before["ETag"])
+        assert [m["body"] for m in after.json()["messages"]] == ["Refund to 1234"]
+        assert after["ETag"] != before["ETag"]

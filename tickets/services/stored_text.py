@@ -12,6 +12,7 @@ from helpdesk.validators import CONTROL_CHARACTERS
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import stored_text_row_lock, ticket_lock
 from tickets.models import Disclosure, Message, Satisfaction, Ticket
+from tickets.selectors.messages import message_shown_to_requester
 from tickets.selectors.stored_text import StoredText, stored_text_kind
 from tickets.services.search import ticket_search_documents_update
 from tickets.services.versions import ticket_change_save
@@ -59,13 +60,14 @@ def stored_text_clean(*, label: str, pk: int, actor: Actor) -> dict[str, dict[st
     row's is refused (ValidationError, ApplicationError) and nothing is saved.
     """
     kind = stored_text_kind(label)
+    ticket = _message_ticket_lock(pk) if kind.model is Message else None
     obj = (
         ticket_lock(pk=pk)
         if kind.model is Ticket
         else stored_text_row_lock(model=kind.model, pk=pk)
     )
-    if obj is None:
-        return {}
+    if obj is None or (ticket is not None and getattr(obj, "ticket_id", None) != ticket.pk):
+        return {}  # gone, or merged into another ticket meanwhile: the next run finds it
     changes: dict[str, dict[str, str]] = {}
     for field in (*kind.one_line, *kind.several_lines):
         value = getattr(obj, field)
@@ -89,5 +91,16 @@ def stored_text_clean(*, label: str, pk: int, actor: Actor) -> dict[str, dict[st
             obj.save(update_fields=fields)
     except IntegrityError:
         raise ApplicationError(STORED_TEXT_TAKEN) from None
+    if ticket is not None:
+        # A message is read on its ticket: the versions of whoever reads it there move.
+        shown = Message.objects.filter(message_shown_to_requester(), pk=obj.pk).exists()
+        ticket_change_save(ticket, actor=actor, action="text.cleaned", details=details, shown=shown)
+        return changes
     audit_record(actor=actor, action="text.cleaned", details=details, **_links(obj))
     return changes
+
+
+def _message_ticket_lock(pk: int) -> Ticket | None:
+    """Lock the ticket of message `pk` (tickets before the rows that hang off them)."""
+    ticket_id = Message.objects.filter(pk=pk).values_list("ticket_id", flat=True).first()
+    return ticket_lock(pk=ticket_id) if ticket_id is not None else None
