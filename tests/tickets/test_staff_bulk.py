@@ -7,14 +7,21 @@ from django.utils.html import escape
 from tests.factories import TicketFactory
 from tickets import services
 from tickets.models import ActionLog, Ticket
+from tickets.staff.common import VERSION_MISSING
 
 S = Ticket.Status
 
 
 def bulk(client, action, tickets, back="view=open"):
+    """Post a bulk action as the queue does: each ticket with the version it showed."""
     return client.post(
         "/staff/bulk/",
-        {"action": action, "ticket": [t.reference for t in tickets], "back": back},
+        {
+            "action": action,
+            "ticket": [t.reference for t in tickets],
+            **{f"version-{t.reference}": t.version for t in tickets},
+            "back": back,
+        },
         follow=True,
     )
 
@@ -57,6 +64,8 @@ def test_bulk_resolve_reports_each_refused_ticket_and_does_the_others(agent_clie
 def test_bulk_priority_and_close(agent_client):
     tickets = [TicketFactory(status=S.RESOLVED) for _ in range(2)]
     bulk(agent_client, "priority:urgent", tickets)
+    for ticket in tickets:
+        ticket.refresh_from_db()
     bulk(agent_client, "close", tickets)
     for ticket in tickets:
         ticket.refresh_from_db()
@@ -145,3 +154,43 @@ def test_bulk_refuses_a_ticket_changed_since_the_queue_showed_it(agent_client, s
     assert (changed.version, changed.assignee_id, changed.priority, changed.status) == before
     unchanged.refresh_from_db()
     assert unchanged.version > int(shown[unchanged.reference])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("version", [None, "", "seven"])
+@pytest.mark.parametrize("action", ["assign_me", "priority:urgent", "resolve", "close"])
+def test_bulk_refuses_a_ticket_posted_without_its_version_and_does_the_others(
+    agent_client, supervisor, action, version
+):
+    # given a ticket a supervisor changed after the agent's stale page was loaded
+    stale = TicketFactory(status=S.RESOLVED if action == "close" else S.OPEN)
+    fresh = TicketFactory(status=S.RESOLVED if action == "close" else S.OPEN)
+    services.ticket_reply_add(
+        ticket=stale,
+        body="Checked with the registrar; do not close yet.",
+        actor=supervisor,
+        author="staff",
+        channel="staff",
+        author_user=supervisor,
+        internal=True,
+    )
+    stale.refresh_from_db()
+    before = (stale.version, stale.assignee_id, stale.priority, stale.status)
+    data = {
+        "action": action,
+        "ticket": [stale.reference, fresh.reference],
+        f"version-{fresh.reference}": fresh.version,
+    }
+    if version is not None:
+        data[f"version-{stale.reference}"] = version
+
+    # when the bulk form arrives without (or with an unreadable) version for that ticket
+    response = agent_client.post("/staff/bulk/", data, follow=True)
+
+    # then that ticket is refused with the reason and left as it was; the other is done
+    page = response.content.decode()
+    assert f"{stale.reference}: {escape(VERSION_MISSING)}" in page
+    stale.refresh_from_db()
+    assert (stale.version, stale.assignee_id, stale.priority, stale.status) == before
+    fresh.refresh_from_db()
+    assert fresh.version > 1

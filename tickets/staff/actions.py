@@ -29,7 +29,7 @@ from tickets.services import (
     ticket_resolve,
 )
 from tickets.services.registration_put_back import registration_put_back
-from tickets.staff.common import staff_required
+from tickets.staff.common import posted_version, staff_required
 from tickets.staff.ticket import (
     CANNED_RESPONSES,
     AssignForm,
@@ -42,17 +42,9 @@ from tickets.staff.ticket import (
     ticket_page,
 )
 
-VERSION_MISSING = _("This form is out of date. Reload the page and try again.")
 MERGE_TARGET_UNKNOWN = _("There is no ticket %(reference)s.")
 UNKNOWN_STAFF = _("There is no staff member called %(name)s.")
 REPLY_EMPTY = _("Write a reply or choose a canned response.")
-
-
-def _posted_version(request: HttpRequest) -> int:
-    try:
-        return int(request.POST.get("version", ""))
-    except ValueError:
-        raise ApplicationError(str(VERSION_MISSING)) from None
 
 
 def _act(
@@ -70,7 +62,7 @@ def _act(
     if form is not None and not form.is_valid():
         return ticket_page(request, ticket, status=400, forms_in=forms_in)
     try:
-        act(ticket, _posted_version(request))
+        act(ticket, posted_version(request))
     except (ApplicationError, ValidationError) as exc:
         fresh = ticket_or_404(request, reference)
         page = ticket_page(request, fresh, error=refusal_message(exc), forms_in=forms_in)

@@ -3,7 +3,8 @@
 Each service call is its own transaction, so one refused ticket leaves the others done; every
 refusal is reported with its ticket's reference. The service locks each ticket and applies the
 rules of its status then, and the version the queue showed (`version-<reference>`) is checked
-there: a ticket someone changed since the queue was loaded is refused, not overwritten.
+there: a ticket someone changed since the queue was loaded is refused, not overwritten, and so
+is one posted without its version, as on the ticket page.
 """
 
 from collections.abc import Callable
@@ -25,14 +26,12 @@ from tickets.models import Ticket
 from tickets.selectors.queue import staff_member_get
 from tickets.selectors.tickets import staff_tickets_by_reference
 from tickets.services import ticket_assign, ticket_close, ticket_priority_set, ticket_resolve
-from tickets.staff.common import staff_required
+from tickets.staff.common import posted_version, staff_required
 
 BULK_MAX_TICKETS = 100
 
 
-def _bulk_action(
-    request: AuthenticatedHttpRequest, action: str
-) -> Callable[[Ticket, int | None], Any]:
+def _bulk_action(request: AuthenticatedHttpRequest, action: str) -> Callable[[Ticket, int], Any]:
     """The service call an action name stands for; ValueError for a name not on the list.
 
     It is called with a ticket and the version of it the queue showed.
@@ -57,14 +56,6 @@ def _bulk_action(
     if name == "close":
         return lambda t, v: ticket_close(ticket=t, actor=user, expected_version=v)
     raise ValueError(_("Choose an action for the selected tickets."))
-
-
-def _shown_version(request: AuthenticatedHttpRequest, reference: str) -> int | None:
-    """The version of the ticket the queue showed, or None from a form without one."""
-    try:
-        return int(request.POST.get(f"version-{reference}", ""))
-    except ValueError:
-        return None
 
 
 def _back_to_queue(request: AuthenticatedHttpRequest) -> HttpResponse:
@@ -100,7 +91,7 @@ def queue_bulk(request: AuthenticatedHttpRequest) -> HttpResponse:
             messages.error(request, _("%(ref)s: no such ticket.") % {"ref": reference})
             continue
         try:
-            act(ticket, _shown_version(request, reference))
+            act(ticket, posted_version(request, f"version-{reference}"))
         except (ApplicationError, ValidationError) as exc:
             messages.error(request, f"{reference}: {refusal_message(exc)}")
             continue
