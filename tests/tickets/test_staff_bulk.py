@@ -61,12 +61,12 @@ def test_bulk_resolve_reports_each_refused_ticket_and_does_the_others(agent_clie
 
 
 @pytest.mark.django_db
-def test_bulk_priority_and_close(agent_client):
-    tickets = [TicketFactory(status=S.RESOLVED) for _ in range(2)]
-    bulk(agent_client, "priority:urgent", tickets)
-    for ticket in tickets:
-        ticket.refresh_from_db()
-    bulk(agent_client, "close", tickets)
+def test_bulk_priority_resolve_and_close(agent_client):
+    tickets = [TicketFactory(status=S.OPEN) for _ in range(2)]
+    for action in ("priority:urgent", "resolve", "close"):
+        bulk(agent_client, action, tickets)
+        for ticket in tickets:
+            ticket.refresh_from_db()
     for ticket in tickets:
         ticket.refresh_from_db()
         assert (ticket.priority, ticket.status) == ("urgent", S.CLOSED)

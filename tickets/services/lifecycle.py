@@ -35,6 +35,7 @@ from tickets.services.transitions import (
     NOT_REJECTABLE,
     REJECTABLE_KINDS,
     staff_actor_check,
+    ticket_actions,
     ticket_move,
     ticket_needs_owner,
 )
@@ -42,6 +43,10 @@ from tickets.services.versions import ticket_change_save, ticket_version_check
 
 S = Ticket.Status
 
+PRIORITY_SETTLED = gettext_noop(
+    "The priority of a {status} ticket cannot change: its SLA outcome is settled. Reopen it "
+    "first if it needs more work."
+)
 ACCOUNT_CLOSED = gettext_noop(
     "This account is closed, so nothing on it can change. If you need help, write to us from "
     "the help page without logging in."
@@ -279,14 +284,24 @@ def ticket_assign(
 def ticket_priority_set(
     *, ticket: Ticket, priority: str, actor: Actor, expected_version: int | None = None
 ) -> Ticket:
-    """Change a ticket's priority; the SLA due time follows."""
+    """Change an open ticket's priority; the SLA due time follows.
+
+    A ticket out of the queue (resolved, closed, rejected, referred, expired) keeps its
+    priority: its due time decided whether it met its SLA, and a later change would rewrite
+    that outcome, in the past, on the dashboard. Reopening it brings it back to the queue first.
+    """
     staff_actor_check(actor)
     if priority not in Ticket.Priority.values:
         raise ApplicationError(gettext("Unknown priority {priority}.").format(priority=priority))
     locked = ticket_lock(pk=ticket.pk)
     ticket_version_check(locked, expected_version)
+    if not ticket_actions(locked).priority:
+        raise TransitionNotAllowed(
+            gettext(PRIORITY_SETTLED).format(status=S(locked.status).label.lower()),
+            {"status": locked.status},
+        )
     old = locked.priority
-    figures = ticket_stat_figures(locked)  # a resolved ticket's due time decides its SLA
+    figures = ticket_stat_figures(locked)
     locked.priority = priority
     locked.due_at = (
         ticket_due_at(kind=locked.kind, priority=priority, start=locked.created_at)

@@ -77,6 +77,7 @@ class TicketActions:
     reopen: bool
     close: bool
     assign: bool
+    priority: bool  # out of the queue, the SLA outcome is settled (ticket_priority_set)
     reply: bool  # the requester's (staff notes are always possible)
     merge: bool  # into another ticket, as a duplicate
 
@@ -90,6 +91,7 @@ def ticket_actions(ticket: Ticket) -> TicketActions:
         reopen=not ticket.is_open and S.OPEN in allowed,
         close=S.CLOSED in allowed,
         assign=ticket.is_open,
+        priority=ticket.is_open,
         reply=ticket.status not in NO_REPLY_STATUSES,
         merge=ticket.kind == Ticket.Kind.GENERAL and ticket.is_open and not ticket.merged_into_id,
     )
