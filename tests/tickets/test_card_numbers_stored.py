@@ -96,6 +96,70 @@ def test_an_emailed_file_name_with_a_card_number_is_stored_without_it_kept_or_re
     assert stored_with_the_card() == []
 
 
+# --- inbound mail headers ---
+
+
+def _inbound_with_cards_in_headers(*, reply_to=None, auto=False):
+    """Mail whose headers carry a card number where the sender writes: names, HELO, MAIL FROM's
+    comment, Message-ID; our receiving server copies the HELO and MAIL FROM into its verdict."""
+    sender = "stranger@elsewhere.test"
+    body = payload(sender=sender, authenticated=False, message_id=f"{CARD_DIGITS}@mail.test")
+    body["FromName"] = f"Card {CARD}"
+    body["FromFull"] = {"Email": sender, "Name": f"Card {CARD}"}
+    body["ToFull"] = [{"Email": "support@exabytes.example", "Name": f"Pay {CARD}"}]
+    body["CcFull"] = [{"Email": "friend@elsewhere.test", "Name": f"Cc {CARD}"}]
+    body["Headers"] = [
+        {
+            "Name": "Received-SPF",
+            "Value": "Pass (sender SPF authorized) identity=mailfrom; client-ip=209.85.216.43; "
+            f"helo={CARD.replace(' ', '-')}.mail.test; envelope-from={sender}; "
+            "receiver=b935f619461421d03d1ebd76ec881044@inbound.postmarkapp.com",
+        },
+        {"Name": "Message-ID", "Value": f"<{CARD_DIGITS}@mail.test>"},
+    ]
+    if auto:
+        body["Headers"].append({"Name": "Auto-Submitted", "Value": "auto-replied"})
+    if reply_to is not None:
+        body["Subject"] = f"Re: [{reply_to.reference}] Question"
+    return body
+
+
+@pytest.mark.parametrize("kind", ["new", "reply", "ignored"])
+def test_card_numbers_in_inbound_mail_headers_are_stored_nowhere(client, db, settings, kind):
+    # given mail to support@ whose header fields hold a card number: a new request, a reply on
+    # the sender's ticket, or an auto-reply that is only audited
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
+    ticket = None
+    if kind == "reply":
+        post(client, payload(sender="stranger@elsewhere.test", message_id="first@mail.test"))
+        ticket = Message.objects.get(internal=False).ticket
+
+    # when it arrives
+    response = post(client, _inbound_with_cards_in_headers(reply_to=ticket, auto=kind == "ignored"))
+
+    # then it is taken as usual, and no row, audit entry or outbox row holds the number
+    assert response.status_code == 200
+    outcomes = [
+        row.details.get("outcome") for row in ActionLog.objects.filter(action="inbound.received")
+    ]
+    expected = {"new": ["new_ticket"], "reply": ["new_ticket", "reply"], "ignored": []}[kind]
+    assert outcomes == expected
+    if kind == "ignored":
+        assert ActionLog.objects.filter(action="inbound.ignored").count() == 1
+    assert stored_with_the_card() == []
+
+
+def test_the_same_mail_with_a_card_in_its_message_id_is_still_stored_once(client, db, settings):
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
+
+    first = post(client, _inbound_with_cards_in_headers())
+    again = post(client, _inbound_with_cards_in_headers())
+
+    assert first.status_code == again.status_code == 200
+    assert Message.objects.filter(internal=False).count() == 1
+    assert stored_with_the_card() == []
+
+
 # --- API token names ---
 
 

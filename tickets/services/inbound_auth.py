@@ -21,6 +21,8 @@ from typing import Any
 
 from django.conf import settings
 
+from tickets.redaction import redact_card_numbers
+
 # Folding (RFC 5322 2.2.3): a line break followed by white space is white space.
 _FOLD = re.compile(r"\r?\n(?=[ \t])|\r(?=[ \t])")
 _SPACES = re.compile(r"\s+")
@@ -282,7 +284,8 @@ def inbound_sender_authentication(
     found = _trusted_first(headers)
     if found is not None:
         header_value, results = found
-        source = _unfold(header_value)[:500]
+        # Kept on the message and the audit row; the HELO and MAIL FROM in it are the sender's.
+        source = redact_card_numbers(_unfold(header_value))[0][:500]
     by = _results_verdict(results, from_email) if "@" in from_email else ""
     summary: dict[str, list[str]] = {}
     for row in results:

@@ -373,7 +373,11 @@ def _inbound_ignored(
             actor=_INBOUND_ACTOR,
             action="inbound.ignored",
             ticket=ticket,
-            details={"reason": reason, "from": sender, "message_id": (message_id or "")[:255]},
+            details={
+                "reason": reason,
+                "from": sender,
+                "message_id": redact_card_numbers(message_id or "")[0][:255],
+            },
         )
 
 

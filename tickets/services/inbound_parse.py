@@ -14,6 +14,7 @@ from accounts.selectors import email_canonical
 from helpdesk.validators import without_control_characters
 from tickets import emails
 from tickets.attachments import attachment_type_sniff
+from tickets.redaction import contains_card_number
 from tickets.services.attachments import (
     ATTACHMENT_DANGEROUS_EXTENSIONS,
     ATTACHMENT_MAX_BYTES,
@@ -148,7 +149,8 @@ def inbound_message_key(message_id: str, sender: str, *, sender_proven: bool = T
 
     A stranger who sends an id first cannot make the real sender's mail with that id a
     "duplicate": not from another address, and not from theirs either, since mail whose sender
-    was not proven is keyed apart (`sender_proven`). Long keys are hashed to fit.
+    was not proven is keyed apart (`sender_proven`). Long keys are hashed to fit, and so are
+    keys holding a card number, which is stored nowhere (redacted, two ids would be one key).
     """
     value = (message_id or "").strip()
     if not value:
@@ -156,7 +158,7 @@ def inbound_message_key(message_id: str, sender: str, *, sender_proven: bool = T
     key = f"{email_canonical(sender)} {value}"
     if not sender_proven:
         key = f"unproven {key}"
-    if len(key) > 255:
+    if len(key) > 255 or contains_card_number(key):
         return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
     return key
 
