@@ -2,11 +2,13 @@
 
 import pytest
 from django.urls import NoReverseMatch, reverse
+from django.utils.html import escape
 
 from accounts.models import Customer
-from tests.factories import DomainFactory, TicketFactory
+from tests.factories import DomainFactory, TicketFactory, staff_reply
 from tickets.models import ActionLog, FieldChange, Message, Notification, Ticket
 from tickets.redaction import CARD_NOTICE, REDACTED
+from tickets.views.my_tickets import TICKET_CHANGED
 
 S = Ticket.Status
 CARD = "4111 1111 1111 1111"
@@ -394,6 +396,25 @@ def test_customer_closes_a_resolved_ticket(client, alice):
     ticket.refresh_from_db()
     assert ticket.status == S.CLOSED
     assert ActionLog.objects.filter(ticket=ticket, action="ticket.status_changed").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("posted", [{}, {"version": ""}, {"version": "latest"}])
+def test_a_close_without_the_version_the_page_showed_is_refused(client, alice, agent, posted):
+    # given Alice's resolved ticket, on which an agent has just replied
+    ticket = TicketFactory(customer=alice, status=S.RESOLVED)
+    staff_reply(ticket, agent, "One more thing: your DNS needs a new record.")
+    ticket.refresh_from_db()
+    status, version = ticket.status, ticket.version
+    client.force_login(alice.user)
+
+    # when a close arrives without the version her page showed
+    response = client.post(f"/my/tickets/{ticket.reference}/close/", posted, follow=True)
+
+    # then it is refused as for a stale page, and the reply she has not read stands open
+    assert escape(str(TICKET_CHANGED)) in response.content.decode()
+    ticket.refresh_from_db()
+    assert (ticket.status, ticket.version) == (status, version)
 
 
 @pytest.mark.django_db

@@ -160,9 +160,13 @@ def my_ticket_close(request: AuthenticatedHttpRequest, reference: str) -> HttpRe
     customer = customer_or_404(request)
     ticket = _my_ticket_or_404(request, reference)
     form = TicketCloseForm(request.POST)
-    version = form.cleaned_data["version"] if form.is_valid() else None
+    if not form.is_valid():
+        # Without the version the page showed, the service would close it unchecked: over a
+        # reply the customer has not read yet.
+        messages.error(request, TICKET_CHANGED)
+        return redirect("portal:my-ticket", reference=ticket.reference)
     try:
-        ticket_close(ticket=ticket, actor=customer, expected_version=version)
+        ticket_close(ticket=ticket, actor=customer, expected_version=form.cleaned_data["version"])
     except TransitionNotAllowed as exc:
         messages.error(request, refusal_message(exc))
     except ApplicationError:
