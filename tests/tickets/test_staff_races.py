@@ -14,7 +14,12 @@ from django.db import close_old_connections, connection
 
 from helpdesk.exceptions import ApplicationError
 from tests.markers import postgresql_only
-from tests.tickets.verification_helpers import owner_request
+from tests.tickets.verification_helpers import (
+    anonymous_change,
+    link_token,
+    owner_request,
+    verification_mail,
+)
 from tickets import services
 from tickets.audit import audit_verify
 from tickets.models import ActionLog, FieldChange, Ticket
@@ -210,4 +215,33 @@ def test_an_approval_while_the_customer_closes_the_request_leaves_one_outcome(al
     assert (alice.full_name == "Alice Lim") is approved
     assert (FieldChange.objects.get(ticket=ticket).applied_at is not None) is approved
     assert ticket.status == (S.RESOLVED if approved else S.CLOSED)
+    assert audit_verify().ok
+
+
+def test_the_owners_confirmation_while_staff_reject_the_request_leaves_one_outcome(
+    alice, supervisor, settings
+):
+    # given a name change asked for without logging in, its link mailed to Alice
+    settings.MODIFY_AUTO_APPLY_LOW_RISK = True
+    ticket = anonymous_change(alice.email, {"phone": "+60 12-999 0000"}, client_key="10.0.0.7")
+    token = link_token(verification_mail(ticket))
+
+    # when she confirms it while a supervisor rejects it
+    outcomes = at_once(
+        lambda: services.verification_confirm(
+            token=token, client_key="10.0.0.8", actor="anonymous"
+        ),
+        lambda: services.ticket_reject(ticket=ticket, actor=supervisor, reason="Looks forged"),
+    )
+
+    # then either the rejection stands and nothing was applied, or the confirmation came first
+    # and the change with it; never a rejected request whose change was applied
+    refusals(outcomes)
+    confirmed = not isinstance(outcomes[0], Exception)
+    ticket.refresh_from_db()
+    alice.refresh_from_db()
+    applied = FieldChange.objects.get(ticket=ticket).applied_at is not None
+    assert (alice.phone == "+60129990000") is applied
+    assert not (ticket.status == S.REJECTED and applied)
+    assert confirmed or not applied
     assert audit_verify().ok
