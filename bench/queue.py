@@ -117,6 +117,7 @@ def vacuum() -> None:
         for table in (
             "tickets_ticket",
             "tickets_ticketdailystat",
+            "tickets_ticketmonthlystat",
             "tickets_fieldchange",
             "tickets_message",
             "tickets_actionlog",
@@ -488,7 +489,7 @@ def seed(
         AuditChainHead.objects.filter(pk=1).update(
             sequence=chain["sequence"], last_hash=chain["last"]
         )
-        # The daily figures of the seeded tickets, added to any already there.
+        # The daily figures of the seeded tickets (and their months'), added to any already there.
         keys = sorted(stats)
         for batch in range(0, len(keys), 2000):
             stat_rows_add({key: stats[key] for key in keys[batch : batch + 2000]})

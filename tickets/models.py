@@ -640,17 +640,9 @@ class SavedView(BaseModel):
         return f"{self.owner_id}:{self.name}"
 
 
-class TicketDailyStat(BaseModel):
-    """What happened to tickets on one day (local time), of one kind, for one staff member.
+class TicketStatCounts(BaseModel):
+    """What the dashboard counts of one kind for one staff member over a day or a month."""
 
-    Kept by the services as each event happens (`tickets.services.stats`) and recomputed from the
-    tickets by `ticket_stats_rebuild` (the last 3 days every night, by beat); the dashboard reads
-    only these rows. A created ticket
-    counts for nobody (agent 0); a first response for whoever sent it; a resolution or a close
-    for the ticket's assignee.
-    """
-
-    day = models.DateField()
     kind = models.CharField(max_length=20, choices=Ticket.Kind.choices)
     # The staff member's user id, 0 for nobody: a plain number, so that (day, kind, agent) is a
     # unique key without NULLs for the upsert's ON CONFLICT (and a deleted login keeps its past).
@@ -668,6 +660,22 @@ class TicketDailyStat(BaseModel):
     closed = models.IntegerField(default=0)
 
     class Meta:
+        abstract = True
+
+
+class TicketDailyStat(TicketStatCounts):
+    """What happened to tickets on one day (local time), of one kind, for one staff member.
+
+    Kept by the services as each event happens (`tickets.services.stats`) and recomputed from the
+    tickets by `ticket_stats_rebuild` (the last 3 days every night, by beat); the dashboard reads
+    only these rows and the monthly ones. A created ticket
+    counts for nobody (agent 0); a first response for whoever sent it; a resolution or a close
+    for the ticket's assignee.
+    """
+
+    day = models.DateField()
+
+    class Meta:
         ordering = ["day", "kind", "agent_key"]
         constraints = [
             models.UniqueConstraint(
@@ -679,7 +687,29 @@ class TicketDailyStat(BaseModel):
         return f"{self.day} {self.kind} {self.agent_key}"
 
 
-# TicketDailyStat's counters: what the services add to and the dashboard sums.
+class TicketMonthlyStat(TicketStatCounts):
+    """The daily rows of one month (`month`, its first day), kind and staff member, summed.
+
+    Kept with the daily rows by the same statements (`tickets.services.stats`), so each equals
+    its month's daily rows summed; the dashboard reads these for the whole months of a long
+    range (a year: about 530 rows instead of 16,000).
+    """
+
+    month = models.DateField()
+
+    class Meta:
+        ordering = ["month", "kind", "agent_key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "kind", "agent_key"], name="ticket_monthly_stat_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.kind} {self.agent_key}"
+
+
+# TicketStatCounts' counters: what the services add to and the dashboard sums.
 STAT_FIELDS = (
     "created",
     "first_responses",

@@ -23,6 +23,7 @@ from tickets.models import (
     Message,
     Ticket,
     TicketDailyStat,
+    TicketMonthlyStat,
 )
 from tickets.selectors.dashboard import dashboard_today
 from tickets.services.stats import stat_day, ticket_stats_rebuild
@@ -42,6 +43,23 @@ def daily_rows() -> dict:
         for row in TicketDailyStat.objects.values("day", "kind", "agent_key", *STAT_FIELDS)
         if any(row[field] for field in STAT_FIELDS)
     }
+
+
+def monthly_rows() -> dict:
+    return {
+        (row["month"], row["kind"], row["agent_key"]): {field: row[field] for field in STAT_FIELDS}
+        for row in TicketMonthlyStat.objects.values("month", "kind", "agent_key", *STAT_FIELDS)
+        if any(row[field] for field in STAT_FIELDS)
+    }
+
+
+def daily_rows_by_month() -> dict:
+    months: dict = {}
+    for (day, kind, agent), amounts in daily_rows().items():
+        row = months.setdefault((day.replace(day=1), kind, agent), dict.fromkeys(STAT_FIELDS, 0))
+        for field in STAT_FIELDS:
+            row[field] += amounts[field]
+    return {key: row for key, row in months.items() if any(row.values())}
 
 
 def view_counts(page: str) -> dict[str, int]:
@@ -66,11 +84,15 @@ def test_the_seeded_tickets_read_back_and_render_on_the_staff_pages(time_machine
     assert len(list(seeded_messages)) == counts["messages"]
     assert len(list(FieldChange.objects.all())) == counts["changes"]
     assert audit_verify().ok
-    # and the daily figures it wrote are the ones a rebuild from the tickets gives
+    # and the daily figures it wrote are the ones a rebuild from the tickets gives, and the
+    # monthly ones their sums by month, before the rebuild and after
     written = daily_rows()
+    assert monthly_rows() == daily_rows_by_month()
+    assert len({month for month, _kind, _agent in monthly_rows()}) > 1
     first = stat_day(Ticket.objects.aggregate(first=Min("created_at"))["first"])
     ticket_stats_rebuild(start=first, end=dashboard_today())
     assert daily_rows() == written
+    assert monthly_rows() == daily_rows_by_month()
 
     # when a supervisor opens the queue
     supervisor = get_user_model().objects.get(username="supervisor")

@@ -19,7 +19,7 @@ from helpdesk.exceptions import ApplicationError
 from tests.factories import CustomerFactory, TicketFactory, UserFactory, staff_reply
 from tests.markers import postgresql_only
 from tickets import services, tasks
-from tickets.models import STAT_FIELDS, Notification, Ticket, TicketDailyStat
+from tickets.models import STAT_FIELDS, Notification, Ticket, TicketDailyStat, TicketMonthlyStat
 from tickets.selectors.dashboard import (
     RECENT_MAIL_PROBLEMS,
     DayRange,
@@ -46,6 +46,26 @@ def stored() -> dict:
         if any(amounts.values()):
             rows[(row["day"], row["kind"], row["agent_key"])] = amounts
     return rows
+
+
+def monthly() -> dict:
+    """The monthly rows as {(month, kind, agent): {field: n}}, leaving out rows of zeros."""
+    rows = {}
+    for row in TicketMonthlyStat.objects.values("month", "kind", "agent_key", *STAT_FIELDS):
+        amounts = {field: row[field] for field in STAT_FIELDS}
+        if any(amounts.values()):
+            rows[(row["month"], row["kind"], row["agent_key"])] = amounts
+    return rows
+
+
+def by_month(daily: dict) -> dict:
+    """Daily rows as `stored` gives them, summed by month: what the monthly rows must be."""
+    rows: dict = {}
+    for (day, kind, agent), amounts in daily.items():
+        row = rows.setdefault((day.replace(day=1), kind, agent), dict.fromkeys(STAT_FIELDS, 0))
+        for field in STAT_FIELDS:
+            row[field] += amounts[field]
+    return {key: row for key, row in rows.items() if any(row.values())}
 
 
 def rebuild_all() -> None:
@@ -163,9 +183,10 @@ ACTIONS += ["priority", "reject", "merge", "note"]
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_the_rows_equal_a_rebuild_after_any_mix_of_actions(seed, agent, supervisor, time_machine):
-    # given a random run of service calls over about two weeks, across midnights
+    # given a random run of service calls over about three weeks, across midnights and the
+    # end of October
     rng = random.Random(seed)
-    time_machine.move_to("2026-11-01 08:00:00+00:00", tick=False)
+    time_machine.move_to("2026-10-22 08:00:00+00:00", tick=False)
     staff = [agent, supervisor]
     customer = CustomerFactory()
     tickets: list[Ticket] = []
@@ -218,10 +239,14 @@ def test_the_rows_equal_a_rebuild_after_any_mix_of_actions(seed, agent, supervis
 
     # when the rows are rebuilt from the tickets
     kept = stored()
+    months_kept = monthly()
     rebuild_all()
 
-    # then they are the same, and the run did reach every event
+    # then they are the same, each month's rows are its daily rows summed, before the rebuild
+    # and after, and the run did reach every event
     assert stored() == kept
+    assert months_kept == by_month(kept) == monthly()
+    assert {month for month, _kind, _agent in months_kept} == {date(2026, 10, 1), date(2026, 11, 1)}
     assert done > 60
     totals = {field: sum(row[field] for row in kept.values()) for field in STAT_FIELDS}
     assert totals["created"] == len(tickets)
@@ -239,6 +264,26 @@ def test_the_rebuild_leaves_the_days_outside_its_range_alone(time_machine):
 
     assert written == 1
     assert sorted(TicketDailyStat.objects.values_list("created", flat=True)) == [1, 7]
+    assert monthly() == by_month(stored())
+
+
+def test_the_rebuild_sums_the_months_it_touches_again_from_the_daily_rows(time_machine):
+    # given tickets on 30 October and 2 November, and monthly rows gone wrong or missing
+    for moment in ("2026-10-30 02:00:00+00:00", "2026-11-02 02:00:00+00:00"):
+        time_machine.move_to(moment, tick=False)
+        new_ticket()
+    TicketMonthlyStat.objects.filter(month=date(2026, 10, 1)).update(created=9)
+    TicketMonthlyStat.objects.filter(month=date(2026, 11, 1)).delete()
+
+    # when the days from 31 October to 1 November are rebuilt
+    ticket_stats_rebuild(start=date(2026, 10, 31), end=date(2026, 11, 1))
+
+    # then both months are their daily rows again
+    assert {month: row["created"] for (month, _k, _a), row in monthly().items()} == {
+        date(2026, 10, 1): 1,
+        date(2026, 11, 1): 1,
+    }
+    assert monthly() == by_month(stored())
 
 
 def test_the_rebuild_command_reads_its_range(time_machine, capsys):
@@ -346,6 +391,10 @@ def test_concurrent_upserts_of_new_rows_lose_nothing_and_never_deadlock():
         (150, 150),
         (150, 150),
     ]
+    assert sorted(TicketMonthlyStat.objects.values_list("created", "resolution_seconds")) == [
+        (150, 150),
+        (150, 150),
+    ]
 
 
 @postgresql_only("a row lock that waits on another")
@@ -369,8 +418,10 @@ def test_concurrent_services_and_a_rebuild_keep_the_rows_equal_to_the_tickets():
     assert errors == []
     kept = stored()
     assert sum(row["created"] for row in kept.values()) == 24
+    assert monthly() == by_month(kept)
     rebuild_all()
     assert stored() == kept
+    assert monthly() == by_month(kept)
 
 
 # --- the figures --------------------------------------------------------------------------

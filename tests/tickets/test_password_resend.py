@@ -927,7 +927,7 @@ def test_the_anonymous_request_writes_its_four_rows_and_looks_nothing_up(
     ours, unknown = _statements(api, "alice-shop.test"), _statements(api, "nobody-y.test")
 
     # then both run the same statements: the ticket, its audit row (under the chain head's
-    # lock), its count in the dashboard's daily figures, the resend state and the
+    # lock), its count in the dashboard's daily and monthly figures, the resend state and the
     # acknowledgement's outbox row; no link, no lookup
     assert ours == unknown
     inserts = [re.search(r'INSERT INTO "(\w+)"', sql).group(1) for sql in ours if "INSERT" in sql]
@@ -935,6 +935,7 @@ def test_the_anonymous_request_writes_its_four_rows_and_looks_nothing_up(
         "tickets_ticket",
         "tickets_actionlog",
         "tickets_ticketdailystat",
+        "tickets_ticketmonthlystat",
         "tickets_passwordresend",
         "tickets_notification",
     ]

@@ -1,14 +1,18 @@
-"""The dashboard's daily figures: kept up to date as tickets change, rebuilt from tickets on demand.
+"""The dashboard's daily and monthly figures: kept up to date as tickets change, rebuilt on demand.
 
 One rule, `ticket_stat_figures`, says what a ticket as it stands adds to which daily row. The
 services take it before and after a change and add the difference to the rows
-(`ticket_stats_update`, one INSERT … ON CONFLICT DO UPDATE, atomic on PostgreSQL and SQLite);
-`ticket_stats_rebuild` sums it over the tickets themselves. So the rows always equal a rebuild.
+(`ticket_stats_update`: one INSERT … ON CONFLICT DO UPDATE for the daily rows, one for their
+months', atomic on PostgreSQL and SQLite); `ticket_stats_rebuild` sums it over the tickets
+themselves, then sums the months it touched from their daily rows. So the daily rows always
+equal a rebuild, and each monthly row its month's daily rows summed.
 
 Ordering: the services call `ticket_stats_update` after their transaction's first audit row. That
 row's append locks the audit chain head until the commit, so writers of these rows never wait on
 each other in two orders (no deadlock), and the rebuild, which takes the same lock first, never
-interleaves with them.
+interleaves with them. Each writer also takes the rows in one order, the daily rows sorted, then
+the monthly rows sorted, so that writers without that lock (the bench seeder) never deadlock
+either.
 """
 
 from collections.abc import Iterable
@@ -16,13 +20,15 @@ from datetime import date, datetime, time, timedelta
 from typing import Protocol
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Q, Sum
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from tickets.audit import audit_chain_lock
-from tickets.models import STAT_FIELDS, Ticket, TicketDailyStat
+from tickets.models import STAT_FIELDS, Ticket, TicketDailyStat, TicketMonthlyStat, TicketStatCounts
 
-# (day, kind, agent user id or 0) -> {field in STAT_FIELDS: amount}
+# (day, kind, agent user id or 0) -> {field in STAT_FIELDS: amount}; a month's first day for
+# the monthly rows.
 StatKey = tuple[date, str, int]
 StatFigures = dict[StatKey, dict[str, int]]
 
@@ -133,16 +139,25 @@ def _difference(before: StatFigures, after: StatFigures) -> StatFigures:
     return changes
 
 
-def stat_rows_add(changes: StatFigures) -> None:
-    """Add `changes` to the daily rows in one statement, making the rows that are missing.
+def stat_month(day: date) -> date:
+    """The month a day's figures also count in: its first day."""
+    return day.replace(day=1)
 
-    Public for the bench seeder, which adds the figures of the tickets it writes in bulk.
-    """
-    if not changes:
-        return
+
+def _by_month(changes: StatFigures) -> StatFigures:
+    months: StatFigures = {}
+    for (day, kind, agent), amounts in changes.items():
+        row = months.setdefault((stat_month(day), kind, agent), dict.fromkeys(STAT_FIELDS, 0))
+        for field in STAT_FIELDS:
+            row[field] += amounts[field]
+    return months
+
+
+def _upsert(model: type[TicketStatCounts], period: str, changes: StatFigures) -> None:
+    """Add `changes` to `model`'s rows in one statement, making the rows that are missing."""
     ops = connection.ops
-    table = ops.quote_name(TicketDailyStat._meta.db_table)
-    columns = ["created_at", "updated_at", "day", "kind", "agent_key", *STAT_FIELDS]
+    table = ops.quote_name(model._meta.db_table)
+    columns = ["created_at", "updated_at", period, "kind", "agent_key", *STAT_FIELDS]
     now = ops.adapt_datetimefield_value(timezone.now())
     values, params = [], []
     for key in sorted(changes):  # one order for every writer
@@ -154,11 +169,23 @@ def stat_rows_add(changes: StatFigures) -> None:
     # Names come from the model and the constants above; every value is a parameter.
     sql = (
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(values)} "  # noqa: S608
-        f"ON CONFLICT (day, kind, agent_key) DO UPDATE SET {updates}, "
+        f"ON CONFLICT ({period}, kind, agent_key) DO UPDATE SET {updates}, "
         "updated_at = excluded.updated_at"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+def stat_rows_add(changes: StatFigures) -> None:
+    """Add `changes` to the daily rows, and the same amounts to their months' rows.
+
+    Two statements, the daily rows first (see the module docstring on the order). Public for the
+    bench seeder, which adds the figures of the tickets it writes in bulk.
+    """
+    if not changes:
+        return
+    _upsert(TicketDailyStat, "day", changes)
+    _upsert(TicketMonthlyStat, "month", _by_month(changes))
 
 
 def ticket_stats_update(*, before: StatFigures, ticket: Ticket) -> None:
@@ -177,8 +204,9 @@ def _day_start(day: date) -> datetime:
 def ticket_stats_rebuild(*, start: date, end: date) -> int:
     """Recompute the daily rows of `start` to `end` (both included) from the tickets.
 
-    Safe while the services run (a beat job or a command): see the module docstring on the
-    lock. Returns the number of rows written.
+    The months they fall in are summed again from their daily rows. Safe while the services
+    run (a beat job or a command): see the module docstring on the lock. Returns the number of
+    daily rows written.
     """
     audit_chain_lock()
     low, high = _day_start(start), _day_start(end + timedelta(days=1))
@@ -195,7 +223,28 @@ def ticket_stats_rebuild(*, start: date, end: date) -> int:
         ],
         batch_size=2000,
     )
+    _months_rebuild(first=stat_month(start), last=stat_month(end))
     return len(figures)
+
+
+def _months_rebuild(*, first: date, last: date) -> None:
+    """Sum the monthly rows of months `first` to `last` (first days) again from the daily rows."""
+    sums = (
+        TicketDailyStat.objects.filter(day__gte=first, day__lt=_next_month(last))
+        .order_by()
+        .annotate(month=TruncMonth("day"))
+        .values("month", "kind", "agent_key")
+        .annotate(**{field: Sum(field) for field in STAT_FIELDS})
+        .order_by("month", "kind", "agent_key")
+    )
+    TicketMonthlyStat.objects.filter(month__gte=first, month__lte=last).delete()
+    TicketMonthlyStat.objects.bulk_create(
+        [TicketMonthlyStat(**row) for row in sums], batch_size=2000
+    )
+
+
+def _next_month(month: date) -> date:
+    return (month.replace(day=1) + timedelta(days=32)).replace(day=1)
 
 
 # The nightly rebuild's reach: the days whose rows a late change or a missed update could leave
