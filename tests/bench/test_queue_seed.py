@@ -135,6 +135,7 @@ def test_the_seeded_tickets_read_back_and_render_on_the_staff_pages(time_machine
     start = today - timedelta(days=365)
     dashboard = client.get(f"/staff/dashboard/?range=custom&start={start}&end={today}")
     assert dashboard.status_code == 200
+    assert "Created per month" in dashboard.content.decode()
     totals = re.findall(r'class="chart-total">(\d+) in all', dashboard.content.decode())
     assert totals == [
         str(len(tickets)),

@@ -533,19 +533,25 @@ def test_an_agent_is_shown_only_their_own_row(agent, supervisor):
     assert [(row["label"], row["resolution"]) for row in own] == [("agent", timedelta(hours=1))]
 
 
+@pytest.mark.parametrize("days", [90, 366])
 @pytest.mark.parametrize("tickets", [2, 40])
 def test_the_figures_take_a_fixed_number_of_queries_and_never_read_tickets(
-    tickets, agent, django_assert_num_queries
+    tickets, days, agent, django_assert_num_queries
 ):
     for n in range(tickets):
-        make_resolved(timedelta(days=n % 20), timedelta(hours=1), assignee=agent)
+        make_resolved(timedelta(days=n * 9 % 360), timedelta(hours=1), assignee=agent)
         TicketFactory()
     rebuild_all()
-    # daily rows by day / by kind and agent / agents' names / the latest failed and bounced
-    # mail with their counts / satisfaction answers by kind and agent
+    # daily rows by day (over 92 days: monthly and edge daily rows by month, one UNION) / by
+    # kind and agent (likewise) / agents' names / the latest failed and bounced mail with their
+    # counts / satisfaction answers by kind and agent
     with django_assert_num_queries(5) as captured:
-        dashboard_figures(days=dashboard_last_days(90))
+        figures = dashboard_figures(days=dashboard_last_days(days))
     assert not [q for q in captured.captured_queries if 'FROM "tickets_ticket"' in q["sql"]]
+    queries = captured.captured_queries
+    reads_months = ['FROM "tickets_ticketmonthlystat"' in q["sql"] for q in queries]
+    assert reads_months == [days > 92] * 2 + [False] * 3
+    assert figures["by_month"] == (days > 92)
 
 
 # --- the page -----------------------------------------------------------------------------
@@ -647,20 +653,26 @@ def test_a_supervisor_sees_every_agent_and_an_agent_only_themselves(client, agen
     assert '<th scope="row">supervisor</th>' in supervisor_table
 
 
-def test_the_page_makes_the_same_queries_whatever_the_history(agent_client, agent):
-    def count() -> int:
+def test_the_page_makes_the_same_queries_whatever_the_history_and_range(agent_client, agent):
+    year = dashboard_last_days(366)
+    year_query = f"?range=custom&start={year.start}&end={year.end}"
+
+    def count(query: str) -> int:
         cache.clear()  # the registration problems are read again, as after a minute
         with CaptureQueriesContext(connection) as captured:
-            assert agent_client.get("/staff/dashboard/?range=90").status_code == 200
+            assert agent_client.get(f"/staff/dashboard/{query}").status_code == 200
         return len(captured.captured_queries)
 
     make_resolved(timedelta(hours=5), timedelta(hours=1), assignee=agent)
     rebuild_all()
-    few = count()
+    few = count("?range=90")
+    assert count(year_query) == few
     for n in range(30):
-        make_resolved(timedelta(days=n), timedelta(hours=n), assignee=UserFactory(is_staff=True))
+        make_resolved(
+            timedelta(days=n * 12), timedelta(hours=n), assignee=UserFactory(is_staff=True)
+        )
     rebuild_all()
-    assert count() == few
+    assert count("?range=90") == count(year_query) == few
 
 
 def test_the_dashboard_is_for_staff_only(alice_client):

@@ -1,15 +1,22 @@
-"""The staff dashboard's figures: read from the daily rows, never from the tickets."""
+"""The staff dashboard's figures: read from the daily and monthly rows, never from the tickets."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, QuerySet, Sum, Window
+from django.db.models import Count, Q, Sum, Window
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from tickets.models import STAT_FIELDS, Notification, Ticket, TicketDailyStat
+from tickets.models import (
+    STAT_FIELDS,
+    Notification,
+    Ticket,
+    TicketDailyStat,
+    TicketMonthlyStat,
+)
 from tickets.selectors.satisfaction import satisfaction_figures
 
 K = Ticket.Kind
@@ -19,8 +26,11 @@ SELF_CLOSING_KINDS = (K.RESEND_PASSWORD, K.OPT_OUT)
 STAFF_KINDS = tuple(kind for kind in K if kind not in SELF_CLOSING_KINDS)
 DASHBOARD_RANGES = (7, 30, 90)
 DASHBOARD_DEFAULT_DAYS = 30
-# A custom range covers at most this many days (the day chart draws one column a day).
+# A custom range covers at most this many days.
 DASHBOARD_MAX_DAYS = 366
+# A longer range is drawn one column a month (a year's 366 days are no chart one can read), and
+# its whole months are read from the monthly rows.
+DASHBOARD_DAILY_MAX_DAYS = 92
 RECENT_MAIL_PROBLEMS = 10
 
 
@@ -42,6 +52,33 @@ class DayRange:
             datetime.combine(self.start, time.min, tzinfo=zone),
             datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=zone),
         )
+
+
+@dataclass(frozen=True)
+class MonthPart:
+    """The days `first` to `last` of one month that a range covers: all of them or some."""
+
+    first: date
+    last: date
+
+    @property
+    def whole(self) -> bool:
+        return self.first.day == 1 and (self.last + timedelta(days=1)).day == 1
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def month_parts(days: DayRange) -> list[MonthPart]:
+    """The months `days` reaches into, each with its days in the range."""
+    parts = []
+    first = days.start
+    while first <= days.end:
+        following = _next_month(first)
+        parts.append(MonthPart(first=first, last=min(following - timedelta(days=1), days.end)))
+        first = following
+    return parts
 
 
 def dashboard_today() -> date:
@@ -115,16 +152,16 @@ def _mail_problems(low: datetime, high: datetime) -> tuple[dict[str, int], list[
 
 
 def _by_kind_and_agent(
-    in_range: QuerySet[TicketDailyStat], *, agent_id: int | None
+    rows: Iterable[dict[str, Any]], *, agent_id: int | None
 ) -> tuple[dict[str, dict[str, int]], list[dict[str, Any]]]:
     """The summed figures of each kind, and the table rows of each agent (or of `agent_id`).
 
-    One aggregate by kind and agent at once (a few dozen rows whatever the range) fills both.
+    `rows` are sums by kind and agent (a few dozen whatever the range; a kind and agent may
+    come more than once, from the monthly and the daily rows), read in one query.
     """
     per_kind: dict[str, dict[str, int]] = {kind: dict.fromkeys(STAT_FIELDS, 0) for kind in K.values}
     per_agent: dict[int, dict[str, int]] = {}
-    sums = {field: Sum(field) for field in STAT_FIELDS}
-    for row in in_range.values("kind", "agent_key").annotate(**sums):
+    for row in rows:
         of_kind = per_kind.setdefault(row["kind"], dict.fromkeys(STAT_FIELDS, 0))
         of_agent = per_agent.setdefault(row["agent_key"], dict.fromkeys(STAT_FIELDS, 0))
         for field in STAT_FIELDS:
@@ -145,13 +182,11 @@ def _by_kind_and_agent(
     return per_kind, by_agent
 
 
-def dashboard_figures(*, days: DayRange, agent_id: int | None = None) -> dict[str, Any]:
-    """Everything the dashboard draws for `days`, from the daily rows and the outbox.
+_SUMS = {field: Sum(field) for field in STAT_FIELDS}
 
-    :param agent_id: show only this staff member in the per-agent figures (None: everyone).
-    Queries: rows by day; by kind and agent; the agents' names; the latest failed and bounced
-    mail with their counts; satisfaction answers. Whatever the number of tickets.
-    """
+
+def _daily_reads(days: DayRange) -> tuple[dict[date, tuple[int, int]], Iterable[dict[str, Any]]]:
+    """Created and resolved per day, and the sums by kind and agent, from the daily rows."""
     in_range = TicketDailyStat.objects.filter(day__gte=days.start, day__lte=days.end).order_by()
     per_day = {
         day: (created, resolved)
@@ -159,18 +194,83 @@ def dashboard_figures(*, days: DayRange, agent_id: int | None = None) -> dict[st
         .annotate(Sum("created"), Sum("resolved"))
         .values_list("day", "created__sum", "resolved__sum")
     }
-    calendar = [days.start + timedelta(days=n) for n in range(days.days)]
-    per_kind, by_agent = _by_kind_and_agent(in_range, agent_id=agent_id)
+    return per_day, in_range.values("kind", "agent_key").annotate(**_SUMS)
+
+
+def _monthly_reads(
+    days: DayRange,
+) -> tuple[dict[date, tuple[int, int]], Iterable[dict[str, Any]]]:
+    """Created and resolved per month (its first day), and the sums by kind and agent.
+
+    The months `days` covers whole are read from the monthly rows, the days of the months at
+    its ends from the daily rows: each figure in one query (a UNION ALL of the two), about 530
+    monthly and at most 60 days' rows for a year instead of 16,000 daily rows.
+    """
+    parts = month_parts(days)
+    whole = [part.first for part in parts if part.whole]
+    # Whole months [low, high); none: both past the end, so the daily rows cover the range.
+    low, high = (whole[0], _next_month(whole[-1])) if whole else (days.end + timedelta(days=1),) * 2
+    months = TicketMonthlyStat.objects.filter(month__gte=low, month__lt=high).order_by()
+    edges = TicketDailyStat.objects.filter(
+        Q(day__gte=days.start, day__lt=low) | Q(day__gte=high, day__lte=days.end)
+    ).order_by()
+    per_month: dict[date, tuple[int, int]] = {}
+    counts = (Sum("created"), Sum("resolved"))
+    for when, created, resolved in (
+        months.values_list("month")
+        .annotate(*counts)
+        .values_list("month", "created__sum", "resolved__sum")
+        .union(
+            edges.values_list("day")
+            .annotate(*counts)
+            .values_list("day", "created__sum", "resolved__sum"),
+            all=True,
+        )
+    ):
+        month = when.replace(day=1)
+        before = per_month.get(month, (0, 0))
+        per_month[month] = (before[0] + created, before[1] + resolved)
+    by_kind_and_agent = (
+        months.values("kind", "agent_key")
+        .annotate(**_SUMS)
+        .union(edges.values("kind", "agent_key").annotate(**_SUMS), all=True)
+    )
+    return per_month, by_kind_and_agent
+
+
+def dashboard_figures(
+    *, days: DayRange, agent_id: int | None = None, by_month: bool | None = None
+) -> dict[str, Any]:
+    """Everything the dashboard draws for `days`, from the daily and monthly rows and the outbox.
+
+    :param agent_id: show only this staff member in the per-agent figures (None: everyone).
+    :param by_month: one column a month instead of a day (None: for ranges over 92 days).
+    Queries: rows by day or month; by kind and agent; the agents' names; the latest failed and
+    bounced mail with their counts; satisfaction answers. Whatever the number of tickets.
+    """
+    if by_month is None:
+        by_month = days.days > DASHBOARD_DAILY_MAX_DAYS
+    per_period, by_kind_and_agent = (_monthly_reads if by_month else _daily_reads)(days)
+    per_kind, by_agent = _by_kind_and_agent(by_kind_and_agent, agent_id=agent_id)
     low, high = days.moments()
     counted, recent = _mail_problems(low, high)
 
+    calendar = [] if by_month else [days.start + timedelta(days=n) for n in range(days.days)]
+    parts = month_parts(days) if by_month else []
     staff_kinds = [_times(str(K(kind).label), per_kind[kind]) for kind in STAFF_KINDS]
     self_closing = [_times(str(K(kind).label), per_kind[kind]) for kind in SELF_CLOSING_KINDS]
     everything = _total(list(per_kind.values()))
     return {
         "days": days,
-        "created_per_day": [(day, per_day.get(day, (0, 0))[0]) for day in calendar],
-        "resolved_per_day": [(day, per_day.get(day, (0, 0))[1]) for day in calendar],
+        "by_month": by_month,
+        "created_per_day": [(day, per_period.get(day, (0, 0))[0]) for day in calendar],
+        "resolved_per_day": [(day, per_period.get(day, (0, 0))[1]) for day in calendar],
+        "created_per_month": [
+            (part, per_period.get(part.first.replace(day=1), (0, 0))[0]) for part in parts
+        ],
+        "resolved_per_month": [
+            (part, per_period.get(part.first.replace(day=1), (0, 0))[1]) for part in parts
+        ],
         "created_by_kind": [(K(kind).label, per_kind[kind]["created"]) for kind in K.values],
         "staff_kinds": staff_kinds,
         "staff_kinds_total": _times("", _total([per_kind[kind] for kind in STAFF_KINDS])),

@@ -20,6 +20,7 @@ from django.utils.translation import get_language, gettext, gettext_lazy
 from domains.models import Domain
 from tickets import audit_text
 from tickets.models import ActionLog, Message, Notification, Ticket
+from tickets.selectors.dashboard import MonthPart
 from tickets.selectors.queue import QueuePage
 from tickets.selectors.search import SEARCH_FIELDS
 from tickets.selectors.ticket_page import TicketHistory
@@ -483,41 +484,76 @@ def _day_labels(day: date, language: str | None) -> tuple[str, str, str]:
     return escape(date_format(day, "j M")), escape(date_format(day, "D j M")), day.isoformat()
 
 
-@register.inclusion_tag("staff/_day_chart.html")
-def day_chart(series: list[tuple[Any, int]], chart_id: str, title: str) -> dict[str, Any]:
-    """Columns for a count per day, the scale and the total beside it, and the table of days.
+def _column_chart(items: list[tuple[str, str, int]], chart_id: str, title: str) -> dict[str, Any]:
+    """Columns for counts, the scale and the total beside them, and the table of counts.
 
-    The columns and rows are built here rather than in a template loop: a year's range is 366
-    of each, and per item a loop costs about ten times more. The labels come escaped from the
-    cache and the other values are integers, so the strings are joined without format_html,
-    which escapes every value again (half the time of a 366-day dashboard).
+    `items` are (short label, row heading, count), the labels and headings already escaped.
     """
-    top = max([n for _day, n in series] or [0])
+    top = max([n for _short, _heading, n in items] or [0])
     scale = top or 1
-    language = get_language()
     columns, rows = [], []
     step = COLUMN_WIDTH + COLUMN_GAP
-    for i, (day, n) in enumerate(series):
-        n = int(n)
+    for i, (short, heading, n) in enumerate(items):
         height = round(COLUMN_AREA_HEIGHT * n / scale) if n else 0
-        short, long, iso = _day_labels(day, language)
         columns.append(
             f'<rect class="column" x="{i * step}" y="{COLUMN_AREA_HEIGHT - height}" '
             f'width="{COLUMN_WIDTH}" height="{height}"><title>{short}: {n}</title></rect>'
         )
-        rows.append(
-            f'<tr><th scope="row"><time datetime="{iso}">{long}</time></th><td>{n}</td></tr>'
-        )
+        rows.append(f'<tr><th scope="row">{heading}</th><td>{n}</td></tr>')
     return {
-        # Safe: integers and labels escaped in _day_labels.
+        # Safe: integers and labels escaped by the callers.
         "columns": mark_safe("\n    ".join(columns)),
         "rows": mark_safe("".join(rows)),
         "chart_id": chart_id,
         "title": title,
         "top": top,
-        "total": sum(n for _day, n in series),
-        "width": len(series) * step,
+        "total": sum(n for _short, _heading, n in items),
+        "width": len(items) * step,
         "height": COLUMN_AREA_HEIGHT,
-        "first": _day_labels(series[0][0], language)[0] if series else "",
-        "last": _day_labels(series[-1][0], language)[0] if series else "",
+        "first": items[0][0] if items else "",
+        "last": items[-1][0] if items else "",
     }
+
+
+@register.inclusion_tag("staff/_day_chart.html")
+def day_chart(series: list[tuple[Any, int]], chart_id: str, title: str) -> dict[str, Any]:
+    """Columns for a count per day, the scale and the total beside it, and the table of days.
+
+    The columns and rows are built in Python rather than in a template loop: per item a loop
+    costs about ten times more. The labels come escaped from the cache and the other values
+    are integers, so the strings are joined without format_html, which escapes every value
+    again.
+    """
+    language = get_language()
+    items = []
+    for day, n in series:
+        short, long, iso = _day_labels(day, language)
+        items.append((short, f'<time datetime="{iso}">{long}</time>', int(n)))
+    return _column_chart(items, chart_id, title)
+
+
+@register.inclusion_tag("staff/_month_chart.html")
+def month_chart(series: list[tuple[MonthPart, int]], chart_id: str, title: str) -> dict[str, Any]:
+    """Columns for a count per month, as day_chart draws days.
+
+    A month the range covers only in part says which of its days count, in its column's title
+    and its table row.
+    """
+    items: list[tuple[str, str, int]] = []
+    months: list[str] = []
+    for part, n in series:
+        month = str(escape(date_format(part.first, "M Y")))
+        months.append(month)
+        heading = f'<time datetime="{part.first:%Y-%m}">{month}</time>'
+        if not part.whole:
+            only = escape(
+                gettext("%(first)s to %(last)s only")
+                % {"first": date_format(part.first, "j M"), "last": date_format(part.last, "j M")}
+            )
+            month, heading = f"{month}, {only}", f"{heading}, {only}"
+        items.append((month, heading, int(n)))
+    chart = _column_chart(items, chart_id, title)
+    chart["in_part"] = any(not part.whole for part, _n in series)
+    # The axis names the months alone.
+    chart["first"], chart["last"] = (months[0], months[-1]) if months else ("", "")
+    return chart
