@@ -75,8 +75,8 @@ def verifications_expire() -> int:
 def ticket_stats_rebuild_recent() -> int:
     """Recompute the dashboard's daily rows of the last few days from the tickets.
 
-    Idempotent: the rows of those days are replaced by what the tickets say, under the audit
-    chain lock, so a second run writes the same rows.
+    Idempotent: the rows of those days are replaced by what the tickets say, and their months'
+    rows by those days' sums, under the audit chain lock, so a second run writes the same rows.
     """
     from tickets.services.stats import ticket_stats_rebuild_recent as rebuild
 

@@ -16,7 +16,8 @@ def _day(text: str) -> date:
 class Command(BaseCommand):
     help = (
         "Recompute the dashboard's daily figures from the tickets, for the last --days days "
-        "(default 2) or --from/--to (both included). Safe while the help desk runs."
+        "(default 2) or --from/--to (both included), and their months' figures from the daily "
+        "ones. Safe while the help desk runs."
     )
 
     def add_arguments(self, parser):
