@@ -20,6 +20,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.urls import reverse
 
+from accounts.login_devices import login_device_cookie_set
 from accounts.models import ApiToken, Customer
 from accounts.selectors import (
     customer_of_login,
@@ -114,10 +115,19 @@ class AuditedOwnPasswordChangeForm(admin_forms.AdminPasswordChangeForm):
         )
 
 
+class _OwnPasswordChangeView(auth_views.PasswordChangeView):
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        # The browser's device cookie, of the old password, would count as none from its next
+        # failed attempt on (accounts.login_devices): it is given one of the new.
+        login_device_cookie_set(response, user=form.user)
+        return response
+
+
 def _own_password_change(request: HttpRequest) -> HttpResponseBase:
     # AdminSite.password_change with the audited form (Django's names its form class inline).
     request.current_app = admin.site.name
-    view = auth_views.PasswordChangeView.as_view(
+    view = _OwnPasswordChangeView.as_view(
         form_class=AuditedOwnPasswordChangeForm,
         success_url=reverse("admin:password_change_done", current_app=admin.site.name),
         extra_context=admin.site.each_context(request),
@@ -272,9 +282,16 @@ class AuditedUserAdmin(AccessAuditedAdmin, UserAdmin):
     ) -> HttpResponse:
         token = _password_request.set(request)
         try:
-            return super().user_change_password(request, id, form_url)
+            response = super().user_change_password(request, id, form_url)
         finally:
             _password_request.reset(token)
+        if request.method == "POST" and response.status_code == 302 and id == str(request.user.pk):
+            # One's own password, changed here: this browser keeps a device cookie that counts,
+            # as on the admin's "change my password" page.
+            own = User.objects.select_related("customer").get(pk=int(id))
+            if own.has_usable_password():
+                login_device_cookie_set(response, user=own)
+        return response
 
 
 @admin.register(Group)

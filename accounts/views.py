@@ -197,7 +197,12 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
             keep_session_key=self.request.session.session_key,
         )
         del self.request.session[auth_views.INTERNAL_RESET_SESSION_TOKEN]
-        return HttpResponseRedirect(self.get_success_url())
+        response = HttpResponseRedirect(self.get_success_url())
+        # This browser's device cookie, of the old password, would count as none from its next
+        # failed attempt on: a mistyped new password would leave it to the limit from every
+        # client, often full when a password is reset. It is given one of the new password.
+        login_device_cookie_set(response, user=form.user)
+        return response
 
 
 @require_POST
