@@ -515,7 +515,7 @@ def _column_chart(items: list[tuple[str, str, int]], chart_id: str, title: str) 
     }
 
 
-@register.inclusion_tag("staff/_day_chart.html")
+@register.inclusion_tag("staff/_column_chart.html")
 def day_chart(series: list[tuple[Any, int]], chart_id: str, title: str) -> dict[str, Any]:
     """Columns for a count per day, the scale and the total beside it, and the table of days.
 
@@ -532,7 +532,7 @@ def day_chart(series: list[tuple[Any, int]], chart_id: str, title: str) -> dict[
     return _column_chart(items, chart_id, title)
 
 
-@register.inclusion_tag("staff/_month_chart.html")
+@register.inclusion_tag("staff/_column_chart.html")
 def month_chart(series: list[tuple[MonthPart, int]], chart_id: str, title: str) -> dict[str, Any]:
     """Columns for a count per month, as day_chart draws days.
 
@@ -553,6 +553,7 @@ def month_chart(series: list[tuple[MonthPart, int]], chart_id: str, title: str) 
             month, heading = f"{month}, {only}", f"{heading}, {only}"
         items.append((month, heading, int(n)))
     chart = _column_chart(items, chart_id, title)
+    chart["by_month"] = True
     chart["in_part"] = any(not part.whole for part, _n in series)
     # The axis names the months alone.
     chart["first"], chart["last"] = (months[0], months[-1]) if months else ("", "")
