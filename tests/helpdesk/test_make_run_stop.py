@@ -5,6 +5,7 @@ on a fresh machine, against the test database. Only the two ports of Procfile.de
 to free ones, so that a `make run` on the same machine does not get in the way.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -50,6 +51,21 @@ def _process_group_alive(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes started by `pid`, by their children, and so on."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):  # gone meanwhile
+            continue
+    found, wanted = [], {pid}
+    while wanted:
+        wanted = {child for child, parent in parents.items() if parent in wanted}
+        found += sorted(wanted)
+    return found
 
 
 def _run_then_ctrl_c(tmp_path: Path, *processes: str) -> tuple[float, str]:
@@ -117,8 +133,14 @@ def _run_then_ctrl_c(tmp_path: Path, *processes: str) -> tuple[float, str]:
             time.sleep(0.05)
         stopped_after = time.monotonic() - started
     finally:
+        # Honcho starts each process in a session of its own: killed alone (a failed start),
+        # it would leave them running, holding their ports, for the rest of the suite.
+        started_by_honcho = _descendants(honcho.pid)
         if _process_group_alive(honcho.pid):
             os.killpg(honcho.pid, signal.SIGKILL)
+        for pid in started_by_honcho:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         honcho.wait(timeout=10)
         reader.join(timeout=5)
     return stopped_after, "".join(lines)
@@ -133,7 +155,7 @@ def _all_up(names: tuple[str, ...], output: str, web_port: int) -> bool:
     if "web" in names:
         try:
             return requests.get(f"http://127.0.0.1:{web_port}/healthz", timeout=2).ok
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or too busy to answer in 2 s
             return False
     return True
 
