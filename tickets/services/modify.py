@@ -10,7 +10,6 @@ from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import Customer
 from accounts.selectors import (
-    account_is_frozen,
     customer_account_open,
     customer_get_by_email,
     email_canonical,
@@ -231,7 +230,7 @@ def _modify_after_verified(ticket: Ticket, actor: Actor) -> None:
         customer = customer_lock(pk=ticket.customer_id)
         auto = (
             []
-            if account_is_frozen(customer)
+            if not customer_account_open(customer)
             else [
                 change
                 for change in pending

@@ -12,7 +12,7 @@ from django.utils.translation import gettext, gettext_noop
 from accounts.lock_objects import user_lock
 from accounts.models import Customer
 from accounts.selectors import (
-    account_is_frozen,
+    customer_account_open,
     customer_get_by_email,
     email_canonical,
     is_staff_member,
@@ -29,7 +29,8 @@ from tickets.models import (
     Verification,
 )
 from tickets.request_fields import MODIFY_FIELD_LABELS, MODIFY_SENSITIVE
-from tickets.services.freeze import ACCOUNT_FROZEN, freeze_link_issue
+from tickets.services.freeze import freeze_link_issue
+from tickets.services.lifecycle import account_locked_out_refusal
 from tickets.services.opt_out import unsubscribe_links_end
 from tickets.services.outbox import notification_queue
 from tickets.services.registration import (
@@ -96,8 +97,10 @@ def modify_changes_apply(
     """
     if ticket_needs_owner(ticket) or ticket.customer_id != customer.pk:
         raise TransitionNotAllowed(OWNER_NOT_VERIFIED, {"status": ticket.status})
-    if account_is_frozen(customer):
-        raise TransitionNotAllowed(ACCOUNT_FROZEN)
+    # Frozen, or closed: a closed account has left, and its address may be someone else's now.
+    locked_out = account_locked_out_refusal(customer)
+    if locked_out is not None:
+        raise locked_out
     old_email = customer.email
     rows = [
         {"field": c.field, "old": getattr(customer, c.field), "new": c.new_value} for c in changes
@@ -256,8 +259,8 @@ def modify_approval(ticket: Ticket, actor: Actor) -> Approval:
         refusal = TransitionNotAllowed(OWNER_NOT_VERIFIED, {"status": ticket.status})
     elif not possible:
         refusal = TransitionNotAllowed(NOTHING_TO_APPROVE, {"status": ticket.status})
-    elif ticket.customer is not None and account_is_frozen(ticket.customer):
-        refusal = TransitionNotAllowed(ACCOUNT_FROZEN)
+    elif ticket.customer is not None and not customer_account_open(ticket.customer):
+        refusal = account_locked_out_refusal(ticket.customer)
     elif needs_supervisor and not is_supervisor(actor):
         refusal = ApprovalForbidden(MODIFY_NEEDS_SUPERVISOR)
     elif any(
