@@ -16,7 +16,11 @@ from tests.tickets.verification_helpers import link_token, owner_request, verifi
 from tickets import services
 from tickets.audit import audit_verify
 from tickets.models import FieldChange, Ticket
-from tickets.services.modify_approval import MODIFY_EMAIL_TAKEN
+from tickets.services.modify_approval import (
+    MODIFY_EMAIL_TAKEN,
+    MODIFY_OWN_REQUEST,
+    ApprovalForbidden,
+)
 
 S = Ticket.Status
 
@@ -212,3 +216,30 @@ def test_a_name_that_imitates_another_is_marked_for_the_supervisor(
         assert [m for m in ("Mixed alphabets", "Looks Latin") if m in page] == (
             [mark] if mark else []
         )
+
+
+@pytest.mark.django_db
+def test_a_customer_whose_login_was_made_a_supervisor_cannot_approve_their_own_change(
+    alice, supervisor
+):
+    # given Alice asked for a new name, and her portal login was given a supervisor's role since
+    # (the admin's user page lets anyone's login be given one)
+    ticket = owner_request(alice, {"full_name": "Alice Wong"})
+    login = alice.user
+    login.is_staff = True
+    login.save(update_fields=["is_staff"])
+    login.groups.set(supervisor.groups.all())
+    login = type(login).objects.get(pk=login.pk)
+
+    # when she approves her own request
+    with pytest.raises(ApprovalForbidden) as refused:
+        services.ticket_approve(ticket=ticket, actor=login)
+
+    # then it is refused: the supervisor's look is someone else's
+    assert refused.value.message == MODIFY_OWN_REQUEST
+    alice.refresh_from_db()
+    assert alice.full_name == "Alice Tan"
+    # and another supervisor still can
+    services.ticket_approve(ticket=ticket, actor=supervisor)
+    alice.refresh_from_db()
+    assert alice.full_name == "Alice Wong"

@@ -55,6 +55,9 @@ MODIFY_CONFLICT = gettext_noop(
 )
 MODIFY_EMAIL_TAKEN = gettext_noop("The new email address already belongs to another account.")
 NOTHING_TO_APPROVE = gettext_noop("There is nothing to approve on this ticket.")
+MODIFY_OWN_REQUEST = gettext_noop(
+    "This change is to your own customer record: another member of staff must approve it."
+)
 
 
 class ApprovalForbidden(ApplicationError):
@@ -261,6 +264,9 @@ def modify_approval(ticket: Ticket, actor: Actor) -> Approval:
         refusal = TransitionNotAllowed(NOTHING_TO_APPROVE, {"status": ticket.status})
     elif ticket.customer is not None and not customer_account_open(ticket.customer):
         refusal = account_locked_out_refusal(ticket.customer)
+    elif ticket.customer is not None and ticket.customer.user_id == actor.pk:
+        # A customer's login given a staff role: the approval is another person's look.
+        refusal = ApprovalForbidden(MODIFY_OWN_REQUEST)
     elif needs_supervisor and not is_supervisor(actor):
         refusal = ApprovalForbidden(MODIFY_NEEDS_SUPERVISOR)
     elif any(
