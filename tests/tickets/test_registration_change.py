@@ -570,3 +570,23 @@ def test_an_email_change_approved_while_the_worker_reads_the_record_stops_the_ea
     assert calls(bob_domains, "MODIFY") == []
     assert bob_domains.domains["bob-reseller.test"].contacts["owner"]["email"] == "bob@example.test"
     assert RegistrationChange.objects.get(pk=pk).status == RC.SKIPPED
+
+
+@pytest.mark.django_db
+def test_a_registration_change_that_runs_after_the_account_was_closed_is_not_sent(
+    bob, bob_domains, supervisor, run_tasks, django_capture_on_commit_callbacks
+):
+    # given an approved email change whose registration change waits for the worker (a broker
+    # outage, a busy queue), and Bob's account closed in the meantime
+    ticket = approved_email_change(bob, supervisor, django_capture_on_commit_callbacks)
+    [change_id] = run_tasks
+    Customer.objects.filter(pk=bob.pk).update(account_status=Customer.AccountStatus.CLOSED)
+
+    # when the worker gets to it
+    result = registration_change_process(change_id=change_id)
+
+    # then nothing goes to OpenSRS, and staff are told why
+    assert result == "skipped"
+    assert calls(bob_domains, "MODIFY") == []
+    assert RegistrationChange.objects.get(pk=change_id).status == RC.SKIPPED
+    assert any("closed" in note for note in notes(ticket))

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.selectors import account_is_frozen, email_canonical
+from accounts.selectors import customer_account_open, email_canonical
 from domains.models import Domain, RegistrationChange
 from domains.opensrs import (
     DomainNotInAccount,
@@ -227,8 +227,9 @@ def _registration_guard(change: RegistrationChange) -> str:
     if not ticket.changes.filter(field="email", applied_at__isnull=False).exists():
         return "the email change was not approved"
     customer = ticket.customer
-    if customer is None or account_is_frozen(customer):
-        return "the account is frozen"
+    if customer is None or not customer_account_open(customer):
+        # Closed too: an account that has left has no record changed for it at OpenSRS.
+        return "the account is frozen or closed"
     if email_canonical(customer.email) != email_canonical(change.new_email):
         return "the email on record changed again since"
     return ""
