@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
-from accounts.lock_objects import user_limits_lock
+from accounts.lock_objects import user_lock
 from accounts.models import ApiToken, Customer
 from accounts.roles import ROLE_PERMISSIONS
 from accounts.selectors import (
@@ -289,6 +289,17 @@ API_TOKEN_LOCKED_OUT = gettext_noop(
 API_TOKEN_LIMIT_REACHED = gettext_noop(
     "You have {limit} API tokens, the most allowed. Revoke one you no longer use first."
 )
+API_TOKEN_PASSWORD_CHANGED = gettext_noop(
+    "The password of this login changed as the token was asked for; sign in with the new one."
+)
+
+
+class CredentialsOutdated(ApplicationError):
+    """The password a caller signed in with is no longer the login's (HTTP 401)."""
+
+    status_code = 401
+
+
 # --- logins and roles changed in the Django admin (superusers only) ---
 
 
@@ -383,7 +394,11 @@ def api_token_issue(*, user: User, name: str = "", ttl_days: int | None = None) 
         raise ValidationError({"expires_in_days": [message]})
     # Locked, so two requests at once cannot both pass the limit, and a freeze (which saves the
     # login) is either seen here or revokes this token after it.
-    user_limits_lock(user=user)
+    locked = user_lock(pk=user.pk)
+    # `user` is the login as its password was checked (by the form, or the session's hash): a
+    # reset or change committed since took back every token, and this one would outlive it.
+    if locked.password != user.password:
+        raise CredentialsOutdated(API_TOKEN_PASSWORD_CHANGED)
     if not customer_account_open(customer_of_login(user)):
         raise ApplicationError(gettext(API_TOKEN_LOCKED_OUT))
     if api_token_list(user=user).count() >= settings.API_TOKENS_PER_USER:

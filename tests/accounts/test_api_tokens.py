@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.models import ApiToken
 from accounts.services import API_TOKEN_LIMIT_REACHED, api_token_issue, user_password_set
+from helpdesk.exceptions import ApplicationError
 from tests.factories import api_key_for, api_token_stored
 from tickets.models import ActionLog
 
@@ -350,3 +351,43 @@ def test_a_database_without_plain_tokens_migrates_to_nothing(db):
     plain_migration.hash_plain_tokens(apps, _SchemaEditor())
 
     assert not ApiToken.objects.exists()
+
+
+# --- a password set while a token is being issued ---
+
+NEW_PASSWORD = "a-new-long-passphrase-2026"
+
+
+def test_a_token_asked_with_the_old_password_as_it_is_reset_is_refused(alice, monkeypatch):
+    """Whoever knows the old password asks for a token; the owner's reset lands meanwhile."""
+    import tickets.api.auth as auth_api
+
+    checked = auth_api.authenticate
+
+    def reset_after_the_check(*args, **kwargs):
+        user = checked(*args, **kwargs)
+        # The owner's reset commits after the old password was checked, before the token is made.
+        user_password_set(user=alice.user, password=NEW_PASSWORD, actor=alice.user, how="reset")
+        return user
+
+    monkeypatch.setattr(auth_api, "authenticate", reset_after_the_check)
+
+    # when
+    response = post_json(Client(), TOKEN, ALICE)
+
+    # then: no token outlives the reset, which took back everything issued under the old one
+    assert response.status_code == 401
+    assert "token" not in response.json()
+    assert not ApiToken.objects.filter(user=alice.user).exists()
+
+
+def test_a_token_asked_by_a_session_as_the_password_changes_is_refused(alice, alice_client):
+    # given: the session's login as read at the start of the request, before a change lands
+    stale = type(alice.user).objects.get(pk=alice.user.pk)
+    user_password_set(user=alice.user, password=NEW_PASSWORD, actor=alice.user, how="change")
+
+    # when / then
+    with pytest.raises(ApplicationError) as refused:
+        api_token_issue(user=stale)
+    assert refused.value.status_code == 401
+    assert not ApiToken.objects.filter(user=alice.user).exists()
