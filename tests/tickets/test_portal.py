@@ -1,6 +1,8 @@
 """The customer web portal: home, general help, my tickets, language, headers."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import escape
 
@@ -126,6 +128,22 @@ def test_general_help_logs_a_ticket_and_shows_the_reference(client):
     assert ticket.reference in response.content.decode()
     assert "What happens next" in response.content.decode()
     assert Notification.objects.filter(ticket=ticket, template="ticket_received").exists()
+
+
+@pytest.mark.django_db
+def test_general_help_does_the_same_queries_for_an_address_on_record_or_not(client, alice):
+    """Whether an address is a customer's must not show in the time the request takes."""
+
+    def queries(email: str) -> int:
+        body = {"subject": "DNS question", "message": "How do I add an MX record?", "email": email}
+        with CaptureQueriesContext(connection) as made:
+            assert client.post("/requests/new/", body).status_code == 303
+        return len(made.captured_queries)
+
+    queries("warm-up@example.test")  # the session's first save
+
+    # when / then: Alice's address, linked to her account, costs not one query more
+    assert queries("alice@example.test") == queries("nobody@example.test")
 
 
 @pytest.mark.django_db
