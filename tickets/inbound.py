@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.dispatch import receiver
 
 from helpdesk.exceptions import ApplicationError
+from tickets.redaction import redact_card_numbers
 
 logger = logging.getLogger(__name__)
 
@@ -105,4 +106,5 @@ def on_inbound(sender: Any, event: AnymailInboundEvent, esp_name: str, **kwargs:
         )
     except (ApplicationError, ValidationError) as exc:
         # Bad data in one email: keep it out of the ESP's retry loop, and say why in the log.
-        logger.warning("inbound email from %s not stored: %s", _addr_spec(senders), exc)
+        sender_shown = redact_card_numbers(_addr_spec(senders))[0]
+        logger.warning("inbound email from %s not stored: %s", sender_shown, exc)

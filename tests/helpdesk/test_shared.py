@@ -92,6 +92,10 @@ def test_several_counters_are_counted_together_and_any_one_refuses(settings, cou
         "4111-1111-1111-1111",
         "5500005555555559",
         "x378282246310005y",
+        "ref-4111111111111111",
+        "4111111111111111.5",
+        "4111111111111111@example.test",
+        "card 4111 1111 1111 1111. 5 more",
     ],
 )
 def test_card_numbers_are_redacted(text):
@@ -103,7 +107,19 @@ def test_card_numbers_are_redacted(text):
     assert "5555555559" not in clean
 
 
-@pytest.mark.parametrize("text", ["call +60 12-345 6789", "order 1234567890123", "HD-7K3M9Q2X"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "call +60 12-345 6789",
+        "order 1234567890123",
+        "HD-7K3M9Q2X",
+        "ref-1234567890123",
+        "order ORD-2024-1234567890123",
+        "1234567890123.5",
+        "+60 3-2171 9999 / +60 12-345 6789",
+        "tracking 41111111111111110000",
+    ],
+)
 def test_other_numbers_are_kept(text):
     assert redact_card_numbers(text) == (text, False)
 

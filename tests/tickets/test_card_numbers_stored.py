@@ -12,7 +12,7 @@ from accounts.models import ApiToken, Customer
 from tests.tickets.test_attachments import PNG
 from tests.tickets.test_inbound import SECRET, payload, post
 from tickets.audit import audit_record
-from tickets.models import ActionLog, Attachment, Disclosure, Message, SavedView
+from tickets.models import ActionLog, Attachment, Disclosure, Message, SavedView, Ticket
 from tickets.redaction import REDACTED
 
 CARD = "4111 1111 1111 1111"
@@ -277,3 +277,59 @@ def test_a_long_number_that_fails_luhn_is_kept_however_it_is_grouped(client, db)
 
     assert response.status_code == 303
     assert Message.objects.get().body == "Order 4111.1111.1111.1112 is late."
+
+
+@pytest.mark.parametrize(
+    ("message", "stored"),
+    [
+        (f"Paid with ref-{CARD_DIGITS} today.", f"Paid with ref-{REDACTED} today."),
+        (f"Card {CARD_DIGITS}.5 was charged.", f"Card {REDACTED}.5 was charged."),
+        (f"Card {CARD}. 5 tries failed.", f"Card {REDACTED}. 5 tries failed."),
+        ("Order ref-1234567890123 is late.", "Order ref-1234567890123 is late."),
+        ("Call +60 3-2171 9999 or +60 12-345 6789.", "Call +60 3-2171 9999 or +60 12-345 6789."),
+    ],
+)
+def test_a_number_after_a_hyphen_or_before_a_dot_is_read_as_any_other(client, db, message, stored):
+    response = client.post(
+        "/requests/new/",
+        {"subject": "Billing", "message": message, "email": "x@example.test"},
+    )
+
+    assert response.status_code == 303
+    assert Message.objects.get().body == stored
+    assert stored_with_the_card() == []
+
+
+# --- a card number as the sender's address ---
+
+
+def test_mail_from_an_address_that_is_a_card_number_is_dropped_and_audited_without_it(
+    client, db, settings, caplog
+):
+    # given mail to support@ whose sender's address is a card number
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
+    sender = f"{CARD_DIGITS}@example.test"
+
+    # when it arrives
+    response = post(client, payload(sender=sender, message_id="card-sender@mail.test"))
+
+    # then the ESP is answered, no ticket holds the address, and the audit says why
+    assert response.status_code == 200
+    assert not Ticket.objects.exists()
+    row = ActionLog.objects.get(action="inbound.ignored")
+    assert row.details["reason"] == "a card number in the From address"
+    assert row.details["from"] == f"{REDACTED}@example.test"
+    assert stored_with_the_card() == []
+    assert CARD_DIGITS not in caplog.text
+
+
+def test_a_request_whose_reply_address_is_a_card_number_is_refused_and_stores_nothing(client, db):
+    response = client.post(
+        "/requests/new/",
+        {"subject": "Help", "message": "Hello.", "email": f"{CARD_DIGITS}@example.test"},
+    )
+
+    assert response.status_code == 400
+    assert "looks like a card number" in response.content.decode()
+    assert not Ticket.objects.exists()
+    assert stored_with_the_card() == []

@@ -375,7 +375,7 @@ def _inbound_ignored(
             ticket=ticket,
             details={
                 "reason": reason,
-                "from": sender,
+                "from": redact_card_numbers(sender)[0],
                 "message_id": redact_card_numbers(message_id or "")[0][:255],
             },
         )

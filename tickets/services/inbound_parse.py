@@ -120,6 +120,10 @@ def inbound_ignore_reason(
     sender = email_canonical(from_email or "")
     if not sender:
         return "empty From"
+    if contains_card_number(sender):
+        # The address would be stored as the ticket's contact, in its mail and on the audit
+        # chain, and a card number is stored nowhere; redacted, no answer could reach it.
+        return "a card number in the From address"
     ours = _our_addresses()
     local, domain = address_local_base(sender)
     if f"{local}@{domain}" in ours:

@@ -26,7 +26,7 @@ from tickets.models import (
     Message,
     Ticket,
 )
-from tickets.redaction import redact_card_numbers
+from tickets.redaction import contains_card_number, redact_card_numbers
 from tickets.services.outbox import notification_queue
 from tickets.services.requester_mail import ticket_subject_mailable
 from tickets.services.search import message_create, ticket_search_documents_update
@@ -46,6 +46,10 @@ S = Ticket.Status
 PRIORITY_SETTLED = gettext_noop(
     "The priority of a {status} ticket cannot change: its SLA outcome is settled. Reopen it "
     "first if it needs more work."
+)
+CONTACT_CARD_NUMBER = gettext_noop(
+    "This email address holds what looks like a card number, which we never store. Please "
+    "give another address."
 )
 ACCOUNT_CLOSED = gettext_noop(
     "This account is closed, so nothing on it can change. If you need help, write to us from "
@@ -92,6 +96,9 @@ def ticket_create(
 
     Every flow opens its tickets here, so the signature lists all they set.
     """
+    if contains_card_number(contact_email):
+        # Redacted it would reach no one; kept, the number would be on the audit chain for good.
+        raise ApplicationError(gettext(CONTACT_CARD_NUMBER))
     now = timezone.now()
     by_contact = False
     if customer is None and contact_email and kind in LINKED_BY_CONTACT_KINDS:
