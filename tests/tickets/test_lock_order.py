@@ -22,6 +22,7 @@ from domains.models import Domain, RegistrationChange
 from tests.factories import CustomerFactory, TicketFactory, api_key_for
 from tests.markers import postgresql_only
 from tests.tickets.test_freeze import NEW_EMAIL, email_change_applied, freeze_token
+from tests.tickets.test_unproven_opener import forged_form
 from tests.tickets.verification_helpers import (
     anonymous_lookups,
     link_token,
@@ -38,9 +39,17 @@ from tickets.lock_objects import (
     ticket_lock,
     tickets_of_customer_lock,
 )
-from tickets.models import OPEN_STATUS_VALUES, AuditChainHead, Message, Notification, Ticket
+from tickets.models import (
+    OPEN_STATUS_VALUES,
+    ActionLog,
+    AuditChainHead,
+    Message,
+    Notification,
+    Ticket,
+    Verification,
+)
 from tickets.services.contact_link import tickets_link_by_contact
-from tickets.services.freeze import account_freeze
+from tickets.services.freeze import ACCOUNT_FROZEN, account_freeze
 from tickets.services.outbox import notification_bounced, notification_mark_sent, notification_queue
 
 pytestmark = [
@@ -506,3 +515,38 @@ def test_a_ticket_linked_to_its_customer_meanwhile_still_gets_the_customer_locke
     assert flow.finish().pk == survivor.pk
     duplicate.refresh_from_db()
     assert (duplicate.customer_id, duplicate.merged_into_id) == (alice.pk, survivor.pk)
+
+
+def test_a_status_link_confirmation_of_a_ticket_linked_meanwhile_reads_its_customer_locked(
+    alice, background
+):
+    # given a request sent from Alice's address on no account yet, its status link mailed to
+    # her, and a freeze of her account holding her row, not yet committed
+    ticket = forged_form()
+    Ticket.objects.filter(pk=ticket.pk).update(customer=None, customer_by_contact=False)
+    services.status_link_issue(ticket=ticket, send_to=alice.email)
+    link = Verification.objects.select_related("ticket").get(ticket=ticket)
+
+    def freeze_uncommitted() -> None:
+        customer_lock(pk=alice.pk)
+        Customer.objects.filter(pk=alice.pk).update(account_status=Customer.AccountStatus.SUSPENDED)
+
+    def link_while_held() -> None:
+        ticket_lock(pk=ticket.pk)
+        Ticket.objects.filter(pk=ticket.pk).update(customer=alice, customer_by_contact=True)
+
+    with held(freeze_uncommitted):
+        with held(link_while_held):
+            # when the link's holder confirms the request, read when it was on no account
+            flow = background(lambda: services.ticket_opener_confirm_by_link(verification=link))
+            wait_until_blocked(on="tickets_ticket")
+
+        # then, the ticket now Alice's, it waits for her row before it checks her account
+        wait_until_blocked(on='FROM "accounts_customer"')
+
+    # and finds it frozen: nothing is confirmed
+    flow.thread.join(30)
+    assert flow.outcome["error"].message == ACCOUNT_FROZEN
+    ticket.refresh_from_db()
+    assert ticket.opener_unproven
+    assert not ActionLog.objects.filter(ticket=ticket, action="ticket.opener_confirmed").exists()

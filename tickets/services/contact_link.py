@@ -8,7 +8,7 @@ from accounts.models import Customer
 from accounts.selectors import customer_of_address, email_canonical
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
 from tickets.audit import Actor
-from tickets.lock_objects import customer_lock, ticket_lock
+from tickets.lock_objects import customer_lock, ticket_lock, tickets_and_customers_lock
 from tickets.models import Message, Ticket, Verification
 from tickets.selectors.messages import HeldWords, requester_words_without_proof
 from tickets.selectors.tickets import (
@@ -171,9 +171,10 @@ def ticket_opener_confirm_by_link(*, verification: Verification) -> Ticket:
     address (a contact address since changed) confirms nothing: StatusLinkInvalid, as for a link
     no longer live. Idempotent as ticket_opener_confirm.
     """
-    # The account before the ticket (the order in tickets.lock_objects); read again under both.
-    if verification.ticket.customer_id is not None:
-        customer_lock(pk=verification.ticket.customer_id)
+    # The account before the ticket (the order in tickets.lock_objects), as the ticket points
+    # now: linked since the link was read, its customer is locked all the same. Then the ticket
+    # and its customer are read again, under both locks.
+    tickets_and_customers_lock(verification.ticket_id)
     locked = verification_link_lock_live(verification=verification)
     if locked is None or locked.customer is None:
         raise StatusLinkInvalid(STATUS_LINK_INVALID)
