@@ -4,6 +4,8 @@ The API's `can_confirm`, the portal's and the status page's "Yes, I sent this re
 services that confirm all ask `opener_confirm_refusal`: none offers what the service refuses.
 """
 
+import re
+
 import pytest
 from django.contrib.auth.models import User
 from django.utils.html import escape
@@ -109,3 +111,28 @@ def test_her_own_session_is_still_offered_the_confirmation_the_service_makes(
 
     ticket.refresh_from_db()
     assert not ticket.opener_unproven
+
+
+def test_a_link_to_an_address_no_longer_hers_is_refused_alike_whatever_her_accounts_state(
+    client, alice
+):
+    # given the status link mailed to Alice's address for a forged request, and her email on
+    # record changed since: the link's holder may be whoever has that old mailbox now
+    ticket = forged_form(client)
+    link = services.status_link_issue(ticket=ticket, send_to=alice.email)
+    path = link.removeprefix("https://help.exabytes.example")
+    Customer.objects.filter(pk=alice.pk).update(email="alice.new@example.test")
+
+    # when its holder posts the confirmation while her account is open, frozen or closed
+    answers = []
+    for status in [Customer.AccountStatus.ACTIVE, *(status for status, _refusal in LOCKED_OUT)]:
+        Customer.objects.filter(pk=alice.pk).update(account_status=status)
+        response = client.post(f"{path}confirm/", follow=True)
+        page = re.sub(r'name="csrfmiddlewaretoken" value="\w+"', "", response.content.decode())
+        answers.append((response.status_code, page))
+
+    # then each refusal is the one of a link no longer valid: none tells the account's state
+    assert answers[0][0] == 404
+    assert answers[1:] == [answers[0], answers[0]]
+    ticket.refresh_from_db()
+    assert ticket.opener_unproven

@@ -112,17 +112,22 @@ def opener_confirm_refusal(
     offers what the service refuses. A frozen or closed account confirms nothing, as it writes
     nothing (AccountLockedOut, saying which); a ticket not linked to them (a resend of their
     domain, sent from their address, stays on no account) has nothing to confirm; a link mailed
-    to another address than their email on record (a contact address) confirms nothing
-    (StatusLinkInvalid, as a link no longer live).
+    to another address than their email on record (a contact address, or theirs before it
+    changed) confirms nothing (StatusLinkInvalid, as a link no longer live). The link's address
+    is asked first: its holder is told nothing of an account the link no longer speaks for.
     """
+    if (
+        link is not None
+        and customer is not None
+        and email_canonical(customer.email) != email_canonical(link.sent_to)
+    ):
+        return StatusLinkInvalid(STATUS_LINK_INVALID)
     if customer is not None:
         locked_out = account_locked_out_refusal(customer)
         if locked_out is not None:
             return locked_out
     if customer is None or ticket.customer_id != customer.pk:
         return TransitionNotAllowed(gettext(OPENER_NOTHING_TO_CONFIRM))
-    if link is not None and email_canonical(customer.email) != email_canonical(link.sent_to):
-        return StatusLinkInvalid(STATUS_LINK_INVALID)
     return None
 
 
