@@ -12,14 +12,19 @@ sign in (active, its customer account neither frozen nor closed), whoever change
 password reset or change, a freeze, the admin, a command. A failed attempt carrying a cookie
 of an older version revokes it (the login backend, `helpdesk.ratelimit.login_device_revoke`):
 what a copy of it was worth ends with the password or the state it was issued under.
+
+A browser signed in to a login whose name changed since (a verified email change renames a
+customer's login) holds a cookie of the old name; its next request gets one of the new name
+(`login_device_renew`), so the owner's own browser still counts when they sign in again.
 """
 
 import secrets
 
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.models import User
 from django.core import signing
-from django.http import HttpResponseBase
+from django.http import HttpRequest, HttpResponseBase
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from accounts.selectors import customer_login_allowed
@@ -98,3 +103,23 @@ def login_device_cookie_set(response: HttpResponseBase, *, user: User) -> None:
         samesite="Lax",
         secure=settings.SESSION_COOKIE_SECURE,
     )
+
+
+def login_device_renew(request: HttpRequest, response: HttpResponseBase) -> None:
+    """Give a browser signed in to a login a device cookie of it, if it holds none that counts.
+
+    The session is worth what a correct password is: Django ends it when the password changes,
+    and the login backend when the login may no longer sign in, so the cookie given here is one
+    a sign-in there would give. Only a session's login: a request signed by an API token has
+    none, and an API client keeps the cookie of the password it gave.
+    """
+    session = getattr(request, "session", None)
+    if session is None or SESSION_KEY not in session:
+        return  # no login is read for a browser that is not signed in
+    if settings.LOGIN_DEVICE_COOKIE_NAME in response.cookies:
+        return  # this response signed in, or out, and said what the browser keeps
+    user = request.user
+    if not user.is_authenticated or str(session[SESSION_KEY]) != str(user.pk):
+        return
+    if not login_device_current(request.COOKIES.get(settings.LOGIN_DEVICE_COOKIE_NAME), user=user):
+        login_device_cookie_set(response, user=user)

@@ -254,3 +254,49 @@ def test_a_revocation_lost_with_the_cache_is_made_again_by_the_next_attempt(root
 
     # then the copy is worth one attempt again, and no more
     assert guesses("portal", cookie)[1:] == [429, 429]
+
+
+@pytest.mark.parametrize("page", ["/my/", "/api/v1/tickets/"])
+def test_a_browser_signed_in_when_its_login_is_renamed_keeps_a_cookie_that_counts(
+    alice, supervisor, page
+):
+    # given: Alice signed in on her browser; a verified change of her email renames her login
+    owner = Client()
+    assert log_in("portal", owner, "alice-demo-pass", username=ALICE).status_code == 302
+    old = owner.cookies[COOKIE].value
+    email_change_applied(alice, supervisor)
+    alice.user.refresh_from_db()
+    renamed = alice.user.get_username()
+    assert renamed != ALICE
+
+    # when her browser makes its next request, and guessers fill the new name's ceiling
+    assert owner.get(page).status_code == 200
+    fill_the_ceiling(renamed)
+
+    # then that browser signs in again under the new name, past the ceiling; a copy of the
+    # cookie of the old name does not
+    owner.post("/accounts/logout/")
+    assert log_in("portal", owner, "typo", username=renamed).status_code == 200
+    assert log_in("portal", owner, "alice-demo-pass", username=renamed).status_code == 302
+    assert (
+        log_in("portal", browser_with(old), "alice-demo-pass", username=renamed).status_code == 429
+    )
+
+
+def test_a_signed_in_browser_with_a_cookie_that_counts_is_given_no_other(root):
+    owner = Client()
+    assert log_in("admin", owner, PASSWORD).status_code == 302
+
+    response = owner.get("/admin/")
+
+    assert response.status_code == 200
+    assert COOKIE not in response.cookies
+
+
+def test_a_browser_not_signed_in_is_given_no_cookie_and_no_login_is_read(db):
+    with CaptureQueriesContext(connection) as queries:
+        response = Client().get("/accounts/login/")
+
+    assert response.status_code == 200
+    assert COOKIE not in response.cookies
+    assert not [query for query in queries if "auth_user" in query["sql"]]
