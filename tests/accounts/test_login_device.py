@@ -12,29 +12,14 @@ from django.test.utils import CaptureQueriesContext
 from accounts.login_devices import login_device_cookie_set
 from helpdesk.exceptions import RateLimited
 from helpdesk.ratelimit import LOGIN_THROTTLED, login_attempt_count, login_succeeded
+from tests.accounts.conftest import ROOT_PASSWORD as PASSWORD
 
 ADMIN_LOGIN = "/admin/login/"
 PORTAL_LOGIN = "/accounts/login/"
 TOKEN = "/api/v1/auth/token/"
 COOKIE = "login_device"
 OWNER = "198.51.100.20"
-PASSWORD = "root-secret-pass"
 WAYS = ["portal", "admin", "token"]
-
-
-@pytest.fixture
-def root(db):
-    return User.objects.create_superuser("root", "root@exabytes.example", PASSWORD)
-
-
-@pytest.fixture
-def limits(settings):
-    """A ceiling of ten failures from every client (the default is 100), to fill it quickly."""
-    settings.RATE_LIMITS = {
-        **settings.RATE_LIMITS,
-        "login_failures_per_username_all_clients": (10, 900),
-    }
-    return settings.RATE_LIMITS
 
 
 def _log_in(way, client, password, username="root", ip=OWNER):

@@ -9,7 +9,6 @@ login, after the refusals) and then nothing, on every login path.
 import pytest
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
-from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import connection
 from django.test import Client
@@ -17,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Customer
 from accounts.services import user_password_set
+from tests.accounts.conftest import ROOT_PASSWORD as PASSWORD
 from tests.tickets.test_freeze import email_change_applied, freeze_token
 
 ADMIN_LOGIN = "/admin/login/"
@@ -25,24 +25,12 @@ TOKEN = "/api/v1/auth/token/"
 COOKIE = "login_device"
 OWNER = "198.51.100.20"
 THIEF = "203.0.113.66"
-PASSWORD = "root-secret-pass"
 NEW_PASSWORD = "root-new-pass-5517"
 ALICE = "alice@example.test"
 WAYS = ["portal", "admin", "token"]
 
 
-@pytest.fixture
-def root(db):
-    return User.objects.create_superuser("root", "root@exabytes.example", PASSWORD)
-
-
-@pytest.fixture(autouse=True)
-def limits(settings):
-    """A ceiling of ten failures from every client (the default is 100), to fill it quickly."""
-    settings.RATE_LIMITS = {
-        **settings.RATE_LIMITS,
-        "login_failures_per_username_all_clients": (10, 900),
-    }
+pytestmark = pytest.mark.usefixtures("limits")  # tests/accounts/conftest.py
 
 
 def log_in(way, client, password, username="root", ip=OWNER):

@@ -7,36 +7,22 @@ filled (often the very reason for the new password), and the owner is locked out
 """
 
 import pytest
-from django.contrib.auth.models import User
 from django.contrib.auth.tokens import default_token_generator
 from django.test import Client
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from tests.accounts.conftest import ROOT_PASSWORD as PASSWORD
 from tests.accounts.test_login_device_outdated import (
     COOKIE,
     NEW_PASSWORD,
-    PASSWORD,
     browser_with,
     device_cookie,
     fill_the_ceiling,
     log_in,
 )
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def root(db):
-    return User.objects.create_superuser("root", "root@exabytes.example", PASSWORD)
-
-
-@pytest.fixture(autouse=True)
-def limits(settings):
-    settings.RATE_LIMITS = {
-        **settings.RATE_LIMITS,
-        "login_failures_per_username_all_clients": (10, 900),
-    }
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("limits")]
 
 
 def change_own_password(owner, root, page):

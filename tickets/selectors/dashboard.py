@@ -17,6 +17,7 @@ from tickets.models import (
     TicketDailyStat,
     TicketMonthlyStat,
 )
+from tickets.months import next_month
 from tickets.selectors.satisfaction import satisfaction_figures
 
 K = Ticket.Kind
@@ -66,16 +67,12 @@ class MonthPart:
         return self.first.day == 1 and (self.last + timedelta(days=1)).day == 1
 
 
-def _next_month(day: date) -> date:
-    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
-
-
 def month_parts(days: DayRange) -> list[MonthPart]:
     """The months `days` reaches into, each with its days in the range."""
     parts = []
     first = days.start
     while first <= days.end:
-        following = _next_month(first)
+        following = next_month(first)
         parts.append(MonthPart(first=first, last=min(following - timedelta(days=1), days.end)))
         first = following
     return parts
@@ -209,7 +206,7 @@ def _monthly_reads(
     parts = month_parts(days)
     whole = [part.first for part in parts if part.whole]
     # Whole months [low, high); none: both past the end, so the daily rows cover the range.
-    low, high = (whole[0], _next_month(whole[-1])) if whole else (days.end + timedelta(days=1),) * 2
+    low, high = (whole[0], next_month(whole[-1])) if whole else (days.end + timedelta(days=1),) * 2
     months = TicketMonthlyStat.objects.filter(month__gte=low, month__lt=high).order_by()
     edges = TicketDailyStat.objects.filter(
         Q(day__gte=days.start, day__lt=low) | Q(day__gte=high, day__lte=days.end)

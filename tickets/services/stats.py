@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from tickets.audit import audit_chain_lock
 from tickets.models import STAT_FIELDS, Ticket, TicketDailyStat, TicketMonthlyStat, TicketStatCounts
+from tickets.months import next_month
 
 # (day, kind, agent user id or 0) -> {field in STAT_FIELDS: amount}; a month's first day for
 # the monthly rows.
@@ -230,7 +231,7 @@ def ticket_stats_rebuild(*, start: date, end: date) -> int:
 def _months_rebuild(*, first: date, last: date) -> None:
     """Sum the monthly rows of months `first` to `last` (first days) again from the daily rows."""
     sums = (
-        TicketDailyStat.objects.filter(day__gte=first, day__lt=_next_month(last))
+        TicketDailyStat.objects.filter(day__gte=first, day__lt=next_month(last))
         .order_by()
         .annotate(month=TruncMonth("day"))
         .values("month", "kind", "agent_key")
@@ -241,10 +242,6 @@ def _months_rebuild(*, first: date, last: date) -> None:
     TicketMonthlyStat.objects.bulk_create(
         [TicketMonthlyStat(**row) for row in sums], batch_size=2000
     )
-
-
-def _next_month(month: date) -> date:
-    return (month.replace(day=1) + timedelta(days=32)).replace(day=1)
 
 
 # The nightly rebuild's reach: the days whose rows a late change or a missed update could leave
