@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import pytest
 import redis
+import time_machine
 from django.conf import settings as django_settings
 from django.core.cache import cache, caches
 from django.db import connection
@@ -228,3 +229,16 @@ def stale_mail(db):
         registrant_email="carol@defunct.test",
         registrant_email_status=Domain.EmailStatus.BOUNCING,
     )
+
+
+@pytest.fixture
+def rate_window_start():
+    """The clock moved back to just after the hour began, and running from there.
+
+    Rate limits count in windows aligned to the clock (a minute, 15 minutes, an hour: each
+    divides an hour), so a test that fills one and then expects a refusal would lose its count
+    if a window ended while it ran; from the hour's first seconds none ends for a minute.
+    """
+    now = time.time()
+    with time_machine.travel(now - now % 3600 + 1, tick=True):
+        yield

@@ -12,7 +12,7 @@ def root(db):
 
 
 @pytest.fixture
-def limits(settings):
+def limits(settings, rate_window_start):
     """A ceiling of ten failures from every client (the default is 100), to fill it quickly."""
     settings.RATE_LIMITS = {
         **settings.RATE_LIMITS,

@@ -189,7 +189,9 @@ def test_thirty_forged_mails_in_a_second_send_the_victim_three_acknowledgements(
     assert ignored_reasons() == ["rate limit"] * 20
 
 
-def test_mail_from_many_addresses_of_one_domain_is_limited_per_domain(client, db, settings):
+def test_mail_from_many_addresses_of_one_domain_is_limited_per_domain(
+    client, db, settings, rate_window_start
+):
     settings.RATE_LIMITS = {
         **settings.RATE_LIMITS,
         "inbound_per_sender_domain": (20, 3600),
