@@ -55,6 +55,14 @@ DEBUG = env_bool("DEBUG", False)
 # Files the embedded defaults keep: the SQLite database, the broker's messages, beat's schedule.
 VAR_DIR = (BASE_DIR / env.str("VAR_DIR", default="var")).resolve()  # relative to the checkout
 
+# The test suite runs in several processes at once (pytest-xdist names them gw0, gw1, ...): each
+# keeps its files under a folder of its own and its Redis databases to itself (below), so that
+# one's embedded broker, cache.clear() or broker purge never reaches another's. pytest-django
+# gives each its own test database.
+TEST_WORKER = env.str("PYTEST_XDIST_WORKER", default="") if TESTING else ""
+if TEST_WORKER:
+    VAR_DIR /= TEST_WORKER
+
 SECRET_KEY = env.str("SECRET_KEY", default="") or DEV_SECRET_KEY
 # Old keys, newest first, still accepted for signatures (unsubscribe links, password reset
 # links, sessions) after SECRET_KEY is rotated; new signatures use SECRET_KEY only.
@@ -159,6 +167,15 @@ def _redis_database_other(url: str) -> str:
     return urlunsplit(parts._replace(path=f"/{15 - number}"))
 
 
+def _redis_database_moved(url: str, by: int) -> str:
+    """The same Redis server with the database number `by` higher: /10 moved by 2 is /12."""
+    parts = urlsplit(url)
+    number = int(parts.path.strip("/") or 0) + by
+    if not 0 <= number <= 15:
+        raise ImproperlyConfigured(f"Redis has no database {number} for test {TEST_WORKER}")
+    return urlunsplit(parts._replace(path=f"/{number}"))
+
+
 def _redis_server_database(url: str) -> tuple[str, int]:
     parts = urlsplit(url)
     return (parts.netloc.rpartition("@")[2], int(parts.path.strip("/") or 0))
@@ -168,9 +185,17 @@ def _redis_server_database(url: str) -> tuple[str, int]:
 # never the same database: clearing the cache must not drop queued tasks, and each wants its
 # own eviction policy (README, Production). Without either, the embedded defaults.
 REDIS_URL = env.str("REDIS_URL", default="")
-CACHE_URL = env.str("CACHE_URL", default="") or (
-    _redis_database_other(REDIS_URL) if REDIS_URL else ""
-)
+CACHE_URL = env.str("CACHE_URL", default="")
+if REDIS_URL and TEST_WORKER:
+    # Test process n: the broker on REDIS_URL's database + 2n, the cache on the one after it
+    # (or on CACHE_URL's + 2n when that is set): REDIS_URL=.../10 gives gw0 10 and 11, gw1 12
+    # and 13.
+    _moved_by = 2 * int(TEST_WORKER.removeprefix("gw"))
+    REDIS_URL, CACHE_URL = (
+        _redis_database_moved(REDIS_URL, _moved_by),
+        _redis_database_moved(CACHE_URL or _redis_database_moved(REDIS_URL, 1), _moved_by),
+    )
+CACHE_URL = CACHE_URL or (_redis_database_other(REDIS_URL) if REDIS_URL else "")
 if REDIS_URL and _redis_server_database(CACHE_URL) == _redis_server_database(REDIS_URL):
     raise ImproperlyConfigured("CACHE_URL must not be REDIS_URL's database (the broker's)")
 if CACHE_URL:

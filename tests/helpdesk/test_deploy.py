@@ -52,9 +52,9 @@ BROKEN = [
 ]
 
 
-def _settings_load(environ: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-c", "import helpdesk.settings"],
+def _settings_load(environ: dict[str, str], then: str = "") -> subprocess.Popen:
+    return subprocess.Popen(  # noqa: S603 - our own code, run by this interpreter
+        [sys.executable, "-c", "import helpdesk.settings" + then],
         cwd=ROOT,
         env={"PATH": "/usr/bin:/bin", **environ},
         stdout=subprocess.PIPE,
@@ -179,6 +179,58 @@ def test_cache_database_defaults_to_another_one_counted_from_the_top():
         _redis_database_other("redis://:pw@r.internal:6380/2") == "redis://:pw@r.internal:6380/13"
     )
     assert _redis_database_other("redis://127.0.0.1:6379") == "redis://127.0.0.1:6379/15"
+
+
+def _test_process_settings(worker: str, **environ: str) -> list[str]:
+    """The broker, the cache and the files' folder of test process `worker` under `environ`."""
+    process = _settings_load(
+        {
+            "HELPDESK_TESTING": "1",
+            "ENV_FILE": "",
+            "PYTEST_XDIST_WORKER": worker,
+            **environ,
+        },
+        then="; from helpdesk import settings as s"
+        "; print(s.CELERY_BROKER_URL, s.CACHE_URL, s.VAR_DIR.relative_to(s.BASE_DIR))",
+    )
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    return out.split()
+
+
+def test_each_test_process_has_redis_databases_and_files_of_its_own():
+    redis_10 = {"REDIS_URL": "redis://127.0.0.1:6379/10"}
+
+    assert _test_process_settings("gw0", **redis_10) == [
+        "redis://127.0.0.1:6379/10",
+        "redis://127.0.0.1:6379/11",
+        "var/gw0",
+    ]
+    assert _test_process_settings("gw1", **redis_10) == [
+        "redis://127.0.0.1:6379/12",
+        "redis://127.0.0.1:6379/13",
+        "var/gw1",
+    ]
+    # a CACHE_URL of its own moves along with the broker's
+    assert _test_process_settings("gw1", **redis_10, CACHE_URL="redis://127.0.0.1:6379/1")[:2] == [
+        "redis://127.0.0.1:6379/12",
+        "redis://127.0.0.1:6379/3",
+    ]
+
+
+def test_too_many_test_processes_for_the_redis_databases_are_refused():
+    process = _settings_load(
+        {
+            "HELPDESK_TESTING": "1",
+            "ENV_FILE": "",
+            "PYTEST_XDIST_WORKER": "gw2",
+            "REDIS_URL": "redis://127.0.0.1:6379/12",
+        }
+    )
+    _out, err = process.communicate(timeout=60)
+
+    assert process.returncode != 0
+    assert "Redis has no database 16 for test gw2" in err
 
 
 def test_clearing_the_cache_leaves_the_brokers_queues(settings, redis_urls):
