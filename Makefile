@@ -81,4 +81,4 @@ bench: install
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf var/broker var/mail var/*.sqlite3 var/celerybeat-schedule*
+	rm -rf var/broker var/mail var/*.sqlite3 var/celerybeat-schedule* var/gw[0-9]*

@@ -26,6 +26,25 @@ from tickets import services
 from tickets.models import Notification, Ticket
 from tickets.services import publishing
 
+# The suite runs in this many processes at once, one per core of the machines it runs on (CI
+# has two; more than the cores only makes each process slower). `-n 0`, `-p no:xdist` or
+# `--pdb` run it in one; `-n N` chooses another count.
+TEST_PROCESSES = 2
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Run on TEST_PROCESSES unless the command line says how many (see above)."""
+    if (
+        config.pluginmanager.hasplugin("xdist")
+        and not hasattr(config, "workerinput")  # a process of a run already shared out
+        and config.option.numprocesses is None
+        and not config.option.usepdb
+    ):
+        config.option.numprocesses = TEST_PROCESSES
+        # Tests marked xdist_group(name) run in one process, one after the other.
+        config.option.dist = "loadgroup" if config.option.dist == "no" else config.option.dist
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _worker_connections_closed(django_db_setup, django_db_blocker):
