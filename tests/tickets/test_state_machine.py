@@ -11,7 +11,7 @@ from tickets.services import lifecycle
 
 S = Ticket.Status
 
-LEGAL = [(old, new) for old, targets in services.TRANSITIONS.items() for new in targets]
+LEGAL = [(old, new) for old, targets in services.TRANSITIONS.items() for new in sorted(targets)]
 ILLEGAL = [
     (old, new)
     for old in services.TRANSITIONS
