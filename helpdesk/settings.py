@@ -168,7 +168,7 @@ def _redis_database_other(url: str) -> str:
 
 
 def _redis_database_moved(url: str, by: int) -> str:
-    """The same Redis server with the database number `by` higher: /10 moved by 2 is /12."""
+    """The same Redis server with the database number `by` higher: /10 moved by -2 is /8."""
     parts = urlsplit(url)
     number = int(parts.path.strip("/") or 0) + by
     if not 0 <= number <= 15:
@@ -187,13 +187,13 @@ def _redis_server_database(url: str) -> tuple[str, int]:
 REDIS_URL = env.str("REDIS_URL", default="")
 CACHE_URL = env.str("CACHE_URL", default="")
 if REDIS_URL and TEST_WORKER:
-    # Test process n: the broker on REDIS_URL's database + 2n, the cache on the one after it
-    # (or on CACHE_URL's + 2n when that is set): REDIS_URL=.../10 gives gw0 10 and 11, gw1 12
-    # and 13.
-    _moved_by = 2 * int(TEST_WORKER.removeprefix("gw"))
+    # Test process n: the broker on REDIS_URL's database + 2n, the cache counted from the top as
+    # ever (15 - that, or CACHE_URL's - 2n when it is set). REDIS_URL=.../10 gives gw0 10 and 5,
+    # gw1 12 and 3: the brokers count up and the caches down in even steps, so none meet.
+    _step = 2 * int(TEST_WORKER.removeprefix("gw"))
     REDIS_URL, CACHE_URL = (
-        _redis_database_moved(REDIS_URL, _moved_by),
-        _redis_database_moved(CACHE_URL or _redis_database_moved(REDIS_URL, 1), _moved_by),
+        _redis_database_moved(REDIS_URL, _step),
+        _redis_database_moved(CACHE_URL, -_step) if CACHE_URL else "",
     )
 CACHE_URL = CACHE_URL or (_redis_database_other(REDIS_URL) if REDIS_URL else "")
 if REDIS_URL and _redis_server_database(CACHE_URL) == _redis_server_database(REDIS_URL):

@@ -201,20 +201,21 @@ def _test_process_settings(worker: str, **environ: str) -> list[str]:
 def test_each_test_process_has_redis_databases_and_files_of_its_own():
     redis_10 = {"REDIS_URL": "redis://127.0.0.1:6379/10"}
 
+    # the broker counts up from REDIS_URL's database, the cache down from the top
     assert _test_process_settings("gw0", **redis_10) == [
         "redis://127.0.0.1:6379/10",
-        "redis://127.0.0.1:6379/11",
+        "redis://127.0.0.1:6379/5",
         "var/gw0",
     ]
     assert _test_process_settings("gw1", **redis_10) == [
         "redis://127.0.0.1:6379/12",
-        "redis://127.0.0.1:6379/13",
+        "redis://127.0.0.1:6379/3",
         "var/gw1",
     ]
-    # a CACHE_URL of its own moves along with the broker's
-    assert _test_process_settings("gw1", **redis_10, CACHE_URL="redis://127.0.0.1:6379/1")[:2] == [
+    # a CACHE_URL of its own counts down from there
+    assert _test_process_settings("gw1", **redis_10, CACHE_URL="redis://127.0.0.1:6379/9")[:2] == [
         "redis://127.0.0.1:6379/12",
-        "redis://127.0.0.1:6379/3",
+        "redis://127.0.0.1:6379/7",
     ]
 
 
