@@ -266,7 +266,13 @@ def test_every_customer_page_passes_axe_fits_390_px_and_stays_light(live_server,
     _report(findings, "customer")
 
 
-def test_every_staff_page_passes_axe_and_stays_light(live_server, browser, supervisor, alice):
+def test_every_staff_page_passes_axe_and_stays_light(
+    live_server, browser, supervisor, alice, monkeypatch
+):
+    # A first visit is weighed up to its load event. On a busy machine the ticket page can take
+    # longer to load than its presence poll's period; the poll would then be weighed too and its
+    # body, read after the page moved on, be gone. The poll has tests of its own.
+    monkeypatch.setattr("tickets.staff.ticket.PRESENCE_POLL_SECONDS", 3600)
     ticket = TicketFactory(customer=alice, subject="Website is slow")
     Message.objects.create(ticket=ticket, author="customer", body="The shop page is slow.")
     TicketFactory(subject="Refund", contact_email="eve@example.test", status="awaiting_customer")
