@@ -121,8 +121,16 @@ def test_smtp_backend_needs_its_host():
     assert with_host.returncode == 0, err
 
 
+def _settings_refusal(environ: dict[str, str]) -> str:
+    """What the settings say as they refuse to load under `environ`."""
+    process = _settings_load(environ)
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode != 0
+    return err
+
+
 def test_cache_on_the_brokers_database_is_refused_in_every_mode():
-    process = _settings_load(
+    err = _settings_refusal(
         {
             "DEBUG": "1",
             "ENV_FILE": "",
@@ -130,9 +138,7 @@ def test_cache_on_the_brokers_database_is_refused_in_every_mode():
             "CACHE_URL": "redis://127.0.0.1:6379/2",
         }
     )
-    _out, err = process.communicate(timeout=60)
 
-    assert process.returncode != 0
     assert "CACHE_URL must not be REDIS_URL's database" in err
 
 
@@ -181,15 +187,15 @@ def test_cache_database_defaults_to_another_one_counted_from_the_top():
     assert _redis_database_other("redis://127.0.0.1:6379") == "redis://127.0.0.1:6379/15"
 
 
+def _test_process(worker: str, **environ: str) -> dict[str, str]:
+    """The environment of test process `worker` (gw0, gw1, ...), with `environ` added."""
+    return {"HELPDESK_TESTING": "1", "ENV_FILE": "", "PYTEST_XDIST_WORKER": worker, **environ}
+
+
 def _test_process_settings(worker: str, **environ: str) -> list[str]:
     """The broker, the cache and the files' folder of test process `worker` under `environ`."""
     process = _settings_load(
-        {
-            "HELPDESK_TESTING": "1",
-            "ENV_FILE": "",
-            "PYTEST_XDIST_WORKER": worker,
-            **environ,
-        },
+        _test_process(worker, **environ),
         then="; from helpdesk import settings as s"
         "; print(s.CELERY_BROKER_URL, s.CACHE_URL, s.VAR_DIR.relative_to(s.BASE_DIR))",
     )
@@ -220,17 +226,8 @@ def test_each_test_process_has_redis_databases_and_files_of_its_own():
 
 
 def test_too_many_test_processes_for_the_redis_databases_are_refused():
-    process = _settings_load(
-        {
-            "HELPDESK_TESTING": "1",
-            "ENV_FILE": "",
-            "PYTEST_XDIST_WORKER": "gw2",
-            "REDIS_URL": "redis://127.0.0.1:6379/12",
-        }
-    )
-    _out, err = process.communicate(timeout=60)
+    err = _settings_refusal(_test_process("gw2", REDIS_URL="redis://127.0.0.1:6379/12"))
 
-    assert process.returncode != 0
     assert "Redis has no database 16 for test gw2" in err
 
 
