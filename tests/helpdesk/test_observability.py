@@ -298,6 +298,14 @@ def _sample(text: str, name: str, **labels: str) -> float:
     raise AssertionError(f"{prefix!r} not in metrics")
 
 
+def _count(text: str, name: str, **labels: str) -> float:
+    """A counter's sample; one not yet counted in this process is not listed at all: 0."""
+    try:
+        return _sample(text, name, **labels)
+    except AssertionError:
+        return 0
+
+
 def test_metrics_count_requests_tickets_outbox_and_sweeps(db, metrics_token):
     client = Client()
     before = client.get("/metrics", **metrics_token).content.decode()
@@ -333,17 +341,14 @@ def test_metrics_count_requests_tickets_outbox_and_sweeps(db, metrics_token):
     assert abs(last - timezone.now().timestamp()) < 60
     labels = {"method": "GET", "area": "other", "status": "200"}
     seen = _sample(text, "helpdesk_http_requests_total", **labels)
-    assert seen >= _sample(before, "helpdesk_http_requests_total", **labels) + 1
+    assert seen >= _count(before, "helpdesk_http_requests_total", **labels) + 1
 
 
 def test_opensrs_calls_are_counted_by_outcome_with_their_latency(
     db, metrics_token, fake_opensrs, opensrs
 ):
     def calls(text: str, outcome: str) -> float:
-        try:
-            return _sample(text, "helpdesk_opensrs_calls_total", action="GET", outcome=outcome)
-        except AssertionError:
-            return 0
+        return _count(text, "helpdesk_opensrs_calls_total", action="GET", outcome=outcome)
 
     client = Client()
     before = client.get("/metrics", **metrics_token).content.decode()
