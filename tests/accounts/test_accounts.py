@@ -78,6 +78,7 @@ def test_a_wrong_password_keeps_the_username_and_shows_the_error(client, alice):
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("rate_window_start")
 def test_login_is_throttled_per_client_address(client, alice, settings):
     settings.RATE_LIMITS = {
         **settings.RATE_LIMITS,
@@ -99,6 +100,7 @@ def test_login_is_throttled_per_client_address(client, alice, settings):
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("rate_window_start")
 def test_login_is_throttled_per_username_across_addresses(client, alice, settings):
     settings.RATE_LIMITS = {
         **settings.RATE_LIMITS,
@@ -222,6 +224,7 @@ def test_a_used_reset_link_and_a_bad_new_password_are_4xx_with_a_message(client,
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("rate_window_start")
 def test_password_resets_past_the_per_address_limit_are_coalesced_not_refused(
     client, alice, settings
 ):
@@ -270,6 +273,7 @@ def test_two_reset_lookups_at_once_never_mail_past_the_per_address_limit(
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("rate_window_start")
 def test_password_reset_is_still_limited_per_client(client, settings):
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "request_per_client": (2, 3600)}
 

@@ -43,6 +43,7 @@ def _token(username, password, ip="10.1.1.1"):
     )
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_forty_wrong_admin_passwords_then_the_right_one_is_refused(client, admin_user):
     # given
     statuses = {_admin_login(client, f"guess-{n}").status_code for n in range(40)}
@@ -58,6 +59,7 @@ def test_forty_wrong_admin_passwords_then_the_right_one_is_refused(client, admin
     assert SESSION_KEY not in client.session
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_admin_guessing_from_many_addresses_locks_the_username(client, admin_user, settings):
     settings.RATE_LIMITS = {
         **settings.RATE_LIMITS,
@@ -104,6 +106,7 @@ def _page_without(response, username):
     return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", body)
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_admin_and_portal_and_token_share_one_count(client, admin_user, settings):
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login_failures_per_username": (3, 900)}
     _admin_login(client, "wrong", ip="10.8.0.1")
@@ -130,6 +133,7 @@ def test_a_rate_limit_is_read_from_the_environment(monkeypatch):
     assert rate_limit_from_env("login_failures_per_client", (50, 900)) == (50, 900)
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_guesses_in_flight_at_once_count_before_any_password_is_checked(db, settings):
     # Each attempt is counted before its password is tried: a burst sent in parallel cannot
     # all pass the limiter while none of them has finished.
@@ -155,6 +159,7 @@ def test_a_success_takes_its_attempt_back_from_the_client_count(db, settings):
     login_attempt_count(client="10.8.0.1", username="someone")  # not refused
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_the_owners_success_takes_back_only_its_own_attempt_from_the_ceiling(db, settings):
     settings.RATE_LIMITS = {
         **settings.RATE_LIMITS,
@@ -185,6 +190,7 @@ def _log_in_by(way, client, username, password, ip):
 
 
 @pytest.mark.parametrize("way", ["portal", "admin", "token"])
+@pytest.mark.usefixtures("rate_window_start")
 def test_one_attackers_failures_do_not_lock_the_owner_out_of_their_own_client(
     admin_user, settings, way
 ):
@@ -207,6 +213,7 @@ def test_one_attackers_failures_do_not_lock_the_owner_out_of_their_own_client(
         assert SESSION_KEY in owner.session
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_the_guessing_client_is_refused_that_username_even_with_the_right_password(
     client, alice, settings
 ):
@@ -222,6 +229,7 @@ def test_the_guessing_client_is_refused_that_username_even_with_the_right_passwo
     assert another_login.status_code == 200  # the client is not locked out of every login
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_guessing_from_many_clients_locks_the_username_at_its_ceiling(client, alice, settings):
     # given: each client stays under the per-(username, client) limit
     ceiling, _window = settings.RATE_LIMITS["login_failures_per_username_all_clients"]
@@ -254,6 +262,7 @@ def _attempt(client, username, password, ip):
         pytest.param(["10.30.0.1", "10.30.0.2", "10.30.0.3"] * 2, id="locked-at-the-ceiling"),
     ],
 )
+@pytest.mark.usefixtures("rate_window_start")
 def test_known_and_unknown_usernames_get_the_same_answers_side_by_side(
     client, alice, settings, clients
 ):

@@ -60,6 +60,7 @@ def test_each_hop_is_believed_only_when_a_trusted_proxy_wrote_it(settings):
     assert client_ip(around_the_cdn) == "198.51.100.3"
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_a_client_reaching_the_app_directly_cannot_dodge_its_limit_with_forwarded_for(db, settings):
     settings.TRUSTED_PROXY_COUNT = 1
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login_failures_per_client": (2, 900)}
@@ -106,6 +107,7 @@ def one_probe_a_minute(db, settings):
     settings.HEALTH_UNTHROTTLED_IPS = ["10.0.8.0/24"]
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_clients_of_an_untrusted_proxy_on_this_host_are_not_taken_for_loopback(
     one_probe_a_minute, settings
 ):
@@ -126,6 +128,7 @@ def test_a_probe_straight_from_this_host_is_never_throttled(one_probe_a_minute, 
     assert _ready_statuses("::1", times=5) == [200] * 5
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_behind_a_trusted_proxy_the_named_client_decides(one_probe_a_minute, settings):
     settings.TRUSTED_PROXY_COUNT = 1
 

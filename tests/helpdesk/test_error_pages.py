@@ -96,6 +96,7 @@ def test_each_error_is_a_page_in_the_sites_style_with_a_way_back(
     assert "Traceback" not in html and "a bug" not in html
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_429_page_says_when_to_try_again(db, failing_urls):
     response = failing_urls.get("/limited/")
 

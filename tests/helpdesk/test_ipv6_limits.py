@@ -16,6 +16,7 @@ def api_opt_out(client, address: str) -> int:
     ).status_code
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_a_client_cannot_escape_its_limit_by_rotating_ipv6_addresses_in_its_64(client, settings):
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "request_per_client": (2, 3600)}
     codes = [
@@ -30,6 +31,7 @@ def test_a_client_cannot_escape_its_limit_by_rotating_ipv6_addresses_in_its_64(c
     assert codes == [202, 202, 429, 429]
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_two_ipv6_64s_are_limited_separately(client, settings):
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "request_per_client": (2, 3600)}
     first = [api_opt_out(client, f"2001:db8:1:2::{n}") for n in (1, 2, 3)]
@@ -40,6 +42,7 @@ def test_two_ipv6_64s_are_limited_separately(client, settings):
     assert first == neighbour == [202, 202, 429]
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_ipv4_clients_are_still_limited_per_address(client, settings):
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "request_per_client": (2, 3600)}
     limited = [api_opt_out(client, "198.51.100.7") for _ in range(3)]
@@ -49,6 +52,7 @@ def test_ipv4_clients_are_still_limited_per_address(client, settings):
     assert api_opt_out(client, "198.51.100.8") == 202
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_an_ipv4_mapped_ipv6_address_counts_as_its_ipv4_address(client, settings):
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "request_per_client": (2, 3600)}
     codes = [
@@ -77,6 +81,7 @@ PORTAL_FORMS = {
 
 
 @pytest.mark.parametrize("name", list(PORTAL_FORMS))
+@pytest.mark.usefixtures("rate_window_start")
 def test_a_portal_form_counts_every_address_of_a_64_as_one_client(client, settings, name):
     path, data, scope = PORTAL_FORMS[name]
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, scope: (2, 3600)}
@@ -90,6 +95,7 @@ def test_a_portal_form_counts_every_address_of_a_64_as_one_client(client, settin
     assert client.post(path, data, REMOTE_ADDR="2001:db8:7:8::1").status_code == codes[0]
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_failed_logins_from_every_address_of_a_64_count_as_one_client(client, settings):
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login_failures_per_client": (2, 900)}
 
@@ -104,6 +110,7 @@ def test_failed_logins_from_every_address_of_a_64_count_as_one_client(client, se
     assert log_in(5, "2001:db8:7:8::1") == 200
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_failures_for_one_username_from_every_address_of_a_64_count_as_one_client(client, settings):
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login_failures_per_username": (2, 900)}
 

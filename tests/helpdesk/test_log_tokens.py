@@ -69,6 +69,7 @@ def test_a_records_arguments_by_name_are_redacted_too():
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("rate_window_start")
 def test_a_429_on_a_live_link_leaves_no_token_in_the_application_log(client, settings, caplog):
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "verify_per_client": (0, 600)}
 

@@ -23,6 +23,7 @@ LIMITED_POSTS = {
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("name", list(LIMITED_POSTS))
+@pytest.mark.usefixtures("rate_window_start")
 def test_a_portal_form_refused_by_the_limiter_answers_429_with_retry_after(client, settings, name):
     # given: every limit a portal form meets is already used up
     settings.RATE_LIMITS = {

@@ -16,6 +16,7 @@ from helpdesk.ratelimit import rate_limit_hit, rate_limit_hits
 from tickets.redaction import REDACTED, redact_card_numbers
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_rate_limit_allows_up_to_the_limit_then_refuses(settings):
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "resend_per_domain": (3, 900)}
     for _ in range(3):
@@ -67,6 +68,7 @@ def test_concurrent_hits_are_counted_exactly_and_the_counter_expires(settings, c
 
 
 @time_machine.travel(1_800_000_100, tick=False)  # 100 s into a 900 s window, not near its end
+@pytest.mark.usefixtures("rate_window_start")
 def test_several_counters_are_counted_together_and_any_one_refuses(settings, counter_cache):
     settings.RATE_LIMITS = {
         **settings.RATE_LIMITS,
@@ -142,6 +144,7 @@ def cache_down(settings):
     settings.CACHES = saved  # before the suite's own fixtures clear the cache
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_limits_still_hold_in_each_process_while_the_cache_is_down(settings, cache_down, caplog):
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "resend_per_domain": (2, 900)}
     with caplog.at_level(logging.WARNING, logger="helpdesk.ratelimit"):

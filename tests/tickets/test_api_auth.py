@@ -186,6 +186,7 @@ def test_a_malformed_authorization_header_is_a_401(db):
 # --- throttling ---
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_password_guessing_for_a_token_is_throttled(alice, settings):
     # given
     settings.RATE_LIMITS = {
@@ -209,6 +210,7 @@ def test_password_guessing_for_a_token_is_throttled(alice, settings):
     assert not ApiToken.objects.exists()
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_a_user_past_its_api_budget_gets_429_with_retry_after(alice, settings):
     # given
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "api_per_user": (3, 60)}
@@ -239,6 +241,7 @@ def test_the_budget_is_per_user(alice, bob, settings):
     assert response.status_code == 200
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_anonymous_clients_are_throttled_by_address(db, settings):
     # given
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "api_per_client": (2, 60)}
@@ -257,6 +260,7 @@ def test_anonymous_clients_are_throttled_by_address(db, settings):
     assert elsewhere.status_code == 200
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_drfs_own_throttled_error_carries_retry_after():
     # when
     response = exception_handler(Throttled(wait=7), {})

@@ -24,6 +24,7 @@ def limits(settings):
     }
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_portal_replies_past_the_limit_are_a_429_that_keeps_the_draft(alice_client, alice, limits):
     ticket = TicketFactory(customer=alice, status=S.OPEN)
     url = f"/my/tickets/{ticket.reference}/reply/"
@@ -38,6 +39,7 @@ def test_portal_replies_past_the_limit_are_a_429_that_keeps_the_draft(alice_clie
     assert ticket.messages.filter(author="customer").count() == 2
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_api_replies_count_against_the_same_limit(alice_client, alice, limits):
     ticket = TicketFactory(customer=alice, status=S.OPEN)
     alice_client.post(f"/my/tickets/{ticket.reference}/reply/", {"body": "From the page"})
@@ -72,6 +74,7 @@ def test_one_customers_limit_is_not_anothers_nor_staffs(alice_client, alice, bob
     assert mine.messages.filter(author="staff").count() == 3
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_preference_changes_past_the_limit_are_a_429_and_change_nothing(
     alice_client, alice, limits
 ):
@@ -89,6 +92,7 @@ def test_preference_changes_past_the_limit_are_a_429_and_change_nothing(
     assert Notification.objects.filter(template="opt_in_confirmed").count() == 1
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_language_changes_count_against_the_preferences_limit(alice_client, alice, limits):
     for language in ("ms", "en"):
         alice_client.post("/i18n/setlang/", {"language": language, "next": "/my/"})

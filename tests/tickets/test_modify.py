@@ -477,6 +477,7 @@ def test_an_owner_asking_for_what_is_already_held_gets_a_400(alice):
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("rate_window_start")
 def test_past_the_per_address_limit_requests_are_coalesced_never_refused(alice, settings):
     # given two links already mailed to Alice within the hour
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "request_per_email": (2, 3600)}

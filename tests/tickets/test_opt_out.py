@@ -300,6 +300,7 @@ def test_anonymous_opt_out_and_change_requests_refuse_the_same_addresses(db, ema
     assert not Ticket.objects.exists()
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_api_opt_out_past_the_per_email_limit_is_coalesced_not_refused(alice):
     # given the per-email limit (5 links an hour) used up by requests from five clients
     api = APIClient()
@@ -317,6 +318,7 @@ def test_api_opt_out_past_the_per_email_limit_is_coalesced_not_refused(alice):
     assert sixth.anonymous_request.coalesced_with == opt_out_tickets(alice).first()
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_api_opt_out_is_still_limited_per_client_with_retry_after(alice, settings):
     # given the per-client limit
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "request_per_client": (2, 3600)}

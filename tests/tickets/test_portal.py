@@ -201,6 +201,7 @@ def test_general_help_for_a_customer_needs_no_email(alice_client, alice):
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("rate_window_start")
 def test_general_help_is_rate_limited_per_client(client, settings):
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "request_per_client": (2, 3600)}
     data = {"subject": "Again", "message": "hello", "email": "x@y.test"}

@@ -204,6 +204,7 @@ def test_two_concurrent_resolutions_exactly_one_wins(alice):
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("rate_window_start")
 def test_request_general_redacts_cards_and_limits_each_client(alice, settings):
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "request_per_client": (1, 3600)}
 

@@ -325,6 +325,7 @@ def test_a_link_whose_request_moved_on_says_there_is_nothing_left_to_confirm(ali
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("rate_window_start")
 def test_a_link_locked_by_failed_tries_says_so(alice, client, settings):
     settings.VERIFICATION_MAX_ATTEMPTS = 1
     ticket = anonymous_request()
