@@ -7,6 +7,7 @@ API call) is already past that check: the services read the account again under 
 import re
 
 import pytest
+from django.conf import settings
 from django.utils.html import escape
 
 from accounts.models import Customer
@@ -16,6 +17,7 @@ from tests.tickets.test_inbound import payload, post, webhook_secret  # noqa: F4
 from tests.tickets.verification_helpers import deliver_outbox
 from tickets import services
 from tickets.models import ActionLog, Message, Notification, Satisfaction, Ticket, Verification
+from tickets.services import status_link
 from tickets.services.freeze import ACCOUNT_FROZEN
 from tickets.services.lifecycle import ACCOUNT_CLOSED
 from tickets.views import my_tickets
@@ -223,3 +225,32 @@ def test_a_locked_out_accounts_resolution_email_asks_for_no_answer(alice, agent,
     assert not Verification.objects.filter(
         ticket=ticket, purpose=Verification.Purpose.SATISFACTION
     ).exists()
+
+
+@pytest.mark.parametrize("status", [status for status, _ in LOCKED_OUT])
+def test_while_locked_out_a_status_link_goes_only_to_the_accounts_email_on_record(
+    client, alice, status
+):
+    # given a question of Alice's whose answers go to another address typed for it, and that
+    # address's status link, both from before her account was frozen or closed
+    typed = "someone@elsewhere.test"
+    question = TicketFactory(customer=alice, contact_email=typed)
+    link = status_link.status_link_issue(ticket=question, send_to=typed)
+    path = link.replace(settings.SITE_URL, "")
+    assert client.get(path).status_code == 200
+    Customer.objects.filter(pk=alice.pk).update(account_status=status)
+
+    # when that address asks /track/ for a link, and opens the one it holds
+    asked = status_link.status_link_send(reference=question.reference, email=typed, request_id="1")
+    opened = client.get(path)
+
+    # then it gets no link and its link opens nothing; the email on record still gets one
+    assert asked == "no_match"
+    assert opened.status_code == 404
+    assert (
+        status_link.status_link_send(
+            reference=question.reference, email=alice.email, request_id="2"
+        )
+        == "sent"
+    )
+    assert not [m for m in deliver_outbox() if m.to == [typed]]

@@ -22,6 +22,7 @@ from tickets import services
 from tickets.models import ActionLog, Message, Notification, Ticket
 from tickets.services import registration_change as registration_change_module
 from tickets.services.freeze import ACCOUNT_FROZEN, account_freeze
+from tickets.services.lifecycle import ACCOUNT_CLOSED, AccountLockedOut
 from tickets.services.registration import (
     REGISTRATION_CHOICE_CLOSED,
     REGISTRATION_OWNER_ONLY,
@@ -37,6 +38,10 @@ from tickets.services.registration_change import (
 RC = RegistrationChange.Status
 S = Ticket.Status
 NEW = "bob@new-mail.test"
+LOCKED_OUT = [
+    (Customer.AccountStatus.SUSPENDED, ACCOUNT_FROZEN),
+    (Customer.AccountStatus.CLOSED, ACCOUNT_CLOSED),
+]
 
 
 @pytest.fixture
@@ -481,13 +486,15 @@ def test_a_freeze_tells_the_supervisor_which_registration_records_already_change
 
 
 @pytest.mark.django_db
-def test_a_frozen_accounts_verification_link_chooses_no_registration_change(
-    bob, bob_domains, client
+@pytest.mark.parametrize(("status", "refusal"), LOCKED_OUT)
+def test_a_locked_out_accounts_verification_link_chooses_no_registration_change(
+    bob, bob_domains, client, status, refusal
 ):
-    # given an anonymous email change offering Bob's domains, and Bob's account frozen since
+    # given an anonymous email change offering Bob's domains, and Bob's account frozen or
+    # closed since
     ticket = email_change(None)
     token = link_token(verification_mail(ticket))
-    Customer.objects.filter(pk=bob.pk).update(account_status=Customer.AccountStatus.SUSPENDED)
+    Customer.objects.filter(pk=bob.pk).update(account_status=status)
     logged = ActionLog.objects.count()
 
     # when the link is confirmed choosing records to change at OpenSRS
@@ -495,17 +502,25 @@ def test_a_frozen_accounts_verification_link_chooses_no_registration_change(
         f"/verify/{token}/", {"registration": ["bob-reseller.test:owner", "bob-shop.test:owner"]}
     )
 
-    # then it is refused as every change to a frozen account is: nothing chosen, nothing confirmed
+    # then it is refused as every change to a locked-out account is, saying which: nothing
+    # chosen, nothing confirmed
     assert response.status_code == 409
     assert not any(c.chosen_at for c in changes_of(ticket).values())
     ticket.refresh_from_db()
     assert ticket.status == S.AWAITING_VERIFICATION
     assert ActionLog.objects.count() == logged
-    with pytest.raises(ApplicationError) as refused:
+    with pytest.raises(AccountLockedOut) as by_link:
+        registration_confirm(
+            token=token,
+            choices={"bob-reseller.test": ["owner"]},
+            client_key="10.0.0.1",
+            actor="anonymous",
+        )
+    with pytest.raises(AccountLockedOut) as by_session:
         registration_choose_by_owner(
             ticket=ticket, customer=bob, choices={"bob-reseller.test": ["owner"]}
         )
-    assert refused.value.message == ACCOUNT_FROZEN
+    assert by_link.value.message == by_session.value.message == refusal
 
 
 @pytest.mark.django_db

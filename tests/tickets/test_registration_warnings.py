@@ -23,6 +23,7 @@ from tickets.selectors import registration
 from tickets.selectors.registration import registration_problems
 from tickets.services import outbox
 from tickets.services.freeze import ACCOUNT_FROZEN
+from tickets.services.lifecycle import ACCOUNT_CLOSED
 from tickets.services.registration_warnings import (
     REGISTRATION_FIX_INVALID,
     registration_fix_request,
@@ -246,20 +247,30 @@ def test_a_forged_or_outdated_link_is_refused(carol, client):
 
 
 @pytest.mark.django_db
-def test_the_one_click_link_of_a_frozen_account_asks_for_no_change(carol, client):
-    # given Carol's link, mailed before her account was frozen
+@pytest.mark.parametrize(
+    ("status", "refusal"),
+    [
+        (Customer.AccountStatus.SUSPENDED, ACCOUNT_FROZEN),
+        (Customer.AccountStatus.CLOSED, ACCOUNT_CLOSED),
+    ],
+)
+def test_the_one_click_link_of_a_locked_out_account_asks_for_no_change(
+    carol, client, status, refusal
+):
+    # given Carol's link, mailed before her account was frozen or closed
     registration_warnings_sweep()
     (sent,) = deliver_outbox()
     link = fix_link(sent).replace("https://help.exabytes.example", "")
-    Customer.objects.filter(pk=carol.pk).update(account_status=Customer.AccountStatus.SUSPENDED)
+    Customer.objects.filter(pk=carol.pk).update(account_status=status)
     logged = ActionLog.objects.count()
 
     # when the button is pressed
     response = client.post(link)
 
-    # then it is refused as every change to a frozen account is, and nothing is asked of staff
+    # then it is refused as every change to a locked-out account is, saying which, and
+    # nothing is asked of staff
     assert response.status_code == 409
-    assert ACCOUNT_FROZEN[:40] in response.content.decode()
+    assert refusal[:40] in response.content.decode()
     assert not Ticket.objects.filter(customer=carol).exists()
     assert ActionLog.objects.count() == logged
 

@@ -6,7 +6,7 @@ from typing import Any
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from accounts.selectors import account_is_frozen, email_canonical
+from accounts.selectors import customer_account_open, email_canonical
 from tickets.models import Attachment, Message, Ticket, Verification
 from tickets.selectors.messages import message_shown_to_requester
 from tickets.tokens import token_hash_if_wellformed
@@ -51,15 +51,16 @@ def ticket_address_matching(ticket: Ticket, email: str) -> str:
 
     The addresses a ticket writes to: its contact's and its customer's email on record. A
     status link is mailed only to one of them, and works only while it still is one. While the
-    ticket's customer account is frozen, its email on record only: the freeze took the reported
-    addresses back from the open tickets alone, and a resolved or closed one may still write
-    to one of them.
+    ticket's customer account is frozen or closed, its email on record only: the freeze took
+    the reported addresses back from the open tickets alone, and a resolved or closed one may
+    still write to one of them; a closed account has left, and what was typed on its tickets
+    (by its owner, or by whoever held its login) reads them no more.
     """
     typed = email_canonical(email)
     if not typed:
         return ""
     customer = ticket.customer
-    if customer is not None and account_is_frozen(customer):
+    if customer is not None and not customer_account_open(customer):
         held = [customer.email]
     else:
         held = [ticket.contact_email, customer.email if customer else ""]

@@ -17,15 +17,14 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from accounts.models import Customer
-from accounts.selectors import account_is_frozen
 from domains.models import RegistrationChange
-from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
+from helpdesk.exceptions import ApplicationError
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import registration_changes_offered_lock, tickets_and_customers_lock
 from tickets.models import Ticket
 from tickets.selectors.registration import registration_domains_of
 from tickets.selectors.verification import verification_link_state
-from tickets.services.freeze import ACCOUNT_FROZEN
+from tickets.services.lifecycle import AccountLockedOut, account_locked_out_refusal
 from tickets.services.publishing import registration_changes_publish
 from tickets.services.transitions import ticket_needs_owner
 from tickets.services.verification import verification_confirm
@@ -82,11 +81,12 @@ def _registration_choose(
 ) -> None:
     """Store the owner's choice on a locked, verified ticket whose email change is pending.
 
-    The caller locked the ticket's customer first: a frozen account chooses nothing, nor does a
-    choice the freeze overtook.
+    The caller locked the ticket's customer first: a frozen or closed account chooses nothing,
+    nor does a choice the freeze or the closure overtook (AccountLockedOut, saying which).
     """
-    if ticket.customer is not None and account_is_frozen(ticket.customer):
-        raise TransitionNotAllowed(ACCOUNT_FROZEN)
+    refusal = account_locked_out_refusal(ticket.customer) if ticket.customer else None
+    if refusal is not None:
+        raise refusal
     email_pending = ticket.changes.filter(field="email", applied_at__isnull=True).exists()
     if ticket_needs_owner(ticket) or not email_pending or not ticket.is_open:
         raise ApplicationError(REGISTRATION_CHOICE_CLOSED)
@@ -133,14 +133,15 @@ def _registration_offered(ticket: Ticket) -> bool:
     ).exists()
 
 
-def _registration_offered_to_frozen(ticket: Ticket) -> bool:
-    """Whether `ticket` offers registration changes to a frozen account; reads only."""
-    return (
-        ticket.kind == Ticket.Kind.MODIFY_INFO
-        and ticket.customer is not None
-        and account_is_frozen(ticket.customer)
-        and _registration_offered(ticket)
-    )
+def _registration_offered_locked_out(ticket: Ticket) -> AccountLockedOut | None:
+    """The refusal of a `ticket` offering registration changes to a frozen or closed account.
+
+    None when it offers none, or its account is open; reads only.
+    """
+    if ticket.kind != Ticket.Kind.MODIFY_INFO or ticket.customer is None:
+        return None
+    refusal = account_locked_out_refusal(ticket.customer)
+    return refusal if refusal is not None and _registration_offered(ticket) else None
 
 
 def registration_confirm(
@@ -151,10 +152,16 @@ def registration_confirm(
     The link is confirmed first (its own transaction: a refused token counts as a failed try);
     the choice is stored only for a request this very link just verified.
     """
-    # A frozen account's link confirms nothing on a page that offers registration changes.
+    # A frozen or closed account's link confirms nothing on a page that offers registration
+    # changes.
     state, found = verification_link_state(token=token)
-    if state == "live" and found is not None and _registration_offered_to_frozen(found.ticket):
-        raise TransitionNotAllowed(ACCOUNT_FROZEN)
+    refusal = (
+        _registration_offered_locked_out(found.ticket)
+        if state == "live" and found is not None
+        else None
+    )
+    if refusal is not None:
+        raise refusal
     ticket = verification_confirm(token=token, client_key=client_key, actor=actor)
     with transaction.atomic():
         [locked] = tickets_and_customers_lock(ticket.pk)

@@ -21,9 +21,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from accounts.models import Customer
-from accounts.selectors import account_is_frozen, email_canonical
+from accounts.selectors import email_canonical
 from domains.models import Domain, RegistrationWarning
-from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
+from helpdesk.exceptions import ApplicationError
 from helpdesk.links import site_url
 from tickets.audit import audit_record
 from tickets.lock_objects import (
@@ -33,8 +33,8 @@ from tickets.lock_objects import (
 )
 from tickets.models import OPEN_STATUS_VALUES, Message, Ticket
 from tickets.selectors.registration import registration_problem_domains
-from tickets.services.freeze import ACCOUNT_FROZEN
 from tickets.services.general import request_general
+from tickets.services.lifecycle import account_locked_out_refusal
 from tickets.services.outbox import notification_queue
 from tickets.services.replies import ticket_reply_add
 
@@ -221,12 +221,14 @@ def registration_fix_request(*, token: str, client_key: str) -> Ticket:
     bouncing = domain.registrant_email_status == Domain.EmailStatus.BOUNCING
     with transaction.atomic():
         # Looked for under the customer's lock: two presses at once queue here, and the second
-        # finds the first one's request. The account is read again there too: a frozen one asks
-        # for no change of its registration records, nor does a press the freeze overtook.
+        # finds the first one's request. The account is read again there too: a frozen or
+        # closed one asks for no change of its registration records, nor does a press the
+        # freeze or the closure overtook (AccountLockedOut, saying which).
         mailed_to = email_canonical(customer.email)
         customer = customer_lock(pk=customer.pk)
-        if account_is_frozen(customer):
-            raise TransitionNotAllowed(ACCOUNT_FROZEN)
+        refusal = account_locked_out_refusal(customer)
+        if refusal is not None:
+            raise refusal
         if email_canonical(customer.email) != mailed_to:
             # An email change committed since the link was read: it was mailed to the old one.
             raise ApplicationError(REGISTRATION_FIX_INVALID)

@@ -72,7 +72,7 @@ def status_link_fill(notification: Notification) -> None:
 
     A retried send finds the link already in the row and mails the same one. The recipient
     must still be an address the ticket holds when the link is made: an address taken back
-    since the mail was queued (a frozen account's) gets the mail without a link.
+    since the mail was queued (a frozen or closed account's) gets the mail without a link.
     """
     context = notification.context
     if not context.get(STATUS_LINK_WANTED) or "status_link" in context or not notification.ticket:
