@@ -288,7 +288,7 @@ class AuditedUserAdmin(AccessAuditedAdmin, UserAdmin):
         if request.method == "POST" and response.status_code == 302 and id == str(request.user.pk):
             # One's own password, changed here: this browser keeps a device cookie that counts,
             # as on the admin's "change my password" page.
-            own = User.objects.select_related("customer").get(pk=int(id))
+            own = User.objects.select_related("customer", "login_state").get(pk=int(id))
             if own.has_usable_password():
                 login_device_cookie_set(response, user=own)
         return response

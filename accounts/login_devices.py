@@ -9,9 +9,12 @@ nothing else: it is no credential.
 
 The version (`login_device_version`) moves with the login's password and with whether it may
 sign in (active, its customer account neither frozen nor closed), whoever changed them: a
-password reset or change, a freeze, the admin, a command. A failed attempt carrying a cookie
-of an older version revokes it (the login backend, `helpdesk.ratelimit.login_device_revoke`):
-what a copy of it was worth ends with the password or the state it was issued under.
+password reset or change, a freeze, the admin, a command. It moves on again when the login is
+let back in (`accounts.services.login_reactivated`): the state coming back would otherwise
+bring back the version of before the lock-out, and with it a copy of a cookie taken before
+it that was never tried meanwhile. A failed attempt carrying a cookie of an older version
+revokes it (the login backend, `helpdesk.ratelimit.login_device_revoke`): what a copy of it
+was worth ends with the password or the state it was issued under.
 
 A browser signed in to a login whose name changed since (a verified email change renames a
 customer's login) holds a cookie of the old name; its next request gets one of the new name
@@ -27,7 +30,7 @@ from django.core import signing
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from accounts.selectors import customer_login_allowed
+from accounts.selectors import customer_login_allowed, login_reactivations
 
 _SALT = "accounts.login_devices"
 _VERSION_SALT = "accounts.login_devices.version"
@@ -65,6 +68,9 @@ def login_device_nonce(cookie: str | None, *, username: str) -> str | None:
 
 def _version(user: User, secret: str) -> str:
     state = f"{user.pk}:{user.password}:{user.is_active}:{customer_login_allowed(user)}"
+    reactivations = login_reactivations(user)
+    if reactivations:  # a login never locked out keeps the cookies issued before the count
+        state += f":{reactivations}"
     return salted_hmac(_VERSION_SALT, state, secret=secret, algorithm="sha256").hexdigest()
 
 

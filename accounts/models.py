@@ -116,3 +116,27 @@ class ApiToken(AbstractAuthToken):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.user_id})"
+
+
+class LoginState(BaseModel):
+    """What a login's device cookies are issued under besides its password and its flags.
+
+    `reactivations` counts the times the login was let sign in again after it could not
+    (deactivated, its customer account frozen or closed). The state coming back brings the same
+    flags back: this count is what makes a device cookie of before the lock-out no cookie of
+    after it (accounts.login_devices). A login never locked out has no row.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="login_state",
+    )
+    reactivations = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["user_id"]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.reactivations}"

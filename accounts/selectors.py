@@ -11,7 +11,7 @@ from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from accounts.models import ApiToken, Customer
+from accounts.models import ApiToken, Customer, LoginState
 from domains.validators import domain_compare_form
 
 
@@ -154,6 +154,17 @@ def mailing_recipients(list_name: str) -> QuerySet[Customer]:
 def account_is_frozen(customer: Customer) -> bool:
     """Whether the account is frozen: its owner reported a change, a supervisor lifts it."""
     return customer.account_status == Customer.AccountStatus.SUSPENDED
+
+
+def login_reactivations(user: User) -> int:
+    """How often `user` was let sign in again after it could not; 0 for one never locked out.
+
+    Reads `user.login_state`: no query for a login loaded with `select_related("login_state")`.
+    """
+    try:
+        return user.login_state.reactivations
+    except LoginState.DoesNotExist:
+        return 0
 
 
 def customer_login_allowed(user: User) -> bool:

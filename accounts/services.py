@@ -11,11 +11,12 @@ from django.contrib.auth.models import Group, Permission, User
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
 from accounts.lock_objects import user_lock
-from accounts.models import ApiToken, Customer
+from accounts.models import ApiToken, Customer, LoginState
 from accounts.roles import ROLE_PERMISSIONS
 from accounts.selectors import (
     api_token_list,
@@ -311,6 +312,21 @@ def _access_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, 
     }
 
 
+def login_reactivated(*, user_id: int) -> None:
+    """Count that login `user_id` is let sign in again after it could not.
+
+    Called in the transaction of every path that lets a login back in: the admin making it
+    active again (`login_change_record`), a supervisor lifting a freeze (`account_unfreeze`),
+    and any that reopens an account. Its password and flags come back as they were, so its
+    device cookies' version would too: the count moves it on (accounts.login_devices), and a
+    cookie issued before the lock-out counts no more after it.
+    """
+    LoginState.objects.get_or_create(user_id=user_id)
+    LoginState.objects.filter(user_id=user_id).update(
+        reactivations=F("reactivations") + 1, updated_at=timezone.now()
+    )
+
+
 @transaction.atomic
 def login_change_record(*, user: User, actor: User, before: dict[str, Any] | None) -> None:
     """Put a login made or changed in the admin on the audit chain: who, and what changed.
@@ -321,6 +337,8 @@ def login_change_record(*, user: User, actor: User, before: dict[str, Any] | Non
     changes = _access_changes(before or {}, after)
     if not changes:
         return
+    if before is not None and not before["is_active"] and after["is_active"]:
+        login_reactivated(user_id=user.pk)
     audit_record(
         actor=actor,
         action="account.user_created" if before is None else "account.user_changed",

@@ -18,6 +18,7 @@ from accounts.models import Customer
 from accounts.services import user_password_set
 from tests.accounts.conftest import ROOT_PASSWORD as PASSWORD
 from tests.tickets.test_freeze import email_change_applied, freeze_token
+from tickets.services.freeze import account_unfreeze
 
 ADMIN_LOGIN = "/admin/login/"
 PORTAL_LOGIN = "/accounts/login/"
@@ -288,3 +289,132 @@ def test_a_browser_not_signed_in_is_given_no_cookie_and_no_login_is_read(db):
     assert response.status_code == 200
     assert COOKIE not in response.cookies
     assert not [query for query in queries if "auth_user" in query["sql"]]
+
+
+# --- a lock-out lifted: the state comes back, the cookies of before it do not ---
+
+AGENT_PASSWORD = "agent-demo-pass"
+
+
+def _admin_sets_active(root, user, active):
+    """A superuser ticks or unticks "active" on the login's page of the admin."""
+    admin = Client()
+    admin.force_login(root)
+    form = {
+        "username": user.username,
+        "email": user.email,
+        "is_active": "on" if active else "",
+        "is_staff": "on" if user.is_staff else "",
+        "groups": [str(pk) for pk in user.groups.values_list("pk", flat=True)],
+        "date_joined_0": user.date_joined.strftime("%Y-%m-%d"),
+        "date_joined_1": user.date_joined.strftime("%H:%M:%S"),
+    }
+    form = {key: value for key, value in form.items() if value != ""}
+    response = admin.post(f"/admin/auth/user/{user.pk}/change/", form)
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.is_active is active
+
+
+def _frozen_by_the_not_me_link(client, alice, supervisor):
+    # The freeze also gives the login a random password (user_credentials_revoke).
+    ticket = email_change_applied(alice, supervisor)
+    assert client.post(f"/not-me/{freeze_token(ticket)}/").status_code == 303
+
+
+def _suspended_on_record(client, alice, supervisor):
+    # Suspended as it stands on record, its password kept.
+    Customer.objects.filter(pk=alice.pk).update(account_status=Customer.AccountStatus.SUSPENDED)
+
+
+FREEZES = {"not-me link": _frozen_by_the_not_me_link, "suspended on record": _suspended_on_record}
+
+
+def _freeze_lifted(client, alice, supervisor, freeze):
+    FREEZES[freeze](client, alice, supervisor)
+    alice.refresh_from_db()
+    assert alice.account_status == Customer.AccountStatus.SUSPENDED
+    account_unfreeze(customer=alice, actor=supervisor, reason="ID checked on a video call")
+    alice.refresh_from_db()
+    assert alice.account_status == Customer.AccountStatus.ACTIVE
+
+
+@pytest.mark.parametrize("freeze", FREEZES)
+@pytest.mark.parametrize("way", WAYS)
+def test_a_copied_device_cookie_counts_no_more_once_a_freeze_is_lifted(
+    client, alice, supervisor, way, freeze
+):
+    # given: a copy of Alice's cookie, taken while her account was open; it is frozen, and a
+    # supervisor lifts the freeze before the copy is ever tried
+    cookie = device_cookie("portal", ALICE, "alice-demo-pass")
+    _freeze_lifted(client, alice, supervisor, freeze)
+
+    # when guessers fill the ceiling, and the copy is used to guess on
+    fill_the_ceiling(ALICE)
+    statuses = guesses(way, cookie, username=ALICE)
+
+    # then its first attempt (which reads the login) was its last past the ceiling
+    assert statuses[1:] == [429, 429]
+
+
+@pytest.mark.parametrize("way", ["portal", "token"])  # a customer's login has no admin
+def test_the_owner_signing_in_once_the_freeze_is_lifted_gets_a_cookie_that_counts(
+    client, alice, supervisor, way
+):
+    # given: Alice's browser holds the cookie of before the freeze, which is lifted since
+    old = device_cookie(way, ALICE, "alice-demo-pass")
+    _freeze_lifted(client, alice, supervisor, "suspended on record")
+
+    # when she signs in there
+    owner = browser_with(old)
+    response = log_in(way, owner, "alice-demo-pass", username=ALICE)
+    assert let_in(way, response)
+    fresh = response.cookies[COOKIE].value
+
+    # then past a full ceiling that browser may still mistype and sign in; the old copy may not
+    fill_the_ceiling(ALICE)
+    owner = browser_with(fresh)
+    assert log_in(way, owner, "typo", username=ALICE).status_code in (200, 401)
+    assert let_in(way, log_in(way, owner, "alice-demo-pass", username=ALICE))
+    assert guesses(way, old, username=ALICE)[1:] == [429, 429]
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_a_copied_device_cookie_counts_no_more_once_the_admin_makes_the_login_active_again(
+    root, agent, way
+):
+    # given: a copy of the agent's cookie; a superuser deactivates the login and activates it
+    # again before the copy is ever tried
+    cookie = device_cookie(way, "agent", AGENT_PASSWORD)
+    _admin_sets_active(root, agent, False)
+    _admin_sets_active(root, agent, True)
+
+    # when guessers fill the ceiling, and the copy is used to guess on
+    fill_the_ceiling("agent")
+    statuses = guesses(way, cookie, username="agent")
+
+    # then
+    assert statuses[1:] == [429, 429]
+
+
+def test_a_browser_signed_in_before_a_deactivation_gets_a_cookie_that_counts_after_it(root, agent):
+    # given: the agent's browser, signed in; the admin deactivates the login, then activates it
+    owner = Client()
+    assert log_in("admin", owner, AGENT_PASSWORD, username="agent").status_code == 302
+    old = owner.cookies[COOKIE].value
+    _admin_sets_active(root, agent, False)
+    _admin_sets_active(root, agent, True)
+
+    # when that browser makes its next request (its session still holds), and guessers fill
+    # the ceiling
+    response = owner.get("/admin/")
+    assert response.status_code == 200
+    fresh = response.cookies[COOKIE].value
+    fill_the_ceiling("agent")
+
+    # then the browser's new cookie counts and the copy of its old one does not
+    assert fresh != old
+    owner.post("/admin/logout/")
+    assert log_in("admin", owner, "typo", username="agent").status_code == 200
+    assert log_in("admin", owner, AGENT_PASSWORD, username="agent").status_code == 302
+    assert guesses("admin", old, username="agent")[1:] == [429, 429]
