@@ -156,6 +156,11 @@ def account_is_frozen(customer: Customer) -> bool:
     return customer.account_status == Customer.AccountStatus.SUSPENDED
 
 
+def account_is_closed(customer: Customer) -> bool:
+    """Whether the account is closed: its customer has left, and nothing on it changes."""
+    return customer.account_status == Customer.AccountStatus.CLOSED
+
+
 def login_reactivations(user: User) -> int:
     """How often `user` was let sign in again after it could not; 0 for one never locked out.
 

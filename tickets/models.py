@@ -468,7 +468,7 @@ class AnonymousRequest(BaseModel):
 
     The request itself does the same work whoever it names (this row, the ticket, one task);
     the worker finds the customer, records the changes or lists on the ticket and mails the
-    link, or finds nobody and keeps nothing of what was typed.
+    link, or finds nobody (or a closed account) and keeps nothing of what was typed.
     """
 
     class Outcome(models.TextChoices):
@@ -477,6 +477,7 @@ class AnonymousRequest(BaseModel):
         NO_RECORD = "no_record", _("No customer with that email")
         NO_CHANGE = "no_change", _("Nothing differs from the record")
         COALESCED = "coalesced", _("Joined to the last request for that address")
+        ACCOUNT_CLOSED = "closed", _("The account with that email is closed")
 
     ticket = models.OneToOneField(
         Ticket, on_delete=models.CASCADE, related_name="anonymous_request"

@@ -5,7 +5,8 @@ limits, and writes its ticket, that ticket's audit row and an `AnonymousRequest`
 outbox of the work still to do), then queues one task; whether the address is on record is
 not asked while the requester waits. The worker looks the customer up and continues the flow
 (`modify_anonymous_continue`, `opt_out_anonymous_continue`), or keeps nothing of what was
-typed when nobody has that address.
+typed when nobody has that address, or when its account is closed (whose address is told so,
+with no link).
 """
 
 from datetime import datetime, timedelta
@@ -19,19 +20,24 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import Customer
-from accounts.selectors import customer_get_by_email
+from accounts.selectors import account_is_closed, customer_get_by_email, email_canonical
+from helpdesk.exceptions import RateLimited
+from helpdesk.links import site_url
 from helpdesk.ratelimit import rate_limit_hits
 from helpdesk.validators import CONTROL_CHARACTERS
 from tickets.audit import Actor, actor_label
 from tickets.lock_objects import anonymous_request_lock, customer_lock, ticket_lock
 from tickets.models import AnonymousRequest, Ticket, Verification
 from tickets.services.lifecycle import ticket_create
+from tickets.services.outbox import notification_queue
 from tickets.services.publishing import tasks_publish, tasks_publish_each
 from tickets.services.versions import ticket_change_save
 from tickets.tasks import anonymous_request_process as anonymous_request_task
 
 Outcome = AnonymousRequest.Outcome
 EMAIL_ON_RECORD_INVALID = gettext_noop("Enter the email address we have on record for you.")
+# What a closed account's email on record is mailed instead of a link.
+ACCOUNT_CLOSED_TEMPLATE = "request_account_closed"
 
 
 def anonymous_request_limits(*, client_key: str) -> None:
@@ -148,13 +154,38 @@ def anonymous_request_attach(*, ticket: Ticket, request: AnonymousRequest, owner
     return True
 
 
+def _account_closed_notice(*, ticket: Ticket, owner: Customer) -> str:
+    """Tell a closed account's email on record that a request naming it changes nothing.
+
+    No link: it would confirm a change nobody may apply (a closed account's changes are
+    refused, and its mailings already stopped). The address is told what it can do instead,
+    write to us from the help page without logging in. A frozen account's address still gets
+    its link: the request waits for the freeze to be lifted, and a closed account is not
+    reopened. At most as many notices an hour as links (`request_per_email`), past that none.
+    The ticket stays on no account and keeps nothing typed, as for an address not on record.
+    """
+    try:
+        rate_limit_hits(("request_per_email", email_canonical(owner.email)))
+    except RateLimited:
+        return Outcome.ACCOUNT_CLOSED
+    notification_queue(
+        ticket=ticket,
+        template=ACCOUNT_CLOSED_TEMPLATE,
+        recipient=owner.email,
+        language=owner.language,
+        context={"subject": ticket.subject, "help_url": site_url("portal:request-general")},
+        key=f"{ACCOUNT_CLOSED_TEMPLATE}:{ticket.pk}",
+    )
+    return Outcome.ACCOUNT_CLOSED
+
+
 @transaction.atomic
 def anonymous_request_process(*, ticket_id: int) -> str:
     """Look up the record an anonymous request names and go on with its flow; at most once.
 
     Idempotent by state guard: the row is locked and acted on only while `processed_at` is
-    empty. Returns the outcome (`link_sent`, `no_record`, `no_change`, `coalesced`) or
-    `skipped`.
+    empty. Returns the outcome (`link_sent`, `no_record`, `no_change`, `coalesced`, `closed`)
+    or `skipped`.
     """
     named = (
         AnonymousRequest.objects.filter(ticket_id=ticket_id, processed_at__isnull=True)
@@ -173,7 +204,9 @@ def anonymous_request_process(*, ticket_id: int) -> str:
     if row.processed_at is not None or ticket.status != Ticket.Status.AWAITING_VERIFICATION:
         return "skipped"
     # Imported here: both flows store their requests through this module.
-    if ticket.kind == Ticket.Kind.MODIFY_INFO:
+    if owner is not None and account_is_closed(owner):
+        outcome = _account_closed_notice(ticket=ticket, owner=owner)
+    elif ticket.kind == Ticket.Kind.MODIFY_INFO:
         from tickets.services.modify import modify_anonymous_continue
 
         outcome = modify_anonymous_continue(ticket=ticket, request=row)
@@ -186,8 +219,9 @@ def anonymous_request_process(*, ticket_id: int) -> str:
     row.processed_at = timezone.now()
     row.outcome = outcome
     fields = ["processed_at", "outcome", "coalesced_with", "updated_at"]
-    if outcome in (Outcome.NO_RECORD, Outcome.NO_CHANGE):
-        # Nothing of what was typed is kept for an address we do not hold (or no change).
+    if outcome in (Outcome.NO_RECORD, Outcome.NO_CHANGE, Outcome.ACCOUNT_CLOSED):
+        # Nothing of what was typed is kept for an address we do not hold (or no change, or a
+        # closed account's: nothing of it can be applied).
         row.email, row.changes, row.note = "", {}, ""
         fields += ["email", "changes", "note"]
     row.save(update_fields=fields)
