@@ -36,6 +36,7 @@ API_PREFIX = "/api/"
 SERVER_ERROR = "Something went wrong on our side. Please try again later."
 PAGE_SIZE_INVALID = "Give a whole number from 1 to {limit}."
 UNKNOWN_PARAMETER = "Unknown parameter; this list takes: {names}."
+REPEATED_PARAMETER = "Given more than once; give each parameter of this list once."
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
@@ -164,11 +165,19 @@ class TicketCursorPagination(CursorPagination):
 
 
 def query_params_check(request: Any, *, allowed: set[str]) -> None:
-    """A list refuses (400) a query parameter it does not know, instead of ignoring a typo."""
-    unknown = sorted(set(request.query_params) - allowed)
+    """A list refuses (400) a query parameter it does not know, instead of ignoring a typo.
+
+    And one given twice (`?status=open&status=closed`): each parameter takes one value, and
+    reading only the last of them would answer a question the client did not ask.
+    """
+    params = request.query_params
+    unknown = sorted(set(params) - allowed)
     if unknown:
         message = UNKNOWN_PARAMETER.format(names=", ".join(sorted(allowed)))
         raise drf_exceptions.ValidationError({name[:50]: [message] for name in unknown[:10]})
+    repeated = sorted(name for name in params if len(params.getlist(name)) > 1)
+    if repeated:
+        raise drf_exceptions.ValidationError({name: [REPEATED_PARAMETER] for name in repeated})
 
 
 def validated_input(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:

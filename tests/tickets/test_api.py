@@ -233,6 +233,31 @@ def test_an_unknown_list_parameter_is_a_400_naming_it(agent, as_user, query):
     assert "page_size" in response.json()[name][0]
 
 
+@pytest.mark.parametrize(
+    ("query", "name"),
+    [
+        ("status=open&status=closed", "status"),
+        ("kind=general&kind=opt_out", "kind"),
+        ("assignee=agent&assignee=supervisor", "assignee"),
+        ("q=alice&q=bob", "q"),
+        ("page_size=5&page_size=50", "page_size"),
+        ("cursor=a&cursor=b", "cursor"),
+        ("status=&status=open", "status"),
+    ],
+)
+def test_a_list_parameter_given_twice_is_a_400_naming_it(alice, agent, as_user, query, name):
+    # given a closed ticket, which `?status=open&status=closed` would have listed by the last
+    TicketFactory(customer=alice, status=Ticket.Status.CLOSED)
+
+    # when a parameter that takes one value is given two
+    response = as_user(agent).get(f"{LIST}?{query}")
+
+    # then it is refused, not resolved to one of them
+    assert response.status_code == 400
+    assert list(response.json()) == [name]
+    assert "more than once" in response.json()[name][0]
+
+
 def test_the_list_parameters_it_takes_are_accepted_together(agent, as_user):
     query = "status=&kind=&assignee=&q=&page_size=5"
 

@@ -484,6 +484,42 @@ def test_a_key_outside_the_allow_list_is_ignored(agent_client, query):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("query", "name"),
+    [
+        ("status=open&status=closed", "status"),
+        ("sort=created&sort=-created", "sort"),
+        ("size=25&size=100", "size"),
+        ("view=all&view=mine", "view"),
+        ("q=alice&q=bob", "q"),
+        ("cursor=a&cursor=b", "cursor"),
+    ],
+)
+def test_a_queue_parameter_given_twice_is_refused_by_name(agent_client, query, name):
+    # given a closed ticket, which `?view=all&status=open&status=closed` would list by the last
+    now = timezone.now()
+    TicketFactory(status=Ticket.Status.CLOSED, due_at=now)
+    opened = TicketFactory(due_at=now + timedelta(hours=2))
+
+    # when a parameter that takes one value is given two
+    response = agent_client.get(f"/staff/?{query}")
+
+    # then the page says which, and shows the queue without it (its default)
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert f"given more than once and was ignored: {name}." in page
+    assert rows(response) == [opened.reference]
+
+
+@pytest.mark.django_db
+def test_a_dashboard_period_given_twice_is_refused(agent_client):
+    response = agent_client.get("/staff/dashboard/?range=7&range=90")
+
+    assert response.status_code == 400
+    assert "Given more than once" in response.content.decode()
+
+
+@pytest.mark.django_db
 def test_an_unknown_sort_says_it_was_ignored(agent_client):
     page = agent_client.get("/staff/?sort=customer__user__password").content.decode()
     assert "were not recognised and were ignored" in page

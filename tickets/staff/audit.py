@@ -11,10 +11,10 @@ from django.views.decorators.http import require_GET
 from helpdesk.types import AuthenticatedHttpRequest
 from tickets.audit import audit_verify
 from tickets.selectors.audit import audit_actions, audit_log_page
-from tickets.staff.common import require_perm, staff_required
+from tickets.staff.common import SingleValuedQueryForm, require_perm, staff_required
 
 
-class AuditFilterForm(forms.Form):
+class AuditFilterForm(SingleValuedQueryForm):
     ticket = forms.CharField(label=_("Ticket reference"), required=False, max_length=11)
     customer = forms.CharField(label=_("Customer number"), required=False, max_length=12)
     action = forms.CharField(label=_("Action"), required=False, max_length=64)

@@ -2,16 +2,19 @@
 
 from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
+from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.utils.translation import gettext_lazy as _
 
 from accounts.selectors import is_staff_member
 from helpdesk.exceptions import ApplicationError
 
 VERSION_MISSING = _("This form is out of date. Reload the page and try again.")
+PARAMETER_REPEATED = _("Given more than once, so ignored: give it once.")
 
 
 def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -42,3 +45,19 @@ def posted_version(request: HttpRequest, field: str = "version") -> int:
         return int(request.POST.get(field, ""))
     except ValueError:
         raise ApplicationError(str(VERSION_MISSING)) from None
+
+
+class SingleValuedQueryForm(forms.Form):
+    """A form read from a query string in which each field takes one value.
+
+    `?status=open&status=closed` is refused on the field (which then falls back to its
+    default) rather than read as its last value, which answers a question nobody asked.
+    """
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if isinstance(self.data, QueryDict):
+            for name in self.fields:
+                if len(self.data.getlist(name)) > 1:
+                    self.add_error(name, PARAMETER_REPEATED)
+        return data

@@ -24,7 +24,7 @@ from tickets.selectors.dashboard import (
 )
 from tickets.selectors.registration import registration_problems
 from tickets.services import modify_awaiting_supervisor
-from tickets.staff.common import staff_required
+from tickets.staff.common import SingleValuedQueryForm, staff_required
 
 EARLIEST_DAY = date(2000, 1, 1)
 RANGE_DATES_NEEDED = _("Give both the first and the last day of the range.")
@@ -34,7 +34,7 @@ RANGE_TOO_OLD = _("The range cannot start before 1 January 2000.")
 RANGE_TOO_LONG = gettext_noop("A range covers at most %(days)s days.")
 
 
-class RangeForm(forms.Form):
+class RangeForm(SingleValuedQueryForm):
     range = forms.ChoiceField(
         label=_("Period"),
         required=False,

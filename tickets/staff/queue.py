@@ -32,7 +32,7 @@ from tickets.selectors.search import SEARCH_FIELDS, ticket_reference_shaped
 from tickets.selectors.tickets import staff_ticket_exists
 from tickets.services import saved_view_delete, saved_view_save
 from tickets.services.saved_views import SAVED_VIEW_NAME_NEEDED
-from tickets.staff.common import staff_required
+from tickets.staff.common import SingleValuedQueryForm, staff_required
 
 _CURSOR_SALT = "tickets.staff.queue"
 SAVED_VIEW_SAVED = _("View “%(name)s” saved. Its address can be shared.")
@@ -40,7 +40,7 @@ SAVED_VIEW_DELETED = _("View “%(name)s” deleted.")
 _DATETIME_KEYS = frozenset({"k_due", "k_created", "k_updated"})
 
 
-class QueueForm(forms.Form):
+class QueueForm(SingleValuedQueryForm):
     view = forms.ChoiceField(
         label=_("Show"),
         required=False,
@@ -161,6 +161,7 @@ def _query_string(filters: QueueFilters, **extra: Any) -> str:
 def queue(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = QueueForm(request.GET)
     form.is_valid()
+    repeated = [name for name in form.fields if len(request.GET.getlist(name)) > 1]
     filters = _queue_filters(form)
     cursor = _cursor_load(form.cleaned_data.get("cursor") or "", filters.sort)
     reference = ticket_reference_shaped(filters.q)
@@ -210,11 +211,12 @@ def queue(request: AuthenticatedHttpRequest) -> HttpResponse:
         "is_first_page": cursor is None,
         "first_query": first_query,
         "filters_ignored": bool(form.errors),
+        "repeated": repeated,
         "staff_names": [u.username for u in staff_members()],
         "priority_choices": Ticket.Priority.choices,
         "search_fields": SEARCH_FIELDS,
     }
-    return render(request, "staff/queue.html", context)
+    return render(request, "staff/queue.html", context, status=400 if repeated else 200)
 
 
 class SavedViewForm(forms.Form):
