@@ -439,6 +439,9 @@ def api_token_revoke(*, user: User, token_id: int | None = None) -> int:
 
     Another user's token id deletes nothing, as an unknown one does.
     """
+    # The login's row lock, as api_token_issue takes it: a token issued at the same moment is
+    # then either made before this reads the tokens (and revoked) or after this commits.
+    user_lock(pk=user.pk)
     tokens = ApiToken.objects.filter(user=user)
     if token_id is not None:
         tokens = tokens.filter(pk=token_id)

@@ -3,19 +3,30 @@
 import hashlib
 import importlib
 import re
+import threading
 from datetime import timedelta
+from unittest.mock import ANY
 
 import pytest
 import time_machine
 from django.apps import apps
+from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from accounts import services as accounts_services
 from accounts.models import ApiToken
-from accounts.services import API_TOKEN_LIMIT_REACHED, api_token_issue, user_password_set
+from accounts.services import (
+    API_TOKEN_LIMIT_REACHED,
+    api_token_issue,
+    api_token_revoke,
+    user_password_set,
+)
 from helpdesk.exceptions import ApplicationError
 from tests.factories import api_key_for, api_token_stored
+from tests.markers import postgresql_only
+from tests.threads import run_at_once
 from tickets.models import ActionLog
 
 pytestmark = pytest.mark.django_db
@@ -391,3 +402,45 @@ def test_a_token_asked_by_a_session_as_the_password_changes_is_refused(alice, al
         api_token_issue(user=stale)
     assert refused.value.status_code == 401
     assert not ApiToken.objects.filter(user=alice.user).exists()
+
+
+# --- revoking every token while one is being issued ---
+
+
+@postgresql_only("two transactions at once, each on its own connection")
+@pytest.mark.django_db(transaction=True)
+def test_revoking_every_token_as_one_is_issued_leaves_none_issued_before_it(alice, monkeypatch):
+    """The owner revokes all (a token leaked) as whoever holds the session asks for a new one."""
+    # given a token Alice holds, and a revoke that waits, once it has read her tokens, for an
+    # issue to commit (up to 2 s): unless a lock holds the issue until the revoke commits
+    api_token_issue(user=alice.user, name="leaked")
+    listed, issued = threading.Event(), threading.Event()
+    audit = accounts_services._api_token_audit
+
+    def audit_after_the_issue(user, action, **details):
+        if action == "api_token.revoked":
+            listed.set()
+            issued.wait(2)
+        audit(user, action, **details)
+
+    monkeypatch.setattr(accounts_services, "_api_token_audit", audit_after_the_issue)
+
+    def revoke_all() -> None:
+        api_token_revoke(user=User.objects.get(pk=alice.user.pk))
+
+    def issue() -> None:
+        listed.wait(5)
+        try:
+            api_token_issue(user=User.objects.get(pk=alice.user.pk), name="new")
+        finally:
+            issued.set()
+
+    # when both run at once
+    run_at_once(lambda step: step(), [(revoke_all,), (issue,)])
+
+    # then the revoke and the issue took turns: a token left was issued after the revoke
+    revoked = ActionLog.objects.get(action="api_token.revoked")
+    assert revoked.details["tokens"] == [{"token": ANY, "name": "leaked"}]
+    for token in ApiToken.objects.filter(user=alice.user):
+        issued_row = ActionLog.objects.get(action="api_token.issued", details__token=token.pk)
+        assert issued_row.sequence > revoked.sequence
