@@ -31,6 +31,7 @@ from accounts.services import (
     login_addresses_refusal,
     login_change_record,
     login_delete_record,
+    login_roles_refusal,
     password_set_refusal,
     role_change_record,
     role_delete_record,
@@ -222,7 +223,32 @@ class LoginAddressesFormMixin:
             self.add_error(field if field in self.fields else None, why)  # type: ignore[attr-defined]
 
 
-class StaffUserChangeForm(LoginAddressesFormMixin, OneLineFieldsMixin, UserChangeForm):
+class LoginRolesFormMixin:
+    """A login form that refuses a staff flag, role or permission on a customer's login.
+
+    The rule is the accounts service's (`login_roles_refusal`), checked on the login as the
+    form would save it, its groups and permissions included (saved after the login).
+    """
+
+    instance: User
+    cleaned_data: dict[str, Any]
+
+    def _post_clean(self) -> None:
+        super()._post_clean()  # type: ignore[misc]  # ModelForm._post_clean
+        customer = customer_of_login(self.instance) if self.instance.pk else None
+        refusal = login_roles_refusal(
+            user=self.instance,
+            customer=customer,
+            groups=self.cleaned_data.get("groups"),
+            permissions=self.cleaned_data.get("user_permissions"),
+        )
+        if refusal:
+            self.add_error(None, refusal)  # type: ignore[attr-defined]
+
+
+class StaffUserChangeForm(
+    LoginRolesFormMixin, LoginAddressesFormMixin, OneLineFieldsMixin, UserChangeForm
+):
     one_line = ("first_name", "last_name", "email")
 
 

@@ -1,6 +1,7 @@
 """Writes about customers and staff."""
 
 import secrets
+from collections.abc import Iterable
 from datetime import timedelta
 from importlib import import_module
 from typing import Any, Literal, NamedTuple
@@ -94,6 +95,46 @@ def login_addresses_check(*, user: User, customer: Customer | None) -> None:
         raise ValidationError(refusals)
 
 
+LOGIN_OF_CUSTOMER_NO_STAFF_ROLE = gettext_noop(
+    "This is the portal login of customer {number}: a customer's login holds no staff status, "
+    "superuser status, staff role or permission. Give the person a staff login of their own."
+)
+
+
+def login_roles_refusal(
+    *,
+    user: User,
+    customer: Customer | None,
+    groups: Iterable[Group] | None = None,
+    permissions: Iterable[Permission] | None = None,
+) -> str:
+    """Why `user` may not hold its staff flags, groups or permissions, or "" when it may.
+
+    A customer's login (`customer`: the customer it belongs to, or None for any other login)
+    holds none of them. Otherwise it would read every customer's record as staff, and a
+    supervisor's role would let its owner approve the changes to their own record.
+    :param groups: the groups the login is given (a form's, before they are saved); None
+        reads the saved ones. `permissions` likewise.
+    """
+    if customer is None:
+        return ""
+    saved = user.pk is not None
+    has_groups = bool(groups) if groups is not None else saved and user.groups.exists()
+    has_permissions = (
+        bool(permissions) if permissions is not None else saved and user.user_permissions.exists()
+    )
+    if user.is_staff or user.is_superuser or has_groups or has_permissions:
+        return gettext(LOGIN_OF_CUSTOMER_NO_STAFF_ROLE).format(number=customer.number)
+    return ""
+
+
+def login_roles_check(*, user: User, customer: Customer | None) -> None:
+    """Raise ValidationError when `login_roles_refusal` refuses the login as saved."""
+    refusal = login_roles_refusal(user=user, customer=customer)
+    if refusal:
+        raise ValidationError(refusal)
+
+
 def _login_ensure(
     *, username: str, password: str, customer: Customer | None = None, **fields: Any
 ) -> User:
@@ -105,6 +146,9 @@ def _login_ensure(
     for name, value in fields.items():
         setattr(user, name, value)
     login_addresses_check(user=user, customer=customer)
+    if customer is None and user.pk is not None:
+        customer = customer_of_login(user)  # a login named as a staff one may be a customer's
+    login_roles_check(user=user, customer=customer)
     user.set_password(password)
     user.save()
     return user
