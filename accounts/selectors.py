@@ -36,6 +36,11 @@ def customer_get_by_email(*, email: str) -> Customer | None:
     return None
 
 
+def login_named_exists(*, username: str) -> bool:
+    """Whether a login has exactly this username."""
+    return User.objects.filter(username=username).exists()
+
+
 def login_with_address_exists(*, address: str, exclude_pk: int | None = None) -> bool:
     """Whether a login (other than `exclude_pk`) has `address` as its email or username.
 

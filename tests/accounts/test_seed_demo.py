@@ -185,3 +185,43 @@ def test_seed_demos_line_for_bob_names_his_registration_email():
     assert f"{BOB_RESELLER.domain}, registration email {BOB_RESELLER.registration_email}" in line
     lines = out.getvalue().splitlines()
     assert line.index("reseller") == lines[1].index(STAFF[0][2][0])  # in the column of roles
+
+
+@pytest.mark.django_db
+def test_seed_demo_forced_with_debug_off_resets_no_existing_login(settings):
+    # given the demo logins, whose passwords their owners then changed (a real `admin`)
+    settings.DEBUG = False
+    seed_demo()
+    for username in ["admin", "agent", "alice@example.test", "bob@example.test"]:
+        user = User.objects.get(username=username)
+        user.set_password(f"{username}-own-passphrase")
+        user.save(update_fields=["password"])
+
+    # when seed_demo is forced again with DEBUG=0
+    out = io.StringIO()
+    call_command("seed_demo", force=True, stdout=out)
+
+    # then no demo password opens them; their own still do, and the output says so
+    demo = {"admin": "admin-demo-pass", "agent": "agent-demo-pass"}
+    demo |= {"alice@example.test": "alice-demo-pass", "bob@example.test": "bob-demo-pass"}
+    for username, password in demo.items():
+        assert not signs_in(username, password)
+        assert signs_in(username, f"{username}-own-passphrase")
+    assert "passwords unchanged" in out.getvalue()
+    assert "admin" in out.getvalue().splitlines()[-1]
+
+
+@pytest.mark.django_db
+def test_seed_demo_with_debug_on_still_resets_the_demo_passwords(settings):
+    # given the demo data, an agent password changed
+    settings.DEBUG = True
+    seed_demo()
+    agent = User.objects.get(username="agent")
+    agent.set_password("agent-own-passphrase")
+    agent.save(update_fields=["password"])
+
+    # when seeded again for development (make run)
+    seed_demo()
+
+    # then the contract's logins work again
+    assert signs_in("agent", "agent-demo-pass")

@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts.roles import AGENTS, SUPERVISORS
+from accounts.selectors import customer_get_by_email, login_named_exists
 from accounts.services import customer_ensure, roles_ensure, staff_user_ensure
 from domains.services import domain_ensure
 from tickets.models import Ticket
@@ -15,6 +16,7 @@ STAFF = [
     ("supervisor", "supervisor-demo-pass", SUPERVISORS, False),
     ("admin", "admin-demo-pass", SUPERVISORS, True),
 ]
+CUSTOMER_LOGINS = ["alice@example.test", "bob@example.test"]
 
 
 class Command(BaseCommand):
@@ -28,13 +30,24 @@ class Command(BaseCommand):
         """Long only because it spells out each demo record of CONTRACT.md, one after another."""
         if not settings.DEBUG and not force:
             raise CommandError("seed_demo loads known passwords: it runs only with DEBUG=1.")
+        # With DEBUG=0 (--force) a login or customer already there is left as it is: the demo
+        # passwords are public, and reset on a real `admin` they would let anyone in.
+        kept = (
+            set()
+            if settings.DEBUG
+            else {name for name, *_ in STAFF if login_named_exists(username=name)}
+            | {email for email in CUSTOMER_LOGINS if customer_get_by_email(email=email)}
+        )
         roles_ensure()
         for username, password, role, superuser in STAFF:
-            staff_user_ensure(username=username, password=password, role=role, superuser=superuser)
+            if username not in kept:
+                staff_user_ensure(
+                    username=username, password=password, role=role, superuser=superuser
+                )
         alice = customer_ensure(
             email="alice@example.test",
             full_name="Alice Tan",
-            password="alice-demo-pass",
+            password=None if "alice@example.test" in kept else "alice-demo-pass",
             phone="+60312345678",
             address_line1="12 Jalan Ampang",
             city="Kuala Lumpur",
@@ -48,7 +61,7 @@ class Command(BaseCommand):
         bob = customer_ensure(
             email="bob@example.test",
             full_name="Bob Lim",
-            password="bob-demo-pass",
+            password=None if "bob@example.test" in kept else "bob-demo-pass",
             phone="+6041234567",
             address_line1="8 Lebuh Pantai",
             city="George Town",
@@ -100,3 +113,8 @@ class Command(BaseCommand):
         self.stdout.write(
             "  customer  Carol Wong: no login; stale-mail.test's registration email bounces"
         )
+        if kept:
+            self.stdout.write(
+                "Left as they were, passwords unchanged (DEBUG=0 resets no login): "
+                + ", ".join(sorted(kept))
+            )
