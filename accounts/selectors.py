@@ -36,6 +36,12 @@ def customer_get_by_email(*, email: str) -> Customer | None:
     return None
 
 
+def customer_email_on_record(*, number: str, email: str) -> bool:
+    """Whether `email` is (canonically) the email on record of customer `number`."""
+    stored = Customer.objects.filter(number=number).values_list("email", flat=True).first()
+    return stored is not None and email_canonical(stored) == email_canonical(email)
+
+
 def login_named_exists(*, username: str) -> bool:
     """Whether a login has exactly this username."""
     return User.objects.filter(username=username).exists()

@@ -32,7 +32,7 @@ from tickets.request_fields import MODIFY_FIELD_LABELS, MODIFY_SENSITIVE
 from tickets.services.freeze import freeze_link_issue
 from tickets.services.lifecycle import account_locked_out_refusal
 from tickets.services.opt_out import unsubscribe_links_end
-from tickets.services.outbox import notification_queue
+from tickets.services.outbox import ON_RECORD_OF, notification_queue
 from tickets.services.registration import (
     registration_changes_queue,
 )
@@ -167,7 +167,8 @@ def _modify_applied_tell(
                 "changes": [
                     {"label": MODIFY_FIELD_LABELS[row["field"]], "value": row["new"]}
                     for row in others
-                ]
+                ],
+                ON_RECORD_OF: customer.number,
             },
         )
     if not old_email:

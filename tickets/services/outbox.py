@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.selectors import mailing_recipients
+from accounts.selectors import customer_email_on_record, mailing_recipients
 from helpdesk.exceptions import RetryLater
 from tickets import emails
 from tickets.audit import audit_record
@@ -190,6 +190,9 @@ def notification_send(*, notification_id: int) -> str:
             "closed, before it was sent",
         )
         return Notification.Status.FAILED
+    if _record_address_left_since(notification):
+        _notification_fail(notification, "the address is no longer the customer's email on record")
+        return Notification.Status.FAILED
     if _attachments_waiting(notification):
         # A reply goes out with its files, once they are scanned: not an attempt, wait.
         Notification.objects.filter(pk=notification.pk).update(
@@ -299,6 +302,24 @@ def _mailing_left_since(notification: Notification) -> bool:
         number=context["customer"], email__iexact=notification.recipient
     )
     return not recipients.exists()
+
+
+# The context key of a mail about a customer's record sent to their email on record: the
+# customer's number. It goes only while that address is still the one on record.
+ON_RECORD_OF = "on_record_of"
+
+
+def _record_address_left_since(notification: Notification) -> bool:
+    """Whether a mail for a customer's email on record is no longer for the one on record.
+
+    After an email change the old mailbox may be no longer the owner's (the reason for a
+    change); a link or a summary of the record queued before it must not reach it. As a
+    mailing's address is read again at send time (`_mailing_left_since`).
+    """
+    number = notification.context.get(ON_RECORD_OF)
+    if not number:
+        return False
+    return not customer_email_on_record(number=number, email=notification.recipient)
 
 
 def _notification_end(notification: Notification, status: str, *, key: str, text: str) -> None:

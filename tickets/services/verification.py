@@ -18,7 +18,7 @@ from tickets.lock_objects import ticket_lock, tickets_and_customers_lock, verifi
 from tickets.models import Message, Ticket, Verification
 from tickets.selectors.status_page import ticket_address_matching
 from tickets.selectors.verification import verification_refusal, verification_summary
-from tickets.services.outbox import notification_queue
+from tickets.services.outbox import ON_RECORD_OF, notification_queue
 from tickets.services.transitions import ticket_move
 from tickets.tokens import token_hash_if_wellformed, verification_token_hash
 
@@ -106,6 +106,11 @@ def verification_start(
     follow = (
         status_link_context(recipient=send_to) if purpose == Verification.Purpose.REQUESTER else {}
     )
+    owner = ticket.customer
+    if purpose == Verification.Purpose.REQUESTER and owner and owner.email == send_to:
+        # The owner's email on record (the new address of an email change is not): sent only
+        # while it still is, for it summarises the changes asked for.
+        follow[ON_RECORD_OF] = owner.number
 
     notification_queue(
         ticket=ticket,

@@ -1,0 +1,78 @@
+"""Mail about a customer's record goes, when it is sent, only to the email still on record."""
+
+import pytest
+from django.core import mail
+
+from tests.tickets.verification_helpers import (
+    anonymous_change,
+    link_token,
+    owner_request,
+    verification_mail,
+)
+from tickets import services
+from tickets.models import Notification
+from tickets.tasks import notification_send as notification_send_task
+
+pytestmark = pytest.mark.django_db
+
+OLD = "alice@example.test"
+NEW = "alice.new@example.net"
+
+
+def _email_changed(alice, supervisor) -> None:
+    """Alice's change of her email on record, confirmed by the new address and approved."""
+    ticket = owner_request(alice, {"email": NEW})
+    token = link_token(verification_mail(ticket, "verify_new_email"))
+    services.verification_confirm(token=token, client_key="10.0.0.3", actor="anonymous")
+    services.ticket_approve(ticket=ticket, actor=supervisor)
+    alice.refresh_from_db()
+    assert alice.email == NEW
+
+
+def _send(notification: Notification) -> str:
+    notification_send_task.apply(kwargs={"notification_id": notification.pk}, throw=True)
+    notification.refresh_from_db()
+    return notification.status
+
+
+def test_a_verification_queued_before_an_email_change_is_not_sent_to_the_old_address(
+    alice, supervisor
+):
+    # given a change request made without signing in, its link queued to the email on record
+    # (the worker had not sent it yet), summarising the values typed
+    ticket = anonymous_change(OLD, {"phone": "+60 12-999 0000"}, client_key="10.0.0.7")
+    pending = verification_mail(ticket)
+    assert pending.recipient == OLD and pending.status == Notification.Status.PENDING
+
+    # when Alice's email on record changes, then the worker gets to the link
+    _email_changed(alice, supervisor)
+    mail.outbox.clear()
+    status = _send(pending)
+
+    # then it is not sent: the old mailbox may be no longer hers, and it would read the values
+    assert status == Notification.Status.FAILED
+    assert "no longer" in pending.last_error
+    assert not [m for m in mail.outbox if OLD in m.to]
+    assert not [m for m in mail.outbox if "999" in m.body]
+
+
+def test_a_verification_to_the_email_still_on_record_is_sent(alice):
+    # given the same request, the email on record unchanged
+    ticket = anonymous_change(OLD, {"phone": "+60 12-999 0000"}, client_key="10.0.0.7")
+
+    # when the worker sends its link
+    status = _send(verification_mail(ticket))
+
+    # then it goes, to that address
+    assert status == Notification.Status.SENT
+    assert [m.to for m in mail.outbox] == [[OLD]]
+
+
+def test_the_old_address_is_still_told_of_the_change(alice, supervisor):
+    # when Alice's email changes
+    _email_changed(alice, supervisor)
+    notice = Notification.objects.get(template="email_changed_old")
+
+    # then the old address, no longer on record, is still told (it is the point of that mail)
+    assert _send(notice) == Notification.Status.SENT
+    assert [m.to for m in mail.outbox][-1] == [OLD]
