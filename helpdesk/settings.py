@@ -498,6 +498,9 @@ _RATE_LIMIT_DEFAULTS = {
     "ack_per_address": (3, 3600),
     "ack_per_domain": (50, 3600),
     "ack_per_domain_all_clients": (1000, 3600),
+    # Links to confirm a new email address, per address whoever asks (coalesced: the request is
+    # taken, no more mail), so signed-in customers cannot make the help desk mail a stranger.
+    "new_email_link_per_address": (3, 86400),
 }
 
 

@@ -50,6 +50,7 @@ from tickets.services.registration import (
     registration_changes_offer,
     registration_choose_by_owner,
 )
+from tickets.services.requester_mail import new_email_link_mailable
 from tickets.services.search import message_create
 from tickets.services.transitions import ticket_move
 from tickets.services.verification import verification_start
@@ -242,7 +243,7 @@ def _modify_after_verified(ticket: Ticket, actor: Actor) -> None:
             modify_changes_apply(ticket, customer, auto, actor="system", how="low-risk policy")
             pending = [change for change in pending if change not in auto]
     for change in pending:
-        if change.field == "email":
+        if change.field == "email" and new_email_link_mailable(change.new_value):
             verification_start(
                 ticket=ticket, purpose=Verification.Purpose.NEW_EMAIL, send_to=change.new_value
             )

@@ -64,3 +64,17 @@ def ticket_subject_mailable(ticket: Ticket, recipient: str) -> str:
     if ticket.kind != Ticket.Kind.GENERAL or requester_words_mailable(ticket, recipient):
         return ticket.subject
     return ""
+
+
+def new_email_link_mailable(address: str) -> bool:
+    """Whether one more link to confirm `address` as a new email on record may be mailed.
+
+    Counted per address (canonically), whoever asks: past `new_email_link_per_address` the
+    request is taken as before and nothing more is mailed, so signed-in customers cannot make
+    the help desk mail a stranger, and nobody is refused for what others asked.
+    """
+    try:
+        rate_limit_hits(("new_email_link_per_address", email_canonical(address)))
+    except RateLimited:
+        return False
+    return True
