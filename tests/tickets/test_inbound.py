@@ -7,6 +7,7 @@ import json
 import pytest
 from django.db import transaction
 
+from accounts.models import Customer
 from tests.factories import TicketFactory
 from tickets import services
 from tickets.emails import ticket_thread_id
@@ -634,3 +635,25 @@ def test_a_request_without_the_secret_is_a_400(client, alice):
     alice.refresh_from_db()
     assert alice.product_mailings is True
     assert not Ticket.objects.exists()
+
+
+def test_a_reply_from_a_ticket_address_the_freeze_took_back_is_not_added_to_it(client, alice):
+    # given Alice's resolved ticket, written to another address (one that took her account
+    # over), and her account frozen since she reported it: her tickets answer only her record
+    ticket = TicketFactory(customer=alice, status=S.RESOLVED, contact_email="taker@evil.test")
+    Customer.objects.filter(pk=alice.pk).update(account_status=Customer.AccountStatus.SUSPENDED)
+
+    # when that address replies with the ticket's reference (its own server vouching for it)
+    post(
+        client,
+        payload(
+            sender="taker@evil.test",
+            subject=f"Re: [{ticket.reference}] Your request",
+            text="Please change my email back.",
+        ),
+    )
+
+    # then Alice's ticket is untouched: neither reopened nor given the message
+    ticket.refresh_from_db()
+    assert ticket.status == S.RESOLVED
+    assert ticket.messages.count() == 0

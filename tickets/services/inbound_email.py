@@ -19,7 +19,7 @@ from typing import cast
 
 from django.db import IntegrityError, transaction
 
-from accounts.selectors import customer_get_by_email, customer_of_address, email_canonical
+from accounts.selectors import customer_get_by_email, customer_of_address
 from helpdesk.exceptions import RateLimited
 from helpdesk.ratelimit import rate_limit_hits
 from helpdesk.validators import CONTROL_CHARACTERS, without_nul
@@ -28,6 +28,7 @@ from tickets.audit import audit_record
 from tickets.lock_objects import tickets_and_customers_lock
 from tickets.models import Message, Notification, Ticket
 from tickets.redaction import redact_card_numbers
+from tickets.selectors.status_page import ticket_address_matching
 from tickets.services.attachments import (
     attachments_store,
 )
@@ -89,11 +90,9 @@ def _inbound_existing(key: str | None) -> Ticket | None:
 
 
 def _sender_matches(ticket: Ticket, sender: str) -> bool:
-    canonical = email_canonical(sender)
-    known = {email_canonical(ticket.contact_email)}
-    if ticket.customer is not None:
-        known.add(email_canonical(ticket.customer.email))
-    return bool(canonical) and canonical in known
+    # The addresses a ticket writes to and a status link works for: while its customer's
+    # account is frozen, the email on record alone (the freeze took the others back).
+    return bool(ticket_address_matching(ticket, sender))
 
 
 def _inbound_thread(subject: str, headers: dict[str, str], sender: str) -> Ticket | None:
