@@ -529,7 +529,7 @@ def test_staff_logins_sign_in_as_before(client, agent):
     )
 
 
-def test_mail_to_the_reported_address_sent_after_the_freeze_carries_no_new_status_link(
+def test_mail_to_the_reported_address_queued_before_the_freeze_is_not_sent(
     client, alice, supervisor, agent
 ):
     # given an applied email change, and a staff reply to the new address still in the outbox
@@ -542,9 +542,11 @@ def test_mail_to_the_reported_address_sent_after_the_freeze_carries_no_new_statu
     assert client.post(f"/not-me/{token}/").status_code == 303
     sent = [m for m in deliver_outbox() if m.to == [NEW_EMAIL]]
 
-    # then the reply goes out as queued, but without a link to the ticket for that address
-    assert any("Anything else we can do?" in m.body for m in sent)
-    assert not any("/track/" in m.body for m in sent)
+    # then the reply is not mailed there (the freeze took the address back from the ticket,
+    # and whoever reported it may hold it), nor is a link to the ticket made for it
+    assert not any("Anything else we can do?" in m.body for m in sent)
+    reply = Notification.objects.get(ticket=ticket, template="ticket_reply", recipient=NEW_EMAIL)
+    assert reply.status == Notification.Status.FAILED
     live = Verification.objects.filter(
         ticket__customer=alice,
         purpose=Verification.Purpose.STATUS,

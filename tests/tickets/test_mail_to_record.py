@@ -76,3 +76,36 @@ def test_the_old_address_is_still_told_of_the_change(alice, supervisor):
     # then the old address, no longer on record, is still told (it is the point of that mail)
     assert _send(notice) == Notification.Status.SENT
     assert [m.to for m in mail.outbox][-1] == [OLD]
+
+
+def test_a_reply_queued_before_an_email_change_is_not_sent_to_the_old_address(
+    alice, agent, supervisor
+):
+    # given Alice's question, and an agent's answer queued to her email on record
+    ticket = services.request_general(
+        subject="My invoice",
+        body="Which card did you charge?",
+        contact_email=OLD,
+        customer=alice,
+        actor=alice,
+    )
+    deliver = Notification.objects.filter(ticket=ticket, status=Notification.Status.PENDING)
+    for row in deliver:
+        _send(row)
+    services.ticket_reply_add(
+        ticket=ticket,
+        body="The Visa ending 4242, Alice.",
+        actor=agent,
+        author="staff",
+        channel="staff",
+        author_user=agent,
+    )
+    reply = Notification.objects.get(ticket=ticket, template="ticket_reply")
+
+    # when Alice's email on record changes before the worker gets to it
+    _email_changed(alice, supervisor)
+    mail.outbox.clear()
+
+    # then the answer is not mailed to the address she left
+    assert _send(reply) == Notification.Status.FAILED
+    assert not [m for m in mail.outbox if "4242" in m.body]

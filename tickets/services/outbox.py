@@ -22,6 +22,7 @@ from helpdesk.exceptions import RetryLater
 from tickets import emails
 from tickets.audit import audit_record
 from tickets.models import Notification, Ticket
+from tickets.selectors.status_page import ticket_address_matching
 from tickets.selectors.tickets import attachments_for_email
 from tickets.services.publishing import tasks_publish_each
 from tickets.tasks import notification_send as notification_send_task
@@ -191,7 +192,7 @@ def notification_send(*, notification_id: int) -> str:
         )
         return Notification.Status.FAILED
     if _record_address_left_since(notification):
-        _notification_fail(notification, "the address is no longer the customer's email on record")
+        _notification_fail(notification, "the address is no longer the customer's or the ticket's")
         return Notification.Status.FAILED
     if _attachments_waiting(notification):
         # A reply goes out with its files, once they are scanned: not an attempt, wait.
@@ -307,19 +308,27 @@ def _mailing_left_since(notification: Notification) -> bool:
 # The context key of a mail about a customer's record sent to their email on record: the
 # customer's number. It goes only while that address is still the one on record.
 ON_RECORD_OF = "on_record_of"
+# Mail to a ticket's requester (its contact or its customer's email on record): it goes only
+# while the address is still one of the ticket's (`ticket_address_matching`).
+TICKET_ADDRESS_TEMPLATES = frozenset(
+    {"ticket_received", "ticket_reply", "ticket_resolved", "ticket_rejected"}
+)
 
 
 def _record_address_left_since(notification: Notification) -> bool:
-    """Whether a mail for a customer's email on record is no longer for the one on record.
+    """Whether a mail for a customer's or a ticket's address is no longer for one on record.
 
     After an email change the old mailbox may be no longer the owner's (the reason for a
-    change); a link or a summary of the record queued before it must not reach it. As a
-    mailing's address is read again at send time (`_mailing_left_since`).
+    change); a link, an answer or a summary of the record queued before it must not reach
+    it. As a mailing's address is read again at send time (`_mailing_left_since`).
     """
     number = notification.context.get(ON_RECORD_OF)
-    if not number:
+    if number:
+        return not customer_email_on_record(number=number, email=notification.recipient)
+    ticket = notification.ticket
+    if ticket is None or notification.template not in TICKET_ADDRESS_TEMPLATES:
         return False
-    return not customer_email_on_record(number=number, email=notification.recipient)
+    return not ticket_address_matching(ticket, notification.recipient)
 
 
 def _notification_end(notification: Notification, status: str, *, key: str, text: str) -> None:
