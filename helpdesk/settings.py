@@ -201,7 +201,7 @@ if REDIS_URL and _redis_server_database(CACHE_URL) == _redis_server_database(RED
 if CACHE_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "helpdesk.redis_cache.RedisCache",
             "LOCATION": CACHE_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="hd"),
             # A hung Redis must not hang requests: fail fast and let callers degrade.
