@@ -85,6 +85,14 @@ def _files_attach(messages: list[Message]) -> None:
         message.files = files[message.pk]  # type: ignore[attr-defined]
 
 
+# The messages' two subqueries, the same for every ticket: built once (annotate() resolves a
+# copy for each query), they took 500 of the 3,100 Python calls of building the messages' query.
+MESSAGE_AUTHOR_NAME = Subquery(
+    User.objects.filter(pk=OuterRef("author_user_id")).values("username")
+)
+MESSAGE_HAS_FILES = Exists(Attachment.objects.filter(message=OuterRef("pk")))
+
+
 def staff_ticket_history(*, ticket: Ticket, whole: bool = False) -> TicketHistory:
     """The latest of a ticket's history for its staff page (the whole of it when `whole`).
 
@@ -100,12 +108,7 @@ def staff_ticket_history(*, ticket: Ticket, whole: bool = False) -> TicketHistor
         # longest bench ticket instead of the 26 from the end of its index.
         Message.objects.filter(ticket=ticket)
         .only(*TICKET_PAGE_MESSAGE_FIELDS)
-        .annotate(
-            author_name=Subquery(
-                User.objects.filter(pk=OuterRef("author_user_id")).values("username")
-            ),
-            has_files=Exists(Attachment.objects.filter(message=OuterRef("pk"))),
-        ),
+        .annotate(author_name=MESSAGE_AUTHOR_NAME, has_files=MESSAGE_HAS_FILES),
         order=("created_at", "id"),
         limit=None if whole else TICKET_PAGE_MESSAGES,
     )
