@@ -103,6 +103,22 @@ def select_options(choices: Any, selected: Any) -> str:
     return mark_safe("".join(options))  # escaped values
 
 
+@register.simple_tag
+def canned_options(canned: list[tuple[str, Any, str]]) -> str:
+    """The reply form's canned responses as `<option>`s, each with its text in `data-text`.
+
+    `canned`: (key, label, text) triples. As a template loop, three variables a response (the
+    label a lazy translation) took 680 of the 41,500 Python calls of a short ticket page.
+    """
+    return mark_safe(  # escaped values
+        "".join(
+            f'<option value="{html.escape(str(key))}" data-text="{html.escape(str(text))}">'
+            f"{html.escape(str(label))}</option>"
+            for key, label, text in canned
+        )
+    )
+
+
 # Stands for the key in the one reverse() of page_links; in no URL pattern's own text.
 _LINK_KEY = "LINK-KEY"
 
@@ -236,6 +252,17 @@ class _Moments:
         return local.isoformat(), shown
 
 
+@register.simple_tag
+def time_element(value: datetime) -> str:
+    """`<time datetime="{{ value|date:'c' }}">{{ value|date:"DATETIME_FORMAT" }}</time>`.
+
+    In local time, as the history rows print theirs: the two filters took about 320 Python
+    calls a time on the ticket page, this about 200 (most of them the format's own).
+    """
+    iso, shown = _Moments()(value)
+    return mark_safe(f'<time datetime="{html.escape(iso)}">{html.escape(shown)}</time>')
+
+
 # The ticket page's lists, like the queue's rows, as markup joined from escaped values, once
 # per entry: as template loops (per message, email or audit entry its variables, conditions
 # and translations) they took 13,500 of the 64,000 Python calls of a ticket page showing 25
@@ -253,10 +280,11 @@ def _short_date(day: date, language: str | None) -> str:
 def other_ticket_rows(tickets: list[Ticket]) -> str:
     """The customer's other tickets as the ticket page lists them (one `<li>` each)."""
     language = get_language()
+    zone = timezone.get_current_timezone()
     ticket_url = page_links("staff:ticket")
     rows = []
     for ticket in tickets:
-        local = timezone.localtime(ticket.created_at)
+        local = ticket.created_at.astimezone(zone)  # as timezone.localtime(), zone read once
         iso, day = local.isoformat(), _short_date(local.date(), language)
         reference = html.escape(ticket.reference)
         status_label = html.escape(_label("status", ticket.status, language))
@@ -286,31 +314,46 @@ def history_rows(history: TicketHistory, details: bool, reference: str) -> dict[
     }
 
 
+@functools.cache
+def _history_words(language: str | None) -> dict[str, str]:
+    """The history rows' fixed words and notices, translated once per language like _label.
+
+    Eight translations on every page: about 320 of the 780 Python calls of a short history's
+    rows.
+    """
+    notice = '<p class="notice warning small">{}</p>'
+    return {
+        "customer": gettext("Customer"),
+        "system": gettext("System"),
+        "staff": gettext("Staff"),
+        "note": f'<span class="note-label">{html.escape(gettext("Internal note"))}</span> · ',
+        "unauthenticated": notice.format(
+            html.escape(
+                gettext(
+                    "Sender not authenticated: our mail server could not confirm (SPF, DKIM or "
+                    "DMARC) that this email came from its From address. It acted for nobody."
+                )
+            )
+        ),
+        "held": notice.format(
+            html.escape(
+                gettext(
+                    "Not shown to the customer: sent without logging in by someone not shown "
+                    "to be them, it waits for them to confirm the request."
+                )
+            )
+        ),
+        "by": gettext("by %(actor)s"),
+        "details": html.escape(gettext("Details")),
+    }
+
+
 def _message_rows(messages: list[Message], moment: _Moments, reference: str) -> str:
     language = get_language()
-    names = {"customer": gettext("Customer"), "system": gettext("System")}
-    staff = gettext("Staff")
-    note = f'<span class="note-label">{html.escape(gettext("Internal note"))}</span> · '
-    unauthenticated = (
-        '<p class="notice warning small">'
-        + html.escape(
-            gettext(
-                "Sender not authenticated: our mail server could not confirm (SPF, DKIM or "
-                "DMARC) that this email came from its From address. It acted for nobody."
-            )
-        )
-        + "</p>"
-    )
-    held = (
-        '<p class="notice warning small">'
-        + html.escape(
-            gettext(
-                "Not shown to the customer: sent without logging in by someone not shown to be "
-                "them, it waits for them to confirm the request."
-            )
-        )
-        + "</p>"
-    )
+    words = _history_words(language)
+    names = {"customer": words["customer"], "system": words["system"]}
+    staff, note = words["staff"], words["note"]
+    unauthenticated, held = words["unauthenticated"], words["held"]
     rows = []
     for message in messages:
         iso, when = moment(message.created_at)
@@ -355,8 +398,8 @@ def _message_rows(messages: list[Message], moment: _Moments, reference: str) -> 
 
 def _event_rows(events: list[ActionLog], details: bool, moment: _Moments) -> str:
     """Audit rows as sentences in the active language, with their details when `details`."""
-    by = gettext("by %(actor)s")
-    caption = html.escape(gettext("Details"))
+    words = _history_words(get_language())
+    by, caption = words["by"], words["details"]
     rows = []
     for event in events:
         iso, when = moment(event.created_at)
