@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Exists, Func, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import Exists, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.expressions import RawSQL
 
 from tickets.models import OPENSRS_CALL_KINDS, ActionLog, Attachment, Message, Notification, Ticket
 from tickets.selectors.tickets import ticket_events
@@ -160,11 +161,16 @@ def customer_other_tickets(*, ticket: Ticket) -> tuple[list[Ticket], int]:
     if ticket.customer_id is None:
         return [], 0
     mine = Ticket.objects.filter(customer_id=ticket.customer_id)
-    # COUNT(*) as a plain function: the aggregate would group by, and COUNT(id) read the table.
-    count = mine.order_by().values(n=Func(template="COUNT(*)", output_field=IntegerField()))
+    # COUNT(*) written out: the aggregate would group by, COUNT(id) read the table, and the
+    # same SQL built as a Subquery of a values() cost 600 Python calls more (a fifth of this).
+    count = RawSQL(
+        'SELECT COUNT(*) FROM "tickets_ticket" U0 WHERE U0."customer_id" = %s',
+        [ticket.customer_id],
+        output_field=IntegerField(),
+    )
     rows = list(
         mine.exclude(pk=ticket.pk)
-        .annotate(customer_tickets=Subquery(count))
+        .annotate(customer_tickets=count)
         .order_by("-created_at", "-id")
         .only("reference", "subject", "status", "kind", "created_at")[:CUSTOMER_OTHER_TICKETS]
     )
