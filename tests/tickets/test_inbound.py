@@ -482,6 +482,29 @@ def test_a_dangerous_attachment_name_is_refused_and_noted(client, db, name, cont
     assert f"{name} (file type not accepted)" in note.body
 
 
+@pytest.mark.parametrize(
+    ("name", "content_type", "reason"),
+    [
+        ("invoice.url", "text/plain", "file type not accepted"),
+        ("letter.rtf", "text/plain", "file type not accepted"),
+        ("readme.scf", "text/csv", "file type not accepted"),
+        ("statement.pdf", "image/png", "name does not match its content"),
+    ],
+)
+def test_text_named_as_a_shortcut_or_another_type_is_refused_and_noted(
+    client, db, name, content_type, reason
+):
+    # given text (or an image) whose bytes are what the sender says, under a name a desktop
+    # opens as something else: a shortcut to a program on another host, say
+    content = PNG if content_type == "image/png" else b"[InternetShortcut]\r\nURL=file://x/y\r\n"
+    body = payload(attachments=[(name, content_type, content)])
+    # when it arrives
+    post(client, body)
+    # then it is not stored, and staff see why
+    assert not Attachment.objects.exists()
+    assert f"{name} ({reason})" in Message.objects.get(internal=True).body
+
+
 def test_an_attachment_of_a_type_not_allowed_is_refused(client, db):
     # given a ZIP archive
     body = payload(attachments=[("files.zip", "application/zip", b"PK\x03\x04")])

@@ -17,7 +17,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
-from tickets.attachments import attachment_type_sniff
+from tickets.attachments import (
+    attachment_extensions,
+    attachment_name_refusal,
+    attachment_type_sniff,
+)
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import message_ticket_lock
 from tickets.models import Attachment, Message
@@ -57,27 +61,6 @@ ATTACHMENT_DANGEROUS_EXTENSIONS = frozenset(
         "swf", "iso", "img", "vhd", "docm", "xlsm", "pptm", "apk", "app", "dmg", "msc",
     }
 )  # fmt: skip
-# A name ending in one of these must hold that kind of file.
-_EXTENSION_TYPES: dict[str, frozenset[str]] = {
-    "pdf": frozenset({"application/pdf"}),
-    "png": frozenset({"image/png"}),
-    "jpg": frozenset({"image/jpeg"}),
-    "jpeg": frozenset({"image/jpeg"}),
-    "jpe": frozenset({"image/jpeg"}),
-    "jfif": frozenset({"image/jpeg"}),
-    "gif": frozenset({"image/gif"}),
-    "webp": frozenset({"image/webp"}),
-    "bmp": frozenset({"image/bmp"}),
-    "tif": frozenset({"image/tiff"}),
-    "tiff": frozenset({"image/tiff"}),
-    "heic": frozenset({"image/heic", "image/heif"}),
-    "heif": frozenset({"image/heic", "image/heif"}),
-    "txt": frozenset({"text/plain"}),
-    "text": frozenset({"text/plain"}),
-    "log": frozenset({"text/plain"}),
-    "csv": frozenset({"text/plain"}),
-}
-
 ATTACHMENTS_TOO_MANY = gettext_noop("Attach at most {count} files to one message.")
 ATTACHMENT_TOO_LARGE = gettext_noop("{name} is larger than {megabytes} MB.")
 ATTACHMENT_EMPTY = gettext_noop("{name} is empty.")
@@ -113,12 +96,6 @@ def attachment_filename_clean(raw: str) -> str:
     return name.strip(" .")[:200] or "attachment"
 
 
-def attachment_extensions(filename: str) -> list[str]:
-    """Every extension of a name, NFKC-folded so a full-width spelling is seen as what it is."""
-    folded = unicodedata.normalize("NFKC", filename).casefold()
-    return [part.strip() for part in folded.split(".")[1:]]
-
-
 def _upload_error(upload: AttachmentUpload) -> str:
     """Why one file is refused (translated), or ""."""
     name = upload.filename
@@ -132,8 +109,10 @@ def _upload_error(upload: AttachmentUpload) -> str:
     sniffed = attachment_type_sniff(upload.content)
     if sniffed not in ATTACHMENT_TYPES:
         return gettext(ATTACHMENT_TYPE_REFUSED).format(name=name)
-    expected = _EXTENSION_TYPES.get(extensions[-1]) if extensions else None
-    if expected is not None and sniffed not in expected:
+    refusal = attachment_name_refusal(name, sniffed)
+    if refusal == "unknown":  # text named as a shortcut or a document, say
+        return gettext(ATTACHMENT_TYPE_REFUSED).format(name=name)
+    if refusal == "mismatch":
         return gettext(ATTACHMENT_NAME_MISMATCH).format(name=name)
     return ""
 

@@ -13,13 +13,16 @@ from django.core.validators import validate_email
 from accounts.selectors import email_canonical
 from helpdesk.validators import without_control_characters
 from tickets import emails
-from tickets.attachments import attachment_type_sniff
+from tickets.attachments import (
+    attachment_extensions,
+    attachment_name_refusal,
+    attachment_type_sniff,
+)
 from tickets.redaction import contains_card_number
 from tickets.services.attachments import (
     ATTACHMENT_DANGEROUS_EXTENSIONS,
     ATTACHMENT_MAX_BYTES,
     ATTACHMENT_TYPES,
-    attachment_extensions,
     attachment_filename_clean,
 )
 
@@ -192,6 +195,11 @@ def _inbound_attachment_refusal(filename: str, content_type: str, content: bytes
     text_types = {"text/plain", "text/csv"}
     if sniffed != content_type and not (sniffed == "text/plain" and content_type in text_types):
         return f"content is not {content_type}"
+    refusal = attachment_name_refusal(filename, sniffed)
+    if refusal == "unknown":  # text named as a shortcut or a document, say
+        return "file type not accepted"
+    if refusal == "mismatch":
+        return "name does not match its content"
     return ""
 
 
