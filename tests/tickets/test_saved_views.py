@@ -123,6 +123,25 @@ def test_a_view_needs_a_usable_name(agent_client, name):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    "query",
+    [
+        "view=all&q=" + "\u20ac" * 200,  # a search the queue takes, 1,800 characters written out
+        "assignee=" + "\u00e9" * 150 + "&q=" + "\u4e2d" * 60,
+    ],
+)
+def test_a_view_whose_filters_are_too_long_to_keep_is_refused_with_the_reason(agent_client, query):
+    # given filters the queue accepts, whose querystring is longer than a view keeps
+    # when an agent saves them
+    response = agent_client.post("/staff/views/", {"name": "Long", "query": query}, follow=True)
+    # then they are told why, and nothing is kept (was a 500)
+    assert response.status_code == 200
+    assert "too long to save" in response.content.decode()
+    assert not SavedView.objects.exists()
+    assert not ActionLog.objects.filter(action="saved_view.created").exists()
+
+
+@pytest.mark.django_db
 def test_there_is_a_limit_to_how_many_views_one_agent_keeps(agent_client, agent):
     SavedView.objects.bulk_create(
         SavedView(owner=agent, name=f"v{n}", query="view=all") for n in range(SAVED_VIEWS_MAX)

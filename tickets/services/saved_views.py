@@ -19,7 +19,13 @@ SAVED_VIEW_NAME_NEEDED = gettext_noop("Give the view a name (at most 80 characte
 SAVED_VIEW_TOO_MANY = gettext_noop("You have 50 saved views already; delete one first.")
 SAVED_VIEW_STAFF_ONLY = gettext_noop("Only staff can save views of the queue.")
 SAVED_VIEW_NOT_YOURS = gettext_noop("That saved view is not yours.")
+SAVED_VIEW_TOO_LONG = gettext_noop(
+    "This view's filters are too long to save; shorten the search or the assignee."
+)
 SAVED_VIEWS_MAX = 50
+# SavedView.query's length: the queue's querystring, each character of another script or an
+# accent written out as up to nine (%E2%82%AC), so a 200-character search can be 1,800.
+_QUERY_MAX_LENGTH = SavedView._meta.get_field("query").max_length or 0
 
 
 def _query_redacted(query: str) -> str:
@@ -43,6 +49,8 @@ def saved_view_save(*, owner: User, name: str, query: str) -> SavedView:
         raise ApplicationError(SAVED_VIEW_NAME_NEEDED)
     name = redact_card_numbers(name)[0][:80]
     query = _query_redacted(query)
+    if len(query) > _QUERY_MAX_LENGTH:
+        raise ApplicationError(SAVED_VIEW_TOO_LONG)
     # The owner's row first: a second save of the same new name (a double click) waits here and
     # then finds the first one's view, and the count below is one request at a time.
     user_limits_lock(user=owner)
