@@ -45,10 +45,27 @@ ATTACHMENT_EXTENSION_TYPES: dict[str, frozenset[str]] = {
     "tiff": frozenset({"image/tiff"}),
     "heic": frozenset({"image/heic", "image/heif"}),
     "heif": frozenset({"image/heic", "image/heif"}),
-    "txt": frozenset({"text/plain"}),
-    "text": frozenset({"text/plain"}),
-    "log": frozenset({"text/plain"}),
-    "csv": frozenset({"text/plain"}),
+    # Text a desktop opens in an editor or a viewer, never as a program or a shortcut: what a
+    # hosting customer sends (logs, exports, a site's configuration, a database dump, a diff).
+    **{
+        extension: frozenset({"text/plain"})
+        for extension in (
+            "txt",
+            "text",
+            "log",
+            "csv",
+            "tsv",
+            "md",
+            "json",
+            "yaml",
+            "yml",
+            "conf",
+            "cfg",
+            "sql",
+            "diff",
+            "patch",
+        )
+    },
 }
 # The extension added to a stored name that does not fit its bytes, when it is handed out.
 _TYPE_EXTENSIONS = {

@@ -94,6 +94,11 @@ RTF = b"{\\rtf1\\ansi{\\object\\objemb{\\*\\objdata 0105000002000000}}}"
         ("letter.rtf", RTF),
         ("page.mht", TEXT),
         ("notes.txt.website", TEXT),
+        ("update.js", TEXT),
+        ("run.bat", TEXT),
+        ("script.ps1", TEXT),
+        ("desktop.ini", SHELL_COMMAND),
+        ("feed.xml", TEXT),
     ],
 )
 def test_text_named_as_a_shortcut_or_a_document_is_refused(name, content):
@@ -105,7 +110,21 @@ def test_text_named_as_a_shortcut_or_a_document_is_refused(name, content):
     assert "is not a file we accept" in caught.value.message_dict["attachments"][0]
 
 
-@pytest.mark.parametrize("name", ["error.log", "export.csv", "dns.TXT", "README", "scan.v2.pdf"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "error.log",
+        "export.csv",
+        "dns.TXT",
+        "README",
+        "scan.v2.pdf",
+        "nginx.conf",
+        "backup.sql",
+        "settings.json",
+        "compose.yml",
+        "notes.md",
+    ],
+)
 def test_a_name_of_its_own_kind_or_none_is_accepted(name):
     content = PDF if name.endswith(".pdf") else TEXT
 
