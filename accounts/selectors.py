@@ -113,6 +113,63 @@ def login_addresses_shared(*, chunk_size: int = 2000) -> Iterator[SharedLoginAdd
             yield SharedLoginAddress(address, names, owner[0] if owner else None)
 
 
+@dataclass(frozen=True)
+class CustomerLoginRoles:
+    """A customer's portal login holding what `accounts.services.login_roles_refusal` refuses."""
+
+    username: str
+    customer: str  # the number of the customer whose login it is
+    holds: tuple[str, ...]  # "staff status", "superuser status", "group agents", ...
+
+
+def customer_logins_with_staff_roles(*, using: str = "default") -> list[CustomerLoginRoles]:
+    """Customers' portal logins holding a staff flag, role or permission, in the order made.
+
+    The rule refuses them on every path that writes a login (the admin's user form, the demo
+    data), but logins given one before the rule, or in the database by hand, keep it until an
+    administrator takes it off. None of them acts as staff (`is_staff_login`); this says which
+    to settle. Expected to be none or a few: one query, and two more when there are some.
+    Named columns only: `migrate` runs it before applying migrations that may add others.
+    """
+    logins = list(
+        User.objects.using(using)
+        .filter(customer__isnull=False)
+        .filter(
+            Q(is_staff=True)
+            | Q(is_superuser=True)
+            | Q(groups__isnull=False)
+            | Q(user_permissions__isnull=False)
+        )
+        .distinct()
+        .order_by("pk")
+        .values_list("pk", "username", "is_staff", "is_superuser", "customer__number")
+    )
+    if not logins:
+        return []
+    pks = [login[0] for login in logins]
+    roles: dict[int, list[str]] = {pk: [] for pk in pks}
+    in_groups = User.groups.through.objects.using(using).filter(user_id__in=pks)
+    for user_id, name in in_groups.values_list("user_id", "group__name"):
+        roles[user_id].append(f"group {name}")
+    granted = User.user_permissions.through.objects.using(using).filter(user_id__in=pks)
+    for user_id, app_label, codename in granted.values_list(
+        "user_id", "permission__content_type__app_label", "permission__codename"
+    ):
+        roles[user_id].append(f"permission {app_label}.{codename}")
+    return [
+        CustomerLoginRoles(
+            username,
+            number,
+            (
+                *(["staff status"] if is_staff else []),
+                *(["superuser status"] if is_superuser else []),
+                *sorted(roles[pk]),
+            ),
+        )
+        for pk, username, is_staff, is_superuser, number in logins
+    ]
+
+
 def customer_for_user(user: User | AnonymousUser | None) -> Customer | None:
     """The customer record a portal login belongs to, if any."""
     if user is None or not user.is_authenticated or user.is_staff:
@@ -215,15 +272,42 @@ def password_reset_logins(*, email: str) -> list[User]:
 WORK_TICKET = "tickets.work_ticket"
 
 
-def is_staff_member(user: User | AnonymousUser | None) -> TypeGuard[User]:
-    """An active login in a staff role: the staff flag alone only lets a login into the admin."""
+def login_is_customers(user: User) -> bool:
+    """Whether `user` is a customer's portal login, whatever its flags say.
+
+    Reads `user.customer`: no query for a login loaded with `select_related("customer")`, as
+    every request's is (the login backend's `get_user`, the API token's check).
+    """
+    try:
+        user.customer  # noqa: B018 - the read is the test
+    except Customer.DoesNotExist:
+        return False
+    return True
+
+
+def is_staff_login(user: User | AnonymousUser | None) -> TypeGuard[User]:
+    """An active login with the staff flag that is no customer's: the admin lets it in.
+
+    A customer's portal login holds no staff flag (accounts.services.login_roles_refusal); one
+    that has it all the same (given before that rule, or written into the database) is still a
+    customer's login, never staff: not in the admin, the staff pages or the staff API.
+    """
     return bool(
         user
         and user.is_authenticated
         and user.is_staff
         and user.is_active
-        and user.has_perm(WORK_TICKET)
+        and not login_is_customers(user)
     )
+
+
+def is_staff_member(user: User | AnonymousUser | None) -> TypeGuard[User]:
+    """An active login in a staff role: the staff flag alone only lets a login into the admin.
+
+    Every staff page, the staff API and the services' staff checks ask this: a customer's
+    login is never a staff member, whatever flags, roles or permissions it holds.
+    """
+    return is_staff_login(user) and user.has_perm(WORK_TICKET)
 
 
 # The logins granted a permission, themselves or through one of their groups. Written out, as
@@ -248,13 +332,16 @@ LOGINS_WITH_PERMISSION_SQL = """
 def staff_member_logins() -> QuerySet[User]:
     """The logins `is_staff_member` accepts, in one query: who a ticket can be assigned to.
 
-    Active, with the staff flag, and the permission to work tickets (superusers have every
-    permission).
+    Active, with the staff flag, no customer's, and the permission to work tickets (superusers
+    have every permission).
     """
     app_label, codename = WORK_TICKET.split(".")
     granted = RawSQL(LOGINS_WITH_PERMISSION_SQL, [app_label, codename] * 2)  # noqa: S611 - constant SQL
     return User.objects.filter(
-        Q(is_superuser=True) | Q(pk__in=granted), is_staff=True, is_active=True
+        Q(is_superuser=True) | Q(pk__in=granted),
+        is_staff=True,
+        is_active=True,
+        customer__isnull=True,
     )
 
 

@@ -23,6 +23,7 @@ from accounts.login_devices import login_device_cookie_set
 from accounts.selectors import (
     api_token_list,
     customer_for_user,
+    is_staff_login,
     is_staff_member,
     password_reset_logins,
 )
@@ -77,7 +78,20 @@ class LoginForm(ThrottledLoginFormMixin, auth_forms.AuthenticationForm):
 
 
 class AdminLoginForm(ThrottledLoginFormMixin, AdminAuthenticationForm):
-    """The admin's login form, under the same limiter as the portal's."""
+    """The admin's login form, under the same limiter as the portal's.
+
+    Signs in the logins the admin site lets in (`is_staff_login`): not a customer's, whatever
+    its flags, which reads as a wrong password does.
+    """
+
+    def confirm_login_allowed(self, user: User) -> None:
+        super().confirm_login_allowed(user)
+        if not is_staff_login(user):
+            raise ValidationError(
+                self.error_messages["invalid_login"],
+                code="invalid_login",
+                params={"username": self.username_field.verbose_name},
+            )
 
 
 def login_throttled_status(response: HttpResponse) -> HttpResponse:

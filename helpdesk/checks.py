@@ -65,3 +65,37 @@ def autovacuum_on(
                 )
             )
     return warnings
+
+
+@checks.register(checks.Tags.database, checks.Tags.security)
+def customer_logins_without_staff_roles(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """No customer's portal login holds a staff flag, role or permission.
+
+    The rule refuses them on every path that writes a login (accounts.services
+    .login_roles_refusal); one given them before it keeps them, unused (accounts.selectors
+    .is_staff_login), until an administrator takes them off. Run by `migrate` and by
+    `check --database default` (README, Production, step 2); the tables may not exist yet.
+    """
+    from accounts.selectors import customer_logins_with_staff_roles
+
+    warnings: list[checks.CheckMessage] = []
+    for alias in databases or ():
+        tables = set(connections[alias].introspection.table_names())
+        if not {"auth_user", "accounts_customer"} <= tables:
+            continue
+        for login in customer_logins_with_staff_roles(using=alias):
+            warnings.append(
+                checks.Warning(
+                    f"The login {login.username!r} is the portal login of customer "
+                    f"{login.customer} and holds {', '.join(login.holds)} (database {alias!r}): "
+                    "a customer's login holds no staff status, superuser status, staff role or "
+                    "permission. It is not let into the admin, the staff pages or the staff API.",
+                    hint="In the admin (Users), take the staff and superuser status, the groups "
+                    "and the permissions off this login; give the person a staff login of "
+                    "their own if they work tickets.",
+                    id="helpdesk.W002",
+                )
+            )
+    return warnings

@@ -79,7 +79,8 @@ DEFAULT_FROM_EMAIL = env.str(
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, whose site lets in no customer's login (helpdesk/admin_site.py).
+    "helpdesk.admin_site.StaffAdminConfig",
     # Before django.contrib.auth: its createsuperuser (held to the login address rule) is the one
     # manage.py runs (the first app naming a command wins).
     "accounts",

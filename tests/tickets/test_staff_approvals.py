@@ -18,7 +18,7 @@ from tickets.audit import audit_verify
 from tickets.models import FieldChange, Ticket
 from tickets.services.modify_approval import (
     MODIFY_EMAIL_TAKEN,
-    MODIFY_OWN_REQUEST,
+    MODIFY_STAFF_ONLY,
     ApprovalForbidden,
 )
 
@@ -235,8 +235,9 @@ def test_a_customer_whose_login_was_made_a_supervisor_cannot_approve_their_own_c
     with pytest.raises(ApprovalForbidden) as refused:
         services.ticket_approve(ticket=ticket, actor=login)
 
-    # then it is refused: the supervisor's look is someone else's
-    assert refused.value.message == MODIFY_OWN_REQUEST
+    # then it is refused: a customer's login is no staff member, whatever role it holds (and
+    # the supervisor's look would be someone else's)
+    assert refused.value.message == MODIFY_STAFF_ONLY
     alice.refresh_from_db()
     assert alice.full_name == "Alice Tan"
     # and another supervisor still can

@@ -59,7 +59,7 @@ class TicketAssignApi(StaffActionApi):
     class InputSerializer(VersionedInput):
         assignee = serializers.SlugRelatedField(
             slug_field="username",
-            queryset=staff_member_logins(),
+            queryset=staff_member_logins().select_related("customer"),
             allow_null=True,
             help_text="A staff username, or null to unassign",
         )

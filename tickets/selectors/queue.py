@@ -452,5 +452,5 @@ def staff_members() -> QuerySet[User]:
 def staff_member_get(*, username: str) -> User | None:
     if "\x00" in username:  # no login has one, and PostgreSQL refuses to look one up
         return None
-    # Whole: the assigning service checks the login's flags again.
-    return staff_member_logins().filter(username=username).first()
+    # Whole, with its (absent) customer: the assigning service checks the login again.
+    return staff_member_logins().filter(username=username).select_related("customer").first()
