@@ -10,9 +10,22 @@ carrying our id is read and any copy below it is ignored too.
 
 Authenticated means DMARC pass naming the From domain (`header.from`), or DKIM pass with a
 signing domain (`d=`) aligned with the From domain, or SPF pass for an envelope sender aligned
-with it. Alignment is relaxed (RFC 7489 3.1): the same domain, or one a subdomain of the other;
-without the Public Suffix List two sibling subdomains are not taken as aligned, and a bare
-top-level domain never is.
+with it. Alignment is relaxed (RFC 7489 3.1), read without the Public Suffix List: the same
+domain, or one a subdomain of the other (d=mail.example.com for From: a@example.com, or
+d=example.com for From: a@news.example.com); a bare top-level domain never counts.
+
+What that reading gets wrong, knowingly. RFC 7489 compares organizational domains, which only
+the Public Suffix List tells. Without it:
+- two sibling subdomains (d=a.example.com for From: b@c.example.com) are not aligned, though
+  the RFC would align them: such mail is taken as unauthenticated (the safe way);
+- a signer under a From domain that is itself a public suffix is aligned, though the RFC would
+  not align it: d=evil.github.io, or d=evil.co.uk, for From: a@github.io or a@co.uk. Only mail
+  From an address at a public suffix itself is open to that, and such an address is nobody's
+  on record; an address under one (From: a@shop.co.uk) aligns only with its own subdomains
+  and with the suffix (d=co.uk), whose key its registry alone holds.
+No PSL package is installed, and the requirements are hash-locked: taking one on means a
+locked entry and keeping its list current (a stale list errs both ways), for the second case
+alone. tests/tickets/test_inbound_alignment.py pins the rule as it is.
 """
 
 import re
