@@ -329,7 +329,15 @@ def ticket_priority_set(
 
 
 class AccountLockedOut(TransitionNotAllowed):
-    """The customer account is frozen or closed: nothing on its customer side may act."""
+    """The customer account is frozen or closed: nothing on its customer side may act.
+
+    `closed`: which of the two, for a page that offers the next step (frozen: a supervisor
+    lifts the freeze; closed: write to us without logging in).
+    """
+
+    def __init__(self, message: str, *, closed: bool = False) -> None:
+        super().__init__(message)
+        self.closed = closed
 
 
 def customer_account_open_locked(customer: Customer) -> None:
@@ -360,7 +368,9 @@ def account_locked_out_refusal(customer: Customer) -> AccountLockedOut | None:
 
     if customer_account_open(customer):
         return None
-    return AccountLockedOut(ACCOUNT_FROZEN if account_is_frozen(customer) else ACCOUNT_CLOSED)
+    if account_is_frozen(customer):
+        return AccountLockedOut(ACCOUNT_FROZEN, closed=False)
+    return AccountLockedOut(ACCOUNT_CLOSED, closed=True)
 
 
 def account_open_locked(customer_id: int) -> None:

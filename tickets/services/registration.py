@@ -133,10 +133,11 @@ def _registration_offered(ticket: Ticket) -> bool:
     ).exists()
 
 
-def _registration_offered_locked_out(ticket: Ticket) -> AccountLockedOut | None:
+def registration_offered_locked_out(ticket: Ticket) -> AccountLockedOut | None:
     """The refusal of a `ticket` offering registration changes to a frozen or closed account.
 
-    None when it offers none, or its account is open; reads only.
+    None when it offers none, or its account is open; reads only. Its verification page asks
+    it before showing the button, as confirming does (`registration_confirm`).
     """
     if ticket.kind != Ticket.Kind.MODIFY_INFO or ticket.customer is None:
         return None
@@ -156,7 +157,7 @@ def registration_confirm(
     # changes.
     state, found = verification_link_state(token=token)
     refusal = (
-        _registration_offered_locked_out(found.ticket)
+        registration_offered_locked_out(found.ticket)
         if state == "live" and found is not None
         else None
     )

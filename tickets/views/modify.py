@@ -25,7 +25,11 @@ from tickets.selectors.verification import verification_link_state, verification
 from tickets.services import MODIFY_FIELDS, modify_input_has_card
 from tickets.services import request_modify as request_modify_service
 from tickets.services.freeze import account_freeze, freeze_link_get_live
-from tickets.services.registration import registration_confirm
+from tickets.services.lifecycle import AccountLockedOut
+from tickets.services.registration import (
+    registration_confirm,
+    registration_offered_locked_out,
+)
 from tickets.views.common import (
     AttachmentsField,
     attachment_limits_help,
@@ -149,6 +153,9 @@ def verify(request: HttpRequest, token: str) -> HttpResponse:
         state, found = verification_link_state(token=token)
         if state != "live" or found is None:
             return _verify_refused(request, state, found)
+        locked_out = registration_offered_locked_out(found.ticket)
+        if locked_out is not None:
+            return _verify_locked_out(request, locked_out)
         summary = verification_summary(ticket=found.ticket, purpose=found.purpose)
         return render(request, "portal/verify.html", {"token": token, "summary": summary})
     try:
@@ -161,6 +168,9 @@ def verify(request: HttpRequest, token: str) -> HttpResponse:
     except RateLimited as exc:
         context = {"token": token, "error": exc.message}
         return refusal_render(request, "portal/verify.html", context, exc)
+    except AccountLockedOut as exc:
+        # Raised only for a link found live: its holder reads the mail it was sent to.
+        return _verify_locked_out(request, exc)
     except ApplicationError as exc:
         state, found = verification_link_state(token=token)
         return refused(_verify_refused(request, state, found), exc)
@@ -183,6 +193,16 @@ def _verify_refused(request: HttpRequest, state: str, found: Verification | None
     if state == "locked":
         default = 429
     return render(request, "portal/verify_refused.html", context, status=default)
+
+
+def _verify_locked_out(request: HttpRequest, exc: AccountLockedOut) -> HttpResponse:
+    """A live link of a frozen or closed account: say so, in the status page's words (409).
+
+    Only the holder of a live link reads this: they proved they read the mail it went to. An
+    unknown, used or expired link says nothing of the account (`_verify_refused`).
+    """
+    context = {"state": "account_locked", "message": exc.message, "closed": exc.closed}
+    return refused(render(request, "portal/verify_refused.html", context), exc)
 
 
 def _request_again_url(ticket: Ticket | None) -> str:
