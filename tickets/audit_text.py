@@ -30,6 +30,11 @@ AUDIT_SENTENCES: dict[str, Any] = {
     "verification.sent": _("Verification link sent to the email on record."),
     "verification.confirmed": _("The requester confirmed by the verification link."),
     "verification.refused": _("A verification link was refused."),
+    "verification.held": _(
+        "No link to confirm the new email address was sent: that address has had as many links "
+        "as it may get for now, whoever asked. The email change cannot be approved until the "
+        "address is confirmed; the customer may ask again later."
+    ),
     "satisfaction.recorded": _("The requester answered “Did this solve it?”."),
     "satisfaction.changed": _("The requester changed their answer to “Did this solve it?”."),
     "modify.requested": _("Change of personal information requested."),

@@ -4,7 +4,9 @@ import pytest
 from django.conf import settings as django_settings
 
 from tests.tickets.verification_helpers import owner_request
-from tickets.models import Notification, Ticket, Verification
+from tickets.audit import audit_verify
+from tickets.models import ActionLog, Notification, Ticket, Verification
+from tickets.selectors.tickets import ticket_events_visible
 
 pytestmark = pytest.mark.django_db
 
@@ -51,3 +53,51 @@ def test_another_address_still_gets_its_link(alice, settings, rate_window_start)
     # then it gets its link
     assert _links_to(VICTIM) == 1
     assert _links_to("alice.new@example.net") == 1
+
+
+HELD = {
+    "en": "No link to confirm the new email address was sent: that address has had as many "
+    "links as it may get for now, whoever asked.",
+    "ms": "Tiada pautan untuk mengesahkan alamat e-mel baharu dihantar: alamat itu telah "
+    "menerima seberapa banyak pautan yang dibenarkan buat masa ini, tidak kira siapa yang "
+    "meminta.",
+}
+
+
+@pytest.mark.parametrize("language", ["en", "ms"])
+def test_a_held_link_is_on_the_chain_and_in_the_staff_ticket_history(
+    alice, settings, rate_window_start, supervisor_client, language
+):
+    # given the stranger's share of links used up
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "new_email_link_per_address": (1, 86400)}
+    mailed = owner_request(alice, {"email": VICTIM})
+
+    # when Alice asks again for the same new address
+    held = owner_request(alice, {"email": VICTIM})
+
+    # then the ticket records why no link went out, as the link it would have been recorded
+    # (the address as verification.sent writes it), on an intact chain; the first has no such row
+    row = ActionLog.objects.get(ticket=held, action="verification.held")
+    assert row.actor == "system"
+    assert row.details == {
+        "purpose": "new_email",
+        "to": VICTIM,
+        "limit": "new_email_link_per_address",
+    }
+    assert not ActionLog.objects.filter(ticket=mailed, action="verification.held").exists()
+    assert audit_verify().ok
+    # and the staff ticket page's history says so in the page's language
+    supervisor_client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+    page = supervisor_client.get(f"/staff/tickets/{held.reference}/").content.decode()
+    assert HELD[language] in page
+
+
+def test_the_customer_does_not_read_that_a_link_was_held(alice, settings, rate_window_start):
+    # given a held link on Alice's ticket
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "new_email_link_per_address": (1, 86400)}
+    owner_request(alice, {"email": VICTIM})
+    held = owner_request(alice, {"email": VICTIM})
+
+    # then her own view of the ticket's events does not show it (how often others asked)
+    events = ticket_events_visible(user=alice.user, ticket=held)
+    assert "verification.held" not in {event.action for event in events}

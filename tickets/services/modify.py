@@ -243,9 +243,24 @@ def _modify_after_verified(ticket: Ticket, actor: Actor) -> None:
             modify_changes_apply(ticket, customer, auto, actor="system", how="low-risk policy")
             pending = [change for change in pending if change not in auto]
     for change in pending:
-        if change.field == "email" and new_email_link_mailable(change.new_value):
+        if change.field != "email":
+            continue
+        if new_email_link_mailable(change.new_value):
             verification_start(
                 ticket=ticket, purpose=Verification.Purpose.NEW_EMAIL, send_to=change.new_value
+            )
+        else:
+            # On the chain, so staff see why the ticket waits with no link out; the address as
+            # verification.sent writes it (the change itself shows it to staff).
+            audit_record(
+                actor="system",
+                action="verification.held",
+                ticket=ticket,
+                details={
+                    "purpose": Verification.Purpose.NEW_EMAIL,
+                    "to": change.new_value,
+                    "limit": "new_email_link_per_address",
+                },
             )
     if not pending:
         ticket_move(ticket, to=S.RESOLVED, actor="system", reason="all changes applied")
