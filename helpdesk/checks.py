@@ -10,6 +10,7 @@ from helpdesk.deploy import deploy_problems
 
 DEPLOY_SETTINGS = (
     "SECRET_KEY",
+    "SECRET_KEY_FALLBACKS",
     "DATABASES",
     "REDIS_URL",
     "EMAIL_BACKEND",

@@ -78,11 +78,72 @@ def _email_problems(config: Mapping[str, Any]) -> list[str]:
     ]
 
 
+# What Django's `check --deploy` asks of a key (security.W009): a key short or simple enough to
+# guess lets anyone sign an unsubscribe link, a password reset token or a device cookie.
+SECRET_KEY_MIN_LENGTH = 50
+SECRET_KEY_MIN_UNIQUE_CHARACTERS = 5
+# The password half of ANYMAIL_WEBHOOK_SECRET: the webhooks' basic auth is all that stands
+# between the internet and a forged inbound email or bounce.
+WEBHOOK_PASSWORD_MIN_LENGTH = 16
+
+
+def _secret_key_weak(key: str) -> bool:
+    return (
+        key == DEV_SECRET_KEY
+        or key.startswith("django-insecure")
+        or len(key) < SECRET_KEY_MIN_LENGTH
+        or len(set(key)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+    )
+
+
+def _secret_key_problems(config: Mapping[str, Any]) -> list[str]:
+    key = config["SECRET_KEY"]
+    if key in {"", DEV_SECRET_KEY}:
+        return ["SECRET_KEY: not set (a long random value of your own)"]
+    strong = (
+        f"at least {SECRET_KEY_MIN_LENGTH} characters, {SECRET_KEY_MIN_UNIQUE_CHARACTERS} of "
+        "them different, e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
+    problems = []
+    if _secret_key_weak(key):
+        problems.append(f"SECRET_KEY: too short or too simple to be secret ({strong})")
+    # An old key still verifies signatures: a weak one is as bad as a weak SECRET_KEY.
+    if any(_secret_key_weak(old) for old in config.get("SECRET_KEY_FALLBACKS") or []):
+        problems.append(
+            f"SECRET_KEY_FALLBACKS: a key is too short or too simple to be secret ({strong})"
+        )
+    return problems
+
+
+def _webhook_secret_problems(config: Mapping[str, Any]) -> list[str]:
+    secret = config["ANYMAIL"].get("WEBHOOK_SECRET", "")
+    if ":" not in secret:
+        return ["ANYMAIL_WEBHOOK_SECRET: not set as user:password (the ESP's webhooks refuse all)"]
+    user, _colon, password = secret.partition(":")
+    if not user or len(password) < WEBHOOK_PASSWORD_MIN_LENGTH:
+        return [
+            "ANYMAIL_WEBHOOK_SECRET: needs a user and a password of at least "
+            f"{WEBHOOK_PASSWORD_MIN_LENGTH} characters (anyone who guesses them can post "
+            "inbound mail and bounces)"
+        ]
+    return []
+
+
+def _allowed_hosts_problems(config: Mapping[str, Any], *, site_url_https: bool) -> list[str]:
+    allowed = config["ALLOWED_HOSTS"]
+    if "*" in allowed:
+        return ["ALLOWED_HOSTS: * lets any Host header in; name the help desk's own host(s)"]
+    host = urlsplit(config["SITE_URL"]).hostname or ""
+    if site_url_https and not any(
+        h == host or (h.startswith(".") and host.endswith(h)) for h in allowed
+    ):
+        return [f"ALLOWED_HOSTS: does not include SITE_URL's host {host}"]
+    return []
+
+
 def deploy_problems(config: Mapping[str, Any]) -> list[str]:
     """Each setting a production deployment lacks, as `VARIABLE: what is wrong`."""
-    problems = []
-    if config["SECRET_KEY"] in {"", DEV_SECRET_KEY}:
-        problems.append("SECRET_KEY: not set (a long random value of your own)")
+    problems = _secret_key_problems(config)
     engine = config["DATABASES"]["default"]["ENGINE"]
     if engine != "django.db.backends.postgresql":
         problems.append(
@@ -100,17 +161,9 @@ def deploy_problems(config: Mapping[str, Any]) -> list[str]:
     if config["OPENSRS_KEY"] in {"", DEV_OPENSRS_KEY}:
         problems.append("OPENSRS_KEY: not set (your reseller API key)")
     site_url = config["SITE_URL"]
-    if not site_url.startswith("https://"):
+    site_url_https = site_url.startswith("https://")
+    if not site_url_https:
         problems.append(f"SITE_URL: must be https:// (links in emails), not {site_url}")
-    else:
-        host = urlsplit(site_url).hostname or ""
-        allowed = config["ALLOWED_HOSTS"]
-        if not any(
-            h == "*" or h == host or (h.startswith(".") and host.endswith(h)) for h in allowed
-        ):
-            problems.append(f"ALLOWED_HOSTS: does not include SITE_URL's host {host}")
-    if ":" not in config["ANYMAIL"].get("WEBHOOK_SECRET", ""):
-        problems.append(
-            "ANYMAIL_WEBHOOK_SECRET: not set as user:password (the ESP's webhooks refuse all)"
-        )
+    problems += _allowed_hosts_problems(config, site_url_https=site_url_https)
+    problems += _webhook_secret_problems(config)
     return problems

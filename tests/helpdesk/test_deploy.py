@@ -30,7 +30,7 @@ PRODUCTION = {
     "OPENSRS_KEY": "0123456789abcdef0123456789abcdef",
     "SITE_URL": "https://help.exabytes.example",
     "ALLOWED_HOSTS": "help.exabytes.example",
-    "ANYMAIL_WEBHOOK_SECRET": "esp:hook-secret",
+    "ANYMAIL_WEBHOOK_SECRET": "esp:hook-secret-Xq7pL2vR9",
 }
 
 # (variable, value that breaks it or None to leave it out, what the refusal must say)
@@ -49,6 +49,17 @@ BROKEN = [
     ("SITE_URL", "http://help.exabytes.example", "SITE_URL: must be https://"),
     ("ALLOWED_HOSTS", "elsewhere.example", "ALLOWED_HOSTS: does not include SITE_URL's host"),
     ("ANYMAIL_WEBHOOK_SECRET", None, "ANYMAIL_WEBHOOK_SECRET: not set"),
+    # Set, but guessable: whoever guesses them signs links and tokens, or posts forged mail.
+    ("SECRET_KEY", "changeme", "SECRET_KEY: too short or too simple to be secret"),
+    ("SECRET_KEY", "a" * 60, "SECRET_KEY: too short or too simple to be secret"),
+    ("SECRET_KEY", "django-insecure-" + "x7Q" * 20, "SECRET_KEY: too short or too simple"),
+    ("SECRET_KEY_FALLBACKS", "old-key", "SECRET_KEY_FALLBACKS: a key is too short"),
+    ("ALLOWED_HOSTS", "*", "ALLOWED_HOSTS: * lets any Host header in"),
+    ("ALLOWED_HOSTS", "help.exabytes.example,*", "ALLOWED_HOSTS: * lets any Host header in"),
+    ("ANYMAIL_WEBHOOK_SECRET", ":", "ANYMAIL_WEBHOOK_SECRET: needs a user and a password"),
+    ("ANYMAIL_WEBHOOK_SECRET", "esp:", "ANYMAIL_WEBHOOK_SECRET: needs a user and a password"),
+    ("ANYMAIL_WEBHOOK_SECRET", ":" + "p" * 30, "ANYMAIL_WEBHOOK_SECRET: needs a user"),
+    ("ANYMAIL_WEBHOOK_SECRET", "esp:hook", "ANYMAIL_WEBHOOK_SECRET: needs a user and a password"),
 ]
 
 
@@ -165,7 +176,7 @@ def test_a_complete_configuration_has_no_problems():
         "REDIS_URL": PRODUCTION["REDIS_URL"],
         "EMAIL_BACKEND": PRODUCTION["EMAIL_BACKEND"],
         "EMAIL_HOST": "",
-        "ANYMAIL": {"POSTMARK_SERVER_TOKEN": "pm", "WEBHOOK_SECRET": "esp:secret"},
+        "ANYMAIL": {"POSTMARK_SERVER_TOKEN": "pm", "WEBHOOK_SECRET": "esp:secret-0123456789ab"},
         "OPENSRS_URL": PRODUCTION["OPENSRS_URL"],
         "OPENSRS_USERNAME": "exabytes",
         "OPENSRS_KEY": "a-real-key",
@@ -176,6 +187,14 @@ def test_a_complete_configuration_has_no_problems():
     assert deploy_problems(config) == []
     assert deploy_problems({**config, "ALLOWED_HOSTS": ["exabytes.example"]}) == [
         "ALLOWED_HOSTS: does not include SITE_URL's host help.exabytes.example"
+    ]
+    # A rotated key of the same strength is fine; a weak one still verifies signatures.
+    rotated = {**config, "SECRET_KEY_FALLBACKS": ["old-" + "k9Z" * 20]}
+    assert deploy_problems(rotated) == []
+    assert deploy_problems({**config, "SECRET_KEY_FALLBACKS": ["old", "old-" + "k9Z" * 20]}) == [
+        "SECRET_KEY_FALLBACKS: a key is too short or too simple to be secret (at least 50 "
+        "characters, 5 of them different, e.g. python -c 'import secrets; "
+        "print(secrets.token_urlsafe(50))')"
     ]
 
 
