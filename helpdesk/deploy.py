@@ -5,6 +5,7 @@ DEBUG=0 while it is not empty, and `manage.py check --deploy` reports it under D
 This module imports nothing from Django's settings, so the settings module can use it.
 """
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -167,3 +168,30 @@ def deploy_problems(config: Mapping[str, Any]) -> list[str]:
     problems += _allowed_hosts_problems(config, site_url_https=site_url_https)
     problems += _webhook_secret_problems(config)
     return problems
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def debug_serving_problem(*, debug: bool, site_url: str) -> str:
+    """Why a web process must not serve with these settings, or "" when it may.
+
+    DEBUG=1 answers an error with Django's technical page: the stack, the request and the
+    settings (with the passwords in REDIS_URL, CACHE_URL and the broker's URL, which it does
+    not know to hide). It is for a developer's own machine: a SITE_URL elsewhere means the
+    pages are served to the people the emails go to. `manage.py` (`check --deploy` against a
+    candidate configuration) still runs; only the WSGI and ASGI applications refuse.
+    """
+    host = urlsplit(site_url).hostname or ""
+    if debug and not _loopback(host):
+        return (
+            f"DEBUG=1 shows stack traces and settings to every visitor, and SITE_URL "
+            f"({site_url}) is not this machine: set DEBUG=0 to serve anyone else"
+        )
+    return ""

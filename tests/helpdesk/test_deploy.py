@@ -283,3 +283,31 @@ def test_env_example_lists_every_rate_limit_by_its_variable_and_default():
     ]
 
     assert missing == []
+
+
+def _web_app_load(**environ: str) -> subprocess.Popen:
+    environ = {"DEBUG": "1", "HELPDESK_TESTING": "0", "ENV_FILE": "", **environ}
+    return _settings_load(environ, then="; import helpdesk.wsgi, helpdesk.asgi")
+
+
+def test_the_web_app_refuses_debug_1_for_a_site_url_that_is_not_this_machine():
+    # Django's debug pages show the settings, REDIS_URL's password among them, to any visitor.
+    public = _web_app_load(SITE_URL="https://help.exabytes.example")
+    local = {
+        site_url: _web_app_load(SITE_URL=site_url)
+        for site_url in ("http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]:8000")
+    }
+    # README: `check --deploy` runs under DEBUG=1 against a candidate configuration.
+    command = _settings_load(
+        {"DEBUG": "1", "HELPDESK_TESTING": "0", "ENV_FILE": "", "SITE_URL": PRODUCTION["SITE_URL"]}
+    )
+
+    _out, err = public.communicate(timeout=60)
+    assert public.returncode != 0
+    assert "DEBUG=1 shows stack traces and settings to every visitor" in err
+    assert "SITE_URL (https://help.exabytes.example) is not this machine" in err
+    for site_url, process in local.items():
+        _out, err = process.communicate(timeout=60)
+        assert process.returncode == 0, (site_url, err)
+    _out, err = command.communicate(timeout=60)
+    assert command.returncode == 0, err
