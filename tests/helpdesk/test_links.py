@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+from django.urls import set_script_prefix
+
 import accounts
 import domains
 import helpdesk
@@ -31,3 +33,19 @@ def test_no_other_module_builds_a_link_on_site_url():
         if path.name != "links.py" and BUILT_ON_SITE_URL.search(path.read_text())
     ]
     assert builders == []
+
+
+def test_a_link_made_while_a_request_is_answered_ignores_its_script_name(settings):
+    # Django's WSGI handler sets the script prefix from each request's SCRIPT_NAME, which
+    # gunicorn takes from a `SCRIPT_NAME` header a trusted proxy passed on from a client.
+    settings.SITE_URL = "https://help.example.test"
+    set_script_prefix("/elsewhere/")
+    try:
+        links = [site_url("portal:preferences"), site_url("portal:verify", "tok")]
+    finally:
+        set_script_prefix("/")
+
+    assert links == [
+        "https://help.example.test/my/preferences/",
+        "https://help.example.test/verify/tok/",
+    ]
