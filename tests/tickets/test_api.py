@@ -13,6 +13,7 @@ from accounts.services import api_token_issue
 from tests.broker import broker_unreachable
 from tests.factories import DomainFactory, TicketFactory, UserFactory
 from tickets import services
+from tickets.audit import audit_record
 from tickets.models import FieldChange, Message, Notification, Ticket
 
 S = Ticket.Status
@@ -494,6 +495,38 @@ def test_the_api_and_the_staff_page_show_audit_details_to_the_same_people(
     in_api = "Zone file restored" in json.dumps(body["events"])
     on_page = "Zone file restored" in page.split('id="audit-heading"')[1]
     assert in_api == on_page == (persona == "supervisor")
+
+
+@pytest.mark.parametrize("persona", ["agent", "supervisor"])
+def test_the_api_and_the_staff_page_show_opensrs_answers_to_the_same_people(
+    personas, persona, alice, as_user, client
+):
+    # given a password resend whose OpenSRS call was answered
+    ticket = TicketFactory(customer=alice, kind=Ticket.Kind.RESEND_PASSWORD)
+    answer = "Reset mail queued for owner of alice-shop.test"
+    audit_record(
+        actor="worker",
+        action="opensrs.call",
+        ticket=ticket,
+        details={
+            "action": "SEND_PASSWORD",
+            "object": "DOMAIN",
+            "attempt": 1,
+            "outcome": "ok",
+            "response_code": 200,
+            "response_text": answer,
+            "duration_ms": 42,
+        },
+    )
+
+    # when the same person reads the ticket on both
+    body = as_user(personas[persona]).get(url(ticket)).json()
+    client.force_login(personas[persona])
+    page = client.get(f"/staff/tickets/{ticket.reference}/").content.decode()
+
+    # then both show OpenSRS's answer, or neither does; the page shows the call to both
+    assert (answer in json.dumps(body)) == (answer in page) == (persona == "supervisor")
+    assert "SEND_PASSWORD DOMAIN" in page.split('id="opensrs-heading"')[1]
 
 
 def test_another_customers_ticket_is_a_404_not_a_403(alice_ticket, bob, as_user):

@@ -815,12 +815,16 @@ def test_the_ticket_page_shows_record_notes_notifications_opensrs_calls_and_audi
     when = f'datetime="{called.isoformat()}">{date_format(called, "DATETIME_FORMAT")}</time>'
     assert when in calls
     assert "OpenSRS was called." in page
-    # an agent sees the trail, a supervisor also sees each entry's details
-    assert "Command successful" in page
+    # an agent sees the trail and what each call did, a supervisor also each entry's details and
+    # OpenSRS's answers (its code and text), as the API answers each of them
+    assert "ok" in calls.split("<td>1</td>")[1]
+    assert "Command successful" not in page and "<td>200</td>" not in calls
     assert '<th scope="row">Duration ms</th><td>42</td>' not in page
     client.force_login(supervisor)
     supervisor_page = client.get(f"/staff/tickets/{ticket.reference}/").content.decode()
     assert '<th scope="row">Duration ms</th><td>42</td>' in supervisor_page
+    supervisor_calls = supervisor_page.split('id="opensrs-heading"')[1].split("</table>")[0]
+    assert "Command successful" in supervisor_calls and "<td>200</td>" in supervisor_calls
 
 
 @pytest.mark.django_db

@@ -12,7 +12,7 @@ from django.db.models import Exists, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 
 from tickets.models import OPENSRS_CALL_KINDS, ActionLog, Attachment, Message, Notification, Ticket
-from tickets.selectors.tickets import ticket_events
+from tickets.selectors.tickets import opensrs_call_details_visible, ticket_events
 
 
 def staff_ticket_merged_from(*, ticket: Ticket) -> list[str]:
@@ -94,8 +94,13 @@ MESSAGE_AUTHOR_NAME = Subquery(
 MESSAGE_HAS_FILES = Exists(Attachment.objects.filter(message=OuterRef("pk")))
 
 
-def staff_ticket_history(*, ticket: Ticket, whole: bool = False) -> TicketHistory:
+def staff_ticket_history(
+    *, ticket: Ticket, audit_details: bool, whole: bool = False
+) -> TicketHistory:
     """The latest of a ticket's history for its staff page (the whole of it when `whole`).
+
+    `audit_details`: whether the reader reads audit details (`audit_details_visible`); without
+    them each OpenSRS call keeps what was done and how it went, not OpenSRS's answer.
 
     Three queries whatever the history: messages with their authors' names, notifications and
     audit rows; a fourth for the attachments (names, not bytes) when a message read has any,
@@ -137,6 +142,9 @@ def staff_ticket_history(*, ticket: Ticket, whole: bool = False) -> TicketHistor
         if ticket.kind in OPENSRS_CALL_KINDS
         else ([], False)
     )
+    if not audit_details:
+        for call in calls:  # rows of their own query: the audit trail's are other instances
+            call.details = opensrs_call_details_visible(call.details, audit_details=False)
     return TicketHistory(
         messages=messages,
         notifications=notifications,

@@ -255,6 +255,21 @@ def audit_details_visible(user: User | AnonymousUser) -> bool:
     return is_supervisor(user)
 
 
+# What an OpenSRS call's audit row says of the work itself: the call, its try, how it went, how
+# long it took. The rest (OpenSRS's response code, text and answer, what we sent) is a detail.
+OPENSRS_CALL_FACTS = ("action", "object", "attempt", "outcome", "duration_ms")
+
+
+def opensrs_call_details_visible(details: dict[str, Any], *, audit_details: bool) -> dict[str, Any]:
+    """An `opensrs.call` audit row's details as a reader of `audit_details` may read them.
+
+    Supervisors read all of it; agents what was done and how it went, never OpenSRS's answer.
+    """
+    if audit_details:
+        return details
+    return {key: details[key] for key in OPENSRS_CALL_FACTS if key in details}
+
+
 def staff_ticket_get(*, user: User | AnonymousUser, reference: str) -> Ticket | None:
     """A ticket with what the staff ticket page shows besides its history, or None.
 

@@ -185,7 +185,10 @@ def ticket_page(
 ) -> HttpResponse:
     forms_in = forms_in or {}
     supervisor = is_supervisor(request.user)
-    history = staff_ticket_history(ticket=ticket, whole=request.GET.get("history") == "all")
+    audit_details = audit_details_visible(request.user)
+    history = staff_ticket_history(
+        ticket=ticket, audit_details=audit_details, whole=request.GET.get("history") == "all"
+    )
     changes = field_change_rows(ticket.changes.all() if ticket.kind in CHANGE_REQUEST_KINDS else [])
     staff = list(staff_members())
     members = [u.username for u in staff]
@@ -204,7 +207,7 @@ def ticket_page(
         "put_back_offered": any(c.status == RegistrationChange.Status.OFFERED for c in put_backs),
         "history": history,
         "is_supervisor": supervisor,
-        "audit_details": audit_details_visible(request.user),
+        "audit_details": audit_details,
         "approval": _approval_state(ticket, request.user),
         "contact_differs": bool(
             ticket.customer
