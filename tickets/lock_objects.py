@@ -128,6 +128,11 @@ def saved_view_lock(*, owner: User, name: str) -> SavedView | None:
     return SavedView.objects.select_for_update().filter(owner=owner, name=name).first()
 
 
+def saved_view_lock_by_pk(*, owner: User, pk: int) -> SavedView | None:
+    """Lock one of the owner's saved views by its id, if it is still there."""
+    return SavedView.objects.select_for_update().filter(owner=owner, pk=pk).first()
+
+
 def customer_lock(*, pk: int) -> Customer:
     """Lock a customer row before any of its tickets (again: a no-op wait for the holder)."""
     return Customer.objects.select_for_update(of=("self",), no_key=True).get(pk=pk)

@@ -5,12 +5,13 @@ import re
 import pytest
 from django.test import Client
 
+from helpdesk.exceptions import ApplicationError
 from tests.factories import TicketFactory
 from tests.markers import postgresql_only
 from tests.threads import meet_after, run_at_once
 from tickets.models import ActionLog, SavedView, Ticket
 from tickets.services import saved_views
-from tickets.services.saved_views import SAVED_VIEWS_MAX
+from tickets.services.saved_views import SAVED_VIEW_GONE, SAVED_VIEWS_MAX
 
 S = Ticket.Status
 
@@ -204,3 +205,58 @@ def test_one_name_saved_twice_at_once_is_one_view_and_no_error(agent, monkeypatc
         ActionLog.objects.filter(action__startswith="saved_view.").values_list("action", flat=True)
     )
     assert actions == ["saved_view.changed", "saved_view.created"]
+
+
+@pytest.mark.django_db
+def test_a_view_deleted_again_from_a_stale_read_is_refused_and_recorded_once(agent):
+    # given the view as two requests read it, one of which deletes it
+    view = saved_views.saved_view_save(owner=agent, name="Old", query="status=open")
+    stale = SavedView.objects.get(pk=view.pk)
+    saved_views.saved_view_delete(view=view, actor=agent)
+
+    # when the other deletes it too
+    with pytest.raises(ApplicationError) as refused:
+        saved_views.saved_view_delete(view=stale, actor=agent)
+
+    # then it says so, and the record has the one deletion
+    assert refused.value.message == SAVED_VIEW_GONE
+    assert ActionLog.objects.filter(action="saved_view.deleted").count() == 1
+
+
+@postgresql_only("two transactions at once, each on its own connection")
+@pytest.mark.django_db(transaction=True)
+def test_one_view_deleted_twice_at_once_is_deleted_once_on_the_record(agent, monkeypatch):
+    # given the view read by both requests of a double click, each waiting (up to a moment),
+    # once it has looked the view up to delete it, for the other to have looked too
+    view = saved_views.saved_view_save(owner=agent, name="Old", query="status=open")
+    reads = [SavedView.objects.get(pk=view.pk) for _ in range(2)]
+    meet_after(monkeypatch, saved_views, "saved_view_lock_by_pk")
+    refusals: list[str] = []
+
+    def delete(read: SavedView) -> None:
+        try:
+            saved_views.saved_view_delete(view=read, actor=agent)
+        except ApplicationError as exc:
+            refusals.append(exc.message)
+
+    # when both delete it at once
+    run_at_once(delete, [(read,) for read in reads])
+
+    # then one deletes it and the other is told it is gone: one deletion on the record
+    assert not SavedView.objects.filter(pk=view.pk).exists()
+    assert refusals == [SAVED_VIEW_GONE]
+    assert ActionLog.objects.filter(action="saved_view.deleted").count() == 1
+
+
+@pytest.mark.django_db
+def test_deleting_a_view_already_deleted_is_a_404(agent_client, agent):
+    # given a view deleted in another tab
+    view = saved_views.saved_view_save(owner=agent, name="Old", query="status=open")
+    assert agent_client.post(f"/staff/views/{view.pk}/delete/").status_code == 302
+
+    # when this tab deletes it again
+    response = agent_client.post(f"/staff/views/{view.pk}/delete/")
+
+    # then it is not found, and nothing more is recorded
+    assert response.status_code == 404
+    assert ActionLog.objects.filter(action="saved_view.deleted").count() == 1

@@ -11,7 +11,7 @@ from accounts.selectors import is_staff_member
 from helpdesk.exceptions import ApplicationError
 from helpdesk.validators import CONTROL_CHARACTERS
 from tickets.audit import audit_record
-from tickets.lock_objects import saved_view_lock
+from tickets.lock_objects import saved_view_lock, saved_view_lock_by_pk
 from tickets.models import SavedView
 from tickets.redaction import redact_card_numbers
 
@@ -19,6 +19,7 @@ SAVED_VIEW_NAME_NEEDED = gettext_noop("Give the view a name (at most 80 characte
 SAVED_VIEW_TOO_MANY = gettext_noop("You have 50 saved views already; delete one first.")
 SAVED_VIEW_STAFF_ONLY = gettext_noop("Only staff can save views of the queue.")
 SAVED_VIEW_NOT_YOURS = gettext_noop("That saved view is not yours.")
+SAVED_VIEW_GONE = gettext_noop("That saved view was already deleted.")
 SAVED_VIEW_TOO_LONG = gettext_noop(
     "This view's filters are too long to save; shorten the search or the assignee."
 )
@@ -80,6 +81,11 @@ def saved_view_delete(*, view: SavedView, actor: User) -> None:
     """Delete one of the actor's own saved views (callers look it up scoped to the actor)."""
     if view.owner_id != actor.pk:
         raise ApplicationError(SAVED_VIEW_NOT_YOURS)
-    name, query = view.name, view.query
-    view.delete()
+    # Locked and read again: a second delete of the same view (a double click) waits for the
+    # first and finds it gone, rather than recording a deletion that deleted nothing.
+    locked = saved_view_lock_by_pk(owner=actor, pk=view.pk)
+    if locked is None:
+        raise ApplicationError(SAVED_VIEW_GONE)
+    name, query = locked.name, locked.query
+    locked.delete()
     audit_record(actor=actor, action="saved_view.deleted", details={"name": name, "from": query})

@@ -254,6 +254,10 @@ def saved_view_create(request: AuthenticatedHttpRequest) -> HttpResponse:
 def saved_view_remove(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     view = found_or_404(saved_view_get(user=request.user, pk=pk))
     name = view.name
-    saved_view_delete(view=view, actor=request.user)
-    messages.success(request, SAVED_VIEW_DELETED % {"name": name})
+    try:
+        saved_view_delete(view=view, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, SAVED_VIEW_DELETED % {"name": name})
     return redirect(_queue_url(""))
