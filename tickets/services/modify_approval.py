@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
@@ -19,7 +20,7 @@ from accounts.selectors import (
     is_supervisor,
     login_with_address_exists,
 )
-from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
+from helpdesk.exceptions import ApplicationError, StaffForbidden, TransitionNotAllowed
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import customer_lock, tickets_and_customers_lock, tickets_of_customer_lock
 from tickets.models import (
@@ -46,6 +47,7 @@ MODIFY_STAFF_ONLY = gettext_noop("Only help-desk staff can approve changes.")
 MODIFY_NEEDS_SUPERVISOR = gettext_noop(
     "Only a supervisor can approve a change of name or email address."
 )
+APPROVALS_FORBIDDEN = gettext_noop("Only a supervisor can see the changes waiting for approval.")
 MODIFY_NEW_EMAIL_UNCONFIRMED = gettext_noop(
     "The new email address has not confirmed its link yet; the change cannot be applied."
 )
@@ -296,6 +298,18 @@ def modify_awaiting_supervisor() -> QuerySet[Ticket]:
         .prefetch_related(Prefetch("changes", queryset=pending.order_by("id")))
         .order_by("created_at", "id")
     )
+
+
+def modify_approvals_waiting(*, user: User | AnonymousUser, limit: int) -> tuple[list[Ticket], int]:
+    """The first `limit` of `modify_awaiting_supervisor`, and how many wait in all.
+
+    The supervisors' list: anyone else is refused (StaffForbidden), whatever screen asks.
+    """
+    if not is_supervisor(user):
+        raise StaffForbidden(APPROVALS_FORBIDDEN)
+    waiting = modify_awaiting_supervisor()
+    tickets = list(waiting[:limit])
+    return tickets, len(tickets) if len(tickets) < limit else waiting.count()
 
 
 @transaction.atomic

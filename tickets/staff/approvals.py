@@ -6,8 +6,8 @@ from django.views.decorators.http import require_GET
 
 from helpdesk.types import AuthenticatedHttpRequest
 from tickets.selectors.field_changes import field_change_rows
-from tickets.services import modify_awaiting_supervisor
-from tickets.staff.common import require_perm, staff_required
+from tickets.services import modify_approvals_waiting
+from tickets.staff.common import staff_required
 
 APPROVALS_PAGE_SIZE = 100
 
@@ -15,9 +15,7 @@ APPROVALS_PAGE_SIZE = 100
 @require_GET
 @staff_required
 def approvals(request: AuthenticatedHttpRequest) -> HttpResponse:
-    require_perm(request, "tickets.approve_sensitive_change")
-    waiting = modify_awaiting_supervisor()
-    tickets = list(waiting[:APPROVALS_PAGE_SIZE])
+    tickets, total = modify_approvals_waiting(user=request.user, limit=APPROVALS_PAGE_SIZE)
     rows = [
         {
             "ticket": ticket,
@@ -25,5 +23,4 @@ def approvals(request: AuthenticatedHttpRequest) -> HttpResponse:
         }
         for ticket in tickets
     ]
-    total = len(tickets) if len(tickets) < APPROVALS_PAGE_SIZE else waiting.count()
     return render(request, "staff/approvals.html", {"rows": rows, "total": total})
