@@ -171,8 +171,12 @@ def customer_logins_with_staff_roles(*, using: str = "default") -> list[Customer
 
 
 def customer_for_user(user: User | AnonymousUser | None) -> Customer | None:
-    """The customer record a portal login belongs to, if any."""
-    if user is None or not user.is_authenticated or user.is_staff:
+    """The customer record a portal login belongs to, if any, whatever flags the login holds.
+
+    A customer's login is never staff (is_staff_login): one holding a stale staff flag is still
+    its customer's, with its portal pages, not a login of nobody's.
+    """
+    if user is None or not user.is_authenticated:
         return None
     try:
         return user.customer

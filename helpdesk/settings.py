@@ -139,6 +139,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "helpdesk.context_processors.site",
+                "helpdesk.context_processors.login_kind",
             ],
         },
     },

@@ -7,7 +7,9 @@ from django.contrib.auth.models import Permission, User
 from django.core.checks import run_checks
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from accounts.roles import AGENTS, SUPERVISORS
 from accounts.selectors import is_staff_member, staff_member_logins
@@ -201,3 +203,60 @@ def test_migrate_and_the_database_check_name_each_customer_login_with_a_staff_ro
 
 def test_the_database_check_is_quiet_when_no_customer_login_holds_a_role(alice, agent):
     assert [w for w in run_checks(databases=["default"]) if w.id == "helpdesk.W002"] == []
+
+
+def _menu(page: str) -> str:
+    return page.split('class="site-nav"')[1].split("</nav>")[0]
+
+
+@pytest.mark.parametrize("how", GRANTS)
+def test_a_customers_login_with_a_stale_staff_flag_has_its_portal_menu_and_pages(
+    alice, django_assert_num_queries, how
+):
+    # given Alice's own request, and what her home page costs her while her login is as it
+    # should be
+    ticket = TicketFactory(customer=alice, subject="My own request")
+    session = Client()
+    session.force_login(alice.user)
+    with CaptureQueriesContext(connection) as plain:
+        session.get("/")
+
+    # when her login is given a staff flag (a role, a permission or superuser status) in the
+    # database, around the rule
+    _grant_in_the_database(alice.user, how)
+    with django_assert_num_queries(len(plain.captured_queries)):
+        home = session.get("/").content.decode()
+    mine = session.get("/my/")
+
+    # then she is shown her portal, not a staff queue that would not open for her, and it
+    # opens: her requests and her preferences, at no extra query
+    assert "/staff/" not in _menu(home)
+    assert 'href="/my/"' in _menu(home) and "/preferences/" in _menu(home)
+    assert 'href="/my/"' in home.split('class="site-header"')[1].split("</header>")[1]
+    assert mine.status_code == 200 and ticket.reference in mine.content.decode()
+
+
+@pytest.mark.parametrize("role", [AGENTS, SUPERVISORS])
+def test_a_staff_member_is_shown_the_staff_queue_not_the_portals_menu(role):
+    # given a staff member
+    member = staff_user_ensure(username="worker", password="worker-pass-123", role=role)
+    session = Client()
+    session.force_login(member)
+
+    # when they open the portal's home
+    home = session.get("/").content.decode()
+
+    # then their menu leads to the queue, not to a customer's pages
+    assert 'href="/staff/"' in _menu(home)
+    assert 'href="/my/"' not in home
+
+
+def test_a_staff_flag_without_a_staff_role_is_no_way_to_the_staff_queue():
+    # given a login with the staff flag alone (the admin, nothing more)
+    login = User.objects.create_user(username="admin-only", password="x-pass-123", is_staff=True)
+    session = Client()
+    session.force_login(login)
+
+    # when / then: no menu entry for a queue that answers it 404
+    assert 'href="/staff/"' not in _menu(session.get("/").content.decode())
+    assert session.get("/staff/").status_code == 404
