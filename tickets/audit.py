@@ -13,6 +13,7 @@ from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from accounts.models import Customer
+from accounts.selectors import login_is_customers
 from tickets.lock_objects import audit_chain_head_lock
 from tickets.models import ActionLog, AuditChainHead, Ticket
 
@@ -29,7 +30,10 @@ def actor_label(actor: Actor) -> str:
         return actor
     if isinstance(actor, Customer):
         return f"customer:{actor.number}"
-    prefix = "staff" if getattr(actor, "is_staff", False) else "user"
+    # Not the flag alone: a customer's login holding a stale staff flag is never staff
+    # (accounts.selectors.is_staff_login), even once it is deactivated.
+    staff = getattr(actor, "is_staff", False) and not login_is_customers(actor)
+    prefix = "staff" if staff else "user"
     return f"{prefix}:{actor.get_username()}"
 
 

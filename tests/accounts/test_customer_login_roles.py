@@ -16,7 +16,7 @@ from accounts.selectors import is_staff_member, staff_member_logins
 from accounts.services import roles_ensure, staff_user_ensure
 from tests.accounts.test_admin_readonly import _user_form
 from tests.factories import TicketFactory, api_key_for
-from tickets.audit import audit_verify
+from tickets.audit import audit_record, audit_verify
 from tickets.models import ActionLog
 
 pytestmark = pytest.mark.django_db
@@ -260,3 +260,18 @@ def test_a_staff_flag_without_a_staff_role_is_no_way_to_the_staff_queue():
     # when / then: no menu entry for a queue that answers it 404
     assert 'href="/staff/"' not in _menu(session.get("/").content.decode())
     assert session.get("/staff/").status_code == 404
+
+
+def test_a_customers_login_with_a_stale_staff_flag_is_no_staff_on_the_audit_log(alice, agent):
+    # given Alice's login holding a staff flag past the rule
+    User.objects.filter(pk=alice.user.pk).update(is_staff=True)
+    login = User.objects.get(pk=alice.user.pk)
+
+    # when she and a staff member each act on the record
+    audit_record(actor=login, action="test.by_login")
+    audit_record(actor=agent, action="test.by_staff")
+
+    # then the log names her as the login she is, and the staff member as staff
+    actors = dict(ActionLog.objects.values_list("action", "actor"))
+    assert actors["test.by_login"] == f"user:{login.username}"
+    assert actors["test.by_staff"] == "staff:agent"
