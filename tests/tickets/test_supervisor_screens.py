@@ -1,15 +1,18 @@
-"""The audit log and the approvals list: their readers are chosen where the rows are read."""
+"""The audit log, approvals and disclosures: their readers are chosen where the rows are read."""
 
 import pytest
 from django.contrib.auth.models import User
+from django.test import Client
 
 from accounts.roles import SUPERVISORS
 from accounts.services import roles_ensure
 from helpdesk.exceptions import StaffForbidden
 from tests.factories import CustomerFactory
 from tests.tickets.test_staff_approvals import change_request
+from tickets import services
 from tickets.audit import audit_record
 from tickets.selectors.audit import AUDIT_LOG_FORBIDDEN, audit_actions, audit_log_page
+from tickets.selectors.export import customer_disclosures_for
 from tickets.services import modify_approvals_waiting
 from tickets.services.modify_approval import APPROVALS_FORBIDDEN
 
@@ -62,3 +65,27 @@ def test_an_agent_is_refused_the_page_with_the_reason_and_a_supervisor_reads_it(
     assert refused.status_code == 403
     assert "Only a supervisor can" in refused.content.decode()
     assert supervisor_client.get(path).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_disclosure_register_is_shown_to_its_keepers_only(agent, supervisor, alice):
+    # given a disclosure on record
+    services.disclosure_record(
+        customer=alice,
+        actor=supervisor,
+        disclosed_to="Police",
+        information="Name and email",
+        legal_basis="Court order 12/2026",
+    )
+
+    # when / then: the register is read for a supervisor, for nobody else, page or selector
+    assert [d.disclosed_to for d in customer_disclosures_for(user=supervisor, customer=alice)] == [
+        "Police"
+    ]
+    for reader in (agent, _customer_login_as_supervisor(alice), None):
+        assert customer_disclosures_for(user=reader, customer=alice) is None
+    for user, shown in ((agent, False), (supervisor, True)):
+        client = Client()
+        client.force_login(user)
+        page = client.get(f"/staff/customers/{alice.number}/").content.decode()
+        assert ("Court order 12/2026" in page) is shown

@@ -20,8 +20,25 @@ def customer_tickets(*, customer: Customer) -> QuerySet[Ticket]:
     return Ticket.objects.filter(customer=customer).select_related("domain", "assignee")
 
 
+DISCLOSURES_PERMISSION = "tickets.manage_disclosures"
+
+
+def disclosures_keeper(user: User | AnonymousUser | None) -> bool:
+    """Whether the user reads and records the disclosure register: one rule for every screen."""
+    return is_staff_member(user) and user.has_perm(DISCLOSURES_PERMISSION)
+
+
 def customer_disclosures(*, customer: Customer) -> QuerySet[Disclosure]:
     return Disclosure.objects.filter(customer=customer).select_related("recorded_by")
+
+
+def customer_disclosures_for(
+    *, user: User | AnonymousUser, customer: Customer
+) -> list[Disclosure] | None:
+    """A customer's disclosure register as `user` is shown it: None to all but its keepers."""
+    if not disclosures_keeper(user):
+        return None
+    return list(customer_disclosures(customer=customer))
 
 
 def customer_audit_rows(*, customer: Customer) -> QuerySet[ActionLog]:

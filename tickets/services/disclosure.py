@@ -15,7 +15,7 @@ from helpdesk.exceptions import ApplicationError, StaffForbidden
 from tickets.audit import audit_record
 from tickets.models import Disclosure
 from tickets.redaction import redact_card_numbers
-from tickets.selectors.export import customer_export_data
+from tickets.selectors.export import customer_export_data, disclosures_keeper
 
 DISCLOSURE_FORBIDDEN = gettext_noop("Only a supervisor can record a disclosure.")
 DISCLOSURE_INCOMPLETE = gettext_noop("Say what was disclosed, to whom, and on what legal basis.")
@@ -46,7 +46,7 @@ def disclosure_record(
     disclosed_at: datetime | None = None,
 ) -> Disclosure:
     """Enter a disclosure of a customer's information in the register, and audit it."""
-    if not is_staff_member(actor) or not actor.has_perm("tickets.manage_disclosures"):
+    if not disclosures_keeper(actor):
         raise StaffForbidden(DISCLOSURE_FORBIDDEN)
     required = {
         "disclosed_to": _disclosure_text("disclosed_to", disclosed_to),

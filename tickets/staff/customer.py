@@ -11,14 +11,20 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import is_supervisor
-from helpdesk.exceptions import ApplicationError
+from helpdesk.exceptions import ApplicationError, StaffForbidden
 from helpdesk.refusals import refusal_form_errors
 from helpdesk.shortcuts import found_or_404
 from helpdesk.types import AuthenticatedHttpRequest
-from tickets.selectors.export import customer_disclosures, customer_staff_get, customer_tickets
+from tickets.selectors.export import (
+    customer_disclosures_for,
+    customer_staff_get,
+    customer_tickets,
+    disclosures_keeper,
+)
 from tickets.services import customer_export, disclosure_record
+from tickets.services.disclosure import DISCLOSURE_FORBIDDEN
 from tickets.services.freeze import account_unfreeze
-from tickets.staff.common import require_perm, staff_required
+from tickets.staff.common import staff_required
 
 
 def _customer_or_404(request: HttpRequest, number: str):
@@ -29,13 +35,13 @@ def _customer_or_404(request: HttpRequest, number: str):
 @staff_required
 def customer_detail(request: AuthenticatedHttpRequest, number: str) -> HttpResponse:
     customer = _customer_or_404(request, number)
-    can_disclose = request.user.has_perm("tickets.manage_disclosures")
+    disclosures = customer_disclosures_for(user=request.user, customer=customer)
     context = {
         "customer": customer,
         "domains": list(customer.domains.order_by("name")),
         "tickets": list(customer_tickets(customer=customer)[:100]),
-        "disclosures": list(customer_disclosures(customer=customer)) if can_disclose else None,
-        "can_disclose": can_disclose,
+        "disclosures": disclosures,
+        "can_disclose": disclosures is not None,
         "can_export": request.user.has_perm("tickets.export_customer"),
         "is_supervisor": is_supervisor(request.user),
         "now": timezone.now(),
@@ -85,7 +91,8 @@ class DisclosureForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 @staff_required
 def disclosure_new(request: AuthenticatedHttpRequest, number: str) -> HttpResponse:
-    require_perm(request, "tickets.manage_disclosures")
+    if not disclosures_keeper(request.user):
+        raise StaffForbidden(DISCLOSURE_FORBIDDEN)
     customer = _customer_or_404(request, number)
     form = DisclosureForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
@@ -104,7 +111,6 @@ def disclosure_new(request: AuthenticatedHttpRequest, number: str) -> HttpRespon
 @require_POST
 @staff_required
 def customer_export_view(request: AuthenticatedHttpRequest, number: str) -> HttpResponse:
-    require_perm(request, "tickets.export_customer")
     customer = _customer_or_404(request, number)
     data = customer_export(customer=customer, actor=request.user)
     response = JsonResponse(data, encoder=DjangoJSONEncoder, json_dumps_params={"indent": 2})
