@@ -279,14 +279,11 @@ WORK_TICKET = "tickets.work_ticket"
 def login_is_customers(user: User) -> bool:
     """Whether `user` is a customer's portal login, whatever its flags say.
 
-    Reads `user.customer`: no query for a login loaded with `select_related("customer")`, as
-    every request's is (the login backend's `get_user`, the API token's check).
+    Reads `user.customer` (customer_for_user): no query for a login loaded with
+    `select_related("customer")`, as every request's is (the login backend's `get_user`, the
+    API token's check).
     """
-    try:
-        user.customer  # noqa: B018 - the read is the test
-    except Customer.DoesNotExist:
-        return False
-    return True
+    return customer_for_user(user) is not None
 
 
 def is_staff_login(user: User | AnonymousUser | None) -> TypeGuard[User]:
