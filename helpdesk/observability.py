@@ -48,11 +48,21 @@ def token_redacted(text: str) -> str:
 
 
 def _redacted(value: Any) -> Any:
-    return token_redacted(value) if isinstance(value, str) else value
+    from tickets.redaction import redact_card_numbers
+
+    # An exception's text may quote what was typed (a refused email's body or header).
+    if isinstance(value, BaseException):
+        value = str(value)
+    if not isinstance(value, str):
+        return value
+    return redact_card_numbers(token_redacted(value))[0]
 
 
 class LinkTokenFilter(logging.Filter):
-    """Writes `[token]` for a mailed link's token in a record's message and arguments."""
+    """`[token]` for a mailed link's token in a record's message and arguments.
+
+    And no card number in them: nothing stores one, the log included.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = _redacted(record.msg)

@@ -176,3 +176,20 @@ def test_a_json_log_line_of_a_live_link_holds_no_token(client, settings):
     assert "SECRET" not in json.dumps(line)
     assert line["message"] == f"Too Many Requests: {LOGGED_AS}"
     assert line["status_code"] == 429
+
+
+def test_a_card_number_in_a_records_arguments_is_removed_exceptions_included():
+    card = "4111 1111 1111 1111"
+    refused = ValueError(f"the message quotes {card} in its subject")
+    record = logging.LogRecord(
+        "tickets.inbound", logging.WARNING, "", 0, "from %s not stored: %s", (card, refused), None
+    )
+
+    LinkTokenFilter().filter(record)
+
+    message = record.getMessage()
+    assert "4111" not in message
+    assert message == (
+        "from [card number removed] not stored: the message quotes [card number removed] in its "
+        "subject"
+    )
