@@ -6,10 +6,12 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db.models import Count, Q, Sum, Window
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.selectors import is_supervisor
 from tickets.models import (
     STAT_FIELDS,
     Notification,
@@ -236,11 +238,12 @@ def _monthly_reads(
 
 
 def dashboard_figures(
-    *, days: DayRange, agent_id: int | None = None, by_month: bool | None = None
+    *, days: DayRange, reader: User | None = None, by_month: bool | None = None
 ) -> dict[str, Any]:
     """Everything the dashboard draws for `days`, from the daily and monthly rows and the outbox.
 
-    :param agent_id: show only this staff member in the per-agent figures (None: everyone).
+    :param reader: the staff member it is drawn for: a supervisor sees every agent's row, an
+        agent the team's figures and their own row (None: every row, for reports and tests).
     :param by_month: one column a month instead of a day (None: for ranges over 92 days).
     Queries: rows by day or month; by kind and agent; the agents' names; the latest failed and
     bounced mail with their counts; satisfaction answers. Whatever the number of tickets.
@@ -248,6 +251,7 @@ def dashboard_figures(
     if by_month is None:
         by_month = days.days > DASHBOARD_DAILY_MAX_DAYS
     per_period, by_kind_and_agent = (_monthly_reads if by_month else _daily_reads)(days)
+    agent_id = None if reader is None or is_supervisor(reader) else reader.pk
     per_kind, by_agent = _by_kind_and_agent(by_kind_and_agent, agent_id=agent_id)
     low, high = days.moments()
     counted, recent = _mail_problems(low, high)

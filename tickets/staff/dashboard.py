@@ -82,8 +82,7 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     supervisor = is_supervisor(request.user)
     context = {
         "form": form,
-        # Supervisors see every agent; an agent sees the team's figures and their own row.
-        "figures": dashboard_figures(days=days, agent_id=None if supervisor else request.user.pk),
+        "figures": dashboard_figures(days=days, reader=request.user),
         "registration_problems": registration_problems(),
         "approvals_waiting": modify_awaiting_supervisor().count(),
         "is_supervisor": supervisor,
