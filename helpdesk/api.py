@@ -100,7 +100,9 @@ class CallerOnlyMiddleware:
         match = request.resolver_match
         if match is None or not getattr(match.func, "same_for_everyone", False):
             patch_vary_headers(response, ("Authorization", "Cookie"))
-            patch_cache_control(response, private=True)
+            # no-store too: what a customer or agent read stays out of the browser's disk
+            # cache (a shared computer). Clients keep their own copy and revalidate with ETags.
+            patch_cache_control(response, private=True, no_store=True)
         return response
 
 

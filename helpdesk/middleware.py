@@ -27,7 +27,7 @@ class SecurityHeadersMiddleware:
     And a page for a signed-in login is never stored (`Cache-Control: private, no-store`)
     unless its view said how it is cached: signed out on a shared computer, the Back button
     would otherwise bring back the customer's tickets, their details in the change form, or
-    the staff queue. The API's answers are `private`, with ETags to revalidate
+    the staff queue. The API's answers are `private, no-store` too, with ETags to revalidate
     (helpdesk.api.CallerOnlyMiddleware).
     """
 

@@ -61,7 +61,8 @@ def test_every_api_answer_is_kept_by_no_cache_for_another_reader(
 
     # then caches are told it depends on who asks and is no one else's to keep
     assert {"authorization", "cookie"} <= _vary(response), (path, response.status_code)
-    assert "private" in response.get("Cache-Control", ""), (path, response.status_code)
+    directives = {d.strip() for d in response.get("Cache-Control", "").split(",")}
+    assert {"private", "no-store"} <= directives, (path, response.status_code)
 
 
 @pytest.mark.parametrize("name", sorted(SAME_FOR_EVERYONE - {"api:health"}))
