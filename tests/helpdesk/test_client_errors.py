@@ -5,6 +5,8 @@ import base64
 import pytest
 from django.conf import settings as django_settings
 
+from helpdesk.parsers import JSON_SURROGATE
+
 pytestmark = pytest.mark.django_db
 
 SECRET = "hookuser:hookpass"
@@ -52,6 +54,20 @@ def test_json_nested_100000_deep_is_a_400(client, path):
 
     assert response.status_code == 400
     assert response.json()["detail"]
+
+
+@pytest.mark.parametrize("path", JSON_ENDPOINTS)
+def test_json_nested_a_few_hundred_deep_is_a_400_not_a_500(client, path):
+    # given JSON deep enough to run a recursive walk of it out of Python's stack, though not
+    # too deep for the decoder
+    body = "[" * 400 + "]" * 400
+
+    # when it is posted to an endpoint anyone may call
+    response = client.post(path, body, content_type="application/json")
+
+    # then it is refused as any JSON of the wrong shape is
+    assert response.status_code == 400
+    assert response.json()
 
 
 @pytest.mark.parametrize("path", WEBHOOKS)
@@ -160,6 +176,43 @@ def test_a_nul_in_api_json_is_a_400_naming_it(agent, alice):
 
     assert response.status_code == 400
     assert response.json() == {"detail": "The JSON holds a NUL character (\\u0000)."}
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        # a field named in the error: the key of a change
+        (
+            "/api/v1/requests/modify/",
+            '{"email": "a@example.test", "changes": {"ci\\ud800ty": "x"}}',
+        ),
+        # a choice repeated in the error
+        ("/api/v1/requests/opt-out/", '{"email": "a@example.test", "lists": ["\\udc80"]}'),
+        ("/api/v1/requests/password-resend/", '{"domain": "a.test", "\\ud83d": 1}'),
+    ],
+)
+def test_a_lone_surrogate_in_api_json_is_a_400_naming_it(client, path, body):
+    # when JSON escaping half a UTF-16 surrogate pair, which no UTF-8 text can hold, is posted
+    response = client.post(path, body, content_type="application/json")
+
+    # then it is refused before any field repeats it in an error or a query is given it
+    assert response.status_code == 400
+    assert response.json() == {"detail": JSON_SURROGATE}
+
+
+def test_a_lone_surrogate_in_a_customers_change_is_a_400(alice):
+    from django.test import Client
+
+    from tests.factories import api_key_for
+
+    api = Client(HTTP_AUTHORIZATION=f"Token {api_key_for(alice.user)}")
+
+    response = api.post(
+        "/api/v1/requests/modify/", '{"changes": {"\\udfff": "x"}}', content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": JSON_SURROGATE}
 
 
 @pytest.mark.parametrize(
