@@ -174,6 +174,13 @@ class PasswordResetView(auth_views.PasswordResetView):
             return refused(self.render_to_response(context), exc)
         return super().post(request, *args, **kwargs)
 
+    def form_valid(self, form: auth_forms.PasswordResetForm) -> HttpResponse:
+        try:
+            return super().form_valid(form)
+        except ValidationError as exc:  # an address the service refuses to keep
+            refusal_form_errors(form, exc)
+            return self.form_invalid(form)
+
     def form_invalid(self, form: auth_forms.PasswordResetForm) -> HttpResponse:
         response = super().form_invalid(form)
         response.status_code = 400

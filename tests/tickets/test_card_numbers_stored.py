@@ -333,3 +333,44 @@ def test_a_request_whose_reply_address_is_a_card_number_is_refused_and_stores_no
     assert "looks like a card number" in response.content.decode()
     assert not Ticket.objects.exists()
     assert stored_with_the_card() == []
+
+
+# --- an address typed as the one on record, or for a password reset ---
+
+TYPED_CARD = f"{CARD_DIGITS}@example.test"
+
+
+@pytest.mark.parametrize(
+    ("path", "data"),
+    [
+        ("/accounts/password-reset/", {"email": TYPED_CARD}),
+        ("/requests/modify/", {"email_on_record": TYPED_CARD, "city": "Ipoh"}),
+        ("/requests/opt-out/", {"email": TYPED_CARD, "lists": ["product_mailings"]}),
+    ],
+)
+def test_an_address_typed_as_a_card_number_is_refused_and_stores_nothing(client, db, path, data):
+    # when a card number is typed as the address on a form that keeps it for the worker (the
+    # reset's outbox row, the anonymous request's row)
+    response = client.post(path, data)
+
+    # then the form says why, and nothing holds the number, before the worker or after it
+    assert response.status_code == 400
+    assert "looks like a card number" in response.content.decode()
+    assert stored_with_the_card() == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/requests/modify/", {"email": TYPED_CARD, "changes": {"city": "Ipoh"}}),
+        ("/api/v1/requests/opt-out/", {"email": TYPED_CARD, "lists": ["product_mailings"]}),
+    ],
+)
+def test_an_address_on_record_sent_as_a_card_number_is_a_400_and_stores_nothing(db, path, body):
+    from rest_framework.test import APIClient
+
+    response = APIClient().post(path, body, format="json")
+
+    assert response.status_code == 400
+    assert "looks like a card number" in response.json()["email"][0]
+    assert stored_with_the_card() == []

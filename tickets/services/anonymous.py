@@ -28,7 +28,8 @@ from helpdesk.validators import CONTROL_CHARACTERS
 from tickets.audit import Actor, actor_label
 from tickets.lock_objects import anonymous_request_lock, customer_lock, ticket_lock
 from tickets.models import AnonymousRequest, Ticket, Verification
-from tickets.services.lifecycle import ticket_create
+from tickets.redaction import contains_card_number
+from tickets.services.lifecycle import CONTACT_CARD_NUMBER, ticket_create
 from tickets.services.outbox import notification_queue
 from tickets.services.publishing import tasks_publish, tasks_publish_each
 from tickets.services.versions import ticket_change_save
@@ -57,6 +58,10 @@ def anonymous_request_email(email: object) -> str:
     email = email.strip() if isinstance(email, str) else ""
     if "@" not in email or len(email) > 254 or CONTROL_CHARACTERS.search(email):
         raise ValidationError({"email": [gettext(EMAIL_ON_RECORD_INVALID)]})
+    if contains_card_number(email):
+        # Kept on the request until the worker looks it up, and a card number is stored nowhere;
+        # no address on record holds one (ticket_create refuses it as a contact address).
+        raise ValidationError({"email": [gettext(CONTACT_CARD_NUMBER)]})
     return email
 
 
