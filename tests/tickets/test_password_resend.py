@@ -457,6 +457,20 @@ def test_spellings_of_one_typed_address_share_its_acknowledgement_limit(api, fak
     assert acks.count() == 3
 
 
+def test_subaddresses_of_one_typed_address_share_its_acknowledgement_limit(api, fake_opensrs):
+    # given someone typing a stranger's address with a different +tag each time, which the
+    # stranger's mail system delivers to the one mailbox (as inbound mail is counted)
+    tagged = [f"victim+{n}@target.test" for n in range(5)]
+
+    # when each is asked for once, from as many client addresses
+    for n, typed in enumerate(tagged):
+        post_api(api, "example-shop.test", contact_email=typed, REMOTE_ADDR=f"198.51.100.{n}")
+
+    # then the one mailbox gets no more acknowledgements than one address would
+    acks = Notification.objects.filter(template="password_resend_received")
+    assert acks.count() == 3
+
+
 def test_one_client_cannot_spend_a_mail_domains_acknowledgements_for_everyone(
     api, settings, fake_opensrs
 ):

@@ -4,6 +4,16 @@ from accounts.selectors import email_canonical
 from helpdesk.exceptions import RateLimited
 from helpdesk.ratelimit import rate_limit_client_key, rate_limit_hits
 from tickets.models import Ticket
+from tickets.services.inbound_parse import address_local_base
+
+
+def mailbox_key(address: str) -> str:
+    """What a limit on mail to one address counts `address` as: the mailbox it reaches.
+
+    Compared canonically (case, Unicode width, IDNA) and without its +tag: victim+1@ and
+    victim+2@ are delivered to victim@, as inbound mail from them is counted too.
+    """
+    return "@".join(address_local_base(address))
 
 
 def acknowledgement_allowed(
@@ -17,8 +27,8 @@ def acknowledgement_allowed(
     and per domain from every client ("ack_per_domain_all_clients", far higher, counting only
     what the two before let through). So one person typing addresses of a large free-mail domain
     spends their own allowance, not that of everyone there. Past a limit the request goes on
-    without one; nothing is refused. The address is counted canonically: its spellings in other
-    cases or in fullwidth letters reach the same mailbox.
+    without one; nothing is refused. The address is counted as the mailbox it reaches
+    (mailbox_key): its spellings in other cases, in fullwidth letters or with a +tag.
 
     Mail has no client address (`client_key` None). Mail whose sender our receiving server
     authenticated (`sender_authenticated`) is its own client, keyed by that address; all other
@@ -27,6 +37,7 @@ def acknowledgement_allowed(
     """
     canonical = email_canonical(address)
     domain = canonical.rpartition("@")[2]
+    mailbox = mailbox_key(address)
     if client_key:
         client = rate_limit_client_key(client_key)
     elif sender_authenticated:
@@ -34,7 +45,7 @@ def acknowledgement_allowed(
     else:
         client = "mail"
     try:
-        rate_limit_hits(("ack_per_address", canonical), ("ack_per_domain", f"{domain} {client}"))
+        rate_limit_hits(("ack_per_address", mailbox), ("ack_per_domain", f"{domain} {client}"))
         rate_limit_hits(("ack_per_domain_all_clients", domain))
     except RateLimited:
         return False
@@ -69,12 +80,12 @@ def ticket_subject_mailable(ticket: Ticket, recipient: str) -> str:
 def new_email_link_mailable(address: str) -> bool:
     """Whether one more link to confirm `address` as a new email on record may be mailed.
 
-    Counted per address (canonically), whoever asks: past `new_email_link_per_address` the
+    Counted per mailbox (mailbox_key), whoever asks: past `new_email_link_per_address` the
     request is taken as before and nothing more is mailed, so signed-in customers cannot make
     the help desk mail a stranger, and nobody is refused for what others asked.
     """
     try:
-        rate_limit_hits(("new_email_link_per_address", email_canonical(address)))
+        rate_limit_hits(("new_email_link_per_address", mailbox_key(address)))
     except RateLimited:
         return False
     return True

@@ -15,7 +15,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext_noop
 
-from accounts.selectors import email_canonical
 from helpdesk.exceptions import ApplicationError, RateLimited
 from helpdesk.ratelimit import rate_limit_hit, rate_limit_hits
 from tickets.lock_objects import ticket_lock
@@ -25,7 +24,7 @@ from tickets.services.attachments import AttachmentUpload
 from tickets.services.outbox import notification_queue
 from tickets.services.publishing import tasks_publish
 from tickets.services.replies import ticket_reply_add
-from tickets.services.requester_mail import ticket_subject_mailable
+from tickets.services.requester_mail import mailbox_key, ticket_subject_mailable
 from tickets.services.verification import verification_link_issue, verification_link_lock_live
 from tickets.tasks import status_link_send as status_link_send_task
 
@@ -126,7 +125,7 @@ def status_link_send(*, reference: str, email: str, request_id: str) -> str:
     try:
         rate_limit_hits(("track_per_ticket", ticket.reference))
         # Only what the ticket let through counts for the address, over all its tickets.
-        rate_limit_hits(("track_per_address", email_canonical(recipient)))
+        rate_limit_hits(("track_per_address", mailbox_key(recipient)))
     except RateLimited:
         return "coalesced"  # the address already got links this hour; nobody is told
     with transaction.atomic():
