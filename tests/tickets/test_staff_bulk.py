@@ -194,3 +194,39 @@ def test_bulk_refuses_a_ticket_posted_without_its_version_and_does_the_others(
     assert (stale.version, stale.assignee_id, stale.priority, stale.status) == before
     fresh.refresh_from_db()
     assert fresh.version > 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bulk_resolve_makes_the_same_few_statements_for_each_ticket(agent_client):
+    """Each ticket in its own transaction, with its effects, and no statement it does not need.
+
+    No savepoint (nothing rolls back to one: a refusal fails the ticket's whole transaction) and
+    no read of the satisfaction link's table before its row is written (its unique index
+    refuses a token twice; the ticket is held under its lock).
+    """
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tickets.models import Notification, Verification
+
+    bulk(agent_client, "resolve", [TicketFactory(status=S.OPEN)])  # the audit chain's head made
+    counts = []
+    for size in (1, 3):
+        tickets = [TicketFactory(status=S.OPEN) for _ in range(size)]
+        with CaptureQueriesContext(connection) as captured:
+            response = bulk(agent_client, "resolve", tickets)
+        assert f"{size} ticket{'s' if size > 1 else ''} updated." in response.content.decode()
+        statements = [q["sql"] for q in captured.captured_queries]
+        assert not [s for s in statements if "SAVEPOINT" in s.upper()]
+        assert not [s for s in statements if 'FROM "tickets_verification"' in s]
+        counts.append(len(statements))
+        for ticket in tickets:
+            ticket.refresh_from_db()
+            assert ticket.status == S.RESOLVED
+            assert set(
+                ActionLog.objects.filter(ticket=ticket).values_list("action", flat=True)
+            ) >= {"ticket.status_changed", "verification.sent"}
+            assert Verification.objects.filter(ticket=ticket, purpose="satisfaction").count() == 1
+            assert Notification.objects.filter(ticket=ticket, template="ticket_resolved").exists()
+    # The two extra tickets cost the same statements each: none depends on how many there are.
+    assert (counts[1] - counts[0]) % 2 == 0

@@ -171,6 +171,17 @@ def ticket_transition(
     A customer moving their own ticket (closing it) is refused once their account is frozen or
     closed, read again under its lock before the ticket's.
     """
+    return _transition(
+        ticket=ticket, to=to, actor=actor, reason=reason, expected_version=expected_version
+    )
+
+
+def _transition(
+    *, ticket: Ticket, to: str, actor: Actor, reason: str, expected_version: int | None
+) -> Ticket:
+    # ticket_transition inside a flow's own transaction: nested, the decorator would add a
+    # savepoint (two statements more a ticket; bulk resolve: 200 for 100 tickets) that no flow
+    # rolls back to, each failure here failing the flow's whole transaction.
     if isinstance(actor, Customer):
         customer_account_open_locked(actor)
     locked = ticket_lock(pk=ticket.pk)
@@ -209,7 +220,7 @@ def ticket_resolve(
     staff_actor_check(actor)
     # Into the audit chain and an email: a card number pasted into the note goes in neither.
     note, _card_found = redact_card_numbers(note)
-    locked = ticket_transition(
+    locked = _transition(
         ticket=ticket, to=S.RESOLVED, actor=actor, reason=note, expected_version=expected_version
     )
     # Imported here: the satisfaction flow reads links through the status page's selector.
