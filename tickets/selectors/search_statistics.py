@@ -79,7 +79,7 @@ _SAMPLED_COLUMNS = (
     ("accounts_customer", "full_name"),
     ("accounts_customer", "email"),
 )
-_COLUMN_SAMPLES_KEY = "search-column-samples-2"
+_COLUMN_SAMPLES_KEY = "search-column-samples-3"
 
 
 class Column(NamedTuple):
@@ -90,7 +90,10 @@ class Column(NamedTuple):
 
 
 class ColumnSample(NamedTuple):
-    """What PostgreSQL sampled of one column: its common values, then its histogram's bounds."""
+    """What PostgreSQL sampled of one column: its common values, then its histogram's bounds.
+
+    The values casefolded, as every search compares them (_column_share).
+    """
 
     common: list[tuple[str, float]]  # (value, share of the rows it is)
     bounds: list[str]
@@ -124,8 +127,11 @@ def _column_samples_read() -> ColumnSamples:
     for table, column, null_share, common, common_shares, bounds in rows:
         rest = max(0.0, 1.0 - null_share - sum(common_shares or []))
         samples[table, column] = ColumnSample(
-            common=list(zip(common or [], common_shares or [], strict=True)),
-            bounds=list(bounds or []),
+            common=[
+                (value.casefold(), share)
+                for value, share in zip(common or [], common_shares or [], strict=True)
+            ],
+            bounds=[value.casefold() for value in bounds or []],
             bound_share=rest / len(bounds) if bounds else 0.0,
         )
     return samples
@@ -148,12 +154,15 @@ def _column_share(
     if sample is None or not (sample.common or sample.bounds):
         return None
     folded = text.casefold()
-
-    def holds(value: str) -> bool:
-        return value.casefold() == folded if whole else folded in value.casefold()
-
-    bounds = sum(1 for value in sample.bounds if holds(value))
-    common = sum(share for value, share in sample.common if holds(value))
+    # Comprehensions over values folded when read: a search asks this of about 300 values up
+    # to eight times, which a test function and a fold per value made 3,700 of the 61,000
+    # Python calls of a "shop-12" search page (100,000 tickets).
+    if whole:
+        bounds = len([value for value in sample.bounds if value == folded])
+        common = sum([share for value, share in sample.common if value == folded])
+    else:
+        bounds = len([value for value in sample.bounds if folded in value])
+        common = sum([share for value, share in sample.common if folded in value])
     return common + (bounds * sample.bound_share if bounds > 1 else 0.0)
 
 
