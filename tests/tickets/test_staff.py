@@ -1333,3 +1333,28 @@ def test_select_options_marks_the_chosen_value_and_escapes_as_the_template_did()
         page
         == '<option value="agent">agent</option><option value="o.brien" selected>o.brien</option>'
     )
+
+
+@pytest.mark.django_db
+def test_the_queue_and_the_dashboard_keep_their_words_per_language(agent_client, settings):
+    """Their constant texts are translated once per language (i18n_cached), never carried over.
+
+    Malay, English, then Malay again in one process: each page in the language asked for.
+    """
+    TicketFactory()
+    words = {
+        "/staff/": {"en": ["Ticket queue", "My saved views"], "ms": ["Baris gilir tiket"]},
+        "/staff/dashboard/": {
+            "en": ["Period", "Numbers per day"],
+            "ms": ["Tempoh", "Bilangan setiap hari"],
+        },
+    }
+    for language, other in (("ms", "en"), ("en", "ms"), ("ms", "en")):
+        agent_client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+        for url, by_language in words.items():
+            page = agent_client.get(url).content.decode()
+            assert f'lang="{language}"' in page
+            for word in by_language[language]:
+                assert word in page
+            for word in by_language[other]:
+                assert word not in page
