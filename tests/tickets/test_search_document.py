@@ -691,3 +691,42 @@ def test_messages_are_written_only_where_the_search_document_follows():
         )
     }
     assert writers == {"tickets/services/search.py"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("text", ["ask-1@glue", "ASK-1@GLUE.TEST", "mailbox 12", "glue"])
+def test_the_walked_own_fields_find_the_same_tickets_with_fewer_tests_a_row(text, monkeypatch):
+    """A walk tests each row: a whole address is a part of itself, a text holds its words."""
+    from tickets.selectors import search_statistics
+    from tickets.selectors.search import ticket_search_conditions
+
+    # given addresses and subjects that hold the text whole, in another case, in part, or only
+    # its words
+    for email, subject in [
+        ("ask-1@glue.test", "Mailbox 12 is full"),
+        ("ASK-1@glue.TEST", "mailbox 12"),
+        ("x-ask-1@glue.testing", "Mailbox 123"),
+        ("ask@glue.test", "12 mailbox"),
+        ("glue-ask-1@example.test", "Other"),
+    ]:
+        TicketFactory(contact_email=email, subject=subject)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE tickets_ticket")
+        cache.clear()
+        monkeypatch.setattr(search_statistics, "COMMON_WORD_SHARE", 0.5)  # each word's pattern
+
+    def found(*, walked: bool) -> tuple[list[int], str]:
+        own, *_ = ticket_search_conditions(
+            text, internal=True, document=False, customer=False, walked=walked
+        )
+        tickets = Ticket.objects.filter(own).order_by("pk")
+        return list(tickets.values_list("pk", flat=True)), str(tickets.query).split(" WHERE ")[1]
+
+    (indexed, indexed_sql), (walked, walked_sql) = found(walked=False), found(walked=True)
+    # then the same tickets, each field tested once in the walk (the address whole or in
+    # part, as the text is looked for)
+    assert walked == indexed and walked
+    assert walked_sql.count('"contact_email"') == 1
+    assert walked_sql.count('"subject"') == 1
+    assert len(walked_sql) <= len(indexed_sql)

@@ -249,7 +249,10 @@ def _queue_page_ids(
     parts = _queue_page_parts(matching, keys=keys, after=after, now=now)
     if not text:
         return in_order([ids(part) for part, _keys in parts])
-    own, *domains = ticket_search_conditions(text, internal=True, document=False, customer=False)
+    rare = ticket_search_fields_rare(text)
+    own, *domains = ticket_search_conditions(
+        text, internal=True, document=False, customer=False, walked=rare.own is False
+    )
     customers = ticket_search_customer_matches(text)
     # What few tickets match is read once from its indexes and sorted at once in the page's
     # order: rare words, a customer's tickets, a part of an address few hold. What many may
@@ -258,7 +261,6 @@ def _queue_page_ids(
     # customer by its own row: ticket_search_customer_matches_per_row), not one walk each.
     # Without statistics to tell, the own fields have their own part each, where the planner
     # chooses, and the customers are sorted at once.
-    rare = ticket_search_fields_rare(text)
     sorted_once = [own] if rare.own else []
     sorted_once += [] if rare.customers is False else [customers]
     walked = [own] if rare.own is False else []
