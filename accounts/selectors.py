@@ -1,18 +1,24 @@
 """Reads about customers and staff."""
 
+import logging
 import unicodedata
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, TypeGuard, cast
+from typing import Any, NamedTuple, TypeGuard, cast
 
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.models import AnonymousUser, Group, Permission, User
+from django.core.cache import cache
 from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from accounts.models import ApiToken, Customer, LoginState
 from domains.validators import domain_compare_form
+from helpdesk.exceptions import CACHE_DOWN_ERRORS
+
+logger = logging.getLogger(__name__)
 
 
 def email_canonical(email: str) -> str:
@@ -344,6 +350,55 @@ def staff_member_logins() -> QuerySet[User]:
         is_active=True,
         customer__isnull=True,
     )
+
+
+class StaffMember(NamedTuple):
+    pk: int
+    username: str
+
+
+# The staff list is on every staff ticket page (the assignee list and presence) and the queue:
+# kept in the cache, it spares them a query (0.6 ms as the driver sees it, and 1,900 of the
+# ticket page's 29,800 Python calls, 2026-12-07). It is kept beside the version it was read
+# under; the accounts services move the version on every change of a login or a role
+# (`staff_list_changed`), so a list read before a change is not offered after it. The timeout
+# bounds how long a change made outside them (a shell, a migration) or a version lost with an
+# unreachable cache may go unseen; assigning checks the login again whatever the list says.
+STAFF_LIST_KEY = "staff-list"
+STAFF_LIST_VERSION_KEY = "staff-list-version"
+STAFF_LIST_SECONDS = 60
+
+
+def staff_member_list() -> list[StaffMember]:
+    """The logins `staff_member_logins` gives, by username, as (pk, username).
+
+    From the cache when it holds them under the current version, else read and kept there.
+    """
+    try:
+        kept = cache.get_many([STAFF_LIST_VERSION_KEY, STAFF_LIST_KEY])
+    except CACHE_DOWN_ERRORS as exc:
+        logger.warning("staff list cache unreachable: %s", exc)
+        kept = None
+    version = kept.get(STAFF_LIST_VERSION_KEY) if kept is not None else None
+    entry = kept.get(STAFF_LIST_KEY) if kept is not None else None
+    if version is not None and entry is not None and entry[0] == version:
+        return cast(list[StaffMember], entry[1])
+    members = [
+        StaffMember(pk, username)
+        for pk, username in staff_member_logins().order_by("username").values_list("pk", "username")
+    ]
+    if kept is not None:
+        try:
+            if version is None:
+                # A version of our own, unless a change set one since the read above (then
+                # this list may be older than it, and is not kept).
+                version = uuid.uuid4().hex
+                if not cache.add(STAFF_LIST_VERSION_KEY, version, timeout=None):
+                    return members
+            cache.set(STAFF_LIST_KEY, (version, members), timeout=STAFF_LIST_SECONDS)
+        except CACHE_DOWN_ERRORS as exc:
+            logger.warning("staff list cache unreachable: %s", exc)
+    return members
 
 
 def is_supervisor(user: User | AnonymousUser | None) -> TypeGuard[User]:

@@ -1,6 +1,8 @@
 """Writes about customers and staff."""
 
+import logging
 import secrets
+import uuid
 from collections.abc import Iterable
 from datetime import timedelta
 from importlib import import_module
@@ -10,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth import SESSION_KEY, get_user_model, password_validation
 from django.contrib.auth.models import Group, Permission, User
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
@@ -20,6 +23,7 @@ from accounts.lock_objects import user_lock
 from accounts.models import ApiToken, Customer, LoginState
 from accounts.roles import ROLE_PERMISSIONS
 from accounts.selectors import (
+    STAFF_LIST_VERSION_KEY,
     api_token_list,
     customer_account_open,
     customer_for_user,
@@ -29,11 +33,30 @@ from accounts.selectors import (
     login_access_read,
     login_with_address_exists,
 )
-from helpdesk.exceptions import ApplicationError
+from helpdesk.exceptions import CACHE_DOWN_ERRORS, ApplicationError
 from helpdesk.ratelimit import rate_limit_hit
 from helpdesk.validators import without_control_characters
 from tickets.audit import Actor, audit_record
 from tickets.redaction import redact_card_numbers
+
+logger = logging.getLogger(__name__)
+
+
+def _staff_list_version_move() -> None:
+    try:
+        cache.set(STAFF_LIST_VERSION_KEY, uuid.uuid4().hex, timeout=None)
+    except CACHE_DOWN_ERRORS as exc:
+        logger.warning("staff list version not moved, cache unreachable: %s", exc)
+
+
+def staff_list_changed() -> None:
+    """Let the staff list kept in the cache go (`staff_member_list`): who may be staff changed.
+
+    Its version moves now, for the reads of this transaction, and again once committed: a list
+    read by another request in between, from the rows before the commit, is not kept past it.
+    """
+    _staff_list_version_move()
+    transaction.on_commit(_staff_list_version_move)
 
 
 def roles_ensure() -> dict[str, Group]:
@@ -49,6 +72,7 @@ def roles_ensure() -> dict[str, Group]:
             )
         group.permissions.set(wanted)
         groups[name] = group
+    staff_list_changed()
     return groups
 
 
@@ -164,6 +188,7 @@ def staff_user_ensure(
     )
     if role:
         user.groups.set([roles_ensure()[role]])
+    staff_list_changed()
     return user
 
 
@@ -203,6 +228,7 @@ def customer_ensure(
         if customer.user_id != user.pk:
             customer.user = user
             customer.save(update_fields=["user", "updated_at"])
+        staff_list_changed()  # a login of that name, staff before, is a customer's now
     return customer
 
 
@@ -377,6 +403,7 @@ def login_change_record(*, user: User, actor: User, before: dict[str, Any] | Non
 
     :param before: `login_access_read` of the login before the change; None for a new one.
     """
+    staff_list_changed()
     after = login_access_read(user)
     changes = _access_changes(before or {}, after)
     if not changes:
@@ -394,6 +421,7 @@ def login_change_record(*, user: User, actor: User, before: dict[str, Any] | Non
 @transaction.atomic
 def login_delete_record(*, user: User, actor: User) -> None:
     """Put a login about to be deleted in the admin on the audit chain (before it goes)."""
+    staff_list_changed()
     audit_record(
         actor=actor,
         action="account.user_deleted",
@@ -405,6 +433,7 @@ def login_delete_record(*, user: User, actor: User) -> None:
 @transaction.atomic
 def role_change_record(*, group: Group, actor: User, before: dict[str, Any] | None) -> None:
     """Put a staff role (group) made or changed in the admin on the audit chain."""
+    staff_list_changed()
     changes = _access_changes(before or {}, group_access_read(group))
     if changes:
         audit_record(
@@ -416,6 +445,7 @@ def role_change_record(*, group: Group, actor: User, before: dict[str, Any] | No
 
 @transaction.atomic
 def role_delete_record(*, group: Group, actor: User) -> None:
+    staff_list_changed()
     audit_record(actor=actor, action="account.role_deleted", details={"group": group.name})
 
 

@@ -140,8 +140,8 @@ def cache_unreachable(monkeypatch):
     def unreachable(*args, **kwargs):
         raise redis.exceptions.ConnectionError("connection refused")
 
-    monkeypatch.setattr(caches["default"], "get", unreachable)
-    monkeypatch.setattr(caches["default"], "set", unreachable)
+    for name in ("get", "set", "get_many", "add"):
+        monkeypatch.setattr(caches["default"], name, unreachable)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.selectors import is_staff_member, staff_member_logins
+from accounts.selectors import StaffMember, is_staff_member, staff_member_list, staff_member_logins
 from helpdesk.exceptions import CACHE_DOWN_ERRORS
 from tickets.models import OPEN_STATUS_VALUES, Ticket, due_sort_key, priority_sort_key
 from tickets.selectors.search import (
@@ -446,9 +446,9 @@ def staff_queue(*, user: User, filters: QueueFilters, cursor: list[Any] | None =
     )
 
 
-def staff_members() -> QuerySet[User]:
+def staff_members() -> list[StaffMember]:
     """The staff members a ticket can be assigned to (`staff_member_logins`), by username."""
-    return staff_member_logins().order_by("username").only("id", "username")
+    return staff_member_list()
 
 
 def staff_member_get(*, username: str) -> User | None:

@@ -190,7 +190,7 @@ def ticket_page(
         ticket=ticket, audit_details=audit_details, whole=request.GET.get("history") == "all"
     )
     changes = field_change_rows(ticket.changes.all() if ticket.kind in CHANGE_REQUEST_KINDS else [])
-    staff = list(staff_members())
+    staff = staff_members()
     members = [u.username for u in staff]
     other_tickets, other_count = customer_other_tickets(ticket=ticket)
     registration = registration_changes_for_ticket(ticket=ticket)
