@@ -7,12 +7,8 @@ number of queries that the length of the history does not change.
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import User
-from django.db.models import Exists, IntegerField, OuterRef, QuerySet, Subquery
-from django.db.models.expressions import RawSQL
-
 from tickets.models import OPENSRS_CALL_KINDS, ActionLog, Attachment, Message, Notification, Ticket
-from tickets.selectors.tickets import opensrs_call_details_visible, ticket_events
+from tickets.selectors.tickets import opensrs_call_details_visible
 
 
 def staff_ticket_merged_from(*, ticket: Ticket) -> list[str]:
@@ -28,17 +24,37 @@ TICKET_PAGE_MESSAGES = 25
 TICKET_PAGE_NOTIFICATIONS = 10
 TICKET_PAGE_EVENTS = 20
 TICKET_PAGE_OPENSRS_CALLS = 10
-TICKET_PAGE_MESSAGE_FIELDS = (
-    "created_at",
-    "ticket_id",
-    "author",
-    "body",
-    "internal",
-    "channel",
-    "sender_authentication",
-    "unproven",
-)
 TICKET_PAGE_FILE_FIELDS = ("message_id", "filename", "size", "scan_status", "scan_result")
+
+# The history's reads, written out as the ORM wrote them (the same plans): built and compiled
+# as querysets on every request, for SQL that never changes, they took 5,400 Python calls on the
+# agent's closed-ticket page, 1,700 read by raw() (8,100 and 4,700 with 401 messages; hd_bench,
+# 2026-12-07). Each reads only the columns the page prints, into the models' own rows (the other
+# columns deferred).
+# A message's author's name and whether it has files are subqueries per row read: joined to the
+# users, the ticket's messages were all read and sorted whenever PostgreSQL took a ticket for
+# one of a few messages (the usual), 401 for the longest bench ticket instead of the 26 from
+# the end of its index. Not the bytes of the files, nor a notification's context and headers
+# (JSON, decoded per row): the page does not show them.
+MESSAGES_OF_TICKET_SQL = """
+    SELECT m.id, m.created_at, m.ticket_id, m.author, m.body, m.internal, m.channel,
+        m.sender_authentication, m.unproven,
+        (SELECT u.username FROM auth_user u WHERE u.id = m.author_user_id) AS author_name,
+        EXISTS(SELECT 1 FROM tickets_attachment a WHERE a.message_id = m.id) AS has_files
+    FROM tickets_message m
+    WHERE m.ticket_id = %s
+"""
+NOTIFICATIONS_OF_TICKET_SQL = """
+    SELECT n.id, n.created_at, n.ticket_id, n.template, n.recipient, n.status, n.attempts,
+        n.last_error
+    FROM tickets_notification n
+    WHERE n.ticket_id = %s
+"""
+EVENTS_OF_TICKET_SQL = """
+    SELECT e.id, e.sequence, e.created_at, e.actor, e.action, e.ticket_id, e.details
+    FROM tickets_actionlog e
+    WHERE e.ticket_id = %s
+"""
 
 
 @dataclass(frozen=True)
@@ -57,12 +73,13 @@ class TicketHistory:
 
 
 def _latest(
-    queryset: QuerySet[Any], *, order: tuple[str, ...], limit: int | None
+    model: type[Any], sql: str, params: list[Any], *, order: tuple[str, ...], limit: int | None
 ) -> tuple[list[Any], bool]:
-    """The last `limit` rows in `order` (all when None), and whether older ones were left out."""
+    """The last `limit` rows of `sql` in `order` (all when None), and whether any were left out."""
     if limit is None:
-        return list(queryset.order_by(*order)), False
-    rows = list(queryset.order_by(*(f"-{field}" for field in order))[: limit + 1])
+        return list(model.objects.raw(f"{sql} ORDER BY {', '.join(order)}", params)), False
+    backwards = ", ".join(f"{column} DESC" for column in order)
+    rows = list(model.objects.raw(f"{sql} ORDER BY {backwards} LIMIT %s", [*params, limit + 1]))
     return rows[:limit][::-1], len(rows) > limit
 
 
@@ -86,14 +103,6 @@ def _files_attach(messages: list[Message]) -> None:
         message.files = files[message.pk]  # type: ignore[attr-defined]
 
 
-# The messages' two subqueries, the same for every ticket: built once (annotate() resolves a
-# copy for each query), they took 500 of the 3,100 Python calls of building the messages' query.
-MESSAGE_AUTHOR_NAME = Subquery(
-    User.objects.filter(pk=OuterRef("author_user_id")).values("username")
-)
-MESSAGE_HAS_FILES = Exists(Attachment.objects.filter(message=OuterRef("pk")))
-
-
 def staff_ticket_history(
     *, ticket: Ticket, audit_details: bool, whole: bool = False
 ) -> TicketHistory:
@@ -107,36 +116,33 @@ def staff_ticket_history(
     and one for the OpenSRS calls of a resend.
     """
     messages, messages_cut = _latest(
-        # The columns the page prints: not the author's user row (a name is enough), nor the
-        # bytes of the files, of which only whether there are any. Both per row read, as
-        # subqueries: joined to the users, the ticket's messages were all read and sorted
-        # whenever PostgreSQL took a ticket for one of a few messages (the usual), 401 for the
-        # longest bench ticket instead of the 26 from the end of its index.
-        Message.objects.filter(ticket=ticket)
-        .only(*TICKET_PAGE_MESSAGE_FIELDS)
-        .annotate(author_name=MESSAGE_AUTHOR_NAME, has_files=MESSAGE_HAS_FILES),
-        order=("created_at", "id"),
+        Message,
+        MESSAGES_OF_TICKET_SQL,
+        [ticket.pk],
+        order=("m.created_at", "m.id"),
         limit=None if whole else TICKET_PAGE_MESSAGES,
     )
     _files_attach(messages)
     notifications, notifications_cut = _latest(
-        # Not the context and headers (JSON, decoded per row): the page does not show them.
-        Notification.objects.filter(ticket=ticket).only(
-            "created_at", "ticket_id", "template", "recipient", "status", "last_error", "attempts"
-        ),
-        order=("created_at", "id"),
+        Notification,
+        NOTIFICATIONS_OF_TICKET_SQL,
+        [ticket.pk],
+        order=("n.created_at", "n.id"),
         limit=None if whole else TICKET_PAGE_NOTIFICATIONS,
     )
-    events = ticket_events(ticket=ticket).only(
-        "sequence", "created_at", "actor", "action", "ticket_id", "details"
-    )
-    latest_events, events_cut = _latest(
-        events, order=("sequence",), limit=None if whole else TICKET_PAGE_EVENTS
+    events, events_cut = _latest(
+        ActionLog,
+        EVENTS_OF_TICKET_SQL,
+        [ticket.pk],
+        order=("e.sequence",),
+        limit=None if whole else TICKET_PAGE_EVENTS,
     )
     calls, calls_cut = (
         _latest(
-            events.filter(action="opensrs.call"),
-            order=("sequence",),
+            ActionLog,
+            f"{EVENTS_OF_TICKET_SQL} AND e.action = %s",
+            [ticket.pk, "opensrs.call"],
+            order=("e.sequence",),
             limit=None if whole else TICKET_PAGE_OPENSRS_CALLS,
         )
         if ticket.kind in OPENSRS_CALL_KINDS
@@ -148,13 +154,24 @@ def staff_ticket_history(
     return TicketHistory(
         messages=messages,
         notifications=notifications,
-        events=latest_events,
+        events=events,
         opensrs_calls=calls,
         cut=messages_cut or notifications_cut or events_cut or calls_cut,
     )
 
 
 CUSTOMER_OTHER_TICKETS = 10
+# Written out as the ORM wrote it, for the reason of the history's reads above: 2,200 Python
+# calls as a queryset, 900 read by raw().
+# COUNT(*) as a subquery of its own: the aggregate would group by, COUNT(id) read the table.
+OTHER_TICKETS_OF_CUSTOMER_SQL = """
+    SELECT t.id, t.created_at, t.reference, t.kind, t.status, t.subject,
+        (SELECT COUNT(*) FROM tickets_ticket c WHERE c.customer_id = %s) AS customer_tickets
+    FROM tickets_ticket t
+    WHERE t.customer_id = %s AND NOT (t.id = %s)
+    ORDER BY t.created_at DESC, t.id DESC
+    LIMIT %s
+"""
 
 
 def customer_other_tickets(*, ticket: Ticket) -> tuple[list[Ticket], int]:
@@ -168,19 +185,6 @@ def customer_other_tickets(*, ticket: Ticket) -> tuple[list[Ticket], int]:
     """
     if ticket.customer_id is None:
         return [], 0
-    mine = Ticket.objects.filter(customer_id=ticket.customer_id)
-    # COUNT(*) written out: the aggregate would group by, COUNT(id) read the table, and the
-    # same SQL built as a Subquery of a values() cost 600 Python calls more (a fifth of this).
-    count = RawSQL(
-        'SELECT COUNT(*) FROM "tickets_ticket" U0 WHERE U0."customer_id" = %s',
-        [ticket.customer_id],
-        output_field=IntegerField(),
-    )
-    rows = list(
-        mine.exclude(pk=ticket.pk)
-        .annotate(customer_tickets=count)
-        .order_by("-created_at", "-id")
-        .only("reference", "subject", "status", "kind", "created_at")[:CUSTOMER_OTHER_TICKETS]
-    )
-    latest: list[Ticket] = [row for row in rows]  # noqa: C416 - the annotated type, widened
-    return latest, rows[0].customer_tickets - 1 if rows else 0
+    params = [ticket.customer_id, ticket.customer_id, ticket.pk, CUSTOMER_OTHER_TICKETS]
+    rows = list(Ticket.objects.raw(OTHER_TICKETS_OF_CUSTOMER_SQL, params))
+    return rows, rows[0].customer_tickets - 1 if rows else 0  # type: ignore[attr-defined]
