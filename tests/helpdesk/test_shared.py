@@ -43,6 +43,7 @@ def counter_cache(request, settings):
     caches["default"].clear()
 
 
+@pytest.mark.usefixtures("rate_window_start")
 def test_concurrent_hits_are_counted_exactly_and_the_counter_expires(settings, counter_cache):
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "request_per_client": (10, 60)}
     refused = []
