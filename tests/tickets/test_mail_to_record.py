@@ -10,7 +10,7 @@ from tests.tickets.verification_helpers import (
     verification_mail,
 )
 from tickets import services
-from tickets.models import Notification
+from tickets.models import Notification, Ticket
 from tickets.tasks import notification_send as notification_send_task
 
 pytestmark = pytest.mark.django_db
@@ -109,3 +109,66 @@ def test_a_reply_queued_before_an_email_change_is_not_sent_to_the_old_address(
     # then the answer is not mailed to the address she left
     assert _send(reply) == Notification.Status.FAILED
     assert not [m for m in mail.outbox if "4242" in m.body]
+
+
+def test_a_status_link_queued_before_an_email_change_is_not_sent_to_the_old_address(
+    alice, supervisor
+):
+    # given Alice's question, and a link to its status page asked for with her old address and
+    # queued by the worker (not sent yet)
+    ticket = services.request_general(
+        subject="My invoice",
+        body="Which card did you charge?",
+        contact_email=OLD,
+        customer=alice,
+        actor=alice,
+    )
+    for row in Notification.objects.filter(ticket=ticket, status=Notification.Status.PENDING):
+        _send(row)
+    assert services.status_link_send(reference=ticket.reference, email=OLD, request_id="r1") == (
+        "sent"
+    )
+    link = Notification.objects.get(ticket=ticket, template="status_link")
+    assert link.recipient == OLD
+
+    # when Alice's email on record changes (the ticket's contact follows it) before it is sent
+    _email_changed(alice, supervisor)
+    mail.outbox.clear()
+
+    # then nothing is mailed to the address she left, with a link or without one
+    assert _send(link) == Notification.Status.FAILED
+    assert "no longer" in link.last_error
+    assert not [m for m in mail.outbox if OLD in m.to]
+
+
+def test_a_password_resend_acknowledgement_goes_only_to_an_address_still_the_tickets(alice):
+    # given a resend request whose acknowledgement to the typed address is still in the outbox
+    ticket = services.request_password_resend(
+        domain="alice-shop.test",
+        contact_email="helper@example.net",
+        client_key="10.0.0.8",
+        actor="anonymous",
+        channel="portal",
+    )
+    ack = Notification.objects.get(ticket=ticket, template="password_resend_received")
+
+    # when the ticket no longer writes to that address (a data fix corrected its contact; no
+    # flow moves a resend's contact today, the rule holds whoever does)
+    Ticket.objects.filter(pk=ticket.pk).update(contact_email="owner@example.net")
+
+    # then the acknowledgement fails at send time instead of going to the old address
+    assert _send(ack) == Notification.Status.FAILED
+    assert not [m for m in mail.outbox if "helper@example.net" in m.to]
+
+
+def test_a_password_resend_acknowledgement_to_the_tickets_address_is_sent():
+    ticket = services.request_password_resend(
+        domain="alice-shop.test",
+        contact_email="helper@example.net",
+        client_key="10.0.0.8",
+        actor="anonymous",
+        channel="portal",
+    )
+    ack = Notification.objects.get(ticket=ticket, template="password_resend_received")
+    assert _send(ack) == Notification.Status.SENT
+    assert [m.to for m in mail.outbox] == [["helper@example.net"]]

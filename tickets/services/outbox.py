@@ -309,9 +309,18 @@ def _mailing_left_since(notification: Notification) -> bool:
 # customer's number. It goes only while that address is still the one on record.
 ON_RECORD_OF = "on_record_of"
 # Mail to a ticket's requester (its contact or its customer's email on record): it goes only
-# while the address is still one of the ticket's (`ticket_address_matching`).
+# while the address is still one of the ticket's (`ticket_address_matching`). Each of them may
+# carry a status link (`status_link_fill`), which an address the ticket left must not get, nor
+# the mail without it.
 TICKET_ADDRESS_TEMPLATES = frozenset(
-    {"ticket_received", "ticket_reply", "ticket_resolved", "ticket_rejected"}
+    {
+        "ticket_received",
+        "ticket_reply",
+        "ticket_resolved",
+        "ticket_rejected",
+        "status_link",
+        "password_resend_received",
+    }
 )
 
 
