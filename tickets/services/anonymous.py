@@ -165,7 +165,8 @@ def _account_closed_notice(*, ticket: Ticket, owner: Customer) -> str:
     No link: it would confirm a change nobody may apply (a closed account's changes are
     refused, and its mailings already stopped). The address is told what it can do instead,
     write to us from the help page without logging in. A frozen account's address still gets
-    its link: the request waits for the freeze to be lifted, and a closed account is not
+    its link, which confirms once the freeze is lifted (`verification_locked_out`) if it has
+    not expired by then; a closed account is not
     reopened. At most as many notices an hour as links (`request_per_email`), past that none.
     The ticket stays on no account and keeps nothing typed, as for an address not on record.
     """

@@ -23,8 +23,7 @@ from tickets.audit import Actor, audit_record
 from tickets.lock_objects import registration_changes_offered_lock, tickets_and_customers_lock
 from tickets.models import Ticket
 from tickets.selectors.registration import registration_domains_of
-from tickets.selectors.verification import verification_link_state
-from tickets.services.lifecycle import AccountLockedOut, account_locked_out_refusal
+from tickets.services.lifecycle import account_locked_out_refusal
 from tickets.services.publishing import registration_changes_publish
 from tickets.services.transitions import ticket_needs_owner
 from tickets.services.verification import verification_confirm
@@ -133,18 +132,6 @@ def _registration_offered(ticket: Ticket) -> bool:
     ).exists()
 
 
-def registration_offered_locked_out(ticket: Ticket) -> AccountLockedOut | None:
-    """The refusal of a `ticket` offering registration changes to a frozen or closed account.
-
-    None when it offers none, or its account is open; reads only. Its verification page asks
-    it before showing the button, as confirming does (`registration_confirm`).
-    """
-    if ticket.kind != Ticket.Kind.MODIFY_INFO or ticket.customer is None:
-        return None
-    refusal = account_locked_out_refusal(ticket.customer)
-    return refusal if refusal is not None and _registration_offered(ticket) else None
-
-
 def registration_confirm(
     *, token: str, choices: Mapping[str, Iterable[str]], client_key: str, actor: Actor
 ) -> Ticket:
@@ -153,16 +140,7 @@ def registration_confirm(
     The link is confirmed first (its own transaction: a refused token counts as a failed try);
     the choice is stored only for a request this very link just verified.
     """
-    # A frozen or closed account's link confirms nothing on a page that offers registration
-    # changes.
-    state, found = verification_link_state(token=token)
-    refusal = (
-        registration_offered_locked_out(found.ticket)
-        if state == "live" and found is not None
-        else None
-    )
-    if refusal is not None:
-        raise refusal
+    # A frozen or closed account's link confirms nothing (AccountLockedOut, from confirming).
     ticket = verification_confirm(token=token, client_key=client_key, actor=actor)
     with transaction.atomic():
         [locked] = tickets_and_customers_lock(ticket.pk)

@@ -18,6 +18,7 @@ from tickets.lock_objects import ticket_lock, tickets_and_customers_lock, verifi
 from tickets.models import Message, Ticket, Verification
 from tickets.selectors.status_page import ticket_address_matching
 from tickets.selectors.verification import verification_refusal, verification_summary
+from tickets.services.lifecycle import AccountLockedOut, account_locked_out_refusal
 from tickets.services.outbox import ON_RECORD_OF, notification_queue
 from tickets.services.transitions import ticket_move
 from tickets.tokens import token_hash_if_wellformed, verification_token_hash
@@ -131,6 +132,17 @@ def verification_start(
     return verification
 
 
+def verification_locked_out(ticket: Ticket) -> AccountLockedOut | None:
+    """The refusal of a live link whose ticket's account is frozen or closed; None otherwise.
+
+    Such a link confirms nothing, whatever its ticket asks: its changes, an opt-out, a new
+    address, a choice of registration records. It stays unused, and works once a freeze is
+    lifted (before it expires). Reads only; its page asks it before showing the button, and
+    confirming asks it again under the customer's lock.
+    """
+    return account_locked_out_refusal(ticket.customer) if ticket.customer is not None else None
+
+
 def _verification_consume(digest: str, actor: Actor) -> Ticket | None:
     # Committed even when refused: a refusal counts as a failed attempt.
     with transaction.atomic():
@@ -152,6 +164,10 @@ def _verification_consume(digest: str, actor: Actor) -> Ticket | None:
                 details={"purpose": verification.purpose, "reason": refusal},
             )
             return None
+        # Read under the customer's lock: a freeze or a closure committed meanwhile is seen.
+        locked_out = verification_locked_out(ticket)
+        if locked_out is not None:
+            raise locked_out  # nothing written: the holder read the mail, and may come back
         verification.used_at = timezone.now()
         verification.save(update_fields=["used_at", "updated_at"])
         audit_record(
@@ -194,7 +210,10 @@ def _verified_flow_continue(ticket: Ticket, *, actor: Actor) -> None:
 
 
 def verification_confirm(*, token: str, client_key: str, actor: Actor) -> Ticket:
-    """Use a verification link: the ticket leaves awaiting_verification and its flow goes on."""
+    """Use a verification link: the ticket leaves awaiting_verification and its flow goes on.
+
+    AccountLockedOut (409, saying which) for a live link of a frozen or closed account.
+    """
     rate_limit_hit(scope="verify_per_client", key=client_key)
     digest = token_hash_if_wellformed(token)
     ticket = _verification_consume(digest, actor) if digest is not None else None

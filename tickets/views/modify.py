@@ -26,10 +26,8 @@ from tickets.services import MODIFY_FIELDS, modify_input_has_card
 from tickets.services import request_modify as request_modify_service
 from tickets.services.freeze import account_freeze, freeze_link_get_live
 from tickets.services.lifecycle import AccountLockedOut
-from tickets.services.registration import (
-    registration_confirm,
-    registration_offered_locked_out,
-)
+from tickets.services.registration import registration_confirm
+from tickets.services.verification import verification_locked_out
 from tickets.views.common import (
     AttachmentsField,
     attachment_limits_help,
@@ -153,7 +151,7 @@ def verify(request: HttpRequest, token: str) -> HttpResponse:
         state, found = verification_link_state(token=token)
         if state != "live" or found is None:
             return _verify_refused(request, state, found)
-        locked_out = registration_offered_locked_out(found.ticket)
+        locked_out = verification_locked_out(found.ticket)
         if locked_out is not None:
             return _verify_locked_out(request, locked_out)
         summary = verification_summary(ticket=found.ticket, purpose=found.purpose)
