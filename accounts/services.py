@@ -23,6 +23,7 @@ from accounts.lock_objects import user_lock
 from accounts.models import ApiToken, Customer, LoginState
 from accounts.roles import ROLE_PERMISSIONS
 from accounts.selectors import (
+    ACCOUNT_STATUSES_LOCKED_OUT,
     STAFF_LIST_VERSION_KEY,
     api_token_list,
     customer_account_open,
@@ -385,16 +386,50 @@ def _access_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, 
 def login_reactivated(*, user_id: int) -> None:
     """Count that login `user_id` is let sign in again after it could not.
 
-    Called in the transaction of every path that lets a login back in: the admin making it
-    active again (`login_change_record`), a supervisor lifting a freeze (`account_unfreeze`),
-    and any that reopens an account. Its password and flags come back as they were, so its
-    device cookies' version would too: the count moves it on (accounts.login_devices), and a
-    cookie issued before the lock-out counts no more after it.
+    Its password and flags come back as they were, so its device cookies' version would too:
+    the count moves it on (accounts.login_devices), and a cookie issued before the lock-out
+    counts no more after it. Every path that lets a login back in saves its row or its
+    customer's, whose saving counts it (`login_saving`, `customer_saving`): the admin, a
+    supervisor lifting a freeze, a data fix in the shell.
     """
     LoginState.objects.get_or_create(user_id=user_id)
     LoginState.objects.filter(user_id=user_id).update(
         reactivations=F("reactivations") + 1, updated_at=timezone.now()
     )
+
+
+def login_saving(*, user: User, update_fields: Iterable[str] | None) -> None:
+    """Before a login's row is saved: count it let back in if the stored row was inactive.
+
+    Compared with the stored row, not with the one loaded: whatever the saving code read, a
+    login made active again by this save is counted once (accounts.receivers).
+    """
+    if user._state.adding or not user.is_active:
+        return
+    if update_fields is not None and "is_active" not in update_fields:
+        return
+    stored = User.objects.filter(pk=user.pk).values_list("is_active", flat=True).first()
+    if stored is False:
+        login_reactivated(user_id=user.pk)
+
+
+def customer_saving(*, customer: Customer, update_fields: Iterable[str] | None) -> None:
+    """Before a customer's row is saved: count its login let back in if the account reopens.
+
+    A frozen or closed account made open again, by a supervisor lifting the freeze or by a
+    data fix, lets its login sign in again (accounts.receivers).
+    """
+    if customer._state.adding or customer.user_id is None:
+        return
+    if not customer_account_open(customer):
+        return
+    if update_fields is not None and "account_status" not in update_fields:
+        return
+    stored = (
+        Customer.objects.filter(pk=customer.pk).values_list("account_status", flat=True).first()
+    )
+    if stored in ACCOUNT_STATUSES_LOCKED_OUT:
+        login_reactivated(user_id=customer.user_id)
 
 
 @transaction.atomic
@@ -408,8 +443,6 @@ def login_change_record(*, user: User, actor: User, before: dict[str, Any] | Non
     changes = _access_changes(before or {}, after)
     if not changes:
         return
-    if before is not None and not before["is_active"] and after["is_active"]:
-        login_reactivated(user_id=user.pk)
     audit_record(
         actor=actor,
         action="account.user_created" if before is None else "account.user_changed",

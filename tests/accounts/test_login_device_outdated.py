@@ -14,7 +14,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import Customer
+from accounts.models import Customer, LoginState
 from accounts.services import user_password_set
 from tests.accounts.conftest import ROOT_PASSWORD as PASSWORD
 from tests.tickets.test_freeze import email_change_applied, freeze_token
@@ -418,3 +418,83 @@ def test_a_browser_signed_in_before_a_deactivation_gets_a_cookie_that_counts_aft
     assert log_in("admin", owner, "typo", username="agent").status_code == 200
     assert log_in("admin", owner, AGENT_PASSWORD, username="agent").status_code == 302
     assert guesses("admin", old, username="agent")[1:] == [429, 429]
+
+
+def _raw_reactivated(user):
+    # As a shell or a data fix does: the row saved again, no service told.
+    user.is_active = True
+    user.save()
+
+
+def _raw_reactivated_by_its_field(user):
+    user.is_active = True
+    user.save(update_fields=["is_active"])
+
+
+RAW_REACTIVATIONS = {"saved": _raw_reactivated, "saved by its field": _raw_reactivated_by_its_field}
+
+
+@pytest.mark.parametrize("reactivate", RAW_REACTIVATIONS)
+@pytest.mark.parametrize("way", WAYS)
+def test_a_copied_device_cookie_counts_no_more_once_a_raw_save_makes_the_login_active_again(
+    root, agent, way, reactivate
+):
+    # given: a copy of the agent's cookie; the login is deactivated and made active again by a
+    # plain save, before the copy is ever tried
+    cookie = device_cookie(way, "agent", AGENT_PASSWORD)
+    _deactivated(agent)
+    RAW_REACTIVATIONS[reactivate](agent)
+
+    # when guessers fill the ceiling, and the copy is used to guess on
+    fill_the_ceiling("agent")
+    statuses = guesses(way, cookie, username="agent")
+
+    # then its first attempt (which reads the login) was its last past the ceiling
+    assert statuses[1:] == [429, 429]
+
+
+@pytest.mark.parametrize("way", ["portal", "token"])  # a customer's login has no admin
+def test_a_copied_device_cookie_counts_no_more_once_a_raw_save_reopens_the_account(
+    client, alice, way
+):
+    # given: a copy of Alice's cookie; her account is suspended and reopened by plain saves
+    cookie = device_cookie(way, ALICE, "alice-demo-pass")
+    account = Customer.objects.get(pk=alice.pk)
+    account.account_status = Customer.AccountStatus.SUSPENDED
+    account.save()
+    account.account_status = Customer.AccountStatus.ACTIVE
+    account.save()
+
+    # when guessers fill the ceiling, and the copy is used to guess on
+    fill_the_ceiling(ALICE)
+
+    # then
+    assert guesses(way, cookie, username=ALICE)[1:] == [429, 429]
+
+
+def test_a_save_that_leaves_a_login_as_it_was_counts_nothing(root, agent, alice):
+    # given: a login that was never locked out, saved as logins are every day
+    cookie = device_cookie("portal", "agent", AGENT_PASSWORD)
+    agent.first_name = "Aida"
+    agent.save()
+    agent.save(update_fields=["last_login"])
+    account = Customer.objects.get(pk=alice.pk)
+    account.phone = "+60 12-345 6789"
+    account.save()
+
+    # then no login was counted let back in, and the owner's cookie still counts
+    assert not LoginState.objects.filter(user__in=[agent, alice.user]).exists()
+    fill_the_ceiling("agent")
+    owner = browser_with(cookie)
+    assert log_in("portal", owner, "typo", username="agent").status_code == 200
+
+
+def test_each_path_that_lets_a_login_back_in_counts_it_once(client, root, agent, alice, supervisor):
+    # when the admin makes the agent's login active again, and a supervisor lifts Alice's freeze
+    _admin_sets_active(root, agent, False)
+    _admin_sets_active(root, agent, True)
+    _freeze_lifted(client, alice, supervisor, "suspended on record")
+
+    # then each is counted once, by the save both pass through
+    counts = LoginState.objects.filter(user__in=[agent, alice.user])
+    assert sorted(counts.values_list("reactivations", flat=True)) == [1, 1]

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_noop
 
 from accounts.models import Customer
 from accounts.selectors import account_is_frozen, customer_get_by_email, email_canonical
-from accounts.services import login_reactivated, user_credentials_revoke
+from accounts.services import user_credentials_revoke
 from domains.models import RegistrationChange
 from helpdesk.exceptions import ApplicationError
 from helpdesk.ratelimit import rate_limit_hit
@@ -355,9 +355,8 @@ def account_unfreeze(*, customer: Customer, actor: Actor, reason: str) -> Custom
     if not account_is_frozen(locked):
         raise ApplicationError(NOT_FROZEN)
     locked.account_status = Customer.AccountStatus.ACTIVE
+    # Its login is let back in: the save counts it (accounts.services.customer_saving).
     locked.save(update_fields=["account_status", "updated_at"])
-    if locked.user_id is not None:
-        login_reactivated(user_id=locked.user_id)
     reason = redact_card_numbers(reason)[0][:500]
     audit_record(
         actor=actor, action="account.unfrozen", customer=locked, details={"reason": reason}
