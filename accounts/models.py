@@ -10,7 +10,7 @@ from knox.models import AbstractAuthToken
 from knox.settings import CONSTANTS
 
 from helpdesk.models import BaseModel
-from helpdesk.validators import without_control_characters
+from helpdesk.validators import validate_address, without_control_characters
 
 # What staff pages show of a customer: no control characters, no text that reads backwards.
 _ONE_LINE = [without_control_characters]
@@ -44,7 +44,9 @@ class Customer(BaseModel):
         related_name="customer",
     )
     full_name = models.CharField(_("full name"), max_length=150, validators=_ONE_LINE)
-    email = models.EmailField(_("email"), max_length=254, validators=_ONE_LINE)
+    # The one rule for addresses (helpdesk.validators.address_normalised): a system check holds
+    # every address field to it (helpdesk.checks.address_fields_use_the_rule).
+    email = models.EmailField(_("email"), max_length=254, validators=[validate_address])
     phone = models.CharField(_("phone"), max_length=32, blank=True, validators=_ONE_LINE)
     address_line1 = models.CharField(
         _("address line 1"), max_length=200, blank=True, validators=_ONE_LINE

@@ -36,7 +36,7 @@ from accounts.selectors import (
 )
 from helpdesk.exceptions import CACHE_DOWN_ERRORS, ApplicationError
 from helpdesk.ratelimit import rate_limit_hit
-from helpdesk.validators import without_control_characters
+from helpdesk.validators import ADDRESS_INVALID, address_valid, without_control_characters
 from tickets.audit import Actor, audit_record
 from tickets.redaction import redact_card_numbers
 
@@ -90,6 +90,8 @@ LOGIN_ADDRESS_OF_LOGIN = gettext_noop(
 def login_addresses_refusal(*, user: User, customer: Customer | None) -> dict[str, str]:
     """Why `user` may not hold its email or username (one holding an @): {field: why}.
 
+    Each must be an address by the one rule (`helpdesk.validators.address_valid`).
+
     An address, compared canonically (case, Unicode width, IDNA), may be a customer's email
     on record only for that customer's own login (`customer`, or None for any other login),
     and only one login may hold it. Otherwise a password reset for the address mails the
@@ -103,6 +105,10 @@ def login_addresses_refusal(*, user: User, customer: Customer | None) -> dict[st
     refusals = {}
     for field, address in addresses.items():
         if not address:
+            continue
+        if not address_valid(address):
+            # The one rule for addresses: a reset mailed to it could reach another mailbox.
+            refusals[field] = gettext(ADDRESS_INVALID)
             continue
         owner = customer_get_by_email(email=address)
         if owner is not None and (customer is None or owner.pk != customer.pk):

@@ -100,3 +100,32 @@ def customer_logins_without_staff_roles(
                 )
             )
     return warnings
+
+
+# The model fields an address enters by (a customer's email on record, a ticket's contact),
+# as "app_label.Model.field". Each must hold the one rule for addresses.
+ADDRESS_FIELDS = ("accounts.Customer.email", "tickets.Ticket.contact_email")
+
+
+@checks.register(checks.Tags.models)
+def address_fields_use_the_rule(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """Every field of ADDRESS_FIELDS validates with `validate_address` (helpdesk.validators)."""
+    from django.apps import apps
+
+    from helpdesk.validators import validate_address
+
+    errors: list[checks.CheckMessage] = []
+    for name in ADDRESS_FIELDS:
+        label, model_name, field_name = name.split(".")
+        field = apps.get_model(label, model_name)._meta.get_field(field_name)
+        if validate_address not in getattr(field, "validators", []):
+            errors.append(
+                checks.Error(
+                    f"{name} does not validate with helpdesk.validators.validate_address, the "
+                    "one rule for email addresses.",
+                    id="helpdesk.E003",
+                )
+            )
+    return errors

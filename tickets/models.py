@@ -11,7 +11,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from helpdesk.models import BaseModel
-from helpdesk.validators import without_control_characters, without_hidden_characters
+from helpdesk.validators import (
+    validate_address,
+    without_control_characters,
+    without_hidden_characters,
+)
 from tickets.querysets import ActionLogQuerySet, NotificationQuerySet
 
 # Crockford's base32 without I, L, O, U: nothing to misread when a customer reads it out.
@@ -89,7 +93,7 @@ class Ticket(BaseModel):
     )
     # What the requester typed: used for replies, never for secrets.
     # Django's email validator takes a bidi override in the domain ("a@b.com\u202e...").
-    contact_email = models.EmailField(blank=True, validators=[without_control_characters])
+    contact_email = models.EmailField(blank=True, validators=[validate_address])
     # The domain name as asked for, kept even when it is not ours (shown to staff only).
     requested_domain = models.CharField(max_length=253, blank=True)
     subject = models.CharField(max_length=200, validators=[without_control_characters])

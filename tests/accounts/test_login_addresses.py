@@ -274,3 +274,21 @@ def test_a_customers_own_login_holding_her_address_twice_is_not_listed(alice, bo
     # given customers whose logins hold their own emails (as username and as email)
     # then nothing is listed
     assert shared_listing() == ["No login shares an address."]
+
+
+@pytest.mark.parametrize(
+    "address", ['"alice@example.test,"@evil.example', "agent@[192.0.2.1]", "agent%evil.test@x.test"]
+)
+def test_the_admin_cannot_give_a_login_an_address_another_program_reads_otherwise(
+    admin_client, agent, address
+):
+    # when a superuser gives the agent's login an address Django's EmailValidator takes
+    response = admin_client.post(
+        f"/admin/auth/user/{agent.pk}/change/", {**change_form(agent), "email": address}
+    )
+
+    # then the form refuses it on the email field by the one rule, and nothing is saved
+    assert response.status_code == 200
+    assert "no quotes, spaces, comments" in str(response.context["adminform"].form.errors["email"])
+    agent.refresh_from_db()
+    assert agent.email == ""

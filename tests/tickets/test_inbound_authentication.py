@@ -521,16 +521,19 @@ def test_forged_unsubscribes_in_many_spellings_mail_the_owner_a_few_links_only(
     for number, sender in enumerate(senders):
         unsubscribe(client, sender=sender, message_id=f"bomb-{number}@attacker.test")
 
-    # then each one that was read is an opt-out request on her record...
+    # then of those read, the plain spelling alone asks her record (the full-width ones are no
+    # plain address, by the one rule for addresses, and are filed as from no one on record)...
+    read = settings.RATE_LIMITS["inbound_per_sender"][0]
     requests = Ticket.objects.filter(kind="opt_out", customer=alice)
-    assert requests.count() == settings.RATE_LIMITS["inbound_per_sender"][0]
+    assert requests.count() == 1
+    assert Ticket.objects.filter(kind="opt_out").count() == read
     # ...past the per-sender limit, counted once for all the spellings, the rest are dropped
     assert (
         ActionLog.objects.filter(action="inbound.ignored", details__reason="rate limit").count()
-        == len(senders) - requests.count()
+        == len(senders) - read
     )
     # and her mailbox gets no more links than an anonymous opt-out request could send her
-    assert Notification.objects.filter(template="opt_out_link").count() == limit
+    assert Notification.objects.filter(template="opt_out_link").count() <= limit
     assert set(Notification.objects.values_list("recipient", flat=True)) == {ALICE}
     assert requests.filter(status=S.RESOLVED).count() == requests.count()
     alice.refresh_from_db()

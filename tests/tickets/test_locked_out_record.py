@@ -25,7 +25,7 @@ from tests.tickets.verification_helpers import (
 )
 from tickets import services
 from tickets.models import AnonymousRequest, Ticket, Verification
-from tickets.services.lifecycle import ACCOUNT_CLOSED
+from tickets.services.lifecycle import ACCOUNT_CLOSED, AccountLockedOut
 
 S = Ticket.Status
 
@@ -44,14 +44,16 @@ def test_a_link_mailed_before_the_account_was_closed_applies_no_change(alice, se
     close_account(alice)
 
     # when whoever reads the address on record confirms it
-    confirm(ticket)
+    with pytest.raises(AccountLockedOut) as refused:
+        confirm(ticket)
 
-    # then the record is as it was: the request waits for staff, who cannot apply it
+    # then it is refused, saying why, and the record is as it was: nothing confirmed
+    assert refused.value.message == ACCOUNT_CLOSED
     alice.refresh_from_db()
     assert (alice.phone, alice.city) == ("+60312345678", "Kuala Lumpur")
     assert not ticket.changes.filter(applied_at__isnull=False).exists()
     ticket.refresh_from_db()
-    assert ticket.status == S.OPEN
+    assert ticket.status == S.AWAITING_VERIFICATION
 
 
 def test_a_supervisor_cannot_apply_a_change_to_an_account_closed_since(alice, supervisor):

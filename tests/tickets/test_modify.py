@@ -69,7 +69,7 @@ def confirm(ticket, template="verify_request"):
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "typed",
-    ["alice@example.test", "ALICE@example.test", " Alice@Example.TEST ", FULLWIDTH_ALICE],
+    ["alice@example.test", "ALICE@example.test", " Alice@Example.TEST "],
 )
 def test_the_link_goes_only_to_the_email_on_record_never_to_the_typed_one(alice, typed, mailoutbox):
     # when
@@ -95,7 +95,7 @@ def test_the_link_goes_only_to_the_email_on_record_never_to_the_typed_one(alice,
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("typed", ["nobody@example.test", CYRILLIC_A_DOMAIN, "alice@example.tes"])
+@pytest.mark.parametrize("typed", ["nobody@example.test", "alice@example.tes"])
 def test_an_unknown_email_gets_the_same_answer_and_nothing_is_sent(alice, typed, mailoutbox):
     # given
     api = APIClient()
@@ -117,6 +117,18 @@ def test_an_unknown_email_gets_the_same_answer_and_nothing_is_sent(alice, typed,
     assert not ticket.notifications.exists()
     assert not ticket.changes.exists()
     assert [m.to for m in deliver_outbox()] == [[alice.email]]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("typed", [FULLWIDTH_ALICE, CYRILLIC_A_DOMAIN])
+def test_a_look_alike_of_an_address_is_refused_as_no_plain_address(alice, typed):
+    # when a look-alike of Alice's address is typed as the email on record
+    response = APIClient().post(API, {"email": typed, "changes": {"city": "Ipoh"}}, format="json")
+
+    # then it is refused by its form alone (the one rule for addresses), as it would be for
+    # any address: nothing is made, and nothing says whether it resembles one on record
+    assert response.status_code == 400 and "email" in response.json()
+    assert not Ticket.objects.exists() and not AnonymousRequest.objects.exists()
 
 
 @pytest.mark.django_db

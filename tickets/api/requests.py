@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from accounts.selectors import customer_for_user
 from helpdesk.api import RETRY_AFTER_HEADER, SizedCharField, api_errors, validated_input
+from helpdesk.fields import AddressSerializerField
 from helpdesk.ratelimit import client_ip
 from tickets.models import Ticket
 from tickets.redaction import CARD_NOTICE
@@ -63,7 +64,7 @@ class PasswordResendRequestApi(AnonymousRequestApi):
 
     class InputSerializer(serializers.Serializer):
         domain = SizedCharField(max_length=300, trim_whitespace=True)
-        contact_email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
+        contact_email = AddressSerializerField(required=False, allow_blank=True)
 
     class OutputSerializer(serializers.Serializer):
         reference = serializers.CharField()
@@ -88,7 +89,7 @@ class ModifyRequestApi(APIView):
 
     @extend_schema_serializer(component_name="ModifyRequestInput")
     class InputSerializer(serializers.Serializer):
-        email = SizedCharField(max_length=254, required=False, allow_blank=True)
+        email = AddressSerializerField(required=False, allow_blank=True)
         changes = serializers.DictField(
             child=SizedCharField(max_length=1000, allow_blank=True, trim_whitespace=False)
         )
@@ -152,7 +153,7 @@ class OptOutRequestApi(AnonymousRequestApi):
 
     @extend_schema_serializer(component_name="OptOutRequestInput")
     class InputSerializer(serializers.Serializer):
-        email = SizedCharField(max_length=254)
+        email = AddressSerializerField()
         lists = serializers.ListField(
             child=serializers.ChoiceField(choices=OPT_OUT_LISTS), allow_empty=False, max_length=2
         )

@@ -24,7 +24,7 @@ from accounts.selectors import account_is_closed, customer_get_by_email, email_c
 from helpdesk.exceptions import RateLimited
 from helpdesk.links import site_url
 from helpdesk.ratelimit import rate_limit_hits
-from helpdesk.validators import CONTROL_CHARACTERS
+from helpdesk.validators import address_normalised
 from tickets.audit import Actor, actor_label
 from tickets.lock_objects import anonymous_request_lock, customer_lock, ticket_lock
 from tickets.models import AnonymousRequest, Ticket, Verification
@@ -55,9 +55,10 @@ def anonymous_request_email(email: object) -> str:
     Only its form is judged, never whether anyone has it: ValidationError keyed `email` unless
     it could be an address on record.
     """
-    email = email.strip() if isinstance(email, str) else ""
-    if "@" not in email or len(email) > 254 or CONTROL_CHARACTERS.search(email):
-        raise ValidationError({"email": [gettext(EMAIL_ON_RECORD_INVALID)]})
+    try:
+        email = address_normalised(email)
+    except ValidationError:
+        raise ValidationError({"email": [gettext(EMAIL_ON_RECORD_INVALID)]}) from None
     if contains_card_number(email):
         # Kept on the request until the worker looks it up, and a card number is stored nowhere;
         # no address on record holds one (ticket_create refuses it as a contact address).

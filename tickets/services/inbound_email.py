@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from accounts.selectors import customer_get_by_email, customer_of_address
 from helpdesk.exceptions import RateLimited
 from helpdesk.ratelimit import rate_limit_hits
-from helpdesk.validators import CONTROL_CHARACTERS, without_nul
+from helpdesk.validators import CONTROL_CHARACTERS, address_valid, without_nul
 from tickets import emails
 from tickets.audit import audit_record
 from tickets.lock_objects import tickets_and_customers_lock
@@ -89,10 +89,19 @@ def _inbound_existing(key: str | None) -> Ticket | None:
     return found.ticket if found else None
 
 
+def _sender_on_record(sender: str) -> str:
+    """The From address as lookups may match it to a customer or a ticket, or "".
+
+    Only a plain address (the one rule, `address_valid`): another program may read a quoted or
+    routed one as a mailbox other than the one it looks like here.
+    """
+    return sender if address_valid(sender) else ""
+
+
 def _sender_matches(ticket: Ticket, sender: str) -> bool:
     # The addresses a ticket writes to and a status link works for: while its customer's
     # account is frozen, the email on record alone (the freeze took the others back).
-    return bool(ticket_address_matching(ticket, sender))
+    return bool(ticket_address_matching(ticket, _sender_on_record(sender)))
 
 
 def _inbound_thread(subject: str, headers: dict[str, str], sender: str) -> Ticket | None:
@@ -137,7 +146,7 @@ def _inbound_opt_out(
     key: str | None,
     authentication: SenderAuthentication,
 ) -> tuple[Ticket, Message, str]:
-    owner = customer_get_by_email(email=sender)
+    owner = customer_get_by_email(email=_sender_on_record(sender))
     if owner is not None:
         # Anyone can write a From: unauthenticated, the owner decides by a link sent to them.
         ticket = opt_out_apply(
@@ -216,7 +225,7 @@ def _inbound_new(
             key=key,
             authentication=authentication,
         )
-    owner = customer_of_address(email=sender) if authentication.trusted else None
+    owner = customer_of_address(email=_sender_on_record(sender)) if authentication.trusted else None
     ticket = request_general(
         subject=subject or INBOUND_NO_SUBJECT,
         body=text,

@@ -7,11 +7,9 @@ from html import unescape as html_unescape
 
 import nh3
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 
 from accounts.selectors import email_canonical
-from helpdesk.validators import without_control_characters
+from helpdesk.validators import address_valid
 from tickets import emails
 from tickets.attachments import (
     attachment_extensions,
@@ -269,10 +267,5 @@ def inbound_opt_out_lists(recipients: list[str], subject: str, body: str) -> lis
 
 
 def valid_address(address: str) -> str:
-    """The address if it is one a ticket may write to, else ""."""
-    try:
-        validate_email(address)
-        without_control_characters(address)
-    except ValidationError:
-        return ""
-    return address
+    """The address if it is one a ticket may write to (the one rule, `address_valid`), else ""."""
+    return address if address_valid(address) else ""

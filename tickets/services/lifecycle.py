@@ -129,7 +129,11 @@ def ticket_create(
     # already, and their foreign keys guard them too: asking whether the customer exists would
     # cost a query only when there is one, so a request sent without a login from an address on
     # record (linked above) would take longer than one from any other address.
-    ticket.full_clean(exclude=["reference", "customer", "domain"])
+    # The contact is held to the one rule for addresses (Ticket.contact_email), but for the
+    # customer's email on record itself: stored before the rule, it is not refused here.
+    on_record = customer is not None and contact_email == customer.email
+    exclude = ["reference", "customer", "domain", *(["contact_email"] if on_record else [])]
+    ticket.full_clean(exclude=exclude)
     ticket.save(force_insert=True)
     _first_message_add(ticket, body=body, channel=channel)
     audit_record(

@@ -6,13 +6,16 @@ from typing import Any, cast
 import phonenumbers
 import pycountry
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db.models import Field
 from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import Customer
-from domains.validators import normalize_domain_name
-from helpdesk.validators import CONTROL_CHARACTERS, HIDDEN_CHARACTERS, INVALID_CHARACTERS
+from helpdesk.validators import (
+    CONTROL_CHARACTERS,
+    HIDDEN_CHARACTERS,
+    INVALID_CHARACTERS,
+    address_normalised,
+)
 from tickets.models import (
     Ticket,
 )
@@ -103,13 +106,10 @@ def _modify_clean_value(field: str, raw: Any) -> str:
 
 
 def _modify_clean_email(value: str) -> str:
-    local, _, domain = value.rpartition("@")
     try:
-        domain = normalize_domain_name(domain)
-        validate_email(f"{local}@{domain}")
+        return address_normalised(value)
     except ValidationError:
         raise _modify_value_error("email", MODIFY_INVALID_EMAIL) from None
-    return f"{local}@{domain}"
 
 
 def modify_input_has_card(*, changes: Any, note: str) -> bool:

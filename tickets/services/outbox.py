@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from accounts.selectors import customer_email_on_record, mailing_recipients
 from helpdesk.exceptions import RetryLater
+from helpdesk.validators import address_valid
 from tickets import emails
 from tickets.audit import audit_record
 from tickets.models import Notification, Ticket
@@ -184,6 +185,10 @@ def notification_send(*, notification_id: int) -> str:
     notification = Notification.objects.select_related("ticket__customer").get(pk=notification_id)
     if notification.template == PASSWORD_RESET_LOOKUP:
         return _password_reset_lookup(notification)
+    if not address_valid(notification.recipient):
+        # Stored before the one rule for addresses held: the ESP may read it as another mailbox.
+        _notification_fail(notification, "the address is not a plain one (helpdesk.validators)")
+        return Notification.Status.FAILED
     if _mailing_left_since(notification):
         _notification_fail(
             notification,

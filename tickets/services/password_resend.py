@@ -9,7 +9,6 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
@@ -27,6 +26,7 @@ from domains.opensrs import (
 )
 from domains.validators import domain_display, domain_name_bare, normalize_domain_name
 from helpdesk.ratelimit import rate_limit_hits
+from helpdesk.validators import address_normalised
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import domain_lock, ticket_lock
 from tickets.models import Notification, PasswordResend, Ticket
@@ -97,7 +97,7 @@ def _resend_contact_email(contact_email: str) -> str:
     contact_email = (contact_email or "").strip()
     if contact_email:
         try:
-            validate_email(contact_email)
+            contact_email = address_normalised(contact_email)
         except ValidationError:
             raise ValidationError({"contact_email": [gettext(RESEND_INVALID_EMAIL)]}) from None
     return contact_email

@@ -8,8 +8,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
@@ -25,6 +23,7 @@ from domains.opensrs import (
 from domains.services import domain_contacts_refresh_queue
 from domains.validators import domain_display
 from helpdesk.exceptions import RetryLater
+from helpdesk.validators import address_valid
 from tickets.audit import audit_record
 from tickets.lock_objects import customer_lock, domain_lock, password_resend_lock, ticket_lock
 from tickets.models import PasswordResend, Ticket
@@ -174,13 +173,8 @@ def _resend_domain_refresh(locked: Ticket, email: str) -> Domain:
 
 
 def _email_deliverable(email: str) -> bool:
-    if not email:
-        return False
-    try:
-        validate_email(email)
-    except ValidationError:
-        return False
-    return True
+    # A registration address read from OpenSRS: one the ESP could read otherwise is referred.
+    return bool(email) and address_valid(email)
 
 
 def resend_refer(locked: Ticket, *, reason: str) -> None:

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods
 from accounts.models import Customer
 from accounts.selectors import customer_for_user
 from helpdesk.exceptions import ApplicationError, RateLimited
+from helpdesk.fields import AddressFormField
 from helpdesk.ratelimit import client_ip
 from helpdesk.refusals import Refusal, refusal_form_errors, refusal_render, refused
 from helpdesk.types import AuthenticatedHttpRequest
@@ -37,7 +38,7 @@ PREFERENCES_UNCHANGED = _("Nothing changed: these were already your preferences.
 
 
 class OptOutRequestForm(forms.Form):
-    email = forms.EmailField(label=_("Your email address on record"), max_length=254)
+    email = AddressFormField(label=_("Your email address on record"))
     lists = forms.MultipleChoiceField(
         label=_("Stop these mailings"),
         choices=OPT_OUT_CHOICES,

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods
 from accounts.models import Customer
 from accounts.selectors import customer_for_user
 from helpdesk.exceptions import ApplicationError, RateLimited
+from helpdesk.fields import AddressFormField
 from helpdesk.ratelimit import client_ip
 from helpdesk.refusals import Refusal, refusal_form_errors, refusal_render, refused
 from tickets.models import Ticket, Verification
@@ -37,11 +38,9 @@ from tickets.views.common import (
 
 
 class ModifyRequestForm(forms.Form):
-    email_on_record = forms.CharField(
-        label=_("Your email address on record"), max_length=254, required=False
-    )
+    email_on_record = AddressFormField(label=_("Your email address on record"), required=False)
     full_name = forms.CharField(label=_("Full name"), max_length=254, required=False)
-    email = forms.CharField(label=_("New email address"), max_length=254, required=False)
+    email = AddressFormField(label=_("New email address"), required=False)
     phone = forms.CharField(label=_("Phone"), max_length=254, required=False)
     address_line1 = forms.CharField(label=_("Address line 1"), max_length=254, required=False)
     address_line2 = forms.CharField(label=_("Address line 2"), max_length=254, required=False)

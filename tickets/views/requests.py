@@ -13,6 +13,7 @@ from accounts.models import Customer
 from accounts.selectors import customer_for_user
 from domains.validators import domain_input_suggestion
 from helpdesk.exceptions import ApplicationError
+from helpdesk.fields import AddressFormField
 from helpdesk.ratelimit import client_ip
 from helpdesk.refusals import Refusal, refusal_form_errors, refusal_render, refused
 from tickets.models import Ticket
@@ -37,9 +38,8 @@ class GeneralRequestForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 8}),
         help_text=_("Never include a password or a card number."),
     )
-    email = forms.EmailField(
+    email = AddressFormField(
         label=_("Your email address"),
-        max_length=254,
         help_text=_("We reply to this address."),
     )
     attachments = AttachmentsField(
@@ -99,9 +99,7 @@ class PasswordResendForm(forms.Form):
     domain = forms.CharField(
         label=_("Domain name"), max_length=300, help_text=_("For example: example.com")
     )
-    contact_email = forms.EmailField(
-        label=_("Your email address (optional)"), max_length=254, required=False
-    )
+    contact_email = AddressFormField(label=_("Your email address (optional)"), required=False)
 
 
 def _password_resend_context(**extra) -> dict:

@@ -10,6 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from helpdesk.exceptions import RateLimited, TransitionNotAllowed
+from helpdesk.fields import AddressFormField
 from helpdesk.ratelimit import client_ip
 from helpdesk.refusals import refusal_message, refusal_render
 from helpdesk.shortcuts import found_or_404
@@ -44,9 +45,8 @@ class TrackForm(forms.Form):
         max_length=20,
         help_text=_("For example: HD-7K3M9Q2X. It is in the subject of our emails."),
     )
-    email = forms.EmailField(
+    email = AddressFormField(
         label=_("Your email address"),
-        max_length=254,
         help_text=_("The address you gave with the request, or the one on your account."),
     )
 
