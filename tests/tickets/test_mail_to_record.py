@@ -78,10 +78,8 @@ def test_the_old_address_is_still_told_of_the_change(alice, supervisor):
     assert [m.to for m in mail.outbox][-1] == [OLD]
 
 
-def test_a_reply_queued_before_an_email_change_is_not_sent_to_the_old_address(
-    alice, agent, supervisor
-):
-    # given Alice's question, and an agent's answer queued to her email on record
+def _question_acknowledged(alice) -> Ticket:
+    """Alice's question, signed in, written to her email on record; its acknowledgement sent."""
     ticket = services.request_general(
         subject="My invoice",
         body="Which card did you charge?",
@@ -89,9 +87,16 @@ def test_a_reply_queued_before_an_email_change_is_not_sent_to_the_old_address(
         customer=alice,
         actor=alice,
     )
-    deliver = Notification.objects.filter(ticket=ticket, status=Notification.Status.PENDING)
-    for row in deliver:
+    for row in Notification.objects.filter(ticket=ticket, status=Notification.Status.PENDING):
         _send(row)
+    return ticket
+
+
+def test_a_reply_queued_before_an_email_change_is_not_sent_to_the_old_address(
+    alice, agent, supervisor
+):
+    # given Alice's question, and an agent's answer queued to her email on record
+    ticket = _question_acknowledged(alice)
     services.ticket_reply_add(
         ticket=ticket,
         body="The Visa ending 4242, Alice.",
@@ -116,15 +121,7 @@ def test_a_status_link_queued_before_an_email_change_is_not_sent_to_the_old_addr
 ):
     # given Alice's question, and a link to its status page asked for with her old address and
     # queued by the worker (not sent yet)
-    ticket = services.request_general(
-        subject="My invoice",
-        body="Which card did you charge?",
-        contact_email=OLD,
-        customer=alice,
-        actor=alice,
-    )
-    for row in Notification.objects.filter(ticket=ticket, status=Notification.Status.PENDING):
-        _send(row)
+    ticket = _question_acknowledged(alice)
     assert services.status_link_send(reference=ticket.reference, email=OLD, request_id="r1") == (
         "sent"
     )
@@ -141,34 +138,34 @@ def test_a_status_link_queued_before_an_email_change_is_not_sent_to_the_old_addr
     assert not [m for m in mail.outbox if OLD in m.to]
 
 
-def test_a_password_resend_acknowledgement_goes_only_to_an_address_still_the_tickets(alice):
-    # given a resend request whose acknowledgement to the typed address is still in the outbox
+HELPER = "helper@example.net"
+
+
+def _resend_acknowledgement() -> Notification:
+    """A resend request's acknowledgement to the address typed with it, still in the outbox."""
     ticket = services.request_password_resend(
         domain="alice-shop.test",
-        contact_email="helper@example.net",
+        contact_email=HELPER,
         client_key="10.0.0.8",
         actor="anonymous",
         channel="portal",
     )
-    ack = Notification.objects.get(ticket=ticket, template="password_resend_received")
+    return Notification.objects.get(ticket=ticket, template="password_resend_received")
+
+
+def test_a_password_resend_acknowledgement_goes_only_to_an_address_still_the_tickets(alice):
+    # given a resend request whose acknowledgement to the typed address is still in the outbox
+    ack = _resend_acknowledgement()
 
     # when the ticket no longer writes to that address (a data fix corrected its contact; no
     # flow moves a resend's contact today, the rule holds whoever does)
-    Ticket.objects.filter(pk=ticket.pk).update(contact_email="owner@example.net")
+    Ticket.objects.filter(pk=ack.ticket_id).update(contact_email="owner@example.net")
 
     # then the acknowledgement fails at send time instead of going to the old address
     assert _send(ack) == Notification.Status.FAILED
-    assert not [m for m in mail.outbox if "helper@example.net" in m.to]
+    assert not [m for m in mail.outbox if HELPER in m.to]
 
 
 def test_a_password_resend_acknowledgement_to_the_tickets_address_is_sent():
-    ticket = services.request_password_resend(
-        domain="alice-shop.test",
-        contact_email="helper@example.net",
-        client_key="10.0.0.8",
-        actor="anonymous",
-        channel="portal",
-    )
-    ack = Notification.objects.get(ticket=ticket, template="password_resend_received")
-    assert _send(ack) == Notification.Status.SENT
-    assert [m.to for m in mail.outbox] == [["helper@example.net"]]
+    assert _send(_resend_acknowledgement()) == Notification.Status.SENT
+    assert [m.to for m in mail.outbox] == [[HELPER]]

@@ -31,7 +31,16 @@ def _locked(customer: Customer, status: str) -> None:
     Customer.objects.filter(pk=customer.pk).update(account_status=status)
 
 
-def _unconfirmed(ticket: Ticket, token: str) -> None:
+def _locked_out_link(customer: Customer, changes: dict[str, str], status: str):
+    """A change asked for without signing in, its link to the email on record, and the
+    account `status` since: (ticket, token)."""
+    ticket = anonymous_change(customer.email, changes, client_key="10.0.0.7")
+    token = link_token(verification_mail(ticket))
+    _locked(customer, status)
+    return ticket, token
+
+
+def _unconfirmed(ticket: Ticket) -> None:
     """Nothing of the ticket moved: still waiting, no field applied, the link still unused."""
     ticket.refresh_from_db()
     assert ticket.status == S.AWAITING_VERIFICATION and ticket.verified_at is None
@@ -45,11 +54,9 @@ def test_a_locked_out_accounts_link_of_a_change_applied_at_once_confirms_nothing
     client, alice, status, refusal
 ):
     # given a change of phone asked for without signing in (no registration change offered:
-    # confirming would apply it at once), its link mailed to the email on record
-    ticket = anonymous_change(alice.email, {"phone": "+60 12-999 0000"}, client_key="10.0.0.7")
-    token = link_token(verification_mail(ticket))
-    # and the account frozen or closed since
-    _locked(alice, status)
+    # confirming would apply it at once), its link mailed to the email on record, and the
+    # account frozen or closed since
+    ticket, token = _locked_out_link(alice, {"phone": "+60 12-999 0000"}, status)
     logged = ActionLog.objects.count()
 
     # when the page is opened, the form posted and the API called
@@ -64,7 +71,7 @@ def test_a_locked_out_accounts_link_of_a_change_applied_at_once_confirms_nothing
         assert "This account is locked" in shown and escape(refusal) in shown
         assert "Nothing was confirmed with this link." in shown
     assert api.json()["detail"] == refusal
-    _unconfirmed(ticket, token)
+    _unconfirmed(ticket)
     alice.refresh_from_db()
     assert alice.phone != "+60129990000"
     assert ActionLog.objects.count() == logged
@@ -78,9 +85,7 @@ def test_a_locked_out_accounts_link_of_a_change_left_for_staff_confirms_nothing(
     client, alice, status, refusal
 ):
     # given a change of name (a supervisor's to approve) asked for without signing in
-    ticket = anonymous_change(alice.email, {"full_name": "Alicia Tan"}, client_key="10.0.0.7")
-    token = link_token(verification_mail(ticket))
-    _locked(alice, status)
+    ticket, token = _locked_out_link(alice, {"full_name": "Alicia Tan"}, status)
 
     # when its link is confirmed
     posted = client.post(f"/verify/{token}/")
@@ -88,14 +93,13 @@ def test_a_locked_out_accounts_link_of_a_change_left_for_staff_confirms_nothing(
     # then it is refused, and no verified request waits for staff
     assert posted.status_code == 409
     assert escape(refusal) in posted.content.decode()
-    _unconfirmed(ticket, token)
+    _unconfirmed(ticket)
 
 
 def test_a_frozen_accounts_link_confirms_once_the_freeze_is_lifted(client, alice, supervisor):
     # given a link refused while the account was frozen
-    ticket = anonymous_change(alice.email, {"phone": "+60 12-999 0000"}, client_key="10.0.0.7")
-    token = link_token(verification_mail(ticket))
-    _locked(alice, Customer.AccountStatus.SUSPENDED)
+    frozen = Customer.AccountStatus.SUSPENDED
+    ticket, token = _locked_out_link(alice, {"phone": "+60 12-999 0000"}, frozen)
     assert client.post(f"/verify/{token}/").status_code == 409
 
     # when a supervisor lifts the freeze, then the same link confirms the request
