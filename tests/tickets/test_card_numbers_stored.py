@@ -374,3 +374,37 @@ def test_an_address_on_record_sent_as_a_card_number_is_a_400_and_stores_nothing(
     assert response.status_code == 400
     assert "looks like a card number" in response.json()["email"][0]
     assert stored_with_the_card() == []
+
+
+def test_a_status_link_asked_for_a_card_number_address_is_refused_before_the_broker(
+    client, db, monkeypatch
+):
+    from tickets import tasks
+
+    queued: list[dict] = []
+    monkeypatch.setattr(
+        tasks.status_link_send, "apply_async", lambda **kwargs: queued.append(kwargs["kwargs"])
+    )
+    # given a ticket whose contact address was written around the rule to hold the number, and
+    # one that does not: the answer must not say which is on record
+    held = Ticket.objects.create(kind="general", subject="Help", contact_email="a@example.test")
+    Ticket.objects.filter(pk=held.pk).update(contact_email=TYPED_CARD)
+    other = Ticket.objects.create(kind="general", subject="Help", contact_email="b@example.test")
+
+    # when a status link is asked for either, with the card number typed as the address
+    answers = [
+        client.post("/track/", {"reference": ticket.reference, "email": TYPED_CARD})
+        for ticket in (held, other)
+    ]
+
+    # then each is the same 400 saying why, and no task carries the number through the broker
+    assert {answer.status_code for answer in answers} == {400}
+    assert "looks like a card number" in answers[0].content.decode()
+    bodies = {
+        re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", answer.content.decode()).replace(
+            ticket.reference, "HD-TYPED"
+        )
+        for answer, ticket in zip(answers, (held, other), strict=True)
+    }
+    assert len(bodies) == 1
+    assert queued == []

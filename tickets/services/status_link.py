@@ -12,15 +12,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext, gettext_noop
 
 from helpdesk.exceptions import ApplicationError, RateLimited
 from helpdesk.ratelimit import rate_limit_hit, rate_limit_hits
 from tickets.lock_objects import ticket_lock
 from tickets.models import Message, Notification, Ticket, Verification
+from tickets.redaction import contains_card_number
 from tickets.selectors.status_page import status_link_find, ticket_address_matching
 from tickets.services.attachments import AttachmentUpload
+from tickets.services.lifecycle import CONTACT_CARD_NUMBER
 from tickets.services.outbox import notification_queue
 from tickets.services.publishing import tasks_publish
 from tickets.services.replies import ticket_reply_add
@@ -96,11 +99,15 @@ def track_request(*, reference: str, email: str, client_key: str) -> None:
     """Ask for a status link: the worker mails it if reference and address belong together.
 
     The request does the same work whatever was typed (one task queued), so neither the answer
-    nor its timing says whether a ticket or an address exists.
+    nor its timing says whether a ticket or an address exists. An address holding a card
+    number is refused (ValidationError keyed `email`) whatever is on record: the task would
+    carry it through the broker, and no address on record holds one.
     """
-    rate_limit_hit(scope="track_per_client", key=client_key)
     reference = (reference or "").strip().upper()[:20]
     email = (email or "").strip()[:254]
+    if contains_card_number(email):
+        raise ValidationError({"email": [gettext(CONTACT_CARD_NUMBER)]})
+    rate_limit_hit(scope="track_per_client", key=client_key)
     tasks_publish(
         [_status_link_task(reference, email, uuid.uuid4().hex)],
         what=f"status link for {reference}",

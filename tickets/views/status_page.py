@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext
@@ -12,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from helpdesk.exceptions import RateLimited, TransitionNotAllowed
 from helpdesk.fields import AddressFormField
 from helpdesk.ratelimit import client_ip
-from helpdesk.refusals import refusal_message, refusal_render
+from helpdesk.refusals import refusal_form_errors, refusal_message, refusal_render
 from helpdesk.shortcuts import found_or_404
 from tickets.attachments import attachment_download
 from tickets.models import Verification
@@ -65,8 +66,8 @@ def track(request: HttpRequest) -> HttpResponse:
             email=form.cleaned_data["email"],
             client_key=client_ip(request),
         )
-    except RateLimited as exc:
-        form.add_error(None, exc.message)
+    except (ValidationError, RateLimited) as exc:
+        refusal_form_errors(form, exc)
         return refusal_render(request, "portal/track.html", {"form": form}, exc)
     return done_redirect(request, "track", {"detail": gettext(TRACK_SENT)})
 
