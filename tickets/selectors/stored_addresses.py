@@ -63,7 +63,7 @@ def _invalid(
 
 
 def addresses_invalid(*, chunk_size: int = 2000) -> Iterator[InvalidAddress]:
-    """Every stored address the rule refuses, but closed tickets' (`tickets_closed_...`).
+    """Every stored address the rule refuses, but those of tickets not open (counted apart).
 
     Customers' emails on record, open tickets' contact addresses, logins' emails, domains'
     registration emails, the new address of a pending email change (its ticket's reference)
@@ -106,11 +106,14 @@ def addresses_invalid(*, chunk_size: int = 2000) -> Iterator[InvalidAddress]:
 
 
 def tickets_closed_addresses_invalid(*, chunk_size: int = 2000) -> int:
-    """How many tickets not open hold a contact address the rule refuses (read, not listed)."""
+    """How many tickets not open hold a contact address the rule refuses (read, not listed).
+
+    In no order: the database reads the table through rather than walk an index.
+    """
     tickets = (
         Ticket.objects.exclude(status__in=OPEN_STATUS_VALUES)
         .exclude(contact_email="")
-        .order_by("pk")
+        .order_by()
         .values_list("reference", "contact_email")
     )
     found = _invalid("tickets.ticket", tickets.iterator(chunk_size), ("contact_email",))
