@@ -1,7 +1,8 @@
 """Adapters from model signals to services: the one place every save of a row passes.
 
 A login let back in is counted however it was saved (the admin, a service, a shell or a data
-fix), as its device cookies depend on it (accounts.services.login_reactivated). The receivers
+fix), as its device cookies depend on it (accounts.services.login_reactivated), and a login
+turned off, made staff or renamed lets the staff list kept in the cache go. The receivers
 only pass the row on; what to do is the services' to say. A queryset `update()` sends no
 signal: no path of ours makes a login or an account able to sign in again that way.
 """

@@ -404,18 +404,32 @@ def login_reactivated(*, user_id: int) -> None:
     )
 
 
-def login_saving(*, user: User, update_fields: Iterable[str] | None) -> None:
-    """Before a login's row is saved: count it let back in if the stored row was inactive.
+# The columns of a login that decide whether it is on the staff list (`staff_member_logins`)
+# and how it is shown there.
+STAFF_LIST_FIELDS = ("is_active", "is_staff", "is_superuser", "username")
 
-    Compared with the stored row, not with the one loaded: whatever the saving code read, a
-    login made active again by this save is counted once (accounts.receivers).
+
+def login_saving(*, user: User, update_fields: Iterable[str] | None) -> None:
+    """Before a login's row is saved: count it let back in, let the staff list go if it moves.
+
+    Counted if the stored row was inactive; the staff list goes if the save changes who is on
+    it. Compared with the stored row, not with the one loaded: whatever the saving code read (the
+    admin, a service, a shell, a data fix), a login made active again by this save is counted
+    once, and a login turned off or made staff is offered as such from the next read on
+    (accounts.receivers).
     """
-    if user._state.adding or not user.is_active:
+    if user._state.adding:
+        if user.is_staff or user.is_superuser:
+            staff_list_changed()
         return
-    if update_fields is not None and "is_active" not in update_fields:
+    if update_fields is not None and not set(update_fields) & set(STAFF_LIST_FIELDS):
         return
-    stored = User.objects.filter(pk=user.pk).values_list("is_active", flat=True).first()
-    if stored is False:
+    stored = User.objects.filter(pk=user.pk).values_list(*STAFF_LIST_FIELDS).first()
+    if stored is None:
+        return
+    if tuple(getattr(user, name) for name in STAFF_LIST_FIELDS) != stored:
+        staff_list_changed()
+    if user.is_active and stored[0] is False:
         login_reactivated(user_id=user.pk)
 
 

@@ -117,3 +117,27 @@ def test_the_ticket_page_offers_the_staff_while_the_cache_is_unreachable(
     agent_client, colleague, cache_unreachable
 ):
     assert _assignees(agent_client, TicketFactory()) == ["agent", "colleague"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"is_active": False}, {"is_staff": False}, {"username": "renamed"}],
+    ids=["turned-off", "staff-flag-taken", "renamed"],
+)
+@pytest.mark.parametrize("update_fields", [None, "the changed one"])
+def test_a_login_changed_from_a_shell_is_shown_as_it_is_at_once(
+    agent_client, colleague, change, update_fields
+):
+    # given a ticket page that offered the colleague (the list kept since)
+    ticket = TicketFactory()
+    assert "colleague" in _assignees(agent_client, ticket)
+
+    # when a shell or a data fix saves the login changed, no service told
+    for name, value in change.items():
+        setattr(colleague, name, value)
+    colleague.save(update_fields=None if update_fields is None else list(change))
+
+    # then the next page shows the list as the rows are, not for up to a minute as it was
+    offered = _assignees(agent_client, ticket)
+    assert "colleague" not in offered
+    assert ("renamed" in offered) == ("username" in change)
