@@ -28,8 +28,7 @@ from helpdesk.validators import address_normalised
 from tickets.audit import Actor, actor_label
 from tickets.lock_objects import anonymous_request_lock, customer_lock, ticket_lock
 from tickets.models import AnonymousRequest, Ticket, Verification
-from tickets.redaction import contains_card_number
-from tickets.services.lifecycle import CONTACT_CARD_NUMBER, ticket_create
+from tickets.services.lifecycle import ticket_create, typed_address_card_refusal
 from tickets.services.outbox import notification_queue
 from tickets.services.publishing import tasks_publish, tasks_publish_each
 from tickets.services.versions import ticket_change_save
@@ -59,10 +58,7 @@ def anonymous_request_email(email: object) -> str:
         email = address_normalised(email)
     except ValidationError:
         raise ValidationError({"email": [gettext(EMAIL_ON_RECORD_INVALID)]}) from None
-    if contains_card_number(email):
-        # Kept on the request until the worker looks it up, and a card number is stored nowhere;
-        # no address on record holds one (ticket_create refuses it as a contact address).
-        raise ValidationError({"email": [gettext(CONTACT_CARD_NUMBER)]})
+    typed_address_card_refusal(email)
     return email
 
 

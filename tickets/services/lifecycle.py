@@ -5,6 +5,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
@@ -51,6 +52,18 @@ CONTACT_CARD_NUMBER = gettext_noop(
     "This email address holds what looks like a card number, which we never store. Please "
     "give another address."
 )
+
+
+def typed_address_card_refusal(email: str) -> None:
+    """Refuse an address typed on a form that holds a card number (ValidationError keyed `email`).
+
+    Whatever is on record: no address on record holds one, and a request keeps what was typed
+    (a pending row, an outbox lookup, a task in the broker) until the worker reads it.
+    """
+    if contains_card_number(email):
+        raise ValidationError({"email": [gettext(CONTACT_CARD_NUMBER)]})
+
+
 ACCOUNT_CLOSED = gettext_noop(
     "This account is closed, so nothing on it can change. If you need help, write to us from "
     "the help page without logging in."

@@ -10,20 +10,17 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.contrib.auth.tokens import default_token_generator
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
-from django.utils.translation import gettext
 
 from accounts.lock_objects import user_limits_lock
 from accounts.selectors import customer_for_user, password_reset_logins
 from helpdesk.links import site_url
 from tickets.audit import audit_record
 from tickets.models import Notification
-from tickets.redaction import contains_card_number
-from tickets.services.lifecycle import CONTACT_CARD_NUMBER
+from tickets.services.lifecycle import typed_address_card_refusal
 from tickets.services.outbox import PASSWORD_RESET_LOOKUP, notification_queue
 
 
@@ -52,8 +49,7 @@ def password_reset_request(*, email: str) -> None:
     address holding a card number is refused (ValidationError keyed `email`): the row would
     keep it, and a card number is stored nowhere; no login's address holds one.
     """
-    if contains_card_number(email):
-        raise ValidationError({"email": [gettext(CONTACT_CARD_NUMBER)]})
+    typed_address_card_refusal(email)
     notification_queue(template=PASSWORD_RESET_LOOKUP, recipient=email, context={})
 
 

@@ -12,18 +12,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext_noop
 
 from helpdesk.exceptions import ApplicationError, RateLimited
 from helpdesk.ratelimit import rate_limit_hit, rate_limit_hits
 from tickets.lock_objects import ticket_lock
 from tickets.models import Message, Notification, Ticket, Verification
-from tickets.redaction import contains_card_number
 from tickets.selectors.status_page import status_link_find, ticket_address_matching
 from tickets.services.attachments import AttachmentUpload
-from tickets.services.lifecycle import CONTACT_CARD_NUMBER
+from tickets.services.lifecycle import typed_address_card_refusal
 from tickets.services.outbox import notification_queue
 from tickets.services.publishing import tasks_publish
 from tickets.services.replies import ticket_reply_add
@@ -105,8 +103,7 @@ def track_request(*, reference: str, email: str, client_key: str) -> None:
     """
     reference = (reference or "").strip().upper()[:20]
     email = (email or "").strip()[:254]
-    if contains_card_number(email):
-        raise ValidationError({"email": [gettext(CONTACT_CARD_NUMBER)]})
+    typed_address_card_refusal(email)
     rate_limit_hit(scope="track_per_client", key=client_key)
     tasks_publish(
         [_status_link_task(reference, email, uuid.uuid4().hex)],
