@@ -433,6 +433,21 @@ def login_saving(*, user: User, update_fields: Iterable[str] | None) -> None:
         login_reactivated(user_id=user.pk)
 
 
+def login_deleted(*, user: User) -> None:
+    """After a login's row is deleted, whoever deleted it: off the staff list if it was on it."""
+    if user.is_staff or user.is_superuser:
+        staff_list_changed()
+
+
+def staff_access_changed() -> None:
+    """A role or a permission was given, taken or deleted: the staff list may have moved.
+
+    Called for every change of the links between logins, roles and permissions, whoever makes
+    it (the admin, a service, a shell, a data migration; accounts.receivers).
+    """
+    staff_list_changed()
+
+
 def customer_saving(*, customer: Customer, update_fields: Iterable[str] | None) -> None:
     """Before a customer's row is saved: count its login let back in if the account reopens.
 

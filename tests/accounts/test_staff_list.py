@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Permission, User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -141,3 +141,65 @@ def test_a_login_changed_from_a_shell_is_shown_as_it_is_at_once(
     offered = _assignees(agent_client, ticket)
     assert "colleague" not in offered
     assert ("renamed" in offered) == ("username" in change)
+
+
+def test_a_login_deleted_from_a_shell_is_offered_no_more(agent_client, colleague):
+    # given a ticket page that offered the colleague (the list kept since)
+    ticket = TicketFactory()
+    assert "colleague" in _assignees(agent_client, ticket)
+
+    # when a shell deletes their login, no service told
+    colleague.delete()
+
+    # then the next page offers them no more
+    assert "colleague" not in _assignees(agent_client, ticket)
+
+
+def test_a_role_taken_from_a_shell_is_shown_at_once(agent_client, colleague):
+    # given a ticket page that offered the colleague, an agent (the list kept since)
+    ticket = TicketFactory()
+    agents = roles_ensure()[AGENTS]
+    assert "colleague" in _assignees(agent_client, ticket)
+
+    # when a shell takes the agents' role from them
+    colleague.groups.remove(agents)
+
+    # then the next page offers them no more
+    assert "colleague" not in _assignees(agent_client, ticket)
+
+
+@pytest.mark.parametrize("how", ["role's permission", "role deleted", "roles cleared"])
+def test_access_taken_from_a_shell_is_shown_at_once(supervisor_client, colleague, how):
+    # given a ticket page that offered the colleague, an agent (the list kept since)
+    ticket = TicketFactory()
+    agents = roles_ensure()[AGENTS]
+    assert "colleague" in _assignees(supervisor_client, ticket)
+
+    # when a shell takes the permission to work tickets from the role, deletes the role, or
+    # clears the colleague's roles
+    if how == "role's permission":
+        agents.permissions.remove(
+            Permission.objects.get(content_type__app_label="tickets", codename="work_ticket")
+        )
+    elif how == "role deleted":
+        agents.delete()
+    else:
+        colleague.groups.clear()
+
+    # then the next page offers them no more
+    assert "colleague" not in _assignees(supervisor_client, ticket)
+
+
+def test_a_permission_given_to_a_login_from_a_shell_is_shown_at_once(agent_client, db):
+    # given a staff login with no role, not offered (the list kept since)
+    newcomer = User.objects.create_user(username="newcomer", password="x-pass-123", is_staff=True)
+    ticket = TicketFactory()
+    assert "newcomer" not in _assignees(agent_client, ticket)
+
+    # when a shell gives them the permission to work tickets directly
+    newcomer.user_permissions.add(
+        Permission.objects.get(content_type__app_label="tickets", codename="work_ticket")
+    )
+
+    # then the next page offers them
+    assert "newcomer" in _assignees(agent_client, ticket)
