@@ -152,8 +152,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     _name = Path(DATABASES["default"]["NAME"])
     DATABASES["default"]["NAME"] = str(_name if _name.is_absolute() else BASE_DIR / _name)
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
-    # A file, not memory, so a worker process started by the tests sees the same data.
+    # A file, not memory, so a worker process started by the tests sees the same data; its
+    # folder made here, as with Redis as the broker nothing else makes a test process's own.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+    if TESTING:
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

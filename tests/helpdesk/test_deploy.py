@@ -244,6 +244,21 @@ def test_each_test_process_has_redis_databases_and_files_of_its_own():
     ]
 
 
+def test_a_test_process_on_sqlite_with_redis_as_the_broker_has_its_database_folder(tmp_path):
+    # given a checkout whose files' folder has no test process's folder yet (a fresh clone)
+    process = _settings_load(
+        _test_process("gw1", REDIS_URL="redis://127.0.0.1:6379/10", VAR_DIR=str(tmp_path / "var")),
+        then="; from helpdesk import settings as s; print(s.DATABASES['default']['TEST']['NAME'])",
+    )
+
+    # when its settings load, then the folder of its SQLite test database is there
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    database = Path(out.strip())
+    assert database == tmp_path / "var" / "gw1" / "test-db.sqlite3"
+    assert database.parent.is_dir()
+
+
 def test_too_many_test_processes_for_the_redis_databases_are_refused():
     err = _settings_refusal(_test_process("gw2", REDIS_URL="redis://127.0.0.1:6379/12"))
 
