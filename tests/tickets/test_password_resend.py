@@ -651,6 +651,29 @@ def test_opensrs_down_is_retried_and_the_ticket_shows_the_error(api, fake_opensr
     assert ticket.status == S.RESOLVED
 
 
+def test_a_send_password_refused_for_now_is_retried_not_coalesced_with_itself(
+    api, fake_opensrs, alice_shop
+):
+    # given OpenSRS that answers the owner's GET but refuses SEND_PASSWORD for now (rate limit)
+    fake_opensrs.set_fault("rate_limit", action="send_password")
+    ticket = ticket_for(post_api(api, "alice-shop.test"))
+    with pytest.raises(services.PasswordResendRetry):
+        process(ticket)
+    ticket.refresh_from_db()
+    assert ticket.status == S.NEW and ticket.resend.stage == "not_sent"
+
+    # when the retry runs within the domain's limit window, OpenSRS answering again
+    fake_opensrs.clear_fault()
+    outcome = process(ticket)
+
+    # then the reset is sent now: the failed try sent nothing, so it spends no reset
+    assert outcome == "sent"
+    ticket.refresh_from_db()
+    assert ticket.status == S.RESOLVED
+    assert ticket.resend.outcome == "sent"
+    assert "resend.coalesced" not in actions(ticket)
+
+
 def test_the_task_retries_a_dropped_connection_by_itself(api, fake_opensrs, alice_shop):
     fake_opensrs.set_fault("drop", count=4)
     ticket = ticket_for(post_api(api, "alice-shop.test"))

@@ -192,8 +192,14 @@ def resend_refer(locked: Ticket, *, reason: str) -> None:
 
 
 def resend_last_reset(name: str, now: datetime) -> PasswordResend | None:
-    """The last reset asked for `name` when one more now would pass the per-domain limits."""
-    asked = PasswordResend.objects.filter(domain_name=name, asked_at__isnull=False)
+    """The last reset asked for `name` when one more now would pass the per-domain limits.
+
+    A try OpenSRS answered with an error sent nothing (NOT_SENT): it spends none of the
+    limits, or its own retry would be coalesced with it and the owner would never be mailed.
+    """
+    asked = PasswordResend.objects.filter(domain_name=name, asked_at__isnull=False).exclude(
+        stage=Stage.NOT_SENT
+    )
     for scope in ("resend_per_domain", "resend_per_domain_day"):
         limit, seconds = settings.RATE_LIMITS[scope]
         if asked.filter(asked_at__gt=now - timedelta(seconds=seconds)).count() >= limit:
