@@ -1,5 +1,7 @@
 """Opt-out of mailings: preferences page, anonymous request, one-click unsubscribe."""
 
+import re
+
 import pytest
 from django.core import mail, signing
 from django.core.exceptions import ValidationError
@@ -143,6 +145,40 @@ def test_preferences_page_changes_both_reseller_lists_at_once(client, bob):
     confirmation = notifications("opt_out_confirmed").get()
     assert confirmation.recipient == "bob@example.test"
     assert confirmation.context["lists"] == ["product_mailings", "reseller_newsletters"]
+
+
+def test_a_preferences_page_opened_before_an_unsubscribe_does_not_undo_it(client, bob):
+    # given Bob, a reseller receiving both mailings, opens his preferences page
+    client.force_login(bob.user)
+    page = client.get(PREFERENCES_URL).content.decode()
+    shown = dict(re.findall(r'name="(shown_\w+)" value="(\w+)"', page))
+    assert shown == {"shown_product_mailings": "True", "shown_reseller_newsletters": "True"}
+    # and, before he saves it, the one-click link of a product mailing turns those off
+    services.unsubscribe_by_token(
+        token=services.unsubscribe_token(customer=bob, list_name="product_mailings")
+    )
+
+    # when he unticks the newsletters on the page he opened first and saves it
+    client.post(PREFERENCES_URL, {"product_mailings": "on", **shown})
+
+    # then the newsletters stop and the product mailings stay off: the page only showed them on
+    bob.refresh_from_db()
+    assert (bob.product_mailings, bob.reseller_newsletters) == (False, False)
+    assert not notifications("opt_in_confirmed").exists()
+
+
+def test_a_box_ticked_on_the_preferences_page_is_saved_whatever_it_showed_first(
+    alice_client, alice
+):
+    # given Alice's product mailings were off when she opened the page
+    Customer.objects.filter(pk=alice.pk).update(product_mailings=False)
+    # when she ticks them and saves
+    alice_client.post(
+        PREFERENCES_URL, {"product_mailings": "on", "shown_product_mailings": "False"}
+    )
+    # then they are on again
+    alice.refresh_from_db()
+    assert alice.product_mailings is True
 
 
 def test_preferences_page_ignores_newsletters_for_a_non_reseller(alice_client, alice):

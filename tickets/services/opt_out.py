@@ -1,5 +1,6 @@
 """Opt-out: preferences, one-click unsubscribe links, opt-out requests (mailings: mailing.py)."""
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -197,18 +198,29 @@ def opt_out_apply(
 
 @transaction.atomic
 def preferences_update(
-    *, customer: Customer, product_mailings: bool, reseller_newsletters: bool, actor: Actor
+    *,
+    customer: Customer,
+    product_mailings: bool,
+    reseller_newsletters: bool,
+    actor: Actor,
+    shown: Mapping[str, bool] | None = None,
 ) -> Ticket | None:
     """Set both mailing lists from the preferences page; returns the opt-out ticket, if any.
 
     Newsletters are a reseller list: for other customers that choice is ignored. Limited per
     customer (RateLimited): each change is a ticket or an email and an audit row.
+
+    :param shown: what the page showed of each list. A list saved as it was shown was not
+        chosen on it: it keeps what it holds now, so a page opened before an unsubscribe link
+        (or another tab) turned a mailing off or on never turns it back.
     """
     rate_limit_hit(scope="preferences_per_customer", key=str(customer.pk))
     locked = customer_lock(pk=customer.pk)
     wanted = {"product_mailings": bool(product_mailings)}
     if locked.is_reseller:
         wanted["reseller_newsletters"] = bool(reseller_newsletters)
+    shown = shown or {}
+    wanted = {name: value for name, value in wanted.items() if shown.get(name) != value}
     offs = [name for name, value in wanted.items() if not value and getattr(locked, name)]
     ons = [name for name, value in wanted.items() if value and not getattr(locked, name)]
     ticket = None

@@ -58,11 +58,23 @@ class PreferencesForm(forms.Form):
         required=False,
         help_text=_("News for resellers, sent from billing@."),
     )
+    # What the page showed of each list (preferences_update leaves a box saved as shown alone).
+    shown_product_mailings = forms.NullBooleanField(widget=forms.HiddenInput, required=False)
+    shown_reseller_newsletters = forms.NullBooleanField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, customer: Customer, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if not customer.is_reseller:
             del self.fields["reseller_newsletters"]
+            del self.fields["shown_reseller_newsletters"]
+
+    def shown(self) -> dict[str, bool]:
+        """The lists whose value the page showed, as it showed them (none from an older page)."""
+        return {
+            name[len("shown_") :]: value
+            for name, value in self.cleaned_data.items()
+            if name.startswith("shown_") and value is not None
+        }
 
 
 @require_http_methods(["GET", "POST"])
@@ -101,6 +113,8 @@ def preferences(request: AuthenticatedHttpRequest) -> HttpResponse:
         initial = {
             "product_mailings": customer.product_mailings,
             "reseller_newsletters": customer.reseller_newsletters,
+            "shown_product_mailings": customer.product_mailings,
+            "shown_reseller_newsletters": customer.reseller_newsletters,
         }
         form = PreferencesForm(initial=initial, customer=customer)
         return render(request, "portal/preferences.html", {"form": form, "customer": customer})
@@ -115,6 +129,7 @@ def preferences(request: AuthenticatedHttpRequest) -> HttpResponse:
             product_mailings=form.cleaned_data["product_mailings"],
             reseller_newsletters=form.cleaned_data.get("reseller_newsletters", False),
             actor=customer,
+            shown=form.shown(),
         )
     except RateLimited as exc:
         form.add_error(None, exc.message)
