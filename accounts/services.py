@@ -468,8 +468,8 @@ def customer_saving(*, customer: Customer, update_fields: Iterable[str] | None) 
 
 
 @transaction.atomic
-def login_change_record(*, user: User, actor: User, before: dict[str, Any] | None) -> None:
-    """Put a login made or changed in the admin on the audit chain: who, and what changed.
+def login_change_record(*, user: User, actor: Actor, before: dict[str, Any] | None) -> None:
+    """Put a login made or changed in the admin (or by createsuperuser) on the audit chain.
 
     :param before: `login_access_read` of the login before the change; None for a new one.
     """
