@@ -41,3 +41,24 @@ def test_a_refused_createsuperuser_leaves_no_row_and_no_login(alice):
 
     assert not User.objects.filter(username="root3").exists()
     assert not ActionLog.objects.filter(action="account.user_created").exists()
+
+
+@pytest.mark.parametrize("labels", [(), ("sessions",), ("sessions.session",)])
+def test_dumpdata_never_writes_a_session_key(supervisor, labels):
+    browser = Client()
+    browser.force_login(supervisor)
+    key = browser.session.session_key
+    assert key
+    out = StringIO()
+
+    call_command("dumpdata", *labels, stdout=out)
+
+    assert key not in out.getvalue()
+
+
+def test_dumpdata_still_writes_the_other_rows(alice):
+    out = StringIO()
+
+    call_command("dumpdata", "accounts.customer", stdout=out)
+
+    assert alice.number in out.getvalue()
