@@ -19,6 +19,7 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
+PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=()"
 
 
 class SecurityHeadersMiddleware:
@@ -37,9 +38,7 @@ class SecurityHeadersMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        response.headers.setdefault(
-            "Permissions-Policy", "camera=(), microphone=(), geolocation=()"
-        )
+        response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         user = getattr(request, "user", None)
         if (
             "Cache-Control" not in response
@@ -161,5 +160,12 @@ class HealthzMiddleware:
         if request.path_info == HEALTHZ_PATH and request.method in {"GET", "HEAD"}:
             response = HttpResponse("ok\n", content_type="text/plain")
             response["Cache-Control"] = "no-store"
+            # Answered before the middleware that adds them to every other response.
+            response["X-Content-Type-Options"] = "nosniff"
+            response["X-Frame-Options"] = settings.X_FRAME_OPTIONS
+            response["Referrer-Policy"] = settings.SECURE_REFERRER_POLICY
+            response["Cross-Origin-Opener-Policy"] = settings.SECURE_CROSS_ORIGIN_OPENER_POLICY
+            response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+            response["Permissions-Policy"] = PERMISSIONS_POLICY
             return response
         return self.get_response(request)

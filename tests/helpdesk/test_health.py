@@ -257,3 +257,19 @@ def test_readiness_is_not_throttled_for_loopback_and_monitoring_addresses(db, se
         assert [client.get(READY).status_code for _ in range(5)] == [200] * 5, address
     stranger = Client(REMOTE_ADDR="198.51.100.4")
     assert [stranger.get(READY).status_code for _ in range(2)] == [200, 429]
+
+
+@pytest.mark.parametrize("method", ["get", "head"])
+def test_healthz_carries_the_security_headers_every_page_does(db, method):
+    page = Client().get("/")
+    response = getattr(Client(), method)("/healthz")
+
+    assert response.status_code == 200
+    for header in (
+        "X-Content-Type-Options",
+        "X-Frame-Options",
+        "Content-Security-Policy",
+        "Referrer-Policy",
+        "Cross-Origin-Opener-Policy",
+    ):
+        assert response.get(header) == page[header], header
