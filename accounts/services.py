@@ -468,14 +468,23 @@ def customer_saving(*, customer: Customer, update_fields: Iterable[str] | None) 
 
 
 @transaction.atomic
-def login_change_record(*, user: User, actor: Actor, before: dict[str, Any] | None) -> None:
-    """Put a login made or changed in the admin (or by createsuperuser) on the audit chain.
+def login_change_record(
+    *,
+    user: User,
+    actor: Actor,
+    before: dict[str, Any] | None,
+    password_replaced: bool = False,
+) -> None:
+    """Put a login made or changed in the admin or by a command on the audit chain.
 
     :param before: `login_access_read` of the login before the change; None for a new one.
+    :param password_replaced: its stored password was written over (never said with what).
     """
     staff_list_changed()
     after = login_access_read(user)
     changes = _access_changes(before or {}, after)
+    if password_replaced and before is not None:
+        changes["password"] = {"from": "set", "to": "replaced"}
     if not changes:
         return
     audit_record(

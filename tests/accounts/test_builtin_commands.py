@@ -62,3 +62,66 @@ def test_dumpdata_still_writes_the_other_rows(alice):
     call_command("dumpdata", "accounts.customer", stdout=out)
 
     assert alice.number in out.getvalue()
+
+
+def _fixture(tmp_path, rows):
+    path = tmp_path / "logins.json"
+    path.write_text(json.dumps(rows))
+    return str(path)
+
+
+def test_logins_made_or_raised_by_loaddata_are_on_the_audit_chain(agent, tmp_path):
+    # given a fixture that makes the agent a superuser and adds a superuser of its own
+    stored = User.objects.get(pk=agent.pk)
+    rows = [
+        {
+            "model": "auth.user",
+            "pk": agent.pk,
+            "fields": {
+                "username": "agent",
+                "password": "pbkdf2_sha256$1000000$salt$forged",
+                "is_superuser": True,
+                "is_staff": True,
+                "is_active": True,
+                "date_joined": stored.date_joined.isoformat(),
+            },
+        },
+        {
+            "model": "auth.user",
+            "fields": {
+                "username": "ghost",
+                "password": "!",
+                "is_superuser": True,
+                "is_staff": True,
+                "is_active": True,
+                "date_joined": stored.date_joined.isoformat(),
+            },
+        },
+    ]
+
+    # when it is loaded
+    call_command("loaddata", _fixture(tmp_path, rows), stdout=StringIO())
+
+    # then each login's change, its password too, is on the chain, by the command
+    logged = {
+        row.details["user"]: row
+        for row in ActionLog.objects.filter(action__startswith="account.user_")
+    }
+    raised = logged["agent"]
+    assert raised.action == "account.user_changed"
+    assert raised.actor == "command:loaddata"
+    assert raised.details["changes"]["is_superuser"] == {"from": False, "to": True}
+    assert raised.details["changes"]["password"] == {"from": "set", "to": "replaced"}
+    assert "forged" not in json.dumps(raised.details)
+    made = logged["ghost"]
+    assert made.action == "account.user_created"
+    assert made.details["changes"]["is_superuser"] == {"from": None, "to": True}
+    assert audit_verify().ok
+
+
+def test_loaddata_of_rows_that_are_no_logins_writes_no_login_row(tmp_path):
+    rows = [{"model": "auth.group", "fields": {"name": "readers", "permissions": []}}]
+
+    call_command("loaddata", _fixture(tmp_path, rows), stdout=StringIO())
+
+    assert not ActionLog.objects.filter(action__startswith="account.user_").exists()
