@@ -25,6 +25,7 @@ from accounts.selectors import (
     is_staff_member,
     is_supervisor,
 )
+from helpdesk.joined_rows import joined_row_get
 from tickets.models import (
     CHANGE_REQUEST_KINDS,
     LINKED_BY_CONTACT_KINDS,
@@ -270,6 +271,9 @@ def opensrs_call_details_visible(details: dict[str, Any], *, audit_details: bool
     return {key: details[key] for key in OPENSRS_CALL_FACTS if key in details}
 
 
+TICKET_PAGE_RELATIONS = ("customer", "domain", "assignee")
+
+
 def staff_ticket_get(*, user: User | AnonymousUser, reference: str) -> Ticket | None:
     """A ticket with what the staff ticket page shows besides its history, or None.
 
@@ -280,11 +284,13 @@ def staff_ticket_get(*, user: User | AnonymousUser, reference: str) -> Ticket | 
     # A NUL names no ticket, and PostgreSQL refuses to look one up (the merge form's target).
     if not is_staff_member(user) or "\x00" in reference:
         return None
-    tickets = Ticket.objects.select_related("customer", "domain", "assignee")
-    # get(), not first(): the reference is unique, and ordering the joined row costs a sort.
-    try:
-        ticket = tickets.get(reference=reference)
-    except Ticket.DoesNotExist:
+    # The row of select_related("customer", "domain", "assignee") by SQL made once: built and
+    # compiled as a queryset on every request it took 4,200 Python calls, 370 this way (hd_bench,
+    # 2026-12-08).
+    ticket = joined_row_get(
+        Ticket, TICKET_PAGE_RELATIONS, where="t.reference = %s", params=[reference]
+    )
+    if ticket is None:
         return None
     if ticket.kind in CHANGE_REQUEST_KINDS:
         prefetch_related_objects([ticket], "changes")
