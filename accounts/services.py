@@ -320,7 +320,7 @@ def user_password_set(
     user.save(update_fields=["password"])
     revoked = {
         "api_tokens": int(api_token_revoke(user=user)),
-        "sessions": _user_sessions_end(user=user, keep_session_key=keep_session_key),
+        "sessions": _user_sessions_end(user_id=user.pk, keep_session_key=keep_session_key),
     }
     audit_record(
         actor=actor,
@@ -331,7 +331,7 @@ def user_password_set(
     return user
 
 
-def _user_sessions_end(*, user: User, keep_session_key: str | None) -> int:
+def _user_sessions_end(*, user_id: int, keep_session_key: str | None) -> int:
     """Delete the user's stored sessions except one; how many were deleted.
 
     Only database-backed engines (db, cached_db) can be searched. Whatever the engine, Django
@@ -352,7 +352,7 @@ def _user_sessions_end(*, user: User, keep_session_key: str | None) -> int:
     keys = [
         session.session_key
         for session in unexpired.iterator()
-        if session.get_decoded().get(SESSION_KEY) == str(user.pk)
+        if session.get_decoded().get(SESSION_KEY) == str(user_id)
     ]
     for key in keys:
         store_class(session_key=key).delete()  # with cached_db, its cache entry too
@@ -389,8 +389,9 @@ def _access_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, 
     }
 
 
+@transaction.atomic  # a save in autocommit (a shell) appends to the chain too
 def login_reactivated(*, user_id: int) -> None:
-    """Count that login `user_id` is let sign in again after it could not.
+    """Count that login `user_id` is let sign in again after it could not; take back its keys.
 
     Its password and flags come back as they were, so its device cookies' version would too:
     the count moves it on (accounts.login_devices), and a cookie issued before the lock-out
@@ -402,6 +403,23 @@ def login_reactivated(*, user_id: int) -> None:
     LoginState.objects.filter(user_id=user_id).update(
         reactivations=F("reactivations") + 1, updated_at=timezone.now()
     )
+    # Its API tokens and sessions would come back with it: whatever was taken while it was off,
+    # or before (the reason it was turned off, often), would open it again. Its owner signs in
+    # anew. Rows only, no lock: this runs as the row that lets it back in is being saved.
+    tokens = list(ApiToken.objects.filter(user_id=user_id).order_by("pk").values_list("pk"))
+    ApiToken.objects.filter(pk__in=[pk for (pk,) in tokens]).delete()
+    revoked = {
+        "api_tokens": len(tokens),
+        "sessions": _user_sessions_end(user_id=user_id, keep_session_key=None),
+    }
+    if any(revoked.values()):
+        user = User.objects.get(pk=user_id)
+        audit_record(
+            actor=None,
+            action="account.credentials_revoked",
+            customer=customer_of_login(user),
+            details={"user": user.get_username(), "credentials_revoked": revoked},
+        )
 
 
 # The columns of a login that decide whether it is on the staff list (`staff_member_logins`)
@@ -617,6 +635,6 @@ def user_credentials_revoke(*, user: User) -> dict[str, int]:
     # row is locked before the tokens' audit row (the order in tickets.lock_objects).
     user.set_password(secrets.token_urlsafe(32))
     user.save(update_fields=["password"])
-    sessions_ended = _user_sessions_end(user=user, keep_session_key=None)
+    sessions_ended = _user_sessions_end(user_id=user.pk, keep_session_key=None)
     tokens_revoked = api_token_revoke(user=user)
     return {"api_tokens": tokens_revoked, "sessions": sessions_ended}

@@ -444,3 +444,38 @@ def test_revoking_every_token_as_one_is_issued_leaves_none_issued_before_it(alic
     for token in ApiToken.objects.filter(user=alice.user):
         issued_row = ActionLog.objects.get(action="api_token.issued", details__token=token.pk)
         assert issued_row.sequence > revoked.sequence
+
+
+def test_a_login_let_back_in_after_deactivation_has_none_of_its_old_credentials(agent):
+    # given the agent's token and signed-in browser, from before the login was turned off
+    key = api_token_issue(user=agent, name="laptop").key
+    browser = Client()
+    browser.force_login(agent)
+    agent.is_active = False
+    agent.save()
+    assert token_client(key).get("/api/v1/tickets/").status_code == 401
+
+    # when the login is let back in (the admin, a data fix)
+    agent.is_active = True
+    agent.save()
+
+    # then what was taken while it was off (or that the one who turned it off feared was)
+    # opens nothing: the owner signs in again
+    assert token_client(key).get("/api/v1/tickets/").status_code == 401
+    assert browser.get("/staff/").status_code == 302
+    assert not ApiToken.objects.filter(user=agent).exists()
+    row = ActionLog.objects.filter(action="account.credentials_revoked").get()
+    assert row.details == {"user": "agent", "credentials_revoked": {"api_tokens": 1, "sessions": 1}}
+
+
+def test_a_customer_account_reopened_takes_back_the_tokens_from_before(alice):
+    key = api_token_issue(user=alice.user, name="script").key
+    alice.account_status = alice.AccountStatus.CLOSED
+    alice.save()
+    assert token_client(key).get("/api/v1/tickets/").status_code == 401
+
+    alice.account_status = alice.AccountStatus.ACTIVE
+    alice.save()
+
+    assert token_client(key).get("/api/v1/tickets/").status_code == 401
+    assert not ApiToken.objects.filter(user=alice.user).exists()

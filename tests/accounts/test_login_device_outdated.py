@@ -405,11 +405,11 @@ def test_a_browser_signed_in_before_a_deactivation_gets_a_cookie_that_counts_aft
     _admin_sets_active(root, agent, False)
     _admin_sets_active(root, agent, True)
 
-    # when that browser makes its next request (its session still holds), and guessers fill
-    # the ceiling
-    response = owner.get("/admin/")
-    assert response.status_code == 200
-    fresh = response.cookies[COOKIE].value
+    # when that browser makes its next request (its session ended as the login came back: it
+    # signs in again), and guessers fill the ceiling
+    assert owner.get("/admin/").status_code == 302
+    assert log_in("admin", owner, AGENT_PASSWORD, username="agent").status_code == 302
+    fresh = owner.cookies[COOKIE].value
     fill_the_ceiling("agent")
 
     # then the browser's new cookie counts and the copy of its old one does not

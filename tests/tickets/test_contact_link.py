@@ -317,8 +317,10 @@ def test_what_was_sent_from_her_address_while_frozen_stays_off_her_pages_once_it
     assert ticket.customer is None
     own = TicketFactory(customer=alice, subject="Mine", contact_email="alice@example.test")
 
-    # when a supervisor lifts the freeze
+    # when a supervisor lifts the freeze, and she signs in again (a login let back in keeps no
+    # session of before)
     account_unfreeze(customer=alice, actor=supervisor, reason="Passport checked")
+    alice_client.force_login(alice.user)
 
     # then the request is on none of her pages, as a stranger's is: not listed, not found
     assert ticket.reference not in visible_to(alice)
