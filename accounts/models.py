@@ -61,6 +61,9 @@ class Customer(BaseModel):
     account_status = models.CharField(
         max_length=16, choices=AccountStatus.choices, default=AccountStatus.ACTIVE
     )
+    # Raised by every freeze (tickets.services.freeze): a lift names the freeze it was shown,
+    # so one opened before a newer freeze lifts nothing.
+    freeze_version = models.PositiveIntegerField(default=0)
     is_reseller = models.BooleanField(default=False)
     product_mailings = models.BooleanField(_("product mailings"), default=True)
     reseller_newsletters = models.BooleanField(_("reseller newsletters"), default=False)

@@ -87,3 +87,8 @@ def api_key_for(user, *, days: int = 1, name: str = "test") -> str:
 def api_token_stored(key: str):
     """The ApiToken row a key belongs to (looked up by its digest), or None."""
     return ApiToken.objects.filter(digest=hash_token(key)).first()
+
+
+def freeze_shown(customer: Customer) -> int:
+    """The freeze a supervisor opening the customer's page now sees (its freeze_version)."""
+    return Customer.objects.values_list("freeze_version", flat=True).get(pk=customer.pk)

@@ -17,6 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import Customer, LoginState
 from accounts.services import user_password_set
 from tests.accounts.conftest import ROOT_PASSWORD as PASSWORD
+from tests.factories import freeze_shown
 from tests.tickets.test_freeze import email_change_applied, freeze_token
 from tickets.services.freeze import account_unfreeze
 
@@ -334,7 +335,12 @@ def _freeze_lifted(client, alice, supervisor, freeze):
     FREEZES[freeze](client, alice, supervisor)
     alice.refresh_from_db()
     assert alice.account_status == Customer.AccountStatus.SUSPENDED
-    account_unfreeze(customer=alice, actor=supervisor, reason="ID checked on a video call")
+    account_unfreeze(
+        customer=alice,
+        freeze_version=freeze_shown(alice),
+        actor=supervisor,
+        reason="ID checked on a video call",
+    )
     alice.refresh_from_db()
     assert alice.account_status == Customer.AccountStatus.ACTIVE
 

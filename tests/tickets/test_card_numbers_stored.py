@@ -223,14 +223,17 @@ def test_a_freeze_lifted_with_a_card_number_in_its_reason_is_audited_without_it(
 
     response = supervisor_client.post(
         f"/staff/customers/{alice.number}/unfreeze/",
-        {"reason": f"She read back the card on file, {CARD}, on a call."},
+        {"reason": f"She read back the card on file, {CARD}, on a call.", "freeze_version": 0},
     )
 
     assert response.status_code == 302
     alice.refresh_from_db()
     assert alice.account_status == Customer.AccountStatus.ACTIVE
     row = ActionLog.objects.get(action="account.unfrozen")
-    assert row.details == {"reason": f"She read back the card on file, {REDACTED}, on a call."}
+    assert row.details == {
+        "reason": f"She read back the card on file, {REDACTED}, on a call.",
+        "freeze_version": 0,
+    }
     assert stored_with_the_card() == []
 
 

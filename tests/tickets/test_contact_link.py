@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.models import Customer
 from helpdesk.exceptions import ApplicationError
-from tests.factories import CustomerFactory, TicketFactory
+from tests.factories import CustomerFactory, TicketFactory, freeze_shown
 from tests.tickets.test_inbound import SECRET as INBOUND_SECRET
 from tests.tickets.test_inbound import payload, post
 from tickets import services
@@ -319,7 +319,12 @@ def test_what_was_sent_from_her_address_while_frozen_stays_off_her_pages_once_it
 
     # when a supervisor lifts the freeze, and she signs in again (a login let back in keeps no
     # session of before)
-    account_unfreeze(customer=alice, actor=supervisor, reason="Passport checked")
+    account_unfreeze(
+        customer=alice,
+        freeze_version=freeze_shown(alice),
+        actor=supervisor,
+        reason="Passport checked",
+    )
     alice_client.force_login(alice.user)
 
     # then the request is on none of her pages, as a stranger's is: not listed, not found

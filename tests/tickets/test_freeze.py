@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts.models import ApiToken, Customer
 from accounts.services import api_token_issue
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
-from tests.factories import api_key_for, staff_reply
+from tests.factories import api_key_for, freeze_shown, staff_reply
 from tests.tickets.verification_helpers import (
     anonymous_change,
     deliver_outbox,
@@ -167,10 +167,17 @@ def test_a_frozen_account_takes_no_change_until_a_supervisor_lifts_the_freeze(
     with pytest.raises(TransitionNotAllowed):
         services.ticket_approve(ticket=change, actor=supervisor)
     with pytest.raises(ApplicationError):
-        account_unfreeze(customer=alice, actor=agent, reason="Called her.")
+        account_unfreeze(
+            customer=alice, freeze_version=freeze_shown(alice), actor=agent, reason="Called her."
+        )
 
     # when: a supervisor lifts it, and the same link confirms the change
-    account_unfreeze(customer=alice, actor=supervisor, reason="Checked ID on a call.")
+    account_unfreeze(
+        customer=alice,
+        freeze_version=freeze_shown(alice),
+        actor=supervisor,
+        reason="Checked ID on a call.",
+    )
     services.verification_confirm(token=confirm, client_key="10.0.0.4", actor="anonymous")
     services.ticket_approve(ticket=change, actor=supervisor)
 
@@ -190,15 +197,21 @@ def test_a_supervisor_lifts_the_freeze_from_the_customer_page(client, alice, sup
     # when: an agent sees the freeze and cannot lift it; a supervisor can
     client.force_login(agent)
     shown = client.get(page).content.decode()
-    client.post(f"{page}unfreeze/", {"reason": "Called her."})
+    refused = client.post(f"{page}unfreeze/", {"reason": "Called her.", "freeze_version": 1})
     alice.refresh_from_db()
     still_frozen = alice.account_status
     client.force_login(supervisor)
-    client.post(f"{page}unfreeze/", {"reason": "Checked her ID on a video call."})
+    shown_to_supervisor = client.get(page).content.decode()
+    lifted = client.post(
+        f"{page}unfreeze/", {"reason": "Checked her ID on a video call.", "freeze_version": 1}
+    )
 
     # then
     assert 'id="account-frozen"' in shown and "Lift the freeze" not in shown
+    assert refused.status_code == 400
     assert still_frozen == Customer.AccountStatus.SUSPENDED
+    assert '<input type="hidden" name="freeze_version" value="1">' in shown_to_supervisor
+    assert lifted.status_code == 302
     alice.refresh_from_db()
     assert alice.account_status == Customer.AccountStatus.ACTIVE
 
@@ -423,7 +436,12 @@ def test_the_freeze_takes_back_every_address_of_a_chain_of_email_changes(client,
     assert audit_verify().ok
 
     # and once the freeze is lifted, a password reset reaches A, never C
-    account_unfreeze(customer=alice, actor=supervisor, reason="Called the number on file")
+    account_unfreeze(
+        customer=alice,
+        freeze_version=freeze_shown(alice),
+        actor=supervisor,
+        reason="Called the number on file",
+    )
     for address in (THIRD_EMAIL, "alice@example.test"):
         client.post("/accounts/password-reset/", {"email": address})
     password_reset_lookups()
@@ -472,7 +490,12 @@ def test_a_frozen_login_signs_in_nowhere_until_the_freeze_is_lifted(client, alic
     assert not ApiToken.objects.filter(user=alice.user).exists()
 
     # when: a supervisor lifts the freeze
-    account_unfreeze(customer=alice, actor=supervisor, reason="Checked ID on a video call.")
+    account_unfreeze(
+        customer=alice,
+        freeze_version=freeze_shown(alice),
+        actor=supervisor,
+        reason="Checked ID on a video call.",
+    )
 
     # then: both work again
     assert client.post("/accounts/login/", login, REMOTE_ADDR="10.2.0.1").status_code == 302
@@ -670,7 +693,12 @@ def test_the_freeze_takes_the_reported_address_back_from_the_accounts_finished_t
 
     # when the old address freezes the account, and a supervisor lifts the freeze later
     assert client.post(f"/not-me/{token}/").status_code == 303
-    account_unfreeze(customer=alice, actor=supervisor, reason="ID checked at the counter")
+    account_unfreeze(
+        customer=alice,
+        freeze_version=freeze_shown(alice),
+        actor=supervisor,
+        reason="ID checked at the counter",
+    )
 
     # then the question writes to the email on record, and the new address gets nothing of it
     question.refresh_from_db()

@@ -9,7 +9,7 @@ from django.test import Client
 
 from accounts.models import Customer
 from helpdesk.exceptions import ApplicationError
-from tests.factories import CustomerFactory
+from tests.factories import CustomerFactory, freeze_shown
 from tests.tickets.test_freeze import NEW_EMAIL, email_change_applied, freeze_token
 from tests.tickets.verification_helpers import deliver_outbox, html_part
 from tickets import services
@@ -249,7 +249,12 @@ def test_a_frozen_account_gets_no_mailing_until_the_freeze_is_lifted(
     assert customer.email not in [row.recipient for row in mailing_rows()]
 
     # and once a supervisor lifts the freeze, the next mailing reaches them again
-    account_unfreeze(customer=customer, actor=supervisor, reason="ID checked by phone")
+    account_unfreeze(
+        customer=customer,
+        freeze_version=freeze_shown(customer),
+        actor=supervisor,
+        reason="ID checked by phone",
+    )
     send(list_name, subject="Next month's plans")
     assert mailing_rows().filter(recipient=customer.email).count() == 1
 

@@ -15,6 +15,7 @@ from accounts.models import Customer
 from domains.models import Domain, RegistrationChange
 from domains.opensrs import OpenSRSClient
 from helpdesk.exceptions import ApplicationError, TransitionNotAllowed
+from tests.factories import freeze_shown
 from tests.markers import postgresql_only
 from tests.tickets.resend_helpers import API_URL, calls, send_outbox
 from tests.tickets.test_freeze_races import freeze_holding_its_locks_until
@@ -159,7 +160,12 @@ def test_the_takeover_end_to_end_puts_the_record_back_and_a_resend_reaches_only_
     assert "Changed at OpenSRS" in shown and "/registration/put-back/" not in shown
 
     # when the freeze is lifted and the new address asks for the password again
-    account_unfreeze(customer=bob, actor=supervisor, reason="Checked his ID on a video call.")
+    account_unfreeze(
+        customer=bob,
+        freeze_version=freeze_shown(bob),
+        actor=supervisor,
+        reason="Checked his ID on a video call.",
+    )
     late = resend_asked_by(NEW)
     send_outbox()
 

@@ -14,7 +14,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import Customer
-from tests.factories import TicketFactory, staff_reply
+from tests.factories import TicketFactory, freeze_shown, staff_reply
 from tests.tickets.test_freeze import email_change_applied, freeze_token
 from tests.tickets.test_inbound import (
     payload,
@@ -194,7 +194,10 @@ def test_the_freeze_moves_the_etag_of_the_ticket_it_hands_to_a_supervisor(
     # when her old address freezes the account, and a supervisor lifts the freeze
     assert client.post(f"/not-me/{freeze_token(ticket)}/").status_code == 303
     account_unfreeze(
-        customer=Customer.objects.get(pk=alice.pk), actor=supervisor, reason="Checked her ID."
+        customer=Customer.objects.get(pk=alice.pk),
+        freeze_version=freeze_shown(Customer.objects.get(pk=alice.pk)),
+        actor=supervisor,
+        reason="Checked her ID.",
     )
 
     # then what she reads of the ticket (nobody holds it, due sooner) came with a new ETag

@@ -89,7 +89,7 @@ def test_fuzzed_staff_forms_never_get_a_5xx(request, who, tickets, alice, no_lim
         f"/staff/tickets/{ref}/reopen/": ["version"],
         f"/staff/tickets/{modify.reference}/approve/": ["version"],
         f"/staff/tickets/{ref}/registration/put-back/": ["version"],
-        f"/staff/customers/{alice.number}/unfreeze/": ["reason"],
+        f"/staff/customers/{alice.number}/unfreeze/": ["reason", "freeze_version"],
         f"/staff/customers/{alice.number}/disclosures/new/": [
             "disclosed_to",
             "information",

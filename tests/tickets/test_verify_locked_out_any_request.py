@@ -9,6 +9,7 @@ import pytest
 from django.utils.html import escape
 
 from accounts.models import Customer
+from tests.factories import freeze_shown
 from tests.tickets.test_account_locked_out import LOCKED_OUT
 from tests.tickets.verification_helpers import (
     anonymous_change,
@@ -103,7 +104,12 @@ def test_a_frozen_accounts_link_confirms_once_the_freeze_is_lifted(client, alice
     assert client.post(f"/verify/{token}/").status_code == 409
 
     # when a supervisor lifts the freeze, then the same link confirms the request
-    account_unfreeze(customer=alice, actor=supervisor, reason="ID checked by video.")
+    account_unfreeze(
+        customer=alice,
+        freeze_version=freeze_shown(alice),
+        actor=supervisor,
+        reason="ID checked by video.",
+    )
     assert client.post(f"/verify/{token}/").status_code == 303
     ticket.refresh_from_db()
     assert ticket.verified_by == Ticket.VerifiedBy.EMAIL_LINK

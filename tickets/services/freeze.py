@@ -17,7 +17,7 @@ from accounts.models import Customer
 from accounts.selectors import account_is_frozen, customer_get_by_email, email_canonical
 from accounts.services import user_credentials_revoke
 from domains.models import RegistrationChange
-from helpdesk.exceptions import ApplicationError
+from helpdesk.exceptions import ApplicationError, StaleVersion
 from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import (
@@ -53,6 +53,10 @@ ACCOUNT_FROZEN = gettext_noop(
     "must lift the freeze before anything on it changes."
 )
 NOT_FROZEN = gettext_noop("This account is not frozen.")
+FREEZE_CHANGED = gettext_noop(
+    "This account was frozen again after the freeze you were shown, so nothing was lifted. "
+    "Read the new report and check the customer's identity for it before lifting the freeze."
+)
 FROZEN_NOTE = gettext_noop(
     "The previous email address of this account said this change was not theirs. Put back: "
     "{fields}. The account is suspended and its sessions and API tokens are revoked. Check the "
@@ -124,7 +128,8 @@ def account_freeze(*, token: str, client_key: str, actor: Actor) -> Ticket:
     held_since = _addresses_held_since(ticket, customer)
     reverted = _revert_applied_changes(ticket, customer, reported_by=verification.sent_to)
     customer.account_status = Customer.AccountStatus.SUSPENDED
-    customer.save(update_fields=["account_status", "updated_at"])
+    customer.freeze_version += 1
+    customer.save(update_fields=["account_status", "freeze_version", "updated_at"])
     restored = email_canonical(customer.email)
     taken_back = [address for address in held_since if email_canonical(address) != restored]
     links_ended = sum(_status_links_revoke(customer, address) for address in taken_back)
@@ -137,6 +142,7 @@ def account_freeze(*, token: str, client_key: str, actor: Actor) -> Ticket:
         customer=customer,
         details={
             "reported_by": verification.sent_to,
+            "freeze_version": customer.freeze_version,
             "reverted": reverted,
             "credentials_revoked": revoked,
             **({"status_links_ended": links_ended} if links_ended else {}),
@@ -343,8 +349,15 @@ def _hand_to_supervisor(
 
 
 @transaction.atomic
-def account_unfreeze(*, customer: Customer, actor: Actor, reason: str) -> Customer:
-    """A supervisor lifts the freeze once they have checked the customer's identity."""
+def account_unfreeze(
+    *, customer: Customer, freeze_version: int, actor: Actor, reason: str
+) -> Customer:
+    """A supervisor lifts the freeze once they have checked the customer's identity.
+
+    :param freeze_version: the `Customer.freeze_version` of the freeze the supervisor was
+        shown. A newer freeze was reported after that identity check: it stays, and the lift
+        is refused (StaleVersion, 409).
+    """
     from accounts.selectors import is_supervisor
 
     if isinstance(actor, str | Customer) or not is_supervisor(actor):
@@ -354,11 +367,16 @@ def account_unfreeze(*, customer: Customer, actor: Actor, reason: str) -> Custom
     locked = customer_lock(pk=customer.pk)
     if not account_is_frozen(locked):
         raise ApplicationError(NOT_FROZEN)
+    if locked.freeze_version != freeze_version:
+        raise StaleVersion(FREEZE_CHANGED, {"freeze_version": locked.freeze_version})
     locked.account_status = Customer.AccountStatus.ACTIVE
     # Its login is let back in: the save counts it (accounts.services.customer_saving).
     locked.save(update_fields=["account_status", "updated_at"])
     reason = redact_card_numbers(reason)[0][:500]
     audit_record(
-        actor=actor, action="account.unfrozen", customer=locked, details={"reason": reason}
+        actor=actor,
+        action="account.unfrozen",
+        customer=locked,
+        details={"reason": reason, "freeze_version": locked.freeze_version},
     )
     return locked

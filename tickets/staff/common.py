@@ -30,7 +30,7 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
 
 
 def posted_version(request: HttpRequest, field: str = "version") -> int:
-    """The ticket version a staff form was read at; a form without one is refused.
+    """The version a staff form was read at (a ticket's, a customer's freeze); none is refused.
 
     The services check a version only when they are given one (API v1 leaves it optional), so
     a staff form that lost its version would overwrite whatever changed since it was read.

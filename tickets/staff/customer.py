@@ -10,9 +10,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.models import Customer
 from accounts.selectors import is_supervisor
 from helpdesk.exceptions import ApplicationError, StaffForbidden
-from helpdesk.refusals import refusal_form_errors
+from helpdesk.refusals import refusal_form_errors, refusal_message, refused
 from helpdesk.shortcuts import found_or_404
 from helpdesk.types import AuthenticatedHttpRequest
 from tickets.selectors.export import (
@@ -24,17 +25,16 @@ from tickets.selectors.export import (
 from tickets.services import customer_export, disclosure_record
 from tickets.services.disclosure import DISCLOSURE_FORBIDDEN
 from tickets.services.freeze import account_unfreeze
-from tickets.staff.common import staff_required
+from tickets.staff.common import posted_version, staff_required
 
 
 def _customer_or_404(request: HttpRequest, number: str):
     return found_or_404(customer_staff_get(user=request.user, number=number))
 
 
-@require_GET
-@staff_required
-def customer_detail(request: AuthenticatedHttpRequest, number: str) -> HttpResponse:
-    customer = _customer_or_404(request, number)
+def _customer_page(
+    request: AuthenticatedHttpRequest, customer: Customer, *, error: str = ""
+) -> HttpResponse:
     disclosures = customer_disclosures_for(user=request.user, customer=customer)
     context = {
         "customer": customer,
@@ -45,22 +45,33 @@ def customer_detail(request: AuthenticatedHttpRequest, number: str) -> HttpRespo
         "can_export": request.user.has_perm("tickets.export_customer"),
         "is_supervisor": is_supervisor(request.user),
         "now": timezone.now(),
+        "error": error,
     }
     return render(request, "staff/customer.html", context)
+
+
+@require_GET
+@staff_required
+def customer_detail(request: AuthenticatedHttpRequest, number: str) -> HttpResponse:
+    return _customer_page(request, _customer_or_404(request, number))
 
 
 @require_POST
 @staff_required
 def customer_unfreeze(request: AuthenticatedHttpRequest, number: str) -> HttpResponse:
+    """Lift the freeze the page showed (its `freeze_version`); a refusal shows the page again."""
     customer = _customer_or_404(request, number)
     try:
         account_unfreeze(
-            customer=customer, actor=request.user, reason=request.POST.get("reason", "")
+            customer=customer,
+            freeze_version=posted_version(request, "freeze_version"),
+            actor=request.user,
+            reason=request.POST.get("reason", ""),
         )
     except ApplicationError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, _("The freeze is lifted."))
+        fresh = _customer_or_404(request, number)
+        return refused(_customer_page(request, fresh, error=refusal_message(exc)), exc)
+    messages.success(request, _("The freeze is lifted."))
     return redirect("staff:customer", number=customer.number)
 
 
