@@ -208,7 +208,8 @@ def test_a_supervisor_lifts_the_freeze_from_the_customer_page(client, alice, sup
 
     # then
     assert 'id="account-frozen"' in shown and "Lift the freeze" not in shown
-    assert refused.status_code == 400
+    assert refused.status_code == 403  # as every other role refusal
+    assert "Only a supervisor can lift a freeze." in refused.content.decode()
     assert still_frozen == Customer.AccountStatus.SUSPENDED
     assert '<input type="hidden" name="freeze_version" value="1">' in shown_to_supervisor
     assert lifted.status_code == 302

@@ -17,7 +17,7 @@ from accounts.models import Customer
 from accounts.selectors import account_is_frozen, customer_get_by_email, email_canonical
 from accounts.services import user_credentials_revoke
 from domains.models import RegistrationChange
-from helpdesk.exceptions import ApplicationError, StaleVersion
+from helpdesk.exceptions import ApplicationError, StaffForbidden, StaleVersion
 from helpdesk.ratelimit import rate_limit_hit
 from tickets.audit import Actor, audit_record
 from tickets.lock_objects import (
@@ -361,7 +361,7 @@ def account_unfreeze(
     from accounts.selectors import is_supervisor
 
     if isinstance(actor, str | Customer) or not is_supervisor(actor):
-        raise ApplicationError(gettext_noop("Only a supervisor can lift a freeze."))
+        raise StaffForbidden(gettext_noop("Only a supervisor can lift a freeze."))
     if not reason.strip():
         raise ApplicationError(gettext_noop("Say how the customer's identity was checked."))
     locked = customer_lock(pk=customer.pk)
