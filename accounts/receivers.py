@@ -16,7 +16,7 @@ from django.db.models.signals import m2m_changed, post_delete, pre_save
 from django.dispatch import receiver
 
 from accounts.models import Customer
-from accounts.services import customer_saving, login_deleted, login_saving, staff_access_changed
+from accounts.services import customer_saving, login_deleted, login_saving, staff_list_changed
 
 
 @receiver(pre_save, sender=User, dispatch_uid="accounts.login_saving")
@@ -38,7 +38,7 @@ def _login_deleted(sender: type[User], instance: User, **kwargs: Any) -> None:
 
 @receiver(post_delete, sender=Group, dispatch_uid="accounts.role_deleted")
 def _role_deleted(sender: type[Group], instance: Group, **kwargs: Any) -> None:
-    staff_access_changed()
+    staff_list_changed()
 
 
 # A login's roles and permissions, and a role's permissions: what the staff list is read by.
@@ -52,7 +52,7 @@ _LINKS_CHANGED = frozenset({"post_add", "post_remove", "post_clear"})
 
 def _access_links_changed(sender: type, action: str, **kwargs: Any) -> None:
     if action in _LINKS_CHANGED:
-        staff_access_changed()
+        staff_list_changed()
 
 
 for _through in _ACCESS_LINKS:

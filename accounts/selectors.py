@@ -361,11 +361,11 @@ class StaffMember(NamedTuple):
 # kept in the cache, it spares them a query (0.6 ms as the driver sees it, and 1,900 of the
 # ticket page's 29,800 Python calls, 2026-12-07). It is kept beside the version it was read
 # under; the accounts services move the version on every change of a login or a role
-# (`staff_list_changed`), and so does every save of a login that changes who is on the list,
-# whoever saves it (`login_saving`), so a list read before a change is not offered after it.
-# The timeout bounds how long what sends no signal (a queryset update, a role given from a
-# shell, a migration) or a version lost with an unreachable cache may go unseen; assigning
-# checks the login again whatever the list says.
+# (`staff_list_changed`), and so does every save or deletion of a login and every role or
+# permission given or taken, whoever makes it (accounts.receivers), so a list read before a
+# change is not offered after it. The timeout bounds how long what sends no signal (a queryset
+# update or delete, raw SQL) or a version lost with an unreachable cache may go unseen;
+# assigning checks the login again whatever the list says.
 STAFF_LIST_KEY = "staff-list"
 STAFF_LIST_VERSION_KEY = "staff-list-version"
 STAFF_LIST_SECONDS = 60

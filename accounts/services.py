@@ -405,15 +405,13 @@ def login_reactivated(*, user_id: int) -> None:
     )
     # Its API tokens and sessions would come back with it: whatever was taken while it was off,
     # or before (the reason it was turned off, often), would open it again. Its owner signs in
-    # anew. Rows only, no lock: this runs as the row that lets it back in is being saved.
-    tokens = list(ApiToken.objects.filter(user_id=user_id).order_by("pk").values_list("pk"))
-    ApiToken.objects.filter(pk__in=[pk for (pk,) in tokens]).delete()
+    # anew.
+    user = User.objects.get(pk=user_id)
     revoked = {
-        "api_tokens": len(tokens),
+        "api_tokens": api_token_revoke(user=user),
         "sessions": _user_sessions_end(user_id=user_id, keep_session_key=None),
     }
     if any(revoked.values()):
-        user = User.objects.get(pk=user_id)
         audit_record(
             actor=None,
             action="account.credentials_revoked",
@@ -455,15 +453,6 @@ def login_deleted(*, user: User) -> None:
     """After a login's row is deleted, whoever deleted it: off the staff list if it was on it."""
     if user.is_staff or user.is_superuser:
         staff_list_changed()
-
-
-def staff_access_changed() -> None:
-    """A role or a permission was given, taken or deleted: the staff list may have moved.
-
-    Called for every change of the links between logins, roles and permissions, whoever makes
-    it (the admin, a service, a shell, a data migration; accounts.receivers).
-    """
-    staff_list_changed()
 
 
 def customer_saving(*, customer: Customer, update_fields: Iterable[str] | None) -> None:
@@ -515,8 +504,10 @@ def login_change_record(
 
 @transaction.atomic
 def login_delete_record(*, user: User, actor: User) -> None:
-    """Put a login about to be deleted in the admin on the audit chain (before it goes)."""
-    staff_list_changed()
+    """Put a login about to be deleted in the admin on the audit chain (before it goes).
+
+    The staff list lets it go once deleted (`login_deleted`), as for every other deletion.
+    """
     audit_record(
         actor=actor,
         action="account.user_deleted",
@@ -527,8 +518,10 @@ def login_delete_record(*, user: User, actor: User) -> None:
 
 @transaction.atomic
 def role_change_record(*, group: Group, actor: User, before: dict[str, Any] | None) -> None:
-    """Put a staff role (group) made or changed in the admin on the audit chain."""
-    staff_list_changed()
+    """Put a staff role (group) made or changed in the admin on the audit chain.
+
+    What the change does to the staff list is let go by the change itself (accounts.receivers).
+    """
     changes = _access_changes(before or {}, group_access_read(group))
     if changes:
         audit_record(
@@ -540,7 +533,6 @@ def role_change_record(*, group: Group, actor: User, before: dict[str, Any] | No
 
 @transaction.atomic
 def role_delete_record(*, group: Group, actor: User) -> None:
-    staff_list_changed()
     audit_record(actor=actor, action="account.role_deleted", details={"group": group.name})
 
 
